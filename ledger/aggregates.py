@@ -1,0 +1,571 @@
+"""Aggregates: one per stream. They hold the state the hard rules need and check them.
+
+The state of an aggregate is a fold over its *effective* events: the stored events with every
+correction applied and every retracted event left out. A correction or retraction therefore
+re-derives the state from scratch, so a corrected birth date or a retracted koppeling is taken
+into account by every later rule.
+
+``check(event)`` raises :class:`RuleViolationError` for a hard rule and returns warnings for a
+deadline the domain wants flagged but not refused (late PIP, late PVT, late recording, late
+nareis application).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from ledger import events as ev
+from ledger import rules
+from ledger.errors import RuleViolationError
+from ledger.values import (
+    HousingKind,
+    HousingRoute,
+    LearningRoute,
+    OutflowType,
+    PermitKind,
+    Regime,
+    StaffRole,
+)
+
+WI2021_ONLY = (
+    ev.BroadIntakeStarted,
+    ev.BroadIntakeCompleted,
+    ev.PipAdopted,
+    ev.LearningRouteStarted,
+    ev.LearningRouteChanged,
+    ev.MapCompleted,
+    ev.DowngradedToA2,
+    ev.PreIntegrationRecorded,
+)
+WI2013_ONLY = (ev.OnaCompleted, ev.DuoLoanGranted, ev.DuoLoanWaived)
+REUNIFICATION_FOLLOW_UPS = (
+    ev.FamilyReunificationDecided,
+    ev.MvvIssued,
+    ev.NareizigerArrived,
+    ev.FamilyReunificationClosed,
+)
+PROJECT_FOLLOW_UPS = (ev.ServiceDelivered, ev.ParticipantFeedbackRecorded, ev.ParticipantExited)
+
+
+def kind_name(cls: type[ev.TrajectEvent]) -> str:
+    return cls.__name__
+
+
+class StreamAggregate:
+    """A stream's state: its id, its version, its effective events and its pending events."""
+
+    def __init__(self, stream_id: UUID) -> None:
+        self.id = stream_id
+        self.version = 0
+        self.effective: dict[int, ev.TrajectEvent] = {}
+        self.stored: dict[int, ev.TrajectEvent] = {}
+        self.corrected_by: dict[int, list[int]] = {}
+        self.retracted_by: dict[int, int] = {}
+        self.pending: list[ev.TrajectEvent] = []
+        self.reset()
+
+    # --- the library's aggregate protocol ---------------------------------------------------
+
+    def collect_events(self) -> list[ev.TrajectEvent]:
+        collected, self.pending = self.pending, []
+        return collected
+
+    def apply(self, event: ev.TrajectEvent) -> None:
+        if event.originator_id != self.id or event.originator_version != self.version + 1:
+            msg = f"event {event.originator_id} v{event.originator_version} does not follow v{self.version}"
+            raise RuntimeError(msg)
+        self.version = event.originator_version
+        self.stored[self.version] = event
+        if isinstance(event, ev.EventCorrected):
+            target = self.effective[event.target_version]
+            self.effective[event.target_version] = corrected_event(target, event)
+            self.corrected_by.setdefault(event.target_version, []).append(self.version)
+            self.replay()
+        elif isinstance(event, ev.EventRetracted):
+            self.effective.pop(event.target_version, None)
+            self.retracted_by[event.target_version] = self.version
+            self.replay()
+        else:
+            self.effective[self.version] = event
+            self.evolve(event)
+
+    def replay(self) -> None:
+        self.reset()
+        for version in sorted(self.effective):
+            self.evolve(self.effective[version])
+
+    # --- to be specialised ------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Set the state to that of an empty stream."""
+
+    def evolve(self, event: ev.TrajectEvent) -> None:
+        """Change the state by one effective event."""
+
+    def derive(self, cls: type[ev.TrajectEvent], fields: dict[str, Any]) -> dict[str, Any]:
+        """Fill derived fields (flags the rules compute) before the event is validated."""
+        return fields
+
+    def check(self, event: ev.TrajectEvent) -> list[str]:
+        """Refuse an event that breaks a hard rule; return warnings for soft ones."""
+        if event.occurred_on > event.timestamp.date():
+            raise RuleViolationError(
+                kind_name(type(event)), "occurred_on", "must not be in the future"
+            )
+        if isinstance(event, ev.EventCorrected | ev.EventRetracted):
+            self.check_target(event)
+        return []
+
+    def check_target(self, event: ev.EventCorrected | ev.EventRetracted) -> None:
+        kind = kind_name(type(event))
+        target = self.stored.get(event.target_version)
+        if target is None:
+            raise RuleViolationError(
+                kind, "target_version", f"this stream has no version {event.target_version}"
+            )
+        if isinstance(target, ev.CONTROL_EVENTS):
+            raise RuleViolationError(
+                kind, "target_version", "corrections and retractions cannot themselves be changed"
+            )
+        if event.target_version in self.retracted_by:
+            raise RuleViolationError(
+                kind,
+                "target_version",
+                f"version {event.target_version} was already retracted "
+                f"(by v{self.retracted_by[event.target_version]})",
+            )
+        if event.target_version == 1 and isinstance(event, ev.EventRetracted):
+            raise RuleViolationError(
+                kind, "target_version", "the first event of a stream cannot be retracted"
+            )
+
+    # --- the write path ---------------------------------------------------------------------
+
+    def record(self, event: ev.TrajectEvent) -> list[str]:
+        warnings = self.check(event)
+        if isinstance(event, ev.EventCorrected):
+            # the corrected event must satisfy the same rules as an original would
+            target = self.effective[event.target_version]
+            warnings += self.check_corrected(corrected_event(target, event))
+        self.apply(event)
+        self.pending.append(event)
+        return warnings
+
+    def check_corrected(self, corrected: ev.TrajectEvent) -> list[str]:
+        if corrected.occurred_on > corrected.timestamp.date():
+            raise RuleViolationError(
+                kind_name(type(corrected)), "occurred_on", "must not be in the future"
+            )
+        return []
+
+
+def corrected_event(target: ev.TrajectEvent, correction: ev.EventCorrected) -> ev.TrajectEvent:
+    """The target event with the correction's new values, validated by the target's model."""
+    state = target.model_dump(mode="json")
+    state.update(correction.changes)
+    state.update(correction.personal_changes or {})
+    return type(target).model_validate(state)
+
+
+@dataclass
+class File:
+    """A family-reunification file on the referent's stream."""
+
+    applied_on: date
+    closed: bool = False
+
+
+@dataclass
+class Duty:
+    regime: Regime
+    start: date
+    notified_on: date
+    fulfilled: bool = False
+
+
+@dataclass
+class TrajectoryState:
+    registered: bool = False
+    birth_date: date | None = None
+    household_id: UUID | None = None
+    deceased_on: date | None = None
+    permit_kind: PermitKind | None = None
+    asylum_notified_on: date | None = None
+    active_link: str | None = None  # municipality of the active koppeling
+    housed_in: list[tuple[str, HousingKind, date]] = field(default_factory=list)
+    brp_registered_on: date | None = None
+    municipality: str | None = None
+    duty: Duty | None = None
+    pip_v1_on: date | None = None
+    pip_version: int = 0
+    leerroute: LearningRoute | None = None
+    nt2_hours: float = 0.0
+    open_outflows: set[OutflowType] = field(default_factory=set)
+    guidance_years: set[int] = field(default_factory=set)
+    coaches: set[tuple[str, StaffRole]] = field(default_factory=set)
+    closed: bool = False
+    projects: dict[str, bool] = field(default_factory=dict)  # project -> enrolment open
+    files: dict[int, File] = field(default_factory=dict)
+
+    @property
+    def nareiziger(self) -> bool:
+        return self.permit_kind is PermitKind.ASIEL_AFGELEID
+
+
+class Trajectory(StreamAggregate):
+    """One statushouder's path: the person stream."""
+
+    state: TrajectoryState
+
+    def reset(self) -> None:
+        self.state = TrajectoryState()
+
+    def evolve(self, event: ev.TrajectEvent) -> None:
+        s = self.state
+        if isinstance(event, ev.PersonRegistered):
+            s.registered = True
+            s.birth_date = event.birth_date
+            s.household_id = event.household_id
+            s.municipality = event.municipality
+        elif isinstance(event, ev.ResidencePermitRecorded):
+            s.permit_kind = event.permit_kind
+            if event.permit_kind is PermitKind.ASIEL_BT and event.notified_on:
+                s.asylum_notified_on = event.notified_on
+        elif isinstance(event, ev.CoaLinked):
+            s.active_link = event.municipality
+            s.municipality = event.municipality
+        elif isinstance(event, ev.CoaLinkWithdrawn):
+            s.active_link = None
+        elif isinstance(event, ev.Housed):
+            s.housed_in.append((event.municipality, event.housing_kind, event.occurred_on))
+            s.municipality = event.municipality
+            if event.route is HousingRoute.KOPPELING:
+                s.active_link = None
+        elif isinstance(event, ev.BrpRegistered):
+            s.brp_registered_on = s.brp_registered_on or event.occurred_on
+            s.municipality = event.municipality
+        elif isinstance(event, ev.InburgeringDutyEstablished):
+            assert event.regime is not None
+            s.duty = Duty(event.regime, event.duty_start, event.occurred_on)
+        elif isinstance(event, ev.InburgeringDutyFulfilled) and s.duty:
+            s.duty.fulfilled = True
+        elif isinstance(event, ev.PipAdopted):
+            s.pip_version = max(s.pip_version, event.version)
+            if event.version == 1:
+                s.pip_v1_on = event.occurred_on
+            s.leerroute = event.leerroute
+        elif isinstance(event, ev.LearningRouteStarted | ev.LearningRouteChanged):
+            s.leerroute = event.route
+        elif isinstance(event, ev.CourseHoursReported) and event.component.value == "NT2":
+            s.nt2_hours += float(event.hours_attended)
+        elif isinstance(event, ev.OutflowStarted):
+            s.open_outflows.add(event.outflow_type)
+        elif isinstance(event, ev.OutflowEnded):
+            s.open_outflows.discard(event.outflow_type)
+        elif isinstance(event, ev.SocialGuidanceStarted):
+            s.guidance_years.add(event.year_no)
+        elif isinstance(event, ev.CoachAssigned):
+            s.coaches.add((event.staff_id, event.role))
+        elif isinstance(event, ev.CoachUnassigned):
+            s.coaches.discard((event.staff_id, event.role))
+        elif isinstance(event, ev.CaseClosed):
+            s.closed = True
+        elif isinstance(event, ev.CaseReopened):
+            s.closed = False
+        elif isinstance(event, ev.Deceased):
+            s.deceased_on = event.occurred_on
+        elif isinstance(event, ev.MovedOut):
+            s.active_link = None
+        elif isinstance(event, ev.ParticipantEnrolled):
+            s.projects[event.project_id.upper()] = True
+        elif isinstance(event, ev.ParticipantExited):
+            s.projects[event.project_id.upper()] = False
+        elif isinstance(event, ev.FamilyReunificationApplied):
+            s.files[event.file_no] = File(event.occurred_on)
+        elif isinstance(event, ev.FamilyReunificationClosed) and event.file_no in s.files:
+            s.files[event.file_no].closed = True
+
+    # --- derived fields ---------------------------------------------------------------------
+
+    def derive(self, cls: type[ev.TrajectEvent], fields: dict[str, Any]) -> dict[str, Any]:
+        on = fields.get("occurred_on")
+        if not isinstance(on, date):
+            return fields
+        ruleset = rules.rules_on(on)
+        if cls is ev.Housed and fields.get("counts_for_taakstelling") is None:
+            fields = {
+                **fields,
+                "counts_for_taakstelling": self._counts_for_taakstelling(fields, ruleset),
+                "rule_version": ruleset.version,
+            }
+        if cls is ev.FamilyReunificationApplied and fields.get("late") is None:
+            notified = self.state.asylum_notified_on
+            if notified is not None:
+                fields = {
+                    **fields,
+                    "late": on > rules.nareis_deadline(notified),
+                    "rule_version": ruleset.version,
+                }
+        return fields
+
+    def _counts_for_taakstelling(self, fields: dict[str, Any], ruleset: rules.RuleSet) -> bool:
+        municipality = fields.get("municipality") or self.state.municipality
+        if any(place == municipality for place, _, _ in self.state.housed_in):
+            return False  # only the first housing in a municipality counts
+        route = HousingRoute(fields.get("route", HousingRoute.EIGEN))
+        kind = HousingKind(fields.get("housing_kind", HousingKind.REGULIER))
+        if route is HousingRoute.NAREIS:
+            return ruleset.taakstelling_counts_nareizigers
+        if route is not HousingRoute.KOPPELING:
+            return False
+        return ruleset.taakstelling_counts_gva or kind is not HousingKind.GVA
+
+    # --- hard rules and warnings ------------------------------------------------------------
+
+    def check(self, event: ev.TrajectEvent) -> list[str]:
+        warnings = super().check(event)
+        kind = kind_name(type(event))
+        s = self.state
+        if isinstance(event, ev.PersonRegistered):
+            if s.registered:
+                raise RuleViolationError(kind, "person", "a person is registered once")
+            if event.birth_date > event.occurred_on:
+                raise RuleViolationError(kind, "birth_date", "must not be after the registration")
+            return warnings
+        if not s.registered:
+            raise RuleViolationError(kind, "person", "PersonRegistered must come first")
+        if s.deceased_on is not None and not isinstance(event, ev.CONTROL_EVENTS):
+            raise RuleViolationError(
+                kind, "person", f"died on {s.deceased_on}: only corrections may follow"
+            )
+        if not isinstance(event, ev.CONTROL_EVENTS):
+            self._check_dates(event)
+            warnings += self._rules_for(event, kind)
+        if rules.is_late_recording(event.occurred_on, event.timestamp.date()):
+            days = (event.timestamp.date() - event.occurred_on).days
+            limit = rules.rules_on(event.occurred_on).late_recording_days
+            warnings.append(f"recorded {days} days after it happened (flagged above {limit} days)")
+        return warnings
+
+    def check_corrected(self, corrected: ev.TrajectEvent) -> list[str]:
+        warnings = super().check_corrected(corrected)
+        self._check_dates(corrected)
+        return warnings
+
+    def _check_dates(self, event: ev.TrajectEvent) -> None:
+        birth = self.state.birth_date
+        if birth is not None and event.occurred_on < birth:
+            raise RuleViolationError(
+                kind_name(type(event)), "occurred_on", f"must not be before birth ({birth})"
+            )
+
+    def _rules_for(self, event: ev.TrajectEvent, kind: str) -> list[str]:
+        s = self.state
+        warnings: list[str] = []
+        regime = s.duty.regime if s.duty else None
+        if isinstance(event, WI2021_ONLY) and regime not in (None, Regime.WI2021):
+            raise RuleViolationError(
+                kind, "regime", f"only under Wi2021; this person's duty is {regime}"
+            )
+        if isinstance(event, WI2013_ONLY) and regime is not Regime.WI2013:
+            raise RuleViolationError(
+                kind, "regime", f"only under Wi2013; this person's duty is {regime or 'not set'}"
+            )
+        if isinstance(event, ev.CoaLinked):
+            if s.nareiziger:
+                raise RuleViolationError(
+                    kind, "person", "a nareiziger is not linked by COA: use housed --route nareis"
+                )
+            if s.permit_kind not in (None, PermitKind.ASIEL_BT):
+                raise RuleViolationError(
+                    kind, "permit_kind", f"koppeling is for asiel_bt permits, not {s.permit_kind}"
+                )
+            if s.active_link is not None:
+                raise RuleViolationError(
+                    kind, "person", f"already linked to {s.active_link}: withdraw that link first"
+                )
+        elif isinstance(event, ev.CoaLinkWithdrawn) and s.active_link is None:
+            raise RuleViolationError(kind, "person", "there is no active koppeling to withdraw")
+        elif isinstance(event, ev.TenancySigned):
+            if s.active_link is None and not s.nareiziger and not s.housed_in:
+                raise RuleViolationError(
+                    kind, "person", "needs an active koppeling, or a nareiziger's household"
+                )
+        elif isinstance(event, ev.Housed):
+            self._check_housed(event, kind)
+        elif isinstance(event, ev.InburgeringDutyEstablished):
+            if s.duty is not None and not s.duty.fulfilled:
+                raise RuleViolationError(
+                    kind, "person", f"an open {s.duty.regime} duty exists since {s.duty.start}"
+                )
+        elif isinstance(event, ev.PipAdopted):
+            warnings += self._check_pip(event, kind)
+        elif isinstance(event, ev.MapCompleted) and s.leerroute is LearningRoute.ONDERWIJS:
+            raise RuleViolationError(kind, "leerroute", "MAP is not part of the onderwijsroute")
+        elif isinstance(event, ev.DowngradedToA2):
+            minimum = rules.rules_on(event.occurred_on).afschalen_min_nt2_hours
+            if s.leerroute is not LearningRoute.B1:
+                raise RuleViolationError(kind, "leerroute", "afschalen is for the B1-route only")
+            if s.nt2_hours < minimum:
+                raise RuleViolationError(
+                    kind,
+                    "hours",
+                    f"afschalen needs at least {minimum} NT2 hours; {s.nt2_hours:g} reported",
+                )
+        elif isinstance(event, ev.PvtCompleted):
+            warnings += self._pvt_deadline(event)
+        elif isinstance(event, ev.OutflowEnded) and event.outflow_type not in s.open_outflows:
+            raise RuleViolationError(
+                kind, "outflow_type", f"no open {event.outflow_type} outflow to end"
+            )
+        elif isinstance(event, ev.SocialGuidanceStarted):
+            if event.year_no == 2 and 1 not in s.guidance_years:
+                raise RuleViolationError(kind, "year_no", "guidance year 2 follows year 1")
+            if event.year_no in s.guidance_years:
+                raise RuleViolationError(kind, "year_no", f"year {event.year_no} already started")
+        elif isinstance(event, ev.CoachUnassigned):
+            if (event.staff_id, event.role) not in s.coaches:
+                raise RuleViolationError(
+                    kind, "staff_id", f"{event.staff_id} is not assigned as {event.role}"
+                )
+        elif isinstance(event, ev.CaseClosed) and s.closed:
+            raise RuleViolationError(kind, "person", "the case is already closed")
+        elif isinstance(event, ev.CaseReopened) and not s.closed:
+            raise RuleViolationError(kind, "person", "the case is not closed")
+        elif isinstance(event, ev.ParticipantEnrolled):
+            if s.projects.get(event.project_id.upper()):
+                raise RuleViolationError(
+                    kind, "project_id", f"already enrolled in {event.project_id}"
+                )
+            if not event.tcn:
+                raise RuleViolationError(
+                    kind, "tcn", "AMIF participants must be third-country nationals at enrolment"
+                )
+        elif isinstance(event, PROJECT_FOLLOW_UPS):
+            if not s.projects.get(event.project_id.upper()):
+                raise RuleViolationError(
+                    kind, "project_id", f"not enrolled in {event.project_id}"
+                )
+        elif isinstance(event, ev.FamilyReunificationApplied):
+            if event.file_no in s.files:
+                raise RuleViolationError(kind, "file_no", f"file {event.file_no} already exists")
+            if event.late:
+                warnings.append(
+                    "filed after the 3-month nareis window (nareiscriterium) of the permit notice"
+                )
+        elif isinstance(event, REUNIFICATION_FOLLOW_UPS):
+            file = s.files.get(event.file_no)
+            if file is None:
+                raise RuleViolationError(
+                    kind, "file_no", f"no family-reunification file {event.file_no}"
+                )
+            if file.closed:
+                raise RuleViolationError(kind, "file_no", f"file {event.file_no} is closed")
+        return warnings
+
+    def _check_housed(self, event: ev.Housed, kind: str) -> None:
+        s = self.state
+        if event.route is HousingRoute.KOPPELING and s.active_link is None:
+            raise RuleViolationError(
+                kind, "route", "koppeling needs an active koppeling (record coa-linked first)"
+            )
+        if event.route is HousingRoute.NAREIS and not s.nareiziger and s.household_id is None:
+            raise RuleViolationError(
+                kind, "route", "nareis is for a nareiziger (asiel_afgeleid permit or household)"
+            )
+        if event.route is HousingRoute.GVA_DOORSTROOM and not any(
+            k is HousingKind.GVA for _, k, _ in s.housed_in
+        ):
+            raise RuleViolationError(kind, "route", "gva_doorstroom needs an earlier GVA housing")
+
+    def _check_pip(self, event: ev.PipAdopted, kind: str) -> list[str]:
+        s = self.state
+        if s.pip_version == 0 and event.version != 1:
+            raise RuleViolationError(kind, "version", "the first PIP is version 1")
+        if s.pip_version and event.version <= s.pip_version:
+            raise RuleViolationError(
+                kind, "version", f"must be above the latest version ({s.pip_version})"
+            )
+        if event.version != 1:
+            return []
+        due = rules.pip_due_date(s.duty.notified_on if s.duty else None, s.brp_registered_on)
+        if due is not None and event.occurred_on > due:
+            return [f"PIP v1 is late: it was due on {due} (10 weeks after notice/BRP)"]
+        return []
+
+    def _pvt_deadline(self, event: ev.PvtCompleted) -> list[str]:
+        s = self.state
+        if s.duty is None:
+            return []
+        deadline: date | None = None
+        if s.duty.regime is Regime.WI2021 and s.pip_v1_on is not None:
+            deadline = rules.term_end(s.pip_v1_on)
+        elif s.duty.regime is Regime.WI2013:
+            settled = [on for _, _, on in s.housed_in] + (
+                [s.brp_registered_on] if s.brp_registered_on else []
+            )
+            deadline = rules.pvt_deadline_wi2013(min(settled)) if settled else None
+        if deadline is not None and event.occurred_on > deadline:
+            return [f"PVT signed after its {s.duty.regime} deadline of {deadline}"]
+        return []
+
+
+class Municipality(StreamAggregate):
+    """A municipality's own facts: the taakstelling per half-year."""
+
+    def reset(self) -> None:
+        self.periods: set[str] = set()
+
+    def evolve(self, event: ev.TrajectEvent) -> None:
+        if isinstance(event, ev.TaakstellingSet):
+            self.periods.add(event.period)
+
+    def check(self, event: ev.TrajectEvent) -> list[str]:
+        warnings = super().check(event)
+        kind = kind_name(type(event))
+        if isinstance(event, ev.TaakstellingSet) and event.period in self.periods:
+            raise RuleViolationError(
+                kind, "period", f"{event.period} already has a target: use taakstelling-corrected"
+            )
+        if isinstance(event, ev.TaakstellingCorrected) and event.period not in self.periods:
+            raise RuleViolationError(kind, "period", f"{event.period} has no target to correct")
+        return warnings
+
+
+class Project(StreamAggregate):
+    """An AMIF project (operation)."""
+
+    def reset(self) -> None:
+        self.registered: ev.ProjectRegistered | None = None
+
+    def evolve(self, event: ev.TrajectEvent) -> None:
+        if isinstance(event, ev.ProjectRegistered):
+            self.registered = event
+
+    def check(self, event: ev.TrajectEvent) -> list[str]:
+        warnings = super().check(event)
+        if isinstance(event, ev.ProjectRegistered) and self.registered is not None:
+            raise RuleViolationError(
+                "ProjectRegistered", "project_code", "this project is already registered"
+            )
+        if not isinstance(event, ev.ProjectRegistered) and self.registered is None:
+            raise RuleViolationError(kind_name(type(event)), "project", "register the project first")
+        return warnings
+
+
+ev.AGGREGATE_FACTORIES.update(
+    {
+        ev.StreamKind.PERSON: Trajectory,
+        ev.StreamKind.MUNICIPALITY: Municipality,
+        ev.StreamKind.PROJECT: Project,
+    }
+)
+
+AGGREGATE_CLASSES: dict[ev.StreamKind, type[StreamAggregate]] = {
+    ev.StreamKind.PERSON: Trajectory,
+    ev.StreamKind.MUNICIPALITY: Municipality,
+    ev.StreamKind.PROJECT: Project,
+}

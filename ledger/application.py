@@ -1,0 +1,477 @@
+"""TrajectoryLedger: the only write API, and the small per-stream reads.
+
+Every write is: load the stream → build and validate the event → the aggregate checks its
+rules → save. A save appends the event, its idempotency key and index rows in one transaction.
+A concurrent write to the same stream makes the save fail on the (stream, version) key; the
+write is then retried on the fresh stream, so rules are checked again and nothing is lost or
+doubled. A save whose idempotency key is already present appends nothing.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import getpass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, cast
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.utils import Environment
+from pydantic import ValidationError
+
+from ledger import events as ev
+from ledger.aggregates import (
+    AGGREGATE_CLASSES,
+    Municipality,
+    Project,
+    StreamAggregate,
+    Trajectory,
+    corrected_event,
+)
+from ledger.crypto import KeyRing
+from ledger.errors import (
+    AmbiguousReferenceError,
+    ConcurrentModificationError,
+    DuplicatePersonError,
+    MasterKeyError,
+    PersonNotFoundError,
+    RuleViolationError,
+    StreamNotFoundError,
+    TrajectError,
+    ValidationFailedError,
+)
+from ledger.persistence import IdempotencyRow, PersonIndexRow, PydanticMapper, TrajectTables
+
+MAX_ATTEMPTS = 8
+SCHEMA_VERSION = "1"
+
+current_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_actor", default=None
+)
+
+
+def default_actor() -> str:
+    return current_actor.get() or getpass.getuser()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The outcome of a write."""
+
+    stream_id: UUID
+    version: int
+    kind: str
+    warnings: tuple[str, ...] = ()
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One stored event of a stream, with what later events did to it."""
+
+    event: ev.TrajectEvent
+    effective: ev.TrajectEvent | None  # None when retracted
+    corrected_by: tuple[int, ...] = ()
+    retracted_by: int | None = None
+
+    @property
+    def version(self) -> int:
+        return self.event.originator_version
+
+    @property
+    def kind(self) -> str:
+        return type(self.event).__name__
+
+
+@dataclass(frozen=True)
+class Timeline:
+    stream_id: UUID
+    as_known_at: datetime | None
+    entries: tuple[TimelineEntry, ...]
+    erased: bool = False
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    person_id: UUID
+    registration: ev.PersonRegistered
+    version: int
+    municipality: str | None
+    status: dict[str, str] = field(default_factory=dict)
+    erased: bool = False
+
+
+def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for item in error.errors():
+        loc = ".".join(str(part) for part in item["loc"] if not isinstance(part, int)) or "event"
+        problems.append((loc, str(item["msg"]).removeprefix("Value error, ")))
+    return problems
+
+
+class TrajectoryLedger(Application[UUID]):
+    """The trajectory ledger: one stream per person, plus municipality and project streams."""
+
+    name = "traject"
+    is_snapshotting_enabled = False
+
+    def __init__(self, env: Mapping[str, str], master_key: bytes) -> None:
+        super().__init__(env=dict(env))
+        self.tables = cast("TrajectTables", self.recorder)
+        self.keyring = KeyRing(master_key, self.tables)
+        cast("PydanticMapper", self.mapper).keyring = self.keyring
+
+    def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
+        # Only the composition root reads the process environment.
+        return Environment(name, dict(env or {}))
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return PydanticMapper(transcoder=self.factory.transcoder())
+
+    # --- set-up -----------------------------------------------------------------------------
+
+    def initialise(self, *, default_municipality: str | None = None) -> None:
+        """Mark the store as a traject ledger bound to this master key."""
+        existing = self.tables.get_setting("master_key_check")
+        if existing is not None and existing != self.keyring.check_value:
+            msg = "this ledger was initialised with another master key"
+            raise MasterKeyError(msg)
+        self.tables.set_setting("master_key_check", self.keyring.check_value)
+        self.tables.set_setting("schema_version", SCHEMA_VERSION)
+        if default_municipality:
+            self.tables.set_setting("default_municipality", default_municipality)
+
+    def verify_master_key(self) -> None:
+        stored = self.tables.get_setting("master_key_check")
+        if stored is None:
+            msg = "this database is not a traject ledger yet: run `traject init`"
+            raise TrajectError(msg)
+        if stored != self.keyring.check_value:
+            msg = (
+                "the master key does not match this ledger: check TRAJECT_MASTER_KEY or the "
+                "key file (TRAJECT_KEY_FILE)"
+            )
+            raise MasterKeyError(msg)
+
+    @property
+    def default_municipality(self) -> str | None:
+        return self.tables.get_setting("default_municipality")
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def register_person(self, **fields: Any) -> Recorded:
+        """Register a new person: a new stream whose first event is PersonRegistered.
+
+        Raises:
+            ValidationFailedError: a field is missing or malformed (e.g. the BSN 11-proef).
+            DuplicatePersonError: a person with this BSN exists.
+        """
+        person_id = uuid4()
+        return self._append(person_id, ev.PersonRegistered, fields, new_stream=True)
+
+    def record(self, stream_id: UUID, kind: type[ev.TrajectEvent], **fields: Any) -> Recorded:
+        """Append one fact to an existing stream (person) or to a municipality/project stream.
+
+        Raises:
+            ValidationFailedError, RuleViolationError, PersonNotFoundError,
+            ConcurrentModificationError.
+        """
+        if kind is ev.PersonRegistered:
+            return self.register_person(**fields)
+        if kind in ev.CONTROL_EVENTS:
+            msg = f"use correct/retract/shred for {kind.__name__}"
+            raise TrajectError(msg)
+        new_stream = kind.stream is not ev.StreamKind.PERSON
+        return self._append(stream_id, kind, fields, new_stream=new_stream)
+
+    def record_for_municipality(
+        self, code: str, kind: type[ev.TrajectEvent], **fields: Any
+    ) -> Recorded:
+        fields.setdefault("municipality", code)
+        return self.record(ev.municipality_stream_id(code), kind, **fields)
+
+    def record_for_project(self, code: str, kind: type[ev.TrajectEvent], **fields: Any) -> Recorded:
+        if kind is ev.ProjectRegistered:
+            fields.setdefault("project_code", code)
+        return self.record(ev.project_stream_id(code), kind, **fields)
+
+    def correct(
+        self,
+        stream_id: UUID,
+        target_version: int,
+        changes: Mapping[str, Any],
+        *,
+        reason: str,
+        **envelope: Any,
+    ) -> Recorded:
+        """Append an EventCorrected with new values for fields of an earlier event.
+
+        Values may be given as text (as the CLI does); they are validated by the target event's
+        own model, and stored in their JSON form.
+        """
+
+        def build(aggregate: StreamAggregate) -> dict[str, Any]:
+            target = aggregate.stored.get(target_version)
+            if target is None or target_version in aggregate.retracted_by:
+                # let the aggregate's rule produce the precise message
+                return {"target_version": target_version, "reason": reason, **envelope}
+            if isinstance(target, ev.CONTROL_EVENTS):
+                return {"target_version": target_version, "reason": reason, **envelope}
+            allowed = set(type(target).payload_fields()) | ev.CORRECTABLE_ENVELOPE_FIELDS
+            unknown = sorted(set(changes) - allowed)
+            if unknown:
+                raise ValidationFailedError(
+                    "EventCorrected",
+                    [
+                        (
+                            name,
+                            f"{type(target).__name__} has no correctable field {name!r} "
+                            f"(fields: {', '.join(sorted(allowed))})",
+                        )
+                        for name in unknown
+                    ],
+                )
+            if not changes:
+                raise ValidationFailedError("EventCorrected", [("set", "give at least one field")])
+            current = aggregate.effective[target_version]
+            state = current.model_dump(mode="json") | dict(changes)
+            try:
+                validated = type(target).model_validate(state)
+            except ValidationError as error:
+                raise ValidationFailedError(
+                    f"EventCorrected of {type(target).__name__}", validation_problems(error)
+                ) from None
+            dumped = validated.model_dump(mode="json")
+            personal = type(target).personal_fields()
+            return {
+                "target_version": target_version,
+                "changes": {k: dumped[k] for k in changes if k not in personal},
+                "personal_changes": {k: dumped[k] for k in changes if k in personal} or None,
+                "reason": reason,
+                **envelope,
+            }
+
+        return self._append(stream_id, ev.EventCorrected, build, new_stream=False)
+
+    def retract(
+        self, stream_id: UUID, target_version: int, *, reason: str, **envelope: Any
+    ) -> Recorded:
+        """Append an EventRetracted: the target no longer counts, but stays in the history."""
+        fields = {"target_version": target_version, "reason": reason, **envelope}
+        return self._append(stream_id, ev.EventRetracted, fields, new_stream=False)
+
+    def shred(self, person_id: UUID, *, approved_by: str, **envelope: Any) -> Recorded:
+        """Erase a person's personal data: record the erasure, then destroy the data key."""
+        fields = {"approved_by": approved_by, **envelope}
+        recorded = self._append(person_id, ev.PersonalDataShredded, fields, new_stream=False)
+        self.keyring.shred(person_id)
+        return recorded
+
+    def _append(
+        self,
+        stream_id: UUID,
+        kind: type[ev.TrajectEvent],
+        fields: Mapping[str, Any] | Any,
+        *,
+        new_stream: bool,
+    ) -> Recorded:
+        key = fields.get("idempotency_key") if isinstance(fields, Mapping) else None
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if key:
+                seen = self.tables.idempotent_append(key)
+                if seen is not None:
+                    return Recorded(seen[0], seen[1], kind.__name__, duplicate=True)
+            aggregate = self._load(stream_id, kind, new_stream=new_stream)
+            given = fields(aggregate) if callable(fields) else dict(fields)
+            event = self._build(aggregate, kind, given)
+            warnings = aggregate.record(event)
+            save_kwargs: dict[str, Any] = {}
+            if event.idempotency_key:
+                save_kwargs["idempotency"] = [
+                    IdempotencyRow(event.idempotency_key, stream_id, event.originator_version)
+                ]
+            if isinstance(event, ev.PersonRegistered):
+                digest = self.keyring.bsn_digest(event.bsn) if event.bsn else None
+                if digest and self.tables.person_by_bsn_digest(digest):
+                    raise DuplicatePersonError
+                save_kwargs["person_index"] = [PersonIndexRow(stream_id, digest)]
+            try:
+                self.save(aggregate, **save_kwargs)
+            except IntegrityError:
+                if isinstance(event, ev.PersonRegistered) and event.bsn:
+                    if self.tables.person_by_bsn_digest(self.keyring.bsn_digest(event.bsn)):
+                        raise DuplicatePersonError from None
+                if attempt == MAX_ATTEMPTS:
+                    raise ConcurrentModificationError(stream_id, attempt) from None
+                continue
+            return Recorded(stream_id, event.originator_version, kind.__name__, tuple(warnings))
+        raise ConcurrentModificationError(stream_id, MAX_ATTEMPTS)  # pragma: no cover
+
+    def _load(
+        self, stream_id: UUID, kind: type[ev.TrajectEvent], *, new_stream: bool
+    ) -> StreamAggregate:
+        try:
+            aggregate: StreamAggregate = self.repository.get(stream_id)
+        except AggregateNotFoundError:
+            if not new_stream:
+                if kind.stream is ev.StreamKind.PERSON:
+                    raise PersonNotFoundError(stream_id) from None
+                raise StreamNotFoundError(kind.stream.value, stream_id) from None
+            return AGGREGATE_CLASSES[kind.stream](stream_id)
+        if kind.stream is not ev.StreamKind.PERSON and not isinstance(
+            aggregate, AGGREGATE_CLASSES[kind.stream]
+        ) and kind not in ev.CONTROL_EVENTS:
+            msg = f"{kind.__name__} belongs on a {kind.stream} stream, not on {stream_id}"
+            raise TrajectError(msg)
+        if kind.stream is ev.StreamKind.PERSON and kind not in ev.CONTROL_EVENTS and not isinstance(
+            aggregate, Trajectory
+        ):
+            msg = f"{kind.__name__} belongs on a person stream; {stream_id} is not a person"
+            raise TrajectError(msg)
+        return aggregate
+
+    def _build(
+        self, aggregate: StreamAggregate, kind: type[ev.TrajectEvent], given: dict[str, Any]
+    ) -> ev.TrajectEvent:
+        now = datetime.now(UTC)
+        fields = {k: v for k, v in given.items() if v is not None and v != ()}
+        fields.setdefault("recorded_by", default_actor())
+        if issubclass(kind, ev.CONTROL_EVENTS):
+            fields.setdefault("occurred_on", now.date())
+        if "municipality" not in fields:
+            municipality = self._municipality_of(aggregate)
+            if municipality is None:
+                raise ValidationFailedError(
+                    kind.__name__,
+                    [("municipality", "required: no current municipality; pass --municipality")],
+                )
+            fields["municipality"] = municipality
+        if isinstance(fields.get("occurred_on"), str):
+            try:
+                fields["occurred_on"] = date.fromisoformat(fields["occurred_on"])
+            except ValueError:
+                pass  # the model reports it
+        fields = aggregate.derive(kind, fields)
+        try:
+            return kind.model_validate(
+                {
+                    **fields,
+                    "originator_id": aggregate.id,
+                    "originator_version": aggregate.version + 1,
+                    "timestamp": now,
+                }
+            )
+        except ValidationError as error:
+            raise ValidationFailedError(kind.__name__, validation_problems(error)) from None
+
+    def _municipality_of(self, aggregate: StreamAggregate) -> str | None:
+        if isinstance(aggregate, Trajectory) and aggregate.state.municipality:
+            return aggregate.state.municipality
+        if isinstance(aggregate, Project) and aggregate.registered is not None:
+            return aggregate.registered.municipality
+        if isinstance(aggregate, Municipality) and aggregate.stored:
+            return aggregate.stored[1].municipality
+        return self.default_municipality
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def resolve_person(self, ref: str) -> UUID:
+        """A person id from a full UUID or a unique prefix of at least 6 hex characters."""
+        text = ref.strip().lower()
+        try:
+            person_id = UUID(text)
+        except ValueError:
+            if len(text) < 6 or any(c not in "0123456789abcdef-" for c in text):
+                raise PersonNotFoundError(ref) from None
+            matches = self.tables.person_ids_starting_with(text)
+            if not matches:
+                raise PersonNotFoundError(ref) from None
+            if len(matches) > 1:
+                raise AmbiguousReferenceError(ref, len(matches)) from None
+            return matches[0]
+        if not self.tables.person_ids_starting_with(str(person_id), limit=1):
+            raise PersonNotFoundError(ref)
+        return person_id
+
+    def find_person_by_bsn(self, bsn: str) -> UUID | None:
+        """The person registered with this BSN (looked up by keyed hash), if any."""
+        from ledger.values import normalise_bsn
+
+        return self.tables.person_by_bsn_digest(self.keyring.bsn_digest(normalise_bsn(bsn)))
+
+    def stream_events(
+        self, stream_id: UUID, *, as_known_at: datetime | None = None
+    ) -> Iterator[ev.TrajectEvent]:
+        for event in self.events.get(stream_id):
+            typed = cast("ev.TrajectEvent", event)
+            if as_known_at is not None and typed.timestamp > as_known_at:
+                break
+            yield typed
+
+    def timeline(self, stream_id: UUID, *, as_known_at: datetime | None = None) -> Timeline:
+        """The stream's events as the ledger knew them at ``as_known_at`` (default: now)."""
+        stored = list(self.stream_events(stream_id, as_known_at=as_known_at))
+        if not stored and as_known_at is None:
+            raise PersonNotFoundError(stream_id)
+        aggregate = AGGREGATE_CLASSES[ev.StreamKind.PERSON](stream_id)
+        if stored and stored[0].stream is not ev.StreamKind.PERSON:
+            aggregate = AGGREGATE_CLASSES[stored[0].stream](stream_id)
+        for event in stored:
+            aggregate.apply(event)
+        entries = []
+        for event in stored:
+            version = event.originator_version
+            entries.append(
+                TimelineEntry(
+                    event=event,
+                    effective=aggregate.effective.get(version),
+                    corrected_by=tuple(aggregate.corrected_by.get(version, ())),
+                    retracted_by=aggregate.retracted_by.get(version),
+                )
+            )
+        erased = self.keyring.key_for_read(stream_id) is None and any(
+            isinstance(e, ev.PersonalDataShredded) for e in stored
+        )
+        return Timeline(stream_id, as_known_at, tuple(entries), erased)
+
+    def person(self, person_id: UUID) -> PersonSummary:
+        """The registration (personal fields decrypted) and the current state of a person."""
+        try:
+            trajectory: Trajectory = self.repository.get(person_id)
+        except AggregateNotFoundError:
+            raise PersonNotFoundError(person_id) from None
+        if not isinstance(trajectory, Trajectory):
+            raise PersonNotFoundError(person_id)
+        registration = trajectory.effective[1]
+        assert isinstance(registration, ev.PersonRegistered)
+        s = trajectory.state
+        status = {
+            "permit": str(s.permit_kind or "-"),
+            "koppeling": s.active_link or "-",
+            "housed": ", ".join(f"{m} {k} {d}" for m, k, d in s.housed_in) or "-",
+            "duty": f"{s.duty.regime} since {s.duty.start}" if s.duty else "-",
+            "leerroute": str(s.leerroute or "-"),
+            "coaches": ", ".join(f"{r}:{c}" for c, r in sorted(s.coaches)) or "-",
+            "outflow": ", ".join(sorted(s.open_outflows)) or "-",
+            "case": "closed" if s.closed else ("deceased" if s.deceased_on else "open"),
+        }
+        erased = any(isinstance(e, ev.PersonalDataShredded) for e in trajectory.stored.values())
+        return PersonSummary(
+            person_id, registration, trajectory.version, s.municipality, status, erased
+        )
+
+    def corrected(self, target: ev.TrajectEvent, correction: ev.EventCorrected) -> ev.TrajectEvent:
+        return corrected_event(target, correction)
+
+
+__all__ = [
+    "Recorded",
+    "RuleViolationError",
+    "Timeline",
+    "TimelineEntry",
+    "TrajectoryLedger",
+    "current_actor",
+]

@@ -1,0 +1,70 @@
+"""The vocabulary of failure: every error a user can cause, with a complete message."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+
+class TrajectError(Exception):
+    """A refusal the user can act on. The message names the field and the rule."""
+
+
+class ValidationFailedError(TrajectError):
+    """Input did not satisfy an event's field types or constraints."""
+
+    def __init__(self, kind: str, problems: list[tuple[str, str]]) -> None:
+        self.kind = kind
+        self.problems = problems
+        details = "; ".join(f"{field}: {message}" for field, message in problems)
+        super().__init__(f"{kind}: {details}")
+
+
+class RuleViolationError(TrajectError):
+    """A hard rule of the domain refused the event (ordering, regime, terminal state)."""
+
+    def __init__(self, kind: str, field: str, rule: str) -> None:
+        self.kind = kind
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{kind}: {field}: {rule}")
+
+
+class StreamNotFoundError(TrajectError):
+    def __init__(self, what: str, ref: UUID | str) -> None:
+        self.ref = ref
+        super().__init__(f"no {what} {ref} in this ledger")
+
+
+class PersonNotFoundError(StreamNotFoundError):
+    def __init__(self, ref: UUID | str) -> None:
+        super().__init__("person", ref)
+
+
+class AmbiguousReferenceError(TrajectError):
+    def __init__(self, ref: str, count: int) -> None:
+        super().__init__(f"person reference {ref!r} matches {count} persons: give more characters")
+
+
+class DuplicatePersonError(TrajectError):
+    def __init__(self) -> None:
+        super().__init__("bsn: a person with this BSN is already registered (see `person find`)")
+
+
+class ConcurrentModificationError(TrajectError):
+    def __init__(self, stream_id: UUID, attempts: int) -> None:
+        super().__init__(
+            f"stream {stream_id} kept changing while writing ({attempts} attempts): try again"
+        )
+
+
+class MasterKeyError(TrajectError):
+    """The master key is missing, malformed, or not the one this ledger was created with."""
+
+
+class ErasedError(TrajectError):
+    def __init__(self, ref: UUID) -> None:
+        super().__init__(f"the personal data of {ref} has been erased (crypto-shredded)")
+
+
+class StoreError(TrajectError):
+    """The database cannot be reached or is busy."""

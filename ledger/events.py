@@ -1,0 +1,870 @@
+"""The event catalog's models: one frozen pydantic model per fact, all sharing one envelope.
+
+This module is pure data. Stored topics are ``ledger.events:<ClassName>`` and are kept forever:
+never rename or move a class here without registering the old topic
+(``eventsourcing.utils.register_topic``).
+
+The envelope's ``occurred_on`` is the date the fact happened (valid time); for each event the
+catalog says which domain date it is (housed_on, dagtekening, exam date, …), so no event repeats
+it as a second field. ``timestamp`` is when the ledger recorded it (transaction time, UTC).
+Fields marked personal (``personal=True`` in ``json_schema_extra``) are encrypted at rest with
+the stream's own data key and read as ``None`` once that key is shredded; they are therefore
+always optional in the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from functools import cache
+from typing import Annotated, Any, ClassVar, Protocol, Self
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from ledger import rules
+from ledger.values import (
+    AssessmentContext,
+    BeneficiaryKind,
+    BenefitAfter,
+    BenefitKind,
+    Bsn,
+    CaseCloseReason,
+    Cefr,
+    CountryCode,
+    Destination,
+    ExamComponent,
+    ExamLevel,
+    ExamOutcome,
+    FulfilmentBasis,
+    Fund,
+    GemeenteCode,
+    HelpCategory,
+    Helpful,
+    HousingKind,
+    HousingRoute,
+    LearningRoute,
+    MainGoal,
+    OutflowType,
+    PermitKind,
+    Regime,
+    Relation,
+    ReunificationClosure,
+    ReunificationOutcome,
+    ServiceCategory,
+    Sex,
+    Source,
+    StaffRole,
+)
+
+PeriodText = Annotated[str, StringConstraints(pattern=r"^\d{4}H[12]$")]
+"""A half-year such as ``2024H1``."""
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Hours = Annotated[Decimal, Field(ge=0, le=10000, decimal_places=2)]
+Amount = Annotated[Decimal, Field(ge=0, decimal_places=2)]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+ProjectCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")]
+ChangeValue = str | int | bool | None | list[str]
+"""A corrected field's new value in its JSON form (dates and amounts as strings)."""
+
+STREAM_NAMESPACE = NAMESPACE_URL
+
+
+class StreamKind(StrEnum):
+    PERSON = "person"
+    MUNICIPALITY = "municipality"
+    PROJECT = "project"
+
+
+def municipality_stream_id(code: str) -> UUID:
+    """The stream of a municipality's own facts (taakstelling), derived from its CBS code."""
+    return uuid5(STREAM_NAMESPACE, f"traject:municipality/{code}")
+
+
+def project_stream_id(code: str) -> UUID:
+    """The stream of an AMIF project, derived from its project code."""
+    return uuid5(STREAM_NAMESPACE, f"traject:project/{code.upper()}")
+
+
+def personal(description: str) -> Any:
+    """A personal field: encrypted at rest under the stream's data key, erasable."""
+    return Field(default=None, description=description, json_schema_extra={"personal": True})
+
+
+class Aggregate(Protocol):
+    def apply(self, event: TrajectEvent) -> None: ...
+
+
+AGGREGATE_FACTORIES: dict[StreamKind, Callable[[UUID], Any]] = {}
+"""Filled by ``ledger.aggregates``: how the first event of a stream builds its aggregate."""
+
+
+class Evidence(BaseModel):
+    """A reference to a supporting document: never the document itself."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Text = Field(description="document kind, e.g. beschikking, contract, presentielijst")
+    reference: Text = Field(description="where the document is kept (case system reference)")
+    sha256: Sha256 = Field(description="SHA-256 of the document, lowercase hex")
+
+
+class DomainEvent(BaseModel):
+    """The library's event shape as a frozen pydantic model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False)
+
+    originator_id: UUID
+    originator_version: int = Field(ge=1)
+    timestamp: AwareDatetime
+
+    class_version: ClassVar[int] = 1
+
+
+class TrajectEvent(DomainEvent):
+    """The envelope every traject event carries."""
+
+    stream: ClassVar[StreamKind] = StreamKind.PERSON
+
+    occurred_on: date = Field(description="the date the fact happened (valid time)")
+    recorded_by: Text = Field(description="who recorded it (user name)")
+    source: Source = Field(default=Source.CLI, description="where the fact came from")
+    municipality: GemeenteCode = Field(
+        description="CBS code of the municipality the fact belongs to, e.g. GM0622"
+    )
+    idempotency_key: Annotated[str, StringConstraints(max_length=300)] | None = Field(
+        default=None, description="a key seen before appends nothing (imports and retries)"
+    )
+    evidence: tuple[Evidence, ...] = Field(
+        default=(), description="supporting documents as kind:reference:sha256"
+    )
+
+    def mutate(self, aggregate: Aggregate | None) -> Any:
+        """Evolve ``aggregate`` (the library's projector calls this for every stored event)."""
+        if aggregate is None:
+            aggregate = AGGREGATE_FACTORIES[self.stream](self.originator_id)
+        aggregate.apply(self)
+        return aggregate
+
+    @classmethod
+    def personal_fields(cls) -> frozenset[str]:
+        return _personal_fields(cls)
+
+    @classmethod
+    def payload_fields(cls) -> tuple[str, ...]:
+        """The fields particular to this event (the envelope excluded)."""
+        return tuple(name for name in cls.model_fields if name not in ENVELOPE_FIELDS)
+
+
+ENVELOPE_FIELDS = frozenset(TrajectEvent.model_fields)
+CORRECTABLE_ENVELOPE_FIELDS = frozenset({"occurred_on", "municipality", "evidence"})
+
+
+@cache
+def _personal_fields(cls: type[BaseModel]) -> frozenset[str]:
+    return frozenset(
+        name
+        for name, info in cls.model_fields.items()
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("personal")
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# A. Person, permit and reception
+# ---------------------------------------------------------------------------------------------
+
+
+class PersonRegistered(TrajectEvent):
+    """A statushouder enters the ledger (occurred_on: the date of registration in traject)."""
+
+    birth_date: date = Field(description="date of birth")
+    sex: Sex = Field(description="sex as registered in the BRP")
+    nationality: tuple[CountryCode, ...] = Field(
+        min_length=1, description="ISO 3166 alpha-2 codes; XXA for stateless"
+    )
+    bsn: Bsn | None = personal("burgerservicenummer (11-proef); encrypted, found by keyed hash")
+    v_number: Annotated[str, StringConstraints(pattern=r"^\d{10}$")] | None = personal(
+        "IND V-nummer (10 digits)"
+    )
+    name: Text | None = personal("full name")
+    household_id: UUID | None = Field(default=None, description="household (referent's person id)")
+    languages: tuple[Text, ...] = Field(default=(), description="languages spoken")
+
+
+class ResidencePermitRecorded(TrajectEvent):
+    """A residence permit granted or renewed (occurred_on: valid from)."""
+
+    permit_kind: PermitKind = Field(description="kind of permit")
+    valid_until: date | None = Field(default=None, description="end of validity")
+    notified_on: date | None = Field(
+        default=None, description="date the permit was notified (starts the nareis window)"
+    )
+    document_no: Text | None = personal("permit document number")
+
+    @model_validator(mode="after")
+    def _validity(self) -> Self:
+        if self.valid_until is not None and self.valid_until < self.occurred_on:
+            msg = "valid_until must not be before valid from (--on)"
+            raise ValueError(msg)
+        return self
+
+
+class NaturalisationGranted(TrajectEvent):
+    """Naturalisation granted; ends third-country-national status (occurred_on: granted on)."""
+
+
+class PreIntegrationRecorded(TrajectEvent):
+    """Voorinburgering at COA (occurred_on: from)."""
+
+    provider: Text = Field(default="COA", description="provider of the pre-integration")
+    hours: Hours | None = Field(default=None, description="hours followed")
+
+
+class CoaLinked(TrajectEvent):
+    """COA links the person to the municipality (koppeling; occurred_on: linked on)."""
+
+    taakstelling_period: PeriodText = Field(description="half-year of the taakstelling, 2024H1")
+    coa_location: Text | None = Field(default=None, description="AZC location")
+    tvs_ref: Text | None = Field(default=None, description="TVS reference")
+    household_size: int | None = Field(default=None, ge=1, le=30, description="household size")
+
+
+class CoaLinkWithdrawn(TrajectEvent):
+    """An active koppeling is withdrawn (occurred_on: withdrawn on)."""
+
+    reason: Text | None = personal("why the link was withdrawn (free text)")
+
+
+class TenancySigned(TrajectEvent):
+    """Huurcontract signed (occurred_on: signed on)."""
+
+    housing_kind: HousingKind = Field(description="kind of dwelling")
+    contract_start: date | None = Field(default=None, description="start of the tenancy")
+    landlord: Text | None = Field(default=None, description="housing corporation or landlord")
+    address: Text | None = personal("address of the dwelling")
+
+
+class Housed(TrajectEvent):
+    """Gehuisvest: the person moves in (occurred_on: housed on; municipality: where)."""
+
+    housing_kind: HousingKind = Field(description="kind of dwelling")
+    route: HousingRoute = Field(description="how the person came to be housed here")
+    counts_for_taakstelling: bool | None = Field(
+        default=None, description="derived by the rule set named in rule_version"
+    )
+    rule_version: str | None = Field(default=None, description="rule set that derived the flag")
+
+
+class BrpRegistered(TrajectEvent):
+    """Inschrijving in the BRP of the municipality (occurred_on: registered on)."""
+
+    previous_municipality: GemeenteCode | None = Field(
+        default=None, description="CBS code of the previous municipality"
+    )
+
+
+class _BenefitEvent(TrajectEvent):
+    benefit_kind: BenefitKind = Field(description="kind of benefit")
+    amount: Amount | None = Field(default=None, description="amount in euro")
+    decision_ref: Text | None = Field(default=None, description="decision reference")
+
+
+class BenefitApplied(_BenefitEvent):
+    """Aanvraag uitkering or leenbijstand inrichtingskosten (occurred_on: applied on)."""
+
+
+class BenefitGranted(_BenefitEvent):
+    """A benefit is granted (occurred_on: granted from)."""
+
+
+class BenefitEnded(_BenefitEvent):
+    """A benefit ends (occurred_on: ended on)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# E. Guidance, coaching and help requests
+# ---------------------------------------------------------------------------------------------
+
+
+class SocialGuidanceStarted(TrajectEvent):
+    """Maatschappelijke begeleiding year 1 or 2 starts (occurred_on: start)."""
+
+    year_no: int = Field(ge=1, le=2, description="guidance year, 1 or 2")
+    provider: Text = Field(description="provider, e.g. VluchtelingenWerk")
+
+
+class SocialGuidanceEnded(TrajectEvent):
+    """A guidance year ends (occurred_on: end)."""
+
+    year_no: int = Field(ge=1, le=2, description="guidance year, 1 or 2")
+    reason: Text | None = Field(default=None, description="end reason code")
+
+
+class CoachAssigned(TrajectEvent):
+    """A regisseur, klantmanager or coach takes the person on (occurred_on: from)."""
+
+    staff_id: Text = Field(description="staff member's user name")
+    role: StaffRole = Field(description="role of the staff member")
+
+
+class CoachUnassigned(TrajectEvent):
+    """A staff member hands the person over (occurred_on: to)."""
+
+    staff_id: Text = Field(description="staff member's user name")
+    role: StaffRole = Field(description="role of the staff member")
+
+
+class HelpRequestRecorded(TrajectEvent):
+    """A hulpvraag at the spreekuur (occurred_on: on)."""
+
+    category: HelpCategory = Field(description="category of the help request")
+    channel: Text = Field(default="spreekuur", description="spreekuur, telefoon, huisbezoek, …")
+    referred_to: Text | None = Field(default=None, description="organisation referred to")
+    resolved: bool = Field(default=False, description="resolved at the contact")
+    note: Text | None = personal("free-text note")
+
+
+# ---------------------------------------------------------------------------------------------
+# F. Inburgering
+# ---------------------------------------------------------------------------------------------
+
+
+class InburgeringDutyEstablished(TrajectEvent):
+    """DUO's kennisgeving inburgeringsplicht (occurred_on: notified on).
+
+    The regime and the Wi2013 sub-cohort flags are derived once, from duty_start, by the rule
+    set named in rule_version, and stored: they are never recomputed.
+    """
+
+    duty_start: date = Field(description="start of the obligation")
+    regime: Regime | None = Field(default=None, description="derived from duty_start if omitted")
+    term_end: date | None = Field(default=None, description="term end as stated by DUO (Wi2013)")
+    ona_required: bool | None = Field(default=None, description="derived: Wi2013 from 2015")
+    pvt_required: bool | None = Field(default=None, description="derived: from 2017-10-01")
+    duo_ref: Text | None = Field(default=None, description="DUO reference")
+    rule_version: str | None = Field(default=None, description="rule set used for derivation")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("duty_start") and data.get("regime") is None:
+            start = date.fromisoformat(str(data["duty_start"]))
+            data = {
+                **data,
+                "regime": rules.derive_regime(start),
+                "ona_required": rules.ona_required(start),
+                "pvt_required": rules.pvt_required(start),
+                "rule_version": rules.rules_on(start).version,
+            }
+        return data
+
+
+class ExemptionGranted(TrajectEvent):
+    """Vrijstelling decided by DUO (occurred_on: decided on)."""
+
+    component: ExamComponent | None = Field(default=None, description="component, or all")
+    ground: Text = Field(description="ground of the exemption")
+    decided_by: Text = Field(default="DUO", description="deciding body")
+
+
+class DispensationGranted(TrajectEvent):
+    """Ontheffing decided by DUO (occurred_on: decided on)."""
+
+    component: ExamComponent | None = Field(default=None, description="component, or all")
+    ground: Text = Field(description="ground of the dispensation")
+    decided_by: Text = Field(default="DUO", description="deciding body")
+
+
+class BroadIntakeStarted(TrajectEvent):
+    """Brede intake starts (Wi2021; occurred_on: date)."""
+
+    by: Text = Field(description="who conducts the intake")
+
+
+class BroadIntakeCompleted(TrajectEvent):
+    """Brede intake completed (Wi2021; occurred_on: date)."""
+
+    by: Text = Field(description="who conducted the intake")
+    education_level: Text | None = Field(default=None, description="highest education")
+    work_experience: Text | None = Field(default=None, description="work experience summary")
+    health_barrier: bool | None = personal("categorical flag: health is a barrier (Art. 9)")
+
+
+class LearnabilityTestTaken(TrajectEvent):
+    """Leerbaarheidstoets (occurred_on: date)."""
+
+    outcome: Text = Field(description="outcome of the test")
+    test_ref: Text | None = Field(default=None, description="test reference")
+
+
+class PipAdopted(TrajectEvent):
+    """PIP vastgesteld (Wi2021; occurred_on: the dagtekening)."""
+
+    version: int = Field(ge=1, description="PIP version; 1 starts the inburgeringstermijn")
+    leerroute: LearningRoute = Field(description="learning route")
+    hoofddoel: MainGoal = Field(description="main goal")
+    pvt_intensity: Text = Field(description="intensity of the PVT")
+    map_intensity: Text = Field(description="intensity of the MAP")
+    decision_ref: Text = Field(description="reference of the decision (beschikking)")
+    contact_person: Text | None = Field(default=None, description="contact person")
+
+
+class LearningRouteStarted(TrajectEvent):
+    """A leerroute starts (occurred_on: start)."""
+
+    route: LearningRoute = Field(description="learning route")
+    provider: Text = Field(description="language school (keurmerk)")
+    contract_id: Text | None = Field(default=None, description="contract reference")
+    alfabetisering: bool = Field(default=False, description="includes literacy training")
+
+
+class LearningRouteChanged(TrajectEvent):
+    """The leerroute changes (occurred_on: change date)."""
+
+    route: LearningRoute = Field(description="new learning route")
+    provider: Text = Field(description="language school (keurmerk)")
+
+
+class DowngradedToA2(TrajectEvent):
+    """Afschalen B1→A2 (occurred_on: decided on)."""
+
+    evidence_ref: Text | None = Field(default=None, description="decision reference")
+
+
+class CourseComponent(StrEnum):
+    NT2 = "NT2"
+    KNM = "KNM"
+    ALFA = "alfa"
+    PARTICIPATIE = "participatie"
+    MAP = "MAP"
+    PVT = "PVT"
+    TAALSCHAKEL = "taalschakel"
+
+
+class CourseHoursReported(TrajectEvent):
+    """Hours attended in a period (occurred_on: end of the period)."""
+
+    period_from: date = Field(description="first day of the reported period")
+    component: CourseComponent = Field(description="course component")
+    hours_attended: Hours = Field(description="hours attended")
+    hours_excused: Hours = Field(default=Decimal(0), description="excused absence")
+    hours_unexcused: Hours = Field(default=Decimal(0), description="unexcused absence")
+    provider: Text | None = Field(default=None, description="provider")
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.period_from > self.occurred_on:
+            msg = "period_from must not be after the end of the period (--on)"
+            raise ValueError(msg)
+        return self
+
+
+class PvtCompleted(TrajectEvent):
+    """Participatieverklaring signed (occurred_on: signed on)."""
+
+    provider: Text = Field(description="PVT provider")
+    hours: Hours = Field(description="hours of the PVT course")
+    activity_id: Text | None = Field(default=None, description="group activity (ceremony)")
+    reported_to_duo_on: date | None = Field(default=None, description="date reported to DUO")
+
+
+class MapCompleted(TrajectEvent):
+    """Module Arbeidsmarkt en Participatie completed (Wi2021; occurred_on: completed on)."""
+
+    result: Text = Field(default="afgerond", description="result")
+
+
+class OnaMode(StrEnum):
+    EINDGESPREK = "eindgesprek"
+    CURSUS_64U = "cursus_64u"
+
+
+class OnaCompleted(TrajectEvent):
+    """ONA completed (Wi2013; occurred_on: completed on)."""
+
+    mode: OnaMode = Field(description="how ONA was completed")
+
+
+class ExamResultRecorded(TrajectEvent):
+    """Examenuitslag for one component and attempt (occurred_on: exam date)."""
+
+    component: ExamComponent = Field(description="exam component")
+    level: ExamLevel = Field(description="exam level")
+    result: ExamOutcome = Field(description="passed or failed")
+    attempt_no: int = Field(default=1, ge=1, le=20, description="attempt number")
+    result_date: date | None = Field(default=None, description="date of the result")
+    grade: Text | None = Field(default=None, description="grade")
+    free_attempt: bool | None = Field(default=None, description="a free attempt")
+
+    @model_validator(mode="after")
+    def _result_after_exam(self) -> Self:
+        if self.result_date is not None and self.result_date < self.occurred_on:
+            msg = "result_date must not be before the exam date (--on)"
+            raise ValueError(msg)
+        return self
+
+
+class LanguageLevelAssessed(TrajectEvent):
+    """Language level assessed (occurred_on: assessed on)."""
+
+    skill: Text = Field(default="overall", description="skill assessed")
+    cefr: Cefr = Field(description="CEFR level")
+    method: Text = Field(description="assessment method")
+    context: AssessmentContext = Field(description="entry, interim or exit")
+    project_id: ProjectCode | None = Field(default=None, description="AMIF project code")
+
+
+class TermExtended(TrajectEvent):
+    """DUO extends the inburgeringstermijn (occurred_on: decided on)."""
+
+    new_end: date = Field(description="new term end")
+    ground: Text = Field(description="ground of the extension")
+
+
+class FineImposed(TrajectEvent):
+    """A fine (occurred_on: date)."""
+
+    component: Text = Field(description="leerroute, PVT, MAP or diploma")
+    amount: Amount = Field(description="amount in euro")
+
+
+class FineWithdrawn(TrajectEvent):
+    """A fine is withdrawn (occurred_on: date)."""
+
+    component: Text = Field(description="leerroute, PVT, MAP or diploma")
+    reason: Text = Field(description="e.g. HvJ EU 4-2-2025 / RvS 9-7-2025")
+
+
+class DuoLoanGranted(TrajectEvent):
+    """Wi2013 DUO loan granted (occurred_on: date)."""
+
+    amount: Amount = Field(description="amount in euro")
+
+
+class DuoLoanWaived(TrajectEvent):
+    """Wi2013 DUO loan waived (occurred_on: date)."""
+
+    amount: Amount = Field(description="amount in euro")
+
+
+class InburgeringDutyFulfilled(TrajectEvent):
+    """Inburgeringsplicht voldaan (occurred_on: fulfilled on)."""
+
+    basis: FulfilmentBasis = Field(description="basis of fulfilment")
+
+
+# ---------------------------------------------------------------------------------------------
+# G. Participation and outflow
+# ---------------------------------------------------------------------------------------------
+
+
+class LadderAssessed(TrajectEvent):
+    """Participatieladder assessment (occurred_on: assessed on)."""
+
+    rung: int = Field(ge=1, le=6, description="rung 1 (isolated) to 6 (paid work)")
+    assessor: Text = Field(description="who assessed")
+
+
+class ProfileUpdated(TrajectEvent):
+    """Occupational direction, education, language level (occurred_on: on)."""
+
+    occupation_direction: Text | None = Field(default=None, description="e.g. zorg, techniek")
+    education: Text | None = Field(default=None, description="education level")
+    language_level: Cefr | None = Field(default=None, description="Dutch language level")
+
+
+class CertificateObtained(TrajectEvent):
+    """A certificate such as VCA or mbo-1 (occurred_on: on)."""
+
+    certificate_kind: Text = Field(description="kind of certificate, e.g. VCA")
+    issuer: Text = Field(description="issuer")
+
+
+class OutflowStarted(TrajectEvent):
+    """Uitstroom starts (occurred_on: started on)."""
+
+    outflow_type: OutflowType = Field(description="type of outflow")
+    hours_per_week: Hours | None = Field(default=None, description="contract hours per week")
+    contract_kind: Text | None = Field(default=None, description="kind of contract")
+    benefit_after: BenefitAfter | None = Field(default=None, description="benefit after outflow")
+
+
+class OutflowEnded(TrajectEvent):
+    """Uitstroom ends; the person may fall back (occurred_on: ended on)."""
+
+    outflow_type: OutflowType = Field(description="type of the outflow that ends")
+    reason: Text = Field(description="end reason")
+
+
+class QualificationRecognitionApplied(TrajectEvent):
+    """Diplomawaardering applied for (occurred_on: applied on)."""
+
+    issuer: Text = Field(default="IDW", description="body assessing the qualification")
+    project_id: ProjectCode | None = Field(default=None, description="AMIF project code")
+
+
+class LongTermResidenceApplied(TrajectEvent):
+    """Application for permanent / EU long-term residence (occurred_on: applied on)."""
+
+    residence_kind: PermitKind = Field(description="onbepaalde_tijd or eu_langdurig")
+    project_id: ProjectCode | None = Field(default=None, description="AMIF project code")
+
+
+class MovedOut(TrajectEvent):
+    """The person moved or left (occurred_on: moved on)."""
+
+    destination: Destination = Field(description="where to")
+    destination_municipality: GemeenteCode | None = Field(
+        default=None, description="CBS code when moving within NL"
+    )
+
+
+class CaseClosed(TrajectEvent):
+    """The case is closed; reopenable (occurred_on: on)."""
+
+    reason: CaseCloseReason = Field(description="why the case closes")
+
+
+class CaseReopened(TrajectEvent):
+    """A closed case is reopened (occurred_on: on)."""
+
+    reason: Text | None = personal("why the case is reopened (free text)")
+
+
+class Deceased(TrajectEvent):
+    """The person died (occurred_on: date of death). Only corrections may follow."""
+
+
+# ---------------------------------------------------------------------------------------------
+# H. Family reunification (on the referent's stream)
+# ---------------------------------------------------------------------------------------------
+
+
+class FamilyReunificationAssistanceProvided(TrajectEvent):
+    """Help with a family-reunification application (occurred_on: on)."""
+
+    provider: Text = Field(description="who assisted, e.g. VluchtelingenWerk")
+    project_id: ProjectCode | None = Field(default=None, description="AMIF project code")
+
+
+class FamilyReunificationApplied(TrajectEvent):
+    """Aanvraag mvv nareis filed by the referent (occurred_on: applied on)."""
+
+    file_no: int = Field(default=1, ge=1, description="the referent's file number")
+    members: tuple[Relation, ...] = Field(min_length=1, description="relation of each member")
+    ind_ref: Text | None = personal("IND reference")
+    assisted_by: Text | None = Field(default=None, description="who assisted")
+    late: bool | None = Field(
+        default=None, description="derived: filed after the nareis window (rule_version)"
+    )
+    rule_version: str | None = Field(default=None, description="rule set that derived `late`")
+
+
+class FamilyReunificationDecided(TrajectEvent):
+    """IND decision on a file (occurred_on: decided on)."""
+
+    file_no: int = Field(default=1, ge=1, description="the referent's file number")
+    outcome: ReunificationOutcome = Field(description="decision")
+    members_granted: int | None = Field(default=None, ge=0, description="members granted")
+
+
+class MvvIssued(TrajectEvent):
+    """Mvv issued to a member (occurred_on: issued on; valid 90 days)."""
+
+    file_no: int = Field(default=1, ge=1, description="the referent's file number")
+    relation: Relation = Field(description="relation of the member")
+
+
+class NareizigerArrived(TrajectEvent):
+    """A family member arrives in NL (occurred_on: arrived on)."""
+
+    file_no: int = Field(default=1, ge=1, description="the referent's file number")
+    relation: Relation = Field(description="relation of the member")
+    member_person_id: UUID | None = Field(
+        default=None, description="the nareiziger's own person id, once registered"
+    )
+    ind_location: Text | None = Field(default=None, description="IND registration location")
+
+
+class FamilyReunificationClosed(TrajectEvent):
+    """The reunification file is closed (occurred_on: closed on)."""
+
+    file_no: int = Field(default=1, ge=1, description="the referent's file number")
+    closure: ReunificationClosure = Field(description="outcome of the file")
+
+
+# ---------------------------------------------------------------------------------------------
+# AMIF participation (on the person's stream, with project_id)
+# ---------------------------------------------------------------------------------------------
+
+
+class ParticipantEnrolled(TrajectEvent):
+    """Enrolment in an AMIF project, with eligibility checked at enrolment (occurred_on)."""
+
+    project_id: ProjectCode = Field(description="AMIF project code")
+    tcn: bool = Field(description="third-country national at enrolment")
+    permit_kind: PermitKind = Field(description="permit checked at enrolment")
+    permit_valid: bool = Field(description="permit valid on the enrolment date")
+    checked_on: date = Field(description="date eligibility was checked")
+    checked_by: Text = Field(description="who checked eligibility")
+    eligibility_evidence_ref: Text = Field(description="reference of the eligibility evidence")
+    consent_ref: Text = Field(description="reference of the signed consent / privacy notice")
+    referred_by: Text | None = Field(default=None, description="referring organisation")
+
+
+class ServiceDelivered(TrajectEvent):
+    """A service delivered to a participant (occurred_on: from)."""
+
+    project_id: ProjectCode = Field(description="AMIF project code")
+    category: ServiceCategory = Field(description="Annex VIII service category")
+    until: date | None = Field(default=None, description="last day of the service")
+    hours: Hours = Field(description="hours delivered")
+    activity_id: Text | None = Field(default=None, description="group activity")
+
+
+class ParticipantFeedbackRecorded(TrajectEvent):
+    """Voluntary feedback: was the activity helpful (occurred_on: on)."""
+
+    project_id: ProjectCode = Field(description="AMIF project code")
+    helpful: Helpful = Field(description="helpful for integration")
+    instrument_ref: Text | None = Field(default=None, description="questionnaire reference")
+
+
+class ParticipantExited(TrajectEvent):
+    """A participant leaves the project (occurred_on: exited on)."""
+
+    project_id: ProjectCode = Field(description="AMIF project code")
+    reason: Text = Field(description="exit reason")
+    completed: bool = Field(description="completed the programme")
+
+
+# ---------------------------------------------------------------------------------------------
+# Corrections, retractions and erasure (any stream)
+# ---------------------------------------------------------------------------------------------
+
+
+class EventCorrected(TrajectEvent):
+    """A compensating correction of an earlier event in the same stream.
+
+    ``changes`` holds new values of non-personal fields; ``personal_changes`` holds new values
+    of personal fields and is encrypted like every personal field.
+    """
+
+    target_version: int = Field(ge=1, description="version of the corrected event")
+    changes: dict[str, ChangeValue] = Field(default_factory=dict, description="field=value")
+    personal_changes: dict[str, str | None] | None = personal("new values of personal fields")
+    reason: Text | None = personal("why the correction was made")
+
+
+class EventRetracted(TrajectEvent):
+    """An earlier event is withdrawn as if it had not happened; it stays in the history."""
+
+    target_version: int = Field(ge=1, description="version of the retracted event")
+    reason: Text | None = personal("why the event was retracted")
+
+
+class PersonalDataShredded(TrajectEvent):
+    """The stream's data key was destroyed: its personal fields read as erased."""
+
+    approved_by: Text = Field(description="who approved the erasure")
+
+
+# ---------------------------------------------------------------------------------------------
+# Municipality stream
+# ---------------------------------------------------------------------------------------------
+
+
+class TaakstellingSet(TrajectEvent):
+    """The half-yearly housing quota of a municipality (occurred_on: set on)."""
+
+    stream: ClassVar[StreamKind] = StreamKind.MUNICIPALITY
+
+    period: PeriodText = Field(description="half-year, e.g. 2024H1")
+    target: int = Field(ge=0, le=100000, description="number of statushouders to house")
+    source_ref: Text = Field(description="circulaire or decision reference")
+    carry_in: int | None = Field(default=None, description="balance carried in, if stated")
+
+
+class TaakstellingCorrected(TrajectEvent):
+    """A corrected taakstelling for a half-year (occurred_on: corrected on)."""
+
+    stream: ClassVar[StreamKind] = StreamKind.MUNICIPALITY
+
+    period: PeriodText = Field(description="half-year, e.g. 2024H1")
+    target: int = Field(ge=0, le=100000, description="corrected target")
+    source_ref: Text = Field(description="reference of the correction")
+
+
+class HousingRealisationConfirmed(TrajectEvent):
+    """The official realisation figure for a half-year, for reconciliation (occurred_on)."""
+
+    stream: ClassVar[StreamKind] = StreamKind.MUNICIPALITY
+
+    period: PeriodText = Field(description="half-year, e.g. 2024H1")
+    official_realised: int = Field(ge=0, description="realisation according to COA/province")
+    confirmed_by: Text = Field(description="source of the figure")
+
+
+# ---------------------------------------------------------------------------------------------
+# Project stream (AMIF operation)
+# ---------------------------------------------------------------------------------------------
+
+
+class ProjectRegistered(TrajectEvent):
+    """An AMIF project (operation) and its targets (occurred_on: grant decision date)."""
+
+    stream: ClassVar[StreamKind] = StreamKind.PROJECT
+
+    project_code: ProjectCode = Field(description="short project code, e.g. MWP")
+    title: Text = Field(description="project title")
+    fund: Fund = Field(description="fund and programme period")
+    specific_objective: Text = Field(default="SO2", description="specific objective")
+    beneficiary: Text = Field(description="beneficiary organisation")
+    beneficiary_kind: BeneficiaryKind = Field(description="kind of beneficiary")
+    grant_ref: Text = Field(description="grant decision reference")
+    eligibility_from: date = Field(description="first day of the eligibility window")
+    eligibility_to: date = Field(description="last day of the eligibility window")
+    cofin_rate: Decimal = Field(ge=0, le=1, description="EU co-financing rate, e.g. 0.75")
+    target_total: int = Field(ge=0, description="total participant target")
+    targets_by_municipality: dict[GemeenteCode, int] = Field(
+        default_factory=dict, description="participant targets per municipality, GM0622=40"
+    )
+    partner_municipalities: tuple[GemeenteCode, ...] = Field(
+        default=(), description="participating municipalities"
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.eligibility_to < self.eligibility_from:
+            msg = "eligibility_to must not be before eligibility_from"
+            raise ValueError(msg)
+        if sum(self.targets_by_municipality.values()) > self.target_total:
+            msg = "targets_by_municipality must not add up to more than target_total"
+            raise ValueError(msg)
+        return self
+
+
+EVENT_CLASSES: tuple[type[TrajectEvent], ...] = tuple(
+    cls
+    for cls in list(globals().values())
+    if isinstance(cls, type)
+    and issubclass(cls, TrajectEvent)
+    and cls is not TrajectEvent
+    and not cls.__name__.startswith("_")
+)
+"""Every concrete event class, in declaration order."""
+
+CONTROL_EVENTS: tuple[type[TrajectEvent], ...] = (
+    EventCorrected,
+    EventRetracted,
+    PersonalDataShredded,
+)

@@ -1,0 +1,340 @@
+"""The only serialisation code: the pydantic mapper, and the recorders with traject's side tables.
+
+Stored state of an event (the ``state`` column) is canonical JSON (sorted keys, UTF-8):
+the event's fields in pydantic's JSON mode, without ``originator_id``/``originator_version``
+(they are columns), with ``class_version`` when above 1, and with every non-null personal field
+moved into ``_pii``: base64 of ``nonce(12) ‖ AES-256-GCM(data key, canonical JSON of the personal
+fields, aad = "<stream id>/<version>/<topic>")``.
+
+Side tables live in the same database as the events and are written in the same transaction:
+``traject_person_index`` (person id, keyed hash of the BSN) and ``traject_idempotency``.
+``traject_data_keys`` and ``traject_settings`` are written on their own.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+)
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import get_topic, resolve_topic
+
+from ledger.crypto import SHREDDED, KeyRing
+from ledger.events import TrajectEvent
+
+PII_KEY = "_pii"
+
+
+@dataclass(frozen=True)
+class IdempotencyRow:
+    key: str
+    stream_id: UUID
+    version: int
+
+
+@dataclass(frozen=True)
+class PersonIndexRow:
+    person_id: UUID
+    bsn_digest: str | None
+
+
+@cache
+def _topic(cls: type) -> str:
+    return get_topic(cls)
+
+
+@cache
+def _resolve(topic: str) -> type[TrajectEvent]:
+    cls = resolve_topic(topic)
+    assert issubclass(cls, TrajectEvent), topic
+    return cls
+
+
+def pii_aad(stream_id: UUID | str, version: int, topic: str) -> bytes:
+    return f"{stream_id}/{version}/{topic}".encode()
+
+
+class PydanticMapper(Mapper[UUID]):
+    """Maps traject events to stored events and back, encrypting personal fields per stream."""
+
+    keyring: KeyRing | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("transcoder", JSONTranscoder())
+        super().__init__(*args, **kwargs)
+
+    def _keys(self) -> KeyRing:
+        if self.keyring is None:
+            msg = "the mapper has no key ring"
+            raise RuntimeError(msg)
+        return self.keyring
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        event: TrajectEvent = domain_event
+        cls = type(event)
+        topic = _topic(cls)
+        state = event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
+        personal = {
+            name: state.pop(name) for name in cls.personal_fields() if name in state
+        }
+        personal = {name: value for name, value in personal.items() if value is not None}
+        if personal:
+            keys = self._keys()
+            data_key = keys.key_for_write(event.originator_id)
+            blob = keys.encrypt(
+                data_key,
+                orjson.dumps(personal, option=orjson.OPT_SORT_KEYS),
+                pii_aad(event.originator_id, event.originator_version, topic),
+            )
+            state[PII_KEY] = base64.b64encode(blob).decode("ascii")
+        if cls.class_version > 1:
+            state["class_version"] = cls.class_version
+        return StoredEvent(
+            originator_id=event.originator_id,
+            originator_version=event.originator_version,
+            topic=topic,
+            state=orjson.dumps(state, option=orjson.OPT_SORT_KEYS),
+        )
+
+    def decode_state(self, stored: StoredEvent) -> dict[str, Any]:
+        """The stored state as a dict, personal fields decrypted (left out when shredded)."""
+        state: dict[str, Any] = orjson.loads(stored.state)
+        blob = state.pop(PII_KEY, None)
+        if blob is not None:
+            stream_id = (
+                stored.originator_id
+                if isinstance(stored.originator_id, UUID)
+                else UUID(stored.originator_id)
+            )
+            data_key = self._keys().key_for_read(stream_id)
+            if data_key is not None:
+                try:
+                    plain = self._keys().decrypt(
+                        data_key,
+                        base64.b64decode(blob),
+                        pii_aad(stored.originator_id, stored.originator_version, stored.topic),
+                    )
+                except InvalidTag as error:
+                    msg = (
+                        f"personal fields of {stored.originator_id} v{stored.originator_version}"
+                        " do not decrypt: the stored bytes were altered"
+                    )
+                    raise MapperDeserialisationError(msg) from error
+                state.update(orjson.loads(plain))
+        return state
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        cls = _resolve(stored_event.topic)
+        state = self.decode_state(stored_event)
+        from_version = state.pop("class_version", 1)
+        while from_version < cls.class_version:
+            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+            from_version += 1
+        state["originator_id"] = stored_event.originator_id
+        state["originator_version"] = stored_event.originator_version
+        return cls.model_validate(state)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+SIDE_TABLES = (
+    "CREATE TABLE IF NOT EXISTS {p}traject_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {p}traject_data_keys ("
+    " subject TEXT PRIMARY KEY, wrapped {blob} NOT NULL,"
+    " created_at TEXT NOT NULL, shredded_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS {p}traject_person_index ("
+    " person_id TEXT PRIMARY KEY, bsn_digest TEXT UNIQUE, registered_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {p}traject_idempotency ("
+    " key TEXT PRIMARY KEY, stream_id TEXT NOT NULL, version INTEGER NOT NULL)",
+)
+
+
+class TrajectTables:
+    """traject's side tables, shared by the SQLite and PostgreSQL recorders."""
+
+    placeholder = "?"
+    prefix = ""
+
+    @contextmanager
+    def _side(self, *, commit: bool) -> Iterator[Any]:
+        raise NotImplementedError
+        yield
+
+    def _sql(self, statement: str) -> str:
+        statement = statement.replace("{p}", self.prefix)
+        return statement.replace("?", self.placeholder)
+
+    def _one(self, statement: str, params: Sequence[Any]) -> Any:
+        with self._side(commit=False) as cursor:
+            cursor.execute(self._sql(statement), list(params))
+            return cursor.fetchone()
+
+    def _all(self, statement: str, params: Sequence[Any]) -> list[Any]:
+        with self._side(commit=False) as cursor:
+            cursor.execute(self._sql(statement), list(params))
+            return list(cursor.fetchall())
+
+    def _write(self, statement: str, params: Sequence[Any]) -> None:
+        with self._side(commit=True) as cursor:
+            cursor.execute(self._sql(statement), list(params))
+
+    def _insert_side_rows(self, cursor: Any, kwargs: dict[str, Any]) -> None:
+        for row in kwargs.get("idempotency", ()):
+            cursor.execute(
+                self._sql("INSERT INTO {p}traject_idempotency VALUES (?, ?, ?)"),
+                [row.key, str(row.stream_id), row.version],
+            )
+        for row in kwargs.get("person_index", ()):
+            cursor.execute(
+                self._sql("INSERT INTO {p}traject_person_index VALUES (?, ?, ?)"),
+                [str(row.person_id), row.bsn_digest, _now()],
+            )
+
+    # settings ------------------------------------------------------------------------------
+
+    def get_setting(self, name: str) -> str | None:
+        row = self._one("SELECT value FROM {p}traject_settings WHERE name = ?", [name])
+        return None if row is None else str(row["value"])
+
+    def set_setting(self, name: str, value: str) -> None:
+        self._write(
+            "INSERT INTO {p}traject_settings VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            [name, value],
+        )
+
+    # data keys (the KeyStore protocol) -----------------------------------------------------
+
+    def select_wrapped_key(self, subject: UUID) -> bytes | None:
+        row = self._one("SELECT wrapped FROM {p}traject_data_keys WHERE subject = ?", [str(subject)])
+        return None if row is None else bytes(row["wrapped"])
+
+    def insert_wrapped_key(self, subject: UUID, wrapped: bytes) -> None:
+        self._write(
+            "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, NULL) ON CONFLICT DO NOTHING",
+            [str(subject), wrapped, _now()],
+        )
+
+    def shred_wrapped_key(self, subject: UUID) -> None:
+        self._write(
+            "UPDATE {p}traject_data_keys SET wrapped = ?, shredded_at = ? WHERE subject = ?",
+            [SHREDDED, _now(), str(subject)],
+        )
+
+    # indexes -------------------------------------------------------------------------------
+
+    def person_by_bsn_digest(self, digest: str) -> UUID | None:
+        row = self._one(
+            "SELECT person_id FROM {p}traject_person_index WHERE bsn_digest = ?", [digest]
+        )
+        return None if row is None else UUID(row["person_id"])
+
+    def person_ids_starting_with(self, prefix: str, limit: int = 5) -> list[UUID]:
+        rows = self._all(
+            "SELECT person_id FROM {p}traject_person_index WHERE person_id LIKE ?"
+            " ORDER BY person_id LIMIT ?",
+            [prefix + "%", limit],
+        )
+        return [UUID(row["person_id"]) for row in rows]
+
+    def person_count(self) -> int:
+        row = self._one("SELECT COUNT(*) AS n FROM {p}traject_person_index", [])
+        return int(row["n"])
+
+    def idempotent_append(self, key: str) -> tuple[UUID, int] | None:
+        row = self._one(
+            "SELECT stream_id, version FROM {p}traject_idempotency WHERE key = ?", [key]
+        )
+        return None if row is None else (UUID(row["stream_id"]), int(row["version"]))
+
+
+class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
+    """The library's SQLite recorder plus traject's side tables and an append-only guard."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        statements += [s.format(p="", blob="BLOB") for s in SIDE_TABLES]
+        for operation in ("UPDATE", "DELETE"):
+            statements.append(
+                f"CREATE TRIGGER IF NOT EXISTS traject_events_no_{operation.lower()} "
+                f"BEFORE {operation} ON {self.events_table_name} BEGIN "
+                f"SELECT RAISE(ABORT, 'traject: {operation} of stored events is refused: "
+                "the event log is append-only'); END"
+            )
+        return statements
+
+    @contextmanager
+    def _side(self, *, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield cursor
+
+    def _insert_events(
+        self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        notification_ids = super()._insert_events(c, stored_events, **kwargs)
+        self._insert_side_rows(c, kwargs)
+        return notification_ids
+
+
+class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder plus traject's side tables and append-only triggers."""
+
+    placeholder = "%s"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schema = self.datastore.schema
+        self.prefix = f'"{schema}".' if schema else ""
+        self.events_table = f"{self.prefix}{self.events_table_name}"
+
+    def create_table(self) -> None:
+        schema = self.datastore.schema
+        with self.datastore.transaction(commit=True) as cursor:
+            if schema:
+                cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        super().create_table()
+        function = f"{self.prefix}traject_refuse_change"
+        with self.datastore.transaction(commit=True) as cursor:
+            for statement in SIDE_TABLES:
+                cursor.execute(statement.format(p=self.prefix, blob="BYTEA"))
+            cursor.execute(
+                f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$"
+                " BEGIN RAISE EXCEPTION 'traject: % of stored events is refused: the event log"
+                " is append-only', TG_OP USING ERRCODE = 'insufficient_privilege'; END $$"
+            )
+            cursor.execute(
+                f"CREATE OR REPLACE TRIGGER traject_events_append_only"
+                f" BEFORE UPDATE OR DELETE ON {self.events_table}"
+                f" FOR EACH ROW EXECUTE FUNCTION {function}()"
+            )
+            cursor.execute(
+                f"CREATE OR REPLACE TRIGGER traject_events_no_truncate"
+                f" BEFORE TRUNCATE ON {self.events_table}"
+                f" FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+            )
+
+    @contextmanager
+    def _side(self, *, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield cursor
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        self._insert_side_rows(curs, kwargs)

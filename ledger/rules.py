@@ -1,0 +1,123 @@
+"""Dated, versioned rule parameters and the deadline functions built on them.
+
+Every [S]/[U] fact of the domain reference that drives a check or a count lives here as a field
+of a :class:`RuleSet`. A rule set has a ``version`` and a ``valid_from`` date; the set in force on
+a date is the latest whose ``valid_from`` is on or before it. A new legal reading is a new rule set
+appended to :data:`RULESETS`, never an edit of an old one, so that old figures stay reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, timedelta
+
+from ledger.values import Regime, add_months
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """One version of every rule parameter. Field comments give the source tag of domain.md."""
+
+    version: str
+    valid_from: date
+    # §2.2 regime boundaries [V]
+    wi2013_from: date = date(2013, 1, 1)
+    wi2021_from: date = date(2022, 1, 1)
+    ona_required_from: date = date(2015, 1, 1)  # [S]
+    pvt_required_from: date = date(2017, 10, 1)  # [S]
+    # §2.3 F.13 PIP v1 due within 10 weeks of the later of DUO notice / BRP registration [S]
+    pip_due_weeks: int = 10
+    # §2.3 F.14 inburgeringstermijn: 3 years from the day after the dagtekening of PIP v1 [S]
+    term_years: int = 3
+    # §2.4 PVT deadline under Wi2013: 1 year after first housing / registration [S; practice]
+    pvt_wi2013_months: int = 12
+    # §2.4 late recording flag: recorded_at − occurred_on above this many days [U]
+    late_recording_days: int = 30
+    # §2.3 H.29 nareiscriterium: application within 3 months of the permit notice [V]
+    nareis_window_months: int = 3
+    # §2.3 F.15 afschalen needs at least 600 NT2 hours [S]
+    afschalen_min_nt2_hours: int = 600
+    # §2.3 H.31 mvv validity [V]
+    mvv_valid_days: int = 90
+    # §2.3 B.4 / C.6: whether nareizigers and GVA placements count for the taakstelling [U]
+    taakstelling_counts_nareizigers: bool = True
+    taakstelling_counts_gva: bool = True
+    # §4.2 P1 deadline signals [practice]
+    ladder_stale_months: int = 6
+    term_warning_months: int = 6
+
+
+RULESETS: tuple[RuleSet, ...] = (RuleSet(version="2026.1", valid_from=date(2007, 1, 1)),)
+"""Every rule set ever in force, oldest first. Append; never edit."""
+
+
+def rules_on(day: date) -> RuleSet:
+    """The rule set in force on ``day`` (the latest whose ``valid_from`` is not after it)."""
+    chosen = RULESETS[0]
+    for ruleset in RULESETS:
+        if ruleset.valid_from <= day:
+            chosen = ruleset
+    return chosen
+
+
+def current_rules() -> RuleSet:
+    return RULESETS[-1]
+
+
+def rule_parameters(ruleset: RuleSet) -> dict[str, str]:
+    """The parameters as strings, for documentation and for storing beside a projection."""
+    return {f.name: str(getattr(ruleset, f.name)) for f in fields(ruleset)}
+
+
+def derive_regime(duty_start: date) -> Regime:
+    """``wi2021`` if the obligation starts on or after 2022-01-01, ``wi2013`` from 2013, else wi2007."""
+    rules = rules_on(duty_start)
+    if duty_start >= rules.wi2021_from:
+        return Regime.WI2021
+    if duty_start >= rules.wi2013_from:
+        return Regime.WI2013
+    return Regime.WI2007
+
+
+def ona_required(duty_start: date) -> bool:
+    return derive_regime(duty_start) is Regime.WI2013 and (
+        duty_start >= rules_on(duty_start).ona_required_from
+    )
+
+
+def pvt_required(duty_start: date) -> bool:
+    regime = derive_regime(duty_start)
+    if regime is Regime.WI2021:
+        return True
+    return regime is Regime.WI2013 and duty_start >= rules_on(duty_start).pvt_required_from
+
+
+def pip_due_date(notified_on: date | None, brp_registered_on: date | None) -> date | None:
+    """PIP v1 is due 10 weeks after the later of the DUO notice and the BRP registration."""
+    known = [d for d in (notified_on, brp_registered_on) if d is not None]
+    if not known:
+        return None
+    start = max(known)
+    return start + timedelta(weeks=rules_on(start).pip_due_weeks)
+
+
+def term_start(pip_v1_dagtekening: date) -> date:
+    """The inburgeringstermijn starts the day after the dagtekening of the first PIP."""
+    return pip_v1_dagtekening + timedelta(days=1)
+
+
+def term_end(pip_v1_dagtekening: date) -> date:
+    start = term_start(pip_v1_dagtekening)
+    return add_months(start, 12 * rules_on(start).term_years)
+
+
+def pvt_deadline_wi2013(first_settled_on: date) -> date:
+    return add_months(first_settled_on, rules_on(first_settled_on).pvt_wi2013_months)
+
+
+def nareis_deadline(permit_notified_on: date) -> date:
+    return add_months(permit_notified_on, rules_on(permit_notified_on).nareis_window_months)
+
+
+def is_late_recording(occurred_on: date, recorded_on: date) -> bool:
+    return (recorded_on - occurred_on).days > rules_on(occurred_on).late_recording_days

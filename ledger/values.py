@@ -1,0 +1,316 @@
+"""Value objects of the trajectory domain: municipality codes, BSN, periods and enums."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, StringConstraints
+
+GEMEENTE_PATTERN = r"^GM\d{4}$"
+
+GemeenteCode = Annotated[
+    str,
+    StringConstraints(pattern=GEMEENTE_PATTERN),
+]
+"""CBS municipality code, e.g. ``GM0622`` (Vlaardingen)."""
+
+CountryCode = Annotated[str, StringConstraints(pattern=r"^([A-Z]{2}|XXA|XXX)$")]
+"""ISO 3166-1 alpha-2 country code, ``XXA`` (stateless) or ``XXX`` (unknown)."""
+
+
+def bsn_is_valid(value: str) -> bool:
+    """Return True when ``value`` passes the 11-proef for a BSN (9 digits, 8 with a leading 0).
+
+    9·d1 + 8·d2 + … + 2·d8 − 1·d9 ≡ 0 (mod 11). Passing does not prove the number exists.
+    """
+    digits = value.strip()
+    if len(digits) == 8 and digits.isdigit():
+        digits = "0" + digits
+    if len(digits) != 9 or not digits.isdigit() or digits == "000000000":
+        return False
+    weights = (9, 8, 7, 6, 5, 4, 3, 2, -1)
+    return sum(w * int(d) for w, d in zip(weights, digits, strict=True)) % 11 == 0
+
+
+def normalise_bsn(value: str) -> str:
+    """Return the 9-digit form of a valid BSN, or raise ValueError naming the 11-proef."""
+    digits = value.strip()
+    if not bsn_is_valid(digits):
+        msg = "not a valid BSN: it must be 9 digits and pass the 11-proef"
+        raise ValueError(msg)
+    return digits.zfill(9)
+
+
+Bsn = Annotated[str, AfterValidator(normalise_bsn)]
+
+
+def add_months(day: date, months: int) -> date:
+    """Add calendar months; a day that does not exist in the target month becomes its last day.
+
+    31 January + 1 month = 28/29 February; 29 February + 12 months = 28 February.
+    """
+    month_index = day.month - 1 + months
+    year = day.year + month_index // 12
+    month = month_index % 12 + 1
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, min(day.day, last))
+
+
+_PERIOD = re.compile(r"^(\d{4})(?:-?([HQ])([1-4]))?$")
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A reporting period: a calendar year, a half-year (H1/H2) or a quarter (Q1–Q4)."""
+
+    year: int
+    kind: str = "Y"  # "Y", "H" or "Q"
+    number: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        """Parse ``2024``, ``2024H1``/``2024-H1`` or ``2024Q3``/``2024-Q3``."""
+        match = _PERIOD.match(text.strip().upper())
+        if not match:
+            msg = f"{text!r} is not a period: use 2024, 2024H1 or 2024Q3"
+            raise ValueError(msg)
+        year, kind, number = match.groups()
+        if kind is None:
+            return cls(int(year))
+        if kind == "H" and int(number) > 2:
+            msg = f"{text!r} is not a period: a half-year is H1 or H2"
+            raise ValueError(msg)
+        return cls(int(year), kind, int(number))
+
+    @property
+    def start(self) -> date:
+        months = {"Y": 0, "H": 6 * (self.number - 1), "Q": 3 * (self.number - 1)}[self.kind]
+        return date(self.year, 1 + months, 1)
+
+    @property
+    def end(self) -> date:
+        """The last day of the period (inclusive)."""
+        length = {"Y": 12, "H": 6, "Q": 3}[self.kind]
+        return add_months(self.start, length) - timedelta(days=1)
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+    def previous(self) -> Period:
+        if self.kind == "Y":
+            return Period(self.year - 1)
+        count = 2 if self.kind == "H" else 4
+        if self.number == 1:
+            return Period(self.year - 1, self.kind, count)
+        return Period(self.year, self.kind, self.number - 1)
+
+    def __str__(self) -> str:
+        return str(self.year) if self.kind == "Y" else f"{self.year}{self.kind}{self.number}"
+
+
+def half_year_of(day: date) -> Period:
+    return Period(day.year, "H", 1 if day.month <= 6 else 2)
+
+
+class Source(StrEnum):
+    """Where a fact reached the ledger from."""
+
+    CLI = "cli"
+    IMPORT = "import"
+    DUO = "duo"
+    COA = "coa"
+    IND = "ind"
+    BRP = "brp"
+    PROVIDER = "provider"
+
+
+class Sex(StrEnum):
+    F = "f"
+    M = "m"
+    X = "x"
+
+
+class Regime(StrEnum):
+    """The inburgering law that governs an obligation."""
+
+    WI2007 = "wi2007"
+    WI2013 = "wi2013"
+    WI2021 = "wi2021"
+
+
+class PermitKind(StrEnum):
+    ASIEL_BT = "asiel_bt"
+    ASIEL_AFGELEID = "asiel_afgeleid"
+    REGULIER_GEZIN = "regulier_gezin"
+    REGULIER_OVERIG = "regulier_overig"
+    ONBEPAALDE_TIJD = "onbepaalde_tijd"
+    EU_LANGDURIG = "eu_langdurig"
+
+
+class HousingKind(StrEnum):
+    REGULIER = "regulier"
+    GVA = "gva"
+    TIJDELIJK = "tijdelijk"
+    ONZELFSTANDIG = "onzelfstandig"
+
+
+class HousingRoute(StrEnum):
+    KOPPELING = "koppeling"
+    NAREIS = "nareis"
+    GVA_DOORSTROOM = "gva_doorstroom"
+    EIGEN = "eigen"
+
+
+class BenefitKind(StrEnum):
+    ALGEMENE_BIJSTAND = "algemene_bijstand"
+    LEENBIJSTAND_INRICHTING = "leenbijstand_inrichting"
+    BIJZONDERE = "bijzondere"
+
+
+class StaffRole(StrEnum):
+    REGISSEUR = "regisseur"
+    KLANTMANAGER = "klantmanager"
+    COACH = "coach"
+    MB = "mb"
+    ARBEIDSCOACH = "arbeidscoach"
+    TAALCOACH = "taalcoach"
+
+
+class HelpCategory(StrEnum):
+    ONDERWIJS = "onderwijs"
+    FINANCIEN = "financien"
+    PARTICIPATIE = "participatie"
+    WONEN = "wonen"
+    JURIDISCH = "juridisch"
+    GEZONDHEID = "gezondheid"
+    OVERIG = "overig"
+
+
+class LearningRoute(StrEnum):
+    B1 = "B1"
+    ONDERWIJS = "onderwijs"
+    Z = "Z"
+
+
+class MainGoal(StrEnum):
+    WERK = "werk"
+    ONDERWIJS = "onderwijs"
+    PARTICIPATIE = "participatie"
+
+
+class ExamComponent(StrEnum):
+    LEZEN = "lezen"
+    LUISTEREN = "luisteren"
+    SCHRIJVEN = "schrijven"
+    SPREKEN = "spreken"
+    KNM = "knm"
+    ONA = "ona"
+
+
+class ExamLevel(StrEnum):
+    A2 = "A2"
+    B1 = "B1"
+    B2 = "B2"
+
+
+class ExamOutcome(StrEnum):
+    GESLAAGD = "geslaagd"
+    GEZAKT = "gezakt"
+
+
+class Cefr(StrEnum):
+    PRE_A1 = "pre-A1"
+    A1 = "A1"
+    A2 = "A2"
+    B1 = "B1"
+    B2 = "B2"
+    C1 = "C1"
+    C2 = "C2"
+
+
+class AssessmentContext(StrEnum):
+    ENTRY = "entry"
+    INTERIM = "interim"
+    EXIT = "exit"
+
+
+class OutflowType(StrEnum):
+    WERK_VOLLEDIG = "werk_volledig"
+    WERK_GEDEELTELIJK = "werk_gedeeltelijk"
+    ONBETAALD_VRIJWILLIGERSWERK = "onbetaald_vrijwilligerswerk"
+    ONDERWIJS = "onderwijs"
+
+
+class BenefitAfter(StrEnum):
+    BEEINDIGD = "beeindigd"
+    AANVULLEND = "aanvullend"
+
+
+class Destination(StrEnum):
+    GEMEENTE = "gemeente"
+    ABROAD = "abroad"
+    UNKNOWN = "unknown"
+
+
+class ReunificationOutcome(StrEnum):
+    INGEWILLIGD = "ingewilligd"
+    AFGEWEZEN = "afgewezen"
+    GEDEELTELIJK = "gedeeltelijk"
+
+
+class ReunificationClosure(StrEnum):
+    HERENIGD = "herenigd"
+    AFGEWEZEN = "afgewezen"
+    INGETROKKEN = "ingetrokken"
+
+
+class Relation(StrEnum):
+    PARTNER = "partner"
+    KIND = "kind"
+    OUDER = "ouder"
+    OVERIG = "overig"
+
+
+class ServiceCategory(StrEnum):
+    LANGUAGE_COURSE = "language_course"
+    CIVIC_ORIENTATION = "civic_orientation"
+    PERSONAL_PROFESSIONAL_GUIDANCE = "personal_professional_guidance"
+    OTHER = "other"
+
+
+class Helpful(StrEnum):
+    YES = "yes"
+    NO = "no"
+    NO_ANSWER = "no_answer"
+
+
+class Fund(StrEnum):
+    AMIF_1420 = "AMIF_1420"
+    AMIF_2127 = "AMIF_2127"
+
+
+class BeneficiaryKind(StrEnum):
+    GEMEENTE = "gemeente"
+    STICHTING = "stichting"
+    REGIONALE_DIENST = "regionale_dienst"
+    OVERIG = "overig"
+
+
+class FulfilmentBasis(StrEnum):
+    DIPLOMA = "diploma"
+    Z_ROUTE = "z_route"
+    ONTHEFFING = "ontheffing"
+    VRIJSTELLING = "vrijstelling"
+
+
+class CaseCloseReason(StrEnum):
+    MOVED = "moved"
+    DECEASED = "deceased"
+    LEFT_NL = "left_nl"
+    GUIDANCE_ENDED = "guidance_ended"
+    OTHER = "other"
