@@ -75,7 +75,10 @@ class StreamAggregate:
 
     def apply(self, event: ev.TrajectEvent) -> None:
         if event.originator_id != self.id or event.originator_version != self.version + 1:
-            msg = f"event {event.originator_id} v{event.originator_version} does not follow v{self.version}"
+            msg = (
+                f"event {event.originator_id} v{event.originator_version}"
+                f" does not follow v{self.version}"
+            )
             raise RuntimeError(msg)
         self.version = event.originator_version
         self.stored[self.version] = event
@@ -149,13 +152,17 @@ class StreamAggregate:
         if isinstance(event, ev.EventCorrected):
             # the corrected event must satisfy the same rules as an original would
             target = self.effective[event.target_version]
-            warnings += self.check_corrected(corrected_event(target, event))
+            warnings += self.check_corrected(corrected_event(target, event), event)
         self.apply(event)
         self.pending.append(event)
         return warnings
 
-    def check_corrected(self, corrected: ev.TrajectEvent) -> list[str]:
-        if corrected.occurred_on > corrected.timestamp.date():
+    def check_corrected(
+        self, corrected: ev.TrajectEvent, correction: ev.EventCorrected
+    ) -> list[str]:
+        # "in the future" as of the correction: the corrected event keeps its own (earlier)
+        # timestamp, and a date between the two recordings is a past date when corrected.
+        if corrected.occurred_on > correction.timestamp.date():
             raise RuleViolationError(
                 kind_name(type(corrected)), "occurred_on", "must not be in the future"
             )
@@ -223,7 +230,7 @@ class Trajectory(StreamAggregate):
     def reset(self) -> None:
         self.state = TrajectoryState()
 
-    def evolve(self, event: ev.TrajectEvent) -> None:
+    def evolve(self, event: ev.TrajectEvent) -> None:  # noqa: PLR0915 - one branch per fact
         s = self.state
         if isinstance(event, ev.PersonRegistered):
             s.registered = True
@@ -350,8 +357,10 @@ class Trajectory(StreamAggregate):
             warnings.append(f"recorded {days} days after it happened (flagged above {limit} days)")
         return warnings
 
-    def check_corrected(self, corrected: ev.TrajectEvent) -> list[str]:
-        warnings = super().check_corrected(corrected)
+    def check_corrected(
+        self, corrected: ev.TrajectEvent, correction: ev.EventCorrected
+    ) -> list[str]:
+        warnings = super().check_corrected(corrected, correction)
         self._check_dates(corrected)
         return warnings
 
@@ -362,7 +371,7 @@ class Trajectory(StreamAggregate):
                 kind_name(type(event)), "occurred_on", f"must not be before birth ({birth})"
             )
 
-    def _rules_for(self, event: ev.TrajectEvent, kind: str) -> list[str]:
+    def _rules_for(self, event: ev.TrajectEvent, kind: str) -> list[str]:  # noqa: PLR0915
         s = self.state
         warnings: list[str] = []
         regime = s.duty.regime if s.duty else None
@@ -390,7 +399,8 @@ class Trajectory(StreamAggregate):
         elif isinstance(event, ev.CoaLinkWithdrawn) and s.active_link is None:
             raise RuleViolationError(kind, "person", "there is no active koppeling to withdraw")
         elif isinstance(event, ev.TenancySigned):
-            if s.active_link is None and not s.nareiziger and not s.housed_in:
+            in_household = s.nareiziger or s.household_id is not None
+            if s.active_link is None and not in_household and not s.housed_in:
                 raise RuleViolationError(
                     kind, "person", "needs an active koppeling, or a nareiziger's household"
                 )
@@ -436,9 +446,10 @@ class Trajectory(StreamAggregate):
         elif isinstance(event, ev.CaseReopened) and not s.closed:
             raise RuleViolationError(kind, "person", "the case is not closed")
         elif isinstance(event, ev.ParticipantEnrolled):
-            if s.projects.get(event.project_id.upper()):
+            if event.project_id.upper() in s.projects:
+                # once per person per project (domain.md §6.2), also after ParticipantExited
                 raise RuleViolationError(
-                    kind, "project_id", f"already enrolled in {event.project_id}"
+                    kind, "project_id", f"already enrolled in {event.project_id} (once per project)"
                 )
             if not event.tcn:
                 raise RuleViolationError(
@@ -552,7 +563,9 @@ class Project(StreamAggregate):
                 "ProjectRegistered", "project_code", "this project is already registered"
             )
         if not isinstance(event, ev.ProjectRegistered) and self.registered is None:
-            raise RuleViolationError(kind_name(type(event)), "project", "register the project first")
+            raise RuleViolationError(
+                kind_name(type(event)), "project", "register the project first"
+            )
         return warnings
 
 

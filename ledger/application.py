@@ -9,8 +9,11 @@ doubled. A save whose idempotency key is already present appends nothing.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import getpass
+import random
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -44,9 +47,21 @@ from ledger.errors import (
     ValidationFailedError,
 )
 from ledger.persistence import IdempotencyRow, PersonIndexRow, PydanticMapper, TrajectTables
+from ledger.values import normalise_bsn
 
 MAX_ATTEMPTS = 8
+RETRY_BACKOFF_SECONDS = 0.005
 SCHEMA_VERSION = "1"
+
+REDERIVED_ON_CORRECTION: dict[type[ev.TrajectEvent], tuple[str, tuple[str, ...]]] = {
+    # The regime and cohort flags are derived from duty_start when the event is built and then
+    # stored; a correction of duty_start derives them again (unless it sets them itself), and
+    # stores the new values in the correction, so that replay gives the same result.
+    ev.InburgeringDutyEstablished: (
+        "duty_start",
+        ("regime", "ona_required", "pvt_required", "rule_version"),
+    ),
+}
 
 current_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_actor", default=None
@@ -237,7 +252,17 @@ class TrajectoryLedger(Application[UUID]):
             if not changes:
                 raise ValidationFailedError("EventCorrected", [("set", "give at least one field")])
             current = aggregate.effective[target_version]
-            state = current.model_dump(mode="json") | dict(changes)
+            state = current.model_dump(mode="json")
+            # one text value for a list field (`--set nationality=IQ`) is a list of one
+            state |= {
+                k: [v] if isinstance(v, str) and isinstance(state.get(k), list) else v
+                for k, v in changes.items()
+            }
+            rederived: tuple[str, ...] = ()
+            source, derived = REDERIVED_ON_CORRECTION.get(type(target), ("", ()))
+            if source in changes and not set(derived) & set(changes):
+                rederived = derived
+                state.update(dict.fromkeys(derived))
             try:
                 validated = type(target).model_validate(state)
             except ValidationError as error:
@@ -248,7 +273,7 @@ class TrajectoryLedger(Application[UUID]):
             personal = type(target).personal_fields()
             return {
                 "target_version": target_version,
-                "changes": {k: dumped[k] for k in changes if k not in personal},
+                "changes": {k: dumped[k] for k in (*changes, *rederived) if k not in personal},
                 "personal_changes": {k: dumped[k] for k in changes if k in personal} or None,
                 "reason": reason,
                 **envelope,
@@ -287,6 +312,8 @@ class TrajectoryLedger(Application[UUID]):
             aggregate = self._load(stream_id, kind, new_stream=new_stream)
             given = fields(aggregate) if callable(fields) else dict(fields)
             event = self._build(aggregate, kind, given)
+            if isinstance(event, ev.ParticipantEnrolled):
+                self._check_enrolment_window(event)
             warnings = aggregate.record(event)
             save_kwargs: dict[str, Any] = {}
             if event.idempotency_key:
@@ -301,14 +328,42 @@ class TrajectoryLedger(Application[UUID]):
             try:
                 self.save(aggregate, **save_kwargs)
             except IntegrityError:
-                if isinstance(event, ev.PersonRegistered) and event.bsn:
-                    if self.tables.person_by_bsn_digest(self.keyring.bsn_digest(event.bsn)):
-                        raise DuplicatePersonError from None
+                if (
+                    isinstance(event, ev.PersonRegistered)
+                    and event.bsn
+                    and self.tables.person_by_bsn_digest(self.keyring.bsn_digest(event.bsn))
+                ):
+                    raise DuplicatePersonError from None
                 if attempt == MAX_ATTEMPTS:
                     raise ConcurrentModificationError(stream_id, attempt) from None
+                # Back off for a random, growing moment: writers that retry at once fall into
+                # step and the same one loses every time, and a busy writer must get ahead.
+                pause = RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1)
+                time.sleep(random.uniform(0, pause))  # noqa: S311
                 continue
             return Recorded(stream_id, event.originator_version, kind.__name__, tuple(warnings))
         raise ConcurrentModificationError(stream_id, MAX_ATTEMPTS)  # pragma: no cover
+
+    def _check_enrolment_window(self, event: ev.ParticipantEnrolled) -> None:
+        """AMIF eligibility is judged at enrolment, inside the project's eligibility window."""
+        try:
+            project: StreamAggregate = self.repository.get(ev.project_stream_id(event.project_id))
+        except AggregateNotFoundError:
+            project = AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
+        registered = project.registered if isinstance(project, Project) else None
+        if registered is None:
+            raise RuleViolationError(
+                "ParticipantEnrolled",
+                "project_id",
+                f"no project {event.project_id} is registered (record project-registered first)",
+            )
+        if not registered.eligibility_from <= event.occurred_on <= registered.eligibility_to:
+            raise RuleViolationError(
+                "ParticipantEnrolled",
+                "occurred_on",
+                f"enrolment must fall in {event.project_id}'s eligibility window "
+                f"{registered.eligibility_from} to {registered.eligibility_to}",
+            )
 
     def _load(
         self, stream_id: UUID, kind: type[ev.TrajectEvent], *, new_stream: bool
@@ -350,10 +405,8 @@ class TrajectoryLedger(Application[UUID]):
                 )
             fields["municipality"] = municipality
         if isinstance(fields.get("occurred_on"), str):
-            try:
+            with contextlib.suppress(ValueError):  # the model reports a bad date
                 fields["occurred_on"] = date.fromisoformat(fields["occurred_on"])
-            except ValueError:
-                pass  # the model reports it
         fields = aggregate.derive(kind, fields)
         try:
             return kind.model_validate(
@@ -398,9 +451,11 @@ class TrajectoryLedger(Application[UUID]):
 
     def find_person_by_bsn(self, bsn: str) -> UUID | None:
         """The person registered with this BSN (looked up by keyed hash), if any."""
-        from ledger.values import normalise_bsn
-
-        return self.tables.person_by_bsn_digest(self.keyring.bsn_digest(normalise_bsn(bsn)))
+        try:
+            normalised = normalise_bsn(bsn)
+        except ValueError as error:
+            raise ValidationFailedError("PersonLookup", [("bsn", str(error))]) from None
+        return self.tables.person_by_bsn_digest(self.keyring.bsn_digest(normalised))
 
     def stream_events(
         self, stream_id: UUID, *, as_known_at: datetime | None = None

@@ -116,7 +116,10 @@ class CatalogEntry:
     @property
     def summary(self) -> str:
         doc = (self.event.__doc__ or "").strip().splitlines()[0]
-        return re.sub(r"\s*\(occurred_on: [^)]*\)", "", doc).rstrip(".") + "."
+        # "(occurred_on: …)" goes; "(Wi2021; occurred_on: …)" keeps "(Wi2021)"
+        doc = re.sub(r"\s*\(occurred_on(?::[^)]*)?\)", "", doc)
+        doc = re.sub(r";\s*occurred_on:[^)]*\)", ")", doc)
+        return doc.rstrip(".") + "."
 
     @property
     def occurred_on_means(self) -> str:

@@ -80,6 +80,6 @@ def _postgres(text: str) -> StoreConfig:
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_POOL_SIZE": "2",
         "POSTGRES_MAX_OVERFLOW": "4",
-        "APPLICATION_RECORDER_TOPIC": "ledger.persistence:TrajectPostgresRecorder",
+        "APPLICATION_RECORDER_TOPIC": "ledger.postgres:TrajectPostgresRecorder",
     }
     return StoreConfig(url=text, kind="postgres", library_env=env)

@@ -102,7 +102,8 @@ class KeyRing:
         self.bsn_key = HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=b"traject bsn index v1"
         ).derive(master_key)
-        self.check_value = hmac.new(master_key, b"traject master key check v1", "sha256").hexdigest()
+        check = hmac.new(master_key, b"traject master key check v1", "sha256")
+        self.check_value = check.hexdigest()
 
     def bsn_digest(self, bsn: str) -> str:
         """Keyed hash of a (normalised) BSN for the lookup index."""

@@ -30,7 +30,6 @@ from eventsourcing.persistence import (
     MapperDeserialisationError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
 
@@ -223,7 +222,9 @@ class TrajectTables:
     # data keys (the KeyStore protocol) -----------------------------------------------------
 
     def select_wrapped_key(self, subject: UUID) -> bytes | None:
-        row = self._one("SELECT wrapped FROM {p}traject_data_keys WHERE subject = ?", [str(subject)])
+        row = self._one(
+            "SELECT wrapped FROM {p}traject_data_keys WHERE subject = ?", [str(subject)]
+        )
         return None if row is None else bytes(row["wrapped"])
 
     def insert_wrapped_key(self, subject: UUID, wrapped: bytes) -> None:
@@ -233,9 +234,13 @@ class TrajectTables:
         )
 
     def shred_wrapped_key(self, subject: UUID) -> None:
+        # An upsert, not an UPDATE: a stream shredded before it ever had a key must get a
+        # tombstone too, or a later write would create a fresh, readable key.
+        now = _now()
         self._write(
-            "UPDATE {p}traject_data_keys SET wrapped = ?, shredded_at = ? WHERE subject = ?",
-            [SHREDDED, _now(), str(subject)],
+            "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?) ON CONFLICT (subject)"
+            " DO UPDATE SET wrapped = excluded.wrapped, shredded_at = excluded.shredded_at",
+            [str(subject), SHREDDED, now, now],
         )
 
     # indexes -------------------------------------------------------------------------------
@@ -293,48 +298,12 @@ class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
         return notification_ids
 
 
-class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
-    """The library's PostgreSQL recorder plus traject's side tables and append-only triggers."""
+def __getattr__(name: str) -> Any:
+    # The PostgreSQL recorder lives in ledger.postgres: importing psycopg costs a CLI run on
+    # SQLite a fifth of a second. Kept importable from here for existing callers.
+    if name == "TrajectPostgresRecorder":
+        from ledger.postgres import TrajectPostgresRecorder  # noqa: PLC0415 - lazy on purpose
 
-    placeholder = "%s"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        schema = self.datastore.schema
-        self.prefix = f'"{schema}".' if schema else ""
-        self.events_table = f"{self.prefix}{self.events_table_name}"
-
-    def create_table(self) -> None:
-        schema = self.datastore.schema
-        with self.datastore.transaction(commit=True) as cursor:
-            if schema:
-                cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        super().create_table()
-        function = f"{self.prefix}traject_refuse_change"
-        with self.datastore.transaction(commit=True) as cursor:
-            for statement in SIDE_TABLES:
-                cursor.execute(statement.format(p=self.prefix, blob="BYTEA"))
-            cursor.execute(
-                f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$"
-                " BEGIN RAISE EXCEPTION 'traject: % of stored events is refused: the event log"
-                " is append-only', TG_OP USING ERRCODE = 'insufficient_privilege'; END $$"
-            )
-            cursor.execute(
-                f"CREATE OR REPLACE TRIGGER traject_events_append_only"
-                f" BEFORE UPDATE OR DELETE ON {self.events_table}"
-                f" FOR EACH ROW EXECUTE FUNCTION {function}()"
-            )
-            cursor.execute(
-                f"CREATE OR REPLACE TRIGGER traject_events_no_truncate"
-                f" BEFORE TRUNCATE ON {self.events_table}"
-                f" FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
-            )
-
-    @contextmanager
-    def _side(self, *, commit: bool) -> Iterator[Any]:
-        with self.datastore.transaction(commit=commit) as cursor:
-            yield cursor
-
-    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        super()._insert_events(curs, stored_events, **kwargs)
-        self._insert_side_rows(curs, kwargs)
+        return TrajectPostgresRecorder
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -70,7 +70,7 @@ def rule_parameters(ruleset: RuleSet) -> dict[str, str]:
 
 
 def derive_regime(duty_start: date) -> Regime:
-    """``wi2021`` if the obligation starts on or after 2022-01-01, ``wi2013`` from 2013, else wi2007."""
+    """``wi2021`` from 2022-01-01, ``wi2013`` from 2013-01-01, else ``wi2007``."""
     rules = rules_on(duty_start)
     if duty_start >= rules.wi2021_from:
         return Regime.WI2021

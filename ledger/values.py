@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, StringConstraints
 
-GEMEENTE_PATTERN = r"^GM\d{4}$"
+GEMEENTE_PATTERN = r"^GM[0-9]{4}$"  # ASCII digits only: \d matches any script
 
 GemeenteCode = Annotated[
     str,
@@ -29,6 +29,8 @@ def bsn_is_valid(value: str) -> bool:
     9·d1 + 8·d2 + … + 2·d8 − 1·d9 ≡ 0 (mod 11). Passing does not prove the number exists.
     """
     digits = value.strip()
+    if not digits.isascii():  # str.isdigit() and int() also accept other scripts' digits
+        return False
     if len(digits) == 8 and digits.isdigit():
         digits = "0" + digits
     if len(digits) != 9 or not digits.isdigit() or digits == "000000000":
@@ -61,7 +63,7 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, last))
 
 
-_PERIOD = re.compile(r"^(\d{4})(?:-?([HQ])([1-4]))?$")
+_PERIOD = re.compile(r"^([0-9]{4})(?:-?([HQ])([1-4]))?$")
 
 
 @dataclass(frozen=True, order=True)

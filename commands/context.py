@@ -1,0 +1,204 @@
+"""TrajectContext: one invocation's settings, the ledger (opened lazily), and its two consoles."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID
+
+import click
+import orjson
+from eventsourcing.persistence import ProgrammingError
+from rich.console import Console, RenderableType
+from rich.text import Text
+
+from ledger.application import TrajectoryLedger, current_actor
+from ledger.config import StoreConfig, parse_database_url
+from ledger.crypto import generate_master_key, parse_master_key, read_key_file, write_key_file
+from ledger.errors import MasterKeyError, TrajectError
+
+MASTER_KEY_ENV = "TRAJECT_MASTER_KEY"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the root group's options (and their environment variables) said."""
+
+    database_url: str | None = None
+    key_file: Path | None = None
+    master_key: str | None = None
+    user: str | None = None
+    json: bool = False
+
+
+@dataclass(frozen=True)
+class Initialised:
+    """The outcome of ``traject init``."""
+
+    where: str
+    key_file: Path | None
+    default_municipality: str | None
+
+
+def default_key_path(store: StoreConfig) -> Path:
+    """``<db>.key`` beside an SQLite file; ``./traject.key`` for PostgreSQL."""
+    if store.sqlite_path is not None:
+        return store.sqlite_path.with_name(store.sqlite_path.name + ".key")
+    return Path("traject.key")
+
+
+def describe(store: StoreConfig) -> str:
+    """Where the ledger lives, without credentials."""
+    schema = store.library_env.get("POSTGRES_SCHEMA", "public")
+    return store.describe() + (f"?schema={schema}" if schema != "public" else "")
+
+
+class TrajectContext:
+    """Built once per invocation by the root group; commands reach it with ``@pass_traject``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        # Built per invocation, never at import: a console bound to an old stdout escapes
+        # CliRunner's capture. Both resolve sys.stdout / sys.stderr when they write.
+        self.console = Console(highlight=False, soft_wrap=True)
+        self.err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self._app: TrajectoryLedger | None = None
+        self._actor: contextvars.Token[str | None] | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+        if self._actor is not None:
+            current_actor.reset(self._actor)
+            self._actor = None
+
+    # --- where and with which key -----------------------------------------------------------
+
+    @cached_property
+    def store(self) -> StoreConfig:
+        return parse_database_url(self.settings.database_url)
+
+    @property
+    def where(self) -> str:
+        return describe(self.store)
+
+    @cached_property
+    def key_path(self) -> Path:
+        return self.settings.key_file or default_key_path(self.store)
+
+    def master_key(self) -> bytes:
+        if self.settings.master_key:
+            return parse_master_key(self.settings.master_key, MASTER_KEY_ENV)
+        try:
+            return read_key_file(self.key_path)
+        except (IsADirectoryError, PermissionError) as error:
+            msg = f"{self.key_path}: cannot read the master key file: {error.strerror}"
+            raise MasterKeyError(msg) from None
+
+    # --- the ledger -------------------------------------------------------------------------
+
+    @property
+    def app(self) -> TrajectoryLedger:
+        """The ledger, opened on first use: it must exist and match the master key."""
+        if self._app is None:
+            store = self.store
+            if store.sqlite_path is not None and not store.sqlite_path.is_file():
+                msg = f"no ledger at {store.sqlite_path}: run `traject init`"
+                raise TrajectError(msg)
+            app = self._open(self.master_key(), create_tables=False)
+            try:
+                self._verify(app)
+            except BaseException:
+                app.close()
+                raise
+            self._app = app
+        return self._app
+
+    def _open(self, master_key: bytes, *, create_tables: bool) -> TrajectoryLedger:
+        # Only `init` creates tables: on PostgreSQL, concurrent CREATE_TABLE runs collide.
+        env = {**self.store.library_env, "CREATE_TABLE": "yes" if create_tables else "no"}
+        app = TrajectoryLedger(env, master_key)
+        if self.settings.user and self._actor is None:
+            self._actor = current_actor.set(self.settings.user)
+        return app
+
+    def _verify(self, app: TrajectoryLedger) -> None:
+        try:
+            app.verify_master_key()
+        except ProgrammingError as error:
+            # PostgreSQL without traject's tables (CREATE_TABLE=no outside `init`)
+            if "does not exist" not in str(error):
+                raise
+            msg = f"no ledger at {self.where}: run `traject init`"
+            raise TrajectError(msg) from None
+
+    def person(self, ref: str) -> UUID:
+        """A person id from a full UUID or a unique prefix of at least 6 characters."""
+        return self.app.resolve_person(ref)
+
+    def initialise(self, default_municipality: str | None) -> Initialised:
+        """Write a new master key file (never over an old one), create the tables, bind them."""
+        written: Path | None = None
+        if self.settings.master_key:
+            key = parse_master_key(self.settings.master_key, MASTER_KEY_ENV)
+        else:
+            key = generate_master_key()
+            self._write_key(key)
+            written = self.key_path
+        try:
+            if self.store.sqlite_path is not None:
+                self.store.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            self._app = self._open(key, create_tables=True)
+            self._app.initialise(default_municipality=default_municipality)
+        except BaseException:
+            if written is not None:
+                written.unlink(missing_ok=True)  # a key that opens nothing is only confusing
+            raise
+        return Initialised(self.where, written, self._app.default_municipality)
+
+    def _write_key(self, key: bytes) -> None:
+        try:
+            self.key_path.parent.mkdir(parents=True, exist_ok=True)
+            write_key_file(self.key_path, key)
+        except OSError as error:
+            msg = f"{self.key_path}: cannot write the master key file: {error.strerror}"
+            raise MasterKeyError(msg) from None
+
+    # --- output -----------------------------------------------------------------------------
+
+    @property
+    def json(self) -> bool:
+        return self.settings.json
+
+    def emit(self, renderable: RenderableType, data: Any, *, as_json: bool | None = None) -> None:
+        """Print the renderable, or the data as JSON with --json (or ``as_json``)."""
+        if self.json if as_json is None else as_json:
+            text = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+            self.console.out(text, highlight=False)
+        else:
+            self.console.print(renderable)
+
+    def warn(self, warnings: Iterable[str]) -> None:
+        for warning in warnings:
+            self.err_console.print(Text(f"Warning: {warning}"))
+
+
+pass_traject = click.make_pass_decorator(TrajectContext)
+"""Give a command the invocation's TrajectContext as its first argument."""

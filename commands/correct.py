@@ -1,0 +1,86 @@
+"""``traject correct`` and ``traject retract``: compensating events; nothing is ever edited."""
+
+from __future__ import annotations
+
+import click
+
+from commands import render
+from commands.context import TrajectContext, pass_traject
+from commands.types import FieldValue
+from ledger.events import StreamKind
+
+Change = str | None | list[str | None]
+
+
+def _changes(pairs: tuple[tuple[str, str | None], ...]) -> dict[str, Change]:
+    """FIELD=VALUE pairs as changes; a field given twice or more becomes a list."""
+    changes: dict[str, Change] = {}
+    for name, value in pairs:
+        if name in changes:
+            before = changes[name]
+            changes[name] = [*(before if isinstance(before, list) else [before]), value]
+        else:
+            changes[name] = value
+    return changes
+
+
+@click.command()
+@click.argument("person")
+@click.argument("version", type=click.IntRange(min=1))
+@click.option(
+    "--set",
+    "pairs",
+    type=FieldValue(),
+    multiple=True,
+    required=True,
+    help="a field's new value, as FIELD=VALUE; repeat for several fields (and for each item "
+    "of a list field); an empty VALUE clears an optional field",
+)
+@click.option("--reason", required=True, help="why the correction is made (personal: encrypted)")
+@pass_traject
+def correct(
+    traject: TrajectContext,
+    person: str,
+    version: int,
+    pairs: tuple[tuple[str, str | None], ...],
+    reason: str,
+) -> None:
+    """Correct fields of an earlier event of a person (recorded as EventCorrected).
+
+    The original stays in the history; the timeline shows both, and every rule is checked
+    again against the corrected values. PERSON is a person id or a unique prefix of at least
+    6 characters; VERSION is the event's version in `traject timeline`.
+
+    \b
+    Example:
+      traject correct 3219ed75 5 --set rung=4 --reason "typo: rung 4 was assessed"
+      traject correct 3219ed75 1 --set nationality=SY --set nationality=IQ --reason "dual"
+    """
+    result = traject.app.correct(traject.person(person), version, _changes(pairs), reason=reason)
+    traject.emit(
+        render.recorded(result, StreamKind.PERSON, person),
+        render.recorded_json(result, StreamKind.PERSON, person),
+    )
+    traject.warn(result.warnings)
+
+
+@click.command()
+@click.argument("person")
+@click.argument("version", type=click.IntRange(min=1))
+@click.option("--reason", required=True, help="why the event is withdrawn (personal: encrypted)")
+@pass_traject
+def retract(traject: TrajectContext, person: str, version: int, reason: str) -> None:
+    """Withdraw an earlier event of a person as if it had not happened (EventRetracted).
+
+    The event stays in the history, marked as retracted; it no longer counts anywhere.
+
+    \b
+    Example:
+      traject retract 3219ed75 7 --reason "recorded on the wrong person"
+    """
+    result = traject.app.retract(traject.person(person), version, reason=reason)
+    traject.emit(
+        render.recorded(result, StreamKind.PERSON, person),
+        render.recorded_json(result, StreamKind.PERSON, person),
+    )
+    traject.warn(result.warnings)

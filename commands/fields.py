@@ -1,0 +1,255 @@
+"""Click parameters generated from the event catalog: one option per field, the envelope options.
+
+The pydantic model of an event says everything an option needs: its type (enums become
+choices, dates ``YYYY-MM-DD``, ``int`` bounds become ranges, ``bool`` a ``--x/--no-x`` flag, a
+tuple a repeatable option, ``dict[str, int]`` a repeatable ``KEY=N``), whether it is required,
+its default and its description. Nothing here knows a particular event.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any, Union, get_args, get_origin
+from uuid import UUID
+
+import click
+from pydantic.fields import FieldInfo
+
+from commands.types import (
+    BsnType,
+    DecimalType,
+    EvidenceRef,
+    IsoDate,
+    KeyCount,
+    PatternType,
+    gemeente_code,
+)
+from ledger.catalog import CatalogEntry
+from ledger.values import GEMEENTE_PATTERN, Bsn, Source
+
+ENVELOPE_PARAMS = ("on", "municipality", "source", "idempotency_key", "evidence")
+SAMPLE_DATE = "2024-03-04"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a model field's annotation means for the command line."""
+
+    base: Any
+    constraints: dict[str, Any] = field(default_factory=dict)
+    many: bool = False
+    mapping: Shape | None = None  # the key shape of a dict[KEY, int] field
+
+
+def _constraints(metadata: Iterable[Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for item in metadata:
+        if isinstance(item, FieldInfo):
+            found.update(_constraints(item.metadata))
+            continue
+        for name in ("ge", "le", "gt", "lt", "pattern", "min_length", "max_length"):
+            value = getattr(item, name, None)
+            if value is not None:
+                found[name] = value
+    return found
+
+
+def shape_of(annotation: Any, metadata: Iterable[Any] = ()) -> Shape:
+    """Unwrap ``X | None``, ``Annotated[...]``, ``tuple[X, ...]`` and ``dict[K, int]``.
+
+    Whether a field is optional is the model's business (``FieldInfo.is_required``).
+    """
+    if get_origin(annotation) in (Union, types.UnionType):
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    if annotation == Bsn:
+        return Shape(base=Bsn)
+    constraints = _constraints(metadata)
+    if get_origin(annotation) is Annotated:
+        annotation, *extra = get_args(annotation)
+        constraints |= _constraints(extra)
+    origin = get_origin(annotation)
+    if origin is tuple:
+        inner = shape_of(get_args(annotation)[0])
+        return Shape(inner.base, inner.constraints, many=True)
+    if origin is dict:
+        key, value = get_args(annotation)
+        return Shape(value, {}, many=True, mapping=shape_of(key))
+    return Shape(annotation, constraints)
+
+
+def click_type(shape: Shape) -> click.ParamType[Any]:
+    """The click type that parses one value of this shape."""
+    base, limits = shape.base, shape.constraints
+    if shape.mapping is not None:
+        return KeyCount(click_type(shape.mapping))
+    if base == Bsn:
+        return BsnType()
+    if isinstance(base, type) and issubclass(base, Enum):
+        return click.Choice([str(member.value) for member in base], case_sensitive=False)
+    if base is date:
+        return IsoDate()
+    if base is int:
+        if "ge" in limits or "le" in limits:
+            return click.IntRange(min=limits.get("ge"), max=limits.get("le"))
+        return click.INT
+    if base is Decimal:
+        return DecimalType(limits.get("ge"), limits.get("le"))
+    if base is UUID:
+        return click.UUID
+    if base is str and "pattern" in limits:
+        return PatternType(limits["pattern"], upper=limits["pattern"] == GEMEENTE_PATTERN)
+    return click.STRING
+
+
+def option_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def field_option(entry: CatalogEntry, name: str, info: FieldInfo) -> click.Option:
+    """One option for one payload field of an event."""
+    shape = shape_of(info.annotation, info.metadata)
+    text = (info.description or name.replace("_", " ")).rstrip(".")
+    if entry.is_personal(name):
+        text += " (personal: encrypted, erasable)"
+    if shape.mapping is not None:
+        text += "; repeat for each key"
+    elif shape.many:
+        text += "; repeat for several"
+    required = info.is_required()
+    default = info.default
+    has_default = not required and default not in (None, (), {}) and info.default_factory is None
+    if shape.base is bool and not shape.many:
+        flag = option_name(name)
+        declarations = [f"{flag}/--no-{flag[2:]}", name]
+        if required:
+            return click.Option(declarations, required=True, help=text)
+        if has_default:
+            text += f" [default: {'yes' if default else 'no'}]"
+        # None: not given, so the model's default (or derivation) applies
+        return click.Option(declarations, default=None, help=text)
+    if has_default:
+        # the model's own default, passed on explicitly: the stored event is the same
+        value = default.value if isinstance(default, Enum) else default
+        return click.Option(
+            [option_name(name), name],
+            type=click_type(shape),
+            default=value,
+            show_default=True,
+            help=text,
+        )
+    # no explicit default: click treats any given default, None included, as a value
+    return click.Option(
+        [option_name(name), name],
+        type=click_type(shape),
+        required=required,
+        multiple=shape.many,
+        help=text,
+    )
+
+
+def envelope_options(entry: CatalogEntry, *, on_required: bool = True) -> list[click.Option]:
+    """--on, --municipality, --source, --idempotency-key and --evidence."""
+    means = entry.occurred_on_means
+    return [
+        click.Option(
+            ["--on", "on"],
+            type=IsoDate(),
+            required=on_required,
+            show_default="today" if not on_required else False,
+            help=f"the date it happened: {means}",
+        ),
+        click.Option(
+            ["--municipality", "municipality"],
+            type=gemeente_code(),
+            help="CBS code of the municipality, e.g. GM0622 "
+            "[default: the stream's current municipality, else the ledger's default]",
+        ),
+        click.Option(
+            ["--source", "source"],
+            type=click.Choice([s.value for s in Source]),
+            default=Source.CLI.value,
+            show_default=True,
+            help="where the fact came from",
+        ),
+        click.Option(
+            ["--idempotency-key", "idempotency_key"],
+            metavar="KEY",
+            help="a key seen before records nothing (safe retries and imports)",
+        ),
+        click.Option(
+            ["--evidence", "evidence"],
+            type=EvidenceRef(),
+            multiple=True,
+            help="a supporting document as KIND:REFERENCE:SHA256 (never the document); repeatable",
+        ),
+    ]
+
+
+def event_options(
+    entry: CatalogEntry, *, skip: Iterable[str] = (), on_required: bool = True
+) -> list[click.Parameter]:
+    """The payload options of an event, in model order, then the envelope options."""
+    skipped = set(skip)
+    payload = entry.payload_fields()
+    clash = set(payload) & {*ENVELOPE_PARAMS, "subject"}
+    if clash:  # pragma: no cover - guards the catalog, checked by the --help test
+        msg = f"{entry.kind}: fields {sorted(clash)} clash with envelope options"
+        raise RuntimeError(msg)
+    options: list[click.Parameter] = [
+        field_option(entry, n, info) for n, info in payload.items() if n not in skipped
+    ]
+    return options + envelope_options(entry, on_required=on_required)
+
+
+def event_fields(entry: CatalogEntry, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The given parameter values as event fields: ``on`` → ``occurred_on``, pairs → dicts."""
+    payload = entry.payload_fields()
+    fields: dict[str, Any] = {}
+    for name, value in params.items():
+        if value is None or value == ():
+            continue
+        key = "occurred_on" if name == "on" else name
+        is_mapping = name in payload and shape_of(payload[name].annotation).mapping is not None
+        fields[key] = dict(value) if is_mapping else value
+    return fields
+
+
+def sample_value(shape: Shape, name: str) -> str:
+    """A plausible value for the generated example in a command's help."""
+    base, limits = shape.base, shape.constraints
+    if shape.mapping is not None:
+        return f"{sample_value(shape.mapping, name)}=40"
+    if isinstance(base, type) and issubclass(base, Enum):
+        return str(next(iter(base)).value)
+    if base is int:
+        return str(limits.get("ge", 1))
+    samples: dict[Any, str] = {
+        date: SAMPLE_DATE,
+        Decimal: "8",
+        UUID: "3219ed75-5a8c-4d3b-9c2e-2f4b1c0d9e11",
+        Bsn: "123456782",
+    }
+    if base in samples:
+        return samples[base]
+    if "pattern" in limits:
+        return PatternType(limits["pattern"]).example
+    return name.upper()
+
+
+def example(entry: CatalogEntry, subject: str, *, skip: Iterable[str] = ()) -> str:
+    """``traject record housed 3219ed75 --on 2024-03-04 --housing-kind regulier …``."""
+    words = ["traject", "record", entry.name, subject, "--on", SAMPLE_DATE]
+    for name, info in entry.payload_fields().items():
+        if not info.is_required() or name in skip:
+            continue
+        shape = shape_of(info.annotation, info.metadata)
+        if shape.base is bool and not shape.many:
+            words.append(option_name(name))
+        else:
+            words += [option_name(name), sample_value(shape, name)]
+    return " ".join(words)

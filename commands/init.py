@@ -1,0 +1,32 @@
+"""``traject init``: create the ledger's tables and its master key file."""
+
+from __future__ import annotations
+
+import click
+
+from commands import render
+from commands.context import TrajectContext, pass_traject
+from commands.types import gemeente_code
+
+
+@click.command()
+@click.option(
+    "--municipality",
+    type=gemeente_code(),
+    help="default CBS municipality code for new registrations, e.g. GM0622",
+)
+@pass_traject
+def init(traject: TrajectContext, municipality: str | None) -> None:
+    """Create the ledger and its master key file.
+
+    The master key (a new random key, written with mode 0600 beside the SQLite file, or to
+    --key-file) encrypts every person's data key. An existing key file is never overwritten.
+    With TRAJECT_MASTER_KEY set, that key is used and no file is written.
+
+    \b
+    Example:
+      traject init --municipality GM0622
+      traject --database-url postgresql://traject@db.example/traject init
+    """
+    result = traject.initialise(municipality)
+    traject.emit(render.initialised(result), render.initialised_json(result))

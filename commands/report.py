@@ -1,0 +1,184 @@
+"""``traject report`` and ``traject caseload``: figures from the read models (caught up first)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from typing import Any
+
+import click
+from rich import box
+from rich.table import Table
+
+from commands.context import TrajectContext, pass_traject
+from commands.projections import chosen_format, emit_data, format_option
+from commands.types import IsoDate, IsoMoment, gemeente_code
+from ledger.values import Period
+from projections import Views
+from projections.caseload import CaseloadRow, caseload
+from projections.outflow import OutflowReport, outflow
+
+
+class PeriodType(click.ParamType[Period]):
+    """A reporting period: 2024 (year), 2024H1 / 2024-H1 (half-year), 2024Q3 (quarter)."""
+
+    name = "period"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "2024H1"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Period:
+        if isinstance(value, Period):
+            return value
+        try:
+            return Period.parse(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+AS_KNOWN_AT_HELP = (
+    "count only what was recorded up to this moment, ignoring later corrections: an ISO "
+    "date-time (UTC unless it names an offset) or a date (00:00 UTC that day)"
+)
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def caseload_row(row: CaseloadRow) -> dict[str, Any]:
+    return {
+        "person_id": row.person_id,
+        "municipality": row.municipality,
+        "regisseurs": " ".join(row.regisseurs),
+        "coaches": " ".join(row.coaches),
+        "rung": row.rung,
+        "leerroute": row.leerroute,
+        "status_on": row.status_on,
+    }
+
+
+def caseload_table(rows: list[CaseloadRow], on: date) -> Table:
+    table = Table(title=f"Caseload on {on}", title_justify="left", box=box.SIMPLE_HEAD)
+    for name in ("person", "municipality", "regisseur", "coaches", "rung", "leerroute", "since"):
+        table.add_column(name, no_wrap=name in ("person", "municipality", "since"))
+    for row in rows:
+        table.add_row(
+            row.person_id[:8],
+            row.municipality,
+            ", ".join(row.regisseurs) or "-",
+            ", ".join(row.coaches) or "-",
+            "-" if row.rung is None else str(row.rung),
+            row.leerroute or "-",
+            row.status_on,
+        )
+    table.caption = f"{len(rows)} active person(s)"
+    return table
+
+
+def outflow_json(report: OutflowReport) -> dict[str, Any]:
+    return {
+        "period": report.period,
+        "as_known_at": report.as_known_at,
+        "by": report.by,
+        "rows": [asdict(row) for row in report.rows],
+        "basis": {
+            "projection": "outflow",
+            "position": report.position,
+            "rule_version": report.rule_version,
+            "digest": report.digest,
+        },
+    }
+
+
+def outflow_table(report: OutflowReport) -> Table:
+    title = f"Outflow {report.period}"
+    if report.as_known_at:
+        title += f" as known at {report.as_known_at}"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    if report.by:
+        table.add_column(report.by, no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("started in period", justify="right")
+    table.add_column("in outflow at end", justify="right")
+    for row in report.rows:
+        cells = [row.outflow_type, str(row.started), str(row.in_outflow_at_end)]
+        style = "bold" if row.outflow_type == "total" else None
+        table.add_row(*([row.group or ""] if report.by else []), *cells, style=style)
+    table.caption = (
+        f"distinct persons; events up to notification {report.position}, "
+        f"rules {report.rule_version}, digest {(report.digest or '-')[:16]}"
+    )
+    return table
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+@click.group("report")
+def group() -> None:
+    """Figures for a period or a date, from the read models."""
+
+
+@click.command("caseload")
+@click.option("--on", type=IsoDate(), help="the date the caseload is true on [default: today]")
+@click.option("--coach", metavar="STAFF", help="only persons this staff member has (any role)")
+@click.option("--municipality", type=gemeente_code(), help="only persons in this municipality")
+@format_option()
+@pass_traject
+def caseload_command(
+    traject: TrajectContext,
+    on: date | None,
+    coach: str | None,
+    municipality: str | None,
+    output: str | None,
+) -> None:
+    """List the active persons on a date: municipality, regisseur and coaches, ladder rung
+    and leerroute.
+
+    \b
+    Example:
+      traject caseload --coach r.jansen
+      traject caseload --municipality GM0622 --on 2024-06-30 --format csv
+    """
+    day = on or datetime.now(UTC).astimezone().date()
+    rows = caseload(Views(traject.app), day, coach=coach, municipality=municipality)
+    chosen = chosen_format(traject, output)
+    if chosen == "table":
+        traject.console.print(caseload_table(rows, day))
+        return
+    data = [caseload_row(row) for row in rows]
+    emit_data(traject, chosen, {"on": day.isoformat(), "rows": data}, data)
+
+
+@group.command("outflow")
+@click.option("--period", type=PeriodType(), required=True, help="2024H1, 2024Q3 or 2024")
+@click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
+@click.option("--by", type=click.Choice(["municipality"]), help="one set of rows per group")
+@format_option()
+@pass_traject
+def outflow_command(
+    traject: TrajectContext,
+    period: Period,
+    as_known_at: datetime | None,
+    by: str | None,
+    output: str | None,
+) -> None:
+    """Count persons who started outflow in a period, per outflow type, and those still in
+    outflow at its end.
+
+    \b
+    Example:
+      traject report outflow --period 2024H1
+      traject report outflow --period 2024H1 --as-known-at 2024-07-15 --format json
+    """
+    report = outflow(Views(traject.app), period, as_known_at=as_known_at, by=by)
+    chosen = chosen_format(traject, output)
+    if chosen == "table":
+        traject.console.print(outflow_table(report))
+        return
+    emit_data(traject, chosen, outflow_json(report), [asdict(row) for row in report.rows])
+
+
+group.add_command(caseload_command)

@@ -1,0 +1,239 @@
+"""Click parameter types for traject's values: dates, moments, BSN, codes, amounts and pairs.
+
+Each type rejects bad input at parse time with a message that names the rule, so a typo is a
+usage error (exit 2) and never reaches the ledger.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, get_args
+
+import click
+
+from ledger import events as ev
+from ledger.values import CountryCode, GemeenteCode, bsn_is_valid
+
+
+def pattern_of(annotated: Any) -> str:
+    """The regular expression of an ``Annotated[str, StringConstraints(pattern=…)]`` type."""
+    for candidate in get_args(annotated):
+        for item in get_args(candidate)[1:] or (candidate,):
+            if getattr(item, "pattern", None):
+                return str(item.pattern)
+    msg = f"{annotated} has no pattern"
+    raise ValueError(msg)
+
+
+PATTERN_RULES: dict[str, tuple[str, str]] = {
+    # pattern -> (what it is, an example); read from the ledger's own types, so a pattern
+    # changed there cannot leave a stale description here
+    pattern_of(GemeenteCode): ("a CBS municipality code: GM and 4 digits", "GM0622"),
+    pattern_of(ev.PeriodText): ("a half-year: the year, H and 1 or 2", "2024H1"),
+    pattern_of(CountryCode): (
+        "an ISO 3166 alpha-2 country code (XXA: stateless, XXX: unknown)",
+        "SY",
+    ),
+    pattern_of(ev.PersonRegistered.model_fields["v_number"].annotation): (
+        "a V-nummer: 10 digits",
+        "1234567890",
+    ),
+    pattern_of(ev.ProjectCode): (
+        "a project code: a letter or digit, then letters, digits, - or _ (at most 40)",
+        "MWP",
+    ),
+    pattern_of(ev.Sha256): ("a SHA-256 digest: 64 lowercase hex digits", "9f86d08…"),
+}
+
+
+class IsoDate(click.ParamType[date]):
+    """A calendar date written as YYYY-MM-DD."""
+
+    name = "date"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        text = str(value).strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            try:
+                return date.fromisoformat(text)
+            except ValueError:
+                pass
+        self.fail(f"{value!r} is not a date: use YYYY-MM-DD, e.g. 2024-03-04", param, ctx)
+
+
+class IsoMoment(click.ParamType[datetime]):
+    """A moment: an ISO date-time (UTC unless it names an offset) or a date (00:00 UTC)."""
+
+    name = "moment"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "DATETIME"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            moment = value
+        else:
+            try:
+                moment = datetime.fromisoformat(str(value).strip())
+            except ValueError:
+                self.fail(
+                    f"{value!r} is not a date or date-time: use YYYY-MM-DD or "
+                    "YYYY-MM-DDTHH:MM[:SS][+HH:MM], e.g. 2024-06-02T12:00",
+                    param,
+                    ctx,
+                )
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class BsnType(click.ParamType[str]):
+    """A burgerservicenummer that passes the 11-proef; never echoed back in a message."""
+
+    name = "bsn"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "BSN"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        if not bsn_is_valid(text):
+            self.fail("not a valid BSN: it must be 9 digits and pass the 11-proef", param, ctx)
+        return text.zfill(9)
+
+
+class PatternType(click.ParamType[str]):
+    """Text that must match one of the catalog's patterns (codes, periods, digests)."""
+
+    name = "text"
+
+    def __init__(self, pattern: str, *, upper: bool = False) -> None:
+        self.pattern = pattern
+        self.upper = upper
+        self.rule, self.example = PATTERN_RULES.get(pattern, (f"text matching {pattern}", ""))
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str | None:
+        return self.example if self.example and len(self.example) <= 8 else None
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        if self.upper:
+            text = text.upper()
+        if not re.match(self.pattern, text):
+            example = f", e.g. {self.example}" if self.example else ""
+            self.fail(f"{value!r} is not {self.rule}{example}", param, ctx)
+        return text
+
+
+def gemeente_code() -> PatternType:
+    return PatternType(pattern_of(GemeenteCode), upper=True)
+
+
+class DecimalType(click.ParamType[Decimal]):
+    """An exact amount or number of hours, optionally bounded."""
+
+    name = "decimal"
+
+    def __init__(self, minimum: Decimal | int | None = None, maximum: Decimal | int | None = None):
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "NUMBER"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Decimal:
+        if isinstance(value, Decimal):
+            number = value
+        else:
+            text = str(value).strip()
+            if text.count(",") == 1 and "." not in text:
+                text = text.replace(",", ".")  # Dutch decimal comma
+            try:
+                number = Decimal(text)
+            except InvalidOperation:
+                number = Decimal("NaN")
+            if not number.is_finite():
+                self.fail(f"{value!r} is not a number, e.g. 12.5", param, ctx)
+        if self.minimum is not None and number < self.minimum:
+            self.fail(f"{value!r} is below the minimum {self.minimum}", param, ctx)
+        if self.maximum is not None and number > self.maximum:
+            self.fail(f"{value!r} is above the maximum {self.maximum}", param, ctx)
+        return number
+
+
+class KeyCount(click.ParamType[tuple[str, int]]):
+    """KEY=N, repeated to build a mapping such as targets per municipality."""
+
+    name = "key=n"
+
+    def __init__(self, key_type: click.ParamType[str]) -> None:
+        self.key_type = key_type
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "KEY=N"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int]:
+        if isinstance(value, tuple):
+            return value
+        key, sep, count = str(value).partition("=")
+        if not sep or not count.strip().isdigit():
+            self.fail(f"{value!r} is not KEY=N with a whole number N, e.g. GM0622=40", param, ctx)
+        return self.key_type.convert(key, param, ctx), int(count)
+
+
+class FieldValue(click.ParamType[tuple[str, str | None]]):
+    """FIELD=VALUE for a correction; an empty VALUE clears an optional field."""
+
+    name = "field=value"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "FIELD=VALUE"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, str | None]:
+        if isinstance(value, tuple):
+            return value
+        name, sep, text = str(value).partition("=")
+        field = name.strip().replace("-", "_")
+        if not sep or not re.fullmatch(r"[a-z][a-z0-9_]*", field):
+            self.fail(f"{value!r} is not FIELD=VALUE, e.g. rung=4", param, ctx)
+        return field, (text if text != "" else None)
+
+
+class EvidenceRef(click.ParamType[dict[str, str]]):
+    """A supporting document as KIND:REFERENCE:SHA256 (the document itself stays out)."""
+
+    name = "evidence"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "KIND:REF:SHA256"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> dict[str, str]:
+        if isinstance(value, dict):
+            return value
+        kind, _, rest = str(value).partition(":")
+        reference, _, digest = rest.rpartition(":")
+        digest = digest.strip().lower()
+        if not kind.strip() or not reference.strip():
+            self.fail(
+                f"{value!r} is not KIND:REFERENCE:SHA256, e.g. contract:ZK-2024-17:9f86d08…",
+                param,
+                ctx,
+            )
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            self.fail(f"{value!r}: the SHA-256 must be 64 hex digits", param, ctx)
+        return {"kind": kind.strip(), "reference": reference.strip(), "sha256": digest}

@@ -1,0 +1,64 @@
+"""The PostgreSQL recorder: apart from ``ledger.persistence`` so SQLite users never load psycopg.
+
+Selected by topic (``ledger.postgres:TrajectPostgresRecorder``) in ``ledger.config``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+from ledger.persistence import SIDE_TABLES, TrajectTables
+
+
+class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder plus traject's side tables and append-only triggers."""
+
+    placeholder = "%s"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schema = self.datastore.schema
+        self.prefix = f'"{schema}".' if schema else ""
+        self.events_table = f"{self.prefix}{self.events_table_name}"
+
+    def create_table(self) -> None:
+        schema = self.datastore.schema
+        with self.datastore.transaction(commit=True) as cursor:
+            if schema:
+                cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        super().create_table()
+        function = f"{self.prefix}traject_refuse_change"
+        with self.datastore.transaction(commit=True) as cursor:
+            for statement in SIDE_TABLES:
+                cursor.execute(statement.format(p=self.prefix, blob="BYTEA"))
+            cursor.execute(
+                f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$"
+                " BEGIN RAISE EXCEPTION 'traject: % of stored events is refused: the event log"
+                " is append-only', TG_OP USING ERRCODE = 'insufficient_privilege'; END $$"
+            )
+            cursor.execute(
+                f"CREATE OR REPLACE TRIGGER traject_events_append_only"
+                f" BEFORE UPDATE OR DELETE ON {self.events_table}"
+                f" FOR EACH ROW EXECUTE FUNCTION {function}()"
+            )
+            cursor.execute(
+                f"CREATE OR REPLACE TRIGGER traject_events_no_truncate"
+                f" BEFORE TRUNCATE ON {self.events_table}"
+                f" FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+            )
+
+    @contextmanager
+    def _side(self, *, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield cursor
+
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        self._insert_side_rows(curs, kwargs)

@@ -1,0 +1,161 @@
+"""P2 outflow per period: persons who started outflow, per type, and the stock in outflow.
+
+For a period T (normally a half-year) and each outflow type (werk_volledig, werk_gedeeltelijk,
+onbetaald_vrijwilligerswerk, onderwijs):
+
+* ``started``: distinct persons with an ``OutflowStarted`` of that type whose ``occurred_on`` lies
+  in T. Retracted starts do not count; a corrected start counts with its corrected type and date.
+  A person counts at most once per type per period, and may count under several types.
+* ``in_outflow_at_end``: distinct persons whose latest ``OutflowStarted``/``OutflowEnded`` of
+  that type with ``occurred_on`` on or before the last day of T (ties broken by stream version)
+  is a start: the stock in outflow at the end of T.
+
+The ``total`` row counts distinct persons over all types. ``MovedOut`` is not outflow.
+
+"As known at" a moment M uses only the fact revisions known at M: events recorded after M are
+left out, and corrections or retractions recorded after M are ignored (the fact counts as it was
+known then). Both figures are computed in SQL from ``outflow_facts``, which keeps every revision
+with its ``occurred_on`` and its ``known_from``/``known_to`` recorded times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from ledger import events as ev
+from ledger.values import OutflowType, Period
+from projections.base import (
+    TEXT,
+    Column,
+    Projection,
+    Views,
+    catch_up,
+    known_at_clause,
+    timestamp_text,
+)
+
+TOTAL = "total"
+OUTFLOW_TYPES: tuple[str, ...] = tuple(t.value for t in OutflowType)
+GROUPINGS = ("municipality",)
+
+
+@dataclass(frozen=True)
+class OutflowRow:
+    period: str
+    group: str | None  # the municipality when grouped by municipality
+    outflow_type: str  # one of OUTFLOW_TYPES, or "total"
+    started: int
+    in_outflow_at_end: int
+
+
+@dataclass(frozen=True)
+class OutflowReport:
+    """The figures of one period, with what they were computed from."""
+
+    period: str
+    as_known_at: str | None
+    by: str | None
+    rows: tuple[OutflowRow, ...]
+    position: int  # the last notification id the projection had processed
+    rule_version: str
+    digest: str | None
+
+
+class OutflowProjection(Projection):
+    name = "outflow"
+    kinds: ClassVar[Mapping[type[ev.TrajectEvent], tuple[str, ...]]] = {
+        ev.OutflowStarted: ("outflow_type",),
+        ev.OutflowEnded: ("outflow_type",),
+    }
+    fact_columns = (Column("outflow_type", TEXT, nullable=False),)
+    fact_indexes = (("occurred_on",),)
+
+    def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (str(payload["outflow_type"]),)
+
+
+OUTFLOW = OutflowProjection()
+
+
+def _count(source: str, *, by: str | None, per_type: bool) -> str:
+    """Distinct persons of ``source`` rows, per group and/or outflow type."""
+    group = "grp" if by else "''"
+    kind = "outflow_type" if per_type else "''"
+    keys = [name for name, wanted in (("grp", by), ("outflow_type", per_type)) if wanted]
+    group_by = f" GROUP BY {', '.join(keys)}" if keys else ""
+    return (
+        f"SELECT {group} AS grp, {kind} AS outflow_type, COUNT(DISTINCT stream_id) AS persons"
+        f" FROM ({source}) AS s{group_by}"
+    )
+
+
+def outflow(
+    views: Views,
+    period: Period,
+    *,
+    as_known_at: datetime | None = None,
+    by: str | None = None,
+) -> OutflowReport:
+    """The outflow figures of ``period``, one row per type plus a total (per group if ``by``).
+
+    Args:
+        period: the period whose ``occurred_on`` dates count (any year, half-year or quarter).
+        as_known_at: count only what was recorded by this moment.
+        by: ``"municipality"`` for one set of rows per municipality of the outflow fact.
+
+    Raises:
+        ValueError: ``by`` is not a known grouping.
+
+    Catches up first, so the answer includes every stored event.
+    """
+    if by is not None and by not in GROUPINGS:
+        msg = f"outflow can be grouped by {', '.join(GROUPINGS)}, not {by!r}"
+        raise ValueError(msg)
+    result = catch_up(views, OUTFLOW)
+    known, known_params = known_at_clause(as_known_at)
+    facts = views.table(OUTFLOW.facts_table.name)
+    start, end = period.start.isoformat(), period.end.isoformat()
+    started = (
+        f"SELECT stream_id, outflow_type, municipality AS grp FROM {facts}"
+        f" WHERE kind = 'OutflowStarted' AND occurred_on >= ? AND occurred_on <= ? AND {known}"
+    )
+    stock = (
+        "SELECT stream_id, outflow_type, grp FROM ("
+        " SELECT stream_id, outflow_type, kind, municipality AS grp, ROW_NUMBER() OVER ("
+        " PARTITION BY stream_id, outflow_type ORDER BY occurred_on DESC, version DESC) AS latest"
+        f" FROM {facts} WHERE occurred_on <= ? AND {known}) AS ranked"
+        " WHERE latest = 1 AND kind = 'OutflowStarted'"
+    )
+    counts: dict[tuple[str, str], list[int]] = {}
+    with views.transaction(commit=False) as tx:
+        for figure, source, params in (
+            (0, started, [start, end, *known_params]),
+            (1, stock, [end, *known_params]),
+        ):
+            for per_type in (True, False):
+                for grp, kind, n in tx.all(_count(source, by=by, per_type=per_type), params):
+                    key = (str(grp), str(kind) if per_type else TOTAL)
+                    counts.setdefault(key, [0, 0])[figure] = int(n)
+    groups = sorted({grp for grp, _ in counts}) if by else [""]
+    rows = tuple(
+        OutflowRow(
+            str(period),
+            grp if by else None,
+            kind,
+            *counts.get((grp, kind), [0, 0]),
+        )
+        for grp in groups
+        for kind in (*OUTFLOW_TYPES, TOTAL)
+    )
+    return OutflowReport(
+        period=str(period),
+        as_known_at=timestamp_text(as_known_at) if as_known_at else None,
+        by=by,
+        rows=rows,
+        position=result.position,
+        rule_version=OUTFLOW.rule_version,
+        digest=result.digest,
+    )

@@ -1,0 +1,592 @@
+"""The TrajectoryLedger write API and its reads, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+from uuid import UUID, uuid4
+
+import pytest
+from builders import enrolment_fields, fresh_bsn, fresh_v_number, person_fields, project_fields
+
+from ledger import events as ev
+from ledger.crypto import generate_master_key
+from ledger.errors import (
+    AmbiguousReferenceError,
+    DuplicatePersonError,
+    ErasedError,
+    MasterKeyError,
+    PersonNotFoundError,
+    RuleViolationError,
+    TrajectError,
+    ValidationFailedError,
+)
+
+# --- builders ------------------------------------------------------------------------------------
+
+
+def register(app, **overrides) -> UUID:
+    return app.register_person(**person_fields(**overrides)).stream_id
+
+
+def linked_person(app, **overrides) -> UUID:
+    person = register(app, **overrides)
+    app.record(
+        person,
+        ev.ResidencePermitRecorded,
+        occurred_on=date(2023, 11, 1),
+        permit_kind="asiel_bt",
+        notified_on=date(2023, 11, 3),
+    )
+    app.record(person, ev.CoaLinked, occurred_on=date(2024, 1, 15), taakstelling_period="2024H1")
+    return person
+
+
+def assess(app, person, rung=3, **fields):
+    return app.record(
+        person,
+        ev.LadderAssessed,
+        occurred_on=date(2024, 6, 3),
+        rung=rung,
+        assessor="r.jansen",
+        **fields,
+    )
+
+
+def moment() -> datetime:
+    """A moment strictly between two recordings."""
+    time.sleep(0.002)
+    now = datetime.now(UTC)
+    time.sleep(0.002)
+    return now
+
+
+# --- register and record -------------------------------------------------------------------------
+
+
+def test_a_registered_person_reads_back_with_personal_fields_decrypted(app):
+    bsn, v_number = fresh_bsn(), fresh_v_number()
+    recorded = app.register_person(
+        **person_fields(bsn=bsn, v_number=v_number, name="Amal Verzonnen")
+    )
+    assert (recorded.version, recorded.kind, recorded.duplicate) == (1, "PersonRegistered", False)
+    person = app.person(recorded.stream_id)
+    assert (person.registration.bsn, person.registration.v_number) == (bsn, v_number)
+    assert person.registration.name == "Amal Verzonnen"
+    # without a municipality the ledger's default is used
+    assert person.municipality == "GM0622"
+    assert person.status["case"] == "open"
+
+
+def test_recorded_facts_append_in_order_and_change_the_state(app):
+    person = linked_person(app)
+    housed = app.record(
+        person, ev.Housed, occurred_on=date(2024, 3, 4), housing_kind="regulier", route="koppeling"
+    )
+    assert housed.version == 4
+    summary = app.person(person)
+    assert summary.version == 4
+    assert summary.status["koppeling"] == "-"
+    assert summary.status["housed"] == "GM0622 regulier 2024-03-04"
+    stored = app.repository.get(person).effective[4]
+    assert stored.counts_for_taakstelling is True
+
+
+def test_a_fact_recorded_late_comes_back_with_a_warning(app):
+    person = register(app)
+    recorded = assess(app, person)
+    assert any("days after it happened" in warning for warning in recorded.warnings)
+
+
+def test_a_refused_fact_stores_nothing(app):
+    person = register(app)
+    with pytest.raises(RuleViolationError, match="Housed: route: koppeling needs an active"):
+        app.record(
+            person,
+            ev.Housed,
+            occurred_on=date(2024, 3, 4),
+            housing_kind="regulier",
+            route="koppeling",
+        )
+    assert app.person(person).version == 1
+
+
+def test_malformed_fields_are_refused_naming_the_field(app):
+    person = register(app)
+    with pytest.raises(ValidationFailedError, match="rung") as info:
+        assess(app, person, rung=9)
+    assert info.value.kind == "LadderAssessed"
+    with pytest.raises(ValidationFailedError, match="bsn: not a valid BSN"):
+        app.register_person(**person_fields(bsn="123456789"))
+    with pytest.raises(ValidationFailedError, match="occurred_on"):
+        app.record(person, ev.BrpRegistered, occurred_on="2024-13-01")
+
+
+def test_recording_on_an_unknown_person_is_refused(app):
+    with pytest.raises(PersonNotFoundError, match="no person"):
+        assess(app, uuid4())
+
+
+def test_control_events_are_recorded_only_through_their_own_methods(app):
+    person = register(app)
+    with pytest.raises(TrajectError, match="use correct/retract/shred"):
+        app.record(person, ev.EventRetracted, target_version=1)
+
+
+# --- correct, retract, timeline ------------------------------------------------------------------
+
+
+def test_a_correction_is_applied_and_the_original_stays_in_the_timeline(app):
+    person = register(app)
+    assessed = assess(app, person, rung=3)
+    # values come as text, as from the command line, and are stored in their JSON form
+    correction = app.correct(person, assessed.version, {"rung": "4"}, reason="typo in rung")
+    entries = app.timeline(person).entries
+    assert [e.kind for e in entries] == ["PersonRegistered", "LadderAssessed", "EventCorrected"]
+    original = entries[1]
+    assert (original.event.rung, original.effective.rung) == (3, 4)
+    assert original.corrected_by == (correction.version,)
+    assert entries[2].event.changes == {"rung": 4}
+    assert entries[2].event.reason == "typo in rung"
+
+
+def test_a_correction_of_a_field_the_event_does_not_have_is_refused(app):
+    person = register(app)
+    assessed = assess(app, person)
+    with pytest.raises(ValidationFailedError, match="LadderAssessed has no correctable field"):
+        app.correct(person, assessed.version, {"route": "nareis"}, reason="wrong")
+    with pytest.raises(ValidationFailedError, match="give at least one field"):
+        app.correct(person, assessed.version, {}, reason="nothing")
+    with pytest.raises(ValidationFailedError, match="EventCorrected of LadderAssessed: rung"):
+        app.correct(person, assessed.version, {"rung": "seven"}, reason="wrong")
+
+
+def test_a_correction_of_a_missing_version_is_refused_by_the_rule(app):
+    person = register(app)
+    with pytest.raises(RuleViolationError, match="this stream has no version 5"):
+        app.correct(person, 5, {"rung": "4"}, reason="typo")
+
+
+def test_a_retracted_event_stays_in_the_timeline_without_effect(app):
+    person = linked_person(app)
+    retraction = app.retract(person, 3, reason="linked to the wrong person")
+    entries = app.timeline(person).entries
+    assert entries[2].kind == "CoaLinked"
+    assert entries[2].effective is None
+    assert entries[2].retracted_by == retraction.version
+    # the retraction re-derives the state: housing through koppeling is now refused
+    with pytest.raises(RuleViolationError, match="koppeling needs an active koppeling"):
+        app.record(
+            person,
+            ev.Housed,
+            occurred_on=date(2024, 3, 4),
+            housing_kind="regulier",
+            route="koppeling",
+        )
+
+
+def test_the_timeline_as_known_at_a_moment_leaves_out_what_was_recorded_later(app):
+    person = register(app)
+    assessed = assess(app, person, rung=3)
+    before_correction = moment()
+    app.correct(person, assessed.version, {"rung": "5"}, reason="rung 5, not 3")
+    later = assess(app, person, rung=6)
+    before_retraction = moment()
+    app.retract(person, later.version, reason="duplicate")
+
+    # as known before the correction: the original rung, no correction, no later event
+    then = app.timeline(person, as_known_at=before_correction)
+    assert [e.version for e in then.entries] == [1, 2]
+    assert then.entries[1].effective.rung == 3
+    assert then.entries[1].corrected_by == ()
+
+    # as known before the retraction: the correction applies, the later event still counts
+    middle = app.timeline(person, as_known_at=before_retraction)
+    assert [e.version for e in middle.entries] == [1, 2, 3, 4]
+    assert middle.entries[1].effective.rung == 5
+    assert middle.entries[3].retracted_by is None
+
+    # as known now: the later event is retracted
+    now = app.timeline(person)
+    assert now.entries[3].retracted_by == 5
+    assert now.entries[3].effective is None
+
+
+def test_the_timeline_before_registration_is_empty_and_an_unknown_stream_is_not_found(app):
+    before = datetime.now(UTC)
+    person = register(app)
+    assert app.timeline(person, as_known_at=before).entries == ()
+    with pytest.raises(PersonNotFoundError):
+        app.timeline(uuid4())
+
+
+def test_correcting_the_duty_start_derives_the_regime_again(app):
+    person = register(app)
+    duty = app.record(
+        person,
+        ev.InburgeringDutyEstablished,
+        occurred_on=date(2022, 1, 5),
+        duty_start=date(2021, 12, 20),
+    )
+    assert app.person(person).status["duty"] == "wi2013 since 2021-12-20"
+    # the obligation really started in 2022: Wi2021 applies, and Wi2021 events are accepted
+    app.correct(person, duty.version, {"duty_start": "2022-01-03"}, reason="DUO letter")
+    assert app.person(person).status["duty"] == "wi2021 since 2022-01-03"
+    effective = app.repository.get(person).effective[duty.version]
+    assert (effective.ona_required, effective.pvt_required) == (False, True)
+    app.record(person, ev.BroadIntakeStarted, occurred_on=date(2022, 2, 1), by="r.jansen")
+
+
+def test_a_regime_given_in_the_correction_is_kept(app):
+    person = register(app)
+    duty = app.record(
+        person,
+        ev.InburgeringDutyEstablished,
+        occurred_on=date(2022, 1, 5),
+        duty_start=date(2021, 12, 20),
+    )
+    app.correct(
+        person,
+        duty.version,
+        {"duty_start": "2022-01-03", "regime": "wi2013"},
+        reason="DUO says Wi2013",
+    )
+    assert app.person(person).status["duty"] == "wi2013 since 2022-01-03"
+
+
+def test_personal_and_evidence_fields_can_be_corrected(app):
+    person = register(app, name="Naam Met Typfout")
+    intake = app.record(
+        person,
+        ev.BroadIntakeCompleted,
+        occurred_on=date(2024, 4, 1),
+        by="r.jansen",
+        health_barrier=True,
+    )
+    # a personal flag, a personal name and the evidence references are correctable
+    app.correct(person, intake.version, {"health_barrier": False}, reason="misread")
+    app.correct(person, 1, {"name": "Naam Zonder Typfout"}, reason="spelling")
+    evidence = [{"kind": "beschikking", "reference": "Z/24/001", "sha256": "ab" * 32}]
+    app.correct(person, intake.version, {"evidence": evidence}, reason="letter added")
+    effective = app.repository.get(person).effective
+    assert effective[intake.version].health_barrier is False
+    assert effective[intake.version].evidence[0].reference == "Z/24/001"
+    assert app.person(person).registration.name == "Naam Zonder Typfout"
+
+
+# --- municipality and project streams ------------------------------------------------------------
+
+
+def fresh_gemeente() -> str:
+    return f"GM{uuid4().int % 10000:04d}"
+
+
+def test_a_municipality_has_one_taakstelling_per_half_year(app):
+    code = fresh_gemeente()
+    first = app.record_for_municipality(
+        code,
+        ev.TaakstellingSet,
+        occurred_on=date(2023, 12, 1),
+        period="2024H1",
+        target=40,
+        source_ref="Circulaire",
+    )
+    assert first.stream_id == ev.municipality_stream_id(code)
+    with pytest.raises(RuleViolationError, match="2024H1 already has a target"):
+        app.record_for_municipality(
+            code,
+            ev.TaakstellingSet,
+            occurred_on=date(2023, 12, 2),
+            period="2024H1",
+            target=41,
+            source_ref="Circulaire",
+        )
+    second = app.record_for_municipality(
+        code,
+        ev.TaakstellingCorrected,
+        occurred_on=date(2024, 2, 1),
+        period="2024H1",
+        target=38,
+        source_ref="Brief",
+    )
+    assert second.version == 2
+
+
+def test_a_project_stream_is_registered_by_its_code(app):
+    code = f"P{uuid4().hex[:8]}"
+    registered = app.record_for_project(
+        code,
+        ev.ProjectRegistered,
+        occurred_on=date(2023, 12, 1),
+        title="Meedoen",
+        fund="AMIF_2127",
+        beneficiary="Gemeente",
+        beneficiary_kind="gemeente",
+        grant_ref="UVB-1",
+        eligibility_from=date(2024, 1, 1),
+        eligibility_to=date(2026, 12, 31),
+        cofin_rate="0.75",
+        target_total=10,
+        municipality="GM0622",
+    )
+    assert registered.stream_id == ev.project_stream_id(code)
+    # a person fact does not belong on a project stream
+    with pytest.raises(TrajectError, match="belongs on a person stream"):
+        assess(app, registered.stream_id)
+
+
+# --- finding people ------------------------------------------------------------------------------
+
+
+def test_a_person_is_found_by_bsn_through_the_keyed_index(app):
+    bsn = fresh_bsn()
+    person = register(app, bsn=bsn)
+    assert app.find_person_by_bsn(bsn) == person
+    assert app.find_person_by_bsn(f" {bsn} ") == person
+    assert app.find_person_by_bsn(fresh_bsn()) is None
+
+
+def test_an_eight_digit_bsn_is_found_in_its_nine_digit_form(app):
+    while (bsn := fresh_bsn()).startswith("0") is False:
+        pass
+    person = register(app, bsn=bsn[1:])
+    assert app.person(person).registration.bsn == bsn
+    assert app.find_person_by_bsn(bsn) == person
+    assert app.find_person_by_bsn(bsn[1:]) == person
+
+
+def test_a_bsn_is_registered_once(app):
+    bsn = fresh_bsn()
+    register(app, bsn=bsn)
+    with pytest.raises(DuplicatePersonError, match="already registered"):
+        register(app, bsn=bsn, name="Iemand Anders")
+
+
+def test_a_person_is_resolved_from_a_unique_prefix(app, monkeypatch):
+    # two people whose ids share their first eight characters
+    shared = uuid4().hex[:8]
+    ids = iter([UUID(shared + uuid4().hex[8:]), UUID(shared + uuid4().hex[8:])])
+    monkeypatch.setattr("ledger.application.uuid4", lambda: next(ids))
+    first, second = register(app), register(app)
+    assert app.resolve_person(str(first)) == first
+    assert app.resolve_person(str(first)[:13].upper()) == first
+    assert app.resolve_person(str(second)[:20]) == second
+    with pytest.raises(AmbiguousReferenceError, match="matches 2 persons"):
+        app.resolve_person(shared)
+    for unknown in (shared[:5], "zzzzzzzz", str(uuid4())):
+        with pytest.raises(PersonNotFoundError):
+            app.resolve_person(unknown)
+
+
+# --- idempotency ---------------------------------------------------------------------------------
+
+
+def test_an_idempotency_key_appends_once(app):
+    person = register(app)
+    key = f"import-{uuid4()}"
+    first = assess(app, person, idempotency_key=key)
+    again = assess(app, person, rung=5, idempotency_key=key)
+    assert (again.duplicate, again.version, again.stream_id) == (True, first.version, person)
+    assert app.person(person).version == first.version
+
+
+def test_an_idempotency_key_appends_once_across_ledger_instances(app, make_app):
+    person = register(app)
+    key = f"import-{uuid4()}"
+    assess(app, person, idempotency_key=key)
+    other = make_app()
+    assert assess(other, person, idempotency_key=key).duplicate
+    assert app.person(person).version == 2
+
+
+def test_an_idempotency_key_seen_after_a_lost_race_appends_nothing(app, make_app, raw):
+    # A checks the key, then B appends with the same key, then A saves: A's save fails on the
+    # key, nothing of it is stored, and A's retry reports B's append as the duplicate
+    a_person, b_person = register(app), register(app)
+    key = f"race-{uuid4()}"
+    other = make_app()
+    original = app.save
+    attempts = []
+
+    def save_after_b(aggregate, **kwargs):
+        if not attempts:
+            attempts.append(aggregate.version)
+            assess(other, b_person, idempotency_key=key)
+        return original(aggregate, **kwargs)
+
+    app.save = save_after_b
+    recorded = assess(app, a_person, idempotency_key=key)
+    assert (recorded.duplicate, recorded.stream_id, recorded.version) == (True, b_person, 2)
+    # no partial rows: A's stream did not move, and the key names B's event only
+    assert app.person(a_person).version == 1
+    assert raw.query(
+        "SELECT COUNT(*) FROM {events} WHERE originator_id = ?", [raw.stream_key(a_person)]
+    ) == [(1,)]
+    assert raw.query(
+        "SELECT stream_id, version FROM {p}traject_idempotency WHERE key = ?", [key]
+    ) == [(str(b_person), 2)]
+
+
+def test_a_write_that_lost_a_race_on_the_stream_is_retried_on_the_fresh_stream(app, make_app):
+    person = register(app)
+    other = make_app()
+    original = app.save
+    raced = []
+
+    def save_after_other(aggregate, **kwargs):
+        if not raced:
+            raced.append(True)
+            assess(other, person, rung=2)
+        return original(aggregate, **kwargs)
+
+    app.save = save_after_other
+    recorded = assess(app, person, rung=4)
+    # the rival's event took version 2; ours was checked again and appended as version 3
+    assert recorded.version == 3
+    assert [e.effective.rung for e in app.timeline(person).entries[1:]] == [2, 4]
+
+
+def test_a_registration_that_lost_a_race_on_the_bsn_leaves_no_rows(app, make_app, raw):
+    bsn = fresh_bsn()
+    other = make_app()
+    original = app.save
+    attempted = []
+
+    def save_after_other(aggregate, **kwargs):
+        attempted.append(aggregate.id)
+        register(other, bsn=bsn)
+        return original(aggregate, **kwargs)
+
+    app.save = save_after_other
+    with pytest.raises(DuplicatePersonError):
+        register(app, bsn=bsn)
+    # the losing registration left neither an event nor an index row
+    (loser,) = attempted
+    assert raw.query(
+        "SELECT COUNT(*) FROM {events} WHERE originator_id = ?", [raw.stream_key(loser)]
+    ) == [(0,)]
+    assert raw.query(
+        "SELECT COUNT(*) FROM {p}traject_person_index WHERE person_id = ?", [str(loser)]
+    ) == [(0,)]
+    assert other.find_person_by_bsn(bsn) not in (None, loser)
+
+
+# --- erasure -------------------------------------------------------------------------------------
+
+
+def test_after_shredding_personal_fields_read_as_none_and_other_data_stays(app, make_app):
+    bsn = fresh_bsn()
+    person = register(app, bsn=bsn, name="Te Vergeten Persoon", v_number=fresh_v_number())
+    app.record(
+        person,
+        ev.HelpRequestRecorded,
+        occurred_on=date(2024, 2, 1),
+        category="wonen",
+        note="vraag over huurtoeslag",
+    )
+    assess(app, person, rung=4)
+    shredded = app.shred(person, approved_by="privacy officer")
+    assert shredded.kind == "PersonalDataShredded"
+
+    for reader in (app, make_app()):  # this instance and a fresh one, without cached keys
+        summary = reader.person(person)
+        registration = summary.registration
+        assert (registration.bsn, registration.name, registration.v_number) == (None,) * 3
+        assert summary.erased
+        # the non-personal facts stay
+        assert registration.birth_date == date(1990, 4, 2)
+        timeline = reader.timeline(person)
+        assert timeline.erased
+        assert timeline.entries[1].event.note is None
+        assert timeline.entries[1].event.category == "wonen"
+        assert timeline.entries[2].effective.rung == 4
+    # the keyed index still knows the BSN's hash; that is not the BSN
+    assert app.find_person_by_bsn(bsn) == person
+
+
+def test_no_personal_data_can_be_added_after_shredding(app):
+    person = register(app, name="Te Vergeten Persoon")
+    app.shred(person, approved_by="privacy officer")
+    with pytest.raises(ErasedError, match="has been erased"):
+        app.record(
+            person,
+            ev.HelpRequestRecorded,
+            occurred_on=date(2024, 2, 1),
+            category="wonen",
+            note="nieuwe notitie",
+        )
+    # facts without personal fields can still be recorded
+    assess(app, person)
+
+
+def test_a_person_shredded_before_any_personal_data_gets_none_later(app, make_app):
+    # nothing personal recorded yet, so the stream has no data key when it is shredded
+    person = register(app)
+    app.shred(person, approved_by="privacy officer")
+    with pytest.raises(ErasedError):
+        app.record(
+            person,
+            ev.HelpRequestRecorded,
+            occurred_on=date(2024, 2, 1),
+            category="wonen",
+            note="na het wissen",
+        )
+    with pytest.raises(ErasedError):
+        make_app().record(
+            person,
+            ev.ResidencePermitRecorded,
+            occurred_on=date(2024, 2, 1),
+            permit_kind="asiel_bt",
+            document_no="NL-DOC-1",
+        )
+
+
+# --- the master key ------------------------------------------------------------------------------
+
+
+def test_a_wrong_master_key_is_detected(app, make_app):
+    person = register(app, name="Geheime Naam")
+    app.verify_master_key()
+    wrong = make_app(generate_master_key(), initialise=False)
+    with pytest.raises(MasterKeyError, match="does not match this ledger"):
+        wrong.verify_master_key()
+    with pytest.raises(MasterKeyError, match="initialised with another master key"):
+        wrong.initialise()
+    with pytest.raises(MasterKeyError, match="does not open with this master key"):
+        wrong.person(person)
+
+
+# --- cross-stream and lookup rules ---------------------------------------------------------------
+
+
+def test_enrolment_needs_a_registered_project_and_falls_in_its_eligibility_window(app):
+    person = register(app)
+    code = f"P{uuid4().hex[:6]}".upper()
+    # no project yet: refused, naming the field
+    with pytest.raises(RuleViolationError, match="project_id: no project"):
+        app.record(person, ev.ParticipantEnrolled, **enrolment_fields(code))
+    fields = project_fields(code)
+    app.record_for_project(code, ev.ProjectRegistered, **fields)
+    # before the window opens: refused
+    too_early = enrolment_fields(code)
+    too_early["occurred_on"] = fields["eligibility_from"].replace(year=2010)
+    too_early["checked_on"] = too_early["occurred_on"]
+    with pytest.raises(RuleViolationError, match="eligibility window"):
+        app.record(person, ev.ParticipantEnrolled, **too_early)
+    # inside the window: accepted
+    recorded = app.record(person, ev.ParticipantEnrolled, **enrolment_fields(code))
+    assert recorded.kind == "ParticipantEnrolled"
+
+
+def test_finding_a_person_by_an_invalid_bsn_names_the_11_proef(app):
+    with pytest.raises(ValidationFailedError, match=r"bsn: .*11-proef"):
+        app.find_person_by_bsn("123456789")
+
+
+def test_a_household_member_may_sign_a_tenancy_without_a_koppeling(app):
+    referent = register(app)
+    member = register(app, household_id=referent)
+    recorded = app.record(
+        member, ev.TenancySigned, occurred_on=date(2024, 5, 1), housing_kind="regulier"
+    )
+    assert recorded.version == 2

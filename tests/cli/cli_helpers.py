@@ -1,0 +1,112 @@
+"""Helpers for the CLI tests: `traject` run in-process by CliRunner against a SQLite file.
+
+Every invocation builds a fresh application, as the installed command does, so the ledger is a
+file under ``tmp_path`` (an in-memory database would vanish between invocations). The
+environment is passed to each invocation; ``os.environ`` is never changed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from cli import cli
+from ledger.application import TrajectoryLedger
+from ledger.config import parse_database_url
+from ledger.crypto import read_key_file
+
+# Settings a developer's shell may hold; each test states its own, and unsets the rest.
+TRAJECT_VARIABLES = (
+    "TRAJECT_DATABASE_URL",
+    "TRAJECT_DB",
+    "TRAJECT_KEY_FILE",
+    "TRAJECT_MASTER_KEY",
+    "TRAJECT_USER",
+    "TRAJECT_JSON",
+)
+
+
+def days_ago(days: int) -> str:
+    """A date ``days`` before today (UTC), as the ledger refuses dates in the future."""
+    return (datetime.now(UTC).date() - timedelta(days=days)).isoformat()
+
+
+@dataclass
+class Traject:
+    """Runs `traject …` against one ledger and answers questions about what it holds."""
+
+    database_url: str
+    key_file: Path
+    extra_env: dict[str, str | None] = field(default_factory=dict)
+    runner: CliRunner = field(default_factory=CliRunner)
+
+    @property
+    def env(self) -> dict[str, str | None]:
+        env: dict[str, str | None] = dict.fromkeys(TRAJECT_VARIABLES)
+        env |= {
+            "TRAJECT_DATABASE_URL": self.database_url,
+            "TRAJECT_KEY_FILE": str(self.key_file),
+            "TRAJECT_USER": "r.jansen",
+            "COLUMNS": "120",
+        }
+        return env | self.extra_env
+
+    def __call__(self, *args: str, input: str | None = None, **env: str | None) -> Result:
+        """Run ``traject ARGS``; a bug's exception propagates instead of being captured."""
+        return self.runner.invoke(
+            cli, list(args), env=self.env | env, input=input, catch_exceptions=False
+        )
+
+    def ok(self, *args: str, **env: str | None) -> Result:
+        """Run a command that must succeed."""
+        result = self(*args, **env)
+        assert result.exit_code == 0, result.output
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok("--json", *args).stdout)
+
+    def init(self, *args: str) -> Result:
+        return self.ok("init", *args)
+
+    def register(self, *args: str) -> str:
+        """Register an invented person and return the new person id."""
+        options = args or ("--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY")
+        return str(self.json("person", "register", "--on", days_ago(20), *options)["stream_id"])
+
+    def linked_person(self) -> str:
+        """A person with an asylum permit and an active COA koppeling to GM0622."""
+        person = self.register()
+        self.ok(
+            "record",
+            "residence-permit-recorded",
+            person,
+            "--on",
+            days_ago(20),
+            "--permit-kind",
+            "asiel_bt",
+        )
+        self.ok(
+            "record", "coa-linked", person, "--on", days_ago(15), "--taakstelling-period", "2024H1"
+        )
+        return person
+
+    def event_count(self) -> int:
+        """How many events the ledger holds (SQLite notification ids have no gaps)."""
+        store = parse_database_url(self.database_url)
+        env = {**store.library_env, "CREATE_TABLE": "no"}
+        app = TrajectoryLedger(env, read_key_file(self.key_file))
+        try:
+            return app.recorder.max_notification_id() or 0
+        finally:
+            app.close()
+
+
+def last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""

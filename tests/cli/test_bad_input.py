@@ -1,0 +1,486 @@
+"""Bad input, for every kind of argument: the exact message, the exit code, nothing written.
+
+Malformed input is a usage error (exit 2) caught by click before the ledger is touched; input
+that is well-formed but refused by the ledger (an unknown person, a broken rule) exits 1.
+"""
+
+from __future__ import annotations
+
+import pytest
+from cli_helpers import Traject, days_ago, last_line
+
+YESTERDAY = days_ago(1)
+
+USAGE_ERRORS = [
+    pytest.param(
+        (
+            "record",
+            "ladder-assessed",
+            "{person}",
+            "--on",
+            "2024-13-01",
+            "--rung",
+            "3",
+            "--assessor",
+            "r.jansen",
+        ),
+        "Error: Invalid value for '--on': '2024-13-01' is not a date: use YYYY-MM-DD, "
+        "e.g. 2024-03-04",
+        id="bad-date",
+    ),
+    pytest.param(
+        (
+            "record",
+            "ladder-assessed",
+            "{person}",
+            "--on",
+            "1-6-2024",
+            "--rung",
+            "3",
+            "--assessor",
+            "r.jansen",
+        ),
+        "Error: Invalid value for '--on': '1-6-2024' is not a date: use YYYY-MM-DD, "
+        "e.g. 2024-03-04",
+        id="dutch-date-order",
+    ),
+    pytest.param(
+        (
+            "record",
+            "housed",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--housing-kind",
+            "villa",
+            "--route",
+            "koppeling",
+        ),
+        "Error: Invalid value for '--housing-kind': 'villa' is not one of 'regulier', 'gva', "
+        "'tijdelijk', 'onzelfstandig'.",
+        id="unknown-enum-value",
+    ),
+    pytest.param(
+        (
+            "record",
+            "ladder-assessed",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--rung",
+            "7",
+            "--assessor",
+            "r.jansen",
+        ),
+        "Error: Invalid value for '--rung': 7 is not in the range 1<=x<=6.",
+        id="int-out-of-range",
+    ),
+    pytest.param(
+        (
+            "record",
+            "ladder-assessed",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--rung",
+            "three",
+            "--assessor",
+            "r.jansen",
+        ),
+        "Error: Invalid value for '--rung': 'three' is not a valid integer range.",
+        id="not-an-int",
+    ),
+    pytest.param(
+        (
+            "record",
+            "benefit-granted",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--benefit-kind",
+            "bijzondere",
+            "--amount",
+            "12.50 euro",
+        ),
+        "Error: Invalid value for '--amount': '12.50 euro' is not a number, e.g. 12.5",
+        id="not-a-decimal",
+    ),
+    pytest.param(
+        (
+            "record",
+            "benefit-granted",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--benefit-kind",
+            "bijzondere",
+            "--amount",
+            "-5",
+        ),
+        "Error: Invalid value for '--amount': '-5' is below the minimum 0",
+        id="negative-amount",
+    ),
+    pytest.param(
+        ("record", "ladder-assessed", "{person}", "--on", YESTERDAY, "--rung", "3"),
+        "Error: Missing option '--assessor'.",
+        id="missing-required-field",
+    ),
+    pytest.param(
+        ("record", "ladder-assessed", "{person}", "--rung", "3", "--assessor", "r.jansen"),
+        "Error: Missing option '--on'.",
+        id="missing-occurred-on",
+    ),
+    pytest.param(
+        (
+            "person",
+            "register",
+            "--birth-date",
+            "1990-04-02",
+            "--sex",
+            "f",
+            "--nationality",
+            "SY",
+            "--bsn",
+            "123456789",
+        ),
+        "Error: Invalid value for '--bsn': not a valid BSN: it must be 9 digits and pass the "
+        "11-proef",
+        id="invalid-bsn",
+    ),
+    pytest.param(
+        (
+            "person",
+            "register",
+            "--birth-date",
+            "1990-04-02",
+            "--sex",
+            "f",
+            "--nationality",
+            "Syria",
+        ),
+        "Error: Invalid value for '--nationality': 'Syria' is not an ISO 3166 alpha-2 country "
+        "code (XXA: stateless, XXX: unknown), e.g. SY",
+        id="bad-country-code",
+    ),
+    pytest.param(
+        ("record", "coa-linked", "{person}", "--on", YESTERDAY, "--taakstelling-period", "2024-H1"),
+        "Error: Invalid value for '--taakstelling-period': '2024-H1' is not a half-year: "
+        "the year, H and 1 or 2, e.g. 2024H1",
+        id="bad-half-year",
+    ),
+    pytest.param(
+        (
+            "record",
+            "ladder-assessed",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--rung",
+            "3",
+            "--assessor",
+            "r.jansen",
+            "--municipality",
+            "Vlaardingen",
+        ),
+        "Error: Invalid value for '--municipality': 'Vlaardingen' is not a CBS municipality "
+        "code: GM and 4 digits, e.g. GM0622",
+        id="bad-municipality",
+    ),
+    pytest.param(
+        (
+            "record",
+            "ladder-assessed",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--rung",
+            "3",
+            "--assessor",
+            "r.jansen",
+            "--evidence",
+            "verslag:ZK-1:not-a-digest",
+        ),
+        "Error: Invalid value for '--evidence': 'verslag:ZK-1:not-a-digest': the SHA-256 must "
+        "be 64 hex digits",
+        id="bad-evidence",
+    ),
+    pytest.param(
+        (
+            "record",
+            "taakstelling-set",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--period",
+            "2024H1",
+            "--target",
+            "40",
+            "--source-ref",
+            "circulaire",
+        ),
+        "Error: Invalid value for 'MUNICIPALITY': '{person}' is not a CBS municipality code: "
+        "GM and 4 digits, e.g. GM0622",
+        id="municipality-event-on-a-person",
+    ),
+    pytest.param(
+        (
+            "record",
+            "project-registered",
+            "MWP",
+            "--on",
+            YESTERDAY,
+            "--title",
+            "T",
+            "--fund",
+            "AMIF_2127",
+            "--beneficiary",
+            "B",
+            "--beneficiary-kind",
+            "gemeente",
+            "--grant-ref",
+            "G",
+            "--eligibility-from",
+            "2024-01-01",
+            "--eligibility-to",
+            "2027-12-31",
+            "--cofin-rate",
+            "0.75",
+            "--target-total",
+            "10",
+            "--targets-by-municipality",
+            "GM0622:4",
+        ),
+        "Error: Invalid value for '--targets-by-municipality': 'GM0622:4' is not KEY=N with a "
+        "whole number N, e.g. GM0622=40",
+        id="malformed-key-count",
+    ),
+    pytest.param(
+        ("correct", "{person}", "1", "--set", "rung4", "--reason", "typo"),
+        "Error: Invalid value for '--set': 'rung4' is not FIELD=VALUE, e.g. rung=4",
+        id="malformed-set",
+    ),
+    pytest.param(
+        ("correct", "{person}", "1", "--set", "rung=4"),
+        "Error: Missing option '--reason'.",
+        id="correction-without-reason",
+    ),
+    pytest.param(
+        ("timeline", "{person}", "--as-known-at", "yesterday"),
+        "Error: Invalid value for '--as-known-at': 'yesterday' is not a date or date-time: "
+        "use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM], e.g. 2024-06-02T12:00",
+        id="bad-moment",
+    ),
+    pytest.param(
+        ("record", "no-such-fact", "{person}"),
+        "Error: No such command 'no-such-fact'.",
+        id="unknown-kind",
+    ),
+]
+
+REFUSALS = [
+    pytest.param(
+        (
+            "record",
+            "ladder-assessed",
+            "00000000",
+            "--on",
+            YESTERDAY,
+            "--rung",
+            "3",
+            "--assessor",
+            "r.jansen",
+        ),
+        "Error: no person 00000000 in this ledger",
+        id="unknown-person",
+    ),
+    pytest.param(
+        (
+            "record",
+            "ladder-assessed",
+            "3219",
+            "--on",
+            YESTERDAY,
+            "--rung",
+            "3",
+            "--assessor",
+            "r.jansen",
+        ),
+        "Error: no person 3219 in this ledger",
+        id="person-prefix-too-short",
+    ),
+    pytest.param(
+        (
+            "record",
+            "housed",
+            "GM0622",
+            "--on",
+            YESTERDAY,
+            "--housing-kind",
+            "regulier",
+            "--route",
+            "eigen",
+        ),
+        "Error: no person GM0622 in this ledger",
+        id="person-event-on-a-municipality",
+    ),
+    pytest.param(
+        (
+            "record",
+            "housed",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--housing-kind",
+            "regulier",
+            "--route",
+            "koppeling",
+        ),
+        "Error: Housed: route: koppeling needs an active koppeling (record coa-linked first)",
+        id="housed-without-koppeling",
+    ),
+    pytest.param(
+        (
+            "record",
+            "ladder-assessed",
+            "{person}",
+            "--on",
+            days_ago(-2),
+            "--rung",
+            "3",
+            "--assessor",
+            "r.jansen",
+        ),
+        "Error: LadderAssessed: occurred_on: must not be in the future",
+        id="date-in-the-future",
+    ),
+    pytest.param(
+        (
+            "record",
+            "pip-adopted",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--version",
+            "2",
+            "--leerroute",
+            "B1",
+            "--hoofddoel",
+            "werk",
+            "--pvt-intensity",
+            "standaard",
+            "--map-intensity",
+            "standaard",
+            "--decision-ref",
+            "PIP-1",
+        ),
+        "Error: PipAdopted: version: the first PIP is version 1",
+        id="pip-version-rule",
+    ),
+    pytest.param(
+        (
+            "record",
+            "ladder-assessed",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--rung",
+            "3",
+            "--assessor",
+            " ",
+        ),
+        "Error: LadderAssessed: assessor: String should have at least 1 character",
+        id="blank-text",
+    ),
+    pytest.param(
+        (
+            "record",
+            "taakstelling-corrected",
+            "GM0622",
+            "--on",
+            YESTERDAY,
+            "--period",
+            "2024H1",
+            "--target",
+            "40",
+            "--source-ref",
+            "circulaire",
+        ),
+        "Error: TaakstellingCorrected: period: 2024H1 has no target to correct",
+        id="municipality-rule",
+    ),
+    pytest.param(
+        ("correct", "{person}", "1", "--set", "rungs=4", "--reason", "typo"),
+        "Error: EventCorrected: rungs: PersonRegistered has no correctable field 'rungs' "
+        "(fields: birth_date, bsn, evidence, household_id, languages, municipality, name, "
+        "nationality, occurred_on, sex, v_number)",
+        id="correct-unknown-field",
+    ),
+    pytest.param(
+        ("correct", "{person}", "1", "--set", "sex=q", "--reason", "typo"),
+        "Error: EventCorrected of PersonRegistered: sex: Input should be 'f', 'm' or 'x'",
+        id="correct-bad-value",
+    ),
+    pytest.param(
+        ("correct", "{person}", "9", "--set", "sex=m", "--reason", "typo"),
+        "Error: EventCorrected: target_version: this stream has no version 9",
+        id="correct-unknown-version",
+    ),
+    pytest.param(
+        ("retract", "{person}", "1", "--reason", "wrong person"),
+        "Error: EventRetracted: target_version: the first event of a stream cannot be retracted",
+        id="retract-the-registration",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), USAGE_ERRORS)
+def test_malformed_input_is_a_usage_error_and_writes_nothing(
+    ledger: Traject, args: tuple[str, ...], message: str
+) -> None:
+    person = ledger.register()
+    before = ledger.event_count()
+
+    result = ledger(*(a.format(person=person) for a in args))
+
+    assert result.exit_code == 2, result.output
+    assert last_line(result.stderr) == message.format(person=person)
+    assert result.stdout == ""
+    assert ledger.event_count() == before
+
+
+@pytest.mark.parametrize(("args", "message"), REFUSALS)
+def test_a_refused_fact_is_an_error_and_writes_nothing(
+    ledger: Traject, args: tuple[str, ...], message: str
+) -> None:
+    person = ledger.register()
+    before = ledger.event_count()
+
+    result = ledger(*(a.format(person=person) for a in args))
+
+    assert result.exit_code == 1, result.output
+    assert result.stderr == message.format(person=person) + "\n"
+    assert result.stdout == ""
+    assert ledger.event_count() == before
+
+
+def test_an_ambiguous_person_prefix_is_refused(ledger: Traject) -> None:
+    # register until two person ids share their first hex digit: at most 17 persons
+    seen: dict[str, str] = {}
+    while True:
+        person = ledger.register()
+        if person[0] in seen:
+            break
+        seen[person[0]] = person
+    prefix = person[0]
+    before = ledger.event_count()
+
+    # a prefix shorter than 6 characters never matches; a full-length shared prefix is ambiguous
+    result = ledger("timeline", prefix)
+    assert result.stderr == f"Error: no person {prefix} in this ledger\n"
+    common = 0
+    while seen[prefix][common] == person[common]:
+        common += 1
+    if common >= 6:  # pragma: no cover - astronomically rare with random ids
+        result = ledger("timeline", person[:common])
+        assert "matches 2 persons: give more characters" in result.stderr
+    assert ledger.event_count() == before

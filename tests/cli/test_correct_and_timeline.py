@@ -1,0 +1,197 @@
+"""`traject correct`, `traject retract` and `traject timeline` (table, JSON, --as-known-at)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from cli_helpers import Traject, days_ago
+
+
+def assessed(ledger: Traject, rung: str = "3") -> str:
+    """A person whose version 2 is a ladder assessment."""
+    person = ledger.register()
+    ledger.ok(
+        "record",
+        "ladder-assessed",
+        person,
+        "--on",
+        days_ago(5),
+        "--rung",
+        rung,
+        "--assessor",
+        "r.jansen",
+    )
+    return person
+
+
+def test_a_correction_is_a_new_event_and_the_original_stays(ledger: Traject) -> None:
+    person = assessed(ledger)
+
+    result = ledger.ok("correct", person[:8], "2", "--set", "rung=4", "--reason", "typo")
+
+    assert result.stdout == f"Recorded EventCorrected as version 3 of {person}\n"
+    events = ledger.json("timeline", person)["events"]
+    original, correction = events[1], events[2]
+    assert original["status"] == "corrected"
+    assert original["corrected_by"] == [3]
+    assert original["recorded"]["fields"]["rung"] == 3
+    assert original["effective"]["fields"]["rung"] == 4
+    assert correction["kind"] == "EventCorrected"
+    assert correction["recorded"]["fields"]["target_version"] == 2
+    assert correction["recorded"]["fields"]["changes"] == {"rung": 4}
+    assert correction["recorded"]["fields"]["reason"] == "typo"
+
+
+def test_a_correction_may_move_the_date_and_fix_a_list_field(ledger: Traject) -> None:
+    person = assessed(ledger)
+
+    ledger.ok(
+        "correct", person, "2", "--set", "occurred-on=" + days_ago(6), "--reason", "wrong day"
+    )
+    ledger.ok(
+        "correct",
+        person,
+        "1",
+        "--set",
+        "nationality=SY",
+        "--set",
+        "nationality=IQ",
+        "--reason",
+        "two nationalities",
+    )
+
+    events = ledger.json("timeline", person)["events"]
+    assert events[1]["effective"]["occurred_on"] == days_ago(6)
+    assert events[0]["effective"]["fields"]["nationality"] == ["SY", "IQ"]
+    # one value for a list field is a list of one
+    ledger.ok("correct", person, "1", "--set", "nationality=ER", "--reason", "one after all")
+    assert ledger.json("timeline", person)["events"][0]["effective"]["fields"]["nationality"] == [
+        "ER"
+    ]
+
+
+def test_a_retracted_event_stays_in_the_timeline_marked_as_retracted(ledger: Traject) -> None:
+    person = assessed(ledger)
+
+    result = ledger.ok("retract", person, "2", "--reason", "recorded on the wrong person")
+
+    assert result.stdout == f"Recorded EventRetracted as version 3 of {person}\n"
+    events = ledger.json("timeline", person)["events"]
+    assert events[1]["status"] == "retracted"
+    assert events[1]["retracted_by"] == 3
+    assert events[1]["effective"] is None
+    assert events[1]["recorded"]["fields"]["rung"] == 3
+    # a retracted event cannot be retracted again
+    again = ledger("retract", person, "2", "--reason", "twice")
+    assert again.exit_code == 1
+    assert again.stderr == (
+        "Error: EventRetracted: target_version: version 2 was already retracted (by v3)\n"
+    )
+
+
+def test_the_timeline_table_shows_what_happened_to_each_event(ledger: Traject) -> None:
+    person = assessed(ledger)
+    ledger.ok("correct", person, "2", "--set", "rung=4", "--reason", "typo")
+    ledger.ok(
+        "record",
+        "help-request-recorded",
+        person,
+        "--on",
+        days_ago(1),
+        "--category",
+        "wonen",
+        "--note",
+        "vraagt naar [urgentie]",
+    )
+    ledger.ok("retract", person, "4", "--reason", "dubbel")
+
+    table = ledger.ok("timeline", person).stdout
+
+    assert table.startswith(f"Timeline of {person}")
+    for text in (
+        "PersonRegistered",
+        "LadderAssessed",
+        "corrected by v3",
+        "rung=4 (was 3)",
+        "EventCorrected",
+        "corrects v2",
+        "reason=typo",
+        "retracted by v5",
+        "retracts v4",
+        "note=vraagt naar [urgentie]",  # personal, decrypted: the user asked for this person
+        "r.jansen (cli)",
+        days_ago(5),
+    ):
+        assert text in table, text
+
+
+def test_the_timeline_json_is_stable(ledger: Traject) -> None:
+    person = assessed(ledger)
+
+    data = ledger.json("timeline", person)
+
+    assert set(data) == {"stream_id", "as_known_at", "erased", "events"}
+    assert data["stream_id"] == person
+    assert data["as_known_at"] is None
+    event = data["events"][1]
+    assert set(event) == {
+        "version",
+        "kind",
+        "recorded_at",
+        "recorded_by",
+        "source",
+        "idempotency_key",
+        "status",
+        "corrected_by",
+        "retracted_by",
+        "recorded",
+        "effective",
+    }
+    assert event["recorded"] == {
+        "occurred_on": days_ago(5),
+        "municipality": "GM0622",
+        "evidence": [],
+        "fields": {"rung": 3, "assessor": "r.jansen"},
+    }
+    assert datetime.fromisoformat(event["recorded_at"]).tzinfo is not None
+    # --format json gives the same as the global --json
+    assert ledger.ok("timeline", person, "--format", "json").stdout == (
+        ledger.ok("--json", "timeline", person).stdout
+    )
+
+
+def test_as_known_at_leaves_out_what_was_recorded_later(ledger: Traject) -> None:
+    person = assessed(ledger)
+    time.sleep(0.01)
+    cut = datetime.now(UTC)
+    time.sleep(0.01)
+    ledger.ok("correct", person, "2", "--set", "rung=4", "--reason", "typo")
+
+    # a naive moment is UTC
+    moment = cut.replace(tzinfo=None).isoformat()
+    then = ledger.json("timeline", person, "--as-known-at", moment)
+    now = ledger.json("timeline", person)
+
+    assert [e["kind"] for e in then["events"]] == ["PersonRegistered", "LadderAssessed"]
+    assert then["events"][1]["status"] == "current"
+    assert then["events"][1]["effective"]["fields"]["rung"] == 3
+    assert then["as_known_at"] == cut.isoformat()
+    assert now["events"][1]["effective"]["fields"]["rung"] == 4
+    # the same moment with an explicit offset
+    amsterdam = cut.astimezone().isoformat()
+    assert ledger.json("timeline", person, "--as-known-at", amsterdam)["events"] == then["events"]
+    table = ledger.ok("timeline", person, "--as-known-at", moment).stdout
+    assert "as known at" in table and "corrected by" not in table
+
+
+def test_as_known_at_a_date_means_the_start_of_that_day(ledger: Traject) -> None:
+    person = assessed(ledger)
+
+    data = ledger.json("timeline", person, "--as-known-at", days_ago(1))
+
+    assert data["as_known_at"] == f"{days_ago(1)}T00:00:00+00:00"
+    assert data["events"] == []
+    assert "no events were known at that moment" in (
+        ledger.ok("timeline", person, "--as-known-at", days_ago(1)).stdout
+    )

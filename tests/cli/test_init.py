@@ -1,0 +1,166 @@
+"""`traject init`, the master key, and what every other command needs before it runs."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from cli_helpers import Traject, days_ago
+
+from ledger.crypto import encode_master_key, generate_master_key
+
+
+def test_init_creates_the_ledger_and_a_private_master_key_file(traject: Traject) -> None:
+    result = traject("init", "--municipality", "GM0622")
+
+    assert result.exit_code == 0, result.output
+    db = Path(traject.database_url.removeprefix("sqlite:///"))
+    assert db.is_file()
+    # the key file is readable by its owner only
+    assert stat.S_IMODE(traject.key_file.stat().st_mode) == 0o600
+    assert result.stdout.splitlines()[:3] == [
+        f"Created the ledger at sqlite:///{db}",
+        f"Master key written to {traject.key_file} (mode 0600). Keep a copy somewhere safe: "
+        "without it the personal data in this ledger cannot be read.",
+        "Default municipality: GM0622",
+    ]
+    assert result.stderr == ""
+
+
+def test_init_never_overwrites_a_master_key_file(traject: Traject) -> None:
+    traject.key_file.write_text("an old key\n")
+
+    result = traject("init")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {traject.key_file}: a master key file already exists; it is never overwritten\n"
+    )
+    assert traject.key_file.read_text() == "an old key\n"
+    # and no database was created either
+    assert not Path(traject.database_url.removeprefix("sqlite:///")).exists()
+
+
+def test_a_second_init_is_refused_and_the_ledger_keeps_working(ledger: Traject) -> None:
+    key = ledger.key_file.read_bytes()
+
+    result = ledger("init")
+
+    assert result.exit_code == 1
+    assert "a master key file already exists" in result.stderr
+    assert ledger.key_file.read_bytes() == key
+    ledger.register()
+
+
+def test_init_with_a_master_key_in_the_environment_writes_no_key_file(traject: Traject) -> None:
+    key = encode_master_key(generate_master_key())
+
+    result = traject("init", TRAJECT_MASTER_KEY=key)
+
+    assert result.exit_code == 0, result.output
+    assert "Master key: taken from TRAJECT_MASTER_KEY (no key file written)" in result.stdout
+    assert not traject.key_file.exists()
+    # the same key opens the ledger; no key file is needed
+    assert (
+        traject(
+            "person",
+            "register",
+            "--birth-date",
+            "1990-04-02",
+            "--sex",
+            "m",
+            "--nationality",
+            "ER",
+            "--municipality",
+            "GM0622",
+            TRAJECT_MASTER_KEY=key,
+        ).exit_code
+        == 0
+    )
+
+
+def test_init_reports_as_json(traject: Traject) -> None:
+    data = traject.json("init")
+
+    assert data == {
+        "database": f"{traject.database_url}",
+        "key_file": str(traject.key_file),
+        "default_municipality": None,
+    }
+
+
+def test_commands_refuse_to_run_without_a_ledger(traject: Traject) -> None:
+    db = Path(traject.database_url.removeprefix("sqlite:///"))
+
+    result = traject("timeline", "3219ed75")
+
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: no ledger at {db}: run `traject init`\n"
+    # the refusal does not leave an empty database behind
+    assert not db.exists()
+
+
+def test_a_missing_key_file_is_named_with_the_way_out(ledger: Traject) -> None:
+    ledger.key_file.unlink()
+
+    result = ledger("person", "find", "--bsn", "123456782")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: no master key: {ledger.key_file} does not exist. Run `traject init`, "
+        "or set TRAJECT_MASTER_KEY / TRAJECT_KEY_FILE\n"
+    )
+
+
+def test_another_master_key_is_refused_before_anything_is_written(ledger: Traject) -> None:
+    person = ledger.register()
+    before = ledger.event_count()
+    other = encode_master_key(generate_master_key())
+
+    result = ledger(
+        "record",
+        "ladder-assessed",
+        person,
+        "--on",
+        days_ago(1),
+        "--rung",
+        "3",
+        "--assessor",
+        "r.jansen",
+        TRAJECT_MASTER_KEY=other,
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: the master key does not match this ledger: check TRAJECT_MASTER_KEY or the "
+        "key file (TRAJECT_KEY_FILE)\n"
+    )
+    assert ledger.event_count() == before
+
+
+def test_a_malformed_master_key_names_its_origin(ledger: Traject) -> None:
+    result = ledger("person", "find", "--bsn", "123456782", TRAJECT_MASTER_KEY="short")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: TRAJECT_MASTER_KEY: the master key must be 32 bytes, as base64 or 64 hex digits\n"
+    )
+
+
+def test_the_key_file_defaults_to_the_database_file_name_with_key(tmp_path: Path) -> None:
+    traject = Traject(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "unused.key")
+
+    result = traject("init", TRAJECT_KEY_FILE=None)
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ledger.db.key").is_file()
+    assert not (tmp_path / "unused.key").exists()
+
+
+def test_an_unknown_database_url_scheme_is_refused(traject: Traject) -> None:
+    result = traject("init", TRAJECT_DATABASE_URL="mysql://db/traject")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: database URL 'mysql://db/traject': use sqlite:///PATH or postgresql://USER@HOST/DB\n"
+    )

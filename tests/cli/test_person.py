@@ -1,0 +1,191 @@
+"""`traject person register | find | show | shred`."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from cli_helpers import Traject, days_ago
+
+
+def raw_event_bytes(traject: Traject) -> bytes:
+    """Everything the events table stores, as one blob (what a database dump would show)."""
+    path = Path(traject.database_url.removeprefix("sqlite:///"))
+    with closing(sqlite3.connect(path)) as connection:
+        rows = connection.execute("SELECT state FROM stored_events").fetchall()
+    return b"".join(bytes(row[0]) for row in rows)
+
+
+def test_register_prints_the_new_person_id(ledger: Traject) -> None:
+    result = ledger.ok(
+        "person",
+        "register",
+        "--birth-date",
+        "1990-04-02",
+        "--sex",
+        "f",
+        "--nationality",
+        "SY",
+        "--bsn",
+        "123456782",
+        "--name",
+        "Noor Vermeulen",
+    )
+
+    person_id = result.stdout.removeprefix("Registered person ").strip()
+    assert len(person_id) == 36
+    assert result.stderr == ""
+    # registration uses the default municipality given to `traject init`
+    shown = ledger.json("person", "show", person_id)
+    assert shown["municipality"] == "GM0622"
+    assert shown["registration"]["recorded_by"] == "r.jansen"
+
+
+def test_name_and_bsn_are_stored_encrypted(ledger: Traject) -> None:
+    ledger.ok(
+        "person",
+        "register",
+        "--birth-date",
+        "1990-04-02",
+        "--sex",
+        "f",
+        "--nationality",
+        "SY",
+        "--bsn",
+        "123456782",
+        "--name",
+        "Noor Vermeulen",
+    )
+
+    stored = raw_event_bytes(ledger)
+    assert b"Noor Vermeulen" not in stored
+    assert b"123456782" not in stored
+    assert b"1990-04-02" in stored  # non-personal fields stay readable for projections
+
+
+def test_find_by_bsn_gives_the_person_id(ledger: Traject) -> None:
+    person = ledger.register(
+        "--birth-date", "1985-11-30", "--sex", "m", "--nationality", "ER", "--bsn", "123456782"
+    )
+
+    assert ledger.ok("person", "find", "--bsn", "123456782").stdout == f"{person}\n"
+    # surrounding spaces are ignored
+    assert ledger.json("person", "find", "--bsn", " 123456782 ") == {"person_id": person}
+
+
+def test_find_of_an_unregistered_bsn_fails_without_echoing_it(ledger: Traject) -> None:
+    result = ledger("person", "find", "--bsn", "111222333")
+
+    assert result.exit_code == 1
+    assert result.stderr == "Error: no person with this BSN is registered in this ledger\n"
+
+
+def test_a_bsn_is_registered_once(ledger: Traject) -> None:
+    ledger.register(
+        "--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY", "--bsn", "123456782"
+    )
+    before = ledger.event_count()
+
+    result = ledger(
+        "person",
+        "register",
+        "--birth-date",
+        "1970-01-01",
+        "--sex",
+        "m",
+        "--nationality",
+        "IQ",
+        "--bsn",
+        "123456782",
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: bsn: a person with this BSN is already registered (see `person find`)\n"
+    )
+    assert ledger.event_count() == before
+
+
+def test_show_decrypts_the_registration_and_gives_the_status(ledger: Traject) -> None:
+    person = ledger.register(
+        "--birth-date",
+        "1990-04-02",
+        "--sex",
+        "f",
+        "--nationality",
+        "SY",
+        "--nationality",
+        "XXA",
+        "--name",
+        "Noor [bold]Vermeulen",
+        "--languages",
+        "Arabisch",
+    )
+
+    shown = ledger.ok("person", "show", person[:8]).stdout
+
+    assert f"Person {person}" in shown
+    # user text is shown as typed, never read as markup
+    assert "Noor [bold]Vermeulen" in shown
+    assert "SY,XXA" in shown
+    assert "case" in shown and "open" in shown
+    data = ledger.json("person", "show", person)
+    assert data["person_id"] == person
+    assert data["registration"]["fields"]["name"] == "Noor [bold]Vermeulen"
+    assert data["registration"]["fields"]["nationality"] == ["SY", "XXA"]
+    assert data["registration"]["occurred_on"] == days_ago(20)
+    assert data["status"]["case"] == "open"
+    assert data["erased"] is False
+
+
+def test_register_needs_a_municipality_when_the_ledger_has_no_default(traject: Traject) -> None:
+    traject.init()
+
+    result = traject(
+        "person", "register", "--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY"
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: PersonRegistered: municipality: required: no current municipality; "
+        "pass --municipality\n"
+    )
+    assert traject.event_count() == 0
+
+
+def test_shred_erases_the_personal_fields_but_keeps_the_history(ledger: Traject) -> None:
+    person = ledger.register(
+        "--birth-date",
+        "1990-04-02",
+        "--sex",
+        "f",
+        "--nationality",
+        "SY",
+        "--name",
+        "Noor Vermeulen",
+        "--bsn",
+        "123456782",
+    )
+
+    result = ledger.ok("person", "shred", person, "--approved-by", "privacy officer", "--yes")
+
+    assert result.stdout == f"Recorded PersonalDataShredded as version 2 of {person}\n"
+    data = ledger.json("person", "show", person)
+    assert data["erased"] is True
+    assert data["registration"]["fields"]["name"] is None
+    assert data["registration"]["fields"]["birth_date"] == "1990-04-02"
+    assert "[erased]" in ledger.ok("person", "show", person).stdout
+    timeline = ledger.json("timeline", person)
+    assert timeline["erased"] is True
+    assert [e["kind"] for e in timeline["events"]] == ["PersonRegistered", "PersonalDataShredded"]
+
+
+def test_shred_asks_for_confirmation(ledger: Traject) -> None:
+    person = ledger.register()
+    before = ledger.event_count()
+
+    result = ledger("person", "shred", person, "--approved-by", "privacy officer", input="n\n")
+
+    assert result.exit_code == 1
+    assert ledger.event_count() == before

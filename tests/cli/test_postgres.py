@@ -1,0 +1,87 @@
+"""One path through the command line on PostgreSQL: init, register, record, correct, timeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pytest
+from cli_helpers import Traject, days_ago
+
+pytestmark = pytest.mark.postgres
+
+
+def test_a_trajectory_on_postgresql(cli_postgres_url: str, tmp_path: Path) -> None:
+    traject = Traject(cli_postgres_url, tmp_path / "traject.key")
+
+    # init creates the schema and the tables (the only command run with CREATE_TABLE=yes)
+    traject.init("--municipality", "GM0622")
+    person = traject.linked_person()
+    traject.ok(
+        "record",
+        "housed",
+        person[:8],
+        "--on",
+        days_ago(10),
+        "--housing-kind",
+        "regulier",
+        "--route",
+        "koppeling",
+    )
+    traject.ok("correct", person, "4", "--set", "occurred_on=" + days_ago(11), "--reason", "typo")
+    traject.ok(
+        "record",
+        "taakstelling-set",
+        "GM0622",
+        "--on",
+        days_ago(30),
+        "--period",
+        "2024H1",
+        "--target",
+        "40",
+        "--source-ref",
+        "circulaire 2024-I",
+    )
+
+    events = traject.json("timeline", person)["events"]
+    assert [e["kind"] for e in events] == [
+        "PersonRegistered",
+        "ResidencePermitRecorded",
+        "CoaLinked",
+        "Housed",
+        "EventCorrected",
+    ]
+    assert events[3]["effective"]["occurred_on"] == days_ago(11)
+    # a rule is refused the same way as on SQLite
+    refused = traject(
+        "record",
+        "housed",
+        person,
+        "--on",
+        days_ago(1),
+        "--housing-kind",
+        "regulier",
+        "--route",
+        "koppeling",
+    )
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "Error: Housed: route: koppeling needs an active koppeling (record coa-linked first)\n"
+    )
+
+
+def test_a_schema_without_a_ledger_is_named(cli_postgres_url: str, tmp_path: Path) -> None:
+    traject = Traject(cli_postgres_url, tmp_path / "traject.key")
+    traject.init()
+    parts = urlsplit(cli_postgres_url)
+    query = [(k, v + "_empty" if k == "schema" else v) for k, v in parse_qsl(parts.query)]
+    empty = urlunsplit(parts._replace(query=urlencode(query)))
+    schema = dict(query)["schema"]
+
+    result = traject("timeline", "3219ed75", TRAJECT_DATABASE_URL=empty)
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: no ledger at postgresql://{parts.hostname}:{parts.port or 5432}"
+        f"{parts.path}?schema={schema}: run `traject init`\n"
+    )

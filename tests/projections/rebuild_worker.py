@@ -1,0 +1,28 @@
+"""Run one slow rebuild in its own process, printing progress, for the SIGKILL test.
+
+Usage: python rebuild_worker.py DATABASE_URL MASTER_KEY_HEX PROJECTION PAGE_SIZE
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ledger.application import TrajectoryLedger
+from ledger.config import parse_database_url
+from projections import PROJECTIONS, Views, rebuild
+
+
+def main(url: str, key_hex: str, name: str, page_size: int) -> None:
+    app = TrajectoryLedger(parse_database_url(url).library_env, bytes.fromhex(key_hex))
+
+    def progress(done: int, total: int) -> None:
+        print(f"progress {done} {total}", flush=True)
+        time.sleep(0.05)  # slow enough to be killed half-way
+
+    rebuild(Views(app), PROJECTIONS[name], page_size=page_size, progress=progress)
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))

@@ -1,0 +1,144 @@
+"""`traject projections`, `traject caseload` and `traject report outflow`, end to end."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli import cli
+from ledger import events as ev
+from ledger.application import TrajectoryLedger
+from ledger.config import parse_database_url
+from ledger.crypto import encode_master_key, generate_master_key
+
+TRAJECT_VARIABLES = ("TRAJECT_DB", "TRAJECT_KEY_FILE", "TRAJECT_USER", "TRAJECT_JSON")
+
+
+class Run:
+    """`traject …` in-process against one SQLite file, with the master key in the environment."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.url = f"sqlite:///{tmp_path / 'traject.db'}"
+        self.key = generate_master_key()
+        self.env: dict[str, str | None] = dict.fromkeys(TRAJECT_VARIABLES) | {
+            "TRAJECT_DATABASE_URL": self.url,
+            "TRAJECT_MASTER_KEY": encode_master_key(self.key),
+            "COLUMNS": "120",
+        }
+
+    def __call__(self, *args: str) -> Result:
+        return CliRunner().invoke(cli, list(args), env=self.env, catch_exceptions=False)
+
+    def ok(self, *args: str) -> Result:
+        result = self(*args)
+        assert result.exit_code == 0, result.output
+        return result
+
+    def ledger(self) -> TrajectoryLedger:
+        return TrajectoryLedger(parse_database_url(self.url).library_env, self.key)
+
+
+@pytest.fixture
+def traject(tmp_path: Path) -> Run:
+    """An initialised ledger with two persons: one on r.jansen's caseload, both in outflow."""
+    run = Run(tmp_path)
+    run.ok("init", "--municipality", "GM0622")
+    app = run.ledger()
+    try:
+        for staff, kind in (("r.jansen", "werk_volledig"), ("s.bakker", "onderwijs")):
+            pid = app.register_person(
+                occurred_on=date(2024, 1, 10),
+                birth_date=date(1990, 4, 2),
+                sex="f",
+                nationality=["SY"],
+            ).stream_id
+            app.record(
+                pid,
+                ev.CoachAssigned,
+                occurred_on=date(2024, 2, 1),
+                staff_id=staff,
+                role="regisseur",
+            )
+            app.record(pid, ev.OutflowStarted, occurred_on=date(2024, 3, 1), outflow_type=kind)
+    finally:
+        app.close()
+    return run
+
+
+def test_status_shows_unbuilt_read_models_and_their_lag(traject: Run) -> None:
+    rows = json.loads(traject.ok("projections", "status", "--format", "json").stdout)
+    assert [(r["name"], r["built"], r["position"], r["lag"]) for r in rows] == [
+        ("caseload", False, 0, 6),
+        ("outflow", False, 0, 6),
+    ]
+    assert "not built" in traject.ok("projections", "status").stdout
+
+
+def test_rebuild_shows_progress_on_stderr_and_results_on_stdout(traject: Run) -> None:
+    result = traject.ok("projections", "rebuild", "outflow", "--format", "json")
+    assert "outflow" in result.stderr  # the progress bar
+    (row,) = json.loads(result.stdout)
+    assert (row["name"], row["position"], row["events"]) == ("outflow", 6, 2)
+    status = {
+        r["name"]: r for r in json.loads(traject.ok("--json", "projections", "status").stdout)
+    }
+    assert status["outflow"]["digest"] == row["digest"]
+    assert status["outflow"]["lag"] == 0
+    assert not status["caseload"]["built"]
+
+
+def test_rebuild_refuses_an_unknown_read_model(traject: Run) -> None:
+    result = traject("projections", "rebuild", "housing")
+    assert result.exit_code == 2
+    assert "'housing' is not one of" in result.stderr
+
+
+def test_caseload_lists_a_coachs_persons_as_csv(traject: Run) -> None:
+    result = traject.ok("caseload", "--coach", "r.jansen", "--on", "2024-06-30", "--format", "csv")
+    (row,) = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert (row["municipality"], row["regisseurs"], row["status_on"]) == (
+        "GM0622",
+        "r.jansen",
+        "2024-02-01",
+    )
+    table = traject.ok("report", "caseload", "--on", "2024-06-30").stdout
+    assert "2 active person(s)" in table
+
+
+def test_report_outflow_as_json_names_what_it_was_computed_from(traject: Run) -> None:
+    data = json.loads(
+        traject.ok("report", "outflow", "--period", "2024H1", "--format", "json").stdout
+    )
+    figures = {r["outflow_type"]: (r["started"], r["in_outflow_at_end"]) for r in data["rows"]}
+    assert figures["werk_volledig"] == (1, 1)
+    assert figures["onderwijs"] == (1, 1)
+    assert figures["total"] == (2, 2)
+    assert data["basis"]["position"] == 6
+    assert len(data["basis"]["digest"]) == 64
+    # as known at a moment before anything was recorded, nothing counts
+    early = json.loads(
+        traject.ok(
+            "report",
+            "outflow",
+            "--period",
+            "2024-H1",
+            "--as-known-at",
+            "2024-01-01",
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert early["as_known_at"] == "2024-01-01T00:00:00.000000Z"
+    assert {(r["started"], r["in_outflow_at_end"]) for r in early["rows"]} == {(0, 0)}
+
+
+def test_report_outflow_refuses_a_malformed_period(traject: Run) -> None:
+    result = traject("report", "outflow", "--period", "2024H3")
+    assert result.exit_code == 2
+    assert "a half-year is H1 or H2" in result.stderr

@@ -1,0 +1,59 @@
+"""A rebuild killed with SIGKILL half-way leaves the old tables, and a rerun starts clean."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from projection_events import append, random_log
+
+from projections import PROJECTIONS, Views, catch_up, digest, rebuild, status
+from projections.base import NEW_SUFFIX
+
+WORKER = Path(__file__).with_name("rebuild_worker.py")
+
+
+@pytest.mark.slow
+def test_a_rebuild_killed_half_way_changes_nothing_readers_see(
+    make_ledger: Any, sqlite_store: str, projection_key: bytes
+) -> None:
+    name = "caseload"
+    projection = PROJECTIONS[name]
+    events = random_log(99, 300, 3700)
+    app = make_ledger(sqlite_store)
+    views = Views(app)
+    append(app, events[:2000])
+    before = catch_up(views, projection)
+    append(app, events[2000:])  # the rebuild has more to do than the live tables know
+
+    worker = subprocess.Popen(
+        [sys.executable, str(WORKER), sqlite_store, projection_key.hex(), name, "100"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert worker.stdout is not None
+    for line in worker.stdout:
+        _, done, total = line.split()
+        if int(total) // 4 < int(done) < int(total) // 2:
+            worker.send_signal(signal.SIGKILL)  # mid-rebuild: several pages are committed
+            break
+    assert worker.wait(timeout=30) == -signal.SIGKILL
+
+    # readers still see the old tables at the old position, unchanged
+    kept = status(views, projection)
+    assert (kept.position, kept.digest) == (before.position, before.digest)
+    assert digest(views, projection) == before.digest
+    assert views.tables_exist(projection.tables, suffix=NEW_SUFFIX)  # the half-built leftovers
+
+    # a rerun starts clean and ends where an incremental catch-up of the old tables ends
+    caught_up = catch_up(views, projection)
+    rerun = rebuild(views, projection, page_size=500)
+    assert rerun.digest == caught_up.digest
+    assert rerun.position == caught_up.position == app.recorder.max_notification_id()
+    assert not views.tables_exist(projection.tables[:1], suffix=NEW_SUFFIX)
