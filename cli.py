@@ -19,7 +19,7 @@ from typing import Any
 import click
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from commands import correct, demo, init, person, record, timeline
+from commands import correct, init, person, record
 from commands.context import Settings, TrajectContext
 from ledger.errors import TrajectError
 
@@ -29,8 +29,11 @@ CONTEXT_SETTINGS: dict[str, Any] = {
 }
 
 READ_COMMANDS: dict[str, str] = {
-    # Read-side commands import the projections (and psycopg for their PostgreSQL views):
-    # loaded when invoked, not on every run. Measured: about 0.2 s off `traject record`.
+    # Read-side commands import the projections (and psycopg for their PostgreSQL views) or
+    # rich's tables: loaded when invoked, not on every run. Measured: about 0.2 s off
+    # `traject record` (docs/benchmarks.md).
+    "timeline": "commands.timeline:timeline",
+    "demo": "commands.demo:demo",
     "projections": "commands.projections:group",
     "report": "commands.report:group",
     "caseload": "commands.report:caseload_command",
@@ -133,8 +136,6 @@ cli.add_command(person.group)
 cli.add_command(record.group)
 cli.add_command(correct.correct)
 cli.add_command(correct.retract)
-cli.add_command(timeline.timeline)
-cli.add_command(demo.demo)
 
 
 if __name__ == "__main__":  # pragma: no cover

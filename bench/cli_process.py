@@ -242,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             watch = CpuWatch()
             results = measure_processes(argvs, env, args.runs, args.warmup)
-            facts["load average after"] = machine_description(with_postgres=False)["load average"]
+            after = machine_description(with_postgres=False)
+            facts["load average after"] = after["load average"]
+            facts["calibration after"] = after["calibration"]
             facts["cpu during run"] = watch.summary()
             print(
                 f"\n{args.runs} runs each after {args.warmup} warm-up runs; wall time per process"
@@ -262,7 +264,10 @@ def main(argv: list[str] | None = None) -> int:
                 name: {"median_ms": s.median_ms, "p90_ms": s.p90_ms, "min_ms": s.min_ms, "n": s.n}
                 for name, s in results.items()
             }
-            print(f"\nload average after: {facts['load average after']}")
+            print(
+                f"\nload average after: {facts['load average after']}; calibration after:"
+                f" {facts['calibration after']}"
+            )
             print(f"{facts['cpu during run']}")
         module = "cli" if ready else "ledger.application"
         payload["importtime"] = importtime_summary(module, env, args.importtime_runs, args.top)

@@ -177,7 +177,26 @@ def machine_description(*, with_postgres: bool = True) -> dict[str, str]:
     if with_postgres:
         facts["postgresql"] = postgres_version() or "unavailable"
     facts["load average"] = load_average()
+    facts["calibration"] = f"{calibration_ms():.2f} ms"
     return facts
+
+
+def _calibration_loop() -> int:
+    total = 0
+    for i in range(100_000):
+        total += i * i % 7
+    return total
+
+
+def calibration_ms() -> float:
+    """Median time of a fixed pure-Python loop: this VM's speed drifts by up to 2× over an
+    hour (neighbours on the host), so every report states it; compare runs by it."""
+    samples = []
+    for _ in range(9):
+        start = time.perf_counter_ns()
+        _calibration_loop()
+        samples.append(time.perf_counter_ns() - start)
+    return statistics.median(samples) / 1e6
 
 
 def load_average() -> str:

@@ -379,7 +379,7 @@ def report(
                 f"| {medians} | {'' if target is None else f'≤ {target:g} ms'} | {verdict} |"
             )
     print()
-    print("| store | stream | load ms | build+validate ms | rules ms | save ms | append ms |")
+    print("| store | stream | load ms | build+validate ms | rules+apply ms | save ms | append ms |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for store, by_size in steps.items():
         for size, p in by_size.items():
@@ -445,7 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     watch = CpuWatch()
     for store in stores:
         results[store], steps[store] = run_store(store, args)
-    facts["load average after"] = machine_description(with_postgres=False)["load average"]
+    after = machine_description(with_postgres=False)
+    facts["load average after"] = after["load average"]
+    facts["calibration after"] = after["calibration"]
     facts["cpu during run"] = watch.summary()
     if not args.profile:
         report(results, steps, facts, args)

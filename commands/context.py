@@ -8,19 +8,20 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from uuid import UUID
 
 import click
 import orjson
 from eventsourcing.persistence import ProgrammingError
-from rich.console import Console, RenderableType
-from rich.text import Text
 
 from ledger.application import TrajectoryLedger, current_actor
 from ledger.config import StoreConfig, parse_database_url
 from ledger.crypto import generate_master_key, parse_master_key, read_key_file, write_key_file
 from ledger.errors import MasterKeyError, TrajectError
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
 
 MASTER_KEY_ENV = "TRAJECT_MASTER_KEY"
 
@@ -63,10 +64,8 @@ class TrajectContext:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # Built per invocation, never at import: a console bound to an old stdout escapes
-        # CliRunner's capture. Both resolve sys.stdout / sys.stderr when they write.
-        self.console = Console(highlight=False, soft_wrap=True)
-        self.err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self._console: Console | None = None
+        self._err_console: Console | None = None
         self._app: TrajectoryLedger | None = None
         self._actor: contextvars.Token[str | None] | None = None
 
@@ -187,17 +186,41 @@ class TrajectContext:
     def json(self) -> bool:
         return self.settings.json
 
-    def emit(self, renderable: RenderableType, data: Any, *, as_json: bool | None = None) -> None:
-        """Print the renderable, or the data as JSON with --json (or ``as_json``)."""
+    # Consoles are built per invocation, never at import (a console bound to an old stdout
+    # escapes CliRunner's capture), and only when a table is shown: rich is not loaded for the
+    # one-line result of a write, which keeps `traject record` quick to start.
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console  # noqa: PLC0415 - loaded only to show tables
+
+            self._console = Console(highlight=False, soft_wrap=True)
+        return self._console
+
+    @property
+    def err_console(self) -> Console:
+        if self._err_console is None:
+            from rich.console import Console  # noqa: PLC0415 - loaded only to show tables
+
+            self._err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._err_console
+
+    def emit(
+        self, renderable: str | RenderableType, data: Any, *, as_json: bool | None = None
+    ) -> None:
+        """Print the text or renderable, or the data as JSON with --json (or ``as_json``)."""
         if self.json if as_json is None else as_json:
             text = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
-            self.console.out(text, highlight=False)
+            click.echo(text)
+        elif isinstance(renderable, str):
+            click.echo(renderable)
         else:
             self.console.print(renderable)
 
     def warn(self, warnings: Iterable[str]) -> None:
         for warning in warnings:
-            self.err_console.print(Text(f"Warning: {warning}"))
+            click.echo(f"Warning: {warning}", err=True)
 
 
 pass_traject = click.make_pass_decorator(TrajectContext)

@@ -79,7 +79,9 @@ def show(traject: TrajectContext, person: str) -> None:
       traject person show 3219ed75
     """
     summary = traject.app.person(traject.person(person))
-    traject.emit(render.person_table(summary), render.person_json(summary))
+    from commands import tables  # noqa: PLC0415 - rich is loaded only to show a table
+
+    traject.emit(tables.person_table(summary), render.person_json(summary))
 
 
 @group.command()

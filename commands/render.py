@@ -1,7 +1,7 @@
-"""Rendering: pure functions from the ledger's results to rich renderables or JSON-ready data.
+"""Rendering: pure functions from the ledger's results to plain text or JSON-ready data.
 
-Nothing here opens the ledger or prints. User-supplied text is always wrapped in ``Text`` so
-that a name like ``[bold]`` is shown as typed, never read as markup.
+Nothing here opens the ledger, prints, or imports rich: a write command prints one line, and
+loading rich would cost it a noticeable part of its start-up. Tables live in ``commands.tables``.
 
 The JSON shapes are part of the interface (scripts parse them); keys are only ever added.
 
@@ -41,11 +41,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from rich import box
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
-
 from commands.context import Initialised
 from ledger import events as ev
 from ledger.application import PersonSummary, Recorded, Timeline, TimelineEntry
@@ -53,20 +48,20 @@ from ledger.application import PersonSummary, Recorded, Timeline, TimelineEntry
 ERASED = "[erased]"
 
 
-def _plain(value: Any) -> str:
+def plain(value: Any) -> str:
     """A JSON-mode value as compact text."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list | tuple):
-        return ",".join(_plain(v) for v in value)
+        return ",".join(plain(v) for v in value)
     if isinstance(value, dict):
-        return ",".join(f"{k}={_plain(v)}" for k, v in value.items())
+        return ",".join(f"{k}={plain(v)}" for k, v in value.items())
     return str(value)
 
 
-def _payload(event: ev.TrajectEvent) -> dict[str, Any]:
+def payload(event: ev.TrajectEvent) -> dict[str, Any]:
     dumped = event.model_dump(mode="json")
     return {name: dumped[name] for name in type(event).payload_fields()}
 
@@ -75,7 +70,7 @@ def _evidence(event: ev.TrajectEvent) -> list[dict[str, str]]:
     return [item.model_dump(mode="json") for item in event.evidence]
 
 
-def _moment(value: datetime) -> str:
+def moment(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -87,26 +82,26 @@ def _subject(result: Recorded, stream: ev.StreamKind, subject: str) -> str:
     return str(result.stream_id) if stream is ev.StreamKind.PERSON else subject
 
 
-def recorded(result: Recorded, stream: ev.StreamKind, subject: str) -> Text:
+def recorded(result: Recorded, stream: ev.StreamKind, subject: str) -> str:
     """``Recorded Housed as version 4 of 3219ed75-…`` (or ``of municipality GM0622``)."""
     label = _subject(result, stream, subject)
     if stream is not ev.StreamKind.PERSON:
         label = f"{stream.value} {label}"
     if result.duplicate:
-        return Text(
+        return (
             f"Already recorded: {result.kind} as version {result.version} of {label} "
             "(this idempotency key was seen before; nothing new was recorded)"
         )
-    return Text(f"Recorded {result.kind} as version {result.version} of {label}")
+    return f"Recorded {result.kind} as version {result.version} of {label}"
 
 
-def registered(result: Recorded) -> Text:
+def registered(result: Recorded) -> str:
     if result.duplicate:
-        return Text(
+        return (
             f"Already registered: person {result.stream_id} "
             "(this idempotency key was seen before; nothing new was recorded)"
         )
-    return Text(f"Registered person {result.stream_id}")
+    return f"Registered person {result.stream_id}"
 
 
 def recorded_json(result: Recorded, stream: ev.StreamKind, subject: str) -> dict[str, Any]:
@@ -124,31 +119,12 @@ def recorded_json(result: Recorded, stream: ev.StreamKind, subject: str) -> dict
 # --- persons ----------------------------------------------------------------------------------
 
 
-def _registration_fields(summary: PersonSummary) -> dict[str, Any]:
+def registration_fields(summary: PersonSummary) -> dict[str, Any]:
     registration = summary.registration
-    fields = _payload(registration)
+    fields = payload(registration)
     if summary.erased:
         fields |= {name: None for name in registration.personal_fields()}
     return fields
-
-
-def person_table(summary: PersonSummary) -> Table:
-    """The registration (personal fields decrypted, or marked erased) and the current status."""
-    registration = summary.registration
-    personal = registration.personal_fields()
-    table = Table(title=f"Person {summary.person_id}", show_header=False, title_justify="left")
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    for name, value in _registration_fields(summary).items():
-        shown = ERASED if summary.erased and name in personal else _plain(value)
-        table.add_row(name, Text(shown))
-    table.add_row("registered on", Text(registration.occurred_on.isoformat()))
-    table.add_row("registered by", Text(registration.recorded_by))
-    table.add_row("municipality", Text(summary.municipality or "-"))
-    table.add_row("version", str(summary.version))
-    for name, value in summary.status.items():
-        table.add_row(name, Text(value))
-    return table
 
 
 def person_json(summary: PersonSummary) -> dict[str, Any]:
@@ -163,14 +139,14 @@ def person_json(summary: PersonSummary) -> dict[str, Any]:
             "recorded_by": registration.recorded_by,
             "source": registration.source.value,
             "municipality": registration.municipality,
-            "fields": _registration_fields(summary),
+            "fields": registration_fields(summary),
         },
         "status": dict(summary.status),
     }
 
 
-def found(person_id: UUID) -> Text:
-    return Text(str(person_id))
+def found(person_id: UUID) -> str:
+    return str(person_id)
 
 
 # --- timeline ---------------------------------------------------------------------------------
@@ -181,7 +157,7 @@ def _state(event: ev.TrajectEvent) -> dict[str, Any]:
         "occurred_on": event.occurred_on.isoformat(),
         "municipality": event.municipality,
         "evidence": _evidence(event),
-        "fields": _payload(event),
+        "fields": payload(event),
     }
 
 
@@ -210,31 +186,8 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
     }
 
 
-def _changed(now: Any, was: Any) -> str:
-    return _plain(now) if now == was else f"{_plain(now)} (was {_plain(was)})"
-
-
-def _fields_cell(entry: TimelineEntry) -> Text:
-    event = entry.event
-    if isinstance(event, ev.EventCorrected):
-        lines = [f"corrects v{event.target_version}"]
-        changes = {**event.changes, **(event.personal_changes or {})}
-        lines += [f"{name}={_plain(value)}" for name, value in changes.items()]
-    elif isinstance(event, ev.EventRetracted):
-        lines = [f"retracts v{event.target_version}"]
-    else:
-        lines = []
-    shown = entry.effective or event
-    was = _payload(event)
-    for name, value in _payload(shown).items():
-        if isinstance(event, ev.EventCorrected | ev.EventRetracted) and name != "reason":
-            continue
-        if value is None or value in ([], {}):
-            continue
-        lines.append(f"{name}={_changed(value, was.get(name))}")
-    for item in shown.evidence:
-        lines.append(f"evidence={item.kind}:{item.reference}")
-    return Text("\n".join(lines))
+def changed(now: Any, was: Any) -> str:
+    return plain(now) if now == was else f"{plain(now)} (was {plain(was)})"
 
 
 def _status(entry: TimelineEntry) -> str:
@@ -243,75 +196,25 @@ def _status(entry: TimelineEntry) -> str:
     return "corrected" if entry.corrected_by else "current"
 
 
-def _kind_cell(entry: TimelineEntry) -> Text:
-    cell = Text(entry.kind)
-    if entry.retracted_by is not None:
-        cell.append(f"\nretracted by v{entry.retracted_by}", style="red")
-    elif entry.corrected_by:
-        versions = ", ".join(f"v{v}" for v in entry.corrected_by)
-        cell.append(f"\ncorrected by {versions}", style="yellow")
-    return cell
-
-
-def timeline_table(timeline: Timeline) -> Table:
-    """One row per stored event: what was recorded, when, by whom, and what became of it.
-
-    Columns: version; occurred on and municipality (corrected values, with the original in
-    brackets); kind and status (corrected by / retracted by); the fields as ``name=value``;
-    when (UTC), by whom and from which source it was recorded.
-    """
-    title = f"Timeline of {timeline.stream_id}"
-    if timeline.as_known_at is not None:
-        title += f" as known at {_moment(timeline.as_known_at)} UTC"
-    if timeline.erased:
-        title += " (personal data erased)"
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_lines=True)
-    table.add_column("v", justify="right", no_wrap=True)
-    table.add_column("occurred on", no_wrap=True)
-    table.add_column("kind / status", no_wrap=True)
-    table.add_column("fields", overflow="fold", ratio=1)
-    table.add_column("recorded (UTC) / by / source", no_wrap=True)
-    for entry in timeline.entries:
-        event, shown = entry.event, entry.effective or entry.event
-        table.add_row(
-            str(entry.version),
-            Text(
-                _changed(shown.occurred_on.isoformat(), event.occurred_on.isoformat())
-                + "\n"
-                + _changed(shown.municipality, event.municipality)
-            ),
-            _kind_cell(entry),
-            _fields_cell(entry),
-            Text(f"{_moment(event.timestamp)}\n{event.recorded_by} ({event.source.value})"),
-        )
-    if not timeline.entries:
-        table.caption = "no events were known at that moment"
-    return table
-
-
 # --- init -------------------------------------------------------------------------------------
 
 
-def initialised(result: Initialised) -> Group:
-    lines: list[RenderableType] = [Text(f"Created the ledger at {result.where}")]
+def initialised(result: Initialised) -> str:
+    lines = [f"Created the ledger at {result.where}"]
     if result.key_file is None:
-        lines.append(Text("Master key: taken from TRAJECT_MASTER_KEY (no key file written)"))
+        lines.append("Master key: taken from TRAJECT_MASTER_KEY (no key file written)")
     else:
         lines.append(
-            Text(
-                f"Master key written to {result.key_file} (mode 0600). Keep a copy somewhere safe: "
+            f"Master key written to {result.key_file} (mode 0600). Keep a copy somewhere safe: "
                 "without it the personal data in this ledger cannot be read."
-            )
         )
     if result.default_municipality:
-        lines.append(Text(f"Default municipality: {result.default_municipality}"))
+        lines.append(f"Default municipality: {result.default_municipality}")
     lines.append(
-        Text(
-            "Next: traject person register --birth-date 1990-04-02 --sex f --nationality SY"
+        "Next: traject person register --birth-date 1990-04-02 --sex f --nationality SY"
             + ("" if result.default_municipality else " --municipality GM0622")
-        )
     )
-    return Group(*lines)
+    return "\n".join(lines)
 
 
 def initialised_json(result: Initialised) -> dict[str, Any]:

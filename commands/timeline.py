@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from commands import render
+from commands import render, tables
 from commands.context import TrajectContext, pass_traject
 from commands.types import IsoMoment
 
@@ -42,4 +42,4 @@ def timeline(
     """
     history = traject.app.timeline(traject.person(person), as_known_at=as_known_at)
     as_json = None if output is None else output == "json"
-    traject.emit(render.timeline_table(history), render.timeline_json(history), as_json=as_json)
+    traject.emit(tables.timeline_table(history), render.timeline_json(history), as_json=as_json)

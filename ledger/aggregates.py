@@ -12,10 +12,12 @@ nareis application).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from ledger import events as ev
 from ledger import rules
@@ -50,6 +52,18 @@ REUNIFICATION_FOLLOW_UPS = (
 PROJECT_FOLLOW_UPS = (ev.ServiceDelivered, ev.ParticipantFeedbackRecorded, ev.ParticipantExited)
 
 
+LEDGER_TIMEZONE = ZoneInfo("Europe/Amsterdam")
+
+
+def recorded_day(event: ev.TrajectEvent) -> date:
+    """The calendar day (Dutch time) on which the event was recorded.
+
+    ``occurred_on`` is a Dutch calendar date, so "not in the future" and the recording delay are
+    measured against the Dutch date of the recording, not the UTC date.
+    """
+    return event.timestamp.astimezone(LEDGER_TIMEZONE).date()
+
+
 def kind_name(cls: type[ev.TrajectEvent]) -> str:
     return cls.__name__
 
@@ -74,6 +88,18 @@ class StreamAggregate:
         return collected
 
     def apply(self, event: ev.TrajectEvent) -> None:
+        """Take one event: keep it, and bring the state up to date."""
+        if self.track(event):
+            self.evolve(event)
+        else:
+            self.replay()
+
+    def track(self, event: ev.TrajectEvent) -> bool:
+        """Keep the event and update the effective events, without touching the state.
+
+        Returns True when the state can simply evolve by this event, False when a correction
+        or retraction means the state must be derived again from the effective events.
+        """
         if event.originator_id != self.id or event.originator_version != self.version + 1:
             msg = (
                 f"event {event.originator_id} v{event.originator_version}"
@@ -86,14 +112,13 @@ class StreamAggregate:
             target = self.effective[event.target_version]
             self.effective[event.target_version] = corrected_event(target, event)
             self.corrected_by.setdefault(event.target_version, []).append(self.version)
-            self.replay()
-        elif isinstance(event, ev.EventRetracted):
+            return False
+        if isinstance(event, ev.EventRetracted):
             self.effective.pop(event.target_version, None)
             self.retracted_by[event.target_version] = self.version
-            self.replay()
-        else:
-            self.effective[self.version] = event
-            self.evolve(event)
+            return False
+        self.effective[self.version] = event
+        return True
 
     def replay(self) -> None:
         self.reset()
@@ -114,7 +139,7 @@ class StreamAggregate:
 
     def check(self, event: ev.TrajectEvent) -> list[str]:
         """Refuse an event that breaks a hard rule; return warnings for soft ones."""
-        if event.occurred_on > event.timestamp.date():
+        if event.occurred_on > recorded_day(event):
             raise RuleViolationError(
                 kind_name(type(event)), "occurred_on", "must not be in the future"
             )
@@ -162,7 +187,7 @@ class StreamAggregate:
     ) -> list[str]:
         # "in the future" as of the correction: the corrected event keeps its own (earlier)
         # timestamp, and a date between the two recordings is a past date when corrected.
-        if corrected.occurred_on > correction.timestamp.date():
+        if corrected.occurred_on > recorded_day(correction):
             raise RuleViolationError(
                 kind_name(type(corrected)), "occurred_on", "must not be in the future"
             )
@@ -351,8 +376,8 @@ class Trajectory(StreamAggregate):
         if not isinstance(event, ev.CONTROL_EVENTS):
             self._check_dates(event)
             warnings += self._rules_for(event, kind)
-        if rules.is_late_recording(event.occurred_on, event.timestamp.date()):
-            days = (event.timestamp.date() - event.occurred_on).days
+        if rules.is_late_recording(event.occurred_on, recorded_day(event)):
+            days = (recorded_day(event) - event.occurred_on).days
             limit = rules.rules_on(event.occurred_on).late_recording_days
             warnings.append(f"recorded {days} days after it happened (flagged above {limit} days)")
         return warnings
@@ -567,6 +592,23 @@ class Project(StreamAggregate):
                 kind_name(type(event)), "project", "register the project first"
             )
         return warnings
+
+
+def project_stream(
+    aggregate: StreamAggregate | None, events: Iterable[ev.TrajectEvent]
+) -> StreamAggregate | None:
+    """Load a stream: keep every event, then derive the state once from the effective events.
+
+    Gives the same aggregate as applying the events one by one, without re-deriving the state
+    after each correction. Used as the repository's projector when a stream is loaded.
+    """
+    for event in events:
+        if aggregate is None:
+            aggregate = AGGREGATE_CLASSES[event.stream](event.originator_id)
+        aggregate.track(event)
+    if aggregate is not None:
+        aggregate.replay()
+    return aggregate
 
 
 ev.AGGREGATE_FACTORIES.update(

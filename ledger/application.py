@@ -33,6 +33,7 @@ from ledger.aggregates import (
     StreamAggregate,
     Trajectory,
     corrected_event,
+    project_stream,
 )
 from ledger.crypto import KeyRing
 from ledger.errors import (
@@ -344,10 +345,15 @@ class TrajectoryLedger(Application[UUID]):
             return Recorded(stream_id, event.originator_version, kind.__name__, tuple(warnings))
         raise ConcurrentModificationError(stream_id, MAX_ATTEMPTS)  # pragma: no cover
 
+    def _get(self, stream_id: UUID) -> StreamAggregate:
+        """Load a stream, deriving its state once (raises AggregateNotFoundError)."""
+        aggregate: StreamAggregate = self.repository.get(stream_id, projector_func=project_stream)
+        return aggregate
+
     def _check_enrolment_window(self, event: ev.ParticipantEnrolled) -> None:
         """AMIF eligibility is judged at enrolment, inside the project's eligibility window."""
         try:
-            project: StreamAggregate = self.repository.get(ev.project_stream_id(event.project_id))
+            project: StreamAggregate = self._get(ev.project_stream_id(event.project_id))
         except AggregateNotFoundError:
             project = AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
         registered = project.registered if isinstance(project, Project) else None
@@ -369,7 +375,7 @@ class TrajectoryLedger(Application[UUID]):
         self, stream_id: UUID, kind: type[ev.TrajectEvent], *, new_stream: bool
     ) -> StreamAggregate:
         try:
-            aggregate: StreamAggregate = self.repository.get(stream_id)
+            aggregate = self._get(stream_id)
         except AggregateNotFoundError:
             if not new_stream:
                 if kind.stream is ev.StreamKind.PERSON:
@@ -471,11 +477,7 @@ class TrajectoryLedger(Application[UUID]):
         stored = list(self.stream_events(stream_id, as_known_at=as_known_at))
         if not stored and as_known_at is None:
             raise PersonNotFoundError(stream_id)
-        aggregate = AGGREGATE_CLASSES[ev.StreamKind.PERSON](stream_id)
-        if stored and stored[0].stream is not ev.StreamKind.PERSON:
-            aggregate = AGGREGATE_CLASSES[stored[0].stream](stream_id)
-        for event in stored:
-            aggregate.apply(event)
+        aggregate = project_stream(None, stored) or Trajectory(stream_id)
         entries = []
         for event in stored:
             version = event.originator_version
@@ -495,7 +497,7 @@ class TrajectoryLedger(Application[UUID]):
     def person(self, person_id: UUID) -> PersonSummary:
         """The registration (personal fields decrypted) and the current state of a person."""
         try:
-            trajectory: Trajectory = self.repository.get(person_id)
+            trajectory = self._get(person_id)
         except AggregateNotFoundError:
             raise PersonNotFoundError(person_id) from None
         if not isinstance(trajectory, Trajectory):

@@ -261,6 +261,8 @@ def run(app: TrajectoryLedger, plan) -> list[Trajectory]:
             expected = comparable(mirror)
             assert comparable(app.repository.get(mirror.id)) == expected
             assert comparable(fresh.repository.get(mirror.id)) == expected
+            # loading with the fold-once projector gives the same aggregate as event by event
+            assert comparable(fresh._get(mirror.id)) == expected
     finally:
         fresh.close()
     return mirrors

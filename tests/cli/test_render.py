@@ -8,7 +8,7 @@ from uuid import uuid4
 
 from rich.console import Console, RenderableType
 
-from commands import render
+from commands import render, tables
 from ledger import events as ev
 from ledger.application import PersonSummary, Recorded
 
@@ -41,13 +41,13 @@ def summary(*, erased: bool = False) -> PersonSummary:
 
 
 def test_user_text_is_never_read_as_markup() -> None:
-    shown = text_of(render.person_table(summary()))
+    shown = text_of(tables.person_table(summary()))
 
     assert "[red]Noor[/red] Vermeulen" in shown
 
 
 def test_erased_personal_fields_are_marked_not_blank() -> None:
-    shown = text_of(render.person_table(summary(erased=True)))
+    shown = text_of(tables.person_table(summary(erased=True)))
     data = render.person_json(summary(erased=True))
 
     assert "[erased]" in shown

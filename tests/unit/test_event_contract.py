@@ -24,6 +24,7 @@ import annotated_types as at
 import orjson
 import pytest
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 from pydantic import BaseModel
 
 from ledger import events as ev
@@ -215,3 +216,48 @@ def test_the_samples_fill_every_non_personal_payload_field():
                 assert getattr(event, name) is None
             elif name not in OVERRIDES.get(cls, {}):
                 assert getattr(event, name) not in (None, (), {}), (cls.__name__, name)
+
+
+# --- upcasting: a stored v1 event loads into the current version of its class ---------------
+
+
+class AssessedOnAScale(ev.TrajectEvent):
+    """Version 2 of a ladder assessment: adds the scale the rung was read on."""
+
+    class_version: typing.ClassVar[int] = 2
+
+    rung: int
+    assessor: str
+    scale: str
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["scale"] = "participatieladder-2011"
+
+
+def test_a_stored_version_1_event_is_upcast_on_load_and_stored_again_as_version_2():
+    mapper = PydanticMapper()
+    v1 = ev.LadderAssessed(
+        originator_id=uuid5(NAMESPACE_URL, "upcast"),
+        originator_version=3,
+        timestamp=datetime(2024, 6, 1, 9, tzinfo=UTC),
+        occurred_on=date(2024, 6, 1),
+        recorded_by="r.jansen",
+        municipality="GM0622",
+        rung=3,
+        assessor="r.jansen",
+    )
+    stored_v1 = mapper.to_stored_event(v1)
+    # a v1 state carries no class_version; the class has moved on to version 2 since
+    assert b"class_version" not in stored_v1.state
+    later = StoredEvent(
+        originator_id=stored_v1.originator_id,
+        originator_version=stored_v1.originator_version,
+        topic=get_topic(AssessedOnAScale),
+        state=stored_v1.state,
+    )
+    loaded = mapper.to_domain_event(later)
+    assert isinstance(loaded, AssessedOnAScale)
+    assert (loaded.rung, loaded.scale) == (3, "participatieladder-2011")
+    # written again, it says which version of the class it is
+    assert orjson.loads(mapper.to_stored_event(loaded).state)["class_version"] == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from ledger import events as ev
 from ledger import rules
-from ledger.aggregates import Trajectory
+from ledger.aggregates import Trajectory, recorded_day
 from ledger.errors import RuleViolationError
 
 
@@ -853,3 +853,13 @@ def test_occurred_on_dates_may_arrive_out_of_order():
         assessor="a",
     )
     assert person.version == 6
+
+
+def test_today_in_dutch_time_is_not_the_future_shortly_after_midnight():
+    # 23:30 UTC on 1 March is 00:30 on 2 March in Amsterdam: 2 March is today, not the future
+    late_evening_utc = datetime(2024, 3, 1, 23, 30, tzinfo=UTC)
+    aggregate = registered()
+    event = build(aggregate, ev.LadderAssessed, occurred_on=date(2024, 3, 2), rung=3, assessor="a")
+    event = event.model_copy(update={"timestamp": late_evening_utc})
+    assert recorded_day(event) == date(2024, 3, 2)
+    assert aggregate.record(event) == []
