@@ -14,12 +14,12 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import uuid4
 
 import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
+from pg_schemas import PostgresSchemas
 
 from ledger.application import TrajectoryLedger
 from ledger.config import StoreConfig, parse_database_url
@@ -49,10 +49,6 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
-def in_ci() -> bool:
-    return bool(os.environ.get("CI"))
-
-
 @pytest.fixture(scope="session")
 def master_key() -> bytes:
     """One master key for the run: the PostgreSQL schema is shared by all tests."""
@@ -75,33 +71,24 @@ def postgres_schema() -> str:
 
 
 @pytest.fixture(scope="session")
-def pg(postgres_base_url: str, postgres_schema: str) -> Iterator[psycopg.Connection]:
-    """One autocommit connection for the whole run; creates the schema and drops it at the end."""
-    parts = urlsplit(postgres_base_url)
-    conninfo = urlunsplit(parts._replace(query=""))
+def postgres_schemas(postgres_base_url: str) -> Iterator[PostgresSchemas]:
+    schemas = PostgresSchemas(postgres_base_url)
     try:
-        connection = psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as error:
-        reason = f"PostgreSQL is not reachable at {parts.hostname}:{parts.port or 5432}: {error}"
-        if in_ci():
-            pytest.fail(f"{reason} (CI is set: PostgreSQL tests must run)")
-        pytest.skip(reason)
-    connection.execute(f'CREATE SCHEMA "{postgres_schema}"')
-    try:
-        yield connection
+        yield schemas
     finally:
-        # DROP SCHEMA does not fire the append-only triggers (they refuse DELETE/TRUNCATE only).
-        connection.execute(f'DROP SCHEMA IF EXISTS "{postgres_schema}" CASCADE')
-        connection.close()
+        schemas.drop_all()
 
 
 @pytest.fixture(scope="session")
-def postgres_url(pg: psycopg.Connection, postgres_base_url: str, postgres_schema: str) -> str:
+def postgres_url(postgres_schemas: PostgresSchemas, postgres_schema: str) -> str:
     """The test run's PostgreSQL ledger URL, ``…?schema=traject_test_<random>``."""
-    parts = urlsplit(postgres_base_url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "schema"]
-    query.append(("schema", postgres_schema))
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    return postgres_schemas.create(postgres_schema)
+
+
+@pytest.fixture(scope="session")
+def pg(postgres_schemas: PostgresSchemas, postgres_url: str) -> psycopg.Connection:
+    """One autocommit connection for the whole run (the run's schema exists once it is given)."""
+    return postgres_schemas.connection
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-from uuid import uuid4
 
-import psycopg
 import pytest
 from cli_helpers import Traject
-
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+from pg_schemas import PostgresSchemas
 
 
 @pytest.fixture
@@ -29,27 +23,6 @@ def ledger(traject: Traject) -> Traject:
 
 
 @pytest.fixture
-def cli_postgres_url() -> Iterator[str]:
-    """A PostgreSQL URL with a schema of this test's own, dropped afterwards.
-
-    Skips with a reason when the server cannot be reached, unless CI is set: then it fails.
-    """
-    base = os.environ.get("TRAJECT_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    parts = urlsplit(base)
-    schema = f"traject_cli_{uuid4().hex[:12]}"
-    try:
-        connection = psycopg.connect(
-            urlunsplit(parts._replace(query="")), autocommit=True, connect_timeout=5
-        )
-    except psycopg.OperationalError as error:
-        reason = f"PostgreSQL is not reachable at {parts.hostname}:{parts.port or 5432}: {error}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI is set: PostgreSQL tests must run)")
-        pytest.skip(reason)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "schema"] + [("schema", schema)]
-    try:
-        yield urlunsplit(parts._replace(query=urlencode(query)))
-    finally:
-        # DROP SCHEMA is not refused by the append-only triggers (they guard DELETE/TRUNCATE)
-        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        connection.close()
+def cli_postgres_url(postgres_schemas: PostgresSchemas) -> str:
+    """A PostgreSQL URL with a schema of this test's own (dropped at the end of the run)."""
+    return postgres_schemas.fresh("traject_cli")

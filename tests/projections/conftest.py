@@ -7,21 +7,16 @@ PostgreSQL tests skip with a reason when the server is unreachable, and fail whe
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-from uuid import uuid4
 
-import psycopg
 import pytest
+from pg_schemas import PostgresSchemas
 
 from ledger.application import TrajectoryLedger
 from ledger.config import parse_database_url
 from ledger.crypto import generate_master_key
 from projections import Views
-
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 SchemaFactory = Callable[[], str]
 LedgerFactory = Callable[[str], TrajectoryLedger]
@@ -33,34 +28,9 @@ def projection_key() -> bytes:
 
 
 @pytest.fixture(scope="session")
-def projection_pg() -> Iterator[SchemaFactory]:
+def projection_pg(postgres_schemas: PostgresSchemas) -> SchemaFactory:
     """A factory of fresh PostgreSQL schemas (as ledger URLs), all dropped at the end."""
-    base = os.environ.get("TRAJECT_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    parts = urlsplit(base)
-    try:
-        connection = psycopg.connect(
-            urlunsplit(parts._replace(query="")), autocommit=True, connect_timeout=5
-        )
-    except psycopg.OperationalError as error:
-        reason = f"PostgreSQL is not reachable at {parts.hostname}:{parts.port or 5432}: {error}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI is set: PostgreSQL tests must run)")
-        pytest.skip(reason)
-    schemas: list[str] = []
-
-    def fresh() -> str:
-        schema = f"proj_{uuid4().hex[:12]}"
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-        schemas.append(schema)
-        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "schema"]
-        return urlunsplit(parts._replace(query=urlencode([*query, ("schema", schema)])))
-
-    try:
-        yield fresh
-    finally:
-        for schema in schemas:
-            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        connection.close()
+    return lambda: postgres_schemas.fresh("proj")
 
 
 @pytest.fixture
