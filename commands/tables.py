@@ -82,9 +82,11 @@ def timeline_table(timeline: Timeline) -> Table:
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_lines=True)
     table.add_column("v", justify="right", no_wrap=True)
     table.add_column("occurred on", no_wrap=True)
-    table.add_column("kind / status", no_wrap=True)
-    table.add_column("fields", overflow="fold", ratio=1)
-    table.add_column("recorded (UTC) / by / source", no_wrap=True)
+    # In a narrow terminal the fields keep at least a third of the width; kind and recording
+    # details wrap instead.
+    table.add_column("kind / status", overflow="fold")
+    table.add_column("fields", overflow="fold", ratio=1, min_width=24)
+    table.add_column("recorded (UTC) / by / source", overflow="fold", max_width=20)
     for entry in timeline.entries:
         event, shown = entry.event, entry.effective or entry.event
         table.add_row(
