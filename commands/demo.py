@@ -141,7 +141,9 @@ def demo(ctx: click.Context, path: Path) -> None:
     walk.say("The whole history: originals, corrections, who recorded what and when.")
     walk.run("timeline", ref)
 
-    moment = before_correction.replace(tzinfo=None).isoformat(timespec="milliseconds")
+    # rounded up to the millisecond: not before the last fact recorded ahead of the correction
+    ceiling = before_correction + timedelta(microseconds=999)
+    moment = ceiling.replace(tzinfo=None).isoformat(timespec="milliseconds")
     try_next = [
         f"export TRAJECT_DATABASE_URL={shlex.quote(str(path))}",
         f"traject person show {ref}",
