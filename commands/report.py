@@ -16,6 +16,8 @@ from commands.types import IsoDate, IsoMoment, gemeente_code
 from ledger.values import Period
 from projections import Views
 from projections.caseload import CaseloadRow, caseload
+from projections.housing import HousingReport, HousingRow, housing
+from projections.ladder import LadderReport, ladder
 from projections.outflow import OutflowReport, outflow
 
 
@@ -113,6 +115,125 @@ def outflow_table(report: OutflowReport) -> Table:
     return table
 
 
+def basis(name: str, position: int, rule_version: str, digest: str | None) -> dict[str, Any]:
+    return {
+        "projection": name,
+        "position": position,
+        "rule_version": rule_version,
+        "digest": digest,
+    }
+
+
+def basis_caption(position: int, rule_version: str, digest: str | None) -> str:
+    return (
+        f"events up to notification {position}, rules {rule_version}, digest {(digest or '-')[:16]}"
+    )
+
+
+def housing_row(row: HousingRow) -> dict[str, Any]:
+    return asdict(row) | {"standing": row.standing}
+
+
+def housing_json(report: HousingReport) -> dict[str, Any]:
+    return {
+        "period": report.period,
+        "as_known_at": report.as_known_at,
+        "municipality": report.municipality,
+        "rows": [housing_row(row) for row in report.rows],
+        "basis": basis("housing", report.position, report.rule_version, report.digest),
+    }
+
+
+def housing_table(report: HousingReport) -> Table:
+    title = f"Housing against the taakstelling {report.period}"
+    if report.as_known_at:
+        title += f" as known at {report.as_known_at}"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("municipality", no_wrap=True)
+    for name in ("target", "realised", "balance"):
+        table.add_column(name, justify="right")
+    table.add_column("standing", no_wrap=True)
+    table.add_column("confirmed", justify="right")
+    for row in report.rows:
+        table.add_row(
+            row.municipality,
+            "-" if row.target is None else str(row.target),
+            str(row.realised),
+            "-" if row.balance is None else f"{row.balance:+d}" if row.balance else "0",
+            row.standing or "-",
+            "-" if row.official_realised is None else str(row.official_realised),
+        )
+    table.caption = (
+        "realised: distinct persons housed in the period who count for the taakstelling; "
+        "balance carried over from the first half-year with a target; confirmed: "
+        "HousingRealisationConfirmed, for reconciliation; "
+        + basis_caption(report.position, report.rule_version, report.digest)
+    )
+    return table
+
+
+def ladder_json(report: LadderReport) -> dict[str, Any]:
+    return {
+        "on": report.on,
+        "from": report.from_date,
+        "as_known_at": report.as_known_at,
+        "municipality": report.municipality,
+        "assessed": report.assessed,
+        "distribution": [asdict(c) for c in report.distribution],
+        "first_assessed": report.first_assessed if report.from_date else None,
+        "transitions": [asdict(t) for t in report.transitions],
+        "basis": basis("ladder", report.position, report.rule_version, report.digest),
+    }
+
+
+def ladder_csv_rows(report: LadderReport) -> list[dict[str, Any]]:
+    """One row per rung (``figure`` = rung), then one per cell of the transition matrix."""
+    rows: list[dict[str, Any]] = [
+        {"figure": "rung", "from_rung": None, "rung": c.rung, "persons": c.persons}
+        for c in report.distribution
+    ]
+    rows += [
+        {"figure": "transition", "from_rung": t.from_rung, "rung": t.to_rung, "persons": t.persons}
+        for t in report.transitions
+    ]
+    return rows
+
+
+def ladder_tables(report: LadderReport) -> list[Table]:
+    title = f"Participatieladder on {report.on}"
+    if report.as_known_at:
+        title += f" as known at {report.as_known_at}"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("rung", justify="right")
+    table.add_column("persons", justify="right")
+    for count in report.distribution:
+        table.add_row(str(count.rung), str(count.persons))
+    table.add_row("total", str(report.assessed), style="bold")
+    table.caption = "latest rung per assessed person; " + basis_caption(
+        report.position, report.rule_version, report.digest
+    )
+    tables = [table]
+    if report.from_date:
+        matrix = Table(
+            title=f"Transitions {report.from_date} → {report.on} (rows: from, columns: to)",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+        )
+        matrix.add_column("from \\ to", justify="right")
+        rungs = [c.rung for c in report.distribution]
+        for rung in rungs:
+            matrix.add_column(str(rung), justify="right")
+        cells = {(t.from_rung, t.to_rung): t.persons for t in report.transitions}
+        for a in rungs:
+            matrix.add_row(str(a), *(str(cells.get((a, b), 0)) for b in rungs))
+        matrix.caption = (
+            f"persons assessed by both dates; {report.first_assessed} first assessed "
+            f"after {report.from_date}"
+        )
+        tables.append(matrix)
+    return tables
+
+
 # --- commands ---------------------------------------------------------------------------------
 
 
@@ -179,6 +300,84 @@ def outflow_command(
         traject.console.print(outflow_table(report))
         return
     emit_data(traject, chosen, outflow_json(report), [asdict(row) for row in report.rows])
+
+
+@group.command("housing")
+@click.option("--period", type=PeriodType(), required=True, help="a half-year: 2024H1")
+@click.option("--municipality", type=gemeente_code(), help="only this municipality")
+@click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
+@format_option()
+@pass_traject
+def housing_command(
+    traject: TrajectContext,
+    period: Period,
+    municipality: str | None,
+    as_known_at: datetime | None,
+    output: str | None,
+) -> None:
+    """Compare persons housed in a half-year with the taakstelling, per municipality, with
+    the balance carried over (above 0: voorsprong, below 0: achterstand).
+
+    \b
+    Example:
+      traject report housing --period 2024H1
+      traject report housing --period 2024H1 --municipality GM0622 --format json
+    """
+    if period.kind != "H":
+        raise click.BadParameter(
+            f"the taakstelling is half-yearly: give a half-year such as {period.year}H1",
+            param_hint="'--period'",
+        )
+    report = housing(Views(traject.app), period, municipality=municipality, as_known_at=as_known_at)
+    chosen = chosen_format(traject, output)
+    if chosen == "table":
+        traject.console.print(housing_table(report))
+        return
+    emit_data(traject, chosen, housing_json(report), [housing_row(row) for row in report.rows])
+
+
+@group.command("ladder")
+@click.option("--on", type=IsoDate(), help="the date the rungs are true on [default: today]")
+@click.option("--from", "from_date", type=IsoDate(), help="also count transitions since this date")
+@click.option(
+    "--municipality", type=gemeente_code(), help="only persons whose latest assessment was in it"
+)
+@click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
+@format_option()
+@pass_traject
+def ladder_command(
+    traject: TrajectContext,
+    *,
+    on: date | None,
+    from_date: date | None,
+    municipality: str | None,
+    as_known_at: datetime | None,
+    output: str | None,
+) -> None:
+    """Count persons per Participatieladder rung on a date and, with --from, the moves
+    between rungs since an earlier date.
+
+    \b
+    Example:
+      traject report ladder --on 2024-06-30
+      traject report ladder --on 2024-06-30 --from 2024-01-01 --format csv
+    """
+    day = on or datetime.now(UTC).astimezone().date()
+    if from_date is not None and from_date > day:
+        raise click.BadParameter(f"must not be after --on ({day})", param_hint="'--from'")
+    report = ladder(
+        Views(traject.app),
+        day,
+        from_date=from_date,
+        as_known_at=as_known_at,
+        municipality=municipality,
+    )
+    chosen = chosen_format(traject, output)
+    if chosen == "table":
+        for table in ladder_tables(report):
+            traject.console.print(table)
+        return
+    emit_data(traject, chosen, ladder_json(report), ladder_csv_rows(report))
 
 
 group.add_command(caseload_command)

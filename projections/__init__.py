@@ -1,7 +1,8 @@
 """Read models kept current from the notification log, and the engine that keeps them.
 
-The queries live beside their read model: ``projections.caseload.caseload`` and
-``projections.outflow.outflow``.
+The queries live beside their read model: ``projections.caseload.caseload``,
+``projections.outflow.outflow``, ``projections.housing.housing`` and
+``projections.ladder.ladder``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from projections.base import (
     status,
 )
 from projections.caseload import CASELOAD, CaseloadRow
+from projections.housing import HOUSING, HousingReport, HousingRow
+from projections.ladder import LADDER, LadderReport
 from projections.outflow import OUTFLOW, OutflowReport, OutflowRow
 
-PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CASELOAD, OUTFLOW)}
+PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CASELOAD, OUTFLOW, HOUSING, LADDER)}
 """Every read model, by name."""
 
 
@@ -41,9 +44,14 @@ def projection_named(name: str) -> Projection:
 
 __all__ = [
     "CASELOAD",
+    "HOUSING",
+    "LADDER",
     "OUTFLOW",
     "PROJECTIONS",
     "CaseloadRow",
+    "HousingReport",
+    "HousingRow",
+    "LadderReport",
     "OutflowReport",
     "OutflowRow",
     "Progress",

@@ -76,6 +76,8 @@ def test_status_shows_unbuilt_read_models_and_their_lag(traject: Run) -> None:
     assert [(r["name"], r["built"], r["position"], r["lag"]) for r in rows] == [
         ("caseload", False, 0, 6),
         ("outflow", False, 0, 6),
+        ("housing", False, 0, 6),
+        ("ladder", False, 0, 6),
     ]
     assert "not built" in traject.ok("projections", "status").stdout
 
@@ -94,9 +96,9 @@ def test_rebuild_shows_progress_on_stderr_and_results_on_stdout(traject: Run) ->
 
 
 def test_rebuild_refuses_an_unknown_read_model(traject: Run) -> None:
-    result = traject("projections", "rebuild", "housing")
+    result = traject("projections", "rebuild", "stock")
     assert result.exit_code == 2
-    assert "'housing' is not one of" in result.stderr
+    assert "'stock' is not one of" in result.stderr
 
 
 def test_caseload_lists_a_coachs_persons_as_csv(traject: Run) -> None:
