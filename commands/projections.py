@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
 import orjson
 from rich import box
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -31,13 +31,21 @@ def format_option() -> Any:
     )
 
 
-def chosen_format(traject: TrajectContext, output: str | None) -> str:
-    return output or ("json" if traject.json else "table")
-
-
-def emit_data(traject: TrajectContext, output: str, data: Any, rows: list[dict[str, Any]]) -> None:
-    """Write ``data`` as JSON, or ``rows`` as CSV, on stdout."""
-    if output == "json":
+def emit_report(
+    traject: TrajectContext,
+    output: str | None,
+    tables: Callable[[], Iterable[RenderableType]],
+    data: Any,
+    rows: list[dict[str, Any]],
+) -> None:
+    """Show a read command's result: rich tables by default, ``data`` as JSON with
+    ``--format json`` (or ``traject --json``), or ``rows`` as CSV with ``--format csv``."""
+    chosen = output or ("json" if traject.json else "table")
+    if chosen == "table":
+        for table in tables():
+            traject.console.print(table)
+        return
+    if chosen == "json":
         text = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
         click.echo(text)
         return
@@ -140,12 +148,8 @@ def status_command(traject: TrajectContext, output: str | None) -> None:
     """
     views = Views(traject.app)
     items = [status(views, projection) for projection in PROJECTIONS.values()]
-    chosen = chosen_format(traject, output)
-    if chosen == "table":
-        traject.console.print(status_table(items))
-        return
     rows = [status_row(item) for item in items]
-    emit_data(traject, chosen, rows, rows)
+    emit_report(traject, output, lambda: [status_table(items)], rows, rows)
 
 
 @group.command("rebuild")
@@ -174,9 +178,5 @@ def rebuild_command(traject: TrajectContext, names: tuple[str, ...], output: str
                 bar.update(task, completed=done, total=total)
 
             results.append(rebuild(views, PROJECTIONS[name], progress=advance))
-    chosen = chosen_format(traject, output)
-    if chosen == "table":
-        traject.console.print(rebuilt_table(results))
-        return
     rows = [result_row(result) for result in results]
-    emit_data(traject, chosen, rows, rows)
+    emit_report(traject, output, lambda: [rebuilt_table(results)], rows, rows)

@@ -11,7 +11,7 @@ from rich import box
 from rich.table import Table
 
 from commands.context import TrajectContext, pass_traject
-from commands.projections import chosen_format, emit_data, format_option
+from commands.projections import emit_report, format_option
 from commands.types import IsoDate, IsoMoment, gemeente_code
 from ledger.values import Period
 from projections import Views
@@ -265,12 +265,14 @@ def caseload_command(
     """
     day = on or datetime.now(UTC).astimezone().date()
     rows = caseload(Views(traject.app), day, coach=coach, municipality=municipality)
-    chosen = chosen_format(traject, output)
-    if chosen == "table":
-        traject.console.print(caseload_table(rows, day))
-        return
     data = [caseload_row(row) for row in rows]
-    emit_data(traject, chosen, {"on": day.isoformat(), "rows": data}, data)
+    emit_report(
+        traject,
+        output,
+        lambda: [caseload_table(rows, day)],
+        {"on": day.isoformat(), "rows": data},
+        data,
+    )
 
 
 @group.command("outflow")
@@ -295,11 +297,8 @@ def outflow_command(
       traject report outflow --period 2024H1 --as-known-at 2024-07-15 --format json
     """
     report = outflow(Views(traject.app), period, as_known_at=as_known_at, by=by)
-    chosen = chosen_format(traject, output)
-    if chosen == "table":
-        traject.console.print(outflow_table(report))
-        return
-    emit_data(traject, chosen, outflow_json(report), [asdict(row) for row in report.rows])
+    rows = [asdict(row) for row in report.rows]
+    emit_report(traject, output, lambda: [outflow_table(report)], outflow_json(report), rows)
 
 
 @group.command("housing")
@@ -329,11 +328,8 @@ def housing_command(
             param_hint="'--period'",
         )
     report = housing(Views(traject.app), period, municipality=municipality, as_known_at=as_known_at)
-    chosen = chosen_format(traject, output)
-    if chosen == "table":
-        traject.console.print(housing_table(report))
-        return
-    emit_data(traject, chosen, housing_json(report), [housing_row(row) for row in report.rows])
+    rows = [housing_row(row) for row in report.rows]
+    emit_report(traject, output, lambda: [housing_table(report)], housing_json(report), rows)
 
 
 @group.command("ladder")
@@ -372,12 +368,9 @@ def ladder_command(
         as_known_at=as_known_at,
         municipality=municipality,
     )
-    chosen = chosen_format(traject, output)
-    if chosen == "table":
-        for table in ladder_tables(report):
-            traject.console.print(table)
-        return
-    emit_data(traject, chosen, ladder_json(report), ladder_csv_rows(report))
+    emit_report(
+        traject, output, lambda: ladder_tables(report), ladder_json(report), ladder_csv_rows(report)
+    )
 
 
 group.add_command(caseload_command)
