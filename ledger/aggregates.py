@@ -64,6 +64,22 @@ def recorded_day(event: ev.TrajectEvent) -> date:
     return event.timestamp.astimezone(LEDGER_TIMEZONE).date()
 
 
+DERIVED_FIELDS: dict[type[ev.TrajectEvent], tuple[frozenset[str], tuple[str, ...]]] = {
+    # event: (the fields a derivation reads, the fields it writes). Derived values are stored
+    # with the event; a correction of a field read here derives them again (unless it sets
+    # them itself) and stores the new values in the correction, so replay gives the same.
+    ev.Housed: (
+        frozenset({"occurred_on", "municipality", "route", "housing_kind"}),
+        ("counts_for_taakstelling", "rule_version"),
+    ),
+    ev.FamilyReunificationApplied: (frozenset({"occurred_on"}), ("late", "rule_version")),
+    ev.InburgeringDutyEstablished: (
+        frozenset({"duty_start"}),
+        ("regime", "ona_required", "pvt_required", "rule_version"),
+    ),
+}
+
+
 def kind_name(cls: type[ev.TrajectEvent]) -> str:
     return cls.__name__
 
@@ -119,6 +135,15 @@ class StreamAggregate:
             return False
         self.effective[self.version] = event
         return True
+
+    def before(self, version: int) -> StreamAggregate:
+        """A copy whose state is that of the effective events before ``version``."""
+        prior = type(self)(self.id)
+        for number in sorted(self.effective):
+            if number >= version:
+                break
+            prior.evolve(self.effective[number])
+        return prior
 
     def replay(self) -> None:
         self.reset()

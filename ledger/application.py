@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from ledger import events as ev
 from ledger.aggregates import (
     AGGREGATE_CLASSES,
+    DERIVED_FIELDS,
     Municipality,
     Project,
     StreamAggregate,
@@ -53,16 +54,6 @@ from ledger.values import normalise_bsn
 MAX_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 0.005
 SCHEMA_VERSION = "1"
-
-REDERIVED_ON_CORRECTION: dict[type[ev.TrajectEvent], tuple[str, tuple[str, ...]]] = {
-    # The regime and cohort flags are derived from duty_start when the event is built and then
-    # stored; a correction of duty_start derives them again (unless it sets them itself), and
-    # stores the new values in the correction, so that replay gives the same result.
-    ev.InburgeringDutyEstablished: (
-        "duty_start",
-        ("regime", "ona_required", "pvt_required", "rule_version"),
-    ),
-}
 
 current_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_actor", default=None
@@ -260,12 +251,18 @@ class TrajectoryLedger(Application[UUID]):
                 for k, v in changes.items()
             }
             rederived: tuple[str, ...] = ()
-            source, derived = REDERIVED_ON_CORRECTION.get(type(target), ("", ()))
-            if source in changes and not set(derived) & set(changes):
-                rederived = derived
-                state.update(dict.fromkeys(derived))
+            reads, writes = DERIVED_FIELDS.get(type(target), (frozenset(), ()))
+            if reads & set(changes) and not set(writes) & set(changes):
+                rederived = writes
+                state.update(dict.fromkeys(writes))
             try:
                 validated = type(target).model_validate(state)
+                if rederived:
+                    # derive as when the event was first recorded: from the stream before it
+                    fields = aggregate.before(target_version).derive(
+                        type(target), dict(validated)
+                    )
+                    validated = type(target).model_validate(fields)
             except ValidationError as error:
                 raise ValidationFailedError(
                     f"EventCorrected of {type(target).__name__}", validation_problems(error)

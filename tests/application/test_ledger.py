@@ -590,3 +590,45 @@ def test_a_household_member_may_sign_a_tenancy_without_a_koppeling(app):
         member, ev.TenancySigned, occurred_on=date(2024, 5, 1), housing_kind="regulier"
     )
     assert recorded.version == 2
+
+
+# --- derived flags follow a correction of what they were derived from ---------------------------
+
+
+def test_correcting_the_route_of_a_housing_derives_its_taakstelling_flag_again(app):
+    person = linked_person(app)
+    housed = app.record(
+        person, ev.Housed, occurred_on=date(2024, 3, 4), housing_kind="regulier", route="koppeling"
+    )
+    # housed on the koppeling: it counts for the taakstelling
+    assert app.timeline(person).entries[-1].effective.counts_for_taakstelling is True
+    # it turns out she found a home herself: the flag is derived again, from the stream before it
+    app.correct(person, housed.version, {"route": "eigen"}, reason="eigen woning")
+    entries = app.timeline(person).entries
+    correction = entries[-1].event
+    assert correction.changes["counts_for_taakstelling"] is False
+    assert entries[housed.version - 1].effective.counts_for_taakstelling is False
+
+
+def test_moving_a_reunification_application_past_the_nareis_window_flags_it_late(app):
+    person = register(app)
+    app.record(
+        person,
+        ev.ResidencePermitRecorded,
+        occurred_on=date(2023, 11, 1),
+        permit_kind="asiel_bt",
+        notified_on=date(2023, 11, 3),
+    )
+    # filed within three months of the permit notice: not late
+    applied = app.record(
+        person, ev.FamilyReunificationApplied, occurred_on=date(2024, 1, 10), members=["partner"]
+    )
+    assert app.timeline(person).entries[-1].effective.late is False
+    # the date was mistyped: it was filed in March, after the window closed on 3 February
+    recorded = app.correct(
+        person, applied.version, {"occurred_on": "2024-03-10"}, reason="datum verkeerd"
+    )
+    entries = app.timeline(person).entries
+    assert entries[-1].event.changes["late"] is True
+    assert entries[applied.version - 1].effective.late is True
+    assert recorded.version == applied.version + 1
