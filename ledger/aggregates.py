@@ -200,9 +200,11 @@ class StreamAggregate:
     def record(self, event: ev.TrajectEvent) -> list[str]:
         warnings = self.check(event)
         if isinstance(event, ev.EventCorrected):
-            # the corrected event must satisfy the same rules as an original would
+            # the corrected event must satisfy the rules an original would have met when it was
+            # recorded: checked against the stream as it stood before it
             target = self.effective[event.target_version]
-            warnings += self.check_corrected(corrected_event(target, event), event)
+            prior = self.before(event.target_version)
+            warnings += prior.check_corrected(corrected_event(target, event), event)
         self.apply(event)
         self.pending.append(event)
         return warnings
@@ -411,8 +413,14 @@ class Trajectory(StreamAggregate):
         self, corrected: ev.TrajectEvent, correction: ev.EventCorrected
     ) -> list[str]:
         warnings = super().check_corrected(corrected, correction)
+        if isinstance(corrected, ev.PersonRegistered):
+            if corrected.birth_date > corrected.occurred_on:
+                raise RuleViolationError(
+                    "PersonRegistered", "birth_date", "must not be after the registration"
+                )
+            return warnings
         self._check_dates(corrected)
-        return warnings
+        return warnings + self._rules_for(corrected, kind_name(type(corrected)))
 
     def _check_dates(self, event: ev.TrajectEvent) -> None:
         birth = self.state.birth_date

@@ -209,3 +209,37 @@ def test_replaying_the_stored_events_gives_the_same_state():
         copy.apply(person.stored[version])
     assert copy.state == person.state
     assert copy.effective == person.effective
+
+
+# --- a corrected event meets the rules an original would have met ------------------------------
+
+
+def test_a_birth_date_cannot_be_corrected_to_after_the_registration():
+    person = registered()
+    registration = person.effective[1]
+    later = registration.occurred_on.replace(year=registration.occurred_on.year + 1)
+    with pytest.raises(RuleViolationError, match="birth_date: must not be after the registration"):
+        correct(person, 1, birth_date=later.isoformat())
+
+
+def test_a_later_pip_cannot_be_corrected_into_a_second_version_1():
+    person = wi2021()
+    give(person, ev.PipAdopted, **pip_fields(version=1))
+    second = person.version + 1
+    give(person, ev.PipAdopted, **pip_fields(version=2, occurred_on=date(2024, 5, 1)))
+    # checked against the stream before it, version 1 already exists
+    with pytest.raises(RuleViolationError, match="version: must be above the latest version"):
+        correct(person, second, version=1)
+
+
+def test_a_koppeling_housing_cannot_be_corrected_onto_the_nareis_route_of_a_linked_person():
+    person = linked()
+    give(
+        person,
+        ev.Housed,
+        occurred_on=date(2024, 3, 4),
+        housing_kind="regulier",
+        route="koppeling",
+    )
+    with pytest.raises(RuleViolationError, match="route: nareis is for a nareiziger"):
+        correct(person, person.version, route="nareis")
