@@ -37,6 +37,8 @@ READ_COMMANDS: dict[str, str] = {
     "projections": "commands.projections:group",
     "report": "commands.report:group",
     "caseload": "commands.report:caseload_command",
+    "audit": "commands.audit:group",
+    "import": "commands.importing:import_command",
 }
 
 

@@ -40,6 +40,7 @@ from ledger.crypto import KeyRing
 from ledger.errors import (
     AmbiguousReferenceError,
     ConcurrentModificationError,
+    DuplicateExternalRefError,
     DuplicatePersonError,
     MasterKeyError,
     PersonNotFoundError,
@@ -48,7 +49,13 @@ from ledger.errors import (
     TrajectError,
     ValidationFailedError,
 )
-from ledger.persistence import IdempotencyRow, PersonIndexRow, PydanticMapper, TrajectTables
+from ledger.persistence import (
+    ExternalRefRow,
+    IdempotencyRow,
+    PersonIndexRow,
+    PydanticMapper,
+    TrajectTables,
+)
 from ledger.values import normalise_bsn
 
 MAX_ATTEMPTS = 8
@@ -169,15 +176,25 @@ class TrajectoryLedger(Application[UUID]):
 
     # --- writes -----------------------------------------------------------------------------
 
-    def register_person(self, **fields: Any) -> Recorded:
+    def register_person(self, *, external_ref: str | None = None, **fields: Any) -> Recorded:
         """Register a new person: a new stream whose first event is PersonRegistered.
+
+        ``external_ref`` (a source system's key, e.g. a client number) is stored with the
+        registration, in the same transaction; ``person_by_external_ref`` finds it again.
 
         Raises:
             ValidationFailedError: a field is missing or malformed (e.g. the BSN 11-proef).
             DuplicatePersonError: a person with this BSN exists.
+            DuplicateExternalRefError: a person with this external key exists.
         """
         person_id = uuid4()
-        return self._append(person_id, ev.PersonRegistered, fields, new_stream=True)
+        return self._append(
+            person_id, ev.PersonRegistered, fields, new_stream=True, external_ref=external_ref
+        )
+
+    def person_by_external_ref(self, source_key: str) -> UUID | None:
+        """The person registered with this external key (``register_person(external_ref=…)``)."""
+        return self.tables.person_by_external_ref(source_key)
 
     def record(self, stream_id: UUID, kind: type[ev.TrajectEvent], **fields: Any) -> Recorded:
         """Append one fact to an existing stream (person) or to a municipality/project stream.
@@ -300,6 +317,7 @@ class TrajectoryLedger(Application[UUID]):
         fields: Mapping[str, Any] | Any,
         *,
         new_stream: bool,
+        external_ref: str | None = None,
     ) -> Recorded:
         key = fields.get("idempotency_key") if isinstance(fields, Mapping) else None
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -323,6 +341,10 @@ class TrajectoryLedger(Application[UUID]):
                 if digest and self.tables.person_by_bsn_digest(digest):
                     raise DuplicatePersonError
                 save_kwargs["person_index"] = [PersonIndexRow(stream_id, digest)]
+                if external_ref is not None:
+                    if self.tables.person_by_external_ref(external_ref):
+                        raise DuplicateExternalRefError(external_ref)
+                    save_kwargs["external_refs"] = [ExternalRefRow(external_ref, stream_id)]
             try:
                 self.save(aggregate, **save_kwargs)
             except IntegrityError:
@@ -332,6 +354,8 @@ class TrajectoryLedger(Application[UUID]):
                     and self.tables.person_by_bsn_digest(self.keyring.bsn_digest(event.bsn))
                 ):
                     raise DuplicatePersonError from None
+                if external_ref is not None and self.tables.person_by_external_ref(external_ref):
+                    raise DuplicateExternalRefError(external_ref) from None
                 if attempt == MAX_ATTEMPTS:
                     raise ConcurrentModificationError(stream_id, attempt) from None
                 # Back off for a random, growing moment: writers that retry at once fall into

@@ -50,6 +50,12 @@ class DuplicatePersonError(TrajectError):
         super().__init__("bsn: a person with this BSN is already registered (see `person find`)")
 
 
+class DuplicateExternalRefError(TrajectError):
+    def __init__(self, source_key: str) -> None:
+        self.source_key = source_key
+        super().__init__(f"person: a person with external key {source_key!r} is already registered")
+
+
 class ConcurrentModificationError(TrajectError):
     def __init__(self, stream_id: UUID, attempts: int) -> None:
         super().__init__(

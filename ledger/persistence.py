@@ -7,7 +7,8 @@ moved into ``_pii``: base64 of ``nonce(12) ‖ AES-256-GCM(data key, canonical J
 fields, aad = "<stream id>/<version>/<topic>")``.
 
 Side tables live in the same database as the events and are written in the same transaction:
-``traject_person_index`` (person id, keyed hash of the BSN) and ``traject_idempotency``.
+``traject_person_index`` (person id, keyed hash of the BSN), ``traject_idempotency`` and
+``traject_external_refs`` (a source system's key for a person, written by ``traject import``).
 ``traject_data_keys`` and ``traject_settings`` are written on their own.
 """
 
@@ -28,6 +29,8 @@ from eventsourcing.persistence import (
     JSONTranscoder,
     Mapper,
     MapperDeserialisationError,
+    OperationalError,
+    ProgrammingError,
     StoredEvent,
 )
 from eventsourcing.sqlite import SQLiteApplicationRecorder
@@ -44,6 +47,14 @@ class IdempotencyRow:
     key: str
     stream_id: UUID
     version: int
+
+
+@dataclass(frozen=True)
+class ExternalRefRow:
+    """A source system's key for a person (e.g. a client number), mapped by ``traject import``."""
+
+    source_key: str
+    person_id: UUID
 
 
 @dataclass(frozen=True)
@@ -153,8 +164,18 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+# The integrity log's tables (ledger.audit): signed checkpoint texts, and each event's leaf hash
+# (hex) as first seen. Also created on first use, so ledgers made before them work.
+AUDIT_TABLES = (
+    "CREATE TABLE IF NOT EXISTS {p}traject_checkpoints ("
+    " tree_size BIGINT PRIMARY KEY, text TEXT NOT NULL, created_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {p}traject_leaves ("
+    " notification_id BIGINT PRIMARY KEY, leaf_hash TEXT NOT NULL)",
+)
+
 SIDE_TABLES = (
     "CREATE TABLE IF NOT EXISTS {p}traject_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    *AUDIT_TABLES,
     "CREATE TABLE IF NOT EXISTS {p}traject_data_keys ("
     " subject TEXT PRIMARY KEY, wrapped {blob} NOT NULL,"
     " created_at TEXT NOT NULL, shredded_at TEXT)",
@@ -162,7 +183,10 @@ SIDE_TABLES = (
     " person_id TEXT PRIMARY KEY, bsn_digest TEXT UNIQUE, registered_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {p}traject_idempotency ("
     " key TEXT PRIMARY KEY, stream_id TEXT NOT NULL, version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {p}traject_external_refs ("
+    " source_key TEXT PRIMARY KEY, person_id TEXT NOT NULL)",
 )
+EXTERNAL_REFS_TABLE = SIDE_TABLES[-1]  # added after the first release: see ensure_external_refs
 
 
 class TrajectTables:
@@ -204,6 +228,11 @@ class TrajectTables:
             cursor.execute(
                 self._sql("INSERT INTO {p}traject_person_index VALUES (?, ?, ?)"),
                 [str(row.person_id), row.bsn_digest, _now()],
+            )
+        for row in kwargs.get("external_refs", ()):
+            cursor.execute(
+                self._sql("INSERT INTO {p}traject_external_refs VALUES (?, ?)"),
+                [row.source_key, str(row.person_id)],
             )
 
     # settings ------------------------------------------------------------------------------
@@ -262,6 +291,25 @@ class TrajectTables:
     def person_count(self) -> int:
         row = self._one("SELECT COUNT(*) AS n FROM {p}traject_person_index", [])
         return int(row["n"])
+
+    def has_external_refs(self) -> bool:
+        """Whether the external-key table exists (ledgers made before it have none)."""
+        try:
+            self._one("SELECT 1 FROM {p}traject_external_refs LIMIT 1", [])
+        except (OperationalError, ProgrammingError):
+            return False
+        return True
+
+    def ensure_external_refs(self) -> None:
+        """Add the external-key table to a ledger initialised before it existed."""
+        if not self.has_external_refs():
+            self._write(EXTERNAL_REFS_TABLE, [])
+
+    def person_by_external_ref(self, source_key: str) -> UUID | None:
+        row = self._one(
+            "SELECT person_id FROM {p}traject_external_refs WHERE source_key = ?", [source_key]
+        )
+        return None if row is None else UUID(row["person_id"])
 
     def idempotent_append(self, key: str) -> tuple[UUID, int] | None:
         row = self._one(

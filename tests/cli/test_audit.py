@@ -1,0 +1,174 @@
+"""`traject audit`: keys, checkpoints, and verification catching an attacker who edits the database.
+
+The attacker works below traject: sqlite3 (or psycopg) straight on the store, dropping the
+append-only triggers first.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from contextlib import closing
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from cli_helpers import Traject
+from pg_schemas import PostgresSchemas
+
+from ledger.integrity import InclusionProof, parse_checkpoint
+
+
+def keys(traject: Traject, tmp_path: Path) -> tuple[Path, Path]:
+    result = traject.ok("audit", "keygen", "--out", str(tmp_path / "auditor.key"))
+    assert str(tmp_path / "auditor.key") in result.stdout
+    assert str(tmp_path / "auditor.pub") in result.stdout
+    return tmp_path / "auditor.key", tmp_path / "auditor.pub"
+
+
+def checkpointed(traject: Traject, tmp_path: Path) -> tuple[str, Path, Path]:
+    """A person with three events (versions 1-3, notification ids 1-3) and a checkpoint file."""
+    person = traject.linked_person()
+    private, public = keys(traject, tmp_path)
+    out = tmp_path / "checkpoint.txt"
+    traject.ok("audit", "checkpoint", "--key", str(private), "--out", str(out))
+    return person, out, public
+
+
+def sqlite_attack(traject: Traject, sql: str, *params: object) -> None:
+    path = traject.database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("DROP TRIGGER traject_events_no_update")
+        connection.execute("DROP TRIGGER traject_events_no_delete")
+        connection.execute(sql, params)
+
+
+def flip_a_byte(state: bytes) -> bytes:
+    return state[:-2] + bytes([state[-2] ^ 1]) + state[-1:]
+
+
+def verify(traject: Traject, *args: str):  # type: ignore[no-untyped-def]
+    return traject("audit", "verify", *args)
+
+
+def test_keygen_writes_a_private_key_for_the_owner_only_and_never_overwrites(
+    traject: Traject, tmp_path: Path
+) -> None:
+    private, public = keys(traject, tmp_path)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" in private.read_bytes()
+    assert b"PUBLIC KEY" in public.read_bytes()
+    before = private.read_bytes()
+    again = traject("audit", "keygen", "--out", str(private))
+    assert again.exit_code == 1
+    assert "never overwritten" in again.stderr
+    assert private.read_bytes() == before
+
+
+def test_an_untouched_ledger_verifies_against_its_checkpoints(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    _, checkpoint, public = checkpointed(ledger, tmp_path)
+    text = checkpoint.read_text(encoding="utf-8")
+    assert text.splitlines()[1] == "3"
+    assert text.startswith("traject ledger sqlite:///")
+    ledger.register()  # events after the checkpoint are fine
+    printed = ledger.ok("audit", "checkpoint", "--key", str(tmp_path / "auditor.key")).stdout
+    assert printed.splitlines()[1] == "4"
+    assert printed.splitlines()[0] == text.splitlines()[0]  # the origin stays the same
+    result = verify(ledger, "--checkpoint", str(checkpoint), "--public-key", str(public))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "verified 4 events against 2 checkpoints"
+
+
+def test_a_changed_byte_names_the_event(ledger: Traject, tmp_path: Path) -> None:
+    person, checkpoint, public = checkpointed(ledger, tmp_path)
+    path = ledger.database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as connection:
+        (state,) = connection.execute("SELECT state FROM stored_events WHERE rowid = 2").fetchone()
+    sqlite_attack(ledger, "UPDATE stored_events SET state = ? WHERE rowid = 2", flip_a_byte(state))
+
+    result = verify(ledger, "--checkpoint", str(checkpoint), "--public-key", str(public))
+    assert result.exit_code == 1
+    assert f"event 2 (stream {UUID(person)} version 2) differs from the recorded leaf" in (
+        result.stderr
+    )
+    assert "size 3" in result.stderr  # the checkpoint that no longer matches
+    assert "Error: the log does not verify" in result.stderr
+    # and no checkpoint is signed over the changed log
+    refused = ledger("audit", "checkpoint", "--key", str(tmp_path / "auditor.key"))
+    assert refused.exit_code == 1
+    assert "does not verify" in refused.stderr
+
+
+def test_a_change_after_the_last_checkpoint_is_named_from_the_recorded_leaves(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    person = ledger.linked_person()
+    assert verify(ledger).exit_code == 0  # records the leaves; no checkpoint yet
+    sqlite_attack(ledger, "UPDATE stored_events SET topic = topic || 'x' WHERE rowid = 3")
+    result = verify(ledger)
+    assert result.exit_code == 1
+    assert f"event 3 (stream {UUID(person)} version 3)" in result.stderr
+
+
+def test_a_deleted_row_is_detected(ledger: Traject, tmp_path: Path) -> None:
+    _, checkpoint, public = checkpointed(ledger, tmp_path)
+    sqlite_attack(ledger, "DELETE FROM stored_events WHERE rowid = 2")
+    result = verify(ledger, "--checkpoint", str(checkpoint), "--public-key", str(public))
+    assert result.exit_code == 1
+    assert "event 2 was recorded at position 2 but has no row there" in result.stderr
+
+
+def test_an_altered_checkpoint_file_is_detected(ledger: Traject, tmp_path: Path) -> None:
+    _, checkpoint, public = checkpointed(ledger, tmp_path)
+    lines = checkpoint.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[2] = ("B" if lines[2][0] != "B" else "C") + lines[2][1:]  # one byte of the root
+    checkpoint.write_text("".join(lines), encoding="utf-8")
+    result = verify(ledger, "--checkpoint", str(checkpoint), "--public-key", str(public))
+    assert result.exit_code == 1
+    assert "the signature does not verify" in result.stderr
+    assert "the checkpoint says" in result.stderr
+    # a file that is no checkpoint at all is named
+    checkpoint.write_text("not a checkpoint\n", encoding="utf-8")
+    malformed = verify(ledger, "--checkpoint", str(checkpoint))
+    assert malformed.exit_code == 1
+    assert str(checkpoint) in malformed.stderr
+
+
+def test_prove_prints_an_inclusion_proof_against_the_latest_checkpoint(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    refused = ledger("audit", "prove", ledger.register(), "1")
+    assert refused.exit_code == 1
+    assert "no checkpoint yet" in refused.stderr
+    person, checkpoint, _ = checkpointed(ledger, tmp_path)
+    parsed = parse_checkpoint(checkpoint.read_text(encoding="utf-8"))
+    proof = InclusionProof.from_json(ledger.ok("audit", "prove", person[:8], "2").stdout)
+    assert (proof.index, proof.tree_size) == (2, 4)  # the second event of the second stream
+    assert proof.verify(parsed.root)
+    missing = ledger("audit", "prove", person, "9")
+    assert missing.exit_code == 1
+    assert "version 9" in missing.stderr
+
+
+@pytest.mark.postgres
+def test_an_update_on_postgresql_is_named(
+    cli_postgres_url: str, postgres_schemas: PostgresSchemas, tmp_path: Path
+) -> None:
+    traject = Traject(cli_postgres_url, tmp_path / "traject.key")
+    traject.init("--municipality", "GM0622")
+    person, checkpoint, public = checkpointed(traject, tmp_path)
+    assert verify(traject, "--checkpoint", str(checkpoint)).exit_code == 0
+    schema = postgres_schemas.created[-1]
+    events = f'"{schema}".traject_events'
+    connection = postgres_schemas.connection
+    connection.execute(f"DROP TRIGGER traject_events_append_only ON {events}")
+    connection.execute(
+        f"UPDATE {events} SET state = state || '\\x20'::bytea"
+        " WHERE originator_id = %s AND originator_version = 2",
+        [UUID(person)],
+    )
+    result = verify(traject, "--checkpoint", str(checkpoint), "--public-key", str(public))
+    assert result.exit_code == 1
+    assert f"(stream {UUID(person)} version 2) differs from the recorded leaf" in result.stderr

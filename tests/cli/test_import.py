@@ -1,0 +1,312 @@
+"""`traject import FILE.jsonl`: facts from a file, idempotent per line, bad lines reported."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import Traject, last_line
+
+BSN = "123456782"
+
+REGISTER = {
+    "kind": "person-registered",
+    "person": "C-1001",
+    "occurred_on": "2025-01-10",
+    "birth_date": "1990-04-02",
+    "sex": "f",
+    "nationality": ["SY"],
+    "bsn": BSN,
+    "name": "Amal Haddad",
+}
+GOOD: list[dict[str, Any]] = [
+    REGISTER,
+    {
+        "kind": "ResidencePermitRecorded",  # a class name works as well as a catalog name
+        "person": "C-1001",
+        "occurred_on": "2025-01-11",
+        "permit_kind": "asiel_bt",
+    },
+    {
+        "kind": "coa-linked",
+        "person": "C-1001",
+        "occurred_on": "2025-01-12",
+        "taakstelling_period": "2025H1",
+    },
+    {
+        "kind": "housed",
+        "person": "C-1001",
+        "occurred_on": "2025-02-01",
+        "housing_kind": "regulier",
+        "route": "koppeling",
+    },
+    {
+        "kind": "ladder-assessed",
+        "person": "C-1001",
+        "occurred_on": "2025-03-01",
+        "rung": 3,
+        "assessor": "r.jansen",
+    },
+    {
+        "kind": "taakstelling-set",
+        "municipality": "GM0622",
+        "occurred_on": "2025-01-05",
+        "period": "2025H1",
+        "target": 40,
+        "source_ref": "circulaire 2025-I",
+    },
+]
+MORE: list[dict[str, Any]] = [
+    {
+        "kind": "ladder-assessed",
+        "person": "C-1001",
+        "occurred_on": "2025-06-01",
+        "rung": 4,
+        "assessor": "r.jansen",
+    },
+    {
+        "kind": "person-registered",
+        "person": "C-1002",
+        "occurred_on": "2025-02-10",
+        "birth_date": "1985-07-12",
+        "sex": "m",
+        "nationality": ["ER"],
+    },
+]
+
+
+def write(path: Path, records: list[Any], *, mode: str = "w") -> Path:
+    with path.open(mode, encoding="utf-8") as out:
+        for record in records:
+            out.write((record if isinstance(record, str) else json.dumps(record)) + "\n")
+    return path
+
+
+def person_id(ledger: Traject, bsn: str = BSN) -> str:
+    return str(ledger.json("person", "find", "--bsn", bsn)["person_id"])
+
+
+def test_a_file_of_several_kinds_is_recorded(ledger: Traject, tmp_path: Path) -> None:
+    source = write(tmp_path / "clients.jsonl", GOOD)
+
+    result = ledger.ok("import", str(source))
+
+    assert last_line(result.stdout) == "6 written, 0 skipped (already present), 0 rejected"
+    events = ledger.json("timeline", person_id(ledger))["events"]
+    assert [e["kind"] for e in events] == [
+        "PersonRegistered",
+        "ResidencePermitRecorded",
+        "CoaLinked",
+        "Housed",
+        "LadderAssessed",
+    ]
+    assert {e["source"] for e in events} == {"import"}
+    assert events[0]["idempotency_key"].startswith("import:clients.jsonl:1:")
+    assert events[4]["recorded"]["fields"] == {"rung": 3, "assessor": "r.jansen"}
+    assert ledger.event_count() == 6  # the taakstelling too, on the municipality's stream
+    assert not (tmp_path / "clients.rejects.jsonl").exists()
+
+
+def test_importing_the_same_file_twice_appends_nothing(ledger: Traject, tmp_path: Path) -> None:
+    source = write(tmp_path / "clients.jsonl", GOOD)
+    ledger.ok("import", str(source))
+
+    result = ledger.ok("--json", "import", str(source))
+
+    assert json.loads(result.stdout) == {
+        "dry_run": False,
+        "written": 0,
+        "skipped": 6,
+        "rejected": 0,
+    }
+    assert ledger.event_count() == 6
+
+
+def test_a_resumed_import_writes_only_the_new_lines(ledger: Traject, tmp_path: Path) -> None:
+    source = write(tmp_path / "clients.jsonl", GOOD)
+    ledger.ok("import", str(source))
+    moved = source.rename(tmp_path / "elsewhere.jsonl")  # a file keeps its keys when moved …
+    moved = moved.rename(tmp_path / "clients.jsonl")  # … within a name (the key has the name)
+    write(moved, MORE, mode="a")
+
+    result = ledger.ok("import", "--quiet", str(moved))
+
+    assert result.stdout == ""
+    assert ledger.event_count() == 8
+    kinds = [e["kind"] for e in ledger.json("timeline", person_id(ledger))["events"]]
+    assert kinds.count("LadderAssessed") == 2
+    again = ledger.ok("import", str(moved))
+    assert last_line(again.stdout) == "0 written, 8 skipped (already present), 0 rejected"
+
+
+def test_an_explicit_idempotency_key_overrides_the_derived_one(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    write(tmp_path / "a.jsonl", [REGISTER | {"idempotency_key": "crm:1001"}])
+    write(tmp_path / "b.jsonl", [{"x": 1}, REGISTER | {"idempotency_key": "crm:1001"}])
+
+    ledger.ok("import", str(tmp_path / "a.jsonl"))
+    result = ledger("import", str(tmp_path / "b.jsonl"))
+
+    assert "0 written, 1 skipped (already present), 1 rejected" in result.stdout
+    events = ledger.json("timeline", person_id(ledger))["events"]
+    assert events[0]["idempotency_key"] == "crm:1001"
+
+
+BAD: list[tuple[Any, str]] = [
+    ('{"kind": "housed", "person": "C-1001"', "line: not valid JSON"),
+    ("[1, 2]", "line: not a JSON object"),
+    ({"kind": "teleported", "person": "C-1001"}, "kind: unknown kind 'teleported'"),
+    (
+        {"kind": "ladder-assessed", "person": "C-1001", "occurred_on": "2025-03-01"},
+        "rung: Field required",
+    ),
+    (
+        {
+            "kind": "ladder-assessed",
+            "person": "C-1001",
+            "occurred_on": "2025-03-01",
+            "rung": 9,
+            "assessor": "x",
+        },
+        "rung: Input should be less than or equal to 6",
+    ),
+    (
+        {
+            "kind": "ladder-assessed",
+            "person": "C-1001",
+            "occurred_on": "2025-02-30",
+            "rung": 3,
+            "assessor": "x",
+        },
+        "occurred_on: '2025-02-30' is not a date",
+    ),
+    (
+        {
+            "kind": "housed",
+            "person": "C-1001",
+            "occurred_on": "2025-02-01",
+            "housing_kind": "castle",
+            "route": "koppeling",
+        },
+        "housing_kind: 'castle' is not one of",
+    ),
+    (REGISTER | {"person": "C-2", "bsn": "123456789"}, "bsn: not a valid BSN"),
+    (
+        {
+            "kind": "ladder-assessed",
+            "person": "C-404",
+            "occurred_on": "2025-03-01",
+            "rung": 3,
+            "assessor": "x",
+        },
+        "person: no person with external key 'C-404'",
+    ),
+    (
+        {
+            "kind": "ladder-assessed",
+            "person": "C-1001",
+            "occurred_on": "2025-03-01",
+            "rung": 3,
+            "assessor": "x",
+            "colour": "red",
+        },
+        "colour: ladder-assessed has no field 'colour'",
+    ),
+    (
+        {
+            "kind": "ladder-assessed",
+            "person": "C-1001",
+            "occurred_on": "2099-03-01",
+            "rung": 3,
+            "assessor": "x",
+        },
+        "occurred_on: must not be in the future",
+    ),
+    (REGISTER | {"bsn": "111222333"}, "person: a person with external key 'C-1001'"),
+    ({"kind": "taakstelling-set", "period": "2025H2", "target": 4}, "municipality: required"),
+    ({"kind": "event-retracted", "person": "C-1001"}, "kind: event-retracted is not imported"),
+]
+
+
+def test_every_kind_of_bad_line_is_reported_and_the_good_lines_are_written(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    lines = [GOOD[0], *[line for line, _ in BAD], GOOD[4]]
+    source = write(tmp_path / "mixed.jsonl", lines)
+
+    result = ledger("import", str(source))
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    for number, (_, message) in enumerate(BAD, start=2):
+        assert f"{source}:{number}: {message}" in result.stderr, message
+    assert last_line(result.stdout).startswith(
+        f"2 written, 0 skipped (already present), {len(BAD)} rejected"
+    )
+    assert ledger.event_count() == 2
+    rejects = [
+        json.loads(line) for line in (tmp_path / "mixed.rejects.jsonl").read_text().splitlines()
+    ]
+    assert [r["_line"] for r in rejects] == list(range(2, 2 + len(BAD)))
+    assert rejects[2]["kind"] == "teleported"
+    assert rejects[2]["_error"].startswith("kind: unknown kind")
+    assert rejects[0]["_text"] == BAD[0][0]
+
+
+def test_a_dry_run_validates_every_line_and_writes_nothing(ledger: Traject, tmp_path: Path) -> None:
+    source = write(tmp_path / "clients.jsonl", [*GOOD, *MORE, BAD[3][0], BAD[8][0]])
+    before = ledger.event_count()
+
+    result = ledger("import", "--dry-run", str(source))
+
+    assert result.exit_code == 1
+    assert ledger.event_count() == before == 0
+    assert last_line(result.stdout).startswith("8 valid, 0 skipped (already present), 2 rejected")
+    assert f"{source}:9: rung: Field required" in result.stderr
+    assert f"{source}:10: person: no person with external key 'C-404'" in result.stderr
+
+
+def test_a_dry_run_counts_lines_already_imported_as_skipped(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    source = write(tmp_path / "clients.jsonl", GOOD)
+    ledger.ok("import", str(source))
+    write(source, MORE, mode="a")
+
+    result = ledger.ok("import", "--dry-run", str(source))
+
+    assert last_line(result.stdout) == "2 valid, 6 skipped (already present), 0 rejected"
+    assert ledger.event_count() == 6
+
+
+def test_a_ledger_made_before_external_keys_gets_their_table(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    with sqlite3.connect(tmp_path / "traject.db") as db:
+        db.execute("DROP TABLE traject_external_refs")
+    source = write(tmp_path / "clients.jsonl", GOOD)
+
+    dry = ledger.ok("import", "--dry-run", str(source))
+    result = ledger.ok("import", str(source))
+
+    assert last_line(dry.stdout) == "6 valid, 0 skipped (already present), 0 rejected"
+    assert last_line(result.stdout) == "6 written, 0 skipped (already present), 0 rejected"
+
+
+@pytest.mark.postgres
+def test_an_import_on_postgresql(cli_postgres_url: str, tmp_path: Path) -> None:
+    traject = Traject(cli_postgres_url, tmp_path / "traject.key")
+    traject.init("--municipality", "GM0622")
+    source = write(tmp_path / "clients.jsonl", [*GOOD, *MORE])
+
+    first = traject.ok("import", str(source))
+    again = traject.ok("import", str(source))
+
+    assert last_line(first.stdout) == "8 written, 0 skipped (already present), 0 rejected"
+    assert last_line(again.stdout) == "0 written, 8 skipped (already present), 0 rejected"
+    events = traject.json("timeline", person_id(traject))["events"]
+    assert [e["kind"] for e in events].count("LadderAssessed") == 2
