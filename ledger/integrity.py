@@ -1,7 +1,8 @@
 """Integrity core: an RFC 6962 Merkle tree over the notification log, signed checkpoints, proofs.
 
-A pure library (standard library and ``cryptography`` only, no database access): the tracked
-projection that keeps the tree current and the ``traject audit`` commands are built on it.
+A pure library (standard library and ``cryptography`` only, no database access):
+``ledger.audit`` (which records leaves when the log is checkpointed or verified) and the
+``traject audit`` commands are built on it.
 docs/audit.md specifies every byte hashed and every text format, so that an auditor can
 reimplement the verification without this module.
 
@@ -680,7 +681,7 @@ class Row(NamedTuple):
 
 
 class RecordedLeaf(NamedTuple):
-    """A leaf as the integrity projection recorded it when the event was first seen."""
+    """A leaf as ``ledger.audit`` recorded it when the event was first checkpointed or verified."""
 
     notification_id: int
     leaf_hash: bytes
@@ -762,7 +763,7 @@ def verify_log(
       its last notification id the id of row ``tree_size``; two checkpoints of one size must
       agree. Checkpoints that all match one recomputed tree are consistent with each other.
     * With ``public_key``, every checkpoint's signature is checked; with ``origin``, its origin.
-    * With ``recorded`` (the leaves the integrity projection stored), rows are compared leaf by
+    * With ``recorded`` (the leaves ``ledger.audit`` recorded), rows are compared leaf by
       leaf and the first changed, deleted or inserted event is named. Without it, a root
       mismatch is narrowed to the events between the last matching checkpoint and the first
       failing one.
