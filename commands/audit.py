@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from commands.context import TrajectContext, pass_traject
 from ledger import audit
+from ledger.crypto import write_new_file
 from ledger.errors import TrajectError
 from ledger.integrity import Checkpoint, generate_signing_key, parse_checkpoint
 
@@ -27,15 +27,13 @@ def _read(path: Path, what: str) -> bytes:
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        write_new_file(path, data, mode)
     except FileExistsError:
         msg = f"{path} exists: a key file is never overwritten; choose another --out"
         raise TrajectError(msg) from None
     except OSError as error:
         msg = f"{path}: cannot write: {error.strerror}"
         raise TrajectError(msg) from None
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(data)
 
 
 @click.group("audit")

@@ -223,16 +223,14 @@ class Importer:
             if self.dry_run or person_id is None:
                 check_types(item, given, app.default_municipality)
                 return None
-            return app.record(person_id, item.event, **given)
+            return app.record_on(person_id, item.event, **given)
         subject = self.subject(item, record)
         if self.dry_run:
             if item.stream is StreamKind.MUNICIPALITY:
                 given.setdefault("municipality", subject)
             check_types(item, given, app.default_municipality)
             return None
-        if item.stream is StreamKind.MUNICIPALITY:
-            return app.record_for_municipality(subject, item.event, **given)
-        return app.record_for_project(subject, item.event, **given)
+        return app.record_on(subject, item.event, **given)
 
     def run(self, lines: Iterator[tuple[int, str]]) -> Summary:
         summary = Summary()

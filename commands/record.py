@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -11,12 +10,8 @@ import click
 from commands import fields, render
 from commands.context import TrajectContext, pass_traject
 from commands.types import PatternType, gemeente_code, pattern_of
-from ledger.application import Recorded
 from ledger.catalog import CATALOG, CatalogEntry
-from ledger.events import ProjectCode, StreamKind, TrajectEvent
-
-Writer = Callable[[TrajectContext, str, type[TrajectEvent], dict[str, Any]], Recorded]
-
+from ledger.events import ProjectCode, StreamKind
 
 SUBJECTS: dict[StreamKind, tuple[str, click.ParamType[Any], str, str]] = {
     # stream: (metavar, type, example, what the help says about it)
@@ -40,15 +35,6 @@ SUBJECTS: dict[StreamKind, tuple[str, click.ParamType[Any], str, str]] = {
     ),
 }
 
-WRITERS: dict[StreamKind, Writer] = {
-    StreamKind.PERSON: lambda t, ref, kind, f: t.app.record(t.person(ref), kind, **f),
-    StreamKind.MUNICIPALITY: lambda t, code, kind, f: t.app.record_for_municipality(
-        code, kind, **f
-    ),
-    StreamKind.PROJECT: lambda t, code, kind, f: t.app.record_for_project(code, kind, **f),
-}
-
-
 def record_command(entry: CatalogEntry) -> click.Command:
     """The ``traject record <name>`` command of one catalog entry."""
     metavar, subject_type, sample, about = SUBJECTS[entry.stream]
@@ -57,7 +43,8 @@ def record_command(entry: CatalogEntry) -> click.Command:
     @pass_traject
     def callback(traject: TrajectContext, /, subject: str, **params: Any) -> None:
         given = fields.event_fields(entry, params)
-        result = WRITERS[entry.stream](traject, subject, entry.event, given)
+        target = traject.person(subject) if entry.stream is StreamKind.PERSON else subject
+        result = traject.app.record_on(target, entry.event, **given)
         traject.emit(
             render.recorded(result, entry.stream, subject),
             render.recorded_json(result, entry.stream, subject),

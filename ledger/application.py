@@ -222,6 +222,18 @@ class TrajectoryLedger(Application[UUID]):
             fields.setdefault("project_code", code)
         return self.record(ev.project_stream_id(code), kind, **fields)
 
+    def record_on(
+        self, subject: UUID | str, kind: type[ev.TrajectEvent], **fields: Any
+    ) -> Recorded:
+        """Append to the stream ``kind`` belongs on: a person's (``subject`` is the person id),
+        a municipality's (its CBS code) or a project's (its code)."""
+        if kind.stream is ev.StreamKind.MUNICIPALITY:
+            return self.record_for_municipality(str(subject), kind, **fields)
+        if kind.stream is ev.StreamKind.PROJECT:
+            return self.record_for_project(str(subject), kind, **fields)
+        person_id = subject if isinstance(subject, UUID) else UUID(subject)
+        return self.record(person_id, kind, **fields)
+
     def correct(
         self,
         stream_id: UUID,

@@ -55,15 +55,26 @@ def parse_master_key(text: str, origin: str) -> bytes:
     return key
 
 
+def write_new_file(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` with ``mode`` and write ``data``; an existing file raises FileExistsError.
+
+    Key files are created this way: never overwritten, and never readable by others even for
+    a moment (the mode is set when the file is created, not after).
+    """
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+
+
 def write_key_file(path: Path, key: bytes) -> None:
     """Create the key file with mode 0600; refuse to overwrite an existing one."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+        write_new_file(
+            path, (encode_master_key(key) + "\n").encode("ascii"), stat.S_IRUSR | stat.S_IWUSR
+        )
     except FileExistsError:
         msg = f"{path}: a master key file already exists; it is never overwritten"
         raise MasterKeyError(msg) from None
-    with os.fdopen(fd, "w") as handle:
-        handle.write(encode_master_key(key) + "\n")
 
 
 def read_key_file(path: Path) -> bytes:
