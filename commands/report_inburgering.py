@@ -441,7 +441,9 @@ def candidates_table(result: CandidatesReport) -> Table:
 )
 @click.option("--education", metavar="TEXT", help="education contains this, e.g. mbo")
 @click.option(
-    "--min-language", type=click.Choice(CEFR_ORDER), help="at least this CEFR language level"
+    "--min-language",
+    type=click.Choice(CEFR_ORDER, case_sensitive=False),
+    help="at least this CEFR language level",
 )
 @click.option("--min-rung", type=click.IntRange(1, 6), help="at least this Participatieladder rung")
 @click.option("--municipality", type=gemeente_code(), help="only clients in this municipality")

@@ -365,13 +365,20 @@ def deadline_signals(
     return tuple(found)
 
 
-def _registered_on(tx: Tx, known: str, params: list[Any]) -> dict[str, date]:
+def _registered_on(
+    tx: Tx, known: str, params: list[Any], persons: Iterable[str]
+) -> dict[str, date]:
+    """Person → the date of their (current) registration, for ``persons``."""
     facts = tx.table(CASELOAD.facts_table.name)
-    rows = tx.all(
-        f"SELECT stream_id, occurred_on FROM {facts} WHERE {known} AND kind = 'PersonRegistered'",
-        params,
-    )
-    return {str(stream): date.fromisoformat(on) for stream, on in rows}
+    found: dict[str, date] = {}
+    for marks, chunk in tx.in_chunks(sorted(persons)):
+        rows = tx.all(
+            f"SELECT stream_id, occurred_on FROM {facts} WHERE {known}"
+            f" AND kind = 'PersonRegistered' AND stream_id IN ({marks})",
+            [*params, *chunk],
+        )
+        found |= {str(stream): date.fromisoformat(on) for stream, on in rows}
+    return found
 
 
 def _late_recordings(
@@ -442,7 +449,7 @@ def caseload_report(
     known, params = known_at_clause(as_known_at)
     with views.transaction(commit=False) as tx:
         status = statuses(tx, on, known, params, (row.person_id for row in rows))
-        registered = _registered_on(tx, known, params)
+        registered = _registered_on(tx, known, params, (row.person_id for row in rows))
         late = _late_recordings(tx, on, known, params)
     entries = [
         CaseloadEntry(

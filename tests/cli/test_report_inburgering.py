@@ -157,7 +157,7 @@ def test_find_candidates_in_every_format(ledger: Traject, people: dict[str, str]
         "--occupation",
         "zorg",
         "--min-language",
-        "A2",
+        "a2",
         "--min-rung",
         "3",
         "--on",
