@@ -36,9 +36,10 @@ READ_COMMANDS: dict[str, str] = {
     "demo": "commands.demo:demo",
     "projections": "commands.projections:group",
     "report": "commands.report:group",
-    "caseload": "commands.report:caseload_command",
+    "caseload": "commands.report_inburgering:caseload_command",
     "audit": "commands.audit:group",
     "import": "commands.importing:import_command",
+    "find-candidates": "commands.report_inburgering:find_candidates_command",
 }
 
 

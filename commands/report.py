@@ -1,4 +1,7 @@
-"""``traject report`` and ``traject caseload``: figures from the read models (caught up first)."""
+"""``traject report``: figures from the read models (caught up first).
+
+The caseload, plans and inburgering reports live in ``commands/report_inburgering.py``.
+"""
 
 from __future__ import annotations
 
@@ -12,71 +15,20 @@ from rich.table import Table
 
 from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
+from commands.report_inburgering import (
+    caseload_command,
+    inburgering_command,
+    plans_command,
+)
+from commands.reporting import AS_KNOWN_AT_HELP, PeriodType, basis, basis_caption
 from commands.types import IsoDate, IsoMoment, gemeente_code
 from ledger.values import Period
 from projections import Views
-from projections.caseload import CaseloadRow, caseload
 from projections.housing import HousingReport, HousingRow, housing
 from projections.ladder import LadderReport, ladder
 from projections.outflow import OutflowReport, outflow
 
-
-class PeriodType(click.ParamType[Period]):
-    """A reporting period: 2024 (year), 2024H1 / 2024-H1 (half-year), 2024Q3 (quarter)."""
-
-    name = "period"
-
-    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
-        return "2024H1"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> Period:
-        if isinstance(value, Period):
-            return value
-        try:
-            return Period.parse(str(value))
-        except ValueError as error:
-            self.fail(str(error), param, ctx)
-
-
-AS_KNOWN_AT_HELP = (
-    "count only what was recorded up to this moment, ignoring later corrections: an ISO "
-    "date-time (UTC unless it names an offset) or a date (00:00 UTC that day)"
-)
-
-
 # --- rendering ----------------------------------------------------------------------------------
-
-
-def caseload_row(row: CaseloadRow) -> dict[str, Any]:
-    return {
-        "person_id": row.person_id,
-        "municipality": row.municipality,
-        "regisseurs": " ".join(row.regisseurs),
-        "coaches": " ".join(row.coaches),
-        "rung": row.rung,
-        "leerroute": row.leerroute,
-        "status_on": row.status_on,
-    }
-
-
-def caseload_table(rows: list[CaseloadRow], on: date) -> Table:
-    table = Table(title=f"Caseload on {on}", title_justify="left", box=box.SIMPLE_HEAD)
-    for name in ("person", "municipality", "regisseur", "coaches", "rung", "leerroute", "since"):
-        table.add_column(name, no_wrap=name in ("person", "municipality", "since"))
-    for row in rows:
-        table.add_row(
-            row.person_id[:8],
-            row.municipality,
-            ", ".join(row.regisseurs) or "-",
-            ", ".join(row.coaches) or "-",
-            "-" if row.rung is None else str(row.rung),
-            row.leerroute or "-",
-            row.status_on,
-        )
-    table.caption = f"{len(rows)} active person(s)"
-    return table
 
 
 def outflow_json(report: OutflowReport) -> dict[str, Any]:
@@ -113,21 +65,6 @@ def outflow_table(report: OutflowReport) -> Table:
         f"rules {report.rule_version}, digest {(report.digest or '-')[:16]}"
     )
     return table
-
-
-def basis(name: str, position: int, rule_version: str, digest: str | None) -> dict[str, Any]:
-    return {
-        "projection": name,
-        "position": position,
-        "rule_version": rule_version,
-        "digest": digest,
-    }
-
-
-def basis_caption(position: int, rule_version: str, digest: str | None) -> str:
-    return (
-        f"events up to notification {position}, rules {rule_version}, digest {(digest or '-')[:16]}"
-    )
 
 
 def housing_row(row: HousingRow) -> dict[str, Any]:
@@ -242,39 +179,6 @@ def group() -> None:
     """Figures for a period or a date, from the read models."""
 
 
-@click.command("caseload")
-@click.option("--on", type=IsoDate(), help="the date the caseload is true on [default: today]")
-@click.option("--coach", metavar="STAFF", help="only persons this staff member has (any role)")
-@click.option("--municipality", type=gemeente_code(), help="only persons in this municipality")
-@format_option()
-@pass_traject
-def caseload_command(
-    traject: TrajectContext,
-    on: date | None,
-    coach: str | None,
-    municipality: str | None,
-    output: str | None,
-) -> None:
-    """List the active persons on a date: municipality, regisseur and coaches, ladder rung
-    and leerroute.
-
-    \b
-    Example:
-      traject caseload --coach r.jansen
-      traject caseload --municipality GM0622 --on 2024-06-30 --format csv
-    """
-    day = on or datetime.now(UTC).astimezone().date()
-    rows = caseload(Views(traject.app), day, coach=coach, municipality=municipality)
-    data = [caseload_row(row) for row in rows]
-    emit_report(
-        traject,
-        output,
-        lambda: [caseload_table(rows, day)],
-        {"on": day.isoformat(), "rows": data},
-        data,
-    )
-
-
 @group.command("outflow")
 @click.option("--period", type=PeriodType(), required=True, help="2024H1, 2024Q3 or 2024")
 @click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
@@ -374,3 +278,5 @@ def ladder_command(
 
 
 group.add_command(caseload_command)
+group.add_command(plans_command)
+group.add_command(inburgering_command)

@@ -45,6 +45,10 @@ class RuleSet:
     # §4.2 P1 deadline signals [practice]
     ladder_stale_months: int = 6
     term_warning_months: int = 6
+    # §4.2 P1 deadline signals, continued [practice: policy choices of the municipality]
+    pip_warning_weeks: int = 2  # signal PIP v1 from this many weeks before it is due
+    pvt_warning_months: int = 3  # signal a PVT not signed this long before its deadline
+    late_recording_window_months: int = 3  # late recordings of facts this recent are signals
 
 
 RULESETS: tuple[RuleSet, ...] = (RuleSet(version="2026.1", valid_from=date(2007, 1, 1)),)

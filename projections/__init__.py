@@ -21,13 +21,16 @@ from projections.base import (
     rebuild,
     status,
 )
+from projections.candidates import CANDIDATES
 from projections.caseload import CASELOAD, CaseloadRow
+from projections.duty import INBURGERING
 from projections.housing import HOUSING, HousingReport, HousingRow
 from projections.ladder import LADDER, LadderReport
 from projections.outflow import OUTFLOW, OutflowReport, OutflowRow
 
 PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CASELOAD, OUTFLOW, HOUSING, LADDER)}
 """Every read model, by name."""
+PROJECTIONS |= {p.name: p for p in (INBURGERING, CANDIDATES)}
 
 
 def projection_named(name: str) -> Projection:
@@ -43,8 +46,10 @@ def projection_named(name: str) -> Projection:
 
 
 __all__ = [
+    "CANDIDATES",
     "CASELOAD",
     "HOUSING",
+    "INBURGERING",
     "LADDER",
     "OUTFLOW",
     "PROJECTIONS",

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 from ledger import events as ev
-from ledger.values import StaffRole
+from ledger.rules import is_late_recording, rules_on
+from ledger.values import StaffRole, add_months
 from projections.base import (
     INT,
     TEXT,
@@ -44,7 +45,9 @@ from projections.base import (
     Views,
     catch_up,
     known_at_clause,
+    timestamp_text,
 )
+from projections.duty import INBURGERING, InburgeringStatus, combined_basis, statuses
 
 REGISSEUR = StaffRole.REGISSEUR.value
 CLOSING = frozenset({"closed", "moved_out"})
@@ -62,6 +65,7 @@ class CaseloadRow:
     rung: int | None
     leerroute: str | None
     status_on: str  # occurred_on of the latest fact that made this status
+    rung_on: str | None = None  # occurred_on of the latest ladder assessment
 
     def has_staff(self, staff_id: str) -> bool:
         return staff_id in self.regisseurs or any(
@@ -216,6 +220,7 @@ def fold(latest: Iterable[SlotRow]) -> list[CaseloadRow]:
                 rung=int(rung[0]) if rung and rung[0] is not None else None,
                 leerroute=leerroute[0] if leerroute else None,
                 status_on=max(occurred_on for _, _, occurred_on in person.values()),
+                rung_on=rung[2] if rung else None,
             )
         )
     return rows
@@ -252,3 +257,229 @@ def caseload(
         and (municipality is None or row.municipality == municipality)
         and (coach is None or row.has_staff(coach))
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# The caseload report: rows with deadline signals, and counts per rung and leerroute
+# --------------------------------------------------------------------------------------------
+
+SIGNALS: tuple[str, ...] = ("pip_due", "pvt_due", "term_ending", "ladder_stale", "late_recording")
+"""The deadline signals, in the order they are shown."""
+
+RUNG_GROUPS: tuple[str, ...] = ("1", "2", "3", "4", "5", "6", "none")
+LEERROUTE_GROUPS: tuple[str, ...] = ("B1", "onderwijs", "Z", "none")
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A deadline that needs attention: its code (one of :data:`SIGNALS`), the date it is
+    about and a short explanation."""
+
+    code: str
+    due_on: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class CaseloadEntry:
+    """One active person on the caseload, with their signals."""
+
+    row: CaseloadRow
+    signals: tuple[Signal, ...]
+
+
+@dataclass(frozen=True)
+class GroupCount:
+    """The number of listed persons in one group (a rung, a leerroute or a signal)."""
+
+    group: str
+    persons: int
+
+
+@dataclass(frozen=True)
+class CaseloadReport:
+    """P1: the caseload on ``on`` with deadline signals and breakdowns."""
+
+    on: str
+    as_known_at: str | None
+    coach: str | None
+    municipality: str | None
+    signals_only: bool
+    entries: tuple[CaseloadEntry, ...]
+    by_rung: tuple[GroupCount, ...]
+    by_leerroute: tuple[GroupCount, ...]
+    by_signal: tuple[GroupCount, ...]
+    projections: tuple[str, ...]
+    position: int
+    rule_version: str
+    digest: str | None
+
+
+def deadline_signals(
+    row: CaseloadRow,
+    status: InburgeringStatus,
+    on: date,
+    registered_on: date | None,
+    late: tuple[str, str, int] | None,
+) -> tuple[Signal, ...]:
+    """The signals of one person on ``on``, with the thresholds of the rule set in force then.
+
+    ``late`` is the person's most delayed recent fact (kind, occurred_on, days), if any.
+    """
+    r = rules_on(on)
+    found: list[Signal] = []
+    open_duty = status.has_duty and status.fulfilled_on is None
+    due = status.pip_due
+    pip_open = open_duty and due is not None and status.pip_v1_on is None
+    if pip_open and due is not None and on >= due - timedelta(weeks=r.pip_warning_weeks):
+        text = "overdue since" if on > due else "due on"
+        found.append(Signal("pip_due", due.isoformat(), f"PIP v1 {text} {due}"))
+    pvt = status.pvt_deadline
+    pvt_open = open_duty and status.pvt_on is None
+    if pvt_open and pvt is not None and on >= add_months(pvt, -r.pvt_warning_months):
+        text = "passed on" if on > pvt else "due by"
+        found.append(Signal("pvt_due", pvt.isoformat(), f"PVT ({status.regime}) {text} {pvt}"))
+    end = status.term_end
+    if open_duty and end is not None and on >= add_months(end, -r.term_warning_months):
+        text = "ended on" if on > end else "ends on"
+        extended = " (extended)" if status.extended_to is not None else ""
+        found.append(
+            Signal("term_ending", end.isoformat(), f"inburgeringstermijn {text} {end}{extended}")
+        )
+    stale_before = add_months(on, -r.ladder_stale_months)
+    if row.rung_on is not None and date.fromisoformat(row.rung_on) <= stale_before:
+        found.append(
+            Signal("ladder_stale", row.rung_on, f"last ladder assessment on {row.rung_on}")
+        )
+    elif row.rung_on is None and registered_on is not None and registered_on <= stale_before:
+        found.append(
+            Signal("ladder_stale", None, f"no ladder assessment since registration {registered_on}")
+        )
+    if late is not None:
+        kind, occurred_on, days = late
+        found.append(
+            Signal(
+                "late_recording", occurred_on, f"{kind} of {occurred_on} recorded {days} days later"
+            )
+        )
+    return tuple(found)
+
+
+def _registered_on(
+    tx: Tx, known: str, params: list[Any], persons: Iterable[str]
+) -> dict[str, date]:
+    """Person → the date of their (current) registration, for ``persons``."""
+    facts = tx.table(CASELOAD.facts_table.name)
+    found: dict[str, date] = {}
+    for marks, chunk in tx.in_chunks(sorted(persons)):
+        rows = tx.all(
+            f"SELECT stream_id, occurred_on FROM {facts} WHERE {known}"
+            f" AND kind = 'PersonRegistered' AND stream_id IN ({marks})",
+            [*params, *chunk],
+        )
+        found |= {str(stream): date.fromisoformat(on) for stream, on in rows}
+    return found
+
+
+def _late_recordings(
+    tx: Tx, on: date, known: str, params: list[Any]
+) -> dict[str, tuple[str, str, int]]:
+    """Person → their most delayed fact (kind, occurred_on, days) among the facts that happened
+    in the recent window before ``on``, when the delay is above the late-recording threshold.
+
+    The recording moment of a fact is that of its first revision: a later correction does not
+    make a fact late.
+    """
+    r = rules_on(on)
+    since = add_months(on, -r.late_recording_window_months).isoformat()
+    worst: dict[str, tuple[str, str, int]] = {}
+    for projection in (CASELOAD, INBURGERING):
+        facts = tx.table(projection.facts_table.name)
+        # the outer WHERE's unqualified known_from / known_to are f's columns
+        rows = tx.all(
+            f"SELECT f.stream_id, f.kind, f.occurred_on, (SELECT MIN(g.known_from) FROM {facts} g"
+            " WHERE g.stream_id = f.stream_id AND g.version = f.version)"
+            f" FROM {facts} f WHERE {known} AND f.occurred_on > ? AND f.occurred_on <= ?"
+            " ORDER BY f.stream_id, f.version, f.revision",
+            [*params, since, on.isoformat()],
+        )
+        for stream_id, kind, occurred_on, known_from in rows:
+            happened = date.fromisoformat(occurred_on)
+            recorded = date.fromisoformat(str(known_from)[:10])
+            if not is_late_recording(happened, recorded):
+                continue
+            days = (recorded - happened).days
+            key = str(stream_id)
+            if key not in worst or (days, occurred_on) > (worst[key][2], worst[key][1]):
+                worst[key] = (str(kind), occurred_on, days)
+    return worst
+
+
+def _counts(groups: tuple[str, ...], values: Iterable[str]) -> tuple[GroupCount, ...]:
+    counted = dict.fromkeys(groups, 0)
+    for value in values:
+        counted[value] = counted.get(value, 0) + 1
+    return tuple(GroupCount(group, n) for group, n in counted.items())
+
+
+def caseload_report(
+    views: Views,
+    on: date,
+    *,
+    coach: str | None = None,
+    municipality: str | None = None,
+    as_known_at: datetime | None = None,
+    signals_only: bool = False,
+) -> CaseloadReport:
+    """P1: the active persons on ``on`` with their deadline signals, and counts per ladder
+    rung, leerroute and signal (over the persons listed).
+
+    Args:
+        on: the date the caseload is true on.
+        coach: only persons this staff member (any role) has on ``on``.
+        municipality: only persons in this municipality on ``on``.
+        as_known_at: only what was recorded by this moment.
+        signals_only: list only persons with at least one signal.
+
+    Catches up the ``caseload`` and ``inburgering`` read models first.
+    """
+    rows = caseload(views, on, coach=coach, municipality=municipality, as_known_at=as_known_at)
+    # caseload() caught up the caseload read model: this one is current, without a rebuild
+    basis = combined_basis([catch_up(views, CASELOAD), catch_up(views, INBURGERING)])
+    known, params = known_at_clause(as_known_at)
+    with views.transaction(commit=False) as tx:
+        status = statuses(tx, on, known, params, (row.person_id for row in rows))
+        registered = _registered_on(tx, known, params, (row.person_id for row in rows))
+        late = _late_recordings(tx, on, known, params)
+    entries = [
+        CaseloadEntry(
+            row,
+            deadline_signals(
+                row,
+                status[row.person_id],
+                on,
+                registered.get(row.person_id),
+                late.get(row.person_id),
+            ),
+        )
+        for row in rows
+    ]
+    if signals_only:
+        entries = [entry for entry in entries if entry.signals]
+    return CaseloadReport(
+        on=on.isoformat(),
+        as_known_at=timestamp_text(as_known_at) if as_known_at else None,
+        coach=coach,
+        municipality=municipality,
+        signals_only=signals_only,
+        entries=tuple(entries),
+        by_rung=_counts(
+            RUNG_GROUPS, ("none" if e.row.rung is None else str(e.row.rung) for e in entries)
+        ),
+        by_leerroute=_counts(LEERROUTE_GROUPS, (e.row.leerroute or "none" for e in entries)),
+        by_signal=_counts(SIGNALS, (s.code for e in entries for s in e.signals)),
+        projections=basis.projections,
+        position=basis.position,
+        rule_version=CASELOAD.rule_version,
+        digest=basis.digest,
+    )

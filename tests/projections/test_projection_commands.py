@@ -78,6 +78,8 @@ def test_status_shows_unbuilt_read_models_and_their_lag(traject: Run) -> None:
         ("outflow", False, 0, 6),
         ("housing", False, 0, 6),
         ("ladder", False, 0, 6),
+        ("inburgering", False, 0, 6),
+        ("candidates", False, 0, 6),
     ]
     assert "not built" in traject.ok("projections", "status").stdout
 

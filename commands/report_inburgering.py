@@ -1,0 +1,492 @@
+"""``traject caseload`` (P1 with deadline signals), ``traject report plans`` (P6),
+``traject report inburgering`` (P7) and ``traject find-candidates``.
+
+``commands/report.py`` adds the report commands to the ``traject report`` group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from typing import Any
+
+import click
+from rich import box
+from rich.table import Table
+
+from commands import reporting as report
+from commands.context import TrajectContext, pass_traject
+from commands.projections import emit_report, format_option
+from commands.types import IsoDate, IsoMoment, gemeente_code
+from ledger.values import Period
+from projections import Views
+from projections.candidates import CEFR_ORDER, CandidatesReport, find_candidates
+from projections.caseload import CaseloadEntry, CaseloadReport, GroupCount, caseload_report
+from projections.inburgering import InburgeringReport, inburgering
+from projections.plans import PlansReport, plans, share
+
+
+def _today() -> date:
+    return datetime.now(UTC).astimezone().date()
+
+
+def _title(text: str, as_known_at: str | None) -> str:
+    return f"{text} as known at {as_known_at}" if as_known_at else text
+
+
+def _basis(
+    projections: tuple[str, ...], position: int, rule_version: str, digest: str | None
+) -> dict[str, Any]:
+    return report.basis("+".join(projections), position, rule_version, digest)
+
+
+def _counts_table(title: str, counts: tuple[GroupCount, ...], total: int | None) -> Table:
+    """One row of counts, a column per group (and the total, when given)."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    cells = [(c.group, c.persons) for c in counts]
+    if total is not None:
+        cells.append(("total", total))
+    for group, _ in cells:
+        table.add_column(group, justify="right")
+    table.add_row(*(str(n) for _, n in cells))
+    return table
+
+
+# --- P1 caseload --------------------------------------------------------------------------------
+
+
+def caseload_row(entry: CaseloadEntry) -> dict[str, Any]:
+    row = entry.row
+    return {
+        "person_id": row.person_id,
+        "municipality": row.municipality,
+        "regisseurs": " ".join(row.regisseurs),
+        "coaches": " ".join(row.coaches),
+        "rung": row.rung,
+        "rung_on": row.rung_on,
+        "leerroute": row.leerroute,
+        "status_on": row.status_on,
+        "signals": " ".join(s.code for s in entry.signals),
+    }
+
+
+def caseload_json(result: CaseloadReport) -> dict[str, Any]:
+    return {
+        "on": result.on,
+        "as_known_at": result.as_known_at,
+        "coach": result.coach,
+        "municipality": result.municipality,
+        "signals_only": result.signals_only,
+        "rows": [
+            caseload_row(e) | {"signals": [asdict(s) for s in e.signals]} for e in result.entries
+        ],
+        "by_rung": {c.group: c.persons for c in result.by_rung},
+        "by_leerroute": {c.group: c.persons for c in result.by_leerroute},
+        "by_signal": {c.group: c.persons for c in result.by_signal},
+        "basis": _basis(result.projections, result.position, result.rule_version, result.digest),
+    }
+
+
+def caseload_tables(result: CaseloadReport) -> list[Table]:
+    table = Table(
+        title=_title(f"Caseload on {result.on}", result.as_known_at),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("person", "municipality", "regisseur", "coaches", "rung", "leerroute", "signals"):
+        table.add_column(name, no_wrap=name in ("person", "municipality"))
+    for entry in result.entries:
+        row = entry.row
+        table.add_row(
+            row.person_id[:8],
+            row.municipality,
+            ", ".join(row.regisseurs) or "-",
+            ", ".join(row.coaches) or "-",
+            "-" if row.rung is None else str(row.rung),
+            row.leerroute or "-",
+            "\n".join(s.detail for s in entry.signals) or "-",
+        )
+    listed = len(result.entries)
+    which = "with a signal" if result.signals_only else "active"
+    # the basis (position, digest) is in the JSON output: the table stays the same across runs
+    table.caption = f"{listed} {which} person(s)"
+    return [
+        table,
+        _counts_table("Persons per ladder rung", result.by_rung, listed),
+        _counts_table("Persons per leerroute", result.by_leerroute, listed),
+        _counts_table("Persons per signal", result.by_signal, None),
+    ]
+
+
+@click.command("caseload")
+@click.option("--on", type=IsoDate(), help="the date the caseload is true on [default: today]")
+@click.option("--coach", metavar="STAFF", help="only persons this staff member has (any role)")
+@click.option("--municipality", type=gemeente_code(), help="only persons in this municipality")
+@click.option("--as-known-at", type=IsoMoment(), help=report.AS_KNOWN_AT_HELP)
+@click.option("--signals-only", is_flag=True, help="list only persons with a deadline signal")
+@format_option()
+@pass_traject
+def caseload_command(
+    traject: TrajectContext,
+    *,
+    on: date | None,
+    coach: str | None,
+    municipality: str | None,
+    as_known_at: datetime | None,
+    signals_only: bool,
+    output: str | None,
+) -> None:
+    """List the active persons on a date with their deadline signals (PIP, PVT, term end,
+    ladder assessment, late recording), and count them per ladder rung and leerroute.
+
+    \b
+    Example:
+      traject caseload --coach r.jansen
+      traject caseload --municipality GM0622 --on 2024-06-30 --format csv
+      traject caseload --signals-only --as-known-at 2024-07-01
+    """
+    result = caseload_report(
+        Views(traject.app),
+        on or _today(),
+        coach=coach,
+        municipality=municipality,
+        as_known_at=as_known_at,
+        signals_only=signals_only,
+    )
+    rows = [caseload_row(entry) for entry in result.entries]
+    emit_report(traject, output, lambda: caseload_tables(result), caseload_json(result), rows)
+
+
+# --- P6 plans -----------------------------------------------------------------------------------
+
+
+def plans_json(result: PlansReport) -> dict[str, Any]:
+    return {
+        "period": result.period,
+        "end": result.end,
+        "as_known_at": result.as_known_at,
+        "municipality": result.municipality,
+        "active": result.active,
+        "with_plan": result.with_plan,
+        "plan_share": result.plan_share,
+        "pip_v1": {
+            "due_in_period": result.pip_due,
+            "on_time": result.pip_on_time,
+            "late": result.pip_late,
+            "open": result.pip_open,
+        },
+        "cohorts": [asdict(c) for c in result.cohorts],
+        "basis": _basis(result.projections, result.position, result.rule_version, result.digest),
+    }
+
+
+def plans_csv_rows(result: PlansReport) -> list[dict[str, Any]]:
+    """One row per figure (``figure``, ``cohort``, ``value``)."""
+    rows: list[dict[str, Any]] = [
+        {"figure": name, "cohort": None, "value": value}
+        for name, value in (
+            ("active", result.active),
+            ("with_plan", result.with_plan),
+            ("plan_share", result.plan_share),
+            ("pip_v1_due", result.pip_due),
+            ("pip_v1_on_time", result.pip_on_time),
+            ("pip_v1_late", result.pip_late),
+            ("pip_v1_open", result.pip_open),
+        )
+    ]
+    for cohort in result.cohorts:
+        rows += [
+            {"figure": name, "cohort": cohort.cohort, "value": value}
+            for name, value in asdict(cohort).items()
+            if name != "cohort"
+        ]
+    return rows
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _days(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def plans_tables(result: PlansReport) -> list[Table]:
+    title = _title(f"Plans {result.period} (clients active on {result.end})", result.as_known_at)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("figure")
+    table.add_column("persons", justify="right")
+    table.add_column("share", justify="right")
+    table.add_row("active clients", str(result.active), "")
+    table.add_row("with a PIP", str(result.with_plan), _percent(result.plan_share))
+    table.add_row("PIP v1 due in the period", str(result.pip_due), "", style="bold")
+    for name, value in (
+        ("  adopted on time", result.pip_on_time),
+        ("  adopted late", result.pip_late),
+        ("  still open", result.pip_open),
+    ):
+        table.add_row(name, str(value), _percent(share(value, result.pip_due)))
+    table.caption = report.basis_caption(result.position, result.rule_version, result.digest)
+    cohorts = Table(
+        title="Wi2021 cohorts (year the duty started)", title_justify="left", box=box.SIMPLE_HEAD
+    )
+    cohorts.add_column("cohort", no_wrap=True)
+    for name in ("persons", "intake started", "share", "median days", "PIP v1", "median days "):
+        cohorts.add_column(name, justify="right")
+    for c in result.cohorts:
+        cohorts.add_row(
+            c.cohort,
+            str(c.persons),
+            str(c.intake_started),
+            _percent(share(c.intake_started, c.persons)),
+            _days(c.median_days_to_intake),
+            str(c.pip_adopted),
+            _days(c.median_days_to_pip),
+            style="bold" if c.cohort == "total" else None,
+        )
+    cohorts.caption = "median days from the duty's start to the intake's start / to PIP v1"
+    return [table, cohorts]
+
+
+@click.command("plans")
+@click.option("--period", type=report.PeriodType(), required=True, help="2024H1, 2024Q3 or 2024")
+@click.option("--municipality", type=gemeente_code(), help="only clients in this municipality")
+@click.option("--as-known-at", type=IsoMoment(), help=report.AS_KNOWN_AT_HELP)
+@format_option()
+@pass_traject
+def plans_command(
+    traject: TrajectContext,
+    *,
+    period: Period,
+    municipality: str | None,
+    as_known_at: datetime | None,
+    output: str | None,
+) -> None:
+    """Plan coverage and timeliness: active clients with a PIP, PIP v1 within 10 weeks, and
+    per Wi2021 cohort the brede intake started and the days to intake and PIP.
+
+    \b
+    Example:
+      traject report plans --period 2024H1
+      traject report plans --period 2024 --municipality GM0622 --format json
+    """
+    result = plans(Views(traject.app), period, municipality=municipality, as_known_at=as_known_at)
+    emit_report(
+        traject, output, lambda: plans_tables(result), plans_json(result), plans_csv_rows(result)
+    )
+
+
+# --- P7 inburgering -----------------------------------------------------------------------------
+
+
+def inburgering_json(result: InburgeringReport) -> dict[str, Any]:
+    return {
+        "on": result.on,
+        "as_known_at": result.as_known_at,
+        "municipality": result.municipality,
+        "routes": [asdict(r) for r in result.routes],
+        "exams": [asdict(e) | {"pass_rate": e.pass_rate} for e in result.exams],
+        "risk_months": result.risk_months,
+        "risk": [asdict(r) for r in result.risk],
+        "basis": _basis(result.projections, result.position, result.rule_version, result.digest),
+    }
+
+
+def inburgering_csv_rows(result: InburgeringReport) -> list[dict[str, Any]]:
+    """One row per leerroute (``section`` = route), then per exam cell, then per risk."""
+    rows: list[dict[str, Any]] = [{"section": "route"} | asdict(r) for r in result.routes]
+    rows += [{"section": "exam"} | asdict(e) | {"pass_rate": e.pass_rate} for e in result.exams]
+    rows += [{"section": "risk"} | asdict(r) for r in result.risk]
+    names = list(dict.fromkeys(k for row in rows for k in row))
+    return [dict.fromkeys(names) | row for row in rows]
+
+
+def inburgering_tables(result: InburgeringReport) -> list[Table]:
+    routes = Table(
+        title=_title(f"Inburgering on {result.on}", result.as_known_at),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    names = ("persons", "afgeschaald", "pvt_done", "map_done", "knm_done", "ona_done", "fulfilled")
+    routes.add_column("leerroute", no_wrap=True)
+    for name in names:
+        routes.add_column(name.replace("_", " "), justify="right")
+    for r in result.routes:
+        values = asdict(r)
+        routes.add_row(
+            r.leerroute,
+            *(str(values[n]) for n in names),
+            style="bold" if r.leerroute == "total" else None,
+        )
+    routes.caption = "active clients with an inburgeringsplicht; " + report.basis_caption(
+        result.position, result.rule_version, result.digest
+    )
+    exams = Table(title="Exam results", title_justify="left", box=box.SIMPLE_HEAD)
+    for name in ("component", "attempt", "taken", "passed", "pass rate"):
+        exams.add_column(name, justify="left" if name == "component" else "right")
+    for e in result.exams:
+        exams.add_row(
+            e.component, str(e.attempt_no), str(e.taken), str(e.passed), _percent(e.pass_rate)
+        )
+    risk = Table(
+        title=f"Risk list: term ends within {result.risk_months} months, duty not fulfilled",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("person", "municipality", "regime", "leerroute", "term end", "days left"):
+        risk.add_column(name, no_wrap=True, justify="right" if name == "days left" else "left")
+    for person in result.risk:
+        risk.add_row(
+            person.person_id[:8],
+            person.municipality,
+            person.regime or "-",
+            person.leerroute or "-",
+            person.term_end + (" (extended)" if person.extended else ""),
+            str(person.days_left),
+        )
+    risk.caption = f"{len(result.risk)} person(s); fines are not counted as a risk"
+    return [routes, exams, risk]
+
+
+@click.command("inburgering")
+@click.option("--on", type=IsoDate(), help="the date the status is true on [default: today]")
+@click.option("--municipality", type=gemeente_code(), help="only clients in this municipality")
+@click.option("--as-known-at", type=IsoMoment(), help=report.AS_KNOWN_AT_HELP)
+@format_option()
+@pass_traject
+def inburgering_command(
+    traject: TrajectContext,
+    *,
+    on: date | None,
+    municipality: str | None,
+    as_known_at: datetime | None,
+    output: str | None,
+) -> None:
+    """Inburgering status per leerroute (afgeschaald, PVT, MAP, KNM, ONA), exam pass rates
+    per component and attempt, and the risk list of terms ending soon.
+
+    \b
+    Example:
+      traject report inburgering --on 2024-06-30
+      traject report inburgering --on 2024-06-30 --municipality GM0622 --format csv
+    """
+    result = inburgering(
+        Views(traject.app), on or _today(), municipality=municipality, as_known_at=as_known_at
+    )
+    emit_report(
+        traject,
+        output,
+        lambda: inburgering_tables(result),
+        inburgering_json(result),
+        inburgering_csv_rows(result),
+    )
+
+
+# --- candidate finder ---------------------------------------------------------------------------
+
+
+def candidate_rows(result: CandidatesReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "person_id": c.person_id,
+            "municipality": c.municipality,
+            "regisseurs": " ".join(c.regisseurs),
+            "rung": c.rung,
+            "language_level": c.language_level,
+            "occupation": c.occupation,
+            "education": c.education,
+        }
+        for c in result.candidates
+    ]
+
+
+def candidates_table(result: CandidatesReport) -> Table:
+    wanted = ", ".join(f"{k}={v}" for k, v in result.criteria.items() if v is not None)
+    table = Table(
+        title=_title(
+            f"Candidates on {result.on}" + (f" ({wanted})" if wanted else ""), result.as_known_at
+        ),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in (
+        "person",
+        "municipality",
+        "regisseur",
+        "rung",
+        "language",
+        "occupation",
+        "education",
+    ):
+        table.add_column(name, no_wrap=name in ("person", "municipality"))
+    for c in result.candidates:
+        table.add_row(
+            c.person_id[:8],
+            c.municipality,
+            ", ".join(c.regisseurs) or "-",
+            "-" if c.rung is None else str(c.rung),
+            c.language_level or "-",
+            c.occupation or "-",
+            c.education or "-",
+        )
+    table.caption = f"{len(result.candidates)} candidate(s); " + report.basis_caption(
+        result.position, result.rule_version, result.digest
+    )
+    return table
+
+
+@click.command("find-candidates")
+@click.option(
+    "--occupation", metavar="TEXT", help="occupational direction contains this, e.g. zorg"
+)
+@click.option("--education", metavar="TEXT", help="education contains this, e.g. mbo")
+@click.option(
+    "--min-language",
+    type=click.Choice(CEFR_ORDER, case_sensitive=False),
+    help="at least this CEFR language level",
+)
+@click.option("--min-rung", type=click.IntRange(1, 6), help="at least this Participatieladder rung")
+@click.option("--municipality", type=gemeente_code(), help="only clients in this municipality")
+@click.option("--on", type=IsoDate(), help="the date the profiles are true on [default: today]")
+@click.option("--as-known-at", type=IsoMoment(), help=report.AS_KNOWN_AT_HELP)
+@format_option()
+@pass_traject
+def find_candidates_command(
+    traject: TrajectContext,
+    *,
+    occupation: str | None,
+    education: str | None,
+    min_language: str | None,
+    min_rung: int | None,
+    municipality: str | None,
+    on: date | None,
+    as_known_at: datetime | None,
+    output: str | None,
+) -> None:
+    """Find active clients for a vacancy by occupational direction, education, language level
+    and ladder rung. Persons are named by id only.
+
+    \b
+    Example:
+      traject find-candidates --occupation zorg --min-language A2 --min-rung 3
+      traject find-candidates --education mbo --municipality GM0622 --format csv
+    """
+    result = find_candidates(
+        Views(traject.app),
+        on or _today(),
+        occupation=occupation,
+        education=education,
+        min_language=min_language,
+        min_rung=min_rung,
+        municipality=municipality,
+        as_known_at=as_known_at,
+    )
+    rows = candidate_rows(result)
+    data = {
+        "on": result.on,
+        "as_known_at": result.as_known_at,
+        "criteria": result.criteria,
+        "rows": rows,
+        "basis": _basis(result.projections, result.position, result.rule_version, result.digest),
+    }
+    emit_report(traject, output, lambda: [candidates_table(result)], data, rows)

@@ -1,0 +1,171 @@
+"""P7 inburgering status on a date: per leerroute, exam pass rates, and the risk list.
+
+The population is the **active caseload on the date** (P1) with an inburgeringsplicht
+(``InburgeringDutyEstablished`` by then), optionally in one municipality. Facts count as true
+on the date (``occurred_on <= d``), as known at a moment when asked.
+
+* **Per leerroute** (the latest of PIP and leerroute facts; ``none`` without one): persons,
+  afgeschaald (``DowngradedToA2``), PVT signed, MAP completed, KNM exam passed, ONA completed,
+  duty fulfilled. The ``total`` row covers every route.
+* **Exam pass rates** per component and attempt number: results recorded for an exam taken by
+  the date (``ExamResultRecorded``; its ``occurred_on`` is the exam date), passed / taken.
+* **Risk list**: persons whose inburgeringstermijn ends within ``term_warning_months`` of the
+  date (or has already ended) and whose duty is not fulfilled. The term end is the latest
+  ``TermExtended.new_end`` when extended, else PIP v1 + 3 years (Wi2021), else DUO's term end.
+  Fines are not read: for asielstatushouders they are being withdrawn (domain.md §2.3 F.22), so
+  a fine is never a reason to be on (or off) the list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from ledger.rules import rules_on
+from ledger.values import add_months
+from projections.base import Views, catch_up, known_at_clause, timestamp_text
+from projections.caseload import CASELOAD, LEERROUTE_GROUPS, caseload
+from projections.duty import INBURGERING, InburgeringStatus, combined_basis, statuses
+from projections.plans import share
+
+
+@dataclass(frozen=True)
+class RouteRow:
+    """Counts for the persons on one leerroute (or ``total``)."""
+
+    leerroute: str
+    persons: int
+    afgeschaald: int
+    pvt_done: int
+    map_done: int
+    knm_done: int
+    ona_done: int
+    fulfilled: int
+
+
+@dataclass(frozen=True)
+class ExamRow:
+    """Results of one exam component at one attempt number."""
+
+    component: str
+    attempt_no: int
+    taken: int
+    passed: int
+
+    @property
+    def pass_rate(self) -> float | None:
+        return share(self.passed, self.taken)
+
+
+@dataclass(frozen=True)
+class RiskRow:
+    """A person whose term ends soon (or ended) with the duty not fulfilled."""
+
+    person_id: str
+    municipality: str
+    regime: str | None
+    leerroute: str | None
+    term_end: str
+    extended: bool
+    days_left: int
+
+
+@dataclass(frozen=True)
+class InburgeringReport:
+    """P7 on one date."""
+
+    on: str
+    as_known_at: str | None
+    municipality: str | None
+    risk_months: int
+    routes: tuple[RouteRow, ...]
+    exams: tuple[ExamRow, ...]
+    risk: tuple[RiskRow, ...]
+    projections: tuple[str, ...]
+    position: int
+    rule_version: str
+    digest: str | None
+
+
+def _route_row(name: str, people: list[InburgeringStatus]) -> RouteRow:
+    return RouteRow(
+        leerroute=name,
+        persons=len(people),
+        afgeschaald=sum(1 for p in people if p.downgraded_on),
+        pvt_done=sum(1 for p in people if p.pvt_on),
+        map_done=sum(1 for p in people if p.map_on),
+        knm_done=sum(1 for p in people if p.knm_passed_on),
+        ona_done=sum(1 for p in people if p.ona_on),
+        fulfilled=sum(1 for p in people if p.fulfilled_on),
+    )
+
+
+def _exam_rows(people: list[InburgeringStatus]) -> tuple[ExamRow, ...]:
+    cells: dict[tuple[str, int], list[int]] = {}
+    for person in people:
+        for exam in person.exams:
+            cell = cells.setdefault((exam.component, exam.attempt_no), [0, 0])
+            cell[0] += 1
+            cell[1] += int(exam.passed)
+    return tuple(ExamRow(c, a, taken, passed) for (c, a), (taken, passed) in sorted(cells.items()))
+
+
+def inburgering(
+    views: Views,
+    on: date,
+    *,
+    municipality: str | None = None,
+    as_known_at: datetime | None = None,
+) -> InburgeringReport:
+    """P7 inburgering status on ``on`` (see the module docstring).
+
+    Args:
+        on: the date the status is true on.
+        municipality: only clients in this municipality on ``on``.
+        as_known_at: only what was recorded by this moment.
+
+    Catches up the ``caseload`` and ``inburgering`` read models first.
+    """
+    rows = caseload(views, on, municipality=municipality, as_known_at=as_known_at)
+    basis = combined_basis([catch_up(views, CASELOAD), catch_up(views, INBURGERING)])
+    known, params = known_at_clause(as_known_at)
+    with views.transaction(commit=False) as tx:
+        found = statuses(tx, on, known, params, (row.person_id for row in rows))
+    where = {row.person_id: row.municipality for row in rows}
+    people = [found[row.person_id] for row in rows if found[row.person_id].has_duty]
+    routes = [
+        _route_row(route, [p for p in people if (p.leerroute or "none") == route])
+        for route in LEERROUTE_GROUPS
+    ]
+    routes.append(_route_row("total", people))
+    months = rules_on(on).term_warning_months
+    horizon = add_months(on, months)
+    risk = sorted(
+        (
+            RiskRow(
+                person_id=p.person_id,
+                municipality=where[p.person_id],
+                regime=p.regime,
+                leerroute=p.leerroute,
+                term_end=end.isoformat(),
+                extended=p.extended_to is not None,
+                days_left=(end - on).days,
+            )
+            for p in people
+            if p.fulfilled_on is None and (end := p.term_end) is not None and end <= horizon
+        ),
+        key=lambda r: (r.term_end, r.person_id),
+    )
+    return InburgeringReport(
+        on=on.isoformat(),
+        as_known_at=timestamp_text(as_known_at) if as_known_at else None,
+        municipality=municipality,
+        risk_months=months,
+        routes=tuple(routes),
+        exams=_exam_rows(people),
+        risk=tuple(risk),
+        projections=basis.projections,
+        position=basis.position,
+        rule_version=CASELOAD.rule_version,
+        digest=basis.digest,
+    )

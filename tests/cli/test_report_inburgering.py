@@ -1,0 +1,219 @@
+"""`traject caseload`, `traject report plans|inburgering` and `traject find-candidates`, end to end:
+table, JSON and CSV output, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from cli_helpers import Traject
+
+from ledger import events as ev
+from ledger.application import TrajectoryLedger
+from ledger.config import parse_database_url
+from ledger.crypto import read_key_file
+
+
+def populate(traject: Traject) -> dict[str, str]:
+    """Two Wi2021 clients of r.jansen: A with a PIP on time, B with none (due 2024-04-04)."""
+    app = TrajectoryLedger(
+        parse_database_url(traject.database_url).library_env, read_key_file(traject.key_file)
+    )
+    try:
+        ids: dict[str, UUID] = {}
+        for name, start in (("A", date(2024, 2, 1)), ("B", date(2024, 1, 20))):
+            pid = app.register_person(
+                occurred_on=date(2024, 1, 10),
+                birth_date=date(1990, 1, 1),
+                sex="f",
+                nationality=["SY"],
+            ).stream_id
+            app.record(
+                pid,
+                ev.CoachAssigned,
+                occurred_on=date(2024, 1, 10),
+                staff_id="r.jansen",
+                role="regisseur",
+            )
+            app.record(pid, ev.InburgeringDutyEstablished, occurred_on=start, duty_start=start)
+            ids[name] = pid
+        a = ids["A"]
+        app.record(
+            a,
+            ev.PipAdopted,
+            occurred_on=date(2024, 3, 1),
+            version=1,
+            leerroute="B1",
+            hoofddoel="werk",
+            pvt_intensity="standaard",
+            map_intensity="standaard",
+            decision_ref="PIP-1",
+        )
+        app.record(a, ev.LadderAssessed, occurred_on=date(2024, 5, 1), rung=4, assessor="r.jansen")
+        app.record(
+            a,
+            ev.ProfileUpdated,
+            occurred_on=date(2024, 5, 1),
+            occupation_direction="zorg",
+            education="mbo-3",
+            language_level="A2",
+        )
+        app.record(
+            a,
+            ev.ExamResultRecorded,
+            occurred_on=date(2024, 5, 2),
+            component="lezen",
+            level="B1",
+            result="geslaagd",
+            attempt_no=1,
+        )
+    finally:
+        app.close()
+    return {name: str(pid) for name, pid in ids.items()}
+
+
+@pytest.fixture
+def people(ledger: Traject) -> dict[str, str]:
+    return populate(ledger)
+
+
+def test_caseload_shows_signals_and_breakdowns_in_every_format(
+    ledger: Traject, people: dict[str, str]
+) -> None:
+    # B's PIP v1 was due 2024-03-30 (10 weeks after the notice of 2024-01-20): overdue in June
+    table = ledger.ok("caseload", "--on", "2024-06-30").stdout
+    assert "PIP v1 overdue since 2024-03-30" in table
+    assert "2 active person(s)" in table
+    assert "Persons per leerroute" in table
+    data = json.loads(ledger.ok("caseload", "--on", "2024-06-30", "--format", "json").stdout)
+    rows = {r["person_id"]: r for r in data["rows"]}
+    # A's ladder assessment and exam (May) were recorded long after; B has no recent fact
+    assert [s["code"] for s in rows[people["B"]]["signals"]] == ["pip_due"]
+    assert [s["code"] for s in rows[people["A"]]["signals"]] == ["late_recording"]
+    assert data["by_rung"] == {"1": 0, "2": 0, "3": 0, "4": 1, "5": 0, "6": 0, "none": 1}
+    assert data["by_leerroute"] == {"B1": 1, "onderwijs": 0, "Z": 0, "none": 1}
+    assert data["basis"]["projection"] == "caseload+inburgering"
+    assert len(data["basis"]["digest"]) == 64
+    flagged = ledger.ok(
+        "report", "caseload", "--on", "2024-06-30", "--signals-only", "--format", "csv"
+    ).stdout
+    by_id = {r["person_id"]: r for r in csv.DictReader(io.StringIO(flagged))}
+    assert by_id[people["B"]]["signals"] == "pip_due"
+    assert by_id[people["A"]]["signals"] == "late_recording"
+
+
+def test_report_plans_in_every_format(ledger: Traject, people: dict[str, str]) -> None:
+    data = json.loads(ledger.ok("report", "plans", "--period", "2024H1", "--format", "json").stdout)
+    # both active on 2024-06-30; A's PIP (2024-03-01) was due 2024-04-11 (notice 2024-02-01 +
+    # 10 weeks): on time; B's was due 2024-03-30 and is still open
+    assert (data["active"], data["with_plan"], data["plan_share"]) == (2, 1, 0.5)
+    assert data["pip_v1"] == {"due_in_period": 2, "on_time": 1, "late": 0, "open": 1}
+    total = data["cohorts"][-1]
+    # A: 2024-02-01 → 2024-03-01 is 29 days
+    assert (total["cohort"], total["persons"], total["median_days_to_pip"]) == ("total", 2, 29)
+    table = ledger.ok("report", "plans", "--period", "2024H1").stdout
+    assert "with a PIP" in table and "50%" in table
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                ledger.ok("report", "plans", "--period", "2024H1", "--format", "csv").stdout
+            )
+        )
+    )
+    assert {"figure": "pip_v1_open", "cohort": "", "value": "1"} in rows
+
+
+def test_report_inburgering_in_every_format(ledger: Traject, people: dict[str, str]) -> None:
+    data = json.loads(
+        ledger.ok("report", "inburgering", "--on", "2024-06-30", "--format", "json").stdout
+    )
+    routes = {r["leerroute"]: r["persons"] for r in data["routes"]}
+    assert (routes["B1"], routes["none"], routes["total"]) == (1, 1, 2)
+    assert data["exams"] == [
+        {"component": "lezen", "attempt_no": 1, "taken": 1, "passed": 1, "pass_rate": 1.0}
+    ]
+    # A's term ends 2027-03-02; B has no PIP, so no term yet: nobody at risk
+    assert data["risk"] == []
+    table = ledger.ok("report", "inburgering", "--on", "2024-06-30").stdout
+    assert "Risk list" in table and "Exam results" in table
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                ledger.ok("report", "inburgering", "--on", "2024-06-30", "--format", "csv").stdout
+            )
+        )
+    )
+    assert [r["section"] for r in rows].count("route") == 5
+
+
+def test_find_candidates_in_every_format(ledger: Traject, people: dict[str, str]) -> None:
+    args = (
+        "find-candidates",
+        "--occupation",
+        "zorg",
+        "--min-language",
+        "a2",
+        "--min-rung",
+        "3",
+        "--on",
+        "2024-06-30",
+    )
+    data = json.loads(ledger.ok(*args, "--format", "json").stdout)
+    assert [(r["person_id"], r["rung"], r["language_level"]) for r in data["rows"]] == [
+        (people["A"], 4, "A2")
+    ]
+    assert data["criteria"]["min_rung"] == 3
+    table = ledger.ok(*args).stdout
+    assert people["A"][:8] in table and "1 candidate(s)" in table
+    assert ledger.ok(*args, "--format", "csv").stdout.startswith("person_id,municipality,")
+    assert (
+        json.loads(
+            ledger.ok(
+                "find-candidates", "--min-language", "B1", "--on", "2024-06-30", "--format", "json"
+            ).stdout
+        )["rows"]
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("report", "plans"), "Missing option '--period'"),
+        (("report", "plans", "--period", "2024H3"), "'--period'"),
+        (("report", "inburgering", "--on", "30-06-2024"), "'--on'"),
+        (("caseload", "--as-known-at", "yesterday"), "'--as-known-at'"),
+        (("find-candidates", "--min-language", "B3"), "'--min-language'"),
+        (("find-candidates", "--min-rung", "7"), "'--min-rung'"),
+        (("find-candidates", "--municipality", "Schiedam"), "'--municipality'"),
+    ],
+)
+def test_bad_input_is_refused_with_the_option_named(
+    ledger: Traject, args: tuple[str, ...], message: str
+) -> None:
+    result = ledger(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.postgres
+def test_the_reports_run_on_postgresql(cli_postgres_url: str, tmp_path: Path) -> None:
+    traject = Traject(cli_postgres_url, tmp_path / "traject.key")
+    traject.init("--municipality", "GM0622")
+    people = populate(traject)
+    data = json.loads(
+        traject.ok("report", "plans", "--period", "2024H1", "--format", "json").stdout
+    )
+    assert data["pip_v1"] == {"due_in_period": 2, "on_time": 1, "late": 0, "open": 1}
+    found = json.loads(
+        traject.ok(
+            "find-candidates", "--occupation", "zorg", "--on", "2024-06-30", "--format", "json"
+        ).stdout
+    )
+    assert [r["person_id"] for r in found["rows"]] == [people["A"]]
