@@ -12,7 +12,7 @@ from rich.table import Table
 
 from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
-from commands.types import IsoDate, IsoMoment, gemeente_code
+from commands.types import IsoDate, IsoMoment, MunicipalityType
 from ledger.values import Period
 from projections import Views
 from projections.caseload import CaseloadRow, caseload
@@ -245,7 +245,7 @@ def group() -> None:
 @click.command("caseload")
 @click.option("--on", type=IsoDate(), help="the date the caseload is true on [default: today]")
 @click.option("--coach", metavar="STAFF", help="only persons this staff member has (any role)")
-@click.option("--municipality", type=gemeente_code(), help="only persons in this municipality")
+@click.option("--municipality", type=MunicipalityType(), help="only persons in this municipality")
 @format_option()
 @pass_traject
 def caseload_command(
@@ -303,7 +303,7 @@ def outflow_command(
 
 @group.command("housing")
 @click.option("--period", type=PeriodType(), required=True, help="a half-year: 2024H1")
-@click.option("--municipality", type=gemeente_code(), help="only this municipality")
+@click.option("--municipality", type=MunicipalityType(), help="only this municipality")
 @click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
 @format_option()
 @pass_traject
@@ -336,7 +336,7 @@ def housing_command(
 @click.option("--on", type=IsoDate(), help="the date the rungs are true on [default: today]")
 @click.option("--from", "from_date", type=IsoDate(), help="also count transitions since this date")
 @click.option(
-    "--municipality", type=gemeente_code(), help="only persons whose latest assessment was in it"
+    "--municipality", type=MunicipalityType(), help="only persons whose latest assessment was in it"
 )
 @click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
 @format_option()
@@ -374,3 +374,4 @@ def ladder_command(
 
 
 group.add_command(caseload_command)
+import commands.report_life  # noqa: E402, F401 - its P4, P8-P11 commands register on `group`
