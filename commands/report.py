@@ -13,6 +13,7 @@ from rich.table import Table
 from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
 from commands.types import IsoDate, IsoMoment, MunicipalityType
+from ledger.municipalities import label as municipality_label
 from ledger.values import Period
 from projections import Views
 from projections.caseload import CaseloadRow, caseload
@@ -156,7 +157,7 @@ def housing_table(report: HousingReport) -> Table:
     table.add_column("confirmed", justify="right")
     for row in report.rows:
         table.add_row(
-            row.municipality,
+            municipality_label(row.municipality) or row.municipality,
             "-" if row.target is None else str(row.target),
             str(row.realised),
             "-" if row.balance is None else f"{row.balance:+d}" if row.balance else "0",
