@@ -99,22 +99,33 @@ def help_requests(
     """
     result = catch_up(views, HELP_REQUESTS)
     start, end = period.start.isoformat(), period.end.isoformat()
+    in_period = f"kind = '{REQUEST}' AND occurred_on >= ? AND occurred_on <= ?"
+    where_m, m_params = (" AND municipality = ?", [municipality]) if municipality else ("", [])
+    facts = views.table(HELP_REQUESTS.facts_table.name)
     with views.transaction(commit=False) as tx:
-        rows = current_facts(
+        request_rows = current_facts(
             tx,
             HELP_REQUESTS,
-            "stream_id, version, kind, occurred_on, municipality, category, year_no",
-            "occurred_on <= ?",
-            [end],
+            "stream_id, occurred_on, category",
+            in_period + where_m,
+            [start, end, *m_params],
+            as_known_at=as_known_at,
+        )
+        # the guidance facts of persons with a request in the period (any revision will do:
+        # guidance is only looked up for the requests found above)
+        guidance_rows = current_facts(
+            tx,
+            HELP_REQUESTS,
+            "stream_id, version, kind, occurred_on, year_no",
+            f"kind <> '{REQUEST}' AND occurred_on <= ? AND stream_id IN ("
+            f"SELECT stream_id FROM {facts} WHERE {in_period})",
+            [end, start, end],
             as_known_at=as_known_at,
         )
     guidance: dict[tuple[str, int], list[GuidanceFact]] = {}
-    requests: list[tuple[str, str, str]] = []  # person, date, category
-    for stream, version, kind, on, where, category, year_no in rows:
-        if kind != REQUEST:
-            guidance.setdefault((str(stream), int(year_no)), []).append((on, int(version), kind))
-        elif on >= start and municipality in (None, where):
-            requests.append((str(stream), on, str(category)))
+    for stream, version, kind, on, year_no in guidance_rows:
+        guidance.setdefault((str(stream), int(year_no)), []).append((on, int(version), kind))
+    requests = [(str(stream), on, str(category)) for stream, on, category in request_rows]
     counts: dict[tuple[str, str], int] = {}
     persons: dict[tuple[str, str], set[str]] = {}
     for person, on, category in requests:
