@@ -21,7 +21,8 @@ from commands.report_inburgering import (
     plans_command,
 )
 from commands.reporting import AS_KNOWN_AT_HELP, PeriodType, basis, basis_caption
-from commands.types import IsoDate, IsoMoment, gemeente_code
+from commands.types import IsoDate, IsoMoment, MunicipalityType
+from ledger.municipalities import label as municipality_label
 from ledger.values import Period
 from projections import Views
 from projections.housing import HousingReport, HousingRow, housing
@@ -93,7 +94,7 @@ def housing_table(report: HousingReport) -> Table:
     table.add_column("confirmed", justify="right")
     for row in report.rows:
         table.add_row(
-            row.municipality,
+            municipality_label(row.municipality) or row.municipality,
             "-" if row.target is None else str(row.target),
             str(row.realised),
             "-" if row.balance is None else f"{row.balance:+d}" if row.balance else "0",
@@ -207,7 +208,7 @@ def outflow_command(
 
 @group.command("housing")
 @click.option("--period", type=PeriodType(), required=True, help="a half-year: 2024H1")
-@click.option("--municipality", type=gemeente_code(), help="only this municipality")
+@click.option("--municipality", type=MunicipalityType(), help="only this municipality")
 @click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
 @format_option()
 @pass_traject
@@ -240,7 +241,7 @@ def housing_command(
 @click.option("--on", type=IsoDate(), help="the date the rungs are true on [default: today]")
 @click.option("--from", "from_date", type=IsoDate(), help="also count transitions since this date")
 @click.option(
-    "--municipality", type=gemeente_code(), help="only persons whose latest assessment was in it"
+    "--municipality", type=MunicipalityType(), help="only persons whose latest assessment was in it"
 )
 @click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
 @format_option()
@@ -280,3 +281,4 @@ def ladder_command(
 group.add_command(caseload_command)
 group.add_command(plans_command)
 group.add_command(inburgering_command)
+import commands.report_life  # noqa: E402, F401 - its P4, P8-P11 commands register on `group`

@@ -17,7 +17,7 @@ from rich.table import Table
 from commands import reporting as report
 from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
-from commands.types import IsoDate, IsoMoment, gemeente_code
+from commands.types import IsoDate, IsoMoment, MunicipalityType
 from ledger.values import Period
 from projections import Views
 from projections.candidates import CEFR_ORDER, CandidatesReport, find_candidates
@@ -121,7 +121,7 @@ def caseload_tables(result: CaseloadReport) -> list[Table]:
 @click.command("caseload")
 @click.option("--on", type=IsoDate(), help="the date the caseload is true on [default: today]")
 @click.option("--coach", metavar="STAFF", help="only persons this staff member has (any role)")
-@click.option("--municipality", type=gemeente_code(), help="only persons in this municipality")
+@click.option("--municipality", type=MunicipalityType(), help="only persons in this municipality")
 @click.option("--as-known-at", type=IsoMoment(), help=report.AS_KNOWN_AT_HELP)
 @click.option("--signals-only", is_flag=True, help="list only persons with a deadline signal")
 @format_option()
@@ -250,7 +250,7 @@ def plans_tables(result: PlansReport) -> list[Table]:
 
 @click.command("plans")
 @click.option("--period", type=report.PeriodType(), required=True, help="2024H1, 2024Q3 or 2024")
-@click.option("--municipality", type=gemeente_code(), help="only clients in this municipality")
+@click.option("--municipality", type=MunicipalityType(), help="only clients in this municipality")
 @click.option("--as-known-at", type=IsoMoment(), help=report.AS_KNOWN_AT_HELP)
 @format_option()
 @pass_traject
@@ -350,7 +350,7 @@ def inburgering_tables(result: InburgeringReport) -> list[Table]:
 
 @click.command("inburgering")
 @click.option("--on", type=IsoDate(), help="the date the status is true on [default: today]")
-@click.option("--municipality", type=gemeente_code(), help="only clients in this municipality")
+@click.option("--municipality", type=MunicipalityType(), help="only clients in this municipality")
 @click.option("--as-known-at", type=IsoMoment(), help=report.AS_KNOWN_AT_HELP)
 @format_option()
 @pass_traject
@@ -446,7 +446,7 @@ def candidates_table(result: CandidatesReport) -> Table:
     help="at least this CEFR language level",
 )
 @click.option("--min-rung", type=click.IntRange(1, 6), help="at least this Participatieladder rung")
-@click.option("--municipality", type=gemeente_code(), help="only clients in this municipality")
+@click.option("--municipality", type=MunicipalityType(), help="only clients in this municipality")
 @click.option("--on", type=IsoDate(), help="the date the profiles are true on [default: today]")
 @click.option("--as-known-at", type=IsoMoment(), help=report.AS_KNOWN_AT_HELP)
 @format_option()

@@ -14,6 +14,8 @@ from typing import Any, get_args
 import click
 
 from ledger import events as ev
+from ledger.errors import TrajectError
+from ledger.municipalities import resolve
 from ledger.values import CountryCode, GemeenteCode, bsn_is_valid
 
 
@@ -134,6 +136,25 @@ class PatternType(click.ParamType[str]):
 
 def gemeente_code() -> PatternType:
     return PatternType(pattern_of(GemeenteCode), upper=True)
+
+
+class MunicipalityType(click.ParamType[str]):
+    """A municipality by CBS code (GM0363) or name (Amsterdam, 's-Hertogenbosch, Den Bosch).
+
+    Converts to the CBS code; an unknown name fails with the close matches from the dated
+    CBS list in ``ledger.municipalities``.
+    """
+
+    name = "municipality"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "GM0363|NAME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return resolve(str(value))
+        except TrajectError as error:
+            self.fail(str(error), param, ctx)
 
 
 class DecimalType(click.ParamType[Decimal]):

@@ -23,14 +23,20 @@ from projections.base import (
 )
 from projections.candidates import CANDIDATES
 from projections.caseload import CASELOAD, CaseloadRow
+from projections.cohort import COHORT
 from projections.duty import INBURGERING
+from projections.guidance import GUIDANCE
+from projections.helprequests import HELP_REQUESTS
 from projections.housing import HOUSING, HousingReport, HousingRow
 from projections.ladder import LADDER, LadderReport
 from projections.outflow import OUTFLOW, OutflowReport, OutflowRow
+from projections.pvt import PVT
+from projections.reunification import REUNIFICATION
 
 PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CASELOAD, OUTFLOW, HOUSING, LADDER)}
 """Every read model, by name."""
 PROJECTIONS |= {p.name: p for p in (INBURGERING, CANDIDATES)}
+PROJECTIONS |= {p.name: p for p in (COHORT, GUIDANCE, REUNIFICATION, HELP_REQUESTS, PVT)}
 
 
 def projection_named(name: str) -> Projection:

@@ -190,7 +190,7 @@ def test_find_candidates_in_every_format(ledger: Traject, people: dict[str, str]
         (("caseload", "--as-known-at", "yesterday"), "'--as-known-at'"),
         (("find-candidates", "--min-language", "B3"), "'--min-language'"),
         (("find-candidates", "--min-rung", "7"), "'--min-rung'"),
-        (("find-candidates", "--municipality", "Schiedam"), "'--municipality'"),
+        (("find-candidates", "--municipality", "Nergenshuizen"), "'--municipality'"),
     ],
 )
 def test_bad_input_is_refused_with_the_option_named(
