@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from ledger.application import TrajectoryLedger
 
 PAGE_SIZE = 20000
+LOWEST_ID = -(2**63)  # below every notification id a row can hold
 ORIGIN_SETTING = "audit_origin"
 
 RawRow = tuple[int, bytes, int, str, bytes]
@@ -356,11 +357,17 @@ def _scan(
     high = recorded_high(app) if has_tables(app) else 0
     total = int(app.recorder.max_notification_id() or 0)
     last_id = 0
+    negative: list[Problem] = []
 
     def read() -> Iterator[RawRow]:
         nonlocal last_id
-        for page in raw_pages(app):
-            yield from page
+        # from the lowest id a row can have: a forged row numbered 0 or below is read too
+        for page in raw_pages(app, start=LOWEST_ID):
+            for row in page:
+                if row[0] < 0:
+                    negative.append(_negative(row))
+                else:
+                    yield row
             last_id = page[-1][0]
             if progress is not None:
                 progress(last_id, max(total, last_id))
@@ -372,7 +379,21 @@ def _scan(
         public_key=public_key,
         origin=expected_origin,
     )
+    if negative:
+        report = dataclasses.replace(report, ok=False, problems=(*negative, *report.problems))
     return report, last_id
+
+
+def _negative(row: RawRow) -> Problem:
+    stream_id = UUID(bytes=row[1])
+    return Problem(
+        "inserted",
+        f"event {row[0]} (stream {stream_id} version {row[2]}) has a negative notification id: "
+        "no stored event has one, the row was inserted by hand",
+        row[0],
+        stream_id,
+        row[2],
+    )
 
 
 def _stored_checkpoints(app: TrajectoryLedger) -> tuple[list[Checkpoint], list[Problem]]:

@@ -83,7 +83,7 @@ def truncated_copy(ledger: Traject, tmp_path: Path, last: int) -> Traject:
         connection.execute("DROP TRIGGER traject_events_no_delete")
         connection.execute("DELETE FROM stored_events WHERE rowid > ?", [last])
         for table in ("traject_leaves", "traject_checkpoints"):
-            connection.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+            connection.execute(f"DELETE FROM {table}")
         tables = connection.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%facts%'"
             " OR name LIKE 'traject_projection%'"
