@@ -16,7 +16,7 @@ import pytest
 from cli_helpers import Traject
 from pg_schemas import PostgresSchemas
 
-from ledger.integrity import InclusionProof, parse_checkpoint
+from ledger.integrity import InclusionDocument, parse_checkpoint
 
 
 def keys(traject: Traject, tmp_path: Path) -> tuple[Path, Path]:
@@ -145,9 +145,12 @@ def test_prove_prints_an_inclusion_proof_against_the_latest_checkpoint(
     assert "no checkpoint yet" in refused.stderr
     person, checkpoint, _ = checkpointed(ledger, tmp_path)
     parsed = parse_checkpoint(checkpoint.read_text(encoding="utf-8"))
-    proof = InclusionProof.from_json(ledger.ok("audit", "prove", person[:8], "2").stdout)
+    document = InclusionDocument.from_json(ledger.ok("audit", "prove", person[:8], "2").stdout)
+    proof = document.proof
     assert (proof.index, proof.tree_size) == (2, 4)  # the second event of the second stream
     assert proof.verify(parsed.root)
+    assert document.checkpoint == parsed
+    assert (document.event.stream_id, document.event.version) == (UUID(person), 2)
     missing = ledger("audit", "prove", person, "9")
     assert missing.exit_code == 1
     assert "version 9" in missing.stderr
