@@ -90,6 +90,12 @@ def _is_sqlite(app: TrajectoryLedger) -> bool:
     return isinstance(app.recorder, TrajectSQLiteRecorder)
 
 
+def tuple_row(cursor: Any) -> Any:
+    """A psycopg row factory giving plain tuples (psycopg's own, without importing psycopg)."""
+    del cursor
+    return tuple
+
+
 def _query(app: TrajectoryLedger, sqlite: str, postgres: str, params: Sequence[Any]) -> list[Any]:
     """Rows as tuples of one read-only statement (``{p}`` is the schema prefix)."""
     recorder: Any = app.recorder
@@ -97,12 +103,10 @@ def _query(app: TrajectoryLedger, sqlite: str, postgres: str, params: Sequence[A
         with recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(sqlite.replace("{p}", ""), list(params))
             return list(cursor.fetchall())
-    from psycopg.rows import tuple_row  # noqa: PLC0415 - psycopg only for PostgreSQL
-
     with (
         recorder.datastore.get_connection() as connection,
         connection.transaction(force_rollback=True),
-        connection.cursor(binary=True, row_factory=tuple_row) as cursor,
+        connection.cursor(binary=True, row_factory=tuple_row) as cursor,  # binary: no parsing
     ):
         cursor.execute(postgres.replace("{p}", recorder.prefix), list(params))
         return list(cursor.fetchall())
