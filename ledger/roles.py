@@ -60,8 +60,34 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _statements(schema: str, tables: Iterable[str], readable: set[str]) -> list[str]:
+def _owner(cursor: Any, schema: str, events_table: str) -> str:
+    """The tables' owner; RolesError unless the connected user acts as it for every table.
+
+    PostgreSQL only warns when someone else grants on a table they do not own: checked here.
+    """
+    cursor.execute(
+        "SELECT tablename, tableowner, pg_has_role(current_user, tableowner, 'USAGE')"
+        " FROM pg_tables WHERE schemaname = %s ORDER BY tablename",
+        [schema],
+    )
+    rows = cursor.fetchall()
+    owners = {str(name): str(owner) for name, owner, _ in rows}
+    foreign = [str(name) for name, _, mine in rows if not mine]
+    if events_table not in owners or foreign:
+        cursor.execute("SELECT current_user")
+        (user,) = cursor.fetchone()
+        msg = (
+            f"`traject admin roles` must run as the owner of the ledger's tables (the user who "
+            f"ran `traject init`); {user} does not own "
+            + (", ".join(foreign[:5]) if foreign else events_table)
+        )
+        raise RolesError(msg)
+    return owners[events_table]
+
+
+def _statements(schema: str, owner: str, tables: Iterable[str], readable: set[str]) -> list[str]:
     s = _quote(schema)
+    default = f"ALTER DEFAULT PRIVILEGES FOR ROLE {_quote(owner)} IN SCHEMA {s}"
     everyone = ", ".join(ROLES)
     statements = [
         f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC",
@@ -73,9 +99,9 @@ def _statements(schema: str, tables: Iterable[str], readable: set[str]) -> list[
         f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {s} TO {STAFF}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {STAFF}",
         # tables made later (a read model's rebuild) get the same grants
-        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT SELECT ON TABLES TO {AUDITOR}, {ANALYST}",
-        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT SELECT, INSERT, UPDATE ON TABLES TO {STAFF}",
-        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT USAGE, SELECT ON SEQUENCES TO {STAFF}",
+        f"{default} GRANT SELECT ON TABLES TO {AUDITOR}, {ANALYST}",
+        f"{default} GRANT SELECT, INSERT, UPDATE ON TABLES TO {STAFF}",
+        f"{default} GRANT USAGE, SELECT ON SEQUENCES TO {STAFF}",
     ]
     for table in tables:
         name = f"{s}.{_quote(table)}"
@@ -115,13 +141,14 @@ def grant_roles(app: TrajectoryLedger, read_model_tables: Iterable[str]) -> list
             connection.transaction(),
             connection.cursor(row_factory=tuple_row) as cursor,
         ):
+            owner = _owner(cursor, schema, recorder.events_table_name)
             _create_roles(cursor)
             cursor.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename",
                 [schema],
             )
             tables = [str(row[0]) for row in cursor.fetchall()]
-            for statement in _statements(schema, tables, readable):
+            for statement in _statements(schema, owner, tables, readable):
                 cursor.execute(statement)
             return _grants(cursor, schema, tables)
     except Exception as error:

@@ -52,6 +52,7 @@ def ledger_with_roles(
         yield {"url": url, "schema": schema, "owner": owner, "users": users, "grants": grants}
     finally:
         for user in users.values():
+            admin.execute(f"DROP OWNED BY {user}")
             admin.execute(f"DROP ROLE IF EXISTS {user}")
 
 
