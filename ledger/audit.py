@@ -23,7 +23,7 @@ import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import orjson
@@ -245,8 +245,8 @@ def recorded_stream(app: TrajectoryLedger, stop: int) -> Iterator[RecordedLeaf]:
     fromhex = bytes.fromhex
     while True:
         found = _query(app, statement, statement.replace("?", "%s"), [position, stop, PAGE_SIZE])
-        for n, h in found:
-            yield RecordedLeaf(int(n), fromhex(h))
+        # plain (id, hash) tuples: the fields of a RecordedLeaf, without building one per row
+        yield from cast("list[RecordedLeaf]", [(n, fromhex(h)) for n, h in found])
         if len(found) < PAGE_SIZE:
             return
         position = int(found[-1][0])
