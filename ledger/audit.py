@@ -254,7 +254,7 @@ def recorded_stream(app: TrajectoryLedger, stop: int) -> Iterator[RecordedLeaf]:
 
 def recorded_leaves(app: TrajectoryLedger) -> list[RecordedLeaf]:
     """The leaves recorded so far, in notification order."""
-    return list(recorded_stream(app, recorded_high(app)))
+    return [RecordedLeaf(*leaf) for leaf in recorded_stream(app, recorded_high(app))]
 
 
 def _record(app: TrajectoryLedger, new: Sequence[RecordedLeaf]) -> None:

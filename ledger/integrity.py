@@ -958,11 +958,12 @@ def _inserted(notification_id: int, stream: bytes, version: int, expected_id: in
 
 
 def _truncated(missing: RecordedLeaf, size: int, count: int) -> Problem:
+    missing_id = missing[0]  # a RecordedLeaf or a plain (id, hash) tuple
     return Problem(
         "deleted",
-        f"event {missing.notification_id} was recorded at position {size + 1} but has no row "
+        f"event {missing_id} was recorded at position {size + 1} but has no row "
         f"(deleted or truncated; {count} recorded leaves have no row)",
-        missing.notification_id,
+        missing_id,
     )
 
 
