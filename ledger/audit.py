@@ -39,12 +39,12 @@ from ledger.integrity import (
     InclusionDocument,
     InclusionProof,
     IntegrityError,
+    MerkleTree,
     Problem,
     RecordedLeaf,
     Row,
     VerificationReport,
     consistency_proof,
-    inclusion_proof,
     parse_checkpoint,
     raw_leaf_hash,
     root,
@@ -567,7 +567,6 @@ def inclusion_documents(
     if used is None:
         raise IntegrityError("no checkpoint yet: run `traject audit checkpoint` first")
     hashes, kept = _leaves_up_to(app, used.tree_size)
-    _matching(hashes, used)
     index = {
         (UUID(bytes=row[1]), row[2]): i
         for i, row in enumerate(kept)
@@ -580,9 +579,14 @@ def inclusion_documents(
             f"no event {stream_id} version {version} among the {used.tree_size} events of {used}"
         )
     found: dict[tuple[UUID, int], InclusionDocument] = {}
+    tree = MerkleTree(hashes)
+    if tree.root() != used.root:
+        raise IntegrityError(
+            f"the stored events no longer match {used}: run `traject audit verify`"
+        )
     for key, position in index.items():
         n, stream, version, topic, state = kept[position]
-        path = inclusion_proof(hashes, position, used.tree_size)
+        path = tree.inclusion_proof(position)
         found[key] = InclusionDocument(
             EventRef(n, UUID(bytes=stream), version, topic, hashlib.sha256(state).digest()),
             InclusionProof(position, used.tree_size, hashes[position], tuple(path)),

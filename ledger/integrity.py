@@ -212,6 +212,53 @@ class MerkleLog:
         return MerkleLog(self._size, self._frontier)
 
 
+class MerkleTree:
+    """Every level of the tree over a list of leaf hashes: O(n) to build, O(log n) per proof.
+
+    Level 0 is the leaves; level h + 1 pairs level h left to right and promotes an odd last
+    node, so node i of level h is MTH of leaves [i·2^h, min((i+1)·2^h, n)) (RFC 6962's tree).
+    Every range in an inclusion proof has that shape, so a proof is log n look-ups: for many
+    proofs against one checkpoint (an evidence pack) instead of O(n) hashing each.
+    """
+
+    __slots__ = ("levels", "size")
+
+    def __init__(self, leaf_hashes: Sequence[bytes]) -> None:
+        levels = [list(leaf_hashes)]
+        while len(levels[-1]) > 1:
+            level = levels[-1]
+            paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                paired.append(level[-1])
+            levels.append(paired)
+        self.levels = levels
+        self.size = len(leaf_hashes)
+
+    def root(self) -> bytes:
+        return self.levels[-1][0] if self.size else EMPTY_ROOT
+
+    def _node(self, start: int, end: int) -> bytes:
+        height = (end - start - 1).bit_length()
+        return self.levels[height][start >> height]
+
+    def inclusion_proof(self, index: int) -> list[bytes]:
+        """The audit path of leaf ``index`` in this tree (equal to ``inclusion_proof``)."""
+        if not 0 <= index < self.size:
+            raise ValueError(f"no leaf {index} in a tree of {self.size}")
+        path: list[bytes] = []
+        start, end, m = 0, self.size, index
+        while end - start > 1:
+            k = _split(end - start)
+            if m < k:
+                path.append(self._node(start + k, end))
+                end = start + k
+            else:
+                path.append(self._node(start, start + k))
+                start, m = start + k, m - k
+        path.reverse()
+        return path
+
+
 # --- proofs -------------------------------------------------------------------------------------
 
 
