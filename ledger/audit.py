@@ -130,13 +130,14 @@ def _events_statement(app: TrajectoryLedger, *, bounded: bool) -> tuple[str, str
 
 
 def raw_pages(
-    app: TrajectoryLedger, start: int = 0, stop: int | None = None, page_size: int = PAGE_SIZE
+    app: TrajectoryLedger, start: int = 0, stop: int | None = None, page_size: int | None = None
 ) -> Iterator[list[RawRow]]:
     """The stored events with ``start < notification id <= stop``, page by page, as read.
 
     Raw SQL, no decoding; each page is read in its own short transaction and released before
     it is yielded. The stream id comes as its 16 bytes.
     """
+    page_size = page_size or PAGE_SIZE
     if not _is_sqlite(app) and not hasattr(app.recorder, "events_table"):
         yield from _library_pages(app, start, stop, page_size)
         return
