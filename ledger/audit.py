@@ -357,36 +357,79 @@ def _scan(
     """Recompute every leaf in one streaming pass; compare with the recorded leaves.
 
     Only the leaves recorded up to the high-water mark read first are compared, so events
-    appended (and caught up) while the scan runs are never mistaken for deletions.
+    appended (and caught up) while the scan runs are never mistaken for deletions. The
+    comparison is page by page, in bulk; when a page differs, a second, exact pass names the
+    first event that does not match.
     """
     high = recorded_high(app) if has_tables(app) else 0
     total = int(app.recorder.max_notification_id() or 0)
     last_id = 0
     negative: list[Problem] = []
+    sink: list[bytes] = []
+    differs = False
 
-    def read() -> Iterator[RawRow]:
-        nonlocal last_id
+    def read(compare: bool) -> Iterator[RawRow]:
+        nonlocal last_id, differs
+        below = LOWEST_ID
         # from the lowest id a row can have: a forged row numbered 0 or below is read too
         for page in raw_pages(app, start=LOWEST_ID):
-            for row in page:
-                if row[0] < 0:
-                    negative.append(_negative(row))
-                else:
-                    yield row
-            last_id = page[-1][0]
+            if page[0][0] < 0:
+                negative.extend(_negative(row) for row in page if row[0] < 0)
+                page = [row for row in page if row[0] >= 0]  # noqa: PLW2901
+            yield from page
+            if compare and not differs:
+                differs = not _page_matches(app, page, sink, below, high)
+            sink.clear()
+            below = last_id = max(last_id, page[-1][0]) if page else last_id
             if progress is not None:
                 progress(last_id, max(total, last_id))
+        if compare and not differs:
+            differs = _recorded_count(app, below, high) > 0  # recorded leaves without a row
 
     report = verify_raw_log(
-        read(),
+        read(compare=bool(high)),
         checkpoints,
-        recorded=recorded_stream(app, high) if high else None,
         public_key=public_key,
         origin=expected_origin,
+        leaf_sink=sink if high else None,
     )
+    if differs:  # the exact pass, to name the first event that does not match
+        negative.clear()
+        report = verify_raw_log(
+            read(compare=False),
+            checkpoints,
+            recorded=recorded_stream(app, high),
+            public_key=public_key,
+            origin=expected_origin,
+        )
     if negative:
         report = dataclasses.replace(report, ok=False, problems=(*negative, *report.problems))
     return report, last_id
+
+
+def _page_matches(
+    app: TrajectoryLedger, page: Sequence[RawRow], leaves: list[bytes], below: int, high: int
+) -> bool:
+    """Whether the recorded leaves with ``below < id <= high`` are exactly the page's."""
+    top = min(page[-1][0], high) if page else high
+    statement = (
+        "SELECT notification_id, leaf_hash FROM {p}traject_leaves"
+        " WHERE notification_id > ? AND notification_id <= ? ORDER BY notification_id"
+    )
+    found = _query(app, statement, statement.replace("?", "%s"), [below, top])
+    count = len(found)
+    if count > len(page) or [row[0] for row in page[:count]] != [n for n, _ in found]:
+        return False
+    if count < len(page) and page[count][0] <= high:
+        return False  # a row that should have a recorded leaf has none
+    return b"".join(leaves[:count]) == bytes.fromhex("".join(h for _, h in found))
+
+
+def _recorded_count(app: TrajectoryLedger, below: int, high: int) -> int:
+    statement = (
+        "SELECT COUNT(*) FROM {p}traject_leaves WHERE notification_id > ? AND notification_id <= ?"
+    )
+    return int(_query(app, statement, statement.replace("?", "%s"), [below, high])[0][0])
 
 
 def _negative(row: RawRow) -> Problem:

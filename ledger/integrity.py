@@ -850,12 +850,16 @@ def verify_raw_log(
     recorded: Iterable[RecordedLeaf] | None = None,
     public_key: Ed25519PublicKey | bytes | None = None,
     origin: str | None = None,
+    leaf_sink: list[bytes] | None = None,
 ) -> VerificationReport:
     """``verify_log`` over rows whose stream id is already its 16 bytes (RFC 4122 order).
 
     The streaming form ``ledger.audit`` feeds straight from the database: memory stays
     O(log n) whatever the size of the log (the rows and the recorded leaves are iterated once).
+    With ``leaf_sink``, every recomputed leaf is appended to it as it is computed (the caller
+    may compare and clear it page by page).
     """
+    sink = leaf_sink.append if leaf_sink is not None else None
     pending = sorted(checkpoints, key=lambda c: c.tree_size)
     problems = _check_checkpoints(pending, public_key, origin)
     state = _Walk(pending, problems)
@@ -867,15 +871,11 @@ def verify_raw_log(
     expected_id = expected[0] if expected is not None else -1
     previous_id = -1
     # the hot loop: leaf_hash and MerkleLog.append inlined (tests hold them equal)
-    sha256 = _sha256
-    head = _HEAD.pack
-    prefix = LEAF_PREFIX + LEAF_DOMAIN
-    node = NODE_PREFIX
-    join = b"".join
+    sha256, head, join = _sha256, _HEAD.pack, b"".join
+    prefix, node = LEAF_PREFIX + LEAF_DOMAIN, NODE_PREFIX
     topics: dict[str, bytes] = {}
     frontier: list[bytes] = []
-    pop = frontier.pop
-    push = frontier.append
+    pop, push = frontier.pop, frontier.append
     index = 0  # rows hashed so far
     for notification_id, stream, version, topic, stored in rows:
         topic_part = topics.get(topic)
@@ -892,6 +892,8 @@ def verify_raw_log(
                 )
             )
         ).digest()
+        if sink is not None:
+            sink(leaf)
         if not leaf_problem:
             if notification_id == expected_id and notification_id > previous_id:
                 if leaf != expected[1]:  # type: ignore[index]
