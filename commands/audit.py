@@ -9,17 +9,20 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import click
+from eventsourcing.persistence import ProgrammingError
 
 from commands.context import TrajectContext, pass_traject
 from commands.types import IsoMoment
 from ledger import audit
-from ledger.crypto import write_new_file
+from ledger.application import TrajectoryLedger
+from ledger.crypto import KEY_BYTES, write_new_file
 from ledger.errors import TrajectError
 from ledger.integrity import (
     Checkpoint,
@@ -46,6 +49,30 @@ def json_option(function: F) -> F:
 
 def quiet_option(function: F) -> F:
     return click.option("--quiet", "-q", is_flag=True, help="no progress bar on stderr")(function)
+
+
+def _ledger(traject: TrajectContext) -> TrajectoryLedger:
+    """The ledger for the integrity commands, which read stored bytes and never decrypt.
+
+    With a master key configured, the usual ledger (the key is checked). Without one (an
+    auditor need not hold it), the ledger is opened with a throw-away key that nothing uses.
+    """
+    if traject.settings.master_key or traject.key_path.exists():
+        return traject.app
+    store = traject.store
+    if store.sqlite_path is not None and not store.sqlite_path.is_file():
+        msg = f"no ledger at {store.sqlite_path}: run `traject init`"
+        raise TrajectError(msg)
+    app = TrajectoryLedger({**store.library_env, "CREATE_TABLE": "no"}, os.urandom(KEY_BYTES))
+    click.get_current_context().call_on_close(app.close)
+    try:
+        marked = app.tables.get_setting("master_key_check")
+    except ProgrammingError:
+        marked = None
+    if marked is None:
+        msg = f"no ledger at {traject.where}: run `traject init`"
+        raise TrajectError(msg)
+    return app
 
 
 def _wants_json(traject: TrajectContext, as_json: bool) -> bool:
@@ -180,7 +207,7 @@ def checkpoint_command(
     private_pem = _read(key_file, "signing key")
     with _progress(traject, "verifying", quiet=quiet) as progress:
         signed = audit.checkpoint(
-            traject.app, private_pem, f"traject ledger {traject.where}", progress=progress
+            _ledger(traject), private_pem, f"traject ledger {traject.where}", progress=progress
         )
     if out is not None:
         _write_text(out, signed.text, "checkpoint")
@@ -264,7 +291,7 @@ def verify_command(
             raise AuditFailedError(msg) from None
     public_pem = _read(public_key_file, "public key") if public_key_file else None
     with _progress(traject, "verifying", quiet=quiet) as progress:
-        report = audit.verify(traject.app, given, public_pem, progress=progress)
+        report = audit.verify(_ledger(traject), given, public_pem, progress=progress)
     wants_json = _wants_json(traject, as_json)
     if wants_json:
         traject.emit(
@@ -320,7 +347,8 @@ def prove_command(
       traject audit prove 3219ed75 2 --out proof.json
     """
     del as_json  # the proof document is JSON already
-    document = audit.inclusion_document(traject.app, traject.person(person), version)
+    app = _ledger(traject)
+    document = audit.inclusion_document(app, app.resolve_person(person), version)
     _emit_document(traject, document.to_json(), out, "inclusion proof")
 
 
@@ -356,7 +384,9 @@ def consistency_command(
       traject audit consistency checkpoint-2024-06.txt checkpoint-2024-12.txt --out c.json
     """
     del as_json  # the proof document is JSON already
-    document = audit.consistency_document(traject.app, _checkpoint_file(old), _checkpoint_file(new))
+    document = audit.consistency_document(
+        _ledger(traject), _checkpoint_file(old), _checkpoint_file(new)
+    )
     _emit_document(traject, document.to_json(), out, "consistency proof")
 
 
@@ -416,7 +446,7 @@ def checkpoints_command(traject: TrajectContext, as_json: bool) -> None:
     Example:
       traject audit checkpoints
     """
-    found = audit.stored_checkpoints(traject.app)
+    found = audit.stored_checkpoints(_ledger(traject))
     data = {
         "checkpoints": [
             audit.checkpoint_summary(item.checkpoint) | {"stored_at": item.stored_at}
@@ -462,7 +492,7 @@ def export_command(
       traject audit export --out checkpoint-latest.txt
       traject audit export 1200 --out checkpoint-1200.txt
     """
-    found = audit.stored_checkpoint(traject.app, size)
+    found = audit.stored_checkpoint(_ledger(traject), size)
     if out is not None:
         _write_text(out, found.text, "checkpoint")
     if _wants_json(traject, as_json):
