@@ -570,16 +570,20 @@ def latest_checkpoint(app: TrajectoryLedger) -> Checkpoint | None:
 # --- proofs -------------------------------------------------------------------------------------
 
 
-def _leaves_up_to(app: TrajectoryLedger, tree_size: int) -> tuple[list[bytes], list[RawRow]]:
-    """The first ``tree_size`` leaves recomputed from the rows (and the rows, for lookups)."""
+def _leaves_up_to(
+    app: TrajectoryLedger, tree_size: int, wanted: set[tuple[bytes, int]] | None = None
+) -> tuple[list[bytes], dict[tuple[bytes, int], tuple[int, RawRow]]]:
+    """The first ``tree_size`` leaves recomputed from the rows, and (position, row) of each
+    ``wanted`` event (stream id bytes, version) among them; only those rows are kept."""
     hashes: list[bytes] = []
-    kept: list[RawRow] = []
+    kept: dict[tuple[bytes, int], tuple[int, RawRow]] = {}
     for page in raw_pages(app):
         for row in page:
             if len(hashes) == tree_size:
                 return hashes, kept
+            if wanted and (row[1], row[2]) in wanted:
+                kept[(row[1], row[2])] = (len(hashes), row)
             hashes.append(raw_leaf_hash(*row))
-            kept.append(row)
     if len(hashes) < tree_size:
         raise IntegrityError(
             f"the log has {len(hashes)} events, fewer than the checkpoint's {tree_size}: run "
@@ -610,13 +614,8 @@ def inclusion_documents(
     used = checkpoint_used or latest_checkpoint(app)
     if used is None:
         raise IntegrityError("no checkpoint yet: run `traject audit checkpoint` first")
-    hashes, kept = _leaves_up_to(app, used.tree_size)
-    index = {
-        (UUID(bytes=row[1]), row[2]): i
-        for i, row in enumerate(kept)
-        if (UUID(bytes=row[1]), row[2]) in wanted
-    }
-    missing = sorted(wanted - set(index), key=str)
+    hashes, kept = _leaves_up_to(app, used.tree_size, {(s.bytes, v) for s, v in wanted})
+    missing = sorted((key for key in wanted if (key[0].bytes, key[1]) not in kept), key=str)
     if missing:
         stream_id, version = missing[0]
         raise IntegrityError(
@@ -628,8 +627,8 @@ def inclusion_documents(
         raise IntegrityError(
             f"the stored events no longer match {used}: run `traject audit verify`"
         )
-    for key, position in index.items():
-        n, stream, version, topic, state = kept[position]
+    for key in wanted:
+        position, (n, stream, version, topic, state) = kept[(key[0].bytes, key[1])]
         path = tree.inclusion_proof(position)
         found[key] = InclusionDocument(
             EventRef(n, UUID(bytes=stream), version, topic, hashlib.sha256(state).digest()),
