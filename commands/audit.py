@@ -314,7 +314,7 @@ def verify_command(
         )
 
 
-def _emit_document(traject: TrajectContext, text: str, out: Path | None, what: str) -> None:
+def _emit_document(text: str, out: Path | None, what: str) -> None:
     if out is None:
         click.echo(text)
         return
@@ -349,7 +349,7 @@ def prove_command(
     del as_json  # the proof document is JSON already
     app = _ledger(traject)
     document = audit.inclusion_document(app, app.resolve_person(person), version)
-    _emit_document(traject, document.to_json(), out, "inclusion proof")
+    _emit_document(document.to_json(), out, "inclusion proof")
 
 
 def _checkpoint_file(path: Path) -> Checkpoint:
@@ -387,7 +387,7 @@ def consistency_command(
     document = audit.consistency_document(
         _ledger(traject), _checkpoint_file(old), _checkpoint_file(new)
     )
-    _emit_document(traject, document.to_json(), out, "consistency proof")
+    _emit_document(document.to_json(), out, "consistency proof")
 
 
 @group.command("verify-proof")
