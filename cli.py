@@ -40,6 +40,7 @@ READ_COMMANDS: dict[str, str] = {
     "audit": "commands.audit:group",
     "import": "commands.importing:import_command",
     "find-candidates": "commands.report_inburgering:find_candidates_command",
+    "admin": "commands.admin:group",
 }
 
 

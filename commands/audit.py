@@ -1,16 +1,102 @@
-"""``traject audit``: signing keys, signed checkpoints of the event log, and verifying the log."""
+"""``traject audit``: signing keys, signed checkpoints, verifying the log, proofs and replay.
+
+Every command takes ``--json`` (or ``traject --json``) for the stable JSON shapes documented in
+docs/audit.md ("JSON output"). ``verify-proof`` never opens the ledger.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import click
+from eventsourcing.persistence import ProgrammingError
 
 from commands.context import TrajectContext, pass_traject
+from commands.types import IsoMoment
 from ledger import audit
-from ledger.crypto import write_new_file
+from ledger.application import TrajectoryLedger
+from ledger.crypto import KEY_BYTES, write_new_file
 from ledger.errors import TrajectError
-from ledger.integrity import Checkpoint, generate_signing_key, parse_checkpoint
+from ledger.integrity import (
+    Checkpoint,
+    IntegrityError,
+    VerificationReport,
+    check_proof_document,
+    generate_signing_key,
+    parse_checkpoint,
+)
+from ledger.rules import current_rules
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(function: F) -> F:
+    """``--json``: the command's result as JSON on stdout (docs/audit.md, "JSON output")."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="print the result as JSON (the shapes are in docs/audit.md)",
+    )(function)
+
+
+def quiet_option(function: F) -> F:
+    return click.option("--quiet", "-q", is_flag=True, help="no progress bar on stderr")(function)
+
+
+def _ledger(traject: TrajectContext) -> TrajectoryLedger:
+    """The ledger for the integrity commands, which read stored bytes and never decrypt.
+
+    With a master key configured, the usual ledger (the key is checked). Without one (an
+    auditor need not hold it), the ledger is opened with a throw-away key that nothing uses.
+    """
+    if traject.settings.master_key or traject.key_path.exists():
+        return traject.app
+    store = traject.store
+    if store.sqlite_path is not None and not store.sqlite_path.is_file():
+        msg = f"no ledger at {store.sqlite_path}: run `traject init`"
+        raise TrajectError(msg)
+    app = TrajectoryLedger({**store.library_env, "CREATE_TABLE": "no"}, os.urandom(KEY_BYTES))
+    click.get_current_context().call_on_close(app.close)
+    try:
+        marked = app.tables.get_setting("master_key_check")
+    except ProgrammingError:
+        marked = None
+    if marked is None:
+        msg = f"no ledger at {traject.where}: run `traject init`"
+        raise TrajectError(msg)
+    return app
+
+
+def _wants_json(traject: TrajectContext, as_json: bool) -> bool:
+    return as_json or traject.json
+
+
+@contextlib.contextmanager
+def _progress(
+    traject: TrajectContext, what: str, *, quiet: bool
+) -> Iterator[audit.Progress | None]:
+    """A rich progress bar on stderr over notification ids (none with --quiet, or off a
+    terminal)."""
+    if quiet or not traject.err_console.is_terminal:
+        yield None
+        return
+    from commands.projections import progress_bar  # noqa: PLC0415 - rich only when shown
+
+    with progress_bar(traject.err_console) as bar:
+        task = bar.add_task(what, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
 
 
 class AuditFailedError(TrajectError):
@@ -48,7 +134,9 @@ def group() -> None:
     required=True,
     help="the private key file to write (mode 0600); the public key goes beside it, as .pub",
 )
-def keygen(out: Path) -> None:
+@json_option
+@pass_traject
+def keygen(traject: TrajectContext, out: Path, as_json: bool) -> None:
     """Make an Ed25519 signing key pair for checkpoints; never overwrites a file.
 
     Keep the private key away from the database: whoever can write to the database must not be
@@ -72,8 +160,20 @@ def keygen(out: Path) -> None:
     except BaseException:
         out.unlink(missing_ok=True)
         raise
-    click.echo(f"Private key written to {out} (mode 0600): keep it outside the database.")
-    click.echo(f"Public key written to {public_path}: give it to whoever verifies.")
+    text = (
+        f"Private key written to {out} (mode 0600): keep it outside the database.\n"
+        f"Public key written to {public_path}: give it to whoever verifies."
+    )
+    data = {"private_key": str(out), "public_key": str(public_path)}
+    traject.emit(text, data, as_json=_wants_json(traject, as_json))
+
+
+def _write_text(path: Path, text: str, what: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        msg = f"{path}: cannot write the {what}: {error.strerror}"
+        raise TrajectError(msg) from None
 
 
 @group.command("checkpoint")
@@ -89,8 +189,12 @@ def keygen(out: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="write the checkpoint text to this file instead of printing it",
 )
+@quiet_option
+@json_option
 @pass_traject
-def checkpoint_command(traject: TrajectContext, key_file: Path, out: Path | None) -> None:
+def checkpoint_command(
+    traject: TrajectContext, key_file: Path, out: Path | None, quiet: bool, as_json: bool
+) -> None:
     """Verify the event log, then sign a checkpoint of all of it and store it in the ledger.
 
     Keep a copy of the checkpoint outside the database (with the auditor, the funder, the
@@ -101,16 +205,46 @@ def checkpoint_command(traject: TrajectContext, key_file: Path, out: Path | None
       traject audit checkpoint --key auditor.key --out checkpoint-2024-06.txt
     """
     private_pem = _read(key_file, "signing key")
-    signed = audit.checkpoint(traject.app, private_pem, f"traject ledger {traject.where}")
-    if out is None:
+    with _progress(traject, "verifying", quiet=quiet) as progress:
+        signed = audit.checkpoint(
+            _ledger(traject), private_pem, f"traject ledger {traject.where}", progress=progress
+        )
+    if out is not None:
+        _write_text(out, signed.text, "checkpoint")
+    if _wants_json(traject, as_json):
+        traject.emit(
+            "",
+            {"checkpoint": audit.checkpoint_summary(signed), "out": out and str(out)},
+            as_json=True,
+        )
+    elif out is None:
         click.echo(signed.text, nl=False)
-        return
-    try:
-        out.write_text(signed.text, encoding="utf-8")
-    except OSError as error:
-        msg = f"{out}: cannot write the checkpoint: {error.strerror}"
-        raise TrajectError(msg) from None
-    click.echo(f"Checkpoint of {signed.tree_size} events written to {out}")
+    else:
+        click.echo(f"Checkpoint of {signed.tree_size} events written to {out}")
+
+
+def _problem_json(problem: Any) -> dict[str, Any]:
+    return {
+        "kind": problem.kind,
+        "message": problem.message,
+        "notification_id": problem.notification_id,
+        "stream_id": None if problem.stream_id is None else str(problem.stream_id),
+        "version": problem.version,
+        "checkpoint_size": problem.checkpoint_size,
+    }
+
+
+def verification_json(report: VerificationReport, *, signatures_checked: bool) -> dict[str, Any]:
+    """The JSON shape of `traject audit verify` (docs/audit.md, "JSON output")."""
+    return {
+        "ok": report.ok,
+        "events": report.checked,
+        "checkpoints": report.checkpoints_checked,
+        "tree_size": report.tree_size,
+        "root": report.root.hex(),
+        "signatures_checked": signatures_checked,
+        "problems": [_problem_json(p) for p in report.problems],
+    }
 
 
 @group.command("verify")
@@ -127,15 +261,22 @@ def checkpoint_command(traject: TrajectContext, key_file: Path, out: Path | None
     type=click.Path(dir_okay=False, path_type=Path),
     help="check every checkpoint's signature with this public key",
 )
+@quiet_option
+@json_option
 @pass_traject
 def verify_command(
-    traject: TrajectContext, checkpoint_files: tuple[Path, ...], public_key_file: Path | None
+    traject: TrajectContext,
+    checkpoint_files: tuple[Path, ...],
+    public_key_file: Path | None,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Recompute the integrity log from every stored event and check every checkpoint.
 
     Checks the checkpoints stored in the ledger and those given with --checkpoint; with
     --public-key also their signatures. Names the first changed, deleted or inserted event and
-    every checkpoint that does not match, on stderr, and exits with status 1.
+    every checkpoint that does not match, on stderr, and exits with status 1. Only reads: a
+    read-only database role (traject_auditor) can run it.
 
     \b
     Example:
@@ -149,7 +290,13 @@ def verify_command(
             msg = f"{path}: {error}"
             raise AuditFailedError(msg) from None
     public_pem = _read(public_key_file, "public key") if public_key_file else None
-    report = audit.verify(traject.app, given, public_pem)
+    with _progress(traject, "verifying", quiet=quiet) as progress:
+        report = audit.verify(_ledger(traject), given, public_pem, progress=progress)
+    wants_json = _wants_json(traject, as_json)
+    if wants_json:
+        traject.emit(
+            "", verification_json(report, signatures_checked=public_pem is not None), as_json=True
+        )
     if not report.ok:
         for problem in report.problems:
             click.echo(f"Problem: {problem}", err=True)
@@ -161,23 +308,280 @@ def verify_command(
         raise AuditFailedError(msg)
     if public_pem is None and report.checkpoints_checked:
         traject.warn(["checkpoint signatures were not checked: give --public-key"])
-    click.echo(f"verified {report.checked} events against {report.checkpoints_checked} checkpoints")
+    if not wants_json:
+        click.echo(
+            f"verified {report.checked} events against {report.checkpoints_checked} checkpoints"
+        )
+
+
+def _emit_document(text: str, out: Path | None, what: str) -> None:
+    if out is None:
+        click.echo(text)
+        return
+    _write_text(out, text + "\n", what)
+    click.echo(f"{what.capitalize()} written to {out}", err=True)
 
 
 @group.command("prove")
 @click.argument("person")
 @click.argument("version", type=click.IntRange(min=1))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the proof document to this file instead of printing it",
+)
+@json_option
 @pass_traject
-def prove_command(traject: TrajectContext, person: str, version: int) -> None:
-    """Print the inclusion proof (JSON) of one event against the latest stored checkpoint.
+def prove_command(
+    traject: TrajectContext, person: str, version: int, out: Path | None, as_json: bool
+) -> None:
+    """Print the inclusion proof of one event against the latest stored checkpoint.
 
     PERSON is a person id or a unique prefix of it, VERSION the event's version in that stream
-    (as `traject timeline` shows). The proof is checked offline against the checkpoint's root
-    (docs/audit.md, "Proofs").
+    (as `traject timeline` shows). The output is a self-contained JSON proof document (the
+    event's fields, the audit path and the checkpoint; docs/audit.md, "Proof documents"):
+    `traject audit verify-proof` checks it offline. --json changes nothing: it is JSON.
 
     \b
     Example:
-      traject audit prove 3219ed75 2
+      traject audit prove 3219ed75 2 --out proof.json
     """
-    proof, _ = audit.prove(traject.app, traject.person(person), version)
-    click.echo(proof.to_json())
+    del as_json  # the proof document is JSON already
+    app = _ledger(traject)
+    document = audit.inclusion_document(app, app.resolve_person(person), version)
+    _emit_document(document.to_json(), out, "inclusion proof")
+
+
+def _checkpoint_file(path: Path) -> Checkpoint:
+    try:
+        return parse_checkpoint(_read(path, "checkpoint"))
+    except IntegrityError as error:
+        raise click.BadParameter(f"{path}: {error}") from None
+
+
+@group.command("consistency")
+@click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the proof document to this file instead of printing it",
+)
+@json_option
+@pass_traject
+def consistency_command(
+    traject: TrajectContext, old: Path, new: Path, out: Path | None, as_json: bool
+) -> None:
+    """Print the consistency proof that checkpoint OLD's log is a prefix of checkpoint NEW's.
+
+    OLD and NEW are checkpoint files (from `traject audit checkpoint --out` or `traject audit
+    export`). The proof is computed from the stored events and refused if they no longer give
+    either root. The output is a self-contained JSON proof document holding both checkpoints:
+    `traject audit verify-proof` checks it offline.
+
+    \b
+    Example:
+      traject audit consistency checkpoint-2024-06.txt checkpoint-2024-12.txt --out c.json
+    """
+    del as_json  # the proof document is JSON already
+    document = audit.consistency_document(
+        _ledger(traject), _checkpoint_file(old), _checkpoint_file(new)
+    )
+    _emit_document(document.to_json(), out, "consistency proof")
+
+
+@group.command("verify-proof")
+@click.argument("proof", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    "public_key_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="the public key the checkpoints must be signed with",
+)
+@json_option
+@pass_traject
+def verify_proof_command(
+    traject: TrajectContext, proof: Path, public_key_file: Path, as_json: bool
+) -> None:
+    """Check an inclusion or consistency proof document offline, without the database.
+
+    Checks the checkpoint signatures with --public-key, then the audit or consistency path
+    against the checkpoint roots. Exit 0 when the proof holds, 1 when it does not.
+
+    \b
+    Example:
+      traject audit verify-proof proof.json --public-key auditor.pub
+    """
+    public_pem = _read(public_key_file, "public key")
+    try:
+        result = check_proof_document(_read(proof, "proof document"), public_pem)
+    except IntegrityError as error:
+        msg = f"{proof}: {error}"
+        raise AuditFailedError(msg) from None
+    data = {
+        "ok": result.ok,
+        "kind": result.kind,
+        "summary": result.summary,
+        "problems": list(result.problems),
+    }
+    if _wants_json(traject, as_json):
+        traject.emit("", data, as_json=True)
+    for problem in result.problems:
+        click.echo(f"Problem: {problem}", err=True)
+    if not result.ok:
+        msg = f"{proof}: the {result.kind} proof does not hold"
+        raise AuditFailedError(msg)
+    if not _wants_json(traject, as_json):
+        click.echo(f"{result.kind} proof holds: {result.summary}")
+
+
+@group.command("checkpoints")
+@json_option
+@pass_traject
+def checkpoints_command(traject: TrajectContext, as_json: bool) -> None:
+    """List the checkpoints stored in the ledger, smallest first.
+
+    \b
+    Example:
+      traject audit checkpoints
+    """
+    found = audit.stored_checkpoints(_ledger(traject))
+    data = {
+        "checkpoints": [
+            audit.checkpoint_summary(item.checkpoint) | {"stored_at": item.stored_at}
+            for item in found
+        ]
+    }
+    if _wants_json(traject, as_json):
+        traject.emit("", data, as_json=True)
+        return
+    from rich import box  # noqa: PLC0415 - rich only when shown
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title="Stored checkpoints", title_justify="left", box=box.SIMPLE_HEAD)
+    for name in ("tree size", "last event", "time", "key id", "root"):
+        table.add_column(name, justify="right" if name in ("tree size", "last event") else "left")
+    for item in found:
+        c = item.checkpoint
+        table.add_row(
+            str(c.tree_size), str(c.last_notification_id), c.created_at, c.key_id, c.root_hex[:16]
+        )
+    table.caption = f"{len(found)} checkpoint(s); export one with `traject audit export`"
+    traject.console.print(table)
+
+
+@group.command("export")
+@click.argument("size", required=False, type=click.IntRange(min=0))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the checkpoint text to this file instead of printing it",
+)
+@json_option
+@pass_traject
+def export_command(
+    traject: TrajectContext, size: int | None, out: Path | None, as_json: bool
+) -> None:
+    """Export a stored checkpoint in its signed text form (the latest without SIZE).
+
+    SIZE is a tree size, as `traject audit checkpoints` lists.
+
+    \b
+    Example:
+      traject audit export --out checkpoint-latest.txt
+      traject audit export 1200 --out checkpoint-1200.txt
+    """
+    found = audit.stored_checkpoint(_ledger(traject), size)
+    if out is not None:
+        _write_text(out, found.text, "checkpoint")
+    if _wants_json(traject, as_json):
+        traject.emit(
+            "",
+            {"checkpoint": audit.checkpoint_summary(found), "out": out and str(out)},
+            as_json=True,
+        )
+    elif out is None:
+        click.echo(found.text, nl=False)
+    else:
+        click.echo(f"Checkpoint of {found.tree_size} events written to {out}")
+
+
+# --- replay -------------------------------------------------------------------------------------
+
+REPLAY_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
+
+
+def _resolve(root: click.Context, args: list[str]) -> tuple[list[str], click.Command]:
+    """The command path (names) and the command that ``args`` name under the root group."""
+    group = cast("click.Group", root.command)
+    path: list[str] = []
+    rest = list(args)
+    command: click.Command = group
+    while isinstance(command, click.Group):
+        if not rest:
+            msg = f"name a command under `{' '.join(['traject', *path])}`"
+            raise click.BadParameter(msg, param_hint="'COMMAND'")
+        name, found, rest = command.resolve_command(root, rest)
+        if found is None or name is None:
+            raise click.BadParameter(f"no command {rest[0]!r}", param_hint="'COMMAND'")
+        path.append(name)
+        command = found
+    return path, command
+
+
+def _option_names(command: click.Command) -> set[str]:
+    return {name for param in command.params for name in getattr(param, "opts", ())}
+
+
+@group.command("replay", context_settings=REPLAY_SETTINGS)
+@click.option(
+    "--as-known-at",
+    type=IsoMoment(),
+    required=True,
+    help="the past moment: an ISO date-time (UTC unless it names an offset) or a date",
+)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+@pass_traject
+def replay_command(
+    traject: TrajectContext, as_known_at: datetime, command: tuple[str, ...]
+) -> None:
+    """Run a report or timeline COMMAND as the ledger knew it at a past moment, with proof.
+
+    COMMAND is any read command that takes --as-known-at and --format json (every `traject
+    report …` and `traject timeline`); give it without those two options. Prints JSON:
+    `result` (the command's own JSON) and `replay`: the SHA-256 digest of the result (without
+    its `basis`) as canonical JSON, the last notification id recorded by then, the rule
+    version, and the smallest stored checkpoint that covers that id (or null).
+
+    \b
+    Example:
+      traject audit replay --as-known-at 2024-07-01T00:00 report outflow --period 2024H1
+    """
+    root = click.get_current_context().find_root()
+    path, target = _resolve(root, list(command))
+    names = _option_names(target)
+    if "--as-known-at" not in names or "--format" not in names:
+        msg = (
+            f"`traject {' '.join(path)}` cannot be replayed: it has no --as-known-at or no "
+            "--format; replay works for the report commands and timeline"
+        )
+        raise click.BadParameter(msg, param_hint="'COMMAND'")
+    for given in command:
+        if given.split("=", 1)[0] in ("--as-known-at", "--format"):
+            msg = f"give {given.split('=', 1)[0]} to replay itself, not to the command"
+            raise click.BadParameter(msg, param_hint="'COMMAND'")
+    args = [*command, "--as-known-at", as_known_at.isoformat(), "--format", "json"]
+    group = cast("click.Group", root.command)
+    name, first, rest = group.resolve_command(root, args)
+    assert first is not None and name is not None
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), first.make_context(name, rest, parent=root) as sub:
+        first.invoke(sub)
+    result = json.loads(buffer.getvalue())
+    basis = result.get("basis") if isinstance(result, dict) else None
+    rule_version = basis.get("rule_version") if isinstance(basis, dict) else None
+    block = audit.replay_block(
+        traject.app, as_known_at, result, rule_version or current_rules().version
+    )
+    traject.emit("", {"command": path, "result": result, "replay": block}, as_json=True)

@@ -1,59 +1,83 @@
 """The integrity log of a ledger: its leaves, its signed checkpoints, and their verification.
 
 Built on the pure library ``ledger.integrity`` (docs/audit.md): this module reads the stored
-events through the application's recorder, in notification order, and keeps two side tables:
+events straight from the events table, in notification order, page by page (raw SQL, no
+decoding), and keeps two side tables:
 
 * ``traject_checkpoints`` (tree size, checkpoint text, time stored): every checkpoint signed by
   ``checkpoint``, so that ``verify`` checks them all;
-* ``traject_leaves`` (notification id, leaf hash in hex): each event's leaf as it was the first
-  time the log was checkpointed or verified, so that ``verify`` can name the first changed,
-  deleted or inserted event rather than only a range between two checkpoints.
+* ``traject_leaves`` (notification id, leaf hash in hex): each event's leaf as it was when the
+  integrity log caught up with it (``catch_up``: run by every projection catch-up, so by every
+  report, and by ``checkpoint``), so that ``verify`` can name the first changed, deleted or
+  inserted event rather than only a range between two checkpoints.
 
-Both tables are created by ``traject init`` and, for older ledgers, on first use. The origin
-line of the checkpoints is fixed at the first checkpoint (``traject_settings``, ``audit_origin``).
+``verify`` only reads: a read-only database role (``traject_auditor``) can run it. Both tables
+are created by ``traject init`` and, for older ledgers, by the first catch-up. The origin line
+of the checkpoints is fixed at the first checkpoint (``traject_settings``, ``audit_origin``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import OperationalError, ProgrammingError
 
 from ledger.integrity import (
     Checkpoint,
     CheckpointBody,
     CheckpointFormatError,
+    ConsistencyDocument,
+    ConsistencyProof,
+    EventRef,
+    InclusionDocument,
     InclusionProof,
     IntegrityError,
+    MerkleTree,
     Problem,
     RecordedLeaf,
     Row,
     VerificationReport,
     consistency_proof,
-    inclusion_proof,
-    leaf_hash,
     parse_checkpoint,
+    raw_leaf_hash,
+    root,
     sign_checkpoint,
     verify_consistency,
-    verify_log,
+    verify_raw_log,
 )
-from ledger.persistence import AUDIT_TABLES
+from ledger.persistence import AUDIT_TABLES, TrajectSQLiteRecorder
 
 if TYPE_CHECKING:
     from ledger.application import TrajectoryLedger
 
-PAGE_SIZE = 5000
+PAGE_SIZE = 20000
+LOWEST_ID = -(2**63)  # below every notification id a row can hold
 ORIGIN_SETTING = "audit_origin"
+
+RawRow = tuple[int, bytes, int, str, bytes]
+"""One stored event as read: notification id, stream id (16 bytes), version, topic, state."""
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: the last notification id read, and the last one to reach."""
 
 
 # --- reading the log ----------------------------------------------------------------------------
 
 
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))
+def _stream_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, UUID):
+        return value.bytes
+    text = str(value)
+    return bytes.fromhex(text) if len(text) == 32 else UUID(text).bytes
 
 
 def _bytes(value: Any) -> bytes:
@@ -62,28 +86,129 @@ def _bytes(value: Any) -> bytes:
     return bytes(value)
 
 
-def rows(app: TrajectoryLedger, start: int = 0) -> Iterator[Row]:
-    """The stored events after notification id ``start``, in notification order, page by page."""
+def _is_sqlite(app: TrajectoryLedger) -> bool:
+    return isinstance(app.recorder, TrajectSQLiteRecorder)
+
+
+def tuple_row(cursor: Any) -> Any:
+    """A psycopg row factory giving plain tuples (psycopg's own, without importing psycopg)."""
+    del cursor
+    return tuple
+
+
+def _query(app: TrajectoryLedger, sqlite: str, postgres: str, params: Sequence[Any]) -> list[Any]:
+    """Rows as tuples of one read-only statement (``{p}`` is the schema prefix)."""
+    recorder: Any = app.recorder
+    if _is_sqlite(app):
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(sqlite.replace("{p}", ""), list(params))
+            return list(cursor.fetchall())
+    with (
+        recorder.datastore.get_connection() as connection,
+        connection.transaction(force_rollback=True),
+        connection.cursor(binary=True, row_factory=tuple_row) as cursor,  # binary: no parsing
+    ):
+        cursor.execute(postgres.replace("{p}", recorder.prefix), list(params))
+        return list(cursor.fetchall())
+
+
+def _events_statement(app: TrajectoryLedger, *, bounded: bool) -> tuple[str, str]:
+    """The page query over the events table, for SQLite and for PostgreSQL."""
+    recorder: Any = app.recorder
+    if _is_sqlite(app):
+        bound = " AND rowid <= ?" if bounded else ""
+        return (
+            "SELECT rowid, originator_id, originator_version, topic, state"
+            f" FROM {recorder.events_table_name} WHERE rowid > ?{bound} ORDER BY rowid LIMIT ?"
+        ), ""
+    bound = " AND notification_id <= %s" if bounded else ""
+    return "", (
+        "SELECT notification_id, uuid_send(originator_id), originator_version, topic, state"
+        f" FROM {recorder.events_table} WHERE notification_id > %s{bound}"
+        " ORDER BY notification_id LIMIT %s"
+    )
+
+
+def raw_pages(
+    app: TrajectoryLedger, start: int = 0, stop: int | None = None, page_size: int | None = None
+) -> Iterator[list[RawRow]]:
+    """The stored events with ``start < notification id <= stop``, page by page, as read.
+
+    Raw SQL, no decoding; each page is read in its own short transaction and released before
+    it is yielded. The stream id comes as its 16 bytes.
+    """
+    page_size = page_size or PAGE_SIZE
+    if not _is_sqlite(app) and not hasattr(app.recorder, "events_table"):
+        yield from _library_pages(app, start, stop, page_size)
+        return
+    sqlite, postgres = _events_statement(app, bounded=stop is not None)
+    tail = [] if stop is None else [stop]
+    convert = _is_sqlite(app)
+    fromhex = bytes.fromhex
     position = start
     while True:
-        page = app.recorder.select_notifications(position, PAGE_SIZE, inclusive_of_start=False)
-        for notification in page:
-            yield Row(
-                notification.id,
-                _uuid(notification.originator_id),
-                notification.originator_version,
-                notification.topic,
-                _bytes(notification.state),
-            )
-        if len(page) < PAGE_SIZE:
+        found = _query(app, sqlite, postgres, [position, *tail, page_size])
+        if not found:
             return
-        position = page[-1].id
+        if convert:  # SQLite keeps the stream id as 32 hex digits
+            yield [
+                (
+                    n,
+                    fromhex(o) if o.__class__ is str and len(o) == 32 else _stream_bytes(o),
+                    v,
+                    t,
+                    s if s.__class__ is bytes else _bytes(s),
+                )
+                for n, o, v, t, s in found
+            ]
+        else:
+            yield found
+        if len(found) < page_size:
+            return
+        position = found[-1][0]
+
+
+def _library_pages(
+    app: TrajectoryLedger, start: int, stop: int | None, page_size: int
+) -> Iterator[list[RawRow]]:
+    """The same pages through the library's recorder (the in-memory store used in tests)."""
+    position = start
+    while True:
+        notes = app.recorder.select_notifications(
+            position, page_size, stop, inclusive_of_start=False
+        )
+        if notes:
+            yield [
+                (
+                    n.id,
+                    _stream_bytes(n.originator_id),
+                    n.originator_version,
+                    n.topic,
+                    _bytes(n.state),
+                )
+                for n in notes
+            ]
+        if len(notes) < page_size:
+            return
+        position = notes[-1].id
+
+
+def raw_rows(app: TrajectoryLedger, start: int = 0, stop: int | None = None) -> Iterator[RawRow]:
+    """The stored events after ``start`` (up to ``stop``), in notification order."""
+    for page in raw_pages(app, start, stop):
+        yield from page
+
+
+def rows(app: TrajectoryLedger, start: int = 0) -> Iterator[Row]:
+    """The stored events after notification id ``start``, in notification order, page by page."""
+    for n, stream, v, t, s in raw_rows(app, start):
+        yield Row(n, UUID(bytes=stream), v, t, s)
 
 
 def leaves(app: TrajectoryLedger, start: int = 0) -> Iterator[RecordedLeaf]:
     """The leaf of every stored event after notification id ``start``, in notification order."""
-    for row in rows(app, start):
-        yield RecordedLeaf(row.notification_id, leaf_hash(*row))
+    for row in raw_rows(app, start):
+        yield RecordedLeaf(row[0], raw_leaf_hash(*row))
 
 
 # --- the side tables ----------------------------------------------------------------------------
@@ -95,14 +220,42 @@ def ensure_tables(app: TrajectoryLedger) -> None:
         app.tables._write(statement, [])
 
 
+def has_tables(app: TrajectoryLedger) -> bool:
+    """Whether the audit tables exist (read-only check)."""
+    try:
+        app.tables._one("SELECT 1 FROM {p}traject_leaves LIMIT 1", [])
+        app.tables._one("SELECT 1 FROM {p}traject_checkpoints LIMIT 1", [])
+    except (OperationalError, ProgrammingError):
+        return False
+    return True
+
+
+def recorded_high(app: TrajectoryLedger) -> int:
+    """The notification id of the last recorded leaf (0 when none)."""
+    row = app.tables._one("SELECT MAX(notification_id) AS high FROM {p}traject_leaves", [])
+    return int(row["high"] or 0) if row is not None else 0
+
+
+def recorded_stream(app: TrajectoryLedger, stop: int) -> Iterator[RecordedLeaf]:
+    """The recorded leaves up to notification id ``stop``, in order, read page by page."""
+    position = 0
+    statement = (
+        "SELECT notification_id, leaf_hash FROM {p}traject_leaves"
+        " WHERE notification_id > ? AND notification_id <= ? ORDER BY notification_id LIMIT ?"
+    )
+    fromhex = bytes.fromhex
+    while True:
+        found = _query(app, statement, statement.replace("?", "%s"), [position, stop, PAGE_SIZE])
+        # plain (id, hash) tuples: the fields of a RecordedLeaf, without building one per row
+        yield from cast("list[RecordedLeaf]", [(n, fromhex(h)) for n, h in found])
+        if len(found) < PAGE_SIZE:
+            return
+        position = int(found[-1][0])
+
+
 def recorded_leaves(app: TrajectoryLedger) -> list[RecordedLeaf]:
     """The leaves recorded so far, in notification order."""
-    found = app.tables._all(
-        "SELECT notification_id, leaf_hash FROM {p}traject_leaves ORDER BY notification_id", []
-    )
-    return [
-        RecordedLeaf(int(row["notification_id"]), bytes.fromhex(row["leaf_hash"])) for row in found
-    ]
+    return [RecordedLeaf(*leaf) for leaf in recorded_stream(app, recorded_high(app))]
 
 
 def _record(app: TrajectoryLedger, new: Sequence[RecordedLeaf]) -> None:
@@ -113,14 +266,33 @@ def _record(app: TrajectoryLedger, new: Sequence[RecordedLeaf]) -> None:
         "INSERT INTO {p}traject_leaves VALUES (?, ?) ON CONFLICT (notification_id) DO NOTHING"
     )
     with tables._side(commit=True) as cursor:
-        for start in range(0, len(new), PAGE_SIZE):
-            cursor.executemany(
-                statement,
-                [
-                    [leaf.notification_id, leaf.leaf_hash.hex()]
-                    for leaf in new[start : start + PAGE_SIZE]
-                ],
-            )
+        cursor.executemany(
+            statement, [[leaf.notification_id, leaf.leaf_hash.hex()] for leaf in new]
+        )
+
+
+def catch_up(app: TrajectoryLedger, *, progress: Progress | None = None) -> int:
+    """Record the leaf of every event stored after the last recorded one; the number recorded.
+
+    Keeps ``traject_leaves`` current: called by every projection catch-up (so by every report)
+    and by ``checkpoint``. One transaction per page; safe to run concurrently (a leaf already
+    recorded is kept). Only new rows are read: it does not check the old ones (``verify`` does).
+    """
+    try:
+        high = recorded_high(app)
+    except (OperationalError, ProgrammingError):  # a ledger older than the audit tables
+        ensure_tables(app)
+        high = 0
+    total = int(app.recorder.max_notification_id() or 0)
+    if total <= high:
+        return 0
+    count = 0
+    for page in raw_pages(app, high):
+        _record(app, [RecordedLeaf(row[0], raw_leaf_hash(*row)) for row in page])
+        count += len(page)
+        if progress is not None:
+            progress(page[-1][0], max(total, page[-1][0]))
+    return count
 
 
 def stored_checkpoint_texts(app: TrajectoryLedger) -> list[tuple[int, str]]:
@@ -129,6 +301,41 @@ def stored_checkpoint_texts(app: TrajectoryLedger) -> list[tuple[int, str]]:
         "SELECT tree_size, text FROM {p}traject_checkpoints ORDER BY tree_size", []
     )
     return [(int(row["tree_size"]), str(row["text"])) for row in found]
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint as stored in the ledger, with the time it was stored."""
+
+    checkpoint: Checkpoint
+    stored_at: str
+
+
+def stored_checkpoints(app: TrajectoryLedger) -> list[StoredCheckpoint]:
+    """Every stored checkpoint, smallest first (a malformed one raises CheckpointFormatError)."""
+    if not has_tables(app):
+        return []
+    found = app.tables._all(
+        "SELECT tree_size, text, created_at FROM {p}traject_checkpoints ORDER BY tree_size", []
+    )
+    return [
+        StoredCheckpoint(parse_checkpoint(str(row["text"])), str(row["created_at"]))
+        for row in found
+    ]
+
+
+def stored_checkpoint(app: TrajectoryLedger, tree_size: int | None = None) -> Checkpoint:
+    """The stored checkpoint of ``tree_size`` (the latest when None); IntegrityError if none."""
+    found = stored_checkpoints(app)
+    if not found:
+        raise IntegrityError("no checkpoint yet: run `traject audit checkpoint` first")
+    if tree_size is None:
+        return found[-1].checkpoint
+    for item in found:
+        if item.checkpoint.tree_size == tree_size:
+            return item.checkpoint
+    sizes = ", ".join(str(item.checkpoint.tree_size) for item in found)
+    raise IntegrityError(f"no stored checkpoint of size {tree_size}: the stored sizes are {sizes}")
 
 
 def origin(app: TrajectoryLedger) -> str | None:
@@ -145,32 +352,103 @@ def _scan(
     *,
     public_key: bytes | None,
     expected_origin: str | None,
+    progress: Progress | None = None,
 ) -> tuple[VerificationReport, int]:
-    """Verify every row, then record the leaves first seen (when the log verified)."""
-    recorded = recorded_leaves(app)
-    high = recorded[-1].notification_id if recorded else 0
-    new: list[RecordedLeaf] = []
+    """Recompute every leaf in one streaming pass; compare with the recorded leaves.
+
+    Only the leaves recorded up to the high-water mark read first are compared, so events
+    appended (and caught up) while the scan runs are never mistaken for deletions. The
+    comparison is page by page, in bulk; when a page differs, a second, exact pass names the
+    first event that does not match.
+    """
+    high = recorded_high(app) if has_tables(app) else 0
+    total = int(app.recorder.max_notification_id() or 0)
     last_id = 0
+    negative: list[Problem] = []
+    sink: list[bytes] = []
+    differs = False
 
-    def read() -> Iterator[Row]:
-        nonlocal last_id
-        for row in rows(app):
-            if row.notification_id > high:
-                new.append(RecordedLeaf(row.notification_id, leaf_hash(*row)))
-            last_id = row.notification_id
-            yield row
+    def read(compare: bool) -> Iterator[RawRow]:
+        nonlocal last_id, differs
+        below = LOWEST_ID
+        # from the lowest id a row can have: a forged row numbered 0 or below is read too
+        for page in raw_pages(app, start=LOWEST_ID):
+            if page[0][0] < 0:
+                negative.extend(_negative(row) for row in page if row[0] < 0)
+                page = [row for row in page if row[0] >= 0]  # noqa: PLW2901
+            yield from page
+            if compare and not differs:
+                differs = not _page_matches(app, page, sink, below, high)
+            sink.clear()
+            below = last_id = max(last_id, page[-1][0]) if page else last_id
+            if progress is not None:
+                progress(last_id, max(total, last_id))
+        if compare and not differs:
+            differs = _recorded_count(app, below, high) > 0  # recorded leaves without a row
 
-    report = verify_log(
-        read(), checkpoints, recorded=recorded, public_key=public_key, origin=expected_origin
+    report = verify_raw_log(
+        read(compare=bool(high)),
+        checkpoints,
+        public_key=public_key,
+        origin=expected_origin,
+        leaf_sink=sink if high else None,
     )
-    if report.ok:
-        _record(app, new)
+    if differs:  # the exact pass, to name the first event that does not match
+        negative.clear()
+        report = verify_raw_log(
+            read(compare=False),
+            checkpoints,
+            recorded=recorded_stream(app, high),
+            public_key=public_key,
+            origin=expected_origin,
+        )
+    if negative:
+        report = dataclasses.replace(report, ok=False, problems=(*negative, *report.problems))
     return report, last_id
+
+
+def _page_matches(
+    app: TrajectoryLedger, page: Sequence[RawRow], leaves: list[bytes], below: int, high: int
+) -> bool:
+    """Whether the recorded leaves with ``below < id <= high`` are exactly the page's."""
+    top = min(page[-1][0], high) if page else high
+    statement = (
+        "SELECT notification_id, leaf_hash FROM {p}traject_leaves"
+        " WHERE notification_id > ? AND notification_id <= ? ORDER BY notification_id"
+    )
+    found = _query(app, statement, statement.replace("?", "%s"), [below, top])
+    count = len(found)
+    if count > len(page) or [row[0] for row in page[:count]] != [n for n, _ in found]:
+        return False
+    if count < len(page) and page[count][0] <= high:
+        return False  # a row that should have a recorded leaf has none
+    return b"".join(leaves[:count]) == bytes.fromhex("".join(h for _, h in found))
+
+
+def _recorded_count(app: TrajectoryLedger, below: int, high: int) -> int:
+    statement = (
+        "SELECT COUNT(*) FROM {p}traject_leaves WHERE notification_id > ? AND notification_id <= ?"
+    )
+    return int(_query(app, statement, statement.replace("?", "%s"), [below, high])[0][0])
+
+
+def _negative(row: RawRow) -> Problem:
+    stream_id = UUID(bytes=row[1])
+    return Problem(
+        "inserted",
+        f"event {row[0]} (stream {stream_id} version {row[2]}) has a negative notification id: "
+        "no stored event has one, the row was inserted by hand",
+        row[0],
+        stream_id,
+        row[2],
+    )
 
 
 def _stored_checkpoints(app: TrajectoryLedger) -> tuple[list[Checkpoint], list[Problem]]:
     found: list[Checkpoint] = []
     problems: list[Problem] = []
+    if not has_tables(app):
+        return found, problems
     for size, text in stored_checkpoint_texts(app):
         try:
             found.append(parse_checkpoint(text))
@@ -189,21 +467,27 @@ def verify(
     app: TrajectoryLedger,
     given_checkpoints: Iterable[Checkpoint] = (),
     public_key_pem: bytes | None = None,
+    *,
+    progress: Progress | None = None,
 ) -> VerificationReport:
     """Recompute every leaf and check it against the recorded leaves and every checkpoint.
 
     The checkpoints are those stored in the ledger and ``given_checkpoints`` (copies kept
     outside it); with ``public_key_pem`` their signatures are checked too. Every checkpoint
     must match the one tree recomputed from the rows, which also makes them consistent with
-    one another. Leaves not recorded yet are recorded when everything verified.
+    one another. Reads only (one streaming pass over the events and the recorded leaves):
+    a read-only database role can run it.
     """
-    ensure_tables(app)
     stored, problems = _stored_checkpoints(app)
     unique: dict[str, Checkpoint] = {}
-    for checkpoint in [*stored, *given_checkpoints]:
-        unique.setdefault(checkpoint.text, checkpoint)
+    for item in [*stored, *given_checkpoints]:
+        unique.setdefault(item.text, item)
     report, _ = _scan(
-        app, list(unique.values()), public_key=public_key_pem, expected_origin=origin(app)
+        app,
+        list(unique.values()),
+        public_key=public_key_pem,
+        expected_origin=origin(app) if has_tables(app) else None,
+        progress=progress,
     )
     unlinked = [] if report.ok else _inconsistent(recorded_leaves(app), list(unique.values()))
     if problems or unlinked:
@@ -242,20 +526,26 @@ def _inconsistent(recorded: Sequence[RecordedLeaf], checkpoints: list[Checkpoint
     return problems
 
 
-def checkpoint(app: TrajectoryLedger, private_key_pem: bytes, default_origin: str) -> Checkpoint:
-    """Verify the log, then sign and store a checkpoint of all of it.
+def checkpoint(
+    app: TrajectoryLedger,
+    private_key_pem: bytes,
+    default_origin: str,
+    *,
+    progress: Progress | None = None,
+) -> Checkpoint:
+    """Catch the leaves up, verify the log, then sign and store a checkpoint of all of it.
 
     The origin is ``default_origin`` at the first checkpoint and the stored one afterwards.
     Refuses (IntegrityError) when the log does not verify against the recorded leaves and the
     stored checkpoints: signing would vouch for a changed log.
     """
-    ensure_tables(app)
+    catch_up(app)
     name = origin(app)
     if name is None:
         name = default_origin
         app.tables.set_setting(ORIGIN_SETTING, name)
     stored, problems = _stored_checkpoints(app)
-    report, last_id = _scan(app, stored, public_key=None, expected_origin=name)
+    report, last_id = _scan(app, stored, public_key=None, expected_origin=name, progress=progress)
     problems += report.problems
     if problems:
         raise IntegrityError(
@@ -273,35 +563,191 @@ def checkpoint(app: TrajectoryLedger, private_key_pem: bytes, default_origin: st
 
 def latest_checkpoint(app: TrajectoryLedger) -> Checkpoint | None:
     """The stored checkpoint of the largest tree size, if any."""
-    ensure_tables(app)
-    texts = stored_checkpoint_texts(app)
+    texts = stored_checkpoint_texts(app) if has_tables(app) else []
     return parse_checkpoint(texts[-1][1]) if texts else None
+
+
+# --- proofs -------------------------------------------------------------------------------------
+
+
+def _leaves_up_to(
+    app: TrajectoryLedger, tree_size: int, wanted: set[tuple[bytes, int]] | None = None
+) -> tuple[list[bytes], dict[tuple[bytes, int], tuple[int, RawRow]]]:
+    """The first ``tree_size`` leaves recomputed from the rows, and (position, row) of each
+    ``wanted`` event (stream id bytes, version) among them; only those rows are kept."""
+    hashes: list[bytes] = []
+    kept: dict[tuple[bytes, int], tuple[int, RawRow]] = {}
+    for page in raw_pages(app):
+        for row in page:
+            if len(hashes) == tree_size:
+                return hashes, kept
+            if wanted and (row[1], row[2]) in wanted:
+                kept[(row[1], row[2])] = (len(hashes), row)
+            hashes.append(raw_leaf_hash(*row))
+    if len(hashes) < tree_size:
+        raise IntegrityError(
+            f"the log has {len(hashes)} events, fewer than the checkpoint's {tree_size}: run "
+            "`traject audit verify`"
+        )
+    return hashes, kept
+
+
+def _matching(hashes: Sequence[bytes], checkpoint: Checkpoint) -> None:
+    if root(hashes[: checkpoint.tree_size]) != checkpoint.root:
+        raise IntegrityError(
+            f"the stored events no longer match {checkpoint}: run `traject audit verify`"
+        )
+
+
+def inclusion_documents(
+    app: TrajectoryLedger,
+    events: Iterable[tuple[UUID, int]],
+    checkpoint_used: Checkpoint | None = None,
+) -> dict[tuple[UUID, int], InclusionDocument]:
+    """Self-contained inclusion proofs of events (stream id, version) against one checkpoint.
+
+    The checkpoint is the latest stored one unless given. The log is read once; a requested
+    event that the checkpoint does not cover raises IntegrityError naming it. Each document
+    verifies offline (``InclusionDocument.check`` or `traject audit verify-proof`).
+    """
+    wanted = set(events)
+    used = checkpoint_used or latest_checkpoint(app)
+    if used is None:
+        raise IntegrityError("no checkpoint yet: run `traject audit checkpoint` first")
+    hashes, kept = _leaves_up_to(app, used.tree_size, {(s.bytes, v) for s, v in wanted})
+    missing = sorted((key for key in wanted if (key[0].bytes, key[1]) not in kept), key=str)
+    if missing:
+        stream_id, version = missing[0]
+        raise IntegrityError(
+            f"no event {stream_id} version {version} among the {used.tree_size} events of {used}"
+        )
+    found: dict[tuple[UUID, int], InclusionDocument] = {}
+    tree = MerkleTree(hashes)
+    if tree.root() != used.root:
+        raise IntegrityError(
+            f"the stored events no longer match {used}: run `traject audit verify`"
+        )
+    for key in wanted:
+        position, (n, stream, version, topic, state) = kept[(key[0].bytes, key[1])]
+        path = tree.inclusion_proof(position)
+        found[key] = InclusionDocument(
+            EventRef(n, UUID(bytes=stream), version, topic, hashlib.sha256(state).digest()),
+            InclusionProof(position, used.tree_size, hashes[position], tuple(path)),
+            used,
+        )
+    return found
+
+
+def inclusion_document(app: TrajectoryLedger, stream_id: UUID, version: int) -> InclusionDocument:
+    """The self-contained inclusion proof of one event against the latest stored checkpoint."""
+    return inclusion_documents(app, [(stream_id, version)])[(stream_id, version)]
 
 
 def prove(
     app: TrajectoryLedger, stream_id: UUID, version: int
 ) -> tuple[InclusionProof, Checkpoint]:
     """The inclusion proof of one event against the latest stored checkpoint."""
-    latest = latest_checkpoint(app)
-    if latest is None:
-        raise IntegrityError("no checkpoint yet: run `traject audit checkpoint` first")
-    hashes: list[bytes] = []
-    index: int | None = None
-    for row in rows(app):
-        if len(hashes) == latest.tree_size:
-            break
-        if row.stream_id == stream_id and row.version == version:
-            index = len(hashes)
-        hashes.append(leaf_hash(*row))
-    if len(hashes) < latest.tree_size:
+    document = inclusion_document(app, stream_id, version)
+    return document.proof, document.checkpoint
+
+
+def consistency_document(
+    app: TrajectoryLedger, old: Checkpoint, new: Checkpoint
+) -> ConsistencyDocument:
+    """The consistency proof from ``old`` to ``new``, computed from the stored events.
+
+    Refuses (IntegrityError) when the sizes are in the wrong order, the origins differ, or the
+    stored events no longer give either root: no proof is made for a changed log.
+    """
+    if old.tree_size > new.tree_size:
         raise IntegrityError(
-            f"the log has {len(hashes)} events, fewer than the latest checkpoint's "
-            f"{latest.tree_size}: run `traject audit verify`"
+            f"the old checkpoint ({old.tree_size} events) is larger than the new one "
+            f"({new.tree_size}): give the older checkpoint first"
         )
-    if index is None:
+    if old.origin != new.origin:
         raise IntegrityError(
-            f"no event {stream_id} version {version} among the {latest.tree_size} events of "
-            "the latest checkpoint"
+            f"the checkpoints have different origins: {old.origin!r}, {new.origin!r}"
         )
-    path = inclusion_proof(hashes, index, latest.tree_size)
-    return InclusionProof(index, latest.tree_size, hashes[index], tuple(path)), latest
+    hashes, _ = _leaves_up_to(app, new.tree_size)
+    _matching(hashes, old)
+    _matching(hashes, new)
+    path = consistency_proof(hashes, old.tree_size, new.tree_size)
+    return ConsistencyDocument(
+        old, new, ConsistencyProof(old.tree_size, new.tree_size, tuple(path))
+    )
+
+
+# --- replay -------------------------------------------------------------------------------------
+
+
+def _recorded_at(state: bytes) -> datetime | None:
+    """The ``timestamp`` (when it was recorded) in an event's stored state."""
+    try:
+        value = orjson.loads(state).get("timestamp")
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except (orjson.JSONDecodeError, ValueError, AttributeError):
+        return None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def last_notification_id_at(app: TrajectoryLedger, moment: datetime) -> int:
+    """The largest notification id of an event recorded at or before ``moment`` (0 if none)."""
+    last = 0
+    for page in raw_pages(app):
+        for n, _, _, _, state in page:
+            recorded = _recorded_at(state)
+            if recorded is not None and recorded <= moment:
+                last = n
+    return last
+
+
+def covering_checkpoint(app: TrajectoryLedger, notification_id: int) -> Checkpoint | None:
+    """The smallest stored checkpoint that covers ``notification_id`` (None when none does)."""
+    for item in stored_checkpoints(app):
+        if item.checkpoint.last_notification_id >= notification_id:
+            return item.checkpoint
+    return None
+
+
+def canonical_digest(data: Any) -> str:
+    """SHA-256 (hex) of ``data`` as canonical JSON: orjson's compact form with sorted keys."""
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def checkpoint_summary(item: Checkpoint) -> dict[str, Any]:
+    """A checkpoint as a JSON object (the text is the signed form; the rest is read from it)."""
+    return {
+        "origin": item.origin,
+        "tree_size": item.tree_size,
+        "root": item.root_hex,
+        "last_notification_id": item.last_notification_id,
+        "time": item.created_at,
+        "key_id": item.key_id,
+        "text": item.text,
+    }
+
+
+def replay_block(
+    app: TrajectoryLedger, moment: datetime, result: Any, rule_version: str
+) -> dict[str, Any]:
+    """What ``traject audit replay`` adds to a result produced as known at ``moment``.
+
+    ``digest`` is the SHA-256 of the result as canonical JSON without its ``basis`` (the
+    basis describes the read model as it stands now, not the answer as known at ``moment``);
+    ``last_notification_id`` the last event recorded by then; ``checkpoint`` the smallest
+    stored checkpoint that covers it, or None.
+    """
+    payload = (
+        {k: v for k, v in result.items() if k != "basis"} if isinstance(result, dict) else result
+    )
+    last = last_notification_id_at(app, moment)
+    covering = covering_checkpoint(app, last)
+    return {
+        "as_known_at": moment.astimezone(UTC).isoformat(),
+        "digest": canonical_digest(payload),
+        "last_notification_id": last,
+        "rule_version": rule_version,
+        "checkpoint": None if covering is None else checkpoint_summary(covering),
+    }

@@ -26,7 +26,7 @@ import hashlib
 import json
 import re
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -95,6 +95,25 @@ def leaf_bytes(
             _sha256(state).digest(),
         )
     )
+
+
+def raw_leaf_hash(
+    notification_id: int, stream: bytes, version: int, topic: str, state: bytes
+) -> bytes:
+    """``leaf_hash`` with the stream id as its 16 bytes (RFC 4122 order): the streaming form."""
+    topic_bytes = topic.encode("utf-8")
+    return _sha256(
+        b"".join(
+            (
+                LEAF_PREFIX,
+                LEAF_DOMAIN,
+                _HEAD.pack(notification_id, stream, version),
+                _U32.pack(len(topic_bytes)),
+                topic_bytes,
+                _sha256(state).digest(),
+            )
+        )
+    ).digest()
 
 
 def leaf_hash(
@@ -191,6 +210,53 @@ class MerkleLog:
 
     def copy(self) -> MerkleLog:
         return MerkleLog(self._size, self._frontier)
+
+
+class MerkleTree:
+    """Every level of the tree over a list of leaf hashes: O(n) to build, O(log n) per proof.
+
+    Level 0 is the leaves; level h + 1 pairs level h left to right and promotes an odd last
+    node, so node i of level h is MTH of leaves [i·2^h, min((i+1)·2^h, n)) (RFC 6962's tree).
+    Every range in an inclusion proof has that shape, so a proof is log n look-ups: for many
+    proofs against one checkpoint (an evidence pack) instead of O(n) hashing each.
+    """
+
+    __slots__ = ("levels", "size")
+
+    def __init__(self, leaf_hashes: Sequence[bytes]) -> None:
+        levels = [list(leaf_hashes)]
+        while len(levels[-1]) > 1:
+            level = levels[-1]
+            paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                paired.append(level[-1])
+            levels.append(paired)
+        self.levels = levels
+        self.size = len(leaf_hashes)
+
+    def root(self) -> bytes:
+        return self.levels[-1][0] if self.size else EMPTY_ROOT
+
+    def _node(self, start: int, end: int) -> bytes:
+        height = (end - start - 1).bit_length()
+        return self.levels[height][start >> height]
+
+    def inclusion_proof(self, index: int) -> list[bytes]:
+        """The audit path of leaf ``index`` in this tree (equal to ``inclusion_proof``)."""
+        if not 0 <= index < self.size:
+            raise ValueError(f"no leaf {index} in a tree of {self.size}")
+        path: list[bytes] = []
+        start, end, m = 0, self.size, index
+        while end - start > 1:
+            k = _split(end - start)
+            if m < k:
+                path.append(self._node(start + k, end))
+                end = start + k
+            else:
+                path.append(self._node(start, start + k))
+                start, m = start + k, m - k
+        path.reverse()
+        return path
 
 
 # --- proofs -------------------------------------------------------------------------------------
@@ -753,7 +819,7 @@ def verify_log(
     rows: Iterable[tuple[int, UUID, int, str, bytes]],
     checkpoints: Sequence[Checkpoint] = (),
     *,
-    recorded: Sequence[RecordedLeaf] | None = None,
+    recorded: Iterable[RecordedLeaf] | None = None,
     public_key: Ed25519PublicKey | bytes | None = None,
     origin: str | None = None,
 ) -> VerificationReport:
@@ -763,106 +829,103 @@ def verify_log(
       its last notification id the id of row ``tree_size``; two checkpoints of one size must
       agree. Checkpoints that all match one recomputed tree are consistent with each other.
     * With ``public_key``, every checkpoint's signature is checked; with ``origin``, its origin.
-    * With ``recorded`` (the leaves ``ledger.audit`` recorded), rows are compared leaf by
-      leaf and the first changed, deleted or inserted event is named. Without it, a root
-      mismatch is narrowed to the events between the last matching checkpoint and the first
-      failing one.
+    * With ``recorded`` (the leaves ``ledger.audit`` recorded, in notification order; read as
+      a stream), rows are compared leaf by leaf and the first changed, deleted or inserted
+      event is named. Without it, a root mismatch is narrowed to the events between the last
+      matching checkpoint and the first failing one.
     """
+    return verify_raw_log(
+        ((n, stream.bytes, v, t, s) for n, stream, v, t, s in rows),
+        checkpoints,
+        recorded=recorded,
+        public_key=public_key,
+        origin=origin,
+    )
+
+
+def verify_raw_log(
+    rows: Iterable[tuple[int, bytes, int, str, bytes]],
+    checkpoints: Sequence[Checkpoint] = (),
+    *,
+    recorded: Iterable[RecordedLeaf] | None = None,
+    public_key: Ed25519PublicKey | bytes | None = None,
+    origin: str | None = None,
+    leaf_sink: list[bytes] | None = None,
+) -> VerificationReport:
+    """``verify_log`` over rows whose stream id is already its 16 bytes (RFC 4122 order).
+
+    The streaming form ``ledger.audit`` feeds straight from the database: memory stays
+    O(log n) whatever the size of the log (the rows and the recorded leaves are iterated once).
+    With ``leaf_sink``, every recomputed leaf is appended to it as it is computed (the caller
+    may compare and clear it page by page).
+    """
+    sink = leaf_sink.append if leaf_sink is not None else None
     pending = sorted(checkpoints, key=lambda c: c.tree_size)
     problems = _check_checkpoints(pending, public_key, origin)
     state = _Walk(pending, problems)
     state.reach(MerkleLog(), 0)
     next_size = state.next_size
     leaf_problem = False
-    recorded_count = len(recorded) if recorded is not None else 0
+    expected_leaves: Iterator[RecordedLeaf] = iter(recorded if recorded is not None else ())
+    expected = next(expected_leaves, None)
+    expected_id = expected[0] if expected is not None else -1
     previous_id = -1
     # the hot loop: leaf_hash and MerkleLog.append inlined (tests hold them equal)
-    sha256 = _sha256
-    head = _HEAD.pack
-    prefix = LEAF_PREFIX + LEAF_DOMAIN
+    sha256, head, join = _sha256, _HEAD.pack, b"".join
+    prefix, node = LEAF_PREFIX + LEAF_DOMAIN, NODE_PREFIX
     topics: dict[str, bytes] = {}
     frontier: list[bytes] = []
+    pop, push = frontier.pop, frontier.append
     index = 0  # rows hashed so far
-    for notification_id, stream_id, version, topic, stored in rows:
+    for notification_id, stream, version, topic, stored in rows:
         topic_part = topics.get(topic)
         if topic_part is None:
             topic_bytes = topic.encode("utf-8")
             topic_part = topics[topic] = _U32.pack(len(topic_bytes)) + topic_bytes
         leaf = sha256(
-            b"".join(
+            join(
                 (
                     prefix,
-                    head(notification_id, stream_id.bytes, version),
+                    head(notification_id, stream, version),
                     topic_part,
                     sha256(stored).digest(),
                 )
             )
         ).digest()
+        if sink is not None:
+            sink(leaf)
         if not leaf_problem:
-            if notification_id <= previous_id:
+            if notification_id == expected_id and notification_id > previous_id:
+                if leaf != expected[1]:  # type: ignore[index]
+                    leaf_problem = True
+                    problems.append(_changed(notification_id, stream, version))
+                expected = next(expected_leaves, None)
+                expected_id = expected[0] if expected is not None else -1
+            elif notification_id <= previous_id or expected is not None:
                 leaf_problem = True
                 problems.append(
-                    Problem(
-                        "out-of-order",
-                        f"{_where(notification_id, stream_id, version)} follows event "
-                        f"{previous_id}: notification ids must increase (rows reordered or "
-                        "renumbered)",
+                    _mismatch(
                         notification_id,
-                        stream_id,
+                        stream,
                         version,
+                        previous=previous_id,
+                        expected_id=expected_id,
+                        index=index,
                     )
                 )
-            elif index < recorded_count:
-                assert recorded is not None
-                expected_id, expected_leaf = recorded[index]
-                if notification_id > expected_id:
-                    leaf_problem = True
-                    problems.append(
-                        Problem(
-                            "deleted",
-                            f"event {expected_id} was recorded at position {index + 1} but has "
-                            f"no row there (deleted, renumbered or moved); the row there is "
-                            f"{_where(notification_id, stream_id, version)}",
-                            expected_id,
-                        )
-                    )
-                elif notification_id < expected_id:
-                    leaf_problem = True
-                    problems.append(
-                        Problem(
-                            "inserted",
-                            f"{_where(notification_id, stream_id, version)} was never recorded: "
-                            f"inserted before event {expected_id}",
-                            notification_id,
-                            stream_id,
-                            version,
-                        )
-                    )
-                elif leaf != expected_leaf:
-                    leaf_problem = True
-                    problems.append(
-                        Problem(
-                            "changed",
-                            f"{_where(notification_id, stream_id, version)} differs from the "
-                            "recorded leaf: its stream, version, topic or stored bytes changed",
-                            notification_id,
-                            stream_id,
-                            version,
-                        )
-                    )
         previous_id = notification_id
         h, carry = leaf, index
         while carry & 1:
-            h = sha256(NODE_PREFIX + frontier.pop() + h).digest()
+            h = sha256(node + pop() + h).digest()
             carry >>= 1
-        frontier.append(h)
+        push(h)
         index += 1
         if index == next_size:
             state.reach(MerkleLog(index, frontier), notification_id)
             next_size = state.next_size
     log = MerkleLog(index, frontier)
-    if recorded is not None and not leaf_problem and log.size < recorded_count:
-        problems.append(_truncated(recorded, log.size))
+    if expected is not None and not leaf_problem:
+        problems.append(_truncated(expected, index, 1 + sum(1 for _ in expected_leaves)))
     state.beyond(log.size)
     return VerificationReport(
         ok=not problems,
@@ -874,13 +937,82 @@ def verify_log(
     )
 
 
-def _truncated(recorded: Sequence[RecordedLeaf], size: int) -> Problem:
-    missing = recorded[size].notification_id
+def _event(notification_id: int, stream: bytes, version: int) -> tuple[str, UUID]:
+    stream_id = UUID(bytes=stream)
+    return _where(notification_id, stream_id, version), stream_id
+
+
+def _changed(notification_id: int, stream: bytes, version: int) -> Problem:
+    where, stream_id = _event(notification_id, stream, version)
+    return Problem(
+        "changed",
+        f"{where} differs from the recorded leaf: its stream, version, topic or stored bytes "
+        "changed",
+        notification_id,
+        stream_id,
+        version,
+    )
+
+
+def _out_of_order(notification_id: int, stream: bytes, version: int, previous: int) -> Problem:
+    where, stream_id = _event(notification_id, stream, version)
+    return Problem(
+        "out-of-order",
+        f"{where} follows event {previous}: notification ids must increase (rows reordered or "
+        "renumbered)",
+        notification_id,
+        stream_id,
+        version,
+    )
+
+
+def _deleted(
+    expected_id: int, index: int, notification_id: int, stream: bytes, version: int
+) -> Problem:
+    where, _ = _event(notification_id, stream, version)
     return Problem(
         "deleted",
-        f"event {missing} was recorded at position {size + 1} but has no row "
-        f"(deleted or truncated; {len(recorded) - size} recorded leaves have no row)",
-        missing,
+        f"event {expected_id} was recorded at position {index + 1} but has no row there "
+        f"(deleted, renumbered or moved); the row there is {where}",
+        expected_id,
+    )
+
+
+def _mismatch(
+    notification_id: int,
+    stream: bytes,
+    version: int,
+    *,
+    previous: int,
+    expected_id: int,
+    index: int,
+) -> Problem:
+    """A row out of order, or one where the recorded leaves have another event."""
+    if notification_id <= previous:
+        return _out_of_order(notification_id, stream, version, previous)
+    if notification_id > expected_id:
+        return _deleted(expected_id, index, notification_id, stream, version)
+    return _inserted(notification_id, stream, version, expected_id)
+
+
+def _inserted(notification_id: int, stream: bytes, version: int, expected_id: int) -> Problem:
+    where, stream_id = _event(notification_id, stream, version)
+    return Problem(
+        "inserted",
+        f"{where} was never recorded: inserted before event {expected_id}",
+        notification_id,
+        stream_id,
+        version,
+    )
+
+
+def _truncated(missing: RecordedLeaf, size: int, count: int) -> Problem:
+    missing_id = missing[0]  # a RecordedLeaf or a plain (id, hash) tuple
+    return Problem(
+        "deleted",
+        f"event {missing_id} was recorded at position {size + 1} but has no row "
+        f"(deleted or truncated; {count} recorded leaves have no row)",
+        missing_id,
     )
 
 
@@ -959,3 +1091,238 @@ class _Walk:
                     checkpoint_size=checkpoint.tree_size,
                 )
             )
+
+
+# --- self-contained proof documents -------------------------------------------------------------
+
+INCLUSION_FORMAT = "traject-inclusion-proof-v1"
+CONSISTENCY_FORMAT = "traject-consistency-proof-v1"
+
+
+def leaf_hash_of_state_hash(
+    notification_id: int, stream_id: UUID, version: int, topic: str, state_sha256: bytes
+) -> bytes:
+    """The leaf hash from the SHA-256 of the stored state (what a proof document carries)."""
+    if len(state_sha256) != HASH_SIZE:
+        raise ValueError("the state hash is a 32-byte SHA-256 hash")
+    topic_bytes = topic.encode("utf-8")
+    return _sha256(
+        LEAF_PREFIX
+        + LEAF_DOMAIN
+        + _HEAD.pack(notification_id, stream_id.bytes, version)
+        + _U32.pack(len(topic_bytes))
+        + topic_bytes
+        + state_sha256
+    ).digest()
+
+
+@dataclass(frozen=True)
+class EventRef:
+    """The fields of one stored event that its leaf covers, with the stored bytes' SHA-256."""
+
+    notification_id: int
+    stream_id: UUID
+    version: int
+    topic: str
+    state_sha256: bytes
+
+    @property
+    def leaf_hash(self) -> bytes:
+        return leaf_hash_of_state_hash(
+            self.notification_id, self.stream_id, self.version, self.topic, self.state_sha256
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "notification_id": self.notification_id,
+            "stream_id": str(self.stream_id),
+            "version": self.version,
+            "topic": self.topic,
+            "state_sha256": self.state_sha256.hex(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> EventRef:
+        keys = {"notification_id", "stream_id", "version", "topic", "state_sha256"}
+        if not isinstance(data, dict) or set(data) != keys:
+            raise ProofFormatError(
+                f"event: expected an object with exactly the keys {sorted(keys)}"
+            )
+        try:
+            stream_id = UUID(data["stream_id"])
+        except (ValueError, TypeError, AttributeError):
+            raise ProofFormatError("event.stream_id: expected a UUID") from None
+        if not isinstance(data["topic"], str) or not data["topic"]:
+            raise ProofFormatError("event.topic: expected a non-empty string")
+        return cls(
+            _size(data["notification_id"], "event.notification_id"),
+            stream_id,
+            _size(data["version"], "event.version"),
+            data["topic"],
+            _hex_hash(data["state_sha256"], "event.state_sha256"),
+        )
+
+
+@dataclass(frozen=True)
+class ProofCheck:
+    """The outcome of checking a proof document offline: ``problems`` empty when it holds."""
+
+    kind: str  # inclusion or consistency
+    summary: str
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _document(text: str | bytes, fmt: str, keys: set[str]) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProofFormatError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != fmt or set(data) != keys:
+        raise ProofFormatError(
+            f"expected a JSON object with format {fmt!r} and exactly the keys {sorted(keys)}"
+        )
+    return data
+
+
+def _checkpoint_field(data: dict[str, Any], key: str) -> Checkpoint:
+    if not isinstance(data[key], str):
+        raise ProofFormatError(f"{key}: expected the checkpoint text as a string")
+    try:
+        return parse_checkpoint(data[key])
+    except CheckpointFormatError as error:
+        raise ProofFormatError(f"{key}: {error}") from None
+
+
+def _signature_problems(
+    checkpoints: Sequence[tuple[str, Checkpoint]], public_key: Ed25519PublicKey | bytes
+) -> list[str]:
+    return [
+        f"{name} ({checkpoint}): the signature does not verify with the given key"
+        for name, checkpoint in checkpoints
+        if not verify_checkpoint_signature(checkpoint, public_key)
+    ]
+
+
+@dataclass(frozen=True)
+class InclusionDocument:
+    """A self-contained inclusion proof: the event's fields, the audit path, the checkpoint."""
+
+    event: EventRef
+    proof: InclusionProof
+    checkpoint: Checkpoint
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": INCLUSION_FORMAT,
+                "event": self.event.as_dict(),
+                "proof": json.loads(self.proof.to_json()),
+                "checkpoint": self.checkpoint.text,
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> InclusionDocument:
+        data = _document(text, INCLUSION_FORMAT, {"format", "event", "proof", "checkpoint"})
+        return cls(
+            EventRef.from_dict(data["event"]),
+            InclusionProof.from_json(json.dumps(data["proof"])),
+            _checkpoint_field(data, "checkpoint"),
+        )
+
+    def check(self, public_key: Ed25519PublicKey | bytes) -> ProofCheck:
+        """Check signature, leaf and audit path offline (docs/audit.md, "Proof documents")."""
+        problems = _signature_problems([("checkpoint", self.checkpoint)], public_key)
+        if self.event.leaf_hash != self.proof.leaf_hash:
+            problems.append("the leaf hash is not the hash of the event's fields")
+        if self.proof.tree_size != self.checkpoint.tree_size:
+            problems.append(
+                f"the proof is for a tree of {self.proof.tree_size} leaves, the checkpoint has "
+                f"{self.checkpoint.tree_size}"
+            )
+        elif self.event.notification_id > self.checkpoint.last_notification_id:
+            problems.append(
+                f"event {self.event.notification_id} is after the checkpoint's last event "
+                f"{self.checkpoint.last_notification_id}"
+            )
+        elif not self.proof.verify(self.checkpoint.root):
+            problems.append("the audit path does not lead to the checkpoint's root")
+        summary = (
+            f"event {self.event.notification_id} (stream {self.event.stream_id} version "
+            f"{self.event.version}) is leaf {self.proof.index} of {self.checkpoint}"
+        )
+        return ProofCheck("inclusion", summary, tuple(problems))
+
+
+@dataclass(frozen=True)
+class ConsistencyDocument:
+    """A self-contained consistency proof between two checkpoints of one log."""
+
+    old: Checkpoint
+    new: Checkpoint
+    proof: ConsistencyProof
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": CONSISTENCY_FORMAT,
+                "old_checkpoint": self.old.text,
+                "new_checkpoint": self.new.text,
+                "proof": json.loads(self.proof.to_json()),
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ConsistencyDocument:
+        data = _document(
+            text, CONSISTENCY_FORMAT, {"format", "old_checkpoint", "new_checkpoint", "proof"}
+        )
+        return cls(
+            _checkpoint_field(data, "old_checkpoint"),
+            _checkpoint_field(data, "new_checkpoint"),
+            ConsistencyProof.from_json(json.dumps(data["proof"])),
+        )
+
+    def check(self, public_key: Ed25519PublicKey | bytes) -> ProofCheck:
+        """Check both signatures and the consistency path offline."""
+        problems = _signature_problems(
+            [("old_checkpoint", self.old), ("new_checkpoint", self.new)], public_key
+        )
+        if self.old.origin != self.new.origin:
+            problems.append(
+                f"the checkpoints have different origins: {self.old.origin!r}, {self.new.origin!r}"
+            )
+        if (self.proof.size1, self.proof.size2) != (self.old.tree_size, self.new.tree_size):
+            problems.append(
+                f"the proof is from size {self.proof.size1} to {self.proof.size2}, the "
+                f"checkpoints have sizes {self.old.tree_size} and {self.new.tree_size}"
+            )
+        elif not self.proof.verify(self.old.root, self.new.root):
+            problems.append(
+                "the consistency path does not join the two roots: the log was rewritten "
+                "between them, or a checkpoint was altered"
+            )
+        summary = f"{self.old} is a prefix of {self.new}"
+        return ProofCheck("consistency", summary, tuple(problems))
+
+
+def check_proof_document(text: str | bytes, public_key: Ed25519PublicKey | bytes) -> ProofCheck:
+    """Check an inclusion or consistency proof document offline, by its ``format``."""
+    try:
+        fmt = json.loads(text).get("format") if text else None
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        fmt = None
+    if fmt == CONSISTENCY_FORMAT:
+        return ConsistencyDocument.from_json(text).check(public_key)
+    if fmt == INCLUSION_FORMAT:
+        return InclusionDocument.from_json(text).check(public_key)
+    raise ProofFormatError(
+        f"not a proof document: expected a JSON object whose format is {INCLUSION_FORMAT!r} "
+        f"or {CONSISTENCY_FORMAT!r}"
+    )

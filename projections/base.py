@@ -41,6 +41,7 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 from psycopg.rows import tuple_row
 
+from ledger import audit
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
 from ledger.errors import TrajectError
@@ -725,8 +726,10 @@ def catch_up(
     A projection that was never built (or whose tables are gone) is built by :func:`rebuild`,
     so readers never see a half-built view. A projection built with another rule version or
     table layout raises :class:`ProjectionOutdatedError`. The digest is recomputed in the
-    transaction of the last page when any fact changed.
+    transaction of the last page when any fact changed. The integrity log's leaves are caught
+    up first (``ledger.audit.catch_up``), so every read command keeps them current.
     """
+    audit.catch_up(views.app)
     state = views.read_state(projection.name)
     if state is None or not views.tables_exist(projection.tables):
         return rebuild(views, projection, page_size=page_size, progress=progress)

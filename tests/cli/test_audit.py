@@ -16,7 +16,7 @@ import pytest
 from cli_helpers import Traject
 from pg_schemas import PostgresSchemas
 
-from ledger.integrity import InclusionProof, parse_checkpoint
+from ledger.integrity import InclusionDocument, parse_checkpoint
 
 
 def keys(traject: Traject, tmp_path: Path) -> tuple[Path, Path]:
@@ -105,7 +105,8 @@ def test_a_change_after_the_last_checkpoint_is_named_from_the_recorded_leaves(
     ledger: Traject, tmp_path: Path
 ) -> None:
     person = ledger.linked_person()
-    assert verify(ledger).exit_code == 0  # records the leaves; no checkpoint yet
+    ledger.ok("report", "outflow", "--period", "2024H1")  # a read command records the leaves
+    assert verify(ledger).exit_code == 0  # no checkpoint yet
     sqlite_attack(ledger, "UPDATE stored_events SET topic = topic || 'x' WHERE rowid = 3")
     result = verify(ledger)
     assert result.exit_code == 1
@@ -144,9 +145,12 @@ def test_prove_prints_an_inclusion_proof_against_the_latest_checkpoint(
     assert "no checkpoint yet" in refused.stderr
     person, checkpoint, _ = checkpointed(ledger, tmp_path)
     parsed = parse_checkpoint(checkpoint.read_text(encoding="utf-8"))
-    proof = InclusionProof.from_json(ledger.ok("audit", "prove", person[:8], "2").stdout)
+    document = InclusionDocument.from_json(ledger.ok("audit", "prove", person[:8], "2").stdout)
+    proof = document.proof
     assert (proof.index, proof.tree_size) == (2, 4)  # the second event of the second stream
     assert proof.verify(parsed.root)
+    assert document.checkpoint == parsed
+    assert (document.event.stream_id, document.event.version) == (UUID(person), 2)
     missing = ledger("audit", "prove", person, "9")
     assert missing.exit_code == 1
     assert "version 9" in missing.stderr

@@ -1,0 +1,58 @@
+"""``traject admin``: setting up a PostgreSQL ledger for several kinds of user."""
+
+from __future__ import annotations
+
+import click
+
+from commands.context import TrajectContext, pass_traject
+from ledger.roles import ROLES, grant_roles
+from projections import PROJECTIONS
+
+
+@click.group("admin")
+def group() -> None:
+    """Administration of a PostgreSQL ledger (run as the owner of its tables)."""
+
+
+@group.command("roles")
+@click.option("--json", "as_json", is_flag=True, help="print the grants as JSON")
+@pass_traject
+def roles_command(traject: TrajectContext, as_json: bool) -> None:
+    """Create or update the roles traject_staff, traject_analyst and traject_auditor.
+
+    traject_staff may append and read; traject_analyst reads the read models' tables only
+    (never the events, keys or personal fields); traject_auditor reads everything and writes
+    nothing; nobody but the owner can alter or drop a table. The roles cannot log in: grant
+    them to login users (docs/operations.md, Roles). Run it again after rebuilding read models
+    for the first time or upgrading traject. PostgreSQL only.
+
+    \b
+    Example:
+      traject --db postgresql://owner@db/traject admin roles
+      psql -c "CREATE ROLE alice LOGIN IN ROLE traject_staff"
+    """
+    tables = [table.name for projection in PROJECTIONS.values() for table in projection.tables]
+    grants = grant_roles(traject.app, tables)
+    data = {
+        role: {g.table: list(g.privileges) for g in grants if g.role == role and g.privileges}
+        for role in ROLES
+    }
+    if as_json or traject.json:
+        traject.emit("", data, as_json=True)
+        return
+    from rich import box  # noqa: PLC0415 - rich only when shown
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title="Grants per role", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("table")
+    for role in ROLES:
+        table.add_column(role)
+    names = sorted({g.table for g in grants})
+    cells = {(g.role, g.table): ", ".join(g.privileges) or "-" for g in grants}
+    for name in names:
+        table.add_row(name, *(cells.get((role, name), "-") for role in ROLES))
+    table.caption = (
+        f"{len(names)} tables; UPDATE on the events table only lets staff lock it to append in "
+        "order: the append-only trigger refuses every change"
+    )
+    traject.console.print(table)

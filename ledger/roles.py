@@ -1,0 +1,175 @@
+"""PostgreSQL roles for a ledger: who may append, who may read which tables, and nobody alters.
+
+Three group roles (``NOLOGIN``; grant them to login users, see docs/operations.md):
+
+* ``traject_staff`` appends and reads: ``SELECT`` and ``INSERT`` on every table, ``UPDATE`` on
+  every table but the integrity log's (leaves, checkpoints). On the events table ``UPDATE`` is
+  granted only because PostgreSQL demands it for ``LOCK TABLE … IN EXCLUSIVE MODE``, which the
+  recorder takes to commit notification ids in order; the append-only trigger refuses every
+  ``UPDATE``, ``DELETE`` and ``TRUNCATE`` of stored events, and only the owner could drop it.
+* ``traject_analyst`` reads the read models' tables (and their state) only: never the events
+  table (it holds the encrypted personal fields), the key table, the person index or any other
+  side table.
+* ``traject_auditor`` reads every table and writes none: it can run ``traject audit verify``.
+
+No role gets ``CREATE`` on the schema, ``DELETE``, ``TRUNCATE``, ``REFERENCES`` or ``TRIGGER``:
+only the owner (who runs ``traject admin roles``) can alter or drop a table. Rebuilding a read
+model creates new tables: default privileges (``ALTER DEFAULT PRIVILEGES``) give them the same
+grants, so they survive a rebuild. Re-run ``traject admin roles`` after an upgrade of traject:
+it re-applies every grant and revokes the analyst's access to every table that is not a read
+model's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ledger.audit import tuple_row
+from ledger.errors import TrajectError
+from ledger.persistence import TrajectSQLiteRecorder
+
+if TYPE_CHECKING:
+    from ledger.application import TrajectoryLedger
+
+STAFF = "traject_staff"
+ANALYST = "traject_analyst"
+AUDITOR = "traject_auditor"
+ROLES = (STAFF, ANALYST, AUDITOR)
+INTEGRITY_TABLES = ("traject_leaves", "traject_checkpoints")
+PROJECTION_STATE_TABLES = ("traject_projection_state",)
+INSUFFICIENT_PRIVILEGE = "42501"  # the SQLSTATE of "permission denied" and "must be owner"
+PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
+
+
+class RolesError(TrajectError):
+    """Roles cannot be set up here (SQLite, or not the tables' owner)."""
+
+
+@dataclass(frozen=True)
+class TableGrants:
+    """What one role may do with one table, as the server reports it after the grants."""
+
+    role: str
+    table: str
+    privileges: tuple[str, ...]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _owner(cursor: Any, schema: str, events_table: str) -> str:
+    """The tables' owner; RolesError unless the connected user acts as it for every table.
+
+    PostgreSQL only warns when someone else grants on a table they do not own: checked here.
+    """
+    cursor.execute(
+        "SELECT tablename, tableowner, pg_has_role(current_user, tableowner, 'USAGE')"
+        " FROM pg_tables WHERE schemaname = %s ORDER BY tablename",
+        [schema],
+    )
+    rows = cursor.fetchall()
+    owners = {str(name): str(owner) for name, owner, _ in rows}
+    foreign = [str(name) for name, _, mine in rows if not mine]
+    if events_table not in owners or foreign:
+        cursor.execute("SELECT current_user")
+        (user,) = cursor.fetchone()
+        msg = (
+            f"`traject admin roles` must run as the owner of the ledger's tables (the user who "
+            f"ran `traject init`); {user} does not own "
+            + (", ".join(foreign[:5]) if foreign else events_table)
+        )
+        raise RolesError(msg)
+    return owners[events_table]
+
+
+def _statements(schema: str, owner: str, tables: Iterable[str], readable: set[str]) -> list[str]:
+    s = _quote(schema)
+    default = f"ALTER DEFAULT PRIVILEGES FOR ROLE {_quote(owner)} IN SCHEMA {s}"
+    everyone = ", ".join(ROLES)
+    statements = [
+        f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC",
+        f"REVOKE CREATE ON SCHEMA {s} FROM {everyone}",
+        f"GRANT USAGE ON SCHEMA {s} TO {everyone}",
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM PUBLIC",
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {everyone}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {AUDITOR}",
+        f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {s} TO {STAFF}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {STAFF}",
+        # tables made later (a read model's rebuild) get the same grants
+        f"{default} GRANT SELECT ON TABLES TO {AUDITOR}, {ANALYST}",
+        f"{default} GRANT SELECT, INSERT, UPDATE ON TABLES TO {STAFF}",
+        f"{default} GRANT USAGE, SELECT ON SEQUENCES TO {STAFF}",
+    ]
+    for table in tables:
+        name = f"{s}.{_quote(table)}"
+        if table not in INTEGRITY_TABLES:
+            statements.append(f"GRANT UPDATE ON {name} TO {STAFF}")
+        if table in readable:
+            statements.append(f"GRANT SELECT ON {name} TO {ANALYST}")
+    return statements
+
+
+def _create_roles(cursor: Any) -> None:
+    for role in ROLES:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if cursor.fetchone() is None:
+            cursor.execute(f"CREATE ROLE {role} NOLOGIN")
+
+
+def grant_roles(app: TrajectoryLedger, read_model_tables: Iterable[str]) -> list[TableGrants]:
+    """Create (or update) the three roles and their grants on this ledger's schema.
+
+    ``read_model_tables`` are the tables of the read models (the analyst may read those and
+    ``traject_projection_state``). Runs in one transaction as the connected user, who must own
+    the tables. Returns what each role may do with each table afterwards, as the server says.
+    """
+    recorder: Any = app.recorder
+    if isinstance(recorder, TrajectSQLiteRecorder) or not hasattr(recorder, "events_table"):
+        msg = (
+            "database roles need PostgreSQL: an SQLite ledger is one file, protect it with "
+            "file permissions (docs/operations.md, Roles)"
+        )
+        raise RolesError(msg)
+    schema = recorder.datastore.schema or "public"
+    readable = {*read_model_tables, *PROJECTION_STATE_TABLES}
+    try:
+        with (
+            recorder.datastore.get_connection() as connection,
+            connection.transaction(),
+            connection.cursor(row_factory=tuple_row) as cursor,
+        ):
+            owner = _owner(cursor, schema, recorder.events_table_name)
+            _create_roles(cursor)
+            cursor.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename",
+                [schema],
+            )
+            tables = [str(row[0]) for row in cursor.fetchall()]
+            for statement in _statements(schema, owner, tables, readable):
+                cursor.execute(statement)
+            return _grants(cursor, schema, tables)
+    except Exception as error:
+        if getattr(error, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        msg = (
+            "`traject admin roles` must run as the owner of the ledger's tables (the user who "
+            f"ran `traject init`) with the right to create roles: {error}"
+        )
+        raise RolesError(msg) from None
+
+
+def _grants(cursor: Any, schema: str, tables: list[str]) -> list[TableGrants]:
+    found: list[TableGrants] = []
+    for role in ROLES:
+        for table in tables:
+            name = f"{_quote(schema)}.{_quote(table)}"
+            allowed = []
+            for privilege in PRIVILEGES:
+                cursor.execute("SELECT has_table_privilege(%s, %s, %s)", [role, name, privilege])
+                if cursor.fetchone()[0]:
+                    allowed.append(privilege)
+            found.append(TableGrants(role, table, tuple(allowed)))
+    return found
