@@ -7,6 +7,7 @@ The queries live beside their read model: ``projections.caseload.caseload``,
 
 from __future__ import annotations
 
+from projections.amif import AMIF, AmifReport
 from projections.base import (
     Progress,
     Projection,
@@ -26,7 +27,7 @@ from projections.housing import HOUSING, HousingReport, HousingRow
 from projections.ladder import LADDER, LadderReport
 from projections.outflow import OUTFLOW, OutflowReport, OutflowRow
 
-PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CASELOAD, OUTFLOW, HOUSING, LADDER)}
+PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CASELOAD, OUTFLOW, HOUSING, LADDER, AMIF)}
 """Every read model, by name."""
 
 
@@ -43,11 +44,13 @@ def projection_named(name: str) -> Projection:
 
 
 __all__ = [
+    "AMIF",
     "CASELOAD",
     "HOUSING",
     "LADDER",
     "OUTFLOW",
     "PROJECTIONS",
+    "AmifReport",
     "CaseloadRow",
     "HousingReport",
     "HousingRow",
