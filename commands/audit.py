@@ -181,3 +181,9 @@ def prove_command(traject: TrajectContext, person: str, version: int) -> None:
     """
     proof, _ = audit.prove(traject.app, traject.person(person), version)
     click.echo(proof.to_json())
+
+
+from commands.evidence import evidence_command, verify_pack_command  # noqa: E402 - AMIF evidence packs
+
+group.add_command(evidence_command)
+group.add_command(verify_pack_command)

@@ -374,3 +374,7 @@ def ladder_command(
 
 
 group.add_command(caseload_command)
+
+from commands.report_amif import amif_command  # noqa: E402 - builds on the helpers above
+
+group.add_command(amif_command)

@@ -111,21 +111,22 @@ def fact_ref(stream_id: str, version: int) -> str:
     return f"{stream_id}:{version}"
 
 
-def corrected_payload(
-    kind: str, state: Mapping[str, Any], changes: Mapping[str, Any]
+def revise(
+    kind: str, fact: tuple[dict[str, Any], str, str], changes: Mapping[str, Any]
 ) -> tuple[dict[str, Any], str, str]:
-    """Payload, occurred_on and municipality of a fact after one correction's ``changes``.
+    """``(payload, occurred_on, municipality)`` of a fact after one correction's ``changes``.
 
     The same rule as the projection engine's revisions: only the kept fields, the date and the
     municipality change.
     """
+    payload, occurred_on, municipality = fact
     fields = FACT_FIELDS[kind]
-    payload = {name: state.get(name) for name in fields}
-    payload.update({k: v for k, v in changes.items() if k in fields})
+    revised = dict(payload)
+    revised.update({k: v for k, v in changes.items() if k in fields})
     return (
-        payload,
-        str(changes.get("occurred_on", state["occurred_on"])),
-        str(changes.get("municipality", state["municipality"])),
+        revised,
+        str(changes.get("occurred_on", occurred_on)),
+        str(changes.get("municipality", municipality)),
     )
 
 

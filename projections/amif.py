@@ -22,11 +22,13 @@ from typing import Any, ClassVar
 
 import orjson
 
+from ledger import audit
 from ledger import events as ev
 from ledger.amif import FACT_FIELDS, AmifFigures, Fact, NoProjectError, compute, project_of
 from ledger.amif_rules import indicator_set
 from ledger.application import TrajectoryLedger
 from ledger.errors import TrajectError
+from ledger.evidence import PackInput, build_pack
 from ledger.values import Period
 from projections.base import (
     TEXT,
@@ -167,3 +169,38 @@ def amif(
         rule_version=AMIF.rule_version,
         digest=result.digest,
     )
+
+
+def evidence_pack(
+    views: Views,
+    project: str,
+    period: Period,
+    *,
+    checkpoint_text: bytes,
+    public_key_pem: bytes,
+    as_known_at: datetime | None = None,
+) -> bytes:
+    """The AMIF evidence pack (zip bytes) of ``project`` and ``period`` (docs/amif.md).
+
+    The figures are those of :func:`amif` (as known at ``as_known_at``); every stored event
+    behind them is proven against the signed checkpoint.
+
+    Raises:
+        UnknownProjectError: no such project.
+        ledger.evidence.EvidencePackError: the checkpoint is not signed by the key, does not
+            match the log, or does not cover every fact behind the figures.
+    """
+    report = amif(views, project, period, as_known_at=as_known_at)
+    key = pseudonym_key(views.app, report.figures.project)
+    inputs = PackInput(
+        figures=report.figures,
+        facts=report.facts,
+        as_known_at=report.as_known_at,
+        position=report.position,
+        rule_version=report.rule_version,
+        digest=report.digest,
+        checkpoint_text=checkpoint_text,
+        public_key_pem=public_key_pem,
+        pseudonym=lambda person: pseudonym(key, person),
+    )
+    return build_pack(inputs, audit.rows(views.app))

@@ -189,10 +189,8 @@ def build(app: TrajectoryLedger) -> Scenario:
         municipality="GM0622", by="UVB", scope="declaratie 2021H1", outcome="no_findings",
     )  # fmt: skip
 
-    cut = max(
-        [*(list(app.stream_events(p))[-1].timestamp for p in people.values())]
-        + [list(app.stream_events(ev.project_stream_id(PROJECT)))[-1].timestamp]
-    )
+    streams = [*people.values(), ev.project_stream_id(PROJECT)]
+    cut = max(list(app.stream_events(stream))[-1].timestamp for stream in streams)
 
     # later knowledge: C's hours corrected, E's enrolment retracted, D's late guidance
     app.correct(c, c_course, {"hours": "24"}, reason="presentielijst nageteld")
