@@ -730,6 +730,7 @@ class ParticipantEnrolled(TrajectEvent):
 class ServiceDelivered(TrajectEvent):
     """A service delivered to a participant (occurred_on: from)."""
 
+    class_version: ClassVar[int] = 2  # v2 added activity_type
     project_id: ProjectCode = Field(description="AMIF project code")
     category: ServiceCategory = Field(description="Annex VIII service category")
     until: date | None = Field(default=None, description="last day of the service")
@@ -740,6 +741,11 @@ class ServiceDelivered(TrajectEvent):
         description="local activity type (taalcafe, vca_cursus, …); when the AMIF rule set maps "
         "it, the mapped category is what counts",
     )
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Version 1 had no activity type."""
+        state["activity_type"] = None
 
 
 class ParticipantFeedbackRecorded(TrajectEvent):
