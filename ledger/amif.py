@@ -235,7 +235,18 @@ def _money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _period_inside(text: str, period: Period) -> bool:
+@dataclass(frozen=True)
+class _Span:
+    """A period's first and last day, computed once (``Period.end`` is computed per call)."""
+
+    start: date
+    end: date
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+def _period_inside(text: str, period: _Span) -> bool:
     inner = Period.parse(text)
     return period.start <= inner.start and inner.end <= period.end
 
@@ -346,7 +357,7 @@ def _project_value(indicator: Any, registered: Fact) -> IndicatorValue:
 
 
 def _indicator(
-    indicator: Any, persons: Mapping[str, _Person], period: Period, indicators: IndicatorSet
+    indicator: Any, persons: Mapping[str, _Person], period: _Span, indicators: IndicatorSet
 ) -> IndicatorValue:
     counter = _Counter()
     end = period.end
@@ -390,30 +401,34 @@ def _progress(registered: Fact, persons: Mapping[str, _Person]) -> tuple[Progres
 
 
 def _hours(
-    persons: Mapping[str, _Person], period: Period, indicators: IndicatorSet
+    persons: Mapping[str, _Person], period: _Span, indicators: IndicatorSet
 ) -> tuple[HoursRow, ...]:
-    rows: list[HoursRow] = []
-    for category in CATEGORIES:
-        hours = Decimal(0)
-        served: set[str] = set()
-        refs: set[str] = set()
-        for who, person in persons.items():
-            for fact in person.facts:
-                if fact.kind != "ServiceDelivered" or not period.contains(fact.occurred_on):
-                    continue
-                counted = indicators.category_of(
-                    str(fact.payload["category"]), fact.payload.get("activity_type")
-                )
-                if counted == category:
-                    hours += _dec(fact.payload["hours"])
-                    served.add(who)
-                    refs.update(fact.refs)
-        per = _money(hours / len(served)) if served else None
-        rows.append(HoursRow(category, _money(hours), len(served), per, tuple(sorted(refs))))
-    return tuple(rows)
+    hours = dict.fromkeys(CATEGORIES, Decimal(0))
+    served: dict[str, set[str]] = {c: set() for c in CATEGORIES}
+    refs: dict[str, set[str]] = {c: set() for c in CATEGORIES}
+    for who, person in persons.items():
+        for fact in person.facts:
+            if fact.kind != "ServiceDelivered" or not period.contains(fact.occurred_on):
+                continue
+            category = indicators.category_of(
+                str(fact.payload["category"]), fact.payload.get("activity_type")
+            )
+            hours[category] += _dec(fact.payload["hours"])
+            served[category].add(who)
+            refs[category].update(fact.refs)
+    return tuple(
+        HoursRow(
+            category,
+            _money(hours[category]),
+            len(served[category]),
+            _money(hours[category] / len(served[category])) if served[category] else None,
+            tuple(sorted(refs[category])),
+        )
+        for category in CATEGORIES
+    )
 
 
-def _cost(project: list[Fact], persons: Mapping[str, _Person], period: Period) -> CostFigures:
+def _cost(project: list[Fact], persons: Mapping[str, _Person], period: _Span) -> CostFigures:
     refs: set[str] = set()
     costs = Decimal(0)
     by_category: dict[str, Decimal] = {}
@@ -454,7 +469,7 @@ def _cost(project: list[Fact], persons: Mapping[str, _Person], period: Period) -
     )
 
 
-def _participant(person: _Person, period: Period, indicators: IndicatorSet) -> ParticipantRow:
+def _participant(person: _Person, period: _Span, indicators: IndicatorSet) -> ParticipantRow:
     enrolment = person.enrolment
     e = enrolment.payload
     hours = dict.fromkeys(CATEGORIES, Decimal(0))
@@ -546,20 +561,21 @@ def compute(
     if registered is None:
         raise NoProjectError(code)
     indicators = choose(str(registered.payload["fund"]), period.start)
+    span = _Span(period.start, period.end)
     persons: dict[str, _Person] = {}
     for stream_id, items in sorted(person_facts.items()):
         enrolments = sorted(
             (f for f in items if f.kind == "ParticipantEnrolled"),
             key=lambda f: (f.occurred_on, f.version),
         )
-        if not enrolments or enrolments[0].occurred_on > period.end:
+        if not enrolments or enrolments[0].occurred_on > span.end:
             continue  # not enrolled (by the end of the period): counts nowhere
         others = [f for f in items if f.kind != "ParticipantEnrolled"]
         persons[stream_id] = _Person(enrolments[0], others)
     values = tuple(
         _project_value(item, registered)
         if item.rule in ("partner_municipalities", "authority_beneficiary")
-        else _indicator(item, persons, period, indicators)
+        else _indicator(item, persons, span, indicators)
         for item in indicators.indicators
     )
     return AmifFigures(
@@ -570,9 +586,9 @@ def compute(
         indicator_set=indicators.version,
         indicators=values,
         progress=_progress(registered, persons),
-        hours=_hours(persons, period, indicators),
-        cost=_cost(project_facts, persons, period),
-        participants=tuple(_participant(p, period, indicators) for p in persons.values()),
+        hours=_hours(persons, span, indicators),
+        cost=_cost(project_facts, persons, span),
+        participants=tuple(_participant(p, span, indicators) for p in persons.values()),
         project_facts=tuple(sorted(registered.refs)),
     )
 

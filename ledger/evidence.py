@@ -87,25 +87,36 @@ class EvidencePackError(TrajectError):
 
 
 class ProofBuilder:
-    """Inclusion proofs of many leaves of one tree, each subtree hashed once (memoised).
+    """Inclusion proofs of many leaves of one tree, each interior node hashed once.
 
     ``ledger.integrity.inclusion_proof`` hashes O(n) per proof; a pack needs thousands of
-    proofs of one tree, so the subtree roots they share are kept. Same RFC 6962 §2.1.1 paths.
+    proofs of one tree. The roots of all aligned perfect subtrees are computed level by level
+    (n − 1 hashes in all), the few others (on the tree's right edge) on demand and kept. The
+    paths are those of RFC 6962 §2.1.1.
     """
 
     def __init__(self, leaves: Sequence[bytes]) -> None:
         self.leaves = leaves
-        self._roots: dict[tuple[int, int], bytes] = {}
+        self.levels: list[list[bytes]] = [list(leaves)]
+        while len(self.levels[-1]) > 1:
+            below = self.levels[-1]
+            self.levels.append(
+                [node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+            )
+        self._edge: dict[tuple[int, int], bytes] = {}
 
     def subtree(self, start: int, end: int) -> bytes:
-        if end - start == 1:
-            return self.leaves[start]
+        """MTH(D[start:end]) for a range the RFC 6962 recursion visits."""
+        size = end - start
+        if size & (size - 1) == 0:  # a perfect subtree, aligned by construction
+            height = size.bit_length() - 1
+            return self.levels[height][start >> height]
         key = (start, end)
-        found = self._roots.get(key)
+        found = self._edge.get(key)
         if found is None:
-            k = 1 << ((end - start - 1).bit_length() - 1)
+            k = 1 << ((size - 1).bit_length() - 1)
             found = node_hash(self.subtree(start, start + k), self.subtree(start + k, end))
-            self._roots[key] = found
+            self._edge[key] = found
         return found
 
     def proof(self, index: int) -> list[bytes]:
