@@ -580,7 +580,7 @@ def _check_key_and_checkpoint(
 ) -> Checkpoint | None:
     if files.get(PUBLIC_KEY) is None:
         problems.add(PUBLIC_KEY, "missing from the pack")
-    elif files[PUBLIC_KEY].strip() != public_key_pem.strip():
+    elif files[PUBLIC_KEY].rstrip(b"\r\n") != public_key_pem.rstrip(b"\r\n"):
         problems.add(PUBLIC_KEY, "is not the public key given with --public-key")
     if CHECKPOINT not in files:
         problems.add(CHECKPOINT, "missing from the pack")
@@ -764,6 +764,46 @@ def _recount(
     return len(figures.indicators)
 
 
+def _check_coverage(
+    data: Mapping[str, Any],
+    participants: Sequence[Any],
+    proven: Mapping[str, Mapping[str, Any]],
+    problems: _Problems,
+    *,
+    checked: bool,
+) -> None:
+    """Every fact a reported number or participant row names must have a verified proof."""
+    if not checked or not proven:
+        return  # without a checkpoint or any proof, the problems already reported say why
+    leaves = {item["leaf_index"] for item in proven.values()}
+    missing: dict[Any, str] = {}
+    for where, leaf in _referenced(data, participants):
+        if leaf not in leaves:
+            missing.setdefault(leaf, where)
+    for leaf, where in missing.items():
+        problems.add(where, f"fact at leaf {leaf} has no verified proof in {PROOFS}")
+
+
+def _check_meta(
+    meta: Mapping[str, Any], checkpoint: Checkpoint | None, proven: int, problems: _Problems
+) -> None:
+    """pack.json must describe this pack: its format, checkpoint and number of facts."""
+    if meta.get("format") != FORMAT:
+        problems.add(PACK, f"format {meta.get('format')!r} is not {FORMAT}")
+    if checkpoint is not None:
+        expected = {
+            "origin": checkpoint.origin,
+            "tree_size": checkpoint.tree_size,
+            "root": checkpoint.root_hex,
+            "key_id": checkpoint.key_id,
+            "created_at": checkpoint.created_at,
+        }
+        if meta.get("checkpoint") != expected:
+            problems.add(PACK, f"does not describe {CHECKPOINT}")
+    if meta.get("facts") != proven:
+        problems.add(PACK, f"states {meta.get('facts')!r} facts, {proven} proofs verified")
+
+
 def verify_pack(data: bytes, public_key_pem: bytes) -> PackReport:
     """Check an evidence pack offline; every problem names the file (and entry) that fails."""
     problems = _Problems()
@@ -787,23 +827,19 @@ def verify_pack(data: bytes, public_key_pem: bytes) -> PackReport:
     figures_data = _json(files, INDICATORS_JSON, problems)
     participants = _json(files, PARTICIPANTS_JSON, problems)
     proven = _check_proofs(_json(files, PROOFS, problems), checkpoint, problems)
-    if checkpoint is not None and isinstance(meta, dict):
-        stated = meta.get("checkpoint", {})
-        if stated.get("root") != checkpoint.root_hex or stated.get("tree_size") != (
-            checkpoint.tree_size
-        ):
-            problems.add(PACK, "names another checkpoint than checkpoint.txt")
+    if isinstance(meta, dict):
+        _check_meta(meta, checkpoint, len(proven), problems)
+    if meta is not None and not isinstance(meta, dict):
+        problems.add(PACK, "expected a JSON object")
+    if not isinstance(figures_data, dict) or not isinstance(participants, list):
+        if figures_data is not None and participants is not None:
+            problems.add(
+                INDICATORS_JSON, "indicators.json or participants.json has the wrong shape"
+            )
+        return PackReport(tuple(problems), len(proven), 0)
     count = 0
-    if isinstance(figures_data, dict) and isinstance(participants, list):
-        leaves = {item["leaf_index"] for item in proven.values()}
-        missing: dict[Any, str] = {}
-        for where, leaf in _referenced(figures_data, participants):
-            if leaf not in leaves:
-                missing.setdefault(leaf, where)
-        if checkpoint is not None and proven:
-            # (without a checkpoint or any proof, the problems above already say why)
-            for leaf, where in missing.items():
-                problems.add(where, f"fact at leaf {leaf} has no verified proof in {PROOFS}")
+    try:
+        _check_coverage(figures_data, participants, proven, problems, checked=bool(checkpoint))
         if isinstance(meta, dict):
             count = _recount(
                 files,
@@ -813,6 +849,10 @@ def verify_pack(data: bytes, public_key_pem: bytes) -> PackReport:
                 proven=proven,
                 problems=problems,
             )
-    elif figures_data is not None or participants is not None:
-        problems.add(INDICATORS_JSON, "indicators.json or participants.json has the wrong shape")
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        # a malformed file that still parsed as JSON (its hash problem is reported above)
+        problems.add(
+            f"{INDICATORS_JSON} / {PARTICIPANTS_JSON} / {PACK}",
+            f"malformed: cannot read the figures ({type(error).__name__}: {error})",
+        )
     return PackReport(tuple(problems), len(proven), count)
