@@ -19,17 +19,21 @@ from ledger.config import parse_database_url
 from ledger.crypto import read_key_file
 
 
-@pytest.fixture
-def amif_ledger(ledger: Traject) -> tuple[Traject, Scenario]:
+def record_scenario(ledger: Traject) -> Scenario:
+    """The AMIF scenario, recorded through the application on the CLI's own store."""
     store = parse_database_url(ledger.database_url)
     app = TrajectoryLedger(
         {**store.library_env, "CREATE_TABLE": "no"}, read_key_file(ledger.key_file)
     )
     try:
-        scenario = build(app)
+        return build(app)
     finally:
         app.close()
-    return ledger, scenario
+
+
+@pytest.fixture
+def amif_ledger(ledger: Traject) -> tuple[Traject, Scenario]:
+    return ledger, record_scenario(ledger)
 
 
 def keys_and_checkpoint(traject: Traject, tmp_path: Path) -> tuple[Path, Path]:
@@ -115,3 +119,19 @@ def test_verify_pack_names_the_altered_file_and_exits_1(amif_ledger, tmp_path: P
     assert "summary.html: its SHA-256 does not match manifest.json" in result.stderr
     assert "summary.html: does not match indicators.json" in result.stderr
     assert result.stderr.strip().endswith("does not verify: 3 problems")
+
+
+@pytest.mark.postgres
+def test_report_and_pack_on_postgresql(cli_postgres_url: str, tmp_path: Path):
+    traject = Traject(cli_postgres_url, tmp_path / "traject.key")
+    traject.init("--municipality", "GM0622")
+    record_scenario(traject)
+    data = traject.json("report", "amif", "--project", "MWP", "--period", "2021")
+    assert {i["code"]: i["cumulative"] for i in data["indicators"]}["O.2.3"] == 4
+    checkpoint, public = keys_and_checkpoint(traject, tmp_path)
+    pack = tmp_path / "mwp.zip"
+    traject.ok(
+        "audit", "evidence", "--project", "MWP", "--period", "2021",
+        "--checkpoint", str(checkpoint), "--public-key", str(public), "--out", str(pack),
+    )  # fmt: skip
+    traject.ok("audit", "verify-pack", str(pack), "--public-key", str(public))
