@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from commands.context import TrajectContext, pass_traject
@@ -79,14 +80,14 @@ def amif_tables(report: AmifReport) -> list[Table]:
     for value in figures.indicators:
         cells = {m: f"{p}/{c}" for m, p, c in value.by_municipality}
         indicators.add_row(
-            value.code + ("" if value.verified else " [U]"),
-            value.wording,
+            escape(value.code + ("" if value.verified else " [U]")),
+            escape(value.wording),
             str(value.period),
             str(value.cumulative),
             *(cells.get(place, "-") for place in places),
         )
     indicators.caption = (
-        f"persons counted once per indicator; per municipality: period/cumulative; [U]: "
+        f"persons counted once per indicator; per municipality: period/cumulative; \\[U]: "
         f"wording unverified; indicator set {figures.indicator_set}; "
         + basis_caption(report.position, report.rule_version, report.digest)
     )
