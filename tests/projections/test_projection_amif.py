@@ -3,6 +3,7 @@ tests/amif_scenario.py; every expected figure is worked out in the comments."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -167,3 +168,41 @@ def test_a_declared_period_is_immutable(scenario: Scenario):
     # an undeclared period's cost can still be corrected
     cost_h2 = next(e for e in events if isinstance(e, ev.CostRecorded) and e.period == "2021H2")
     app.correct(stream, cost_h2.originator_version, {"amount": "2600.00"}, reason="credit note")
+
+
+def test_a_2014_2020_project_counts_with_its_own_indicator_set(ledger: TrajectoryLedger):
+    app = ledger
+    app.record_for_project(
+        "OUD", ev.ProjectRegistered, occurred_on=date(2016, 1, 5), municipality="GM0622",
+        title="Samen Verder", fund="AMIF_1420", beneficiary="Stichting",
+        beneficiary_kind="stichting", grant_ref="UVB-2016-3", eligibility_from=date(2016, 1, 1),
+        eligibility_to=date(2021, 12, 31), cofin_rate="0.75", target_total=5,
+    )  # fmt: skip
+    for category in ("language_course", "personal_professional_guidance"):
+        pid = app.register_person(
+            occurred_on=date(2016, 2, 1), birth_date=date(1980, 1, 1), sex="m",
+            nationality=["ER"], municipality="GM0622",
+        ).stream_id  # fmt: skip
+        app.record(
+            pid, ev.ParticipantEnrolled, occurred_on=date(2016, 3, 1), project_id="OUD",
+            tcn=True, permit_kind="asiel_bt", permit_valid=True, checked_on=date(2016, 3, 1),
+            checked_by="k.controleur", eligibility_evidence_ref="DMS-1", consent_ref="AVG-1",
+        )  # fmt: skip
+        app.record(
+            pid, ev.ServiceDelivered, occurred_on=date(2016, 4, 1), project_id="OUD",
+            category=category, hours="10",
+        )  # fmt: skip
+    figures = amif(Views(app), "oud", Period.parse("2016")).figures
+    assert figures.indicator_set == "AMIF_1420.2026.1"
+    # two persons assisted, one in language training, one in guidance, none in civic orientation
+    assert values(figures) == {
+        "SO2.b.ii": (2, 2),
+        "SO2.b.ii.lang": (1, 1),
+        "SO2.b.ii.civic": (0, 0),
+        "SO2.b.ii.guidance": (1, 1),
+    }
+    # no municipal targets: everyone falls under the unallocated remainder of the total
+    assert [(r.municipality, r.target, r.realised) for r in figures.progress] == [
+        ("unallocated", 5, 2),
+        ("total", 5, 2),
+    ]
