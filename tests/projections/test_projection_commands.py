@@ -78,6 +78,7 @@ def test_status_shows_unbuilt_read_models_and_their_lag(traject: Run) -> None:
         ("outflow", False, 0, 6),
         ("housing", False, 0, 6),
         ("ladder", False, 0, 6),
+        ("amif", False, 0, 6),
     ]
     assert "not built" in traject.ok("projections", "status").stdout
 
