@@ -585,3 +585,9 @@ def replay_command(
         traject.app, as_known_at, result, rule_version or current_rules().version
     )
     traject.emit("", {"command": path, "result": result, "replay": block}, as_json=True)
+
+
+from commands.evidence import evidence_command, verify_pack_command  # noqa: E402 - AMIF evidence packs
+
+group.add_command(evidence_command)
+group.add_command(verify_pack_command)

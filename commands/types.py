@@ -47,6 +47,10 @@ PATTERN_RULES: dict[str, tuple[str, str]] = {
         "MWP",
     ),
     pattern_of(ev.Sha256): ("a SHA-256 digest: 64 lowercase hex digits", "9f86d08…"),
+    pattern_of(ev.ReportingPeriodText): (
+        "a reporting period: a year, a half-year (H1, H2) or a quarter (Q1-Q4)",
+        "2021H1",
+    ),
 }
 
 

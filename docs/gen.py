@@ -41,8 +41,8 @@ from eventsourcing.utils import get_topic  # noqa: E402
 from pydantic import AwareDatetime, StringConstraints  # noqa: E402
 from pydantic.fields import FieldInfo  # noqa: E402
 
+from ledger import amif_rules, rules, values  # noqa: E402
 from ledger import events as ev  # noqa: E402
-from ledger import rules, values  # noqa: E402
 from ledger.catalog import CATALOG, CatalogEntry  # noqa: E402
 
 BEGIN = "<!-- BEGIN GENERATED: {name} (python docs/gen.py; do not edit by hand) -->"
@@ -379,7 +379,36 @@ def render_rules() -> str:
             if name not in {"version", "valid_from"}
         ]
         out.append("")
+    out += render_amif_rules()
     return "\n".join(out).rstrip() + "\n"
+
+
+def render_amif_rules() -> list[str]:
+    """The AMIF indicator sets (ledger/amif_rules.py): indicators, counting rules, mapping."""
+    out = ["## AMIF indicator sets", ""]
+    out += [f"- `{name}`: {text}" for name, text in amif_rules.COUNTING_RULES.items()]
+    out += ["", f"Cost per participant (P13): {amif_rules.COST_METHOD}.", ""]
+    for item in amif_rules.INDICATOR_SETS:
+        out += [
+            f"### {item.fund} indicator set {item.version} "
+            f"(valid from {item.valid_from.isoformat()})",
+            "",
+            f"Source: {item.source_note}.",
+            "",
+            "| code | indicator | counted from | counting rule | wording |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        out += [
+            f"| `{i.code}` | {_cell(i.wording)} | {_cell(i.source)} | `{i.rule}`"
+            f"{f' ({i.category})' if i.category else ''} | "
+            f"{'verified' if i.verified else '[U] unverified'} |"
+            for i in item.indicators
+        ]
+        out += ["", "Activity types mapped to a service category:", ""]
+        out += ["| activity type | counts as |", "| --- | --- |"]
+        out += [f"| `{k}` | `{v}` |" for k, v in sorted(item.activity_categories.items())]
+        out.append("")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from ledger.values import (
     HousingRoute,
     LearningRoute,
     OutflowType,
+    Period,
     PermitKind,
     Regime,
     StaffRole,
@@ -605,26 +606,67 @@ class Municipality(StreamAggregate):
 
 
 class Project(StreamAggregate):
-    """An AMIF project (operation)."""
+    """An AMIF project (operation): its registration, costs and declarations.
+
+    Declared items are immutable: a declaration cannot be corrected or retracted, and once a
+    period is declared no cost of an overlapping period can be added, corrected or retracted.
+    """
 
     def reset(self) -> None:
         self.registered: ev.ProjectRegistered | None = None
+        self.declared: dict[str, Period] = {}  # declaration_ref → period declared
 
     def evolve(self, event: ev.TrajectEvent) -> None:
         if isinstance(event, ev.ProjectRegistered):
             self.registered = event
+        elif isinstance(event, ev.ExpenditureDeclared):
+            self.declared[event.declaration_ref] = Period.parse(event.period)
+
+    def declaration_covering(self, period_text: str) -> str | None:
+        """The declaration whose period overlaps ``period_text``, if any."""
+        period = Period.parse(period_text)
+        for ref, declared in sorted(self.declared.items()):
+            if period.start <= declared.end and declared.start <= period.end:
+                return ref
+        return None
 
     def check(self, event: ev.TrajectEvent) -> list[str]:
         warnings = super().check(event)
+        kind = kind_name(type(event))
         if isinstance(event, ev.ProjectRegistered) and self.registered is not None:
             raise RuleViolationError(
                 "ProjectRegistered", "project_code", "this project is already registered"
             )
         if not isinstance(event, ev.ProjectRegistered) and self.registered is None:
-            raise RuleViolationError(
-                kind_name(type(event)), "project", "register the project first"
-            )
+            raise RuleViolationError(kind, "project", "register the project first")
+        if isinstance(event, ev.CostRecorded):
+            self._refuse_declared(kind, "period", event.period)
+        elif isinstance(event, ev.ExpenditureDeclared):
+            if event.declaration_ref in self.declared:
+                raise RuleViolationError(
+                    kind, "declaration_ref", f"{event.declaration_ref} is already declared"
+                )
+            self._refuse_declared(kind, "period", event.period)
+        elif isinstance(event, ev.EventCorrected | ev.EventRetracted):
+            target = self.effective.get(event.target_version)
+            if isinstance(target, ev.ExpenditureDeclared):
+                raise RuleViolationError(
+                    kind, "target_version", "a declaration is immutable once recorded"
+                )
+            if isinstance(target, ev.CostRecorded):
+                self._refuse_declared(kind, "target_version", target.period)
+                if isinstance(event, ev.EventCorrected) and "period" in event.changes:
+                    self._refuse_declared(kind, "period", str(event.changes["period"]))
         return warnings
+
+    def _refuse_declared(self, kind: str, field_name: str, period_text: str) -> None:
+        ref = self.declaration_covering(period_text)
+        if ref is not None:
+            raise RuleViolationError(
+                kind,
+                field_name,
+                f"{period_text} is declared ({ref}): declared costs are immutable",
+            )
 
 
 def project_stream(

@@ -83,6 +83,10 @@ DUTCH_TERMS: dict[type[ev.TrajectEvent], str] = {
     ev.TaakstellingCorrected: "taakstelling gecorrigeerd (quota corrected)",
     ev.HousingRealisationConfirmed: "realisatie taakstelling (official realisation)",
     ev.ProjectRegistered: "AMIF-project (EU-funded integration project)",
+    ev.StaffTimeRecorded: "urenregistratie (time sheet)",
+    ev.CostRecorded: "kostenpost (eligible project cost)",
+    ev.ExpenditureDeclared: "declaratie (expenditure declaration)",
+    ev.ManagementVerificationRecorded: "beheersverificatie / audit (management verification)",
 }
 
 IMPORT_ALIASES: dict[type[ev.TrajectEvent], dict[str, str]] = {

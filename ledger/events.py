@@ -40,6 +40,7 @@ from ledger.values import (
     Bsn,
     CaseCloseReason,
     Cefr,
+    CostCategory,
     CountryCode,
     Destination,
     ExamComponent,
@@ -64,6 +65,8 @@ from ledger.values import (
     Sex,
     Source,
     StaffRole,
+    VerificationOutcome,
+    VerifyingBody,
 )
 
 PeriodText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}H[12]$")]
@@ -727,11 +730,22 @@ class ParticipantEnrolled(TrajectEvent):
 class ServiceDelivered(TrajectEvent):
     """A service delivered to a participant (occurred_on: from)."""
 
+    class_version: ClassVar[int] = 2  # v2 added activity_type
     project_id: ProjectCode = Field(description="AMIF project code")
     category: ServiceCategory = Field(description="Annex VIII service category")
     until: date | None = Field(default=None, description="last day of the service")
     hours: Hours = Field(description="hours delivered")
     activity_id: Text | None = Field(default=None, description="group activity")
+    activity_type: Text | None = Field(
+        default=None,
+        description="local activity type (taalcafe, vca_cursus, …); when the AMIF rule set maps "
+        "it, the mapped category is what counts",
+    )
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Version 1 had no activity type."""
+        state["activity_type"] = None
 
 
 class ParticipantFeedbackRecorded(TrajectEvent):
@@ -854,6 +868,53 @@ class ProjectRegistered(TrajectEvent):
             msg = "targets_by_municipality must not add up to more than target_total"
             raise ValueError(msg)
         return self
+
+
+ReportingPeriodText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}(H[12]|Q[1-4])?$")]
+"""A reporting period: a year (``2021``), a half-year (``2021H1``) or a quarter (``2021Q3``)."""
+
+
+class StaffTimeRecorded(TrajectEvent):
+    """Hours a staff member worked on the project, from a time sheet (occurred_on: date worked)."""
+
+    stream: ClassVar[StreamKind] = StreamKind.PROJECT
+
+    staff_id: Text = Field(description="staff member's user name")
+    hours: Hours = Field(description="hours worked on the project")
+    activity: Text = Field(description="what the hours were spent on")
+    person_id: UUID | None = Field(default=None, description="the participant served, if one")
+
+
+class CostRecorded(TrajectEvent):
+    """An eligible project cost, from an invoice or allocation (occurred_on: booking date)."""
+
+    stream: ClassVar[StreamKind] = StreamKind.PROJECT
+
+    amount: Amount = Field(description="amount in euro")
+    category: CostCategory = Field(description="budget category")
+    period: ReportingPeriodText = Field(description="period the cost belongs to: 2021, 2021H1")
+    doc_ref: Text = Field(description="invoice, time sheet or allocation-key reference")
+
+
+class ExpenditureDeclared(TrajectEvent):
+    """Expenditure declared to the grant executor for a period (occurred_on: declared on)."""
+
+    stream: ClassVar[StreamKind] = StreamKind.PROJECT
+
+    declaration_ref: Text = Field(description="reference of the declaration")
+    period: ReportingPeriodText = Field(description="period declared: 2021, 2021H1")
+    amount: Amount = Field(description="amount declared in euro")
+
+
+class ManagementVerificationRecorded(TrajectEvent):
+    """A management verification or audit of the project (occurred_on: verified on)."""
+
+    stream: ClassVar[StreamKind] = StreamKind.PROJECT
+
+    by: VerifyingBody = Field(description="verifying body")
+    scope: Text = Field(description="what was verified, e.g. declaration 2021")
+    outcome: VerificationOutcome = Field(description="outcome")
+    findings_ref: Text | None = Field(default=None, description="reference of the findings")
 
 
 EVENT_CLASSES: tuple[type[TrajectEvent], ...] = tuple(

@@ -316,3 +316,31 @@ class CaseCloseReason(StrEnum):
     LEFT_NL = "left_nl"
     GUIDANCE_ENDED = "guidance_ended"
     OTHER = "other"
+
+
+class CostCategory(StrEnum):
+    """Cost categories of an AMIF project budget (real costs)."""
+
+    STAFF = "staff"
+    TRAVEL = "travel"
+    EQUIPMENT = "equipment"
+    SUBCONTRACTING = "subcontracting"
+    MATERIALS = "materials"
+    INDIRECT = "indirect"
+    OTHER = "other"
+
+
+class VerifyingBody(StrEnum):
+    """Who carried out a management verification or audit (domain.md §3.6)."""
+
+    UVB = "UVB"
+    ADR = "ADR"
+    EC = "EC"
+    ECA = "ECA"
+    AR = "AR"
+
+
+class VerificationOutcome(StrEnum):
+    NO_FINDINGS = "no_findings"
+    FINDINGS = "findings"
+    IRREGULARITY = "irregularity"

@@ -7,6 +7,7 @@ The queries live beside their read model: ``projections.caseload.caseload``,
 
 from __future__ import annotations
 
+from projections.amif import AMIF, AmifReport
 from projections.base import (
     Progress,
     Projection,
@@ -33,7 +34,7 @@ from projections.outflow import OUTFLOW, OutflowReport, OutflowRow
 from projections.pvt import PVT
 from projections.reunification import REUNIFICATION
 
-PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CASELOAD, OUTFLOW, HOUSING, LADDER)}
+PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CASELOAD, OUTFLOW, HOUSING, LADDER, AMIF)}
 """Every read model, by name."""
 PROJECTIONS |= {p.name: p for p in (INBURGERING, CANDIDATES)}
 PROJECTIONS |= {p.name: p for p in (COHORT, GUIDANCE, REUNIFICATION, HELP_REQUESTS, PVT)}
@@ -52,6 +53,7 @@ def projection_named(name: str) -> Projection:
 
 
 __all__ = [
+    "AMIF",
     "CANDIDATES",
     "CASELOAD",
     "HOUSING",
@@ -59,6 +61,7 @@ __all__ = [
     "LADDER",
     "OUTFLOW",
     "PROJECTIONS",
+    "AmifReport",
     "CaseloadRow",
     "HousingReport",
     "HousingRow",

@@ -43,6 +43,7 @@ PATTERN_VALUES = {
     r"^[0-9]{4}H[12]$": "2024H1",
     r"^[0-9a-f]{64}$": "9f" * 32,
     r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$": "MWP",
+    r"^[0-9]{4}(H[12]|Q[1-4])?$": "2024H1",
 }
 # fields whose value the model derives, or whose generic value would be meaningless
 OVERRIDES: dict[type[ev.TrajectEvent], dict[str, Any]] = {
@@ -175,8 +176,14 @@ def test_a_stored_sample_still_loads_and_dumps_to_the_same_bytes(path, mapper):
     event = mapper.to_domain_event(stored)
     assert f"{type(event).__module__}:{type(event).__qualname__}" == stored.topic
     assert event.originator_id == stored.originator_id
-    # and dumping it again gives the very same stored event
-    assert mapper.to_stored_event(event) == stored
+    version = int(path.stem.rsplit(".v", 1)[1])
+    if version == type(event).class_version:
+        # and dumping it again gives the very same stored event
+        assert mapper.to_stored_event(event) == stored
+    else:
+        # an older version loads upcast, and is stored again as the current version
+        state = orjson.loads(mapper.to_stored_event(event).state)
+        assert state["class_version"] == type(event).class_version
 
 
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.json")), ids=lambda p: p.stem)

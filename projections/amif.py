@@ -1,0 +1,206 @@
+"""P12 AMIF indicators and P13 cost per participant: the read model over the AMIF facts.
+
+The read model keeps every revision of the AMIF participation facts (on the person streams,
+with ``project_id``) and of the project-stream facts (registration, time sheets, costs,
+declarations, management verifications) in ``amif_facts``, with the project code in its own
+column. The query selects one project's fact revisions as known at a moment and counts them
+with :func:`ledger.amif.compute`, the same function an evidence pack is rechecked with; the
+definitions are in docs/reports.md (P12, P13).
+
+Each figure carries the references (``stream_id:version``) of every stored event behind it: the
+original events and the corrections that gave them the values they count with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+import orjson
+
+from ledger import audit
+from ledger import events as ev
+from ledger.amif import FACT_FIELDS, AmifFigures, Fact, NoProjectError, compute, project_of
+from ledger.amif_rules import indicator_set
+from ledger.application import TrajectoryLedger
+from ledger.errors import TrajectError
+from ledger.evidence import PackInput, build_pack
+from ledger.values import Period
+from projections.base import (
+    TEXT,
+    Column,
+    Projection,
+    Views,
+    catch_up,
+    known_at_clause,
+    timestamp_text,
+)
+
+
+class UnknownProjectError(TrajectError):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no AMIF project {code} is registered (as known at the moment asked)")
+
+
+class AmifProjection(Projection):
+    name = "amif"
+    kinds: ClassVar[Mapping[type[ev.TrajectEvent], tuple[str, ...]]] = {
+        getattr(ev, kind): fields for kind, fields in FACT_FIELDS.items()
+    }
+    fact_columns = (Column("project", TEXT, nullable=False),)
+    fact_indexes = (("project",),)
+
+    def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (project_of(kind, payload),)
+
+
+AMIF = AmifProjection()
+
+
+@dataclass(frozen=True)
+class AmifReport:
+    """P12/P13 figures of one project and period, with what they were computed from."""
+
+    figures: AmifFigures
+    facts: tuple[Fact, ...]  # every fact of the project as counted
+    as_known_at: str | None
+    position: int
+    rule_version: str
+    digest: str | None
+
+
+def pseudonym_key(app: TrajectoryLedger, project: str) -> bytes:
+    """The per-project key of participant pseudonyms, derived from the ledger's keyed-hash key.
+
+    Without the master key a pseudonym cannot be linked back to a person id; with it the same
+    person gets the same pseudonym in every pack of the project, and different ones across
+    projects.
+    """
+    return hmac.new(
+        app.keyring.bsn_key, f"traject amif pseudonym v1|{project.upper()}".encode(), "sha256"
+    ).digest()
+
+
+def pseudonym(key: bytes, person_id: str) -> str:
+    """``P-`` and 16 hex digits of HMAC-SHA256(key, person id)."""
+    return "P-" + hmac.new(key, person_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _facts(views: Views, project: str, as_known_at: datetime | None) -> list[Fact]:
+    """The project's facts as known at the moment, each with its original and corrections."""
+    code = project.upper()
+    stream = str(ev.project_stream_id(code))
+    known, known_params = known_at_clause(as_known_at)
+    table = views.table(AMIF.facts_table.name)
+    columns = (
+        "stream_id, version, revision, kind, occurred_on, municipality, superseded_by, payload"
+    )
+    cut = [] if as_known_at is None else [timestamp_text(as_known_at)]
+    with views.transaction(commit=False) as tx:
+        current = tx.all(
+            f"SELECT {columns} FROM {table} WHERE (project = ? OR stream_id = ?) AND {known}",
+            [code, stream, *known_params],
+        )
+        earlier = tx.all(
+            f"SELECT stream_id, version, revision, superseded_by FROM {table}"
+            " WHERE (project = ? OR stream_id = ?)" + (" AND known_from <= ?" if cut else ""),
+            [code, stream, *cut],
+        )
+    corrections: dict[tuple[str, int], dict[int, int]] = {}
+    for stream_id, version, revision, superseded_by in earlier:
+        if superseded_by is not None:
+            corrections.setdefault((str(stream_id), int(version)), {})[int(revision)] = int(
+                superseded_by
+            )
+    facts: list[Fact] = []
+    for stream_id, version, revision, kind, occurred_on, municipality, _, payload in current:
+        key = (str(stream_id), int(version))
+        chain = corrections.get(key, {})
+        refs = [f"{stream_id}:{version}"] + [
+            f"{stream_id}:{chain[r]}" for r in range(int(revision)) if r in chain
+        ]
+        facts.append(
+            Fact(
+                stream_id=str(stream_id),
+                version=int(version),
+                kind=str(kind),
+                occurred_on=date.fromisoformat(str(occurred_on)),
+                municipality=str(municipality),
+                payload=orjson.loads(payload),
+                refs=tuple(refs),
+            )
+        )
+    facts.sort(key=lambda f: (f.stream_id, f.version))
+    return facts
+
+
+def amif(
+    views: Views, project: str, period: Period, *, as_known_at: datetime | None = None
+) -> AmifReport:
+    """The P12 indicators and P13 cost figures of ``project`` for ``period``.
+
+    Args:
+        project: the project code (case does not matter).
+        period: the reporting period (a year, half-year or quarter); cumulative values run
+            from the start of the project to its last day.
+        as_known_at: count only what was recorded by this moment (corrections recorded later
+            are ignored).
+
+    Raises:
+        UnknownProjectError: no such project is registered (as known at the moment).
+
+    Catches up first, so the answer includes every stored event.
+    """
+    result = catch_up(views, AMIF)
+    facts = _facts(views, project, as_known_at)
+    try:
+        figures = compute(facts, project, period, indicator_set)
+    except NoProjectError:
+        raise UnknownProjectError(project.upper()) from None
+    return AmifReport(
+        figures=figures,
+        facts=tuple(facts),
+        as_known_at=timestamp_text(as_known_at) if as_known_at else None,
+        position=result.position,
+        rule_version=AMIF.rule_version,
+        digest=result.digest,
+    )
+
+
+def evidence_pack(
+    views: Views,
+    project: str,
+    period: Period,
+    *,
+    checkpoint_text: bytes,
+    public_key_pem: bytes,
+    as_known_at: datetime | None = None,
+) -> bytes:
+    """The AMIF evidence pack (zip bytes) of ``project`` and ``period`` (docs/amif.md).
+
+    The figures are those of :func:`amif` (as known at ``as_known_at``); every stored event
+    behind them is proven against the signed checkpoint.
+
+    Raises:
+        UnknownProjectError: no such project.
+        ledger.evidence.EvidencePackError: the checkpoint is not signed by the key, does not
+            match the log, or does not cover every fact behind the figures.
+    """
+    report = amif(views, project, period, as_known_at=as_known_at)
+    key = pseudonym_key(views.app, report.figures.project)
+    inputs = PackInput(
+        figures=report.figures,
+        facts=report.facts,
+        as_known_at=report.as_known_at,
+        position=report.position,
+        rule_version=report.rule_version,
+        digest=report.digest,
+        checkpoint_text=checkpoint_text,
+        public_key_pem=public_key_pem,
+        pseudonym=lambda person: pseudonym(key, person),
+    )
+    return build_pack(inputs, audit.rows(views.app))
