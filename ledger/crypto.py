@@ -163,6 +163,17 @@ class KeyRing:
         assert fresh is not None
         return fresh
 
+    def new_data_key(self, subject: UUID) -> bytes:
+        """A fresh data key for a stream that has none, kept for writing; returned wrapped.
+
+        For bulk appends: the caller stores the wrapped key in the transaction that saves the
+        stream's first events, and must ``forget`` the subject if that transaction fails.
+        """
+        key = AESGCM.generate_key(256)
+        with self._lock:
+            self._cache[subject] = key
+        return self._wrap(subject, key)
+
     def shred(self, subject: UUID) -> None:
         self._store.shred_wrapped_key(subject)
         with self._lock:
