@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +41,13 @@ from ledger.errors import (
     TrajectError,
     ValidationFailedError,
 )
-from ledger.events import EventCorrected, EventRetracted, PersonRegistered, StreamKind
+from ledger.events import (
+    EventCorrected,
+    EventRetracted,
+    PersonRegistered,
+    StreamKind,
+    TrajectEvent,
+)
 from ledger.values import Source
 
 SUBJECT_KEYS: dict[StreamKind, str] = {
@@ -122,8 +129,18 @@ def _convert(param_type: click.ParamType[Any], name: str, value: Any) -> Any:
         raise LineRejectedError([(name, error.message)]) from None
 
 
+_FIELD_TYPES: dict[tuple[type, str], tuple[click.ParamType[Any] | None, bool]] = {}
+
+
 def _field_type(item: CatalogEntry, name: str) -> tuple[click.ParamType[Any] | None, bool]:
-    """The click type of one field, and whether the field takes several values."""
+    """The click type of one field, and whether the field takes several values (cached)."""
+    found = _FIELD_TYPES.get((item.event, name))
+    if found is None:
+        found = _FIELD_TYPES[item.event, name] = _find_field_type(item, name)
+    return found
+
+
+def _find_field_type(item: CatalogEntry, name: str) -> tuple[click.ParamType[Any] | None, bool]:
     if name in ENVELOPE_TYPES:
         return ENVELOPE_TYPES[name], name == "evidence"
     if name == "idempotency_key":
@@ -135,9 +152,14 @@ def _field_type(item: CatalogEntry, name: str) -> tuple[click.ParamType[Any] | N
     return fields.click_type(shape), shape.many
 
 
+@functools.cache
+def _allowed(event: type[TrajectEvent]) -> frozenset[str]:
+    return frozenset(event.payload_fields()) | frozenset(ENVELOPE_KEYS)
+
+
 def event_fields(item: CatalogEntry, record: dict[str, Any]) -> dict[str, Any]:
     """The event fields of one line (subject keys taken out), converted as the CLI does."""
-    allowed = set(item.payload_fields()) | set(ENVELOPE_KEYS)
+    allowed = _allowed(item.event)
     given: dict[str, Any] = {}
     problems: Problems = []
     for key, value in record.items():
@@ -200,7 +222,7 @@ def _text_key(record: dict[str, Any], name: str, what: str) -> str | None:
     return value
 
 
-def _item(record: dict[str, Any]) -> CatalogEntry:
+def catalog_item(record: dict[str, Any]) -> CatalogEntry:
     kind = record.get("kind")
     try:
         item = entry(kind) if isinstance(kind, str) else None
@@ -208,8 +230,6 @@ def _item(record: dict[str, Any]) -> CatalogEntry:
         item = None
     if item is None:
         raise LineRejectedError([("kind", f"unknown kind {kind!r} (see docs/events.md)")])
-    if not (item.recordable or item.event is PersonRegistered or item.event in CONTROL_KINDS):
-        raise LineRejectedError([("kind", f"{item.name} is not imported: use traject shred")])
     return item
 
 
@@ -230,7 +250,7 @@ def parse_line(record: dict[str, Any], default_key: str) -> Write:
     Raises:
         LineRejectedError: an unknown kind or field, a value the CLI's conversion refuses.
     """
-    item = _item(record)
+    item = catalog_item(record)
     moment = recorded_at(record)
     if item.event in CONTROL_KINDS:
         return _control(item, record, default_key, moment)
@@ -554,7 +574,7 @@ def import_command(
     item: CatalogEntry | None = None
     if kind is not None:
         try:
-            item = _item({"kind": kind})
+            item = catalog_item({"kind": kind})
         except LineRejectedError as error:
             raise click.BadParameter(error.problems[0][1], param_hint="--kind") from None
     lines: Iterable[Line] = read_lines(file) if item is None else read_csv(file, item)
@@ -565,7 +585,8 @@ def import_command(
         for name, message in found.problems:
             click.echo(f"{file}:{found.line}: {name}: {message}", err=True)
 
-    with _progress(traject, file, quiet=quiet) as advance:
+    total = 0 if quiet else count_lines(file)
+    with progress_bar(traject, f"importing {file.name}", total, quiet=quiet) as advance:
         summary = import_lines(
             traject.app,
             lines,
@@ -611,10 +632,10 @@ def write_rejects(path: Path, rejects: list[Reject], item: CatalogEntry | None) 
         writer.writeheader()
         for found in rejects:
             row = found.as_json()
-            writer.writerow({k: _cell(v) for k, v in row.items()})
+            writer.writerow({k: cell_text(v) for k, v in row.items()})
 
 
-def _cell(value: Any) -> Any:
+def cell_text(value: Any) -> Any:
     if isinstance(value, list):
         return LIST_SEPARATOR.join(str(v) for v in value)
     if isinstance(value, dict):
@@ -623,17 +644,21 @@ def _cell(value: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _progress(
-    traject: TrajectContext, file: Path, *, quiet: bool
+def progress_bar(
+    traject: TrajectContext, description: str, total: int, *, quiet: bool
 ) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr over the file's lines (none with --quiet)."""
+    """A rich progress bar on stderr; yields the function that advances it (none if quiet)."""
     if quiet:
         yield lambda _done: None
         return
     from rich.progress import Progress  # noqa: PLC0415 - loaded only for a bulk command
 
-    with file.open("rb") as handle:
-        total = sum(1 for _ in handle)
     with Progress(console=traject.err_console, transient=True) as progress:
-        task = progress.add_task(f"importing {file.name}", total=total)
+        task = progress.add_task(description, total=total)
         yield lambda done: progress.advance(task, done)
+
+
+def count_lines(path: Path) -> int:
+    """The number of lines of a file (the total of the import's progress bar)."""
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)

@@ -565,7 +565,8 @@ class TrajectoryLedger(Application[UUID]):
     ) -> ev.TrajectEvent:
         now = datetime.now(UTC) if recorded_at is None else recorded_at
         fields = {k: v for k, v in given.items() if v is not None and v != ()}
-        fields.setdefault("recorded_by", default_actor())
+        if "recorded_by" not in fields:
+            fields["recorded_by"] = default_actor()
         if issubclass(kind, ev.CONTROL_EVENTS):
             fields.setdefault("occurred_on", now.astimezone(LEDGER_TIMEZONE).date())
         if "municipality" not in fields:

@@ -23,24 +23,24 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.persistence import IntegrityError
 
 from ledger import events as ev
 from ledger.aggregates import AGGREGATE_CLASSES, StreamAggregate, project_stream
+from ledger.application import Recorded, TrajectoryLedger, check_recorded_at, default_actor
+from ledger.crypto import SHREDDED
 from ledger.errors import (
     ConcurrentModificationError,
     DuplicateExternalRefError,
     DuplicatePersonError,
+    ErasedError,
     RuleViolationError,
     TrajectError,
 )
 from ledger.persistence import DataKeyRow, ExternalRefRow, IdempotencyRow, PersonIndexRow
-
-if TYPE_CHECKING:
-    from ledger.application import Recorded, TrajectoryLedger
 
 MAX_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 0.01
@@ -79,6 +79,7 @@ class _Pending:
     person_index: list[PersonIndexRow] = field(default_factory=list)
     external_refs: list[ExternalRefRow] = field(default_factory=list)
     data_keys: list[DataKeyRow] = field(default_factory=list)
+    shredded: list[UUID] = field(default_factory=list)
 
 
 class BatchWriter:
@@ -91,8 +92,11 @@ class BatchWriter:
         self.keys: dict[str, tuple[UUID, int]] = {}  # idempotency keys known to this writer
         self.refs: dict[str, UUID | None] = {}  # external keys known to this writer
         self.bsn_digests: set[str] = set()  # BSNs registered by this writer (not yet saved)
+        self.erased: dict[UUID, bool] = {}  # whether a stream's data key was destroyed
         self.fresh: set[UUID] = set()  # streams whose ids this writer made up (new persons)
         self.pending = _Pending()
+        self.actor = default_actor()
+        self.default_municipality = app.default_municipality
         if not dry_run:
             app.tables.ensure_external_refs()
         self.has_refs = app.tables.has_external_refs()
@@ -128,7 +132,6 @@ class BatchWriter:
 
     def add(self, item: Write) -> Recorded:
         """Check one write against the batch's state and keep its event; raises TrajectError."""
-        from ledger.application import Recorded, check_recorded_at  # noqa: PLC0415 - a cycle
 
         key = item.fields.get("idempotency_key")
         if key and key in self.keys:
@@ -140,6 +143,9 @@ class BatchWriter:
         loaded = None if stream_id in self.fresh else self._cached(stream_id)
         aggregate = self.app.fit_stream(loaded, stream_id, kind, new_stream=is_new)
         given = dict(item.fields)
+        given.setdefault("recorded_by", self.actor)
+        if aggregate.version == 0 and "municipality" not in given and self.default_municipality:
+            given["municipality"] = self.default_municipality
         if kind is ev.EventCorrected or kind is ev.EventRetracted:
             given = self._control_fields(item, aggregate, stream_id, given)
         event = self.app.build_event(aggregate, kind, given, item.recorded_at)
@@ -149,11 +155,16 @@ class BatchWriter:
             project_id = ev.project_stream_id(event.project_id)
             project = self._cached(project_id) or AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
             self.app.check_enrolment_window(event, project)
+        if aggregate.version and self._erased(stream_id, event):
+            raise ErasedError(stream_id)
         side = self._side_rows(item, event, stream_id)
         warnings = aggregate.record(event)  # the rules; raises before it changes anything
         aggregate.pending.clear()
         self.streams[stream_id] = aggregate
         self.pending.events.append(event)
+        if isinstance(event, ev.PersonalDataShredded):
+            self.pending.shredded.append(stream_id)  # the key goes in the same transaction
+            self.erased[stream_id] = True
         self._keep(side, event)
         return Recorded(stream_id, event.originator_version, kind.__name__, tuple(warnings))
 
@@ -182,6 +193,15 @@ class BatchWriter:
                 f"no person with external key {item.subject!r}: register them first",
             )
         return person
+
+    def _erased(self, stream_id: UUID, event: ev.TrajectEvent) -> bool:
+        """Whether ``event`` brings personal data to a stream whose key was destroyed."""
+        if not any(getattr(event, name) is not None for name in type(event).personal_fields()):
+            return False
+        if stream_id not in self.erased:
+            wrapped = self.app.tables.select_wrapped_key(stream_id)
+            self.erased[stream_id] = wrapped == SHREDDED
+        return self.erased[stream_id]
 
     def _ref(self, key: str) -> UUID | None:
         if key not in self.refs:
@@ -305,7 +325,10 @@ class BatchWriter:
                 person_index=pending.person_index,
                 external_refs=pending.external_refs,
                 data_keys=pending.data_keys,
+                shredded=pending.shredded,
             )
+            for subject in pending.shredded:
+                self.app.keyring.shredded(subject)
         self.pending = _Pending()
         self.bsn_digests.clear()
         if len(self.streams) > CACHE_LIMIT:
@@ -315,10 +338,11 @@ class BatchWriter:
 
     def _forget(self) -> None:
         """After a failed save: drop everything this batch believed, to check it again."""
-        for row in self.pending.data_keys:
-            self.app.keyring.forget(row.subject)
+        for subject in [r.subject for r in self.pending.data_keys] + self.pending.shredded:
+            self.app.keyring.forget(subject)
         self.pending = _Pending()
         self.streams.clear()
         self.refs.clear()
         self.keys.clear()
         self.bsn_digests.clear()
+        self.erased.clear()

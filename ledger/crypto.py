@@ -113,6 +113,9 @@ class KeyRing:
         self.bsn_key = HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=b"traject bsn index v1"
         ).derive(master_key)
+        self.export_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"traject export pseudonym v1"
+        ).derive(master_key)
         check = hmac.new(master_key, b"traject master key check v1", "sha256")
         self.check_value = check.hexdigest()
 
@@ -173,6 +176,11 @@ class KeyRing:
         with self._lock:
             self._cache[subject] = key
         return self._wrap(subject, key)
+
+    def shredded(self, subject: UUID) -> None:
+        """Note that ``subject``'s key was destroyed by a bulk append's transaction."""
+        with self._lock:
+            self._cache[subject] = None
 
     def shred(self, subject: UUID) -> None:
         self._store.shred_wrapped_key(subject)

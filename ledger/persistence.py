@@ -244,6 +244,14 @@ class TrajectTables:
                 [[r.source_key, str(r.person_id)] for r in kwargs.get("external_refs", ())],
             ),
         ]
+        shredded = [[str(s), SHREDDED, now, now] for s in kwargs.get("shredded", ())]
+        tables.append(
+            (
+                "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?) ON CONFLICT (subject)"
+                " DO UPDATE SET wrapped = excluded.wrapped, shredded_at = excluded.shredded_at",
+                shredded,
+            )
+        )
         for statement, rows in tables:
             if len(rows) == 1:
                 cursor.execute(self._sql(statement), rows[0])
