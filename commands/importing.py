@@ -250,6 +250,7 @@ def parse_line(record: dict[str, Any], default_key: str) -> Write:
     Raises:
         LineRejectedError: an unknown kind or field, a value the CLI's conversion refuses.
     """
+    record = {k: v for k, v in record.items() if not k.startswith("_")}  # notes: ignored
     item = catalog_item(record)
     moment = recorded_at(record)
     if item.event in CONTROL_KINDS:

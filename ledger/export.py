@@ -12,8 +12,9 @@ versions, recorded times and therefore the same projections.
 Personal fields are exported only when asked (``include_personal``); otherwise each personal value
 is replaced by a pseudonym under ``_pseudonyms`` (a keyed hash, HMAC-SHA256 under a key derived
 from the master key: stable within one ledger, useless without its key), the source system's
-external key is left out (the line names the person by ``person_id``), and the free-text reason
-of a correction or retraction is withheld. Keys starting with ``_`` are ignored by the import.
+external key is left out (the line names the person by ``person_id``), idempotency keys (which
+may hold a source's client number) are pseudonymised the same way, and the free-text reason of a
+correction or retraction is withheld. Keys starting with ``_`` are ignored by the import.
 Erased (shredded) personal fields are absent either way; the erasure itself is exported as a
 ``personal-data-shredded`` line.
 """
@@ -159,6 +160,8 @@ class Exporter:
         dumped.pop("recorded_by", None)
         if not dumped.get("idempotency_key"):
             dumped.pop("idempotency_key", None)
+        else:
+            dumped["idempotency_key"] = self._key_text(dumped["idempotency_key"])
         if not dumped.get("evidence"):
             dumped.pop("evidence", None)
         if isinstance(event, ev.EventCorrected | ev.EventRetracted):
@@ -176,6 +179,10 @@ class Exporter:
             line.pop("_pseudonyms", None)
         return line
 
+    def _key_text(self, key: str) -> str:
+        """An idempotency key as exported: pseudonymised too (a source's key may name someone)."""
+        return key if self.key is None else pseudonym(self.key, "idempotency_key", key)
+
     def _municipality_stream(self, event: ev.TrajectEvent) -> bool:
         return event.originator_id == ev.municipality_stream_id(event.municipality)
 
@@ -184,7 +191,7 @@ class Exporter:
     ) -> dict[str, Any]:
         target_key = self.keys.get((event.originator_id, event.target_version))
         out: dict[str, Any] = {
-            "target": target_key or event.target_version,
+            "target": self._key_text(target_key) if target_key else event.target_version,
             "source": dumped["source"],
         }
         for name in ("idempotency_key", "evidence"):

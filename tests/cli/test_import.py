@@ -231,7 +231,7 @@ BAD: list[tuple[Any, str]] = [
     ({"kind": "event-retracted", "person": "C-1001"}, "target: required"),
     (
         {"kind": "personal-data-shredded", "person": "C-1001"},
-        "kind: personal-data-shredded is not imported",
+        "approved_by: Field required",
     ),
 ]
 
