@@ -92,6 +92,8 @@ class BatchWriter:
         self.keys: dict[str, tuple[UUID, int]] = {}  # idempotency keys known to this writer
         self.refs: dict[str, UUID | None] = {}  # external keys known to this writer
         self.bsn_digests: set[str] = set()  # BSNs registered by this writer (not yet saved)
+        self.known_bsns: set[str] = set()  # BSNs of the batch already in the ledger
+        self.checked_bsns: set[str] = set()  # the BSNs looked up for the batch
         self.erased: dict[UUID, bool] = {}  # whether a stream's data key was destroyed
         self.fresh: set[UUID] = set()  # streams whose ids this writer made up (new persons)
         self.pending = _Pending()
@@ -203,6 +205,11 @@ class BatchWriter:
             self.erased[stream_id] = wrapped == SHREDDED
         return self.erased[stream_id]
 
+    def _bsn_known(self, digest: str) -> bool:
+        if digest in self.checked_bsns:
+            return digest in self.known_bsns
+        return self.app.tables.person_by_bsn_digest(digest) is not None
+
     def _ref(self, key: str) -> UUID | None:
         if key not in self.refs:
             self.refs[key] = self.app.person_by_external_ref(key) if self.has_refs else None
@@ -257,6 +264,13 @@ class BatchWriter:
             if w.kind is ev.ParticipantEnrolled and w.fields.get("project_id"):
                 streams.append(ev.project_stream_id(str(w.fields["project_id"])))
         self._load(streams)
+        digests = {
+            self.app.keyring.bsn_digest(str(w.fields["bsn"]))
+            for w in writes
+            if w.kind is ev.PersonRegistered and isinstance(w.fields.get("bsn"), str)
+        }
+        self.known_bsns = self.app.tables.bsn_digests_present(digests)
+        self.checked_bsns = digests
 
     def _control_fields(
         self, item: Write, aggregate: StreamAggregate, stream_id: UUID, given: dict[str, Any]
@@ -286,9 +300,7 @@ class BatchWriter:
             )
         if isinstance(event, ev.PersonRegistered):
             digest = self.app.keyring.bsn_digest(event.bsn) if event.bsn else None
-            if digest and (
-                digest in self.bsn_digests or self.app.tables.person_by_bsn_digest(digest)
-            ):
+            if digest and (digest in self.bsn_digests or self._bsn_known(digest)):
                 raise DuplicatePersonError
             side.person_index.append(PersonIndexRow(stream_id, digest))
             if isinstance(item.subject, str) and item.subject:
@@ -326,6 +338,7 @@ class BatchWriter:
                 external_refs=pending.external_refs,
                 data_keys=pending.data_keys,
                 shredded=pending.shredded,
+                bulk=True,
             )
             for subject in pending.shredded:
                 self.app.keyring.shredded(subject)

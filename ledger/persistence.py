@@ -166,6 +166,10 @@ class PydanticMapper(Mapper[UUID]):
         return cls.model_validate(state)
 
 
+def _hex(stream_id: UUID | str) -> str:
+    return stream_id.hex if isinstance(stream_id, UUID) else stream_id
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -357,6 +361,14 @@ class TrajectTables:
         )
         return {r["source_key"]: UUID(r["person_id"]) for r in rows}
 
+    def bsn_digests_present(self, digests: Iterable[str]) -> set[str]:
+        """Those of ``digests`` (keyed BSN hashes) that a registered person has."""
+        rows = self._in_chunks(
+            "SELECT bsn_digest FROM {p}traject_person_index WHERE bsn_digest IN ({in})",
+            sorted(digests),
+        )
+        return {r["bsn_digest"] for r in rows}
+
     def external_refs_of(self, person_ids: Iterable[UUID]) -> dict[UUID, str]:
         """The external key of each of ``person_ids`` that has one."""
         if not self.has_external_refs():
@@ -424,7 +436,18 @@ class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
     def _insert_events(
         self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        notification_ids = super()._insert_events(c, stored_events, **kwargs)
+        if kwargs.get("bulk"):
+            # a bulk append (ledger.batch) needs no notification ids back: one executemany
+            c.executemany(
+                self.insert_events_statement,
+                [
+                    (_hex(e.originator_id), e.originator_version, e.topic, e.state)
+                    for e in stored_events
+                ],
+            )
+            notification_ids = None
+        else:
+            notification_ids = super()._insert_events(c, stored_events, **kwargs)
         self._insert_side_rows(c, kwargs)
         return notification_ids
 
