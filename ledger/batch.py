@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID, uuid4
 
@@ -96,6 +96,8 @@ class BatchWriter:
         self.checked_bsns: set[str] = set()  # the BSNs looked up for the batch
         self.erased: dict[UUID, bool] = {}  # whether a stream's data key was destroyed
         self.fresh: set[UUID] = set()  # streams whose ids this writer made up (new persons)
+        self.created: set[UUID] = set()  # streams this writer registered (never erased before)
+        self.now = datetime.now(UTC)  # the recorded time of a batch's facts without recorded_at
         self.pending = _Pending()
         self.actor = default_actor()
         self.default_municipality = app.default_municipality
@@ -108,6 +110,7 @@ class BatchWriter:
     def write(self, writes: Sequence[Write]) -> list[Recorded | TrajectError]:
         """Check every write in order, then save the accepted ones in one transaction."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            self.now = datetime.now(UTC)
             self._prefetch(writes)
             outcomes: list[Recorded | TrajectError] = []
             for item in writes:
@@ -150,14 +153,18 @@ class BatchWriter:
             given["municipality"] = self.default_municipality
         if kind is ev.EventCorrected or kind is ev.EventRetracted:
             given = self._control_fields(item, aggregate, stream_id, given)
-        event = self.app.build_event(aggregate, kind, given, item.recorded_at)
+        moment = item.recorded_at
+        if moment is None:  # the batch's time, kept in order after the stream's last event
+            last = aggregate.stored.get(aggregate.version)
+            moment = self.now if last is None else max(self.now, last.timestamp)
+        event = self.app.build_event(aggregate, kind, given, moment)
         if item.recorded_at is not None:
             check_recorded_at(aggregate, event)
         if isinstance(event, ev.ParticipantEnrolled):
             project_id = ev.project_stream_id(event.project_id)
             project = self._cached(project_id) or AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
             self.app.check_enrolment_window(event, project)
-        if aggregate.version and self._erased(stream_id, event):
+        if aggregate.version and stream_id not in self.created and self._erased(stream_id, event):
             raise ErasedError(stream_id)
         side = self._side_rows(item, event, stream_id)
         warnings = aggregate.record(event)  # the rules; raises before it changes anything
@@ -322,6 +329,7 @@ class BatchWriter:
                 self.bsn_digests.add(index.bsn_digest)
         if event.originator_id in self.fresh:
             self.fresh.discard(event.originator_id)  # known now: in self.streams
+            self.created.add(event.originator_id)
             if not self.dry_run:
                 wrapped = self.app.keyring.new_data_key(event.originator_id)
                 self.pending.data_keys.append(DataKeyRow(event.originator_id, wrapped))
