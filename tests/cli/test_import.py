@@ -484,3 +484,25 @@ def test_export_writes_what_import_reads_back(ledger: Traject, tmp_path: Path) -
     assert len(csv_text.splitlines()) == 1 + 2
     result = ledger("export", "--output", str(exported))
     assert result.exit_code == 2 and "never overwritten" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--period", "2025H3"), "'2025H3' is not a period"),
+        (("--period", "2025-06-01..2025-01-01"), "the period ends before it starts"),
+        (("--format", "csv"), "CSV holds one kind of fact: give --kind"),
+        (("--municipality", "GM12"), "--municipality"),
+        (("--person", "nobody-at-all"), "no person"),
+    ],
+)
+def test_bad_export_options_are_refused_without_a_traceback(
+    ledger: Traject, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    ledger.ok("import", str(write(tmp_path / "clients.jsonl", GOOD)))
+
+    result = ledger("export", *args)
+
+    assert result.exit_code in (1, 2)
+    assert message in result.stderr
+    assert "Traceback" not in result.output

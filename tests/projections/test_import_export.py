@@ -157,6 +157,10 @@ def test_filters_select_whole_streams_or_a_period(
     amal = export_all(source, selection=ExportFilter(person_id=people["amal"]))
     period = export_all(source, selection=ExportFilter(occurred_from=on(20), occurred_to=on(31)))
 
+    everything = export_all(source, selection=ExportFilter(municipality="GM0622"))
+    elsewhere = export_all(source, selection=ExportFilter(municipality="GM0599"))
+
+    assert len(everything) == 1 + 8 + 6 + 3 and elsewhere == []
     assert {line.get("person") for line in amal} == {"A-1"}
     assert len(amal) == 8
     assert sorted(line["occurred_on"] for line in period) == [
