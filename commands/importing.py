@@ -172,7 +172,10 @@ def _find_field_type(item: CatalogEntry, name: str) -> tuple[click.ParamType[Any
     shape = fields.shape_of(info.annotation, info.metadata)
     if shape.mapping is not None or shape.base is bool:
         return None, False  # a JSON object or boolean: the model validates it as it is
-    return fields.click_type(shape), shape.many
+    param_type = fields.click_type(shape)
+    if param_type is click.STRING:
+        return None, shape.many  # plain text: the model's own constraints check it
+    return param_type, shape.many
 
 
 @functools.cache
