@@ -45,6 +45,7 @@ from ledger.events import (
     EventCorrected,
     EventRetracted,
     PersonRegistered,
+    ProjectRegistered,
     StreamKind,
     TrajectEvent,
 )
@@ -298,6 +299,10 @@ def parse_line(record: dict[str, Any], default_key: str) -> Write:
         raise LineRejectedError([(name, f"required: the {name} of a {item.name} fact")])
     param_type = gemeente_code() if item.stream is StreamKind.MUNICIPALITY else click.STRING
     subject = str(_convert(param_type, name, value))
+    if item.stream is StreamKind.MUNICIPALITY:
+        given.setdefault("municipality", subject)  # as record_for_municipality does
+    elif item.event is ProjectRegistered:
+        given.setdefault("project_code", subject)  # as record_for_project does
     return Write(item.event, given, subject=subject, recorded_at=moment, stream=item.stream)
 
 

@@ -7,6 +7,7 @@ from uuid import uuid4
 
 import pytest
 
+from commands.importing import import_lines
 from ledger import events as ev
 from ledger.application import Recorded, TrajectoryLedger
 from ledger.batch import BatchWriter, Write
@@ -105,3 +106,15 @@ def test_an_imported_recorded_time_is_the_events_timestamp(app: TrajectoryLedger
     assert isinstance(outcomes[0], Recorded)
     event = next(iter(app.stream_events(outcomes[0].stream_id)))
     assert event.timestamp == moment
+
+
+def test_a_municipality_fact_belongs_to_the_municipality_it_names(app: TrajectoryLedger) -> None:
+    code = f"GM{uuid4().int % 10000:04d}"
+    line = {"kind": "taakstelling-set", "municipality": code, "occurred_on": "2025-01-05",
+            "period": "2025H1", "target": 7, "source_ref": "circulaire 2025-I"}  # fmt: skip
+
+    summary = import_lines(app, [(1, line)], source=f"{code}.jsonl")
+
+    assert summary.written == 1, summary.rejects
+    stored = list(app.stream_events(ev.municipality_stream_id(code)))
+    assert [(e.municipality, type(e).__name__) for e in stored] == [(code, "TaakstellingSet")]
