@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import sqlite3
 import sys
@@ -35,6 +36,8 @@ import psycopg
 from eventsourcing.persistence import StoredEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# a database of its own: other benchmarks drop theirs (traject_bench) when they end
+os.environ.setdefault("TRAJECT_BENCH_PG_DB", "traject_bench_import")
 
 from bench.common import (
     build_app,
