@@ -19,6 +19,7 @@ from projections.base import (
     catch_up,
     digest,
     rebuild,
+    rebuild_many,
     status,
 )
 from projections.caseload import CASELOAD, CaseloadRow
@@ -66,5 +67,6 @@ __all__ = [
     "digest",
     "projection_named",
     "rebuild",
+    "rebuild_many",
     "status",
 ]
