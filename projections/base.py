@@ -51,7 +51,10 @@ DEFAULT_PAGE_SIZE = 5000
 REBUILD_PAGE_SIZE = 20000
 """Notifications per page of a rebuild: one read and one transaction per page, so the memory
 a rebuild needs depends on this, not on the length of the log."""
-STREAM_ROWS = 10000
+STREAM_ROWS = 2000
+"""Rows fetched per round trip when a large result is streamed (PostgreSQL)."""
+DIGEST_LINES = 256
+"""Digest lines hashed at a time (orjson's output buffers are generous: keep few alive)."""
 STATE_TABLE = "traject_projection_state"
 REBUILDS_TABLE = "traject_projection_rebuilds"
 BULK_CACHE_KIB = 64 * 1024
@@ -796,7 +799,7 @@ def compute_digest(tx: Tx, projection: Projection) -> str:
         lines: list[bytes] = []
         for row in tx.rows(statement):
             lines.append(dumps(row))
-            if len(lines) >= STREAM_ROWS:
+            if len(lines) >= DIGEST_LINES:
                 digest.update(b"\n".join(lines) + b"\n")
                 lines.clear()
         if lines:
