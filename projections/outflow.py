@@ -80,18 +80,6 @@ class OutflowProjection(Projection):
 OUTFLOW = OutflowProjection()
 
 
-def _count(source: str, *, by: str | None, per_type: bool) -> str:
-    """Distinct persons of ``source`` rows, per group and/or outflow type."""
-    group = "grp" if by else "''"
-    kind = "outflow_type" if per_type else "''"
-    keys = [name for name, wanted in (("grp", by), ("outflow_type", per_type)) if wanted]
-    group_by = f" GROUP BY {', '.join(keys)}" if keys else ""
-    return (
-        f"SELECT {group} AS grp, {kind} AS outflow_type, COUNT(DISTINCT stream_id) AS persons"
-        f" FROM ({source}) AS s{group_by}"
-    )
-
-
 def outflow(
     views: Views,
     period: Period,
@@ -129,16 +117,21 @@ def outflow(
         f" FROM {facts} WHERE occurred_on <= ? AND {known}) AS ranked"
         " WHERE latest = 1 AND kind = 'OutflowStarted'"
     )
-    counts: dict[tuple[str, str], list[int]] = {}
+    # one scan per figure: the distinct (group, type, person) triples, counted here per type
+    # and in total (a person in outflow under two types counts once in the total)
+    persons: dict[tuple[str, str], list[set[str]]] = {}
     with views.transaction(commit=False) as tx:
         for figure, source, params in (
             (0, started, [start, end, *known_params]),
             (1, stock, [end, *known_params]),
         ):
-            for per_type in (True, False):
-                for grp, kind, n in tx.all(_count(source, by=by, per_type=per_type), params):
-                    key = (str(grp), str(kind) if per_type else TOTAL)
-                    counts.setdefault(key, [0, 0])[figure] = int(n)
+            group = "grp" if by else "''"
+            for grp, kind, person in tx.rows(
+                f"SELECT DISTINCT {group}, outflow_type, stream_id FROM ({source}) AS s", params
+            ):
+                for key in ((str(grp), str(kind)), (str(grp), TOTAL)):
+                    persons.setdefault(key, [set(), set()])[figure].add(person)
+    counts = {key: [len(first), len(second)] for key, (first, second) in persons.items()}
     groups = sorted({grp for grp, _ in counts}) if by else [""]
     rows = tuple(
         OutflowRow(
