@@ -14,7 +14,7 @@ The ``total`` row counts distinct persons over all types. ``MovedOut`` is not ou
 
 "As known at" a moment M uses only the fact revisions known at M: events recorded after M are
 left out, and corrections or retractions recorded after M are ignored (the fact counts as it was
-known then). Both figures are computed in SQL from ``outflow_facts``, which keeps every revision
+known then). Both figures come from one scan of ``outflow_facts``, which keeps every revision
 with its ``occurred_on`` and its ``known_from``/``known_to`` recorded times.
 """
 
@@ -38,6 +38,7 @@ from projections.base import (
 )
 
 TOTAL = "total"
+STARTED = "OutflowStarted"
 OUTFLOW_TYPES: tuple[str, ...] = tuple(t.value for t in OutflowType)
 GROUPINGS = ("municipality",)
 
@@ -106,32 +107,36 @@ def outflow(
     known, known_params = known_at_clause(as_known_at)
     facts = views.table(OUTFLOW.facts_table.name)
     start, end = period.start.isoformat(), period.end.isoformat()
-    started = (
-        f"SELECT stream_id, outflow_type, municipality AS grp FROM {facts}"
-        f" WHERE kind = 'OutflowStarted' AND occurred_on >= ? AND occurred_on <= ? AND {known}"
+    # one scan of the facts dated up to the end of the period: ``started`` from the rows dated in the period, the stock from each person's latest
+    # start or end per type (a window function over the whole table sorts far more slowly)
+    scan = (
+        "SELECT stream_id, outflow_type, kind, municipality, occurred_on, version"
+        f" FROM {facts} WHERE occurred_on <= ? AND {known}"
     )
-    stock = (
-        "SELECT stream_id, outflow_type, grp FROM ("
-        " SELECT stream_id, outflow_type, kind, municipality AS grp, ROW_NUMBER() OVER ("
-        " PARTITION BY stream_id, outflow_type ORDER BY occurred_on DESC, version DESC) AS latest"
-        f" FROM {facts} WHERE occurred_on <= ? AND {known}) AS ranked"
-        " WHERE latest = 1 AND kind = 'OutflowStarted'"
-    )
-    # one scan per figure: the distinct (group, type, person) triples, counted here per type
-    # and in total (a person in outflow under two types counts once in the total)
-    persons: dict[tuple[str, str], list[set[str]]] = {}
+    started: dict[tuple[str, str], set[str]] = {}
+    latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
     with views.transaction(commit=False) as tx:
-        for figure, source, params in (
-            (0, started, [start, end, *known_params]),
-            (1, stock, [end, *known_params]),
+        for stream_id, kind_of_outflow, kind, municipality, on, version in tx.rows(
+            scan, [end, *known_params]
         ):
-            group = "grp" if by else "''"
-            for grp, kind, person in tx.rows(
-                f"SELECT DISTINCT {group}, outflow_type, stream_id FROM ({source}) AS s", params
-            ):
-                for key in ((str(grp), str(kind)), (str(grp), TOTAL)):
-                    persons.setdefault(key, [set(), set()])[figure].add(person)
-    counts = {key: [len(first), len(second)] for key, (first, second) in persons.items()}
+            key = (stream_id, kind_of_outflow)
+            mark = (on, version, kind, municipality)
+            if key not in latest or mark[:2] > latest[key][:2]:
+                latest[key] = mark
+            if kind == STARTED and on >= start:
+                grp = municipality if by else ""
+                started.setdefault((grp, kind_of_outflow), set()).add(stream_id)
+                started.setdefault((grp, TOTAL), set()).add(stream_id)
+    stock: dict[tuple[str, str], set[str]] = {}
+    for (stream_id, kind_of_outflow), (_, _, kind, municipality) in latest.items():
+        if kind == STARTED:
+            grp = municipality if by else ""
+            stock.setdefault((grp, kind_of_outflow), set()).add(stream_id)
+            stock.setdefault((grp, TOTAL), set()).add(stream_id)
+    counts = {
+        key: [len(started.get(key, ())), len(stock.get(key, ()))]
+        for key in started.keys() | stock.keys()
+    }
     groups = sorted({grp for grp, _ in counts}) if by else [""]
     rows = tuple(
         OutflowRow(
