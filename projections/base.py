@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from operator import itemgetter
 from typing import Any, ClassVar, NamedTuple
 from uuid import uuid4
 
@@ -620,6 +621,7 @@ def decode_page(
     return _select_kinds(projection, decode_notes(notes))
 
 
+_row_key = itemgetter(0)  # the stream id, the first column of the fact table's key
 _CONTROL_TOPICS = frozenset(get_topic(cls) for cls in (ev.EventCorrected, ev.EventRetracted))
 
 
@@ -718,6 +720,7 @@ def apply_decoded(
         " WHERE stream_id = ? AND version = ? AND revision = ?",
         closes,
     )
+    inserts.sort(key=_row_key)  # in key order: neighbouring rows land on the same pages
     tx.insert(facts, inserts)
     if touched and refresh:
         projection.refresh(tx, touched)

@@ -107,8 +107,9 @@ def outflow(
     known, known_params = known_at_clause(as_known_at)
     facts = views.table(OUTFLOW.facts_table.name)
     start, end = period.start.isoformat(), period.end.isoformat()
-    # one scan of the facts dated up to the end of the period: ``started`` from the rows dated in the period, the stock from each person's latest
-    # start or end per type (a window function over the whole table sorts far more slowly)
+    # one scan of the facts dated up to the end of the period: ``started`` from the rows
+    # dated in the period, the stock from each person's latest start or end per type (a
+    # window function over the whole table sorts far more slowly)
     scan = (
         "SELECT stream_id, outflow_type, kind, municipality, occurred_on, version"
         f" FROM {facts} WHERE occurred_on <= ? AND {known}"
