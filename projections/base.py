@@ -422,6 +422,12 @@ class Views:
         One plain SQL query selecting only the columns the engine needs (stream ids as text),
         instead of the library's ``select_notifications`` building a ``Notification`` each.
         """
+        return [Note(*row) for row in self.read_rows(position, limit, topics)]
+
+    def read_rows(
+        self, position: int, limit: int, topics: Sequence[str]
+    ) -> list[tuple[int, str, int, str, bytes]]:
+        """:meth:`read_notes` as plain tuples (id, stream id, version, topic, state)."""
         recorder = self.recorder
         if isinstance(recorder, TrajectPostgresRecorder):
             statement = (
@@ -444,7 +450,8 @@ class Views:
             params = [position, *topics, limit]
         with self.transaction(commit=False) as tx:
             tx.cursor.execute(statement, params)
-            return [Note(*row) for row in tx.cursor.fetchall()]
+            rows: list[tuple[int, str, int, str, bytes]] = tx.cursor.fetchall()
+            return rows
 
     # --- state --------------------------------------------------------------------------------
 
@@ -613,12 +620,23 @@ def decode_notes(notes: Iterable[Any]) -> list[Decoded]:
     return decoded
 
 
+def _decode_rows(rows: Iterable[tuple[int, str, int, str, bytes]]) -> list[Decoded]:
+    """:func:`decode_notes` for the plain rows of :meth:`Views.read_rows`."""
+    loads = orjson.loads
+    decoded: list[Decoded] = []
+    for _, stream_id, version, topic, stored in rows:
+        state = loads(stored)
+        decoded.append((topic, stream_id, version, state, canonical_timestamp(state["timestamp"])))
+    return decoded
+
+
 def decode_page(
     projection: Projection, notes: Sequence[Any]
 ) -> tuple[list[Decoded], set[tuple[str, int]]]:
     """The notifications the projection reads, and the (stream, version) targets of
     corrections and retractions in the page whose target is not in the page."""
-    return _select_kinds(projection, decode_notes(notes))
+    mine, targets = _select_kinds(projection, decode_notes(notes))
+    return mine, targets - {(d[1], d[2]) for d in mine}
 
 
 _row_key = itemgetter(0)  # the stream id, the first column of the fact table's key
@@ -628,11 +646,15 @@ _CONTROL_TOPICS = frozenset(get_topic(cls) for cls in (ev.EventCorrected, ev.Eve
 def _select_kinds(
     projection: Projection, decoded: Sequence[Decoded]
 ) -> tuple[list[Decoded], set[tuple[str, int]]]:
+    """The entries the projection reads, and the targets of its corrections and retractions.
+
+    Targets created in the same page are not told apart: they are not in the table yet, so
+    looking them up finds nothing, and the page itself supplies them in order.
+    """
     topic_kinds = projection.topic_kinds
     mine = [d for d in decoded if d[0] in topic_kinds]
-    created = {(d[1], d[2]) for d in mine}
     targets = {(d[1], int(d[3]["target_version"])) for d in mine if d[0] in _CONTROL_TOPICS}
-    return mine, targets - created
+    return mine, targets
 
 
 def apply_page(
@@ -996,13 +1018,13 @@ def rebuild_many(
         if progress is not None:
             progress(0, top)
         while True:
-            notes = views.read_notes(position, page_size, topics)
+            notes = views.read_rows(position, page_size, topics)
             full = len(notes) == page_size
-            last = notes[-1].id if notes else position
+            last = notes[-1][0] if notes else position
             position = last if full else max(last, top)
             if notes:
-                decoded = decode_notes(notes)
-                per_topic = Counter(note.topic for note in notes)
+                decoded = _decode_rows(notes)
+                per_topic = Counter(note[3] for note in notes)
                 del notes
                 with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
                     for projection in projections:
