@@ -12,11 +12,21 @@ import click
 import orjson
 from rich import box
 from rich.console import Console, RenderableType
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from commands.context import TrajectContext, pass_traject
-from projections import PROJECTIONS, ProjectionStatus, RunResult, Views, rebuild, status
+from projections import PROJECTIONS, ProjectionStatus, RunResult, Views, rebuild_many, status
 
 FORMATS = ("table", "json", "csv")
 
@@ -115,15 +125,31 @@ def result_row(result: RunResult) -> dict[str, Any]:
     }
 
 
+class RateColumn(ProgressColumn):
+    """Notifications processed per second (rich's running estimate)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if speed is None:
+            return Text("– events/s", style="progress.data.speed")
+        return Text(f"{speed:,.0f} events/s", style="progress.data.speed")
+
+
 @contextmanager
-def progress_bar(console: Console) -> Iterator[Progress]:
+def progress_bar(console: Console, *, quiet: bool = False) -> Iterator[Progress]:
+    """A progress bar on ``console`` (stderr) with the rate and the time left; none when
+    ``quiet``."""
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        RateColumn(),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=console,
         transient=False,
+        disable=quiet,
     ) as bar:
         yield bar
 
@@ -154,29 +180,34 @@ def status_command(traject: TrajectContext, output: str | None) -> None:
 
 @group.command("rebuild")
 @click.argument("names", nargs=-1, type=click.Choice(sorted(PROJECTIONS)), metavar="[NAME]...")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar on stderr")
 @format_option()
 @pass_traject
-def rebuild_command(traject: TrajectContext, names: tuple[str, ...], output: str | None) -> None:
+def rebuild_command(
+    traject: TrajectContext, names: tuple[str, ...], quiet: bool, output: str | None
+) -> None:
     """Rebuild read models from the whole event log (all of them without a NAME).
 
-    NAME is one of those listed by `traject projections status`.
-    Each is built in fresh tables and swapped in at the end, so readers keep the old tables
-    until the new ones are complete; an interrupted rebuild leaves them as they were.
+    NAME is one of those listed by `traject projections status`. The named read models are
+    rebuilt together, in one pass over the log, with a progress bar (notification ids done,
+    events per second, time left) on stderr. They are built in fresh tables and swapped in
+    at the end, so readers keep the old tables until the new ones are complete; an
+    interrupted rebuild (Ctrl-C) leaves them as they were, and a rerun starts clean.
 
     \b
     Example:
       traject projections rebuild
-      traject projections rebuild outflow
+      traject projections rebuild outflow ladder --quiet
     """
     views = Views(traject.app)
-    results = []
-    with progress_bar(traject.err_console) as bar:
-        for name in names or tuple(PROJECTIONS):
-            task = bar.add_task(name, total=None)
+    chosen = [PROJECTIONS[name] for name in dict.fromkeys(names or PROJECTIONS)]
+    with progress_bar(traject.err_console, quiet=quiet) as bar:
+        label = chosen[0].name if len(chosen) == 1 else f"{len(chosen)} read models"
+        task = bar.add_task(label, total=None)
 
-            def advance(done: int, total: int, task: Any = task) -> None:
-                bar.update(task, completed=done, total=total)
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
-            results.append(rebuild(views, PROJECTIONS[name], progress=advance))
+        results = rebuild_many(views, chosen, progress=advance)
     rows = [result_row(result) for result in results]
     emit_report(traject, output, lambda: [rebuilt_table(results)], rows, rows)

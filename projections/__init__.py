@@ -20,6 +20,7 @@ from projections.base import (
     catch_up,
     digest,
     rebuild,
+    rebuild_many,
     status,
 )
 from projections.candidates import CANDIDATES
@@ -80,5 +81,6 @@ __all__ = [
     "digest",
     "projection_named",
     "rebuild",
+    "rebuild_many",
     "status",
 ]

@@ -28,16 +28,17 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, ClassVar
+from operator import itemgetter
+from typing import Any, ClassVar, NamedTuple
 from uuid import uuid4
 
 import orjson
-from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 from psycopg.rows import tuple_row
 
@@ -49,8 +50,16 @@ from ledger.persistence import TrajectPostgresRecorder, TrajectSQLiteRecorder
 from ledger.rules import current_rules
 
 DEFAULT_PAGE_SIZE = 5000
+REBUILD_PAGE_SIZE = 20000
+"""Notifications per page of a rebuild: one read and one transaction per page, so the memory
+a rebuild needs depends on this, not on the length of the log."""
+STREAM_ROWS = 2000
+"""Rows fetched per round trip when a large result is streamed (PostgreSQL)."""
+DIGEST_LINES = 256
+"""Digest lines hashed at a time (orjson's output buffers are generous: keep few alive)."""
 STATE_TABLE = "traject_projection_state"
 REBUILDS_TABLE = "traject_projection_rebuilds"
+BULK_CACHE_KIB = 64 * 1024
 NEW_SUFFIX = "__new"
 
 Progress = Callable[[int, int], None]
@@ -261,6 +270,8 @@ class Tx:
         if dialect.is_postgres:
             # rows as tuples: the library's cursors give dicts, which merge equal column names
             cursor.row_factory = tuple_row
+        else:
+            cursor.sqlite_cursor.row_factory = None  # plain tuples, not sqlite3.Row
         self.cursor = cursor
         self.dialect = dialect
         self.suffix = suffix
@@ -279,16 +290,28 @@ class Tx:
             self.cursor.executemany(self.sql(statement), rows)
 
     def rows(self, statement: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
-        """Rows as tuples, streamed."""
-        self.execute(statement, params)
+        """Rows as tuples, streamed (on PostgreSQL through a server-side cursor), so that a
+        large result never sits in memory at once."""
         if self.dialect.is_postgres:
-            yield from self.cursor
+            name = f"traject_rows_{uuid4().hex[:12]}"
+            with self.cursor.connection.cursor(name=name, row_factory=tuple_row) as named:
+                named.itersize = STREAM_ROWS
+                named.execute(self.sql(statement), list(params))
+                yield from named
         else:
-            for row in self.cursor.sqlite_cursor:
-                yield tuple(row)
+            cursor = self.cursor.sqlite_cursor.connection.cursor()
+            cursor.row_factory = None
+            try:
+                cursor.execute(statement, list(params))
+                yield from cursor
+            finally:
+                cursor.close()
 
     def all(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return list(self.rows(statement, params))
+        """Every row of a (small) result, as tuples."""
+        self.execute(statement, params)
+        rows: list[tuple[Any, ...]] = self.cursor.fetchall()
+        return rows
 
     def insert(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
@@ -330,11 +353,59 @@ class Views:
             recorder.datastore.schema if isinstance(recorder, TrajectPostgresRecorder) else ""
         )
         self._state_table_ready = False
+        self._held: Any = None  # the connection a rebuild holds (SQLite), see bulk()
 
     @contextmanager
     def transaction(self, *, commit: bool, suffix: str = "") -> Iterator[Tx]:
+        if self._held is not None:
+            with self._held.transaction(commit=commit) as cursor:
+                yield Tx(cursor, self.dialect, suffix)
+            return
         with self.recorder.datastore.transaction(commit=commit) as cursor:
             yield Tx(cursor, self.dialect, suffix)
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Hold one connection for a rebuild; on SQLite with settings for a bulk load.
+
+        SQLite: ``synchronous=NORMAL`` (in WAL mode a commit then does not wait for the disk;
+        a crash can lose the last commits, never corrupt the file) and a 64 MiB page cache,
+        for this connection only. Both are set back before the caller's final transaction
+        (the swap), whose commit syncs the write-ahead log and so everything before it.
+        """
+        if self.dialect.is_postgres or self._held is not None:
+            yield
+            return
+        with self.recorder.datastore.get_connection(commit=True) as connection:
+            pragma = connection.cursor().sqlite_cursor
+            pragma.execute("PRAGMA synchronous")
+            synchronous = int(pragma.fetchone()[0])
+            pragma.execute("PRAGMA cache_size")
+            cache_size = int(pragma.fetchone()[0])
+            pragma.execute("PRAGMA synchronous = NORMAL")
+            pragma.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
+            self._held = connection
+            try:
+                yield
+            finally:
+                self._held = None
+                pragma.execute(f"PRAGMA synchronous = {synchronous}")
+                pragma.execute(f"PRAGMA cache_size = {cache_size}")
+                pragma.close()
+
+    @contextmanager
+    def durable(self) -> Iterator[None]:
+        """Inside :meth:`bulk`: the store's own durability again (for the swap)."""
+        if self._held is None:
+            yield
+            return
+        pragma = self._held.cursor().sqlite_cursor
+        pragma.execute("PRAGMA synchronous = FULL")
+        try:
+            yield
+        finally:
+            pragma.execute("PRAGMA synchronous = NORMAL")
+            pragma.close()
 
     def table(self, name: str) -> str:
         return f"{self.dialect.prefix}{name}"
@@ -342,10 +413,46 @@ class Views:
     def max_notification_id(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
 
-    def select(self, projection: Projection, position: int, limit: int) -> Sequence[Notification]:
-        return self.recorder.select_notifications(
-            position, limit, topics=projection.topics, inclusive_of_start=False
-        )
+    def select(self, projection: Projection, position: int, limit: int) -> list[Note]:
+        """The next ``limit`` notifications after ``position`` of the kinds ``projection`` reads."""
+        return self.read_notes(position, limit, projection.topics)
+
+    def read_notes(self, position: int, limit: int, topics: Sequence[str]) -> list[Note]:
+        """The next ``limit`` notifications after ``position`` with one of ``topics``.
+
+        One plain SQL query selecting only the columns the engine needs (stream ids as text),
+        instead of the library's ``select_notifications`` building a ``Notification`` each.
+        """
+        return [Note(*row) for row in self.read_rows(position, limit, topics)]
+
+    def read_rows(
+        self, position: int, limit: int, topics: Sequence[str]
+    ) -> list[tuple[int, str, int, str, bytes]]:
+        """:meth:`read_notes` as plain tuples (id, stream id, version, topic, state)."""
+        recorder = self.recorder
+        if isinstance(recorder, TrajectPostgresRecorder):
+            statement = (
+                "SELECT notification_id, originator_id::text, originator_version, topic, state"
+                f" FROM {recorder.events_table} WHERE notification_id > %s"
+                " AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
+            )
+            params: list[Any] = [position, list(topics), limit]
+        else:
+            # the library keeps UUIDs as 32 hex digits on SQLite: give them their usual form
+            statement = (
+                "SELECT rowid, CASE WHEN length(originator_id) = 32 THEN"
+                " substr(originator_id, 1, 8) || '-' || substr(originator_id, 9, 4) || '-' ||"
+                " substr(originator_id, 13, 4) || '-' || substr(originator_id, 17, 4) || '-' ||"
+                " substr(originator_id, 21) ELSE originator_id END,"
+                " originator_version, topic, state"
+                f" FROM {recorder.events_table_name} WHERE rowid > ?"
+                f" AND topic IN ({', '.join('?' * len(topics))}) ORDER BY rowid LIMIT ?"
+            )
+            params = [position, *topics, limit]
+        with self.transaction(commit=False) as tx:
+            tx.cursor.execute(statement, params)
+            rows: list[tuple[int, str, int, str, bytes]] = tx.cursor.fetchall()
+            return rows
 
     # --- state --------------------------------------------------------------------------------
 
@@ -473,111 +580,161 @@ def _dumps(payload: Mapping[str, Any]) -> str:
     return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode()
 
 
-@dataclass(slots=True, kw_only=True)
-class _Fact:
-    """One revision of a fact while a page is being applied."""
+class Note(NamedTuple):
+    """One notification as the engine reads it (the library's ``Notification`` also fits)."""
 
-    stream_id: str
-    version: int
-    revision: int
-    kind: str
-    occurred_on: str
-    municipality: str
-    known_from: str
-    payload: dict[str, Any]
-    known_to: str | None = None
-    superseded_by: int | None = None
-    stored: bool = False  # already a row in the table (closing it needs an UPDATE)
-
-    def row(self, projection: Projection) -> tuple[Any, ...]:
-        return (
-            self.stream_id,
-            self.version,
-            self.revision,
-            self.kind,
-            self.occurred_on,
-            self.municipality,
-            self.known_from,
-            self.known_to,
-            self.superseded_by,
-            _dumps(self.payload),
-            *projection.fact_values(self.kind, self.payload),
-        )
+    id: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: bytes
 
 
 _CORRECTED = "EventCorrected"
-_CONTROL = frozenset({_CORRECTED, "EventRetracted"})
 
 
-Decoded = tuple[str, str, int, dict[str, Any]]
-"""kind, stream id, stream version and stored state of one notification."""
+Decoded = tuple[str, str, int, dict[str, Any], str]
+"""topic, stream id, stream version, stored state and recorded time (canonical form) of one
+notification."""
+
+_Entry = tuple[list[Any], dict[str, Any], bool]
+"""A fact revision while a page is applied: its row (at least the first seven columns), its
+payload, and whether the row is already in the table (closing it then needs an UPDATE)."""
+
+
+def decode_notes(notes: Iterable[Any]) -> list[Decoded]:
+    """Every notification decoded once with orjson, for any number of projections
+    (``_pii`` stays unread)."""
+    loads = orjson.loads
+    decoded: list[Decoded] = []
+    for note in notes:
+        state = loads(note.state)
+        decoded.append(
+            (
+                note.topic,
+                str(note.originator_id),
+                note.originator_version,
+                state,
+                canonical_timestamp(state["timestamp"]),
+            )
+        )
+    return decoded
+
+
+def _decode_rows(rows: Iterable[tuple[int, str, int, str, bytes]]) -> list[Decoded]:
+    """:func:`decode_notes` for the plain rows of :meth:`Views.read_rows`."""
+    loads = orjson.loads
+    decoded: list[Decoded] = []
+    for _, stream_id, version, topic, stored in rows:
+        state = loads(stored)
+        decoded.append((topic, stream_id, version, state, canonical_timestamp(state["timestamp"])))
+    return decoded
 
 
 def decode_page(
-    projection: Projection, notes: Sequence[Notification]
+    projection: Projection, notes: Sequence[Any]
 ) -> tuple[list[Decoded], set[tuple[str, int]]]:
-    """The notifications the projection reads, decoded with orjson (``_pii`` stays unread),
-    and the (stream, version) targets of corrections and retractions made outside the page."""
+    """The notifications the projection reads, and the (stream, version) targets of
+    corrections and retractions in the page whose target is not in the page."""
+    mine, targets = _select_kinds(projection, decode_notes(notes))
+    return mine, targets - {(d[1], d[2]) for d in mine}
+
+
+_row_key = itemgetter(0)  # the stream id, the first column of the fact table's key
+_CONTROL_TOPICS = frozenset(get_topic(cls) for cls in (ev.EventCorrected, ev.EventRetracted))
+
+
+def _select_kinds(
+    projection: Projection, decoded: Sequence[Decoded]
+) -> tuple[list[Decoded], set[tuple[str, int]]]:
+    """The entries the projection reads, and the targets of its corrections and retractions.
+
+    Targets created in the same page are not told apart: they are not in the table yet, so
+    looking them up finds nothing, and the page itself supplies them in order.
+    """
     topic_kinds = projection.topic_kinds
-    decoded: list[Decoded] = []
-    created: set[tuple[str, int]] = set()
-    targets: set[tuple[str, int]] = set()
-    for note in notes:
-        kind = topic_kinds.get(note.topic)
-        if kind is None:
-            continue
-        state = orjson.loads(note.state)
-        stream_id = str(note.originator_id)
-        if kind in _CONTROL:
-            targets.add((stream_id, int(state["target_version"])))
-        else:
-            created.add((stream_id, note.originator_version))
-        decoded.append((kind, stream_id, note.originator_version, state))
-    return decoded, targets - created
+    mine = [d for d in decoded if d[0] in topic_kinds]
+    targets = {(d[1], int(d[3]["target_version"])) for d in mine if d[0] in _CONTROL_TOPICS}
+    return mine, targets
 
 
 def apply_page(
-    tx: Tx, projection: Projection, notes: Sequence[Notification], *, refresh: bool = True
+    tx: Tx, projection: Projection, notes: Sequence[Any], *, refresh: bool = True
 ) -> set[str]:
     """Write the facts of one page of notifications; return the streams whose facts changed.
 
     With ``refresh``, derived tables are brought up to date for those streams too.
     """
-    decoded, outside = decode_page(projection, notes)
-    current = _load_current(tx, projection, outside) if outside else {}
+    return apply_decoded(tx, projection, decode_notes(notes), refresh=refresh)
+
+
+def apply_decoded(
+    tx: Tx, projection: Projection, decoded: Sequence[Decoded], *, refresh: bool = True
+) -> set[str]:
+    """:func:`apply_page` for notifications already decoded by :func:`decode_notes` (one
+    decoding feeds every projection of a rebuild)."""
+    mine, outside = _select_kinds(projection, decoded)
+    current: dict[tuple[str, int], _Entry] = (
+        _load_current(tx, projection, outside) if outside else {}
+    )
+    topic_kinds = projection.topic_kinds
     kind_fields = projection.kind_fields
-    inserts: list[_Fact] = []
+    fact_values = projection.fact_values
+    dumps = orjson.dumps
+    sort_keys = orjson.OPT_SORT_KEYS
+    inserts: list[list[Any]] = []
     closes: list[tuple[str, int, str, int, int]] = []
     touched: set[str] = set()
-    for kind, stream_id, version, state in decoded:
-        known = canonical_timestamp(state["timestamp"])
-        if kind not in _CONTROL:
-            fact = _Fact(
-                stream_id=stream_id,
-                version=version,
-                revision=0,
-                kind=kind,
-                occurred_on=state["occurred_on"],
-                municipality=state["municipality"],
-                known_from=known,
-                payload={name: state.get(name) for name in kind_fields[kind]},
-            )
-            current[(stream_id, version)] = fact
-            inserts.append(fact)
+    for topic, stream_id, version, state, known in mine:
+        if topic not in _CONTROL_TOPICS:
+            kind = topic_kinds[topic]
+            payload = {name: state.get(name) for name in kind_fields[kind]}
+            row = [
+                stream_id,
+                version,
+                0,
+                kind,
+                state["occurred_on"],
+                state["municipality"],
+                known,
+                None,
+                None,
+                dumps(payload, option=sort_keys).decode(),
+                *fact_values(kind, payload),
+            ]
+            current[(stream_id, version)] = (row, payload, False)
+            inserts.append(row)
             touched.add(stream_id)
             continue
         key = (stream_id, int(state["target_version"]))
-        target = current.pop(key, None)
-        if target is None:
+        entry = current.pop(key, None)
+        if entry is None:
             continue  # not a fact this projection keeps, or one already retracted
+        target, payload, stored = entry
         touched.add(stream_id)
-        if target.stored:
-            closes.append((known, version, stream_id, target.version, target.revision))
+        if stored:
+            closes.append((known, version, stream_id, target[1], target[2]))
         else:
-            target.known_to, target.superseded_by = known, version
-        if kind == _CORRECTED:
-            revised = _revise(target, state.get("changes") or {}, kind_fields[target.kind], known)
-            current[key] = revised
+            target[7], target[8] = known, version
+        if topic_kinds[topic] == _CORRECTED:
+            changes = state.get("changes") or {}
+            target_kind = target[3]
+            fields = kind_fields[target_kind]
+            revised_payload = {**payload, **{k: v for k, v in changes.items() if k in fields}}
+            revised = [
+                stream_id,
+                target[1],
+                target[2] + 1,
+                target_kind,
+                str(changes.get("occurred_on", target[4])),
+                str(changes.get("municipality", target[5])),
+                known,
+                None,
+                None,
+                dumps(revised_payload, option=sort_keys).decode(),
+                *fact_values(target_kind, revised_payload),
+            ]
+            current[key] = (revised, revised_payload, False)
             inserts.append(revised)
 
     facts = projection.facts_table
@@ -586,61 +743,47 @@ def apply_page(
         " WHERE stream_id = ? AND version = ? AND revision = ?",
         closes,
     )
-    tx.insert(facts, [fact.row(projection) for fact in inserts])
+    inserts.sort(key=_row_key)  # in key order: neighbouring rows land on the same pages
+    tx.insert(facts, inserts)
     if touched and refresh:
         projection.refresh(tx, touched)
     return touched
 
 
-def _revise(
-    target: _Fact, changes: Mapping[str, Any], fields: tuple[str, ...], known: str
-) -> _Fact:
-    """The next revision of ``target`` with a correction's changes applied."""
-    payload = dict(target.payload)
-    payload.update({k: v for k, v in changes.items() if k in fields})
-    return _Fact(
-        stream_id=target.stream_id,
-        version=target.version,
-        revision=target.revision + 1,
-        kind=target.kind,
-        occurred_on=str(changes.get("occurred_on", target.occurred_on)),
-        municipality=str(changes.get("municipality", target.municipality)),
-        known_from=known,
-        payload=payload,
-    )
-
-
 def _load_current(
     tx: Tx, projection: Projection, keys: set[tuple[str, int]]
-) -> dict[tuple[str, int], _Fact]:
-    """The current revisions of the facts ``keys`` (those this projection keeps)."""
-    by_stream: dict[str, set[int]] = {}
-    for stream_id, version in keys:
-        by_stream.setdefault(stream_id, set()).add(version)
-    found: dict[tuple[str, int], _Fact] = {}
+) -> dict[tuple[str, int], _Entry]:
+    """The current revisions of the facts ``keys`` (those this projection keeps), looked up
+    by key through the key index: one query per 500 keys on PostgreSQL, one on SQLite."""
     table = tx.table(projection.facts_table.name)
-    for marks, streams in tx.in_chunks(sorted(by_stream), size=400):
-        versions = sorted({v for stream in streams for v in by_stream[stream]})
+    columns = "stream_id, version, revision, kind, occurred_on, municipality, known_from, payload"
+    ordered = sorted(keys)
+    rows: list[tuple[Any, ...]] = []
+    if tx.dialect.is_postgres:
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            rows += tx.all(
+                f"SELECT {columns} FROM {table} JOIN unnest(?::text[], ?::bigint[])"
+                " AS k(s, v) ON stream_id = k.s AND version = k.v WHERE known_to IS NULL",
+                [[k[0] for k in chunk], [k[1] for k in chunk]],
+            )
+    else:
+        # the keys as one JSON array, probed one by one through the key index (CROSS JOIN
+        # keeps json_each the outer loop)
         rows = tx.all(
-            "SELECT stream_id, version, revision, kind, occurred_on, municipality, known_from,"
-            f" payload FROM {table} WHERE known_to IS NULL AND stream_id IN ({marks})"
-            f" AND version IN ({', '.join('?' * len(versions))})",
-            [*streams, *versions],
+            f"SELECT {columns} FROM json_each(?) AS k CROSS JOIN {table}"
+            " WHERE stream_id = k.value ->> 0 AND version = k.value ->> 1"
+            " AND known_to IS NULL",
+            [orjson.dumps(ordered).decode()],
         )
-        for stream_id, version, revision, kind, occurred_on, municipality, known, payload in rows:
-            if (stream_id, version) in keys:
-                found[(stream_id, version)] = _Fact(
-                    stream_id=stream_id,
-                    version=int(version),
-                    revision=int(revision),
-                    kind=kind,
-                    occurred_on=occurred_on,
-                    municipality=municipality,
-                    known_from=known,
-                    payload=orjson.loads(payload),
-                    stored=True,
-                )
-    return found
+    return {
+        (stream_id, int(version)): (
+            [stream_id, int(version), int(revision), kind, occurred_on, municipality, known],
+            orjson.loads(payload),
+            True,
+        )
+        for stream_id, version, revision, kind, occurred_on, municipality, known, payload in rows
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -678,8 +821,15 @@ def compute_digest(tx: Tx, projection: Projection) -> str:
         statement = (
             f"SELECT {', '.join(table.column_names)} FROM {tx.table(table.name)} ORDER BY {order}"
         )
+        dumps = orjson.dumps
+        lines: list[bytes] = []
         for row in tx.rows(statement):
-            digest.update(orjson.dumps(row) + b"\n")
+            lines.append(dumps(row))
+            if len(lines) >= DIGEST_LINES:
+                digest.update(b"\n".join(lines) + b"\n")
+                lines.clear()
+        if lines:
+            digest.update(b"\n".join(lines) + b"\n")
     return digest.hexdigest()
 
 
@@ -783,9 +933,12 @@ def _create_statements(dialect: Dialect, table: Table, physical: str) -> list[st
         f"{c.name} {dialect.column_type(c)}{'' if c.nullable else ' NOT NULL'}"
         for c in table.columns
     )
+    # SQLite: clustered on the key (WITHOUT ROWID), so that key lookups and the digest's
+    # key-order scan read the table itself rather than an index and then the table
+    clustered = "" if dialect.is_postgres else " WITHOUT ROWID"
     return [
         f"CREATE TABLE {dialect.prefix}{physical} ({columns},"
-        f" CONSTRAINT {physical}_pk PRIMARY KEY ({', '.join(table.key)}))"
+        f" CONSTRAINT {physical}_pk PRIMARY KEY ({', '.join(table.key)})){clustered}"
     ]
 
 
@@ -816,89 +969,148 @@ def rebuild(
     views: Views,
     projection: Projection,
     *,
-    page_size: int = DEFAULT_PAGE_SIZE,
+    page_size: int = REBUILD_PAGE_SIZE,
     progress: Progress | None = None,
 ) -> RunResult:
     """Build the projection afresh in ``<table>__new`` tables, then swap them in at once.
 
     Leftover ``__new`` tables of an interrupted rebuild are dropped first. Until the swap
     transaction commits, readers keep the old tables and the old position; a rebuild that is
-    killed half-way therefore changes nothing that readers see.
+    killed half-way therefore changes nothing that readers see. See :func:`rebuild_many`.
+    """
+    return rebuild_many(views, [projection], page_size=page_size, progress=progress)[0]
+
+
+def rebuild_many(
+    views: Views,
+    projections: Sequence[Projection],
+    *,
+    page_size: int = REBUILD_PAGE_SIZE,
+    progress: Progress | None = None,
+) -> list[RunResult]:
+    """Rebuild several projections in one pass over the notification log.
+
+    Each page of the log is read once (only the topics some projection reads), decoded once,
+    and applied to every projection's ``__new`` tables in one transaction. Derived tables are
+    filled at the end, the digests are computed from the new tables, and all projections are
+    swapped in by one transaction. Memory depends on ``page_size``, not on the log's length.
     """
     views.ensure_state_table()
     dialect = views.dialect
-    run_id = uuid4().hex
-    with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
-        # this run owns the __new tables from here on; a later run takes them over
-        tx.execute(
-            f"INSERT INTO {dialect.prefix}{REBUILDS_TABLE} (name, run_id, started_at)"
-            " VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET run_id = excluded.run_id,"
-            " started_at = excluded.started_at",
-            [projection.name, run_id, _now()],
-        )
-        for table in projection.tables:
-            tx.execute(f"DROP TABLE IF EXISTS {tx.table(table.name)}")
-            for statement in _create_statements(dialect, table, table.name + NEW_SUFFIX):
-                tx.execute(statement)
-
-    top = views.max_notification_id()
-    position = 0
-    events = 0
-    if progress is not None:
-        progress(0, top)
-    while True:
-        notes = views.select(projection, position, page_size)
-        full = len(notes) == page_size
-        last = notes[-1].id if notes else position
-        position = last if full else max(last, top)
-        if notes:
-            with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
-                _claim(tx, projection.name, run_id)
-                apply_page(tx, projection, notes, refresh=False)
-        events += len(notes)
-        if progress is not None:
-            progress(position, max(top, position))
-        if not full:
-            break
-
-    with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
-        _claim(tx, projection.name, run_id)
-        projection.refresh_all(tx)
-    with views.transaction(commit=False, suffix=NEW_SUFFIX) as tx:
-        new_digest = compute_digest(tx, projection)
-
-    with views.transaction(commit=True) as tx:
-        _claim(tx, projection.name, run_id, release=True)
-        tx.execute(
-            f"INSERT INTO {tx.table(STATE_TABLE)}"
-            " (name, position, rule_version, layout, digest, rebuilt_at, events_seen)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET position = excluded.position,"
-            " rule_version = excluded.rule_version, layout = excluded.layout,"
-            " digest = excluded.digest, rebuilt_at = excluded.rebuilt_at,"
-            " events_seen = excluded.events_seen",
-            [
-                projection.name,
-                position,
-                projection.rule_version,
-                projection.layout,
-                new_digest,
-                _now(),
-                events,
-            ],
-        )
-        for table in projection.tables:
-            live = table.name
-            tx.execute(f"DROP TABLE IF EXISTS {tx.table(live)}")
-            tx.execute(f"ALTER TABLE {tx.table(live + NEW_SUFFIX)} RENAME TO {live}")
-            if dialect.is_postgres:
+    run_ids = {projection.name: uuid4().hex for projection in projections}
+    topics = sorted({topic for projection in projections for topic in projection.topics})
+    results: list[RunResult] = []
+    with views.bulk():
+        with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
+            for projection in projections:
+                # this run owns the __new tables from here on; a later run takes them over
                 tx.execute(
-                    f"ALTER TABLE {tx.table(live)}"
-                    f" RENAME CONSTRAINT {live}{NEW_SUFFIX}_pk TO {live}_pk"
+                    f"INSERT INTO {dialect.prefix}{REBUILDS_TABLE} (name, run_id, started_at)"
+                    " VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+                    " run_id = excluded.run_id, started_at = excluded.started_at",
+                    [projection.name, run_ids[projection.name], _now()],
                 )
-            for statement in _index_statements(dialect, table):
-                tx.execute(statement)
-    return RunResult(projection.name, position, events, new_digest, rebuilt=True)
+                for table in projection.tables:
+                    tx.execute(f"DROP TABLE IF EXISTS {tx.table(table.name)}")
+                    for statement in _create_statements(dialect, table, table.name + NEW_SUFFIX):
+                        tx.execute(statement)
+
+        top = views.max_notification_id()
+        position = 0
+        seen = dict.fromkeys(run_ids, 0)
+        if progress is not None:
+            progress(0, top)
+        while True:
+            notes = views.read_rows(position, page_size, topics)
+            full = len(notes) == page_size
+            last = notes[-1][0] if notes else position
+            position = last if full else max(last, top)
+            if notes:
+                decoded = _decode_rows(notes)
+                per_topic = Counter(note[3] for note in notes)
+                del notes
+                with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
+                    for projection in projections:
+                        _claim(tx, projection.name, run_ids[projection.name])
+                        topic_kinds = projection.topic_kinds
+                        seen[projection.name] += sum(
+                            count for topic, count in per_topic.items() if topic in topic_kinds
+                        )
+                        apply_decoded(tx, projection, decoded, refresh=False)
+            if progress is not None:
+                progress(position, max(top, position))
+            if not full:
+                break
+
+        digests: dict[str, str] = {}
+        for projection in projections:
+            with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
+                _claim(tx, projection.name, run_ids[projection.name])
+                projection.refresh_all(tx)
+            with views.transaction(commit=False, suffix=NEW_SUFFIX) as tx:
+                digests[projection.name] = compute_digest(tx, projection)
+
+        with views.durable(), views.transaction(commit=True) as tx:
+            for projection in projections:
+                _swap(
+                    tx,
+                    projection,
+                    run_ids[projection.name],
+                    position=position,
+                    digests=digests,
+                    seen=seen,
+                )
+                results.append(
+                    RunResult(
+                        projection.name,
+                        position,
+                        seen[projection.name],
+                        digests[projection.name],
+                        rebuilt=True,
+                    )
+                )
+    return results
+
+
+def _swap(
+    tx: Tx,
+    projection: Projection,
+    run_id: str,
+    *,
+    position: int,
+    digests: Mapping[str, str],
+    seen: Mapping[str, int],
+) -> None:
+    """Write the state row and put the ``__new`` tables in place of the live ones."""
+    _claim(tx, projection.name, run_id, release=True)
+    tx.execute(
+        f"INSERT INTO {tx.table(STATE_TABLE)}"
+        " (name, position, rule_version, layout, digest, rebuilt_at, events_seen)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET position = excluded.position,"
+        " rule_version = excluded.rule_version, layout = excluded.layout,"
+        " digest = excluded.digest, rebuilt_at = excluded.rebuilt_at,"
+        " events_seen = excluded.events_seen",
+        [
+            projection.name,
+            position,
+            projection.rule_version,
+            projection.layout,
+            digests[projection.name],
+            _now(),
+            seen[projection.name],
+        ],
+    )
+    for table in projection.tables:
+        live = table.name
+        tx.execute(f"DROP TABLE IF EXISTS {tx.table(live)}")
+        tx.execute(f"ALTER TABLE {tx.table(live + NEW_SUFFIX)} RENAME TO {live}")
+        if tx.dialect.is_postgres:
+            tx.execute(
+                f"ALTER TABLE {tx.table(live)} RENAME CONSTRAINT {live}{NEW_SUFFIX}_pk TO {live}_pk"
+            )
+        for statement in _index_statements(tx.dialect, table):
+            tx.execute(statement)
 
 
 # --------------------------------------------------------------------------------------------

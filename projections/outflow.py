@@ -14,7 +14,7 @@ The ``total`` row counts distinct persons over all types. ``MovedOut`` is not ou
 
 "As known at" a moment M uses only the fact revisions known at M: events recorded after M are
 left out, and corrections or retractions recorded after M are ignored (the fact counts as it was
-known then). Both figures are computed in SQL from ``outflow_facts``, which keeps every revision
+known then). Both figures come from one scan of ``outflow_facts``, which keeps every revision
 with its ``occurred_on`` and its ``known_from``/``known_to`` recorded times.
 """
 
@@ -38,6 +38,7 @@ from projections.base import (
 )
 
 TOTAL = "total"
+STARTED = "OutflowStarted"
 OUTFLOW_TYPES: tuple[str, ...] = tuple(t.value for t in OutflowType)
 GROUPINGS = ("municipality",)
 
@@ -80,18 +81,6 @@ class OutflowProjection(Projection):
 OUTFLOW = OutflowProjection()
 
 
-def _count(source: str, *, by: str | None, per_type: bool) -> str:
-    """Distinct persons of ``source`` rows, per group and/or outflow type."""
-    group = "grp" if by else "''"
-    kind = "outflow_type" if per_type else "''"
-    keys = [name for name, wanted in (("grp", by), ("outflow_type", per_type)) if wanted]
-    group_by = f" GROUP BY {', '.join(keys)}" if keys else ""
-    return (
-        f"SELECT {group} AS grp, {kind} AS outflow_type, COUNT(DISTINCT stream_id) AS persons"
-        f" FROM ({source}) AS s{group_by}"
-    )
-
-
 def outflow(
     views: Views,
     period: Period,
@@ -118,27 +107,37 @@ def outflow(
     known, known_params = known_at_clause(as_known_at)
     facts = views.table(OUTFLOW.facts_table.name)
     start, end = period.start.isoformat(), period.end.isoformat()
-    started = (
-        f"SELECT stream_id, outflow_type, municipality AS grp FROM {facts}"
-        f" WHERE kind = 'OutflowStarted' AND occurred_on >= ? AND occurred_on <= ? AND {known}"
+    # one scan of the facts dated up to the end of the period: ``started`` from the rows
+    # dated in the period, the stock from each person's latest start or end per type (a
+    # window function over the whole table sorts far more slowly)
+    scan = (
+        "SELECT stream_id, outflow_type, kind, municipality, occurred_on, version"
+        f" FROM {facts} WHERE occurred_on <= ? AND {known}"
     )
-    stock = (
-        "SELECT stream_id, outflow_type, grp FROM ("
-        " SELECT stream_id, outflow_type, kind, municipality AS grp, ROW_NUMBER() OVER ("
-        " PARTITION BY stream_id, outflow_type ORDER BY occurred_on DESC, version DESC) AS latest"
-        f" FROM {facts} WHERE occurred_on <= ? AND {known}) AS ranked"
-        " WHERE latest = 1 AND kind = 'OutflowStarted'"
-    )
-    counts: dict[tuple[str, str], list[int]] = {}
+    started: dict[tuple[str, str], set[str]] = {}
+    latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
     with views.transaction(commit=False) as tx:
-        for figure, source, params in (
-            (0, started, [start, end, *known_params]),
-            (1, stock, [end, *known_params]),
+        for stream_id, kind_of_outflow, kind, municipality, on, version in tx.rows(
+            scan, [end, *known_params]
         ):
-            for per_type in (True, False):
-                for grp, kind, n in tx.all(_count(source, by=by, per_type=per_type), params):
-                    key = (str(grp), str(kind) if per_type else TOTAL)
-                    counts.setdefault(key, [0, 0])[figure] = int(n)
+            key = (stream_id, kind_of_outflow)
+            mark = (on, version, kind, municipality)
+            if key not in latest or mark[:2] > latest[key][:2]:
+                latest[key] = mark
+            if kind == STARTED and on >= start:
+                grp = municipality if by else ""
+                started.setdefault((grp, kind_of_outflow), set()).add(stream_id)
+                started.setdefault((grp, TOTAL), set()).add(stream_id)
+    stock: dict[tuple[str, str], set[str]] = {}
+    for (stream_id, kind_of_outflow), (_, _, kind, municipality) in latest.items():
+        if kind == STARTED:
+            grp = municipality if by else ""
+            stock.setdefault((grp, kind_of_outflow), set()).add(stream_id)
+            stock.setdefault((grp, TOTAL), set()).add(stream_id)
+    counts = {
+        key: [len(started.get(key, ())), len(stock.get(key, ()))]
+        for key in started.keys() | stock.keys()
+    }
     groups = sorted({grp for grp, _ in counts}) if by else [""]
     rows = tuple(
         OutflowRow(

@@ -144,3 +144,28 @@ def test_report_outflow_refuses_a_malformed_period(traject: Run) -> None:
     result = traject("report", "outflow", "--period", "2024H3")
     assert result.exit_code == 2
     assert "a half-year is H1 or H2" in result.stderr
+
+
+def test_rebuild_without_names_rebuilds_every_read_model_in_one_pass(traject: Run) -> None:
+    result = traject.ok("projections", "rebuild", "--format", "json")
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert set(rows) == set(PROJECTIONS)
+    assert {row["position"] for row in rows.values()} == {6}
+    # events seen per read model: 2 registrations + 2 assignments (caseload), 2 outflow starts
+    assert (rows["caseload"]["events"], rows["outflow"]["events"]) == (4, 2)
+    assert (rows["housing"]["events"], rows["ladder"]["events"]) == (0, 0)
+    assert "events/s" in result.stderr  # the bar shows the rate
+    assert "eta" in result.stderr
+    status = {
+        r["name"]: r for r in json.loads(traject.ok("--json", "projections", "status").stdout)
+    }
+    assert {name: status[name]["digest"] for name in rows} == {
+        name: row["digest"] for name, row in rows.items()
+    }
+
+
+def test_rebuild_quiet_shows_no_progress(traject: Run) -> None:
+    result = traject.ok("projections", "rebuild", "ladder", "--quiet", "--format", "json")
+    assert result.stderr == ""
+    (row,) = json.loads(result.stdout)
+    assert row["name"] == "ladder"
