@@ -10,6 +10,7 @@ file, or the resumption of a killed one, appends only what is not there yet.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +30,14 @@ from ledger.aggregates import DERIVED_FIELDS
 from ledger.application import Recorded, validation_problems
 from ledger.catalog import CatalogEntry, entry
 from ledger.errors import RuleViolationError, TrajectError, ValidationFailedError
-from ledger.events import PersonRegistered, StreamKind
+from ledger.events import (
+    EventCorrected,
+    EventRetracted,
+    PersonRegistered,
+    StreamKind,
+    municipality_stream_id,
+    project_stream_id,
+)
 from ledger.values import Source
 
 SUBJECT_KEYS: dict[StreamKind, str] = {
@@ -38,6 +46,8 @@ SUBJECT_KEYS: dict[StreamKind, str] = {
     StreamKind.PROJECT: "project",
 }
 ENVELOPE_KEYS = ("occurred_on", "municipality", "source", "idempotency_key", "evidence")
+LINE_KEYS = ("kind", "recorded_at", "person_id")  # keys of a line that are not event fields
+CONTROL_KINDS = (EventCorrected, EventRetracted)
 ENVELOPE_TYPES: dict[str, click.ParamType[Any]] = {
     "occurred_on": IsoDate(),
     "municipality": gemeente_code(),
@@ -106,7 +116,7 @@ def event_fields(item: CatalogEntry, record: dict[str, Any]) -> dict[str, Any]:
     given: dict[str, Any] = {}
     problems: Problems = []
     for key, value in record.items():
-        if key in ("kind", SUBJECT_KEYS[item.stream]) or value is None:
+        if key in LINE_KEYS or key == SUBJECT_KEYS[item.stream] or value is None:
             continue
         name = item.aliases.get(key, key)
         if name not in allowed:
@@ -125,6 +135,35 @@ def event_fields(item: CatalogEntry, record: dict[str, Any]) -> dict[str, Any]:
     if problems:
         raise LineRejectedError(problems)
     return given
+
+
+def recorded_at(record: dict[str, Any]) -> datetime | None:
+    """The line's optional ``recorded_at``: an ISO 8601 date-time with a UTC offset."""
+    value = record.get("recorded_at")
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise LineRejectedError(
+            [("recorded_at", f"not an ISO 8601 date-time with offset: {value!r}")]
+        )
+    if moment.tzinfo is None:
+        raise LineRejectedError([("recorded_at", "needs a UTC offset, e.g. +01:00 or Z")])
+    return moment
+
+
+def uuid_key(record: dict[str, Any], name: str = "person_id") -> UUID | None:
+    """An optional UUID of the line (``person_id``)."""
+    value = record.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return UUID(value)
+    raise LineRejectedError([(name, f"not a UUID: {value!r}")])
 
 
 def check_types(item: CatalogEntry, given: dict[str, Any], municipality: str | None) -> None:
@@ -162,6 +201,11 @@ class Importer:
         return self.traject.app.person_by_external_ref(key) if self.has_refs else None
 
     def person(self, record: dict[str, Any]) -> UUID | None:
+        given = uuid_key(record)
+        if given is not None and "person" not in record:
+            if self.dry_run or self.traject.app.tables.person_ids_starting_with(str(given), 1):
+                return given
+            raise LineRejectedError([("person_id", f"no person {given}")])
         key = record.get("person")
         if not isinstance(key, str) or not key:
             raise LineRejectedError([("person", "required: the person's external key")])
@@ -195,13 +239,16 @@ class Importer:
             item = None
         if item is None:
             raise LineRejectedError([("kind", f"unknown kind {kind!r} (see docs/events.md)")])
+        moment = recorded_at(record)
+        if item.event in CONTROL_KINDS:
+            return self.control(item, record, line_key(self.path, number, text), moment)
         if not (item.recordable or item.event is PersonRegistered):
-            raise LineRejectedError(
-                [("kind", f"{item.name} is not imported: use traject correct, retract or shred")]
-            )
+            raise LineRejectedError([("kind", f"{item.name} is not imported: use traject shred")])
         given = event_fields(item, record)
         given.setdefault("idempotency_key", line_key(self.path, number, text))
         given.setdefault("source", Source.IMPORT.value)
+        if moment is not None:
+            given["recorded_at"] = moment
         app = self.traject.app
         if self.dry_run and app.tables.idempotent_append(given["idempotency_key"]) is not None:
             return SKIPPED
@@ -217,7 +264,7 @@ class Importer:
                 check_types(item, given, app.default_municipality)
                 self.registered_here.add(key)
                 return None
-            return app.register_person(external_ref=key, **given)
+            return app.register_person(external_ref=key, person_id=uuid_key(record), **given)
         if item.stream is StreamKind.PERSON:
             person_id = self.person(record)
             if self.dry_run or person_id is None:
@@ -231,6 +278,72 @@ class Importer:
             check_types(item, given, app.default_municipality)
             return None
         return app.record_on(subject, item.event, **given)
+
+    def control(
+        self, item: CatalogEntry, record: dict[str, Any], key: str, moment: datetime | None
+    ) -> Recorded | str | None:
+        """A correction or retraction line: its stream, its target, its changes and reason."""
+        allowed = {*LINE_KEYS, "person", "municipality", "project", "target", "reason"}
+        allowed |= {"occurred_on", "source", "idempotency_key"}
+        if item.event is EventCorrected:
+            allowed.add("changes")
+        unknown = sorted(set(record) - allowed)
+        if unknown:
+            raise LineRejectedError([(k, f"{item.name} has no field {k!r}") for k in unknown])
+        envelope = event_fields(item, {k: record[k] for k in ENVELOPE_KEYS if k in record})
+        envelope.setdefault("idempotency_key", key)
+        envelope.setdefault("source", Source.IMPORT.value)
+        app = self.traject.app
+        seen = app.tables.idempotent_append(envelope["idempotency_key"])
+        if seen is not None:
+            return SKIPPED if self.dry_run else Recorded(*seen, item.kind, duplicate=True)
+        stream_id = self.control_stream(record)
+        version = self.target(record, stream_id)
+        reason = record.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise LineRejectedError([("reason", "required: why the fact is changed")])
+        if moment is not None:
+            envelope["recorded_at"] = moment
+        changes = record.get("changes")
+        if item.event is EventCorrected and (not isinstance(changes, dict) or not changes):
+            raise LineRejectedError([("changes", "required: an object of field: new value")])
+        if self.dry_run or stream_id is None:
+            return None
+        if item.event is EventCorrected:
+            assert isinstance(changes, dict)
+            return app.correct(stream_id, version, changes, reason=reason, **envelope)
+        return app.retract(stream_id, version, reason=reason, **envelope)
+
+    def control_stream(self, record: dict[str, Any]) -> UUID | None:
+        """The stream a correction or retraction line is on (None: registered in a dry run)."""
+        if "person" in record or "person_id" in record:
+            return self.person(record)
+        if isinstance(record.get("project"), str) and record["project"]:
+            return project_stream_id(record["project"])
+        if isinstance(record.get("municipality"), str) and record["municipality"]:
+            code = str(_convert(gemeente_code(), "municipality", record["municipality"]))
+            return municipality_stream_id(code)
+        raise LineRejectedError([("person", "required: person, municipality or project")])
+
+    def target(self, record: dict[str, Any], stream_id: UUID | None) -> int:
+        """The target version: a version number, or the idempotency key of an earlier line."""
+        target = record.get("target")
+        if isinstance(target, int) and not isinstance(target, bool) and target >= 1:
+            return target
+        if isinstance(target, str) and target:
+            found = self.traject.app.tables.idempotent_append(target)
+            if found is None:
+                if self.dry_run:
+                    return 1
+                raise LineRejectedError([("target", f"no fact with idempotency key {target!r}")])
+            if stream_id is not None and found[0] != stream_id:
+                raise LineRejectedError(
+                    [("target", f"the fact {target!r} belongs to another stream")]
+                )
+            return found[1]
+        raise LineRejectedError(
+            [("target", "required: a version number or an earlier line's idempotency key")]
+        )
 
     def run(self, lines: Iterator[tuple[int, str]]) -> Summary:
         summary = Summary()

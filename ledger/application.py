@@ -29,12 +29,14 @@ from ledger import events as ev
 from ledger.aggregates import (
     AGGREGATE_CLASSES,
     DERIVED_FIELDS,
+    LEDGER_TIMEZONE,
     Municipality,
     Project,
     StreamAggregate,
     Trajectory,
     corrected_event,
     project_stream,
+    recorded_day,
 )
 from ledger.crypto import KeyRing
 from ledger.errors import (
@@ -126,6 +128,36 @@ def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
+def check_recorded_at(aggregate: StreamAggregate, event: ev.TrajectEvent) -> None:
+    """The rules for a recorded time given by an import (``recorded_at``), not by the clock.
+
+    It is the source's statement of when it recorded the fact; it must be aware, not in the
+    future, not before the day the fact happened (Dutch time), and not before the last recorded
+    time of the stream, so each stream's recorded times stay in order.
+
+    Raises:
+        RuleViolationError: field ``recorded_at``.
+    """
+    kind = type(event).__name__
+    moment = event.timestamp
+    if moment > datetime.now(UTC):
+        raise RuleViolationError(kind, "recorded_at", "must not be in the future")
+    if recorded_day(event) < event.occurred_on:
+        raise RuleViolationError(
+            kind,
+            "recorded_at",
+            f"must not be before the day it happened ({event.occurred_on}, Europe/Amsterdam)",
+        )
+    last = aggregate.stored.get(aggregate.version)
+    if last is not None and moment < last.timestamp:
+        raise RuleViolationError(
+            kind,
+            "recorded_at",
+            f"must not be before the stream's last recorded time "
+            f"({last.timestamp.astimezone(UTC).isoformat()})",
+        )
+
+
 class TrajectoryLedger(Application[UUID]):
     """The trajectory ledger: one stream per person, plus municipality and project streams."""
 
@@ -176,40 +208,66 @@ class TrajectoryLedger(Application[UUID]):
 
     # --- writes -----------------------------------------------------------------------------
 
-    def register_person(self, *, external_ref: str | None = None, **fields: Any) -> Recorded:
+    def register_person(
+        self,
+        *,
+        external_ref: str | None = None,
+        person_id: UUID | None = None,
+        recorded_at: datetime | None = None,
+        **fields: Any,
+    ) -> Recorded:
         """Register a new person: a new stream whose first event is PersonRegistered.
 
         ``external_ref`` (a source system's key, e.g. a client number) is stored with the
         registration, in the same transaction; ``person_by_external_ref`` finds it again.
+        ``person_id`` registers under a given id (an import of an export keeps its ids; default:
+        a new random id). ``recorded_at`` is an import's recorded time (see ``record``).
 
         Raises:
             ValidationFailedError: a field is missing or malformed (e.g. the BSN 11-proef).
             DuplicatePersonError: a person with this BSN exists.
             DuplicateExternalRefError: a person with this external key exists.
+            RuleViolationError: a stream with this ``person_id`` exists, or a bad recorded_at.
         """
-        person_id = uuid4()
         return self._append(
-            person_id, ev.PersonRegistered, fields, new_stream=True, external_ref=external_ref
+            person_id or uuid4(),
+            ev.PersonRegistered,
+            fields,
+            new_stream=True,
+            external_ref=external_ref,
+            recorded_at=recorded_at,
         )
 
     def person_by_external_ref(self, source_key: str) -> UUID | None:
         """The person registered with this external key (``register_person(external_ref=…)``)."""
         return self.tables.person_by_external_ref(source_key)
 
-    def record(self, stream_id: UUID, kind: type[ev.TrajectEvent], **fields: Any) -> Recorded:
+    def record(
+        self,
+        stream_id: UUID,
+        kind: type[ev.TrajectEvent],
+        *,
+        recorded_at: datetime | None = None,
+        **fields: Any,
+    ) -> Recorded:
         """Append one fact to an existing stream (person) or to a municipality/project stream.
+
+        ``recorded_at`` (imports and migrations only) is when the source system recorded the
+        fact: it becomes the event's ``timestamp`` instead of now. It must have a UTC offset,
+        must not be in the future, nor before the start (Dutch time) of ``occurred_on``, nor
+        before the last recorded time of the stream (``check_recorded_at``).
 
         Raises:
             ValidationFailedError, RuleViolationError, PersonNotFoundError,
             ConcurrentModificationError.
         """
         if kind is ev.PersonRegistered:
-            return self.register_person(**fields)
+            return self.register_person(recorded_at=recorded_at, **fields)
         if kind in ev.CONTROL_EVENTS:
             msg = f"use correct/retract/shred for {kind.__name__}"
             raise TrajectError(msg)
         new_stream = kind.stream is not ev.StreamKind.PERSON
-        return self._append(stream_id, kind, fields, new_stream=new_stream)
+        return self._append(stream_id, kind, fields, new_stream=new_stream, recorded_at=recorded_at)
 
     def record_for_municipality(
         self, code: str, kind: type[ev.TrajectEvent], **fields: Any
@@ -241,12 +299,13 @@ class TrajectoryLedger(Application[UUID]):
         changes: Mapping[str, Any],
         *,
         reason: str,
+        recorded_at: datetime | None = None,
         **envelope: Any,
     ) -> Recorded:
         """Append an EventCorrected with new values for fields of an earlier event.
 
         Values may be given as text (as the CLI does); they are validated by the target event's
-        own model, and stored in their JSON form.
+        own model, and stored in their JSON form. ``recorded_at``: as for ``record``.
         """
 
         def build(aggregate: StreamAggregate) -> dict[str, Any]:
@@ -288,9 +347,7 @@ class TrajectoryLedger(Application[UUID]):
                 validated = type(target).model_validate(state)
                 if rederived:
                     # derive as when the event was first recorded: from the stream before it
-                    fields = aggregate.before(target_version).derive(
-                        type(target), dict(validated)
-                    )
+                    fields = aggregate.before(target_version).derive(type(target), dict(validated))
                     validated = type(target).model_validate(fields)
             except ValidationError as error:
                 raise ValidationFailedError(
@@ -306,14 +363,27 @@ class TrajectoryLedger(Application[UUID]):
                 **envelope,
             }
 
-        return self._append(stream_id, ev.EventCorrected, build, new_stream=False)
+        return self._append(
+            stream_id, ev.EventCorrected, build, new_stream=False, recorded_at=recorded_at
+        )
 
     def retract(
-        self, stream_id: UUID, target_version: int, *, reason: str, **envelope: Any
+        self,
+        stream_id: UUID,
+        target_version: int,
+        *,
+        reason: str,
+        recorded_at: datetime | None = None,
+        **envelope: Any,
     ) -> Recorded:
-        """Append an EventRetracted: the target no longer counts, but stays in the history."""
+        """Append an EventRetracted: the target no longer counts, but stays in the history.
+
+        ``recorded_at``: as for ``record``.
+        """
         fields = {"target_version": target_version, "reason": reason, **envelope}
-        return self._append(stream_id, ev.EventRetracted, fields, new_stream=False)
+        return self._append(
+            stream_id, ev.EventRetracted, fields, new_stream=False, recorded_at=recorded_at
+        )
 
     def shred(self, person_id: UUID, *, approved_by: str, **envelope: Any) -> Recorded:
         """Erase a person's personal data: record the erasure, then destroy the data key."""
@@ -330,6 +400,7 @@ class TrajectoryLedger(Application[UUID]):
         *,
         new_stream: bool,
         external_ref: str | None = None,
+        recorded_at: datetime | None = None,
     ) -> Recorded:
         key = fields.get("idempotency_key") if isinstance(fields, Mapping) else None
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -339,7 +410,9 @@ class TrajectoryLedger(Application[UUID]):
                     return Recorded(seen[0], seen[1], kind.__name__, duplicate=True)
             aggregate = self._load(stream_id, kind, new_stream=new_stream)
             given = fields(aggregate) if callable(fields) else dict(fields)
-            event = self._build(aggregate, kind, given)
+            event = self._build(aggregate, kind, given, recorded_at)
+            if recorded_at is not None:
+                check_recorded_at(aggregate, event)
             if isinstance(event, ev.ParticipantEnrolled):
                 self._check_enrolment_window(event)
             warnings = aggregate.record(event)
@@ -415,26 +488,34 @@ class TrajectoryLedger(Application[UUID]):
                     raise PersonNotFoundError(stream_id) from None
                 raise StreamNotFoundError(kind.stream.value, stream_id) from None
             return AGGREGATE_CLASSES[kind.stream](stream_id)
-        if kind.stream is not ev.StreamKind.PERSON and not isinstance(
-            aggregate, AGGREGATE_CLASSES[kind.stream]
-        ) and kind not in ev.CONTROL_EVENTS:
+        if (
+            kind.stream is not ev.StreamKind.PERSON
+            and not isinstance(aggregate, AGGREGATE_CLASSES[kind.stream])
+            and kind not in ev.CONTROL_EVENTS
+        ):
             msg = f"{kind.__name__} belongs on a {kind.stream} stream, not on {stream_id}"
             raise TrajectError(msg)
-        if kind.stream is ev.StreamKind.PERSON and kind not in ev.CONTROL_EVENTS and not isinstance(
-            aggregate, Trajectory
+        if (
+            kind.stream is ev.StreamKind.PERSON
+            and kind not in ev.CONTROL_EVENTS
+            and not isinstance(aggregate, Trajectory)
         ):
             msg = f"{kind.__name__} belongs on a person stream; {stream_id} is not a person"
             raise TrajectError(msg)
         return aggregate
 
     def _build(
-        self, aggregate: StreamAggregate, kind: type[ev.TrajectEvent], given: dict[str, Any]
+        self,
+        aggregate: StreamAggregate,
+        kind: type[ev.TrajectEvent],
+        given: dict[str, Any],
+        recorded_at: datetime | None = None,
     ) -> ev.TrajectEvent:
-        now = datetime.now(UTC)
+        now = datetime.now(UTC) if recorded_at is None else recorded_at
         fields = {k: v for k, v in given.items() if v is not None and v != ()}
         fields.setdefault("recorded_by", default_actor())
         if issubclass(kind, ev.CONTROL_EVENTS):
-            fields.setdefault("occurred_on", now.date())
+            fields.setdefault("occurred_on", now.astimezone(LEDGER_TIMEZONE).date())
         if "municipality" not in fields:
             municipality = self._municipality_of(aggregate)
             if municipality is None:

@@ -228,7 +228,11 @@ BAD: list[tuple[Any, str]] = [
     ),
     (REGISTER | {"bsn": "111222333"}, "person: a person with external key 'C-1001'"),
     ({"kind": "taakstelling-set", "period": "2025H2", "target": 4}, "municipality: required"),
-    ({"kind": "event-retracted", "person": "C-1001"}, "kind: event-retracted is not imported"),
+    ({"kind": "event-retracted", "person": "C-1001"}, "target: required"),
+    (
+        {"kind": "personal-data-shredded", "person": "C-1001"},
+        "kind: personal-data-shredded is not imported",
+    ),
 ]
 
 
@@ -310,3 +314,88 @@ def test_an_import_on_postgresql(cli_postgres_url: str, tmp_path: Path) -> None:
     assert last_line(again.stdout) == "0 written, 8 skipped (already present), 0 rejected"
     events = traject.json("timeline", person_id(traject))["events"]
     assert [e["kind"] for e in events].count("LadderAssessed") == 2
+
+
+PERSON_ID = "0b6f1c9e-4c1e-4d59-9a7e-2f3f3a4b5c6d"
+HISTORY: list[dict[str, Any]] = [
+    MORE[1] | {"person_id": PERSON_ID, "recorded_at": "2025-02-10T09:00:00+01:00"},
+    {
+        "kind": "ladder-assessed",
+        "person": "C-1002",
+        "occurred_on": "2025-03-01",
+        "recorded_at": "2025-03-02T10:00:00+01:00",
+        "rung": 2,
+        "assessor": "r.jansen",
+        "idempotency_key": "crm:1002:ladder",
+    },
+    {
+        "kind": "event-corrected",
+        "person": "C-1002",
+        "target": "crm:1002:ladder",
+        "changes": {"rung": 3},
+        "reason": "typo",
+        "recorded_at": "2025-03-05T10:00:00+01:00",
+    },
+    {
+        "kind": "event-retracted",
+        "person_id": PERSON_ID,
+        "target": 2,
+        "reason": "wrong person",
+        "recorded_at": "2025-03-06T10:00:00Z",
+    },
+]
+
+
+def test_recorded_times_ids_corrections_and_retractions_are_imported(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    source = write(tmp_path / "history.jsonl", HISTORY)
+
+    ledger.ok("import", str(source))
+
+    events = ledger.json("timeline", PERSON_ID)["events"]
+    assert [e["kind"] for e in events] == [
+        "PersonRegistered",
+        "LadderAssessed",
+        "EventCorrected",
+        "EventRetracted",
+    ]
+    assert [e["recorded_at"] for e in events] == [
+        "2025-02-10T08:00:00+00:00",
+        "2025-03-02T09:00:00+00:00",
+        "2025-03-05T09:00:00+00:00",
+        "2025-03-06T10:00:00+00:00",
+    ]
+    assert events[2]["recorded"]["occurred_on"] == "2025-03-05"  # the Dutch date of recorded_at
+    assert ledger.ok("import", str(source)).stdout.startswith("0 written, 4 skipped")
+
+
+@pytest.mark.parametrize(
+    ("recorded_at", "occurred_on", "message"),
+    [
+        (
+            "2025-03-01T10:00:00+01:00",
+            "2025-03-01",
+            "must not be before the stream's last recorded",
+        ),
+        (
+            "2025-03-06T23:30:00+00:00",
+            "2025-03-08",
+            "must not be before the day it happened (2025-03-08",
+        ),
+        ("2999-01-01T00:00:00+00:00", "2025-03-08", "must not be in the future"),
+        ("2025-03-08T10:00:00", "2025-03-08", "needs a UTC offset"),
+        ("yesterday", "2025-03-08", "not an ISO 8601 date-time"),
+    ],
+)
+def test_a_bad_recorded_time_is_rejected(
+    ledger: Traject, tmp_path: Path, recorded_at: str, occurred_on: str, message: str
+) -> None:
+    ledger.ok("import", str(write(tmp_path / "history.jsonl", HISTORY)))
+    line = HISTORY[1] | {"idempotency_key": "x", "recorded_at": recorded_at}
+    source = write(tmp_path / "late.jsonl", [line | {"occurred_on": occurred_on}])
+
+    result = ledger("import", str(source))
+
+    assert result.exit_code == 1
+    assert f"late.jsonl:1: recorded_at: {message}" in result.stderr
