@@ -39,6 +39,7 @@ READ_COMMANDS: dict[str, str] = {
     "caseload": "commands.report:caseload_command",
     "audit": "commands.audit:group",
     "import": "commands.importing:import_command",
+    "generate": "commands.generate:generate_command",
 }
 
 
