@@ -321,6 +321,7 @@ class Generator:
         person_id = _uuid(rng)
         arrivals = self.referent(rng, referent, index, linked_on, person_id)
         plans = [referent]
+        arrivals = [(relation, on) for relation, on in arrivals if on <= self.last]
         for number, (relation, arrived_on) in enumerate(arrivals[: room - 1], start=1):
             member = PersonPlan(self.key(index + number), referent.municipality)
             self.nareiziger(
@@ -491,6 +492,8 @@ class Generator:
         p.add("learning-route-started", started, route=route, provider=school,
               alfabetisering=route == "Z" and rng.random() < 0.5)  # fmt: skip
         hours = 0
+        enough: date | None = None  # when the NT2 hours afschalen needs were reported
+        minimum = rules.rules_on(started).afschalen_min_nt2_hours
         period_from = started
         for _ in range(6):  # half-yearly hours reports
             period_to = add_months(period_from, 6) - timedelta(days=1)
@@ -501,6 +504,8 @@ class Generator:
                 component="NT2", hours_attended=attended, hours_excused=rng.randint(0, 20),
                 hours_unexcused=rng.choice((0, 0, 0, 4, 12)), provider=school,
             )  # fmt: skip
+            if enough is None and hours >= minimum:
+                enough = period_to + timedelta(days=1)
             period_from = period_to + timedelta(days=1)
         p.add("pvt-completed", started + _days(rng, 90, 400), provider=school,
               hours=rng.choice((12, 16, 24)))  # fmt: skip
@@ -512,12 +517,12 @@ class Generator:
             return
         level = "B1"
         exams_from = started + _days(rng, 420, 720)
-        passed = self.exams(rng, p, exams_from, level, EXAM_COMPONENTS)
+        # the two free B1 attempts; after them the municipality may decide to afschalen
+        passed = self.exams(rng, p, exams_from, level, EXAM_COMPONENTS, attempts=2)
         failed = [c for c in EXAM_COMPONENTS if c not in passed and c != "knm"]
         downgraded = exams_from + _days(rng, 200, 260)
-        if failed and route == "B1" and hours >= 600 and rng.random() < 0.6:
-            # the six half-yearly reports cover about three years; afschalen comes after them
-            downgraded = max(downgraded, period_from)
+        if failed and route == "B1" and enough is not None and rng.random() < 0.6:
+            downgraded = max(downgraded, enough)
             p.add("downgraded-to-a2", downgraded, evidence_ref=f"BESL-A2-{p.key}")
             passed |= self.exams(rng, p, downgraded + _days(rng, 30, 90), "A2", tuple(failed))
         if len(passed) == len(EXAM_COMPONENTS):
@@ -538,12 +543,14 @@ class Generator:
         first: date,
         level: str,
         components: tuple[str, ...],
+        *,
+        attempts: int = 3,
     ) -> set[str]:
-        """One to three attempts per component; returns the components passed."""
+        """Up to ``attempts`` tries per component; returns the components passed."""
         passed: set[str] = set()
         for component in components:
             on = first + _days(rng, 0, 60)
-            for attempt in (1, 2, 3):
+            for attempt in range(1, attempts + 1):
                 ok = rng.random() < (0.7 if level == "B1" else 0.85)
                 p.add(
                     "exam-result-recorded", on, component=component,
