@@ -122,7 +122,8 @@ def check_target(traject: TrajectContext, seed: int) -> None:
     "--db",
     "database_url",
     metavar="URL",
-    help="import into this ledger (must exist: traject init) [default: the global --db]",
+    help="import into this ledger (must exist: traject init; its key file is the one beside "
+    "it, or TRAJECT_MASTER_KEY) [default: the global --db]",
 )
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar and no summary")
 @pass_traject
@@ -189,7 +190,10 @@ def generate_command(
         else:
             target = traject
             if database_url is not None:
-                settings = dataclasses.replace(traject.settings, database_url=database_url)
+                # the key of that ledger: beside it (or TRAJECT_MASTER_KEY), not the global one
+                settings = dataclasses.replace(
+                    traject.settings, database_url=database_url, key_file=None
+                )
                 target = stack.enter_context(TrajectContext(settings))
             result = import_records(target, records, seed)
             summary = (
