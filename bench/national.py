@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,18 +25,45 @@ TRAJECT = str(Path(sys.executable).with_name("traject"))
 
 
 def run_step(name: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run one traject process; wall time, and the largest child's peak RSS so far."""
+    """Run one traject process; its wall time and its own peak RSS (``wait4``'s rusage)."""
     started = time.perf_counter()
-    result = subprocess.run([TRAJECT, *args], env=env, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if result.returncode != 0:
-        sys.stderr.write(result.stdout[-2000:] + result.stderr[-4000:])
-        msg = f"{name} failed with exit status {result.returncode}"
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen([TRAJECT, *args], env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if process.returncode != 0:
+        sys.stderr.write(stdout[-2000:] + stderr[-4000:])
+        msg = f"{name} failed with exit status {process.returncode}"
         raise SystemExit(msg)
-    print(f"{name:10} {wall:9.1f} s   peak RSS so far {peak_kib / 1024:8.0f} MiB", flush=True)
-    return {"step": name, "wall_s": round(wall, 2), "peak_rss_mib": round(peak_kib / 1024, 1),
-            "stdout_tail": result.stdout[-400:]}  # fmt: skip
+    peak_mib = usage.ru_maxrss / 1024  # KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    print(
+        f"{name:10} {wall:9.1f} s wall  {cpu:9.1f} s CPU  peak RSS {peak_mib:8.0f} MiB", flush=True
+    )
+    return {"step": name, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+            "peak_rss_mib": round(peak_mib, 1), "stdout_tail": stdout[-400:]}  # fmt: skip
+
+
+def generator_throughput(persons: int, years: int, municipalities: int) -> dict[str, Any]:
+    """The generator alone, in this process: records per second, no JSON, no file."""
+    from ledger.synthetic import Settings, generate  # noqa: PLC0415 - only for this step
+
+    today = datetime.now(UTC).date()
+    config = Settings(
+        municipalities=municipalities, persons=persons, years=years, seed=1,
+        start_year=today.year - years, until=today, recorded_at=True, corrections=True,
+        person_ids=True,
+    )  # fmt: skip
+    started = time.perf_counter()
+    count = sum(1 for _ in generate(config))
+    wall = time.perf_counter() - started
+    print(f"generator  {count} records in {wall:.1f} s: {count / wall:,.0f} records/s", flush=True)
+    return {"step": "generator-only", "records": count, "wall_s": round(wall, 2),
+            "records_per_s": round(count / wall)}  # fmt: skip
 
 
 def main() -> None:
@@ -59,7 +85,9 @@ def main() -> None:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{options.database}"')
         admin.execute(f'CREATE DATABASE "{options.database}"')
-    steps: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = [
+        generator_throughput(min(options.persons, 20000), options.years, options.municipalities)
+    ]
     try:
         with tempfile.TemporaryDirectory(prefix="traject-national-") as tmp:
             data = Path(tmp) / "national.jsonl"
@@ -93,7 +121,7 @@ def main() -> None:
     summary = {"persons": options.persons, "years": options.years,
                "municipalities": options.municipalities, "steps": steps,
                "when": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
-    print(f"generator: {steps[0]['lines']} lines, {steps[0]['lines_per_s']} lines/s")
+    print(f"generate --out: {steps[1]['lines']} lines, {steps[1]['lines_per_s']} lines/s")
     if options.json:
         options.json.parent.mkdir(parents=True, exist_ok=True)
         options.json.write_text(json.dumps(summary, indent=2), encoding="utf-8")
