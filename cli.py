@@ -40,6 +40,7 @@ READ_COMMANDS: dict[str, str] = {
     "audit": "commands.audit:group",
     "import": "commands.importing:import_command",
     "generate": "commands.generate:generate_command",
+    "export": "commands.export:export_command",
 }
 
 

@@ -19,7 +19,7 @@ import click
 import orjson
 
 from commands.context import TrajectContext, pass_traject
-from commands.importing import Importer, Summary
+from commands.importing import DEFAULT_BATCH_SIZE, Reject, Summary, import_lines
 from ledger.errors import TrajectError
 from ledger.synthetic import Record, Settings, generate
 
@@ -57,12 +57,6 @@ def count_persons(records: Iterator[Record], advance: Any) -> Iterator[Record]:
         if record["kind"] == "person-registered":
             advance(1)
         yield record
-
-
-def lines_of(records: Iterator[Record]) -> Iterator[tuple[int, str]]:
-    """Numbered JSON lines, as the importer reads them from a file."""
-    for number, record in enumerate(records, start=1):
-        yield number, orjson.dumps(record).decode()
 
 
 def check_target(traject: TrajectContext, seed: int) -> None:
@@ -125,6 +119,13 @@ def check_target(traject: TrajectContext, seed: int) -> None:
     help="import into this ledger (must exist: traject init; its key file is the one beside "
     "it, or TRAJECT_MASTER_KEY) [default: the global --db]",
 )
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="lines checked and saved per transaction when importing (as traject import)",
+)
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar and no summary")
 @pass_traject
 def generate_command(
@@ -138,6 +139,7 @@ def generate_command(
     start_year: int | None,
     out: Path | None,
     database_url: str | None,
+    batch_size: int,
     quiet: bool,
 ) -> None:
     """Generate realistic, invented trajectories: several municipalities over several years.
@@ -151,8 +153,8 @@ def generate_command(
     give the same lines, byte for byte; no fact is dated after yesterday. No real person's
     data is used: see docs/generate.md.
 
-    Without --out the lines are imported (as by traject import) into the ledger, which must
-    be empty or filled by an earlier generate.
+    Without --out the lines are imported (as by traject import, in batches) into the ledger,
+    which must be empty or filled by an earlier generate with the same seed.
 
     \b
     Example:
@@ -195,7 +197,7 @@ def generate_command(
                     traject.settings, database_url=database_url, key_file=None
                 )
                 target = stack.enter_context(TrajectContext(settings))
-            result = import_records(target, records, seed)
+            result = import_records(target, records, seed, batch_size)
             summary = (
                 f"{result.written} facts for {persons} persons imported into {target.where}"
                 f" ({result.skipped} already there)"
@@ -246,11 +248,24 @@ def write_lines(records: Iterator[Record], out: Path) -> int:
     return count
 
 
-def import_records(traject: TrajectContext, records: Iterator[Record], seed: int) -> Summary:
-    """Import the records through `traject import`'s importer; every line must be accepted."""
+def import_records(
+    traject: TrajectContext, records: Iterator[Record], seed: int, batch_size: int
+) -> Summary:
+    """Import the records through `traject import`'s entry point; every line must be accepted."""
     check_target(traject, seed)
-    importer = Importer(traject, Path(f"generated-seed{seed}.jsonl"), dry_run=False)
-    summary = importer.run(lines_of(records))
+    source = f"generated-seed{seed}"
+
+    def on_reject(found: Reject) -> None:
+        for name, message in found.problems:
+            click.echo(f"{source}:{found.line}: {name}: {message}", err=True)
+
+    summary = import_lines(
+        traject.app,
+        enumerate(records, start=1),
+        source=source,
+        batch_size=batch_size,
+        on_reject=on_reject,
+    )
     if summary.rejected:
         msg = f"{summary.rejected} generated line(s) were refused (shown above): this is a bug"
         raise TrajectError(msg)

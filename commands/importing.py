@@ -1,42 +1,53 @@
-"""``traject import FILE.jsonl``: record many facts from a file, one JSON object per line.
+"""``traject import FILE``: record many facts from a JSON Lines file, or a CSV file of one kind.
 
 The format comes from the event catalog: ``kind`` is a catalog name or class name, the other
 keys are the event's fields by name (or an import alias), converted as the command line converts
 them (``commands.fields``) and validated by the same models and rules. Persons are referred to by
-an external key (``person``), stored with their registration. Each line's idempotency key is
-derived from the file name, the line number and the line's text, so a second import of the same
-file, or the resumption of a killed one, appends only what is not there yet.
+an external key (``person``) stored with their registration, or by id (``person_id``). Each
+line's idempotency key is derived from the file name, the line number and the line's text, so a
+second import of the same file, or the resumption of a killed one, appends only what is not
+there yet.
+
+The conversion of a line into a :class:`ledger.batch.Write` lives here; the checks and the
+writes are the ledger's (``ledger.batch.BatchWriter``). :func:`import_lines` is the entry point
+for other commands (``traject generate``, ``traject demo``): lines in, a :class:`Summary` out.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import functools
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import click
 import orjson
-from pydantic import ValidationError
 
 from commands import fields
 from commands.context import TrajectContext, pass_traject
 from commands.types import EvidenceRef, IsoDate, gemeente_code
-from ledger.aggregates import DERIVED_FIELDS
-from ledger.application import Recorded, validation_problems
+from ledger.application import Recorded, TrajectoryLedger
+from ledger.batch import BatchWriter, Write
 from ledger.catalog import CatalogEntry, entry
-from ledger.errors import RuleViolationError, TrajectError, ValidationFailedError
+from ledger.errors import (
+    RuleViolationError,
+    StreamNotFoundError,
+    TrajectError,
+    ValidationFailedError,
+)
 from ledger.events import (
     EventCorrected,
     EventRetracted,
     PersonRegistered,
+    ProjectRegistered,
     StreamKind,
-    municipality_stream_id,
-    project_stream_id,
+    TrajectEvent,
 )
 from ledger.values import Source
 
@@ -47,6 +58,7 @@ SUBJECT_KEYS: dict[StreamKind, str] = {
 }
 ENVELOPE_KEYS = ("occurred_on", "municipality", "source", "idempotency_key", "evidence")
 LINE_KEYS = ("kind", "recorded_at", "person_id")  # keys of a line that are not event fields
+CONTROL_KEYS = ("target", "reason", "changes")  # the keys of correction and retraction lines
 CONTROL_KINDS = (EventCorrected, EventRetracted)
 ENVELOPE_TYPES: dict[str, click.ParamType[Any]] = {
     "occurred_on": IsoDate(),
@@ -54,9 +66,13 @@ ENVELOPE_TYPES: dict[str, click.ParamType[Any]] = {
     "source": click.Choice([s.value for s in Source]),
     "evidence": EvidenceRef(),
 }
+LIST_SEPARATOR = ";"  # between the values of a list field in a CSV cell
+DEFAULT_BATCH_SIZE = 5000
+CSV_PROBLEMS = "_csv_problems"  # a CSV row's cells that could not be read (read_csv)
 
 Problems = list[tuple[str, str]]
-SKIPPED = "skipped"  # what a dry run finds already recorded
+Line = tuple[int, str | dict[str, Any]]
+"""A line number and either the line's text (JSON) or an already parsed object."""
 
 
 class LineRejectedError(Exception):
@@ -67,38 +83,88 @@ class LineRejectedError(Exception):
         super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
 
 
+@dataclass(frozen=True)
+class Reject:
+    """A refused line: its number, what was wrong, and the line (object, or text if not one)."""
+
+    line: int
+    problems: Problems
+    record: dict[str, Any] | None
+    text: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The rejects file's form: the line's object with ``_line`` and ``_error`` added."""
+        error = "; ".join(f"{name}: {message}" for name, message in self.problems)
+        if self.record is not None:
+            return {**self.record, "_line": self.line, "_error": error}
+        return {"_text": self.text, "_line": self.line, "_error": error}
+
+
 @dataclass
 class Summary:
+    """What an import did: lines written, skipped as already present, rejected."""
+
     written: int = 0
     skipped: int = 0
     rejected: int = 0
-    rejects: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    warnings: int = 0
 
 
-def line_key(path: Path, number: int, text: str) -> str:
+# --- one line ----------------------------------------------------------------------------------
+
+
+def line_key(source: str, number: int, text: str) -> str:
     """``import:<file name>:<line number>:<sha256 of the line>[:16]``: survives moving the file."""
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return f"import:{path.name}:{number}:{digest}"
-
-
-def rejects_path(path: Path) -> Path:
-    if path.suffix == ".jsonl":
-        return path.with_suffix(".rejects.jsonl")
-    return path.with_name(path.name + ".rejects.jsonl")
+    return f"import:{source}:{number}:{digest}"
 
 
 def _convert(param_type: click.ParamType[Any], name: str, value: Any) -> Any:
-    """Text goes through the command line's own conversion; other JSON values as they are."""
+    """Text goes through the command line's own conversion; other JSON values as they are.
+
+    Two shortcuts give what the conversion gives, faster: a well-formed ``YYYY-MM-DD`` date,
+    and a choice found in the choices (case-insensitively); anything else goes to click, for
+    its conversion and its message.
+    """
     if not isinstance(value, str):
         return value
+    if isinstance(param_type, IsoDate) and len(value) == 10 and value[4] == value[7] == "-":
+        with contextlib.suppress(ValueError):
+            return date.fromisoformat(value)
+    if isinstance(param_type, click.Choice):
+        found = _choices(param_type).get(value.casefold())
+        if found is not None:
+            return found
     try:
         return param_type.convert(value, None, None)
     except click.BadParameter as error:
         raise LineRejectedError([(name, error.message)]) from None
 
 
+_CHOICES: dict[int, dict[str, Any]] = {}
+
+
+def _choices(param_type: click.Choice[Any]) -> dict[str, Any]:
+    """A choice type's choices by their case-folded text (kept per type object)."""
+    found = _CHOICES.get(id(param_type))
+    if found is None:
+        found = _CHOICES[id(param_type)] = {str(c).casefold(): c for c in param_type.choices}
+    return found
+
+
+_FIELD_TYPES: dict[tuple[type, str], tuple[click.ParamType[Any] | None, bool]] = {}
+
+
 def _field_type(item: CatalogEntry, name: str) -> tuple[click.ParamType[Any] | None, bool]:
-    """The click type of one field, and whether the field takes several values."""
+    """The click type of one field, and whether the field takes several values (cached)."""
+    found = _FIELD_TYPES.get((item.event, name))
+    if found is None:
+        found = _FIELD_TYPES[item.event, name] = _find_field_type(item, name)
+    return found
+
+
+def _find_field_type(item: CatalogEntry, name: str) -> tuple[click.ParamType[Any] | None, bool]:
     if name in ENVELOPE_TYPES:
         return ENVELOPE_TYPES[name], name == "evidence"
     if name == "idempotency_key":
@@ -107,12 +173,20 @@ def _field_type(item: CatalogEntry, name: str) -> tuple[click.ParamType[Any] | N
     shape = fields.shape_of(info.annotation, info.metadata)
     if shape.mapping is not None or shape.base is bool:
         return None, False  # a JSON object or boolean: the model validates it as it is
-    return fields.click_type(shape), shape.many
+    param_type = fields.click_type(shape)
+    if param_type is click.STRING:
+        return None, shape.many  # plain text: the model's own constraints check it
+    return param_type, shape.many
+
+
+@functools.cache
+def _allowed(event: type[TrajectEvent]) -> frozenset[str]:
+    return frozenset(event.payload_fields()) | frozenset(ENVELOPE_KEYS)
 
 
 def event_fields(item: CatalogEntry, record: dict[str, Any]) -> dict[str, Any]:
     """The event fields of one line (subject keys taken out), converted as the CLI does."""
-    allowed = set(item.payload_fields()) | set(ENVELOPE_KEYS)
+    allowed = _allowed(item.event)
     given: dict[str, Any] = {}
     problems: Problems = []
     for key, value in record.items():
@@ -142,10 +216,10 @@ def recorded_at(record: dict[str, Any]) -> datetime | None:
     value = record.get("recorded_at")
     if value is None:
         return None
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        moment = None
+    moment = None
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            moment = datetime.fromisoformat(value)
     if moment is None:
         raise LineRejectedError(
             [("recorded_at", f"not an ISO 8601 date-time with offset: {value!r}")]
@@ -166,224 +240,233 @@ def uuid_key(record: dict[str, Any], name: str = "person_id") -> UUID | None:
     raise LineRejectedError([(name, f"not a UUID: {value!r}")])
 
 
-def check_types(item: CatalogEntry, given: dict[str, Any], municipality: str | None) -> None:
-    """Field types only (for --dry-run): the model validates; rules and derivations are not run."""
-    derived = set(DERIVED_FIELDS.get(item.event, (frozenset(), ()))[1])
-    state = {
-        "recorded_by": "import",
-        "municipality": municipality or "GM0000",
-        **given,
-        "originator_id": uuid4(),
-        "originator_version": 1,
-        "timestamp": datetime.now(UTC),
-    }
+def _text_key(record: dict[str, Any], name: str, what: str) -> str | None:
+    value = record.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise LineRejectedError([(name, f"{what}: a non-empty text")])
+    return value
+
+
+def catalog_item(record: dict[str, Any]) -> CatalogEntry:
+    kind = record.get("kind")
     try:
-        item.event.model_validate(state)
-    except ValidationError as error:
-        problems = [(f, m) for f, m in validation_problems(error) if f not in derived]
-        if problems:
-            raise LineRejectedError(problems) from None
+        item = entry(kind) if isinstance(kind, str) else None
+    except KeyError:
+        item = None
+    if item is None:
+        raise LineRejectedError([("kind", f"unknown kind {kind!r} (see docs/events.md)")])
+    return item
 
 
-class Importer:
-    """Records (or, dry, only validates) the lines of one file."""
-
-    def __init__(self, traject: TrajectContext, path: Path, *, dry_run: bool) -> None:
-        self.traject = traject
-        self.path = path
-        self.dry_run = dry_run
-        self.registered_here: set[str] = set()  # external keys registered by this (dry) run
-        if not dry_run:
-            traject.app.tables.ensure_external_refs()
-        self.has_refs = traject.app.tables.has_external_refs()
-
-    def known(self, key: str) -> UUID | None:
-        return self.traject.app.person_by_external_ref(key) if self.has_refs else None
-
-    def person(self, record: dict[str, Any]) -> UUID | None:
-        given = uuid_key(record)
-        if given is not None and "person" not in record:
-            if self.dry_run or self.traject.app.tables.person_ids_starting_with(str(given), 1):
-                return given
-            raise LineRejectedError([("person_id", f"no person {given}")])
-        key = record.get("person")
-        if not isinstance(key, str) or not key:
-            raise LineRejectedError([("person", "required: the person's external key")])
-        person_id = self.known(key)
-        if person_id is None and not (self.dry_run and key in self.registered_here):
-            raise LineRejectedError(
-                [("person", f"no person with external key {key!r}: register them first")]
-            )
+def _person(record: dict[str, Any]) -> UUID | str:
+    """A person fact's subject: ``person_id`` (a UUID) or ``person`` (an external key)."""
+    person_id = uuid_key(record)
+    key = _text_key(record, "person", "the person's external key")
+    if key is not None:
+        return key
+    if person_id is not None:
         return person_id
+    raise LineRejectedError([("person", "required: the person's external key (or person_id)")])
 
-    def subject(self, item: CatalogEntry, record: dict[str, Any]) -> str:
-        name = SUBJECT_KEYS[item.stream]
-        value = record.get(name)
-        if not isinstance(value, str) or not value:
-            raise LineRejectedError([(name, f"required: the {name} of a {item.name} fact")])
-        param_type = gemeente_code() if item.stream is StreamKind.MUNICIPALITY else click.STRING
-        return str(_convert(param_type, name, value))
 
-    def line(self, number: int, text: str) -> Recorded | str | None:
-        """Record one line; None when dry. Raises LineRejectedError or TrajectError."""
-        try:
-            record = orjson.loads(text)
-        except orjson.JSONDecodeError as error:
-            raise LineRejectedError([("line", f"not valid JSON: {error}")]) from None
-        if not isinstance(record, dict):
-            raise LineRejectedError([("line", "not a JSON object")])
-        kind = record.get("kind")
-        try:
-            item = entry(kind) if isinstance(kind, str) else None
-        except KeyError:
-            item = None
-        if item is None:
-            raise LineRejectedError([("kind", f"unknown kind {kind!r} (see docs/events.md)")])
-        moment = recorded_at(record)
-        if item.event in CONTROL_KINDS:
-            return self.control(item, record, line_key(self.path, number, text), moment)
-        if not (item.recordable or item.event is PersonRegistered):
-            raise LineRejectedError([("kind", f"{item.name} is not imported: use traject shred")])
-        given = event_fields(item, record)
-        given.setdefault("idempotency_key", line_key(self.path, number, text))
-        given.setdefault("source", Source.IMPORT.value)
-        if moment is not None:
-            given["recorded_at"] = moment
-        app = self.traject.app
-        if self.dry_run and app.tables.idempotent_append(given["idempotency_key"]) is not None:
-            return SKIPPED
-        if item.event is PersonRegistered:
-            key = record.get("person")
-            if not isinstance(key, str) or not key:
-                raise LineRejectedError([("person", "required: the person's external key")])
-            if self.dry_run:
-                if self.known(key) or key in self.registered_here:
-                    raise LineRejectedError(
-                        [("person", f"a person with external key {key!r} is already registered")]
-                    )
-                check_types(item, given, app.default_municipality)
-                self.registered_here.add(key)
-                return None
-            return app.register_person(external_ref=key, person_id=uuid_key(record), **given)
-        if item.stream is StreamKind.PERSON:
-            person_id = self.person(record)
-            if self.dry_run or person_id is None:
-                check_types(item, given, app.default_municipality)
-                return None
-            return app.record_on(person_id, item.event, **given)
-        subject = self.subject(item, record)
-        if self.dry_run:
-            if item.stream is StreamKind.MUNICIPALITY:
-                given.setdefault("municipality", subject)
-            check_types(item, given, app.default_municipality)
-            return None
-        return app.record_on(subject, item.event, **given)
+def parse_line(record: dict[str, Any], default_key: str) -> Write:
+    """One line's object as a :class:`Write` (kind, stream, converted fields).
 
-    def control(
-        self, item: CatalogEntry, record: dict[str, Any], key: str, moment: datetime | None
-    ) -> Recorded | str | None:
-        """A correction or retraction line: its stream, its target, its changes and reason."""
-        allowed = {*LINE_KEYS, "person", "municipality", "project", "target", "reason"}
-        allowed |= {"occurred_on", "source", "idempotency_key"}
-        if item.event is EventCorrected:
-            allowed.add("changes")
-        unknown = sorted(set(record) - allowed)
-        if unknown:
-            raise LineRejectedError([(k, f"{item.name} has no field {k!r}") for k in unknown])
-        envelope = event_fields(item, {k: record[k] for k in ENVELOPE_KEYS if k in record})
-        envelope.setdefault("idempotency_key", key)
-        envelope.setdefault("source", Source.IMPORT.value)
-        app = self.traject.app
-        seen = app.tables.idempotent_append(envelope["idempotency_key"])
-        if seen is not None:
-            return SKIPPED if self.dry_run else Recorded(*seen, item.kind, duplicate=True)
-        stream_id = self.control_stream(record)
-        version = self.target(record, stream_id)
-        reason = record.get("reason")
-        if not isinstance(reason, str) or not reason.strip():
-            raise LineRejectedError([("reason", "required: why the fact is changed")])
-        if moment is not None:
-            envelope["recorded_at"] = moment
-        changes = record.get("changes")
-        if item.event is EventCorrected and (not isinstance(changes, dict) or not changes):
-            raise LineRejectedError([("changes", "required: an object of field: new value")])
-        if self.dry_run or stream_id is None:
-            return None
-        if item.event is EventCorrected:
-            assert isinstance(changes, dict)
-            return app.correct(stream_id, version, changes, reason=reason, **envelope)
-        return app.retract(stream_id, version, reason=reason, **envelope)
+    Raises:
+        LineRejectedError: an unknown kind or field, a value the CLI's conversion refuses.
+    """
+    record = {k: v for k, v in record.items() if not k.startswith("_")}  # notes: ignored
+    item = catalog_item(record)
+    moment = recorded_at(record)
+    if item.event in CONTROL_KINDS:
+        return _control(item, record, default_key, moment)
+    given = event_fields(item, record)
+    given.setdefault("idempotency_key", default_key)
+    given.setdefault("source", Source.IMPORT.value)
+    if item.event is PersonRegistered:
+        person_id = uuid_key(record)
+        key = _text_key(record, "person", "the person's external key")
+        if key is None and person_id is None:
+            raise LineRejectedError([("person", "required: the person's external key")])
+        return Write(item.event, given, subject=key, person_id=person_id, recorded_at=moment)
+    if item.stream is StreamKind.PERSON:
+        return Write(item.event, given, subject=_person(record), recorded_at=moment)
+    name = SUBJECT_KEYS[item.stream]
+    value = record.get(name)
+    if not isinstance(value, str) or not value:
+        raise LineRejectedError([(name, f"required: the {name} of a {item.name} fact")])
+    param_type = gemeente_code() if item.stream is StreamKind.MUNICIPALITY else click.STRING
+    subject = str(_convert(param_type, name, value))
+    if item.stream is StreamKind.MUNICIPALITY:
+        given.setdefault("municipality", subject)  # as record_for_municipality does
+    elif item.event is ProjectRegistered:
+        given.setdefault("project_code", subject)  # as record_for_project does
+    return Write(item.event, given, subject=subject, recorded_at=moment, stream=item.stream)
 
-    def control_stream(self, record: dict[str, Any]) -> UUID | None:
-        """The stream a correction or retraction line is on (None: registered in a dry run)."""
-        if "person" in record or "person_id" in record:
-            return self.person(record)
-        if isinstance(record.get("project"), str) and record["project"]:
-            return project_stream_id(record["project"])
-        if isinstance(record.get("municipality"), str) and record["municipality"]:
-            code = str(_convert(gemeente_code(), "municipality", record["municipality"]))
-            return municipality_stream_id(code)
-        raise LineRejectedError([("person", "required: person, municipality or project")])
 
-    def target(self, record: dict[str, Any], stream_id: UUID | None) -> int:
-        """The target version: a version number, or the idempotency key of an earlier line."""
-        target = record.get("target")
-        if isinstance(target, int) and not isinstance(target, bool) and target >= 1:
-            return target
-        if isinstance(target, str) and target:
-            found = self.traject.app.tables.idempotent_append(target)
-            if found is None:
-                if self.dry_run:
-                    return 1
-                raise LineRejectedError([("target", f"no fact with idempotency key {target!r}")])
-            if stream_id is not None and found[0] != stream_id:
-                raise LineRejectedError(
-                    [("target", f"the fact {target!r} belongs to another stream")]
-                )
-            return found[1]
-        raise LineRejectedError(
-            [("target", "required: a version number or an earlier line's idempotency key")]
-        )
+def _control(
+    item: CatalogEntry, record: dict[str, Any], default_key: str, moment: datetime | None
+) -> Write:
+    """A correction or retraction line: its stream, its target, its changes and reason."""
+    allowed = {*LINE_KEYS, *SUBJECT_KEYS.values(), *ENVELOPE_KEYS, "target", "reason"}
+    if item.event is EventCorrected:
+        allowed.add("changes")
+    problems = [(k, f"{item.name} has no field {k!r}") for k in sorted(set(record) - allowed)]
+    target = record.get("target")
+    if isinstance(target, bool) or not (
+        (isinstance(target, int) and target >= 1) or (isinstance(target, str) and target)
+    ):
+        problems.append(("target", "required: a version number or an idempotency key"))
+    reason = record.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        problems.append(("reason", "required: why the fact is changed"))
+    changes = record.get("changes")
+    if isinstance(changes, str):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            changes = orjson.loads(changes)  # a CSV cell
+    if item.event is EventCorrected and (not isinstance(changes, dict) or not changes):
+        problems.append(("changes", "required: an object of field: new value"))
+    if problems:
+        raise LineRejectedError(problems)
+    envelope = event_fields(item, {k: record[k] for k in ENVELOPE_KEYS if k in record})
+    envelope.pop("municipality", None)  # names the stream below, not a changed envelope
+    envelope.setdefault("idempotency_key", default_key)
+    envelope.setdefault("source", Source.IMPORT.value)
+    stream, subject = _control_stream(record)
+    return Write(
+        item.event,
+        envelope,
+        subject=subject,
+        recorded_at=moment,
+        target=target,
+        changes=changes if isinstance(changes, dict) else None,
+        reason=str(reason),
+        stream=stream,
+    )
 
-    def run(self, lines: Iterator[tuple[int, str]]) -> Summary:
-        summary = Summary()
-        for number, text in lines:
-            try:
-                result = self.line(number, text)
-            except LineRejectedError as error:
-                self.reject(summary, number, text, error.problems)
-            except ValidationFailedError as error:
-                self.reject(summary, number, text, error.problems)
-            except RuleViolationError as error:
-                self.reject(summary, number, text, [(error.field, error.rule)])
-            except TrajectError as error:
-                self.reject(summary, number, text, [field_of(str(error))])
-            else:
-                if result == SKIPPED or (isinstance(result, Recorded) and result.duplicate):
-                    summary.skipped += 1
-                else:
-                    summary.written += 1
-        return summary
 
-    def reject(self, summary: Summary, number: int, text: str, problems: Problems) -> None:
-        summary.rejected += 1
-        for name, message in problems:
-            click.echo(f"{self.path}:{number}: {name}: {message}", err=True)
-        error = "; ".join(f"{name}: {message}" for name, message in problems)
-        try:
-            record = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            record = None
-        if isinstance(record, dict):
-            summary.rejects.append({**record, "_line": number, "_error": error})
-        else:
-            summary.rejects.append({"_text": text, "_line": number, "_error": error})
+def _control_stream(record: dict[str, Any]) -> tuple[StreamKind, UUID | str]:
+    if "person" in record or "person_id" in record:
+        return StreamKind.PERSON, _person(record)
+    if isinstance(record.get("project"), str) and record["project"]:
+        return StreamKind.PROJECT, record["project"]
+    if isinstance(record.get("municipality"), str) and record["municipality"]:
+        code = str(_convert(gemeente_code(), "municipality", record["municipality"]))
+        return StreamKind.MUNICIPALITY, code
+    raise LineRejectedError(
+        [("person", "required: person (or person_id), municipality or project")]
+    )
+
+
+def error_problems(error: TrajectError) -> Problems:
+    """A ledger refusal as (field, message) pairs."""
+    if isinstance(error, ValidationFailedError):
+        return list(error.problems)
+    if isinstance(error, RuleViolationError):
+        return [(error.field, error.rule)]
+    if isinstance(error, StreamNotFoundError):
+        return [("person" if "person" in str(error) else "subject", str(error))]
+    return [field_of(str(error))]
 
 
 def field_of(message: str) -> tuple[str, str]:
     """``"bsn: a person with this BSN …"`` → ``("bsn", "a person …")``; else the whole line's."""
     head, sep, rest = message.partition(": ")
     return (head, rest) if sep and head.isidentifier() else ("line", message)
+
+
+# --- many lines --------------------------------------------------------------------------------
+
+
+def _decode(number: int, line: str | dict[str, Any], source: str) -> tuple[dict[str, Any], str]:
+    """The line's object and the key it gets when it names none."""
+    if isinstance(line, dict):
+        text = orjson.dumps(line, option=orjson.OPT_SORT_KEYS).decode()
+        return line, line_key(source, number, text)
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        raise LineRejectedError([("line", f"not valid JSON: {error}")]) from None
+    if not isinstance(record, dict):
+        raise LineRejectedError([("line", "not a JSON object")])
+    return record, line_key(source, number, line)
+
+
+def import_lines(
+    app: TrajectoryLedger,
+    lines: Iterable[Line],
+    *,
+    source: str,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_reject: Callable[[Reject], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Summary:
+    """Record (or, dry, check) ``lines``: the one entry point of imports and generators.
+
+    ``lines`` are (line number, JSON text or object) pairs; ``source`` names them in derived
+    idempotency keys (``import:<source>:<line>:<hash>``: use a stable name, e.g. the file's).
+    Every ``batch_size`` lines are checked in order and the valid ones saved in one transaction
+    (``ledger.batch``); a refused line is reported to ``on_reject`` and kept in the summary.
+    ``on_progress`` is called with the number of lines done after each batch.
+    """
+    writer = BatchWriter(app, dry_run=dry_run)
+    summary = Summary()
+    # each line of the batch with its Write, or with the problems that refused it already
+    batch: list[tuple[int, str | dict[str, Any], dict[str, Any] | None, Write | Problems]] = []
+
+    def reject(number: int, line: str | dict[str, Any], record: Any, problems: Problems) -> None:
+        text = line if isinstance(line, str) else orjson.dumps(line).decode()
+        found = Reject(number, problems, record if isinstance(record, dict) else None, text)
+        summary.rejected += 1
+        summary.rejects.append(found)
+        if on_reject is not None:
+            on_reject(found)
+
+    def flush() -> None:
+        outcomes = iter(writer.write([w for *_, w in batch if isinstance(w, Write)]))
+        for number, line, record, write in batch:
+            outcome = next(outcomes) if isinstance(write, Write) else None
+            if not isinstance(write, Write):
+                reject(number, line, record, write)
+            elif isinstance(outcome, TrajectError):
+                reject(number, line, record, error_problems(outcome))
+            elif isinstance(outcome, Recorded) and outcome.duplicate:
+                summary.skipped += 1
+            elif isinstance(outcome, Recorded):
+                summary.written += 1
+                summary.warnings += len(outcome.warnings)
+        if on_progress is not None:
+            on_progress(len(batch))
+        batch.clear()
+
+    for number, line in lines:
+        record: dict[str, Any] | None = None
+        try:
+            record, key = _decode(number, line, source)
+            cell_problems = record.pop(CSV_PROBLEMS, None)
+            if cell_problems:
+                raise LineRejectedError(cell_problems)
+            batch.append((number, line, record, parse_line(record, key)))
+        except LineRejectedError as error:
+            batch.append((number, line, record, error.problems))
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return summary
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def rejects_path(path: Path) -> Path:
+    """``clients.jsonl`` → ``clients.rejects.jsonl``; ``housed.csv`` → ``housed.rejects.csv``."""
+    if path.suffix in (".jsonl", ".csv"):
+        return path.with_suffix(".rejects" + path.suffix)
+    return path.with_name(path.name + ".rejects.jsonl")
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -395,50 +478,165 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, text
 
 
+def csv_columns(item: CatalogEntry) -> list[str]:
+    """The columns of a CSV file of ``item``'s facts, from the catalog (docs/import.md)."""
+    subject = "person" if item.stream is StreamKind.PERSON else SUBJECT_KEYS[item.stream]
+    columns = [subject]
+    if item.stream is StreamKind.PERSON:
+        columns.append("person_id")
+    columns += ["occurred_on", "recorded_at"]
+    if item.event in CONTROL_KINDS:
+        columns += ["target", "reason"] + (["changes"] if item.event is EventCorrected else [])
+    else:
+        columns += list(item.payload_fields())
+    columns += [k for k in ENVELOPE_KEYS if k not in columns and k != "occurred_on"]
+    return list(dict.fromkeys(columns))
+
+
+def csv_value(item: CatalogEntry, name: str, cell: str) -> Any:
+    """One CSV cell as the JSON value of the line: lists split on ';', objects as JSON."""
+    name = item.aliases.get(name, name)
+    if name == "evidence":
+        return [part.strip() for part in cell.split(LIST_SEPARATOR) if part.strip()]
+    if name == "target":
+        return int(cell) if cell.isdigit() else cell
+    if name not in item.payload_fields():
+        return cell
+    info = item.payload_fields()[name]
+    shape = fields.shape_of(info.annotation, info.metadata)
+    if shape.mapping is not None:
+        try:
+            return orjson.loads(cell)
+        except orjson.JSONDecodeError:
+            raise LineRejectedError([(name, 'not a JSON object, e.g. {"GM0622": 3}')]) from None
+    if shape.base is bool:
+        try:
+            return click.BOOL.convert(cell, None, None)
+        except click.BadParameter as error:
+            raise LineRejectedError([(name, error.message)]) from None
+    if shape.many:
+        return [part.strip() for part in cell.split(LIST_SEPARATOR) if part.strip()]
+    return cell
+
+
+def read_csv(path: Path, item: CatalogEntry) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """The rows of a CSV file of one kind as line objects (``kind`` added, empty cells left out).
+
+    A row with a cell that cannot be read is given as its text, with the problem, so that the
+    import rejects it with its line number.
+    """
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        for row in reader:
+            number = reader.line_num
+            record: dict[str, Any] = {"kind": item.name}
+            for name, cell in row.items():
+                if name is None or cell is None or not str(cell).strip():
+                    continue
+                try:
+                    record[name] = csv_value(item, name, str(cell).strip())
+                except LineRejectedError as error:
+                    record[name] = str(cell)
+                    record.setdefault(CSV_PROBLEMS, []).extend(error.problems)
+            yield number, record
+
+
 @click.command(name="import")
 @click.argument(
-    "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE.jsonl"
+    "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE"
+)
+@click.option(
+    "--kind",
+    "kind",
+    default=None,
+    metavar="KIND",
+    help="FILE is CSV with facts of this one kind (a `traject record` name or "
+    "person-registered); columns are the kind's fields (docs/import.md)",
 )
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="validate every line and write nothing; checks field types and person keys only, "
-    "not the domain rules (order of facts, terminal states)",
+    help="check every line, domain rules included, and write nothing",
 )
-@click.option("--quiet", "-q", is_flag=True, help="no summary (rejected lines are still shown)")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="lines checked and saved per transaction",
+)
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="no progress bar and no summary (rejected lines are still shown)",
+)
 @pass_traject
-def import_command(traject: TrajectContext, /, file: Path, *, dry_run: bool, quiet: bool) -> None:
-    """Record facts from a JSON Lines file: one object per line, a kind and its fields.
+def import_command(
+    traject: TrajectContext,
+    /,
+    file: Path,
+    *,
+    kind: str | None,
+    dry_run: bool,
+    batch_size: int,
+    quiet: bool,
+) -> None:
+    """Record facts from a JSON Lines file (one object per line), or a CSV file of one kind.
 
     Each line is {"kind": KIND, "person": KEY, "occurred_on": "YYYY-MM-DD", FIELD: VALUE, …};
-    KIND is a name of `traject record` (or person-registered), fields are named as in
-    docs/events.md. KEY is the source system's key of the person: a person-registered line
-    registers the person under it, later lines refer to it. Municipality and project facts give
-    "municipality": "GMdddd" or "project": "CODE" instead of "person".
+    KIND is a name of `traject record` (or person-registered, event-corrected,
+    event-retracted), fields are named as in docs/events.md. KEY is the source system's key of
+    the person: a person-registered line registers the person under it, later lines refer to it.
+    Municipality and project facts give "municipality": "GMdddd" or "project": "CODE" instead of
+    "person". With --kind, FILE is CSV: a header row of field names, one fact per row.
 
     A line already imported (same file name, line number and text) is skipped, so importing a
     file again, or again after an interruption, appends only what is missing. A bad line is
     reported as FILE:LINE: field: message, nothing of it is written, and it goes to
-    FILE.rejects.jsonl with an "_error"; the exit status is then 1. See docs/import.md.
+    FILE.rejects.jsonl (or .rejects.csv) with an "_error"; the exit status is then 1. Lines are
+    saved in batches of --batch-size, each batch in one transaction. See docs/import.md.
 
     \b
     Example:
       traject import clients.jsonl --dry-run
       traject import clients.jsonl
+      traject import housed.csv --kind housed
     """
-    importer = Importer(traject, file, dry_run=dry_run)
-    summary = importer.run(read_lines(file))
-    if summary.rejects:
-        with rejects_path(file).open("wb") as out:
-            for item in summary.rejects:
-                out.write(orjson.dumps(item) + b"\n")
+    item: CatalogEntry | None = None
+    if kind is not None:
+        try:
+            item = catalog_item({"kind": kind})
+        except LineRejectedError as error:
+            raise click.BadParameter(error.problems[0][1], param_hint="--kind") from None
+    lines: Iterable[Line] = read_lines(file) if item is None else read_csv(file, item)
+    rejects: list[Reject] = []
+
+    def on_reject(found: Reject) -> None:
+        rejects.append(found)
+        for name, message in found.problems:
+            click.echo(f"{file}:{found.line}: {name}: {message}", err=True)
+
+    total = 0 if quiet else count_lines(file)
+    with progress_bar(traject, f"importing {file.name}", total, quiet=quiet) as advance:
+        summary = import_lines(
+            traject.app,
+            lines,
+            source=file.name,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            on_reject=on_reject,
+            on_progress=advance,
+        )
+    if rejects:
+        write_rejects(rejects_path(file), rejects, item)
     if not quiet:
         verb = "valid" if dry_run else "written"
         text = (
             f"{summary.written} {verb}, {summary.skipped} skipped (already present), "
             f"{summary.rejected} rejected"
         )
-        if summary.rejects:
+        if rejects:
             text += f"; rejected lines in {rejects_path(file)}"
         traject.emit(
             text,
@@ -451,3 +649,48 @@ def import_command(traject: TrajectContext, /, file: Path, *, dry_run: bool, qui
         )
     if summary.rejected:
         raise click.exceptions.Exit(1)
+
+
+def write_rejects(path: Path, rejects: list[Reject], item: CatalogEntry | None) -> None:
+    """The rejected lines beside the input: JSON Lines, or CSV with the input's columns."""
+    if item is None:
+        with path.open("wb") as out:
+            for found in rejects:
+                out.write(orjson.dumps(found.as_json()) + b"\n")
+        return
+    columns = [*csv_columns(item), "_line", "_error"]
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, columns, extrasaction="ignore")
+        writer.writeheader()
+        for found in rejects:
+            row = found.as_json()
+            writer.writerow({k: cell_text(v) for k, v in row.items()})
+
+
+def cell_text(value: Any) -> Any:
+    if isinstance(value, list):
+        return LIST_SEPARATOR.join(str(v) for v in value)
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
+    return value
+
+
+@contextlib.contextmanager
+def progress_bar(
+    traject: TrajectContext, description: str, total: int, *, quiet: bool
+) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr; yields the function that advances it (none if quiet)."""
+    if quiet:
+        yield lambda _done: None
+        return
+    from rich.progress import Progress  # noqa: PLC0415 - loaded only for a bulk command
+
+    with Progress(console=traject.err_console, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda done: progress.advance(task, done)
+
+
+def count_lines(path: Path) -> int:
+    """The number of lines of a file (the total of the import's progress bar)."""
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)

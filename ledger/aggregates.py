@@ -515,9 +515,7 @@ class Trajectory(StreamAggregate):
                 )
         elif isinstance(event, PROJECT_FOLLOW_UPS):
             if not s.projects.get(event.project_id.upper()):
-                raise RuleViolationError(
-                    kind, "project_id", f"not enrolled in {event.project_id}"
-                )
+                raise RuleViolationError(kind, "project_id", f"not enrolled in {event.project_id}")
         elif isinstance(event, ev.FamilyReunificationApplied):
             if event.file_no in s.files:
                 raise RuleViolationError(kind, "file_no", f"file {event.file_no} already exists")

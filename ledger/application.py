@@ -309,63 +309,78 @@ class TrajectoryLedger(Application[UUID]):
         """
 
         def build(aggregate: StreamAggregate) -> dict[str, Any]:
-            target = aggregate.stored.get(target_version)
-            if target is None or target_version in aggregate.retracted_by:
-                # let the aggregate's rule produce the precise message
-                return {"target_version": target_version, "reason": reason, **envelope}
-            if isinstance(target, ev.CONTROL_EVENTS):
-                return {"target_version": target_version, "reason": reason, **envelope}
-            allowed = set(type(target).payload_fields()) | ev.CORRECTABLE_ENVELOPE_FIELDS
-            unknown = sorted(set(changes) - allowed)
-            if unknown:
-                raise ValidationFailedError(
-                    "EventCorrected",
-                    [
-                        (
-                            name,
-                            f"{type(target).__name__} has no correctable field {name!r} "
-                            f"(fields: {', '.join(sorted(allowed))})",
-                        )
-                        for name in unknown
-                    ],
-                )
-            if not changes:
-                raise ValidationFailedError("EventCorrected", [("set", "give at least one field")])
-            current = aggregate.effective[target_version]
-            state = current.model_dump(mode="json")
-            # one text value for a list field (`--set nationality=IQ`) is a list of one
-            state |= {
-                k: [v] if isinstance(v, str) and isinstance(state.get(k), list) else v
-                for k, v in changes.items()
-            }
-            rederived: tuple[str, ...] = ()
-            reads, writes = DERIVED_FIELDS.get(type(target), (frozenset(), ()))
-            if reads & set(changes) and not set(writes) & set(changes):
-                rederived = writes
-                state.update(dict.fromkeys(writes))
-            try:
-                validated = type(target).model_validate(state)
-                if rederived:
-                    # derive as when the event was first recorded: from the stream before it
-                    fields = aggregate.before(target_version).derive(type(target), dict(validated))
-                    validated = type(target).model_validate(fields)
-            except ValidationError as error:
-                raise ValidationFailedError(
-                    f"EventCorrected of {type(target).__name__}", validation_problems(error)
-                ) from None
-            dumped = validated.model_dump(mode="json")
-            personal = type(target).personal_fields()
-            return {
-                "target_version": target_version,
-                "changes": {k: dumped[k] for k in (*changes, *rederived) if k not in personal},
-                "personal_changes": {k: dumped[k] for k in changes if k in personal} or None,
-                "reason": reason,
-                **envelope,
-            }
+            return self.correction_fields(aggregate, target_version, changes, reason, envelope)
 
         return self._append(
             stream_id, ev.EventCorrected, build, new_stream=False, recorded_at=recorded_at
         )
+
+    def correction_fields(
+        self,
+        aggregate: StreamAggregate,
+        target_version: int,
+        changes: Mapping[str, Any],
+        reason: str,
+        envelope: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """The fields of an EventCorrected of ``target_version`` on the loaded ``aggregate``.
+
+        Raises:
+            ValidationFailedError: an unknown field, no change, or a value the target refuses.
+        """
+        target = aggregate.stored.get(target_version)
+        if target is None or target_version in aggregate.retracted_by:
+            # let the aggregate's rule produce the precise message
+            return {"target_version": target_version, "reason": reason, **envelope}
+        if isinstance(target, ev.CONTROL_EVENTS):
+            return {"target_version": target_version, "reason": reason, **envelope}
+        allowed = set(type(target).payload_fields()) | ev.CORRECTABLE_ENVELOPE_FIELDS
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise ValidationFailedError(
+                "EventCorrected",
+                [
+                    (
+                        name,
+                        f"{type(target).__name__} has no correctable field {name!r} "
+                        f"(fields: {', '.join(sorted(allowed))})",
+                    )
+                    for name in unknown
+                ],
+            )
+        if not changes:
+            raise ValidationFailedError("EventCorrected", [("set", "give at least one field")])
+        current = aggregate.effective[target_version]
+        state = current.model_dump(mode="json")
+        # one text value for a list field (`--set nationality=IQ`) is a list of one
+        state |= {
+            k: [v] if isinstance(v, str) and isinstance(state.get(k), list) else v
+            for k, v in changes.items()
+        }
+        rederived: tuple[str, ...] = ()
+        reads, writes = DERIVED_FIELDS.get(type(target), (frozenset(), ()))
+        if reads & set(changes) and not set(writes) & set(changes):
+            rederived = writes
+            state.update(dict.fromkeys(writes))
+        try:
+            validated = type(target).model_validate(state)
+            if rederived:
+                # derive as when the event was first recorded: from the stream before it
+                fields = aggregate.before(target_version).derive(type(target), dict(validated))
+                validated = type(target).model_validate(fields)
+        except ValidationError as error:
+            raise ValidationFailedError(
+                f"EventCorrected of {type(target).__name__}", validation_problems(error)
+            ) from None
+        dumped = validated.model_dump(mode="json")
+        personal = type(target).personal_fields()
+        return {
+            "target_version": target_version,
+            "changes": {k: dumped[k] for k in (*changes, *rederived) if k not in personal},
+            "personal_changes": {k: dumped[k] for k in changes if k in personal} or None,
+            "reason": reason,
+            **envelope,
+        }
 
     def retract(
         self,
@@ -414,7 +429,7 @@ class TrajectoryLedger(Application[UUID]):
             if recorded_at is not None:
                 check_recorded_at(aggregate, event)
             if isinstance(event, ev.ParticipantEnrolled):
-                self._check_enrolment_window(event)
+                self.check_enrolment_window(event, self._project(event.project_id))
             warnings = aggregate.record(event)
             save_kwargs: dict[str, Any] = {}
             if event.idempotency_key:
@@ -456,12 +471,17 @@ class TrajectoryLedger(Application[UUID]):
         aggregate: StreamAggregate = self.repository.get(stream_id, projector_func=project_stream)
         return aggregate
 
-    def _check_enrolment_window(self, event: ev.ParticipantEnrolled) -> None:
-        """AMIF eligibility is judged at enrolment, inside the project's eligibility window."""
+    def _project(self, code: str) -> StreamAggregate:
+        """A project's stream (empty when it was never registered)."""
         try:
-            project: StreamAggregate = self._get(ev.project_stream_id(event.project_id))
+            return self._get(ev.project_stream_id(code))
         except AggregateNotFoundError:
-            project = AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
+            return AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
+
+    def check_enrolment_window(
+        self, event: ev.ParticipantEnrolled, project: StreamAggregate
+    ) -> None:
+        """AMIF eligibility is judged at enrolment, inside the project's eligibility window."""
         registered = project.registered if isinstance(project, Project) else None
         if registered is None:
             raise RuleViolationError(
@@ -483,6 +503,24 @@ class TrajectoryLedger(Application[UUID]):
         try:
             aggregate = self._get(stream_id)
         except AggregateNotFoundError:
+            aggregate = None
+        return self.fit_stream(aggregate, stream_id, kind, new_stream=new_stream)
+
+    def fit_stream(
+        self,
+        aggregate: StreamAggregate | None,
+        stream_id: UUID,
+        kind: type[ev.TrajectEvent],
+        *,
+        new_stream: bool,
+    ) -> StreamAggregate:
+        """The loaded stream (None: not found) if ``kind`` may be appended to it; a new one if
+        ``new_stream`` allows.
+
+        Raises:
+            PersonNotFoundError, StreamNotFoundError, TrajectError: the wrong kind of stream.
+        """
+        if aggregate is None:
             if not new_stream:
                 if kind.stream is ev.StreamKind.PERSON:
                     raise PersonNotFoundError(stream_id) from None
@@ -504,6 +542,20 @@ class TrajectoryLedger(Application[UUID]):
             raise TrajectError(msg)
         return aggregate
 
+    def build_event(
+        self,
+        aggregate: StreamAggregate,
+        kind: type[ev.TrajectEvent],
+        given: dict[str, Any],
+        recorded_at: datetime | None = None,
+    ) -> ev.TrajectEvent:
+        """The event ``kind`` as the next of ``aggregate``: defaults, derived fields, validated.
+
+        Raises:
+            ValidationFailedError: a field is missing or malformed.
+        """
+        return self._build(aggregate, kind, given, recorded_at)
+
     def _build(
         self,
         aggregate: StreamAggregate,
@@ -513,7 +565,8 @@ class TrajectoryLedger(Application[UUID]):
     ) -> ev.TrajectEvent:
         now = datetime.now(UTC) if recorded_at is None else recorded_at
         fields = {k: v for k, v in given.items() if v is not None and v != ()}
-        fields.setdefault("recorded_by", default_actor())
+        if "recorded_by" not in fields:
+            fields["recorded_by"] = default_actor()
         if issubclass(kind, ev.CONTROL_EVENTS):
             fields.setdefault("occurred_on", now.astimezone(LEDGER_TIMEZONE).date())
         if "municipality" not in fields:

@@ -113,6 +113,9 @@ class KeyRing:
         self.bsn_key = HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=b"traject bsn index v1"
         ).derive(master_key)
+        self.export_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"traject export pseudonym v1"
+        ).derive(master_key)
         check = hmac.new(master_key, b"traject master key check v1", "sha256")
         self.check_value = check.hexdigest()
 
@@ -162,6 +165,22 @@ class KeyRing:
         fresh = self.key_for_read(subject)  # re-read: a concurrent writer may have won
         assert fresh is not None
         return fresh
+
+    def new_data_key(self, subject: UUID) -> bytes:
+        """A fresh data key for a stream that has none, kept for writing; returned wrapped.
+
+        For bulk appends: the caller stores the wrapped key in the transaction that saves the
+        stream's first events, and must ``forget`` the subject if that transaction fails.
+        """
+        key = AESGCM.generate_key(256)
+        with self._lock:
+            self._cache[subject] = key
+        return self._wrap(subject, key)
+
+    def shredded(self, subject: UUID) -> None:
+        """Note that ``subject``'s key was destroyed by a bulk append's transaction."""
+        with self._lock:
+            self._cache[subject] = None
 
     def shred(self, subject: UUID) -> None:
         self._store.shred_wrapped_key(subject)

@@ -15,7 +15,7 @@ Side tables live in the same database as the events and are written in the same 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +55,14 @@ class ExternalRefRow:
 
     source_key: str
     person_id: UUID
+
+
+@dataclass(frozen=True)
+class DataKeyRow:
+    """A new stream's wrapped data key, stored with the stream's first events (bulk appends)."""
+
+    subject: UUID
+    wrapped: bytes
 
 
 @dataclass(frozen=True)
@@ -99,9 +107,7 @@ class PydanticMapper(Mapper[UUID]):
         cls = type(event)
         topic = _topic(cls)
         state = event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
-        personal = {
-            name: state.pop(name) for name in cls.personal_fields() if name in state
-        }
+        personal = {name: state.pop(name) for name in cls.personal_fields() if name in state}
         personal = {name: value for name, value in personal.items() if value is not None}
         if personal:
             keys = self._keys()
@@ -158,6 +164,10 @@ class PydanticMapper(Mapper[UUID]):
         state["originator_id"] = stored_event.originator_id
         state["originator_version"] = stored_event.originator_version
         return cls.model_validate(state)
+
+
+def _hex(stream_id: UUID | str) -> str:
+    return stream_id.hex if isinstance(stream_id, UUID) else stream_id
 
 
 def _now() -> str:
@@ -219,21 +229,38 @@ class TrajectTables:
             cursor.execute(self._sql(statement), list(params))
 
     def _insert_side_rows(self, cursor: Any, kwargs: dict[str, Any]) -> None:
-        for row in kwargs.get("idempotency", ()):
-            cursor.execute(
-                self._sql("INSERT INTO {p}traject_idempotency VALUES (?, ?, ?)"),
-                [row.key, str(row.stream_id), row.version],
+        now = _now()
+        tables: list[tuple[str, list[list[Any]]]] = [
+            (
+                "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, NULL)",
+                [[str(r.subject), r.wrapped, now] for r in kwargs.get("data_keys", ())],
+            ),
+            (
+                "INSERT INTO {p}traject_idempotency VALUES (?, ?, ?)",
+                [[r.key, str(r.stream_id), r.version] for r in kwargs.get("idempotency", ())],
+            ),
+            (
+                "INSERT INTO {p}traject_person_index VALUES (?, ?, ?)",
+                [[str(r.person_id), r.bsn_digest, now] for r in kwargs.get("person_index", ())],
+            ),
+            (
+                "INSERT INTO {p}traject_external_refs VALUES (?, ?)",
+                [[r.source_key, str(r.person_id)] for r in kwargs.get("external_refs", ())],
+            ),
+        ]
+        shredded = [[str(s), SHREDDED, now, now] for s in kwargs.get("shredded", ())]
+        tables.append(
+            (
+                "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?) ON CONFLICT (subject)"
+                " DO UPDATE SET wrapped = excluded.wrapped, shredded_at = excluded.shredded_at",
+                shredded,
             )
-        for row in kwargs.get("person_index", ()):
-            cursor.execute(
-                self._sql("INSERT INTO {p}traject_person_index VALUES (?, ?, ?)"),
-                [str(row.person_id), row.bsn_digest, _now()],
-            )
-        for row in kwargs.get("external_refs", ()):
-            cursor.execute(
-                self._sql("INSERT INTO {p}traject_external_refs VALUES (?, ?)"),
-                [row.source_key, str(row.person_id)],
-            )
+        )
+        for statement, rows in tables:
+            if len(rows) == 1:
+                cursor.execute(self._sql(statement), rows[0])
+            elif rows:
+                cursor.executemany(self._sql(statement), rows)
 
     # settings ------------------------------------------------------------------------------
 
@@ -311,6 +338,71 @@ class TrajectTables:
         )
         return None if row is None else UUID(row["person_id"])
 
+    def _in_chunks(self, statement: str, values: Sequence[Any], size: int = 500) -> Iterator[Any]:
+        """Rows of ``statement`` (with one ``IN ({in})``) for ``values``, a chunk at a time."""
+        for start in range(0, len(values), size):
+            chunk = list(values[start : start + size])
+            marks = ", ".join("?" * len(chunk))
+            yield from self._all(statement.replace("{in}", marks), chunk)
+
+    def idempotency_many(self, keys: Iterable[str]) -> dict[str, tuple[UUID, int]]:
+        """The (stream, version) of each of ``keys`` already recorded."""
+        rows = self._in_chunks(
+            "SELECT key, stream_id, version FROM {p}traject_idempotency WHERE key IN ({in})",
+            sorted(keys),
+        )
+        return {r["key"]: (UUID(r["stream_id"]), int(r["version"])) for r in rows}
+
+    def persons_by_external_refs(self, keys: Iterable[str]) -> dict[str, UUID]:
+        """The person of each of ``keys`` that is registered."""
+        rows = self._in_chunks(
+            "SELECT source_key, person_id FROM {p}traject_external_refs WHERE source_key IN ({in})",
+            sorted(keys),
+        )
+        return {r["source_key"]: UUID(r["person_id"]) for r in rows}
+
+    def bsn_digests_present(self, digests: Iterable[str]) -> set[str]:
+        """Those of ``digests`` (keyed BSN hashes) that a registered person has."""
+        rows = self._in_chunks(
+            "SELECT bsn_digest FROM {p}traject_person_index WHERE bsn_digest IN ({in})",
+            sorted(digests),
+        )
+        return {r["bsn_digest"] for r in rows}
+
+    def external_refs_of(self, person_ids: Iterable[UUID]) -> dict[UUID, str]:
+        """The external key of each of ``person_ids`` that has one."""
+        if not self.has_external_refs():
+            return {}
+        rows = self._in_chunks(
+            "SELECT source_key, person_id FROM {p}traject_external_refs WHERE person_id IN ({in})",
+            sorted(str(p) for p in person_ids),
+        )
+        return {UUID(r["person_id"]): r["source_key"] for r in rows}
+
+    def select_streams(self, stream_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """The stored events of several streams, each stream's in version order."""
+        rows = self._in_chunks(
+            "SELECT originator_id, originator_version, topic, state FROM "
+            + self._events_table()
+            + " WHERE originator_id IN ({in}) ORDER BY originator_id, originator_version",
+            [self._stream_param(s) for s in stream_ids],
+        )
+        return [
+            StoredEvent(
+                originator_id=UUID(str(r["originator_id"])),
+                originator_version=int(r["originator_version"]),
+                topic=r["topic"],
+                state=bytes(r["state"]),
+            )
+            for r in rows
+        ]
+
+    def _events_table(self) -> str:
+        raise NotImplementedError
+
+    def _stream_param(self, stream_id: UUID) -> Any:
+        return stream_id.hex
+
     def idempotent_append(self, key: str) -> tuple[UUID, int] | None:
         row = self._one(
             "SELECT stream_id, version FROM {p}traject_idempotency WHERE key = ?", [key]
@@ -338,10 +430,24 @@ class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=commit) as cursor:
             yield cursor
 
+    def _events_table(self) -> str:
+        return str(self.events_table_name)
+
     def _insert_events(
         self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        notification_ids = super()._insert_events(c, stored_events, **kwargs)
+        if kwargs.get("bulk"):
+            # a bulk append (ledger.batch) needs no notification ids back: one executemany
+            c.executemany(
+                self.insert_events_statement,
+                [
+                    (_hex(e.originator_id), e.originator_version, e.topic, e.state)
+                    for e in stored_events
+                ],
+            )
+            notification_ids = None
+        else:
+            notification_ids = super()._insert_events(c, stored_events, **kwargs)
         self._insert_side_rows(c, kwargs)
         return notification_ids
 

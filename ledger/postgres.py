@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -63,9 +64,7 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
         in order, which the projection engine's catch-up relies on.
         """
         rows = [
-            self.construct_pg_stored_event(
-                e.originator_id, e.originator_version, e.topic, e.state
-            )
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
         ]
         with (
@@ -79,6 +78,12 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
             self._lock_table(cursor)
             cursor.execute(self.insert_events_statement, (rows,), prepare=True)
             return [row["notification_id"] for row in cursor.fetchall()]
+
+    def _events_table(self) -> str:
+        return str(self.events_table)
+
+    def _stream_param(self, stream_id: UUID) -> Any:
+        return stream_id
 
     @contextmanager
     def _side(self, *, commit: bool) -> Iterator[Any]:

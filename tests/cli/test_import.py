@@ -231,8 +231,20 @@ BAD: list[tuple[Any, str]] = [
     ({"kind": "event-retracted", "person": "C-1001"}, "target: required"),
     (
         {"kind": "personal-data-shredded", "person": "C-1001"},
-        "kind: personal-data-shredded is not imported",
+        "approved_by: Field required",
     ),
+    (
+        {
+            "kind": "housed",
+            "person": "C-1001",
+            "occurred_on": "2025-02-01",
+            "housing_kind": "regulier",
+            "route": "koppeling",
+        },
+        "route: koppeling needs an active koppeling (record coa-linked first)",
+    ),
+    ({**REGISTER, "person": "C-3", "birth_date": "1990-02-30"}, "birth_date: "),
+    ({**REGISTER, "person": "C-4", "recorded_at": "2025-01-09T10:00:00+01:00"}, "recorded_at: "),
 ]
 
 
@@ -399,3 +411,98 @@ def test_a_bad_recorded_time_is_rejected(
 
     assert result.exit_code == 1
     assert f"late.jsonl:1: recorded_at: {message}" in result.stderr
+
+
+def test_a_dry_run_checks_the_domain_rules_against_the_lines_before_it(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    housed_twice = [*GOOD[:4], GOOD[3] | {"occurred_on": "2025-02-02"}]
+    source = write(tmp_path / "clients.jsonl", housed_twice)
+
+    result = ledger("import", "--dry-run", str(source))
+
+    assert result.exit_code == 1
+    assert f"{source}:5: route: koppeling needs an active koppeling" in result.stderr
+    assert last_line(result.stdout).startswith("4 valid, 0 skipped (already present), 1 rejected")
+    assert ledger.event_count() == 0
+
+
+def test_a_csv_file_of_one_kind_is_imported_with_lists_split_on_semicolons(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text(
+        "person,occurred_on,birth_date,sex,nationality,bsn,name\n"
+        "P-1,2025-01-10,1990-04-02,f,SY;IQ,123456782,Amal Haddad\n"
+        "P-2,2025-01-10,1985-07-12,m,ER,,\n"
+        "P-3,2025-01-10,1985-13-12,m,ER,,\n"
+    )
+
+    result = ledger("import", "--kind", "person-registered", str(source))
+
+    assert result.exit_code == 1
+    assert f"{source}:4: birth_date: " in result.stderr
+    assert last_line(result.stdout).startswith("2 written, 0 skipped (already present), 1 rejected")
+    person = ledger.json("person", "find", "--bsn", BSN)["person_id"]
+    fields = ledger.json("timeline", person)["events"][0]["recorded"]["fields"]
+    assert fields["nationality"] == ["SY", "IQ"]
+    rejects = (tmp_path / "people.rejects.csv").read_text().splitlines()
+    assert rejects[0].endswith(",_line,_error")
+    assert rejects[1].startswith("P-3,")
+    again = ledger("import", "--kind", "person-registered", "--quiet", str(source))
+    assert ledger.event_count() == 2 and again.exit_code == 1
+
+
+def test_an_unknown_csv_kind_is_bad_input(ledger: Traject, tmp_path: Path) -> None:
+    source = tmp_path / "x.csv"
+    source.write_text("person\n")
+
+    result = ledger("import", "--kind", "teleported", str(source))
+
+    assert result.exit_code == 2
+    assert "--kind" in result.stderr and "unknown kind 'teleported'" in result.stderr
+
+
+def test_export_writes_what_import_reads_back(ledger: Traject, tmp_path: Path) -> None:
+    ledger.ok("import", str(write(tmp_path / "history.jsonl", [*GOOD, *HISTORY])))
+    exported = tmp_path / "export.jsonl"
+
+    ledger.ok("export", "--include-personal", "--quiet", "--output", str(exported))
+    csv_text = ledger.ok("export", "--format", "csv", "--kind", "ladder-assessed", "-q").stdout
+    pseudonymised = ledger.ok("export", "-q").stdout
+
+    lines = [json.loads(line) for line in exported.read_text().splitlines()]
+    assert [line["kind"] for line in lines][:3] == [
+        "person-registered",
+        "residence-permit-recorded",
+        "coa-linked",
+    ]
+    assert len(lines) == ledger.event_count()
+    assert lines[0]["bsn"] == BSN and lines[0]["person"] == "C-1001"
+    assert BSN not in pseudonymised and "Amal" not in pseudonymised
+    assert csv_text.splitlines()[0].startswith("person,person_id,occurred_on,recorded_at,rung,")
+    assert len(csv_text.splitlines()) == 1 + 2
+    result = ledger("export", "--output", str(exported))
+    assert result.exit_code == 2 and "never overwritten" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--period", "2025H3"), "'2025H3' is not a period"),
+        (("--period", "2025-06-01..2025-01-01"), "the period ends before it starts"),
+        (("--format", "csv"), "CSV holds one kind of fact: give --kind"),
+        (("--municipality", "GM12"), "--municipality"),
+        (("--person", "nobody-at-all"), "no person"),
+    ],
+)
+def test_bad_export_options_are_refused_without_a_traceback(
+    ledger: Traject, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    ledger.ok("import", str(write(tmp_path / "clients.jsonl", GOOD)))
+
+    result = ledger("export", *args)
+
+    assert result.exit_code in (1, 2)
+    assert message in result.stderr
+    assert "Traceback" not in result.output

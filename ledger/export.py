@@ -1,0 +1,212 @@
+"""Export: the stored events as import lines (docs/import.md), so that export → import is faithful.
+
+Every event becomes one line object in the import format: ``kind`` (the catalog name), the
+stream (``person`` and/or ``person_id``, ``municipality``, ``project``), ``occurred_on``,
+``recorded_at`` (the event's recorded time), ``source``, ``idempotency_key`` when it has one,
+``evidence``, and the event's fields by name, derived fields included (an import keeps given
+values, so the rule version of the original recording is kept). Corrections and retractions
+target their event by its idempotency key when it has one, else by version number; a person's
+registration carries ``person_id``, so an import into an empty ledger gives the same stream ids,
+versions, recorded times and therefore the same projections.
+
+Personal fields are exported only when asked (``include_personal``); otherwise each personal value
+is replaced by a pseudonym under ``_pseudonyms`` (a keyed hash, HMAC-SHA256 under a key derived
+from the master key: stable within one ledger, useless without its key), the source system's
+external key is left out (the line names the person by ``person_id``), idempotency keys (which
+may hold a source's client number) are pseudonymised the same way, and the free-text reason of a
+correction or retraction is withheld. Keys starting with ``_`` are ignored by the import.
+Erased (shredded) personal fields are absent either way; the erasure itself is exported as a
+``personal-data-shredded`` line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, cast
+from uuid import UUID
+
+import orjson
+
+from ledger import events as ev
+from ledger.application import TrajectoryLedger
+from ledger.catalog import cli_name
+
+PAGE = 2000
+WITHHELD = "withheld from a pseudonymised export"
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which events to export: streams of one person, of one municipality, a period."""
+
+    person_id: UUID | None = None
+    municipality: str | None = None
+    occurred_from: date | None = None
+    occurred_to: date | None = None
+
+    @property
+    def by_stream(self) -> bool:
+        return self.person_id is not None or self.municipality is not None
+
+
+def pseudonym(key: bytes, name: str, value: Any) -> str:
+    """A keyed hash of one personal value: the same value gives the same pseudonym."""
+    text = orjson.dumps([name, value], option=orjson.OPT_SORT_KEYS)
+    return "ps:" + hmac.new(key, text, hashlib.sha256).hexdigest()[:24]
+
+
+class Exporter:
+    """Turns the ledger's events into import lines, in the order they were stored."""
+
+    def __init__(
+        self, app: TrajectoryLedger, *, include_personal: bool, selection: ExportFilter
+    ) -> None:
+        self.app = app
+        self.include_personal = include_personal
+        self.selection = selection
+        self.key = None if include_personal else app.keyring.export_key
+        self.projects: dict[UUID, str] = {}
+        self.refs: dict[UUID, str | None] = {}
+        self.keys: dict[tuple[UUID, int], str | None] = {}
+
+    def total(self) -> int:
+        """The number of stored events (an upper bound of the lines, for a progress bar)."""
+        return int(self.app.recorder.max_notification_id() or 0)
+
+    def lines(self, on_progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+        """The selected events as import line objects."""
+        streams = self._selected_streams() if self.selection.by_stream else None
+        start = 0
+        while True:
+            page = self.app.recorder.select_notifications(start, PAGE, inclusive_of_start=False)
+            if not page:
+                return
+            start = page[-1].id
+            self._refs_of(page)
+            for stored in page:
+                event = cast("ev.TrajectEvent", self.app.mapper.to_domain_event(stored))
+                self.keys[event.originator_id, event.originator_version] = event.idempotency_key
+                if isinstance(event, ev.ProjectRegistered):
+                    self.projects[event.originator_id] = event.project_code
+                if streams is not None and event.originator_id not in streams:
+                    continue
+                if not self._in_period(event):
+                    continue
+                yield self.line(event)
+            if on_progress is not None:
+                on_progress(len(page))
+
+    def _in_period(self, event: ev.TrajectEvent) -> bool:
+        s = self.selection
+        if s.occurred_from is not None and event.occurred_on < s.occurred_from:
+            return False
+        return s.occurred_to is None or event.occurred_on <= s.occurred_to
+
+    def _selected_streams(self) -> set[UUID]:
+        """Whole streams: the person's, or every stream with a fact in the municipality."""
+        s = self.selection
+        if s.person_id is not None:
+            return {s.person_id}
+        found: set[UUID] = set()
+        start = 0
+        while True:
+            page = self.app.recorder.select_notifications(start, PAGE, inclusive_of_start=False)
+            if not page:
+                return found
+            start = page[-1].id
+            for stored in page:
+                state = orjson.loads(stored.state)  # municipality is never personal: in clear
+                if state.get("municipality") == s.municipality:
+                    found.add(UUID(str(stored.originator_id)))
+
+    def _refs_of(self, page: Sequence[Any]) -> None:
+        wanted = {
+            UUID(str(n.originator_id))
+            for n in page
+            if n.originator_version == 1 and n.topic.endswith(":PersonRegistered")
+        }
+        if wanted and self.include_personal:
+            found = self.app.tables.external_refs_of(wanted)
+            self.refs.update({p: found.get(p) for p in wanted})
+
+    def line(self, event: ev.TrajectEvent) -> dict[str, Any]:
+        """One event as an import line object."""
+        cls = type(event)
+        stream_id = event.originator_id
+        line: dict[str, Any] = {"kind": cli_name(cls)}
+        if cls.stream is ev.StreamKind.MUNICIPALITY:
+            line["municipality"] = event.municipality
+        elif cls.stream is ev.StreamKind.PROJECT:
+            line["project"] = self.projects.get(stream_id, str(stream_id))
+        elif stream_id in self.projects:
+            line["project"] = self.projects[stream_id]  # a control event on a project stream
+        elif isinstance(event, ev.CONTROL_EVENTS) and self._municipality_stream(event):
+            line["municipality"] = event.municipality
+        else:
+            ref = self.refs.get(stream_id)
+            if ref is not None:
+                line["person"] = ref
+            if ref is None or isinstance(event, ev.PersonRegistered):
+                line["person_id"] = str(stream_id)
+        dumped = event.model_dump(
+            mode="json", exclude={"originator_id", "originator_version", "timestamp"}
+        )
+        line["occurred_on"] = dumped.pop("occurred_on")
+        line["recorded_at"] = event.timestamp.isoformat()
+        dumped.pop("recorded_by", None)
+        if not dumped.get("idempotency_key"):
+            dumped.pop("idempotency_key", None)
+        else:
+            dumped["idempotency_key"] = self._key_text(dumped["idempotency_key"])
+        if not dumped.get("evidence"):
+            dumped.pop("evidence", None)
+        if isinstance(event, ev.EventCorrected | ev.EventRetracted):
+            line |= self._control(event, dumped)
+        else:
+            personal = cls.personal_fields()
+            hidden = {k: v for k, v in dumped.items() if k in personal and v is not None}
+            line |= {k: v for k, v in dumped.items() if k not in personal and v is not None}
+            if self.include_personal:
+                line |= hidden
+            elif hidden:
+                assert self.key is not None
+                line["_pseudonyms"] = {k: pseudonym(self.key, k, v) for k, v in hidden.items()}
+        if isinstance(event, ev.PersonalDataShredded):
+            line.pop("_pseudonyms", None)
+        return line
+
+    def _key_text(self, key: str) -> str:
+        """An idempotency key as exported: pseudonymised too (a source's key may name someone)."""
+        return key if self.key is None else pseudonym(self.key, "idempotency_key", key)
+
+    def _municipality_stream(self, event: ev.TrajectEvent) -> bool:
+        return event.originator_id == ev.municipality_stream_id(event.municipality)
+
+    def _control(
+        self, event: ev.EventCorrected | ev.EventRetracted, dumped: dict[str, Any]
+    ) -> dict[str, Any]:
+        target_key = self.keys.get((event.originator_id, event.target_version))
+        out: dict[str, Any] = {
+            "target": self._key_text(target_key) if target_key else event.target_version,
+            "source": dumped["source"],
+        }
+        for name in ("idempotency_key", "evidence"):
+            if name in dumped:
+                out[name] = dumped[name]
+        out["reason"] = event.reason if self.include_personal else WITHHELD
+        if event.reason is None:
+            out["reason"] = "erased"
+        if isinstance(event, ev.EventCorrected):
+            changes = dict(event.changes)
+            personal = event.personal_changes or {}
+            if self.include_personal:
+                changes |= personal
+            elif personal:
+                assert self.key is not None
+                out["_pseudonyms"] = {k: pseudonym(self.key, k, v) for k, v in personal.items()}
+            out["changes"] = changes
+        return out

@@ -1,0 +1,120 @@
+"""ledger.batch: bulk appends check each fact in order and save a batch in one transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from uuid import uuid4
+
+import pytest
+
+from commands.importing import import_lines
+from ledger import events as ev
+from ledger.application import Recorded, TrajectoryLedger
+from ledger.batch import BatchWriter, Write
+from ledger.errors import RuleViolationError, TrajectError
+
+REGISTRATION = {
+    "occurred_on": date(2025, 1, 10),
+    "birth_date": date(1990, 4, 2),
+    "sex": "f",
+    "nationality": ["SY"],
+    "name": "Invented Person",
+}
+
+
+@pytest.fixture
+def p1() -> str:
+    """An external key of this test's own (the PostgreSQL schema is shared by the run)."""
+    return f"P-{uuid4().hex[:12]}"
+
+
+def ladder(key: str, rung: int, day: int = 1) -> Write:
+    fields = {"occurred_on": date(2025, 3, day), "rung": rung, "assessor": "r.jansen"}
+    return Write(ev.LadderAssessed, fields, subject=key)
+
+
+def test_a_batch_registers_and_records_and_refuses_only_the_bad_fact(
+    app: TrajectoryLedger, p1: str
+) -> None:
+    writer = BatchWriter(app)
+    housed = {"occurred_on": date(2025, 2, 1), "housing_kind": "regulier", "route": "koppeling"}
+
+    outcomes = writer.write(
+        [
+            Write(ev.PersonRegistered, REGISTRATION | {"idempotency_key": f"k-{p1}"}, subject=p1),
+            ladder(p1, 2),
+            Write(ev.Housed, housed, subject=p1),  # no koppeling: refused
+            ladder(p1, 3, day=2),
+            ladder(p1 + "-unknown", 3),
+        ]
+    )
+
+    assert [type(o).__name__ for o in outcomes] == [
+        "Recorded",
+        "Recorded",
+        "RuleViolationError",
+        "Recorded",
+        "RuleViolationError",
+    ]
+    refused = outcomes[2]
+    assert isinstance(refused, RuleViolationError) and refused.field == "route"
+    person = app.person_by_external_ref(p1)
+    assert person is not None
+    assert [e.originator_version for e in app.stream_events(person)] == [1, 2, 3]
+    assert app.person(person).registration.name == "Invented Person"  # encrypted and readable
+    again = writer.write(
+        [Write(ev.PersonRegistered, REGISTRATION | {"idempotency_key": f"k-{p1}"})]
+    )
+    assert isinstance(again[0], Recorded) and again[0].duplicate
+
+
+def test_a_dry_batch_checks_everything_and_writes_nothing(app: TrajectoryLedger, p1: str) -> None:
+    writer = BatchWriter(app, dry_run=True)
+    before = app.recorder.max_notification_id()
+
+    first = writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=p1)])
+    second = writer.write([ladder(p1, 2), ladder(p1, 9)])
+
+    assert isinstance(first[0], Recorded) and isinstance(second[0], Recorded)
+    assert isinstance(second[1], TrajectError)  # rung 9 is no rung
+    assert app.recorder.max_notification_id() == before
+
+
+def test_a_stream_changed_by_another_writer_between_batches_is_checked_again(
+    app: TrajectoryLedger, p1: str
+) -> None:
+    writer = BatchWriter(app)
+    writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=p1), ladder(p1, 2)])
+    person = app.person_by_external_ref(p1)
+    assert person is not None
+    app.record(person, ev.LadderAssessed, occurred_on=date(2025, 3, 5), rung=4, assessor="x")
+
+    outcomes = writer.write([ladder(p1, 5, day=6)])  # the writer's copy of P-1 is stale
+
+    assert isinstance(outcomes[0], Recorded) and outcomes[0].version == 4
+    assert [e.originator_version for e in app.stream_events(person)] == [1, 2, 3, 4]
+
+
+def test_an_imported_recorded_time_is_the_events_timestamp(app: TrajectoryLedger, p1: str) -> None:
+    moment = datetime(2025, 1, 10, 9, 30, tzinfo=UTC)
+    writer = BatchWriter(app)
+
+    outcomes = writer.write(
+        [Write(ev.PersonRegistered, REGISTRATION, subject=p1, recorded_at=moment)]
+    )
+
+    assert isinstance(outcomes[0], Recorded)
+    event = next(iter(app.stream_events(outcomes[0].stream_id)))
+    assert event.timestamp == moment
+
+
+def test_a_municipality_fact_belongs_to_the_municipality_it_names(app: TrajectoryLedger) -> None:
+    code = f"GM{uuid4().int % 10000:04d}"
+    line = {"kind": "taakstelling-set", "municipality": code, "occurred_on": "2025-01-05",
+            "period": "2025H1", "target": 7, "source_ref": "circulaire 2025-I"}  # fmt: skip
+
+    summary = import_lines(app, [(1, line)], source=f"{code}.jsonl")
+
+    assert summary.written == 1, summary.rejects
+    stored = list(app.stream_events(ev.municipality_stream_id(code)))
+    assert [(e.municipality, type(e).__name__) for e in stored] == [(code, "TaakstellingSet")]
