@@ -319,14 +319,13 @@ class Generator:
         linked_on = self.s.first_day + _days(rng, 0, max(0, span - 14))
         referent = PersonPlan(self.key(index), place.code)
         person_id = _uuid(rng)
-        arrivals = self.referent(rng, referent, index, linked_on, person_id)
+        arrivals = self.referent(rng, referent, index, linked_on, person_id, slots=room - 1)
         plans = [referent]
-        arrivals = [(relation, on) for relation, on in arrivals if on <= self.last]
-        for number, (relation, arrived_on) in enumerate(arrivals[: room - 1], start=1):
+        for number, (relation, arrived_on, member_id) in enumerate(arrivals, start=1):
             member = PersonPlan(self.key(index + number), referent.municipality)
             self.nareiziger(
                 rng, member, index=index + number, relation=relation, arrived=arrived_on,
-                household_id=person_id,
+                household_id=person_id, person_id=member_id,
             )  # fmt: skip
             plans.append(member)
         return plans
@@ -363,8 +362,15 @@ class Generator:
         plan.add("person-registered", on, **fields)
 
     def referent(
-        self, rng: random.Random, p: PersonPlan, index: int, linked_on: date, person_id: UUID
-    ) -> list[tuple[str, date]]:
+        self,
+        rng: random.Random,
+        p: PersonPlan,
+        index: int,
+        linked_on: date,
+        person_id: UUID,
+        *,
+        slots: int,
+    ) -> list[tuple[str, date, UUID]]:
         """A statushouder's path from permit to outflow; returns the nareizigers' arrivals."""
         notified = linked_on - _days(rng, 7, 20)
         birth = linked_on - _days(rng, 19 * 365, 55 * 365)
@@ -380,7 +386,7 @@ class Generator:
             coa_location=rng.choice(("AZC Budel", "AZC Ter Apel", "AZC Zweeloo", "AZC Dronten")),
             household_size=rng.randint(1, 5), source="coa",
         )  # fmt: skip
-        arrivals = self.reunification(rng, p, notified)
+        arrivals = self.reunification(rng, p, notified, slots)
         first_day = linked_on + _days(rng, 35, 140)
         self.settle(rng, p, first_day, koppeling=True)
         self.life(rng, p, first_day, birth)
@@ -653,9 +659,10 @@ class Generator:
               completed=rng.random() < 0.8)  # fmt: skip
 
     def reunification(
-        self, rng: random.Random, p: PersonPlan, notified: date
-    ) -> list[tuple[str, date]]:
-        """A nareis file for about a quarter of referents; returns the members who arrive."""
+        self, rng: random.Random, p: PersonPlan, notified: date, slots: int
+    ) -> list[tuple[str, date, UUID]]:
+        """A nareis file for about a quarter of referents; returns the members who arrive (by
+        ``until``, and no more than ``slots``: the persons still to generate), with their ids."""
         if rng.random() > 0.25:
             return []
         window_end = rules.nareis_deadline(notified)
@@ -672,15 +679,23 @@ class Generator:
         granted = {"ingewilligd": len(members), "afgewezen": 0}.get(outcome, len(members) // 2)
         p.add("family-reunification-decided", decided, outcome=outcome, members_granted=granted,
               source="ind")  # fmt: skip
-        arrivals: list[tuple[str, date]] = []
+        arrivals: list[tuple[str, date, UUID]] = []
+        latest = decided
         for relation in members[:granted]:
             issued = decided + _days(rng, 14, 60)
             p.add("mvv-issued", issued, relation=relation, source="ind")
             arrived = issued + _days(rng, 7, 80)
-            p.add("nareiziger-arrived", arrived, relation=relation, ind_location="Zevenaar")
-            arrivals.append((relation, arrived))
-        last = max([decided, *(a for _, a in arrivals)]) + _days(rng, 7, 40)
-        closure = "herenigd" if arrivals else "afgewezen"
+            latest = max(latest, arrived)
+            member_id = _uuid(rng)
+            joins = arrived <= self.last and len(arrivals) < slots
+            p.add(
+                "nareiziger-arrived", arrived, relation=relation, ind_location="Zevenaar",
+                member_person_id=str(member_id) if joins and self.s.person_ids else None,
+            )  # fmt: skip
+            if joins:
+                arrivals.append((relation, arrived, member_id))
+        last = latest + _days(rng, 7, 40)  # after the last arrival, or the refusal
+        closure = "herenigd" if granted else "afgewezen"
         p.add("family-reunification-closed", last, closure=closure)
         return arrivals
 
@@ -693,12 +708,14 @@ class Generator:
         relation: str,
         arrived: date,
         household_id: UUID,
+        person_id: UUID,
     ) -> None:
         """A family member: registered on arrival, derived permit, housed with the referent."""
         adult = relation == "partner"
         age_days = rng.randint(19 * 365, 50 * 365) if adult else rng.randint(200, 17 * 365)
         birth = arrived - timedelta(days=age_days)
-        self.register(rng, p, index=index, on=arrived, birth=birth, household_id=household_id)
+        self.register(rng, p, index=index, on=arrived, birth=birth, household_id=household_id,
+                      person_id=person_id)  # fmt: skip
         permit_on = arrived + _days(rng, 3, 30)
         p.add("residence-permit-recorded", permit_on, permit_kind="asiel_afgeleid",
               valid_until=add_months(permit_on, 60).isoformat(), source="ind")  # fmt: skip

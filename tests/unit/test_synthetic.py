@@ -67,6 +67,15 @@ def test_asking_for_n_persons_gives_n_registrations_with_valid_distinct_bsns() -
     assert len(set(bsns)) == len(bsns)
     assert all(bsn_is_valid(b) for b in bsns)
     assert len({r["person_id"] for r in registrations}) == FULL.persons
+    # nareizigers are linked both ways: household_id to the referent, member_person_id back
+    ids = {r["person_id"]: r for r in registrations}
+    arrived = [r for r in records if r["kind"] == "nareiziger-arrived" and "member_person_id" in r]
+    assert arrived
+    for line in arrived:
+        member = ids[line["member_person_id"]]
+        referent = next(r for r in registrations if r["person"] == line["person"])
+        assert member["household_id"] == referent["person_id"]
+        assert member["occurred_on"] == line["occurred_on"]
     # every BSN the generator can make passes the 11-proef and none repeats
     made = [synthetic_bsn(i) for i in range(0, 1_000_000, 997)]
     assert all(bsn_is_valid(b) for b in made) and len(set(made)) == len(made)
