@@ -235,7 +235,11 @@ def write_lines(records: Iterator[Record], out: Path) -> int:
     """Write the records as JSON Lines; returns the number of lines."""
     count = 0
     stdout = str(out) == "-"
-    handle: IO[bytes] = sys.stdout.buffer if stdout else out.open("wb")
+    try:
+        handle: IO[bytes] = sys.stdout.buffer if stdout else out.open("wb")
+    except OSError as error:
+        msg = f"cannot write {out}: {error.strerror}"
+        raise click.BadParameter(msg, param_hint="'--out'") from None
     try:
         for record in records:
             handle.write(orjson.dumps(record) + b"\n")

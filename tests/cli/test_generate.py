@@ -122,6 +122,14 @@ def test_bad_options_are_refused_before_anything_is_written(
     assert ledger.event_count() == 0
 
 
+def test_an_unwritable_out_file_is_a_clear_error(traject: Traject, tmp_path: Path) -> None:
+    result = traject("generate", "--persons", "3", "--out", str(tmp_path / "missing" / "x.jsonl"))
+
+    assert result.exit_code == 2
+    assert "Invalid value for '--out': cannot write" in result.stderr
+    assert "No such file or directory" in result.stderr
+
+
 def test_generate_into_another_ledger_with_db(ledger: Traject, tmp_path: Path) -> None:
     other = Traject(f"sqlite:///{tmp_path / 'target.db'}", tmp_path / "target.db.key")
     other.init()
