@@ -419,6 +419,11 @@ class Generator:
         p.add("benefit-granted", first_day + _days(rng, 10, 30), benefit_kind="algemene_bijstand")
         staff = f"regisseur.{p.municipality.lower()}.{rng.randint(1, 3)}"
         p.add("coach-assigned", first_day, staff_id=staff, role="regisseur")
+        if rng.random() < 0.25:  # the regisseur hands the person over to a colleague
+            handover = first_day + _days(rng, 200, 900)
+            successor = f"regisseur.{p.municipality.lower()}.{rng.randint(4, 6)}"
+            p.add("coach-unassigned", handover, staff_id=staff, role="regisseur")
+            p.add("coach-assigned", handover, staff_id=successor, role="regisseur")
         if rng.random() < 0.5:
             p.add("coach-assigned", first_day, staff_id=f"coach.{rng.randint(1, 9)}", role="coach")
         start = first_day + _days(rng, 0, 14)
@@ -600,6 +605,9 @@ class Generator:
                 if outflow is not None:
                     reason = "doorgestroomd" if target else "contract beëindigd"
                     p.add("outflow-ended", on, outflow_type=outflow, reason=reason)
+                    if outflow == "werk_volledig":  # back on bijstand after full-time work
+                        p.add("benefit-granted", on + _days(rng, 7, 40),
+                              benefit_kind="algemene_bijstand")  # fmt: skip
                 if target is not None:
                     p.add(
                         "outflow-started", on, outflow_type=target,
@@ -609,6 +617,8 @@ class Generator:
                         benefit_after="beeindigd" if rung == 6 else "aanvullend" if rung == 5
                         else None,
                     )  # fmt: skip
+                    if target == "werk_volledig":  # full-time work ends the benefit
+                        p.add("benefit-ended", on, benefit_kind="algemene_bijstand")
                 outflow = target
             if rng.random() < 0.25:
                 p.add("profile-updated", on, occupation_direction=rng.choice(OCCUPATIONS),

@@ -98,6 +98,7 @@ def check_life_course(records: list[dict[str, Any]], until: date) -> None:
         duty_start: date | None = None
         recorded: list[str] = []
         nareiziger = False
+        coaches: set[tuple[str, str]] = set()
         for line in lines:
             kind = line["kind"]
             assert date.fromisoformat(line.get("occurred_on", until.isoformat())) <= until
@@ -132,6 +133,11 @@ def check_life_course(records: list[dict[str, Any]], until: date) -> None:
                 assert enrolled is True, f"{key}: {kind} outside the enrolment"
             if kind == "participant-exited":
                 enrolled = False
+            if kind == "coach-assigned":
+                coaches.add((line["staff_id"], line["role"]))
+            if kind == "coach-unassigned":
+                assert (line["staff_id"], line["role"]) in coaches, f"{key}: not assigned"
+                coaches.discard((line["staff_id"], line["role"]))
             if kind == "social-guidance-started" and line["year_no"] == 2:
                 assert "social-guidance-started" in seen, key
             seen.append(kind)
@@ -199,6 +205,7 @@ def test_the_life_course_has_its_variety() -> None:
         "pvt-completed", "ladder-assessed", "outflow-started", "outflow-ended", "moved-out",
         "help-request-recorded", "family-reunification-applied", "nareiziger-arrived",
         "participant-enrolled", "service-delivered", "participant-feedback-recorded",
+        "coach-unassigned", "benefit-ended",
     ):  # fmt: skip
         assert kind in kinds, kind
     outflows = {r["outflow_type"] for r in records if r["kind"] == "outflow-started"}
