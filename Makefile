@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: help install demo test test-fast postgres lint fmt docs docs-check bench clean
 
 help:
-	@echo "make demo       set up, then run a scripted walk-through on an embedded SQLite file"
+	@echo "make demo       set up, then generate a demo caseload and show its reports (SQLite)"
 	@echo "make test       set up, then run the whole test suite (SQLite and PostgreSQL)"
 	@echo "make install    create $(VENV) and install traject with its dev tools"
 	@echo "make lint       ruff check, mypy on ledger/ and projections/, generated docs current"

@@ -41,6 +41,7 @@ READ_COMMANDS: dict[str, str] = {
     "import": "commands.importing:import_command",
     "find-candidates": "commands.report_inburgering:find_candidates_command",
     "admin": "commands.admin:group",
+    "generate": "commands.generate:generate_command",
     "export": "commands.export:export_command",
 }
 

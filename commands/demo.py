@@ -1,13 +1,16 @@
-"""``traject demo``: a short, scripted walk through one invented trajectory, in a demo ledger.
+"""``traject demo``: three municipalities' invented caseload over four years, and their reports.
 
 The demo runs the real commands (the same parsing, ledger calls and rendering as typed ones)
-against its own SQLite file, and prints each command line before its output.
+against its own SQLite file, and prints each command line before its output: it generates a
+cooperation of three municipalities running an AMIF project (``traject generate``), builds the
+read models, prints the caseload, outflow, Participatieladder and housing reports, and ends with
+commands to try next.
 """
 
 from __future__ import annotations
 
 import shlex
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -17,11 +20,14 @@ from rich.text import Text
 from commands.context import Settings, TrajectContext, default_key_path
 from ledger.config import parse_database_url
 from ledger.errors import TrajectError
-from ledger.values import half_year_of
+from ledger.synthetic import municipalities
+from ledger.values import Period, half_year_of
 
 DEMO_MARK = "demo"
 DEMO_USER = "m.bakker"
-DEMO_BSN = "123456782"  # the worked 11-proef example of the domain reference: no real person
+DEMO_SEED = 7
+DEMO_PERSONS = 300
+DEMO_YEARS = 4
 MUNICIPALITY = "GM0622"
 
 
@@ -65,8 +71,10 @@ class Walkthrough:
             command.invoke(sub)
 
 
-def days_ago(days: int) -> str:
-    return (datetime.now(UTC).date() - timedelta(days=days)).isoformat()
+def last_full_periods(today: datetime) -> tuple[Period, Period]:
+    """The last whole half-year and the last whole year before ``today``."""
+    half = half_year_of(today.date()).previous()
+    return half, Period(today.year - 1)
 
 
 @click.command()
@@ -78,79 +86,80 @@ def days_ago(days: int) -> str:
     show_default=True,
     help="the demo ledger (an SQLite file, replaced on every run; never another ledger)",
 )
+@click.option(
+    "--persons",
+    type=click.IntRange(10, 5000),
+    default=DEMO_PERSONS,
+    show_default=True,
+    help="how many invented persons",
+)
 @click.pass_context
-def demo(ctx: click.Context, path: Path) -> None:
-    """Walk through one invented statushouder's first weeks in a fresh demo ledger.
+def demo(ctx: click.Context, path: Path, persons: int) -> None:
+    """Generate three municipalities' statushouders over four years and show their reports.
 
-    Registers a person, records a residence permit, the COA koppeling, a tenancy, the move-in,
-    the BRP registration, the inburgering duty, the broad intake, the PIP and a ladder
-    assessment, corrects that assessment, and shows the timeline. All data is invented.
+    In a fresh demo ledger: Vlaardingen, Maassluis and Schiedam house the statushouders COA
+    links to them against their taakstelling, guide them through inburgering and towards
+    work, and run an AMIF project together (traject generate). Then the read models are built
+    and the caseload of one regisseur, the outflow, the Participatieladder and the housing
+    figures are printed, followed by commands to try next. All data is invented.
 
     \b
     Example:
       traject demo
-      TRAJECT_DATABASE_URL=traject-demo.db traject timeline <person id from the demo>
+      TRAJECT_DATABASE_URL=traject-demo.db traject report outflow --period 2025
     """
     clear_demo(path)
     traject = ctx.with_resource(TrajectContext(Settings(database_url=str(path), user=DEMO_USER)))
     ctx.obj = traject
     walk = Walkthrough(ctx, traject)
+    codes = [m.code for m in municipalities(3)]
+    today = datetime.now(UTC).astimezone()
+    half, year = last_full_periods(today)
 
     walk.say(f"A fresh ledger in {path}, with its own master key file beside it.")
     walk.run("init", "--municipality", MUNICIPALITY)
     traject.app.tables.set_setting(DEMO_MARK, "yes")
 
-    walk.say("Register an (invented) statushouder. Name and BSN are encrypted.")
+    walk.say(
+        f"{persons} invented persons in {', '.join(codes)} over {DEMO_YEARS} years: koppeling, "
+        "housing, inburgering, ladder, outflow, nareizigers, an AMIF project; some facts "
+        "recorded late, a few corrected. No real person's data."
+    )
     walk.run(
-        "person", "register", "--on", days_ago(28), "--birth-date", "1991-05-14",
-        "--sex", "f", "--nationality", "SY", "--bsn", DEMO_BSN, "--name", "Amal Haddad",
-        "--languages", "Arabisch", "--languages", "Engels",
-    )  # fmt: skip
-    person_id = traject.app.find_person_by_bsn(DEMO_BSN)
-    ref = str(person_id)[:8]
-    linked_on = date.fromisoformat(days_ago(25))
-
-    walk.say(f"Her path so far; {ref} is enough to name her (any unique prefix of 6+).")
-    steps: list[tuple[str, ...]] = [
-        ("residence-permit-recorded", "--on", days_ago(28), "--permit-kind", "asiel_bt",
-         "--notified-on", days_ago(28), "--valid-until", days_ago(28 - 5 * 365)),
-        ("coa-linked", "--on", linked_on.isoformat(), "--taakstelling-period",
-         str(half_year_of(linked_on)), "--coa-location", "AZC Voorbeeldstad"),
-        ("tenancy-signed", "--on", days_ago(14), "--housing-kind", "regulier",
-         "--landlord", "Woonstichting Voorbeeld", "--address", "Voorbeeldstraat 12"),
-        ("housed", "--on", days_ago(10), "--housing-kind", "regulier", "--route", "koppeling"),
-        ("brp-registered", "--on", days_ago(9)),
-        ("inburgering-duty-established", "--on", days_ago(8), "--duty-start", days_ago(9)),
-        ("broad-intake-started", "--on", days_ago(6), "--by", DEMO_USER),
-        ("pip-adopted", "--on", days_ago(3), "--version", "1", "--leerroute", "B1",
-         "--hoofddoel", "werk", "--pvt-intensity", "standaard", "--map-intensity", "standaard",
-         "--decision-ref", "PIP-DEMO-0001"),
-        ("ladder-assessed", "--on", days_ago(2), "--rung", "2", "--assessor", DEMO_USER),
-    ]  # fmt: skip
-    for kind, *options in steps:
-        walk.run("record", kind, ref, *options)
-    before_correction = datetime.now(UTC)
-    ladder_version = traject.app.person(traject.person(ref)).version
-
-    walk.say("The ladder rung was a typo. Corrections never edit: they are new facts.")
-    walk.run(
-        "correct", ref, str(ladder_version), "--set", "rung=3",
-        "--reason", "rung 3 was agreed in the intake",
+        "generate", "--municipalities", "3", "--persons", str(persons),
+        "--years", str(DEMO_YEARS), "--seed", str(DEMO_SEED),
     )  # fmt: skip
 
-    walk.say("The whole history: originals, corrections, who recorded what and when.")
-    walk.run("timeline", ref)
+    walk.say("Build the read models from the events (reports also catch up by themselves).")
+    walk.run("projections", "rebuild")
 
-    # rounded up to the millisecond: not before the last fact recorded ahead of the correction
-    ceiling = before_correction + timedelta(microseconds=999)
-    moment = ceiling.replace(tzinfo=None).isoformat(timespec="milliseconds")
+    regisseur = f"regisseur.{MUNICIPALITY.lower()}.1"
+    walk.say(f"Today's caseload of one regisseur in {MUNICIPALITY}.")
+    walk.run("caseload", "--coach", regisseur)
+
+    walk.say(f"Outflow to work, volunteering and education in {year}, per municipality.")
+    walk.run("report", "outflow", "--period", str(year), "--by", "municipality")
+
+    start = half.start.isoformat()
+    walk.say(f"Participatieladder at the end of {half}, and the moves since {start}.")
+    walk.run("report", "ladder", "--on", half.end.isoformat(), "--from", start)
+
+    walk.say(f"Housing against the taakstelling in {half}.")
+    walk.run("report", "housing", "--period", str(half))
+
+    person = traject.app.person_by_external_ref(f"gen{DEMO_SEED}-000000")
+    ref = str(person)[:8] if person else "<person id>"
+    known_at = (half.end + timedelta(days=1)).isoformat()
     try_next = [
         f"export TRAJECT_DATABASE_URL={shlex.quote(str(path))}",
+        f"traject timeline {ref}",
         f"traject person show {ref}",
-        f"traject timeline {ref} --as-known-at {moment}   # before the correction",
-        f"traject timeline {ref} --format json",
-        "traject record --help                  # every kind of fact",
-        "traject record outflow-started --help",
+        f"traject report outflow --period {half} --format json",
+        f"traject report outflow --period {half} --as-known-at {known_at}   # as known then",
+        f"traject report housing --period {half} --municipality {codes[1]}",
+        f"traject caseload --municipality {codes[2]} --format csv",
+        "traject projections status",
+        "traject generate --persons 2000 --years 10 --out synthetic.jsonl   # a bigger set",
         "traject init                           # a ledger of your own (traject.db)",
     ]
     traject.console.print(Text("\nTry next:", style="bold"))

@@ -1,0 +1,220 @@
+"""The synthetic generator: reproducible, and its lines follow the life course of domain.md §2."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger import rules
+from ledger.synthetic import Settings, generate, synthetic_bsn
+from ledger.values import bsn_is_valid
+
+UNTIL = date(2026, 6, 30)
+FULL = Settings(
+    municipalities=4,
+    persons=120,
+    years=7,
+    seed=11,
+    start_year=2020,
+    until=UNTIL,
+    recorded_at=True,
+    corrections=True,
+    person_ids=True,
+)
+WI2021_ONLY = {
+    "broad-intake-started",
+    "broad-intake-completed",
+    "pip-adopted",
+    "learning-route-started",
+    "map-completed",
+    "downgraded-to-a2",
+}
+
+
+def dump(config: Settings) -> bytes:
+    return b"".join(orjson.dumps(record) + b"\n" for record in generate(config))
+
+
+def streams(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Person lines grouped by external key, in file order."""
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        if "person" in record:
+            grouped[record["person"]].append(record)
+    return grouped
+
+
+def test_the_same_seed_gives_the_same_bytes_and_another_seed_other_bytes() -> None:
+    first = dump(FULL)
+    assert first == dump(FULL)
+    other = dump(Settings(**{**FULL.__dict__, "seed": 12}))
+    assert other != first
+    assert len(first.splitlines()) > 20 * FULL.persons
+
+
+def test_asking_for_n_persons_gives_n_registrations_with_valid_distinct_bsns() -> None:
+    records = list(generate(FULL))
+    registrations = [r for r in records if r["kind"] == "person-registered"]
+
+    assert len(registrations) == FULL.persons
+    bsns = [r["bsn"] for r in registrations]
+    assert len(set(bsns)) == len(bsns)
+    assert all(bsn_is_valid(b) for b in bsns)
+    assert len({r["person_id"] for r in registrations}) == FULL.persons
+    # nareizigers are linked both ways: household_id to the referent, member_person_id back
+    ids = {r["person_id"]: r for r in registrations}
+    arrived = [r for r in records if r["kind"] == "nareiziger-arrived" and "member_person_id" in r]
+    assert arrived
+    for line in arrived:
+        member = ids[line["member_person_id"]]
+        referent = next(r for r in registrations if r["person"] == line["person"])
+        assert member["household_id"] == referent["person_id"]
+        assert member["occurred_on"] == line["occurred_on"]
+    # every BSN the generator can make passes the 11-proef and none repeats
+    made = [synthetic_bsn(i) for i in range(0, 1_000_000, 997)]
+    assert all(bsn_is_valid(b) for b in made) and len(set(made)) == len(made)
+
+
+def test_without_the_newer_import_features_no_line_uses_them() -> None:
+    plain = Settings(persons=40, seed=3, start_year=2021, years=3, until=UNTIL)
+    records = list(generate(plain))
+    assert not any("recorded_at" in r or "person_id" in r for r in records)
+    assert not any(r["kind"].startswith("event-") for r in records)
+
+
+def check_life_course(records: list[dict[str, Any]], until: date) -> None:
+    """The ordering constraints of domain.md §2.4 as the generator promises them."""
+    for key, lines in streams(records).items():
+        assert lines[0]["kind"] == "person-registered", key
+        seen: list[str] = []
+        open_outflows: set[str] = set()
+        enrolled: bool | None = None
+        duty_start: date | None = None
+        recorded: list[str] = []
+        nareiziger = False
+        coaches: set[tuple[str, str]] = set()
+        for line in lines:
+            kind = line["kind"]
+            assert date.fromisoformat(line.get("occurred_on", until.isoformat())) <= until
+            if "recorded_at" in line:
+                recorded.append(line["recorded_at"])
+            if kind == "residence-permit-recorded" and line["permit_kind"] == "asiel_afgeleid":
+                nareiziger = True
+            if kind == "coa-linked":
+                assert not nareiziger, f"{key}: a nareiziger is not linked by COA"
+            if kind == "tenancy-signed":
+                assert "coa-linked" in seen, f"{key}: tenancy before koppeling"
+            if kind == "housed" and line["route"] == "koppeling":
+                assert "coa-linked" in seen and "tenancy-signed" in seen, key
+            if kind == "housed" and line["route"] == "nareis":
+                assert nareiziger, key
+            if kind == "inburgering-duty-established":
+                duty_start = date.fromisoformat(line["duty_start"])
+            if kind in WI2021_ONLY:
+                assert duty_start is not None and duty_start >= date(2022, 1, 1), (key, kind)
+            if kind == "pip-adopted":
+                assert "broad-intake-started" in seen, f"{key}: PIP before the intake"
+                assert line["version"] == 1 + seen.count("pip-adopted")
+            if kind == "outflow-started":
+                open_outflows.add(line["outflow_type"])
+            if kind == "outflow-ended":
+                assert line["outflow_type"] in open_outflows, key
+                open_outflows.discard(line["outflow_type"])
+            if kind == "participant-enrolled":
+                assert enrolled is None, f"{key}: enrolled twice"
+                enrolled = True
+            if kind in ("service-delivered", "participant-feedback-recorded"):
+                assert enrolled is True, f"{key}: {kind} outside the enrolment"
+            if kind == "participant-exited":
+                enrolled = False
+            if kind == "coach-assigned":
+                coaches.add((line["staff_id"], line["role"]))
+            if kind == "coach-unassigned":
+                assert (line["staff_id"], line["role"]) in coaches, f"{key}: not assigned"
+                coaches.discard((line["staff_id"], line["role"]))
+            if kind == "social-guidance-started" and line["year_no"] == 2:
+                assert "social-guidance-started" in seen, key
+            seen.append(kind)
+        if "deceased" in seen:
+            assert seen[-1] == "deceased" or all(
+                k.startswith("event-") for k in seen[seen.index("deceased") + 1 :]
+            ), key
+        assert recorded == sorted(recorded), f"{key}: recorded times out of order"
+
+
+def test_every_person_follows_the_life_course() -> None:
+    check_life_course(list(generate(FULL)), UNTIL)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10**6), start_year=st.integers(2012, 2024))
+def test_the_life_course_holds_for_any_seed_and_start_year(seed: int, start_year: int) -> None:
+    config = Settings(
+        persons=25, seed=seed, start_year=start_year, years=3, until=UNTIL, recorded_at=True,
+        corrections=True, person_ids=True, municipalities=2,
+    )  # fmt: skip
+    check_life_course(list(generate(config)), min(UNTIL, date(start_year + 2, 12, 31)))
+
+
+def test_regimes_follow_the_duty_start() -> None:
+    records = list(generate(FULL))
+    by_person = streams(records)
+    regimes = set()
+    for lines in by_person.values():
+        duty = next((x for x in lines if x["kind"] == "inburgering-duty-established"), None)
+        if duty is None:
+            continue
+        regime = rules.derive_regime(date.fromisoformat(duty["duty_start"])).value
+        regimes.add(regime)
+        kinds = {x["kind"] for x in lines}
+        if regime == "wi2013":
+            assert not kinds & WI2021_ONLY
+        else:
+            assert "duo-loan-granted" not in kinds and "ona-completed" not in kinds
+    assert regimes == {"wi2013", "wi2021"}  # 2020-2026 spans the change of 2022
+
+
+def test_a_realistic_share_is_recorded_late_and_a_few_facts_are_corrected() -> None:
+    records = [r for r in generate(FULL) if "person" in r and "occurred_on" in r]
+    limit = rules.current_rules().late_recording_days
+
+    def delay(record: dict[str, Any]) -> timedelta:
+        recorded = datetime.fromisoformat(record["recorded_at"]).date()
+        return recorded - date.fromisoformat(record["occurred_on"])
+
+    late = [r for r in records if delay(r) > timedelta(days=limit)]
+    assert 0.01 < len(late) / len(records) < 0.15
+    fixes = [r for r in generate(FULL) if r["kind"].startswith("event-")]
+    assert {r["kind"] for r in fixes} == {"event-corrected", "event-retracted"}
+    keys = {r.get("idempotency_key") for r in generate(FULL)}
+    assert all(fix["target"] in keys for fix in fixes)
+
+
+def test_the_life_course_has_its_variety() -> None:
+    records = list(generate(FULL))
+    kinds = {r["kind"] for r in records}
+    for kind in (
+        "taakstelling-set", "project-registered", "coa-linked", "housed", "brp-registered",
+        "pip-adopted", "learning-route-started", "exam-result-recorded", "downgraded-to-a2",
+        "pvt-completed", "ladder-assessed", "outflow-started", "outflow-ended", "moved-out",
+        "help-request-recorded", "family-reunification-applied", "nareiziger-arrived",
+        "participant-enrolled", "service-delivered", "participant-feedback-recorded",
+        "coach-unassigned", "benefit-ended",
+    ):  # fmt: skip
+        assert kind in kinds, kind
+    outflows = {r["outflow_type"] for r in records if r["kind"] == "outflow-started"}
+    assert outflows == {"werk_volledig", "werk_gedeeltelijk", "onbetaald_vrijwilligerswerk",
+                        "onderwijs"}  # fmt: skip
+    rungs = defaultdict(list)
+    for r in records:
+        if r["kind"] == "ladder-assessed":
+            rungs[r["person"]].append(r["rung"])
+    assert any(any(b < a for a, b in itertools.pairwise(rs)) for rs in rungs.values())
+    retakes = [r for r in records if r["kind"] == "exam-result-recorded" and r["attempt_no"] > 1]
+    assert retakes
