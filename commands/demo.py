@@ -20,6 +20,7 @@ from rich.text import Text
 from commands.context import Settings, TrajectContext, default_key_path
 from ledger.config import parse_database_url
 from ledger.errors import TrajectError
+from ledger.synthetic import Settings as GeneratorSettings
 from ledger.synthetic import municipalities
 from ledger.values import Period, half_year_of
 
@@ -158,6 +159,8 @@ def demo(ctx: click.Context, path: Path, persons: int) -> None:
         f"traject report outflow --period {half} --as-known-at {known_at}   # as known then",
         f"traject report housing --period {half} --municipality {codes[1]}",
         f"traject caseload --municipality {codes[2]} --format csv",
+        f"traject report amif --project {GeneratorSettings.project} --period {year}",
+        "traject audit verify                   # every stored event against its leaf",
         "traject projections status",
         "traject generate --persons 2000 --years 10 --out synthetic.jsonl   # a bigger set",
         "traject init                           # a ledger of your own (traject.db)",
