@@ -55,7 +55,7 @@ from ledger.persistence import DataKeyRow, ExternalRefRow, IdempotencyRow, Perso
 
 MAX_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 0.01
-CACHE_EVENTS = 200_000  # events of cached streams kept between batches of a real run
+CACHE_EVENTS = 50_000  # events of cached streams kept between batches of a real run
 
 
 @dataclass(frozen=True)

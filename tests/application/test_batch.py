@@ -126,7 +126,11 @@ def test_the_stream_cache_holds_at_most_its_bound_of_events(app: TrajectoryLedge
 
     for key in persons:  # one batch per person: registration and two assessments, 3 events
         outcomes = writer.write(
-            [Write(ev.PersonRegistered, REGISTRATION, subject=key), ladder(key, 2), ladder(key, 3, 2)]
+            [
+                Write(ev.PersonRegistered, REGISTRATION, subject=key),
+                ladder(key, 2),
+                ladder(key, 3, 2),
+            ]
         )
         assert all(isinstance(o, Recorded) for o in outcomes), outcomes
         held = sum(len(a.stored) if a is not None else 1 for a in writer.streams.values())
