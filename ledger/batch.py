@@ -14,12 +14,23 @@ A concurrent writer that appended to one of the batch's streams makes that trans
 the (stream, version) key; the batch is then checked again against the fresh streams and saved
 again, so rules hold and nothing is doubled. A dry writer (``dry_run=True``) checks everything the
 same way and keeps its state across batches, but saves nothing.
+
+Memory is bounded by the number of *events* held, not by the size of the input. Between batches
+a real writer keeps the streams it touched in a least-recently-used cache of at most
+``cache_events`` events (:data:`CACHE_EVENTS` by default); after each saved batch the least
+recently used streams are evicted (with their data keys in the key ring) until the cache fits.
+An evicted stream seen again is loaded from the store, so it can never be stale. The
+idempotency keys and external keys the writer learnt are dropped after each save: the next
+batch looks its own up in one query each (``_prefetch``). During a batch the cache can exceed
+its bound by the streams that batch touches (at most ``batch size`` of them). A dry writer
+saves nothing, so it cannot evict: its memory grows with the file it checks.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,7 +55,7 @@ from ledger.persistence import DataKeyRow, ExternalRefRow, IdempotencyRow, Perso
 
 MAX_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 0.01
-CACHE_LIMIT = 50_000  # streams kept in memory between batches of a real (not dry) run
+CACHE_EVENTS = 50_000  # events of cached streams kept between batches of a real run
 
 
 @dataclass(frozen=True)
@@ -85,10 +96,16 @@ class _Pending:
 class BatchWriter:
     """Checks and appends batches of facts; see the module's docstring."""
 
-    def __init__(self, app: TrajectoryLedger, *, dry_run: bool = False) -> None:
+    def __init__(
+        self, app: TrajectoryLedger, *, dry_run: bool = False, cache_events: int = CACHE_EVENTS
+    ) -> None:
         self.app = app
         self.dry_run = dry_run
-        self.streams: dict[UUID, StreamAggregate | None] = {}  # None: no such stream
+        self.cache_events = cache_events
+        # the stream cache, least recently used first; None: no such stream
+        self.streams: OrderedDict[UUID, StreamAggregate | None] = OrderedDict()
+        self.sizes: dict[UUID, int] = {}  # each cached stream's events when it was last kept
+        self.held = 0  # the sum of ``sizes``: the events the cache holds
         self.keys: dict[str, tuple[UUID, int]] = {}  # idempotency keys known to this writer
         self.refs: dict[str, UUID | None] = {}  # external keys known to this writer
         self.bsn_digests: set[str] = set()  # BSNs registered by this writer (not yet saved)
@@ -169,7 +186,7 @@ class BatchWriter:
         side = self._side_rows(item, event, stream_id)
         warnings = aggregate.record(event)  # the rules; raises before it changes anything
         aggregate.pending.clear()
-        self.streams[stream_id] = aggregate
+        self._put(stream_id, aggregate)
         self.pending.events.append(event)
         if isinstance(event, ev.PersonalDataShredded):
             self.pending.shredded.append(stream_id)  # the key goes in the same transaction
@@ -225,7 +242,30 @@ class BatchWriter:
     def _cached(self, stream_id: UUID) -> StreamAggregate | None:
         if stream_id not in self.streams:
             self._load([stream_id])
+        else:
+            self.streams.move_to_end(stream_id)
         return self.streams[stream_id]
+
+    def _put(self, stream_id: UUID, aggregate: StreamAggregate | None) -> None:
+        """Keep a stream as the most recently used; its events count towards the bound."""
+        size = len(aggregate.stored) if aggregate is not None else 1
+        self.held += size - self.sizes.get(stream_id, 0)
+        self.sizes[stream_id] = size
+        self.streams[stream_id] = aggregate
+        self.streams.move_to_end(stream_id)
+
+    def _evict(self) -> None:
+        """Drop the least recently used streams until the cache holds ``cache_events`` or fewer.
+
+        Only after a save: every cached stream is then as the store has it, so an evicted one
+        is simply loaded again when it is seen again.
+        """
+        while self.held > self.cache_events and self.streams:
+            stream_id, _ = self.streams.popitem(last=False)
+            self.held -= self.sizes.pop(stream_id)
+            self.erased.pop(stream_id, None)
+            self.created.discard(stream_id)
+            self.app.keyring.forget(stream_id)
 
     def _load(self, stream_ids: Iterable[UUID]) -> None:
         wanted = [s for s in dict.fromkeys(stream_ids) if s not in self.streams]
@@ -238,7 +278,7 @@ class BatchWriter:
             found.setdefault(event.originator_id, []).append(event)
         for stream_id in wanted:
             events = found.get(stream_id)
-            self.streams[stream_id] = project_stream(None, events) if events else None
+            self._put(stream_id, project_stream(None, events) if events else None)
 
     def _prefetch(self, writes: Sequence[Write]) -> None:
         """Look up the batch's idempotency keys, external keys and streams in few queries."""
@@ -352,10 +392,10 @@ class BatchWriter:
                 self.app.keyring.shredded(subject)
         self.pending = _Pending()
         self.bsn_digests.clear()
-        if len(self.streams) > CACHE_LIMIT:
-            self.streams.clear()
-            self.refs.clear()
-            self.keys.clear()
+        self.fresh.clear()  # ids made up for registrations that were refused
+        self.keys.clear()  # saved: the next batch looks up its own keys
+        self.refs.clear()
+        self._evict()
 
     def _forget(self) -> None:
         """After a failed save: drop everything this batch believed, to check it again."""
@@ -363,6 +403,10 @@ class BatchWriter:
             self.app.keyring.forget(subject)
         self.pending = _Pending()
         self.streams.clear()
+        self.sizes.clear()
+        self.held = 0
+        self.created.clear()
+        self.fresh.clear()
         self.refs.clear()
         self.keys.clear()
         self.bsn_digests.clear()

@@ -118,3 +118,56 @@ def test_a_municipality_fact_belongs_to_the_municipality_it_names(app: Trajector
     assert summary.written == 1, summary.rejects
     stored = list(app.stream_events(ev.municipality_stream_id(code)))
     assert [(e.municipality, type(e).__name__) for e in stored] == [(code, "TaakstellingSet")]
+
+
+def test_the_stream_cache_holds_at_most_its_bound_of_events(app: TrajectoryLedger, p1: str) -> None:
+    writer = BatchWriter(app, cache_events=20)
+    persons = [f"{p1}-{n}" for n in range(30)]
+
+    for key in persons:  # one batch per person: registration and two assessments, 3 events
+        outcomes = writer.write(
+            [
+                Write(ev.PersonRegistered, REGISTRATION, subject=key),
+                ladder(key, 2),
+                ladder(key, 3, 2),
+            ]
+        )
+        assert all(isinstance(o, Recorded) for o in outcomes), outcomes
+        held = sum(len(a.stored) if a is not None else 1 for a in writer.streams.values())
+        assert held == writer.held <= 20  # 30 persons x 3 events would be 90
+        assert len(writer.keys) == len(writer.refs) == 0  # saved: looked up again when needed
+
+    assert len(writer.streams) == 20 // 3
+    assert writer.streams.keys() == {app.person_by_external_ref(k) for k in persons[-6:]}
+
+
+def test_an_evicted_stream_is_loaded_again_with_what_others_appended(
+    app: TrajectoryLedger, p1: str
+) -> None:
+    writer = BatchWriter(app, cache_events=3)
+    writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=p1), ladder(p1, 2)])
+    person = app.person_by_external_ref(p1)
+    assert person is not None
+    for n in range(3):  # other persons push P-1 out of the cache
+        writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=f"{p1}-{n}")])
+    assert person not in writer.streams
+    app.record(person, ev.LadderAssessed, occurred_on=date(2025, 3, 5), rung=4, assessor="x")
+
+    outcomes = writer.write([ladder(p1, 5, day=6), ladder(p1, 6, day=7)])
+
+    assert [o.version for o in outcomes if isinstance(o, Recorded)] == [4, 5]
+    assert [e.originator_version for e in app.stream_events(person)] == [1, 2, 3, 4, 5]
+    last = list(app.stream_events(person))[-1]
+    assert isinstance(last, ev.LadderAssessed) and last.rung == 6
+    assert app.person(person).registration.name == "Invented Person"  # its key read again
+
+
+def test_a_dry_writer_keeps_every_stream_it_checked(app: TrajectoryLedger, p1: str) -> None:
+    writer = BatchWriter(app, dry_run=True, cache_events=1)
+    writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=p1)])
+    for n in range(3):
+        writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=f"{p1}-{n}")])
+
+    outcomes = writer.write([ladder(p1, 2)])  # P-1 exists only in the writer's memory
+
+    assert isinstance(outcomes[0], Recorded) and outcomes[0].version == 2
