@@ -23,7 +23,8 @@ Per store (a SQLite file in a temporary directory; a fresh PostgreSQL database):
    peak RSS of a fresh process doing only the rebuild (above its baseline after start-up).
 5. **Reports** (caseload and its report with deadline signals, outflow, housing, ladder, cohort,
    guidance, reunification, help requests, PVT, plans, inburgering, AMIF when the project exists,
-   and the candidate finder) when current and ``as_known_at`` a moment half-way through the log.
+   and the candidate finder) when current and ``as_known_at`` a moment half-way through the log;
+   the caseload and its report also on today's date (after every fact: ``caseload-today``).
 
 ``--ledger URL --key-file FILE`` times only the reports (step 5) on an existing ledger, e.g. one
 filled by ``traject generate`` (whose trajectories have inburgering, guidance, reunification and
@@ -472,9 +473,13 @@ def reports(
     its half-year (AMIF only when the ledger has :data:`AMIF_PROJECT`)."""
     views = Views(app)
     period = Period.parse(f"{day.year}H{1 if day.month <= 6 else 2}")
+    today = datetime.now(UTC).date()
     calls: dict[str, Callable[[datetime | None], Any]] = {
         "caseload": lambda at: caseload(views, day, as_known_at=at),
         "caseload-report": lambda at: caseload_report(views, day, as_known_at=at),
+        # today: after every fact, as `traject caseload` without --on
+        "caseload-today": lambda at: caseload(views, today, as_known_at=at),
+        "caseload-report-today": lambda at: caseload_report(views, today, as_known_at=at),
         "outflow": lambda at: outflow(views, period, as_known_at=at),
         "housing": lambda at: housing(views, period, as_known_at=at),
         "ladder": lambda at: ladder(views, day, from_date=date(day.year, 1, 1), as_known_at=at),
@@ -562,7 +567,7 @@ def bench_ledger(args: argparse.Namespace) -> None:
     app.close()
     for name, figures in times.items():
         print(
-            f"  report {name:<15} current {figures['current_s'] * 1000:8.1f} ms"
+            f"  report {name:<21} current {figures['current_s'] * 1000:8.1f} ms"
             f"   as known at {figures['as_known_at_s'] * 1000:8.1f} ms"
         )
     if args.json:
@@ -590,7 +595,7 @@ def print_store(result: dict[str, Any]) -> None:
         print(f"  rebuild tracemalloc peak  {result['rebuild_tracemalloc_peak_mib']:>9.1f} MiB")
     for name, times in result["reports"].items():
         print(
-            f"  report {name:<15} current {times['current_s'] * 1000:8.1f} ms"
+            f"  report {name:<21} current {times['current_s'] * 1000:8.1f} ms"
             f"   as known at {times['as_known_at_s'] * 1000:8.1f} ms"
         )
 
