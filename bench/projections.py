@@ -21,8 +21,18 @@ Per store (a SQLite file in a temporary directory; a fresh PostgreSQL database):
 4. **Full rebuild of all read models** in one pass (``projections.base.rebuild_many``): events
    of the log (all kinds) per second of wall time, including the swap and the digests, and the
    peak RSS of a fresh process doing only the rebuild (above its baseline after start-up).
-5. **Reports** (caseload, outflow, housing, ladder) when current and ``as_known_at`` a moment
-   half-way through the log.
+5. **Reports** (caseload and its report with deadline signals, outflow, housing, ladder, cohort,
+   guidance, reunification, help requests, PVT, plans, inburgering, AMIF when the project exists,
+   and the candidate finder) when current and ``as_known_at`` a moment half-way through the log;
+   the caseload and its report also on today's date (after every fact: ``caseload-today``).
+
+``--ledger URL --key-file FILE`` times only the reports (step 5) on an existing ledger, e.g. one
+filled by ``traject generate`` (whose trajectories have inburgering, guidance, reunification and
+AMIF facts that the built ledger lacks); ``--on`` sets the report date (default 2024-06-30)::
+
+    .venv/bin/traject --db gen.db init --municipality GM0622
+    .venv/bin/traject --db gen.db generate --persons 20000 --years 4
+    .venv/bin/python bench/projections.py --ledger gen.db --key-file gen.db.key --on 2026-06-30
 
 Every timed figure is the median of ``--runs`` runs. ``--json FILE`` writes the results.
 """
@@ -55,13 +65,23 @@ import psycopg  # noqa: E402
 from ledger import events as ev  # noqa: E402
 from ledger.application import TrajectoryLedger  # noqa: E402
 from ledger.config import parse_database_url  # noqa: E402
+from ledger.crypto import read_key_file  # noqa: E402
 from ledger.rules import current_rules  # noqa: E402
 from ledger.values import Period  # noqa: E402
 from projections import PROJECTIONS, Views, rebuild_many  # noqa: E402
-from projections.caseload import caseload  # noqa: E402
+from projections.amif import UnknownProjectError, amif  # noqa: E402
+from projections.candidates import find_candidates  # noqa: E402
+from projections.caseload import caseload, caseload_report  # noqa: E402
+from projections.cohort import cohort  # noqa: E402
+from projections.guidance import guidance  # noqa: E402
+from projections.helprequests import help_requests  # noqa: E402
 from projections.housing import housing  # noqa: E402
+from projections.inburgering import inburgering  # noqa: E402
 from projections.ladder import ladder  # noqa: E402
 from projections.outflow import outflow  # noqa: E402
+from projections.plans import plans  # noqa: E402
+from projections.pvt import pvt  # noqa: E402
+from projections.reunification import reunification  # noqa: E402
 
 sys.path.append(str(HERE))
 
@@ -443,20 +463,42 @@ def timed(fn: Callable[[], Any], runs: int) -> float:
     return statistics.median(samples)
 
 
-def reports(app: TrajectoryLedger, moment: datetime, runs: int) -> dict[str, dict[str, float]]:
-    """Each report's median time when current, and as known at ``moment``."""
+AMIF_PROJECT = "AMIF-SAMEN"  # the project ``traject generate`` registers
+
+
+def reports(
+    app: TrajectoryLedger, moment: datetime, runs: int, day: date = date(2024, 6, 30)
+) -> dict[str, dict[str, float]]:
+    """Each report's median time when current, and as known at ``moment``, on ``day`` and
+    its half-year (AMIF only when the ledger has :data:`AMIF_PROJECT`)."""
     views = Views(app)
-    period = Period.parse("2024H1")
-    day = date(2024, 6, 30)
+    period = Period.parse(f"{day.year}H{1 if day.month <= 6 else 2}")
+    today = datetime.now(UTC).date()
     calls: dict[str, Callable[[datetime | None], Any]] = {
         "caseload": lambda at: caseload(views, day, as_known_at=at),
+        "caseload-report": lambda at: caseload_report(views, day, as_known_at=at),
+        # today: after every fact, as `traject caseload` without --on
+        "caseload-today": lambda at: caseload(views, today, as_known_at=at),
+        "caseload-report-today": lambda at: caseload_report(views, today, as_known_at=at),
         "outflow": lambda at: outflow(views, period, as_known_at=at),
         "housing": lambda at: housing(views, period, as_known_at=at),
-        "ladder": lambda at: ladder(views, day, from_date=date(2024, 1, 1), as_known_at=at),
+        "ladder": lambda at: ladder(views, day, from_date=date(day.year, 1, 1), as_known_at=at),
+        "cohort": lambda at: cohort(views, day.year, as_known_at=at),
+        "guidance": lambda at: guidance(views, period, as_known_at=at),
+        "reunification": lambda at: reunification(views, period, as_known_at=at),
+        "help-requests": lambda at: help_requests(views, period, as_known_at=at),
+        "pvt": lambda at: pvt(views, period, as_known_at=at),
+        "plans": lambda at: plans(views, period, as_known_at=at),
+        "inburgering": lambda at: inburgering(views, day, as_known_at=at),
+        "amif": lambda at: amif(views, AMIF_PROJECT, period, as_known_at=at),
+        "find-candidates": lambda at: find_candidates(views, day, min_rung=3, as_known_at=at),
     }
     figures: dict[str, dict[str, float]] = {}
     for name, call in calls.items():
-        call(None)  # catches up (the rebuild left it current), warms caches
+        try:
+            call(None)  # catches up (the rebuild left it current), warms caches
+        except UnknownProjectError:
+            continue  # no AMIF project in this ledger
         figures[name] = {
             "current_s": timed(lambda call=call: call(None), runs),
             "as_known_at_s": timed(lambda call=call: call(moment), runs),
@@ -485,7 +527,7 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
         traced = run_rebuild(url, key, trace=True) if args.tracemalloc else None
         last = datetime.fromisoformat(built["last_timestamp"])
         moment = FIRST_RECORDED + (last - FIRST_RECORDED) / 2
-        report_times = reports(app, moment, args.runs)
+        report_times = reports(app, moment, args.runs, args.on)
         result = {
             "store": store,
             "events": events,
@@ -513,6 +555,25 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def bench_ledger(args: argparse.Namespace) -> None:
+    """Time only the reports on the existing ledger ``args.ledger``."""
+    if args.key_file is None:
+        raise SystemExit("--ledger needs --key-file")
+    key = read_key_file(args.key_file)
+    url = args.ledger if "://" in args.ledger else f"sqlite:///{Path(args.ledger).resolve()}"
+    app = TrajectoryLedger(parse_database_url(url).library_env, key)
+    moment = args.as_known_at or datetime.combine(args.on, datetime.min.time(), UTC)
+    times = reports(app, moment, args.runs, args.on)
+    app.close()
+    for name, figures in times.items():
+        print(
+            f"  report {name:<21} current {figures['current_s'] * 1000:8.1f} ms"
+            f"   as known at {figures['as_known_at_s'] * 1000:8.1f} ms"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"ledger": args.ledger, "reports": times}, indent=2))
+
+
 def print_store(result: dict[str, Any]) -> None:
     store = result["store"]
     print(f"[{store}] {result['events']:,} events ({result['cpu']})")
@@ -534,7 +595,7 @@ def print_store(result: dict[str, Any]) -> None:
         print(f"  rebuild tracemalloc peak  {result['rebuild_tracemalloc_peak_mib']:>9.1f} MiB")
     for name, times in result["reports"].items():
         print(
-            f"  report {name:<10} current {times['current_s'] * 1000:8.1f} ms"
+            f"  report {name:<21} current {times['current_s'] * 1000:8.1f} ms"
             f"   as known at {times['as_known_at_s'] * 1000:8.1f} ms"
         )
 
@@ -550,11 +611,20 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile of each rebuild")
     parser.add_argument("--wait-idle", type=float, default=60.0)
     parser.add_argument("--json", type=Path, help="write the results here too")
+    parser.add_argument("--ledger", metavar="URL", help="only time the reports on this ledger")
+    parser.add_argument("--key-file", type=Path, help="the master key file of --ledger")
+    parser.add_argument("--on", type=date.fromisoformat, default=date(2024, 6, 30))
+    parser.add_argument(
+        "--as-known-at", type=datetime.fromisoformat, help="the moment (with --ledger)"
+    )
     parser.add_argument("--rebuild-worker", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rebuild_worker:
         rebuild_worker(args.rebuild_worker, args.key, trace=args.tracemalloc, profile=args.profile)
+        return
+    if args.ledger:
+        bench_ledger(args)
         return
     print_machine(machine_description(with_postgres=args.store != "sqlite"))
     stores = ("sqlite", "postgres") if args.store == "both" else (args.store,)

@@ -38,6 +38,7 @@ def outflow_json(report: OutflowReport) -> dict[str, Any]:
         "as_known_at": report.as_known_at,
         "by": report.by,
         "rows": [asdict(row) for row in report.rows],
+        "moved_out": [{"group": m.group, "persons": m.persons} for m in report.moved_out],
         "basis": {
             "projection": "outflow",
             "position": report.position,
@@ -57,10 +58,15 @@ def outflow_table(report: OutflowReport) -> Table:
     table.add_column("type", no_wrap=True)
     table.add_column("started in period", justify="right")
     table.add_column("in outflow at end", justify="right")
+    moved = {m.group: m.persons for m in report.moved_out}
     for row in report.rows:
         cells = [row.outflow_type, str(row.started), str(row.in_outflow_at_end)]
         style = "bold" if row.outflow_type == "total" else None
-        table.add_row(*([row.group or ""] if report.by else []), *cells, style=style)
+        group = [row.group or ""] if report.by else []
+        table.add_row(*group, *cells, style=style)
+        if row.outflow_type == "total":
+            moved_cells = ["moved out (not outflow)", str(moved.get(row.group, 0)), "-"]
+            table.add_row(*group, *moved_cells, style="dim")
     table.caption = (
         f"distinct persons; events up to notification {report.position}, "
         f"rules {report.rule_version}, digest {(report.digest or '-')[:16]}"
@@ -118,7 +124,9 @@ def ladder_json(report: LadderReport) -> dict[str, Any]:
         "municipality": report.municipality,
         "assessed": report.assessed,
         "distribution": [asdict(c) for c in report.distribution],
+        "inactive_assessed": report.inactive_assessed,
         "first_assessed": report.first_assessed if report.from_date else None,
+        "inactive_on_from": report.inactive_on_from if report.from_date else None,
         "transitions": [asdict(t) for t in report.transitions],
         "basis": basis("ladder", report.position, report.rule_version, report.digest),
     }
@@ -130,6 +138,14 @@ def ladder_csv_rows(report: LadderReport) -> list[dict[str, Any]]:
         {"figure": "rung", "from_rung": None, "rung": c.rung, "persons": c.persons}
         for c in report.distribution
     ]
+    rows.append(
+        {
+            "figure": "inactive_assessed",
+            "from_rung": None,
+            "rung": None,
+            "persons": report.inactive_assessed,
+        }
+    )
     rows += [
         {"figure": "transition", "from_rung": t.from_rung, "rung": t.to_rung, "persons": t.persons}
         for t in report.transitions
@@ -147,8 +163,10 @@ def ladder_tables(report: LadderReport) -> list[Table]:
     for count in report.distribution:
         table.add_row(str(count.rung), str(count.persons))
     table.add_row("total", str(report.assessed), style="bold")
-    table.caption = "latest rung per assessed person; " + basis_caption(
-        report.position, report.rule_version, report.digest
+    table.add_row("not active", str(report.inactive_assessed), style="dim")
+    table.caption = (
+        "latest rung per active client; not active: assessed, case closed, moved out or deceased; "
+        + basis_caption(report.position, report.rule_version, report.digest)
     )
     tables = [table]
     if report.from_date:
@@ -165,8 +183,8 @@ def ladder_tables(report: LadderReport) -> list[Table]:
         for a in rungs:
             matrix.add_row(str(a), *(str(cells.get((a, b), 0)) for b in rungs))
         matrix.caption = (
-            f"persons assessed by both dates; {report.first_assessed} first assessed "
-            f"after {report.from_date}"
+            f"persons active and assessed on both dates; {report.first_assessed} first "
+            f"assessed after {report.from_date}; {report.inactive_on_from} not active then"
         )
         tables.append(matrix)
     return tables
@@ -194,7 +212,7 @@ def outflow_command(
     output: str | None,
 ) -> None:
     """Count persons who started outflow in a period, per outflow type, and those still in
-    outflow at its end.
+    outflow at its end; persons who moved out in the period are counted apart (not outflow).
 
     \b
     Example:
@@ -202,7 +220,16 @@ def outflow_command(
       traject report outflow --period 2024H1 --as-known-at 2024-07-15 --format json
     """
     report = outflow(Views(traject.app), period, as_known_at=as_known_at, by=by)
-    rows = [asdict(row) for row in report.rows]
+    rows = [asdict(row) for row in report.rows] + [
+        {
+            "period": m.period,
+            "group": m.group,
+            "outflow_type": "moved_out",
+            "started": m.persons,
+            "in_outflow_at_end": None,
+        }
+        for m in report.moved_out
+    ]
     emit_report(traject, output, lambda: [outflow_table(report)], outflow_json(report), rows)
 
 

@@ -3,12 +3,18 @@
 * A person's **rung on a date d** is the rung of their latest ``LadderAssessed`` with
   ``occurred_on <= d`` (a later stream version wins a tie). Corrections of an assessment apply
   (rung, date, municipality); a retracted assessment does not count.
-* The **distribution on d** counts the persons with a rung on d, per rung 1–6. Every person
-  with an assessment counts, whether or not their case is still open on d: the caseload's
-  notion of "active" (P1) is not applied, so that this read model depends on its own facts only.
+* A person is **active on d** as in the caseload (P1): not deceased on d (no ``Deceased`` with
+  ``occurred_on <= d``), and their latest ``CaseClosed`` / ``MovedOut`` / ``CaseReopened`` on or
+  before d (ties by stream version) is not a closure or a move. (An assessed person is
+  registered: the ledger records nothing for a person before their registration.) The read model
+  keeps these facts itself, so that it depends on its own facts only.
+* The **distribution on d** counts the active persons with a rung on d, per rung 1–6; the
+  persons with a rung on d who are not active on d are counted apart (``inactive_assessed``).
 * The **transitions between f and d** (f <= d) count, for every pair (rung on f, rung on d), the
-  persons with a rung on both dates; the diagonal holds those who stayed on their rung. Persons
-  first assessed after f are counted apart (``first_assessed``).
+  persons active on both dates with a rung on both dates; the diagonal holds those who stayed on
+  their rung. Of the persons in the distribution, those without a rung on f are counted apart
+  (``first_assessed``) and those with a rung on f but not active on f too
+  (``inactive_on_from``): the distribution's total is the transitions' sum plus these two.
 * ``municipality`` filters on the municipality of the person's latest assessment on d.
 
 "As known at" a moment M uses only the fact revisions known at M (see ``outflow``).
@@ -34,6 +40,8 @@ from projections.base import (
 )
 
 RUNGS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+ASSESSED = "LadderAssessed"
+CLOSING = frozenset({"CaseClosed", "MovedOut"})
 
 
 @dataclass(frozen=True)
@@ -62,9 +70,11 @@ class LadderReport:
     as_known_at: str | None
     municipality: str | None
     distribution: tuple[RungCount, ...]  # rungs 1–6, zeros included
-    assessed: int  # persons with a rung on ``on``
+    assessed: int  # active persons with a rung on ``on``
     transitions: tuple[Transition, ...]  # 36 cells with from_date, none without
-    first_assessed: int  # persons with a rung on ``on`` but none on ``from_date``
+    first_assessed: int  # active persons with a rung on ``on`` but none on ``from_date``
+    inactive_assessed: int  # persons with a rung on ``on`` who are not active on ``on``
+    inactive_on_from: int  # in the distribution, with a rung on but not active on ``from``
     position: int
     rule_version: str
     digest: str | None
@@ -74,41 +84,72 @@ class LadderProjection(Projection):
     name = "ladder"
     kinds: ClassVar[Mapping[type[ev.TrajectEvent], tuple[str, ...]]] = {
         ev.LadderAssessed: ("rung",),
+        ev.CaseClosed: (),
+        ev.CaseReopened: (),
+        ev.MovedOut: (),
+        ev.Deceased: (),
     }
-    fact_columns = (Column("rung", INT, nullable=False),)
+    version = 2  # case and death facts, for the active persons
+    fact_columns = (Column("rung", INT),)  # null for the case and death facts
     fact_indexes = (("occurred_on",),)
 
     def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
-        return (int(payload["rung"]),)
+        return (int(payload["rung"]) if kind == ASSESSED else None,)
 
 
 LADDER = LadderProjection()
 
 
+@dataclass
+class _OnDay:
+    """What the scan keeps for one date: each person's latest assessment and latest case fact
+    (``occurred_on``, version, …) on or before it, and who had died by then."""
+
+    cutoff: str
+    rungs: dict[str, tuple[str, int, int, str]]
+    cases: dict[str, tuple[str, int, str]]
+    deceased: set[str]
+
+    def active(self, person: str) -> bool:
+        case = self.cases.get(person)
+        return person not in self.deceased and (case is None or case[2] not in CLOSING)
+
+
 def _rungs_on(
     tx: Tx, days: tuple[date, ...], known: str, params: list[Any]
-) -> list[dict[str, tuple[int, str]]]:
-    """For each of ``days``: person → (rung, municipality) of their latest assessment on it.
+) -> list[dict[str, tuple[int, str, bool]]]:
+    """For each of ``days``: person → (rung, municipality, active on the day) of their latest
+    assessment on it.
 
-    One scan of the assessments dated up to the last day, keeping each person's latest per day
+    One scan of the facts dated up to the last day, keeping each person's latest per day
     (a window function per day sorts far more slowly on a large table).
     """
     facts = tx.table(LADDER.facts_table.name)
-    latest: list[dict[str, tuple[str, int, int, str]]] = [{} for _ in days]
-    cutoffs = [day.isoformat() for day in days]
-    for person, rung, municipality, on, version in tx.rows(
-        "SELECT stream_id, rung, municipality, occurred_on, version"
+    found = [_OnDay(day.isoformat(), {}, {}, set()) for day in days]
+    for person, kind, rung, municipality, on, version in tx.rows(
+        "SELECT stream_id, kind, rung, municipality, occurred_on, version"
         f" FROM {facts} WHERE occurred_on <= ? AND {known}",
-        [max(cutoffs), *params],
+        [max(day.cutoff for day in found), *params],
     ):
-        for cutoff, found in zip(cutoffs, latest, strict=True):
-            if on <= cutoff:
-                seen = found.get(person)
+        for day in found:
+            if on > day.cutoff:
+                continue
+            if kind == ASSESSED:
+                seen = day.rungs.get(person)
                 if seen is None or (on, version) > seen[:2]:
-                    found[person] = (on, version, rung, municipality)
+                    day.rungs[person] = (on, version, rung, municipality)
+            elif kind == "Deceased":
+                day.deceased.add(person)
+            else:
+                case = day.cases.get(person)
+                if case is None or (on, version) > case[:2]:
+                    day.cases[person] = (on, version, kind)
     return [
-        {str(person): (int(rung), str(m)) for person, (_, _, rung, m) in found.items()}
-        for found in latest
+        {
+            str(person): (int(rung), str(m), day.active(person))
+            for person, (_, _, rung, m) in day.rungs.items()
+        }
+        for day in found
     ]
 
 
@@ -141,22 +182,25 @@ def ladder(
     with views.transaction(commit=False) as tx:
         if from_date is None:
             (now,) = _rungs_on(tx, (on,), known, params)
-            before: dict[str, tuple[int, str]] = {}
+            before: dict[str, tuple[int, str, bool]] = {}
         else:
             now, before = _rungs_on(tx, (on, from_date), known, params)
-    persons = {p: rung for p, (rung, m) in now.items() if municipality in (None, m)}
+    here = {p: (rung, active) for p, (rung, m, active) in now.items() if municipality in (None, m)}
+    persons = {p: rung for p, (rung, active) in here.items() if active}
     counts = dict.fromkeys(RUNGS, 0)
     for rung in persons.values():
         counts[rung] += 1
     transitions: tuple[Transition, ...] = ()
-    first_assessed = 0
+    first_assessed = inactive_on_from = 0
     if from_date is not None:
         cells = {(a, b): 0 for a in RUNGS for b in RUNGS}
         for person, rung in persons.items():
-            if person in before:
+            if person not in before:
+                first_assessed += 1
+            elif before[person][2]:
                 cells[(before[person][0], rung)] += 1
             else:
-                first_assessed += 1
+                inactive_on_from += 1
         transitions = tuple(Transition(a, b, n) for (a, b), n in sorted(cells.items()))
     return LadderReport(
         on=on.isoformat(),
@@ -167,6 +211,8 @@ def ladder(
         assessed=len(persons),
         transitions=transitions,
         first_assessed=first_assessed,
+        inactive_assessed=len(here) - len(persons),
+        inactive_on_from=inactive_on_from,
         position=result.position,
         rule_version=LADDER.rule_version,
         digest=result.digest,

@@ -10,7 +10,9 @@ onbetaald_vrijwilligerswerk, onderwijs):
   that type with ``occurred_on`` on or before the last day of T (ties broken by stream version)
   is a start: the stock in outflow at the end of T.
 
-The ``total`` row counts distinct persons over all types. ``MovedOut`` is not outflow.
+The ``total`` row counts distinct persons over all types. ``MovedOut`` is not outflow: it is
+counted apart as ``moved_out``, the distinct persons with a ``MovedOut`` whose ``occurred_on``
+lies in T (corrections and retractions apply), per municipality of the move when grouped.
 
 "As known at" a moment M uses only the fact revisions known at M: events recorded after M are
 left out, and corrections or retractions recorded after M are ignored (the fact counts as it was
@@ -39,6 +41,7 @@ from projections.base import (
 
 TOTAL = "total"
 STARTED = "OutflowStarted"
+MOVED_OUT = "MovedOut"
 OUTFLOW_TYPES: tuple[str, ...] = tuple(t.value for t in OutflowType)
 GROUPINGS = ("municipality",)
 
@@ -53,6 +56,15 @@ class OutflowRow:
 
 
 @dataclass(frozen=True)
+class MovedOutCount:
+    """Distinct persons who moved out in the period (not outflow), per group."""
+
+    period: str
+    group: str | None  # the municipality when grouped by municipality
+    persons: int
+
+
+@dataclass(frozen=True)
 class OutflowReport:
     """The figures of one period, with what they were computed from."""
 
@@ -60,6 +72,7 @@ class OutflowReport:
     as_known_at: str | None
     by: str | None
     rows: tuple[OutflowRow, ...]
+    moved_out: tuple[MovedOutCount, ...]  # one per group (one, with group None, ungrouped)
     position: int  # the last notification id the projection had processed
     rule_version: str
     digest: str | None
@@ -70,12 +83,14 @@ class OutflowProjection(Projection):
     kinds: ClassVar[Mapping[type[ev.TrajectEvent], tuple[str, ...]]] = {
         ev.OutflowStarted: ("outflow_type",),
         ev.OutflowEnded: ("outflow_type",),
+        ev.MovedOut: (),
     }
+    version = 2  # MovedOut facts (outflow_type "") for the moved-out count
     fact_columns = (Column("outflow_type", TEXT, nullable=False),)
     fact_indexes = (("occurred_on",),)
 
     def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
-        return (str(payload["outflow_type"]),)
+        return (str(payload.get("outflow_type", "")),)
 
 
 OUTFLOW = OutflowProjection()
@@ -115,11 +130,16 @@ def outflow(
         f" FROM {facts} WHERE occurred_on <= ? AND {known}"
     )
     started: dict[tuple[str, str], set[str]] = {}
+    moved: dict[str, set[str]] = {}
     latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
     with views.transaction(commit=False) as tx:
         for stream_id, kind_of_outflow, kind, municipality, on, version in tx.rows(
             scan, [end, *known_params]
         ):
+            if kind == MOVED_OUT:
+                if on >= start:
+                    moved.setdefault(municipality if by else "", set()).add(stream_id)
+                continue
             key = (stream_id, kind_of_outflow)
             mark = (on, version, kind, municipality)
             if key not in latest or mark[:2] > latest[key][:2]:
@@ -138,7 +158,7 @@ def outflow(
         key: [len(started.get(key, ())), len(stock.get(key, ()))]
         for key in started.keys() | stock.keys()
     }
-    groups = sorted({grp for grp, _ in counts}) if by else [""]
+    groups = sorted({grp for grp, _ in counts} | moved.keys()) if by else [""]
     rows = tuple(
         OutflowRow(
             str(period),
@@ -154,6 +174,10 @@ def outflow(
         as_known_at=timestamp_text(as_known_at) if as_known_at else None,
         by=by,
         rows=rows,
+        moved_out=tuple(
+            MovedOutCount(str(period), grp if by else None, len(moved.get(grp, ())))
+            for grp in groups
+        ),
         position=result.position,
         rule_version=OUTFLOW.rule_version,
         digest=result.digest,

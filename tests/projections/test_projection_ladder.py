@@ -185,7 +185,8 @@ def test_report_ladder_command(tmp_path: Path) -> None:
         ("rung", "1", "1"),
         ("rung", "2", "2"),
     ]
-    assert len(rows) == 6  # no transitions without --from
+    assert len(rows) == 7  # six rungs and the inactive count, no transitions without --from
+    assert (rows[-1]["figure"], rows[-1]["persons"]) == ("inactive_assessed", "0")
     table = run("report", "ladder", "--on", "2024-06-30", "--from", "2024-01-31").stdout
     assert "Transitions 2024-01-31 → 2024-06-30" in table
     assert "2 first assessed after 2024-01-31" in table
