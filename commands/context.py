@@ -141,7 +141,8 @@ class TrajectContext:
         With a master key at hand this is :attr:`app` (checked against the ledger). Without
         one (an analyst has no key and may not read the settings table that holds its check)
         the ledger is opened under a throwaway key: personal fields stay unreadable, and
-        nothing can be recorded that a real key would read.
+        nothing can be recorded that a real key would read. The integrity commands
+        (``traject audit …``) and the reports use it.
         """
         if self._app is not None:
             return self._app
@@ -158,7 +159,17 @@ class TrajectContext:
             if store.sqlite_path is not None and not store.sqlite_path.is_file():
                 msg = f"no ledger at {store.sqlite_path}: run `traject init`"
                 raise TrajectError(msg)
-            self._reader = self._open(generate_master_key(), create_tables=False)
+            reader = self._open(generate_master_key(), create_tables=False)
+            try:
+                marked = reader.tables.get_setting("master_key_check")
+            except ProgrammingError as error:
+                # missing tables: no ledger; refused: an analyst, who may not read settings
+                marked = None if permission_error(error) is None else "refused"
+            if marked is None:
+                reader.close()
+                msg = f"no ledger at {self.where}: run `traject init`"
+                raise TrajectError(msg)
+            self._reader = reader
         return self._reader
 
     @property

@@ -275,14 +275,25 @@ def test_a_user_the_server_refuses_gets_a_clear_message(
         ledger_with_roles["users"],
         ledger_with_roles["owner"],
     )
+    person = owner.register()
     as_analyst = Traject(as_user(url, users[ANALYST]), owner.key_file)
     events = owner.event_count()
-    result = as_analyst("person", "register", "--birth-date", "1990-04-02", "--sex", "f",
-                        "--nationality", "SY")  # fmt: skip
-    assert result.exit_code == 1
-    assert f"the database user {users[ANALYST]} may not do what `traject person register`" in (
+    for command in (
+        ("record", "ladder-assessed", person, "--on", days_ago(1), "--rung", "3",
+         "--assessor", "r.jansen"),
+        ("person", "register", "--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY"),
+    ):  # fmt: skip
+        result = as_analyst(*command)
+        assert result.exit_code == 1, result.output
+        named = f"`traject {command[0]} {command[1]}`"
+        assert f"the database user {users[ANALYST]} may not do what {named}" in result.stderr
+        assert "permission denied" in result.stderr
+        assert "Traceback" not in result.output
+    assert owner.event_count() == events
+    # staff may not create tables, so only the owner rebuilds a read model
+    staff = Traject(as_user(url, users[STAFF]), owner.key_file)
+    result = staff("projections", "rebuild", "outflow")
+    assert result.exit_code == 1, result.output
+    assert f"the database user {users[STAFF]} may not do what `traject projections rebuild`" in (
         result.stderr
     )
-    assert "permission denied" in result.stderr
-    assert "Traceback" not in result.output
-    assert owner.event_count() == events
