@@ -5,6 +5,8 @@ This is the composition root: the only place that reads the environment (through
 
 * a ``TrajectError`` (a refusal the user can act on) → ``Error: <message>`` on stderr, exit 1;
 * the database cannot be reached or is locked → ``Error: cannot reach database …``, exit 1;
+* the server refuses the database user (PostgreSQL's "permission denied", e.g. an analyst
+  running `traject record`) → ``Error: the database user … may not …``, exit 1;
 * bad input (a malformed date, an unknown choice, a BSN failing the 11-proef) → click's usage
   error, exit 2;
 * anything else is a bug and shows its traceback.
@@ -21,7 +23,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 
 from commands import correct, init, person, record
 from commands.context import Settings, TrajectContext
-from ledger.errors import TrajectError
+from ledger.errors import TrajectError, permission_error
 
 CONTEXT_SETTINGS: dict[str, Any] = {
     "auto_envvar_prefix": "TRAJECT",
@@ -46,6 +48,9 @@ READ_COMMANDS: dict[str, str] = {
 }
 
 
+COMMAND_WORDS = "traject.command_words"
+
+
 class TrajectFailure(click.ClickException):
     """A refusal or an unreachable store, shown as ``Error: <message>`` with exit status 1."""
 
@@ -57,6 +62,25 @@ def database_message(error: Exception, where: str) -> str:
     if "database is locked" in text:
         return f"database is locked: another traject process is writing to {where}; try again"
     return f"cannot reach database {where}: {text}"
+
+
+def permission_message(ctx: click.Context, denied: BaseException) -> str:
+    """The server refused the connected database user: who, doing what, and what it said."""
+    traject = ctx.find_object(TrajectContext)
+    user = "this user"
+    if traject is not None:
+        user = traject.store.library_env.get("POSTGRES_USER") or user
+    words: list[str] = []
+    for word in ctx.meta.get(COMMAND_WORDS, []):
+        if word.startswith("-") or len(words) == 2:
+            break
+        words.append(word)
+    command = " ".join([ctx.info_name or "traject", *words])
+    text = str(denied).strip().splitlines()[0]
+    return (
+        f"the database user {user} may not do what `{command}` needs ({text}); "
+        "see the roles traject_staff, traject_analyst and traject_auditor in docs/operations.md"
+    )
 
 
 class TrajectGroup(click.Group):
@@ -71,6 +95,12 @@ class TrajectGroup(click.Group):
             self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        ctx.meta.setdefault(COMMAND_WORDS, list(args))  # for the messages of the boundary
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -80,6 +110,11 @@ class TrajectGroup(click.Group):
             traject = ctx.find_object(TrajectContext)
             where = traject.where if traject is not None else "(unknown)"
             raise TrajectFailure(database_message(error, where)) from None
+        except Exception as error:
+            denied = permission_error(error)
+            if denied is None:
+                raise
+            raise TrajectFailure(permission_message(ctx, denied)) from None
 
 
 @click.group(name="traject", cls=TrajectGroup, context_settings=CONTEXT_SETTINGS)

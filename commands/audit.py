@@ -9,20 +9,18 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import click
-from eventsourcing.persistence import ProgrammingError
 
 from commands.context import TrajectContext, pass_traject
 from commands.types import IsoMoment
 from ledger import audit
 from ledger.application import TrajectoryLedger
-from ledger.crypto import KEY_BYTES, write_new_file
+from ledger.crypto import write_new_file
 from ledger.errors import TrajectError
 from ledger.integrity import (
     Checkpoint,
@@ -57,22 +55,7 @@ def _ledger(traject: TrajectContext) -> TrajectoryLedger:
     With a master key configured, the usual ledger (the key is checked). Without one (an
     auditor need not hold it), the ledger is opened with a throw-away key that nothing uses.
     """
-    if traject.settings.master_key or traject.key_path.exists():
-        return traject.app
-    store = traject.store
-    if store.sqlite_path is not None and not store.sqlite_path.is_file():
-        msg = f"no ledger at {store.sqlite_path}: run `traject init`"
-        raise TrajectError(msg)
-    app = TrajectoryLedger({**store.library_env, "CREATE_TABLE": "no"}, os.urandom(KEY_BYTES))
-    click.get_current_context().call_on_close(app.close)
-    try:
-        marked = app.tables.get_setting("master_key_check")
-    except ProgrammingError:
-        marked = None
-    if marked is None:
-        msg = f"no ledger at {traject.where}: run `traject init`"
-        raise TrajectError(msg)
-    return app
+    return traject.reader
 
 
 def _wants_json(traject: TrajectContext, as_json: bool) -> bool:
@@ -582,7 +565,7 @@ def replay_command(
     basis = result.get("basis") if isinstance(result, dict) else None
     rule_version = basis.get("rule_version") if isinstance(basis, dict) else None
     block = audit.replay_block(
-        traject.app, as_known_at, result, rule_version or current_rules().version
+        _ledger(traject), as_known_at, result, rule_version or current_rules().version
     )
     traject.emit("", {"command": path, "result": result, "replay": block}, as_json=True)
 

@@ -18,7 +18,7 @@ from eventsourcing.persistence import ProgrammingError
 from ledger.application import TrajectoryLedger, current_actor
 from ledger.config import StoreConfig, parse_database_url
 from ledger.crypto import generate_master_key, parse_master_key, read_key_file, write_key_file
-from ledger.errors import MasterKeyError, TrajectError
+from ledger.errors import MasterKeyError, TrajectError, permission_error
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -67,6 +67,7 @@ class TrajectContext:
         self._console: Console | None = None
         self._err_console: Console | None = None
         self._app: TrajectoryLedger | None = None
+        self._reader: TrajectoryLedger | None = None
         self._actor: contextvars.Token[str | None] | None = None
 
     def __enter__(self) -> Self:
@@ -84,6 +85,9 @@ class TrajectContext:
         if self._app is not None:
             self._app.close()
             self._app = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._actor is not None:
             current_actor.reset(self._actor)
             self._actor = None
@@ -129,6 +133,49 @@ class TrajectContext:
                 raise
             self._app = app
         return self._app
+
+    @property
+    def reader(self) -> TrajectoryLedger:
+        """The ledger for reading read models only: the reports never need personal data.
+
+        With a master key at hand this is :attr:`app` (checked against the ledger). Without
+        one (an analyst has no key and may not read the settings table that holds its check)
+        the ledger is opened under a throwaway key: personal fields stay unreadable, and
+        nothing can be recorded that a real key would read. The integrity commands
+        (``traject audit …``) and the reports use it.
+        """
+        if self._app is not None:
+            return self._app
+        if self._reader is None:
+            try:
+                return self.app
+            except MasterKeyError:
+                if self.settings.master_key or self.key_path.exists():
+                    raise  # a key that does not match: say so
+            except ProgrammingError as error:
+                if permission_error(error) is None:
+                    raise  # the key's check is not readable by this user (an analyst)
+            store = self.store
+            if store.sqlite_path is not None and not store.sqlite_path.is_file():
+                msg = f"no ledger at {store.sqlite_path}: run `traject init`"
+                raise TrajectError(msg)
+            reader = self._open(generate_master_key(), create_tables=False)
+            try:
+                marked = reader.tables.get_setting("master_key_check")
+            except ProgrammingError as error:
+                # missing tables: no ledger; refused: an analyst, who may not read settings
+                marked = None if permission_error(error) is None else "refused"
+            if marked is None:
+                reader.close()
+                msg = f"no ledger at {self.where}: run `traject init`"
+                raise TrajectError(msg)
+            self._reader = reader
+        return self._reader
+
+    @property
+    def opened(self) -> TrajectoryLedger | None:
+        """The ledger opened by this invocation so far (:attr:`app` or :attr:`reader`), if any."""
+        return self._app or self._reader
 
     def _open(self, master_key: bytes, *, create_tables: bool) -> TrajectoryLedger:
         # Only `init` creates tables: on PostgreSQL, concurrent CREATE_TABLE runs collide.

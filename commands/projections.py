@@ -27,6 +27,7 @@ from rich.text import Text
 
 from commands.context import TrajectContext, pass_traject
 from projections import PROJECTIONS, ProjectionStatus, RunResult, Views, rebuild_many, status
+from projections.base import StaleRead, stale_reads
 
 FORMATS = ("table", "json", "csv")
 
@@ -49,8 +50,24 @@ def emit_report(
     rows: list[dict[str, Any]],
 ) -> None:
     """Show a read command's result: rich tables by default, ``data`` as JSON with
-    ``--format json`` (or ``traject --json``), or ``rows`` as CSV with ``--format csv``."""
+    ``--format json`` (or ``traject --json``), or ``rows`` as CSV with ``--format csv``.
+
+    A read model answered as it stands (the user may not catch it up, see
+    ``projections.base.read_as_stored``) gives a warning on stderr, and the JSON ``basis``
+    says ``caught_up`` (and the ``lag`` in notification ids: 0, a number, or null = unknown).
+    """
     chosen = output or ("json" if traject.json else "table")
+    stale = stale_reads(traject.opened) if traject.opened is not None else []
+    traject.warn(stale_warning(read) for read in stale)
+    if isinstance(data, dict) and isinstance(data.get("basis"), dict):
+        lags = [read.lag for read in stale]
+        data = data | {
+            "basis": data["basis"]
+            | {
+                "caught_up": not stale,
+                "lag": 0 if not stale else None if None in lags else max(lag or 0 for lag in lags),
+            }
+        }
     if chosen == "table":
         for table in tables():
             traject.console.print(table)
@@ -65,6 +82,20 @@ def emit_report(
         writer.writeheader()
         writer.writerows(rows)
     click.echo(buffer.getvalue(), nl=False)
+
+
+def stale_warning(read: StaleRead) -> str:
+    behind = (
+        "events recorded since are not counted (unknown how many: this user may not read the "
+        "events table)"
+        if read.lag is None
+        else f"{read.lag} notification ids after it are not counted"
+    )
+    return (
+        f"read model {read.name} is not caught up (this database user may only read it): "
+        f"figures as of notification {read.position}; {behind}; any report run by staff or "
+        "the owner catches it up"
+    )
 
 
 # --- rendering ----------------------------------------------------------------------------------

@@ -219,7 +219,7 @@ def outflow_command(
       traject report outflow --period 2024H1
       traject report outflow --period 2024H1 --as-known-at 2024-07-15 --format json
     """
-    report = outflow(Views(traject.app), period, as_known_at=as_known_at, by=by)
+    report = outflow(Views(traject.reader), period, as_known_at=as_known_at, by=by)
     rows = [asdict(row) for row in report.rows] + [
         {
             "period": m.period,
@@ -259,7 +259,9 @@ def housing_command(
             f"the taakstelling is half-yearly: give a half-year such as {period.year}H1",
             param_hint="'--period'",
         )
-    report = housing(Views(traject.app), period, municipality=municipality, as_known_at=as_known_at)
+    report = housing(
+        Views(traject.reader), period, municipality=municipality, as_known_at=as_known_at
+    )
     rows = [housing_row(row) for row in report.rows]
     emit_report(traject, output, lambda: [housing_table(report)], housing_json(report), rows)
 
@@ -294,7 +296,7 @@ def ladder_command(
     if from_date is not None and from_date > day:
         raise click.BadParameter(f"must not be after --on ({day})", param_hint="'--from'")
     report = ladder(
-        Views(traject.app),
+        Views(traject.reader),
         day,
         from_date=from_date,
         as_known_at=as_known_at,

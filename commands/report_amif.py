@@ -154,7 +154,7 @@ def amif_command(
       traject report amif --project MWP --period 2021
       traject report amif --project MWP --period 2021 --as-known-at 2022-02-01 --format json
     """
-    report = amif(Views(traject.app), project, period, as_known_at=as_known_at)
+    report = amif(Views(traject.reader), project, period, as_known_at=as_known_at)
     emit_report(
         traject,
         output,

@@ -146,7 +146,7 @@ def caseload_command(
       traject caseload --signals-only --as-known-at 2024-07-01
     """
     result = caseload_report(
-        Views(traject.app),
+        Views(traject.reader),
         on or _today(),
         coach=coach,
         municipality=municipality,
@@ -270,7 +270,9 @@ def plans_command(
       traject report plans --period 2024H1
       traject report plans --period 2024 --municipality GM0622 --format json
     """
-    result = plans(Views(traject.app), period, municipality=municipality, as_known_at=as_known_at)
+    result = plans(
+        Views(traject.reader), period, municipality=municipality, as_known_at=as_known_at
+    )
     emit_report(
         traject, output, lambda: plans_tables(result), plans_json(result), plans_csv_rows(result)
     )
@@ -371,7 +373,7 @@ def inburgering_command(
       traject report inburgering --on 2024-06-30 --municipality GM0622 --format csv
     """
     result = inburgering(
-        Views(traject.app), on or _today(), municipality=municipality, as_known_at=as_known_at
+        Views(traject.reader), on or _today(), municipality=municipality, as_known_at=as_known_at
     )
     emit_report(
         traject,
@@ -472,7 +474,7 @@ def find_candidates_command(
       traject find-candidates --education mbo --municipality GM0622 --format csv
     """
     result = find_candidates(
-        Views(traject.app),
+        Views(traject.reader),
         on or _today(),
         occupation=occupation,
         education=education,

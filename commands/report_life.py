@@ -163,7 +163,7 @@ def cohort_command(
       traject report cohort --year 2023 --municipality Vlaardingen
       traject report cohort --year 2023 --format json
     """
-    report = cohort(Views(traject.app), year, municipality=municipality, as_known_at=as_known_at)
+    report = cohort(Views(traject.reader), year, municipality=municipality, as_known_at=as_known_at)
     emit_report(
         traject,
         output,
@@ -235,7 +235,7 @@ def guidance_command(
       traject report guidance --period 2023H2 --municipality GM0622 --format csv
     """
     report = guidance(
-        Views(traject.app), period, municipality=municipality, as_known_at=as_known_at
+        Views(traject.reader), period, municipality=municipality, as_known_at=as_known_at
     )
     emit_report(
         traject,
@@ -322,7 +322,7 @@ def reunification_command(
       traject report reunification --period 2023 --as-known-at 2024-01-15 --format json
     """
     report = reunification(
-        Views(traject.app), period, municipality=municipality, as_known_at=as_known_at
+        Views(traject.reader), period, municipality=municipality, as_known_at=as_known_at
     )
     emit_report(
         traject,
@@ -397,7 +397,7 @@ def help_requests_command(
       traject report help-requests --period 2023Q4 --format csv
     """
     report = help_requests(
-        Views(traject.app), period, municipality=municipality, as_known_at=as_known_at
+        Views(traject.reader), period, municipality=municipality, as_known_at=as_known_at
     )
     emit_report(
         traject,
@@ -501,5 +501,5 @@ def pvt_command(
       traject report pvt --period 2023
       traject report pvt --period 2023H1 --municipality Vlaardingen --format json
     """
-    report = pvt(Views(traject.app), period, municipality=municipality, as_known_at=as_known_at)
+    report = pvt(Views(traject.reader), period, municipality=municipality, as_known_at=as_known_at)
     emit_report(traject, output, lambda: pvt_tables(report), pvt_json(report), pvt_csv_rows(report))

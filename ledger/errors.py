@@ -74,3 +74,22 @@ class ErasedError(TrajectError):
 
 class StoreError(TrajectError):
     """The database cannot be reached or is busy."""
+
+
+INSUFFICIENT_PRIVILEGE = "42501"
+"""PostgreSQL's SQLSTATE for "permission denied" (and "must be owner")."""
+
+
+def permission_error(error: BaseException) -> BaseException | None:
+    """The PostgreSQL permission error in ``error``'s chain of causes, if there is one.
+
+    The event store library wraps psycopg's errors in its own, so the chain is followed.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+            return current
+        current = current.__cause__ or current.__context__
+    return None

@@ -12,6 +12,10 @@ Three group roles (``NOLOGIN``; grant them to login users, see docs/operations.m
   side table.
 * ``traject_auditor`` reads every table and writes none: it can run ``traject audit verify``.
 
+All three may call ``traject_last_notification_id()`` (``SECURITY DEFINER``): the last
+notification id, so that a reader who may not read the events table still learns how far
+behind a read model it cannot catch up is.
+
 No role gets ``CREATE`` on the schema, ``DELETE``, ``TRUNCATE``, ``REFERENCES`` or ``TRIGGER``:
 only the owner (who runs ``traject admin roles``) can alter or drop a table. Rebuilding a read
 model creates new tables: default privileges (``ALTER DEFAULT PRIVILEGES``) give them the same
@@ -41,6 +45,10 @@ INTEGRITY_TABLES = ("traject_leaves", "traject_checkpoints")
 PROJECTION_STATE_TABLES = ("traject_projection_state",)
 INSUFFICIENT_PRIVILEGE = "42501"  # the SQLSTATE of "permission denied" and "must be owner"
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
+LAST_ID_FUNCTION = "traject_last_notification_id"
+"""``SECURITY DEFINER`` function giving the last notification id (a number, nothing personal):
+how a read-only reader who may not read the events table learns how far behind a read model
+is (``projections.base.read_as_stored``)."""
 
 
 class RolesError(TrajectError):
@@ -85,8 +93,11 @@ def _owner(cursor: Any, schema: str, events_table: str) -> str:
     return owners[events_table]
 
 
-def _statements(schema: str, owner: str, tables: Iterable[str], readable: set[str]) -> list[str]:
+def _statements(
+    schema: str, owner: str, tables: Iterable[str], readable: set[str], events_table: str
+) -> list[str]:
     s = _quote(schema)
+    last_id = f"{s}.{LAST_ID_FUNCTION}()"
     default = f"ALTER DEFAULT PRIVILEGES FOR ROLE {_quote(owner)} IN SCHEMA {s}"
     everyone = ", ".join(ROLES)
     statements = [
@@ -102,6 +113,11 @@ def _statements(schema: str, owner: str, tables: Iterable[str], readable: set[st
         f"{default} GRANT SELECT ON TABLES TO {AUDITOR}, {ANALYST}",
         f"{default} GRANT SELECT, INSERT, UPDATE ON TABLES TO {STAFF}",
         f"{default} GRANT USAGE, SELECT ON SEQUENCES TO {STAFF}",
+        f"CREATE OR REPLACE FUNCTION {last_id} RETURNS bigint LANGUAGE sql STABLE"
+        " SECURITY DEFINER SET search_path = pg_catalog"
+        f" AS $$ SELECT max(notification_id) FROM {s}.{_quote(events_table)} $$",
+        f"REVOKE ALL ON FUNCTION {last_id} FROM PUBLIC",
+        f"GRANT EXECUTE ON FUNCTION {last_id} TO {everyone}",
     ]
     for table in tables:
         name = f"{s}.{_quote(table)}"
@@ -148,7 +164,8 @@ def grant_roles(app: TrajectoryLedger, read_model_tables: Iterable[str]) -> list
                 [schema],
             )
             tables = [str(row[0]) for row in cursor.fetchall()]
-            for statement in _statements(schema, owner, tables, readable):
+            statements = _statements(schema, owner, tables, readable, recorder.events_table_name)
+            for statement in statements:
                 cursor.execute(statement)
             return _grants(cursor, schema, tables)
     except Exception as error:

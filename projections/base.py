@@ -27,6 +27,7 @@ version. Everything here is a deterministic function of the stored events and th
 from __future__ import annotations
 
 import hashlib
+import weakref
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -96,6 +97,39 @@ class RebuildSupersededError(TrajectError):
 
 class ProjectionStoreError(TrajectError):
     """Projections need the SQLite or PostgreSQL store."""
+
+
+class ProjectionNotBuiltError(TrajectError):
+    """A read-only reader found a read model that was never built: the owner must build it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"read model {name} has not been built, and this database user may only read it: "
+            f"the owner of the ledger's tables must run `traject projections rebuild {name}`"
+        )
+
+
+@dataclass(frozen=True)
+class StaleRead:
+    """A read model answered as it stands, not caught up: the reader may not write it.
+
+    ``lag`` is the number of notification ids after ``position`` (None when the reader may not
+    read the events table, as an analyst may not).
+    """
+
+    name: str
+    position: int
+    lag: int | None
+
+
+_STALE: weakref.WeakKeyDictionary[TrajectoryLedger, dict[str, StaleRead]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def stale_reads(app: TrajectoryLedger) -> list[StaleRead]:
+    """The read models this open ledger answered from without catching up, by name."""
+    return sorted(_STALE.get(app, {}).values(), key=lambda read: read.name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,6 +389,48 @@ class Views:
         self._state_table_ready = False
         self._held: Any = None  # the connection a rebuild holds (SQLite), see bulk()
 
+    @cached_property
+    def writable(self) -> bool:
+        """Whether the connected user may write the read models (always, on SQLite).
+
+        On PostgreSQL: the ``UPDATE`` privilege on ``traject_projection_state`` (staff and the
+        owner have it; analysts and auditors do not, see ``ledger.roles``). Before the state
+        table exists: whoever may create tables in the schema.
+        """
+        return self._may(STATE_TABLE, "UPDATE")
+
+    @cached_property
+    def events_readable(self) -> bool:
+        """Whether the connected user may read the events table (an analyst may not)."""
+        return self._may(self.recorder.events_table_name, "SELECT")
+
+    def last_notification_id(self) -> int | None:
+        """The last notification id, also for a reader who may not read the events table.
+
+        Such a reader asks ``traject_last_notification_id()`` (made by ``traject admin
+        roles``, see ``ledger.roles``); None when that function is not there.
+        """
+        if self.events_readable:
+            return self.max_notification_id()
+        function = f'"{self.schema or "public"}".traject_last_notification_id()'
+        with self.transaction(commit=False) as tx:
+            if tx.all("SELECT to_regprocedure(?)", [function])[0][0] is None:
+                return None
+            return int(tx.all(f"SELECT {function}", [])[0][0] or 0)
+
+    def _may(self, table: str, privilege: str) -> bool:
+        if not self.dialect.is_postgres:
+            return True
+        schema = self.schema or "public"
+        name = f'"{schema}"."{table}"'
+        with self.transaction(commit=False) as tx:
+            rows = tx.all(
+                "SELECT CASE WHEN to_regclass(?) IS NULL THEN has_schema_privilege(?, 'CREATE')"
+                " ELSE has_table_privilege(to_regclass(?), ?) END",
+                [name, schema, name, privilege],
+            )
+        return bool(rows[0][0])
+
     @contextmanager
     def transaction(self, *, commit: bool, suffix: str = "") -> Iterator[Tx]:
         if self._held is not None:
@@ -457,7 +533,12 @@ class Views:
     # --- state --------------------------------------------------------------------------------
 
     def ensure_state_table(self) -> None:
-        if self._state_table_ready:
+        if self._state_table_ready or not self.writable:
+            return
+        if self.tables_exist([], extra=(STATE_TABLE, REBUILDS_TABLE)):
+            # CREATE TABLE IF NOT EXISTS needs the right to create tables even when they
+            # exist, which staff lack on PostgreSQL (ledger.roles)
+            self._state_table_ready = True
             return
         with self.transaction(commit=True) as tx:
             tx.execute(
@@ -478,6 +559,8 @@ class Views:
 
     def read_state(self, name: str, tx: Tx | None = None) -> StoredState | None:
         self.ensure_state_table()
+        if not self.writable and not self.tables_exist([], extra=(STATE_TABLE,)):
+            return None  # nobody built a read model yet, and this user may not
         statement = (
             "SELECT name, position, rule_version, layout, digest, rebuilt_at, events_seen"
             f" FROM {self.table(STATE_TABLE)} WHERE name = ?"
@@ -489,8 +572,11 @@ class Views:
             rows = tx.all(statement, [name])
         return StoredState(*rows[0]) if rows else None
 
-    def tables_exist(self, tables: Iterable[Table], suffix: str = "") -> bool:
-        names = [t.name + suffix for t in tables]
+    def tables_exist(
+        self, tables: Iterable[Table], suffix: str = "", extra: Sequence[str] = ()
+    ) -> bool:
+        """Whether every table (and every one named in ``extra``) exists and is visible."""
+        names = [t.name + suffix for t in tables] + list(extra)
         with self.transaction(commit=False) as tx:
             if self.dialect.is_postgres:
                 found = tx.all(
@@ -878,7 +964,12 @@ def catch_up(
     table layout raises :class:`ProjectionOutdatedError`. The digest is recomputed in the
     transaction of the last page when any fact changed. The integrity log's leaves are caught
     up first (``ledger.audit.catch_up``), so every read command keeps them current.
+
+    A user who may not write the read models (the ``traject_analyst`` and ``traject_auditor``
+    roles) gets the projection as it stands, see :func:`read_as_stored`.
     """
+    if not views.writable:
+        return read_as_stored(views, projection)
     audit.catch_up(views.app)
     state = views.read_state(projection.name)
     if state is None or not views.tables_exist(projection.tables):
@@ -921,6 +1012,26 @@ def catch_up(
             progress(position, max(top, position))
         if not full:
             return RunResult(projection.name, position, events, stored_digest)
+
+
+def read_as_stored(views: Views, projection: Projection) -> RunResult:
+    """The projection as last caught up by someone who may write it, without writing.
+
+    Recorded for :func:`stale_reads` with its lag (unknown when the events table is not
+    readable). Raises :class:`ProjectionNotBuiltError` when it was never built and
+    :class:`ProjectionOutdatedError` when it was built with other rules or another layout.
+    """
+    state = views.read_state(projection.name)
+    if state is None or not views.tables_exist(projection.tables):
+        raise ProjectionNotBuiltError(projection.name)
+    check_current(projection, state)
+    top = views.last_notification_id()
+    lag = None if top is None else max(top - state.position, 0)
+    if lag != 0:
+        _STALE.setdefault(views.app, {})[projection.name] = StaleRead(
+            projection.name, state.position, lag
+        )
+    return RunResult(projection.name, state.position, 0, state.digest)
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ real server; the assertions are the server's own answers (permission denied, or 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from uuid import uuid4
 
 import psycopg
 import pytest
-from cli_helpers import Traject
+from cli_helpers import Traject, days_ago
 from pg_schemas import PostgresSchemas
 
 from ledger.roles import ANALYST, AUDITOR, STAFF
@@ -43,6 +44,7 @@ def ledger_with_roles(
     owner.init("--municipality", "GM0622")
     owner.linked_person()
     owner.ok("report", "outflow", "--period", "2024H1")  # builds the read models
+    owner.ok("report", "housing", "--period", "2024H1")
     grants = owner.json("admin", "roles")
     users = {role: f"{role}_{uuid4().hex[:8]}" for role in (STAFF, ANALYST, AUDITOR)}
     admin = postgres_schemas.connection
@@ -145,3 +147,153 @@ def test_roles_need_postgresql(ledger: Traject) -> None:
     result = ledger("admin", "roles")
     assert result.exit_code == 1
     assert "database roles need PostgreSQL" in result.stderr
+
+
+# --- reports for read-only roles --------------------------------------------------------------
+
+
+def half_year(day: str) -> str:
+    """The half-year (2024H1) a YYYY-MM-DD date lies in."""
+    return f"{day[:4]}H{1 if int(day[5:7]) <= 6 else 2}"
+
+
+def figures(report: dict[str, Any]) -> list[Any]:
+    return report["rows"]
+
+
+def test_analyst_reports_from_the_read_models_without_key_or_events(
+    ledger_with_roles: dict[str, Any], tmp_path: Path
+) -> None:
+    url, users, owner = (
+        ledger_with_roles["url"],
+        ledger_with_roles["users"],
+        ledger_with_roles["owner"],
+    )
+    staff = Traject(as_user(url, users[STAFF]), owner.key_file)
+    # the analyst has no master key: reports never read personal fields
+    analyst = Traject(as_user(url, users[ANALYST]), tmp_path / "no-such.key")
+    on = days_ago(5)
+    period = half_year(on)
+    person = staff.linked_person()
+    staff.ok("record", "housed", person, "--on", on, "--housing-kind", "regulier",
+             "--route", "koppeling")  # fmt: skip
+    staff.ok("record", "outflow-started", person, "--on", on, "--outflow-type", "werk_volledig")
+    outflow = ("report", "outflow", "--period", period, "--format", "json")
+    housing = ("report", "housing", "--period", period, "--format", "json")
+    seen = {name: json.loads(staff.ok(*args).stdout) for name, args in
+            (("outflow", outflow), ("housing", housing))}  # fmt: skip
+    assert seen["outflow"]["basis"]["caught_up"] is True
+    # one person started werk_volledig outflow in the period and is still in it at its end
+    by_type = {row["outflow_type"]: row for row in seen["outflow"]["rows"]}
+    assert (by_type["werk_volledig"]["started"], by_type["total"]["in_outflow_at_end"]) == (1, 1)
+    # one person housed in GM0622 in the half-year
+    assert sum(row["realised"] for row in seen["housing"]["rows"]) == 1
+
+    for name, args in (("outflow", outflow), ("housing", housing)):
+        result = analyst(*args)
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert figures(report) == figures(seen[name])
+        assert report["basis"]["position"] == seen[name]["basis"]["position"]
+        assert (report["basis"]["caught_up"], report["basis"]["lag"]) == (True, 0)
+        assert result.stderr == ""
+
+    staff.register()  # one more event the read models have not processed
+    result = analyst(*outflow)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert figures(report) == figures(seen["outflow"])
+    assert report["basis"]["caught_up"] is False
+    assert report["basis"]["lag"] == 1
+    assert "read model outflow is not caught up" in result.stderr
+    table = analyst("report", "outflow", "--period", period)
+    assert table.exit_code == 0, table.output
+    assert "1 notification ids after it are not counted" in table.stderr
+    # the analyst still may not read the events or the keys
+    for name in ("traject_events", "traject_data_keys"):
+        sql = f'SELECT * FROM "{ledger_with_roles["schema"]}".{name}'
+        assert "permission denied" in run(url, users[ANALYST], sql)
+
+
+def test_analyst_is_told_to_have_a_read_model_built(
+    ledger_with_roles: dict[str, Any], tmp_path: Path
+) -> None:
+    url, users = ledger_with_roles["url"], ledger_with_roles["users"]
+    analyst = Traject(as_user(url, users[ANALYST]), tmp_path / "no-such.key")
+    # as if the ladder's read model had never been built
+    admin = psycopg.connect(dsn(url), autocommit=True)
+    with admin:
+        admin.execute(
+            f'DELETE FROM "{ledger_with_roles["schema"]}".traject_projection_state'
+            " WHERE name = 'ladder'"
+        )
+    result = analyst("report", "ladder", "--format", "json")
+    assert result.exit_code == 1
+    assert "read model ladder has not been built" in result.stderr
+    assert "traject projections rebuild ladder" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_auditor_reports_and_replays_without_writing(
+    ledger_with_roles: dict[str, Any],
+) -> None:
+    url, users, owner = (
+        ledger_with_roles["url"],
+        ledger_with_roles["users"],
+        ledger_with_roles["owner"],
+    )
+    auditor = Traject(as_user(url, users[AUDITOR]), owner.key_file)
+    before = owner.json("report", "outflow", "--period", "2024H1")
+    owner.register()  # the auditor may read the events: it knows the lag exactly
+    result = auditor("report", "outflow", "--period", "2024H1", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["rows"] == before["rows"]
+    assert (report["basis"]["caught_up"], report["basis"]["lag"]) == (False, 1)
+    replay = auditor(
+        "audit", "replay", "--as-known-at", days_ago(-1), "report", "outflow", "--period", "2024H1"
+    )
+    assert replay.exit_code == 0, replay.output
+    assert json.loads(replay.stdout)["result"]["rows"] == before["rows"]
+    # and nothing was written: the read model and the integrity log's leaves stand where the
+    # owner left them, one event behind
+    s = ledger_with_roles["schema"]
+    with psycopg.connect(dsn(url), autocommit=True) as admin:
+        (position,) = admin.execute(
+            f"SELECT position FROM \"{s}\".traject_projection_state WHERE name = 'outflow'"
+        ).fetchone()
+        (leaves,) = admin.execute(f'SELECT count(*) FROM "{s}".traject_leaves').fetchone()
+    assert position == before["basis"]["position"]
+    assert leaves == owner.event_count() - 1
+
+
+def test_a_user_the_server_refuses_gets_a_clear_message(
+    ledger_with_roles: dict[str, Any],
+) -> None:
+    url, users, owner = (
+        ledger_with_roles["url"],
+        ledger_with_roles["users"],
+        ledger_with_roles["owner"],
+    )
+    person = owner.register()
+    as_analyst = Traject(as_user(url, users[ANALYST]), owner.key_file)
+    events = owner.event_count()
+    for command in (
+        ("record", "ladder-assessed", person, "--on", days_ago(1), "--rung", "3",
+         "--assessor", "r.jansen"),
+        ("person", "register", "--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY"),
+    ):  # fmt: skip
+        result = as_analyst(*command)
+        assert result.exit_code == 1, result.output
+        named = f"`traject {command[0]} {command[1]}`"
+        assert f"the database user {users[ANALYST]} may not do what {named}" in result.stderr
+        assert "permission denied" in result.stderr
+        assert "Traceback" not in result.output
+    assert owner.event_count() == events
+    # staff may not create tables, so only the owner rebuilds a read model
+    staff = Traject(as_user(url, users[STAFF]), owner.key_file)
+    result = staff("projections", "rebuild", "outflow")
+    assert result.exit_code == 1, result.output
+    assert f"the database user {users[STAFF]} may not do what `traject projections rebuild`" in (
+        result.stderr
+    )
