@@ -1,8 +1,8 @@
 """Projection rebuild and report speed on a large ledger, beside the library's own read rate.
 
-    .venv/bin/python bench/projections.py --store both --events 100000
-    .venv/bin/python bench/projections.py --store sqlite --events 1000000 --runs 3
-    .venv/bin/python bench/projections.py --store sqlite --events 100000 --profile
+    .venv/bin/python bench/read_models.py --store both --events 100000
+    .venv/bin/python bench/read_models.py --store sqlite --events 1000000 --runs 3
+    .venv/bin/python bench/read_models.py --store sqlite --events 100000 --profile
 
 Per store (a SQLite file in a temporary directory; a fresh PostgreSQL database):
 
@@ -32,7 +32,7 @@ AMIF facts that the built ledger lacks); ``--on`` sets the report date (default 
 
     .venv/bin/traject --db gen.db init --municipality GM0622
     .venv/bin/traject --db gen.db generate --persons 20000 --years 4
-    .venv/bin/python bench/projections.py --ledger gen.db --key-file gen.db.key --on 2026-06-30
+    .venv/bin/python bench/read_models.py --ledger gen.db --key-file gen.db.key --on 2026-06-30
 
 Every timed figure is the median of ``--runs`` runs. ``--json FILE`` writes the results.
 """
@@ -56,36 +56,33 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-HERE = Path(__file__).resolve().parent
-if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
-    sys.path.pop(0)  # this file would shadow the projections package
+import psycopg
 
-import psycopg  # noqa: E402
+from ledger import events as ev
+from ledger.application import TrajectoryLedger
+from ledger.config import parse_database_url
+from ledger.crypto import read_key_file
+from ledger.rules import current_rules
+from ledger.values import Period
+from projections import PROJECTIONS, Views, rebuild_many
+from projections.amif import UnknownProjectError, amif
+from projections.candidates import find_candidates
+from projections.caseload import caseload, caseload_report
+from projections.cohort import cohort
+from projections.guidance import guidance
+from projections.helprequests import help_requests
+from projections.housing import housing
+from projections.inburgering import inburgering
+from projections.ladder import ladder
+from projections.outflow import outflow
+from projections.plans import plans
+from projections.pvt import pvt
+from projections.reunification import reunification
 
-from ledger import events as ev  # noqa: E402
-from ledger.application import TrajectoryLedger  # noqa: E402
-from ledger.config import parse_database_url  # noqa: E402
-from ledger.crypto import read_key_file  # noqa: E402
-from ledger.rules import current_rules  # noqa: E402
-from ledger.values import Period  # noqa: E402
-from projections import PROJECTIONS, Views, rebuild_many  # noqa: E402
-from projections.amif import UnknownProjectError, amif  # noqa: E402
-from projections.candidates import find_candidates  # noqa: E402
-from projections.caseload import caseload, caseload_report  # noqa: E402
-from projections.cohort import cohort  # noqa: E402
-from projections.guidance import guidance  # noqa: E402
-from projections.helprequests import help_requests  # noqa: E402
-from projections.housing import housing  # noqa: E402
-from projections.inburgering import inburgering  # noqa: E402
-from projections.ladder import ladder  # noqa: E402
-from projections.outflow import outflow  # noqa: E402
-from projections.plans import plans  # noqa: E402
-from projections.pvt import pvt  # noqa: E402
-from projections.reunification import reunification  # noqa: E402
+# before importing common, which reads it: this script's PostgreSQL database is its own
+os.environ.setdefault("TRAJECT_BENCH_PG_DB", "traject_bench_projections")
 
-sys.path.append(str(HERE))
-
-from common import (  # noqa: E402
+from common import (
     CpuWatch,
     build_app,
     machine_description,
@@ -95,8 +92,6 @@ from common import (  # noqa: E402
     temp_dir,
     wait_for_idle,
 )
-
-os.environ.setdefault("TRAJECT_BENCH_PG_DB", "traject_bench_projections")
 
 GEMEENTEN = ("GM0622", "GM0599", "GM0344", "GM0363", "GM0518")
 STAFF = tuple(f"staff{i:03d}" for i in range(60))
