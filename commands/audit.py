@@ -45,6 +45,13 @@ def json_option(function: F) -> F:
     )(function)
 
 
+def file_option(name: str, dest: str, help: str, *, required: bool = False) -> Any:
+    """An option naming a file (never a directory), given to the command as a ``Path``."""
+    return click.option(
+        name, dest, type=click.Path(dir_okay=False, path_type=Path), required=required, help=help
+    )
+
+
 def quiet_option(function: F) -> F:
     return click.option("--quiet", "-q", is_flag=True, help="no progress bar on stderr")(function)
 
@@ -160,18 +167,10 @@ def _write_text(path: Path, text: str, what: str) -> None:
 
 
 @group.command("checkpoint")
-@click.option(
-    "--key",
-    "key_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="the private signing key (from `traject audit keygen`)",
+@file_option(
+    "--key", "key_file", "the private signing key (from `traject audit keygen`)", required=True
 )
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="write the checkpoint text to this file instead of printing it",
-)
+@file_option("--out", "out", "write the checkpoint text to this file instead of printing it")
 @quiet_option
 @json_option
 @pass_traject
@@ -238,11 +237,8 @@ def verification_json(report: VerificationReport, *, signatures_checked: bool) -
     multiple=True,
     help="a checkpoint kept outside the ledger (repeatable)",
 )
-@click.option(
-    "--public-key",
-    "public_key_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="check every checkpoint's signature with this public key",
+@file_option(
+    "--public-key", "public_key_file", "check every checkpoint's signature with this public key"
 )
 @quiet_option
 @json_option
@@ -308,11 +304,7 @@ def _emit_document(text: str, out: Path | None, what: str) -> None:
 @group.command("prove")
 @click.argument("person")
 @click.argument("version", type=click.IntRange(min=1))
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="write the proof document to this file instead of printing it",
-)
+@file_option("--out", "out", "write the proof document to this file instead of printing it")
 @json_option
 @pass_traject
 def prove_command(
@@ -345,11 +337,7 @@ def _checkpoint_file(path: Path) -> Checkpoint:
 @group.command("consistency")
 @click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="write the proof document to this file instead of printing it",
-)
+@file_option("--out", "out", "write the proof document to this file instead of printing it")
 @json_option
 @pass_traject
 def consistency_command(
@@ -375,12 +363,11 @@ def consistency_command(
 
 @group.command("verify-proof")
 @click.argument("proof", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
+@file_option(
     "--public-key",
     "public_key_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    "the public key the checkpoints must be signed with",
     required=True,
-    help="the public key the checkpoints must be signed with",
 )
 @json_option
 @pass_traject
@@ -456,11 +443,7 @@ def checkpoints_command(traject: TrajectContext, as_json: bool) -> None:
 
 @group.command("export")
 @click.argument("size", required=False, type=click.IntRange(min=0))
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="write the checkpoint text to this file instead of printing it",
-)
+@file_option("--out", "out", "write the checkpoint text to this file instead of printing it")
 @json_option
 @pass_traject
 def export_command(

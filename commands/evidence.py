@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from commands.audit import AuditFailedError
+from commands.audit import AuditFailedError, file_option
 from commands.context import TrajectContext, pass_traject
 from commands.report import AS_KNOWN_AT_HELP, PeriodType
 from commands.types import IsoMoment, PatternType, pattern_of
@@ -37,19 +37,17 @@ def _read(path: Path, what: str) -> bytes:
     help="the AMIF project code",
 )
 @click.option("--period", type=PeriodType(), required=True, help="2021, 2021H1 or 2021Q3")
-@click.option(
+@file_option(
     "--checkpoint",
     "checkpoint_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    "a signed checkpoint (from `traject audit checkpoint`) covering every fact",
     required=True,
-    help="a signed checkpoint (from `traject audit checkpoint`) covering every fact",
 )
-@click.option(
+@file_option(
     "--public-key",
     "public_key_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    "the public key of the checkpoint's signer; it goes into the pack",
     required=True,
-    help="the public key of the checkpoint's signer; it goes into the pack",
 )
 @click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
 @click.option(
@@ -103,12 +101,11 @@ def evidence_command(
 
 @click.command("verify-pack")
 @click.argument("pack", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
+@file_option(
     "--public-key",
     "public_key_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    "the public key you trust for the checkpoint (not the one inside the pack)",
     required=True,
-    help="the public key you trust for the checkpoint (not the one inside the pack)",
 )
 def verify_pack_command(pack: Path, public_key_file: Path) -> None:
     """Check an AMIF evidence pack offline (no database): the manifest, the checkpoint
