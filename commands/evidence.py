@@ -9,8 +9,8 @@ import click
 
 from commands.audit import AuditFailedError, file_option
 from commands.context import TrajectContext, pass_traject
-from commands.report import AS_KNOWN_AT_HELP, PeriodType
-from commands.types import IsoMoment, PatternType, pattern_of
+from commands.reporting import as_known_at_option, period_option
+from commands.types import PatternType, pattern_of
 from ledger.errors import TrajectError
 from ledger.events import ProjectCode
 from ledger.evidence import verify_pack
@@ -36,7 +36,7 @@ def _read(path: Path, what: str) -> bytes:
     required=True,
     help="the AMIF project code",
 )
-@click.option("--period", type=PeriodType(), required=True, help="2021, 2021H1 or 2021Q3")
+@period_option("2021, 2021H1 or 2021Q3")
 @file_option(
     "--checkpoint",
     "checkpoint_file",
@@ -49,7 +49,7 @@ def _read(path: Path, what: str) -> bytes:
     "the public key of the checkpoint's signer; it goes into the pack",
     required=True,
 )
-@click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
+@as_known_at_option()
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),

@@ -20,8 +20,14 @@ from commands.report_inburgering import (
     inburgering_command,
     plans_command,
 )
-from commands.reporting import AS_KNOWN_AT_HELP, PeriodType, basis, basis_caption
-from commands.types import IsoDate, IsoMoment, MunicipalityType
+from commands.reporting import (
+    as_known_at_option,
+    basis,
+    basis_caption,
+    municipality_option,
+    period_option,
+)
+from commands.types import IsoDate
 from ledger.municipalities import label as municipality_label
 from ledger.values import Period
 from projections import Views
@@ -199,8 +205,8 @@ def group() -> None:
 
 
 @group.command("outflow")
-@click.option("--period", type=PeriodType(), required=True, help="2024H1, 2024Q3 or 2024")
-@click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
+@period_option("2024H1, 2024Q3 or 2024")
+@as_known_at_option()
 @click.option("--by", type=click.Choice(["municipality"]), help="one set of rows per group")
 @format_option()
 @pass_traject
@@ -234,9 +240,9 @@ def outflow_command(
 
 
 @group.command("housing")
-@click.option("--period", type=PeriodType(), required=True, help="a half-year: 2024H1")
-@click.option("--municipality", type=MunicipalityType(), help="only this municipality")
-@click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
+@period_option("a half-year: 2024H1")
+@municipality_option("only this municipality")
+@as_known_at_option()
 @format_option()
 @pass_traject
 def housing_command(
@@ -269,10 +275,8 @@ def housing_command(
 @group.command("ladder")
 @click.option("--on", type=IsoDate(), help="the date the rungs are true on [default: today]")
 @click.option("--from", "from_date", type=IsoDate(), help="also count transitions since this date")
-@click.option(
-    "--municipality", type=MunicipalityType(), help="only persons whose latest assessment was in it"
-)
-@click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
+@municipality_option("only persons whose latest assessment was in it")
+@as_known_at_option()
 @format_option()
 @pass_traject
 def ladder_command(

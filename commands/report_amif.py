@@ -12,8 +12,8 @@ from rich.table import Table
 
 from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
-from commands.report import AS_KNOWN_AT_HELP, PeriodType, basis, basis_caption
-from commands.types import IsoMoment, PatternType, pattern_of
+from commands.reporting import as_known_at_option, basis, basis_caption, period_option
+from commands.types import PatternType, pattern_of
 from ledger.amif import AmifFigures, indicators_json
 from ledger.events import ProjectCode
 from ledger.values import Period
@@ -135,8 +135,8 @@ def amif_tables(report: AmifReport) -> list[Table]:
     required=True,
     help="the AMIF project code",
 )
-@click.option("--period", type=PeriodType(), required=True, help="2021, 2021H1 or 2021Q3")
-@click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
+@period_option("2021, 2021H1 or 2021Q3")
+@as_known_at_option()
 @format_option()
 @pass_traject
 def amif_command(

@@ -17,7 +17,8 @@ from rich.table import Table
 from commands import reporting as report
 from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
-from commands.types import IsoDate, IsoMoment, MunicipalityType
+from commands.reporting import as_known_at_option, municipality_option, period_option
+from commands.types import IsoDate
 from ledger.values import Period
 from projections import Views
 from projections.candidates import CEFR_ORDER, CandidatesReport, find_candidates
@@ -121,8 +122,8 @@ def caseload_tables(result: CaseloadReport) -> list[Table]:
 @click.command("caseload")
 @click.option("--on", type=IsoDate(), help="the date the caseload is true on [default: today]")
 @click.option("--coach", metavar="STAFF", help="only persons this staff member has (any role)")
-@click.option("--municipality", type=MunicipalityType(), help="only persons in this municipality")
-@click.option("--as-known-at", type=IsoMoment(), help=report.AS_KNOWN_AT_HELP)
+@municipality_option("only persons in this municipality")
+@as_known_at_option()
 @click.option("--signals-only", is_flag=True, help="list only persons with a deadline signal")
 @format_option()
 @pass_traject
@@ -249,9 +250,9 @@ def plans_tables(result: PlansReport) -> list[Table]:
 
 
 @click.command("plans")
-@click.option("--period", type=report.PeriodType(), required=True, help="2024H1, 2024Q3 or 2024")
-@click.option("--municipality", type=MunicipalityType(), help="only clients in this municipality")
-@click.option("--as-known-at", type=IsoMoment(), help=report.AS_KNOWN_AT_HELP)
+@period_option("2024H1, 2024Q3 or 2024")
+@municipality_option("only clients in this municipality")
+@as_known_at_option()
 @format_option()
 @pass_traject
 def plans_command(
@@ -352,8 +353,8 @@ def inburgering_tables(result: InburgeringReport) -> list[Table]:
 
 @click.command("inburgering")
 @click.option("--on", type=IsoDate(), help="the date the status is true on [default: today]")
-@click.option("--municipality", type=MunicipalityType(), help="only clients in this municipality")
-@click.option("--as-known-at", type=IsoMoment(), help=report.AS_KNOWN_AT_HELP)
+@municipality_option("only clients in this municipality")
+@as_known_at_option()
 @format_option()
 @pass_traject
 def inburgering_command(
@@ -448,9 +449,9 @@ def candidates_table(result: CandidatesReport) -> Table:
     help="at least this CEFR language level",
 )
 @click.option("--min-rung", type=click.IntRange(1, 6), help="at least this Participatieladder rung")
-@click.option("--municipality", type=MunicipalityType(), help="only clients in this municipality")
+@municipality_option("only clients in this municipality")
 @click.option("--on", type=IsoDate(), help="the date the profiles are true on [default: today]")
-@click.option("--as-known-at", type=IsoMoment(), help=report.AS_KNOWN_AT_HELP)
+@as_known_at_option()
 @format_option()
 @pass_traject
 def find_candidates_command(

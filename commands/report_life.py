@@ -17,8 +17,14 @@ from rich.table import Table
 
 from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
-from commands.report import AS_KNOWN_AT_HELP, PeriodType, basis, basis_caption, group
-from commands.types import IsoMoment, MunicipalityType
+from commands.report import group
+from commands.reporting import (
+    as_known_at_option,
+    basis,
+    basis_caption,
+    municipality_option,
+    period_option,
+)
 from ledger.municipalities import label
 from ledger.values import Period
 from projections import Views
@@ -30,19 +36,6 @@ from projections.pvt import PvtReport, pvt
 from projections.reunification import ReunificationReport, reunification
 
 NATIONALITIES_SHOWN = 10
-MUNICIPALITY_HELP = "only this municipality: a CBS code (GM0363) or a name (Amsterdam)"
-
-
-def municipality_option() -> Any:
-    return click.option("--municipality", type=MunicipalityType(), help=MUNICIPALITY_HELP)
-
-
-def as_known_at_option() -> Any:
-    return click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
-
-
-def period_option() -> Any:
-    return click.option("--period", type=PeriodType(), required=True, help="2024, 2024H1 or 2024Q3")
 
 
 def title(what: str, municipality: str | None, as_known_at: str | None) -> str:

@@ -1,5 +1,5 @@
-"""Helpers shared by the report commands: the period type, the as-known-at help and the basis
-of a report (what its figures were computed from)."""
+"""Helpers shared by the report commands: the period type, the options every report takes and
+the basis of a report (what its figures were computed from)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from commands.types import IsoMoment, MunicipalityType
 from ledger.values import Period
 
 
@@ -33,6 +34,24 @@ AS_KNOWN_AT_HELP = (
     "count only what was recorded up to this moment, ignoring later corrections: an ISO "
     "date-time (UTC unless it names an offset) or a date (00:00 UTC that day)"
 )
+
+
+MUNICIPALITY_HELP = "only this municipality: a CBS code (GM0363) or a name (Amsterdam)"
+
+
+def as_known_at_option() -> Any:
+    """``--as-known-at``: the knowledge cut-off every report takes."""
+    return click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
+
+
+def municipality_option(help: str = MUNICIPALITY_HELP) -> Any:
+    """``--municipality``: a CBS code or a municipality's name."""
+    return click.option("--municipality", type=MunicipalityType(), help=help)
+
+
+def period_option(help: str = "2024, 2024H1 or 2024Q3") -> Any:
+    """``--period`` (required): a year, half-year or quarter."""
+    return click.option("--period", type=PeriodType(), required=True, help=help)
 
 
 def basis(name: str, position: int, rule_version: str, digest: str | None) -> dict[str, Any]:
