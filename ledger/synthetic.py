@@ -112,6 +112,15 @@ LATE_KINDS = frozenset(
 )
 """Facts no rule depends on: these may be recorded late (or retracted) without breaking a rule."""
 EXAM_COMPONENTS = ("lezen", "luisteren", "schrijven", "spreken", "knm")
+HELP_RATE_GUIDANCE = 3.0
+"""Help requests a year of an adult in the two guidance years; later years see fewer."""
+HELP_RATE_LATER = 1.3
+TERM_GROUNDS = ("alfabetisering", "ziekte", "geen verwijt", "zwangerschap", "onderwijs")
+FINES_PAUSED_FROM = date(2023, 3, 1)
+FINES_WITHDRAWN_FROM = date(2025, 7, 10)
+TAALCOACH_SHARE = 0.35
+BIJZONDERE_RATE = 0.9
+"""Applications for bijzondere bijstand a year of an adult."""
 ADULT_AGE = 18
 
 
@@ -428,25 +437,31 @@ class Generator:
             p.add("coach-assigned", first_day, staff_id=f"coach.{rng.randint(1, 9)}", role="coach")
         start = first_day + _days(rng, 0, 14)
         p.add("social-guidance-started", start, year_no=1, provider="VluchtelingenWerk")
+        if rng.random() < TAALCOACH_SHARE:  # a volunteer language coach for some months
+            taalcoach = f"taalcoach.vwn.{rng.randint(1, 40)}"
+            coached = start + _days(rng, 30, 200)
+            p.add("coach-assigned", coached, staff_id=taalcoach, role="taalcoach")
+            p.add("coach-unassigned", coached + _days(rng, 180, 540), staff_id=taalcoach,
+                  role="taalcoach")  # fmt: skip
+        mb_coach = f"mb.vwn.{rng.randint(1, 12)}"  # the VluchtelingenWerk guide of both years
+        p.add("coach-assigned", start, staff_id=mb_coach, role="mb")
         end = start + timedelta(days=365)
         p.add("social-guidance-ended", end, year_no=1)
         p.add("social-guidance-started", end + timedelta(days=1), year_no=2,
               provider="VluchtelingenWerk")  # fmt: skip
         p.add("social-guidance-ended", end + timedelta(days=366), year_no=2)
+        p.add("coach-unassigned", end + timedelta(days=366), staff_id=mb_coach, role="mb")
 
     def life(self, rng: random.Random, p: PersonPlan, settled: date, birth: date) -> None:
         """Inburgering, ladder, outflow, help requests, AMIF, and perhaps a move or death."""
-        if (settled - birth).days >= ADULT_AGE * 365:
+        adult = (settled - birth).days >= ADULT_AGE * 365
+        if adult:
             self.inburgering(rng, p, settled)
             self.participation(rng, p, settled)
             self.amif(rng, p, settled)
-        for _ in range(rng.choice((0, 0, 1, 1, 2, 3, 4, 6))):
-            on = settled + _days(rng, 1, 1200)
-            p.add(
-                "help-request-recorded", on, category=_weighted(rng, HELP_CATEGORIES),
-                channel=rng.choice(("spreekuur", "spreekuur", "telefoon", "huisbezoek")),
-                resolved=rng.random() < 0.6,
-            )  # fmt: skip
+            self.income(rng, p, settled)
+            self.permits(rng, p, settled)
+        self.help_requests(rng, p, settled, adult=adult)
         roll = rng.random()
         if roll < 0.06:  # moves away
             moved = settled + _days(rng, 90, 1100)
@@ -463,6 +478,46 @@ class Generator:
             p.add("deceased", died)
             p.stop = died
             p.died = True
+
+    def help_requests(
+        self, rng: random.Random, p: PersonPlan, settled: date, *, adult: bool
+    ) -> None:
+        """Hulpvragen at random over the years: most in the two guidance years, fewer later."""
+        busy, later = (HELP_RATE_GUIDANCE, HELP_RATE_LATER) if adult else (0.6, 0.25)
+        for on in _arrivals(rng, settled, settled + timedelta(days=730), busy):
+            self.help_request(rng, p, on)
+        for on in _arrivals(rng, settled + timedelta(days=731), self.last, later):
+            self.help_request(rng, p, on)
+
+    def help_request(self, rng: random.Random, p: PersonPlan, on: date) -> None:
+        p.add(
+            "help-request-recorded", on, category=_weighted(rng, HELP_CATEGORIES),
+            channel=rng.choice(("spreekuur", "spreekuur", "telefoon", "huisbezoek")),
+            resolved=rng.random() < 0.6,
+        )  # fmt: skip
+
+    def income(self, rng: random.Random, p: PersonPlan, settled: date) -> None:
+        """Bijzondere bijstand (furniture, glasses, a school trip …) about once a year: applied
+        for, and granted a few weeks later in most cases."""
+        for on in _arrivals(rng, settled + timedelta(days=60), self.last, BIJZONDERE_RATE):
+            p.add("benefit-applied", on, benefit_kind="bijzondere")
+            if rng.random() < 0.8:
+                p.add("benefit-granted", on + _days(rng, 14, 56), benefit_kind="bijzondere",
+                      amount=f"{rng.randint(4, 60) * 25}.00")  # fmt: skip
+
+    def permits(self, rng: random.Random, p: PersonPlan, settled: date) -> None:
+        """After five years the asylum permit runs out: most apply for a permanent (or EU
+        long-term) permit and get it; some naturalise a year or two later."""
+        expires = settled + _days(rng, 1700, 1800)
+        applied = expires - _days(rng, 30, 120)
+        if applied > self.last or rng.random() < 0.1:
+            return
+        kind = "onbepaalde_tijd" if rng.random() < 0.85 else "eu_langdurig"
+        p.add("long-term-residence-applied", applied, residence_kind=kind)
+        granted = applied + _days(rng, 40, 180)
+        p.add("residence-permit-recorded", granted, permit_kind=kind, source="ind")
+        if rng.random() < 0.3:
+            p.add("naturalisation-granted", granted + _days(rng, 300, 900), source="ind")
 
     def inburgering(self, rng: random.Random, p: PersonPlan, settled: date) -> None:
         notified = (
@@ -502,22 +557,7 @@ class Generator:
         started = pip_on + _days(rng, 14, 42)
         p.add("learning-route-started", started, route=route, provider=school,
               alfabetisering=route == "Z" and rng.random() < 0.5)  # fmt: skip
-        hours = 0
-        enough: date | None = None  # when the NT2 hours afschalen needs were reported
-        minimum = rules.rules_on(started).afschalen_min_nt2_hours
-        period_from = started
-        for _ in range(6):  # half-yearly hours reports
-            period_to = add_months(period_from, 6) - timedelta(days=1)
-            attended = rng.randint(120, 320)
-            hours += attended
-            p.add(
-                "course-hours-reported", period_to, period_from=period_from.isoformat(),
-                component="NT2", hours_attended=attended, hours_excused=rng.randint(0, 20),
-                hours_unexcused=rng.choice((0, 0, 0, 4, 12)), provider=school,
-            )  # fmt: skip
-            if enough is None and hours >= minimum:
-                enough = period_to + timedelta(days=1)
-            period_from = period_to + timedelta(days=1)
+        enough = self.course_hours(rng, p, started, route, school)
         p.add("pvt-completed", started + _days(rng, 90, 400), provider=school,
               hours=rng.choice((12, 16, 24)))  # fmt: skip
         if route != "onderwijs":
@@ -536,16 +576,75 @@ class Generator:
             downgraded = max(downgraded, enough)
             p.add("downgraded-to-a2", downgraded, evidence_ref=f"BESL-A2-{p.key}")
             passed |= self.exams(rng, p, downgraded + _days(rng, 30, 90), "A2", tuple(failed))
-        if len(passed) == len(EXAM_COMPONENTS):
+        fulfilled = len(passed) == len(EXAM_COMPONENTS)
+        if fulfilled:
             p.add("inburgering-duty-fulfilled", downgraded + _days(rng, 100, 160),
                   basis="diploma", source="duo")  # fmt: skip
-        if rng.random() < 0.15:
+        version = 1
+        for year in (1, 2):  # the yearly PIP evaluation sometimes adjusts the plan
+            if rng.random() < 0.3:
+                version += 1
+                p.add(
+                    "pip-adopted", pip_on + _days(rng, 365 * year - 60, 365 * year + 60),
+                    version=version, leerroute=route, hoofddoel=goal, pvt_intensity="standaard",
+                    map_intensity="standaard" if route != "onderwijs" else "geen",
+                    decision_ref=f"PIP-{p.key}-{version}",
+                )  # fmt: skip
+        if not fulfilled:
+            self.term_end(rng, p, add_months(pip_on, 36), wi2013=False)
+
+    def course_hours(
+        self, rng: random.Random, p: PersonPlan, started: date, route: str, school: str
+    ) -> date | None:
+        """Quarterly NT2 hours over the three years of the route, and half-yearly hours of the
+        route's other part (KNM; participation in the Z-route; the taalschakeltraject); returns
+        the day after the report that brought the NT2 hours to what afschalen needs."""
+        hours = 0
+        enough: date | None = None
+        minimum = rules.rules_on(started).afschalen_min_nt2_hours
+        other = {"B1": "KNM", "Z": "participatie", "onderwijs": "taalschakel"}[route]
+        period_from = started
+        for quarter in range(12):
+            period_to = add_months(period_from, 3) - timedelta(days=1)
+            attended = rng.randint(60, 160)
+            hours += attended
             p.add(
-                "pip-adopted", pip_on + _days(rng, 200, 500), version=2, leerroute=route,
-                hoofddoel=goal, pvt_intensity="standaard",
-                map_intensity="standaard" if route != "onderwijs" else "geen",
-                decision_ref=f"PIP-{p.key}-2",
+                "course-hours-reported", period_to, period_from=period_from.isoformat(),
+                component="NT2", hours_attended=attended, hours_excused=rng.randint(0, 10),
+                hours_unexcused=rng.choice((0, 0, 0, 2, 6)), provider=school,
             )  # fmt: skip
+            if quarter % 2:
+                p.add(
+                    "course-hours-reported", period_to,
+                    period_from=add_months(period_from, -3).isoformat(), component=other,
+                    hours_attended=rng.randint(10, 40 if other == "KNM" else 140),
+                    hours_excused=rng.randint(0, 6), provider=school,
+                )  # fmt: skip
+            if quarter % 4 == 3:  # the school's yearly progress test
+                p.add("language-level-assessed", period_to + _days(rng, 1, 20),
+                      cefr=("A1", "A2", "B1")[min(2, quarter // 4 + rng.randint(-1, 0))],
+                      method="voortgangstoets", context="interim")  # fmt: skip
+            if enough is None and hours >= minimum:
+                enough = period_to + timedelta(days=1)
+            period_from = period_to + timedelta(days=1)
+        return enough
+
+    def term_end(self, rng: random.Random, p: PersonPlan, end: date, *, wi2013: bool) -> None:
+        """The duty is not met by the end of the term: DUO mostly extends it; otherwise a fine,
+        withdrawn after the 2025-26 rulings (collection was paused from March 2023)."""
+        if rng.random() < 0.7:
+            new_end = add_months(end, 12).isoformat()
+            p.add("term-extended", end - _days(rng, 20, 90), new_end=new_end,
+                  ground=rng.choice(TERM_GROUNDS), source="duo")  # fmt: skip
+            return
+        fined = end + _days(rng, 30, 150)
+        if fined >= FINES_PAUSED_FROM:
+            return
+        p.add("fine-imposed", fined, component="diploma" if wi2013 else "leerroute",
+              amount="1250.00" if wi2013 else "1000.00", source="duo")  # fmt: skip
+        p.add("fine-withdrawn", FINES_WITHDRAWN_FROM + _days(rng, 0, 260),
+              component="diploma" if wi2013 else "leerroute",
+              reason="HvJ EU 4-2-2025; RvS 9-7-2025", source="duo")  # fmt: skip
 
     def exams(
         self,
@@ -590,13 +689,19 @@ class Generator:
             done = settled + _days(rng, 900, 1000)
             p.add("inburgering-duty-fulfilled", done, basis="diploma", source="duo")
             p.add("duo-loan-waived", done + _days(rng, 30, 90), amount="10000.00", source="duo")
+        else:
+            self.term_end(rng, p, add_months(duty_start, 36), wi2013=True)
 
     def participation(self, rng: random.Random, p: PersonPlan, settled: date) -> None:
-        """Ladder assessments about twice a year, moving up and sometimes down; outflow."""
+        """Ladder assessments every quarter in the two guidance years and about twice a year
+        after them, moving up and sometimes down; outflow."""
         rung = rng.choice((1, 2, 2, 3))
         on = settled + _days(rng, 20, 60)
         assessor = f"klantmanager.{p.municipality.lower()}"
+        p.add("coach-assigned", on, staff_id=f"{assessor}.{rng.randint(1, 8)}", role="klantmanager")
+        guidance_end = settled + timedelta(days=730)
         outflow: str | None = None
+        coached_until = settled
         while on <= self.last:
             p.add("ladder-assessed", on, rung=rung, assessor=assessor)
             wanted = {4: "onbetaald_vrijwilligerswerk", 5: "werk_gedeeltelijk", 6: "werk_volledig"}
@@ -619,17 +724,26 @@ class Generator:
                     )  # fmt: skip
                     if target == "werk_volledig":  # full-time work ends the benefit
                         p.add("benefit-ended", on, benefit_kind="algemene_bijstand")
+                    if rung > 4 and on > coached_until:  # a job coach for the first months
+                        coach = f"arbeidscoach.{p.municipality.lower()}.{rng.randint(1, 6)}"
+                        coached_until = on + _days(rng, 120, 365)
+                        p.add("coach-assigned", on, staff_id=coach, role="arbeidscoach")
+                        p.add("coach-unassigned", coached_until, staff_id=coach,
+                              role="arbeidscoach")  # fmt: skip
                 outflow = target
-            if rng.random() < 0.25:
+            if rng.random() < 0.35:
                 p.add("profile-updated", on, occupation_direction=rng.choice(OCCUPATIONS),
                       language_level=rng.choice(("A1", "A2", "B1")))  # fmt: skip
             if rung >= 3 and rng.random() < 0.08:
                 p.add("certificate-obtained", on + _days(rng, 5, 40),
                       certificate_kind=rng.choice(("VCA", "mbo-1 entree", "BHV")),
                       issuer=rng.choice(("SSVV", "ROC Albeda", "NIBHV")))  # fmt: skip
+            # half the chance of a step between quarterly assessments as between half-yearly ones
+            quarterly = on < guidance_end
+            up, down = (0.19, 0.07) if quarterly else (0.38, 0.14)
             step = rng.random()
-            rung = min(6, rung + 1) if step < 0.38 else max(1, rung - 1) if step > 0.86 else rung
-            on += _days(rng, 150, 200)
+            rung = min(6, rung + 1) if step < up else max(1, rung - 1) if step > 1 - down else rung
+            on += _days(rng, 80, 100) if quarterly else _days(rng, 150, 200)
         if rng.random() < 0.05:  # education instead of work
             p.add("outflow-started", settled + _days(rng, 500, 900), outflow_type="onderwijs")
 
@@ -802,6 +916,16 @@ class Generator:
                 record["recorded_at"] = when.isoformat()
             last = when
             yield record
+
+
+def _arrivals(rng: random.Random, start: date, end: date, per_year: float) -> Iterator[date]:
+    """Days from ``start`` to ``end`` at random, ``per_year`` of them a year on average."""
+    on = start
+    while True:
+        on += timedelta(days=1 + int(rng.expovariate(per_year / 365)))
+        if on > end:
+            return
+        yield on
 
 
 def _moment(day: date, rng: random.Random) -> datetime:

@@ -205,9 +205,16 @@ def test_the_life_course_has_its_variety() -> None:
         "pvt-completed", "ladder-assessed", "outflow-started", "outflow-ended", "moved-out",
         "help-request-recorded", "family-reunification-applied", "nareiziger-arrived",
         "participant-enrolled", "service-delivered", "participant-feedback-recorded",
-        "coach-unassigned", "benefit-ended",
+        "coach-unassigned", "benefit-ended", "term-extended", "long-term-residence-applied",
+        "language-level-assessed",
     ):  # fmt: skip
         assert kind in kinds, kind
+    roles = {r["role"] for r in records if r["kind"] == "coach-assigned"}
+    assert roles == {"regisseur", "coach", "mb", "klantmanager", "taalcoach", "arbeidscoach"}
+    benefits = {r["benefit_kind"] for r in records if r["kind"] == "benefit-granted"}
+    assert "bijzondere" in benefits
+    components = {r["component"] for r in records if r["kind"] == "course-hours-reported"}
+    assert components == {"NT2", "KNM", "participatie", "taalschakel"}
     outflows = {r["outflow_type"] for r in records if r["kind"] == "outflow-started"}
     assert outflows == {"werk_volledig", "werk_gedeeltelijk", "onbetaald_vrijwilligerswerk",
                         "onderwijs"}  # fmt: skip
@@ -218,3 +225,17 @@ def test_the_life_course_has_its_variety() -> None:
     assert any(any(b < a for a, b in itertools.pairwise(rs)) for rs in rungs.values())
     retakes = [r for r in records if r["kind"] == "exam-result-recorded" and r["attempt_no"] > 1]
     assert retakes
+
+
+def test_ten_years_give_about_62_facts_a_person_and_the_rare_facts_of_long_histories() -> None:
+    """National scale is 400,000 persons and about 25 million facts over ten years."""
+    config = Settings(
+        municipalities=342, persons=1500, years=10, seed=1, start_year=2016, until=UNTIL,
+        recorded_at=True, corrections=True, person_ids=True,
+    )  # fmt: skip
+    records = list(generate(config))
+    person_lines = [r for r in records if "person" in r]
+    assert 57 < len(person_lines) / config.persons < 67
+    kinds = {r["kind"] for r in person_lines}
+    assert {"naturalisation-granted", "fine-imposed", "fine-withdrawn"} <= kinds
+    check_life_course(records, UNTIL)
