@@ -47,7 +47,6 @@ from ledger.events import (
     PersonRegistered,
     ProjectRegistered,
     StreamKind,
-    TrajectEvent,
 )
 from ledger.values import Source
 
@@ -153,18 +152,8 @@ def _choices(param_type: click.Choice[Any]) -> dict[str, Any]:
     return found
 
 
-_FIELD_TYPES: dict[tuple[type, str], tuple[click.ParamType[Any] | None, bool]] = {}
-
-
-def _field_type(item: CatalogEntry, name: str) -> tuple[click.ParamType[Any] | None, bool]:
-    """The click type of one field, and whether the field takes several values (cached)."""
-    found = _FIELD_TYPES.get((item.event, name))
-    if found is None:
-        found = _FIELD_TYPES[item.event, name] = _find_field_type(item, name)
-    return found
-
-
 def _find_field_type(item: CatalogEntry, name: str) -> tuple[click.ParamType[Any] | None, bool]:
+    """The click type of one field, and whether the field takes several values."""
     if name in ENVELOPE_TYPES:
         return ENVELOPE_TYPES[name], name == "evidence"
     if name == "idempotency_key":
@@ -179,31 +168,93 @@ def _find_field_type(item: CatalogEntry, name: str) -> tuple[click.ParamType[Any
     return param_type, shape.many
 
 
-@functools.cache
-def _allowed(event: type[TrajectEvent]) -> frozenset[str]:
-    return frozenset(event.payload_fields()) | frozenset(ENVELOPE_KEYS)
+Converter = Callable[[Any], Any]
+
+
+def _converter(param_type: click.ParamType[Any] | None, name: str) -> Converter | None:
+    """One field's conversion of a JSON value (None: the value as it is); see :func:`_convert`."""
+    if param_type is None:
+        return None
+    if isinstance(param_type, IsoDate):
+
+        def to_date(value: Any) -> Any:
+            if isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-":
+                with contextlib.suppress(ValueError):
+                    return date.fromisoformat(value)
+            return _convert(param_type, name, value)
+
+        return to_date
+    if isinstance(param_type, click.Choice):
+        choices = _choices(param_type)
+
+        def to_choice(value: Any) -> Any:
+            if isinstance(value, str):
+                found = choices.get(value.casefold())
+                if found is not None:
+                    return found
+            return _convert(param_type, name, value)
+
+        return to_choice
+    return functools.partial(_convert, param_type, name)
+
+
+SKIP = None  # in a plan: a key of the line that is not an event field (kind, subject, …)
+FieldPlan = tuple[str, Converter | None, bool] | None
+"""A key's field name, its conversion and whether it takes a list; or SKIP."""
+
+_PLANS: dict[tuple[type, str], dict[str, FieldPlan]] = {}
+
+
+def _plan(item: CatalogEntry) -> dict[str, FieldPlan]:
+    """Each key a line of ``item`` may have (aliases included): how it is read (cached).
+
+    A key not in the plan is not a field of the kind.
+    """
+    found = _PLANS.get((item.event, item.name))
+    if found is None:
+        found = _PLANS[item.event, item.name] = _make_plan(item)
+    return found
+
+
+def _make_plan(item: CatalogEntry) -> dict[str, FieldPlan]:
+    plan: dict[str, FieldPlan] = {}
+    allowed = [*item.event.payload_fields(), *ENVELOPE_KEYS]
+    for name in allowed:
+        param_type, many = _find_field_type(item, name)
+        plan[name] = (name, _converter(param_type, name), many)
+    for key, name in item.aliases.items():
+        if name in plan and plan[name] is not None:
+            plan[key] = plan[name]
+        else:
+            plan.pop(key, None)  # an alias of no field of this kind: refused, by its key
+    for key in (*LINE_KEYS, SUBJECT_KEYS[item.stream]):
+        plan[key] = SKIP
+    return plan
 
 
 def event_fields(item: CatalogEntry, record: dict[str, Any]) -> dict[str, Any]:
     """The event fields of one line (subject keys taken out), converted as the CLI does."""
-    allowed = _allowed(item.event)
+    plan = _plan(item)
     given: dict[str, Any] = {}
     problems: Problems = []
     for key, value in record.items():
-        if key in LINE_KEYS or key == SUBJECT_KEYS[item.stream] or value is None:
+        if value is None:
             continue
-        name = item.aliases.get(key, key)
-        if name not in allowed:
+        try:
+            how = plan[key]
+        except KeyError:
             problems.append((key, f"{item.name} has no field {key!r}"))
             continue
-        param_type, many = _field_type(item, name)
+        if how is SKIP:
+            continue
+        name, convert, many = how
         try:
-            if param_type is None:
+            if convert is None:
                 given[name] = value
             elif many and isinstance(value, list):
-                given[name] = [_convert(param_type, name, v) for v in value]
+                given[name] = [convert(v) for v in value]
             else:
-                given[name] = _convert(param_type, name, value)
+                given[name] = convert(value)
         except LineRejectedError as error:
             problems += error.problems
     if problems:

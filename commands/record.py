@@ -35,6 +35,7 @@ SUBJECTS: dict[StreamKind, tuple[str, click.ParamType[Any], str, str]] = {
     ),
 }
 
+
 def record_command(entry: CatalogEntry) -> click.Command:
     """The ``traject record <name>`` command of one catalog entry."""
     metavar, subject_type, sample, about = SUBJECTS[entry.stream]

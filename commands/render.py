@@ -206,13 +206,13 @@ def initialised(result: Initialised) -> str:
     else:
         lines.append(
             f"Master key written to {result.key_file} (mode 0600). Keep a copy somewhere safe: "
-                "without it the personal data in this ledger cannot be read."
+            "without it the personal data in this ledger cannot be read."
         )
     if result.default_municipality:
         lines.append(f"Default municipality: {result.default_municipality}")
     lines.append(
         "Next: traject person register --birth-date 1990-04-02 --sex f --nationality SY"
-            + ("" if result.default_municipality else " --municipality GM0622")
+        + ("" if result.default_municipality else " --municipality GM0622")
     )
     return "\n".join(lines)
 

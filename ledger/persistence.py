@@ -204,6 +204,7 @@ class TrajectTables:
 
     placeholder = "?"
     prefix = ""
+    in_chunk = 500  # values per query of _in_chunks (0: all in one)
 
     @contextmanager
     def _side(self, *, commit: bool) -> Iterator[Any]:
@@ -228,12 +229,14 @@ class TrajectTables:
         with self._side(commit=True) as cursor:
             cursor.execute(self._sql(statement), list(params))
 
-    def _insert_side_rows(self, cursor: Any, kwargs: dict[str, Any]) -> None:
+    def _side_rows(self, kwargs: dict[str, Any]) -> list[tuple[str, list[list[Any]]]]:
+        """The side rows of an append (statement, rows), in the order they are inserted."""
         now = _now()
-        tables: list[tuple[str, list[list[Any]]]] = [
+        shredded = [[str(s), SHREDDED, now, now] for s in kwargs.get("shredded", ())]
+        return [
             (
-                "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, NULL)",
-                [[str(r.subject), r.wrapped, now] for r in kwargs.get("data_keys", ())],
+                "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?)",
+                [[str(r.subject), r.wrapped, now, None] for r in kwargs.get("data_keys", ())],
             ),
             (
                 "INSERT INTO {p}traject_idempotency VALUES (?, ?, ?)",
@@ -247,16 +250,15 @@ class TrajectTables:
                 "INSERT INTO {p}traject_external_refs VALUES (?, ?)",
                 [[r.source_key, str(r.person_id)] for r in kwargs.get("external_refs", ())],
             ),
-        ]
-        shredded = [[str(s), SHREDDED, now, now] for s in kwargs.get("shredded", ())]
-        tables.append(
             (
                 "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?) ON CONFLICT (subject)"
                 " DO UPDATE SET wrapped = excluded.wrapped, shredded_at = excluded.shredded_at",
                 shredded,
-            )
-        )
-        for statement, rows in tables:
+            ),
+        ]
+
+    def _insert_side_rows(self, cursor: Any, kwargs: dict[str, Any]) -> None:
+        for statement, rows in self._side_rows(kwargs):
             if len(rows) == 1:
                 cursor.execute(self._sql(statement), rows[0])
             elif rows:
@@ -338,12 +340,18 @@ class TrajectTables:
         )
         return None if row is None else UUID(row["person_id"])
 
-    def _in_chunks(self, statement: str, values: Sequence[Any], size: int = 500) -> Iterator[Any]:
+    def _in_chunks(self, statement: str, values: Sequence[Any]) -> Iterator[Any]:
         """Rows of ``statement`` (with one ``IN ({in})``) for ``values``, a chunk at a time."""
+        size = self.in_chunk or len(values) or 1
         for start in range(0, len(values), size):
-            chunk = list(values[start : start + size])
-            marks = ", ".join("?" * len(chunk))
-            yield from self._all(statement.replace("{in}", marks), chunk)
+            yield from self._in_values(statement, values[start : start + size])
+
+    def _in_values(self, statement: str, values: Sequence[Any]) -> list[Any]:
+        """Rows of ``statement`` for ``values``: its ``IN ({in})`` holds one mark per value."""
+        if not values:
+            return []
+        marks = ", ".join("?" * len(values))
+        return self._all(statement.replace("{in}", marks), list(values))
 
     def idempotency_many(self, keys: Iterable[str]) -> dict[str, tuple[UUID, int]]:
         """The (stream, version) of each of ``keys`` already recorded."""
