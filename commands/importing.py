@@ -66,6 +66,7 @@ ENVELOPE_TYPES: dict[str, click.ParamType[Any]] = {
     "source": click.Choice([s.value for s in Source]),
     "evidence": EvidenceRef(),
 }
+IMPORT_SOURCE = Source.IMPORT.value  # an imported fact's source unless the line names one
 LIST_SEPARATOR = ";"  # between the values of a list field in a CSV cell
 DEFAULT_BATCH_SIZE = 5000
 CSV_PROBLEMS = "_csv_problems"  # a CSV row's cells that could not be read (read_csv)
@@ -339,7 +340,7 @@ def parse_line(record: dict[str, Any], default_key: str) -> Write:
         return _control(item, record, default_key, moment)
     given = event_fields(item, record)
     given.setdefault("idempotency_key", default_key)
-    given.setdefault("source", Source.IMPORT.value)
+    given.setdefault("source", IMPORT_SOURCE)
     if item.event is PersonRegistered:
         person_id = uuid_key(record)
         key = _text_key(record, "person", "the person's external key")
@@ -388,7 +389,7 @@ def _control(
     envelope = event_fields(item, {k: record[k] for k in ENVELOPE_KEYS if k in record})
     envelope.pop("municipality", None)  # names the stream below, not a changed envelope
     envelope.setdefault("idempotency_key", default_key)
-    envelope.setdefault("source", Source.IMPORT.value)
+    envelope.setdefault("source", IMPORT_SOURCE)
     stream, subject = _control_stream(record)
     return Write(
         item.event,

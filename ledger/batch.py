@@ -244,10 +244,10 @@ class BatchWriter:
         return self.refs[key]
 
     def _cached(self, stream_id: UUID) -> StreamAggregate | None:
-        if stream_id not in self.streams:
-            self._load([stream_id])
-        else:
+        try:
             self.streams.move_to_end(stream_id)
+        except KeyError:
+            self._load([stream_id])
         return self.streams[stream_id]
 
     def _put(self, stream_id: UUID, aggregate: StreamAggregate | None) -> None:

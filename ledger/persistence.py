@@ -83,6 +83,14 @@ def _resolve(topic: str) -> type[TrajectEvent]:
     return cls
 
 
+@cache
+def _personal_names(cls: type[TrajectEvent]) -> tuple[str, ...]:
+    return tuple(sorted(cls.personal_fields()))
+
+
+_COLUMNS = {"originator_id", "originator_version"}  # stored as columns, not in the state
+
+
 def pii_aad(stream_id: UUID | str, version: int, topic: str) -> bytes:
     return f"{stream_id}/{version}/{topic}".encode()
 
@@ -105,10 +113,13 @@ class PydanticMapper(Mapper[UUID]):
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         event: TrajectEvent = domain_event
         cls = type(event)
-        topic = _topic(cls)
-        state = event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
-        personal = {name: state.pop(name) for name in cls.personal_fields() if name in state}
-        personal = {name: value for name, value in personal.items() if value is not None}
+        topic, personal_names = _topic(cls), _personal_names(cls)
+        state = event.model_dump(mode="json", exclude=_COLUMNS)
+        personal = {}
+        for name in personal_names:
+            value = state.pop(name, None)
+            if value is not None:
+                personal[name] = value
         if personal:
             keys = self._keys()
             data_key = keys.key_for_write(event.originator_id)

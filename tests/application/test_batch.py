@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import pytest
-from conftest import RawStore
 from eventsourcing.persistence import StoredEvent
 
 from commands.importing import import_lines
@@ -14,6 +14,9 @@ from ledger import events as ev
 from ledger.application import Recorded, TrajectoryLedger
 from ledger.batch import BatchWriter, Write
 from ledger.errors import RuleViolationError, TrajectError
+
+if TYPE_CHECKING:
+    from conftest import RawStore  # the root conftest's fixture type
 
 REGISTRATION = {
     "occurred_on": date(2025, 1, 10),
