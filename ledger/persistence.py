@@ -208,6 +208,12 @@ SIDE_TABLES = (
     " source_key TEXT PRIMARY KEY, person_id TEXT NOT NULL)",
 )
 EXTERNAL_REFS_TABLE = SIDE_TABLES[-1]  # added after the first release: see ensure_external_refs
+# An upsert, not an UPDATE: a stream shredded before it ever had a key must get a tombstone too,
+# or a later write would create a fresh, readable key.
+SHRED_STATEMENT = (
+    "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?) ON CONFLICT (subject)"
+    " DO UPDATE SET wrapped = excluded.wrapped, shredded_at = excluded.shredded_at"
+)
 
 
 class TrajectTables:
@@ -240,39 +246,42 @@ class TrajectTables:
         with self._side(commit=True) as cursor:
             cursor.execute(self._sql(statement), list(params))
 
-    def _side_rows(self, kwargs: dict[str, Any]) -> list[tuple[str, list[list[Any]]]]:
-        """The side rows of an append (statement, rows), in the order they are inserted."""
+    def _side_rows(self, kwargs: dict[str, Any]) -> list[tuple[str, str, list[list[Any]]]]:
+        """An append's side rows as (table, statement, rows), in the order they are inserted."""
         now = _now()
         shredded = [[str(s), SHREDDED, now, now] for s in kwargs.get("shredded", ())]
-        return [
+        tables = [
             (
-                "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?)",
+                "traject_data_keys",
                 [[str(r.subject), r.wrapped, now, None] for r in kwargs.get("data_keys", ())],
             ),
             (
-                "INSERT INTO {p}traject_idempotency VALUES (?, ?, ?)",
+                "traject_idempotency",
                 [[r.key, str(r.stream_id), r.version] for r in kwargs.get("idempotency", ())],
             ),
             (
-                "INSERT INTO {p}traject_person_index VALUES (?, ?, ?)",
+                "traject_person_index",
                 [[str(r.person_id), r.bsn_digest, now] for r in kwargs.get("person_index", ())],
             ),
             (
-                "INSERT INTO {p}traject_external_refs VALUES (?, ?)",
+                "traject_external_refs",
                 [[r.source_key, str(r.person_id)] for r in kwargs.get("external_refs", ())],
             ),
-            (
-                "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?) ON CONFLICT (subject)"
-                " DO UPDATE SET wrapped = excluded.wrapped, shredded_at = excluded.shredded_at",
-                shredded,
-            ),
         ]
+        out = [
+            (table, f"INSERT INTO {{p}}{table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
+            for table, rows in tables
+            if rows
+        ]
+        if shredded:
+            out.append(("traject_data_keys", SHRED_STATEMENT, shredded))
+        return out
 
     def _insert_side_rows(self, cursor: Any, kwargs: dict[str, Any]) -> None:
-        for statement, rows in self._side_rows(kwargs):
+        for _table, statement, rows in self._side_rows(kwargs):
             if len(rows) == 1:
                 cursor.execute(self._sql(statement), rows[0])
-            elif rows:
+            else:
                 cursor.executemany(self._sql(statement), rows)
 
     # settings ------------------------------------------------------------------------------
@@ -303,14 +312,8 @@ class TrajectTables:
         )
 
     def shred_wrapped_key(self, subject: UUID) -> None:
-        # An upsert, not an UPDATE: a stream shredded before it ever had a key must get a
-        # tombstone too, or a later write would create a fresh, readable key.
         now = _now()
-        self._write(
-            "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?) ON CONFLICT (subject)"
-            " DO UPDATE SET wrapped = excluded.wrapped, shredded_at = excluded.shredded_at",
-            [str(subject), SHREDDED, now, now],
-        )
+        self._write(SHRED_STATEMENT, [str(subject), SHREDDED, now, now])
 
     # indexes -------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError, StoredEv
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 
-from ledger.persistence import SIDE_TABLES, TrajectTables
+from ledger.persistence import SHRED_STATEMENT, SIDE_TABLES, TrajectTables
 
 
 class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
@@ -93,14 +93,13 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
             conn.transaction(),
             conn.cursor() as cursor,
         ):
-            for statement, rows in self._side_rows(kwargs):
-                if " ON CONFLICT " in statement:
+            for table, statement, rows in self._side_rows(kwargs):
+                if statement is SHRED_STATEMENT:
                     cursor.executemany(self._sql(statement), rows)  # an upsert: rare
-                elif rows:
-                    table = statement.split()[2]
-                    with cursor.copy(f"COPY {self._sql(table)} FROM STDIN") as copy:
-                        for row in rows:
-                            copy.write_row(row)
+                    continue
+                with cursor.copy(f"COPY {self.prefix}{table} FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
             if not stored_events:
                 return
             self._lock_table(cursor)

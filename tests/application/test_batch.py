@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from uuid import uuid4
@@ -16,7 +17,7 @@ from ledger.batch import BatchWriter, Write
 from ledger.errors import RuleViolationError, TrajectError
 
 if TYPE_CHECKING:
-    from conftest import RawStore  # the root conftest's fixture type
+    from conftest import LedgerFactory, RawStore  # the root conftest's fixture types
 
 REGISTRATION = {
     "occurred_on": date(2025, 1, 10),
@@ -212,3 +213,20 @@ def test_a_saved_batch_stores_exactly_the_mappers_bytes_with_ids_in_order(
     notes = [n for n in app.recorder.select_notifications(0, 1000) if n.originator_id == person]
     assert [n.originator_version for n in notes] == [1, 2, 3, 4]
     assert [n.id for n in notes] == sorted(n.id for n in notes)
+
+
+def test_a_batch_that_shreds_a_person_destroys_the_key_in_its_transaction(
+    app: TrajectoryLedger, make_app: LedgerFactory, p1: str
+) -> None:
+    """The shredding upsert goes with the batch's other side rows (COPY on PostgreSQL)."""
+    writer = BatchWriter(app)
+    writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=p1), ladder(p1, 2)])
+    shred = Write(ev.PersonalDataShredded, {"occurred_on": date(2025, 3, 9), "approved_by": "fg"})
+    outcomes = writer.write([ladder(p1, 3, day=8), replace(shred, subject=p1)])
+
+    assert all(isinstance(o, Recorded) for o in outcomes)
+    person = app.person_by_external_ref(p1)
+    assert person is not None
+    reader = make_app(initialise=False)  # a fresh key ring: reads what the store holds
+    first = next(iter(reader.stream_events(person)))
+    assert isinstance(first, ev.PersonRegistered) and first.name is None
