@@ -12,9 +12,10 @@ nareis application).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -62,7 +63,13 @@ def recorded_day(event: ev.TrajectEvent) -> date:
     ``occurred_on`` is a Dutch calendar date, so "not in the future" and the recording delay are
     measured against the Dutch date of the recording, not the UTC date.
     """
-    return event.timestamp.astimezone(LEDGER_TIMEZONE).date()
+    return dutch_day(event.timestamp)
+
+
+@functools.lru_cache(maxsize=4096)
+def dutch_day(moment: datetime) -> date:
+    """The calendar day in Dutch time of an aware moment (cached: a batch shares its moment)."""
+    return moment.astimezone(LEDGER_TIMEZONE).date()
 
 
 DERIVED_FIELDS: dict[type[ev.TrajectEvent], tuple[frozenset[str], tuple[str, ...]]] = {

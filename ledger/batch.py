@@ -93,6 +93,10 @@ class _Pending:
     shredded: list[UUID] = field(default_factory=list)
 
 
+_Side = tuple[IdempotencyRow | None, PersonIndexRow | None, ExternalRefRow | None]
+"""One event's side rows: its idempotency key, its person index row, its external key."""
+
+
 class BatchWriter:
     """Checks and appends batches of facts; see the module's docstring."""
 
@@ -240,10 +244,10 @@ class BatchWriter:
         return self.refs[key]
 
     def _cached(self, stream_id: UUID) -> StreamAggregate | None:
-        if stream_id not in self.streams:
-            self._load([stream_id])
-        else:
+        try:
             self.streams.move_to_end(stream_id)
+        except KeyError:
+            self._load([stream_id])
         return self.streams[stream_id]
 
     def _put(self, stream_id: UUID, aggregate: StreamAggregate | None) -> None:
@@ -339,34 +343,38 @@ class BatchWriter:
             return {"target_version": target, "reason": reason, **given}
         return self.app.correction_fields(aggregate, target, item.changes or {}, reason, given)
 
-    def _side_rows(self, item: Write, event: ev.TrajectEvent, stream_id: UUID) -> _Pending:
-        side = _Pending()
-        if event.idempotency_key:
-            side.idempotency.append(
-                IdempotencyRow(event.idempotency_key, stream_id, event.originator_version)
-            )
-        if isinstance(event, ev.PersonRegistered):
-            digest = self.app.keyring.bsn_digest(event.bsn) if event.bsn else None
-            if digest and (digest in self.bsn_digests or self._bsn_known(digest)):
-                raise DuplicatePersonError
-            side.person_index.append(PersonIndexRow(stream_id, digest))
-            if isinstance(item.subject, str) and item.subject:
-                if self._ref(item.subject) is not None:
-                    raise DuplicateExternalRefError(item.subject)
-                side.external_refs.append(ExternalRefRow(item.subject, stream_id))
-        return side
+    def _side_rows(self, item: Write, event: ev.TrajectEvent, stream_id: UUID) -> _Side:
+        """The event's side rows (checked, not yet kept): idempotency key, person index, ref."""
+        key = (
+            IdempotencyRow(event.idempotency_key, stream_id, event.originator_version)
+            if event.idempotency_key
+            else None
+        )
+        if not isinstance(event, ev.PersonRegistered):
+            return key, None, None
+        digest = self.app.keyring.bsn_digest(event.bsn) if event.bsn else None
+        if digest and (digest in self.bsn_digests or self._bsn_known(digest)):
+            raise DuplicatePersonError
+        ref = None
+        if isinstance(item.subject, str) and item.subject:
+            if self._ref(item.subject) is not None:
+                raise DuplicateExternalRefError(item.subject)
+            ref = ExternalRefRow(item.subject, stream_id)
+        return key, PersonIndexRow(stream_id, digest), ref
 
-    def _keep(self, side: _Pending, event: ev.TrajectEvent) -> None:
-        self.pending.idempotency += side.idempotency
-        self.pending.person_index += side.person_index
-        self.pending.external_refs += side.external_refs
-        for row in side.idempotency:
-            self.keys[row.key] = (row.stream_id, row.version)
-        for ref in side.external_refs:
-            self.refs[ref.source_key] = ref.person_id
-        for index in side.person_index:
+    def _keep(self, side: _Side, event: ev.TrajectEvent) -> None:
+        key, index, ref = side
+        pending = self.pending
+        if key is not None:
+            pending.idempotency.append(key)
+            self.keys[key.key] = (key.stream_id, key.version)
+        if index is not None:
+            pending.person_index.append(index)
             if index.bsn_digest:
                 self.bsn_digests.add(index.bsn_digest)
+        if ref is not None:
+            pending.external_refs.append(ref)
+            self.refs[ref.source_key] = ref.person_id
         if event.originator_id in self.fresh:
             self.fresh.discard(event.originator_id)  # known now: in self.streams
             self.created.add(event.originator_id)

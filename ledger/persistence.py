@@ -83,6 +83,14 @@ def _resolve(topic: str) -> type[TrajectEvent]:
     return cls
 
 
+@cache
+def _personal_names(cls: type[TrajectEvent]) -> tuple[str, ...]:
+    return tuple(sorted(cls.personal_fields()))
+
+
+_COLUMNS = {"originator_id", "originator_version"}  # stored as columns, not in the state
+
+
 def pii_aad(stream_id: UUID | str, version: int, topic: str) -> bytes:
     return f"{stream_id}/{version}/{topic}".encode()
 
@@ -105,10 +113,13 @@ class PydanticMapper(Mapper[UUID]):
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         event: TrajectEvent = domain_event
         cls = type(event)
-        topic = _topic(cls)
-        state = event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
-        personal = {name: state.pop(name) for name in cls.personal_fields() if name in state}
-        personal = {name: value for name, value in personal.items() if value is not None}
+        topic, personal_names = _topic(cls), _personal_names(cls)
+        state = event.model_dump(mode="json", exclude=_COLUMNS)
+        personal = {}
+        for name in personal_names:
+            value = state.pop(name, None)
+            if value is not None:
+                personal[name] = value
         if personal:
             keys = self._keys()
             data_key = keys.key_for_write(event.originator_id)
@@ -197,6 +208,12 @@ SIDE_TABLES = (
     " source_key TEXT PRIMARY KEY, person_id TEXT NOT NULL)",
 )
 EXTERNAL_REFS_TABLE = SIDE_TABLES[-1]  # added after the first release: see ensure_external_refs
+# An upsert, not an UPDATE: a stream shredded before it ever had a key must get a tombstone too,
+# or a later write would create a fresh, readable key.
+SHRED_STATEMENT = (
+    "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?) ON CONFLICT (subject)"
+    " DO UPDATE SET wrapped = excluded.wrapped, shredded_at = excluded.shredded_at"
+)
 
 
 class TrajectTables:
@@ -204,6 +221,7 @@ class TrajectTables:
 
     placeholder = "?"
     prefix = ""
+    in_chunk = 500  # values per query of _in_chunks (0: all in one)
 
     @contextmanager
     def _side(self, *, commit: bool) -> Iterator[Any]:
@@ -228,38 +246,42 @@ class TrajectTables:
         with self._side(commit=True) as cursor:
             cursor.execute(self._sql(statement), list(params))
 
-    def _insert_side_rows(self, cursor: Any, kwargs: dict[str, Any]) -> None:
+    def _side_rows(self, kwargs: dict[str, Any]) -> list[tuple[str, str, list[list[Any]]]]:
+        """An append's side rows as (table, statement, rows), in the order they are inserted."""
         now = _now()
-        tables: list[tuple[str, list[list[Any]]]] = [
+        shredded = [[str(s), SHREDDED, now, now] for s in kwargs.get("shredded", ())]
+        tables = [
             (
-                "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, NULL)",
-                [[str(r.subject), r.wrapped, now] for r in kwargs.get("data_keys", ())],
+                "traject_data_keys",
+                [[str(r.subject), r.wrapped, now, None] for r in kwargs.get("data_keys", ())],
             ),
             (
-                "INSERT INTO {p}traject_idempotency VALUES (?, ?, ?)",
+                "traject_idempotency",
                 [[r.key, str(r.stream_id), r.version] for r in kwargs.get("idempotency", ())],
             ),
             (
-                "INSERT INTO {p}traject_person_index VALUES (?, ?, ?)",
+                "traject_person_index",
                 [[str(r.person_id), r.bsn_digest, now] for r in kwargs.get("person_index", ())],
             ),
             (
-                "INSERT INTO {p}traject_external_refs VALUES (?, ?)",
+                "traject_external_refs",
                 [[r.source_key, str(r.person_id)] for r in kwargs.get("external_refs", ())],
             ),
         ]
-        shredded = [[str(s), SHREDDED, now, now] for s in kwargs.get("shredded", ())]
-        tables.append(
-            (
-                "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?) ON CONFLICT (subject)"
-                " DO UPDATE SET wrapped = excluded.wrapped, shredded_at = excluded.shredded_at",
-                shredded,
-            )
-        )
-        for statement, rows in tables:
+        out = [
+            (table, f"INSERT INTO {{p}}{table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
+            for table, rows in tables
+            if rows
+        ]
+        if shredded:
+            out.append(("traject_data_keys", SHRED_STATEMENT, shredded))
+        return out
+
+    def _insert_side_rows(self, cursor: Any, kwargs: dict[str, Any]) -> None:
+        for _table, statement, rows in self._side_rows(kwargs):
             if len(rows) == 1:
                 cursor.execute(self._sql(statement), rows[0])
-            elif rows:
+            else:
                 cursor.executemany(self._sql(statement), rows)
 
     # settings ------------------------------------------------------------------------------
@@ -290,14 +312,8 @@ class TrajectTables:
         )
 
     def shred_wrapped_key(self, subject: UUID) -> None:
-        # An upsert, not an UPDATE: a stream shredded before it ever had a key must get a
-        # tombstone too, or a later write would create a fresh, readable key.
         now = _now()
-        self._write(
-            "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?) ON CONFLICT (subject)"
-            " DO UPDATE SET wrapped = excluded.wrapped, shredded_at = excluded.shredded_at",
-            [str(subject), SHREDDED, now, now],
-        )
+        self._write(SHRED_STATEMENT, [str(subject), SHREDDED, now, now])
 
     # indexes -------------------------------------------------------------------------------
 
@@ -338,12 +354,18 @@ class TrajectTables:
         )
         return None if row is None else UUID(row["person_id"])
 
-    def _in_chunks(self, statement: str, values: Sequence[Any], size: int = 500) -> Iterator[Any]:
+    def _in_chunks(self, statement: str, values: Sequence[Any]) -> Iterator[Any]:
         """Rows of ``statement`` (with one ``IN ({in})``) for ``values``, a chunk at a time."""
+        size = self.in_chunk or len(values) or 1
         for start in range(0, len(values), size):
-            chunk = list(values[start : start + size])
-            marks = ", ".join("?" * len(chunk))
-            yield from self._all(statement.replace("{in}", marks), chunk)
+            yield from self._in_values(statement, values[start : start + size])
+
+    def _in_values(self, statement: str, values: Sequence[Any]) -> list[Any]:
+        """Rows of ``statement`` for ``values``: its ``IN ({in})`` holds one mark per value."""
+        if not values:
+            return []
+        marks = ", ".join("?" * len(values))
+        return self._all(statement.replace("{in}", marks), list(values))
 
     def idempotency_many(self, keys: Iterable[str]) -> dict[str, tuple[UUID, int]]:
         """The (stream, version) of each of ``keys`` already recorded."""

@@ -14,13 +14,14 @@ from eventsourcing.persistence import InterfaceError, OperationalError, StoredEv
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 
-from ledger.persistence import SIDE_TABLES, TrajectTables
+from ledger.persistence import SHRED_STATEMENT, SIDE_TABLES, TrajectTables
 
 
 class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
     """The library's PostgreSQL recorder plus traject's side tables and append-only triggers."""
 
     placeholder = "%s"
+    in_chunk = 0  # one array parameter holds any number of values
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,14 +56,21 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
             )
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> list[int]:
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> list[int] | None:
         """Append in one plain transaction: side rows, table lock, events; ids in commit order.
 
         The library sends the same statements through a psycopg pipeline and adds a NOTIFY;
         traject has no listener, and the plain transaction measured faster for single appends
         (docs/benchmarks.md). The EXCLUSIVE table lock stays: it makes notification ids commit
-        in order, which the projection engine's catch-up relies on.
+        in order, which the projection engine's catch-up relies on. A bulk append
+        (``bulk=True``, ``ledger.batch``) needs no ids back: its side rows and events go in by
+        ``COPY``, the events after the same lock, so the guarantee is the same.
         """
+        if kwargs.get("bulk"):
+            self._copy_events(stored_events, kwargs)
+            return None
         rows = [
             self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
@@ -78,6 +86,36 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
             self._lock_table(cursor)
             cursor.execute(self.insert_events_statement, (rows,), prepare=True)
             return [row["notification_id"] for row in cursor.fetchall()]
+
+    def _copy_events(self, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> None:
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cursor,
+        ):
+            for table, statement, rows in self._side_rows(kwargs):
+                if statement is SHRED_STATEMENT:
+                    cursor.executemany(self._sql(statement), rows)  # an upsert: rare
+                    continue
+                with cursor.copy(f"COPY {self.prefix}{table} FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            if not stored_events:
+                return
+            self._lock_table(cursor)
+            with cursor.copy(
+                f"COPY {self.events_table} (originator_id, originator_version, topic, state)"
+                " FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea"])
+                for e in stored_events:
+                    copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
+
+    def _in_values(self, statement: str, values: Sequence[Any]) -> list[Any]:
+        """One query with ``= ANY(array)`` for all ``values`` (no chunks of ``IN`` lists)."""
+        if not values:
+            return []
+        return self._all(statement.replace(" IN ({in})", " = ANY(?)"), [list(values)])
 
     def _events_table(self) -> str:
         return str(self.events_table)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from commands.importing import import_lines
 from ledger import events as ev
 from ledger.application import Recorded, TrajectoryLedger
 from ledger.batch import BatchWriter, Write
 from ledger.errors import RuleViolationError, TrajectError
+
+if TYPE_CHECKING:
+    from conftest import LedgerFactory, RawStore  # the root conftest's fixture types
 
 REGISTRATION = {
     "occurred_on": date(2025, 1, 10),
@@ -171,3 +177,56 @@ def test_a_dry_writer_keeps_every_stream_it_checked(app: TrajectoryLedger, p1: s
     outcomes = writer.write([ladder(p1, 2)])  # P-1 exists only in the writer's memory
 
     assert isinstance(outcomes[0], Recorded) and outcomes[0].version == 2
+
+
+def test_a_saved_batch_stores_exactly_the_mappers_bytes_with_ids_in_order(
+    app: TrajectoryLedger, raw: RawStore, p1: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bulk save (COPY on PostgreSQL, executemany on SQLite) stores what `record` would.
+
+    `record` stores the mapper's stored event as it is; so must a batch, byte for byte (the
+    integrity log hashes these bytes), with notification ids in the batch's order.
+    """
+    made: list[StoredEvent] = []
+    to_stored = app.events.mapper.to_stored_event
+
+    def keep(event: ev.TrajectEvent) -> StoredEvent:
+        made.append(to_stored(event))
+        return made[-1]
+
+    monkeypatch.setattr(app.events.mapper, "to_stored_event", keep)
+    writes = [Write(ev.PersonRegistered, REGISTRATION, subject=p1)]
+    writes += [ladder(p1, rung, day=rung) for rung in (2, 3, 4)]
+    assert all(isinstance(o, Recorded) for o in BatchWriter(app).write(writes))
+
+    person = app.person_by_external_ref(p1)
+    assert person is not None and len(made) == 4
+    rows = raw.query(
+        "SELECT originator_version, topic, state FROM {events} WHERE originator_id = ?"
+        " ORDER BY originator_version",
+        [raw.stream_key(person)],
+    )
+    assert [(v, t, bytes(s)) for v, t, s in rows] == [
+        (m.originator_version, m.topic, m.state) for m in made
+    ]
+    assert b"Invented Person" not in made[0].state and b"_pii" in made[0].state  # encrypted
+    notes = [n for n in app.recorder.select_notifications(0, 1000) if n.originator_id == person]
+    assert [n.originator_version for n in notes] == [1, 2, 3, 4]
+    assert [n.id for n in notes] == sorted(n.id for n in notes)
+
+
+def test_a_batch_that_shreds_a_person_destroys_the_key_in_its_transaction(
+    app: TrajectoryLedger, make_app: LedgerFactory, p1: str
+) -> None:
+    """The shredding upsert goes with the batch's other side rows (COPY on PostgreSQL)."""
+    writer = BatchWriter(app)
+    writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=p1), ladder(p1, 2)])
+    shred = Write(ev.PersonalDataShredded, {"occurred_on": date(2025, 3, 9), "approved_by": "fg"})
+    outcomes = writer.write([ladder(p1, 3, day=8), replace(shred, subject=p1)])
+
+    assert all(isinstance(o, Recorded) for o in outcomes)
+    person = app.person_by_external_ref(p1)
+    assert person is not None
+    reader = make_app(initialise=False)  # a fresh key ring: reads what the store holds
+    first = next(iter(reader.stream_events(person)))
+    assert isinstance(first, ev.PersonRegistered) and first.name is None
