@@ -4,20 +4,17 @@ corrections, retractions and back-dated facts, on both stores, caught up or rebu
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from projection_events import append, chunks, random_log
+from projection_events import append, chunks, opened, random_log, sqlite_url
 
 from commands.importing import import_lines
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
-from ledger.config import parse_database_url
 from ledger.synthetic import Settings, generate
 from projections import Views, catch_up, rebuild
 from projections.caseload import CASELOAD, caseload, caseload_report
@@ -92,23 +89,13 @@ def spans_equal_the_fold(app: TrajectoryLedger, events: list[ev.TrajectEvent], b
 def test_caseload_history_equals_the_fold_on_every_date(
     projection_key: bytes, log: tuple[int, int, int], batch: int
 ) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'traject.db'}"
-        app = TrajectoryLedger(parse_database_url(url).library_env, projection_key)
-        try:
-            app.initialise(default_municipality="GM0622")
-            spans_equal_the_fold(app, random_log(*log), batch)
-        finally:
-            app.close()
+    with sqlite_url() as url, opened(url, projection_key) as app:
+        spans_equal_the_fold(app, random_log(*log), batch)
 
 
 @pytest.mark.postgres
 def test_caseload_history_equals_the_fold_on_postgresql(
     projection_key: bytes, projection_pg: Callable[[], str]
 ) -> None:
-    app = TrajectoryLedger(parse_database_url(projection_pg()).library_env, projection_key)
-    try:
-        app.initialise(default_municipality="GM0622")
+    with opened(projection_pg(), projection_key) as app:
         assert spans_equal_the_fold(app, random_log(11, 8, 200), 17) > 0
-    finally:
-        app.close()
