@@ -100,7 +100,9 @@ def help_requests(
     """
     result = catch_up(views, HELP_REQUESTS)
     start, end = period.start.isoformat(), period.end.isoformat()
-    in_period = f"kind = '{REQUEST}' AND occurred_on >= ? AND occurred_on <= ?"
+    # ``|| ''``: on SQLite one scan of the table reads the requests of a period faster than an
+    # index on the dates, which visits each row on its own page
+    in_period = f"kind || '' = '{REQUEST}' AND occurred_on || '' BETWEEN ? AND ?"
     where_m, m_params = (" AND municipality = ?", [municipality]) if municipality else ("", [])
     with views.transaction(commit=False) as tx:
         request_rows = current_facts(
@@ -111,7 +113,7 @@ def help_requests(
             [start, end, *m_params],
             as_known_at=as_known_at,
         )
-        # the guidance facts up to the period's end, through the (kind, occurred_on) index
+        # the guidance facts up to the period's end: one range of the (kind, occurred_on) index
         # (any revision will do: guidance is only looked up for the requests found above)
         guidance_rows = current_facts(
             tx,
@@ -139,16 +141,20 @@ def help_requests(
         )
         for person, on, category in requests
     ]
-    # each request counts under its category and the total, in its column and in "all"
-    counts: Counter[tuple[str, str]] = Counter()
-    persons: Counter[tuple[str, str]] = Counter()
-    for cat_of, column_of in ((True, True), (True, False), (False, True), (False, False)):
-        keyed = [
-            ((cat if cat_of else TOTAL, where if column_of else "all"), person)
-            for cat, where, person in tagged
-        ]
-        counts.update(key for key, _ in keyed)
-        persons.update(key for key, _ in set(keyed))
+    # each request counts under its category and the total, in its column and in "all";
+    # a person counts once per cell
+    counts = Counter((cat, where) for cat, where, _ in tagged)
+    persons = Counter((cat, where) for cat, where, _ in set(tagged))
+    by_category = {(cat, person) for cat, _, person in tagged}
+    by_column = {(where, person) for _, where, person in tagged}
+    for where in ("mb", "spreekuur"):
+        counts[(TOTAL, where)] = sum(n for (_, w), n in list(counts.items()) if w == where)
+    for cat in CATEGORIES:
+        counts[(cat, "all")] = counts[(cat, "mb")] + counts[(cat, "spreekuur")]
+    counts[(TOTAL, "all")] = len(tagged)
+    persons.update((cat, "all") for cat, _ in by_category)
+    persons.update((TOTAL, where) for where, _ in by_column)
+    persons[(TOTAL, "all")] = len({person for _, _, person in tagged})
 
     def row(cat: str) -> HelpRequestRow:
         figures = [
