@@ -25,8 +25,9 @@ staff member has the person when the latest ``coach:<role>:<staff>`` value is ``
 analysts; ``caseload_history`` keeps the spans of dates on which each person is on the caseload,
 with their status then (a span starts on a fact's date and ends on the person's next fact's
 date). :func:`caseload` answers for any date, and "as known at" any recorded moment. Without
-"as known at", it reads the spans that hold the date; as known at a moment, it folds the fact
-revisions known then.
+"as known at", it reads the spans that hold the date (or, when no fact is dated after it, the
+active rows of ``caseload_persons``); as known at a moment, it folds the fact revisions known
+then.
 """
 
 from __future__ import annotations
@@ -307,16 +308,28 @@ def histories(
 
 def _current_rows(tx: Tx, on: date) -> list[CaseloadRow]:
     """The active persons' status on ``on`` from the current facts, sorted by person id: the
-    span of ``caseload_history`` that holds ``on``, for each person who has one."""
-    history = tx.table(CASELOAD.derived_tables[1].name)
+    span of ``caseload_history`` that holds ``on``, for each person who has one; or, when no
+    fact is dated after ``on`` (today's caseload), the active rows of ``caseload_persons``."""
+    persons, history = (tx.table(table.name) for table in CASELOAD.derived_tables)
     day = on.isoformat()
+    ((last,),) = tx.all(f"SELECT MAX(status_on) FROM {persons}")  # through its index
+    if last is None or last <= day:
+        query = (
+            "SELECT person_id, municipality, rung, leerroute, status_on, rung_on, staff"
+            f" FROM {persons} WHERE active = 1"
+        )
+        params: list[Any] = []
+    else:
+        # one scan of the table (in key order on SQLite): a date in the middle of the history
+        # holds spans all over an index on the dates, each read from its own page
+        query = (
+            "SELECT person_id, municipality, rung, leerroute, valid_from, rung_on, staff"
+            f" FROM {history} WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+        )
+        params = [day, day]
     rows = []
-    # one scan of the table (in key order on SQLite): a date in the middle of the history
-    # holds spans all over an index on the dates, each read from its own page
     for person_id, municipality, rung, leerroute, status_on, rung_on, staff in tx.rows(
-        "SELECT person_id, municipality, rung, leerroute, valid_from, rung_on, staff"
-        f" FROM {history} WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)",
-        [day, day],
+        query, params
     ):
         regisseurs, coaches = orjson.loads(staff)
         rows.append(
