@@ -100,9 +100,9 @@ def help_requests(
     """
     result = catch_up(views, HELP_REQUESTS)
     start, end = period.start.isoformat(), period.end.isoformat()
-    # ``|| ''``: on SQLite one scan of the table reads the requests of a period faster than an
-    # index on the dates, which visits each row on its own page
-    in_period = f"kind || '' = '{REQUEST}' AND occurred_on || '' BETWEEN ? AND ?"
+    # the requests of the period and the guidance facts: each one range of the
+    # (kind, occurred_on) index
+    in_period = f"kind = '{REQUEST}' AND occurred_on >= ? AND occurred_on <= ?"
     where_m, m_params = (" AND municipality = ?", [municipality]) if municipality else ("", [])
     with views.transaction(commit=False) as tx:
         request_rows = current_facts(
@@ -113,7 +113,7 @@ def help_requests(
             [start, end, *m_params],
             as_known_at=as_known_at,
         )
-        # the guidance facts up to the period's end: one range of the (kind, occurred_on) index
+        # the guidance facts up to the period's end
         # (any revision will do: guidance is only looked up for the requests found above)
         guidance_rows = current_facts(
             tx,
