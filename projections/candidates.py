@@ -18,7 +18,7 @@ field is read: the result names persons by id only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -27,9 +27,19 @@ import orjson
 
 from ledger import events as ev
 from ledger.values import Cefr
-from projections.base import Projection, Views, catch_up, known_at_clause, timestamp_text
+from projections.base import (
+    TEXT,
+    Column,
+    Projection,
+    Tx,
+    Views,
+    catch_up,
+    known_at_clause,
+    timestamp_text,
+)
 from projections.caseload import CASELOAD, caseload
 from projections.duty import combined_basis
+from projections.spans import holding, refresh_spans, span_table
 
 CEFR_ORDER: tuple[str, ...] = tuple(level.value for level in Cefr)
 """CEFR levels from low to high."""
@@ -41,13 +51,44 @@ class CandidatesProjection(Projection):
         ev.ProfileUpdated: ("occupation_direction", "education", "language_level"),
         ev.LanguageLevelAssessed: ("cefr",),
     }
+    version = 2  # candidates_spans: each person's profile over the dates
     fact_indexes = (("occurred_on",),)
+    derived_tables = (
+        span_table(
+            "candidates_spans",
+            Column("occupation", TEXT),
+            Column("education", TEXT),
+            Column("language_level", TEXT),
+        ),
+    )
 
     def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
         return ()
 
+    def refresh(self, tx: Tx, stream_ids: set[str]) -> None:
+        refresh_spans(tx, self, stream_ids, "kind, payload", fold=_fold, view=_profile)
+
 
 CANDIDATES = CandidatesProjection()
+PROFILE = ("occupation_direction", "education", "language_level")
+
+
+def _apply(profile: dict[str, Any], kind: str, payload: str) -> None:
+    """Fold one fact into a profile: its non-empty values replace the earlier ones."""
+    values = orjson.loads(payload)
+    if kind == "LanguageLevelAssessed":
+        values = {"language_level": values["cefr"]}
+    profile.update({k: v for k, v in values.items() if v})
+
+
+def _fold(profile: dict[str, Any], row: Sequence[Any]) -> None:
+    _apply(profile, str(row[2]), str(row[3]))
+
+
+def _profile(profile: dict[str, Any]) -> tuple[str | None, ...] | None:
+    """(occupation, education, language level), None when none is known."""
+    values = tuple(profile.get(field) for field in PROFILE)
+    return values if any(values) else None
 
 
 @dataclass(frozen=True)
@@ -113,17 +154,22 @@ def find_candidates(
     known, params = known_at_clause(as_known_at)
     profiles: dict[str, dict[str, str]] = {}
     with views.transaction(commit=False) as tx:
-        facts = tx.table(CANDIDATES.facts_table.name)
-        for stream_id, kind, payload in tx.rows(
-            f"SELECT stream_id, kind, payload FROM {facts} WHERE {known} AND occurred_on <= ?"
-            " ORDER BY stream_id, occurred_on, version",
-            [*params, on.isoformat()],
-        ):
-            values = orjson.loads(payload)
-            profile = profiles.setdefault(str(stream_id), {})
-            if kind == "LanguageLevelAssessed":
-                values = {"language_level": values["cefr"]}
-            profile.update({k: v for k, v in values.items() if v})
+        if as_known_at is None:
+            spans_table = tx.table(CANDIDATES.derived_tables[0].name)
+            for person, *values in tx.rows(
+                f"SELECT person_id, occupation, education, language_level FROM {spans_table}"
+                f" WHERE {holding()}",
+                [on.isoformat(), on.isoformat()],
+            ):
+                profiles[str(person)] = {k: v for k, v in zip(PROFILE, values, strict=True) if v}
+        else:
+            facts = tx.table(CANDIDATES.facts_table.name)
+            for stream_id, kind, payload in tx.rows(
+                f"SELECT stream_id, kind, payload FROM {facts} WHERE {known} AND occurred_on <= ?"
+                " ORDER BY stream_id, occurred_on, version",
+                [*params, on.isoformat()],
+            ):
+                _apply(profiles.setdefault(str(stream_id), {}), str(kind), str(payload))
     found = []
     for row in rows:
         profile = profiles.get(row.person_id, {})

@@ -22,23 +22,28 @@ staff member has the person when the latest ``coach:<role>:<staff>`` value is ``
 (several staff members per role are allowed, as the ledger allows them).
 
 ``caseload_persons`` keeps each person's status over all current facts (the latest status), for
-analysts; :func:`caseload` answers for any date, and "as known at" any recorded moment. Without
-"as known at", a person whose latest current fact (``status_on``) is on or before the date has
-that latest status on the date, so the caseload takes those rows from ``caseload_persons`` and
-folds the facts only of the persons with facts after the date (none, for today's caseload).
+analysts; ``caseload_history`` keeps the spans of dates on which each person is on the caseload,
+with their status then (a span starts on a fact's date and ends on the person's next fact's
+date). :func:`caseload` answers for any date, and "as known at" any recorded moment. Without
+"as known at", it reads the spans that hold the date (or, when no fact is dated after it, the
+active rows of ``caseload_persons``); as known at a moment, it folds the fact revisions known
+then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, ClassVar
 
 import orjson
 
 from ledger import events as ev
-from ledger.rules import is_late_recording, rules_on
+from ledger.rules import RuleSet, is_late_recording, rules_on
 from ledger.values import StaffRole, add_months
 from projections.base import (
     INT,
@@ -80,6 +85,7 @@ class CaseloadRow:
 
 class CaseloadProjection(Projection):
     name = "caseload"
+    version = 2  # caseload_history: the active spans of every person's status
     kinds: ClassVar[Mapping[type[ev.TrajectEvent], tuple[str, ...]]] = {
         ev.PersonRegistered: (),
         ev.CoaLinked: (),
@@ -116,6 +122,20 @@ class CaseloadProjection(Projection):
             ("person_id",),
             (("municipality",), ("status_on",)),
         ),
+        Table(
+            "caseload_history",
+            (
+                Column("person_id", TEXT, nullable=False),
+                Column("valid_from", TEXT, nullable=False),
+                Column("valid_to", TEXT),
+                Column("municipality", TEXT, nullable=False),
+                Column("rung", INT),
+                Column("leerroute", TEXT),
+                Column("rung_on", TEXT),
+                Column("staff", TEXT, nullable=False),
+            ),
+            ("person_id", "valid_from"),
+        ),
     )
 
     def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -143,28 +163,35 @@ class CaseloadProjection(Projection):
         raise ValueError(msg)
 
     def refresh(self, tx: Tx, stream_ids: set[str]) -> None:
-        persons = self.derived_tables[0]
-        table = tx.table(persons.name)
-        rows = []
+        persons, history = self.derived_tables
+        facts = tx.table(self.facts_table.name)
+        latest, spans = [], []
         for marks, chunk in tx.in_chunks(sorted(stream_ids)):
-            tx.execute(f"DELETE FROM {table} WHERE person_id IN ({marks})", chunk)
-            latest = latest_slots(tx, self, f"known_to IS NULL AND stream_id IN ({marks})", chunk)
-            for row in fold(latest):
-                rows.append(
-                    (
-                        row.person_id,
-                        row.municipality,
-                        int(row.active),
-                        ",".join(row.regisseurs),
-                        ",".join(row.coaches),
-                        row.rung,
-                        row.leerroute,
-                        row.status_on,
-                        row.rung_on,
-                        orjson.dumps([row.regisseurs, row.coaches]).decode(),
-                    )
+            for table in (persons, history):
+                tx.execute(
+                    f"DELETE FROM {tx.table(table.name)} WHERE person_id IN ({marks})", chunk
                 )
-        tx.insert(persons, rows)
+            rows = tx.all(
+                "SELECT stream_id, slot, value, municipality, occurred_on"
+                f" FROM {facts} WHERE known_to IS NULL AND stream_id IN ({marks})"
+                " ORDER BY stream_id, occurred_on, version",
+                chunk,
+            )
+            for row, until in histories(rows):
+                regisseurs, coaches = ",".join(row.regisseurs), ",".join(row.coaches)
+                staff = orjson.dumps([row.regisseurs, row.coaches]).decode()
+                if until is None:
+                    latest.append(
+                        (row.person_id, row.municipality, int(row.active), regisseurs, coaches,
+                         row.rung, row.leerroute, row.status_on, row.rung_on, staff)
+                    )  # fmt: skip
+                if row.active:
+                    spans.append(
+                        (row.person_id, row.status_on, until, row.municipality, row.rung,
+                         row.leerroute, row.rung_on, staff)
+                    )  # fmt: skip
+        tx.insert(persons, latest)
+        tx.insert(history, spans)
 
 
 CASELOAD = CaseloadProjection()
@@ -202,57 +229,107 @@ def latest_slots(
     ]
 
 
+Slots = dict[str, tuple[str | None, str, str]]
+"""One person's slots: slot → (value, municipality, occurred_on) of its latest fact."""
+
+
+def _status(person_id: str, person: Slots) -> CaseloadRow | None:
+    """The status of a person from the latest fact of each slot; None when not yet registered
+    (no municipality)."""
+    if "municipality" not in person:
+        return None
+    assigned = {slot for slot, (value, _, _) in person.items() if value == "assigned"}
+    status_on = max(occurred_on for _, _, occurred_on in person.values())
+    return _snapshot(person_id, person, assigned, status_on)
+
+
+def _snapshot(person_id: str, person: Slots, assigned: set[str], status_on: str) -> CaseloadRow:
+    """The status of a registered person: ``assigned`` are the ``coach:`` slots whose latest
+    value is ``assigned``, ``status_on`` the latest date among the slots."""
+    regisseurs: list[str] = []
+    coaches: list[str] = []
+    for slot in assigned:
+        _, role, staff_id = slot.split(":", 2)
+        if role == REGISSEUR:
+            regisseurs.append(staff_id)
+        else:
+            coaches.append(f"{role}:{staff_id}")
+    case = person.get("case")
+    rung = person.get("rung")
+    leerroute = person.get("leerroute")
+    return CaseloadRow(
+        person_id=person_id,
+        municipality=person["municipality"][1],
+        active="deceased" not in person and (case is None or case[0] not in CLOSING),
+        regisseurs=tuple(sorted(regisseurs)),
+        coaches=tuple(sorted(coaches)),
+        rung=int(rung[0]) if rung and rung[0] is not None else None,
+        leerroute=leerroute[0] if leerroute else None,
+        status_on=status_on,
+        rung_on=rung[2] if rung else None,
+    )
+
+
 def fold(latest: Iterable[SlotRow]) -> list[CaseloadRow]:
     """Each person's status from the latest fact of each slot; persons not yet registered
     (no municipality) are left out. Sorted by person id."""
-    slots: dict[str, dict[str, tuple[str | None, str, str]]] = {}
+    slots: dict[str, Slots] = {}
     for stream_id, slot, value, municipality, occurred_on in latest:
         slots.setdefault(stream_id, {})[slot] = (value, municipality, occurred_on)
-    rows = []
-    for person_id in sorted(slots):
-        person = slots[person_id]
-        if "municipality" not in person:
-            continue
-        case = person.get("case")
-        regisseurs: list[str] = []
-        coaches: list[str] = []
-        for slot, (value, _, _) in person.items():
-            if not slot.startswith("coach:") or value != "assigned":
-                continue
-            _, role, staff_id = slot.split(":", 2)
-            if role == REGISSEUR:
-                regisseurs.append(staff_id)
-            else:
-                coaches.append(f"{role}:{staff_id}")
-        rung = person.get("rung")
-        leerroute = person.get("leerroute")
-        rows.append(
-            CaseloadRow(
-                person_id=person_id,
-                municipality=person["municipality"][1],
-                active="deceased" not in person and (case is None or case[0] not in CLOSING),
-                regisseurs=tuple(sorted(regisseurs)),
-                coaches=tuple(sorted(coaches)),
-                rung=int(rung[0]) if rung and rung[0] is not None else None,
-                leerroute=leerroute[0] if leerroute else None,
-                status_on=max(occurred_on for _, _, occurred_on in person.values()),
-                rung_on=rung[2] if rung else None,
-            )
-        )
-    return rows
+    return [
+        row
+        for person_id in sorted(slots)
+        if (row := _status(person_id, slots[person_id])) is not None
+    ]
+
+
+def histories(
+    facts: Iterable[tuple[str, str, str | None, str, str]],
+) -> Iterator[tuple[CaseloadRow, str | None]]:
+    """Each person's status after every date of their facts, with the next date (None after
+    the last): ``facts`` are (stream_id, slot, value, municipality, occurred_on) sorted by
+    stream, ``occurred_on`` and version, so each slot's last fact so far is its latest."""
+    for person_id, rows in groupby(facts, key=itemgetter(0)):
+        person: Slots = {}
+        assigned: set[str] = set()  # the coach slots whose latest value is "assigned"
+        day = ""
+        for _, slot, value, municipality, occurred_on in rows:
+            if occurred_on != day and "municipality" in person:
+                yield _snapshot(person_id, person, assigned, day), occurred_on
+            person[slot] = (value, municipality, occurred_on)
+            if value == "assigned":
+                assigned.add(slot)
+            elif value == "unassigned":
+                assigned.discard(slot)
+            day = occurred_on
+        if "municipality" in person:
+            yield _snapshot(person_id, person, assigned, day), None
 
 
 def _current_rows(tx: Tx, on: date) -> list[CaseloadRow]:
-    """Every person's status on ``on`` from the current facts, sorted by person id: the
-    persons whose latest fact is on or before ``on`` (active ones only) from
-    ``caseload_persons``, the others folded from their facts dated up to ``on``."""
-    persons = tx.table(CASELOAD.derived_tables[0].name)
+    """The active persons' status on ``on`` from the current facts, sorted by person id: the
+    span of ``caseload_history`` that holds ``on``, for each person who has one; or, when no
+    fact is dated after ``on`` (today's caseload), the active rows of ``caseload_persons``."""
+    persons, history = (tx.table(table.name) for table in CASELOAD.derived_tables)
     day = on.isoformat()
+    ((last,),) = tx.all(f"SELECT MAX(status_on) FROM {persons}")  # through its index
+    if last is None or last <= day:
+        query = (
+            "SELECT person_id, municipality, rung, leerroute, status_on, rung_on, staff"
+            f" FROM {persons} WHERE active = 1"
+        )
+        params: list[Any] = []
+    else:
+        # one scan of the table (in key order on SQLite): a date in the middle of the history
+        # holds spans all over an index on the dates, each read from its own page
+        query = (
+            "SELECT person_id, municipality, rung, leerroute, valid_from, rung_on, staff"
+            f" FROM {history} WHERE valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+        )
+        params = [day, day]
     rows = []
     for person_id, municipality, rung, leerroute, status_on, rung_on, staff in tx.rows(
-        "SELECT person_id, municipality, rung, leerroute, status_on, rung_on, staff"
-        f" FROM {persons} WHERE status_on <= ? AND active = 1",
-        [day],
+        query, params
     ):
         regisseurs, coaches = orjson.loads(staff)
         rows.append(
@@ -268,14 +345,8 @@ def _current_rows(tx: Tx, on: date) -> list[CaseloadRow]:
                 rung_on=rung_on,
             )
         )
-    later = latest_slots(
-        tx,
-        CASELOAD,
-        "known_to IS NULL AND occurred_on <= ?"
-        f" AND stream_id IN (SELECT person_id FROM {persons} WHERE status_on > ?)",
-        [day, day],
-    )
-    return sorted([*rows, *fold(later)], key=lambda row: row.person_id)
+    rows.sort(key=lambda row: row.person_id)
+    return rows
 
 
 def caseload(
@@ -372,6 +443,37 @@ class CaseloadReport:
     digest: str | None
 
 
+_rules_on = lru_cache(maxsize=64)(rules_on)  # once per report date, not once per person
+
+
+@lru_cache(maxsize=64)
+def _months_before(on: date, months: int) -> date:
+    """``on`` less ``months`` months (one computation per report, not one per person)."""
+    return add_months(on, -months)
+
+
+def _duty_signals(status: InburgeringStatus, on: date, r: RuleSet) -> list[Signal]:
+    """The PIP, PVT and term signals of a person with an open inburgeringsplicht."""
+    found: list[Signal] = []
+    due = status.pip_due
+    pip_open = due is not None and status.pip_v1_on is None
+    if pip_open and due is not None and on >= due - timedelta(weeks=r.pip_warning_weeks):
+        text = "overdue since" if on > due else "due on"
+        found.append(Signal("pip_due", due.isoformat(), f"PIP v1 {text} {due}"))
+    pvt = status.pvt_deadline
+    if status.pvt_on is None and pvt is not None and on >= add_months(pvt, -r.pvt_warning_months):
+        text = "passed on" if on > pvt else "due by"
+        found.append(Signal("pvt_due", pvt.isoformat(), f"PVT ({status.regime}) {text} {pvt}"))
+    end = status.term_end
+    if end is not None and on >= add_months(end, -r.term_warning_months):
+        text = "ended on" if on > end else "ends on"
+        extended = " (extended)" if status.extended_to is not None else ""
+        found.append(
+            Signal("term_ending", end.isoformat(), f"inburgeringstermijn {text} {end}{extended}")
+        )
+    return found
+
+
 def deadline_signals(
     row: CaseloadRow,
     status: InburgeringStatus,
@@ -383,28 +485,12 @@ def deadline_signals(
 
     ``late`` is the person's most delayed recent fact (kind, occurred_on, days), if any.
     """
-    r = rules_on(on)
+    r = _rules_on(on)
     found: list[Signal] = []
-    open_duty = status.has_duty and status.fulfilled_on is None
-    due = status.pip_due
-    pip_open = open_duty and due is not None and status.pip_v1_on is None
-    if pip_open and due is not None and on >= due - timedelta(weeks=r.pip_warning_weeks):
-        text = "overdue since" if on > due else "due on"
-        found.append(Signal("pip_due", due.isoformat(), f"PIP v1 {text} {due}"))
-    pvt = status.pvt_deadline
-    pvt_open = open_duty and status.pvt_on is None
-    if pvt_open and pvt is not None and on >= add_months(pvt, -r.pvt_warning_months):
-        text = "passed on" if on > pvt else "due by"
-        found.append(Signal("pvt_due", pvt.isoformat(), f"PVT ({status.regime}) {text} {pvt}"))
-    end = status.term_end
-    if open_duty and end is not None and on >= add_months(end, -r.term_warning_months):
-        text = "ended on" if on > end else "ends on"
-        extended = " (extended)" if status.extended_to is not None else ""
-        found.append(
-            Signal("term_ending", end.isoformat(), f"inburgeringstermijn {text} {end}{extended}")
-        )
-    stale_before = add_months(on, -r.ladder_stale_months)
-    if row.rung_on is not None and date.fromisoformat(row.rung_on) <= stale_before:
+    if status.has_duty and status.fulfilled_on is None:
+        found += _duty_signals(status, on, r)
+    stale_before = _months_before(on, r.ladder_stale_months)
+    if row.rung_on is not None and row.rung_on <= stale_before.isoformat():
         found.append(
             Signal("ladder_stale", row.rung_on, f"last ladder assessment on {row.rung_on}")
         )
@@ -438,6 +524,14 @@ def _registered_on(
     return found
 
 
+@lru_cache(maxsize=65536)
+def _late_by(occurred_on: str, recorded_on: str) -> int | None:
+    """The days between a fact's date and its recording date (ISO) when that makes it a late
+    recording, else None (few distinct pairs: one computation each)."""
+    happened, recorded = date.fromisoformat(occurred_on), date.fromisoformat(recorded_on)
+    return (recorded - happened).days if is_late_recording(happened, recorded) else None
+
+
 def _late_recordings(
     tx: Tx, on: date, known: str, params: list[Any]
 ) -> dict[str, tuple[str, str, int]]:
@@ -454,18 +548,18 @@ def _late_recordings(
         facts = tx.table(projection.facts_table.name)
         # the outer WHERE's unqualified known_from / known_to are f's columns
         rows = tx.all(
-            f"SELECT f.stream_id, f.kind, f.occurred_on, (SELECT MIN(g.known_from) FROM {facts} g"
-            " WHERE g.stream_id = f.stream_id AND g.version = f.version)"
+            # a first revision is its own first recording: only corrections look further
+            "SELECT f.stream_id, f.kind, f.occurred_on, CASE WHEN f.revision = 0"
+            f" THEN f.known_from ELSE (SELECT MIN(g.known_from) FROM {facts} g"
+            " WHERE g.stream_id = f.stream_id AND g.version = f.version) END"
             f" FROM {facts} f WHERE {known} AND f.occurred_on > ? AND f.occurred_on <= ?"
             " ORDER BY f.stream_id, f.version, f.revision",
             [*params, since, on.isoformat()],
         )
         for stream_id, kind, occurred_on, known_from in rows:
-            happened = date.fromisoformat(occurred_on)
-            recorded = date.fromisoformat(str(known_from)[:10])
-            if not is_late_recording(happened, recorded):
+            days = _late_by(occurred_on, str(known_from)[:10])
+            if days is None:
                 continue
-            days = (recorded - happened).days
             key = str(stream_id)
             if key not in worst or (days, occurred_on) > (worst[key][2], worst[key][1]):
                 worst[key] = (str(kind), occurred_on, days)
@@ -506,7 +600,9 @@ def caseload_report(
     known, params = known_at_clause(as_known_at)
     with views.transaction(commit=False) as tx:
         status = statuses(tx, on, known, params, (row.person_id for row in rows))
-        registered = _registered_on(tx, known, params, (row.person_id for row in rows))
+        # the registration date only matters to persons never assessed (ladder_stale)
+        unassessed = (row.person_id for row in rows if row.rung_on is None)
+        registered = _registered_on(tx, known, params, unassessed)
         late = _late_recordings(tx, on, known, params)
     entries = [
         CaseloadEntry(

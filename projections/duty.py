@@ -27,6 +27,10 @@ from ledger import rules
 from ledger.values import ExamOutcome, Regime
 from projections.base import Projection, RunResult, Tx
 
+WI2021 = Regime.WI2021.value
+WI2013 = Regime.WI2013.value
+PASSED = ExamOutcome.GESLAAGD.value
+
 
 class InburgeringProjection(Projection):
     name = "inburgering"
@@ -96,7 +100,7 @@ class InburgeringStatus:
 
     @property
     def wi2021(self) -> bool:
-        return self.regime == Regime.WI2021.value
+        return self.regime == WI2021
 
     @property
     def pip_due(self) -> date | None:
@@ -120,7 +124,7 @@ class InburgeringStatus:
         """Wi2021: the term end; Wi2013 (PVT cohorts): 1 year after first housing or BRP."""
         if self.wi2021:
             return self.term_end
-        if self.regime == Regime.WI2013.value and self.pvt_required:
+        if self.regime == WI2013 and self.pvt_required:
             settled = [d for d in (self.first_housed_on, self.first_brp_on) if d is not None]
             return rules.pvt_deadline_wi2013(min(settled)) if settled else None
         return None
@@ -156,7 +160,7 @@ class InburgeringStatus:
         elif kind == "OnaCompleted":
             self.ona_on = self.ona_on or on
         elif kind == "ExamResultRecorded":
-            passed = payload["result"] == ExamOutcome.GESLAAGD.value
+            passed = payload["result"] == PASSED
             self.exams.append(
                 ExamAttempt(
                     payload["component"], payload["level"], int(payload["attempt_no"]), passed

@@ -20,6 +20,7 @@ revisions known then, for the requests and for the guidance facts alike.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +31,7 @@ from ledger.municipalities import name_of
 from ledger.values import HelpCategory, Period
 from projections.base import INT, TEXT, Column, Projection, Views, catch_up, timestamp_text
 from projections.breakdown import current_facts
-from projections.guidance import GUIDANCE_YEARS, GuidanceFact, in_guidance
+from projections.guidance import ENDED, GUIDANCE_YEARS, STARTED, GuidanceFact, in_guidance
 
 REQUEST = "HelpRequestRecorded"
 TOTAL = "total"
@@ -70,7 +71,7 @@ class HelpRequestProjection(Projection):
         ev.SocialGuidanceEnded: ("year_no",),
     }
     fact_columns = (Column("category", TEXT), Column("year_no", INT))
-    fact_indexes = (("occurred_on",), ("stream_id",))
+    fact_indexes = (("occurred_on",), ("stream_id",), ("kind", "occurred_on"))
 
     def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
         if kind == REQUEST:
@@ -99,9 +100,10 @@ def help_requests(
     """
     result = catch_up(views, HELP_REQUESTS)
     start, end = period.start.isoformat(), period.end.isoformat()
+    # the requests of the period and the guidance facts: each one range of the
+    # (kind, occurred_on) index
     in_period = f"kind = '{REQUEST}' AND occurred_on >= ? AND occurred_on <= ?"
     where_m, m_params = (" AND municipality = ?", [municipality]) if municipality else ("", [])
-    facts = views.table(HELP_REQUESTS.facts_table.name)
     with views.transaction(commit=False) as tx:
         request_rows = current_facts(
             tx,
@@ -111,36 +113,54 @@ def help_requests(
             [start, end, *m_params],
             as_known_at=as_known_at,
         )
-        # the guidance facts of persons with a request in the period (any revision will do:
-        # guidance is only looked up for the requests found above)
+        # the guidance facts up to the period's end
+        # (any revision will do: guidance is only looked up for the requests found above)
         guidance_rows = current_facts(
             tx,
             HELP_REQUESTS,
             "stream_id, version, kind, occurred_on, year_no",
-            f"kind <> '{REQUEST}' AND occurred_on <= ? AND stream_id IN ("
-            f"SELECT stream_id FROM {facts} WHERE {in_period})",
-            [end, start, end],
+            f"kind IN ('{STARTED}', '{ENDED}') AND occurred_on <= ?",
+            [end],
             as_known_at=as_known_at,
         )
+    requests = [(str(stream), on, str(category)) for stream, on, category in request_rows]
+    requesters = {person for person, _, _ in requests}
     guidance: dict[tuple[str, int], list[GuidanceFact]] = {}
     for stream, version, kind, on, year_no in guidance_rows:
-        guidance.setdefault((str(stream), int(year_no)), []).append((on, int(version), kind))
-    requests = [(str(stream), on, str(category)) for stream, on, category in request_rows]
-    counts: dict[tuple[str, str], int] = {}
-    persons: dict[tuple[str, str], set[str]] = {}
-    for person, on, category in requests:
-        mb = any(in_guidance(guidance.get((person, y), ()), on) for y in GUIDANCE_YEARS)
-        where = "mb" if mb else "spreekuur"
-        for cat in (category, TOTAL):
-            for column in (where, "all"):
-                counts[(cat, column)] = counts.get((cat, column), 0) + 1
-                persons.setdefault((cat, column), set()).add(person)
+        if str(stream) in requesters:
+            guidance.setdefault((str(stream), int(year_no)), []).append((on, int(version), kind))
+    guided = {person for person, _ in guidance}
+    tagged = [
+        (
+            category,
+            "mb"
+            if person in guided
+            and any(in_guidance(guidance.get((person, y), ()), on) for y in GUIDANCE_YEARS)
+            else "spreekuur",
+            person,
+        )
+        for person, on, category in requests
+    ]
+    # each request counts under its category and the total, in its column and in "all";
+    # a person counts once per cell
+    counts = Counter((cat, where) for cat, where, _ in tagged)
+    persons = Counter((cat, where) for cat, where, _ in set(tagged))
+    by_category = {(cat, person) for cat, _, person in tagged}
+    by_column = {(where, person) for _, where, person in tagged}
+    for where in ("mb", "spreekuur"):
+        counts[(TOTAL, where)] = sum(n for (_, w), n in list(counts.items()) if w == where)
+    for cat in CATEGORIES:
+        counts[(cat, "all")] = counts[(cat, "mb")] + counts[(cat, "spreekuur")]
+    counts[(TOTAL, "all")] = len(tagged)
+    persons.update((cat, "all") for cat, _ in by_category)
+    persons.update((TOTAL, where) for where, _ in by_column)
+    persons[(TOTAL, "all")] = len({person for _, _, person in tagged})
 
     def row(cat: str) -> HelpRequestRow:
         figures = [
             figure
             for column in ("mb", "spreekuur", "all")
-            for figure in (counts.get((cat, column), 0), len(persons.get((cat, column), ())))
+            for figure in (counts[(cat, column)], persons[(cat, column)])
         ]
         return HelpRequestRow(cat, *figures)
 

@@ -22,7 +22,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from ledger import events as ev
 from projections.base import (
     INT,
+    TEXT,
     Column,
     Projection,
     Tx,
@@ -38,6 +39,7 @@ from projections.base import (
     known_at_clause,
     timestamp_text,
 )
+from projections.spans import holding, refresh_spans, span_table
 
 RUNGS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
 ASSESSED = "LadderAssessed"
@@ -89,12 +91,42 @@ class LadderProjection(Projection):
         ev.MovedOut: (),
         ev.Deceased: (),
     }
-    version = 2  # case and death facts, for the active persons
+    version = 3  # ladder_spans: each person's rung, municipality and activity over the dates
     fact_columns = (Column("rung", INT),)  # null for the case and death facts
     fact_indexes = (("occurred_on",),)
+    derived_tables = (
+        span_table(
+            "ladder_spans",
+            Column("rung", INT, nullable=False),
+            Column("municipality", TEXT, nullable=False),
+            Column("active", INT, nullable=False),
+        ),
+    )
 
     def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
         return (int(payload["rung"]) if kind == ASSESSED else None,)
+
+    def refresh(self, tx: Tx, stream_ids: set[str]) -> None:
+        refresh_spans(tx, self, stream_ids, "kind, rung, municipality", fold=_fold, view=_rung)
+
+
+def _fold(state: dict[str, Any], row: Sequence[Any]) -> None:
+    """One fact (stream_id, occurred_on, kind, rung, municipality) into a person's state."""
+    kind = row[2]
+    if kind == ASSESSED:
+        state["rung"] = (int(row[3]), str(row[4]))
+    elif kind == "Deceased":
+        state["deceased"] = True
+    else:
+        state["case"] = kind
+
+
+def _rung(state: dict[str, Any]) -> tuple[int, str, int] | None:
+    """(rung, municipality, active: 1 or 0) of a person with a rung, else None."""
+    if "rung" not in state:
+        return None
+    active = "deceased" not in state and state.get("case") not in CLOSING
+    return (*state["rung"], int(active))
 
 
 LADDER = LadderProjection()
@@ -153,6 +185,18 @@ def _rungs_on(
     ]
 
 
+def _spans_on(tx: Tx, day: date) -> dict[str, tuple[int, str, bool]]:
+    """Person → (rung, municipality, active) on ``day``, from ``ladder_spans``."""
+    table = tx.table(LADDER.derived_tables[0].name)
+    return {
+        str(person): (int(rung), str(municipality), bool(active))
+        for person, rung, municipality, active in tx.rows(
+            f"SELECT person_id, rung, municipality, active FROM {table} WHERE {holding()}",
+            [day.isoformat(), day.isoformat()],
+        )
+    }
+
+
 def ladder(
     views: Views,
     on: date,
@@ -179,12 +223,13 @@ def ladder(
         raise ValueError(msg)
     result = catch_up(views, LADDER)
     known, params = known_at_clause(as_known_at)
+    days = (on,) if from_date is None else (on, from_date)
     with views.transaction(commit=False) as tx:
-        if from_date is None:
-            (now,) = _rungs_on(tx, (on,), known, params)
-            before: dict[str, tuple[int, str, bool]] = {}
+        if as_known_at is None:
+            found = [_spans_on(tx, day) for day in days]
         else:
-            now, before = _rungs_on(tx, (on, from_date), known, params)
+            found = _rungs_on(tx, days, known, params)
+    now, before = found if from_date is not None else (found[0], {})
     here = {p: (rung, active) for p, (rung, m, active) in now.items() if municipality in (None, m)}
     persons = {p: rung for p, (rung, active) in here.items() if active}
     counts = dict.fromkeys(RUNGS, 0)

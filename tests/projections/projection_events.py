@@ -9,13 +9,17 @@ byte-identical event state (apart from encrypted personal fields, which projecti
 from __future__ import annotations
 
 import random
+import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
+from ledger.config import parse_database_url
 
 GEMEENTEN = ("GM0622", "GM0599", "GM0344")
 STAFF = ("r.jansen", "s.bakker", "m.visser")
@@ -224,3 +228,21 @@ def append(app: TrajectoryLedger, events: Sequence[ev.TrajectEvent], batch: int 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+@contextmanager
+def opened(url: str, key: bytes) -> Iterator[TrajectoryLedger]:
+    """A fresh ledger on ``url``, initialised, closed afterwards."""
+    app = TrajectoryLedger(parse_database_url(url).library_env, key)
+    try:
+        app.initialise(default_municipality="GM0622")
+        yield app
+    finally:
+        app.close()
+
+
+@contextmanager
+def sqlite_url() -> Iterator[str]:
+    """The URL of a SQLite file in a temporary folder (gone afterwards)."""
+    with tempfile.TemporaryDirectory() as folder:
+        yield f"sqlite:///{Path(folder) / 'traject.db'}"

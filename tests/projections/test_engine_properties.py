@@ -3,20 +3,16 @@ catching up page by page, equals rebuilding each alone, and digests the same on 
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from projection_events import append, chunks, random_log
+from projection_events import append, chunks, opened, random_log, sqlite_url
 
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
-from ledger.config import parse_database_url
 from projections import PROJECTIONS, Projection, Views, catch_up, digest, rebuild, rebuild_many
 from projections.base import NEW_SUFFIX
 
@@ -35,22 +31,6 @@ def dump(views: Views, projection: Projection) -> dict[str, list[tuple[Any, ...]
             table.name: sorted(tx.all(f"SELECT * FROM {tx.table(table.name)}"))
             for table in projection.tables
         }
-
-
-@contextmanager
-def opened(url: str, key: bytes) -> Iterator[TrajectoryLedger]:
-    app = TrajectoryLedger(parse_database_url(url).library_env, key)
-    try:
-        app.initialise(default_municipality="GM0622")
-        yield app
-    finally:
-        app.close()
-
-
-@contextmanager
-def sqlite_url() -> Iterator[str]:
-    with tempfile.TemporaryDirectory() as folder:
-        yield f"sqlite:///{Path(folder) / 'traject.db'}"
 
 
 def caught_up_then_rebuilt(
