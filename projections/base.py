@@ -60,6 +60,8 @@ STREAM_ROWS = 2000
 """Rows fetched per round trip when a large result is streamed (PostgreSQL)."""
 DIGEST_LINES = 256
 """Digest lines hashed at a time (orjson's output buffers are generous: keep few alive)."""
+LOOKUP_KEYS = 5000
+"""Keys per query when the targets of corrections are looked up (PostgreSQL)."""
 STATE_TABLE = "traject_projection_state"
 REBUILDS_TABLE = "traject_projection_rebuilds"
 BULK_CACHE_KIB = 64 * 1024
@@ -930,8 +932,8 @@ def _load_current(
     ordered = sorted(keys)
     rows: list[tuple[Any, ...]] = []
     if tx.dialect.is_postgres:
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
+        for start in range(0, len(ordered), LOOKUP_KEYS):
+            chunk = ordered[start : start + LOOKUP_KEYS]
             rows += tx.all(
                 f"SELECT {columns} FROM {table} JOIN unnest(?::text[], ?::bigint[])"
                 " AS k(s, v) ON stream_id = k.s AND version = k.v WHERE known_to IS NULL",
