@@ -31,6 +31,13 @@ def corrected_log() -> tuple[list[ev.TrajectEvent], str, str]:
     return builder.events, str(person), str(other)
 
 
+def views_of(make_ledger: Any, url: str, events: list[ev.TrajectEvent]) -> Views:
+    """The read models of a fresh ledger at ``url`` holding ``events``."""
+    app = make_ledger(url)
+    append(app, events)
+    return Views(app)
+
+
 def revisions(views: Views, stream_id: str, version: int) -> list[tuple[Any, ...]]:
     with views.transaction(commit=False) as tx:
         return tx.all(
@@ -45,9 +52,7 @@ def test_corrections_of_facts_in_earlier_pages_close_and_revise_them(
     make_ledger: Any, store_url: str
 ) -> None:
     events, person, other = corrected_log()
-    app = make_ledger(store_url)
-    append(app, events)
-    views = Views(app)
+    views = views_of(make_ledger, store_url, events)
     at = {(str(e.originator_id), e.originator_version): e for e in events}
 
     def known(stream_id: str, version: int) -> str:
@@ -67,9 +72,7 @@ def test_corrections_of_facts_in_earlier_pages_close_and_revise_them(
 def test_a_paged_rebuild_of_every_read_model_equals_one_page_and_catching_up(
     make_ledger: Any, store_url: str
 ) -> None:
-    app = make_ledger(store_url)
-    append(app, random_log(21, 6, 160))
-    views = Views(app)
+    views = views_of(make_ledger, store_url, random_log(21, 6, 160))
     caught_up = {p.name: catch_up(views, p, page_size=7).digest for p in ALL}
     assert {r.name: r.digest for r in rebuild_many(views, ALL, page_size=3)} == caught_up
     assert {r.name: r.digest for r in rebuild_many(views, ALL, page_size=10_000)} == caught_up
@@ -78,9 +81,7 @@ def test_a_paged_rebuild_of_every_read_model_equals_one_page_and_catching_up(
 def test_sqlite_stages_fact_rows_in_the_temporary_database(
     make_ledger: Any, sqlite_store: str
 ) -> None:
-    app = make_ledger(sqlite_store)
-    append(app, random_log(4, 5, 120))
-    views = Views(app)
+    views = views_of(make_ledger, sqlite_store, random_log(4, 5, 120))
     staged = f"{CASELOAD.facts_table.name}{STAGED_SUFFIX}"
     seen: list[tuple[int, int]] = []
 
@@ -106,9 +107,7 @@ def test_sqlite_stages_fact_rows_in_the_temporary_database(
 def test_postgresql_builds_unlogged_tables_and_swaps_in_logged_ones(
     make_ledger: Any, projection_pg: Any
 ) -> None:
-    app = make_ledger(projection_pg())
-    append(app, random_log(4, 5, 120))
-    views = Views(app)
+    views = views_of(make_ledger, projection_pg(), random_log(4, 5, 120))
     during: list[str] = []
 
     def persistence(tx: Any, name: str) -> str:
@@ -127,10 +126,8 @@ def test_postgresql_builds_unlogged_tables_and_swaps_in_logged_ones(
 
 
 def test_a_rebuild_reports_the_time_of_each_phase(make_ledger: Any, store_url: str) -> None:
-    app = make_ledger(store_url)
-    append(app, random_log(2, 3, 40))
     timings: dict[str, float] = {}
-    rebuild_many(Views(app), ALL, timings=timings)
+    rebuild_many(views_of(make_ledger, store_url, random_log(2, 3, 40)), ALL, timings=timings)
     phases = {"read", "decode", "apply", "refresh", "digest", "swap"}
     if store_url.startswith("sqlite"):
         phases.add("order")
