@@ -67,7 +67,7 @@ REBUILDS_TABLE = "traject_projection_rebuilds"
 BULK_CACHE_KIB = 64 * 1024
 NEW_SUFFIX = "__new"
 STAGED_SUFFIX = "__staged"
-"""SQLite: a rebuild appends fact rows to ``temp.<table>__staged`` (see :func:`rebuild_many`)."""
+"""SQLite: a rebuild writes fact rows to ``temp.<table>__staged`` first (see rebuild_many)."""
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: notification ids processed so far, and the last id to reach."""
@@ -462,7 +462,7 @@ class Views:
         self, *, commit: bool, suffix: str = "", staged: Iterable[str] = ()
     ) -> Iterator[Tx]:
         """A transaction on the projection tables; ``suffix`` names the tables being written
-        and ``staged`` the (fact) tables whose rows a SQLite rebuild appends in its temporary
+        and ``staged`` the (fact) tables whose rows a SQLite rebuild writes to its temporary
         database instead (see :func:`rebuild_many`)."""
         if self._held is not None:
             with self._held.transaction(commit=commit) as cursor:
@@ -1216,8 +1216,9 @@ def rebuild_many(
     filled at the end, the digests are computed from the new tables, and all projections are
     swapped in by one transaction. Memory depends on ``page_size``, not on the log's length.
 
-    On SQLite the ``__new`` fact tables are appended to while the pages are applied and copied
-    once, in key order, into their clustered form at the end (:func:`_cluster_staged`).
+    On SQLite the fact rows of the pages go to staging tables in the connection's temporary
+    database, copied once, in key order, into the ``__new`` fact tables at the end
+    (:func:`_cluster_staged`). On PostgreSQL the ``__new`` tables are ``UNLOGGED`` until the swap.
     ``timings``, when given, receives the seconds spent per phase (``read``, ``decode``,
     ``apply``, ``order``, ``refresh``, ``digest``, ``swap``).
     """
@@ -1316,7 +1317,7 @@ def _create_new_tables(
     views: Views, projections: Sequence[Projection], run_ids: Mapping[str, str], *, staged: bool
 ) -> None:
     """Register this run for each projection and create its empty ``__new`` tables (dropping
-    the leftovers of an interrupted run); ``staged``: the fact tables as appended tables."""
+    the leftovers of an interrupted run); ``staged``: with SQLite staging tables for the facts."""
     dialect = views.dialect
     with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
         for projection in projections:
