@@ -1120,10 +1120,7 @@ def read_as_stored(views: Views, projection: Projection) -> RunResult:
 
 
 def _create_statements(dialect: Dialect, table: Table, physical: str) -> list[str]:
-    unlogged = " UNLOGGED" if dialect.is_postgres else ""
-    return [
-        f"CREATE{unlogged} TABLE {dialect.prefix}{physical} {_definition(dialect, table, physical)}"
-    ]
+    return [f"CREATE TABLE {dialect.prefix}{physical} {_definition(dialect, table, physical)}"]
 
 
 def _definition(dialect: Dialect, table: Table, physical: str) -> str:
@@ -1218,7 +1215,7 @@ def rebuild_many(
 
     On SQLite the fact rows of the pages go to staging tables in the connection's temporary
     database, copied once, in key order, into the ``__new`` fact tables at the end
-    (:func:`_cluster_staged`). On PostgreSQL the ``__new`` tables are ``UNLOGGED`` until the swap.
+    (:func:`_cluster_staged`).
     ``timings``, when given, receives the seconds spent per phase (``read``, ``decode``,
     ``apply``, ``order``, ``refresh``, ``digest``, ``swap``).
     """
@@ -1404,8 +1401,6 @@ def _swap(
     for table in projection.tables:
         live = table.name
         tx.execute(f"DROP TABLE IF EXISTS {tx.table(live)}")
-        if tx.dialect.is_postgres:
-            tx.execute(f"ALTER TABLE {tx.table(live + NEW_SUFFIX)} SET LOGGED")
         tx.execute(f"ALTER TABLE {tx.table(live + NEW_SUFFIX)} RENAME TO {live}")
         if tx.dialect.is_postgres:
             tx.execute(

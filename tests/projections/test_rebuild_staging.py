@@ -1,13 +1,11 @@
 """How a rebuild writes its ``__new`` tables: corrections whose target lies in an earlier page,
-the staging tables in SQLite's temporary database, unlogged tables on PostgreSQL, and the
-time per phase."""
+the staging tables in SQLite's temporary database, and the time per phase."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-import pytest
 from projection_events import GEMEENTEN, LogBuilder, append, random_log
 
 from ledger import events as ev
@@ -101,28 +99,6 @@ def test_sqlite_stages_fact_rows_in_the_temporary_database(
         rows = tx.all(f"SELECT count(*) FROM {CASELOAD.facts_table.name}")[0][0]
     assert rows == seen[-1][0]  # every staged row was copied in
     assert result.digest == rebuild(views, CASELOAD).digest
-
-
-@pytest.mark.postgres
-def test_postgresql_builds_unlogged_tables_and_swaps_in_logged_ones(
-    make_ledger: Any, projection_pg: Any
-) -> None:
-    views = views_of(make_ledger, projection_pg(), random_log(4, 5, 120))
-    during: list[str] = []
-
-    def persistence(tx: Any, name: str) -> str:
-        return str(
-            tx.all("SELECT relpersistence FROM pg_class WHERE oid = to_regclass(?)", [name])[0][0]
-        )
-
-    def look(done: int, total: int) -> None:
-        with views.transaction(commit=False, suffix=NEW_SUFFIX) as tx:
-            during.extend(persistence(tx, tx.table(t.name)) for t in CASELOAD.tables)
-
-    rebuild(views, CASELOAD, page_size=40, progress=look)
-    assert set(during) == {"u"}  # unlogged: no write-ahead log while building
-    with views.transaction(commit=False) as tx:
-        assert {persistence(tx, tx.table(t.name)) for t in CASELOAD.tables} == {"p"}
 
 
 def test_a_rebuild_reports_the_time_of_each_phase(make_ledger: Any, store_url: str) -> None:
