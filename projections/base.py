@@ -575,6 +575,36 @@ class Views:
             rows: list[tuple[int, str, int, str, bytes]] = tx.cursor.fetchall()
             return rows
 
+    def target_topics(self, tx: Tx, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The topic of each stored event among ``keys`` (stream id, version), looked up in the
+        events table by its key: a rebuild then looks up the target of a correction only in
+        the read models that keep facts of the target's kind."""
+        recorder = self.recorder
+        ordered = sorted(keys)
+        rows: list[tuple[str, int, str]] = []
+        if isinstance(recorder, TrajectPostgresRecorder):
+            for start in range(0, len(ordered), LOOKUP_KEYS):
+                chunk = ordered[start : start + LOOKUP_KEYS]
+                rows += tx.all(
+                    "SELECT originator_id::text, originator_version, topic"
+                    f" FROM {recorder.events_table} JOIN unnest(?::uuid[], ?::bigint[])"
+                    " AS k(s, v) ON originator_id = k.s AND originator_version = k.v",
+                    [[k[0] for k in chunk], [k[1] for k in chunk]],
+                )
+            return {(stream_id, int(version)): topic for stream_id, version, topic in rows}
+        # the library keeps UUIDs as 32 hex digits on SQLite (see read_rows)
+        probes = [
+            [stream_id, version, stream_id.replace("-", "") if len(stream_id) == 36 else stream_id]
+            for stream_id, version in ordered
+        ]
+        rows = tx.all(
+            "SELECT k.value ->> 0, k.value ->> 1, e.topic FROM json_each(?) AS k"
+            f" CROSS JOIN {recorder.events_table_name} AS e"
+            " WHERE e.originator_id = k.value ->> 2 AND e.originator_version = k.value ->> 1",
+            [orjson.dumps(probes).decode()],
+        )
+        return {(stream_id, int(version)): topic for stream_id, version, topic in rows}
+
     # --- state --------------------------------------------------------------------------------
 
     def ensure_state_table(self) -> None:
@@ -1252,10 +1282,13 @@ def rebuild_many(
                     phase("apply"),
                     views.transaction(commit=True, suffix=NEW_SUFFIX, staged=staged_tables) as tx,
                 ):
+                    topics_of = views.target_topics(tx, outside) if outside else {}
                     for projection, mine in zip(projections, selected, strict=True):
                         _claim(tx, projection.name, run_ids[projection.name])
                         seen[projection.name] += len(mine)
-                        _apply_selected(tx, projection, mine, outside, refresh=False)
+                        kept = projection.topic_fields
+                        targets = {key for key, topic in topics_of.items() if topic in kept}
+                        _apply_selected(tx, projection, mine, targets, refresh=False)
                 del selected
             gc.collect(1)  # what cycles the page left (the pause above skips them)
             if progress is not None:
