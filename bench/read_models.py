@@ -19,8 +19,10 @@ Per store (a SQLite file in a temporary directory; a fresh PostgreSQL database):
 3. **Library read-and-decode rate**: ``app.recorder.select_notifications`` pages turned into
    domain events by ``app.mapper.to_domain_event`` (what the library's own processing does).
 4. **Full rebuild of all read models** in one pass (``projections.base.rebuild_many``): events
-   of the log (all kinds) per second of wall time, including the swap and the digests, and the
-   peak RSS of a fresh process doing only the rebuild (above its baseline after start-up).
+   of the log (all kinds) per second of wall time, including the swap and the digests, the
+   seconds per phase of the median run (read, decode, apply, order on SQLite, refresh, digest,
+   swap: ``rebuild_many(timings=…)``), and the peak RSS of a fresh process doing only the
+   rebuild (above its baseline after start-up).
 5. **Reports** (caseload and its report with deadline signals, outflow, housing, ladder, cohort,
    guidance, reunification, help requests, PVT, plans, inburgering, AMIF when the project exists,
    and the candidate finder) when current and ``as_known_at`` a moment half-way through the log;
@@ -411,7 +413,8 @@ def rebuild_worker(url: str, key_hex: str, *, trace: bool, profile: bool) -> Non
     start = time.perf_counter()
     if profiler is not None:
         profiler.enable()
-    results = rebuild_many(views, list(PROJECTIONS.values()))
+    phases: dict[str, float] = {}
+    results = rebuild_many(views, list(PROJECTIONS.values()), timings=phases)
     if profiler is not None:
         profiler.disable()
     wall = time.perf_counter() - start
@@ -430,6 +433,7 @@ def rebuild_worker(url: str, key_hex: str, *, trace: bool, profile: bool) -> Non
                 "rss_baseline_kib": baseline,
                 "rss_peak_kib": rss_kib(),
                 "tracemalloc_peak_kib": traced,
+                "phases_s": phases,
                 "digests": {r.name: r.digest for r in results},
             }
         )
@@ -519,6 +523,7 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
         rebuilds = [run_rebuild(url, key, profile=args.profile) for _ in range(args.runs)]
         walls = [r["wall_s"] for r in rebuilds]
         wall = statistics.median(walls)
+        median_run = sorted(rebuilds, key=lambda r: r["wall_s"])[len(rebuilds) // 2]
         traced = run_rebuild(url, key, trace=True) if args.tracemalloc else None
         last = datetime.fromisoformat(built["last_timestamp"])
         moment = FIRST_RECORDED + (last - FIRST_RECORDED) / 2
@@ -533,6 +538,7 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
             "rebuild_wall_s": wall,
             "rebuild_wall_s_runs": walls,
             "rebuild_events_per_s": events / wall,
+            "rebuild_phases_s": median_run["phases_s"],
             "rebuild_rss_peak_mib": max(r["rss_peak_kib"] for r in rebuilds) / 1024,
             "rebuild_rss_growth_mib": max(
                 r["rss_peak_kib"] - r["rss_baseline_kib"] for r in rebuilds
@@ -581,6 +587,12 @@ def print_store(result: dict[str, Any]) -> None:
         f"  ({result['rebuild_wall_s']:.2f} s; runs "
         + ", ".join(f"{w:.2f}" for w in result["rebuild_wall_s_runs"])
         + ")"
+    )
+    print(
+        "  rebuild phases            "
+        + ", ".join(
+            f"{name} {seconds:.2f} s" for name, seconds in result["rebuild_phases_s"].items()
+        )
     )
     print(
         f"  rebuild peak RSS          {result['rebuild_rss_peak_mib']:>9.1f} MiB"

@@ -26,16 +26,18 @@ version. Everything here is a deterministic function of the stored events and th
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import weakref
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from itertools import islice
 from operator import itemgetter
+from time import perf_counter
 from typing import Any, ClassVar, NamedTuple
 from uuid import uuid4
 
@@ -58,10 +60,14 @@ STREAM_ROWS = 2000
 """Rows fetched per round trip when a large result is streamed (PostgreSQL)."""
 DIGEST_LINES = 256
 """Digest lines hashed at a time (orjson's output buffers are generous: keep few alive)."""
+LOOKUP_KEYS = 5000
+"""Keys per query when the targets of corrections are looked up (PostgreSQL)."""
 STATE_TABLE = "traject_projection_state"
 REBUILDS_TABLE = "traject_projection_rebuilds"
 BULK_CACHE_KIB = 64 * 1024
 NEW_SUFFIX = "__new"
+STAGED_SUFFIX = "__staged"
+"""SQLite: a rebuild writes fact rows to ``temp.<table>__staged`` first (see rebuild_many)."""
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: notification ids processed so far, and the last id to reach."""
@@ -234,6 +240,11 @@ class Projection(ABC):
         return {cls.__name__: fields for cls, fields in self.kinds.items()}
 
     @cached_property
+    def topic_fields(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Topic → (kind name, payload fields), for the kinds read (not corrections)."""
+        return {get_topic(cls): (cls.__name__, fields) for cls, fields in self.kinds.items()}
+
+    @cached_property
     def topic_kinds(self) -> dict[str, str]:
         """Topic → kind name, for the kinds read plus corrections and retractions."""
         classes: list[type[ev.TrajectEvent]] = [*self.kinds, ev.EventCorrected, ev.EventRetracted]
@@ -300,7 +311,9 @@ class Dialect:
 class Tx:
     """One transaction on the projection tables; ``table()`` names the tables being written."""
 
-    def __init__(self, cursor: Any, dialect: Dialect, suffix: str = "") -> None:
+    def __init__(
+        self, cursor: Any, dialect: Dialect, suffix: str = "", staged: Iterable[str] = ()
+    ) -> None:
         if dialect.is_postgres:
             # rows as tuples: the library's cursors give dicts, which merge equal column names
             cursor.row_factory = tuple_row
@@ -309,8 +322,11 @@ class Tx:
         self.cursor = cursor
         self.dialect = dialect
         self.suffix = suffix
+        self.staged = frozenset(staged)
 
     def table(self, name: str) -> str:
+        if name in self.staged:
+            return f"temp.{name}{STAGED_SUFFIX}"
         return f"{self.dialect.prefix}{name}{self.suffix}"
 
     def sql(self, statement: str) -> str:
@@ -326,18 +342,28 @@ class Tx:
     def rows(self, statement: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
         """Rows as tuples, streamed (on PostgreSQL through a server-side cursor), so that a
         large result never sits in memory at once."""
+        for batch in self.batches(statement, params):
+            yield from batch
+
+    def batches(
+        self, statement: str, params: Sequence[Any] = (), size: int = STREAM_ROWS
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """:meth:`rows` in lists of at most ``size`` rows."""
         if self.dialect.is_postgres:
             name = f"traject_rows_{uuid4().hex[:12]}"
             with self.cursor.connection.cursor(name=name, row_factory=tuple_row) as named:
                 named.itersize = STREAM_ROWS
                 named.execute(self.sql(statement), list(params))
-                yield from named
+                rows = iter(named)
+                while batch := list(islice(rows, size)):
+                    yield batch
         else:
             cursor = self.cursor.sqlite_cursor.connection.cursor()
             cursor.row_factory = None
             try:
                 cursor.execute(statement, list(params))
-                yield from cursor
+                while batch := cursor.fetchmany(size):
+                    yield batch
             finally:
                 cursor.close()
 
@@ -432,13 +458,18 @@ class Views:
         return bool(rows[0][0])
 
     @contextmanager
-    def transaction(self, *, commit: bool, suffix: str = "") -> Iterator[Tx]:
+    def transaction(
+        self, *, commit: bool, suffix: str = "", staged: Iterable[str] = ()
+    ) -> Iterator[Tx]:
+        """A transaction on the projection tables; ``suffix`` names the tables being written
+        and ``staged`` the (fact) tables whose rows a SQLite rebuild writes to its temporary
+        database instead (see :func:`rebuild_many`)."""
         if self._held is not None:
             with self._held.transaction(commit=commit) as cursor:
-                yield Tx(cursor, self.dialect, suffix)
+                yield Tx(cursor, self.dialect, suffix, staged)
             return
         with self.recorder.datastore.transaction(commit=commit) as cursor:
-            yield Tx(cursor, self.dialect, suffix)
+            yield Tx(cursor, self.dialect, suffix, staged)
 
     @contextmanager
     def bulk(self) -> Iterator[None]:
@@ -447,7 +478,10 @@ class Views:
         SQLite: ``synchronous=NORMAL`` (in WAL mode a commit then does not wait for the disk;
         a crash can lose the last commits, never corrupt the file) and a 64 MiB page cache,
         for this connection only. Both are set back before the caller's final transaction
-        (the swap), whose commit syncs the write-ahead log and so everything before it.
+        (the swap), whose commit syncs the write-ahead log and so everything before it. The
+        connection's temporary database (where a rebuild stages its fact rows) is kept in a
+        file with a page cache of the same fixed size; staging tables left by a failed
+        rebuild are dropped at the end.
         """
         if self.dialect.is_postgres or self._held is not None:
             yield
@@ -458,15 +492,26 @@ class Views:
             synchronous = int(pragma.fetchone()[0])
             pragma.execute("PRAGMA cache_size")
             cache_size = int(pragma.fetchone()[0])
+            pragma.execute("PRAGMA temp_store")
+            temp_store = int(pragma.fetchone()[0])
             pragma.execute("PRAGMA synchronous = NORMAL")
             pragma.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
+            pragma.execute("PRAGMA temp_store = FILE")  # bounded memory, whatever the log
+            pragma.execute(f"PRAGMA temp.cache_size = {-BULK_CACHE_KIB}")
             self._held = connection
             try:
                 yield
             finally:
                 self._held = None
+                pragma.execute(
+                    "SELECT name FROM temp.sqlite_master WHERE type = 'table' AND name LIKE ?",
+                    [f"%{STAGED_SUFFIX}"],
+                )
+                for (name,) in pragma.fetchall():
+                    pragma.execute(f"DROP TABLE IF EXISTS temp.{name}")
                 pragma.execute(f"PRAGMA synchronous = {synchronous}")
                 pragma.execute(f"PRAGMA cache_size = {cache_size}")
+                pragma.execute(f"PRAGMA temp_store = {temp_store}")
                 pragma.close()
 
     @contextmanager
@@ -529,6 +574,36 @@ class Views:
             tx.cursor.execute(statement, params)
             rows: list[tuple[int, str, int, str, bytes]] = tx.cursor.fetchall()
             return rows
+
+    def target_topics(self, tx: Tx, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The topic of each stored event among ``keys`` (stream id, version), looked up in the
+        events table by its key: a rebuild then looks up the target of a correction only in
+        the read models that keep facts of the target's kind."""
+        recorder = self.recorder
+        ordered = sorted(keys)
+        rows: list[tuple[str, int, str]] = []
+        if isinstance(recorder, TrajectPostgresRecorder):
+            for start in range(0, len(ordered), LOOKUP_KEYS):
+                chunk = ordered[start : start + LOOKUP_KEYS]
+                rows += tx.all(
+                    "SELECT originator_id::text, originator_version, topic"
+                    f" FROM {recorder.events_table} JOIN unnest(?::uuid[], ?::bigint[])"
+                    " AS k(s, v) ON originator_id = k.s AND originator_version = k.v",
+                    [[k[0] for k in chunk], [k[1] for k in chunk]],
+                )
+            return {(stream_id, int(version)): topic for stream_id, version, topic in rows}
+        # the library keeps UUIDs as 32 hex digits on SQLite (see read_rows)
+        probes = [
+            [stream_id, version, stream_id.replace("-", "") if len(stream_id) == 36 else stream_id]
+            for stream_id, version in ordered
+        ]
+        rows = tx.all(
+            "SELECT k.value ->> 0, k.value ->> 1, e.topic FROM json_each(?) AS k"
+            f" CROSS JOIN {recorder.events_table_name} AS e"
+            " WHERE e.originator_id = k.value ->> 2 AND e.originator_version = k.value ->> 1",
+            [orjson.dumps(probes).decode()],
+        )
+        return {(stream_id, int(version)): topic for stream_id, version, topic in rows}
 
     # --- state --------------------------------------------------------------------------------
 
@@ -717,31 +792,39 @@ def _decode_rows(rows: Iterable[tuple[int, str, int, str, bytes]]) -> list[Decod
     return decoded
 
 
-def decode_page(
-    projection: Projection, notes: Sequence[Any]
-) -> tuple[list[Decoded], set[tuple[str, int]]]:
-    """The notifications the projection reads, and the (stream, version) targets of
-    corrections and retractions in the page whose target is not in the page."""
-    mine, targets = _select_kinds(projection, decode_notes(notes))
-    return mine, targets - {(d[1], d[2]) for d in mine}
-
-
 _row_key = itemgetter(0)  # the stream id, the first column of the fact table's key
 _CONTROL_TOPICS = frozenset(get_topic(cls) for cls in (ev.EventCorrected, ev.EventRetracted))
 
 
-def _select_kinds(
-    projection: Projection, decoded: Sequence[Decoded]
-) -> tuple[list[Decoded], set[tuple[str, int]]]:
-    """The entries the projection reads, and the targets of its corrections and retractions.
-
-    Targets created in the same page are not told apart: they are not in the table yet, so
-    looking them up finds nothing, and the page itself supplies them in order.
-    """
+def _select_kinds(projection: Projection, decoded: Sequence[Decoded]) -> list[Decoded]:
+    """The entries the projection reads (its kinds, corrections and retractions)."""
     topic_kinds = projection.topic_kinds
-    mine = [d for d in decoded if d[0] in topic_kinds]
-    targets = {(d[1], int(d[3]["target_version"])) for d in mine if d[0] in _CONTROL_TOPICS}
-    return mine, targets
+    return [d for d in decoded if d[0] in topic_kinds]
+
+
+def _split_kinds(
+    projections: Sequence[Projection], decoded: Sequence[Decoded]
+) -> list[list[Decoded]]:
+    """:func:`_select_kinds` of several projections in one pass over the page."""
+    selected: list[list[Decoded]] = [[] for _ in projections]
+    readers: dict[str, list[Callable[[Decoded], None]]] = {}
+    for mine, projection in zip(selected, projections, strict=True):
+        for topic in projection.topic_kinds:
+            readers.setdefault(topic, []).append(mine.append)
+    for entry in decoded:
+        for add in readers.get(entry[0], ()):
+            add(entry)
+    return selected
+
+
+def _outside_targets(decoded: Sequence[Decoded]) -> set[tuple[str, int]]:
+    """The (stream, version) targets of the page's corrections and retractions that are not
+    in the page: only those can be in the fact tables already (the page comes after them)."""
+    control = _CONTROL_TOPICS
+    targets = {(d[1], int(d[3]["target_version"])) for d in decoded if d[0] in control}
+    if targets:
+        targets.difference_update([(d[1], d[2]) for d in decoded])
+    return targets
 
 
 def apply_page(
@@ -759,22 +842,38 @@ def apply_decoded(
 ) -> set[str]:
     """:func:`apply_page` for notifications already decoded by :func:`decode_notes` (one
     decoding feeds every projection of a rebuild)."""
-    mine, outside = _select_kinds(projection, decoded)
+    return _apply_selected(
+        tx, projection, _select_kinds(projection, decoded), _outside_targets(decoded), refresh
+    )
+
+
+def _apply_selected(
+    tx: Tx,
+    projection: Projection,
+    mine: Sequence[Decoded],
+    outside: set[tuple[str, int]],
+    refresh: bool,
+) -> set[str]:
+    """:func:`apply_decoded` for the page's entries the projection reads (``mine``) and the
+    targets of corrections that may be in its tables already (``outside``)."""
     current: dict[tuple[str, int], _Entry] = (
         _load_current(tx, projection, outside) if outside else {}
     )
     topic_kinds = projection.topic_kinds
     kind_fields = projection.kind_fields
+    topic_fields = projection.topic_fields
     fact_values = projection.fact_values
     dumps = orjson.dumps
     sort_keys = orjson.OPT_SORT_KEYS
+    control = _CONTROL_TOPICS
     inserts: list[list[Any]] = []
     closes: list[tuple[str, int, str, int, int]] = []
     touched: set[str] = set()
+    add = inserts.append
     for topic, stream_id, version, state, known in mine:
-        if topic not in _CONTROL_TOPICS:
-            kind = topic_kinds[topic]
-            payload = {name: state.get(name) for name in kind_fields[kind]}
+        if topic not in control:
+            kind, fields = topic_fields[topic]
+            payload = dict(zip(fields, map(state.get, fields), strict=True))
             row = [
                 stream_id,
                 version,
@@ -789,7 +888,7 @@ def apply_decoded(
                 *fact_values(kind, payload),
             ]
             current[(stream_id, version)] = (row, payload, False)
-            inserts.append(row)
+            add(row)
             touched.add(stream_id)
             continue
         key = (stream_id, int(state["target_version"]))
@@ -821,19 +920,36 @@ def apply_decoded(
                 *fact_values(target_kind, revised_payload),
             ]
             current[key] = (revised, revised_payload, False)
-            inserts.append(revised)
+            add(revised)
 
     facts = projection.facts_table
-    tx.executemany(
-        f"UPDATE {tx.table(facts.name)} SET known_to = ?, superseded_by = ?"
-        " WHERE stream_id = ? AND version = ? AND revision = ?",
-        closes,
-    )
+    _close(tx, tx.table(facts.name), closes)
     inserts.sort(key=_row_key)  # in key order: neighbouring rows land on the same pages
     tx.insert(facts, inserts)
     if touched and refresh:
         projection.refresh(tx, touched)
     return touched
+
+
+def _close(tx: Tx, table: str, closes: Sequence[tuple[str, int, str, int, int]]) -> None:
+    """Close stored fact revisions: ``(known_to, superseded_by, stream, version, revision)``
+    each; on PostgreSQL in one statement (a round trip per row costs more than the update)."""
+    if not closes:
+        return
+    if tx.dialect.is_postgres:
+        tx.execute(
+            f"UPDATE {table} SET known_to = c.known_to, superseded_by = c.superseded_by"
+            " FROM unnest(?::text[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint[])"
+            " AS c(known_to, superseded_by, s, v, r)"
+            " WHERE stream_id = c.s AND version = c.v AND revision = c.r",
+            [list(column) for column in zip(*closes, strict=True)],
+        )
+        return
+    tx.executemany(
+        f"UPDATE {table} SET known_to = ?, superseded_by = ?"
+        " WHERE stream_id = ? AND version = ? AND revision = ?",
+        closes,
+    )
 
 
 def _load_current(
@@ -846,8 +962,8 @@ def _load_current(
     ordered = sorted(keys)
     rows: list[tuple[Any, ...]] = []
     if tx.dialect.is_postgres:
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
+        for start in range(0, len(ordered), LOOKUP_KEYS):
+            chunk = ordered[start : start + LOOKUP_KEYS]
             rows += tx.all(
                 f"SELECT {columns} FROM {table} JOIN unnest(?::text[], ?::bigint[])"
                 " AS k(s, v) ON stream_id = k.s AND version = k.v WHERE known_to IS NULL",
@@ -908,14 +1024,8 @@ def compute_digest(tx: Tx, projection: Projection) -> str:
             f"SELECT {', '.join(table.column_names)} FROM {tx.table(table.name)} ORDER BY {order}"
         )
         dumps = orjson.dumps
-        lines: list[bytes] = []
-        for row in tx.rows(statement):
-            lines.append(dumps(row))
-            if len(lines) >= DIGEST_LINES:
-                digest.update(b"\n".join(lines) + b"\n")
-                lines.clear()
-        if lines:
-            digest.update(b"\n".join(lines) + b"\n")
+        for batch in tx.batches(statement, size=DIGEST_LINES):
+            digest.update(b"\n".join(map(dumps, batch)) + b"\n")
     return digest.hexdigest()
 
 
@@ -1040,6 +1150,11 @@ def read_as_stored(views: Views, projection: Projection) -> RunResult:
 
 
 def _create_statements(dialect: Dialect, table: Table, physical: str) -> list[str]:
+    return [f"CREATE TABLE {dialect.prefix}{physical} {_definition(dialect, table, physical)}"]
+
+
+def _definition(dialect: Dialect, table: Table, physical: str) -> str:
+    """A table's columns and key, for ``CREATE TABLE name …``."""
     columns = ", ".join(
         f"{c.name} {dialect.column_type(c)}{'' if c.nullable else ' NOT NULL'}"
         for c in table.columns
@@ -1047,10 +1162,31 @@ def _create_statements(dialect: Dialect, table: Table, physical: str) -> list[st
     # SQLite: clustered on the key (WITHOUT ROWID), so that key lookups and the digest's
     # key-order scan read the table itself rather than an index and then the table
     clustered = "" if dialect.is_postgres else " WITHOUT ROWID"
+    return f"({columns}, CONSTRAINT {physical}_pk PRIMARY KEY ({', '.join(table.key)})){clustered}"
+
+
+def _staging_statements(dialect: Dialect, table: Table) -> list[str]:
+    """SQLite: the rebuild's staging table of a fact table, in the connection's temporary
+    database (a file that is never synced, has no write-ahead log and goes with the
+    connection), clustered on the key like the fact table itself."""
+    staged = f"{table.name}{STAGED_SUFFIX}"
     return [
-        f"CREATE TABLE {dialect.prefix}{physical} ({columns},"
-        f" CONSTRAINT {physical}_pk PRIMARY KEY ({', '.join(table.key)})){clustered}"
+        f"DROP TABLE IF EXISTS temp.{staged}",
+        f"CREATE TEMP TABLE {staged} {_definition(dialect, table, staged)}",
     ]
+
+
+def _cluster_staged(tx: Tx, table: Table) -> None:
+    """SQLite: copy a fact table's staged rows into its (empty) ``__new`` table in key order
+    (the staging table's own order: no sort), so that each page is written once; drop the
+    staging table."""
+    names = ", ".join(table.column_names)
+    staged = f"temp.{table.name}{STAGED_SUFFIX}"
+    tx.execute(
+        f"INSERT INTO {table.name}{NEW_SUFFIX} ({names}) SELECT {names} FROM {staged}"
+        f" ORDER BY {', '.join(table.key)}"
+    )
+    tx.execute(f"DROP TABLE {staged}")
 
 
 def _index_statements(dialect: Dialect, table: Table) -> list[str]:
@@ -1098,6 +1234,7 @@ def rebuild_many(
     *,
     page_size: int = REBUILD_PAGE_SIZE,
     progress: Progress | None = None,
+    timings: dict[str, float] | None = None,
 ) -> list[RunResult]:
     """Rebuild several projections in one pass over the notification log.
 
@@ -1105,26 +1242,23 @@ def rebuild_many(
     and applied to every projection's ``__new`` tables in one transaction. Derived tables are
     filled at the end, the digests are computed from the new tables, and all projections are
     swapped in by one transaction. Memory depends on ``page_size``, not on the log's length.
+
+    On SQLite the fact rows of the pages go to staging tables in the connection's temporary
+    database, copied once, in key order, into the ``__new`` fact tables at the end
+    (:func:`_cluster_staged`).
+    ``timings``, when given, receives the seconds spent per phase (``read``, ``decode``,
+    ``apply``, ``order``, ``refresh``, ``digest``, ``swap``).
     """
     views.ensure_state_table()
     dialect = views.dialect
+    staged = not dialect.is_postgres
+    staged_tables = [p.facts_table.name for p in projections] if staged else []
     run_ids = {projection.name: uuid4().hex for projection in projections}
     topics = sorted({topic for projection in projections for topic in projection.topics})
     results: list[RunResult] = []
-    with views.bulk():
-        with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
-            for projection in projections:
-                # this run owns the __new tables from here on; a later run takes them over
-                tx.execute(
-                    f"INSERT INTO {dialect.prefix}{REBUILDS_TABLE} (name, run_id, started_at)"
-                    " VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
-                    " run_id = excluded.run_id, started_at = excluded.started_at",
-                    [projection.name, run_ids[projection.name], _now()],
-                )
-                for table in projection.tables:
-                    tx.execute(f"DROP TABLE IF EXISTS {tx.table(table.name)}")
-                    for statement in _create_statements(dialect, table, table.name + NEW_SUFFIX):
-                        tx.execute(statement)
+    phase = _PhaseClock(timings)
+    with views.bulk(), _young_collections_only():
+        _create_new_tables(views, projections, run_ids, staged=staged)
 
         top = views.max_notification_id()
         position = 0
@@ -1132,36 +1266,38 @@ def rebuild_many(
         if progress is not None:
             progress(0, top)
         while True:
-            notes = views.read_rows(position, page_size, topics)
+            with phase("read"):
+                notes = views.read_rows(position, page_size, topics)
             full = len(notes) == page_size
             last = notes[-1][0] if notes else position
             position = last if full else max(last, top)
             if notes:
-                decoded = _decode_rows(notes)
-                per_topic = Counter(note[3] for note in notes)
-                del notes
-                with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
-                    for projection in projections:
+                with phase("decode"):
+                    decoded = _decode_rows(notes)
+                    del notes
+                    selected = _split_kinds(projections, decoded)
+                    outside = _outside_targets(decoded)
+                    del decoded
+                with (
+                    phase("apply"),
+                    views.transaction(commit=True, suffix=NEW_SUFFIX, staged=staged_tables) as tx,
+                ):
+                    topics_of = views.target_topics(tx, outside) if outside else {}
+                    for projection, mine in zip(projections, selected, strict=True):
                         _claim(tx, projection.name, run_ids[projection.name])
-                        topic_kinds = projection.topic_kinds
-                        seen[projection.name] += sum(
-                            count for topic, count in per_topic.items() if topic in topic_kinds
-                        )
-                        apply_decoded(tx, projection, decoded, refresh=False)
+                        seen[projection.name] += len(mine)
+                        kept = projection.topic_fields
+                        targets = {key for key, topic in topics_of.items() if topic in kept}
+                        _apply_selected(tx, projection, mine, targets, refresh=False)
+                del selected
+            gc.collect(1)  # what cycles the page left (the pause above skips them)
             if progress is not None:
                 progress(position, max(top, position))
             if not full:
                 break
 
-        digests: dict[str, str] = {}
-        for projection in projections:
-            with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
-                _claim(tx, projection.name, run_ids[projection.name])
-                projection.refresh_all(tx)
-            with views.transaction(commit=False, suffix=NEW_SUFFIX) as tx:
-                digests[projection.name] = compute_digest(tx, projection)
-
-        with views.durable(), views.transaction(commit=True) as tx:
+        digests = _complete(views, projections, run_ids, phase, staged=staged)
+        with phase("swap"), views.durable(), views.transaction(commit=True) as tx:
             for projection in projections:
                 _swap(
                     tx,
@@ -1181,6 +1317,89 @@ def rebuild_many(
                     )
                 )
     return results
+
+
+def _complete(
+    views: Views,
+    projections: Sequence[Projection],
+    run_ids: Mapping[str, str],
+    phase: _PhaseClock,
+    *,
+    staged: bool,
+) -> dict[str, str]:
+    """After the last page: the fact tables in key order (SQLite), the derived tables filled,
+    and the digest of each projection's ``__new`` tables."""
+    digests: dict[str, str] = {}
+    for projection in projections:
+        if staged:
+            with phase("order"), views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
+                _claim(tx, projection.name, run_ids[projection.name])
+                _cluster_staged(tx, projection.facts_table)
+        with phase("refresh"), views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
+            _claim(tx, projection.name, run_ids[projection.name])
+            projection.refresh_all(tx)
+        with phase("digest"), views.transaction(commit=False, suffix=NEW_SUFFIX) as tx:
+            digests[projection.name] = compute_digest(tx, projection)
+    return digests
+
+
+def _create_new_tables(
+    views: Views, projections: Sequence[Projection], run_ids: Mapping[str, str], *, staged: bool
+) -> None:
+    """Register this run for each projection and create its empty ``__new`` tables (dropping
+    the leftovers of an interrupted run); ``staged``: with SQLite staging tables for the facts."""
+    dialect = views.dialect
+    with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
+        for projection in projections:
+            # this run owns the __new tables from here on; a later run takes them over
+            tx.execute(
+                f"INSERT INTO {dialect.prefix}{REBUILDS_TABLE} (name, run_id, started_at)"
+                " VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+                " run_id = excluded.run_id, started_at = excluded.started_at",
+                [projection.name, run_ids[projection.name], _now()],
+            )
+            for table in projection.tables:
+                tx.execute(f"DROP TABLE IF EXISTS {tx.table(table.name)}")
+                for statement in _create_statements(dialect, table, table.name + NEW_SUFFIX):
+                    tx.execute(statement)
+            if staged:
+                for statement in _staging_statements(dialect, projection.facts_table):
+                    tx.execute(statement)
+
+
+@contextmanager
+def _young_collections_only() -> Iterator[None]:
+    """Pause Python's automatic cyclic garbage collection (the caller collects young objects
+    after each page). A page allocates hundreds of thousands of dicts and lists, which
+    triggered collections that walked every live object again and again (decoding took four
+    times as long); the rows hold no reference cycles and are freed as soon as they are
+    written."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+class _PhaseClock:
+    """Adds the wall time of each ``with clock(name):`` block to ``timings[name]``."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        if self.timings is None:
+            yield
+            return
+        start = perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + perf_counter() - start
 
 
 def _swap(

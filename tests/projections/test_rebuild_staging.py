@@ -1,0 +1,111 @@
+"""How a rebuild writes its ``__new`` tables: corrections whose target lies in an earlier page,
+the staging tables in SQLite's temporary database, and the time per phase."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from projection_events import GEMEENTEN, LogBuilder, append, random_log
+
+from ledger import events as ev
+from projections import CASELOAD, PROJECTIONS, Views, catch_up, rebuild, rebuild_many
+from projections.base import NEW_SUFFIX, STAGED_SUFFIX
+
+ALL = list(PROJECTIONS.values())
+
+
+def corrected_log() -> tuple[list[ev.TrajectEvent], str, str]:
+    """A registration corrected twice and a closing retracted (then corrected: ignored), each
+    control event well after its target; returns the log and the two stream ids."""
+    builder = LogBuilder(5)
+    person = builder.register(date(2024, 3, 1))  # version 1
+    other = builder.register(date(2024, 3, 2))
+    builder.add(other, ev.CaseClosed, occurred_on=date(2024, 4, 1), reason="other")  # version 2
+    builder.correct(person, 1, occurred_on="2024-03-04")  # version 2
+    builder.correct(person, 1, municipality=GEMEENTEN[1])  # version 3
+    builder.retract(other, 2)  # version 3
+    builder.correct(other, 2, occurred_on="2024-04-02")  # version 4: of a retracted fact
+    return builder.events, str(person), str(other)
+
+
+def views_of(make_ledger: Any, url: str, events: list[ev.TrajectEvent]) -> Views:
+    """The read models of a fresh ledger at ``url`` holding ``events``."""
+    app = make_ledger(url)
+    append(app, events)
+    return Views(app)
+
+
+def revisions(views: Views, stream_id: str, version: int) -> list[tuple[Any, ...]]:
+    with views.transaction(commit=False) as tx:
+        return tx.all(
+            "SELECT revision, occurred_on, municipality, known_to, superseded_by"
+            f" FROM {tx.table(CASELOAD.facts_table.name)} WHERE stream_id = ? AND version = ?"
+            " ORDER BY revision",
+            [stream_id, version],
+        )
+
+
+def test_corrections_of_facts_in_earlier_pages_close_and_revise_them(
+    make_ledger: Any, store_url: str
+) -> None:
+    events, person, other = corrected_log()
+    views = views_of(make_ledger, store_url, events)
+    at = {(str(e.originator_id), e.originator_version): e for e in events}
+
+    def known(stream_id: str, version: int) -> str:
+        return at[(stream_id, version)].timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    whole = rebuild(views, CASELOAD)  # one page: targets and corrections meet in memory
+    paged = rebuild(views, CASELOAD, page_size=1)  # every target is in an earlier page
+    assert paged.digest == whole.digest
+    assert revisions(views, person, 1) == [
+        (0, "2024-03-01", GEMEENTEN[0], known(person, 2), 2),
+        (1, "2024-03-04", GEMEENTEN[0], known(person, 3), 3),
+        (2, "2024-03-04", GEMEENTEN[1], None, None),
+    ]
+    assert revisions(views, other, 2) == [(0, "2024-04-01", GEMEENTEN[0], known(other, 3), 3)]
+
+
+def test_a_paged_rebuild_of_every_read_model_equals_one_page_and_catching_up(
+    make_ledger: Any, store_url: str
+) -> None:
+    views = views_of(make_ledger, store_url, random_log(21, 6, 160))
+    caught_up = {p.name: catch_up(views, p, page_size=7).digest for p in ALL}
+    assert {r.name: r.digest for r in rebuild_many(views, ALL, page_size=3)} == caught_up
+    assert {r.name: r.digest for r in rebuild_many(views, ALL, page_size=10_000)} == caught_up
+
+
+def test_sqlite_stages_fact_rows_in_the_temporary_database(
+    make_ledger: Any, sqlite_store: str
+) -> None:
+    views = views_of(make_ledger, sqlite_store, random_log(4, 5, 120))
+    staged = f"{CASELOAD.facts_table.name}{STAGED_SUFFIX}"
+    seen: list[tuple[int, int]] = []
+
+    def look(done: int, total: int) -> None:
+        with views.transaction(commit=False) as tx:  # the connection the rebuild holds
+            seen.append(
+                (
+                    tx.all(f"SELECT count(*) FROM temp.{staged}")[0][0],
+                    tx.all(f"SELECT count(*) FROM {CASELOAD.facts_table.name}{NEW_SUFFIX}")[0][0],
+                )
+            )
+
+    result = rebuild(views, CASELOAD, page_size=40, progress=look)
+    assert seen[-1][0] > 0  # rows staged, while the __new table readers will get is empty
+    assert all(new == 0 for _, new in seen)
+    with views.transaction(commit=False) as tx:
+        rows = tx.all(f"SELECT count(*) FROM {CASELOAD.facts_table.name}")[0][0]
+    assert rows == seen[-1][0]  # every staged row was copied in
+    assert result.digest == rebuild(views, CASELOAD).digest
+
+
+def test_a_rebuild_reports_the_time_of_each_phase(make_ledger: Any, store_url: str) -> None:
+    timings: dict[str, float] = {}
+    rebuild_many(views_of(make_ledger, store_url, random_log(2, 3, 40)), ALL, timings=timings)
+    phases = {"read", "decode", "apply", "refresh", "digest", "swap"}
+    if store_url.startswith("sqlite"):
+        phases.add("order")
+    assert set(timings) == phases
+    assert all(seconds >= 0 for seconds in timings.values())
