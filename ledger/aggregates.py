@@ -299,6 +299,10 @@ def _evolve(event: ev.TrajectEvent, s: TrajectoryState) -> None:
     (dispatched on the event's class, cached per class); other facts change nothing."""
 
 
+_evolve_for = functools.cache(_evolve.dispatch)
+"""The handler of a class (singledispatch's own per-call lookup goes through a weak dict)."""
+
+
 @_evolve.register(ev.PersonRegistered)
 def _registered(event: ev.PersonRegistered, s: TrajectoryState) -> None:
     s.registered = True
@@ -442,7 +446,7 @@ class Trajectory(StreamAggregate):
         self.state = TrajectoryState()
 
     def evolve(self, event: ev.TrajectEvent) -> None:
-        _evolve(event, self.state)
+        _evolve_for(type(event))(event, self.state)
 
     # --- derived fields ---------------------------------------------------------------------
 
@@ -544,7 +548,7 @@ class Trajectory(StreamAggregate):
                     "regime",
                     f"only under Wi2013; this person's duty is {regime or 'not set'}",
                 )
-        return _rules(event, self, kind)
+        return _rules_for_class(type(event))(event, self, kind)
 
     def _check_housed(self, event: ev.Housed, kind: str) -> None:
         s = self.state
@@ -599,6 +603,10 @@ def _rules(event: ev.TrajectEvent, t: Trajectory, kind: str) -> list[str]:
     state: one handler per fact that has rules (dispatched on the event's class, cached per
     class); other facts have none beyond those every fact meets."""
     return []
+
+
+_rules_for_class = functools.cache(_rules.dispatch)
+"""The rules handler of a class, as ``_evolve_for``."""
 
 
 @_rules.register(ev.CoaLinked)
