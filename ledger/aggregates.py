@@ -51,7 +51,18 @@ REUNIFICATION_FOLLOW_UPS = (
     ev.NareizigerArrived,
     ev.FamilyReunificationClosed,
 )
+CHANGES = (ev.EventCorrected, ev.EventRetracted)  # the events that change an earlier one
 PROJECT_FOLLOW_UPS = (ev.ServiceDelivered, ev.ParticipantFeedbackRecorded, ev.ParticipantExited)
+
+
+@functools.cache
+def _regime_only(cls: type[ev.TrajectEvent]) -> Regime | None:
+    """The only regime under which facts of ``cls`` may be recorded (None: either)."""
+    if issubclass(cls, WI2021_ONLY):
+        return Regime.WI2021
+    if issubclass(cls, WI2013_ONLY):
+        return Regime.WI2013
+    return None
 
 
 LEDGER_TIMEZONE = ZoneInfo("Europe/Amsterdam")
@@ -176,7 +187,7 @@ class StreamAggregate:
             raise RuleViolationError(
                 kind_name(type(event)), "occurred_on", "must not be in the future"
             )
-        if isinstance(event, ev.EventCorrected | ev.EventRetracted):
+        if isinstance(event, CHANGES):
             self.check_target(event)
         return []
 
@@ -282,6 +293,150 @@ class TrajectoryState:
         return self.permit_kind is PermitKind.ASIEL_AFGELEID
 
 
+@functools.singledispatch
+def _evolve(event: ev.TrajectEvent, s: TrajectoryState) -> None:
+    """Change a person's state by one effective event: one handler per fact that changes it
+    (dispatched on the event's class, cached per class); other facts change nothing."""
+
+
+_evolve_for = functools.cache(_evolve.dispatch)
+"""The handler of a class (singledispatch's own per-call lookup goes through a weak dict)."""
+
+
+@_evolve.register(ev.PersonRegistered)
+def _registered(event: ev.PersonRegistered, s: TrajectoryState) -> None:
+    s.registered = True
+    s.birth_date = event.birth_date
+    s.household_id = event.household_id
+    s.municipality = event.municipality
+
+
+@_evolve.register(ev.ResidencePermitRecorded)
+def _permit(event: ev.ResidencePermitRecorded, s: TrajectoryState) -> None:
+    s.permit_kind = event.permit_kind
+    if event.permit_kind is PermitKind.ASIEL_BT and event.notified_on:
+        s.asylum_notified_on = event.notified_on
+
+
+@_evolve.register(ev.CoaLinked)
+def _linked(event: ev.CoaLinked, s: TrajectoryState) -> None:
+    s.active_link = event.municipality
+    s.municipality = event.municipality
+
+
+@_evolve.register(ev.CoaLinkWithdrawn)
+@_evolve.register(ev.MovedOut)
+def _unlinked(event: ev.CoaLinkWithdrawn | ev.MovedOut, s: TrajectoryState) -> None:
+    s.active_link = None
+
+
+@_evolve.register(ev.Housed)
+def _housed(event: ev.Housed, s: TrajectoryState) -> None:
+    s.housed_in.append((event.municipality, event.housing_kind, event.occurred_on))
+    s.municipality = event.municipality
+    if event.route is HousingRoute.KOPPELING:
+        s.active_link = None
+
+
+@_evolve.register(ev.BrpRegistered)
+def _brp(event: ev.BrpRegistered, s: TrajectoryState) -> None:
+    s.brp_registered_on = s.brp_registered_on or event.occurred_on
+    s.municipality = event.municipality
+
+
+@_evolve.register(ev.InburgeringDutyEstablished)
+def _duty(event: ev.InburgeringDutyEstablished, s: TrajectoryState) -> None:
+    assert event.regime is not None
+    s.duty = Duty(event.regime, event.duty_start, event.occurred_on)
+
+
+@_evolve.register(ev.InburgeringDutyFulfilled)
+def _duty_fulfilled(event: ev.InburgeringDutyFulfilled, s: TrajectoryState) -> None:
+    if s.duty:
+        s.duty.fulfilled = True
+
+
+@_evolve.register(ev.PipAdopted)
+def _pip(event: ev.PipAdopted, s: TrajectoryState) -> None:
+    s.pip_version = max(s.pip_version, event.version)
+    if event.version == 1:
+        s.pip_v1_on = event.occurred_on
+    s.leerroute = event.leerroute
+
+
+@_evolve.register(ev.LearningRouteStarted)
+@_evolve.register(ev.LearningRouteChanged)
+def _route(event: ev.LearningRouteStarted | ev.LearningRouteChanged, s: TrajectoryState) -> None:
+    s.leerroute = event.route
+
+
+@_evolve.register(ev.CourseHoursReported)
+def _hours(event: ev.CourseHoursReported, s: TrajectoryState) -> None:
+    if event.component.value == "NT2":
+        s.nt2_hours += float(event.hours_attended)
+
+
+@_evolve.register(ev.OutflowStarted)
+def _outflow_started(event: ev.OutflowStarted, s: TrajectoryState) -> None:
+    s.open_outflows.add(event.outflow_type)
+
+
+@_evolve.register(ev.OutflowEnded)
+def _outflow_ended(event: ev.OutflowEnded, s: TrajectoryState) -> None:
+    s.open_outflows.discard(event.outflow_type)
+
+
+@_evolve.register(ev.SocialGuidanceStarted)
+def _guidance(event: ev.SocialGuidanceStarted, s: TrajectoryState) -> None:
+    s.guidance_years.add(event.year_no)
+
+
+@_evolve.register(ev.CoachAssigned)
+def _coach(event: ev.CoachAssigned, s: TrajectoryState) -> None:
+    s.coaches.add((event.staff_id, event.role))
+
+
+@_evolve.register(ev.CoachUnassigned)
+def _coach_gone(event: ev.CoachUnassigned, s: TrajectoryState) -> None:
+    s.coaches.discard((event.staff_id, event.role))
+
+
+@_evolve.register(ev.CaseClosed)
+def _closed(event: ev.CaseClosed, s: TrajectoryState) -> None:
+    s.closed = True
+
+
+@_evolve.register(ev.CaseReopened)
+def _reopened(event: ev.CaseReopened, s: TrajectoryState) -> None:
+    s.closed = False
+
+
+@_evolve.register(ev.Deceased)
+def _deceased(event: ev.Deceased, s: TrajectoryState) -> None:
+    s.deceased_on = event.occurred_on
+
+
+@_evolve.register(ev.ParticipantEnrolled)
+def _enrolled(event: ev.ParticipantEnrolled, s: TrajectoryState) -> None:
+    s.projects[event.project_id.upper()] = True
+
+
+@_evolve.register(ev.ParticipantExited)
+def _exited(event: ev.ParticipantExited, s: TrajectoryState) -> None:
+    s.projects[event.project_id.upper()] = False
+
+
+@_evolve.register(ev.FamilyReunificationApplied)
+def _file_opened(event: ev.FamilyReunificationApplied, s: TrajectoryState) -> None:
+    s.files[event.file_no] = File(event.occurred_on)
+
+
+@_evolve.register(ev.FamilyReunificationClosed)
+def _file_closed(event: ev.FamilyReunificationClosed, s: TrajectoryState) -> None:
+    if event.file_no in s.files:
+        s.files[event.file_no].closed = True
+
+
 class Trajectory(StreamAggregate):
     """One statushouder's path: the person stream."""
 
@@ -290,77 +445,15 @@ class Trajectory(StreamAggregate):
     def reset(self) -> None:
         self.state = TrajectoryState()
 
-    def evolve(self, event: ev.TrajectEvent) -> None:  # noqa: PLR0915 - one branch per fact
-        s = self.state
-        if isinstance(event, ev.PersonRegistered):
-            s.registered = True
-            s.birth_date = event.birth_date
-            s.household_id = event.household_id
-            s.municipality = event.municipality
-        elif isinstance(event, ev.ResidencePermitRecorded):
-            s.permit_kind = event.permit_kind
-            if event.permit_kind is PermitKind.ASIEL_BT and event.notified_on:
-                s.asylum_notified_on = event.notified_on
-        elif isinstance(event, ev.CoaLinked):
-            s.active_link = event.municipality
-            s.municipality = event.municipality
-        elif isinstance(event, ev.CoaLinkWithdrawn):
-            s.active_link = None
-        elif isinstance(event, ev.Housed):
-            s.housed_in.append((event.municipality, event.housing_kind, event.occurred_on))
-            s.municipality = event.municipality
-            if event.route is HousingRoute.KOPPELING:
-                s.active_link = None
-        elif isinstance(event, ev.BrpRegistered):
-            s.brp_registered_on = s.brp_registered_on or event.occurred_on
-            s.municipality = event.municipality
-        elif isinstance(event, ev.InburgeringDutyEstablished):
-            assert event.regime is not None
-            s.duty = Duty(event.regime, event.duty_start, event.occurred_on)
-        elif isinstance(event, ev.InburgeringDutyFulfilled) and s.duty:
-            s.duty.fulfilled = True
-        elif isinstance(event, ev.PipAdopted):
-            s.pip_version = max(s.pip_version, event.version)
-            if event.version == 1:
-                s.pip_v1_on = event.occurred_on
-            s.leerroute = event.leerroute
-        elif isinstance(event, ev.LearningRouteStarted | ev.LearningRouteChanged):
-            s.leerroute = event.route
-        elif isinstance(event, ev.CourseHoursReported) and event.component.value == "NT2":
-            s.nt2_hours += float(event.hours_attended)
-        elif isinstance(event, ev.OutflowStarted):
-            s.open_outflows.add(event.outflow_type)
-        elif isinstance(event, ev.OutflowEnded):
-            s.open_outflows.discard(event.outflow_type)
-        elif isinstance(event, ev.SocialGuidanceStarted):
-            s.guidance_years.add(event.year_no)
-        elif isinstance(event, ev.CoachAssigned):
-            s.coaches.add((event.staff_id, event.role))
-        elif isinstance(event, ev.CoachUnassigned):
-            s.coaches.discard((event.staff_id, event.role))
-        elif isinstance(event, ev.CaseClosed):
-            s.closed = True
-        elif isinstance(event, ev.CaseReopened):
-            s.closed = False
-        elif isinstance(event, ev.Deceased):
-            s.deceased_on = event.occurred_on
-        elif isinstance(event, ev.MovedOut):
-            s.active_link = None
-        elif isinstance(event, ev.ParticipantEnrolled):
-            s.projects[event.project_id.upper()] = True
-        elif isinstance(event, ev.ParticipantExited):
-            s.projects[event.project_id.upper()] = False
-        elif isinstance(event, ev.FamilyReunificationApplied):
-            s.files[event.file_no] = File(event.occurred_on)
-        elif isinstance(event, ev.FamilyReunificationClosed) and event.file_no in s.files:
-            s.files[event.file_no].closed = True
+    def evolve(self, event: ev.TrajectEvent) -> None:
+        _evolve_for(type(event))(event, self.state)
 
     # --- derived fields ---------------------------------------------------------------------
 
     def derive(self, cls: type[ev.TrajectEvent], fields: dict[str, Any]) -> dict[str, Any]:
         on = fields.get("occurred_on")
-        if not isinstance(on, date):
-            return fields
+        if cls not in (ev.Housed, ev.FamilyReunificationApplied) or not isinstance(on, date):
+            return fields  # only these two derive a field here
         ruleset = rules.rules_on(on)
         if cls is ev.Housed and fields.get("counts_for_taakstelling") is None:
             fields = {
@@ -382,8 +475,11 @@ class Trajectory(StreamAggregate):
         municipality = fields.get("municipality") or self.state.municipality
         if any(place == municipality for place, _, _ in self.state.housed_in):
             return False  # only the first housing in a municipality counts
-        route = HousingRoute(fields.get("route", HousingRoute.EIGEN))
-        kind = HousingKind(fields.get("housing_kind", HousingKind.REGULIER))
+        try:
+            route = HousingRoute(fields.get("route", HousingRoute.EIGEN))
+            kind = HousingKind(fields.get("housing_kind", HousingKind.REGULIER))
+        except (ValueError, TypeError):
+            return False  # not a route or housing kind: the model refuses it, naming the field
         if route is HousingRoute.NAREIS:
             return ruleset.taakstelling_counts_nareizigers
         if route is not HousingRoute.KOPPELING:
@@ -411,8 +507,9 @@ class Trajectory(StreamAggregate):
         if not isinstance(event, ev.CONTROL_EVENTS):
             self._check_dates(event)
             warnings += self._rules_for(event, kind)
-        if rules.is_late_recording(event.occurred_on, recorded_day(event)):
-            days = (recorded_day(event) - event.occurred_on).days
+        day = recorded_day(event)
+        if rules.is_late_recording(event.occurred_on, day):
+            days = (day - event.occurred_on).days
             limit = rules.rules_on(event.occurred_on).late_recording_days
             warnings.append(f"recorded {days} days after it happened (flagged above {limit} days)")
         return warnings
@@ -437,109 +534,21 @@ class Trajectory(StreamAggregate):
                 kind_name(type(event)), "occurred_on", f"must not be before birth ({birth})"
             )
 
-    def _rules_for(self, event: ev.TrajectEvent, kind: str) -> list[str]:  # noqa: PLR0915
-        s = self.state
-        warnings: list[str] = []
-        regime = s.duty.regime if s.duty else None
-        if isinstance(event, WI2021_ONLY) and regime not in (None, Regime.WI2021):
-            raise RuleViolationError(
-                kind, "regime", f"only under Wi2021; this person's duty is {regime}"
-            )
-        if isinstance(event, WI2013_ONLY) and regime is not Regime.WI2013:
-            raise RuleViolationError(
-                kind, "regime", f"only under Wi2013; this person's duty is {regime or 'not set'}"
-            )
-        if isinstance(event, ev.CoaLinked):
-            if s.nareiziger:
+    def _rules_for(self, event: ev.TrajectEvent, kind: str) -> list[str]:
+        only = _regime_only(type(event))
+        if only is not None:
+            regime = self.state.duty.regime if self.state.duty else None
+            if only is Regime.WI2021 and regime not in (None, Regime.WI2021):
                 raise RuleViolationError(
-                    kind, "person", "a nareiziger is not linked by COA: use housed --route nareis"
+                    kind, "regime", f"only under Wi2021; this person's duty is {regime}"
                 )
-            if s.permit_kind not in (None, PermitKind.ASIEL_BT):
-                raise RuleViolationError(
-                    kind, "permit_kind", f"koppeling is for asiel_bt permits, not {s.permit_kind}"
-                )
-            if s.active_link is not None:
-                raise RuleViolationError(
-                    kind, "person", f"already linked to {s.active_link}: withdraw that link first"
-                )
-        elif isinstance(event, ev.CoaLinkWithdrawn) and s.active_link is None:
-            raise RuleViolationError(kind, "person", "there is no active koppeling to withdraw")
-        elif isinstance(event, ev.TenancySigned):
-            in_household = s.nareiziger or s.household_id is not None
-            if s.active_link is None and not in_household and not s.housed_in:
-                raise RuleViolationError(
-                    kind, "person", "needs an active koppeling, or a nareiziger's household"
-                )
-        elif isinstance(event, ev.Housed):
-            self._check_housed(event, kind)
-        elif isinstance(event, ev.InburgeringDutyEstablished):
-            if s.duty is not None and not s.duty.fulfilled:
-                raise RuleViolationError(
-                    kind, "person", f"an open {s.duty.regime} duty exists since {s.duty.start}"
-                )
-        elif isinstance(event, ev.PipAdopted):
-            warnings += self._check_pip(event, kind)
-        elif isinstance(event, ev.MapCompleted) and s.leerroute is LearningRoute.ONDERWIJS:
-            raise RuleViolationError(kind, "leerroute", "MAP is not part of the onderwijsroute")
-        elif isinstance(event, ev.DowngradedToA2):
-            minimum = rules.rules_on(event.occurred_on).afschalen_min_nt2_hours
-            if s.leerroute is not LearningRoute.B1:
-                raise RuleViolationError(kind, "leerroute", "afschalen is for the B1-route only")
-            if s.nt2_hours < minimum:
+            if only is Regime.WI2013 and regime is not Regime.WI2013:
                 raise RuleViolationError(
                     kind,
-                    "hours",
-                    f"afschalen needs at least {minimum} NT2 hours; {s.nt2_hours:g} reported",
+                    "regime",
+                    f"only under Wi2013; this person's duty is {regime or 'not set'}",
                 )
-        elif isinstance(event, ev.PvtCompleted):
-            warnings += self._pvt_deadline(event)
-        elif isinstance(event, ev.OutflowEnded) and event.outflow_type not in s.open_outflows:
-            raise RuleViolationError(
-                kind, "outflow_type", f"no open {event.outflow_type} outflow to end"
-            )
-        elif isinstance(event, ev.SocialGuidanceStarted):
-            if event.year_no == 2 and 1 not in s.guidance_years:
-                raise RuleViolationError(kind, "year_no", "guidance year 2 follows year 1")
-            if event.year_no in s.guidance_years:
-                raise RuleViolationError(kind, "year_no", f"year {event.year_no} already started")
-        elif isinstance(event, ev.CoachUnassigned):
-            if (event.staff_id, event.role) not in s.coaches:
-                raise RuleViolationError(
-                    kind, "staff_id", f"{event.staff_id} is not assigned as {event.role}"
-                )
-        elif isinstance(event, ev.CaseClosed) and s.closed:
-            raise RuleViolationError(kind, "person", "the case is already closed")
-        elif isinstance(event, ev.CaseReopened) and not s.closed:
-            raise RuleViolationError(kind, "person", "the case is not closed")
-        elif isinstance(event, ev.ParticipantEnrolled):
-            if event.project_id.upper() in s.projects:
-                # once per person per project (domain.md §6.2), also after ParticipantExited
-                raise RuleViolationError(
-                    kind, "project_id", f"already enrolled in {event.project_id} (once per project)"
-                )
-            if not event.tcn:
-                raise RuleViolationError(
-                    kind, "tcn", "AMIF participants must be third-country nationals at enrolment"
-                )
-        elif isinstance(event, PROJECT_FOLLOW_UPS):
-            if not s.projects.get(event.project_id.upper()):
-                raise RuleViolationError(kind, "project_id", f"not enrolled in {event.project_id}")
-        elif isinstance(event, ev.FamilyReunificationApplied):
-            if event.file_no in s.files:
-                raise RuleViolationError(kind, "file_no", f"file {event.file_no} already exists")
-            if event.late:
-                warnings.append(
-                    "filed after the 3-month nareis window (nareiscriterium) of the permit notice"
-                )
-        elif isinstance(event, REUNIFICATION_FOLLOW_UPS):
-            file = s.files.get(event.file_no)
-            if file is None:
-                raise RuleViolationError(
-                    kind, "file_no", f"no family-reunification file {event.file_no}"
-                )
-            if file.closed:
-                raise RuleViolationError(kind, "file_no", f"file {event.file_no} is closed")
-        return warnings
+        return _rules_for_class(type(event))(event, self, kind)
 
     def _check_housed(self, event: ev.Housed, kind: str) -> None:
         s = self.state
@@ -586,6 +595,199 @@ class Trajectory(StreamAggregate):
         if deadline is not None and event.occurred_on > deadline:
             return [f"PVT signed after its {s.duty.regime} deadline of {deadline}"]
         return []
+
+
+@functools.singledispatch
+def _rules(event: ev.TrajectEvent, t: Trajectory, kind: str) -> list[str]:
+    """A person fact's own hard rules (raise) and warnings (returned), given the person's
+    state: one handler per fact that has rules (dispatched on the event's class, cached per
+    class); other facts have none beyond those every fact meets."""
+    return []
+
+
+_rules_for_class = functools.cache(_rules.dispatch)
+"""The rules handler of a class, as ``_evolve_for``."""
+
+
+@_rules.register(ev.CoaLinked)
+def _rules_linked(event: ev.CoaLinked, t: Trajectory, kind: str) -> list[str]:
+    s = t.state
+    if s.nareiziger:
+        raise RuleViolationError(
+            kind, "person", "a nareiziger is not linked by COA: use housed --route nareis"
+        )
+    if s.permit_kind not in (None, PermitKind.ASIEL_BT):
+        raise RuleViolationError(
+            kind, "permit_kind", f"koppeling is for asiel_bt permits, not {s.permit_kind}"
+        )
+    if s.active_link is not None:
+        raise RuleViolationError(
+            kind, "person", f"already linked to {s.active_link}: withdraw that link first"
+        )
+    return []
+
+
+@_rules.register(ev.CoaLinkWithdrawn)
+def _rules_unlinked(event: ev.CoaLinkWithdrawn, t: Trajectory, kind: str) -> list[str]:
+    if t.state.active_link is None:
+        raise RuleViolationError(kind, "person", "there is no active koppeling to withdraw")
+    return []
+
+
+@_rules.register(ev.TenancySigned)
+def _rules_tenancy(event: ev.TenancySigned, t: Trajectory, kind: str) -> list[str]:
+    s = t.state
+    in_household = s.nareiziger or s.household_id is not None
+    if s.active_link is None and not in_household and not s.housed_in:
+        raise RuleViolationError(
+            kind, "person", "needs an active koppeling, or a nareiziger's household"
+        )
+    return []
+
+
+@_rules.register(ev.Housed)
+def _rules_housed(event: ev.Housed, t: Trajectory, kind: str) -> list[str]:
+    t._check_housed(event, kind)
+    return []
+
+
+@_rules.register(ev.InburgeringDutyEstablished)
+def _rules_duty(event: ev.InburgeringDutyEstablished, t: Trajectory, kind: str) -> list[str]:
+    duty = t.state.duty
+    if duty is not None and not duty.fulfilled:
+        raise RuleViolationError(
+            kind, "person", f"an open {duty.regime} duty exists since {duty.start}"
+        )
+    return []
+
+
+@_rules.register(ev.PipAdopted)
+def _rules_pip(event: ev.PipAdopted, t: Trajectory, kind: str) -> list[str]:
+    return t._check_pip(event, kind)
+
+
+@_rules.register(ev.MapCompleted)
+def _rules_map(event: ev.MapCompleted, t: Trajectory, kind: str) -> list[str]:
+    if t.state.leerroute is LearningRoute.ONDERWIJS:
+        raise RuleViolationError(kind, "leerroute", "MAP is not part of the onderwijsroute")
+    return []
+
+
+@_rules.register(ev.DowngradedToA2)
+def _rules_downgraded(event: ev.DowngradedToA2, t: Trajectory, kind: str) -> list[str]:
+    s = t.state
+    minimum = rules.rules_on(event.occurred_on).afschalen_min_nt2_hours
+    if s.leerroute is not LearningRoute.B1:
+        raise RuleViolationError(kind, "leerroute", "afschalen is for the B1-route only")
+    if s.nt2_hours < minimum:
+        raise RuleViolationError(
+            kind,
+            "hours",
+            f"afschalen needs at least {minimum} NT2 hours; {s.nt2_hours:g} reported",
+        )
+    return []
+
+
+@_rules.register(ev.PvtCompleted)
+def _rules_pvt(event: ev.PvtCompleted, t: Trajectory, kind: str) -> list[str]:
+    return t._pvt_deadline(event)
+
+
+@_rules.register(ev.OutflowEnded)
+def _rules_outflow_ended(event: ev.OutflowEnded, t: Trajectory, kind: str) -> list[str]:
+    if event.outflow_type not in t.state.open_outflows:
+        raise RuleViolationError(
+            kind, "outflow_type", f"no open {event.outflow_type} outflow to end"
+        )
+    return []
+
+
+@_rules.register(ev.SocialGuidanceStarted)
+def _rules_guidance(event: ev.SocialGuidanceStarted, t: Trajectory, kind: str) -> list[str]:
+    years = t.state.guidance_years
+    if event.year_no == 2 and 1 not in years:
+        raise RuleViolationError(kind, "year_no", "guidance year 2 follows year 1")
+    if event.year_no in years:
+        raise RuleViolationError(kind, "year_no", f"year {event.year_no} already started")
+    return []
+
+
+@_rules.register(ev.CoachUnassigned)
+def _rules_coach_gone(event: ev.CoachUnassigned, t: Trajectory, kind: str) -> list[str]:
+    if (event.staff_id, event.role) not in t.state.coaches:
+        raise RuleViolationError(
+            kind, "staff_id", f"{event.staff_id} is not assigned as {event.role}"
+        )
+    return []
+
+
+@_rules.register(ev.CaseClosed)
+def _rules_closed(event: ev.CaseClosed, t: Trajectory, kind: str) -> list[str]:
+    if t.state.closed:
+        raise RuleViolationError(kind, "person", "the case is already closed")
+    return []
+
+
+@_rules.register(ev.CaseReopened)
+def _rules_reopened(event: ev.CaseReopened, t: Trajectory, kind: str) -> list[str]:
+    if not t.state.closed:
+        raise RuleViolationError(kind, "person", "the case is not closed")
+    return []
+
+
+@_rules.register(ev.ParticipantEnrolled)
+def _rules_enrolled(event: ev.ParticipantEnrolled, t: Trajectory, kind: str) -> list[str]:
+    if event.project_id.upper() in t.state.projects:
+        # once per person per project (domain.md §6.2), also after ParticipantExited
+        raise RuleViolationError(
+            kind, "project_id", f"already enrolled in {event.project_id} (once per project)"
+        )
+    if not event.tcn:
+        raise RuleViolationError(
+            kind, "tcn", "AMIF participants must be third-country nationals at enrolment"
+        )
+    return []
+
+
+def _rules_project_follow_up(
+    event: ev.ServiceDelivered | ev.ParticipantFeedbackRecorded | ev.ParticipantExited,
+    t: Trajectory,
+    kind: str,
+) -> list[str]:
+    if not t.state.projects.get(event.project_id.upper()):
+        raise RuleViolationError(kind, "project_id", f"not enrolled in {event.project_id}")
+    return []
+
+
+@_rules.register(ev.FamilyReunificationApplied)
+def _rules_file_opened(event: ev.FamilyReunificationApplied, t: Trajectory, kind: str) -> list[str]:
+    if event.file_no in t.state.files:
+        raise RuleViolationError(kind, "file_no", f"file {event.file_no} already exists")
+    if event.late:
+        return ["filed after the 3-month nareis window (nareiscriterium) of the permit notice"]
+    return []
+
+
+def _rules_file_follow_up(
+    event: ev.FamilyReunificationDecided
+    | ev.MvvIssued
+    | ev.NareizigerArrived
+    | ev.FamilyReunificationClosed,
+    t: Trajectory,
+    kind: str,
+) -> list[str]:
+    file = t.state.files.get(event.file_no)
+    if file is None:
+        raise RuleViolationError(kind, "file_no", f"no family-reunification file {event.file_no}")
+    if file.closed:
+        raise RuleViolationError(kind, "file_no", f"file {event.file_no} is closed")
+    return []
+
+
+for _follow_up in PROJECT_FOLLOW_UPS:
+    _rules.register(_follow_up, _rules_project_follow_up)
+for _file_follow_up in REUNIFICATION_FOLLOW_UPS:
+    _rules.register(_file_follow_up, _rules_file_follow_up)
 
 
 class Municipality(StreamAggregate):
@@ -652,7 +854,7 @@ class Project(StreamAggregate):
                     kind, "declaration_ref", f"{event.declaration_ref} is already declared"
                 )
             self._refuse_declared(kind, "period", event.period)
-        elif isinstance(event, ev.EventCorrected | ev.EventRetracted):
+        elif isinstance(event, CHANGES):
             target = self.effective.get(event.target_version)
             if isinstance(target, ev.ExpenditureDeclared):
                 raise RuleViolationError(

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -73,9 +73,8 @@ def default_actor() -> str:
     return current_actor.get() or getpass.getuser()
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """The outcome of a write."""
+class Recorded(NamedTuple):
+    """The outcome of a write (a named tuple: immutable and cheap to make, one per fact)."""
 
     stream_id: UUID
     version: int

@@ -17,10 +17,9 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
@@ -42,31 +41,29 @@ from ledger.events import TrajectEvent
 PII_KEY = "_pii"
 
 
-@dataclass(frozen=True)
-class IdempotencyRow:
+class IdempotencyRow(NamedTuple):
+    """An idempotency key and the fact it appended (side rows are named tuples: one per fact)."""
+
     key: str
     stream_id: UUID
     version: int
 
 
-@dataclass(frozen=True)
-class ExternalRefRow:
+class ExternalRefRow(NamedTuple):
     """A source system's key for a person (e.g. a client number), mapped by ``traject import``."""
 
     source_key: str
     person_id: UUID
 
 
-@dataclass(frozen=True)
-class DataKeyRow:
+class DataKeyRow(NamedTuple):
     """A new stream's wrapped data key, stored with the stream's first events (bulk appends)."""
 
     subject: UUID
     wrapped: bytes
 
 
-@dataclass(frozen=True)
-class PersonIndexRow:
+class PersonIndexRow(NamedTuple):
     person_id: UUID
     bsn_digest: str | None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from uuid import uuid4
@@ -222,7 +221,7 @@ def test_a_batch_that_shreds_a_person_destroys_the_key_in_its_transaction(
     writer = BatchWriter(app)
     writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=p1), ladder(p1, 2)])
     shred = Write(ev.PersonalDataShredded, {"occurred_on": date(2025, 3, 9), "approved_by": "fg"})
-    outcomes = writer.write([ladder(p1, 3, day=8), replace(shred, subject=p1)])
+    outcomes = writer.write([ladder(p1, 3, day=8), shred._replace(subject=p1)])
 
     assert all(isinstance(o, Recorded) for o in outcomes)
     person = app.person_by_external_ref(p1)

@@ -245,6 +245,16 @@ BAD: list[tuple[Any, str]] = [
     ),
     ({**REGISTER, "person": "C-3", "birth_date": "1990-02-30"}, "birth_date: "),
     ({**REGISTER, "person": "C-4", "recorded_at": "2025-01-09T10:00:00+01:00"}, "recorded_at: "),
+    (
+        {
+            "kind": "housed",
+            "person": "C-1001",
+            "occurred_on": "2025-02-01",
+            "housing_kind": [],
+            "route": "koppeling",
+        },
+        "housing_kind: ",
+    ),
 ]
 
 
