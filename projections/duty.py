@@ -187,24 +187,28 @@ def _fold(state: dict[str, Any], row: Sequence[Any]) -> None:
     status.apply(str(row[2]), date.fromisoformat(row[1]), orjson.loads(row[3]))
 
 
+_DATE_AT = tuple(STATUS_FIELDS.index(name) for name in _DATE_FIELDS)
+_PVT_AT = STATUS_FIELDS.index("pvt_required")
+_EXAMS_AT = STATUS_FIELDS.index("exams")
+_iso = lru_cache(maxsize=8192)(date.isoformat)  # few distinct dates: format each once
+
+
 def _view(state: dict[str, Any]) -> tuple[Any, ...] | None:
     """The columns of a person's status; None while a report does not read it (see
     :attr:`InburgeringStatus.read`)."""
     status: InburgeringStatus | None = state.get("status")
     if status is None or not status.read:
         return None
-    values: list[Any] = []
-    for name in STATUS_FIELDS:
-        value = getattr(status, name)
-        if name == "exams":
-            value = orjson.dumps(
-                [[e.component, e.level, e.attempt_no, e.passed] for e in value]
-            ).decode()
-        elif isinstance(value, date):
-            value = value.isoformat()
-        elif isinstance(value, bool):
-            value = int(value)
-        values.append(value)
+    found = vars(status)
+    values = [found[name] for name in STATUS_FIELDS]
+    for at in _DATE_AT:
+        if values[at] is not None:
+            values[at] = _iso(values[at])
+    if values[_PVT_AT] is not None:
+        values[_PVT_AT] = int(values[_PVT_AT])
+    values[_EXAMS_AT] = orjson.dumps(
+        [[e.component, e.level, e.attempt_no, e.passed] for e in status.exams]
+    ).decode()
     return tuple(values)
 
 
@@ -251,7 +255,23 @@ class InburgeringProjection(Projection):
         return ()
 
     def refresh(self, tx: Tx, stream_ids: set[str]) -> None:
-        refresh_spans(tx, self, stream_ids, "kind, payload", fold=_fold, view=_view)
+        """Only a person with a current duty or PIP fact has spans (see :func:`_view`): the
+        others' spans are deleted and their facts not folded."""
+        (table,) = self.derived_tables
+        facts = tx.table(self.facts_table.name)
+        read: set[str] = set()
+        for marks, chunk in tx.in_chunks(sorted(stream_ids)):
+            tx.execute(f"DELETE FROM {tx.table(table.name)} WHERE person_id IN ({marks})", chunk)
+            read.update(
+                str(stream_id)
+                for (stream_id,) in tx.all(
+                    f"SELECT DISTINCT stream_id FROM {facts} WHERE known_to IS NULL"
+                    " AND kind IN ('InburgeringDutyEstablished', 'PipAdopted')"
+                    f" AND stream_id IN ({marks})",
+                    chunk,
+                )
+            )
+        refresh_spans(tx, self, read, "kind, payload", fold=_fold, view=_view)
 
 
 INBURGERING = InburgeringProjection()
