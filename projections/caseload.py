@@ -57,7 +57,13 @@ from projections.base import (
     known_at_clause,
     timestamp_text,
 )
-from projections.duty import INBURGERING, InburgeringStatus, combined_basis, statuses
+from projections.duty import (
+    INBURGERING,
+    RECORDED_INDEX,
+    InburgeringStatus,
+    combined_basis,
+    statuses,
+)
 
 REGISSEUR = StaffRole.REGISSEUR.value
 CLOSING = frozenset({"closed", "moved_out"})
@@ -103,7 +109,7 @@ class CaseloadProjection(Projection):
         ev.Deceased: (),
     }
     fact_columns = (Column("slot", TEXT, nullable=False), Column("value", TEXT))
-    fact_indexes = (("occurred_on",), ("slot",))
+    fact_indexes = (RECORDED_INDEX, ("slot",))
     derived_tables = (
         Table(
             "caseload_persons",
@@ -446,6 +452,9 @@ class CaseloadReport:
 _rules_on = lru_cache(maxsize=64)(rules_on)  # once per report date, not once per person
 
 
+_iso = lru_cache(maxsize=64)(date.isoformat)  # once per report date, not once per person
+
+
 @lru_cache(maxsize=64)
 def _months_before(on: date, months: int) -> date:
     """``on`` less ``months`` months (one computation per report, not one per person)."""
@@ -476,21 +485,22 @@ def _duty_signals(status: InburgeringStatus, on: date, r: RuleSet) -> list[Signa
 
 def deadline_signals(
     row: CaseloadRow,
-    status: InburgeringStatus,
+    status: InburgeringStatus | None,
     on: date,
     registered_on: date | None,
     late: tuple[str, str, int] | None,
 ) -> tuple[Signal, ...]:
     """The signals of one person on ``on``, with the thresholds of the rule set in force then.
 
-    ``late`` is the person's most delayed recent fact (kind, occurred_on, days), if any.
+    ``status`` is the person's inburgering status (None: the empty status); ``late`` is the
+    person's most delayed recent fact (kind, occurred_on, days), if any.
     """
     r = _rules_on(on)
     found: list[Signal] = []
-    if status.has_duty and status.fulfilled_on is None:
+    if status is not None and status.has_duty and status.fulfilled_on is None:
         found += _duty_signals(status, on, r)
     stale_before = _months_before(on, r.ladder_stale_months)
-    if row.rung_on is not None and row.rung_on <= stale_before.isoformat():
+    if row.rung_on is not None and row.rung_on <= _iso(stale_before):
         found.append(
             Signal("ladder_stale", row.rung_on, f"last ladder assessment on {row.rung_on}")
         )
@@ -543,27 +553,29 @@ def _late_recordings(
     """
     r = rules_on(on)
     since = add_months(on, -r.late_recording_window_months).isoformat()
-    worst: dict[str, tuple[str, str, int]] = {}
+    # person → (days, occurred_on, -version, kind): the most delayed, then the latest fact,
+    # then the first stream version (one revision per version is known at a time)
+    worst: dict[str, tuple[int, str, int, str]] = {}
     for projection in (CASELOAD, INBURGERING):
         facts = tx.table(projection.facts_table.name)
         # the outer WHERE's unqualified known_from / known_to are f's columns
         rows = tx.all(
             # a first revision is its own first recording: only corrections look further
-            "SELECT f.stream_id, f.kind, f.occurred_on, CASE WHEN f.revision = 0"
+            "SELECT f.stream_id, f.version, f.kind, f.occurred_on, CASE WHEN f.revision = 0"
             f" THEN f.known_from ELSE (SELECT MIN(g.known_from) FROM {facts} g"
             " WHERE g.stream_id = f.stream_id AND g.version = f.version) END"
-            f" FROM {facts} f WHERE {known} AND f.occurred_on > ? AND f.occurred_on <= ?"
-            " ORDER BY f.stream_id, f.version, f.revision",
+            f" FROM {facts} f WHERE {known} AND f.occurred_on > ? AND f.occurred_on <= ?",
             [*params, since, on.isoformat()],
         )
-        for stream_id, kind, occurred_on, known_from in rows:
+        for stream_id, version, kind, occurred_on, known_from in rows:
             days = _late_by(occurred_on, str(known_from)[:10])
             if days is None:
                 continue
             key = str(stream_id)
-            if key not in worst or (days, occurred_on) > (worst[key][2], worst[key][1]):
-                worst[key] = (str(kind), occurred_on, days)
-    return worst
+            found = (days, occurred_on, -int(version), str(kind))
+            if key not in worst or found[:3] > worst[key][:3]:
+                worst[key] = found
+    return {key: (kind, occurred_on, days) for key, (days, occurred_on, _, kind) in worst.items()}
 
 
 def _counts(groups: tuple[str, ...], values: Iterable[str]) -> tuple[GroupCount, ...]:
@@ -599,7 +611,7 @@ def caseload_report(
     basis = combined_basis([catch_up(views, CASELOAD), catch_up(views, INBURGERING)])
     known, params = known_at_clause(as_known_at)
     with views.transaction(commit=False) as tx:
-        status = statuses(tx, on, known, params, (row.person_id for row in rows))
+        status = statuses(tx, on, as_known_at, (row.person_id for row in rows))
         # the registration date only matters to persons never assessed (ladder_stale)
         unassessed = (row.person_id for row in rows if row.rung_on is None)
         registered = _registered_on(tx, known, params, unassessed)
@@ -609,7 +621,7 @@ def caseload_report(
             row,
             deadline_signals(
                 row,
-                status[row.person_id],
+                status.get(row.person_id),
                 on,
                 registered.get(row.person_id),
                 late.get(row.person_id),

@@ -7,17 +7,21 @@ intake, PIP versions, leerroute, afschalen, PVT, MAP, ONA, exam results, term ex
 fulfilment. Fines (``FineImposed``) are deliberately not read: for asielstatushouders they are
 being withdrawn (domain.md §2.3 F.22), and no figure here may treat them as a risk.
 
-:func:`statuses` folds a person's facts with ``occurred_on <= d`` (as known at a moment) into an
-:class:`InburgeringStatus`; the deadlines are computed with the rule functions of
-``ledger.rules``, exactly as the aggregate computes its warnings.
+:func:`folded_statuses` folds a person's facts with ``occurred_on <= d`` (as known at a moment)
+into an :class:`InburgeringStatus`; the deadlines are computed with the rule functions of
+``ledger.rules``, exactly as the aggregate computes its warnings. The derived span table
+``inburgering_status`` keeps that fold of the current facts for every date (see
+``projections.spans``), for the dates on which a person has a duty or a PIP: :func:`statuses`
+reads it when no "as known at" moment is given.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import orjson
@@ -25,38 +29,12 @@ import orjson
 from ledger import events as ev
 from ledger import rules
 from ledger.values import ExamOutcome, Regime
-from projections.base import Projection, RunResult, Tx
+from projections.base import INT, TEXT, Column, Projection, RunResult, Tx, known_at_clause
+from projections.spans import holding, refresh_spans, span_table
 
 WI2021 = Regime.WI2021.value
 WI2013 = Regime.WI2013.value
 PASSED = ExamOutcome.GESLAAGD.value
-
-
-class InburgeringProjection(Projection):
-    name = "inburgering"
-    kinds: ClassVar[Mapping[type[ev.TrajectEvent], tuple[str, ...]]] = {
-        ev.InburgeringDutyEstablished: ("duty_start", "regime", "term_end", "pvt_required"),
-        ev.BrpRegistered: (),
-        ev.Housed: (),
-        ev.BroadIntakeStarted: (),
-        ev.PipAdopted: ("version", "leerroute"),
-        ev.LearningRouteStarted: ("route",),
-        ev.LearningRouteChanged: ("route",),
-        ev.DowngradedToA2: (),
-        ev.PvtCompleted: (),
-        ev.MapCompleted: (),
-        ev.OnaCompleted: (),
-        ev.ExamResultRecorded: ("component", "level", "result", "attempt_no"),
-        ev.TermExtended: ("new_end",),
-        ev.InburgeringDutyFulfilled: ("basis",),
-    }
-    fact_indexes = (("occurred_on",),)
-
-    def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
-        return ()
-
-
-INBURGERING = InburgeringProjection()
 
 
 @dataclass(frozen=True)
@@ -97,6 +75,13 @@ class InburgeringStatus:
     @property
     def has_duty(self) -> bool:
         return self.duty_start is not None
+
+    @property
+    def read(self) -> bool:
+        """Whether a report reads this status: with a duty or a PIP. Without either, only
+        the first BRP and housing dates may be known, which matter only to a duty's
+        deadlines: such a status counts as the empty one."""
+        return self.has_duty or self.pip_version > 0
 
     @property
     def wi2021(self) -> bool:
@@ -174,14 +159,158 @@ class InburgeringStatus:
             self.fulfilled_on = self.fulfilled_on or on
 
 
+RECORDED_INDEX = ("occurred_on", "known_to", "kind", "known_from")
+"""The index on the fact dates of the ``caseload`` and ``inburgering`` read models: it also
+holds what the late recordings of a window of dates read (with the key, on SQLite), so that
+they read only the index."""
+
+_DATE_FIELDS = tuple(f.name for f in fields(InburgeringStatus) if f.type == "date | None")
+STATUS_FIELDS = tuple(f.name for f in fields(InburgeringStatus) if f.name != "person_id")
+"""The columns of ``inburgering_status`` after the span columns: the status's fields, dates as
+ISO text, ``pvt_required`` as 0/1, ``exams`` as a JSON list of [component, level, attempt_no,
+passed]."""
+STATUS_COLUMNS = tuple(
+    Column(
+        name,
+        INT if name in {"pip_version", "pvt_required"} else TEXT,
+        nullable=name not in {"pip_version", "exams"},
+    )
+    for name in STATUS_FIELDS
+)
+
+
+def _fold(state: dict[str, Any], row: Sequence[Any]) -> None:
+    """One fact (stream_id, occurred_on, kind, payload) into a person's state."""
+    status = state.get("status")
+    if status is None:
+        status = state["status"] = InburgeringStatus(str(row[0]))
+    status.apply(str(row[2]), date.fromisoformat(row[1]), orjson.loads(row[3]))
+
+
+_DATE_AT = tuple(STATUS_FIELDS.index(name) for name in _DATE_FIELDS)
+_PVT_AT = STATUS_FIELDS.index("pvt_required")
+_EXAMS_AT = STATUS_FIELDS.index("exams")
+_iso = lru_cache(maxsize=8192)(date.isoformat)  # few distinct dates: format each once
+
+
+def _view(state: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The columns of a person's status; None while a report does not read it (see
+    :attr:`InburgeringStatus.read`)."""
+    status: InburgeringStatus | None = state.get("status")
+    if status is None or not status.read:
+        return None
+    found = vars(status)
+    values = [found[name] for name in STATUS_FIELDS]
+    for at in _DATE_AT:
+        if values[at] is not None:
+            values[at] = _iso(values[at])
+    if values[_PVT_AT] is not None:
+        values[_PVT_AT] = int(values[_PVT_AT])
+    values[_EXAMS_AT] = orjson.dumps(
+        [[e.component, e.level, e.attempt_no, e.passed] for e in status.exams]
+    ).decode()
+    return tuple(values)
+
+
+_day = lru_cache(maxsize=8192)(date.fromisoformat)  # few distinct dates: parse each once
+
+
+def _from_columns(person_id: str, values: Sequence[Any]) -> InburgeringStatus:
+    """The status a row of ``inburgering_status`` holds (the inverse of :func:`_view`)."""
+    found: dict[str, Any] = dict(zip(STATUS_FIELDS, values, strict=True))
+    for name in _DATE_FIELDS:
+        if found[name] is not None:
+            found[name] = _day(found[name])
+    if found["pvt_required"] is not None:
+        found["pvt_required"] = bool(found["pvt_required"])
+    found["exams"] = [
+        ExamAttempt(c, level, int(n), bool(ok)) for c, level, n, ok in orjson.loads(found["exams"])
+    ]
+    return InburgeringStatus(person_id, **found)
+
+
+class InburgeringProjection(Projection):
+    name = "inburgering"
+    kinds: ClassVar[Mapping[type[ev.TrajectEvent], tuple[str, ...]]] = {
+        ev.InburgeringDutyEstablished: ("duty_start", "regime", "term_end", "pvt_required"),
+        ev.BrpRegistered: (),
+        ev.Housed: (),
+        ev.BroadIntakeStarted: (),
+        ev.PipAdopted: ("version", "leerroute"),
+        ev.LearningRouteStarted: ("route",),
+        ev.LearningRouteChanged: ("route",),
+        ev.DowngradedToA2: (),
+        ev.PvtCompleted: (),
+        ev.MapCompleted: (),
+        ev.OnaCompleted: (),
+        ev.ExamResultRecorded: ("component", "level", "result", "attempt_no"),
+        ev.TermExtended: ("new_end",),
+        ev.InburgeringDutyFulfilled: ("basis",),
+    }
+    version = 2  # inburgering_status: each person's status over runs of dates
+    fact_indexes = (RECORDED_INDEX,)
+    derived_tables = (span_table("inburgering_status", *STATUS_COLUMNS),)
+
+    def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
+        return ()
+
+    def refresh(self, tx: Tx, stream_ids: set[str]) -> None:
+        """Only a person with a current duty or PIP fact has spans (see :func:`_view`): the
+        others' spans are deleted and their facts not folded."""
+        (table,) = self.derived_tables
+        facts = tx.table(self.facts_table.name)
+        read: set[str] = set()
+        for marks, chunk in tx.in_chunks(sorted(stream_ids)):
+            tx.execute(f"DELETE FROM {tx.table(table.name)} WHERE person_id IN ({marks})", chunk)
+            read.update(
+                str(stream_id)
+                for (stream_id,) in tx.all(
+                    f"SELECT DISTINCT stream_id FROM {facts} WHERE known_to IS NULL"
+                    " AND kind IN ('InburgeringDutyEstablished', 'PipAdopted')"
+                    f" AND stream_id IN ({marks})",
+                    chunk,
+                )
+            )
+        refresh_spans(tx, self, read, "kind, payload", fold=_fold, view=_view)
+
+
+INBURGERING = InburgeringProjection()
+
+
 def statuses(
+    tx: Tx, on: date, as_known_at: datetime | None, persons: Iterable[str]
+) -> dict[str, InburgeringStatus]:
+    """Each of ``persons``' inburgering status on ``on``: from ``inburgering_status`` (the
+    current facts), or as known at a moment by folding the fact revisions known then. Only
+    the statuses a report reads (:attr:`InburgeringStatus.read`): a person left out has the
+    empty status."""
+    if as_known_at is not None:
+        known, params = known_at_clause(as_known_at)
+        return folded_statuses(tx, on, known, params, persons)
+    wanted = set(persons)
+    found: dict[str, InburgeringStatus] = {}
+    (table,) = INBURGERING.derived_tables
+    day = on.isoformat()
+    for row in tx.rows(
+        f"SELECT person_id, {', '.join(STATUS_FIELDS)} FROM {tx.table(table.name)}"
+        f" WHERE {holding()}",
+        [day, day],
+    ):
+        person = str(row[0])
+        if person in wanted:
+            found[person] = _from_columns(person, row[1:])
+    return found
+
+
+def folded_statuses(
     tx: Tx, on: date, known: str, params: list[Any], persons: Iterable[str]
 ) -> dict[str, InburgeringStatus]:
     """Each of ``persons``' inburgering status from their facts with ``occurred_on <= on``
-    among the fact revisions selected by ``known`` (see ``known_at_clause``)."""
+    among the fact revisions selected by ``known`` (see ``known_at_clause``); only the
+    statuses a report reads, as :func:`statuses`."""
     table = tx.table(INBURGERING.facts_table.name)
-    found = {person: InburgeringStatus(person) for person in persons}
-    for marks, chunk in tx.in_chunks(sorted(found)):
+    found: dict[str, InburgeringStatus] = {}
+    for marks, chunk in tx.in_chunks(sorted(set(persons))):
         rows = tx.all(
             f"SELECT stream_id, kind, occurred_on, payload FROM {table}"
             f" WHERE {known} AND occurred_on <= ? AND stream_id IN ({marks})"
@@ -189,10 +318,12 @@ def statuses(
             [*params, on.isoformat(), *chunk],
         )
         for stream_id, kind, occurred_on, payload in rows:
-            found[str(stream_id)].apply(
-                str(kind), date.fromisoformat(occurred_on), orjson.loads(payload)
-            )
-    return found
+            person = str(stream_id)
+            status = found.get(person)
+            if status is None:
+                status = found[person] = InburgeringStatus(person)
+            status.apply(str(kind), date.fromisoformat(occurred_on), orjson.loads(payload))
+    return {person: status for person, status in found.items() if status.read}
 
 
 @dataclass(frozen=True)

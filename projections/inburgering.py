@@ -23,7 +23,7 @@ from datetime import date, datetime
 
 from ledger.rules import rules_on
 from ledger.values import add_months
-from projections.base import Views, catch_up, known_at_clause, timestamp_text
+from projections.base import Views, catch_up, timestamp_text
 from projections.caseload import CASELOAD, LEERROUTE_GROUPS, caseload
 from projections.duty import INBURGERING, InburgeringStatus, combined_basis, statuses
 from projections.plans import share
@@ -128,11 +128,10 @@ def inburgering(
     """
     rows = caseload(views, on, municipality=municipality, as_known_at=as_known_at)
     basis = combined_basis([catch_up(views, CASELOAD), catch_up(views, INBURGERING)])
-    known, params = known_at_clause(as_known_at)
     with views.transaction(commit=False) as tx:
-        found = statuses(tx, on, known, params, (row.person_id for row in rows))
+        found = statuses(tx, on, as_known_at, (row.person_id for row in rows))
     where = {row.person_id: row.municipality for row in rows}
-    people = [found[row.person_id] for row in rows if found[row.person_id].has_duty]
+    people = [p for row in rows if (p := found.get(row.person_id)) and p.has_duty]
     routes = [
         _route_row(route, [p for p in people if (p.leerroute or "none") == route])
         for route in LEERROUTE_GROUPS

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from statistics import median
 
 from ledger.values import Period
-from projections.base import Views, catch_up, known_at_clause, timestamp_text
+from projections.base import Views, catch_up, timestamp_text
 from projections.caseload import CASELOAD, caseload
 from projections.duty import INBURGERING, InburgeringStatus, combined_basis, statuses
 
@@ -110,10 +110,9 @@ def plans(
     end = period.end
     rows = caseload(views, end, municipality=municipality, as_known_at=as_known_at)
     basis = combined_basis([catch_up(views, CASELOAD), catch_up(views, INBURGERING)])
-    known, params = known_at_clause(as_known_at)
     with views.transaction(commit=False) as tx:
-        found = statuses(tx, end, known, params, (row.person_id for row in rows))
-    people = [found[row.person_id] for row in rows]
+        found = statuses(tx, end, as_known_at, (row.person_id for row in rows))
+    people = [found[row.person_id] for row in rows if row.person_id in found]
     due = [p for p in people if p.pip_due is not None and period.contains(p.pip_due)]
     on_time = sum(
         1 for p in due if p.pip_v1_on is not None and p.pip_due and p.pip_v1_on <= p.pip_due
@@ -131,7 +130,7 @@ def plans(
         end=end.isoformat(),
         as_known_at=timestamp_text(as_known_at) if as_known_at else None,
         municipality=municipality,
-        active=len(people),
+        active=len(rows),
         with_plan=sum(1 for p in people if p.pip_version > 0),
         pip_due=len(due),
         pip_on_time=on_time,
