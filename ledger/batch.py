@@ -15,6 +15,11 @@ the (stream, version) key; the batch is then checked again against the fresh str
 again, so rules hold and nothing is doubled. A dry writer (``dry_run=True``) checks everything the
 same way and keeps its state across batches, but saves nothing.
 
+On PostgreSQL a writer refreshes the planner's statistics of the events and look-up tables
+(``ANALYZE``) after its first :data:`FIRST_ANALYZE` events and whenever the events it saved have
+doubled since: a server whose autovacuum is off (or behind) would otherwise go on planning the
+look-ups of each batch for the empty tables it last analysed.
+
 Memory is bounded by the number of *events* held, not by the size of the input. Between batches
 a real writer keeps the streams it touched in a least-recently-used cache of at most
 ``cache_events`` events (:data:`CACHE_EVENTS` by default); after each saved batch the least
@@ -56,6 +61,9 @@ from ledger.persistence import DataKeyRow, ExternalRefRow, IdempotencyRow, Perso
 MAX_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 0.01
 CACHE_EVENTS = 50_000  # events of cached streams kept between batches of a real run
+FIRST_ANALYZE = 20_000
+"""Events a writer saves before it first refreshes the planner's statistics (PostgreSQL); it
+does so again each time the events it saved have doubled since (``TrajectTables.analyze``)."""
 
 
 class Write(NamedTuple):
@@ -100,7 +108,12 @@ class BatchWriter:
     """Checks and appends batches of facts; see the module's docstring."""
 
     def __init__(
-        self, app: TrajectoryLedger, *, dry_run: bool = False, cache_events: int = CACHE_EVENTS
+        self,
+        app: TrajectoryLedger,
+        *,
+        dry_run: bool = False,
+        cache_events: int = CACHE_EVENTS,
+        first_analyze: int = FIRST_ANALYZE,
     ) -> None:
         self.app = app
         self.dry_run = dry_run
@@ -120,6 +133,8 @@ class BatchWriter:
         self.now = datetime.now(UTC)  # the recorded time of a batch's facts without recorded_at
         self.pending = _Pending()
         self.actor = default_actor()
+        self.saved = 0  # events this writer saved
+        self.next_analyze = first_analyze
         self.default_municipality = app.default_municipality
         if not dry_run:
             app.tables.ensure_external_refs()
@@ -397,6 +412,11 @@ class BatchWriter:
             )
             for subject in pending.shredded:
                 self.app.keyring.shredded(subject)
+            self.saved += len(pending.events)
+            if self.saved >= self.next_analyze:
+                # the planner would otherwise keep planning for the tables as they were
+                self.app.tables.analyze()
+                self.next_analyze = 2 * self.saved
         self.pending = _Pending()
         self.bsn_digests.clear()
         self.fresh.clear()  # ids made up for registrations that were refused

@@ -191,6 +191,14 @@ AUDIT_TABLES = (
     " notification_id BIGINT PRIMARY KEY, leaf_hash TEXT NOT NULL)",
 )
 
+LOOKUP_TABLES = (
+    "traject_idempotency",
+    "traject_person_index",
+    "traject_external_refs",
+    "traject_data_keys",
+)
+"""The side tables an append looks up by key and a bulk import fills."""
+
 SIDE_TABLES = (
     "CREATE TABLE IF NOT EXISTS {p}traject_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     *AUDIT_TABLES,
@@ -228,6 +236,12 @@ class TrajectTables:
     def _sql(self, statement: str) -> str:
         statement = statement.replace("{p}", self.prefix)
         return statement.replace("?", self.placeholder)
+
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics of the ledger's tables (PostgreSQL only).
+
+        SQLite plans these look-ups by their keys without statistics: nothing to do.
+        """
 
     def _one(self, statement: str, params: Sequence[Any]) -> Any:
         with self._side(commit=False) as cursor:

@@ -229,3 +229,29 @@ def test_a_batch_that_shreds_a_person_destroys_the_key_in_its_transaction(
     reader = make_app(initialise=False)  # a fresh key ring: reads what the store holds
     first = next(iter(reader.stream_events(person)))
     assert isinstance(first, ev.PersonRegistered) and first.name is None
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_growing_import_refreshes_the_planners_statistics(
+    app: TrajectoryLedger, raw: RawStore, p1: str
+) -> None:
+    """ANALYZE after the first events and when they have doubled (autovacuum may be off)."""
+    writer = BatchWriter(app, first_analyze=3)
+
+    def analysed_rows() -> tuple[float, int]:
+        (reltuples,) = raw.query(
+            "SELECT reltuples FROM pg_class WHERE oid = to_regclass(?)", [raw.events_table]
+        )[0]
+        (count,) = raw.query("SELECT count(*) FROM {events}", [])[0]
+        return float(reltuples), int(count)
+
+    writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=p1), ladder(p1, 2)])
+    assert writer.next_analyze == 3  # two saved: not yet
+    writer.write([ladder(p1, 3, day=3)])
+    reltuples, count = analysed_rows()
+    assert reltuples == count  # a small table is analysed whole: its exact row count
+    assert writer.next_analyze == 6
+    writer.write([ladder(p1, 4, day=4)])  # four saved: not doubled yet
+    assert analysed_rows() == (reltuples, count + 1)
