@@ -218,7 +218,7 @@ def status_command(traject: TrajectContext, output: str | None) -> None:
     type=click.IntRange(min=1),
     default=None,
     help="worker processes building the read models (default: 2 when the machine has 2 or"
-    " more CPUs, more than one read model is rebuilt and the log holds 100,000 notifications"
+    " more CPUs, more than one read model is rebuilt and the log holds 300,000 notifications"
     " or more; else 1)",
 )
 @format_option()

@@ -68,7 +68,7 @@ DIGEST_LINES = 256
 """Digest lines hashed at a time (orjson's output buffers are generous: keep few alive)."""
 LOOKUP_KEYS = 5000
 """Keys per query when the targets of corrections are looked up (PostgreSQL)."""
-PARALLEL_FROM = 100_000
+PARALLEL_FROM = 300_000
 """The log length from which a rebuild of several read models uses two worker processes by
 default (see :func:`default_workers`)."""
 STATE_TABLE = "traject_projection_state"
