@@ -3,6 +3,7 @@
     .venv/bin/python bench/read_models.py --store both --events 100000
     .venv/bin/python bench/read_models.py --store sqlite --events 1000000 --runs 3
     .venv/bin/python bench/read_models.py --store sqlite --events 100000 --profile
+    .venv/bin/python bench/read_models.py --store both --events 200000 --runs 2 --jobs 1 2
 
 Per store (a SQLite file in a temporary directory; a fresh PostgreSQL database):
 
@@ -21,8 +22,10 @@ Per store (a SQLite file in a temporary directory; a fresh PostgreSQL database):
 4. **Full rebuild of all read models** in one pass (``projections.base.rebuild_many``): events
    of the log (all kinds) per second of wall time, including the swap and the digests, the
    seconds per phase of the median run (read, decode, apply, order on SQLite, refresh, digest,
-   swap: ``rebuild_many(timings=…)``), and the peak RSS of a fresh process doing only the
-   rebuild (above its baseline after start-up).
+   swap: ``rebuild_many(timings=…)``; with workers summed over them), and the peak RSS of a
+   fresh process doing only the rebuild (above its baseline after start-up) and of its largest
+   worker process. ``--jobs 1 2`` times the rebuild with one and with two worker processes
+   (``rebuild_many(workers=…)``), the runs alternating.
 5. **Reports** (caseload and its report with deadline signals, outflow, housing, ladder, cohort,
    guidance, reunification, help requests, PVT, plans, inburgering, AMIF when the project exists,
    and the candidate finder) when current and ``as_known_at`` a moment half-way through the log;
@@ -399,8 +402,9 @@ def rss_kib() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def rebuild_worker(url: str, key_hex: str, *, trace: bool, profile: bool) -> None:
-    """In a fresh process: rebuild every read model in one pass; print timings as JSON."""
+def rebuild_worker(url: str, key_hex: str, *, trace: bool, profile: bool, jobs: int) -> None:
+    """In a fresh process: rebuild every read model in one pass (in ``jobs`` worker processes);
+    print timings as JSON."""
     app = TrajectoryLedger(parse_database_url(url).library_env, bytes.fromhex(key_hex))
     views = Views(app)
     events = views.max_notification_id()
@@ -414,7 +418,7 @@ def rebuild_worker(url: str, key_hex: str, *, trace: bool, profile: bool) -> Non
     if profiler is not None:
         profiler.enable()
     phases: dict[str, float] = {}
-    results = rebuild_many(views, list(PROJECTIONS.values()), timings=phases)
+    results = rebuild_many(views, list(PROJECTIONS.values()), timings=phases, workers=jobs)
     if profiler is not None:
         profiler.disable()
     wall = time.perf_counter() - start
@@ -432,6 +436,8 @@ def rebuild_worker(url: str, key_hex: str, *, trace: bool, profile: bool) -> Non
                 "wall_s": wall,
                 "rss_baseline_kib": baseline,
                 "rss_peak_kib": rss_kib(),
+                # the worker processes (jobs > 1), waited for: the largest one's peak
+                "rss_workers_peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
                 "tracemalloc_peak_kib": traced,
                 "phases_s": phases,
                 "digests": {r.name: r.digest for r in results},
@@ -440,8 +446,11 @@ def rebuild_worker(url: str, key_hex: str, *, trace: bool, profile: bool) -> Non
     )
 
 
-def run_rebuild(url: str, key: bytes, *, trace: bool = False, profile: bool = False) -> dict:
+def run_rebuild(
+    url: str, key: bytes, *, trace: bool = False, profile: bool = False, jobs: int = 1
+) -> dict:
     command = [sys.executable, __file__, "--rebuild-worker", url, "--key", key.hex()]
+    command += ["--jobs", str(jobs)]
     if trace:
         command.append("--tracemalloc")
     if profile:
@@ -520,10 +529,10 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
         watch = CpuWatch()
         raw = timed(lambda: raw_read(app, url), args.runs)
         library = timed(lambda: library_read(app), args.runs)
-        rebuilds = [run_rebuild(url, key, profile=args.profile) for _ in range(args.runs)]
-        walls = [r["wall_s"] for r in rebuilds]
-        wall = statistics.median(walls)
-        median_run = sorted(rebuilds, key=lambda r: r["wall_s"])[len(rebuilds) // 2]
+        runs: dict[int, list[dict]] = {jobs: [] for jobs in args.jobs}
+        for _ in range(args.runs):  # alternating, so that a busy minute hits every setting
+            for jobs in args.jobs:
+                runs[jobs].append(run_rebuild(url, key, profile=args.profile, jobs=jobs))
         traced = run_rebuild(url, key, trace=True) if args.tracemalloc else None
         last = datetime.fromisoformat(built["last_timestamp"])
         moment = FIRST_RECORDED + (last - FIRST_RECORDED) / 2
@@ -535,25 +544,38 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
             "build_s": built["build_s"],
             "raw_read_events_per_s": events / raw,
             "library_read_decode_events_per_s": events / library,
-            "rebuild_wall_s": wall,
-            "rebuild_wall_s_runs": walls,
-            "rebuild_events_per_s": events / wall,
-            "rebuild_phases_s": median_run["phases_s"],
-            "rebuild_rss_peak_mib": max(r["rss_peak_kib"] for r in rebuilds) / 1024,
-            "rebuild_rss_growth_mib": max(
-                r["rss_peak_kib"] - r["rss_baseline_kib"] for r in rebuilds
-            )
-            / 1024,
+            "rebuilds": {
+                jobs: rebuild_figures(events, rebuilds) for jobs, rebuilds in runs.items()
+            },
             "rebuild_tracemalloc_peak_mib": (
                 traced["tracemalloc_peak_kib"] / 1024 if traced else None
             ),
-            "digests": rebuilds[0]["digests"],
+            "digests": runs[args.jobs[0]][0]["digests"],
             "reports": report_times,
             "cpu": watch.summary(),
         }
         app.close()
     print_store(result)
     return result
+
+
+def rebuild_figures(events: int, rebuilds: list[dict]) -> dict[str, Any]:
+    """The median wall time, rate, phases and peak memory of the runs of one ``--jobs``."""
+    walls = [r["wall_s"] for r in rebuilds]
+    wall = statistics.median(walls)
+    median_run = sorted(rebuilds, key=lambda r: r["wall_s"])[len(rebuilds) // 2]
+    if any(r["digests"] != rebuilds[0]["digests"] for r in rebuilds):
+        print("WARNING: the digests differ between the runs")
+    return {
+        "wall_s": wall,
+        "wall_s_runs": walls,
+        "events_per_s": events / wall,
+        "phases_s": median_run["phases_s"],
+        "rss_peak_mib": max(r["rss_peak_kib"] for r in rebuilds) / 1024,
+        "rss_growth_mib": max(r["rss_peak_kib"] - r["rss_baseline_kib"] for r in rebuilds) / 1024,
+        "rss_workers_peak_mib": max(r["rss_workers_peak_kib"] for r in rebuilds) / 1024,
+        "digests": rebuilds[0]["digests"],
+    }
 
 
 def bench_ledger(args: argparse.Namespace) -> None:
@@ -582,22 +604,29 @@ def print_store(result: dict[str, Any]) -> None:
     print(
         f"  library read + decode     {result['library_read_decode_events_per_s']:>12,.0f} events/s"
     )
-    print(
-        f"  rebuild of all read models {result['rebuild_events_per_s']:>11,.0f} events/s"
-        f"  ({result['rebuild_wall_s']:.2f} s; runs "
-        + ", ".join(f"{w:.2f}" for w in result["rebuild_wall_s_runs"])
-        + ")"
-    )
-    print(
-        "  rebuild phases            "
-        + ", ".join(
-            f"{name} {seconds:.2f} s" for name, seconds in result["rebuild_phases_s"].items()
+    for jobs, rebuild in result["rebuilds"].items():
+        print(
+            f"  rebuild, --jobs {jobs:<10} {rebuild['events_per_s']:>11,.0f} events/s"
+            f"  ({rebuild['wall_s']:.2f} s; runs "
+            + ", ".join(f"{w:.2f}" for w in rebuild["wall_s_runs"])
+            + ")"
         )
-    )
-    print(
-        f"  rebuild peak RSS          {result['rebuild_rss_peak_mib']:>9.1f} MiB"
-        f" (+{result['rebuild_rss_growth_mib']:.1f} MiB over the process before it)"
-    )
+        print(
+            "    phases                  "
+            + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in rebuild["phases_s"].items())
+            + (" (summed over the workers)" if jobs > 1 else "")
+        )
+        print(
+            f"    peak RSS                {rebuild['rss_peak_mib']:>9.1f} MiB"
+            f" (+{rebuild['rss_growth_mib']:.1f} MiB over the process before it)"
+            + (
+                f"; each worker at most {rebuild['rss_workers_peak_mib']:.1f} MiB"
+                if jobs > 1
+                else ""
+            )
+        )
+        if rebuild["digests"] != result["digests"]:
+            print(f"WARNING: the digests of --jobs {jobs} differ")
     if result["rebuild_tracemalloc_peak_mib"] is not None:
         print(f"  rebuild tracemalloc peak  {result['rebuild_tracemalloc_peak_mib']:>9.1f} MiB")
     for name, times in result["reports"].items():
@@ -624,11 +653,24 @@ def main() -> None:
     parser.add_argument(
         "--as-known-at", type=datetime.fromisoformat, help="the moment (with --ledger)"
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="worker processes of the rebuild; several values are timed alternately",
+    )
     parser.add_argument("--rebuild-worker", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rebuild_worker:
-        rebuild_worker(args.rebuild_worker, args.key, trace=args.tracemalloc, profile=args.profile)
+        rebuild_worker(
+            args.rebuild_worker,
+            args.key,
+            trace=args.tracemalloc,
+            profile=args.profile,
+            jobs=args.jobs[0],
+        )
         return
     if args.ledger:
         bench_ledger(args)

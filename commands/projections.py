@@ -27,7 +27,7 @@ from rich.text import Text
 
 from commands.context import TrajectContext, pass_traject
 from projections import PROJECTIONS, ProjectionStatus, RunResult, Views, rebuild_many, status
-from projections.base import StaleRead, stale_reads
+from projections.base import StaleRead, default_workers, stale_reads
 
 FORMATS = ("table", "json", "csv")
 
@@ -212,10 +212,23 @@ def status_command(traject: TrajectContext, output: str | None) -> None:
 @group.command("rebuild")
 @click.argument("names", nargs=-1, type=click.Choice(sorted(PROJECTIONS)), metavar="[NAME]...")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar on stderr")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="worker processes building the read models (default: 2 when the machine has 2 or"
+    " more CPUs, more than one read model is rebuilt and the log holds 300,000 notifications"
+    " or more; else 1)",
+)
 @format_option()
 @pass_traject
 def rebuild_command(
-    traject: TrajectContext, names: tuple[str, ...], quiet: bool, output: str | None
+    traject: TrajectContext,
+    names: tuple[str, ...],
+    quiet: bool,
+    jobs: int | None,
+    output: str | None,
 ) -> None:
     """Rebuild read models from the whole event log (all of them without a NAME).
 
@@ -223,15 +236,19 @@ def rebuild_command(
     rebuilt together, in one pass over the log, with a progress bar (notification ids done,
     events per second, time left) on stderr. They are built in fresh tables and swapped in
     at the end, so readers keep the old tables until the new ones are complete; an
-    interrupted rebuild (Ctrl-C) leaves them as they were, and a rerun starts clean.
+    interrupted rebuild (Ctrl-C) leaves them as they were, and a rerun starts clean. With
+    --jobs N the read models are split into N groups of about equal cost, each built in its
+    own process (all swapped in together at the end).
 
     \b
     Example:
       traject projections rebuild
       traject projections rebuild outflow ladder --quiet
+      traject projections rebuild --jobs 1
     """
     views = Views(traject.app)
     chosen = [PROJECTIONS[name] for name in dict.fromkeys(names or PROJECTIONS)]
+    workers = jobs if jobs is not None else default_workers(views, len(chosen))
     with progress_bar(traject.err_console, quiet=quiet) as bar:
         label = chosen[0].name if len(chosen) == 1 else f"{len(chosen)} read models"
         task = bar.add_task(label, total=None)
@@ -239,6 +256,6 @@ def rebuild_command(
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        results = rebuild_many(views, chosen, progress=advance)
+        results = rebuild_many(views, chosen, progress=advance, workers=workers)
     rows = [result_row(result) for result in results]
     emit_report(traject, output, lambda: [rebuilt_table(results)], rows, rows)

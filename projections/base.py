@@ -28,6 +28,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import multiprocessing
+import os
+import pickle
+import queue
+import traceback
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -48,6 +53,7 @@ from psycopg.rows import tuple_row
 from ledger import audit
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
+from ledger.crypto import generate_master_key
 from ledger.errors import TrajectError
 from ledger.persistence import TrajectPostgresRecorder, TrajectSQLiteRecorder
 from ledger.rules import current_rules
@@ -62,6 +68,9 @@ DIGEST_LINES = 256
 """Digest lines hashed at a time (orjson's output buffers are generous: keep few alive)."""
 LOOKUP_KEYS = 5000
 """Keys per query when the targets of corrections are looked up (PostgreSQL)."""
+PARALLEL_FROM = 300_000
+"""The log length from which a rebuild of several read models uses two worker processes by
+default (see :func:`default_workers`)."""
 STATE_TABLE = "traject_projection_state"
 REBUILDS_TABLE = "traject_projection_rebuilds"
 BULK_CACHE_KIB = 64 * 1024
@@ -207,6 +216,12 @@ class Projection(ABC):
     fact_columns: ClassVar[tuple[Column, ...]] = ()
     fact_indexes: ClassVar[tuple[tuple[str, ...], ...]] = ()
     derived_tables: ClassVar[tuple[Table, ...]] = ()
+
+    @property
+    def rebuild_cost(self) -> int:
+        """The relative cost of rebuilding this projection, to balance parallel rebuilds
+        (:func:`split_groups`): the kinds it keeps plus its derived tables."""
+        return len(self.kinds) + len(self.derived_tables)
 
     @property
     def rule_version(self) -> str:
@@ -547,18 +562,22 @@ class Views:
         return [Note(*row) for row in self.read_rows(position, limit, topics)]
 
     def read_rows(
-        self, position: int, limit: int, topics: Sequence[str]
+        self, position: int, limit: int, topics: Sequence[str], until: int | None = None
     ) -> list[tuple[int, str, int, str, bytes]]:
-        """:meth:`read_notes` as plain tuples (id, stream id, version, topic, state)."""
+        """:meth:`read_notes` as plain tuples (id, stream id, version, topic, state); with
+        ``until``: only notification ids up to it."""
         recorder = self.recorder
+        limits = [] if until is None else [until]
         if isinstance(recorder, TrajectPostgresRecorder):
+            bound = "" if until is None else " AND notification_id <= %s"
             statement = (
                 "SELECT notification_id, originator_id::text, originator_version, topic, state"
                 f" FROM {recorder.events_table} WHERE notification_id > %s"
-                " AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
+                f" AND topic = ANY(%s){bound} ORDER BY notification_id LIMIT %s"
             )
-            params: list[Any] = [position, list(topics), limit]
+            params: list[Any] = [position, list(topics), *limits, limit]
         else:
+            bound = "" if until is None else " AND rowid <= ?"
             # the library keeps UUIDs as 32 hex digits on SQLite: give them their usual form
             statement = (
                 "SELECT rowid, CASE WHEN length(originator_id) = 32 THEN"
@@ -567,9 +586,9 @@ class Views:
                 " substr(originator_id, 21) ELSE originator_id END,"
                 " originator_version, topic, state"
                 f" FROM {recorder.events_table_name} WHERE rowid > ?"
-                f" AND topic IN ({', '.join('?' * len(topics))}) ORDER BY rowid LIMIT ?"
+                f" AND topic IN ({', '.join('?' * len(topics))}){bound} ORDER BY rowid LIMIT ?"
             )
-            params = [position, *topics, limit]
+            params = [position, *topics, *limits, limit]
         with self.transaction(commit=False) as tx:
             tx.cursor.execute(statement, params)
             rows: list[tuple[int, str, int, str, bytes]] = tx.cursor.fetchall()
@@ -1235,6 +1254,7 @@ def rebuild_many(
     page_size: int = REBUILD_PAGE_SIZE,
     progress: Progress | None = None,
     timings: dict[str, float] | None = None,
+    workers: int = 1,
 ) -> list[RunResult]:
     """Rebuild several projections in one pass over the notification log.
 
@@ -1242,81 +1262,297 @@ def rebuild_many(
     and applied to every projection's ``__new`` tables in one transaction. Derived tables are
     filled at the end, the digests are computed from the new tables, and all projections are
     swapped in by one transaction. Memory depends on ``page_size``, not on the log's length.
+    The log is read up to the last notification id at the start; later events are left to the
+    next catch-up.
 
     On SQLite the fact rows of the pages go to staging tables in the connection's temporary
     database, copied once, in key order, into the ``__new`` fact tables at the end
     (:func:`_cluster_staged`).
+
+    ``workers`` > 1 splits the projections into that many groups of about equal cost
+    (:func:`split_groups`), each built (everything before the swap) in its own process with
+    its own connection (:func:`_build_in_workers`); the swap stays one transaction here.
     ``timings``, when given, receives the seconds spent per phase (``read``, ``decode``,
-    ``apply``, ``order``, ``refresh``, ``digest``, ``swap``).
+    ``apply``, ``order``, ``refresh``, ``digest``, ``swap``; with workers: summed over them).
     """
     views.ensure_state_table()
+    run_ids = {projection.name: uuid4().hex for projection in projections}
+    top = views.max_notification_id()
+    phase = _PhaseClock(timings)
+    groups = split_groups(projections, workers)
+    if len(groups) > 1:
+        digests, seen = _build_in_workers(
+            views, groups, run_ids, top, page_size=page_size, progress=progress, timings=timings
+        )
+    else:
+        with views.bulk(), _young_collections_only():
+            digests, seen = _build(
+                views,
+                projections,
+                run_ids,
+                top,
+                page_size=page_size,
+                progress=progress,
+                phase=phase,
+            )
+    results: list[RunResult] = []
+    with phase("swap"), views.transaction(commit=True) as tx:
+        for projection in projections:
+            _swap(
+                tx, projection, run_ids[projection.name], position=top, digests=digests, seen=seen
+            )
+            name = projection.name
+            results.append(RunResult(name, top, seen[name], digests[name], rebuilt=True))
+    return results
+
+
+def _build(
+    views: Views,
+    projections: Sequence[Projection],
+    run_ids: Mapping[str, str],
+    top: int,
+    *,
+    page_size: int,
+    progress: Progress | None,
+    phase: _PhaseClock,
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Everything of a rebuild before the swap: the ``__new`` tables filled from the log up to
+    notification id ``top``; their digests and the events each projection saw."""
     dialect = views.dialect
     staged = not dialect.is_postgres
     staged_tables = [p.facts_table.name for p in projections] if staged else []
-    run_ids = {projection.name: uuid4().hex for projection in projections}
     topics = sorted({topic for projection in projections for topic in projection.topics})
-    results: list[RunResult] = []
-    phase = _PhaseClock(timings)
-    with views.bulk(), _young_collections_only():
-        _create_new_tables(views, projections, run_ids, staged=staged)
+    _create_new_tables(views, projections, run_ids, staged=staged)
+    position = 0
+    seen = dict.fromkeys(run_ids, 0)
+    if progress is not None:
+        progress(0, top)
+    while True:
+        with phase("read"):
+            notes = views.read_rows(position, page_size, topics, until=top)
+        full = len(notes) == page_size
+        position = notes[-1][0] if full else top
+        if notes:
+            with phase("decode"):
+                decoded = _decode_rows(notes)
+                del notes
+                selected = _split_kinds(projections, decoded)
+                outside = _outside_targets(decoded)
+                del decoded
+            with (
+                phase("apply"),
+                views.transaction(commit=True, suffix=NEW_SUFFIX, staged=staged_tables) as tx,
+            ):
+                topics_of = views.target_topics(tx, outside) if outside else {}
+                for projection, mine in zip(projections, selected, strict=True):
+                    if not staged:
+                        # SQLite: a page writes only the connection's temporary database; the
+                        # run id is checked before anything is written to the __new tables
+                        _claim(tx, projection.name, run_ids[projection.name])
+                    seen[projection.name] += len(mine)
+                    kept = projection.topic_fields
+                    targets = {key for key, topic in topics_of.items() if topic in kept}
+                    _apply_selected(tx, projection, mine, targets, refresh=False)
+            del selected
+        gc.collect(1)  # what cycles the page left (the pause above skips them)
+        if progress is not None:
+            progress(position, top)
+        if not full:
+            break
+    return _complete(views, projections, run_ids, phase, staged=staged), seen
 
-        top = views.max_notification_id()
-        position = 0
-        seen = dict.fromkeys(run_ids, 0)
+
+def split_groups(projections: Sequence[Projection], workers: int) -> list[list[Projection]]:
+    """The projections in ``workers`` groups (fewer when there are fewer projections) of about
+    equal cost: the heaviest first, each to the lightest group so far, by
+    :attr:`Projection.rebuild_cost`; each group keeps the given order."""
+    count = max(1, min(workers, len(projections)))
+    loads = [0.0] * count
+    member: dict[str, int] = {}
+    for projection in sorted(projections, key=lambda p: -p.rebuild_cost):
+        lightest = loads.index(min(loads))
+        loads[lightest] += projection.rebuild_cost
+        member[projection.name] = lightest
+    groups: list[list[Projection]] = [[] for _ in range(count)]
+    for projection in projections:
+        groups[member[projection.name]].append(projection)
+    return [group for group in groups if group]
+
+
+def default_workers(views: Views, count: int) -> int:
+    """How many worker processes a rebuild of ``count`` read models uses unless told: two when
+    the machine has two or more CPUs, more than one read model is rebuilt and the log holds
+    :data:`PARALLEL_FROM` notifications or more (below that, starting the workers costs more
+    than they save); else one."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if (cpus or 1) < 2 or count < 2 or views.max_notification_id() < PARALLEL_FROM:
+        return 1
+    return 2
+
+
+def _build_in_workers(
+    views: Views,
+    groups: Sequence[Sequence[Projection]],
+    run_ids: Mapping[str, str],
+    top: int,
+    *,
+    page_size: int,
+    progress: Progress | None,
+    timings: dict[str, float] | None,
+) -> tuple[dict[str, str], dict[str, int]]:
+    """:func:`_build` of each group in its own process (``spawn``: a fresh interpreter that
+    opens the ledger with the same settings), all reading the log up to ``top``.
+
+    The first error of a worker is raised here (a bug's with the worker's traceback in its
+    message) and the other workers are stopped; nothing is swapped. Progress: the mean of the
+    workers' positions.
+    """
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    env = dict(views.app.env)
+    processes = [
+        context.Process(
+            target=_group_worker,
+            args=(
+                _GroupJob(
+                    index,
+                    env,
+                    tuple(group),
+                    {projection.name: run_ids[projection.name] for projection in group},
+                    top,
+                    page_size,
+                    timed=timings is not None,
+                ),
+                messages,
+            ),
+            daemon=True,
+        )
+        for index, group in enumerate(groups)
+    ]
+    positions = [0] * len(processes)
+    digests: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    finished: set[int] = set()
+    try:
+        for process in processes:
+            process.start()
         if progress is not None:
             progress(0, top)
-        while True:
-            with phase("read"):
-                notes = views.read_rows(position, page_size, topics)
-            full = len(notes) == page_size
-            last = notes[-1][0] if notes else position
-            position = last if full else max(last, top)
-            if notes:
-                with phase("decode"):
-                    decoded = _decode_rows(notes)
-                    del notes
-                    selected = _split_kinds(projections, decoded)
-                    outside = _outside_targets(decoded)
-                    del decoded
-                with (
-                    phase("apply"),
-                    views.transaction(commit=True, suffix=NEW_SUFFIX, staged=staged_tables) as tx,
-                ):
-                    topics_of = views.target_topics(tx, outside) if outside else {}
-                    for projection, mine in zip(projections, selected, strict=True):
-                        _claim(tx, projection.name, run_ids[projection.name])
-                        seen[projection.name] += len(mine)
-                        kept = projection.topic_fields
-                        targets = {key for key, topic in topics_of.items() if topic in kept}
-                        _apply_selected(tx, projection, mine, targets, refresh=False)
-                del selected
-            gc.collect(1)  # what cycles the page left (the pause above skips them)
-            if progress is not None:
-                progress(position, max(top, position))
-            if not full:
-                break
+        while len(finished) < len(processes):
+            message = _next_message(messages, processes, finished)
+            kind, index, body = message
+            if kind == "error":
+                raise body
+            if kind == "progress":
+                positions[index] = body
+                if progress is not None:
+                    progress(sum(positions) // len(positions), top)
+                continue
+            group_digests, group_seen, group_timings = body
+            digests.update(group_digests)
+            seen.update(group_seen)
+            for name, seconds in (group_timings or {}).items():
+                if timings is not None:
+                    timings[name] = timings.get(name, 0.0) + seconds
+            finished.add(index)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join()
+        messages.close()
+    return digests, seen
 
-        digests = _complete(views, projections, run_ids, phase, staged=staged)
-        with phase("swap"), views.durable(), views.transaction(commit=True) as tx:
-            for projection in projections:
-                _swap(
-                    tx,
-                    projection,
-                    run_ids[projection.name],
-                    position=position,
-                    digests=digests,
-                    seen=seen,
+
+def _next_message(
+    messages: Any, processes: Sequence[Any], finished: set[int]
+) -> tuple[str, int, Any]:
+    """The next message of the workers; a worker that ended without its result is an error."""
+    while True:
+        ended = [i for i, p in enumerate(processes) if i not in finished and not p.is_alive()]
+        try:
+            message: tuple[str, int, Any] = messages.get(timeout=1.0)
+        except queue.Empty:
+            if ended:  # gone before the wait began, and nothing of it came after
+                process = processes[ended[0]]
+                msg = f"read model worker {ended[0]} ended (exit code {process.exitcode})"
+                raise RuntimeError(msg) from None
+            continue
+        return message
+
+
+@dataclass(frozen=True)
+class _GroupJob:
+    """What a worker process of :func:`_build_in_workers` builds."""
+
+    index: int
+    env: dict[str, str]
+    projections: tuple[Projection, ...]
+    run_ids: dict[str, str]
+    top: int
+    page_size: int
+    timed: bool
+
+
+def _group_worker(job: _GroupJob, messages: Any) -> None:
+    """A worker process of :func:`_build_in_workers`: open the ledger, build one group, send
+    ``("done", index, (digests, seen, timings))`` or ``("error", index, error)``.
+
+    Read models never read personal data, so the ledger is opened under a throwaway master
+    key (as for a reader without one); writers wait for SQLite's lock up to an hour (the
+    other group's copies into its ``__new`` tables).
+    """
+    parent = multiprocessing.parent_process()
+    try:
+        app = TrajectoryLedger(
+            {**job.env, "CREATE_TABLE": "no", "SQLITE_LOCK_TIMEOUT": "3600"},
+            generate_master_key(),
+        )
+        try:
+            views = Views(app)
+            timings: dict[str, float] | None = {} if job.timed else None
+
+            def report(done: int, _total: int) -> None:
+                if parent is not None and not parent.is_alive():
+                    messages.cancel_join_thread()  # nobody reads the messages any more
+                    msg = "the rebuilding process is gone"
+                    raise SystemExit(msg)
+                messages.put(("progress", job.index, done))
+
+            with views.bulk(), _young_collections_only():
+                digests, seen = _build(
+                    views,
+                    job.projections,
+                    job.run_ids,
+                    job.top,
+                    page_size=job.page_size,
+                    progress=report,
+                    phase=_PhaseClock(timings),
                 )
-                results.append(
-                    RunResult(
-                        projection.name,
-                        position,
-                        seen[projection.name],
-                        digests[projection.name],
-                        rebuilt=True,
-                    )
-                )
-    return results
+        finally:
+            app.close()
+        messages.put(("done", job.index, (digests, seen, timings)))
+    except BaseException as error:
+        messages.put(("error", job.index, _portable(error)))
+
+
+def _portable(error: BaseException) -> BaseException:
+    """``error`` as it can cross to the parent process: a user's mistake (a
+    :class:`TrajectError`) with its message, anything else (a bug) as a ``RuntimeError``
+    carrying the worker's traceback."""
+    if isinstance(error, KeyboardInterrupt):
+        return KeyboardInterrupt()  # Ctrl-C, which the parent is handling too
+    if isinstance(error, TrajectError):
+        try:
+            copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object
+        except Exception:
+            copy = None
+        if type(copy) is type(error) and str(copy) == str(error):
+            return error
+        return TrajectError(str(error))
+    text = "".join(traceback.format_exception(error)).rstrip()
+    return RuntimeError(f"a read model worker failed:\n{text}")
 
 
 def _complete(

@@ -3,6 +3,7 @@ catching up page by page, equals rebuilding each alone, and digests the same on 
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
 from typing import Any
 
@@ -145,8 +146,9 @@ def test_a_rebuild_sets_the_sqlite_connection_back_as_it_was(
     assert before[0] == 2  # the store's own setting (FULL) is back for everything else
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_during_a_one_pass_rebuild_leaves_every_read_model_as_it_was(
-    make_ledger: Any, store_url: str
+    make_ledger: Any, store_url: str, workers: int
 ) -> None:
     app = make_ledger(store_url)
     views = Views(app)
@@ -161,7 +163,8 @@ def test_ctrl_c_during_a_one_pass_rebuild_leaves_every_read_model_as_it_was(
             raise KeyboardInterrupt  # what Ctrl-C raises in the rebuilding process
 
     with pytest.raises(KeyboardInterrupt):
-        rebuild_many(views, ALL, page_size=60, progress=interrupt)
+        rebuild_many(views, ALL, page_size=60, progress=interrupt, workers=workers)
+    assert multiprocessing.active_children() == []  # the workers are stopped
     for projection in ALL:
         state = views.read_state(projection.name)
         assert state is not None
@@ -172,4 +175,4 @@ def test_ctrl_c_during_a_one_pass_rebuild_leaves_every_read_model_as_it_was(
         assert dump(views, projection) == rows[projection.name]
     # the rerun gives what catching the old tables up gives
     caught_up = {p.name: catch_up(views, p).digest for p in ALL}
-    assert {r.name: r.digest for r in rebuild_many(views, ALL)} == caught_up
+    assert {r.name: r.digest for r in rebuild_many(views, ALL, workers=workers)} == caught_up

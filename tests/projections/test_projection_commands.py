@@ -164,6 +164,23 @@ def test_rebuild_without_names_rebuilds_every_read_model_in_one_pass(traject: Ru
     }
 
 
+def test_rebuild_with_two_jobs_gives_the_digests_of_one(traject: Run) -> None:
+    one = json.loads(traject.ok("projections", "rebuild", "--jobs", "1", "--format", "json").stdout)
+    two = json.loads(traject.ok("projections", "rebuild", "-j", "2", "--format", "json").stdout)
+    assert {row["name"]: row["digest"] for row in two} == {
+        row["name"]: row["digest"] for row in one
+    }
+    assert {row["name"]: row["events"] for row in two} == {
+        row["name"]: row["events"] for row in one
+    }
+
+
+def test_rebuild_refuses_zero_jobs(traject: Run) -> None:
+    result = traject("projections", "rebuild", "--jobs", "0")
+    assert result.exit_code == 2
+    assert "--jobs" in result.stderr
+
+
 def test_rebuild_quiet_shows_no_progress(traject: Run) -> None:
     result = traject.ok("projections", "rebuild", "ladder", "--quiet", "--format", "json")
     assert result.stderr == ""

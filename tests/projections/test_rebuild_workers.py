@@ -1,0 +1,108 @@
+"""A rebuild in worker processes (``rebuild_many(…, workers=N)``): the same digests as in one
+process, and a worker's error surfaces (an interrupted rebuild: test_engine_properties and
+test_projection_kill)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from projection_events import append, random_log
+from test_rebuild_staging import views_of
+
+from ledger.errors import TrajectError
+from projections import OUTFLOW, PROJECTIONS, Views, catch_up, rebuild_many
+from projections.base import NEW_SUFFIX, split_groups
+from projections.outflow import OutflowProjection
+
+ALL = list(PROJECTIONS.values())
+
+
+class BrokenOutflow(OutflowProjection):
+    """A read model with a bug: its rows cannot be computed."""
+
+    name = "outflow_broken"
+
+    def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
+        msg = f"no values for {kind}"
+        raise ValueError(msg)
+
+
+class RefusingOutflow(OutflowProjection):
+    """A read model that refuses the log, as a user's mistake would."""
+
+    name = "outflow_refusing"
+
+    def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
+        msg = f"kind {kind}: refused by the rule of this read model"
+        raise TrajectError(msg)
+
+
+def digests(results: Any) -> dict[str, str | None]:
+    return {result.name: result.digest for result in results}
+
+
+def test_split_groups_balances_the_cost_and_keeps_the_order() -> None:
+    groups = split_groups(ALL, 2)
+    assert sorted(p.name for group in groups for p in group) == sorted(PROJECTIONS)
+    costs = [sum(p.rebuild_cost for p in group) for group in groups]
+    assert max(costs) - min(costs) <= max(p.rebuild_cost for p in ALL)
+    order = list(PROJECTIONS)
+    for group in groups:
+        assert [p.name for p in group] == sorted((p.name for p in group), key=order.index)
+    assert split_groups(ALL, 1) == [ALL]
+    assert split_groups(ALL[:1], 4) == [ALL[:1]]
+
+
+def test_two_workers_give_the_digests_of_one_process_and_of_catching_up(
+    make_ledger: Any, store_url: str
+) -> None:
+    views = views_of(make_ledger, store_url, random_log(31, 8, 300))
+    app = views.app
+    caught_up = {p.name: catch_up(views, p, page_size=11).digest for p in ALL}
+    one = rebuild_many(views, ALL, page_size=7)
+    timings: dict[str, float] = {}
+    seen: list[tuple[int, int]] = []
+    two = rebuild_many(
+        views,
+        ALL,
+        page_size=7,
+        workers=2,
+        timings=timings,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert digests(one) == digests(two) == caught_up
+    top = app.recorder.max_notification_id()
+    assert [(r.position, r.events) for r in two] == [(r.position, r.events) for r in one]
+    assert all(r.position == top for r in two)
+    assert seen[-1] == (top, top)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert {"read", "apply", "digest", "swap"} <= set(timings)
+    assert not views.tables_exist(OUTFLOW.tables, suffix=NEW_SUFFIX)
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize(
+    ("broken", "error", "text"),
+    [
+        (BrokenOutflow(), RuntimeError, "ValueError: no values for"),
+        (RefusingOutflow(), TrajectError, "refused by the rule of this read model"),
+    ],
+)
+def test_a_worker_error_fails_the_rebuild_and_nothing_is_swapped(
+    make_ledger: Any, store_url: str, broken: OutflowProjection, error: type, text: str
+) -> None:
+    app = make_ledger(store_url)
+    append(app, random_log(32, 4, 120))
+    views = Views(app)
+    before = {p.name: catch_up(views, p).digest for p in ALL}
+    with pytest.raises(error, match=text) as raised:
+        rebuild_many(views, [*ALL, broken], workers=2)
+    if error is RuntimeError:
+        assert "Traceback" in str(raised.value)  # a bug keeps the worker's traceback
+        assert "fact_values" in str(raised.value)
+    assert {p.name: views.read_state(p.name).digest for p in ALL} == before  # type: ignore[union-attr]
+    assert views.read_state(broken.name) is None
+    assert multiprocessing.active_children() == []
