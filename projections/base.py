@@ -1573,6 +1573,10 @@ def _complete(
                 _cluster_staged(tx, projection.facts_table)
         with phase("refresh"), views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
             _claim(tx, projection.name, run_ids[projection.name])
+            if tx.dialect.is_postgres and projection.derived_tables:
+                # the fact table is complete: without statistics the planner takes it for
+                # empty and scans all of it for each chunk of refresh_all's streams
+                tx.execute(f"ANALYZE {tx.table(projection.facts_table.name)}")
             projection.refresh_all(tx)
         with phase("digest"), views.transaction(commit=False, suffix=NEW_SUFFIX) as tx:
             digests[projection.name] = compute_digest(tx, projection)
