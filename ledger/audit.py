@@ -262,13 +262,22 @@ def _record(app: TrajectoryLedger, new: Sequence[RecordedLeaf]) -> None:
     if not new:
         return
     tables = app.tables
-    statement = tables._sql(
-        "INSERT INTO {p}traject_leaves VALUES (?, ?) ON CONFLICT (notification_id) DO NOTHING"
-    )
+    ids = [leaf.notification_id for leaf in new]
+    hashes = [leaf.leaf_hash.hex() for leaf in new]
     with tables._side(commit=True) as cursor:
-        cursor.executemany(
-            statement, [[leaf.notification_id, leaf.leaf_hash.hex()] for leaf in new]
-        )
+        if _is_sqlite(app):
+            cursor.executemany(
+                "INSERT INTO traject_leaves VALUES (?, ?) ON CONFLICT (notification_id) DO NOTHING",
+                list(zip(ids, hashes, strict=True)),
+            )
+        else:  # the page as two arrays in one statement, not a round trip per row
+            cursor.execute(
+                tables._sql(
+                    "INSERT INTO {p}traject_leaves SELECT * FROM unnest(?::bigint[], ?::text[])"
+                    " ON CONFLICT (notification_id) DO NOTHING"
+                ),
+                [ids, hashes],
+            )
 
 
 def catch_up(app: TrajectoryLedger, *, progress: Progress | None = None) -> int:
