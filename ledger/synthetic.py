@@ -29,12 +29,14 @@ from typing import Any
 from uuid import UUID
 
 from ledger import rules
+from ledger.municipalities import municipality_list
 from ledger.values import add_months, half_year_of
 
 Record = dict[str, Any]
 
-# Real CBS gemeentecodes, largest first after the demo's cooperation of three; beyond this list
-# the generator makes codes from GM3000 upwards, outside the range CBS has issued.
+# Real CBS gemeentecodes, largest first after the demo's cooperation of three, with a weight;
+# beyond this list the generator takes the other municipalities of the newest CBS list (by code,
+# with a made-up weight), and beyond those codes from GM3000 upwards, outside CBS's range.
 MUNICIPALITIES: tuple[tuple[str, str, int], ...] = (
     # code, name, population in thousands (rounded; a weight, not a statistic)
     ("GM0622", "Vlaardingen", 75),
@@ -162,11 +164,18 @@ class Municipality:
 
 
 def municipalities(count: int) -> list[Municipality]:
-    """``count`` municipalities: the built-in real ones first, then synthetic codes."""
+    """``count`` municipalities: the weighted real ones first, then the rest of the newest CBS
+    list by code (342 in all for 2025), then synthetic codes."""
     chosen = [Municipality(*row) for row in MUNICIPALITIES[:count]]
+    taken = {place.code for place in chosen}
+    others = [item for item in sorted(municipality_list().names.items()) if item[0] not in taken]
     for number in range(count - len(chosen)):
-        code = f"GM{SYNTHETIC_CODES_FROM + number:04d}"
-        chosen.append(Municipality(code, f"Gemeente {code}", 20 + (number * 37) % 80))
+        if number < len(others):
+            code, name = others[number]
+        else:
+            code = f"GM{SYNTHETIC_CODES_FROM + number - len(others):04d}"
+            name = f"Gemeente {code}"
+        chosen.append(Municipality(code, name, 20 + (number * 37) % 80))
     return chosen
 
 
