@@ -323,20 +323,27 @@ def _language(person: _Person, end: date) -> tuple[Fact | None, Fact | None, boo
     return entry, exit_fact, improved
 
 
+_SIMPLE_RULES: dict[str, tuple[str, str | None]] = {
+    # rule → the kind of fact that meets it, and the `helpful` answer it needs (if any)
+    "service": ("ServiceDelivered", None),
+    "family_reunification": ("FamilyReunificationAssistanceProvided", None),
+    "helpful": ("ParticipantFeedbackRecorded", "yes"),
+    "qualification_applied": ("QualificationRecognitionApplied", None),
+    "long_term_residence_applied": ("LongTermResidenceApplied", None),
+}
+
+
 def _simple_rule(rule: str, fact: Fact, indicators: IndicatorSet, category: str | None) -> bool:
+    kind, helpful = _SIMPLE_RULES[rule]
+    if fact.kind != kind:
+        return False
     payload = fact.payload
     if rule == "service":
-        return fact.kind == "ServiceDelivered" and (
+        return (
             indicators.category_of(str(payload["category"]), payload.get("activity_type"))
             == category
         )
-    wanted = {
-        "family_reunification": ("FamilyReunificationAssistanceProvided", None),
-        "helpful": ("ParticipantFeedbackRecorded", "yes"),
-        "qualification_applied": ("QualificationRecognitionApplied", None),
-        "long_term_residence_applied": ("LongTermResidenceApplied", None),
-    }[rule]
-    return fact.kind == wanted[0] and (wanted[1] is None or payload.get("helpful") == wanted[1])
+    return helpful is None or payload.get("helpful") == helpful
 
 
 def _project_value(indicator: Any, registered: Fact) -> IndicatorValue:
