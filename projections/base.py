@@ -67,7 +67,7 @@ STREAM_ROWS = 2000
 DIGEST_LINES = 256
 """Digest lines hashed at a time (orjson's output buffers are generous: keep few alive)."""
 LOOKUP_KEYS = 5000
-"""Keys per query when the targets of corrections are looked up (PostgreSQL)."""
+"""Keys per query when facts are looked up by key (PostgreSQL, :meth:`Tx.by_key`)."""
 PARALLEL_FROM = 300_000
 """The log length from which a rebuild of several read models uses two worker processes by
 default (see :func:`default_workers`)."""
@@ -402,6 +402,47 @@ class Tx:
                 f"INSERT INTO {self.table(table.name)} ({names}) VALUES ({marks})", rows
             )
 
+    def by_key(
+        self,
+        select: str,
+        source: str,
+        keys: Iterable[tuple[str, int]],
+        *,
+        columns: tuple[str, str] = ("stream_id", "version"),
+        condition: str = "",
+        stream_type: str = "text",
+        stored: Callable[[str], str] = str,
+    ) -> list[tuple[Any, ...]]:
+        """Rows ``(stream id, version, *select)`` of ``source`` (aliased ``e``) for the
+        (stream id, version) ``keys``, found through the key index ``columns``.
+
+        PostgreSQL: one join with ``unnest`` of the keys per :data:`LOOKUP_KEYS` keys
+        (``stream_type``: the stream column's type). SQLite: the keys as one JSON array, probed
+        one by one (``CROSS JOIN`` keeps ``json_each`` the outer loop); ``stored`` turns a
+        stream id into its stored form. ``condition``: a further SQL condition on ``e``.
+        """
+        stream, version = columns
+        extra = f" AND {condition}" if condition else ""
+        ordered = sorted(keys)
+        rows: list[tuple[Any, ...]] = []
+        if self.dialect.is_postgres:
+            for start in range(0, len(ordered), LOOKUP_KEYS):
+                chunk = ordered[start : start + LOOKUP_KEYS]
+                rows += self.all(
+                    f"SELECT k.s::text, k.v, {select} FROM {source} AS e"
+                    f" JOIN unnest(?::{stream_type}[], ?::bigint[]) AS k(s, v)"
+                    f" ON e.{stream} = k.s AND e.{version} = k.v{extra}",
+                    [[key[0] for key in chunk], [key[1] for key in chunk]],
+                )
+            return rows
+        probes = [[stream_id, number, stored(stream_id)] for stream_id, number in ordered]
+        return self.all(
+            f"SELECT k.value ->> 0, k.value ->> 1, {select} FROM json_each(?) AS k"
+            f" CROSS JOIN {source} AS e"
+            f" WHERE e.{stream} = k.value ->> 2 AND e.{version} = k.value ->> 1{extra}",
+            [orjson.dumps(probes).decode()],
+        )
+
     def in_chunks(self, values: Iterable[Any], size: int = 500) -> Iterator[tuple[str, list[Any]]]:
         """``(placeholders, params)`` for ``IN (…)`` lists of at most ``size`` values."""
         items = list(values)
@@ -603,29 +644,22 @@ class Views:
         events table by its key: a rebuild then looks up the target of a correction only in
         the read models that keep facts of the target's kind."""
         recorder = self.recorder
-        ordered = sorted(keys)
-        rows: list[tuple[str, int, str]] = []
         if isinstance(recorder, TrajectPostgresRecorder):
-            for start in range(0, len(ordered), LOOKUP_KEYS):
-                chunk = ordered[start : start + LOOKUP_KEYS]
-                rows += tx.all(
-                    "SELECT originator_id::text, originator_version, topic"
-                    f" FROM {recorder.events_table} JOIN unnest(?::uuid[], ?::bigint[])"
-                    " AS k(s, v) ON originator_id = k.s AND originator_version = k.v",
-                    [[k[0] for k in chunk], [k[1] for k in chunk]],
-                )
-            return {(stream_id, int(version)): topic for stream_id, version, topic in rows}
-        # the library keeps UUIDs as 32 hex digits on SQLite (see read_rows)
-        probes = [
-            [stream_id, version, stream_id.replace("-", "") if len(stream_id) == 36 else stream_id]
-            for stream_id, version in ordered
-        ]
-        rows = tx.all(
-            "SELECT k.value ->> 0, k.value ->> 1, e.topic FROM json_each(?) AS k"
-            f" CROSS JOIN {recorder.events_table_name} AS e"
-            " WHERE e.originator_id = k.value ->> 2 AND e.originator_version = k.value ->> 1",
-            [orjson.dumps(probes).decode()],
-        )
+            rows = tx.by_key(
+                "e.topic",
+                recorder.events_table,
+                keys,
+                columns=("originator_id", "originator_version"),
+                stream_type="uuid",
+            )
+        else:  # the library keeps UUIDs as 32 hex digits on SQLite
+            rows = tx.by_key(
+                "e.topic",
+                recorder.events_table_name,
+                keys,
+                columns=("originator_id", "originator_version"),
+                stored=lambda stream_id: stream_id.replace("-", ""),
+            )
         return {(stream_id, int(version)): topic for stream_id, version, topic in rows}
 
     # --- state --------------------------------------------------------------------------------
@@ -979,28 +1013,13 @@ def _load_current(
     tx: Tx, projection: Projection, keys: set[tuple[str, int]]
 ) -> dict[tuple[str, int], _Entry]:
     """The current revisions of the facts ``keys`` (those this projection keeps), looked up
-    by key through the key index: one query per 500 keys on PostgreSQL, one on SQLite."""
-    table = tx.table(projection.facts_table.name)
-    columns = "stream_id, version, revision, kind, occurred_on, municipality, known_from, payload"
-    ordered = sorted(keys)
-    rows: list[tuple[Any, ...]] = []
-    if tx.dialect.is_postgres:
-        for start in range(0, len(ordered), LOOKUP_KEYS):
-            chunk = ordered[start : start + LOOKUP_KEYS]
-            rows += tx.all(
-                f"SELECT {columns} FROM {table} JOIN unnest(?::text[], ?::bigint[])"
-                " AS k(s, v) ON stream_id = k.s AND version = k.v WHERE known_to IS NULL",
-                [[k[0] for k in chunk], [k[1] for k in chunk]],
-            )
-    else:
-        # the keys as one JSON array, probed one by one through the key index (CROSS JOIN
-        # keeps json_each the outer loop)
-        rows = tx.all(
-            f"SELECT {columns} FROM json_each(?) AS k CROSS JOIN {table}"
-            " WHERE stream_id = k.value ->> 0 AND version = k.value ->> 1"
-            " AND known_to IS NULL",
-            [orjson.dumps(ordered).decode()],
-        )
+    by key through the key index (:meth:`Tx.by_key`)."""
+    rows = tx.by_key(
+        "e.revision, e.kind, e.occurred_on, e.municipality, e.known_from, e.payload",
+        tx.table(projection.facts_table.name),
+        keys,
+        condition="e.known_to IS NULL",
+    )
     return {
         (stream_id, int(version)): (
             [stream_id, int(version), int(revision), kind, occurred_on, municipality, known],
