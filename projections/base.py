@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from itertools import islice
 from operator import itemgetter
+from random import Random
 from time import perf_counter
 from typing import Any, ClassVar, NamedTuple
 from uuid import uuid4
@@ -68,6 +69,11 @@ DIGEST_LINES = 256
 """Digest lines hashed at a time (orjson's output buffers are generous: keep few alive)."""
 LOOKUP_KEYS = 5000
 """Keys per query when facts are looked up by key (PostgreSQL, :meth:`Tx.by_key`)."""
+TOPIC_SAMPLE = 5000
+"""Notification ids whose topics estimate the log's mix of kinds (:meth:`Views.topic_sample`)."""
+DERIVED_TABLE_COST = 0.2
+"""The cost of a derived table per fact row, relative to the fact row's own
+(:meth:`Projection.rebuild_cost`)."""
 PARALLEL_FROM = 300_000
 """The log length from which a rebuild of several read models uses two worker processes by
 default (see :func:`default_workers`)."""
@@ -217,11 +223,13 @@ class Projection(ABC):
     fact_indexes: ClassVar[tuple[tuple[str, ...], ...]] = ()
     derived_tables: ClassVar[tuple[Table, ...]] = ()
 
-    @property
-    def rebuild_cost(self) -> int:
+    def rebuild_cost(self, events: Mapping[str, float]) -> float:
         """The relative cost of rebuilding this projection, to balance parallel rebuilds
-        (:func:`split_groups`): the kinds it keeps plus its derived tables."""
-        return len(self.kinds) + len(self.derived_tables)
+        (:func:`split_groups`), given the (estimated) number of ``events`` of each topic in the
+        log: the events of the kinds it keeps (the work is per fact row), a fifth more for each
+        derived table, and one so that a projection without facts still counts."""
+        facts = sum(events.get(topic, 0.0) for topic in self.topic_fields)
+        return 1.0 + facts * (1.0 + DERIVED_TABLE_COST * len(self.derived_tables))
 
     @property
     def rule_version(self) -> str:
@@ -638,6 +646,34 @@ class Views:
             tx.cursor.execute(statement, params)
             rows: list[tuple[int, str, int, str, bytes]] = tx.cursor.fetchall()
             return rows
+
+    def topic_sample(self, top: int, size: int = TOPIC_SAMPLE) -> dict[str, float]:
+        """The estimated number of events of each topic among notification ids 1 to ``top``:
+        the topics of ``size`` ids drawn at random (the same ids for the same ``top``), scaled
+        up; ids that are gaps (PostgreSQL) count for nothing. A few thousand look-ups by id:
+        enough to balance the work of a parallel rebuild, without reading the log."""
+        if top < 1:
+            return {}
+        draw = Random(top)  # noqa: S311 - a sample for balancing work, not a secret
+        ids = sorted(draw.sample(range(1, top + 1), min(size, top)))
+        recorder = self.recorder
+        if isinstance(recorder, TrajectPostgresRecorder):
+            statement = (
+                f"SELECT topic, count(*) FROM {recorder.events_table}"
+                " WHERE notification_id = ANY(?) GROUP BY topic"
+            )
+            params: list[Any] = [ids]
+        else:
+            statement = (
+                f"SELECT e.topic, count(*) FROM json_each(?) AS k"
+                f" CROSS JOIN {recorder.events_table_name} AS e"
+                " WHERE e.rowid = k.value GROUP BY e.topic"
+            )
+            params = [orjson.dumps(ids).decode()]
+        with self.transaction(commit=False) as tx:
+            counts = tx.all(statement, params)
+        scale = top / len(ids)
+        return {str(topic): int(count) * scale for topic, count in counts}
 
     def target_topics(self, tx: Tx, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
         """The topic of each stored event among ``keys`` (stream id, version), looked up in the
@@ -1231,11 +1267,14 @@ def _cluster_staged(tx: Tx, table: Table) -> None:
     tx.execute(f"DROP TABLE {staged}")
 
 
-def _index_statements(dialect: Dialect, table: Table) -> list[str]:
+def _index_statements(tx: Tx, table: Table, run_id: str) -> list[str]:
+    """The secondary indexes of a table being built (``tx.table``), named after the table, the
+    index's place and the rebuild run (index names are unique per database, and the live
+    table's indexes keep theirs until it is dropped at the swap)."""
     return [
-        f"CREATE INDEX {table.name}_{'_'.join(index)} ON {dialect.prefix}{table.name}"
+        f"CREATE INDEX {table.name}_ix{number}_{run_id[:8]} ON {tx.table(table.name)}"
         f" ({', '.join(index)})"
-        for index in table.indexes
+        for number, index in enumerate(table.indexes)
     ]
 
 
@@ -1296,7 +1335,8 @@ def rebuild_many(
     (:func:`split_groups`), each built (everything before the swap) in its own process with
     its own connection (:func:`_build_in_workers`); the swap stays one transaction here.
     ``timings``, when given, receives the seconds spent per phase (``read``, ``decode``,
-    ``apply``, ``order``, ``refresh``, ``digest``, ``swap``; with workers: summed over them).
+    ``apply``, ``order``, ``refresh``, ``digest``, ``index``, ``swap``; with workers: summed
+    over them).
     """
     views.ensure_state_table()
     run_ids = {projection.name: uuid4().hex for projection in projections}
@@ -1306,7 +1346,11 @@ def rebuild_many(
         # import) the planner may read each page by sorting every later row
         views.recorder.analyze()
     phase = _PhaseClock(timings)
-    groups = split_groups(projections, workers)
+    groups = (
+        split_groups(projections, workers, views.topic_sample(top))
+        if workers > 1 and len(projections) > 1
+        else [list(projections)]
+    )
     if len(groups) > 1:
         digests, seen = _build_in_workers(
             views, groups, run_ids, top, page_size=page_size, progress=progress, timings=timings
@@ -1389,16 +1433,20 @@ def _build(
     return _complete(views, projections, run_ids, phase, staged=staged), seen
 
 
-def split_groups(projections: Sequence[Projection], workers: int) -> list[list[Projection]]:
+def split_groups(
+    projections: Sequence[Projection], workers: int, events: Mapping[str, float]
+) -> list[list[Projection]]:
     """The projections in ``workers`` groups (fewer when there are fewer projections) of about
     equal cost: the heaviest first, each to the lightest group so far, by
-    :attr:`Projection.rebuild_cost`; each group keeps the given order."""
+    :meth:`Projection.rebuild_cost` for the log's ``events`` per topic; each group keeps the
+    given order."""
     count = max(1, min(workers, len(projections)))
     loads = [0.0] * count
     member: dict[str, int] = {}
-    for projection in sorted(projections, key=lambda p: -p.rebuild_cost):
+    costs = {projection.name: projection.rebuild_cost(events) for projection in projections}
+    for projection in sorted(projections, key=lambda p: -costs[p.name]):
         lightest = loads.index(min(loads))
-        loads[lightest] += projection.rebuild_cost
+        loads[lightest] += costs[projection.name]
         member[projection.name] = lightest
     groups: list[list[Projection]] = [[] for _ in range(count)]
     for projection in projections:
@@ -1607,6 +1655,16 @@ def _complete(
             projection.refresh_all(tx)
         with phase("digest"), views.transaction(commit=False, suffix=NEW_SUFFIX) as tx:
             digests[projection.name] = compute_digest(tx, projection)
+        with phase("index"), views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
+            _claim(tx, projection.name, run_ids[projection.name])
+            for table in projection.tables:
+                for statement in _index_statements(tx, table, run_ids[projection.name]):
+                    tx.execute(statement)
+                if tx.dialect.is_postgres:
+                    # fresh statistics (kept by the rename at the swap): without them the
+                    # planner takes a bulk-loaded table for empty and may join it by nested
+                    # loops (a report then runs for minutes instead of a second)
+                    tx.execute(f"ANALYZE {tx.table(table.name)}")
     return digests
 
 
@@ -1706,12 +1764,6 @@ def _swap(
             tx.execute(
                 f"ALTER TABLE {tx.table(live)} RENAME CONSTRAINT {live}{NEW_SUFFIX}_pk TO {live}_pk"
             )
-        for statement in _index_statements(tx.dialect, table):
-            tx.execute(statement)
-        if tx.dialect.is_postgres:
-            # fresh statistics: without them the planner takes a bulk-loaded table for empty and
-            # may join it by nested loops (a report then runs for minutes instead of a second)
-            tx.execute(f"ANALYZE {tx.table(live)}")
 
 
 # --------------------------------------------------------------------------------------------

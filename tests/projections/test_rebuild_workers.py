@@ -13,7 +13,16 @@ from projection_events import append, random_log
 from test_rebuild_staging import views_of
 
 from ledger.errors import TrajectError
-from projections import OUTFLOW, PROJECTIONS, Views, catch_up, rebuild_many
+from projections import (
+    CASELOAD,
+    HELP_REQUESTS,
+    LADDER,
+    OUTFLOW,
+    PROJECTIONS,
+    Views,
+    catch_up,
+    rebuild_many,
+)
 from projections.base import NEW_SUFFIX, split_groups
 from projections.outflow import OutflowProjection
 
@@ -45,15 +54,45 @@ def digests(results: Any) -> dict[str, str | None]:
 
 
 def test_split_groups_balances_the_cost_and_keeps_the_order() -> None:
-    groups = split_groups(ALL, 2)
+    # a log of help requests and ladder assessments: the read models of those kinds weigh most
+    events = {topic: 1000.0 for topic in HELP_REQUESTS.topic_fields}
+    events |= {topic: 500.0 for topic in LADDER.topic_fields}
+    groups = split_groups(ALL, 2, events)
     assert sorted(p.name for group in groups for p in group) == sorted(PROJECTIONS)
-    costs = [sum(p.rebuild_cost for p in group) for group in groups]
-    assert max(costs) - min(costs) <= max(p.rebuild_cost for p in ALL)
+    costs = [sum(p.rebuild_cost(events) for p in group) for group in groups]
+    assert max(costs) - min(costs) <= max(p.rebuild_cost(events) for p in ALL)
+    heavy = {HELP_REQUESTS.name, CASELOAD.name}  # both read many of those events
+    assert not any(heavy <= {p.name for p in group} for group in groups)
     order = list(PROJECTIONS)
     for group in groups:
         assert [p.name for p in group] == sorted((p.name for p in group), key=order.index)
-    assert split_groups(ALL, 1) == [ALL]
-    assert split_groups(ALL[:1], 4) == [ALL[:1]]
+    assert split_groups(ALL, 1, events) == [ALL]
+    assert split_groups(ALL[:1], 4, events) == [ALL[:1]]
+
+
+def test_the_cost_of_a_read_model_follows_the_events_of_its_kinds() -> None:
+    events = {topic: 100.0 for topic in HELP_REQUESTS.topic_fields}
+    assert HELP_REQUESTS.rebuild_cost(events) > 100 * HELP_REQUESTS.rebuild_cost({})
+    assert OUTFLOW.rebuild_cost(events) == OUTFLOW.rebuild_cost({}) == 1.0
+    with_spans = {topic: 100.0 for topic in LADDER.topic_fields}
+    assert LADDER.rebuild_cost(with_spans) > sum(with_spans.values())  # its derived table
+
+
+def test_the_topic_sample_estimates_the_mix_of_kinds(make_ledger: Any, store_url: str) -> None:
+    ledger = make_ledger(store_url)
+    append(ledger, random_log(seed=11, persons=12, steps=200))
+    views = Views(ledger)
+    top = views.max_notification_id()
+    recorder: Any = views.recorder
+    table = recorder.events_table if views.dialect.is_postgres else recorder.events_table_name
+    with views.transaction(commit=False) as tx:
+        counts = tx.all(f"SELECT topic, count(*) FROM {table} GROUP BY topic")
+    exact = {str(topic): float(count) for topic, count in counts}
+    assert views.topic_sample(top, size=top) == exact  # every id drawn: the exact counts
+    sampled = views.topic_sample(top, size=top // 2)
+    assert set(sampled) <= set(exact)
+    assert sum(sampled.values()) == pytest.approx(top, rel=0.01)
+    assert views.topic_sample(0) == {}
 
 
 def test_two_workers_give_the_digests_of_one_process_and_of_catching_up(
