@@ -40,7 +40,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from itertools import islice
 from operator import itemgetter
 from random import Random
 from time import perf_counter
@@ -375,10 +374,9 @@ class Tx:
         if self.dialect.is_postgres:
             name = f"traject_rows_{uuid4().hex[:12]}"
             with self.cursor.connection.cursor(name=name, row_factory=tuple_row) as named:
-                named.itersize = STREAM_ROWS
                 named.execute(self.sql(statement), list(params))
-                rows = iter(named)
-                while batch := list(islice(rows, size)):
+                # one FETCH per batch (iterating the cursor costs a Python call per row)
+                while batch := named.fetchmany(size):
                     yield batch
         else:
             cursor = self.cursor.sqlite_cursor.connection.cursor()
@@ -1102,8 +1100,10 @@ def compute_digest(tx: Tx, projection: Projection) -> str:
             f"SELECT {', '.join(table.column_names)} FROM {tx.table(table.name)} ORDER BY {order}"
         )
         dumps = orjson.dumps
-        for batch in tx.batches(statement, size=DIGEST_LINES):
-            digest.update(b"\n".join(map(dumps, batch)) + b"\n")
+        for batch in tx.batches(statement):
+            for start in range(0, len(batch), DIGEST_LINES):
+                lines = batch[start : start + DIGEST_LINES]
+                digest.update(b"\n".join(map(dumps, lines)) + b"\n")
     return digest.hexdigest()
 
 
