@@ -81,7 +81,7 @@ REBUILDS_TABLE = "traject_projection_rebuilds"
 BULK_CACHE_KIB = 64 * 1024
 NEW_SUFFIX = "__new"
 STAGED_SUFFIX = "__staged"
-"""SQLite: a rebuild writes fact rows to ``temp.<table>__staged`` first (see rebuild_many)."""
+"""SQLite: a rebuild writes its rows to ``temp.<table>__staged`` first (see rebuild_many)."""
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: notification ids processed so far, and the last id to reach."""
@@ -1244,9 +1244,9 @@ def _definition(dialect: Dialect, table: Table, physical: str) -> str:
 
 
 def _staging_statements(dialect: Dialect, table: Table) -> list[str]:
-    """SQLite: the rebuild's staging table of a fact table, in the connection's temporary
+    """SQLite: the rebuild's staging table of a table, in the connection's temporary
     database (a file that is never synced, has no write-ahead log and goes with the
-    connection), clustered on the key like the fact table itself."""
+    connection), clustered on the key like the table itself."""
     staged = f"{table.name}{STAGED_SUFFIX}"
     return [
         f"DROP TABLE IF EXISTS temp.{staged}",
@@ -1255,7 +1255,7 @@ def _staging_statements(dialect: Dialect, table: Table) -> list[str]:
 
 
 def _cluster_staged(tx: Tx, table: Table) -> None:
-    """SQLite: copy a fact table's staged rows into its (empty) ``__new`` table in key order
+    """SQLite: copy a table's staged rows into its (empty) ``__new`` table in key order
     (the staging table's own order: no sort), so that each page is written once; drop the
     staging table."""
     names = ", ".join(table.column_names)
@@ -1327,9 +1327,9 @@ def rebuild_many(
     The log is read up to the last notification id at the start; later events are left to the
     next catch-up.
 
-    On SQLite the fact rows of the pages go to staging tables in the connection's temporary
-    database, copied once, in key order, into the ``__new`` fact tables at the end
-    (:func:`_cluster_staged`).
+    On SQLite the fact rows of the pages, and the derived tables, go to staging tables in the
+    connection's temporary database, copied once, in key order, into the ``__new`` tables at
+    the end (:func:`_complete`, :func:`_cluster_staged`).
 
     ``workers`` > 1 splits the projections into that many groups of about equal cost
     (:func:`split_groups`), each built (everything before the swap) in its own process with
@@ -1638,33 +1638,49 @@ def _complete(
     *,
     staged: bool,
 ) -> dict[str, str]:
-    """After the last page: the fact tables in key order (SQLite), the derived tables filled,
-    and the digest of each projection's ``__new`` tables."""
+    """After the last page: each projection's derived tables filled and its digest computed,
+    then (SQLite) its staged tables copied into the ``__new`` tables in key order, and its
+    secondary indexes created.
+
+    On SQLite everything up to the copy reads and writes the staging tables in the
+    connection's temporary database: only the copy and the indexes take the database's write
+    lock, so worker processes wait for each other's C-speed copies, not for each other's
+    refreshes."""
     digests: dict[str, str] = {}
     for projection in projections:
-        if staged:
-            with phase("order"), views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
-                _claim(tx, projection.name, run_ids[projection.name])
-                _cluster_staged(tx, projection.facts_table)
-        with phase("refresh"), views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
-            _claim(tx, projection.name, run_ids[projection.name])
+        run_id = run_ids[projection.name]
+        names = [table.name for table in projection.tables] if staged else []
+        with (
+            phase("refresh"),
+            views.transaction(commit=True, suffix=NEW_SUFFIX, staged=names) as tx,
+        ):
+            if not staged:
+                _claim(tx, projection.name, run_id)
             if tx.dialect.is_postgres and projection.derived_tables:
                 # the fact table is complete: without statistics the planner takes it for
                 # empty and scans all of it for each chunk of refresh_all's streams
                 tx.execute(f"ANALYZE {tx.table(projection.facts_table.name)}")
             projection.refresh_all(tx)
-        with phase("digest"), views.transaction(commit=False, suffix=NEW_SUFFIX) as tx:
+        with (
+            phase("digest"),
+            views.transaction(commit=False, suffix=NEW_SUFFIX, staged=names) as tx,
+        ):
             digests[projection.name] = compute_digest(tx, projection)
-        with phase("index"), views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
-            _claim(tx, projection.name, run_ids[projection.name])
-            for table in projection.tables:
-                for statement in _index_statements(tx, table, run_ids[projection.name]):
-                    tx.execute(statement)
-                if tx.dialect.is_postgres:
-                    # fresh statistics (kept by the rename at the swap): without them the
-                    # planner takes a bulk-loaded table for empty and may join it by nested
-                    # loops (a report then runs for minutes instead of a second)
-                    tx.execute(f"ANALYZE {tx.table(table.name)}")
+        with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
+            _claim(tx, projection.name, run_id)
+            if staged:
+                with phase("order"):
+                    for table in projection.tables:
+                        _cluster_staged(tx, table)
+            with phase("index"):
+                for table in projection.tables:
+                    for statement in _index_statements(tx, table, run_id):
+                        tx.execute(statement)
+                    if tx.dialect.is_postgres:
+                        # fresh statistics (kept by the rename at the swap): without them the
+                        # planner takes a bulk-loaded table for empty and may join it by
+                        # nested loops (a report then runs for minutes instead of a second)
+                        tx.execute(f"ANALYZE {tx.table(table.name)}")
     return digests
 
 
@@ -1688,8 +1704,9 @@ def _create_new_tables(
                 for statement in _create_statements(dialect, table, table.name + NEW_SUFFIX):
                     tx.execute(statement)
             if staged:
-                for statement in _staging_statements(dialect, projection.facts_table):
-                    tx.execute(statement)
+                for table in projection.tables:
+                    for statement in _staging_statements(dialect, table):
+                        tx.execute(statement)
 
 
 @contextmanager
