@@ -79,6 +79,8 @@ default (see :func:`default_workers`)."""
 STATE_TABLE = "traject_projection_state"
 REBUILDS_TABLE = "traject_projection_rebuilds"
 BULK_CACHE_KIB = 64 * 1024
+STAGING_PAGE_BYTES = 65536
+"""SQLite: the page size of the connection's temporary database during a rebuild."""
 NEW_SUFFIX = "__new"
 STAGED_SUFFIX = "__staged"
 """SQLite: a rebuild writes its rows to ``temp.<table>__staged`` first (see rebuild_many)."""
@@ -559,6 +561,10 @@ class Views:
             pragma.execute("PRAGMA synchronous = NORMAL")
             pragma.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
             pragma.execute("PRAGMA temp_store = FILE")  # bounded memory, whatever the log
+            # large pages for the staging tables: random inserts into a table many times the
+            # size of its cache cost half as much as with 4 KiB pages (set before the
+            # connection's temporary database is first written; later it stays as it is)
+            pragma.execute(f"PRAGMA temp.page_size = {STAGING_PAGE_BYTES}")
             pragma.execute(f"PRAGMA temp.cache_size = {-BULK_CACHE_KIB}")
             self._held = connection
             try:

@@ -10,7 +10,7 @@ from projection_events import GEMEENTEN, LogBuilder, append, random_log
 
 from ledger import events as ev
 from projections import CASELOAD, PROJECTIONS, Views, catch_up, rebuild, rebuild_many
-from projections.base import NEW_SUFFIX, STAGED_SUFFIX
+from projections.base import NEW_SUFFIX, STAGED_SUFFIX, STAGING_PAGE_BYTES
 
 ALL = list(PROJECTIONS.values())
 
@@ -83,6 +83,8 @@ def test_sqlite_stages_fact_rows_in_the_temporary_database(
     staged = f"{CASELOAD.facts_table.name}{STAGED_SUFFIX}"
     seen: list[tuple[int, int]] = []
 
+    pages: set[int] = set()
+
     def look(done: int, total: int) -> None:
         with views.transaction(commit=False) as tx:  # the connection the rebuild holds
             seen.append(
@@ -91,6 +93,7 @@ def test_sqlite_stages_fact_rows_in_the_temporary_database(
                     tx.all(f"SELECT count(*) FROM {CASELOAD.facts_table.name}{NEW_SUFFIX}")[0][0],
                 )
             )
+            pages.add(tx.all("PRAGMA temp.page_size")[0][0])
 
     result = rebuild(views, CASELOAD, page_size=40, progress=look)
     assert seen[-1][0] > 0  # rows staged, while the __new table readers will get is empty
@@ -98,6 +101,7 @@ def test_sqlite_stages_fact_rows_in_the_temporary_database(
     with views.transaction(commit=False) as tx:
         rows = tx.all(f"SELECT count(*) FROM {CASELOAD.facts_table.name}")[0][0]
     assert rows == seen[-1][0]  # every staged row was copied in
+    assert pages == {STAGING_PAGE_BYTES}  # large pages for the staging tables
     assert result.digest == rebuild(views, CASELOAD).digest
 
 
