@@ -84,6 +84,7 @@ def test_sqlite_stages_fact_rows_in_the_temporary_database(
     seen: list[tuple[int, int]] = []
 
     pages: set[int] = set()
+    journals: set[str] = set()
 
     def look(done: int, total: int) -> None:
         with views.transaction(commit=False) as tx:  # the connection the rebuild holds
@@ -94,6 +95,7 @@ def test_sqlite_stages_fact_rows_in_the_temporary_database(
                 )
             )
             pages.add(tx.all("PRAGMA temp.page_size")[0][0])
+            journals.add(tx.all("PRAGMA temp.journal_mode")[0][0])
 
     result = rebuild(views, CASELOAD, page_size=40, progress=look)
     assert seen[-1][0] > 0  # rows staged, while the __new table readers will get is empty
@@ -102,6 +104,9 @@ def test_sqlite_stages_fact_rows_in_the_temporary_database(
         rows = tx.all(f"SELECT count(*) FROM {CASELOAD.facts_table.name}")[0][0]
     assert rows == seen[-1][0]  # every staged row was copied in
     assert pages == {STAGING_PAGE_BYTES}  # large pages for the staging tables
+    assert journals == {"off"}  # and no rollback journal: a failed rebuild drops them
+    with views.transaction(commit=False) as tx:
+        assert tx.all("PRAGMA temp.journal_mode")[0][0] != "off"  # set back afterwards
     assert result.digest == rebuild(views, CASELOAD).digest
 
 
