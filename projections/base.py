@@ -329,7 +329,11 @@ class Dialect:
         return column.name
 
     def column_type(self, column: Column) -> str:
-        return "TEXT" if column.type == TEXT else self.int_type
+        if column.type != TEXT:
+            return self.int_type
+        # PostgreSQL: byte order, as SQLite compares text: the digest's order is the key
+        # index's own, and a key comparison is a memcmp rather than the locale's strcoll
+        return 'TEXT COLLATE "C"' if self.is_postgres else "TEXT"
 
 
 class Tx:

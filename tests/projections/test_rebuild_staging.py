@@ -154,3 +154,26 @@ def test_the_indexes_are_built_before_the_swap_and_again_by_the_next_rebuild(
     for table, indexes in declared.items():
         assert secondary_indexes(views, table) == indexes, table
     assert [r.digest for r in second] == [r.digest for r in first]
+
+
+def test_text_columns_compare_bytes_on_both_stores(make_ledger: Any, store_url: str) -> None:
+    views = views_of(make_ledger, store_url, random_log(6, 4, 60))
+    rebuild_many(views, ALL)
+    with views.transaction(commit=False) as tx:
+        for projection in ALL:
+            for table in projection.tables:
+                texts = {c.name for c in table.columns if c.type == "text"}
+                if tx.dialect.is_postgres:
+                    collations = tx.all(
+                        "SELECT a.attname, c.collname FROM pg_attribute AS a"
+                        " JOIN pg_collation AS c ON c.oid = a.attcollation"
+                        " WHERE a.attrelid = ?::regclass AND a.attnum > 0",
+                        [tx.table(table.name)],
+                    )
+                    assert {name: "C" for name in texts} == dict(collations), table.name
+                key = table.key[0]
+                ordered = [
+                    row[0]
+                    for row in tx.all(f"SELECT {key} FROM {tx.table(table.name)} ORDER BY {key}")
+                ]
+                assert ordered == sorted(ordered, key=lambda text: text.encode())
