@@ -1693,8 +1693,10 @@ def _complete(
                 for table in projection.tables:
                     for statement in _index_statements(tx, table, run_id):
                         tx.execute(statement)
-                    if tx.dialect.is_postgres:
-                        # fresh statistics (kept by the rename at the swap): without them the
+                    analyzed = table is projection.facts_table and projection.derived_tables
+                    if tx.dialect.is_postgres and not analyzed:
+                        # fresh statistics (kept by the rename at the swap; a fact table with
+                        # derived tables has them from before the refresh): without them the
                         # planner takes a bulk-loaded table for empty and may join it by
                         # nested loops (a report then runs for minutes instead of a second)
                         tx.execute(f"ANALYZE {tx.table(table.name)}")
