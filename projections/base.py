@@ -381,9 +381,11 @@ class Tx:
             name = f"traject_rows_{uuid4().hex[:12]}"
             with self.cursor.connection.cursor(name=name, row_factory=tuple_row) as named:
                 named.execute(self.sql(statement), list(params))
-                # one FETCH per batch (iterating the cursor costs a Python call per row)
-                while batch := named.fetchmany(size):
-                    yield batch
+                # one FETCH of at least STREAM_ROWS rows per round trip, handed on in batches of
+                # ``size`` (iterating the cursor instead cost a Python call per row)
+                while fetched := named.fetchmany(max(size, STREAM_ROWS)):
+                    for start in range(0, len(fetched), size):
+                        yield fetched[start : start + size]
         else:
             cursor = self.cursor.sqlite_cursor.connection.cursor()
             cursor.row_factory = None
@@ -1117,10 +1119,8 @@ def compute_digest(tx: Tx, projection: Projection) -> str:
             f"SELECT {', '.join(table.column_names)} FROM {tx.table(table.name)} ORDER BY {order}"
         )
         dumps = orjson.dumps
-        for batch in tx.batches(statement):
-            for start in range(0, len(batch), DIGEST_LINES):
-                lines = batch[start : start + DIGEST_LINES]
-                digest.update(b"\n".join(map(dumps, lines)) + b"\n")
+        for batch in tx.batches(statement, size=DIGEST_LINES):
+            digest.update(b"\n".join(map(dumps, batch)) + b"\n")
     return digest.hexdigest()
 
 
