@@ -124,13 +124,15 @@ def test_a_rebuild_sets_the_sqlite_connection_back_as_it_was(
     append(app, random_log(3, 4, 40))
     views = Views(app)
 
-    def pragmas(cursor: Any) -> tuple[int, int]:
+    def pragmas(cursor: Any) -> tuple[int, int, int]:
         cursor.execute("PRAGMA synchronous")
         synchronous = int(cursor.fetchone()[0])
         cursor.execute("PRAGMA cache_size")
-        return synchronous, int(cursor.fetchone()[0])
+        cache_size = int(cursor.fetchone()[0])
+        cursor.execute("PRAGMA secure_delete")
+        return synchronous, cache_size, int(cursor.fetchone()[0])
 
-    def writer() -> tuple[int, int]:
+    def writer() -> tuple[int, int, int]:
         with app.recorder.datastore.transaction(commit=True) as cursor:
             return pragmas(cursor)
 
@@ -138,12 +140,16 @@ def test_a_rebuild_sets_the_sqlite_connection_back_as_it_was(
         with views.transaction(commit=False) as tx:  # the connection the rebuild holds
             seen.append(pragmas(tx.cursor))
 
+    with app.recorder.datastore.transaction(commit=True) as cursor:
+        cursor.execute("PRAGMA secure_delete = 1")  # as the store may have it
     before = writer()
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[int, int, int]] = []
     rebuild_many(views, ALL, page_size=10, progress=during)
-    assert seen[-1] == (1, -64 * 1024)  # NORMAL and a 64 MiB cache while the pages are written
+    # NORMAL, a 64 MiB cache and freed pages not zeroed while the pages are written
+    assert seen[-1] == (1, -64 * 1024, 0)
     assert writer() == before
     assert before[0] == 2  # the store's own setting (FULL) is back for everything else
+    assert before[2] == 1  # and freed pages of the event store are zeroed again
 
 
 @pytest.mark.parametrize("workers", [1, 2])
