@@ -483,17 +483,22 @@ def import_lines(
 
     def flush() -> None:
         outcomes = iter(writer.write([w for *_, w in batch if isinstance(w, Write)]))
+        written = skipped = warnings = 0
         for number, line, record, write in batch:
-            outcome = next(outcomes) if isinstance(write, Write) else None
             if not isinstance(write, Write):
                 reject(number, line, record, write)
-            elif isinstance(outcome, TrajectError):
+                continue
+            outcome = next(outcomes)
+            if not isinstance(outcome, Recorded):
                 reject(number, line, record, error_problems(outcome))
-            elif isinstance(outcome, Recorded) and outcome.duplicate:
-                summary.skipped += 1
-            elif isinstance(outcome, Recorded):
-                summary.written += 1
-                summary.warnings += len(outcome.warnings)
+            elif outcome.duplicate:
+                skipped += 1
+            else:
+                written += 1
+                warnings += len(outcome.warnings)
+        summary.written += written
+        summary.skipped += skipped
+        summary.warnings += warnings
         if on_progress is not None:
             on_progress(len(batch))
         batch.clear()

@@ -34,6 +34,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic, resolve_topic
+from pydantic_core import SchemaSerializer
 
 from ledger.crypto import SHREDDED, KeyRing
 from ledger.events import TrajectEvent
@@ -88,6 +89,14 @@ def _personal_names(cls: type[TrajectEvent]) -> tuple[str, ...]:
 _COLUMNS = {"originator_id", "originator_version"}  # stored as columns, not in the state
 
 
+@cache
+def _class_info(cls: type[TrajectEvent]) -> tuple[SchemaSerializer, str, tuple[str, ...], int]:
+    """What the mapper needs of an event class: its serializer (the one ``model_dump`` uses,
+    without the per-call wrapper), topic, personal fields (sorted) and class version."""
+    cls.model_rebuild()  # built on first use (defer_build): the serializer is the real one then
+    return cls.__pydantic_serializer__, _topic(cls), _personal_names(cls), cls.class_version
+
+
 def pii_aad(stream_id: UUID | str, version: int, topic: str) -> bytes:
     return f"{stream_id}/{version}/{topic}".encode()
 
@@ -109,25 +118,25 @@ class PydanticMapper(Mapper[UUID]):
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         event: TrajectEvent = domain_event
-        cls = type(event)
-        topic, personal_names = _topic(cls), _personal_names(cls)
-        state = event.model_dump(mode="json", exclude=_COLUMNS)
-        personal = {}
-        for name in personal_names:
-            value = state.pop(name, None)
-            if value is not None:
-                personal[name] = value
-        if personal:
-            keys = self._keys()
-            data_key = keys.key_for_write(event.originator_id)
-            blob = keys.encrypt(
-                data_key,
-                orjson.dumps(personal, option=orjson.OPT_SORT_KEYS),
-                pii_aad(event.originator_id, event.originator_version, topic),
-            )
-            state[PII_KEY] = base64.b64encode(blob).decode("ascii")
-        if cls.class_version > 1:
-            state["class_version"] = cls.class_version
+        serializer, topic, personal_names, class_version = _class_info(type(event))
+        state = serializer.to_python(event, mode="json", exclude=_COLUMNS)
+        if personal_names:
+            personal = {}
+            for name in personal_names:
+                value = state.pop(name, None)
+                if value is not None:
+                    personal[name] = value
+            if personal:
+                keys = self._keys()
+                data_key = keys.key_for_write(event.originator_id)
+                blob = keys.encrypt(
+                    data_key,
+                    orjson.dumps(personal, option=orjson.OPT_SORT_KEYS),
+                    pii_aad(event.originator_id, event.originator_version, topic),
+                )
+                state[PII_KEY] = base64.b64encode(blob).decode("ascii")
+        if class_version > 1:
+            state["class_version"] = class_version
         return StoredEvent(
             originator_id=event.originator_id,
             originator_version=event.originator_version,
@@ -172,6 +181,14 @@ class PydanticMapper(Mapper[UUID]):
         state["originator_id"] = stored_event.originator_id
         state["originator_version"] = stored_event.originator_version
         return cls.model_validate(state)
+
+
+class _UUIDTexts(dict[UUID, str]):
+    """``str(stream_id)`` of each stream id asked for, made once."""
+
+    def __missing__(self, stream_id: UUID) -> str:
+        text = self[stream_id] = str(stream_id)
+        return text
 
 
 def _hex(stream_id: UUID | str) -> str:
@@ -257,26 +274,27 @@ class TrajectTables:
         with self._side(commit=True) as cursor:
             cursor.execute(self._sql(statement), list(params))
 
-    def _side_rows(self, kwargs: dict[str, Any]) -> list[tuple[str, str, list[list[Any]]]]:
+    def _side_rows(self, kwargs: dict[str, Any]) -> list[tuple[str, str, list[tuple[Any, ...]]]]:
         """An append's side rows as (table, statement, rows), in the order they are inserted."""
         now = _now()
-        shredded = [[str(s), SHREDDED, now, now] for s in kwargs.get("shredded", ())]
-        tables = [
+        text = _UUIDTexts()  # a bulk append names each of its streams many times
+        shredded = [(text[s], SHREDDED, now, now) for s in kwargs.get("shredded", ())]
+        tables: list[tuple[str, list[tuple[Any, ...]]]] = [
             (
                 "traject_data_keys",
-                [[str(r.subject), r.wrapped, now, None] for r in kwargs.get("data_keys", ())],
+                [(text[r.subject], r.wrapped, now, None) for r in kwargs.get("data_keys", ())],
             ),
             (
                 "traject_idempotency",
-                [[r.key, str(r.stream_id), r.version] for r in kwargs.get("idempotency", ())],
+                [(r.key, text[r.stream_id], r.version) for r in kwargs.get("idempotency", ())],
             ),
             (
                 "traject_person_index",
-                [[str(r.person_id), r.bsn_digest, now] for r in kwargs.get("person_index", ())],
+                [(text[r.person_id], r.bsn_digest, now) for r in kwargs.get("person_index", ())],
             ),
             (
                 "traject_external_refs",
-                [[r.source_key, str(r.person_id)] for r in kwargs.get("external_refs", ())],
+                [(r.source_key, text[r.person_id]) for r in kwargs.get("external_refs", ())],
             ),
         ]
         out = [
