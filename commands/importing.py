@@ -482,7 +482,7 @@ def import_lines(
             on_reject(found)
 
     def flush() -> None:
-        outcomes = iter(writer.write([w for *_, w in batch if isinstance(w, Write)]))
+        outcomes = iter(writer.write([e[3] for e in batch if isinstance(e[3], Write)]))
         written = skipped = warnings = 0
         for number, line, record, write in batch:
             if not isinstance(write, Write):

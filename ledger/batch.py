@@ -46,7 +46,7 @@ from uuid import UUID, uuid4
 from eventsourcing.persistence import IntegrityError
 
 from ledger import events as ev
-from ledger.aggregates import AGGREGATE_CLASSES, StreamAggregate, project_stream
+from ledger.aggregates import AGGREGATE_CLASSES, StreamAggregate, Trajectory, project_stream
 from ledger.application import Recorded, TrajectoryLedger, check_recorded_at, default_actor
 from ledger.crypto import SHREDDED
 from ledger.errors import (
@@ -113,7 +113,8 @@ def _personal_names(kind: type[ev.TrajectEvent]) -> tuple[str, ...]:
 
 def _has_personal(event: ev.TrajectEvent) -> bool:
     """Whether ``event`` carries a personal field (one a destroyed data key cannot take)."""
-    return any(getattr(event, name) is not None for name in _personal_names(type(event)))
+    names = _personal_names(type(event))
+    return bool(names) and any(getattr(event, name) is not None for name in names)
 
 
 _Side = tuple[IdempotencyRow | None, PersonIndexRow | None, ExternalRefRow | None]
@@ -200,25 +201,21 @@ class BatchWriter:
         else:
             stream_id = self._stream_id(item)
             loaded = self._cached(stream_id)
-        is_new = kind is ev.PersonRegistered or kind.stream is not ev.StreamKind.PERSON
-        aggregate = self.app.fit_stream(loaded, stream_id, kind, new_stream=is_new)
-        given = dict(fields)
-        given.setdefault("recorded_by", self.actor)
-        if aggregate.version == 0 and "municipality" not in given and self.default_municipality:
-            given["municipality"] = self.default_municipality
-        if kind is ev.EventCorrected or kind is ev.EventRetracted:
-            given = self._control_fields(item, aggregate, stream_id, given)
+        if type(loaded) is Trajectory and kind.stream is ev.StreamKind.PERSON:
+            aggregate: StreamAggregate = loaded  # a person's fact on a person's stream: fits
+        else:
+            is_new = kind is ev.PersonRegistered or kind.stream is not ev.StreamKind.PERSON
+            aggregate = self.app.fit_stream(loaded, stream_id, kind, new_stream=is_new)
         moment = item.recorded_at
         if moment is None:  # the batch's time, kept in order after the stream's last event
             last = aggregate.stored.get(aggregate.version)
             moment = self.now if last is None or self.now >= last.timestamp else last.timestamp
+        given = self._given(item, aggregate, stream_id)
         event = self.app.build_event(aggregate, kind, given, moment)
         if item.recorded_at is not None:
             check_recorded_at(aggregate, event)
-        if kind is ev.ParticipantEnrolled:
-            project_id = ev.project_stream_id(event.project_id)  # type: ignore[attr-defined]
-            project = self._cached(project_id) or AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
-            self.app.check_enrolment_window(event, project)  # type: ignore[arg-type]
+        if isinstance(event, ev.ParticipantEnrolled):
+            self._check_enrolment(event)
         if (
             aggregate.version
             and _has_personal(event)
@@ -231,8 +228,6 @@ class BatchWriter:
         aggregate.pending.clear()
         if aggregate is loaded:  # cached already: one more event held
             self.held += 1
-            if kind is ev.ParticipantEnrolled:
-                self.streams.move_to_end(stream_id)  # after the project it looked up
         else:  # a new stream, in the place of its "not found" (None, held as 1) if cached
             self.held += len(aggregate.stored) - (0 if fresh else 1)
             self.streams[stream_id] = aggregate
@@ -243,6 +238,23 @@ class BatchWriter:
             self.erased[stream_id] = True
         self._keep(side, stream_id, fresh=fresh)
         return Recorded(stream_id, event.originator_version, kind.__name__, tuple(warnings))
+
+    def _given(self, item: Write, aggregate: StreamAggregate, stream_id: UUID) -> dict[str, Any]:
+        """The fields the event is built from: the write's, with the writer's defaults."""
+        given = dict(item.fields)
+        given.setdefault("recorded_by", self.actor)
+        if aggregate.version == 0 and "municipality" not in given and self.default_municipality:
+            given["municipality"] = self.default_municipality
+        if item.kind is ev.EventCorrected or item.kind is ev.EventRetracted:
+            given = self._control_fields(item, aggregate, stream_id, given)
+        return given
+
+    def _check_enrolment(self, event: ev.ParticipantEnrolled) -> None:
+        """An enrolment falls in its project's eligibility window (the project as cached)."""
+        project_id = ev.project_stream_id(event.project_id)
+        project = self._cached(project_id) or AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
+        self.streams.move_to_end(event.originator_id)  # the person's, used after the project
+        self.app.check_enrolment_window(event, project)
 
     # --- streams and references -------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import base64
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -119,7 +120,9 @@ class PydanticMapper(Mapper[UUID]):
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         event: TrajectEvent = domain_event
         serializer, topic, personal_names, class_version = _class_info(type(event))
-        state = serializer.to_python(event, mode="json", exclude=_COLUMNS)
+        # The fields as Python values; orjson writes dates, times, ids, enums and amounts
+        # exactly as pydantic's JSON mode does (tested), at half the cost of converting first.
+        state = serializer.to_python(event, exclude=_COLUMNS)
         if personal_names:
             personal = {}
             for name in personal_names:
@@ -131,17 +134,14 @@ class PydanticMapper(Mapper[UUID]):
                 data_key = keys.key_for_write(event.originator_id)
                 blob = keys.encrypt(
                     data_key,
-                    orjson.dumps(personal, option=orjson.OPT_SORT_KEYS),
+                    _canonical_json(personal),
                     pii_aad(event.originator_id, event.originator_version, topic),
                 )
                 state[PII_KEY] = base64.b64encode(blob).decode("ascii")
         if class_version > 1:
             state["class_version"] = class_version
         return StoredEvent(
-            originator_id=event.originator_id,
-            originator_version=event.originator_version,
-            topic=topic,
-            state=orjson.dumps(state, option=orjson.OPT_SORT_KEYS),
+            event.originator_id, event.originator_version, topic, _canonical_json(state)
         )
 
     def decode_state(self, stored: StoredEvent) -> dict[str, Any]:
@@ -183,11 +183,36 @@ class PydanticMapper(Mapper[UUID]):
         return cls.model_validate(state)
 
 
+def _json_default(value: Any) -> Any:
+    """What orjson does not write itself: an amount (``Decimal``), as pydantic writes it."""
+    if isinstance(value, Decimal):
+        return str(value)
+    msg = f"{type(value).__name__} is not JSON serialisable"
+    raise TypeError(msg)
+
+
+def _canonical_json(fields: dict[str, Any]) -> bytes:
+    """Canonical JSON of an event's fields as Python values: sorted keys, UTF-8, times in UTC
+    as ``Z``: byte for byte what ``orjson`` makes of pydantic's JSON mode of the same fields."""
+    return orjson.dumps(fields, default=_json_default, option=_JSON_OPTIONS)
+
+
+_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
+
+
 class _UUIDTexts(dict[UUID, str]):
     """``str(stream_id)`` of each stream id asked for, made once."""
 
     def __missing__(self, stream_id: UUID) -> str:
         text = self[stream_id] = str(stream_id)
+        return text
+
+
+class _UUIDHexes(dict[UUID | str, str]):
+    """The stored form (``_hex``) of each stream id asked for, made once."""
+
+    def __missing__(self, stream_id: UUID | str) -> str:
+        text = self[stream_id] = _hex(stream_id)
         return text
 
 
@@ -489,10 +514,11 @@ class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         if kwargs.get("bulk"):
             # a bulk append (ledger.batch) needs no notification ids back: one executemany
+            hexes = _UUIDHexes()  # a batch holds several events of each stream
             c.executemany(
                 self.insert_events_statement,
                 [
-                    (_hex(e.originator_id), e.originator_version, e.topic, e.state)
+                    (hexes[e.originator_id], e.originator_version, e.topic, e.state)
                     for e in stored_events
                 ],
             )
