@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import pytest
@@ -255,3 +256,32 @@ def test_a_growing_import_refreshes_the_planners_statistics(
     assert writer.next_analyze == 6
     writer.write([ladder(p1, 4, day=4)])  # four saved: not doubled yet
     assert analysed_rows() == (reltuples, count + 1)
+
+
+def test_an_import_runs_the_garbage_collector_only_between_batches(
+    app: TrajectoryLedger, p1: str
+) -> None:
+    """The collector is off while a batch is checked and saved, and as it was afterwards."""
+    registration = {"kind": "person-registered", "person": p1, "occurred_on": "2025-01-10"}
+    registration |= {"birth_date": "1990-04-02", "sex": "f", "nationality": ["SY"]}
+    assessment = {"kind": "ladder-assessed", "person": p1, "rung": 2, "assessor": "r.jansen"}
+    lines: list[tuple[int, str | dict[str, Any]]] = [(1, registration)]
+    lines += [(n, assessment | {"occurred_on": f"2025-03-0{n}"}) for n in (2, 3, 4)]
+    during: list[bool] = []
+
+    summary = import_lines(
+        app,
+        lines,
+        source=f"{p1}.jsonl",
+        batch_size=2,
+        on_progress=lambda _: during.append(gc.isenabled()),
+    )
+
+    assert summary.written == 4, summary.rejects
+    assert during == [False, False] and gc.isenabled()
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        import_lines(app, lines, source=f"{p1}.jsonl")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
