@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import functools
 import gc
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
@@ -199,7 +198,11 @@ def _converter(param_type: click.ParamType[Any] | None, name: str) -> Converter 
             return _convert(param_type, name, value)
 
         return to_choice
-    return functools.partial(_convert, param_type, name)
+
+    def to_value(value: Any) -> Any:
+        return _convert(param_type, name, value) if isinstance(value, str) else value
+
+    return to_value
 
 
 SKIP = None  # in a plan: a key of the line that is not an event field (kind, subject, …)
@@ -347,8 +350,8 @@ def parse_line(record: dict[str, Any], default_key: str) -> Write:
         if key is None and person_id is None:
             raise LineRejectedError([("person", "required: the person's external key")])
         return Write(item.event, given, subject=key, person_id=person_id, recorded_at=moment)
-    if item.stream is StreamKind.PERSON:
-        return Write(item.event, given, subject=_person(record), recorded_at=moment)
+    if item.event.stream is StreamKind.PERSON:
+        return Write(item.event, given, _person(record), None, moment)
     name = SUBJECT_KEYS[item.stream]
     value = record.get(name)
     if not isinstance(value, str) or not value:

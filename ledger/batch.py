@@ -190,7 +190,7 @@ class BatchWriter:
         """Check one write against the batch's state and keep its event; raises TrajectError."""
         fields = item.fields
         key = fields.get("idempotency_key")
-        if key and key in self.keys:
+        if isinstance(key, str) and key in self.keys:  # another value: the model refuses it
             stream_id, version = self.keys[key]
             return Recorded(stream_id, version, item.kind.__name__, duplicate=True)
         kind = item.kind
@@ -356,8 +356,8 @@ class BatchWriter:
         for w in writes:
             kind, fields, subject = w.kind, w.fields, w.subject
             key = fields.get("idempotency_key")
-            if key:
-                keys.add(str(key))
+            if isinstance(key, str) and key:
+                keys.add(key)
             if isinstance(w.target, str):
                 keys.add(w.target)
             if kind is ev.PersonRegistered:

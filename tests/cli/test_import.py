@@ -255,6 +255,18 @@ BAD: list[tuple[Any, str]] = [
         },
         "housing_kind: ",
     ),
+    (
+        {
+            "kind": "ladder-assessed",
+            "person": "C-1001",
+            "occurred_on": "2025-03-01",
+            "rung": 3,
+            "assessor": "x",
+            "idempotency_key": {"crm": 1001},
+        },
+        "idempotency_key: Input should be a valid string",
+    ),
+    (REGISTER | {"person": "C-5", "idempotency_key": ["crm", 5]}, "idempotency_key: "),
 ]
 
 
