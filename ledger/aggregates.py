@@ -513,11 +513,11 @@ class Trajectory(StreamAggregate):
             return warnings
         if not s.registered:
             raise RuleViolationError(kind, "person", "PersonRegistered must come first")
-        if s.deceased_on is not None and not isinstance(event, ev.CONTROL_EVENTS):
-            raise RuleViolationError(
-                kind, "person", f"died on {s.deceased_on}: only corrections may follow"
-            )
         if not isinstance(event, ev.CONTROL_EVENTS):
+            if s.deceased_on is not None:
+                raise RuleViolationError(
+                    kind, "person", f"died on {s.deceased_on}: only corrections may follow"
+                )
             self._check_dates(event)
             warnings += self._rules_for(event, kind)
         day = recorded_day(event)
