@@ -143,6 +143,7 @@ class BatchWriter:
         self.bsn_digests: set[str] = set()  # BSNs registered by this writer (not yet saved)
         self.known_bsns: set[str] = set()  # BSNs of the batch already in the ledger
         self.digests: dict[str, str] = {}  # the keyed hash of each BSN the batch registers
+        self.keyed: set[UUID] = set()  # the given person ids of the batch with a data key row
         self.checked_bsns: set[str] = set()  # the BSNs looked up for the batch
         self.erased: dict[UUID, bool] = {}  # whether a stream's data key was destroyed
         self.created: set[UUID] = set()  # streams this writer registered (never erased before)
@@ -201,6 +202,12 @@ class BatchWriter:
         else:
             stream_id = self._stream_id(item)
             loaded = self._cached(stream_id)
+        # a new person's data key is made here and saved with the batch; a person registered
+        # under a given id whose key row exists already (a key, or an erasure's tombstone)
+        # uses that row, as a single append does
+        new_key = fresh or (
+            kind is ev.PersonRegistered and loaded is None and stream_id not in self.keyed
+        )
         if type(loaded) is Trajectory and kind.stream is ev.StreamKind.PERSON:
             aggregate: StreamAggregate = loaded  # a person's fact on a person's stream: fits
         else:
@@ -236,7 +243,7 @@ class BatchWriter:
         if kind is ev.PersonalDataShredded:
             self.pending.shredded.append(stream_id)  # the key goes in the same transaction
             self.erased[stream_id] = True
-        self._keep(side, stream_id, fresh=fresh)
+        self._keep(side, stream_id, new_key=new_key)
         return Recorded(stream_id, event.originator_version, kind.__name__, tuple(warnings))
 
     def _given(self, item: Write, aggregate: StreamAggregate, stream_id: UUID) -> dict[str, Any]:
@@ -394,6 +401,8 @@ class BatchWriter:
             if isinstance(s, UUID) or known.get(s)
         )
         self.digests = digests
+        given_ids = [w.person_id for w in writes if w.kind is ev.PersonRegistered and w.person_id]
+        self.keyed = self.app.tables.subjects_with_keys(given_ids) if given_ids else set()
         self.known_bsns = self.app.tables.bsn_digests_present(digests.values())
         self.checked_bsns = set(digests.values())
 
@@ -437,7 +446,7 @@ class BatchWriter:
             ref = ExternalRefRow(item.subject, stream_id)
         return key, PersonIndexRow(stream_id, digest), ref
 
-    def _keep(self, side: _Side, stream_id: UUID, *, fresh: bool) -> None:
+    def _keep(self, side: _Side, stream_id: UUID, *, new_key: bool) -> None:
         key, index, ref = side
         pending = self.pending
         if key is not None:
@@ -451,7 +460,7 @@ class BatchWriter:
         if ref is not None:
             pending.external_refs.append(ref)
             self.refs[ref.source_key] = ref.person_id
-        if fresh:
+        if new_key:
             self.created.add(stream_id)
             if not self.dry_run:
                 wrapped = self.app.keyring.new_data_key(stream_id)

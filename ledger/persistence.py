@@ -445,6 +445,14 @@ class TrajectTables:
         )
         return {r["bsn_digest"] for r in rows}
 
+    def subjects_with_keys(self, subjects: Iterable[UUID]) -> set[UUID]:
+        """Those of ``subjects`` that have a row in the data key table (a key or a tombstone)."""
+        rows = self._in_chunks(
+            "SELECT subject FROM {p}traject_data_keys WHERE subject IN ({in})",
+            sorted(str(s) for s in subjects),
+        )
+        return {UUID(r["subject"]) for r in rows}
+
     def external_refs_of(self, person_ids: Iterable[UUID]) -> dict[UUID, str]:
         """The external key of each of ``person_ids`` that has one."""
         if not self.has_external_refs():
