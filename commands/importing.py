@@ -19,6 +19,7 @@ import contextlib
 import csv
 import gc
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,7 +32,7 @@ import orjson
 
 from commands import fields
 from commands.context import TrajectContext, pass_traject
-from commands.types import EvidenceRef, IsoDate, gemeente_code
+from commands.types import EvidenceRef, IsoDate, PatternType, gemeente_code
 from ledger.application import Recorded, TrajectoryLedger
 from ledger.batch import BatchWriter, Write
 from ledger.catalog import CatalogEntry, entry
@@ -198,6 +199,17 @@ def _converter(param_type: click.ParamType[Any] | None, name: str) -> Converter 
             return _convert(param_type, name, value)
 
         return to_choice
+    if isinstance(param_type, PatternType):
+        pattern, upper = re.compile(param_type.pattern), param_type.upper
+
+        def to_text(value: Any) -> Any:
+            if isinstance(value, str):  # PatternType.convert, its pattern compiled once
+                text = value.strip().upper() if upper else value.strip()
+                if pattern.match(text):
+                    return text
+            return _convert(param_type, name, value)
+
+        return to_text
 
     def to_value(value: Any) -> Any:
         return _convert(param_type, name, value) if isinstance(value, str) else value
