@@ -74,7 +74,18 @@ def recorded_day(event: ev.TrajectEvent) -> date:
     ``occurred_on`` is a Dutch calendar date, so "not in the future" and the recording delay are
     measured against the Dutch date of the recording, not the UTC date.
     """
-    return dutch_day(event.timestamp)
+    global _last_day  # noqa: PLW0603 - a one-entry cache, replaced whole (thread-safe)
+    moment = event.timestamp
+    last_moment, last_day = _last_day
+    if moment is last_moment:  # the same moment object: a batch's facts share theirs
+        return last_day
+    day = dutch_day(moment)
+    _last_day = (moment, day)
+    return day
+
+
+_last_day: tuple[datetime | None, date] = (None, date.min)
+"""The moment ``recorded_day`` was last asked for (compared by identity) and its Dutch day."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -135,7 +146,9 @@ class StreamAggregate:
         Returns True when the state can simply evolve by this event, False when a correction
         or retraction means the state must be derived again from the effective events.
         """
-        if event.originator_id != self.id or event.originator_version != self.version + 1:
+        if event.originator_version != self.version + 1 or (
+            event.originator_id is not self.id and event.originator_id != self.id
+        ):
             msg = (
                 f"event {event.originator_id} v{event.originator_version}"
                 f" does not follow v{self.version}"
@@ -500,11 +513,11 @@ class Trajectory(StreamAggregate):
             return warnings
         if not s.registered:
             raise RuleViolationError(kind, "person", "PersonRegistered must come first")
-        if s.deceased_on is not None and not isinstance(event, ev.CONTROL_EVENTS):
-            raise RuleViolationError(
-                kind, "person", f"died on {s.deceased_on}: only corrections may follow"
-            )
         if not isinstance(event, ev.CONTROL_EVENTS):
+            if s.deceased_on is not None:
+                raise RuleViolationError(
+                    kind, "person", f"died on {s.deceased_on}: only corrections may follow"
+                )
             self._check_dates(event)
             warnings += self._rules_for(event, kind)
         day = recorded_day(event)

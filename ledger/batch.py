@@ -33,6 +33,7 @@ saves nothing, so it cannot evict: its memory grows with the file it checks.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections import OrderedDict
@@ -45,7 +46,7 @@ from uuid import UUID, uuid4
 from eventsourcing.persistence import IntegrityError
 
 from ledger import events as ev
-from ledger.aggregates import AGGREGATE_CLASSES, StreamAggregate, project_stream
+from ledger.aggregates import AGGREGATE_CLASSES, StreamAggregate, Trajectory, project_stream
 from ledger.application import Recorded, TrajectoryLedger, check_recorded_at, default_actor
 from ledger.crypto import SHREDDED
 from ledger.errors import (
@@ -100,6 +101,22 @@ class _Pending:
     shredded: list[UUID] = field(default_factory=list)
 
 
+def _size(aggregate: StreamAggregate | None) -> int:
+    """The events a cached stream counts for (a stream not found counts as one)."""
+    return len(aggregate.stored) if aggregate is not None else 1
+
+
+@functools.cache
+def _personal_names(kind: type[ev.TrajectEvent]) -> tuple[str, ...]:
+    return tuple(kind.personal_fields())
+
+
+def _has_personal(event: ev.TrajectEvent) -> bool:
+    """Whether ``event`` carries a personal field (one a destroyed data key cannot take)."""
+    names = _personal_names(type(event))
+    return bool(names) and any(getattr(event, name) is not None for name in names)
+
+
 _Side = tuple[IdempotencyRow | None, PersonIndexRow | None, ExternalRefRow | None]
 """One event's side rows: its idempotency key, its person index row, its external key."""
 
@@ -120,15 +137,15 @@ class BatchWriter:
         self.cache_events = cache_events
         # the stream cache, least recently used first; None: no such stream
         self.streams: OrderedDict[UUID, StreamAggregate | None] = OrderedDict()
-        self.sizes: dict[UUID, int] = {}  # each cached stream's events when it was last kept
-        self.held = 0  # the sum of ``sizes``: the events the cache holds
+        self.held = 0  # the events the cache holds (a stream not found counts as one)
         self.keys: dict[str, tuple[UUID, int]] = {}  # idempotency keys known to this writer
         self.refs: dict[str, UUID | None] = {}  # external keys known to this writer
         self.bsn_digests: set[str] = set()  # BSNs registered by this writer (not yet saved)
         self.known_bsns: set[str] = set()  # BSNs of the batch already in the ledger
+        self.digests: dict[str, str] = {}  # the keyed hash of each BSN the batch registers
+        self.keyed: set[UUID] = set()  # the given person ids of the batch with a data key row
         self.checked_bsns: set[str] = set()  # the BSNs looked up for the batch
         self.erased: dict[UUID, bool] = {}  # whether a stream's data key was destroyed
-        self.fresh: set[UUID] = set()  # streams whose ids this writer made up (new persons)
         self.created: set[UUID] = set()  # streams this writer registered (never erased before)
         self.now = datetime.now(UTC)  # the recorded time of a batch's facts without recorded_at
         self.pending = _Pending()
@@ -172,80 +189,112 @@ class BatchWriter:
 
     def add(self, item: Write) -> Recorded:
         """Check one write against the batch's state and keep its event; raises TrajectError."""
-
-        key = item.fields.get("idempotency_key")
-        if key and key in self.keys:
+        fields = item.fields
+        key = fields.get("idempotency_key")
+        if isinstance(key, str) and key in self.keys:  # another value: the model refuses it
             stream_id, version = self.keys[key]
             return Recorded(stream_id, version, item.kind.__name__, duplicate=True)
         kind = item.kind
-        stream_id = self._stream_id(item)
-        is_new = kind is ev.PersonRegistered or kind.stream is not ev.StreamKind.PERSON
-        loaded = None if stream_id in self.fresh else self._cached(stream_id)
-        aggregate = self.app.fit_stream(loaded, stream_id, kind, new_stream=is_new)
-        given = dict(item.fields)
-        given.setdefault("recorded_by", self.actor)
-        if aggregate.version == 0 and "municipality" not in given and self.default_municipality:
-            given["municipality"] = self.default_municipality
-        if kind is ev.EventCorrected or kind is ev.EventRetracted:
-            given = self._control_fields(item, aggregate, stream_id, given)
+        fresh = kind is ev.PersonRegistered and item.person_id is None
+        if fresh:  # a new person: an id of its own, no stream to load
+            stream_id = uuid4()
+            loaded = None
+        else:
+            stream_id = self._stream_id(item)
+            loaded = self._cached(stream_id)
+        # a new person's data key is made here and saved with the batch; a person registered
+        # under a given id whose key row exists already (a key, or an erasure's tombstone)
+        # uses that row, as a single append does
+        new_key = fresh or (
+            kind is ev.PersonRegistered and loaded is None and stream_id not in self.keyed
+        )
+        if type(loaded) is Trajectory and kind.stream is ev.StreamKind.PERSON:
+            aggregate: StreamAggregate = loaded  # a person's fact on a person's stream: fits
+        else:
+            is_new = kind is ev.PersonRegistered or kind.stream is not ev.StreamKind.PERSON
+            aggregate = self.app.fit_stream(loaded, stream_id, kind, new_stream=is_new)
         moment = item.recorded_at
         if moment is None:  # the batch's time, kept in order after the stream's last event
             last = aggregate.stored.get(aggregate.version)
-            moment = self.now if last is None else max(self.now, last.timestamp)
+            moment = self.now if last is None or self.now >= last.timestamp else last.timestamp
+        given = self._given(item, aggregate, stream_id)
         event = self.app.build_event(aggregate, kind, given, moment)
         if item.recorded_at is not None:
             check_recorded_at(aggregate, event)
         if isinstance(event, ev.ParticipantEnrolled):
-            project_id = ev.project_stream_id(event.project_id)
-            project = self._cached(project_id) or AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
-            self.app.check_enrolment_window(event, project)
-        if aggregate.version and stream_id not in self.created and self._erased(stream_id, event):
+            self._check_enrolment(event)
+        if (
+            aggregate.version
+            and _has_personal(event)
+            and stream_id not in self.created
+            and self._erased(stream_id)
+        ):
             raise ErasedError(stream_id)
         side = self._side_rows(item, event, stream_id)
         warnings = aggregate.record(event)  # the rules; raises before it changes anything
         aggregate.pending.clear()
-        self._put(stream_id, aggregate)
+        if aggregate is loaded:  # cached already: one more event held
+            self.held += 1
+        else:  # a new stream, in the place of its "not found" (None, held as 1) if cached
+            self.held += len(aggregate.stored) - (0 if fresh else 1)
+            self.streams[stream_id] = aggregate
+            self.streams.move_to_end(stream_id)
         self.pending.events.append(event)
-        if isinstance(event, ev.PersonalDataShredded):
+        if kind is ev.PersonalDataShredded:
             self.pending.shredded.append(stream_id)  # the key goes in the same transaction
             self.erased[stream_id] = True
-        self._keep(side, event)
+        self._keep(side, stream_id, new_key=new_key)
         return Recorded(stream_id, event.originator_version, kind.__name__, tuple(warnings))
+
+    def _given(self, item: Write, aggregate: StreamAggregate, stream_id: UUID) -> dict[str, Any]:
+        """The fields the event is built from: the write's, with the writer's defaults."""
+        given = dict(item.fields)
+        given.setdefault("recorded_by", self.actor)
+        if aggregate.version == 0 and "municipality" not in given and self.default_municipality:
+            given["municipality"] = self.default_municipality
+        if item.kind is ev.EventCorrected or item.kind is ev.EventRetracted:
+            given = self._control_fields(item, aggregate, stream_id, given)
+        return given
+
+    def _check_enrolment(self, event: ev.ParticipantEnrolled) -> None:
+        """An enrolment falls in its project's eligibility window (the project as cached)."""
+        project_id = ev.project_stream_id(event.project_id)
+        project = self._cached(project_id) or AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
+        self.streams.move_to_end(event.originator_id)  # the person's, used after the project
+        self.app.check_enrolment_window(event, project)
 
     # --- streams and references -------------------------------------------------------------
 
     def _stream_id(self, item: Write) -> UUID:
+        """The stream of a write that does not register a new person (see ``add``)."""
         kind = item.kind
-        stream = kind.stream if kind not in ev.CONTROL_EVENTS else item.stream
+        subject = item.subject
         if kind is ev.PersonRegistered:
-            if item.person_id is not None:
-                return item.person_id
-            fresh = uuid4()
-            self.fresh.add(fresh)
-            return fresh
+            assert item.person_id is not None
+            return item.person_id
+        stream = kind.stream if kind not in ev.CONTROL_EVENTS else item.stream
+        if stream is ev.StreamKind.PERSON:
+            if isinstance(subject, UUID):
+                return subject
+            person = self._ref(str(subject or ""))
+            if person is None:
+                raise RuleViolationError(
+                    kind.__name__,
+                    "person",
+                    f"no person with external key {subject!r}: register them first",
+                )
+            return person
         if stream is ev.StreamKind.MUNICIPALITY:
-            return ev.municipality_stream_id(str(item.subject))
-        if stream is ev.StreamKind.PROJECT:
-            return ev.project_stream_id(str(item.subject))
-        if isinstance(item.subject, UUID):
-            return item.subject
-        person = self._ref(str(item.subject or ""))
-        if person is None:
-            raise RuleViolationError(
-                kind.__name__,
-                "person",
-                f"no person with external key {item.subject!r}: register them first",
-            )
-        return person
+            return ev.municipality_stream_id(str(subject))
+        return ev.project_stream_id(str(subject))
 
-    def _erased(self, stream_id: UUID, event: ev.TrajectEvent) -> bool:
-        """Whether ``event`` brings personal data to a stream whose key was destroyed."""
-        if not any(getattr(event, name) is not None for name in type(event).personal_fields()):
-            return False
-        if stream_id not in self.erased:
+    def _erased(self, stream_id: UUID) -> bool:
+        """Whether the data key of ``stream_id`` (a stream not registered here) was destroyed."""
+        erased = self.erased.get(stream_id)
+        if erased is None:
             wrapped = self.app.tables.select_wrapped_key(stream_id)
-            self.erased[stream_id] = wrapped == SHREDDED
-        return self.erased[stream_id]
+            erased = self.erased[stream_id] = wrapped == SHREDDED
+        return erased
 
     def _bsn_known(self, digest: str) -> bool:
         if digest in self.checked_bsns:
@@ -253,24 +302,25 @@ class BatchWriter:
         return self.app.tables.person_by_bsn_digest(digest) is not None
 
     def _ref(self, key: str) -> UUID | None:
-        if key not in self.refs:
-            self.refs[key] = self.app.person_by_external_ref(key) if self.has_refs else None
-        return self.refs[key]
+        try:
+            return self.refs[key]
+        except KeyError:
+            found = self.refs[key] = self.app.person_by_external_ref(key) if self.has_refs else None
+            return found
 
     def _cached(self, stream_id: UUID) -> StreamAggregate | None:
+        """The stream as this writer holds it (loaded first if need be), now the most recent."""
+        streams = self.streams
         try:
-            self.streams.move_to_end(stream_id)
+            streams.move_to_end(stream_id)
         except KeyError:
             self._load([stream_id])
-        return self.streams[stream_id]
+        return streams[stream_id]
 
     def _put(self, stream_id: UUID, aggregate: StreamAggregate | None) -> None:
-        """Keep a stream as the most recently used; its events count towards the bound."""
-        size = len(aggregate.stored) if aggregate is not None else 1
-        self.held += size - self.sizes.get(stream_id, 0)
-        self.sizes[stream_id] = size
+        """Keep a loaded stream (not cached yet) as the most recently used."""
+        self.held += _size(aggregate)
         self.streams[stream_id] = aggregate
-        self.streams.move_to_end(stream_id)
 
     def _evict(self) -> None:
         """Drop the least recently used streams until the cache holds ``cache_events`` or fewer.
@@ -279,8 +329,8 @@ class BatchWriter:
         is simply loaded again when it is seen again.
         """
         while self.held > self.cache_events and self.streams:
-            stream_id, _ = self.streams.popitem(last=False)
-            self.held -= self.sizes.pop(stream_id)
+            stream_id, aggregate = self.streams.popitem(last=False)
+            self.held -= _size(aggregate)
             self.erased.pop(stream_id, None)
             self.created.discard(stream_id)
             self.app.keyring.forget(stream_id)
@@ -300,42 +350,61 @@ class BatchWriter:
 
     def _prefetch(self, writes: Sequence[Write]) -> None:
         """Look up the batch's idempotency keys, external keys and streams in few queries."""
-        keys = {str(w.fields["idempotency_key"]) for w in writes if w.fields.get("idempotency_key")}
-        keys |= {w.target for w in writes if isinstance(w.target, str)}
-        self.keys.update(self.app.tables.idempotency_many(keys - set(self.keys)))
-        refs = {
-            w.subject
-            for w in writes
-            if isinstance(w.subject, str) and w.stream is ev.StreamKind.PERSON
-        } - set(self.refs)
+        keys: set[str] = set()
+        refs: set[str] = set()
+        digests: dict[str, str] = {}
+        subjects: list[UUID | str] = []  # the streams in order; a str: an external key's
+        bsn_digest = self.app.keyring.bsn_digest
+        person, municipality, project = (
+            ev.StreamKind.PERSON,
+            ev.StreamKind.MUNICIPALITY,
+            ev.StreamKind.PROJECT,
+        )
+        for w in writes:
+            kind, fields, subject = w.kind, w.fields, w.subject
+            key = fields.get("idempotency_key")
+            if isinstance(key, str) and key:
+                keys.add(key)
+            if isinstance(w.target, str):
+                keys.add(w.target)
+            if kind is ev.PersonRegistered:
+                bsn = fields.get("bsn")
+                if isinstance(bsn, str) and bsn not in digests:
+                    digests[bsn] = bsn_digest(bsn)
+                if w.person_id is not None:
+                    subjects.append(w.person_id)
+                if isinstance(subject, str) and w.stream is person:
+                    refs.add(subject)
+                continue
+            stream = kind.stream if kind not in ev.CONTROL_EVENTS else w.stream
+            if isinstance(subject, str):
+                if stream is person:
+                    refs.add(subject)
+                    subjects.append(subject)
+                elif stream is municipality and subject:
+                    subjects.append(ev.municipality_stream_id(subject))
+                elif stream is project and subject:
+                    subjects.append(ev.project_stream_id(subject))
+            elif isinstance(subject, UUID) and stream is person:
+                subjects.append(subject)
+            if kind is ev.ParticipantEnrolled and fields.get("project_id"):
+                subjects.append(ev.project_stream_id(str(fields["project_id"])))
+        self.keys.update(self.app.tables.idempotency_many(keys - self.keys.keys()))
+        refs -= self.refs.keys()
         if refs and self.has_refs:
             found = self.app.tables.persons_by_external_refs(refs)
             self.refs.update({ref: found.get(ref) for ref in refs})
-        streams: list[UUID] = []
-        for w in writes:
-            if w.kind is ev.PersonRegistered:
-                if w.person_id is not None:
-                    streams.append(w.person_id)
-                continue
-            stream = w.kind.stream if w.kind not in ev.CONTROL_EVENTS else w.stream
-            if stream is ev.StreamKind.MUNICIPALITY and w.subject:
-                streams.append(ev.municipality_stream_id(str(w.subject)))
-            elif stream is ev.StreamKind.PROJECT and w.subject:
-                streams.append(ev.project_stream_id(str(w.subject)))
-            elif isinstance(w.subject, UUID):
-                streams.append(w.subject)
-            elif isinstance(w.subject, str) and self.refs.get(w.subject):
-                streams.append(self.refs[w.subject])  # type: ignore[arg-type]
-            if w.kind is ev.ParticipantEnrolled and w.fields.get("project_id"):
-                streams.append(ev.project_stream_id(str(w.fields["project_id"])))
-        self._load(streams)
-        digests = {
-            self.app.keyring.bsn_digest(str(w.fields["bsn"]))
-            for w in writes
-            if w.kind is ev.PersonRegistered and isinstance(w.fields.get("bsn"), str)
-        }
-        self.known_bsns = self.app.tables.bsn_digests_present(digests)
-        self.checked_bsns = digests
+        known = self.refs
+        self._load(
+            s if isinstance(s, UUID) else known[s]  # type: ignore[misc]
+            for s in subjects
+            if isinstance(s, UUID) or known.get(s)
+        )
+        self.digests = digests
+        given_ids = [w.person_id for w in writes if w.kind is ev.PersonRegistered and w.person_id]
+        self.keyed = self.app.tables.subjects_with_keys(given_ids) if given_ids else set()
+        self.known_bsns = self.app.tables.bsn_digests_present(digests.values())
+        self.checked_bsns = set(digests.values())
 
     def _control_fields(
         self, item: Write, aggregate: StreamAggregate, stream_id: UUID, given: dict[str, Any]
@@ -364,9 +433,10 @@ class BatchWriter:
             if event.idempotency_key
             else None
         )
-        if not isinstance(event, ev.PersonRegistered):
+        if type(event) is not ev.PersonRegistered:
             return key, None, None
-        digest = self.app.keyring.bsn_digest(event.bsn) if event.bsn else None
+        bsn = event.bsn
+        digest = (self.digests.get(bsn) or self.app.keyring.bsn_digest(bsn)) if bsn else None
         if digest and (digest in self.bsn_digests or self._bsn_known(digest)):
             raise DuplicatePersonError
         ref = None
@@ -376,25 +446,25 @@ class BatchWriter:
             ref = ExternalRefRow(item.subject, stream_id)
         return key, PersonIndexRow(stream_id, digest), ref
 
-    def _keep(self, side: _Side, event: ev.TrajectEvent) -> None:
+    def _keep(self, side: _Side, stream_id: UUID, *, new_key: bool) -> None:
         key, index, ref = side
         pending = self.pending
         if key is not None:
             pending.idempotency.append(key)
-            self.keys[key.key] = (key.stream_id, key.version)
-        if index is not None:
-            pending.person_index.append(index)
-            if index.bsn_digest:
-                self.bsn_digests.add(index.bsn_digest)
+            self.keys[key.key] = (stream_id, key.version)
+        if index is None:
+            return
+        pending.person_index.append(index)
+        if index.bsn_digest:
+            self.bsn_digests.add(index.bsn_digest)
         if ref is not None:
             pending.external_refs.append(ref)
             self.refs[ref.source_key] = ref.person_id
-        if event.originator_id in self.fresh:
-            self.fresh.discard(event.originator_id)  # known now: in self.streams
-            self.created.add(event.originator_id)
+        if new_key:
+            self.created.add(stream_id)
             if not self.dry_run:
-                wrapped = self.app.keyring.new_data_key(event.originator_id)
-                self.pending.data_keys.append(DataKeyRow(event.originator_id, wrapped))
+                wrapped = self.app.keyring.new_data_key(stream_id)
+                pending.data_keys.append(DataKeyRow(stream_id, wrapped))
 
     # --- saving -----------------------------------------------------------------------------
 
@@ -419,7 +489,6 @@ class BatchWriter:
                 self.next_analyze = 2 * self.saved
         self.pending = _Pending()
         self.bsn_digests.clear()
-        self.fresh.clear()  # ids made up for registrations that were refused
         self.keys.clear()  # saved: the next batch looks up its own keys
         self.refs.clear()
         self._evict()
@@ -430,10 +499,8 @@ class BatchWriter:
             self.app.keyring.forget(subject)
         self.pending = _Pending()
         self.streams.clear()
-        self.sizes.clear()
         self.held = 0
         self.created.clear()
-        self.fresh.clear()
         self.refs.clear()
         self.keys.clear()
         self.bsn_digests.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import operator
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -35,8 +36,11 @@ def bsn_is_valid(value: str) -> bool:
         digits = "0" + digits
     if len(digits) != 9 or not digits.isdigit() or digits == "000000000":
         return False
-    weights = (9, 8, 7, 6, 5, 4, 3, 2, -1)
-    return sum(w * int(d) for w, d in zip(weights, digits, strict=True)) % 11 == 0
+    return sum(map(operator.mul, BSN_WEIGHTS, map(int, digits))) % 11 == 0
+
+
+BSN_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
+"""The 11-proef's weight of each of a BSN's nine digits."""
 
 
 def normalise_bsn(value: str) -> str:

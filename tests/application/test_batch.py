@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
-from uuid import uuid4
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import StoredEvent
@@ -255,3 +256,62 @@ def test_a_growing_import_refreshes_the_planners_statistics(
     assert writer.next_analyze == 6
     writer.write([ladder(p1, 4, day=4)])  # four saved: not doubled yet
     assert analysed_rows() == (reltuples, count + 1)
+
+
+def test_an_import_runs_the_garbage_collector_only_between_batches(
+    app: TrajectoryLedger, p1: str
+) -> None:
+    """The collector is off while a batch is checked and saved, and as it was afterwards."""
+    registration = {"kind": "person-registered", "person": p1, "occurred_on": "2025-01-10"}
+    registration |= {"birth_date": "1990-04-02", "sex": "f", "nationality": ["SY"]}
+    assessment = {"kind": "ladder-assessed", "person": p1, "rung": 2, "assessor": "r.jansen"}
+    lines: list[tuple[int, str | dict[str, Any]]] = [(1, registration)]
+    lines += [(n, assessment | {"occurred_on": f"2025-03-0{n}"}) for n in (2, 3, 4)]
+    during: list[bool] = []
+
+    summary = import_lines(
+        app,
+        lines,
+        source=f"{p1}.jsonl",
+        batch_size=2,
+        on_progress=lambda _: during.append(gc.isenabled()),
+    )
+
+    assert summary.written == 4, summary.rejects
+    assert during == [False, False] and gc.isenabled()
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        import_lines(app, lines, source=f"{p1}.jsonl")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_person_registered_under_a_given_id_gets_a_data_key_with_the_batch(
+    app: TrajectoryLedger, make_app: LedgerFactory, p1: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new stream's key is saved in the batch's transaction, whether its id was made up or
+    given (an export imported again); a key row made earlier for a given id is used as it is."""
+    given, keyed = uuid4(), uuid4()
+    existing = app.keyring.key_for_write(keyed)  # e.g. left by an import killed mid-batch
+    writes = [
+        Write(ev.PersonRegistered, REGISTRATION, subject=p1, person_id=given),
+        Write(ev.PersonRegistered, REGISTRATION, subject=f"{p1}-2", person_id=keyed),
+    ]
+
+    apart: list[UUID] = []  # keys written in a transaction of their own (the store is real)
+    insert_alone = app.tables.insert_wrapped_key
+    monkeypatch.setattr(
+        app.tables, "insert_wrapped_key", lambda s, w: apart.append(s) or insert_alone(s, w)
+    )
+
+    outcomes = BatchWriter(app).write(writes)
+
+    assert apart == []
+    assert [o.stream_id for o in outcomes if isinstance(o, Recorded)] == [given, keyed]
+    assert app.tables.subjects_with_keys([given, keyed, uuid4()]) == {given, keyed}
+    reader = make_app(initialise=False)  # a fresh key ring: reads what the store holds
+    for person in (given, keyed):
+        first = next(iter(reader.stream_events(person)))
+        assert isinstance(first, ev.PersonRegistered) and first.name == "Invented Person"
+    assert reader.keyring.key_for_read(keyed) == existing

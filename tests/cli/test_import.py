@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from cli_helpers import Traject, last_line
 
+from commands.importing import LineRejectedError, parse_line
+
 BSN = "123456782"
 
 REGISTER = {
@@ -254,6 +256,29 @@ BAD: list[tuple[Any, str]] = [
             "route": "koppeling",
         },
         "housing_kind: ",
+    ),
+    (
+        {
+            "kind": "ladder-assessed",
+            "person": "C-1001",
+            "occurred_on": "2025-03-01",
+            "rung": 3,
+            "assessor": "x",
+            "idempotency_key": {"crm": 1001},
+        },
+        "idempotency_key: Input should be a valid string",
+    ),
+    (REGISTER | {"person": "C-5", "idempotency_key": ["crm", 5]}, "idempotency_key: "),
+    (
+        {
+            "kind": "ladder-assessed",
+            "person": "C-1001",
+            "occurred_on": "2025-03-01",
+            "rung": 3,
+            "assessor": "x",
+            "municipality": "GM12",
+        },
+        "municipality: 'GM12' is not a CBS municipality code: GM and 4 digits, e.g. GM0622",
     ),
 ]
 
@@ -516,3 +541,16 @@ def test_bad_export_options_are_refused_without_a_traceback(
     assert result.exit_code in (1, 2)
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_coded_value_is_read_as_the_command_line_reads_it() -> None:
+    """A municipality code (or another patterned value) is stripped and upper-cased, then checked
+    against its pattern, as `--municipality` is; a bad one gets the command line's message."""
+    line = MORE[0] | {"municipality": " gm0556 "}
+
+    assert parse_line(line, "k").fields["municipality"] == "GM0556"
+    with pytest.raises(LineRejectedError) as refused:
+        parse_line(line | {"municipality": "GM 0556"}, "k")
+    assert refused.value.problems == [
+        ("municipality", "'GM 0556' is not a CBS municipality code: GM and 4 digits, e.g. GM0622")
+    ]
