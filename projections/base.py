@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import sqlite3
 import traceback
 import weakref
 from abc import ABC, abstractmethod
@@ -1689,13 +1690,15 @@ def _complete(
 ) -> dict[str, str]:
     """After the last page: each projection's derived tables filled and its digest computed,
     then (SQLite) its staged tables copied into the ``__new`` tables in key order, and its
-    secondary indexes created.
+    secondary indexes created (:func:`_place`).
 
     On SQLite everything up to the copy reads and writes the staging tables in the
     connection's temporary database: only the copy and the indexes take the database's write
-    lock, so worker processes wait for each other's C-speed copies, not for each other's
-    refreshes."""
+    lock. While another process holds that lock (the other worker of a parallel rebuild,
+    copying its tables), the read models done so far wait and the next one is refreshed
+    meanwhile; the last ones wait for the lock."""
     digests: dict[str, str] = {}
+    done: list[Projection] = []
     for projection in projections:
         run_id = run_ids[projection.name]
         names = [table.name for table in projection.tables] if staged else []
@@ -1715,15 +1718,44 @@ def _complete(
             views.transaction(commit=False, suffix=NEW_SUFFIX, staged=names) as tx,
         ):
             digests[projection.name] = compute_digest(tx, projection)
-        with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
-            _claim(tx, projection.name, run_id)
+        done.append(projection)
+        if _place(views, done, run_ids, phase, staged=staged, wait=False):
+            done = []
+    _place(views, done, run_ids, phase, staged=staged, wait=True)
+    return digests
+
+
+def _place(
+    views: Views,
+    projections: Sequence[Projection],
+    run_ids: Mapping[str, str],
+    phase: _PhaseClock,
+    *,
+    staged: bool,
+    wait: bool,
+) -> bool:
+    """Put the built tables of ``projections`` in their final form in one transaction: (SQLite)
+    their staged tables copied into the ``__new`` tables, then their secondary indexes; return
+    whether that was done.
+
+    Without ``wait``, nothing is done (False) when another connection holds SQLite's write
+    lock at this moment; PostgreSQL's writers of different tables do not wait for each other.
+    """
+    if not projections:
+        return True
+    with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
+        first = projections[0]
+        if not (wait or tx.dialect.is_postgres or _write_lock_free(tx, first, run_ids)):
+            return False
+        for projection in projections:
+            _claim(tx, projection.name, run_ids[projection.name])
             if staged:
                 with phase("order"):
                     for table in projection.tables:
                         _cluster_staged(tx, table)
             with phase("index"):
                 for table in projection.tables:
-                    for statement in _index_statements(tx, table, run_id):
+                    for statement in _index_statements(tx, table, run_ids[projection.name]):
                         tx.execute(statement)
                     analyzed = table is projection.facts_table and projection.derived_tables
                     if tx.dialect.is_postgres and not analyzed:
@@ -1732,7 +1764,23 @@ def _complete(
                         # planner takes a bulk-loaded table for empty and may join it by
                         # nested loops (a report then runs for minutes instead of a second)
                         tx.execute(f"ANALYZE {tx.table(table.name)}")
-    return digests
+    return True
+
+
+def _write_lock_free(tx: Tx, projection: Projection, run_ids: Mapping[str, str]) -> bool:
+    """SQLite: take the database's write lock for ``tx`` (by claiming ``projection``'s run) if
+    no other connection holds it now; False, with nothing written, if one does."""
+    timeout = int(tx.all("PRAGMA busy_timeout")[0][0])
+    tx.execute("PRAGMA busy_timeout = 0")
+    try:
+        _claim(tx, projection.name, run_ids[projection.name])
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise
+        return False
+    finally:
+        tx.execute(f"PRAGMA busy_timeout = {timeout}")
+    return True
 
 
 def _create_new_tables(

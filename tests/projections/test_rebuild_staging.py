@@ -3,6 +3,9 @@ the staging tables in SQLite's temporary database, and the time per phase."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from datetime import date
 from typing import Any
 
@@ -11,6 +14,8 @@ from projection_events import GEMEENTEN, LogBuilder, append, random_log
 from ledger import events as ev
 from projections import CASELOAD, PROJECTIONS, Views, catch_up, rebuild, rebuild_many
 from projections.base import NEW_SUFFIX, STAGED_SUFFIX, STAGING_PAGE_BYTES
+from projections.ladder import LadderProjection
+from projections.outflow import OutflowProjection
 
 ALL = list(PROJECTIONS.values())
 
@@ -177,3 +182,58 @@ def test_text_columns_compare_bytes_on_both_stores(make_ledger: Any, store_url: 
                     for row in tx.all(f"SELECT {key} FROM {tx.table(table.name)} ORDER BY {key}")
                 ]
                 assert ordered == sorted(ordered, key=lambda text: text.encode())
+
+
+def test_read_models_are_refreshed_while_another_writer_holds_the_lock(
+    make_ledger: Any, sqlite_store: str
+) -> None:
+    # a parallel rebuild's other worker copying its tables: from the end of the log until
+    # every read model is refreshed, another connection holds the database's write lock
+    refreshed: list[str] = []
+
+    class NotedOutflow(OutflowProjection):
+        name = "outflow_noted"
+
+        def refresh_all(self, tx: Any, chunk: int = 1000) -> None:
+            super().refresh_all(tx, chunk)
+            refreshed.append(self.name)
+
+    class NotedLadder(LadderProjection):  # with a derived table
+        name = "ladder_noted"
+
+        def refresh_all(self, tx: Any, chunk: int = 1000) -> None:
+            super().refresh_all(tx, chunk)
+            refreshed.append(self.name)
+
+    noted = [NotedOutflow(), NotedLadder()]
+    views = views_of(make_ledger, sqlite_store, random_log(4, 3, 60))
+    locked, released = threading.Event(), threading.Event()
+    waited_for_all: list[bool] = []
+
+    def hold_the_lock() -> None:
+        other = sqlite3.connect(sqlite_store.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            locked.set()
+            deadline = time.monotonic() + 10
+            while len(refreshed) < len(noted) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            waited_for_all.append(len(refreshed) == len(noted))
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+            released.set()
+
+    def at_the_end(done: int, total: int) -> None:
+        if done == total and not locked.is_set():
+            threading.Thread(target=hold_the_lock, daemon=True).start()
+            assert locked.wait(10)
+
+    results = rebuild_many(views, noted, progress=at_the_end)
+    assert released.wait(10)
+    assert waited_for_all == [True]  # no read model waited for the lock while one was left
+    assert [r.digest for r in results] == [r.digest for r in rebuild_many(views, noted)]
+    for projection in noted:
+        assert secondary_indexes(views, projection.facts_table.name) == sorted(
+            projection.facts_table.indexes
+        )
