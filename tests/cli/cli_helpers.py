@@ -16,6 +16,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from cli import cli
+from ledger.aggregates import dutch_day
 from ledger.application import TrajectoryLedger
 from ledger.config import parse_database_url
 from ledger.crypto import read_key_file
@@ -32,8 +33,9 @@ TRAJECT_VARIABLES = (
 
 
 def days_ago(days: int) -> str:
-    """A date ``days`` before today (UTC), as the ledger refuses dates in the future."""
-    return (datetime.now(UTC).date() - timedelta(days=days)).isoformat()
+    """A date ``days`` before today in the ledger's time zone (Europe/Amsterdam), the day from
+    which the ledger counts a recording's delay and refuses dates in the future."""
+    return (dutch_day(datetime.now(UTC)) - timedelta(days=days)).isoformat()
 
 
 @dataclass
