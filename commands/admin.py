@@ -1,9 +1,10 @@
-"""``traject admin``: setting up a PostgreSQL ledger for several kinds of user."""
+"""``traject admin``: roles for a PostgreSQL ledger, and purging destroyed data keys."""
 
 from __future__ import annotations
 
 import click
 
+from commands import render
 from commands.context import TrajectContext, pass_traject
 from ledger.roles import ROLES, grant_roles
 from projections import PROJECTIONS
@@ -11,7 +12,27 @@ from projections import PROJECTIONS
 
 @click.group("admin")
 def group() -> None:
-    """Administration of a PostgreSQL ledger (run as the owner of its tables)."""
+    """Administration of a ledger (run as the owner of its tables)."""
+
+
+@group.command("purge-erased")
+@pass_traject
+def purge_erased(traject: TrajectContext) -> None:
+    """Remove the old bytes of destroyed data keys from the database's files.
+
+    `traject person shred` does this itself when it can. SQLite: the write-ahead log is
+    checkpointed and emptied (it waits for other readers of the ledger). PostgreSQL: the table
+    traject_data_keys is rewritten into a new file and its key column's planner statistics
+    are dropped, which only its owner may do; the table is locked meanwhile. Run it as the
+    owner after an erasure by another user (staff): `traject person shred` then warns that
+    the purge is pending. Backups made before the erasure still hold the key.
+
+    \b
+    Example:
+      traject --db postgresql://owner@db/traject admin purge-erased
+    """
+    purge = traject.app.purge_erased()
+    traject.emit(render.purged(purge), render.purge_json(purge))
 
 
 @group.command("roles")

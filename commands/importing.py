@@ -30,7 +30,7 @@ from uuid import UUID
 import click
 import orjson
 
-from commands import fields
+from commands import fields, render
 from commands.context import TrajectContext, pass_traject
 from commands.types import EvidenceRef, IsoDate, PatternType, gemeente_code
 from ledger.application import Recorded, TrajectoryLedger
@@ -49,6 +49,7 @@ from ledger.events import (
     ProjectRegistered,
     StreamKind,
 )
+from ledger.persistence import Purge
 from ledger.values import Source
 
 SUBJECT_KEYS: dict[StreamKind, str] = {
@@ -110,6 +111,7 @@ class Summary:
     rejected: int = 0
     rejects: list[Reject] = field(default_factory=list)
     warnings: int = 0
+    purge: Purge | None = None  # of the destroyed data keys, after the last erasure imported
 
 
 # --- one line ----------------------------------------------------------------------------------
@@ -534,6 +536,7 @@ def import_lines(
                 settle()
         if batch:
             flush()
+    summary.purge = writer.purge
     return summary
 
 
@@ -738,6 +741,7 @@ def import_command(
         )
     if rejects:
         write_rejects(rejects_path(file), rejects, item)
+    traject.warn(render.purge_warnings(summary.purge))
     if not quiet:
         verb = "valid" if dry_run else "written"
         text = (

@@ -98,12 +98,15 @@ def shred(traject: TrajectContext, person: str, approved_by: str) -> None:
     erased from then on, in every event. The events themselves stay, so counts and audit
     proofs are unaffected. Recorded as PersonalDataShredded.
 
+    The key's old bytes are then purged from the database's files: on SQLite the write-ahead
+    log is emptied; on PostgreSQL the key table is rewritten, which only its owner may do. When
+    the purge cannot be done (another user, a busy ledger) the command warns and says what to
+    run (`traject admin purge-erased`). Backups made before the erasure still hold the key.
+
     \b
     Example:
       traject person shred 3219ed75 --approved-by "privacy officer" --yes
     """
     result = traject.app.shred(traject.person(person), approved_by=approved_by)
-    traject.emit(
-        render.recorded(result, StreamKind.PERSON, person),
-        render.recorded_json(result, StreamKind.PERSON, person),
-    )
+    traject.emit(render.erased(result), render.erased_json(result))
+    traject.warn(render.purge_warnings(result.purge))

@@ -33,6 +33,12 @@ Write commands (``--json``)::
 
     {"stream": "person", "subject": "3219ed75-…", "stream_id": "3219ed75-…",
      "kind": "Housed", "version": 4, "duplicate": false, "warnings": []}
+
+``traject person shred`` adds what became of the destroyed key's old bytes::
+
+    "purge": {"done": true,              # false: still in the database's files (see warning)
+              "detail": "…",             # what was done, or what stands in the way
+              "pending_since": "…" | null}   # the latest erasure awaiting a purge, if any
 """
 
 from __future__ import annotations
@@ -43,7 +49,8 @@ from uuid import UUID
 
 from commands.context import Initialised
 from ledger import events as ev
-from ledger.application import PersonSummary, Recorded, Timeline, TimelineEntry
+from ledger.application import Erasure, PersonSummary, Recorded, Timeline, TimelineEntry
+from ledger.persistence import Purge
 
 ERASED = "[erased]"
 
@@ -114,6 +121,47 @@ def recorded_json(result: Recorded, stream: ev.StreamKind, subject: str) -> dict
         "duplicate": result.duplicate,
         "warnings": list(result.warnings),
     }
+
+
+# --- erasure ----------------------------------------------------------------------------------
+
+BACKUPS_REMAIN = (
+    "Remains: backups and WAL archives made before the erasure hold the wrapped key until "
+    "their retention ends (docs/operations.md, Erasure)."
+)
+
+
+def erased(result: Erasure) -> str:
+    """What `person shred` did and what remains; a purge that could not be done is a warning."""
+    lines = [
+        recorded(result.recorded, ev.StreamKind.PERSON, ""),
+        "Destroyed the data key: the personal fields read as erased in every event.",
+        purged(result.purge) if result.purge.done else "Not purged yet: see the warning.",
+        BACKUPS_REMAIN,
+    ]
+    return "\n".join(lines)
+
+
+def erased_json(result: Erasure) -> dict[str, Any]:
+    return recorded_json(result.recorded, ev.StreamKind.PERSON, "") | {
+        "purge": purge_json(result.purge)
+    }
+
+
+def purged(purge: Purge) -> str:
+    """``Purged: <what was done>.``"""
+    return f"Purged: {purge.detail}."
+
+
+def purge_json(purge: Purge) -> dict[str, Any]:
+    return {"done": purge.done, "detail": purge.detail, "pending_since": purge.pending_since}
+
+
+def purge_warnings(purge: Purge | None) -> list[str]:
+    """The warning of a purge that could not be done (none for a purge done, or none made)."""
+    if purge is None or purge.done:
+        return []
+    return [f"not purged yet: {purge.detail}"]
 
 
 # --- persons ----------------------------------------------------------------------------------

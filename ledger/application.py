@@ -46,6 +46,7 @@ from ledger.errors import (
     DuplicatePersonError,
     MasterKeyError,
     PersonNotFoundError,
+    PurgeError,
     RuleViolationError,
     StreamNotFoundError,
     TrajectError,
@@ -55,6 +56,7 @@ from ledger.persistence import (
     ExternalRefRow,
     IdempotencyRow,
     PersonIndexRow,
+    Purge,
     PydanticMapper,
     TrajectTables,
 )
@@ -81,6 +83,13 @@ class Recorded(NamedTuple):
     kind: str
     warnings: tuple[str, ...] = ()
     duplicate: bool = False
+
+
+class Erasure(NamedTuple):
+    """The outcome of an erasure: the recorded PersonalDataShredded, and the purge of the key."""
+
+    recorded: Recorded
+    purge: Purge
 
 
 @dataclass(frozen=True)
@@ -399,12 +408,32 @@ class TrajectoryLedger(Application[UUID]):
             stream_id, ev.EventRetracted, fields, new_stream=False, recorded_at=recorded_at
         )
 
-    def shred(self, person_id: UUID, *, approved_by: str, **envelope: Any) -> Recorded:
-        """Erase a person's personal data: record the erasure, then destroy the data key."""
+    def shred(self, person_id: UUID, *, approved_by: str, **envelope: Any) -> Erasure:
+        """Erase a person's personal data: record the erasure, destroy the data key, then purge
+        the key's old bytes from the database's files as far as this user may.
+
+        The purge's outcome says what is left when it could not be done (PostgreSQL: the
+        connected user does not own the key table; SQLite: a reader held the log back); the
+        erasure then stays marked as awaiting :meth:`purge_erased`.
+        """
         fields = {"approved_by": approved_by, **envelope}
         recorded = self._append(person_id, ev.PersonalDataShredded, fields, new_stream=False)
         self.keyring.shred(person_id)
-        return recorded
+        return Erasure(recorded, self.tables.purge_erased_keys())
+
+    def purge_erased(self) -> Purge:
+        """Remove the old bytes of every destroyed data key from the database's files.
+
+        SQLite: checkpoint the write-ahead log and empty it. PostgreSQL: rewrite the key table
+        into a new file, as its owner.
+
+        Raises:
+            PurgeError: the purge could not be done; the message says why and what to run.
+        """
+        purge = self.tables.purge_erased_keys()
+        if not purge.done:
+            raise PurgeError(purge.detail)
+        return purge
 
     def _append(
         self,

@@ -57,7 +57,13 @@ from ledger.errors import (
     RuleViolationError,
     TrajectError,
 )
-from ledger.persistence import DataKeyRow, ExternalRefRow, IdempotencyRow, PersonIndexRow
+from ledger.persistence import (
+    DataKeyRow,
+    ExternalRefRow,
+    IdempotencyRow,
+    PersonIndexRow,
+    Purge,
+)
 
 MAX_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 0.01
@@ -151,6 +157,7 @@ class BatchWriter:
         self.pending = _Pending()
         self.actor = default_actor()
         self.saved = 0  # events this writer saved
+        self.purge: Purge | None = None  # the purge after its last batch with an erasure
         self.next_analyze = first_analyze
         self.default_municipality = app.default_municipality
         if not dry_run:
@@ -482,6 +489,8 @@ class BatchWriter:
             )
             for subject in pending.shredded:
                 self.app.keyring.shredded(subject)
+            if pending.shredded:  # as after `shred`: the destroyed keys' old bytes go too
+                self.purge = self.app.tables.purge_erased_keys()
             self.saved += len(pending.events)
             if self.saved >= self.next_analyze:
                 # the planner would otherwise keep planning for the tables as they were

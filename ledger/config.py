@@ -53,7 +53,7 @@ def parse_database_url(url: str | None) -> StoreConfig:
         kind="sqlite",
         sqlite_path=path,
         library_env={
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "ledger.persistence:TrajectSQLiteFactory",
             "SQLITE_DBNAME": str(path),
             "SQLITE_LOCK_TIMEOUT": "30",
             "APPLICATION_RECORDER_TOPIC": "ledger.persistence:TrajectSQLiteRecorder",

@@ -3,7 +3,8 @@
 * Every stream that carries personal fields has its own 256-bit data key.
 * Data keys are stored wrapped (AES-256-GCM under the master key, the stream id as associated
   data) in the ``traject_data_keys`` table. Erasure overwrites the wrapped key: the ciphertext in
-  the event rows stays, proofs over it still verify, and the fields read as erased.
+  the event rows stays, proofs over it still verify, and the fields read as erased. The old
+  bytes of the key row are then purged from the database's files (``ledger.persistence``).
 * The BSN index is an HMAC-SHA256 under a key derived from the master key (HKDF), so a BSN is
   found without being stored in clear.
 """

@@ -72,6 +72,10 @@ class ErasedError(TrajectError):
         super().__init__(f"the personal data of {ref} has been erased (crypto-shredded)")
 
 
+class PurgeError(TrajectError):
+    """Destroyed data keys could not be purged from the database's files (owner, busy store)."""
+
+
 class StoreError(TrajectError):
     """The database cannot be reached or is busy."""
 
@@ -80,8 +84,17 @@ INSUFFICIENT_PRIVILEGE = "42501"
 """PostgreSQL's SQLSTATE for "permission denied" (and "must be owner")."""
 
 
+LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's SQLSTATE for a lock not granted within ``lock_timeout``."""
+
+
 def permission_error(error: BaseException) -> BaseException | None:
-    """The PostgreSQL permission error in ``error``'s chain of causes, if there is one.
+    """The PostgreSQL permission error in ``error``'s chain of causes, if there is one."""
+    return sqlstate_error(error, INSUFFICIENT_PRIVILEGE)
+
+
+def sqlstate_error(error: BaseException, sqlstate: str) -> BaseException | None:
+    """The PostgreSQL error with ``sqlstate`` in ``error``'s chain of causes, if there is one.
 
     The event store library wraps psycopg's errors in its own, so the chain is followed.
     """
@@ -89,7 +102,7 @@ def permission_error(error: BaseException) -> BaseException | None:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if getattr(current, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+        if getattr(current, "sqlstate", None) == sqlstate:
             return current
         current = current.__cause__ or current.__context__
     return None

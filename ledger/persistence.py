@@ -10,6 +10,10 @@ Side tables live in the same database as the events and are written in the same 
 ``traject_person_index`` (person id, keyed hash of the BSN), ``traject_idempotency`` and
 ``traject_external_refs`` (a source system's key for a person, written by ``traject import``).
 ``traject_data_keys`` and ``traject_settings`` are written on their own.
+
+Erasure overwrites a data key's row with a tombstone; the old row's bytes can survive in the
+database's files (SQLite's write-ahead log, PostgreSQL's dead tuple versions) until
+``purge_erased_keys`` removes them. Until then the setting ``erasure_purge_pending`` is set.
 """
 
 from __future__ import annotations
@@ -33,7 +37,12 @@ from eventsourcing.persistence import (
     ProgrammingError,
     StoredEvent,
 )
-from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteFactory,
+)
 from eventsourcing.utils import get_topic, resolve_topic
 from pydantic_core import SchemaSerializer
 
@@ -63,6 +72,14 @@ class DataKeyRow(NamedTuple):
 
     subject: UUID
     wrapped: bytes
+
+
+class Purge(NamedTuple):
+    """What a purge of destroyed data keys from the database's files did."""
+
+    done: bool  # no destroyed key's old bytes are left in the database's own files
+    detail: str  # what was done; or what stands in the way, and what to run
+    pending_since: str | None = None  # when the latest erasure awaiting a purge was recorded
 
 
 class PersonIndexRow(NamedTuple):
@@ -224,6 +241,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _pending(now: str, subject: str) -> tuple[str, str]:
+    """The row of the setting that marks an erasure as awaiting a purge of its old key bytes."""
+    return (PURGE_PENDING, f"{now} {subject}")
+
+
 # The integrity log's tables (ledger.audit): signed checkpoint texts, and each event's leaf hash
 # (hex) as first seen. Also created on first use, so ledgers made before them work.
 AUDIT_TABLES = (
@@ -255,6 +277,13 @@ SIDE_TABLES = (
     " source_key TEXT PRIMARY KEY, person_id TEXT NOT NULL)",
 )
 EXTERNAL_REFS_TABLE = SIDE_TABLES[-1]  # added after the first release: see ensure_external_refs
+SETTING_STATEMENT = (
+    "INSERT INTO {p}traject_settings VALUES (?, ?)"
+    " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+)
+PURGE_PENDING = "erasure_purge_pending"
+"""The setting an erasure writes with its tombstone: ``<time> <stream id>`` of the latest erasure
+whose old key bytes may still be in the database's files; removed by a purge that saw it."""
 # An upsert, not an UPDATE: a stream shredded before it ever had a key must get a tombstone too,
 # or a later write would create a fresh, readable key.
 SHRED_STATEMENT = (
@@ -329,6 +358,7 @@ class TrajectTables:
         ]
         if shredded:
             out.append(("traject_data_keys", SHRED_STATEMENT, shredded))
+            out.append(("traject_settings", SETTING_STATEMENT, [_pending(now, shredded[-1][0])]))
         return out
 
     def _insert_side_rows(self, cursor: Any, kwargs: dict[str, Any]) -> None:
@@ -345,11 +375,7 @@ class TrajectTables:
         return None if row is None else str(row["value"])
 
     def set_setting(self, name: str, value: str) -> None:
-        self._write(
-            "INSERT INTO {p}traject_settings VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            [name, value],
-        )
+        self._write(SETTING_STATEMENT, [name, value])
 
     # data keys (the KeyStore protocol) -----------------------------------------------------
 
@@ -366,8 +392,37 @@ class TrajectTables:
         )
 
     def shred_wrapped_key(self, subject: UUID) -> None:
+        """Overwrite the wrapped key with a tombstone; mark the old bytes as awaiting a purge."""
         now = _now()
-        self._write(SHRED_STATEMENT, [str(subject), SHREDDED, now, now])
+        with self._side(commit=True) as cursor:
+            cursor.execute(self._sql(SHRED_STATEMENT), [str(subject), SHREDDED, now, now])
+            cursor.execute(self._sql(SETTING_STATEMENT), _pending(now, str(subject)))
+
+    def purge_erased_keys(self) -> Purge:
+        """Remove the old bytes of destroyed data keys from the database's own files.
+
+        Never raises for what stands in the way (a reader, a user who does not own the table):
+        the result says so, and the erasure stays marked as awaiting a purge. The mark is
+        removed only if no erasure was recorded since it was read (else it stays, to be safe).
+        """
+        pending = self.get_setting(PURGE_PENDING)
+        since = None if pending is None else pending.split(" ")[0]
+        problem = self._purge_files()
+        if problem is not None:
+            return Purge(done=False, detail=problem, pending_since=since)
+        if pending is not None:
+            self._write(
+                "DELETE FROM {p}traject_settings WHERE name = ? AND value = ?",
+                [PURGE_PENDING, pending],
+            )
+        return Purge(done=True, detail=self.purged_detail, pending_since=since)
+
+    purged_detail = ""
+    """What a successful purge did, in a sentence."""
+
+    def _purge_files(self) -> str | None:
+        """Store-specific: remove the old bytes; None when done, else what stands in the way."""
+        raise NotImplementedError
 
     # indexes -------------------------------------------------------------------------------
 
@@ -494,8 +549,65 @@ class TrajectTables:
         return None if row is None else (UUID(row["stream_id"]), int(row["version"]))
 
 
+class SecureDeletePool(SQLiteConnectionPool):
+    """The library's pool; every connection overwrites what it deletes with zeros.
+
+    ``secure_delete`` is a per-connection setting whose default depends on how SQLite was
+    built (Debian's turns it on, others do not): without it a destroyed data key's old bytes
+    can stay in a page's free space.
+    """
+
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA secure_delete = ON")
+        return connection
+
+
+class TrajectSQLiteFactory(SQLiteFactory):
+    """The library's SQLite factory, with connections from a :class:`SecureDeletePool`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        pool = self.datastore.pool  # made by the library's datastore; no connection yet
+        self.datastore.pool = SecureDeletePool(
+            db_name=pool.db_name,
+            lock_timeout=pool.lock_timeout,
+            pool_size=pool.pool_size,
+            max_overflow=pool.max_overflow,
+            pool_timeout=pool.pool_timeout,
+            max_age=pool.max_age,
+            pre_ping=pool.pre_ping,
+        )
+
+
 class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
     """The library's SQLite recorder plus traject's side tables and an append-only guard."""
+
+    purged_detail = (
+        "the write-ahead log was checkpointed and emptied, and deleted content is overwritten "
+        "with zeros: no destroyed data key is left in the database's files"
+    )
+
+    def _purge_files(self) -> str | None:
+        """Checkpoint the write-ahead log and truncate it to nothing.
+
+        A connection still reading an older snapshot holds the checkpoint back; SQLite waits
+        for it as long as for a lock (``SQLITE_LOCK_TIMEOUT``), then gives up.
+        """
+        with (
+            self.datastore.get_connection(commit=True) as connection,
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = cursor.fetchone()[0]
+        if not busy:
+            return None
+        return (
+            "the old bytes of the destroyed data key may remain in the write-ahead log "
+            f"({self.datastore.pool.db_name}-wal): another connection kept reading the ledger. "
+            "Run `traject admin purge-erased` when no other traject command is using it"
+        )
 
     def construct_create_table_statements(self) -> list[str]:
         statements = super().construct_create_table_statements()

@@ -14,7 +14,18 @@ from eventsourcing.persistence import InterfaceError, OperationalError, StoredEv
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 
-from ledger.persistence import LOOKUP_TABLES, SHRED_STATEMENT, SIDE_TABLES, TrajectTables
+from ledger.errors import LOCK_NOT_AVAILABLE, sqlstate_error
+from ledger.persistence import (
+    LOOKUP_TABLES,
+    SETTING_STATEMENT,
+    SHRED_STATEMENT,
+    SIDE_TABLES,
+    TrajectTables,
+)
+
+UPSERTS = (SHRED_STATEMENT, SETTING_STATEMENT)
+"""Side rows that may meet an existing row: inserted with their statement, not by ``COPY``."""
+KEYS_TABLE = "traject_data_keys"
 
 
 class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
@@ -22,6 +33,10 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
 
     placeholder = "%s"
     in_chunk = 0  # one array parameter holds any number of values
+    purged_detail = (
+        f"{KEYS_TABLE} was rewritten into a new file and its key column's planner statistics "
+        "dropped: no destroyed data key is left in its files"
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -39,6 +54,10 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
         with self.datastore.transaction(commit=True) as cursor:
             for statement in SIDE_TABLES:
                 cursor.execute(statement.format(p=self.prefix, blob="BYTEA"))
+            # ANALYZE would keep samples of wrapped keys in pg_statistic, out of an erasure's reach
+            cursor.execute(
+                f"ALTER TABLE {self.prefix}{KEYS_TABLE} ALTER COLUMN wrapped SET STATISTICS 0"
+            )
             cursor.execute(
                 f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$"
                 " BEGIN RAISE EXCEPTION 'traject: % of stored events is refused: the event log"
@@ -94,8 +113,8 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
             conn.cursor() as cursor,
         ):
             for table, statement, rows in self._side_rows(kwargs):
-                if statement is SHRED_STATEMENT:
-                    cursor.executemany(self._sql(statement), rows)  # an upsert: rare
+                if statement in UPSERTS:
+                    cursor.executemany(self._sql(statement), rows)  # an erasure: rare
                     continue
                 with cursor.copy(f"COPY {self.prefix}{table} FROM STDIN") as copy:
                     for row in rows:
@@ -138,6 +157,54 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
         with self.datastore.transaction(commit=True) as cursor:
             for table in tables:
                 cursor.execute(f"ANALYZE {self.prefix}{table}")
+
+    def _purge_files(self) -> str | None:
+        """Rewrite the key table into a new file: its rows are copied aside, the table is
+        truncated and the rows copied back, in one transaction that holds the table locked.
+
+        An overwritten row's old version stays in the table's file until the table is rewritten
+        (vacuum only marks its space free). Not ``VACUUM FULL``: it keeps every old version that
+        a snapshot older than the erasure may still see, and any transaction anywhere in the
+        database (autovacuum's ``ANALYZE``, a long report) holds such a snapshot. ``TRUNCATE``
+        gives the table a new file and empties the old one at commit whatever the snapshots; a
+        transaction that has read the table (``pg_dump``) holds a lock it waits for. Only the
+        table's owner may; reads of keys wait meanwhile (the table is small).
+        """
+        keys = f"{self.prefix}{KEYS_TABLE}"
+        row = self._one(
+            "SELECT pg_has_role(current_user, relowner, 'USAGE') AS mine,"
+            " pg_get_userbyid(relowner) AS owner, current_user AS me"
+            " FROM pg_class WHERE oid = ?::regclass",
+            [keys],
+        )
+        if not row["mine"]:
+            return (
+                f"the old bytes of destroyed data keys stay in the files of {KEYS_TABLE} until "
+                f"the table is rewritten, which only its owner may do: {row['me']} does not "
+                f"own it. Run `traject admin purge-erased` as {row['owner']}"
+            )
+        try:
+            with self.datastore.transaction(commit=True) as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{self.datastore.lock_timeout}s'")
+                cursor.execute(f"LOCK TABLE {keys} IN ACCESS EXCLUSIVE MODE")
+                cursor.execute(
+                    "CREATE TEMPORARY TABLE traject_keys_kept ON COMMIT DROP AS"
+                    f" SELECT * FROM {keys}"
+                )
+                cursor.execute(f"TRUNCATE {keys}")
+                cursor.execute(f"INSERT INTO {keys} SELECT * FROM traject_keys_kept")
+                cursor.execute(f"ALTER TABLE {keys} ALTER COLUMN wrapped SET STATISTICS 0")
+                # a new type for the column, even its own, drops its samples from pg_statistic
+                cursor.execute(f"ALTER TABLE {keys} ALTER COLUMN wrapped TYPE bytea")
+        except (OperationalError, InterfaceError) as error:
+            if sqlstate_error(error, LOCK_NOT_AVAILABLE) is None:
+                raise
+            return (
+                f"{KEYS_TABLE} could not be locked within {self.datastore.lock_timeout} s (other "
+                "sessions are using it), so its files may still hold the old bytes of destroyed "
+                "data keys. Run `traject admin purge-erased` again"
+            )
+        return None
 
     def _events_table(self) -> str:
         return str(self.events_table)

@@ -19,7 +19,7 @@ from uuid import uuid4
 import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
-from pg_schemas import PostgresSchemas
+from pg_schemas import PostgresSchemas, relation_bytes
 
 from ledger.application import TrajectoryLedger
 from ledger.config import StoreConfig, parse_database_url
@@ -153,6 +153,13 @@ class RawStore:
         assert self.config.sqlite_path is not None
         path = self.config.sqlite_path
         return sorted(p for p in path.parent.iterdir() if p.name.startswith(path.name))
+
+    def files_holding(self, data: bytes, table: str = "traject_data_keys") -> list[str]:
+        """The store's files that contain ``data``: on SQLite the database file and its
+        -wal/-shm, on PostgreSQL ``table``'s file (after a checkpoint)."""
+        if self.pg is None:
+            return [path.name for path in self.files() if data in path.read_bytes()]
+        return [table] if data in relation_bytes(self.pg, f"{self.prefix}{table}") else []
 
     def stream_key(self, stream_id: Any) -> Any:
         # the SQLite recorder stores ids as 32 hex digits, PostgreSQL as uuid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from uuid import uuid4
 
@@ -12,6 +13,33 @@ import pytest
 
 def in_ci() -> bool:
     return bool(os.environ.get("CI"))
+
+
+def relation_bytes(connection: psycopg.Connection, relation: str) -> bytes:
+    """What the server's file of ``relation`` (a table, schema-qualified) holds on disk.
+
+    A ``CHECKPOINT`` first writes every changed page out, so the file shows what a copy of the
+    data directory would. Both need a superuser (the test user is one).
+    """
+    connection.execute("CHECKPOINT")
+    row = connection.execute(
+        "SELECT pg_read_binary_file(current_setting('data_directory') || '/'"
+        " || pg_relation_filepath(%s))",
+        [relation],
+    ).fetchone()
+    assert row is not None
+    return bytes(row[0])
+
+
+@dataclass
+class TableFile:
+    """A table's file on the test server, to look in for bytes that must be gone."""
+
+    connection: psycopg.Connection
+    relation: str  # schema-qualified
+
+    def holds(self, data: bytes) -> bool:
+        return data in relation_bytes(self.connection, self.relation)
 
 
 class PostgresSchemas:

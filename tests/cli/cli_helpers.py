@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from click.testing import CliRunner, Result
 
@@ -107,6 +108,18 @@ class Traject:
             return app.recorder.max_notification_id() or 0
         finally:
             app.close()
+
+
+def as_user(url: str, user: str) -> str:
+    """The PostgreSQL ledger URL ``url``, connecting as ``user`` (no password: trust auth)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}:{parts.port or 5432}"))
+
+
+def dsn(url: str) -> str:
+    """A ledger URL without traject's ``?schema=``: what psycopg connects with."""
+    return urlunsplit(urlsplit(url)._replace(query=""))
 
 
 def last_line(text: str) -> str:

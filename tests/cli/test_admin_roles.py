@@ -10,27 +10,16 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
 import psycopg
 import pytest
-from cli_helpers import Traject, days_ago
+from cli_helpers import Traject, as_user, days_ago, dsn
 from pg_schemas import PostgresSchemas
 
 from ledger.roles import ANALYST, AUDITOR, STAFF
 
 pytestmark = pytest.mark.postgres
-
-
-def as_user(url: str, user: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}:{parts.port or 5432}"))
-
-
-def dsn(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(query=""))
 
 
 @pytest.fixture
