@@ -21,7 +21,7 @@ from typing import Any
 import click
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from commands import correct, init, person, record
+from commands import correct, holds, init, person, record
 from commands.context import Settings, TrajectContext
 from ledger.errors import TrajectError, permission_error
 
@@ -174,6 +174,7 @@ def cli(
 
 cli.add_command(init.init)
 cli.add_command(person.group)
+cli.add_command(holds.project_group)
 cli.add_command(record.group)
 cli.add_command(correct.correct)
 cli.add_command(correct.retract)

@@ -1,4 +1,4 @@
-"""``traject person``: register a person, find one by BSN, show one, erase one's personal data."""
+"""``traject person``: register, find and show a person; retention, legal holds and erasure."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import click
 
 from commands import fields, render
 from commands.context import TrajectContext, pass_traject
-from commands.types import BsnType
+from commands.holds import hold_options, write_hold
+from commands.types import BsnType, IsoDate
 from ledger.catalog import CATALOG
 from ledger.events import StreamKind
 
@@ -18,7 +19,7 @@ REGISTRATION = CATALOG["person-registered"]
 
 @click.group(name="person")
 def group() -> None:
-    """Register, find and show persons; erase a person's personal data."""
+    """Register, find and show persons; retention, legal holds and erasure."""
 
 
 @pass_traject
@@ -98,6 +99,9 @@ def shred(traject: TrajectContext, person: str, approved_by: str) -> None:
     erased from then on, in every event. The events themselves stay, so counts and audit
     proofs are unaffected. Recorded as PersonalDataShredded.
 
+    Refused while a retention basis is open or a legal hold is open (see `traject person
+    retention`): the message names each basis with its date and each hold with its reason.
+
     The key's old bytes are then purged from the database's files: on SQLite the write-ahead
     log is emptied; on PostgreSQL the key table is rewritten, which only its owner may do. When
     the purge cannot be done (another user, a busy ledger) the command warns and says what to
@@ -110,3 +114,81 @@ def shred(traject: TrajectContext, person: str, approved_by: str) -> None:
     result = traject.app.shred(traject.person(person), approved_by=approved_by)
     traject.emit(render.erased(result), render.erased_json(result))
     traject.warn(render.purge_warnings(result.purge))
+
+
+@group.command()
+@click.argument("person")
+@click.option(
+    "--on",
+    type=IsoDate(),
+    help="the day to judge erasure on [default: today]",
+)
+@pass_traject
+def retention(traject: TrajectContext, person: str, on: Any) -> None:
+    """Show a person's retention bases, legal holds and effective deletion date.
+
+    Each basis (the trajectory file; the evidence of each AMIF project the person took part
+    in) is computed from the facts in the ledger with the retention rule set in force, and
+    ends on its date; the effective deletion date is the latest end among the bases still
+    open. Erasure is allowed when no basis and no hold is open.
+
+    \b
+    Example:
+      traject person retention 3219ed75
+      traject --json person retention 3219ed75 --on 2031-12-31
+    """
+    status = traject.app.retention(traject.person(person), on=on)
+    traject.emit(render.retention(status), render.retention_json(status))
+
+
+@group.command(name="schedule-retention")
+@click.argument("person")
+@pass_traject
+def schedule_retention(traject: TrajectContext, person: str) -> None:
+    """Record a person's retention bases as computed today (RetentionScheduled).
+
+    One event per basis; a basis whose date and rule set were recorded before is not recorded
+    again. The schedule is a dated statement for the records: erasure is always decided from
+    the facts at the time of erasure, never from a recorded schedule.
+
+    \b
+    Example:
+      traject person schedule-retention 3219ed75
+    """
+    results = traject.app.schedule_retention(traject.person(person))
+    traject.emit(
+        "\n".join(render.recorded(r, StreamKind.PERSON, person) for r in results),
+        [render.recorded_json(r, StreamKind.PERSON, person) for r in results],
+    )
+
+
+@group.command()
+@click.argument("person")
+@hold_options("placed")
+@pass_traject
+def hold(traject: TrajectContext, person: str, **options: Any) -> None:
+    """Place a legal hold on a person: erasure is refused until it is released.
+
+    For an objection procedure, litigation or an audit that concerns this person
+    (LegalHoldPlaced). A hold on an AMIF project holds all its participants: see
+    `traject project hold`.
+
+    \b
+    Example:
+      traject person hold 3219ed75 --ref BZW-2026-014 --reason "bezwaarprocedure loopt"
+    """
+    write_hold(traject, traject.person(person), release=False, **options)
+
+
+@group.command()
+@click.argument("person")
+@hold_options("released")
+@pass_traject
+def release(traject: TrajectContext, person: str, **options: Any) -> None:
+    """Release an open legal hold on a person (LegalHoldReleased).
+
+    \b
+    Example:
+      traject person release 3219ed75 --ref BZW-2026-014 --reason "bezwaar afgehandeld"
+    """
+    write_hold(traject, traject.person(person), release=True, **options)

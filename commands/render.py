@@ -51,6 +51,7 @@ from commands.context import Initialised
 from ledger import events as ev
 from ledger.application import Erasure, PersonSummary, Recorded, Timeline, TimelineEntry
 from ledger.persistence import Purge
+from ledger.retention import RetentionStatus
 
 ERASED = "[erased]"
 
@@ -270,4 +271,59 @@ def initialised_json(result: Initialised) -> dict[str, Any]:
         "database": result.where,
         "key_file": str(result.key_file) if result.key_file else None,
         "default_municipality": result.default_municipality,
+    }
+
+
+# --- retention --------------------------------------------------------------------------------
+
+
+def retention(status: RetentionStatus) -> str:
+    """A person's retention bases, the holds that cover them, and the erasure decision."""
+    lines = [f"Retention of {status.person_id} on {status.on}"]
+    for basis in status.bases:
+        until = f"until {basis.delete_after}" if basis.delete_after else "no end date yet"
+        state = "open" if basis.open_on(status.on) else "ended"
+        lines.append(
+            f"  {basis.label}: {state}, {until} ({basis.grounds}; rule set {basis.rule_version})"
+        )
+    lines += [
+        f"  legal hold {h.hold_ref} on the {h.held} since {h.placed_on}: {h.reason}"
+        for h in status.holds
+    ]
+    if status.erasable:
+        lines.append("Erasure: allowed (no open retention basis, no open legal hold)")
+    elif not status.open_bases:
+        lines.append("Erasure: refused while a legal hold is open (every basis has ended)")
+    else:
+        when = status.delete_after or "not known yet"
+        lines.append(f"Erasure: refused; effective deletion date {when}")
+    return "\n".join(lines)
+
+
+def retention_json(status: RetentionStatus) -> dict[str, Any]:
+    return {
+        "person_id": str(status.person_id),
+        "on": status.on.isoformat(),
+        "bases": [
+            {
+                "basis": str(b.kind),
+                "project_id": b.project_id,
+                "delete_after": b.delete_after.isoformat() if b.delete_after else None,
+                "open": b.open_on(status.on),
+                "grounds": b.grounds,
+                "rule_version": b.rule_version,
+            }
+            for b in status.bases
+        ],
+        "holds": [
+            {
+                "hold_ref": h.hold_ref,
+                "held": h.held,
+                "placed_on": h.placed_on.isoformat(),
+                "reason": h.reason,
+            }
+            for h in status.holds
+        ],
+        "delete_after": status.delete_after.isoformat() if status.delete_after else None,
+        "erasable": status.erasable,
     }

@@ -41,7 +41,7 @@ from eventsourcing.utils import get_topic  # noqa: E402
 from pydantic import AwareDatetime, StringConstraints  # noqa: E402
 from pydantic.fields import FieldInfo  # noqa: E402
 
-from ledger import amif_rules, rules, values  # noqa: E402
+from ledger import amif_rules, retention, rules, values  # noqa: E402
 from ledger import events as ev  # noqa: E402
 from ledger.catalog import CATALOG, CatalogEntry  # noqa: E402
 
@@ -54,6 +54,9 @@ OWN_COMMANDS: dict[str, str] = {
     "event-corrected": "traject correct",
     "event-retracted": "traject retract",
     "personal-data-shredded": "traject person shred",
+    "retention-scheduled": "traject person schedule-retention",
+    "legal-hold-placed": "traject person hold",  # on a project: traject project hold
+    "legal-hold-released": "traject person release",  # on a project: traject project release
 }
 
 # Control events have no domain date of their own: the ledger fills in the day of recording.
@@ -61,13 +64,16 @@ CONTROL_OCCURRED_ON: dict[str, str] = {
     "event-corrected": "the day the correction was made (today unless given)",
     "event-retracted": "the day the retraction was made (today unless given)",
     "personal-data-shredded": "the day the data was erased (today unless given)",
+    "retention-scheduled": "the day the schedule was computed (today)",
+    "legal-hold-placed": "the day the hold was placed (today unless given with --on)",
+    "legal-hold-released": "the day the hold was released (today unless given with --on)",
 }
 
 STREAM_TITLES: dict[str, str] = {
     "person": "Person stream (one per statushouder)",
     "municipality": "Municipality stream (one per CBS gemeentecode)",
     "project": "Project stream (one per AMIF project)",
-    "control": "Corrections, retractions and erasure (any stream)",
+    "control": "Corrections, retractions, erasure, retention and legal holds",
 }
 
 
@@ -338,9 +344,10 @@ def _event_section(item: CatalogEntry) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def rule_source_notes() -> dict[str, str]:
-    """The comments beside and above each RuleSet field: its source in the domain reference."""
-    source = inspect.getsource(rules.RuleSet)
+def rule_source_notes(ruleset_class: type = rules.RuleSet) -> dict[str, str]:
+    """The comments beside and above each field of a rule set class (RuleSet by default): its
+    source in the domain reference."""
+    source = inspect.getsource(ruleset_class)
     section = ""
     notes: dict[str, str] = {}
     pending_name: str | None = None
@@ -358,27 +365,36 @@ def rule_source_notes() -> dict[str, str]:
             # a class-body statement at the first indent: "name: type = value"
             pending_name = token.string
             notes.setdefault(pending_name, section)
-    field_names = {f.name for f in fields(rules.RuleSet)}
+    field_names = {f.name for f in fields(ruleset_class)}
     return {name: note for name, note in notes.items() if name in field_names}
+
+
+def parameter_table(title: str, parameters: dict[str, str], notes: dict[str, str]) -> list[str]:
+    """One rule set's parameters, with the source note of each."""
+    out = [
+        f"## {title} {parameters['version']} (valid from {parameters['valid_from']})",
+        "",
+        "| parameter | value | source |",
+        "| --- | --- | --- |",
+    ]
+    out += [
+        f"| `{name}` | `{value}` | {_cell(notes.get(name, '')) or '–'} |"
+        for name, value in parameters.items()
+        if name not in {"version", "valid_from"}
+    ]
+    out.append("")
+    return out
 
 
 def render_rules() -> str:
     notes = rule_source_notes()
     out: list[str] = []
     for ruleset in rules.RULESETS:
-        parameters = rules.rule_parameters(ruleset)
-        out += [
-            f"## Rule set {ruleset.version} (valid from {ruleset.valid_from.isoformat()})",
-            "",
-            "| parameter | value | source |",
-            "| --- | --- | --- |",
-        ]
-        out += [
-            f"| `{name}` | `{value}` | {_cell(notes.get(name, '')) or '–'} |"
-            for name, value in parameters.items()
-            if name not in {"version", "valid_from"}
-        ]
-        out.append("")
+        out += parameter_table("Rule set", rules.rule_parameters(ruleset), notes)
+    retention_notes = rule_source_notes(retention.RetentionRules)
+    for terms in retention.RETENTION_RULES:
+        parameters = retention.retention_parameters(terms)
+        out += parameter_table("Retention rule set", parameters, retention_notes)
     out += render_amif_rules()
     return "\n".join(out).rstrip() + "\n"
 

@@ -202,7 +202,37 @@ class StreamAggregate:
             )
         if isinstance(event, CHANGES):
             self.check_target(event)
+        if isinstance(event, ev.LegalHoldPlaced | ev.LegalHoldReleased):
+            self.check_hold(event)
         return []
+
+    def open_holds(self) -> dict[str, ev.LegalHoldPlaced]:
+        """The legal holds placed on this stream and not released, by reference."""
+        holds: dict[str, ev.LegalHoldPlaced] = {}
+        for version in sorted(self.effective):
+            event = self.effective[version]
+            if isinstance(event, ev.LegalHoldPlaced):
+                holds[event.hold_ref] = event
+            elif isinstance(event, ev.LegalHoldReleased):
+                holds.pop(event.hold_ref, None)
+        return holds
+
+    def check_hold(self, event: ev.LegalHoldPlaced | ev.LegalHoldReleased) -> None:
+        """A hold reference is open once at a time; only an open hold can be released."""
+        kind = kind_name(type(event))
+        holds = self.open_holds()
+        placed = holds.get(event.hold_ref)
+        if isinstance(event, ev.LegalHoldPlaced) and placed is not None:
+            raise RuleViolationError(
+                kind,
+                "hold_ref",
+                f"hold {event.hold_ref} is already open (placed on {placed.occurred_on})",
+            )
+        if isinstance(event, ev.LegalHoldReleased) and placed is None:
+            known = ", ".join(sorted(holds)) or "none"
+            raise RuleViolationError(
+                kind, "hold_ref", f"no open hold {event.hold_ref} (open holds: {known})"
+            )
 
     def check_target(self, event: ev.EventCorrected | ev.EventRetracted) -> None:
         kind = kind_name(type(event))
@@ -298,6 +328,7 @@ class TrajectoryState:
     guidance_years: set[int] = field(default_factory=set)
     coaches: set[tuple[str, StaffRole]] = field(default_factory=set)
     closed: bool = False
+    closed_on: date | None = None  # the day the case was closed, while it is closed
     projects: dict[str, bool] = field(default_factory=dict)  # project -> enrolment open
     files: dict[int, File] = field(default_factory=dict)
 
@@ -417,11 +448,13 @@ def _coach_gone(event: ev.CoachUnassigned, s: TrajectoryState) -> None:
 @_evolve.register(ev.CaseClosed)
 def _closed(event: ev.CaseClosed, s: TrajectoryState) -> None:
     s.closed = True
+    s.closed_on = event.occurred_on
 
 
 @_evolve.register(ev.CaseReopened)
 def _reopened(event: ev.CaseReopened, s: TrajectoryState) -> None:
     s.closed = False
+    s.closed_on = None
 
 
 @_evolve.register(ev.Deceased)
@@ -835,12 +868,22 @@ class Project(StreamAggregate):
     def reset(self) -> None:
         self.registered: ev.ProjectRegistered | None = None
         self.declared: dict[str, Period] = {}  # declaration_ref → period declared
+        self.paid_on: list[date] = []
+        self.final_payment_recorded = False
 
     def evolve(self, event: ev.TrajectEvent) -> None:
         if isinstance(event, ev.ProjectRegistered):
             self.registered = event
         elif isinstance(event, ev.ExpenditureDeclared):
             self.declared[event.declaration_ref] = Period.parse(event.period)
+        elif isinstance(event, ev.GrantPaymentReceived):
+            self.paid_on.append(event.occurred_on)
+            self.final_payment_recorded |= event.final
+
+    @property
+    def last_payment_on(self) -> date | None:
+        """The day of the last payment to the beneficiary, once the final one is recorded."""
+        return max(self.paid_on) if self.final_payment_recorded else None
 
     def declaration_covering(self, period_text: str) -> str | None:
         """The declaration whose period overlaps ``period_text``, if any."""

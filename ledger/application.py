@@ -47,6 +47,7 @@ from ledger.errors import (
     MasterKeyError,
     PersonNotFoundError,
     PurgeError,
+    RetentionHoldError,
     RuleViolationError,
     StreamNotFoundError,
     TrajectError,
@@ -60,6 +61,7 @@ from ledger.persistence import (
     PydanticMapper,
     TrajectTables,
 )
+from ledger.retention import Hold, ProjectFacts, RetentionStatus, assess
 from ledger.values import normalise_bsn
 
 MAX_ATTEMPTS = 8
@@ -164,6 +166,30 @@ def check_recorded_at(aggregate: StreamAggregate, event: ev.TrajectEvent) -> Non
             f"must not be before the stream's last recorded time "
             f"({last.timestamp.astimezone(UTC).isoformat()})",
         )
+
+
+def as_day(value: date | str | None, kind: str) -> date:
+    """A date given as a date or ISO text; None is today (Dutch time).
+
+    Raises:
+        ValidationFailedError: field ``occurred_on`` of ``kind``.
+    """
+    if value is None:
+        return datetime.now(UTC).astimezone(LEDGER_TIMEZONE).date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailedError(kind, [("occurred_on", "not a date (YYYY-MM-DD)")]) from None
+
+
+def holds_of(aggregate: StreamAggregate, held: str) -> tuple[Hold, ...]:
+    """The open legal holds of a stream."""
+    return tuple(
+        Hold(ref, held, placed.occurred_on, placed.reason)
+        for ref, placed in sorted(aggregate.open_holds().items())
+    )
 
 
 class TrajectoryLedger(Application[UUID]):
@@ -272,7 +298,7 @@ class TrajectoryLedger(Application[UUID]):
         if kind is ev.PersonRegistered:
             return self.register_person(recorded_at=recorded_at, **fields)
         if kind in ev.CONTROL_EVENTS:
-            msg = f"use correct/retract/shred for {kind.__name__}"
+            msg = f"use correct/retract/shred/hold/release/schedule-retention for {kind.__name__}"
             raise TrajectError(msg)
         new_stream = kind.stream is not ev.StreamKind.PERSON
         return self._append(stream_id, kind, fields, new_stream=new_stream, recorded_at=recorded_at)
@@ -412,12 +438,30 @@ class TrajectoryLedger(Application[UUID]):
         """Erase a person's personal data: record the erasure, destroy the data key, then purge
         the key's old bytes from the database's files as far as this user may.
 
+        Allowed only when, on the day of erasure (``occurred_on``, default today), no retention
+        basis of the person is open and no legal hold on the person or on an AMIF project they
+        took part in is open (``retention``). The check runs on the stream as loaded for the
+        write, so a hold placed on the person meanwhile makes the write retry and refuse.
+
         The purge's outcome says what is left when it could not be done (PostgreSQL: the
         connected user does not own the key table; SQLite: a reader held the log back); the
         erasure then stays marked as awaiting :meth:`purge_erased`.
+
+        Raises:
+            RetentionHoldError: a basis or a hold is open; the message names each with its
+                date or reason.
         """
-        fields = {"approved_by": approved_by, **envelope}
-        recorded = self._append(person_id, ev.PersonalDataShredded, fields, new_stream=False)
+
+        def build(aggregate: StreamAggregate) -> dict[str, Any]:
+            if isinstance(aggregate, Trajectory):
+                status = self._retention(
+                    aggregate, as_day(envelope.get("occurred_on"), "PersonalDataShredded")
+                )
+                if not status.erasable:
+                    raise RetentionHoldError(person_id, status.on, status.refusals())
+            return {"approved_by": approved_by, **envelope}
+
+        recorded = self._append(person_id, ev.PersonalDataShredded, build, new_stream=False)
         self.keyring.shred(person_id)
         return Erasure(recorded, self.tables.purge_erased_keys())
 
@@ -434,6 +478,72 @@ class TrajectoryLedger(Application[UUID]):
         if not purge.done:
             raise PurgeError(purge.detail)
         return purge
+
+    def place_hold(
+        self, subject: UUID | str, *, hold_ref: str, reason: str, **envelope: Any
+    ) -> Recorded:
+        """Place a legal hold on a person (``subject`` a person id) or on every participant of
+        an AMIF project (``subject`` its code): erasure is refused until it is released.
+
+        Raises:
+            RuleViolationError: a hold with this reference is open on the stream already.
+            PersonNotFoundError, StreamNotFoundError: no such person or project.
+        """
+        fields = {"hold_ref": hold_ref, "reason": reason, **envelope}
+        return self._append_hold(subject, ev.LegalHoldPlaced, fields)
+
+    def release_hold(
+        self, subject: UUID | str, *, hold_ref: str, reason: str, **envelope: Any
+    ) -> Recorded:
+        """Release an open legal hold of a person or a project (as ``place_hold``).
+
+        Raises:
+            RuleViolationError: no open hold with this reference on the stream.
+        """
+        fields = {"hold_ref": hold_ref, "reason": reason, **envelope}
+        return self._append_hold(subject, ev.LegalHoldReleased, fields)
+
+    def _append_hold(
+        self, subject: UUID | str, kind: type[ev.TrajectEvent], fields: dict[str, Any]
+    ) -> Recorded:
+        if isinstance(subject, str):
+            project = self._project(subject)
+            if not isinstance(project, Project) or project.registered is None:
+                raise StreamNotFoundError("project", subject)
+            return self._append(ev.project_stream_id(subject), kind, fields, new_stream=False)
+
+        def build(aggregate: StreamAggregate) -> dict[str, Any]:
+            if not isinstance(aggregate, Trajectory):
+                raise PersonNotFoundError(subject)
+            return fields
+
+        return self._append(subject, kind, build, new_stream=False)
+
+    def schedule_retention(self, person_id: UUID, *, on: date | None = None) -> list[Recorded]:
+        """Record the person's retention bases as computed today (or ``on``) as
+        RetentionScheduled events; a schedule already recorded is not recorded again.
+
+        Raises:
+            PersonNotFoundError.
+        """
+        status = self.retention(person_id, on=on)
+        return [
+            self._append(
+                person_id,
+                ev.RetentionScheduled,
+                {
+                    "basis": basis.kind,
+                    "project_id": basis.project_id,
+                    "delete_after": basis.delete_after,
+                    "rule_version": basis.rule_version,
+                    "occurred_on": status.on,
+                    "idempotency_key": f"retention:{person_id}:{basis.label}:"
+                    f"{basis.delete_after}:{basis.rule_version}",
+                },
+                new_stream=False,
+            )
+            for basis in status.bases
+        ]
 
     def _append(
         self,
@@ -689,14 +799,19 @@ class TrajectoryLedger(Application[UUID]):
         )
         return Timeline(stream_id, as_known_at, tuple(entries), erased)
 
-    def person(self, person_id: UUID) -> PersonSummary:
-        """The registration (personal fields decrypted) and the current state of a person."""
+    def _trajectory(self, person_id: UUID) -> Trajectory:
+        """A person's stream (raises PersonNotFoundError, also for a stream of another kind)."""
         try:
             trajectory = self._get(person_id)
         except AggregateNotFoundError:
             raise PersonNotFoundError(person_id) from None
         if not isinstance(trajectory, Trajectory):
             raise PersonNotFoundError(person_id)
+        return trajectory
+
+    def person(self, person_id: UUID) -> PersonSummary:
+        """The registration (personal fields decrypted) and the current state of a person."""
+        trajectory = self._trajectory(person_id)
         registration = trajectory.effective[1]
         assert isinstance(registration, ev.PersonRegistered)
         s = trajectory.state
@@ -713,6 +828,33 @@ class TrajectoryLedger(Application[UUID]):
         erased = any(isinstance(e, ev.PersonalDataShredded) for e in trajectory.stored.values())
         return PersonSummary(
             person_id, registration, trajectory.version, s.municipality, status, erased
+        )
+
+    def retention(self, person_id: UUID, *, on: date | None = None) -> RetentionStatus:
+        """A person's retention bases with their end dates, the legal holds that cover the
+        person, and whether erasure is allowed on ``on`` (default: today).
+
+        Raises:
+            PersonNotFoundError.
+        """
+        return self._retention(self._trajectory(person_id), as_day(on, "RetentionScheduled"))
+
+    def _retention(self, trajectory: Trajectory, on: date) -> RetentionStatus:
+        projects = {}
+        for code in trajectory.state.projects:
+            project = self._project(code)
+            assert isinstance(project, Project)
+            fund = project.registered.fund if project.registered else None
+            holds = holds_of(project, f"project {code}")
+            projects[code] = ProjectFacts(fund, project.last_payment_on, holds)
+        s = trajectory.state
+        return assess(
+            trajectory.id,
+            on,
+            closed_on=s.closed_on,
+            deceased_on=s.deceased_on,
+            holds=holds_of(trajectory, "person"),
+            projects=projects,
         )
 
     def corrected(self, target: ev.TrajectEvent, correction: ev.EventCorrected) -> ev.TrajectEvent:

@@ -79,6 +79,9 @@ DUTCH_TERMS: dict[type[ev.TrajectEvent], str] = {
     ev.EventCorrected: "correctie (correction)",
     ev.EventRetracted: "intrekking (retraction)",
     ev.PersonalDataShredded: "persoonsgegevens vernietigd (personal data erased)",
+    ev.RetentionScheduled: "bewaartermijn berekend (retention term computed)",
+    ev.LegalHoldPlaced: "bewaarplicht wegens procedure / audit (legal hold placed)",
+    ev.LegalHoldReleased: "bewaarplicht opgeheven (legal hold released)",
     ev.TaakstellingSet: "taakstelling (half-yearly housing quota)",
     ev.TaakstellingCorrected: "taakstelling gecorrigeerd (quota corrected)",
     ev.HousingRealisationConfirmed: "realisatie taakstelling (official realisation)",
@@ -86,6 +89,7 @@ DUTCH_TERMS: dict[type[ev.TrajectEvent], str] = {
     ev.StaffTimeRecorded: "urenregistratie (time sheet)",
     ev.CostRecorded: "kostenpost (eligible project cost)",
     ev.ExpenditureDeclared: "declaratie (expenditure declaration)",
+    ev.GrantPaymentReceived: "betaling voorschot / saldo (grant payment to the beneficiary)",
     ev.ManagementVerificationRecorded: "beheersverificatie / audit (management verification)",
 }
 

@@ -67,6 +67,16 @@ class MasterKeyError(TrajectError):
     """The master key is missing, malformed, or not the one this ledger was created with."""
 
 
+class RetentionHoldError(TrajectError):
+    """Erasure refused: a retention basis is still open, or a legal hold is."""
+
+    def __init__(self, person: UUID, on: object, refusals: list[str]) -> None:
+        self.refusals = refusals
+        super().__init__(
+            f"PersonalDataShredded: erasure of {person} refused on {on}: " + "; ".join(refusals)
+        )
+
+
 class ErasedError(TrajectError):
     def __init__(self, ref: UUID) -> None:
         super().__init__(f"the personal data of {ref} has been erased (crypto-shredded)")

@@ -59,6 +59,7 @@ from ledger.values import (
     PermitKind,
     Regime,
     Relation,
+    RetentionBasisKind,
     ReunificationClosure,
     ReunificationOutcome,
     ServiceCategory,
@@ -765,7 +766,7 @@ class ParticipantExited(TrajectEvent):
 
 
 # ---------------------------------------------------------------------------------------------
-# Corrections, retractions and erasure (any stream)
+# Corrections, retractions, erasure, retention and legal holds (control events)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -790,9 +791,56 @@ class EventRetracted(TrajectEvent):
 
 
 class PersonalDataShredded(TrajectEvent):
-    """The stream's data key was destroyed: its personal fields read as erased."""
+    """The stream's data key was destroyed: its personal fields read as erased.
+
+    Only recorded when no retention basis is open on the day of erasure and no legal hold is
+    open on the person or on an AMIF project they took part in (``ledger.retention``).
+    """
 
     approved_by: Text = Field(description="who approved the erasure")
+
+
+class RetentionScheduled(TrajectEvent):
+    """The ledger's computation of how long one retention basis keeps a person's data.
+
+    Written by ``traject person schedule-retention`` from the person's facts and the retention
+    rule set named in rule_version; informational: erasure is decided from the facts at the
+    time of erasure, never from a recorded schedule, so a schedule cannot go stale.
+    """
+
+    basis: RetentionBasisKind = Field(description="the retention basis")
+    project_id: ProjectCode | None = Field(
+        default=None, description="the AMIF project, for basis amif_evidence"
+    )
+    delete_after: date | None = Field(
+        default=None,
+        description="last day the data must be kept; empty: open until a fact is recorded "
+        "(the case closed, the final grant payment)",
+    )
+    rule_version: str = Field(description="retention rule set that computed delete_after")
+
+
+class LegalHoldPlaced(TrajectEvent):
+    """A legal hold (audit, objection, litigation) suspends erasure (occurred_on: placed on).
+
+    On a person stream it holds that person; on a project stream it holds every participant
+    of the project (an AMIF audit or a Commission request interrupts the retention clock).
+    """
+
+    hold_ref: Text = Field(
+        description="reference of the hold: the audit, objection or case number; unique among "
+        "the stream's open holds"
+    )
+    reason: Text = Field(
+        description="why the hold is placed (kept after erasure: no personal data here)"
+    )
+
+
+class LegalHoldReleased(TrajectEvent):
+    """An open legal hold is lifted (occurred_on: released on)."""
+
+    hold_ref: Text = Field(description="reference of the open hold that is released")
+    reason: Text = Field(description="why the hold is released (no personal data here)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -906,6 +954,23 @@ class ExpenditureDeclared(TrajectEvent):
     amount: Amount = Field(description="amount declared in euro")
 
 
+class GrantPaymentReceived(TrajectEvent):
+    """A payment of the grant to the beneficiary (occurred_on: paid on).
+
+    The payment marked final (the saldo after the vaststelling) fixes the last payment: the
+    CPR Art. 82 retention of the project's participant evidence runs from 31 December of its
+    year. Until one is recorded the retention basis of the project stays open.
+    """
+
+    stream: ClassVar[StreamKind] = StreamKind.PROJECT
+
+    payment_ref: Text = Field(description="reference of the payment")
+    amount: Amount = Field(description="amount paid in euro")
+    final: bool = Field(
+        default=False, description="the last payment to the beneficiary (saldobetaling)"
+    )
+
+
 class ManagementVerificationRecorded(TrajectEvent):
     """A management verification or audit of the project (occurred_on: verified on)."""
 
@@ -927,8 +992,15 @@ EVENT_CLASSES: tuple[type[TrajectEvent], ...] = tuple(
 )
 """Every concrete event class, in declaration order."""
 
+HOLD_EVENTS: tuple[type[TrajectEvent], ...] = (LegalHoldPlaced, LegalHoldReleased)
+"""Legal holds: on a person stream or on a project stream."""
+
 CONTROL_EVENTS: tuple[type[TrajectEvent], ...] = (
     EventCorrected,
     EventRetracted,
     PersonalDataShredded,
+    RetentionScheduled,
+    *HOLD_EVENTS,
 )
+"""Facts about the record rather than the trajectory: written by commands of their own, never
+by ``traject record``, allowed after death, and never corrected or retracted themselves."""

@@ -8,8 +8,10 @@ appended to :data:`RULESETS`, never an edit of an old one, so that old figures s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
+from typing import Protocol, TypeVar
 
 from ledger.values import Regime, add_months
 
@@ -55,13 +57,27 @@ RULESETS: tuple[RuleSet, ...] = (RuleSet(version="2026.1", valid_from=date(2007,
 """Every rule set ever in force, oldest first. Append; never edit."""
 
 
+class Dated(Protocol):
+    @property
+    def valid_from(self) -> date: ...
+
+
+D = TypeVar("D", bound=Dated)
+
+
+def in_force(sets: Sequence[D], day: date) -> D:
+    """The set of ``sets`` (oldest first) in force on ``day``: the latest whose ``valid_from``
+    is not after it, or the oldest."""
+    chosen = sets[0]
+    for item in sets:
+        if item.valid_from <= day:
+            chosen = item
+    return chosen
+
+
 def rules_on(day: date) -> RuleSet:
     """The rule set in force on ``day`` (the latest whose ``valid_from`` is not after it)."""
-    chosen = RULESETS[0]
-    for ruleset in RULESETS:
-        if ruleset.valid_from <= day:
-            chosen = ruleset
-    return chosen
+    return in_force(RULESETS, day)
 
 
 def current_rules() -> RuleSet:

@@ -300,6 +300,13 @@ class Fund(StrEnum):
     AMIF_2127 = "AMIF_2127"
 
 
+class RetentionBasisKind(StrEnum):
+    """Why a person's data must still be kept (domain.md §5.4)."""
+
+    TRAJECTORY_FILE = "trajectory_file"  # the municipality's trajectory file (selectielijst)
+    AMIF_EVIDENCE = "amif_evidence"  # per-participant evidence of an AMIF project (CPR Art. 82)
+
+
 class BeneficiaryKind(StrEnum):
     GEMEENTE = "gemeente"
     STICHTING = "stichting"

@@ -224,3 +224,13 @@ class MemoryKeyStore:
 
     def shred_wrapped_key(self, subject: UUID) -> None:
         self.wrapped[subject] = b""
+
+
+def years_ago(years: int, month: int = 1, day: int = 15) -> date:
+    """A day in the calendar year ``years`` before this one (UTC), never in the future."""
+    return date(datetime.now(UTC).year - years, month, day)
+
+
+def close_case_long_ago(app: Any, person: UUID) -> None:
+    """Close the person's case twelve years ago: the trajectory file's retention has ended."""
+    app.record(person, ev.CaseClosed, occurred_on=years_ago(12), reason="guidance_ended")

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import psycopg
@@ -19,6 +20,7 @@ from builders import fresh_bsn, person_fields
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool
 from pg_schemas import TableFile
 
+from ledger import events as ev
 from ledger.application import TrajectoryLedger
 from ledger.config import parse_database_url
 from ledger.errors import PurgeError
@@ -27,8 +29,11 @@ from ledger.roles import STAFF, grant_roles
 
 
 def person_with_a_key(app: TrajectoryLedger) -> tuple[UUID, bytes]:
-    """A registered person with personal fields, and her wrapped data key as stored."""
+    """A registered person with personal fields whose case closed twelve years ago (so she may
+    be erased), and her wrapped data key as stored."""
     person = app.register_person(**person_fields(bsn=fresh_bsn(), name="Te Vergeten")).stream_id
+    closed_on = datetime.now(UTC).date() - timedelta(days=365 * 12)
+    app.record(person, ev.CaseClosed, occurred_on=closed_on, reason="moved")
     wrapped = app.tables.select_wrapped_key(person)
     assert wrapped
     return person, wrapped

@@ -7,7 +7,14 @@ from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
 import pytest
-from builders import enrolment_fields, fresh_bsn, fresh_v_number, person_fields, project_fields
+from builders import (
+    close_case_long_ago,
+    enrolment_fields,
+    fresh_bsn,
+    fresh_v_number,
+    person_fields,
+    project_fields,
+)
 
 from ledger import events as ev
 from ledger.crypto import generate_master_key
@@ -485,6 +492,7 @@ def test_after_shredding_personal_fields_read_as_none_and_other_data_stays(app, 
         note="vraag over huurtoeslag",
     )
     assess(app, person, rung=4)
+    close_case_long_ago(app, person)
     shredded = app.shred(person, approved_by="privacy officer")
     assert shredded.recorded.kind == "PersonalDataShredded"
 
@@ -506,6 +514,7 @@ def test_after_shredding_personal_fields_read_as_none_and_other_data_stays(app, 
 
 def test_no_personal_data_can_be_added_after_shredding(app):
     person = register(app, name="Te Vergeten Persoon")
+    close_case_long_ago(app, person)
     app.shred(person, approved_by="privacy officer")
     with pytest.raises(ErasedError, match="has been erased"):
         app.record(
@@ -522,6 +531,7 @@ def test_no_personal_data_can_be_added_after_shredding(app):
 def test_a_person_shredded_before_any_personal_data_gets_none_later(app, make_app):
     # nothing personal recorded yet, so the stream has no data key when it is shredded
     person = register(app)
+    close_case_long_ago(app, person)
     app.shred(person, approved_by="privacy officer")
     with pytest.raises(ErasedError):
         app.record(

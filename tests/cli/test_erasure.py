@@ -15,7 +15,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from cli_helpers import Traject, as_user
+from cli_helpers import Traject, as_user, days_ago
 from click.testing import Result
 from pg_schemas import PostgresSchemas, TableFile
 from test_import import REGISTER
@@ -26,7 +26,11 @@ PERSONAL = ("--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY")
 
 
 def register_with_name(traject: Traject) -> str:
-    return traject.register(*PERSONAL, "--name", "Noor Vermeulen", "--bsn", "123456782")
+    """A person with personal fields whose case closed twelve years ago: her trajectory file's
+    retention has ended, so she may be erased."""
+    person = traject.register(*PERSONAL, "--name", "Noor Vermeulen", "--bsn", "123456782")
+    traject.ok("record", "case-closed", person, "--on", days_ago(365 * 12), "--reason", "moved")
+    return person
 
 
 def shred(traject: Traject, person: str) -> Result:

@@ -168,9 +168,12 @@ def test_shred_erases_the_personal_fields_but_keeps_the_history(ledger: Traject)
         "123456782",
     )
 
+    # the case closed twelve years ago: the trajectory file's retention has ended
+    ledger.ok("record", "case-closed", person, "--on", days_ago(365 * 12), "--reason", "moved")
+
     result = ledger.ok("person", "shred", person, "--approved-by", "privacy officer", "--yes")
 
-    assert result.stdout.startswith(f"Recorded PersonalDataShredded as version 2 of {person}\n")
+    assert result.stdout.startswith(f"Recorded PersonalDataShredded as version 3 of {person}\n")
     assert "\nPurged: " in result.stdout
     assert result.stderr == ""
     data = ledger.json("person", "show", person)
@@ -180,7 +183,11 @@ def test_shred_erases_the_personal_fields_but_keeps_the_history(ledger: Traject)
     assert "[erased]" in ledger.ok("person", "show", person).stdout
     timeline = ledger.json("timeline", person)
     assert timeline["erased"] is True
-    assert [e["kind"] for e in timeline["events"]] == ["PersonRegistered", "PersonalDataShredded"]
+    assert [e["kind"] for e in timeline["events"]] == [
+        "PersonRegistered",
+        "CaseClosed",
+        "PersonalDataShredded",
+    ]
 
 
 def test_shred_asks_for_confirmation(ledger: Traject) -> None:

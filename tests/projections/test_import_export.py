@@ -71,6 +71,8 @@ def scenario(app: TrajectoryLedger) -> dict[str, UUID]:
         nationality=["AF"], bsn="111222333", name="Chen", recorded_at=at(5),
     ).stream_id  # fmt: skip
     app.record(chen, ev.LadderAssessed, occurred_on=on(6), rung=1, assessor="r.jansen")
+    # her case closed twelve years ago: the retention of her file has ended
+    app.record(chen, ev.CaseClosed, occurred_on=on(6) - timedelta(days=365 * 12), reason="moved")
     app.shred(chen, approved_by="f.g.privacy")
     return {"amal": amal, "bilal": bilal, "chen": chen}
 
@@ -118,7 +120,7 @@ def test_export_then_import_elsewhere_gives_the_same_streams_and_digests(
     summary = import_lines(copy, enumerate(lines, start=1), source="events.jsonl", batch_size=7)
 
     assert (summary.written, summary.skipped, summary.rejected) == (len(lines), 0, 0)
-    assert len(lines) == 1 + 8 + 6 + 3  # every stored event, once: taakstelling, the three
+    assert len(lines) == 1 + 8 + 6 + 4  # every stored event, once: taakstelling, the three
     for stream_id in people.values():
         assert history(copy, stream_id) == history(source, stream_id)
     assert copy.person(people["amal"]).registration.bsn == "123456782"
@@ -160,7 +162,7 @@ def test_filters_select_whole_streams_or_a_period(
     everything = export_all(source, selection=ExportFilter(municipality="GM0622"))
     elsewhere = export_all(source, selection=ExportFilter(municipality="GM0599"))
 
-    assert len(everything) == 1 + 8 + 6 + 3 and elsewhere == []
+    assert len(everything) == 1 + 8 + 6 + 4 and elsewhere == []
     assert {line.get("person") for line in amal} == {"A-1"}
     assert len(amal) == 8
     assert sorted(line["occurred_on"] for line in period) == [

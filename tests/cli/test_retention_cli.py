@@ -1,0 +1,160 @@
+"""`traject person retention | hold | release | schedule-retention | shred` and `traject project
+hold | release`, on a SQLite file and on PostgreSQL.
+
+Dates are computed from today: the ledger refuses dates in the future.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from cli_helpers import Traject, days_ago
+from click.testing import Result
+
+THIS_YEAR = datetime.now(UTC).year
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Traject:
+    """An initialised ledger (default municipality GM0622) on a SQLite file or PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'traject.db'}"
+    else:
+        url = request.getfixturevalue("cli_postgres_url")
+    traject = Traject(url, tmp_path / "traject.key")
+    traject.init("--municipality", "GM0622")
+    return traject
+
+
+def closed_person(traject: Traject, closed_on: str) -> str:
+    person = traject.register()
+    traject.ok("record", "case-closed", person, "--on", closed_on, "--reason", "moved")
+    return person
+
+
+def shred(traject: Traject, person: str) -> Result:
+    return traject("person", "shred", person, "--approved-by", "privacy officer", "--yes")
+
+
+def test_a_person_hold_refuses_the_shred_until_it_is_released(store: Traject) -> None:
+    person = closed_person(store, days_ago(365 * 12))
+    store.ok("person", "hold", person, "--ref", "BZW-2026-014", "--reason", "bezwaar loopt")
+    before = store.event_count()
+
+    refused = shred(store, person)
+
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"Error: PersonalDataShredded: erasure of {person} refused")
+    assert ": legal hold BZW-2026-014 on the person is open since " in refused.stderr
+    assert refused.stderr.endswith(": bezwaar loopt\n")
+    assert store.event_count() == before
+    status = store.json("person", "retention", person)
+    assert (status["erasable"], [h["hold_ref"] for h in status["holds"]]) == (
+        False,
+        ["BZW-2026-014"],
+    )
+    assert [b["open"] for b in status["bases"]] == [False]
+
+    store.ok("person", "release", person, "--ref", "BZW-2026-014", "--reason", "afgehandeld")
+    assert store.json("person", "retention", person)["erasable"] is True
+    assert shred(store, person).exit_code == 0
+    assert store.json("person", "show", person)["erased"] is True
+
+
+def test_a_recent_closure_refuses_the_shred_naming_the_basis_and_its_date(store: Traject) -> None:
+    closed_on = date(THIS_YEAR - 2, 3, 1)
+    person = closed_person(store, closed_on.isoformat())
+    kept_until = date(THIS_YEAR + 8, 3, 1)
+
+    refused = shred(store, person)
+
+    assert refused.exit_code == 1
+    assert (
+        f"retention basis trajectory_file is open until {kept_until} (case closed on {closed_on} "
+        "+ 10 years; rule set retention.2026.1)"
+    ) in refused.stderr
+    status = store.json("person", "retention", person)
+    assert status["delete_after"] == kept_until.isoformat()
+    assert status["bases"][0]["open"] is True
+    # judged on the day after the term, the same person may be erased
+    later = store.json("person", "retention", person, "--on", "2040-01-01")
+    assert later["erasable"] is True
+
+
+def test_an_amif_participant_is_kept_until_the_art_82_date_of_the_final_payment(
+    store: Traject,
+) -> None:
+    project = "RET82"
+    store.ok(
+        "record", "project-registered", project,
+        "--on", f"{THIS_YEAR - 10}-01-10", "--title", "Retentie", "--fund", "AMIF_2127",
+        "--beneficiary", "Gemeente Vlaardingen", "--beneficiary-kind", "gemeente",
+        "--grant-ref", "UVB-1", "--eligibility-from", f"{THIS_YEAR - 9}-01-01",
+        "--eligibility-to", f"{THIS_YEAR - 8}-12-31", "--cofin-rate", "0.75",
+        "--target-total", "10",
+    )  # fmt: skip
+    person = closed_person(store, days_ago(365 * 12))
+    enrolled_on = f"{THIS_YEAR - 9}-05-01"
+    store.ok(
+        "record", "participant-enrolled", person, "--on", enrolled_on, "--project-id", project,
+        "--tcn", "--permit-kind", "asiel_bt", "--permit-valid", "--checked-on", enrolled_on,
+        "--checked-by", "t.tester", "--eligibility-evidence-ref", "E-1", "--consent-ref", "C-1",
+    )  # fmt: skip
+
+    refused = shred(store, person)
+    assert refused.exit_code == 1
+    assert "retention basis amif_evidence RET82 is open with no end date yet" in refused.stderr
+
+    # the final payment (saldo) two years ago: kept until 31 December, five years after its year
+    store.ok(
+        "record", "grant-payment-received", project, "--on", f"{THIS_YEAR - 2}-03-12",
+        "--payment-ref", "SALDO", "--amount", "1000.00", "--final",
+    )  # fmt: skip
+    art_82 = f"{THIS_YEAR + 3}-12-31"
+    refused = shred(store, person)
+    assert f"amif_evidence RET82 is open until {art_82}" in refused.stderr
+    assert store.json("person", "retention", person)["delete_after"] == art_82
+
+    # a project hold holds the participant even after the Art. 82 date
+    store.ok("project", "hold", project, "--ref", "EC-1", "--reason", "verzoek Commissie")
+    after = store.json("person", "retention", person, "--on", f"{THIS_YEAR + 4}-01-01")
+    assert [b["open"] for b in after["bases"]] == [False, False]
+    assert [(h["hold_ref"], h["held"]) for h in after["holds"]] == [("EC-1", f"project {project}")]
+    assert after["erasable"] is False
+    store.ok("project", "release", project, "--ref", "EC-1", "--reason", "afgehandeld")
+    assert store.json("person", "retention", person, "--on", f"{THIS_YEAR + 4}-01-01")["erasable"]
+
+
+def test_a_schedule_is_recorded_once(store: Traject) -> None:
+    person = closed_person(store, days_ago(365 * 12))
+    first = store.json("person", "schedule-retention", person)
+    again = store.json("person", "schedule-retention", person)
+    assert [(r["kind"], r["duplicate"]) for r in first] == [("RetentionScheduled", False)]
+    assert [r["duplicate"] for r in again] == [True]
+
+
+def test_bad_hold_input_names_the_field_and_the_rule(ledger: Traject) -> None:
+    person = ledger.register()
+
+    unknown = ledger("person", "release", person, "--ref", "X-9", "--reason", "typo")
+    assert (unknown.exit_code, unknown.stderr) == (
+        1,
+        "Error: LegalHoldReleased: hold_ref: no open hold X-9 (open holds: none)\n",
+    )
+    empty = ledger("person", "hold", person, "--ref", " ", "--reason", "audit")
+    assert (empty.exit_code, empty.stderr) == (
+        1,
+        "Error: LegalHoldPlaced: hold_ref: String should have at least 1 character\n",
+    )
+    no_project = ledger("project", "hold", "NOPE", "--ref", "A-1", "--reason", "audit")
+    assert (no_project.exit_code, no_project.stderr) == (
+        1,
+        "Error: no project NOPE in this ledger\n",
+    )
+    bad_date = ledger("person", "retention", person, "--on", "2024-13-01")
+    assert bad_date.exit_code == 2
+    assert "Invalid value for '--on': '2024-13-01' is not a date" in bad_date.stderr
+    # holds are not recorded with `traject record`
+    assert ledger("record", "legal-hold-placed", person).exit_code == 2
