@@ -14,7 +14,7 @@ import contextvars
 import getpass
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple, cast
@@ -840,9 +840,22 @@ class TrajectoryLedger(Application[UUID]):
         return self._retention(self._trajectory(person_id), as_day(on, "RetentionScheduled"))
 
     def _retention(self, trajectory: Trajectory, on: date) -> RetentionStatus:
+        return self.retention_of(trajectory, on, self._project)
+
+    def retention_of(
+        self,
+        trajectory: Trajectory,
+        on: date,
+        project_stream: Callable[[str], StreamAggregate | None],
+    ) -> RetentionStatus:
+        """:meth:`retention` of a loaded ``trajectory``, with the streams of the AMIF projects
+        the person took part in as ``project_stream`` gives them (a bulk import: as its batch
+        holds them, with what the batch has added)."""
         projects = {}
         for code in trajectory.state.projects:
-            project = self._project(code)
+            project = project_stream(code)
+            if not isinstance(project, Project):
+                project = AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
             assert isinstance(project, Project)
             fund = project.registered.fund if project.registered else None
             holds = holds_of(project, f"project {code}")

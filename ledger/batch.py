@@ -39,7 +39,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, NamedTuple, cast
 from uuid import UUID, uuid4
 
@@ -54,6 +54,7 @@ from ledger.errors import (
     DuplicateExternalRefError,
     DuplicatePersonError,
     ErasedError,
+    RetentionHoldError,
     RuleViolationError,
     TrajectError,
 )
@@ -237,6 +238,8 @@ class BatchWriter:
             and self._erased(stream_id)
         ):
             raise ErasedError(stream_id)
+        if kind is ev.PersonalDataShredded and isinstance(aggregate, Trajectory):
+            self._check_retention(aggregate, event.occurred_on)
         side = self._side_rows(item, event, stream_id)
         warnings = aggregate.record(event)  # the rules; raises before it changes anything
         aggregate.pending.clear()
@@ -262,6 +265,15 @@ class BatchWriter:
         if item.kind is ev.EventCorrected or item.kind is ev.EventRetracted:
             given = self._control_fields(item, aggregate, stream_id, given)
         return given
+
+    def _check_retention(self, trajectory: Trajectory, on: date) -> None:
+        """An erasure only when no retention basis and no legal hold is open on ``on``, judged
+        on the streams as this writer holds them (:meth:`TrajectoryLedger.shred`'s rule)."""
+        status = self.app.retention_of(
+            trajectory, on, lambda code: self._cached(ev.project_stream_id(code))
+        )
+        if not status.erasable:
+            raise RetentionHoldError(trajectory.id, status.on, status.refusals())
 
     def _check_enrolment(self, event: ev.ParticipantEnrolled) -> None:
         """An enrolment falls in its project's eligibility window (the project as cached)."""

@@ -221,8 +221,10 @@ def test_a_batch_that_shreds_a_person_destroys_the_key_in_its_transaction(
     """The shredding upsert goes with the batch's other side rows (COPY on PostgreSQL)."""
     writer = BatchWriter(app)
     writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=p1), ladder(p1, 2)])
+    # the case closed more than ten years before the erasure: its file's retention has ended
+    closed = Write(ev.CaseClosed, {"occurred_on": date(2014, 3, 1), "reason": "moved"})
     shred = Write(ev.PersonalDataShredded, {"occurred_on": date(2025, 3, 9), "approved_by": "fg"})
-    outcomes = writer.write([ladder(p1, 3, day=8), shred._replace(subject=p1)])
+    outcomes = writer.write([closed._replace(subject=p1), shred._replace(subject=p1)])
 
     assert all(isinstance(o, Recorded) for o in outcomes)
     person = app.person_by_external_ref(p1)

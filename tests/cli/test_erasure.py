@@ -153,12 +153,15 @@ def test_an_imported_erasure_by_staff_warns_that_the_purge_is_pending(
         f"SELECT wrapped FROM {postgres_ledger.keys.relation}"
     ).fetchall()
     wrapped = bytes(row[0])
+    # her case closed twelve years ago: her file's retention has ended
+    closed = {"kind": "case-closed", "person": "C-1001", "occurred_on": days_ago(365 * 12)}
+    closed["reason"] = "moved"
     erasure = {"kind": "personal-data-shredded", "person": "C-1001", "approved_by": "dpo"}
 
-    result = staff("import", write_lines(tmp_path / "erasures.jsonl", erasure))
+    result = staff("import", write_lines(tmp_path / "erasures.jsonl", closed, erasure))
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("1 written")
+    assert result.stdout.startswith("2 written")
     assert "Warning: not purged yet: the old bytes of destroyed data keys stay" in result.stderr
     assert postgres_ledger.keys.holds(wrapped)
     postgres_ledger.owner.ok("admin", "purge-erased")

@@ -6,6 +6,7 @@ Dates are computed from today: the ledger refuses dates in the future.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -158,3 +159,40 @@ def test_bad_hold_input_names_the_field_and_the_rule(ledger: Traject) -> None:
     assert "Invalid value for '--on': '2024-13-01' is not a date" in bad_date.stderr
     # holds are not recorded with `traject record`
     assert ledger("record", "legal-hold-placed", person).exit_code == 2
+
+
+def test_an_imported_erasure_is_refused_while_the_case_is_open(
+    store: Traject, tmp_path: Path
+) -> None:
+    registered = {
+        "kind": "person-registered",
+        "person": "C-2001",
+        "occurred_on": days_ago(365 * 13),
+        "birth_date": "1990-04-02",
+        "sex": "f",
+        "nationality": ["SY"],
+        "name": "Amal Haddad",
+        "bsn": "123456782",
+    }
+    erasure = {"kind": "personal-data-shredded", "person": "C-2001", "approved_by": "dpo"}
+    source = tmp_path / "erasure.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in (registered, erasure)))
+
+    refused = store("import", str(source))
+
+    assert refused.exit_code == 1
+    assert "Traceback" not in refused.output
+    assert f"{source}:2: " in refused.stderr
+    assert "retention basis trajectory_file is open with no end date yet" in refused.stderr
+    assert refused.stdout.splitlines()[-1].startswith("1 written, 0 skipped")
+    person = store.ok("person", "find", "--bsn", "123456782").stdout.strip()
+    assert store.json("person", "show", person)["erased"] is False
+
+    # the case closed twelve years ago, in the same file as the erasure: erasure allowed
+    closed = {"kind": "case-closed", "person": "C-2001", "occurred_on": days_ago(365 * 12),
+              "reason": "moved"}  # fmt: skip
+    source.write_text("".join(json.dumps(line) + "\n" for line in (registered, closed, erasure)))
+    written = store("import", str(source))
+
+    assert written.exit_code == 0, written.output
+    assert store.json("person", "show", person)["erased"] is True
