@@ -61,8 +61,12 @@ from ledger.rules import current_rules
 
 DEFAULT_PAGE_SIZE = 5000
 REBUILD_PAGE_SIZE = 20000
-"""Notifications per page of a rebuild: one read and one transaction per page, so the memory
-a rebuild needs depends on this, not on the length of the log."""
+"""Notifications per page of a rebuild on SQLite: one read and one transaction per page, so the
+memory a rebuild needs depends on this, not on the length of the log."""
+PG_REBUILD_PAGE_SIZE = 50000
+"""Notifications per page of a rebuild on PostgreSQL: more of a page's corrections find their
+target in the page itself rather than by a look-up in the table (1M events: 16 % less time with
+two workers, 8 % with one; 66 MiB more per process). On SQLite larger pages gained nothing."""
 STREAM_ROWS = 2000
 """Rows fetched per round trip when a large result is streamed (PostgreSQL)."""
 DIGEST_LINES = 256
@@ -1334,7 +1338,7 @@ def rebuild(
     views: Views,
     projection: Projection,
     *,
-    page_size: int = REBUILD_PAGE_SIZE,
+    page_size: int | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
     """Build the projection afresh in ``<table>__new`` tables, then swap them in at once.
@@ -1350,7 +1354,7 @@ def rebuild_many(
     views: Views,
     projections: Sequence[Projection],
     *,
-    page_size: int = REBUILD_PAGE_SIZE,
+    page_size: int | None = None,
     progress: Progress | None = None,
     timings: dict[str, float] | None = None,
     workers: int = 1,
@@ -1360,9 +1364,10 @@ def rebuild_many(
     Each page of the log is read once (only the topics some projection reads), decoded once,
     and applied to every projection's ``__new`` tables in one transaction. Derived tables are
     filled at the end, the digests are computed from the new tables, and all projections are
-    swapped in by one transaction. Memory depends on ``page_size``, not on the log's length.
-    The log is read up to the last notification id at the start; later events are left to the
-    next catch-up.
+    swapped in by one transaction. Memory depends on ``page_size`` (default
+    :data:`REBUILD_PAGE_SIZE` on SQLite, :data:`PG_REBUILD_PAGE_SIZE` on PostgreSQL), not on
+    the log's length. The log is read up to the last notification id at the start; later
+    events are left to the next catch-up.
 
     On SQLite the fact rows of the pages, and the derived tables, go to staging tables in the
     connection's temporary database, copied once, in key order, into the ``__new`` tables at
@@ -1375,6 +1380,8 @@ def rebuild_many(
     ``apply``, ``order``, ``refresh``, ``digest``, ``index``, ``swap``; with workers: summed
     over them).
     """
+    if page_size is None:
+        page_size = PG_REBUILD_PAGE_SIZE if views.dialect.is_postgres else REBUILD_PAGE_SIZE
     views.ensure_state_table()
     run_ids = {projection.name: uuid4().hex for projection in projections}
     top = views.max_notification_id()
