@@ -35,6 +35,7 @@ from ledger.aggregates import (
     StreamAggregate,
     Trajectory,
     corrected_event,
+    dutch_day,
     project_stream,
     recorded_day,
 )
@@ -175,7 +176,7 @@ def as_day(value: date | str | None, kind: str) -> date:
         ValidationFailedError: field ``occurred_on`` of ``kind``.
     """
     if value is None:
-        return datetime.now(UTC).astimezone(LEDGER_TIMEZONE).date()
+        return dutch_day(datetime.now(UTC))
     if isinstance(value, date):
         return value
     try:
@@ -854,9 +855,9 @@ class TrajectoryLedger(Application[UUID]):
         projects = {}
         for code in trajectory.state.projects:
             project = project_stream(code)
-            if not isinstance(project, Project):
-                project = AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
-            assert isinstance(project, Project)
+            if not isinstance(project, Project):  # never registered: no fund, payment or hold
+                projects[code] = ProjectFacts(None, None, ())
+                continue
             fund = project.registered.fund if project.registered else None
             holds = holds_of(project, f"project {code}")
             projects[code] = ProjectFacts(fund, project.last_payment_on, holds)
