@@ -14,7 +14,7 @@ import contextvars
 import getpass
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple, cast
@@ -60,6 +60,7 @@ from ledger.persistence import (
     PersonIndexRow,
     Purge,
     PydanticMapper,
+    StreamGuard,
     TrajectTables,
 )
 from ledger.retention import Hold, ProjectFacts, RetentionStatus, assess
@@ -191,6 +192,15 @@ def holds_of(aggregate: StreamAggregate, held: str) -> tuple[Hold, ...]:
         Hold(ref, held, placed.occurred_on, placed.reason)
         for ref, placed in sorted(aggregate.open_holds().items())
     )
+
+
+def guarded(
+    aggregate: StreamAggregate | None, stream_id: UUID, guards: list[StreamGuard]
+) -> StreamAggregate | None:
+    """``aggregate`` (the stream ``stream_id`` as loaded, None or empty if it has no events),
+    with its version noted in ``guards`` for the append that reads it."""
+    guards.append(StreamGuard(stream_id, aggregate.version if aggregate is not None else 0))
+    return aggregate
 
 
 class TrajectoryLedger(Application[UUID]):
@@ -453,16 +463,23 @@ class TrajectoryLedger(Application[UUID]):
                 date or reason.
         """
 
+        guards: list[StreamGuard] = []  # the projects' streams as the check read them
+
         def build(aggregate: StreamAggregate) -> dict[str, Any]:
+            guards.clear()
             if isinstance(aggregate, Trajectory):
-                status = self._retention(
-                    aggregate, as_day(envelope.get("occurred_on"), "PersonalDataShredded")
+                status = self.retention_of(
+                    aggregate,
+                    as_day(envelope.get("occurred_on"), "PersonalDataShredded"),
+                    lambda code: guarded(self._project(code), ev.project_stream_id(code), guards),
                 )
                 if not status.erasable:
                     raise RetentionHoldError(person_id, status.on, status.refusals())
             return {"approved_by": approved_by, **envelope}
 
-        recorded = self._append(person_id, ev.PersonalDataShredded, build, new_stream=False)
+        recorded = self._append(
+            person_id, ev.PersonalDataShredded, build, new_stream=False, guards=guards
+        )
         self.keyring.shred(person_id)
         return Erasure(recorded, self.tables.purge_erased_keys())
 
@@ -555,7 +572,14 @@ class TrajectoryLedger(Application[UUID]):
         new_stream: bool,
         external_ref: str | None = None,
         recorded_at: datetime | None = None,
+        guards: Sequence[StreamGuard] = (),
     ) -> Recorded:
+        """Check and append one event, retrying when another writer got there first.
+
+        ``fields``: the event's fields, or a function of the loaded stream that gives them (and
+        may refuse). ``guards``: other streams ``fields`` read, filled in by it on each attempt;
+        the append commits only if they have not moved on meanwhile.
+        """
         key = fields.get("idempotency_key") if isinstance(fields, Mapping) else None
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if key:
@@ -570,7 +594,7 @@ class TrajectoryLedger(Application[UUID]):
             if isinstance(event, ev.ParticipantEnrolled):
                 self.check_enrolment_window(event, self._project(event.project_id))
             warnings = aggregate.record(event)
-            save_kwargs: dict[str, Any] = {}
+            save_kwargs: dict[str, Any] = {"guards": list(guards)} if guards else {}
             if event.idempotency_key:
                 save_kwargs["idempotency"] = [
                     IdempotencyRow(event.idempotency_key, stream_id, event.originator_version)

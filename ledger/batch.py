@@ -64,6 +64,7 @@ from ledger.persistence import (
     IdempotencyRow,
     PersonIndexRow,
     Purge,
+    StreamGuard,
 )
 
 MAX_ATTEMPTS = 8
@@ -106,6 +107,7 @@ class _Pending:
     external_refs: list[ExternalRefRow] = field(default_factory=list)
     data_keys: list[DataKeyRow] = field(default_factory=list)
     shredded: list[UUID] = field(default_factory=list)
+    reads: set[UUID] = field(default_factory=set)  # streams an erasure's check read
 
 
 def _size(aggregate: StreamAggregate | None) -> int:
@@ -269,11 +271,13 @@ class BatchWriter:
     def _check_retention(self, trajectory: Trajectory, on: date) -> None:
         """An erasure only when no retention basis and no legal hold is open on ``on``, judged
         on the streams as this writer holds them (:meth:`TrajectoryLedger.shred`'s rule)."""
+        reads = {ev.project_stream_id(code) for code in trajectory.state.projects}
         status = self.app.retention_of(
             trajectory, on, lambda code: self._cached(ev.project_stream_id(code))
         )
         if not status.erasable:
             raise RetentionHoldError(trajectory.id, status.on, status.refusals())
+        self.pending.reads |= reads  # a hold placed meanwhile makes the save fail and retry
 
     def _check_enrolment(self, event: ev.ParticipantEnrolled) -> None:
         """An enrolment falls in its project's eligibility window (the project as cached)."""
@@ -497,6 +501,7 @@ class BatchWriter:
                 external_refs=pending.external_refs,
                 data_keys=pending.data_keys,
                 shredded=pending.shredded,
+                guards=self._guards(),
                 bulk=True,
             )
             for subject in pending.shredded:
@@ -513,6 +518,15 @@ class BatchWriter:
         self.keys.clear()  # saved: the next batch looks up its own keys
         self.refs.clear()
         self._evict()
+
+    def _guards(self) -> list[StreamGuard]:
+        """The streams the batch's checks read, each at the version the batch leaves it at
+        (as cached: what the store had when it was loaded, and what this batch adds)."""
+        streams = self.streams
+        return [
+            StreamGuard(stream_id, cached.version if (cached := streams.get(stream_id)) else 0)
+            for stream_id in self.pending.reads
+        ]
 
     def _forget(self) -> None:
         """After a failed save: drop everything this batch believed, to check it again."""

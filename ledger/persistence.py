@@ -30,6 +30,7 @@ from uuid import UUID
 import orjson
 from cryptography.exceptions import InvalidTag
 from eventsourcing.persistence import (
+    IntegrityError,
     JSONTranscoder,
     Mapper,
     MapperDeserialisationError,
@@ -80,6 +81,19 @@ class Purge(NamedTuple):
     done: bool  # no destroyed key's old bytes are left in the database's own files
     detail: str  # what was done; or what stands in the way, and what to run
     pending_since: str | None = None  # when the latest erasure awaiting a purge was recorded
+
+
+class StreamGuard(NamedTuple):
+    """A stream an append's rules read without appending to it, at the version they saw.
+
+    The append commits only if, with the write lock held and its own events in, the stream
+    is at that version (0: no events); otherwise it fails as a concurrent modification and is
+    checked again. An erasure reads the AMIF projects' streams for their legal holds this
+    way, so a hold placed on a project meanwhile is seen.
+    """
+
+    stream_id: UUID
+    version: int
 
 
 class PersonIndexRow(NamedTuple):
@@ -360,6 +374,25 @@ class TrajectTables:
             out.append(("traject_data_keys", SHRED_STATEMENT, shredded))
             out.append(("traject_settings", SETTING_STATEMENT, [_pending(now, shredded[-1][0])]))
         return out
+
+    def _check_guards(self, cursor: Any, kwargs: dict[str, Any]) -> None:
+        """Fail the append if a stream it read has moved on (``guards``: :class:`StreamGuard`).
+
+        Called once the events table's write lock is held, so no other append can commit
+        between this look-up and the append's own commit.
+        """
+        statement = self._sql(
+            f"SELECT MAX(originator_version) AS version FROM {self._events_table()}"
+            " WHERE originator_id = ?"
+        )
+        for guard in kwargs.get("guards", ()):
+            cursor.execute(statement, [self._stream_param(guard.stream_id)])
+            version = cursor.fetchone()["version"] or 0
+            if version != guard.version:
+                msg = (
+                    f"stream {guard.stream_id} is at version {version}, not {guard.version} as read"
+                )
+                raise IntegrityError(msg)
 
     def _insert_side_rows(self, cursor: Any, kwargs: dict[str, Any]) -> None:
         for _table, statement, rows in self._side_rows(kwargs):
@@ -646,6 +679,7 @@ class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
         else:
             notification_ids = super()._insert_events(c, stored_events, **kwargs)
         self._insert_side_rows(c, kwargs)
+        self._check_guards(c, kwargs)  # the first insert took the database's write lock
         return notification_ids
 
 

@@ -104,7 +104,9 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 return []
             self._lock_table(cursor)
             cursor.execute(self.insert_events_statement, (rows,), prepare=True)
-            return [row["notification_id"] for row in cursor.fetchall()]
+            ids = [row["notification_id"] for row in cursor.fetchall()]
+            self._check_guards(cursor, kwargs)
+            return ids
 
     def _copy_events(self, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> None:
         with (
@@ -129,6 +131,7 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 copy.set_types(["uuid", "int8", "text", "bytea"])
                 for e in stored_events:
                     copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
+            self._check_guards(cursor, kwargs)
 
     def _in_values(self, statement: str, values: Sequence[Any]) -> list[Any]:
         """One query with ``= ANY(array)`` for all ``values`` (no chunks of ``IN`` lists).

@@ -6,13 +6,18 @@ case closed twelve years ago has ended its retention, one closed nine years ago 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from uuid import UUID
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID, uuid4
 
 import pytest
 from builders import close_case_long_ago, enrolment_fields, person_fields, project_fields, years_ago
 
 from ledger import events as ev
+from ledger.aggregates import dutch_day
+from ledger.application import TrajectoryLedger
+from ledger.batch import BatchWriter, Write
+from ledger.config import parse_database_url
 from ledger.errors import (
     PersonNotFoundError,
     RetentionHoldError,
@@ -251,3 +256,95 @@ def test_a_schedule_is_recorded_once_and_never_decides_erasure(app):
     app.record(person, ev.CaseReopened, occurred_on=years_ago(0, 1, 2))
     with pytest.raises(RetentionHoldError, match="the case is not closed"):
         app.shred(person, approved_by="privacy officer")
+
+
+# --- a hold placed on a project while a participant is being erased ------------------------------
+
+
+class HoldPlacedDuringTheCheck(TrajectoryLedger):
+    """A ledger on which another writer places a hold on a project right after this ledger
+    has judged a participant's retention, before its erasure is written: the race of two
+    real writers, made to happen every time."""
+
+    name = TrajectoryLedger.name  # the same tables
+
+    def __init__(self, *args, other: TrajectoryLedger, project: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.other, self.project, self.raced = other, project, 0
+
+    def retention_of(self, trajectory, on, project_stream):
+        status = super().retention_of(trajectory, on, project_stream)
+        if not self.raced:
+            self.raced += 1
+            self.other.place_hold(self.project, hold_ref="EC-RACE", reason="audit opened")
+        return status
+
+
+@pytest.fixture
+def racing(make_app, database_url, master_key) -> Callable[[str], HoldPlacedDuringTheCheck]:
+    def make(project: str) -> HoldPlacedDuringTheCheck:
+        env = parse_database_url(database_url).library_env
+        ledger = HoldPlacedDuringTheCheck(env, master_key, other=make_app(), project=project)
+        ledger.initialise(default_municipality="GM0622")
+        return ledger
+
+    return make
+
+
+def today() -> date:
+    return dutch_day(datetime.now(UTC))  # the ledger's day: Europe/Amsterdam
+
+
+def closed_participant(app, code: str) -> UUID:
+    amif_project(app, code, final_payment_on=years_ago(7, 3, 12))
+    person = register(app)
+    enrol(app, person, code)
+    close_case_long_ago(app, person)
+    return person
+
+
+def test_a_hold_placed_on_a_project_during_an_erasure_refuses_it(app, racing):
+    code = f"R{uuid4().hex[:6].upper()}"
+    person = closed_participant(app, code)
+    ledger = racing(code)
+    try:
+        with pytest.raises(RetentionHoldError, match="legal hold EC-RACE on the project"):
+            ledger.shred(person, approved_by="privacy officer")
+    finally:
+        ledger.close()
+    assert ledger.raced == 1
+    assert not shredded(app, person)
+
+
+def test_an_imported_erasure_meets_a_hold_placed_on_its_project_meanwhile(app, racing):
+    code = f"R{uuid4().hex[:6].upper()}"
+    person = closed_participant(app, code)
+    ledger = racing(code)
+    try:
+        erasure = {"occurred_on": today(), "approved_by": "privacy officer"}
+        outcomes = BatchWriter(ledger).write([Write(ev.PersonalDataShredded, erasure, person)])
+    finally:
+        ledger.close()
+    assert ledger.raced == 1
+    assert isinstance(outcomes[0], RetentionHoldError), outcomes
+    assert "legal hold EC-RACE on the project" in str(outcomes[0])
+    assert not shredded(app, person)
+
+
+def test_a_batch_may_erase_a_participant_and_then_hold_the_project(app):
+    """The batch's own later facts on a project its erasure read are no concurrent change."""
+    code = f"R{uuid4().hex[:6].upper()}"
+    person = closed_participant(app, code)
+    erasure = {"occurred_on": today(), "approved_by": "privacy officer"}
+    hold = {"occurred_on": today(), "hold_ref": "EC-LATER", "reason": "audit opened"}
+
+    outcomes = BatchWriter(app).write(
+        [
+            Write(ev.PersonalDataShredded, erasure, person),
+            Write(ev.LegalHoldPlaced, hold, code, stream=ev.StreamKind.PROJECT),
+        ]
+    )
+
+    assert [o.kind for o in outcomes] == ["PersonalDataShredded", "LegalHoldPlaced"], outcomes
+    assert outcomes[1].stream_id == ev.project_stream_id(code)
+    assert shredded(app, person)
