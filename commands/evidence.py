@@ -10,10 +10,11 @@ import click
 from commands.audit import AuditFailedError, file_option
 from commands.context import TrajectContext, pass_traject
 from commands.reporting import as_known_at_option, period_option
-from commands.types import PatternType, pattern_of
+from commands.types import KeyFile, PatternType, pattern_of
 from ledger.errors import TrajectError
 from ledger.events import ProjectCode
-from ledger.evidence import verify_pack
+from ledger.evidence import UNSIGNED, verify_pack
+from ledger.integrity import key_id, public_key_pem
 from ledger.values import Period
 from projections import Views
 from projections.amif import evidence_pack
@@ -49,6 +50,12 @@ def _read(path: Path, what: str) -> bytes:
     "the public key of the checkpoint's signer; it goes into the pack",
     required=True,
 )
+@click.option(
+    "--sign-key",
+    type=KeyFile(private=True),
+    help="the issuer's private key (from `traject audit keygen`; may be the checkpoint's): "
+    "signs manifest.json, and its public key goes into the pack",
+)
 @as_known_at_option()
 @click.option(
     "--out",
@@ -64,19 +71,23 @@ def evidence_command(
     period: Period,
     checkpoint_file: Path,
     public_key_file: Path,
+    sign_key: bytes | None,
     as_known_at: datetime | None,
     out: Path,
 ) -> None:
     """Write an AMIF evidence pack: the indicators, per-participant evidence and an
     inclusion proof of every fact behind every number against a signed checkpoint.
 
-    The same ledger, checkpoint and options give the same bytes. Check a pack with
+    With --sign-key the issuer signs the pack's manifest (manifest.sig), so that an auditor
+    can check who issued the pack and that no byte of it changed. The same ledger,
+    checkpoint, key and options give the same bytes. Check a pack with
     `traject audit verify-pack` (docs/amif.md).
 
     \b
     Example:
       traject audit evidence --project MWP --period 2021 --as-known-at 2022-02-01 \\
-        --checkpoint 2022-02-01.checkpoint --public-key auditor.pub --out mwp-2021.zip
+        --checkpoint 2022-02-01.checkpoint --public-key auditor.pub \\
+        --sign-key issuer.key --out mwp-2021.zip
     """
     if out.exists():
         msg = f"{out} exists: an evidence pack is never overwritten; choose another --out"
@@ -87,6 +98,7 @@ def evidence_command(
         period,
         checkpoint_text=_read(checkpoint_file, "checkpoint"),
         public_key_pem=_read(public_key_file, "public key"),
+        sign_key_pem=sign_key,
         as_known_at=as_known_at,
     )
     try:
@@ -96,7 +108,8 @@ def evidence_command(
         out.unlink(missing_ok=True)
         msg = f"{out}: cannot write the evidence pack: {error.strerror}"
         raise TrajectError(msg) from None
-    click.echo(f"Evidence pack of {project} {period} written to {out} ({len(data)} bytes)")
+    signed = "" if sign_key is None else f", signed by key {key_id(public_key_pem(sign_key))}"
+    click.echo(f"Evidence pack of {project} {period} written to {out} ({len(data)} bytes{signed})")
 
 
 @click.command("verify-pack")
@@ -107,17 +120,38 @@ def evidence_command(
     "the public key you trust for the checkpoint (not the one inside the pack)",
     required=True,
 )
-def verify_pack_command(pack: Path, public_key_file: Path) -> None:
-    """Check an AMIF evidence pack offline (no database): the manifest, the checkpoint
-    signature, every inclusion proof, and every figure recounted from the proven facts.
+@click.option(
+    "--issuer-key",
+    type=KeyFile(private=False),
+    help="the public key you trust for the pack's issuer, if not the --public-key; "
+    "an unsigned pack then fails",
+)
+@click.option(
+    "--require-signature", is_flag=True, help="fail when the pack is unsigned (no manifest.sig)"
+)
+def verify_pack_command(
+    pack: Path, public_key_file: Path, issuer_key: bytes | None, require_signature: bool
+) -> None:
+    """Check an AMIF evidence pack offline (no database): the issuer's signature over the
+    manifest, the manifest, the checkpoint signature, every inclusion proof, and every figure
+    recounted from the proven facts.
 
-    Names each file and entry that fails on stderr and exits with status 1.
+    A signed pack's manifest must be signed by --issuer-key or, without it, by the
+    --public-key. An unsigned pack verifies with a warning that it is unsigned, unless
+    --require-signature or --issuer-key is given. Names each file and entry that fails on
+    stderr and exits with status 1.
 
     \b
     Example:
       traject audit verify-pack mwp-2021.zip --public-key auditor.pub
+      traject audit verify-pack mwp-2021.zip --public-key auditor.pub --issuer-key issuer.pub
     """
-    report = verify_pack(_read(pack, "evidence pack"), _read(public_key_file, "public key"))
+    report = verify_pack(
+        _read(pack, "evidence pack"),
+        _read(public_key_file, "public key"),
+        issuer_key,
+        require_signature=require_signature,
+    )
     if not report.ok:
         for problem in report.problems[:SHOWN_PROBLEMS]:
             click.echo(f"Problem: {problem}", err=True)
@@ -126,7 +160,15 @@ def verify_pack_command(pack: Path, public_key_file: Path) -> None:
             click.echo(f"… and {count - SHOWN_PROBLEMS} more problems", err=True)
         msg = f"{pack} does not verify: {count} problem{'s' if count != 1 else ''}"
         raise AuditFailedError(msg)
+    if report.signature == UNSIGNED:
+        click.echo(
+            f"Warning: {pack} is unsigned: nothing shows who issued it, and whoever rewrites "
+            "its manifest can change what is not recounted (give --require-signature to refuse "
+            "unsigned packs)",
+            err=True,
+        )
+    issuer = "unsigned" if report.signature == UNSIGNED else f"signed by key {report.issuer}"
     click.echo(
-        f"{pack} verified: {report.facts} facts proven against the checkpoint, "
+        f"{pack} verified ({issuer}): {report.facts} facts proven against the checkpoint, "
         f"{report.figures} indicators recounted"
     )

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, get_args
 
 import click
 
 from ledger import events as ev
 from ledger.errors import TrajectError
+from ledger.integrity import load_private_key, load_public_key
 from ledger.municipalities import resolve
 from ledger.values import CountryCode, GemeenteCode, bsn_is_valid
 
@@ -98,6 +100,37 @@ class IsoMoment(click.ParamType[datetime]):
                     ctx,
                 )
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class KeyFile(click.ParamType[bytes]):
+    """A file holding an Ed25519 key in PEM (as `traject audit keygen` writes), read and
+    checked at parse time: the private key to sign with, or a public key to verify with.
+
+    The value is the file's bytes, so a bad key file fails before anything is written.
+    """
+
+    name = "file"
+
+    def __init__(self, *, private: bool) -> None:
+        self.private = private
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "FILE"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        try:
+            data = Path(value).read_bytes()
+        except OSError as error:
+            self.fail(f"{value}: cannot read the key file: {error.strerror}", param, ctx)
+        try:
+            (load_private_key if self.private else load_public_key)(data)
+        except TrajectError as error:
+            self.fail(f"{value}: {error}", param, ctx)
+        return data
 
 
 class BsnType(click.ParamType[str]):

@@ -10,12 +10,15 @@ A pack (docs/amif.md, "The evidence pack") holds, for one project and period:
   into the leaf) and its RFC 6962 inclusion proof against the checkpoint;
 * ``checkpoint.txt`` and ``public-key.pem``: the signed checkpoint and the key that signed it;
 * ``pack.json``: what the pack is of; ``summary.html``: a readable summary;
-* ``manifest.json``: the SHA-256 of every other file.
+* ``manifest.json``: the SHA-256 of every other file;
+* in a signed pack, ``issuer-key.pem`` (the issuer's public key, listed in the manifest) and
+  ``manifest.sig``: the issuer's Ed25519 signature over the exact bytes of ``manifest.json``.
 
 Entries are sorted, stored uncompressed with fixed timestamps and attributes, and JSON is
 written with sorted keys, so the same inputs give the same bytes, and :func:`verify_pack` can
-rebuild the container from its entries and compare it byte for byte. The verification needs no
-database: it checks the container, the manifest, the key, the checkpoint signature, every
+rebuild the container from its entries and compare it byte for byte (Ed25519 signatures are
+deterministic, so a signed pack is reproducible too). The verification needs no database: it
+checks the container, the manifest and its signature, the key, the checkpoint signature, every
 proof, that every reported number's facts are proven, and recounts every figure from the proven
 facts with the same counting code as the report (``ledger.amif.compute``).
 """
@@ -35,6 +38,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.amif import (
     FACT_FIELDS,
@@ -53,18 +57,29 @@ from ledger.errors import TrajectError
 from ledger.integrity import (
     Checkpoint,
     CheckpointFormatError,
+    IntegrityError,
     Row,
+    Signature,
+    SignatureFormatError,
+    key_id,
     leaf_hash,
+    load_private_key,
     node_hash,
     parse_checkpoint,
+    parse_signature_line,
+    public_key_pem,
+    sign,
     verify_checkpoint_signature,
     verify_inclusion,
+    verify_signature,
 )
 from ledger.values import Period
 
 FORMAT = "traject-amif-evidence-pack-v1"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 MANIFEST = "manifest.json"
+MANIFEST_SIG = "manifest.sig"
+ISSUER_KEY = "issuer-key.pem"
 CHECKPOINT = "checkpoint.txt"
 PUBLIC_KEY = "public-key.pem"
 PACK = "pack.json"
@@ -347,6 +362,7 @@ class PackInput:
     checkpoint_text: bytes
     public_key_pem: bytes
     pseudonym: Callable[[str], str]
+    sign_key_pem: bytes | None = None  # the issuer's private key: signs manifest.json
 
 
 def build_pack(pack: PackInput, rows: Iterable[Row]) -> bytes:
@@ -355,9 +371,14 @@ def build_pack(pack: PackInput, rows: Iterable[Row]) -> bytes:
     ``rows`` are the stored events in notification order (at least the checkpoint's tree).
 
     Raises:
-        EvidencePackError: the checkpoint is malformed, not signed by the public key, does not
-            match the log, or does not cover every fact behind the figures.
+        EvidencePackError: the signing key is not an Ed25519 private key; the checkpoint is
+            malformed, not signed by the public key, does not match the log, or does not cover
+            every fact behind the figures.
     """
+    try:
+        issuer = None if pack.sign_key_pem is None else load_private_key(pack.sign_key_pem)
+    except IntegrityError as error:
+        raise EvidencePackError(f"--sign-key: {error}") from None
     try:
         checkpoint = parse_checkpoint(pack.checkpoint_text)
     except CheckpointFormatError as error:
@@ -414,11 +435,27 @@ def build_pack(pack: PackInput, rows: Iterable[Row]) -> bytes:
         item["path"] = [p.hex() for p in builder.proof(item["leaf_index"])]
         item["tree_size"] = checkpoint.tree_size
         proofs.append(item)
-    return write_zip(render_files(pack, checkpoint, proofs))
+    return write_zip(render_files(pack, checkpoint, proofs, issuer))
+
+
+def manifest(files: Mapping[str, bytes]) -> bytes:
+    """``manifest.json``: the SHA-256 of every file given (all but the manifest and its sig)."""
+    return dumps(
+        {"format": FORMAT, "files": {name: _sha256(body) for name, body in sorted(files.items())}}
+    )
+
+
+def manifest_signature(manifest_bytes: bytes, private_key: Ed25519PrivateKey) -> bytes:
+    """``manifest.sig``: the signature line of docs/audit.md ("Checkpoints", line 7) over
+    exactly the bytes of ``manifest.json``, and a newline."""
+    return (sign(manifest_bytes, private_key).line + "\n").encode("utf-8")
 
 
 def render_files(
-    pack: PackInput, checkpoint: Checkpoint, proofs: list[dict[str, Any]]
+    pack: PackInput,
+    checkpoint: Checkpoint,
+    proofs: list[dict[str, Any]],
+    issuer: Ed25519PrivateKey | None = None,
 ) -> dict[str, bytes]:
     figures = pack.figures
     index_of = {str(item["ref"]): int(item["leaf_index"]) for item in proofs}
@@ -460,9 +497,11 @@ def render_files(
         PROOFS: dumps(proofs),
         SUMMARY: summary_html(meta, data, len(participants)),
     }
-    files[MANIFEST] = dumps(
-        {"format": FORMAT, "files": {name: _sha256(body) for name, body in sorted(files.items())}}
-    )
+    if issuer is not None:
+        files[ISSUER_KEY] = public_key_pem(issuer)  # listed in the manifest, so signed too
+    files[MANIFEST] = manifest(files)
+    if issuer is not None:
+        files[MANIFEST_SIG] = manifest_signature(files[MANIFEST], issuer)
     return files
 
 
@@ -482,11 +521,26 @@ class PackProblem:
         return f"{self.where}: {self.message}"
 
 
+UNSIGNED = "unsigned"
+VALID = "valid"
+INVALID = "invalid"
+
+
 @dataclass(frozen=True)
 class PackReport:
+    """What :func:`verify_pack` found.
+
+    ``signature`` is ``valid`` (the manifest is signed by the trusted issuer key),
+    ``invalid`` (a problem names ``manifest.sig``, ``issuer-key.pem`` or the key option) or
+    ``unsigned`` (the pack carries no signature: nothing attests who issued it). ``issuer`` is
+    the key id that ``manifest.sig`` names.
+    """
+
     problems: tuple[PackProblem, ...]
     facts: int
     figures: int
+    signature: str = UNSIGNED
+    issuer: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -556,13 +610,13 @@ def _json(files: Mapping[str, bytes], name: str, problems: _Problems) -> Any:
 
 
 def _check_manifest(files: Mapping[str, bytes], problems: _Problems) -> None:
-    manifest = _json(files, MANIFEST, problems)
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        if manifest is not None:
+    listing = _json(files, MANIFEST, problems)
+    if not isinstance(listing, dict) or not isinstance(listing.get("files"), dict):
+        if listing is not None:
             problems.add(MANIFEST, "expected an object with a 'files' object")
         return
-    listed: dict[str, Any] = manifest["files"]
-    for name in sorted(set(files) - {MANIFEST} - set(listed)):
+    listed: dict[str, Any] = listing["files"]
+    for name in sorted(set(files) - {MANIFEST, MANIFEST_SIG} - set(listed)):
         problems.add(name, f"not listed in {MANIFEST}")
     for name, expected in sorted(listed.items()):
         if name not in files:
@@ -573,6 +627,79 @@ def _check_manifest(files: Mapping[str, bytes], problems: _Problems) -> None:
                 f"its SHA-256 does not match {MANIFEST}: "
                 "the file or its manifest entry was altered",
             )
+
+
+@dataclass(frozen=True)
+class IssuerCheck:
+    """Whom verify_pack trusts as the pack's issuer, and whether it insists on a signature.
+
+    ``option`` names where the key came from, for the messages: ``--issuer-key``, or
+    ``--public-key`` when the checkpoint's signer is taken to be the issuer too.
+    """
+
+    public_key_pem: bytes
+    option: str
+    required_by: str | None  # the option that makes an unsigned pack fail, if any
+
+
+def _signature_line(data: bytes) -> Signature:
+    """The one line of ``manifest.sig``, parsed strictly."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SignatureFormatError(f"not UTF-8 ({error})") from None
+    if not text.endswith("\n") or "\n" in text[:-1] or "\r" in text:
+        msg = "expected exactly one line ending in a newline (no carriage return)"
+        raise SignatureFormatError(msg)
+    return parse_signature_line(text[:-1], "the signature line")
+
+
+def _check_signature(
+    files: Mapping[str, bytes], issuer: IssuerCheck, problems: _Problems
+) -> tuple[str, str | None]:
+    """The pack's signature status (docs/amif.md, "verify-pack", step 3) and its key id."""
+    signature, key = files.get(MANIFEST_SIG), files.get(ISSUER_KEY)
+    if signature is None and key is None:
+        if issuer.required_by is not None:
+            problems.add(
+                MANIFEST_SIG,
+                f"missing: the pack is unsigned (no issuer signed {MANIFEST}), and "
+                f"{issuer.required_by} requires a signature",
+            )
+            return INVALID, None
+        return UNSIGNED, None
+    if signature is None:
+        problems.add(
+            MANIFEST_SIG, f"missing, but the pack holds {ISSUER_KEY}: the signature was removed"
+        )
+        return INVALID, None
+    before = len(problems)
+    if key is None:
+        problems.add(ISSUER_KEY, f"missing from the pack, which holds {MANIFEST_SIG}")
+    elif key.rstrip(b"\r\n") != issuer.public_key_pem.rstrip(b"\r\n"):
+        problems.add(ISSUER_KEY, f"is not the issuer key given with {issuer.option}")
+    try:
+        signed = _signature_line(signature)
+        trusted = key_id(issuer.public_key_pem)
+    except SignatureFormatError as error:
+        problems.add(MANIFEST_SIG, str(error))
+        return INVALID, None
+    except IntegrityError as error:
+        problems.add(issuer.option, str(error))
+        return INVALID, None
+    if signed.key_id != trusted:
+        problems.add(
+            MANIFEST_SIG,
+            f"signed by key {signed.key_id}, not by the issuer key given with {issuer.option} "
+            f"({trusted})",
+        )
+    elif MANIFEST in files and not verify_signature(signed, files[MANIFEST], issuer.public_key_pem):
+        problems.add(
+            MANIFEST_SIG,
+            f"the signature over {MANIFEST} does not verify with the issuer key given with "
+            f"{issuer.option}: {MANIFEST} or {MANIFEST_SIG} was altered",
+        )
+    return (INVALID if len(problems) > before or MANIFEST not in files else VALID), signed.key_id
 
 
 def _check_key_and_checkpoint(
@@ -804,8 +931,24 @@ def _check_meta(
         problems.add(PACK, f"states {meta.get('facts')!r} facts, {proven} proofs verified")
 
 
-def verify_pack(data: bytes, public_key_pem: bytes) -> PackReport:
-    """Check an evidence pack offline; every problem names the file (and entry) that fails."""
+def verify_pack(
+    data: bytes,
+    public_key_pem: bytes,
+    issuer_key_pem: bytes | None = None,
+    *,
+    require_signature: bool = False,
+) -> PackReport:
+    """Check an evidence pack offline; every problem names the file (and entry) that fails.
+
+    ``public_key_pem`` is the checkpoint signer's key. A signed pack's manifest must be signed
+    by ``issuer_key_pem`` or, without one, by that same key. An unsigned pack verifies (and
+    the report says ``unsigned``) unless ``require_signature`` or an issuer key is given.
+    """
+    required_by = "--require-signature" if require_signature else None
+    if issuer_key_pem is None:
+        issuer = IssuerCheck(public_key_pem, "--public-key (no --issuer-key given)", required_by)
+    else:
+        issuer = IssuerCheck(issuer_key_pem, "--issuer-key", required_by or "--issuer-key")
     problems = _Problems()
     files = _read_zip(data, problems)
     if files is None:
@@ -822,6 +965,7 @@ def verify_pack(data: bytes, public_key_pem: bytes) -> PackReport:
             "layout: the container was altered",
         )
     _check_manifest(files, problems)
+    signature, signer = _check_signature(files, issuer, problems)
     checkpoint = _check_key_and_checkpoint(files, public_key_pem, problems)
     meta = _json(files, PACK, problems)
     figures_data = _json(files, INDICATORS_JSON, problems)
@@ -836,7 +980,7 @@ def verify_pack(data: bytes, public_key_pem: bytes) -> PackReport:
             problems.add(
                 INDICATORS_JSON, "indicators.json or participants.json has the wrong shape"
             )
-        return PackReport(tuple(problems), len(proven), 0)
+        return PackReport(tuple(problems), len(proven), 0, signature, signer)
     count = 0
     try:
         _check_coverage(figures_data, participants, proven, problems, checked=bool(checkpoint))
@@ -855,4 +999,4 @@ def verify_pack(data: bytes, public_key_pem: bytes) -> PackReport:
             f"{INDICATORS_JSON} / {PARTICIPANTS_JSON} / {PACK}",
             f"malformed: cannot read the figures ({type(error).__name__}: {error})",
         )
-    return PackReport(tuple(problems), len(proven), count)
+    return PackReport(tuple(problems), len(proven), count, signature, signer)

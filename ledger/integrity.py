@@ -67,6 +67,10 @@ class ProofFormatError(IntegrityError):
     """A proof document does not follow the JSON format of docs/audit.md."""
 
 
+class SignatureFormatError(IntegrityError):
+    """A signature line does not follow the format of docs/audit.md; the message names it."""
+
+
 # --- leaves and nodes -------------------------------------------------------------------------
 
 
@@ -480,27 +484,49 @@ def generate_signing_key() -> tuple[bytes, bytes]:
 def public_key_pem(private_key: Ed25519PrivateKey | bytes) -> bytes:
     """The public half (SPKI PEM) of a private key."""
     return (
-        _private_key(private_key)
+        load_private_key(private_key)
         .public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
 
 
-def _private_key(key: Ed25519PrivateKey | bytes) -> Ed25519PrivateKey:
+def load_private_key(key: Ed25519PrivateKey | bytes) -> Ed25519PrivateKey:
+    """The Ed25519 private key of an unencrypted PKCS#8 PEM (as `traject audit keygen` writes).
+
+    Raises IntegrityError saying what the bytes are instead (a public key, an encrypted key,
+    another algorithm, not PEM).
+    """
     if isinstance(key, Ed25519PrivateKey):
         return key
+    if b"-----BEGIN PUBLIC KEY-----" in key:
+        msg = (
+            "signing key: this is a public key; give the private key (the file "
+            "`traject audit keygen --out` wrote, not the .pub beside it)"
+        )
+        raise IntegrityError(msg)
     try:
         loaded = serialization.load_pem_private_key(key, password=None)
-    except (ValueError, TypeError) as exc:
-        raise IntegrityError(f"signing key: not an unencrypted PEM private key ({exc})") from None
+    except TypeError:
+        msg = "signing key: the private key is encrypted; traject reads unencrypted PKCS#8 PEM"
+        raise IntegrityError(msg) from None
+    except ValueError:
+        msg = "signing key: not a PEM private key (an unencrypted PKCS#8 Ed25519 key is needed)"
+        raise IntegrityError(msg) from None
     if not isinstance(loaded, Ed25519PrivateKey):
         raise IntegrityError("signing key: not an Ed25519 key")
     return loaded
 
 
-def _public_key(key: Ed25519PublicKey | bytes) -> Ed25519PublicKey:
+def load_public_key(key: Ed25519PublicKey | bytes) -> Ed25519PublicKey:
+    """The Ed25519 public key of a PEM ``PUBLIC KEY`` (SubjectPublicKeyInfo).
+
+    Raises IntegrityError saying what the bytes are instead.
+    """
     if isinstance(key, Ed25519PublicKey):
         return key
+    if b"PRIVATE KEY-----" in key:
+        msg = "public key: this is a private key; give the public key (the .pub file)"
+        raise IntegrityError(msg)
     try:
         loaded = serialization.load_pem_public_key(key)
     except (ValueError, TypeError) as exc:
@@ -512,7 +538,7 @@ def _public_key(key: Ed25519PublicKey | bytes) -> Ed25519PublicKey:
 
 def key_id(public_key: Ed25519PublicKey | bytes) -> str:
     """The first 8 bytes, in hex, of SHA-256 over the raw 32-byte Ed25519 public key."""
-    raw = _public_key(public_key).public_bytes(
+    raw = load_public_key(public_key).public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
     return _sha256(raw).digest()[:8].hex()
@@ -545,6 +571,61 @@ def _check_time(value: str) -> str | None:
     except ValueError:
         return "not a valid date and time"
     return None
+
+
+@dataclass(frozen=True)
+class Signature:
+    """An Ed25519 signature and its signer's key id.
+
+    Written as one line: an em dash, a space, the key id, a space and the 64-byte signature in
+    standard base64 (a checkpoint's last line, and an evidence pack's ``manifest.sig``).
+    """
+
+    key_id: str
+    signature: bytes
+
+    @property
+    def line(self) -> str:
+        """The signature line, without its newline."""
+        return f"{SIGNATURE_MARK}{self.key_id} {_b64(self.signature)}"
+
+
+def sign(data: bytes, private_key: Ed25519PrivateKey | bytes) -> Signature:
+    """Sign ``data`` (pure Ed25519, no pre-hashing) with the private key (PEM or key object)."""
+    key = load_private_key(private_key)
+    return Signature(key_id(key.public_key()), key.sign(data))
+
+
+def verify_signature(
+    signature: Signature, data: bytes, public_key: Ed25519PublicKey | bytes
+) -> bool:
+    """Whether ``signature`` is this key's (by key id and Ed25519) over exactly ``data``."""
+    key = load_public_key(public_key)
+    if signature.key_id != key_id(key):
+        return False
+    try:
+        key.verify(signature.signature, data)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def parse_signature_line(line: str, where: str) -> Signature:
+    """Parse a signature line (without its newline) strictly; ``where`` begins each message.
+
+    Raises SignatureFormatError.
+    """
+    if not line.startswith(SIGNATURE_MARK):
+        raise SignatureFormatError(
+            f"{where}: expected '{SIGNATURE_MARK}<key id> <signature>', got {line!r}"
+        )
+    parts = line[len(SIGNATURE_MARK) :].split(" ")
+    if len(parts) != 2 or not _KEY_ID.fullmatch(parts[0]):
+        raise SignatureFormatError(
+            f"{where}: expected a 16-hex-digit key id and a base64 signature separated by one "
+            f"space, got {line!r}"
+        )
+    return Signature(parts[0], _base64(parts[1], 64, where, SignatureFormatError))
 
 
 @dataclass(frozen=True)
@@ -610,10 +691,7 @@ class Checkpoint:
     @property
     def text(self) -> str:
         """The checkpoint text: the body, a blank line, the signature line."""
-        return (
-            self.body.encode().decode()
-            + f"\n{SIGNATURE_MARK}{self.key_id} {_b64(self.signature)}\n"
-        )
+        return self.body.encode().decode() + f"\n{Signature(self.key_id, self.signature).line}\n"
 
     def __str__(self) -> str:
         return f"checkpoint {self.origin} size {self.tree_size} at {self.created_at}"
@@ -621,16 +699,15 @@ class Checkpoint:
 
 def sign_checkpoint(body: CheckpointBody, private_key: Ed25519PrivateKey | bytes) -> str:
     """Sign ``body`` with the Ed25519 private key (PEM or key object); the checkpoint text."""
-    key = _private_key(private_key)
-    signature = key.sign(body.encode())
+    signed = sign(body.encode(), private_key)
     return Checkpoint(
         body.origin,
         body.tree_size,
         body.root,
         body.last_notification_id,
         body.created_at,
-        key_id(key.public_key()),
-        signature,
+        signed.key_id,
+        signed.signature,
     ).text
 
 
@@ -642,16 +719,19 @@ def _decimal(line: str, number: int, what: str) -> int:
     return int(line)
 
 
-def _base64(text: str, size: int, number: int, what: str) -> bytes:
-    problem = f"checkpoint line {number} ({what}): expected base64 of {size} bytes"
+def _base64(
+    text: str, size: int, where: str, error: type[IntegrityError] = CheckpointFormatError
+) -> bytes:
+    """``size`` bytes written in standard base64 with padding, in its one canonical spelling."""
+    problem = f"{where}: expected base64 of {size} bytes, got {text!r}"
     if not _B64.fullmatch(text):
-        raise CheckpointFormatError(f"{problem}, got {text!r}")
+        raise error(problem)
     try:
         data = base64.b64decode(text, validate=True)
     except binascii.Error:
-        raise CheckpointFormatError(f"{problem}, got {text!r}") from None
+        raise error(problem) from None
     if len(data) != size or _b64(data) != text:
-        raise CheckpointFormatError(f"{problem}, got {text!r}")
+        raise error(problem)
     return data
 
 
@@ -694,7 +774,7 @@ def parse_checkpoint(text: str | bytes) -> Checkpoint:
     if problem:
         raise CheckpointFormatError(f"checkpoint line 1 (origin): {problem}")
     tree_size = _decimal(size, 2, "tree size")
-    root_hash = _base64(root_b64, HASH_SIZE, 3, "root")
+    root_hash = _base64(root_b64, HASH_SIZE, "checkpoint line 3 (root)")
     last_id = _decimal(_keyword(last, 4, "last-notification-id"), 4, "last-notification-id")
     created_at = _keyword(time_line, 5, "time")
     problem = _check_time(created_at)
@@ -704,33 +784,21 @@ def parse_checkpoint(text: str | bytes) -> Checkpoint:
         raise CheckpointFormatError(
             f"checkpoint line 6 (blank): expected an empty line before the signature, got {blank!r}"
         )
-    if not signature_line.startswith(SIGNATURE_MARK):
-        raise CheckpointFormatError(
-            f"checkpoint line 7 (signature): expected '{SIGNATURE_MARK}<key id> <signature>', "
-            f"got {signature_line!r}"
-        )
-    parts = signature_line[len(SIGNATURE_MARK) :].split(" ")
-    if len(parts) != 2 or not _KEY_ID.fullmatch(parts[0]):
-        raise CheckpointFormatError(
-            "checkpoint line 7 (signature): expected a 16-hex-digit key id and a base64 "
-            f"signature separated by one space, got {signature_line!r}"
-        )
-    signature = _base64(parts[1], 64, 7, "signature")
-    return Checkpoint(origin, tree_size, root_hash, last_id, created_at, parts[0], signature)
+    try:
+        signed = parse_signature_line(signature_line, "checkpoint line 7 (signature)")
+    except SignatureFormatError as error:
+        raise CheckpointFormatError(str(error)) from None
+    return Checkpoint(
+        origin, tree_size, root_hash, last_id, created_at, signed.key_id, signed.signature
+    )
 
 
 def verify_checkpoint_signature(
     checkpoint: Checkpoint, public_key: Ed25519PublicKey | bytes
 ) -> bool:
     """Whether the checkpoint was signed by this key (PEM or key object), over its exact body."""
-    key = _public_key(public_key)
-    if checkpoint.key_id != key_id(key):
-        return False
-    try:
-        key.verify(checkpoint.signature, checkpoint.body.encode())
-    except InvalidSignature:
-        return False
-    return True
+    signed = Signature(checkpoint.key_id, checkpoint.signature)
+    return verify_signature(signed, checkpoint.body.encode(), public_key)
 
 
 # --- verifying the log ------------------------------------------------------------------------

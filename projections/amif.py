@@ -178,17 +178,20 @@ def evidence_pack(
     *,
     checkpoint_text: bytes,
     public_key_pem: bytes,
+    sign_key_pem: bytes | None = None,
     as_known_at: datetime | None = None,
 ) -> bytes:
     """The AMIF evidence pack (zip bytes) of ``project`` and ``period`` (docs/amif.md).
 
     The figures are those of :func:`amif` (as known at ``as_known_at``); every stored event
-    behind them is proven against the signed checkpoint.
+    behind them is proven against the signed checkpoint. With ``sign_key_pem`` (the issuer's
+    Ed25519 private key) the pack's manifest is signed.
 
     Raises:
         UnknownProjectError: no such project.
-        ledger.evidence.EvidencePackError: the checkpoint is not signed by the key, does not
-            match the log, or does not cover every fact behind the figures.
+        ledger.evidence.EvidencePackError: the signing key is not an Ed25519 private key; the
+            checkpoint is not signed by the key, does not match the log, or does not cover
+            every fact behind the figures.
     """
     report = amif(views, project, period, as_known_at=as_known_at)
     key = pseudonym_key(views.app, report.figures.project)
@@ -202,5 +205,6 @@ def evidence_pack(
         checkpoint_text=checkpoint_text,
         public_key_pem=public_key_pem,
         pseudonym=lambda person: pseudonym(key, person),
+        sign_key_pem=sign_key_pem,
     )
     return build_pack(inputs, audit.rows(views.app))

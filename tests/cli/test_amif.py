@@ -13,10 +13,14 @@ from pathlib import Path
 import pytest
 from amif_scenario import Scenario, build
 from cli_helpers import Traject
+from click.testing import Result
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledger.application import TrajectoryLedger
 from ledger.config import parse_database_url
 from ledger.crypto import read_key_file
+from ledger.integrity import key_id
 
 
 def record_scenario(ledger: Traject) -> Scenario:
@@ -42,6 +46,19 @@ def keys_and_checkpoint(traject: Traject, tmp_path: Path) -> tuple[Path, Path]:
     key = str(tmp_path / "auditor.key")
     traject.ok("audit", "checkpoint", "--key", key, "--out", str(checkpoint))
     return checkpoint, tmp_path / "auditor.pub"
+
+
+def evidence(traject: Traject, checkpoint: Path, public: Path, out: Path, *more: str) -> Result:
+    """`traject audit evidence` of MWP 2021 (run, not asserted)."""
+    return traject(
+        "audit", "evidence", "--project", "MWP", "--period", "2021",
+        "--checkpoint", str(checkpoint), "--public-key", str(public), "--out", str(out), *more,
+    )  # fmt: skip
+
+
+def offline(tmp_path: Path) -> Traject:
+    """The auditor's `traject`: no database (the CLI points at one that does not exist)."""
+    return Traject(f"sqlite:///{tmp_path / 'absent' / 'none.db'}", tmp_path / "no.key")
 
 
 def test_report_amif_as_json_csv_and_table(amif_ledger):
@@ -130,8 +147,110 @@ def test_report_and_pack_on_postgresql(cli_postgres_url: str, tmp_path: Path):
     assert {i["code"]: i["cumulative"] for i in data["indicators"]}["O.2.3"] == 4
     checkpoint, public = keys_and_checkpoint(traject, tmp_path)
     pack = tmp_path / "mwp.zip"
-    traject.ok(
-        "audit", "evidence", "--project", "MWP", "--period", "2021",
-        "--checkpoint", str(checkpoint), "--public-key", str(public), "--out", str(pack),
+    # one key signs the checkpoint and the pack
+    sign_key = str(tmp_path / "auditor.key")
+    assert evidence(traject, checkpoint, public, pack, "--sign-key", sign_key).exit_code == 0
+    result = traject.ok(
+        "audit", "verify-pack", str(pack), "--public-key", str(public), "--require-signature"
+    )
+    assert f"verified (signed by key {key_id(public.read_bytes())})" in result.stdout
+
+
+def test_a_signed_pack_verifies_with_the_issuer_key_and_fails_with_another(
+    amif_ledger, tmp_path: Path
+):
+    traject, _ = amif_ledger
+    checkpoint, public = keys_and_checkpoint(traject, tmp_path)
+    traject.ok("audit", "keygen", "--out", str(tmp_path / "issuer.key"))
+    issuer = tmp_path / "issuer.pub"
+    issuer_id = key_id(issuer.read_bytes())
+    pack = tmp_path / "mwp.zip"
+    made = evidence(traject, checkpoint, public, pack, "--sign-key", str(tmp_path / "issuer.key"))
+    assert made.exit_code == 0, made.output
+    assert made.stdout.endswith(f" bytes, signed by key {issuer_id})\n")
+    auditor = offline(tmp_path)
+    result = auditor.ok(
+        "audit", "verify-pack", str(pack), "--public-key", str(public),
+        "--issuer-key", str(issuer), "--require-signature",
     )  # fmt: skip
-    traject.ok("audit", "verify-pack", str(pack), "--public-key", str(public))
+    assert result.stdout.startswith(f"{pack} verified (signed by key {issuer_id}): ")
+    assert result.stdout.endswith(" facts proven against the checkpoint, 11 indicators recounted\n")
+    assert result.stderr == ""
+    # the checkpoint signer's key is not the issuer's
+    wrong = auditor("audit", "verify-pack", str(pack), "--public-key", str(public))
+    assert wrong.exit_code == 1
+    assert wrong.stderr == (
+        "Problem: issuer-key.pem: is not the issuer key given with --public-key (no "
+        "--issuer-key given)\n"
+        f"Problem: manifest.sig: signed by key {issuer_id}, not by the issuer key given with "
+        f"--public-key (no --issuer-key given) ({key_id(public.read_bytes())})\n"
+        f"Error: {pack} does not verify: 2 problems\n"
+    )
+
+
+def test_an_unsigned_pack_verifies_saying_so_and_fails_when_a_signature_is_required(
+    amif_ledger, tmp_path: Path
+):
+    traject, _ = amif_ledger
+    checkpoint, public = keys_and_checkpoint(traject, tmp_path)
+    pack = tmp_path / "mwp.zip"
+    assert evidence(traject, checkpoint, public, pack).exit_code == 0
+    auditor = offline(tmp_path)
+    result = auditor.ok("audit", "verify-pack", str(pack), "--public-key", str(public))
+    assert result.stdout.startswith(f"{pack} verified (unsigned): ")
+    assert result.stderr == (
+        f"Warning: {pack} is unsigned: nothing shows who issued it, and whoever rewrites its "
+        "manifest can change what is not recounted (give --require-signature to refuse "
+        "unsigned packs)\n"
+    )
+    refused = auditor(
+        "audit", "verify-pack", str(pack), "--public-key", str(public), "--require-signature"
+    )
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "Problem: manifest.sig: missing: the pack is unsigned (no issuer signed manifest.json), "
+        "and --require-signature requires a signature\n"
+        f"Error: {pack} does not verify: 1 problem\n"
+    )
+
+
+def test_bad_key_files_name_the_option_and_write_nothing(amif_ledger, tmp_path: Path):
+    traject, _ = amif_ledger
+    checkpoint, public = keys_and_checkpoint(traject, tmp_path)
+    private = tmp_path / "auditor.key"
+    not_a_key = tmp_path / "notes.txt"
+    not_a_key.write_text("not a key\n")
+    p256 = tmp_path / "p256.key"
+    p256.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    missing = tmp_path / "absent.key"
+    pack = tmp_path / "mwp.zip"
+    for given, message in (
+        (missing, "cannot read the key file: No such file or directory"),
+        (not_a_key, "signing key: not a PEM private key (an unencrypted PKCS#8 Ed25519 key is "
+         "needed)"),
+        (p256, "signing key: not an Ed25519 key"),
+        (public, "signing key: this is a public key; give the private key (the file `traject "
+         "audit keygen --out` wrote, not the .pub beside it)"),
+    ):  # fmt: skip
+        result = evidence(traject, checkpoint, public, pack, "--sign-key", str(given))
+        assert result.exit_code == 2, given
+        assert result.stderr.endswith(
+            f"Error: Invalid value for '--sign-key': {given}: {message}\n"
+        ), result.stderr
+        assert not pack.exists()
+    # the auditor gives a private key where the issuer's public key is needed
+    assert evidence(traject, checkpoint, public, pack, "--sign-key", str(private)).exit_code == 0
+    result = offline(tmp_path)(
+        "audit", "verify-pack", str(pack), "--public-key", str(public), "--issuer-key", str(private)
+    )
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        f"Error: Invalid value for '--issuer-key': {private}: public key: this is a private key; "
+        "give the public key (the .pub file)\n"
+    )

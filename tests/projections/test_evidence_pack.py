@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
+import subprocess
 import zipfile
+from pathlib import Path
 
 import orjson
 import pytest
@@ -15,18 +18,23 @@ from ledger import audit
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
 from ledger.evidence import (
+    FORMAT,
     INDICATORS_JSON,
+    ISSUER_KEY,
     MANIFEST,
+    MANIFEST_SIG,
     EvidencePackError,
     dumps,
+    manifest_signature,
     verify_pack,
     write_zip,
 )
-from ledger.integrity import generate_signing_key
+from ledger.integrity import generate_signing_key, key_id, load_private_key, public_key_pem
 from ledger.values import Period
 from projections import Views
 from projections.amif import evidence_pack
 
+ROOT = Path(__file__).resolve().parents[2]
 Y2021 = Period.parse("2021")
 
 
@@ -50,8 +58,8 @@ def entries(data: bytes) -> dict[str, bytes]:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
-def problems_of(data: bytes, public: bytes) -> str:
-    report = verify_pack(data, public)
+def problems_of(data: bytes, public: bytes, issuer: bytes | None = None) -> str:
+    report = verify_pack(data, public, issuer)
     assert not report.ok
     return "\n".join(str(p) for p in report.problems)
 
@@ -191,8 +199,9 @@ def test_no_single_byte_flip_of_the_small_files_crashes_the_check(make_ledger, s
     # every byte of checkpoint.txt and public-key.pem (every fifth of pack.json), once as it
     # lands (the manifest catches it) and once with the manifest rewritten by the forger: the
     # check reports, and never crashes on what it parses. (A forger who rewrites the manifest
-    # can change pack.json's informational fields, such as the read model's digest: the
-    # manifest is not signed; the numbers are what the proofs and the recount protect.)
+    # of an unsigned pack can change pack.json's informational fields, such as the read
+    # model's digest; the numbers are what the proofs and the recount protect, and a signed
+    # pack's manifest.sig catches the rest: see the tests below.)
     app = make_ledger(sqlite_store)
     build(app)
     private, public = generate_signing_key()
@@ -210,3 +219,205 @@ def test_no_single_byte_flip_of_the_small_files_crashes_the_check(make_ledger, s
             report = verify_pack(write_zip(forged), public)
             if name != "pack.json":
                 assert not report.ok, (name, position)
+
+
+# --- the issuer's signature over the manifest -----------------------------------------------
+
+
+@pytest.fixture
+def on_sqlite(make_ledger, sqlite_store: str) -> tuple[Views, bytes, bytes]:
+    """The scenario on an SQLite file, a checkpoint of it, and the checkpoint signer's key."""
+    app = make_ledger(sqlite_store)
+    build(app)
+    private, public = generate_signing_key()
+    return Views(app), audit.checkpoint(app, private, "traject test ledger").text.encode(), public
+
+
+def rehashed(files: dict[str, bytes]) -> dict[str, bytes]:
+    """``files`` with manifest.json rewritten to list every file's SHA-256, as a forger would."""
+    listed = {n: hashlib.sha256(b).hexdigest() for n, b in files.items() if n not in SIGNED_NOT}
+    return {**files, MANIFEST: dumps({"format": FORMAT, "files": listed})}
+
+
+SIGNED_NOT = (MANIFEST, MANIFEST_SIG)
+
+
+def test_a_signed_pack_verifies_with_the_issuer_key_and_is_reproducible(signed, views: Views):
+    _, checkpoint, _, public = signed
+    issuer_private, issuer_public = generate_signing_key()
+    data = pack_of(views, checkpoint, public, sign_key_pem=issuer_private)
+    report = verify_pack(data, public, issuer_public)
+    assert report.ok, report.problems
+    assert (report.signature, report.issuer) == ("valid", key_id(issuer_public))
+    files = entries(data)
+    assert files[ISSUER_KEY] == issuer_public
+    # the issuer's key is listed in the signed manifest; the signature is not (it signs it)
+    assert set(orjson.loads(files[MANIFEST])["files"]) == set(files) - {MANIFEST, MANIFEST_SIG}
+    line = files[MANIFEST_SIG].decode()
+    assert line.startswith(f"\u2014 {key_id(issuer_public)} ") and line.endswith("==\n")
+    # Ed25519 is deterministic: the same inputs and key give the same bytes
+    assert pack_of(views, checkpoint, public, sign_key_pem=issuer_private) == data
+    # the unsigned pack of the same inputs differs only by the two entries and the manifest
+    unsigned = entries(pack_of(views, checkpoint, public))
+    assert {n: b for n, b in files.items() if n not in (*SIGNED_NOT, ISSUER_KEY)} == {
+        n: b for n, b in unsigned.items() if n != MANIFEST
+    }
+
+
+def test_one_key_may_sign_the_checkpoint_and_the_pack(signed, views: Views):
+    _, checkpoint, private, public = signed
+    data = pack_of(views, checkpoint, public, sign_key_pem=private)
+    # without an issuer key, the checkpoint's --public-key is the issuer's
+    report = verify_pack(data, public, require_signature=True)
+    assert report.ok, report.problems
+    assert report.signature == "valid"
+
+
+def test_a_signed_pack_fails_with_another_issuer_key_naming_the_signature(on_sqlite):
+    views, checkpoint, public = on_sqlite
+    issuer_private, _ = generate_signing_key()
+    data = pack_of(views, checkpoint, public, sign_key_pem=issuer_private)
+    _, stranger = generate_signing_key()
+    report = verify_pack(data, public, stranger)
+    assert report.signature == "invalid"
+    text = "\n".join(str(p) for p in report.problems)
+    assert (
+        f"manifest.sig: signed by key {key_id(public_key_pem(issuer_private))}, not by the "
+        f"issuer key given with --issuer-key ({key_id(stranger)})"
+    ) in text
+    assert "issuer-key.pem: is not the issuer key given with --issuer-key" in text
+    # without --issuer-key the checkpoint's key is taken for the issuer's, and it is not
+    text = problems_of(data, public)
+    assert "manifest.sig: signed by key" in text
+    assert "given with --public-key (no --issuer-key given)" in text
+
+
+def test_a_rewritten_manifest_is_caught_when_the_pack_is_signed(on_sqlite):
+    views, checkpoint, public = on_sqlite
+    issuer_private, issuer_public = generate_signing_key()
+    files = entries(pack_of(views, checkpoint, public, sign_key_pem=issuer_private))
+    # an informational field the recount does not cover: the read model's digest
+    meta = orjson.loads(files["pack.json"])
+    meta["projection"]["digest"] = "0" * 64
+    forged = rehashed({**files, "pack.json": dumps(meta)})
+    report = verify_pack(write_zip(forged), public, issuer_public)
+    assert [str(p) for p in report.problems] == [
+        "manifest.sig: the signature over manifest.json does not verify with the issuer key "
+        "given with --issuer-key: manifest.json or manifest.sig was altered"
+    ]
+    # unsigned, the same forgery goes through: that is what a signature adds
+    unsigned = entries(pack_of(views, checkpoint, public))
+    forged = rehashed({**unsigned, "pack.json": dumps(meta)})
+    assert verify_pack(write_zip(forged), public).ok
+    # the forger signs with a key of their own, and puts it in the pack: still caught
+    own_private, _ = generate_signing_key()
+    forged = rehashed({**files, "pack.json": dumps(meta), ISSUER_KEY: public_key_pem(own_private)})
+    forged[MANIFEST_SIG] = manifest_signature(forged[MANIFEST], load_private_key(own_private))
+    text = problems_of(write_zip(forged), public)
+    assert "issuer-key.pem: is not the issuer key given with --public-key" in text
+    assert "manifest.sig: signed by key" in text
+
+
+def test_an_unsigned_pack_verifies_but_says_so_and_fails_when_a_signature_is_required(
+    on_sqlite,
+):
+    views, checkpoint, public = on_sqlite
+    data = pack_of(views, checkpoint, public)
+    report = verify_pack(data, public)
+    assert report.ok
+    assert (report.signature, report.issuer) == ("unsigned", None)
+    required = (
+        "manifest.sig: missing: the pack is unsigned (no issuer signed manifest.json), and "
+        "{} requires a signature"
+    )
+    report = verify_pack(data, public, require_signature=True)
+    assert [str(p) for p in report.problems] == [required.format("--require-signature")]
+    # naming an issuer expects that issuer's signature
+    _, issuer_public = generate_signing_key()
+    report = verify_pack(data, public, issuer_public)
+    assert [str(p) for p in report.problems] == [required.format("--issuer-key")]
+
+
+def test_a_public_key_cannot_sign_a_pack(on_sqlite):
+    views, checkpoint, public = on_sqlite
+    with pytest.raises(EvidencePackError, match=r"^--sign-key: signing key: this is a public key"):
+        pack_of(views, checkpoint, public, sign_key_pem=public)
+
+
+def test_a_stripped_signature_reads_as_unsigned_or_is_named(on_sqlite):
+    views, checkpoint, public = on_sqlite
+    issuer_private, issuer_public = generate_signing_key()
+    files = entries(pack_of(views, checkpoint, public, sign_key_pem=issuer_private))
+    # only the signature removed: the manifest still lists the issuer's key
+    without_sig = {n: b for n, b in files.items() if n != MANIFEST_SIG}
+    assert problems_of(write_zip(without_sig), public) == (
+        "manifest.sig: missing, but the pack holds issuer-key.pem: the signature was removed"
+    )
+    # the signature and the key removed and the manifest rewritten: an unsigned pack, which
+    # fails as soon as the auditor asks for the issuer's signature
+    stripped = write_zip(rehashed({n: b for n, b in without_sig.items() if n != ISSUER_KEY}))
+    assert verify_pack(stripped, public).signature == "unsigned"
+    assert "manifest.sig: missing" in problems_of(stripped, public, issuer_public)
+
+
+def test_every_altered_byte_of_a_signed_pack_is_named(on_sqlite):
+    views, checkpoint, public = on_sqlite
+    issuer_private, issuer_public = generate_signing_key()
+    files = entries(pack_of(views, checkpoint, public, sign_key_pem=issuer_private))
+    for name, body in files.items():
+        step = 1 if name in (MANIFEST, MANIFEST_SIG, ISSUER_KEY) else max(1, len(body) // 5)
+        for position in range(0, len(body), step):
+            altered = bytearray(body)
+            altered[position] ^= 0x01
+            forged = {**files, name: bytes(altered)}
+            assert name in problems_of(write_zip(forged), public, issuer_public), (name, position)
+            if name not in SIGNED_NOT:
+                # with the manifest rewritten by the forger, the signature names the change
+                text = problems_of(write_zip(rehashed(forged)), public, issuer_public)
+                assert "manifest.sig: the signature over manifest.json does not verify" in text
+
+
+# run unzip -p PACK NAME with Python's zipfile where unzip is not installed
+UNZIP_FALLBACK = (
+    "command -v unzip >/dev/null || unzip() { python3 -c 'import sys, zipfile; "
+    'sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[2]).read(sys.argv[3]))\' "$@"; }\n'
+)
+
+
+def openssl_commands() -> str:
+    """The shell commands of docs/amif.md, "The issuer's signature with OpenSSL"."""
+    text = (ROOT / "docs" / "amif.md").read_text(encoding="utf-8")
+    section = text.split("### The issuer's signature with OpenSSL", 1)[1]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_the_manifest_signature_checks_with_openssl(on_sqlite, tmp_path):
+    # the documented commands, run as they stand on a signed pack
+    views, checkpoint, public = on_sqlite
+    issuer_private, issuer_public = generate_signing_key()
+    data = pack_of(views, checkpoint, public, sign_key_pem=issuer_private)
+    (tmp_path / "issuer.pub").write_bytes(issuer_public)
+
+    def run(pack: bytes) -> subprocess.CompletedProcess[str]:
+        (tmp_path / "mwp-2021.zip").write_bytes(pack)
+        return subprocess.run(
+            ["bash", "-c", "set -eo pipefail\n" + UNZIP_FALLBACK + openssl_commands()],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    checked = run(data)
+    assert checked.returncode == 0, checked.stderr
+    verified, key, named, pack_hash = checked.stdout.splitlines()
+    assert verified == "Signature Verified Successfully"
+    assert key == named == key_id(issuer_public)
+    files = entries(data)
+    assert pack_hash.split()[0] == orjson.loads(files[MANIFEST])["files"]["pack.json"]
+    # one changed byte of the manifest, and OpenSSL refuses too
+    forged = {**files, MANIFEST: files[MANIFEST].replace(b'"format"', b'"Format"')}
+    refused = run(write_zip(forged))
+    assert refused.returncode != 0
+    assert "Signature Verification Failure" in refused.stdout + refused.stderr
