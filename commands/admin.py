@@ -1,11 +1,14 @@
-"""``traject admin``: roles for a PostgreSQL ledger, and purging destroyed data keys."""
+"""``traject admin``: roles for a PostgreSQL ledger, purging destroyed data keys, and rotating
+the master key."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
 from commands import render
-from commands.context import TrajectContext, pass_traject
+from commands.context import NEW_MASTER_KEY_ENV, TrajectContext, pass_traject
 from ledger.roles import ROLES, grant_roles
 from projections import PROJECTIONS
 
@@ -33,6 +36,46 @@ def purge_erased(traject: TrajectContext) -> None:
     """
     purge = traject.app.purge_erased()
     traject.emit(render.purged(purge), render.purge_json(purge))
+
+
+@group.command("rotate-master-key")
+@click.option(
+    "--new-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="where to write the new master key; must not exist [default: the key file's name "
+    "with .new added, e.g. traject.db.key.new]",
+)
+@click.option("--new-master-key", envvar=NEW_MASTER_KEY_ENV, hidden=True)
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar on stderr")
+@pass_traject
+def rotate_master_key(
+    traject: TrajectContext, new_key_file: Path | None, new_master_key: str | None, quiet: bool
+) -> None:
+    """Move the ledger to a new master key, so that the old one opens nothing in it.
+
+    For a master key that may have leaked. The current key is read as usual
+    (TRAJECT_MASTER_KEY, or the key file). A new key is generated and written to a new key
+    file (mode 0600, never over an existing file) before the database changes; with
+    TRAJECT_NEW_MASTER_KEY set, that key is used and no file is written.
+
+    In one transaction every data key is re-wrapped under the new key, the BSN index is
+    recomputed under it (erased persons stay erased and are no longer found by BSN) and the
+    key check is replaced; writers wait meanwhile. Interrupted, the ledger stays on the old
+    key. The events are not touched: audit proofs still verify. The old key bytes are then
+    purged from the database's files, as after an erasure. Run it as the owner of the tables.
+
+    Afterwards, put the new key wherever the old one was kept and destroy every copy of the
+    old key; backups made before the rotation still open with the old key only.
+
+    \b
+    Example:
+      traject --db postgresql://owner@db/traject admin rotate-master-key \\
+          --new-key-file /run/secrets/traject.key.new
+    """
+    with traject.progress("re-keying", quiet=quiet) as progress:
+        rotated = traject.rotate_master_key(new_key_file, new_master_key, progress)
+    traject.emit(render.key_rotated(rotated), render.key_rotated_json(rotated))
+    traject.warn(render.purge_warnings(rotated.rotation.purge))
 
 
 @group.command("roles")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -67,26 +67,6 @@ def _ledger(traject: TrajectContext) -> TrajectoryLedger:
 
 def _wants_json(traject: TrajectContext, as_json: bool) -> bool:
     return as_json or traject.json
-
-
-@contextlib.contextmanager
-def _progress(
-    traject: TrajectContext, what: str, *, quiet: bool
-) -> Iterator[audit.Progress | None]:
-    """A rich progress bar on stderr over notification ids (none with --quiet, or off a
-    terminal)."""
-    if quiet or not traject.err_console.is_terminal:
-        yield None
-        return
-    from commands.projections import progress_bar  # noqa: PLC0415 - rich only when shown
-
-    with progress_bar(traject.err_console) as bar:
-        task = bar.add_task(what, total=None)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield advance
 
 
 class AuditFailedError(TrajectError):
@@ -187,7 +167,7 @@ def checkpoint_command(
       traject audit checkpoint --key auditor.key --out checkpoint-2024-06.txt
     """
     private_pem = _read(key_file, "signing key")
-    with _progress(traject, "verifying", quiet=quiet) as progress:
+    with traject.progress("verifying", quiet=quiet) as progress:
         signed = audit.checkpoint(
             _ledger(traject), private_pem, f"traject ledger {traject.where}", progress=progress
         )
@@ -269,7 +249,7 @@ def verify_command(
             msg = f"{path}: {error}"
             raise AuditFailedError(msg) from None
     public_pem = _read(public_key_file, "public key") if public_key_file else None
-    with _progress(traject, "verifying", quiet=quiet) as progress:
+    with traject.progress("verifying", quiet=quiet) as progress:
         report = audit.verify(_ledger(traject), given, public_pem, progress=progress)
     wants_json = _wants_json(traject, as_json)
     if wants_json:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,11 +20,13 @@ from ledger.application import TrajectoryLedger, current_actor
 from ledger.config import StoreConfig, parse_database_url
 from ledger.crypto import generate_master_key, parse_master_key, read_key_file, write_key_file
 from ledger.errors import MasterKeyError, TrajectError, permission_error
+from ledger.persistence import MASTER_KEY_CHECK, Progress, Rotation
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
 MASTER_KEY_ENV = "TRAJECT_MASTER_KEY"
+NEW_MASTER_KEY_ENV = "TRAJECT_NEW_MASTER_KEY"
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,16 @@ class Initialised:
     where: str
     key_file: Path | None
     default_municipality: str | None
+
+
+@dataclass(frozen=True)
+class KeyRotated:
+    """The outcome of ``traject admin rotate-master-key``."""
+
+    where: str
+    key_file: Path | None  # where the new key was written (None: it was given)
+    old_key_file: Path | None  # the key file the old key came from (None: the environment)
+    rotation: Rotation
 
 
 def default_key_path(store: StoreConfig) -> Path:
@@ -161,7 +174,7 @@ class TrajectContext:
                 raise TrajectError(msg)
             reader = self._open(generate_master_key(), create_tables=False)
             try:
-                marked = reader.tables.get_setting("master_key_check")
+                marked = reader.tables.get_setting(MASTER_KEY_CHECK)
             except ProgrammingError as error:
                 # missing tables: no ledger; refused: an analyst, who may not read settings
                 marked = None if permission_error(error) is None else "refused"
@@ -219,13 +232,76 @@ class TrajectContext:
             raise
         return Initialised(self.where, written, self._app.default_municipality)
 
-    def _write_key(self, key: bytes) -> None:
+    def _write_key(self, key: bytes, path: Path | None = None) -> None:
+        path = path or self.key_path
         try:
-            self.key_path.parent.mkdir(parents=True, exist_ok=True)
-            write_key_file(self.key_path, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_key_file(path, key)
         except OSError as error:
-            msg = f"{self.key_path}: cannot write the master key file: {error.strerror}"
+            msg = f"{path}: cannot write the master key file: {error.strerror}"
             raise MasterKeyError(msg) from None
+
+    def rotate_master_key(
+        self, new_key_file: Path | None, new_master_key: str | None, progress: Progress | None
+    ) -> KeyRotated:
+        """Move the ledger to a new master key: generated and written to a new key file (never
+        over an existing one) before the database changes, or given (``TRAJECT_NEW_MASTER_KEY``,
+        no file written). A key file written for a rotation that did not happen is removed."""
+        app = self.app  # the current key must open the ledger
+        if new_master_key and new_key_file is not None:
+            msg = (
+                f"--new-key-file: give the new key either as {NEW_MASTER_KEY_ENV} or let traject "
+                "generate it into --new-key-file, not both"
+            )
+            raise MasterKeyError(msg)
+        written: Path | None = None
+        if new_master_key:
+            key = parse_master_key(new_master_key, NEW_MASTER_KEY_ENV)
+        else:
+            key = generate_master_key()
+            written = new_key_file or self.key_path.with_name(self.key_path.name + ".new")
+        old_check = app.keyring.check_value
+        if written is not None and written.exists():
+            msg = (
+                f"--new-key-file: {written} exists and is never overwritten: move it away or "
+                "name another file (one left by an interrupted rotation holds a key the ledger "
+                "does not use, as long as the current key still opens it)"
+            )
+            raise MasterKeyError(msg)
+        if written is not None:
+            self._write_key(key, written)
+        try:
+            rotation = app.rotate_master_key(key, progress=progress)
+        except BaseException:
+            if written is not None and self._still_on(app, old_check):
+                written.unlink(missing_ok=True)  # the ledger never used it
+            raise
+        old_file = None if self.settings.master_key else self.key_path
+        return KeyRotated(self.where, written, old_file, rotation)
+
+    @staticmethod
+    def _still_on(app: TrajectoryLedger, check: str) -> bool:
+        """Whether the ledger is known to be still on the master key of ``check``."""
+        try:
+            return app.tables.get_setting(MASTER_KEY_CHECK) == check
+        except Exception:  # unknown (the store went away): keep the new key
+            return False
+
+    @contextlib.contextmanager
+    def progress(self, what: str, *, quiet: bool) -> Iterator[Progress | None]:
+        """A rich progress bar on stderr (none with --quiet, or off a terminal)."""
+        if quiet or not self.err_console.is_terminal:
+            yield None
+            return
+        from commands.projections import progress_bar  # noqa: PLC0415 - rich only when shown
+
+        with progress_bar(self.err_console) as bar:
+            task = bar.add_task(what, total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            yield advance
 
     # --- output -----------------------------------------------------------------------------
 

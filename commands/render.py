@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from commands.context import Initialised
+from commands.context import Initialised, KeyRotated
 from ledger import events as ev
 from ledger.application import Erasure, PersonSummary, Recorded, Timeline, TimelineEntry
 from ledger.persistence import Purge
@@ -246,6 +246,46 @@ def _status(entry: TimelineEntry) -> str:
 
 
 # --- init -------------------------------------------------------------------------------------
+
+
+def key_rotated(result: KeyRotated) -> str:
+    """What `admin rotate-master-key` did, where the new key is, and what to do next."""
+    r = result.rotation
+    lines = [
+        f"Rotated the master key of {result.where}: {r.data_keys} data keys re-wrapped "
+        f"({r.destroyed} destroyed keys stay destroyed), {r.bsn_entries} BSN index entries "
+        f"recomputed ({r.unfindable} of erased persons removed).",
+    ]
+    if result.key_file is None:
+        lines.append("New master key: taken from TRAJECT_NEW_MASTER_KEY (no key file written).")
+    else:
+        lines.append(f"New master key written to {result.key_file} (mode 0600).")
+    lines.append(purged(r.purge) if r.purge.done else "Not purged yet: see the warning.")
+    old = f"the key file {result.old_key_file}" if result.old_key_file else "TRAJECT_MASTER_KEY"
+    lines += [
+        "Next:",
+        f"  1. Put the new key where the old one was kept: replace {old}, "
+        "TRAJECT_MASTER_KEY of every service, the secret store and the sealed copies. "
+        "The old key opens nothing in this ledger any more.",
+        "  2. Destroy every copy of the old key once no backup needs it.",
+        "Remains: backups and WAL archives made before the rotation open with the old key "
+        "only (docs/operations.md, The master key).",
+    ]
+    return "\n".join(lines)
+
+
+def key_rotated_json(result: KeyRotated) -> dict[str, Any]:
+    r = result.rotation
+    return {
+        "ledger": result.where,
+        "new_key_file": None if result.key_file is None else str(result.key_file),
+        "old_key_file": None if result.old_key_file is None else str(result.old_key_file),
+        "data_keys": r.data_keys,
+        "destroyed_keys": r.destroyed,
+        "bsn_entries": r.bsn_entries,
+        "erased_bsn_entries_removed": r.unfindable,
+        "purge": purge_json(r.purge),
+    }
 
 
 def initialised(result: Initialised) -> str:

@@ -55,11 +55,15 @@ from ledger.errors import (
     ValidationFailedError,
 )
 from ledger.persistence import (
+    MASTER_KEY_CHECK,
+    MASTER_KEY_ROTATED,
     ExternalRefRow,
     IdempotencyRow,
     PersonIndexRow,
+    Progress,
     Purge,
     PydanticMapper,
+    Rotation,
     StreamGuard,
     TrajectTables,
 )
@@ -212,8 +216,12 @@ class TrajectoryLedger(Application[UUID]):
     def __init__(self, env: Mapping[str, str], master_key: bytes) -> None:
         super().__init__(env=dict(env))
         self.tables = cast("TrajectTables", self.recorder)
+        self._use_master_key(master_key)
+
+    def _use_master_key(self, master_key: bytes) -> None:
         self.keyring = KeyRing(master_key, self.tables)
         cast("PydanticMapper", self.mapper).keyring = self.keyring
+        self.tables.key_check = self.keyring.check_value
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         # Only the composition root reads the process environment.
@@ -226,17 +234,17 @@ class TrajectoryLedger(Application[UUID]):
 
     def initialise(self, *, default_municipality: str | None = None) -> None:
         """Mark the store as a traject ledger bound to this master key."""
-        existing = self.tables.get_setting("master_key_check")
+        existing = self.tables.get_setting(MASTER_KEY_CHECK)
         if existing is not None and existing != self.keyring.check_value:
             msg = "this ledger was initialised with another master key"
             raise MasterKeyError(msg)
-        self.tables.set_setting("master_key_check", self.keyring.check_value)
+        self.tables.set_setting(MASTER_KEY_CHECK, self.keyring.check_value)
         self.tables.set_setting("schema_version", SCHEMA_VERSION)
         if default_municipality:
             self.tables.set_setting("default_municipality", default_municipality)
 
     def verify_master_key(self) -> None:
-        stored = self.tables.get_setting("master_key_check")
+        stored = self.tables.get_setting(MASTER_KEY_CHECK)
         if stored is None:
             msg = "this database is not a traject ledger yet: run `traject init`"
             raise TrajectError(msg)
@@ -245,7 +253,36 @@ class TrajectoryLedger(Application[UUID]):
                 "the master key does not match this ledger: check TRAJECT_MASTER_KEY or the "
                 "key file (TRAJECT_KEY_FILE)"
             )
+            rotated = self.tables.get_setting(MASTER_KEY_ROTATED)
+            if rotated is not None:
+                when = f"{rotated[:10]} {rotated[11:16]} UTC"
+                msg += f"; the master key was replaced on {when}: use the new one"
             raise MasterKeyError(msg)
+
+    def rotate_master_key(
+        self, new_master_key: bytes, *, progress: Progress | None = None
+    ) -> Rotation:
+        """Move the ledger to a new master key, in one transaction; the old key opens nothing
+        in the database from then on. This ledger object uses the new key afterwards.
+
+        Every data key is re-wrapped under the new key (a destroyed one stays destroyed), the
+        BSN index is recomputed under the new BSN key (an erased person's entry is removed),
+        and the check value is replaced. The events are not touched. Then the old key bytes
+        are purged from the database's files, as after an erasure; the outcome says what is
+        left when that could not be done.
+
+        Raises:
+            MasterKeyError: the new key is the current one, or this ledger's key is not (any
+                more) the ledger's.
+            KeyRotationError: PostgreSQL: the user does not own the tables, or they could not
+                be locked; an index entry does not match its registration. Nothing changed.
+        """
+        if KeyRing(new_master_key, self.tables).check_value == self.keyring.check_value:
+            msg = "the new master key is the current one: a rotation needs a different key"
+            raise MasterKeyError(msg)
+        rotation = self.tables.rotate_master_key(self.keyring, new_master_key, progress)
+        self._use_master_key(new_master_key)
+        return rotation
 
     @property
     def default_municipality(self) -> str | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
@@ -52,7 +52,7 @@ from ledger.integrity import (
     verify_consistency,
     verify_raw_log,
 )
-from ledger.persistence import AUDIT_TABLES, TrajectSQLiteRecorder
+from ledger.persistence import AUDIT_TABLES, Progress, TrajectSQLiteRecorder
 
 if TYPE_CHECKING:
     from ledger.application import TrajectoryLedger
@@ -63,9 +63,7 @@ ORIGIN_SETTING = "audit_origin"
 
 RawRow = tuple[int, bytes, int, str, bytes]
 """One stored event as read: notification id, stream id (16 bytes), version, topic, state."""
-
-Progress = Callable[[int, int], None]
-"""``progress(done, total)``: the last notification id read, and the last one to reach."""
+# A ``Progress`` here is called with the last notification id read, and the last one to reach.
 
 
 # --- reading the log ----------------------------------------------------------------------------

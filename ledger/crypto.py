@@ -7,6 +7,8 @@
   bytes of the key row are then purged from the database's files (``ledger.persistence``).
 * The BSN index is an HMAC-SHA256 under a key derived from the master key (HKDF), so a BSN is
   found without being stored in clear.
+* Rotating the master key re-wraps every data key and recomputes the BSN index under the new
+  one (``ledger.persistence``); the data keys themselves, and so the event rows, stay as they are.
 """
 
 from __future__ import annotations
@@ -65,6 +67,13 @@ def write_new_file(path: Path, data: bytes, mode: int) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())  # on disk before anything depends on it (a rotated ledger)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # and its name too
+    finally:
+        os.close(directory)
 
 
 def write_key_file(path: Path, key: bytes) -> None:
@@ -98,6 +107,24 @@ class KeyStore(Protocol):
     def insert_wrapped_key(self, subject: UUID, wrapped: bytes) -> None: ...
 
     def shred_wrapped_key(self, subject: UUID) -> None: ...
+
+
+class HeldKeys:
+    """A read-only key store over wrapped keys already in hand (read inside a transaction)."""
+
+    def __init__(self, wrapped: dict[UUID, bytes]) -> None:
+        self._wrapped = wrapped
+
+    def select_wrapped_key(self, subject: UUID) -> bytes | None:
+        return self._wrapped.get(subject)
+
+    def insert_wrapped_key(self, subject: UUID, wrapped: bytes) -> None:
+        msg = "held keys are read-only"
+        raise RuntimeError(msg)
+
+    def shred_wrapped_key(self, subject: UUID) -> None:
+        msg = "held keys are read-only"
+        raise RuntimeError(msg)
 
 
 class KeyRing:
@@ -141,6 +168,17 @@ class KeyRing:
                 "TRAJECT_MASTER_KEY / the key file is not the one this ledger was created with"
             )
             raise MasterKeyError(msg) from None
+
+    def rewrap(self, subject: UUID, wrapped: bytes, new: KeyRing) -> bytes:
+        """``subject``'s wrapped data key, unwrapped with this ring's master key and wrapped
+        with ``new``'s; a destroyed key (the tombstone) stays destroyed.
+
+        Raises:
+            MasterKeyError: the key does not open with this ring's master key.
+        """
+        if wrapped == SHREDDED:
+            return SHREDDED
+        return new._wrap(subject, self._unwrap(subject, wrapped))
 
     def key_for_read(self, subject: UUID) -> bytes | None:
         """The stream's data key, or None if it never had one or it was shredded."""

@@ -67,6 +67,20 @@ class MasterKeyError(TrajectError):
     """The master key is missing, malformed, or not the one this ledger was created with."""
 
 
+class MasterKeyRotatedError(MasterKeyError):
+    """The ledger's master key was rotated while a command held the old one: nothing written."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the ledger's master key was rotated (`traject admin rotate-master-key`) while this "
+            "command ran with the old one: nothing was written. Run it again with the new key"
+        )
+
+
+class KeyRotationError(TrajectError):
+    """The master key could not be rotated; nothing was changed."""
+
+
 class RetentionHoldError(TrajectError):
     """Erasure refused: a retention basis is still open, or a legal hold is."""
 

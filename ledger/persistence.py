@@ -14,12 +14,18 @@ Side tables live in the same database as the events and are written in the same 
 Erasure overwrites a data key's row with a tombstone; the old row's bytes can survive in the
 database's files (SQLite's write-ahead log, PostgreSQL's dead tuple versions) until
 ``purge_erased_keys`` removes them. Until then the setting ``erasure_purge_pending`` is set.
+
+``rotate_master_key`` moves the ledger to a new master key in one transaction: every data key
+re-wrapped, every BSN index entry recomputed, the check value replaced; then the old bytes are
+purged as after an erasure. A write that adds a data key or an index entry checks, after its
+insert and in its transaction, that the ledger's master key is still the one it holds.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Iterator, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -47,7 +53,8 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import get_topic, resolve_topic
 from pydantic_core import SchemaSerializer
 
-from ledger.crypto import SHREDDED, KeyRing
+from ledger.crypto import SHREDDED, HeldKeys, KeyRing
+from ledger.errors import KeyRotationError, MasterKeyError, MasterKeyRotatedError
 from ledger.events import TrajectEvent
 
 PII_KEY = "_pii"
@@ -99,6 +106,20 @@ class StreamGuard(NamedTuple):
 class PersonIndexRow(NamedTuple):
     person_id: UUID
     bsn_digest: str | None
+
+
+class Rotation(NamedTuple):
+    """What a rotation of the master key did."""
+
+    data_keys: int  # data keys re-wrapped under the new master key
+    destroyed: int  # destroyed data keys (erased persons): they stay destroyed
+    bsn_entries: int  # BSN index entries recomputed under the new key
+    unfindable: int  # erased persons' BSN entries removed (no key to recompute them from)
+    purge: Purge  # of the old key bytes from the database's files
+
+
+Progress = Callable[[int, int], None]
+"""Called with (done, total) as a long operation advances."""
 
 
 @cache
@@ -295,6 +316,12 @@ SETTING_STATEMENT = (
     "INSERT INTO {p}traject_settings VALUES (?, ?)"
     " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 )
+MASTER_KEY_CHECK = "master_key_check"
+"""The setting that holds the check value of the ledger's master key (``KeyRing.check_value``)."""
+MASTER_KEY_ROTATED = "master_key_rotated_at"
+"""The setting that holds when the master key was last rotated."""
+ROTATION_PAGE = 1000
+"""Rows of the key table or the person index re-keyed per step of a rotation."""
 PURGE_PENDING = "erasure_purge_pending"
 """The setting an erasure writes with its tombstone: ``<time> <stream id>`` of the latest erasure
 whose old key bytes may still be in the database's files; removed by a purge that saw it."""
@@ -400,6 +427,32 @@ class TrajectTables:
                 cursor.execute(self._sql(statement), rows[0])
             else:
                 cursor.executemany(self._sql(statement), rows)
+        if kwargs.get("data_keys") or kwargs.get("person_index"):
+            self._check_master_key(cursor)
+
+    key_check: str | None = None
+    """The check value of the master key this process writes under (set by the ledger)."""
+
+    def _check_master_key(self, cursor: Any) -> None:
+        """Refuse a data key or a BSN index entry made under a master key the ledger no longer
+        has: a rotation committed since this process opened the ledger.
+
+        Run after the insert, in its transaction: a rotation holds the key table and the index
+        locked until it commits, so the insert waits for it and this read then sees its new
+        check value; a rotation that starts later waits for this transaction, and re-keys what
+        it wrote.
+
+        Raises:
+            MasterKeyRotatedError: the transaction is rolled back.
+        """
+        if self.key_check is None:
+            return
+        cursor.execute(
+            self._sql("SELECT value FROM {p}traject_settings WHERE name = ?"), [MASTER_KEY_CHECK]
+        )
+        row = cursor.fetchone()
+        if row is not None and row["value"] != self.key_check:
+            raise MasterKeyRotatedError
 
     # settings ------------------------------------------------------------------------------
 
@@ -419,10 +472,14 @@ class TrajectTables:
         return None if row is None else bytes(row["wrapped"])
 
     def insert_wrapped_key(self, subject: UUID, wrapped: bytes) -> None:
-        self._write(
-            "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, NULL) ON CONFLICT DO NOTHING",
-            [str(subject), wrapped, _now()],
-        )
+        with self._side(commit=True) as cursor:
+            cursor.execute(
+                self._sql(
+                    "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, NULL) ON CONFLICT DO NOTHING"
+                ),
+                [str(subject), wrapped, _now()],
+            )
+            self._check_master_key(cursor)
 
     def shred_wrapped_key(self, subject: UUID) -> None:
         """Overwrite the wrapped key with a tombstone; mark the old bytes as awaiting a purge."""
@@ -455,6 +512,183 @@ class TrajectTables:
 
     def _purge_files(self) -> str | None:
         """Store-specific: remove the old bytes; None when done, else what stands in the way."""
+        raise NotImplementedError
+
+    # master key rotation ------------------------------------------------------------------
+
+    def rotate_master_key(
+        self, old: KeyRing, new_key: bytes, progress: Progress | None = None
+    ) -> Rotation:
+        """Move the ledger from ``old``'s master key to ``new_key``, in one transaction; then
+        purge the old key bytes from the database's files.
+
+        Every data key is unwrapped with the old master key and wrapped with the new one (a
+        destroyed key stays destroyed). Every BSN index entry is recomputed under the new BSN
+        key from the BSN in the person's registration, decrypted with the person's data key;
+        the entry of an erased person is removed, since nothing is left to recompute it from.
+        The check value of the master key is replaced. Writers of keys and index entries wait
+        meanwhile; the events are not touched.
+
+        Raises:
+            MasterKeyError: ``old`` is not the ledger's master key (any more).
+            KeyRotationError: an index entry does not match its registration, the tables could
+                not be locked, or (PostgreSQL) the user does not own them. Nothing changed.
+        """
+        new = KeyRing(new_key, self)
+        with self._rotation() as cursor:
+            cursor.execute(
+                self._sql("SELECT value FROM {p}traject_settings WHERE name = ?" + self.for_update),
+                [MASTER_KEY_CHECK],
+            )
+            row = cursor.fetchone()
+            if row is None or row["value"] != old.check_value:
+                msg = "the master key does not match this ledger: nothing was changed"
+                raise MasterKeyError(msg)
+            total = sum(
+                int(self._fetch_one(cursor, f"SELECT COUNT(*) AS n FROM {{p}}{table}", [])["n"])
+                for table in ("traject_data_keys", "traject_person_index")
+            )
+            done = 0
+
+            def advance(rows: int) -> None:
+                nonlocal done
+                done += rows
+                if progress is not None:
+                    progress(done, total)
+
+            keys, destroyed = self._rewrap_keys(cursor, old, new, advance)
+            entries, unfindable = self._rekey_index(cursor, old, new_key, advance)
+            purged = self._finish_rotation(cursor)
+            now = _now()
+            cursor.execute(self._sql(SETTING_STATEMENT), [MASTER_KEY_CHECK, new.check_value])
+            cursor.execute(self._sql(SETTING_STATEMENT), [MASTER_KEY_ROTATED, now])
+            if purged:
+                cursor.execute(
+                    self._sql("DELETE FROM {p}traject_settings WHERE name = ?"), [PURGE_PENDING]
+                )
+            else:
+                cursor.execute(self._sql(SETTING_STATEMENT), _pending(now, "master key"))
+        purge = Purge(True, self.rotation_purged_detail) if purged else self.purge_erased_keys()
+        return Rotation(keys, destroyed, entries, unfindable, purge)
+
+    for_update = ""
+    """What makes a read lock the row it reads until the transaction ends (PostgreSQL)."""
+
+    rotation_purged_detail = ""
+    """What a rotation that rewrote the tables in its transaction did to the old bytes."""
+
+    def _fetch_one(self, cursor: Any, statement: str, params: Sequence[Any]) -> Any:
+        cursor.execute(self._sql(statement), list(params))
+        return cursor.fetchone()
+
+    def _pages(self, cursor: Any, statement: str, key: str) -> Iterator[list[Any]]:
+        """The rows of ``statement`` (``… WHERE <key> > ? … ORDER BY <key> LIMIT ?``), a page at
+        a time, on ``cursor``: a table of any size is never all in memory."""
+        last = ""
+        while True:
+            cursor.execute(self._sql(statement), [last, ROTATION_PAGE])
+            rows = list(cursor.fetchall())
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][key]
+
+    def _rewrap_keys(
+        self, cursor: Any, old: KeyRing, new: KeyRing, advance: Callable[[int], None]
+    ) -> tuple[int, int]:
+        """Re-wrap every data key under ``new``; (keys re-wrapped, destroyed keys)."""
+        keys = destroyed = 0
+        for rows in self._pages(
+            cursor,
+            "SELECT subject, wrapped FROM {p}traject_data_keys WHERE subject > ?"
+            " ORDER BY subject LIMIT ?",
+            "subject",
+        ):
+            rewrapped = []
+            for row in rows:
+                wrapped = bytes(row["wrapped"])
+                if wrapped == SHREDDED:
+                    destroyed += 1
+                else:
+                    keys += 1
+                subject = row["subject"]
+                rewrapped.append((subject, old.rewrap(UUID(subject), wrapped, new)))
+            self._store_rewrapped(cursor, rewrapped)
+            advance(len(rows))
+        return keys, destroyed
+
+    def _rekey_index(
+        self, cursor: Any, old: KeyRing, new_key: bytes, advance: Callable[[int], None]
+    ) -> tuple[int, int]:
+        """Recompute every BSN index entry under ``new_key``'s BSN key; (entries recomputed,
+        entries of erased persons removed).
+
+        The BSN comes from the person's registration, decrypted with the data key as re-wrapped
+        (read back from this transaction), so each new wrapping is opened once before commit.
+        """
+        mapper = PydanticMapper()
+        new_bsn_key = KeyRing(new_key, HeldKeys({}))
+        entries = unfindable = 0
+        for rows in self._pages(
+            cursor,
+            "SELECT i.person_id, i.bsn_digest, e.topic, e.state, k.wrapped"
+            " FROM {p}traject_person_index i"
+            f" LEFT JOIN {self._events_table()} e"
+            f" ON e.originator_id = {self._stream_of('i.person_id')} AND e.originator_version = 1"
+            f" LEFT JOIN {self._rewrapped_table} k ON k.subject = i.person_id"
+            " WHERE i.person_id > ? ORDER BY i.person_id LIMIT ?",
+            "person_id",
+        ):
+            held = {
+                UUID(r["person_id"]): bytes(r["wrapped"]) for r in rows if r["wrapped"] is not None
+            }
+            mapper.keyring = KeyRing(new_key, HeldKeys(held))
+            rekeyed: list[tuple[str, str | None]] = []
+            for row in rows:
+                person, digest = row["person_id"], row["bsn_digest"]
+                if digest is None:
+                    continue  # registered without a BSN: nothing to recompute
+                bsn = None
+                if row["state"] is not None:
+                    stored = StoredEvent(UUID(person), 1, row["topic"], bytes(row["state"]))
+                    bsn = mapper.decode_state(stored).get("bsn")
+                if bsn is None and held.get(UUID(person)) == SHREDDED:
+                    unfindable += 1  # erased: nothing to recompute the entry from
+                    rekeyed.append((person, None))
+                    continue
+                if bsn is None or old.bsn_digest(bsn) != digest:
+                    msg = (
+                        f"the BSN index entry of {person} does not match the BSN of its "
+                        "registration: nothing was changed"
+                    )
+                    raise KeyRotationError(msg)
+                entries += 1
+                rekeyed.append((person, new_bsn_key.bsn_digest(bsn)))
+            self._store_rekeyed(cursor, rekeyed)
+            advance(len(rows))
+        return entries, unfindable
+
+    @contextmanager
+    def _rotation(self) -> Iterator[Any]:
+        """Store-specific: a transaction that keeps writers of keys and index entries out."""
+        raise NotImplementedError
+        yield
+
+    _rewrapped_table = "{p}traject_data_keys"
+    """Where ``_store_rewrapped`` puts the re-wrapped keys, as the transaction reads them."""
+
+    def _stream_of(self, person_id: str) -> str:
+        """SQL for the events table's stream id of a person id column."""
+        raise NotImplementedError
+
+    def _store_rewrapped(self, cursor: Any, rows: list[tuple[str, bytes]]) -> None:
+        raise NotImplementedError
+
+    def _store_rekeyed(self, cursor: Any, rows: list[tuple[str, str | None]]) -> None:
+        raise NotImplementedError
+
+    def _finish_rotation(self, cursor: Any) -> bool:
+        """Store-specific: after re-keying; True when the old bytes left the files with it."""
         raise NotImplementedError
 
     # indexes -------------------------------------------------------------------------------
@@ -619,7 +853,7 @@ class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
 
     purged_detail = (
         "the write-ahead log was checkpointed and emptied, and deleted content is overwritten "
-        "with zeros: no destroyed data key is left in the database's files"
+        "with zeros: no destroyed or replaced key is left in the database's files"
     )
 
     def _purge_files(self) -> str | None:
@@ -637,7 +871,8 @@ class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
         if not busy:
             return None
         return (
-            "the old bytes of the destroyed data key may remain in the write-ahead log "
+            "the old bytes of destroyed data keys, or of keys wrapped under a replaced master key, "
+            "may remain in the write-ahead log "
             f"({self.datastore.pool.db_name}-wal): another connection kept reading the ledger. "
             "Run `traject admin purge-erased` when no other traject command is using it"
         )
@@ -658,6 +893,42 @@ class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
     def _side(self, *, commit: bool) -> Iterator[Any]:
         with self.datastore.transaction(commit=commit) as cursor:
             yield cursor
+
+    @contextmanager
+    def _rotation(self) -> Iterator[Any]:
+        """A write transaction begun at once (``BEGIN IMMEDIATE``): other writers wait for it
+        as for any lock (``SQLITE_LOCK_TIMEOUT``), readers go on reading the old keys."""
+        try:
+            with self.datastore.get_connection(commit=True) as connection:
+                cursor = connection.cursor()
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cursor
+                except BaseException:
+                    connection.rollback()
+                    raise
+                connection.commit()
+        except sqlite3.OperationalError as error:
+            raise OperationalError(error) from error
+
+    def _stream_of(self, person_id: str) -> str:
+        return f"replace({person_id}, '-', '')"  # stream ids are stored as 32 hex digits
+
+    def _store_rewrapped(self, cursor: Any, rows: list[tuple[str, bytes]]) -> None:
+        # in place: a wrapped key keeps its size, and secure_delete zeroes what is freed
+        cursor.executemany(
+            "UPDATE traject_data_keys SET wrapped = ? WHERE subject = ?",
+            [(wrapped, subject) for subject, wrapped in rows if wrapped != SHREDDED],
+        )
+
+    def _store_rekeyed(self, cursor: Any, rows: list[tuple[str, str | None]]) -> None:
+        cursor.executemany(
+            "UPDATE traject_person_index SET bsn_digest = ? WHERE person_id = ?",
+            [(digest, person) for person, digest in rows],
+        )
+
+    def _finish_rotation(self, cursor: Any) -> bool:
+        return False  # the write-ahead log still holds the old pages: purged after commit
 
     def _events_table(self) -> str:
         return str(self.events_table_name)

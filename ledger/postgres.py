@@ -14,7 +14,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError, StoredEv
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 
-from ledger.errors import LOCK_NOT_AVAILABLE, sqlstate_error
+from ledger.errors import LOCK_NOT_AVAILABLE, KeyRotationError, sqlstate_error
 from ledger.persistence import (
     LOOKUP_TABLES,
     SETTING_STATEMENT,
@@ -26,6 +26,7 @@ from ledger.persistence import (
 UPSERTS = (SHRED_STATEMENT, SETTING_STATEMENT)
 """Side rows that may meet an existing row: inserted with their statement, not by ``COPY``."""
 KEYS_TABLE = "traject_data_keys"
+INDEX_TABLE = "traject_person_index"
 
 
 class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
@@ -37,6 +38,14 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
         f"{KEYS_TABLE} was rewritten into a new file and its key column's planner statistics "
         "dropped: no destroyed data key is left in its files"
     )
+
+    for_update = " FOR UPDATE"
+    rotation_purged_detail = (
+        f"{KEYS_TABLE} and {INDEX_TABLE} were rewritten into new files in the same transaction, "
+        "and the planner statistics of their key and BSN columns dropped: no old key bytes are "
+        "left in their files"
+    )
+    _rewrapped_table = "traject_rotated_keys"  # a temporary table of the rotation's transaction
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -121,6 +130,8 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 with cursor.copy(f"COPY {self.prefix}{table} FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
+            if kwargs.get("data_keys") or kwargs.get("person_index"):
+                self._check_master_key(cursor)
             if not stored_events:
                 return
             self._lock_table(cursor)
@@ -174,12 +185,7 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
         table's owner may; reads of keys wait meanwhile (the table is small).
         """
         keys = f"{self.prefix}{KEYS_TABLE}"
-        row = self._one(
-            "SELECT pg_has_role(current_user, relowner, 'USAGE') AS mine,"
-            " pg_get_userbyid(relowner) AS owner, current_user AS me"
-            " FROM pg_class WHERE oid = ?::regclass",
-            [keys],
-        )
+        row = self._ownership(keys)
         if not row["mine"]:
             return (
                 f"the old bytes of destroyed data keys stay in the files of {KEYS_TABLE} until "
@@ -187,18 +193,14 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 f"own it. Run `traject admin purge-erased` as {row['owner']}"
             )
         try:
-            with self.datastore.transaction(commit=True) as cursor:
-                cursor.execute(f"SET LOCAL lock_timeout = '{self.datastore.lock_timeout}s'")
-                cursor.execute(f"LOCK TABLE {keys} IN ACCESS EXCLUSIVE MODE")
+            with self._locked(keys, "ACCESS EXCLUSIVE") as cursor:
                 cursor.execute(
                     "CREATE TEMPORARY TABLE traject_keys_kept ON COMMIT DROP AS"
                     f" SELECT * FROM {keys}"
                 )
                 cursor.execute(f"TRUNCATE {keys}")
                 cursor.execute(f"INSERT INTO {keys} SELECT * FROM traject_keys_kept")
-                cursor.execute(f"ALTER TABLE {keys} ALTER COLUMN wrapped SET STATISTICS 0")
-                # a new type for the column, even its own, drops its samples from pg_statistic
-                cursor.execute(f"ALTER TABLE {keys} ALTER COLUMN wrapped TYPE bytea")
+                self._drop_key_statistics(cursor)
         except (OperationalError, InterfaceError) as error:
             if sqlstate_error(error, LOCK_NOT_AVAILABLE) is None:
                 raise
@@ -208,6 +210,112 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 "data keys. Run `traject admin purge-erased` again"
             )
         return None
+
+    def _ownership(self, table: str) -> Any:
+        """Whether the connected user owns ``table`` (``mine``), its ``owner``, and ``me``."""
+        return self._one(
+            "SELECT pg_has_role(current_user, relowner, 'USAGE') AS mine,"
+            " pg_get_userbyid(relowner) AS owner, current_user AS me"
+            " FROM pg_class WHERE oid = ?::regclass",
+            [table],
+        )
+
+    @contextmanager
+    def _locked(self, tables: str, mode: str) -> Iterator[Any]:
+        """A transaction that first locks ``tables`` in ``mode``, waiting no longer than the
+        lock timeout (then a LOCK_NOT_AVAILABLE error)."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{self.datastore.lock_timeout}s'")
+            cursor.execute(f"LOCK TABLE {tables} IN {mode} MODE")
+            yield cursor
+
+    def _drop_key_statistics(self, cursor: Any) -> None:
+        keys = f"{self.prefix}{KEYS_TABLE}"
+        cursor.execute(f"ALTER TABLE {keys} ALTER COLUMN wrapped SET STATISTICS 0")
+        # a new type for the column, even its own, drops its samples from pg_statistic
+        cursor.execute(f"ALTER TABLE {keys} ALTER COLUMN wrapped TYPE bytea")
+
+    @contextmanager
+    def _rotation(self) -> Iterator[Any]:
+        """A transaction that holds the key table and the person index in EXCLUSIVE mode
+        (writers of keys and index entries wait; readers read the old keys until the tables
+        are rewritten at the end), with two temporary tables for the re-keyed rows.
+
+        Only the tables' owner may rewrite them; a lock not granted within the lock timeout
+        ends the rotation with nothing changed.
+        """
+        keys, index = f"{self.prefix}{KEYS_TABLE}", f"{self.prefix}{INDEX_TABLE}"
+        for table in (keys, index):
+            row = self._ownership(table)
+            if not row["mine"]:
+                msg = (
+                    f"only the owner of the ledger's tables may rotate its master key: {row['me']}"
+                    f" does not own {table}. Run `traject admin rotate-master-key` as "
+                    f"{row['owner']}; nothing was changed"
+                )
+                raise KeyRotationError(msg)
+        try:
+            with self._locked(f"{keys}, {index}", "EXCLUSIVE") as cursor:
+                cursor.execute(
+                    "CREATE TEMPORARY TABLE traject_rotated_keys"
+                    " (subject TEXT PRIMARY KEY, wrapped BYTEA NOT NULL) ON COMMIT DROP"
+                )
+                cursor.execute(
+                    "CREATE TEMPORARY TABLE traject_rotated_index"
+                    " (person_id TEXT PRIMARY KEY, bsn_digest TEXT) ON COMMIT DROP"
+                )
+                yield cursor
+        except (OperationalError, InterfaceError) as error:
+            if sqlstate_error(error, LOCK_NOT_AVAILABLE) is None:
+                raise
+            msg = (
+                f"{KEYS_TABLE} and {INDEX_TABLE} could not be locked within "
+                f"{self.datastore.lock_timeout} s (other "
+                "sessions are using them): nothing was changed. Run the rotation again"
+            )
+            raise KeyRotationError(msg) from None
+
+    def _stream_of(self, person_id: str) -> str:
+        return f"{person_id}::uuid"
+
+    def _store_rewrapped(self, cursor: Any, rows: list[tuple[str, bytes]]) -> None:
+        with cursor.copy("COPY traject_rotated_keys (subject, wrapped) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _store_rekeyed(self, cursor: Any, rows: list[tuple[str, str | None]]) -> None:
+        with cursor.copy("COPY traject_rotated_index (person_id, bsn_digest) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _finish_rotation(self, cursor: Any) -> bool:
+        """Rewrite both tables into new files with the re-keyed rows, as the purge of an
+        erasure does (rows copied aside, ``TRUNCATE``, copied back), and drop the planner's
+        samples of their key and BSN columns: the old bytes leave the files at commit."""
+        keys, index = f"{self.prefix}{KEYS_TABLE}", f"{self.prefix}{INDEX_TABLE}"
+        cursor.execute(f"LOCK TABLE {keys}, {index} IN ACCESS EXCLUSIVE MODE")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE traject_rotated_keys_kept ON COMMIT DROP AS"
+            " SELECT k.subject, r.wrapped, k.created_at, k.shredded_at"
+            f" FROM {keys} k JOIN traject_rotated_keys r USING (subject)"
+        )
+        cursor.execute(
+            "CREATE TEMPORARY TABLE traject_rotated_index_kept ON COMMIT DROP AS"
+            " SELECT i.person_id, r.bsn_digest, i.registered_at"
+            f" FROM {index} i LEFT JOIN traject_rotated_index r USING (person_id)"
+        )
+        cursor.execute(f"TRUNCATE {keys}, {index}")
+        cursor.execute(
+            f"INSERT INTO {keys} (subject, wrapped, created_at, shredded_at)"
+            " SELECT * FROM traject_rotated_keys_kept"
+        )
+        cursor.execute(
+            f"INSERT INTO {index} (person_id, bsn_digest, registered_at)"
+            " SELECT * FROM traject_rotated_index_kept"
+        )
+        self._drop_key_statistics(cursor)
+        cursor.execute(f"ALTER TABLE {index} ALTER COLUMN bsn_digest TYPE text")
+        return True
 
     def _events_table(self) -> str:
         return str(self.events_table)
