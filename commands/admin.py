@@ -59,7 +59,7 @@ def rotate_master_key(
     TRAJECT_NEW_MASTER_KEY set, that key is used and no file is written.
 
     In one transaction every data key is re-wrapped under the new key, the BSN index is
-    recomputed under it (erased persons stay erased and are no longer found by BSN) and the
+    recomputed under it (erased persons stay erased and unfindable by BSN) and the
     key check is replaced; writers wait meanwhile. Interrupted, the ledger stays on the old
     key. The events are not touched: audit proofs still verify. The old key bytes are then
     purged from the database's files, as after an erasure. Run it as the owner of the tables.

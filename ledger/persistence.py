@@ -331,6 +331,13 @@ SHRED_STATEMENT = (
     "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?) ON CONFLICT (subject)"
     " DO UPDATE SET wrapped = excluded.wrapped, shredded_at = excluded.shredded_at"
 )
+# An erased person is no longer found by BSN: the keyed hash goes with the key.
+FORGET_BSN_STATEMENT = "UPDATE {p}traject_person_index SET bsn_digest = NULL WHERE person_id = ?"
+FORGET_ERASED_BSNS = (
+    "UPDATE {p}traject_person_index SET bsn_digest = NULL WHERE bsn_digest IS NOT NULL"
+    " AND person_id IN (SELECT subject FROM {p}traject_data_keys WHERE shredded_at IS NOT NULL)"
+)
+"""The same for every erased person (erasures recorded before the hash went with the key)."""
 
 
 class TrajectTables:
@@ -399,6 +406,7 @@ class TrajectTables:
         ]
         if shredded:
             out.append(("traject_data_keys", SHRED_STATEMENT, shredded))
+            out.append(("traject_person_index", FORGET_BSN_STATEMENT, [s[:1] for s in shredded]))
             out.append(("traject_settings", SETTING_STATEMENT, [_pending(now, shredded[-1][0])]))
         return out
 
@@ -486,6 +494,7 @@ class TrajectTables:
         now = _now()
         with self._side(commit=True) as cursor:
             cursor.execute(self._sql(SHRED_STATEMENT), [str(subject), SHREDDED, now, now])
+            cursor.execute(self._sql(FORGET_BSN_STATEMENT), [str(subject)])
             cursor.execute(self._sql(SETTING_STATEMENT), _pending(now, str(subject)))
 
     def purge_erased_keys(self) -> Purge:
@@ -497,6 +506,7 @@ class TrajectTables:
         """
         pending = self.get_setting(PURGE_PENDING)
         since = None if pending is None else pending.split(" ")[0]
+        self._write(FORGET_ERASED_BSNS, [])
         problem = self._purge_files()
         if problem is not None:
             return Purge(done=False, detail=problem, pending_since=since)

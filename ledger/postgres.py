@@ -16,6 +16,7 @@ from eventsourcing.utils import retry
 
 from ledger.errors import LOCK_NOT_AVAILABLE, KeyRotationError, sqlstate_error
 from ledger.persistence import (
+    FORGET_BSN_STATEMENT,
     LOOKUP_TABLES,
     SETTING_STATEMENT,
     SHRED_STATEMENT,
@@ -23,7 +24,8 @@ from ledger.persistence import (
     TrajectTables,
 )
 
-UPSERTS = (SHRED_STATEMENT, SETTING_STATEMENT)
+NOT_COPIED = (SHRED_STATEMENT, FORGET_BSN_STATEMENT, SETTING_STATEMENT)
+"""Side statements a bulk append executes row by row: upserts and updates, not inserts."""
 """Side rows that may meet an existing row: inserted with their statement, not by ``COPY``."""
 KEYS_TABLE = "traject_data_keys"
 INDEX_TABLE = "traject_person_index"
@@ -36,7 +38,8 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
     in_chunk = 0  # one array parameter holds any number of values
     purged_detail = (
         f"{KEYS_TABLE} was rewritten into a new file and its key column's planner statistics "
-        "dropped: no destroyed data key is left in its files"
+        f"dropped, and {INDEX_TABLE} with it: no destroyed data key and no erased person's BSN "
+        "hash is left in their files"
     )
 
     for_update = " FOR UPDATE"
@@ -124,7 +127,7 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
             conn.cursor() as cursor,
         ):
             for table, statement, rows in self._side_rows(kwargs):
-                if statement in UPSERTS:
+                if statement in NOT_COPIED:
                     cursor.executemany(self._sql(statement), rows)  # an erasure: rare
                     continue
                 with cursor.copy(f"COPY {self.prefix}{table} FROM STDIN") as copy:
@@ -173,8 +176,9 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 cursor.execute(f"ANALYZE {self.prefix}{table}")
 
     def _purge_files(self) -> str | None:
-        """Rewrite the key table into a new file: its rows are copied aside, the table is
-        truncated and the rows copied back, in one transaction that holds the table locked.
+        """Rewrite the key table and the person index into new files: their rows are copied
+        aside, the tables truncated and the rows copied back, in one transaction that holds
+        them locked; then drop the planner's samples of their key and BSN columns.
 
         An overwritten row's old version stays in the table's file until the table is rewritten
         (vacuum only marks its space free). Not ``VACUUM FULL``: it keeps every old version that
@@ -182,32 +186,37 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
         database (autovacuum's ``ANALYZE``, a long report) holds such a snapshot. ``TRUNCATE``
         gives the table a new file and empties the old one at commit whatever the snapshots; a
         transaction that has read the table (``pg_dump``) holds a lock it waits for. Only the
-        table's owner may; reads of keys wait meanwhile (the table is small).
+        tables' owner may; reads of keys wait meanwhile (the tables are small).
         """
-        keys = f"{self.prefix}{KEYS_TABLE}"
-        row = self._ownership(keys)
-        if not row["mine"]:
-            return (
-                f"the old bytes of destroyed data keys stay in the files of {KEYS_TABLE} until "
-                f"the table is rewritten, which only its owner may do: {row['me']} does not "
-                f"own it. Run `traject admin purge-erased` as {row['owner']}"
-            )
-        try:
-            with self._locked(keys, "ACCESS EXCLUSIVE") as cursor:
-                cursor.execute(
-                    "CREATE TEMPORARY TABLE traject_keys_kept ON COMMIT DROP AS"
-                    f" SELECT * FROM {keys}"
+        tables = [f"{self.prefix}{KEYS_TABLE}", f"{self.prefix}{INDEX_TABLE}"]
+        for table in tables:
+            row = self._ownership(table)
+            if not row["mine"]:
+                return (
+                    f"the old bytes of destroyed data keys stay in the files of {KEYS_TABLE} (and "
+                    f"those of erased persons' BSN hashes in {INDEX_TABLE}) until the tables are "
+                    f"rewritten, which only their owner may do: {row['me']} does not own them. "
+                    f"Run `traject admin purge-erased` as {row['owner']}"
                 )
-                cursor.execute(f"TRUNCATE {keys}")
-                cursor.execute(f"INSERT INTO {keys} SELECT * FROM traject_keys_kept")
+        try:
+            with self._locked(", ".join(tables), "ACCESS EXCLUSIVE") as cursor:
+                for n, table in enumerate(tables):
+                    cursor.execute(
+                        f"CREATE TEMPORARY TABLE traject_kept_{n} ON COMMIT DROP AS"
+                        f" SELECT * FROM {table}"
+                    )
+                cursor.execute(f"TRUNCATE {', '.join(tables)}")
+                for n, table in enumerate(tables):
+                    cursor.execute(f"INSERT INTO {table} SELECT * FROM traject_kept_{n} ORDER BY 1")
                 self._drop_key_statistics(cursor)
         except (OperationalError, InterfaceError) as error:
             if sqlstate_error(error, LOCK_NOT_AVAILABLE) is None:
                 raise
             return (
-                f"{KEYS_TABLE} could not be locked within {self.datastore.lock_timeout} s (other "
-                "sessions are using it), so its files may still hold the old bytes of destroyed "
-                "data keys. Run `traject admin purge-erased` again"
+                f"{KEYS_TABLE} and {INDEX_TABLE} could not be locked within "
+                f"{self.datastore.lock_timeout} s (other sessions are using them), so their "
+                "files may still hold the old bytes of destroyed data keys. Run `traject admin "
+                "purge-erased` again"
             )
         return None
 
@@ -230,10 +239,13 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
             yield cursor
 
     def _drop_key_statistics(self, cursor: Any) -> None:
-        keys = f"{self.prefix}{KEYS_TABLE}"
+        """Drop the planner's samples of the wrapped keys and of the BSN hashes, and keep
+        ``ANALYZE`` from sampling the keys again."""
+        keys, index = f"{self.prefix}{KEYS_TABLE}", f"{self.prefix}{INDEX_TABLE}"
         cursor.execute(f"ALTER TABLE {keys} ALTER COLUMN wrapped SET STATISTICS 0")
         # a new type for the column, even its own, drops its samples from pg_statistic
         cursor.execute(f"ALTER TABLE {keys} ALTER COLUMN wrapped TYPE bytea")
+        cursor.execute(f"ALTER TABLE {index} ALTER COLUMN bsn_digest TYPE text")
 
     @contextmanager
     def _rotation(self) -> Iterator[Any]:
@@ -314,7 +326,6 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
             " SELECT * FROM traject_rotated_index_kept"
         )
         self._drop_key_statistics(cursor)
-        cursor.execute(f"ALTER TABLE {index} ALTER COLUMN bsn_digest TYPE text")
         return True
 
     def _events_table(self) -> str:

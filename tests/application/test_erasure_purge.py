@@ -22,10 +22,15 @@ from pg_schemas import TableFile
 
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
+from ledger.batch import BatchWriter, Write
 from ledger.config import parse_database_url
 from ledger.errors import PurgeError
 from ledger.persistence import PURGE_PENDING
 from ledger.roles import STAFF, grant_roles
+
+
+def twelve_years_ago():
+    return datetime.now(UTC).date() - timedelta(days=365 * 12)
 
 
 def person_with_a_key(app: TrajectoryLedger) -> tuple[UUID, bytes]:
@@ -189,10 +194,12 @@ def test_an_erasure_by_staff_awaits_the_owners_purge(owner_and_staff: OwnerAndSt
     # the key reads as destroyed, but its old row version is still in the table's file
     assert staff.tables.select_wrapped_key(person) == b""
     assert not erasure.purge.done
-    assert "does not own it. Run `traject admin purge-erased` as postgres" in (erasure.purge.detail)
+    assert "does not own them. Run `traject admin purge-erased` as postgres" in (
+        erasure.purge.detail
+    )
     assert owner_and_staff.keys.holds(wrapped)
     assert staff.tables.get_setting(PURGE_PENDING) is not None
-    with pytest.raises(PurgeError, match="only its owner may do"):
+    with pytest.raises(PurgeError, match="only their owner may do"):
         staff.purge_erased()
 
     purge = owner.purge_erased()
@@ -222,3 +229,54 @@ def test_the_purge_does_not_wait_for_older_snapshots_elsewhere_in_the_database(
 
         assert erasure.purge.done, erasure.purge.detail
         assert not owner_and_staff.keys.holds(wrapped)
+
+
+# --- the keyed hash of the BSN goes with the key -------------------------------------------------
+
+
+def test_an_erased_person_is_no_longer_found_by_bsn_and_the_hash_leaves_the_files(app, raw):
+    bsn = fresh_bsn()
+    person = app.register_person(**person_fields(bsn=bsn, name="Te Vergeten")).stream_id
+    app.record(person, ev.CaseClosed, occurred_on=twelve_years_ago(), reason="moved")
+    digest = app.keyring.bsn_digest(bsn).encode()
+    assert app.find_person_by_bsn(bsn) == person
+    assert raw.files_holding(digest, "traject_person_index")
+
+    erasure = app.shred(person, approved_by="privacy officer")
+
+    assert erasure.purge.done, erasure.purge.detail
+    assert app.find_person_by_bsn(bsn) is None
+    assert raw.files_holding(digest, "traject_person_index") == []
+    # the number is free again: a new registration with it is a new person
+    again = app.register_person(**person_fields(bsn=bsn, name="Weer Terug")).stream_id
+    assert again != person
+    assert app.find_person_by_bsn(bsn) == again
+
+
+def test_an_imported_erasure_forgets_the_bsn_too(app):
+    bsn = fresh_bsn()
+    person = app.register_person(**person_fields(bsn=bsn, name="Te Vergeten")).stream_id
+    app.record(person, ev.CaseClosed, occurred_on=twelve_years_ago(), reason="moved")
+    erasure = {"occurred_on": datetime.now(UTC).date(), "approved_by": "privacy officer"}
+
+    [outcome] = BatchWriter(app).write([Write(ev.PersonalDataShredded, erasure, person)])
+
+    assert outcome.kind == "PersonalDataShredded", outcome
+    assert app.find_person_by_bsn(bsn) is None
+
+
+def test_a_purge_forgets_the_bsn_of_persons_erased_before_the_hash_went_with_the_key(app, raw):
+    bsn = fresh_bsn()
+    person = app.register_person(**person_fields(bsn=bsn, name="Te Vergeten")).stream_id
+    app.record(person, ev.CaseClosed, occurred_on=twelve_years_ago(), reason="moved")
+    app.shred(person, approved_by="privacy officer")
+    # as an earlier release left it: the erased person's index entry still holds the hash
+    raw.query(
+        "UPDATE {p}traject_person_index SET bsn_digest = ? WHERE person_id = ?",
+        [app.keyring.bsn_digest(bsn), str(person)],
+    )
+    assert app.find_person_by_bsn(bsn) == person
+
+    assert app.purge_erased().done
+
+    assert app.find_person_by_bsn(bsn) is None

@@ -119,8 +119,9 @@ def test_shred_by_staff_warns_and_the_owner_purges(postgres_ledger: PostgresLedg
     assert "\nNot purged yet: see the warning.\n" in result.stdout
     assert result.stderr == (
         "Warning: not purged yet: the old bytes of destroyed data keys stay in the files of "
-        "traject_data_keys until the table is rewritten, which only its owner may do: "
-        f"{postgres_ledger.staff_user} does not own it. "
+        "traject_data_keys (and those of erased persons' BSN hashes in traject_person_index) "
+        "until the tables are rewritten, which only their owner may do: "
+        f"{postgres_ledger.staff_user} does not own them. "
         "Run `traject admin purge-erased` as postgres\n"
     )
     assert owner.json("person", "show", person)["erased"] is True
