@@ -48,8 +48,10 @@ def correct(
     """Correct fields of an earlier event of a person (recorded as EventCorrected).
 
     The original stays in the history; the timeline shows both, and every rule is checked
-    again against the corrected values. PERSON is a person id or a unique prefix of at least
-    6 characters; VERSION is the event's version in `traject timeline`.
+    again against the corrected values. A correction after which a later event would break a
+    rule is refused, naming that event: correct or retract it first. PERSON is a person id or
+    a unique prefix of at least 6 characters; VERSION is the event's version in `traject
+    timeline`.
 
     \b
     Example:
@@ -72,7 +74,9 @@ def correct(
 def retract(traject: TrajectContext, person: str, version: int, reason: str) -> None:
     """Withdraw an earlier event of a person as if it had not happened (EventRetracted).
 
-    The event stays in the history, marked as retracted; it no longer counts anywhere.
+    The event stays in the history, marked as retracted; it no longer counts anywhere. A
+    retraction after which a later event would break a rule (a housing without the koppeling
+    it used) is refused, naming that event: correct or retract it first.
 
     \b
     Example:

@@ -8,6 +8,11 @@ into account by every later rule.
 ``check(event)`` raises :class:`RuleViolationError` for a hard rule and returns warnings for a
 deadline the domain wants flagged but not refused (late PIP, late PVT, late recording, late
 nareis application).
+
+A correction is checked as its target would have been when first recorded (against the stream
+before it); a correction or retraction must also leave every *later* effective event meeting the
+hard rules it met before: the stream is replayed with the change and each later event checked
+by ``check`` as when it was recorded (``check_later``), else :class:`LaterFactsBrokenError`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from ledger import events as ev
 from ledger import rules
-from ledger.errors import RuleViolationError
+from ledger.errors import BrokenFact, LaterFactsBrokenError, RuleViolationError
 from ledger.values import (
     HousingKind,
     HousingRoute,
@@ -52,6 +57,7 @@ REUNIFICATION_FOLLOW_UPS = (
     ev.FamilyReunificationClosed,
 )
 CHANGES = (ev.EventCorrected, ev.EventRetracted)  # the events that change an earlier one
+CHANGE_CLASSES = frozenset(CHANGES)
 PROJECT_FOLLOW_UPS = (ev.ServiceDelivered, ev.ParticipantFeedbackRecorded, ev.ParticipantExited)
 
 
@@ -261,15 +267,88 @@ class StreamAggregate:
 
     def record(self, event: ev.TrajectEvent) -> list[str]:
         warnings = self.check(event)
-        if isinstance(event, ev.EventCorrected):
-            # the corrected event must satisfy the rules an original would have met when it was
-            # recorded: checked against the stream as it stood before it
-            target = self.effective[event.target_version]
-            prior = self.before(event.target_version)
-            warnings += prior.check_corrected(corrected_event(target, event), event)
+        if type(event) in CHANGE_CLASSES:  # a set look-up: isinstance on a model costs more
+            warnings += self.check_change(event)
         self.apply(event)
         self.pending.append(event)
         return warnings
+
+    def check_change(self, change: ev.TrajectEvent) -> list[str]:
+        """The rules a correction or retraction meets beyond its own: the corrected event as
+        when it was first recorded, and the later events as they were (``check_later``)."""
+        assert isinstance(change, CHANGES)
+        warnings: list[str] = []
+        replacement: ev.TrajectEvent | None = None  # a retraction leaves its target out
+        if isinstance(change, ev.EventCorrected):
+            # the corrected event must satisfy the rules an original would have met when it
+            # was recorded: checked against the stream as it stood before it
+            replacement = corrected_event(self.effective[change.target_version], change)
+            prior = self.before(change.target_version)
+            warnings += prior.check_corrected(replacement, change)
+        self.check_later(change, replacement)
+        return warnings
+
+    def check_later(
+        self, change: ev.EventCorrected | ev.EventRetracted, replacement: ev.TrajectEvent | None
+    ) -> None:
+        """Refuse a change after which a later effective event would break a hard rule it met
+        before: the stream is replayed with the change, every event after the target checked
+        as when it was recorded, and compared with the same replay without the change (so an
+        inconsistency the stream already held does not block an unrelated change).
+
+        Raises:
+            LaterFactsBrokenError: naming each later event that would break, and the rule.
+        """
+        target = change.target_version
+        broken = self.later_violations(target, replacement)
+        if broken:  # only then the replay without the change: corrections are rare enough
+            already = self.later_violations(target, self.effective[target])
+            broken = {v: error for v, error in broken.items() if v not in already}
+        if not broken:
+            return
+        facts = [
+            BrokenFact(
+                version,
+                kind_name(type(self.effective[version])),
+                self.effective[version].occurred_on,
+                error.field,
+                error.rule,
+            )
+            for version, error in sorted(broken.items())
+        ]
+        field_name = "changes" if isinstance(change, ev.EventCorrected) else "target_version"
+        raise LaterFactsBrokenError(kind_name(type(change)), field_name, facts)
+
+    def later_violations(
+        self, target_version: int, replacement: ev.TrajectEvent | None
+    ) -> dict[int, RuleViolationError]:
+        """The hard rule each effective event after ``target_version`` breaks (by version) when
+        the event there is ``replacement`` (None: left out), replayed with ``check``."""
+        replica = type(self)(self.id)
+        broken: dict[int, RuleViolationError] = {}
+        for version in sorted(self.effective):
+            event = self.effective[version]
+            if version == target_version:
+                if replacement is None:
+                    continue
+                event = replacement
+            elif version > target_version:
+                try:
+                    replica.check(self.as_recorded(version))
+                except RuleViolationError as error:
+                    broken[version] = error
+            replica.effective[version] = event  # what the rules on holds read
+            replica.evolve(event)
+        return broken
+
+    def as_recorded(self, version: int) -> ev.TrajectEvent:
+        """The effective event at ``version`` as it was last judged: a corrected event carries
+        the recorded time of its latest correction, which checked it against that day."""
+        event = self.effective[version]
+        corrections = self.corrected_by.get(version)
+        if not corrections:
+            return event
+        return event.model_copy(update={"timestamp": self.stored[corrections[-1]].timestamp})
 
     def check_corrected(
         self, corrected: ev.TrajectEvent, correction: ev.EventCorrected

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from uuid import UUID
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import date
+    from uuid import UUID
 
 
 class TrajectError(Exception):
@@ -27,6 +33,36 @@ class RuleViolationError(TrajectError):
         self.field = field
         self.rule = rule
         super().__init__(f"{kind}: {field}: {rule}")
+
+
+@dataclass(frozen=True)
+class BrokenFact:
+    """A later fact of a stream that a correction or retraction would make break a hard rule."""
+
+    version: int
+    kind: str
+    occurred_on: date
+    field: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"v{self.version} {self.kind} of {self.occurred_on}: {self.field}: {self.rule}"
+
+
+class LaterFactsBrokenError(RuleViolationError):
+    """A correction or retraction refused: with it applied, later facts of the stream would
+    break hard rules they met before. ``broken`` names each of them."""
+
+    def __init__(self, kind: str, field: str, broken: Sequence[BrokenFact]) -> None:
+        self.broken = tuple(broken)
+        versions = ", ".join(f"v{fact.version}" for fact in self.broken)
+        listing = "; ".join(str(fact) for fact in self.broken)
+        super().__init__(
+            kind,
+            field,
+            f"later facts would break the rules: {listing} — correct or retract {versions} "
+            "first, or make the corrections in the other order",
+        )
 
 
 class StreamNotFoundError(TrajectError):

@@ -131,6 +131,20 @@ def housed(**overrides: Any) -> Trajectory:
     return person
 
 
+def moved_on_from_gva() -> Trajectory:
+    """A person housed through the koppeling in GVA (v4), then in regular housing (v5)."""
+    person = linked()
+    give(person, ev.Housed, occurred_on=date(2024, 3, 4), housing_kind="gva", route="koppeling")
+    give(
+        person,
+        ev.Housed,
+        occurred_on=date(2024, 9, 2),
+        housing_kind="regulier",
+        route="gva_doorstroom",
+    )
+    return person
+
+
 def nareiziger() -> Trajectory:
     """A family member who arrived under nareis: a derived asylum permit."""
     return with_permit("asiel_afgeleid", notified_on=None)

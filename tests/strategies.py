@@ -158,3 +158,84 @@ def events_of(
         .map(_validated(cls))
         .filter(lambda value: value is not None)
     )
+
+
+# --- a person's life course: the facts of the usual path, with the fields their rules read -----
+
+days = st.dates(date(2023, 1, 1), date(2025, 12, 31))
+outflow_types = st.sampled_from(["werk_volledig", "werk_gedeeltelijk", "onderwijs"])
+housing_kinds = st.sampled_from(["regulier", "gva", "tijdelijk"])
+gemeenten = st.sampled_from(["GM0622", "GM0599"])
+
+person_facts = st.one_of(
+    st.tuples(
+        st.just(ev.ResidencePermitRecorded),
+        st.fixed_dictionaries(
+            {
+                "permit_kind": st.sampled_from(["asiel_bt", "asiel_bt", "asiel_afgeleid"]),
+                "notified_on": days,
+                "document_no": st.just("NL-PERMIT-1"),
+            }
+        ),
+    ),
+    st.tuples(
+        st.just(ev.CoaLinked),
+        st.fixed_dictionaries(
+            {
+                "taakstelling_period": st.sampled_from(["2024H1", "2024H2"]),
+                "municipality": gemeenten,
+            }
+        ),
+    ),
+    st.tuples(st.just(ev.CoaLinkWithdrawn), st.fixed_dictionaries({})),
+    st.tuples(
+        st.just(ev.TenancySigned),
+        st.fixed_dictionaries(
+            {
+                "housing_kind": housing_kinds,
+                "address": st.just("Proefstraat 1"),
+            }
+        ),
+    ),
+    st.tuples(
+        st.just(ev.Housed),
+        st.fixed_dictionaries(
+            {
+                "housing_kind": housing_kinds,
+                "route": st.sampled_from(
+                    ["koppeling", "koppeling", "nareis", "gva_doorstroom", "eigen"]
+                ),
+                "municipality": gemeenten,
+            }
+        ),
+    ),
+    st.tuples(
+        st.just(ev.LadderAssessed),
+        st.fixed_dictionaries(
+            {
+                "rung": st.integers(1, 6),
+                "assessor": st.sampled_from(["a.bakker", "r.jansen"]),
+            }
+        ),
+    ),
+    st.tuples(st.just(ev.OutflowStarted), st.fixed_dictionaries({"outflow_type": outflow_types})),
+    st.tuples(
+        st.just(ev.OutflowEnded),
+        st.fixed_dictionaries(
+            {
+                "outflow_type": outflow_types,
+                "reason": st.just("contract ended"),
+            }
+        ),
+    ),
+    st.tuples(
+        st.just(ev.SocialGuidanceStarted),
+        st.fixed_dictionaries(
+            {
+                "year_no": st.sampled_from([1, 2]),
+                "provider": st.just("VluchtelingenWerk"),
+            }
+        ),
+    ),
+)
+"""Facts of a person's usual path as (event class, fields), occurred_on left to the caller."""

@@ -13,6 +13,7 @@ from builders import (
     fresh_bsn,
     fresh_v_number,
     person_fields,
+    pip_fields,
     project_fields,
 )
 
@@ -22,6 +23,7 @@ from ledger.errors import (
     AmbiguousReferenceError,
     DuplicatePersonError,
     ErasedError,
+    LaterFactsBrokenError,
     MasterKeyError,
     PersonNotFoundError,
     RuleViolationError,
@@ -190,6 +192,71 @@ def test_a_retracted_event_stays_in_the_timeline_without_effect(app):
             housing_kind="regulier",
             route="koppeling",
         )
+
+
+def housed_person(app) -> UUID:
+    """v2 an asiel_bt permit of 2023-11-01, v3 the koppeling, v4 the housing through it."""
+    person = linked_person(app)
+    app.record(
+        person, ev.Housed, occurred_on=date(2024, 3, 4), housing_kind="regulier", route="koppeling"
+    )
+    return person
+
+
+def test_a_retraction_that_would_break_a_later_housing_is_refused_and_stores_nothing(app, make_app):
+    person = housed_person(app)
+
+    with pytest.raises(LaterFactsBrokenError, match="v4 Housed of 2024-03-04: route: koppeling"):
+        app.retract(person, 3, reason="linked by mistake")
+
+    # nothing was appended: a fresh ledger reads four events
+    assert make_app().repository.get(person).version == 4
+    # retracted in the other order, housing first, both go ahead
+    app.retract(person, 4, reason="moved in elsewhere")
+    app.retract(person, 3, reason="linked by mistake")
+    assert app.person(person).status["koppeling"] == "-"
+
+
+def test_a_duty_start_corrected_into_wi2013_would_leave_a_later_pip_under_the_wrong_regime(app):
+    person = register(app)
+    duty = app.record(
+        person,
+        ev.InburgeringDutyEstablished,
+        occurred_on=date(2024, 3, 10),
+        duty_start=date(2024, 3, 1),
+    )
+    app.record(person, ev.PipAdopted, **pip_fields())
+
+    # the regime is derived again from the corrected start: Wi2013, where no PIP exists
+    with pytest.raises(LaterFactsBrokenError) as info:
+        app.correct(person, duty.version, {"duty_start": "2021-12-20"}, reason="DUO letter")
+
+    assert (info.value.kind, info.value.field) == ("EventCorrected", "changes")
+    assert [(b.version, b.kind, b.field) for b in info.value.broken] == [
+        (3, "PipAdopted", "regime")
+    ]
+    assert "only under Wi2021; this person's duty is wi2013" in str(info.value)
+
+
+def test_an_inconsistency_left_by_an_earlier_release_does_not_block_an_unrelated_correction(
+    app, make_app
+):
+    person = housed_person(app)
+    # an earlier release appended this retraction of the koppeling without re-checking the
+    # housing after it: through the aggregate's own apply and the library's save
+    stream = app.repository.get(person)
+    old = app.build_event(stream, ev.EventRetracted, {"target_version": 3, "reason": "old"})
+    stream.apply(old)
+    stream.pending.append(old)
+    app.save(stream)
+
+    # the housing (v4) breaks its rule already; a correction before it goes ahead
+    app.correct(person, 2, {"notified_on": "2023-11-06"}, reason="date on the letter")
+    # one that breaks another later fact is refused, naming only that one
+    with pytest.raises(LaterFactsBrokenError) as info:
+        app.correct(person, 1, {"birth_date": "2024-01-10"}, reason="passport")
+    assert [b.version for b in info.value.broken] == [2]
+    assert make_app().repository.get(person).version == 6
 
 
 def test_the_timeline_as_known_at_a_moment_leaves_out_what_was_recorded_later(app):

@@ -19,6 +19,7 @@ from builders import STAFF, give, person_fields
 from hypothesis import currently_in_test_context, event, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from strategies import days, gemeenten, housing_kinds, person_facts
 
 from ledger import events as ev
 from ledger.aggregates import Trajectory
@@ -30,82 +31,6 @@ from ledger.errors import RuleViolationError, ValidationFailedError
 MASTER_KEY = generate_master_key()
 PEOPLE = 2
 
-days = st.dates(date(2023, 1, 1), date(2025, 12, 31))
-outflow_types = st.sampled_from(["werk_volledig", "werk_gedeeltelijk", "onderwijs"])
-housing_kinds = st.sampled_from(["regulier", "gva", "tijdelijk"])
-gemeenten = st.sampled_from(["GM0622", "GM0599"])
-
-facts = st.one_of(
-    st.tuples(
-        st.just(ev.ResidencePermitRecorded),
-        st.fixed_dictionaries(
-            {
-                "permit_kind": st.sampled_from(["asiel_bt", "asiel_bt", "asiel_afgeleid"]),
-                "notified_on": days,
-                "document_no": st.just("NL-PERMIT-1"),
-            }
-        ),
-    ),
-    st.tuples(
-        st.just(ev.CoaLinked),
-        st.fixed_dictionaries(
-            {
-                "taakstelling_period": st.sampled_from(["2024H1", "2024H2"]),
-                "municipality": gemeenten,
-            }
-        ),
-    ),
-    st.tuples(st.just(ev.CoaLinkWithdrawn), st.fixed_dictionaries({})),
-    st.tuples(
-        st.just(ev.TenancySigned),
-        st.fixed_dictionaries(
-            {
-                "housing_kind": housing_kinds,
-                "address": st.just("Proefstraat 1"),
-            }
-        ),
-    ),
-    st.tuples(
-        st.just(ev.Housed),
-        st.fixed_dictionaries(
-            {
-                "housing_kind": housing_kinds,
-                "route": st.sampled_from(
-                    ["koppeling", "koppeling", "nareis", "gva_doorstroom", "eigen"]
-                ),
-                "municipality": gemeenten,
-            }
-        ),
-    ),
-    st.tuples(
-        st.just(ev.LadderAssessed),
-        st.fixed_dictionaries(
-            {
-                "rung": st.integers(1, 6),
-                "assessor": st.sampled_from(["a.bakker", "r.jansen"]),
-            }
-        ),
-    ),
-    st.tuples(st.just(ev.OutflowStarted), st.fixed_dictionaries({"outflow_type": outflow_types})),
-    st.tuples(
-        st.just(ev.OutflowEnded),
-        st.fixed_dictionaries(
-            {
-                "outflow_type": outflow_types,
-                "reason": st.just("contract ended"),
-            }
-        ),
-    ),
-    st.tuples(
-        st.just(ev.SocialGuidanceStarted),
-        st.fixed_dictionaries(
-            {
-                "year_no": st.sampled_from([1, 2]),
-                "provider": st.just("VluchtelingenWerk"),
-            }
-        ),
-    ),
-)
 corrections = st.fixed_dictionaries(
     {},
     optional={
@@ -119,7 +44,7 @@ random_operations = st.lists(
         st.integers(0, PEOPLE - 1),
         days,
         st.one_of(
-            facts,
+            person_facts,
             st.tuples(st.just("correct"), st.integers(2, 10), corrections),
             st.tuples(st.just("retract"), st.integers(2, 10)),
         ),

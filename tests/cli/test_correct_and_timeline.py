@@ -195,3 +195,62 @@ def test_as_known_at_a_date_means_the_start_of_that_day(ledger: Traject) -> None
     assert "no events were known at that moment" in (
         ledger.ok("timeline", person, "--as-known-at", days_ago(1)).stdout
     )
+
+
+def test_a_retraction_that_would_break_a_later_fact_is_refused_naming_it(ledger: Traject) -> None:
+    person = ledger.linked_person()  # v3: the koppeling
+    housed_on = days_ago(10)
+    ledger.ok(
+        "record",
+        "housed",
+        person,
+        "--on",
+        housed_on,
+        "--housing-kind",
+        "regulier",
+        "--route",
+        "koppeling",
+    )
+
+    result = ledger("retract", person, "3", "--reason", "linked by mistake")
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: EventRetracted: target_version: later facts would break the rules: "
+        f"v4 Housed of {housed_on}: route: koppeling needs an active koppeling "
+        "(record coa-linked first) — correct or retract v4 first, "
+        "or make the corrections in the other order\n"
+    )
+    assert ledger.event_count() == 4
+    # the housing put right first, the same retraction goes ahead
+    ledger.ok("correct", person, "4", "--set", "route=eigen", "--reason", "found it herself")
+    ledger.ok("retract", person, "3", "--reason", "linked by mistake")
+
+
+def test_a_birth_date_corrected_after_a_later_fact_is_refused_naming_it(ledger: Traject) -> None:
+    person = ledger.register()  # registered 20 days ago
+    # an assessment made before the registration, recorded after it
+    ledger.ok(
+        "record",
+        "ladder-assessed",
+        person,
+        "--on",
+        days_ago(25),
+        "--rung",
+        "2",
+        "--assessor",
+        "r.jansen",
+    )
+
+    result = ledger("correct", person, "1", "--set", f"birth-date={days_ago(22)}", "--reason", "x")
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.stderr == (
+        "Error: EventCorrected: changes: later facts would break the rules: "
+        f"v2 LadderAssessed of {days_ago(25)}: occurred_on: must not be before birth "
+        f"({days_ago(22)}) — correct or retract v2 first, or make the corrections in the other "
+        "order\n"
+    )
+    assert ledger.event_count() == 2

@@ -554,3 +554,56 @@ def test_a_coded_value_is_read_as_the_command_line_reads_it() -> None:
     assert refused.value.problems == [
         ("municipality", "'GM 0556' is not a CBS municipality code: GM and 4 digits, e.g. GM0622")
     ]
+
+
+BREAKING = [
+    {"kind": "event-retracted", "person": "C-1001", "target": 3, "reason": "linked by mistake"},
+    {
+        "kind": "event-corrected",
+        "person": "C-1001",
+        "target": 2,
+        "changes": {"permit_kind": "asiel_afgeleid"},
+        "reason": "a derived permit",
+    },
+]
+LATER_BROKEN = (
+    "later facts would break the rules: {fact} — correct or retract {version} first, "
+    "or make the corrections in the other order"
+)
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "import"])
+def test_a_change_that_would_break_a_later_fact_is_a_rejected_line(
+    ledger: Traject, tmp_path: Path, dry_run: bool
+) -> None:
+    # GOOD: v2 the permit, v3 the koppeling, v4 the housing through it
+    source = write(tmp_path / "clients.jsonl", [*GOOD, *BREAKING])
+
+    result = ledger("import", *(["--dry-run"] if dry_run else []), str(source))
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    housing = "v4 Housed of 2025-02-01: route: koppeling needs an active koppeling (record "
+    housing += "coa-linked first)"
+    link = "v3 CoaLinked of 2025-01-12: person: a nareiziger is not linked by COA: use housed "
+    link += "--route nareis"
+    assert f"{source}:7: target_version: " + LATER_BROKEN.format(fact=housing, version="v4") in (
+        result.stderr
+    )
+    assert f"{source}:8: changes: " + LATER_BROKEN.format(fact=link, version="v3") in (
+        result.stderr
+    )
+    verb = "valid" if dry_run else "written"
+    assert last_line(result.stdout).startswith(f"6 {verb}, 0 skipped (already present), 2 rejected")
+    assert ledger.event_count() == (0 if dry_run else 6)
+    rejects = (tmp_path / "clients.rejects.jsonl").read_text().splitlines()
+    assert [json.loads(line)["_line"] for line in rejects] == [7, 8]
+
+
+def test_changes_imported_in_the_right_order_are_written(ledger: Traject, tmp_path: Path) -> None:
+    retract_housing = BREAKING[0] | {"target": 4, "reason": "moved in elsewhere"}
+    source = write(tmp_path / "clients.jsonl", [*GOOD, retract_housing, BREAKING[0]])
+
+    result = ledger.ok("import", str(source))
+
+    assert last_line(result.stdout) == "8 written, 0 skipped (already present), 0 rejected"

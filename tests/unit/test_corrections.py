@@ -203,7 +203,8 @@ def test_replaying_the_stored_events_gives_the_same_state():
     person = housed()
     target = ladder(person)
     correct(person, target, rung=5)
-    retract(person, 3)  # the koppeling
+    retract(person, 4)  # the housing, then the koppeling it needed
+    retract(person, 3)
     copy = Trajectory(person.id)
     for version in sorted(person.stored):
         copy.apply(person.stored[version])

@@ -12,6 +12,7 @@ from builders import (
     give,
     housed,
     linked,
+    moved_on_from_gva,
     nareiziger,
     pip_fields,
     recorded_at,
@@ -346,15 +347,7 @@ def test_moving_on_from_gva_needs_an_earlier_gva_housing():
         housing_kind="regulier",
         route="gva_doorstroom",
     )
-    person = linked()
-    give(person, ev.Housed, occurred_on=date(2024, 3, 4), housing_kind="gva", route="koppeling")
-    give(
-        person,
-        ev.Housed,
-        occurred_on=date(2024, 9, 2),
-        housing_kind="regulier",
-        route="gva_doorstroom",
-    )
+    person = moved_on_from_gva()
     assert [kind for _, kind, _ in person.state.housed_in] == ["gva", "regulier"]
 
 
