@@ -927,6 +927,17 @@ class Municipality(StreamAggregate):
 
     def check(self, event: ev.TrajectEvent) -> list[str]:
         warnings = super().check(event)
+        self._check_period(event)
+        return warnings
+
+    def check_corrected(
+        self, corrected: ev.TrajectEvent, correction: ev.EventCorrected
+    ) -> list[str]:
+        warnings = super().check_corrected(corrected, correction)
+        self._check_period(corrected)  # a target moved onto an earlier one's half-year
+        return warnings
+
+    def _check_period(self, event: ev.TrajectEvent) -> None:
         kind = kind_name(type(event))
         if isinstance(event, ev.TaakstellingSet) and event.period in self.periods:
             raise RuleViolationError(
@@ -934,7 +945,6 @@ class Municipality(StreamAggregate):
             )
         if isinstance(event, ev.TaakstellingCorrected) and event.period not in self.periods:
             raise RuleViolationError(kind, "period", f"{event.period} has no target to correct")
-        return warnings
 
 
 class Project(StreamAggregate):

@@ -51,6 +51,18 @@ def test_a_retracted_taakstelling_can_be_set_again():
     taakstelling(gemeente, "2024H2", target=30)
 
 
+def test_a_later_taakstelling_cannot_be_corrected_onto_an_earlier_ones_half_year():
+    gemeente = municipality()
+    taakstelling(gemeente, "2024H1")
+    taakstelling(gemeente, "2024H2")
+    with pytest.raises(RuleViolationError, match="2024H1 already has a target") as info:
+        correct(gemeente, 2, period="2024H1")
+    assert info.value.field == "period"
+    assert gemeente.periods == {"2024H1", "2024H2"}
+    correct(gemeente, 2, period="2025H1")  # a half-year of its own is fine
+    assert gemeente.periods == {"2024H1", "2025H1"}
+
+
 def test_a_corrected_period_frees_the_old_one():
     gemeente = municipality()
     taakstelling(gemeente, "2024H1")
