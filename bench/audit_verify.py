@@ -34,9 +34,8 @@ from common import (
     build_app,
     create_pg_database,
     drop_pg_database,
-    machine_description,
     pg_conninfo,
-    print_machine,
+    run_per_store,
     seed_person,
     temp_dir,
 )
@@ -157,12 +156,7 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=20)
     parser.add_argument("--per-person", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    print_machine(machine_description(with_postgres=args.store != "sqlite"))
-    kinds = ["sqlite", "postgres"] if args.store == "both" else [args.store]
-    for kind in kinds:
-        result = run(kind, args)
-        print("  ".join(f"{k}={v}" for k, v in result.items()), flush=True)
+    run_per_store(parser.parse_args(), run)
 
 
 if __name__ == "__main__":

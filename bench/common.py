@@ -273,6 +273,18 @@ def busy_wait(ns: int) -> None:
         pass
 
 
+def run_per_store(args: Any, run: Callable[[str, Any], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Print the machine, then ``run(store, args)`` for each store ``args.store`` names
+    (``sqlite``, ``postgres`` or ``both``), each result on one ``key=value`` line."""
+    print_machine(machine_description(with_postgres=args.store != "sqlite"))
+    results = []
+    for store in ["sqlite", "postgres"] if args.store == "both" else [args.store]:
+        result = run(store, args)
+        print("  ".join(f"{k}={v}" for k, v in result.items()), flush=True)
+        results.append(result)
+    return results
+
+
 def print_machine(facts: dict[str, str]) -> None:
     print("machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()))
 

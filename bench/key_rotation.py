@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from common import machine_description, print_machine, store_url, temp_dir
+from common import run_per_store, store_url, temp_dir
 
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
@@ -111,12 +111,7 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--persons", type=int, default=400_000)
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    print_machine(machine_description(with_postgres=args.store != "sqlite"))
-    stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
-    for store in stores:
-        result = run(store, args)
-        print("  ".join(f"{k}={v}" for k, v in result.items()), flush=True)
+    run_per_store(parser.parse_args(), run)
 
 
 if __name__ == "__main__":
