@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from commands.audit import AuditFailedError, file_option
+from commands.audit import AuditFailedError, file_option, json_option
 from commands.context import TrajectContext, pass_traject
 from commands.reporting import as_known_at_option, period_option
 from commands.types import KeyFile, PatternType, pattern_of
@@ -129,8 +129,16 @@ def evidence_command(
 @click.option(
     "--require-signature", is_flag=True, help="fail when the pack is unsigned (no manifest.sig)"
 )
+@json_option
+@pass_traject
 def verify_pack_command(
-    pack: Path, public_key_file: Path, issuer_key: bytes | None, require_signature: bool
+    traject: TrajectContext,
+    *,
+    pack: Path,
+    public_key_file: Path,
+    issuer_key: bytes | None,
+    require_signature: bool,
+    as_json: bool,
 ) -> None:
     """Check an AMIF evidence pack offline (no database): the issuer's signature over the
     manifest, the manifest, the checkpoint signature, every inclusion proof, and every figure
@@ -139,7 +147,8 @@ def verify_pack_command(
     A signed pack's manifest must be signed by --issuer-key or, without it, by the
     --public-key. An unsigned pack verifies with a warning that it is unsigned, unless
     --require-signature or --issuer-key is given. Names each file and entry that fails on
-    stderr and exits with status 1.
+    stderr and exits with status 1. With --json the result is also one JSON object on stdout
+    (docs/audit.md, "JSON output").
 
     \b
     Example:
@@ -152,6 +161,17 @@ def verify_pack_command(
         issuer_key,
         require_signature=require_signature,
     )
+    wants_json = as_json or traject.json
+    if wants_json:
+        data = {
+            "ok": report.ok,
+            "signature": report.signature,
+            "issuer": report.issuer,
+            "facts": report.facts,
+            "figures": report.figures,
+            "problems": [{"where": p.where, "message": p.message} for p in report.problems],
+        }
+        traject.emit("", data, as_json=True)
     if not report.ok:
         for problem in report.problems[:SHOWN_PROBLEMS]:
             click.echo(f"Problem: {problem}", err=True)
@@ -167,6 +187,8 @@ def verify_pack_command(
             "unsigned packs)",
             err=True,
         )
+    if wants_json:
+        return
     issuer = "unsigned" if report.signature == UNSIGNED else f"signed by key {report.issuer}"
     click.echo(
         f"{pack} verified ({issuer}): {report.facts} facts proven against the checkpoint, "

@@ -186,6 +186,28 @@ def test_a_signed_pack_verifies_with_the_issuer_key_and_fails_with_another(
         f"--public-key (no --issuer-key given) ({key_id(public.read_bytes())})\n"
         f"Error: {pack} does not verify: 2 problems\n"
     )
+    # --json: the same verdict as one object on stdout; the problems still on stderr
+    facts = int(result.stdout.split(": ")[1].split(" ")[0])
+    data = json.loads(
+        auditor.ok(
+            "audit", "verify-pack", str(pack), "--public-key", str(public),
+            "--issuer-key", str(issuer), "--json",
+        ).stdout
+    )  # fmt: skip
+    assert data == {
+        "ok": True,
+        "signature": "valid",
+        "issuer": issuer_id,
+        "facts": facts,
+        "figures": 11,
+        "problems": [],
+    }
+    wrong = auditor("audit", "verify-pack", str(pack), "--public-key", str(public), "--json")
+    assert wrong.exit_code == 1
+    data = json.loads(wrong.stdout)
+    assert (data["ok"], data["signature"]) == (False, "invalid")
+    assert [p["where"] for p in data["problems"]] == ["issuer-key.pem", "manifest.sig"]
+    assert "Problem: manifest.sig: signed by key" in wrong.stderr
 
 
 def test_an_unsigned_pack_verifies_saying_so_and_fails_when_a_signature_is_required(
