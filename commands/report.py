@@ -314,7 +314,8 @@ def ladder_command(
 group.add_command(caseload_command)
 group.add_command(plans_command)
 group.add_command(inburgering_command)
-import commands.report_life  # noqa: E402, F401 - its P4, P8-P11 commands register on `group`
+import commands.report_life  # noqa: E402 - its P4, P8-P11 commands register on `group`
+import commands.report_quarterly  # noqa: E402, F401 - P15 (and P14) register on `group`
 from commands.report_amif import amif_command  # noqa: E402 - builds on the helpers above
 
 group.add_command(amif_command)

@@ -30,6 +30,27 @@ class PeriodType(click.ParamType[Period]):
             self.fail(str(error), param, ctx)
 
 
+class QuarterType(PeriodType):
+    """A quarter: 2024Q2 or 2024-Q2 (a year or half-year is refused)."""
+
+    name = "quarter"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "2024Q2"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Period:
+        try:
+            period = value if isinstance(value, Period) else Period.parse(str(value))
+        except ValueError:
+            period = None
+        if period is None or period.kind != "Q":
+            text = f"{str(value)!r} is not a quarter: use the year, Q and 1 to 4, such as 2024Q2"
+            self.fail(text, param, ctx)
+        return period
+
+
 AS_KNOWN_AT_HELP = (
     "count only what was recorded up to this moment, ignoring later corrections: an ISO "
     "date-time (UTC unless it names an offset) or a date (00:00 UTC that day)"
@@ -52,6 +73,11 @@ def municipality_option(help: str = MUNICIPALITY_HELP) -> Any:
 def period_option(help: str = "2024, 2024H1 or 2024Q3") -> Any:
     """``--period`` (required): a year, half-year or quarter."""
     return click.option("--period", type=PeriodType(), required=True, help=help)
+
+
+def quarter_option() -> Any:
+    """``--quarter`` (required): a quarter."""
+    return click.option("--quarter", type=QuarterType(), required=True, help="a quarter: 2024Q2")
 
 
 def basis(name: str, position: int, rule_version: str, digest: str | None) -> dict[str, Any]:

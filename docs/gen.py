@@ -41,7 +41,7 @@ from eventsourcing.utils import get_topic  # noqa: E402
 from pydantic import AwareDatetime, StringConstraints  # noqa: E402
 from pydantic.fields import FieldInfo  # noqa: E402
 
-from ledger import amif_rules, retention, rules, values  # noqa: E402
+from ledger import amif_rules, retention, rules, swi_rules, values  # noqa: E402
 from ledger import events as ev  # noqa: E402
 from ledger.catalog import CATALOG, CatalogEntry  # noqa: E402
 
@@ -396,7 +396,32 @@ def render_rules() -> str:
         parameters = retention.retention_parameters(terms)
         out += parameter_table("Retention rule set", parameters, retention_notes)
     out += render_amif_rules()
+    out += render_swi_rules()
     return "\n".join(out).rstrip() + "\n"
+
+
+def render_swi_rules() -> list[str]:
+    """The SWI variable sets (ledger/swi_rules.py): due date and the figure behind each variable."""
+    out = ["## SWI variable sets (P14)", ""]
+    for item in swi_rules.SWI_SETS:
+        out += [
+            f"### SWI variable set {item.version} (valid from {item.valid_from.isoformat()})",
+            "",
+            f"Source: {item.source_note}. "
+            + ("Aligned with the CBS richtlijnen." if item.verified else "[U] not aligned yet."),
+            "",
+            f"Due: the quarter's last day + `due_weeks` = {item.due_weeks} weeks.",
+            "",
+            "| variable | meaning | dashboard figure (section, figure, breakdown) |",
+            "| --- | --- | --- |",
+        ]
+        out += [
+            f"| `{v.name}` | {_cell(v.wording)} | `{v.section}` · `{v.figure}`"
+            f"{f' · `{v.breakdown}`' if v.breakdown else ''} |"
+            for v in item.variables
+        ]
+        out.append("")
+    return out
 
 
 def render_amif_rules() -> list[str]:
