@@ -315,6 +315,7 @@ group.add_command(caseload_command)
 group.add_command(plans_command)
 group.add_command(inburgering_command)
 import commands.report_life  # noqa: E402, F401 - its P4, P8-P11 commands register on `group`
+from commands import report_seal  # noqa: E402, F401 - seal, sealed, restate register on `group`
 from commands.report_amif import amif_command  # noqa: E402 - builds on the helpers above
 
 group.add_command(amif_command)
