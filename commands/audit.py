@@ -6,17 +6,21 @@ docs/audit.md ("JSON output"). ``verify-proof`` never opens the ledger.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import click
 
 from commands.context import TrajectContext, pass_traject
+from commands.replaying import (
+    REPLAY_SETTINGS,
+    check_replayable,
+    resolve,
+    rule_version_of,
+    run_as_known_at,
+)
 from commands.types import IsoMoment
 from ledger import audit
 from ledger.application import TrajectoryLedger
@@ -455,30 +459,6 @@ def export_command(
 
 # --- replay -------------------------------------------------------------------------------------
 
-REPLAY_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
-
-
-def _resolve(root: click.Context, args: list[str]) -> tuple[list[str], click.Command]:
-    """The command path (names) and the command that ``args`` name under the root group."""
-    group = cast("click.Group", root.command)
-    path: list[str] = []
-    rest = list(args)
-    command: click.Command = group
-    while isinstance(command, click.Group):
-        if not rest:
-            msg = f"name a command under `{' '.join(['traject', *path])}`"
-            raise click.BadParameter(msg, param_hint="'COMMAND'")
-        name, found, rest = command.resolve_command(root, rest)
-        if found is None or name is None:
-            raise click.BadParameter(f"no command {rest[0]!r}", param_hint="'COMMAND'")
-        path.append(name)
-        command = found
-    return path, command
-
-
-def _option_names(command: click.Command) -> set[str]:
-    return {name for param in command.params for name in getattr(param, "opts", ())}
-
 
 @group.command("replay", context_settings=REPLAY_SETTINGS)
 @click.option(
@@ -505,30 +485,11 @@ def replay_command(
       traject audit replay --as-known-at 2024-07-01T00:00 report outflow --period 2024H1
     """
     root = click.get_current_context().find_root()
-    path, target = _resolve(root, list(command))
-    names = _option_names(target)
-    if "--as-known-at" not in names or "--format" not in names:
-        msg = (
-            f"`traject {' '.join(path)}` cannot be replayed: it has no --as-known-at or no "
-            "--format; replay works for the report commands and timeline"
-        )
-        raise click.BadParameter(msg, param_hint="'COMMAND'")
-    for given in command:
-        if given.split("=", 1)[0] in ("--as-known-at", "--format"):
-            msg = f"give {given.split('=', 1)[0]} to replay itself, not to the command"
-            raise click.BadParameter(msg, param_hint="'COMMAND'")
-    args = [*command, "--as-known-at", as_known_at.isoformat(), "--format", "json"]
-    group = cast("click.Group", root.command)
-    name, first, rest = group.resolve_command(root, args)
-    assert first is not None and name is not None
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer), first.make_context(name, rest, parent=root) as sub:
-        first.invoke(sub)
-    result = json.loads(buffer.getvalue())
-    basis = result.get("basis") if isinstance(result, dict) else None
-    rule_version = basis.get("rule_version") if isinstance(basis, dict) else None
+    path, target = resolve(root, command)
+    check_replayable(path, target, command, "replayed")
+    result = run_as_known_at(root, command, as_known_at)
     block = audit.replay_block(
-        _ledger(traject), as_known_at, result, rule_version or current_rules().version
+        _ledger(traject), as_known_at, result, rule_version_of(result) or current_rules().version
     )
     traject.emit("", {"command": path, "result": result, "replay": block}, as_json=True)
 

@@ -316,6 +316,7 @@ group.add_command(plans_command)
 group.add_command(inburgering_command)
 import commands.report_life  # noqa: E402 - its P4, P8-P11 commands register on `group`
 import commands.report_quarterly  # noqa: E402, F401 - P15 (and P14) register on `group`
+from commands import report_seal  # noqa: E402, F401 - seal, sealed, restate register on `group`
 from commands.report_amif import amif_command  # noqa: E402 - builds on the helpers above
 
 group.add_command(amif_command)

@@ -70,6 +70,16 @@ def municipality_option(help: str = MUNICIPALITY_HELP) -> Any:
     return click.option("--municipality", type=MunicipalityType(), help=help)
 
 
+def table_or_json_option() -> Any:
+    """``--format table|json`` for a read command without a CSV form."""
+    return click.option(
+        "--format",
+        "output",
+        type=click.Choice(["table", "json"]),
+        help="table for people, json for scripts [default: table, or json with traject --json]",
+    )
+
+
 def period_option(help: str = "2024, 2024H1 or 2024Q3") -> Any:
     """``--period`` (required): a year, half-year or quarter."""
     return click.option("--period", type=PeriodType(), required=True, help=help)

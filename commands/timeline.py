@@ -8,6 +8,7 @@ import click
 
 from commands import render, tables
 from commands.context import TrajectContext, pass_traject
+from commands.reporting import table_or_json_option
 from commands.types import IsoMoment
 
 
@@ -19,12 +20,7 @@ from commands.types import IsoMoment
     help="show only what was recorded up to this moment: an ISO date-time (UTC unless it "
     "names an offset) or a date (00:00 UTC that day)",
 )
-@click.option(
-    "--format",
-    "output",
-    type=click.Choice(["table", "json"]),
-    help="table for people, json for scripts [default: table, or json with traject --json]",
-)
+@table_or_json_option()
 @pass_traject
 def timeline(
     traject: TrajectContext, person: str, as_known_at: datetime | None, output: str | None

@@ -57,6 +57,7 @@ OWN_COMMANDS: dict[str, str] = {
     "retention-scheduled": "traject person schedule-retention",
     "legal-hold-placed": "traject person hold",  # on a project: traject project hold
     "legal-hold-released": "traject person release",  # on a project: traject project release
+    "report-sealed": "traject report seal",
 }
 
 # Control events have no domain date of their own: the ledger fills in the day of recording.
@@ -67,13 +68,14 @@ CONTROL_OCCURRED_ON: dict[str, str] = {
     "retention-scheduled": "the day the schedule was computed (today)",
     "legal-hold-placed": "the day the hold was placed (today unless given with --on)",
     "legal-hold-released": "the day the hold was released (today unless given with --on)",
+    "report-sealed": "the day the report was sealed (today)",
 }
 
 STREAM_TITLES: dict[str, str] = {
     "person": "Person stream (one per statushouder)",
     "municipality": "Municipality stream (one per CBS gemeentecode)",
     "project": "Project stream (one per AMIF project)",
-    "control": "Corrections, retractions, erasure, retention and legal holds",
+    "control": "Corrections, retractions, erasure, retention, legal holds and sealed reports",
 }
 
 

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from ledger import events as ev
 from ledger import rules
 from ledger.errors import BrokenFact, LaterFactsBrokenError, RuleViolationError
+from ledger.seals import seal_problem
 from ledger.values import (
     HousingKind,
     HousingRoute,
@@ -210,6 +211,10 @@ class StreamAggregate:
             self.check_target(event)
         if isinstance(event, ev.LegalHoldPlaced | ev.LegalHoldReleased):
             self.check_hold(event)
+        if isinstance(event, ev.ReportSealed):
+            problem = seal_problem(event)
+            if problem is not None:
+                raise RuleViolationError(kind_name(type(event)), *problem)
         return []
 
     def open_holds(self) -> dict[str, ev.LegalHoldPlaced]:

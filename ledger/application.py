@@ -50,6 +50,7 @@ from ledger.errors import (
     PurgeError,
     RetentionHoldError,
     RuleViolationError,
+    SealNotFoundError,
     StreamNotFoundError,
     TrajectError,
     ValidationFailedError,
@@ -68,6 +69,7 @@ from ledger.persistence import (
     TrajectTables,
 )
 from ledger.retention import Hold, ProjectFacts, RetentionStatus, assess
+from ledger.seals import canonical_digest, canonical_json, without_basis
 from ledger.values import normalise_bsn
 
 MAX_ATTEMPTS = 8
@@ -346,7 +348,10 @@ class TrajectoryLedger(Application[UUID]):
         if kind is ev.PersonRegistered:
             return self.register_person(recorded_at=recorded_at, **fields)
         if kind in ev.CONTROL_EVENTS:
-            msg = f"use correct/retract/shred/hold/release/schedule-retention for {kind.__name__}"
+            msg = (
+                "use correct/retract/shred/hold/release/schedule-retention/report seal for "
+                f"{kind.__name__}"
+            )
             raise TrajectError(msg)
         new_stream = kind.stream is not ev.StreamKind.PERSON
         return self._append(stream_id, kind, fields, new_stream=new_stream, recorded_at=recorded_at)
@@ -573,6 +578,57 @@ class TrajectoryLedger(Application[UUID]):
             return fields
 
         return self._append(subject, kind, build, new_stream=False)
+
+    def seal_report(
+        self,
+        code: str,
+        *,
+        label: str,
+        command: Sequence[str],
+        as_known_at: datetime,
+        last_notification_id: int,
+        rule_version: str,
+        result: Mapping[str, Any],
+    ) -> Recorded:
+        """Seal a report's result on municipality ``code``'s stream: a ReportSealed fact with
+        the result (its ``basis`` left out) as canonical JSON and its SHA-256 digest.
+
+        A second seal with the same label is a new seal: seals are never replaced.
+
+        Raises:
+            ValidationFailedError: a field is malformed (an empty label, a bad code).
+            RuleViolationError: the result names a person (``ledger.seals.PERSON_KEYS``).
+        """
+        payload = without_basis(dict(result))
+        fields = {
+            "label": label,
+            "command": tuple(command),
+            "as_known_at": as_known_at,
+            "last_notification_id": last_notification_id,
+            "rule_version": rule_version,
+            "digest": canonical_digest(payload),
+            "result_json": canonical_json(payload).decode(),
+            "municipality": code,
+        }
+        return self._append(
+            ev.municipality_stream_id(code), ev.ReportSealed, fields, new_stream=True
+        )
+
+    def sealed_reports(self, code: str) -> list[ev.ReportSealed]:
+        """The reports sealed on municipality ``code``'s stream, oldest first."""
+        stream = ev.municipality_stream_id(code)
+        return [e for e in self.stream_events(stream) if isinstance(e, ev.ReportSealed)]
+
+    def sealed_report(self, code: str, version: int) -> ev.ReportSealed:
+        """The seal at ``version`` of municipality ``code``'s stream.
+
+        Raises:
+            SealNotFoundError: no seal at that version.
+        """
+        for seal in self.sealed_reports(code):
+            if seal.originator_version == version:
+                return seal
+        raise SealNotFoundError(code, version)
 
     def schedule_retention(self, person_id: UUID, *, on: date | None = None) -> list[Recorded]:
         """Record the person's retention bases as computed today (or ``on``) as

@@ -53,6 +53,7 @@ from ledger.integrity import (
     verify_raw_log,
 )
 from ledger.persistence import AUDIT_TABLES, Progress, TrajectSQLiteRecorder
+from ledger.seals import canonical_digest, without_basis
 
 if TYPE_CHECKING:
     from ledger.application import TrajectoryLedger
@@ -718,11 +719,6 @@ def covering_checkpoint(app: TrajectoryLedger, notification_id: int) -> Checkpoi
     return None
 
 
-def canonical_digest(data: Any) -> str:
-    """SHA-256 (hex) of ``data`` as canonical JSON: orjson's compact form with sorted keys."""
-    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
 def checkpoint_summary(item: Checkpoint) -> dict[str, Any]:
     """A checkpoint as a JSON object (the text is the signed form; the rest is read from it)."""
     return {
@@ -746,9 +742,7 @@ def replay_block(
     ``last_notification_id`` the last event recorded by then; ``checkpoint`` the smallest
     stored checkpoint that covers it, or None.
     """
-    payload = (
-        {k: v for k, v in result.items() if k != "basis"} if isinstance(result, dict) else result
-    )
+    payload = without_basis(result)
     last = last_notification_id_at(app, moment)
     covering = covering_checkpoint(app, last)
     return {

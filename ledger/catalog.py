@@ -85,6 +85,7 @@ DUTCH_TERMS: dict[type[ev.TrajectEvent], str] = {
     ev.TaakstellingSet: "taakstelling (half-yearly housing quota)",
     ev.TaakstellingCorrected: "taakstelling gecorrigeerd (quota corrected)",
     ev.HousingRealisationConfirmed: "realisatie taakstelling (official realisation)",
+    ev.ReportSealed: "vastgestelde rapportage (sealed report, as delivered)",
     ev.ProjectRegistered: "AMIF-project (EU-funded integration project)",
     ev.StaffTimeRecorded: "urenregistratie (time sheet)",
     ev.CostRecorded: "kostenpost (eligible project cost)",

@@ -76,6 +76,14 @@ class PersonNotFoundError(StreamNotFoundError):
         super().__init__("person", ref)
 
 
+class SealNotFoundError(TrajectError):
+    def __init__(self, municipality: str, version: int) -> None:
+        super().__init__(
+            f"SEAL: no sealed report v{version} on {municipality}'s stream "
+            "(`traject report sealed` lists them)"
+        )
+
+
 class AmbiguousReferenceError(TrajectError):
     def __init__(self, ref: str, count: int) -> None:
         super().__init__(f"person reference {ref!r} matches {count} persons: give more characters")

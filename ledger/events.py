@@ -879,6 +879,30 @@ class HousingRealisationConfirmed(TrajectEvent):
     confirmed_by: Text = Field(description="source of the figure")
 
 
+class ReportSealed(TrajectEvent):
+    """A report's figures as delivered, sealed in the ledger (occurred_on: the day it was sealed).
+
+    Written by ``traject report seal``, which runs the report as known at ``as_known_at``:
+    ``result_json`` is the report's JSON without its ``basis``, as canonical JSON (keys sorted,
+    compact), and ``digest`` its SHA-256, so the figures stay readable after a rule change.
+    Aggregate figures only: no personal data. Never corrected: a restatement sits beside it.
+    """
+
+    stream: ClassVar[StreamKind] = StreamKind.MUNICIPALITY
+
+    label: Text = Field(description="what was delivered, e.g. Q2 dashboard, raad 2024-07-10")
+    command: tuple[Text, ...] = Field(
+        min_length=2, description="the report command and its arguments: report outflow …"
+    )
+    as_known_at: AwareDatetime = Field(description="the knowledge cut-off the report ran with")
+    last_notification_id: int = Field(ge=0, description="last event recorded by as_known_at")
+    rule_version: Text = Field(description="rule set the figures were counted with")
+    digest: Sha256 = Field(description="SHA-256 of result_json, lowercase hex")
+    result_json: Annotated[str, StringConstraints(min_length=2)] = Field(
+        description="the report's JSON result without its basis, as canonical JSON"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Project stream (AMIF operation)
 # ---------------------------------------------------------------------------------------------
@@ -1001,6 +1025,7 @@ CONTROL_EVENTS: tuple[type[TrajectEvent], ...] = (
     PersonalDataShredded,
     RetentionScheduled,
     *HOLD_EVENTS,
+    ReportSealed,
 )
 """Facts about the record rather than the trajectory: written by commands of their own, never
 by ``traject record``, allowed after death, and never corrected or retracted themselves."""

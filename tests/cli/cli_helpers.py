@@ -7,16 +7,21 @@ environment is passed to each invocation; ``os.environ`` is never changed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
 
+import pytest
 from click.testing import CliRunner, Result
+from pg_schemas import PostgresSchemas
 
 from cli import cli
+from ledger import events as ev
 from ledger.aggregates import dutch_day
 from ledger.application import TrajectoryLedger
 from ledger.config import parse_database_url
@@ -101,13 +106,52 @@ class Traject:
 
     def event_count(self) -> int:
         """How many events the ledger holds (SQLite notification ids have no gaps)."""
-        store = parse_database_url(self.database_url)
-        env = {**store.library_env, "CREATE_TABLE": "no"}
-        app = TrajectoryLedger(env, read_key_file(self.key_file))
+        app = open_app(self)
         try:
             return app.recorder.max_notification_id() or 0
         finally:
             app.close()
+
+
+def open_app(traject: Traject) -> TrajectoryLedger:
+    """The ledger ``traject`` runs against, opened in the test's process (tables exist)."""
+    env = {**parse_database_url(traject.database_url).library_env, "CREATE_TABLE": "no"}
+    return TrajectoryLedger(env, read_key_file(traject.key_file))
+
+
+def initialised_ledger(request: pytest.FixtureRequest, tmp_path: Path, schema: str) -> Traject:
+    """A ledger initialised for GM0622: on a SQLite file when the fixture's param is "sqlite",
+    else in a fresh PostgreSQL schema named after ``schema``."""
+    if request.param == "sqlite":
+        traject = Traject(f"sqlite:///{tmp_path / 'traject.db'}", tmp_path / "traject.key")
+    else:
+        schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
+        traject = Traject(schemas.fresh(schema), tmp_path / "traject.key")
+    traject.init("--municipality", "GM0622")
+    return traject
+
+
+def canonical_sha256(data: Any) -> str:
+    """SHA-256 of ``data`` as canonical JSON (sorted keys, compact, UTF-8), computed here with
+    the standard library, apart from the ledger's own code."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def outflow_person(app: TrajectoryLedger) -> UUID:
+    """An invented person registered in GM0622 on 2 January 2024."""
+    return app.register_person(
+        occurred_on=date(2024, 1, 2),
+        birth_date=date(1990, 4, 2),
+        sex="m",
+        nationality=["ER"],
+        municipality="GM0622",
+    ).stream_id
+
+
+def start_outflow(app: TrajectoryLedger, pid: UUID, on: date, kind: str) -> int:
+    """Record an outflow start; returns its version in the person's stream."""
+    return app.record(pid, ev.OutflowStarted, occurred_on=on, outflow_type=kind).version
 
 
 def as_user(url: str, user: str) -> str:

@@ -3,8 +3,6 @@ holds only the events recorded by then, and carries its digest, last event and c
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import sqlite3
 from contextlib import closing
@@ -12,56 +10,27 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from uuid import UUID
 
 import pytest
-from cli_helpers import Traject
+from cli_helpers import (
+    Traject,
+    canonical_sha256,
+    initialised_ledger,
+    open_app,
+    outflow_person,
+    start_outflow,
+)
 from pg_schemas import PostgresSchemas
-
-from ledger import events as ev
-from ledger.application import TrajectoryLedger
-from ledger.config import parse_database_url
-from ledger.crypto import read_key_file
-
-
-def open_app(traject: Traject) -> TrajectoryLedger:
-    env = {**parse_database_url(traject.database_url).library_env, "CREATE_TABLE": "no"}
-    return TrajectoryLedger(env, read_key_file(traject.key_file))
-
-
-def person(app: TrajectoryLedger) -> UUID:
-    return app.register_person(
-        occurred_on=date(2024, 1, 2),
-        birth_date=date(1990, 4, 2),
-        sex="m",
-        nationality=["ER"],
-        municipality="GM0622",
-    ).stream_id
-
-
-def start(app: TrajectoryLedger, pid: UUID, on: date, kind: str) -> int:
-    return app.record(pid, ev.OutflowStarted, occurred_on=on, outflow_type=kind).version
 
 
 def figures(result: dict[str, Any]) -> dict[str, int]:
     return {row["outflow_type"]: row["started"] for row in result["rows"]}
 
 
-def canonical(data: Any) -> str:
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Traject:
     """An initialised ledger on a SQLite file or in a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        traject = Traject(f"sqlite:///{tmp_path / 'traject.db'}", tmp_path / "traject.key")
-    else:
-        schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
-        traject = Traject(schemas.fresh("traject_replay"), tmp_path / "traject.key")
-    traject.init("--municipality", "GM0622")
-    return traject
+    return initialised_ledger(request, tmp_path, "traject_replay")
 
 
 @pytest.fixture
@@ -69,9 +38,9 @@ def history(ledger: Traject, tmp_path: Path) -> dict[str, Any]:
     """Two outflow starts, a checkpoint, the cut; then a correction, a third start, a checkpoint."""
     app = open_app(ledger)
     try:
-        p1, p2, p3 = person(app), person(app), person(app)
-        start(app, p1, date(2024, 2, 1), "werk_volledig")
-        p2_start = start(app, p2, date(2024, 3, 1), "onderwijs")
+        p1, p2, p3 = outflow_person(app), outflow_person(app), outflow_person(app)
+        start_outflow(app, p1, date(2024, 2, 1), "werk_volledig")
+        p2_start = start_outflow(app, p2, date(2024, 3, 1), "onderwijs")
         cut = list(app.stream_events(p2))[-1].timestamp
         last_at_cut = int(app.recorder.max_notification_id() or 0)
         ledger.ok("audit", "keygen", "--out", str(tmp_path / "a.key"))
@@ -80,7 +49,7 @@ def history(ledger: Traject, tmp_path: Path) -> dict[str, Any]:
         app.correct(
             p2, p2_start, changes={"outflow_type": "werk_gedeeltelijk"}, reason="wrong type"
         )
-        start(app, p3, date(2024, 4, 1), "onderwijs")
+        start_outflow(app, p3, date(2024, 4, 1), "onderwijs")
         total = int(app.recorder.max_notification_id() or 0)
     finally:
         app.close()
@@ -140,7 +109,7 @@ def test_replay_equals_the_report_of_the_events_recorded_by_then(
     assert result["rows"] == alone["rows"]
     assert result["period"] == alone["period"]
     # the replay block: digest of the result without its basis, last event, checkpoint
-    assert block["digest"] == canonical({k: v for k, v in result.items() if k != "basis"})
+    assert block["digest"] == canonical_sha256({k: v for k, v in result.items() if k != "basis"})
     assert block["last_notification_id"] == history["last"]
     assert block["rule_version"] == result["basis"]["rule_version"]
     assert block["checkpoint"]["tree_size"] == history["last"]  # the first checkpoint covers it

@@ -25,7 +25,7 @@ import orjson
 import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from ledger import events as ev
 from ledger.persistence import PII_KEY, PydanticMapper
@@ -56,6 +56,11 @@ OVERRIDES: dict[type[ev.TrajectEvent], dict[str, Any]] = {
     ev.EventCorrected: {"target_version": 2, "changes": {"rung": 4, "assessor": "m.devries"}},
     ev.EventRetracted: {"target_version": 2},
     ev.PersonRegistered: {"nationality": ["SY", "XXA"]},
+    ev.ReportSealed: {
+        "command": ["report", "outflow", "--period", "2024H1"],
+        "result_json": '{"period":"2024H1","rows":[{"outflow_type":"total","started":2}]}',
+        "digest": "0117e80209184b0f7c43bbbb0c63433226301a662bf8d7b4cf6de8030d44c3c6",
+    },
 }
 
 
@@ -95,6 +100,8 @@ def canonical(tp: Any, metadata: list[Any], name: str) -> Any:
         return "0.75" if high is not None and high <= 1 else "12.50"
     if tp is date:
         return SAMPLE_DAY.isoformat()
+    if tp is AwareDatetime:
+        return SAMPLE_TIME.isoformat()
     if tp is UUID:
         return str(uuid5(NAMESPACE_URL, f"traject:sample/{name}"))
     if tp is str:

@@ -1,0 +1,78 @@
+"""Running a read command in-process as known at a moment, for its JSON result.
+
+Shared by ``traject audit replay`` and the sealed reports (``traject report seal`` and
+``restate``): the command is named as on the command line, without ``--as-known-at`` and
+``--format``, which are added here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import click
+
+REPLAY_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
+"""For a command that takes another command's words after its own options."""
+
+ADDED_OPTIONS = ("--as-known-at", "--format")
+
+
+def resolve(root: click.Context, args: Sequence[str]) -> tuple[list[str], click.Command]:
+    """The command path (names) and the command that ``args`` name under the root group."""
+    group = cast("click.Group", root.command)
+    path: list[str] = []
+    rest = list(args)
+    command: click.Command = group
+    while isinstance(command, click.Group):
+        if not rest:
+            msg = f"name a command under `{' '.join(['traject', *path])}`"
+            raise click.BadParameter(msg, param_hint="'COMMAND'")
+        name, found, rest = command.resolve_command(root, rest)
+        if found is None or name is None:
+            raise click.BadParameter(f"no command {rest[0]!r}", param_hint="'COMMAND'")
+        path.append(name)
+        command = found
+    return path, command
+
+
+def check_replayable(
+    path: Sequence[str], command: click.Command, args: Sequence[str], what: str
+) -> None:
+    """Refuse a command without --as-known-at or --format, and those options given to it.
+
+    Raises:
+        click.BadParameter: on COMMAND; ``what`` says what cannot be done ("replayed").
+    """
+    names = {name for param in command.params for name in getattr(param, "opts", ())}
+    if not all(option in names for option in ADDED_OPTIONS):
+        msg = f"`traject {' '.join(path)}` cannot be {what}: it has no --as-known-at or no --format"
+        raise click.BadParameter(msg, param_hint="'COMMAND'")
+    for given in args:
+        option = given.split("=", 1)[0]
+        if option in ADDED_OPTIONS:
+            msg = f"{option} is added to the command: give it without {option}"
+            raise click.BadParameter(msg, param_hint="'COMMAND'")
+
+
+def run_as_known_at(root: click.Context, args: Sequence[str], moment: datetime) -> Any:
+    """Run the read command ``args`` as known at ``moment`` and return its JSON result."""
+    full = [*args, "--as-known-at", moment.isoformat(), "--format", "json"]
+    group = cast("click.Group", root.command)
+    name, first, rest = group.resolve_command(root, full)
+    assert first is not None and name is not None
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), first.make_context(name, rest, parent=root) as sub:
+        first.invoke(sub)
+    return json.loads(buffer.getvalue())
+
+
+def rule_version_of(result: Any) -> str | None:
+    """The rule version a report's ``basis`` names (None for a result without one)."""
+    basis = result.get("basis") if isinstance(result, dict) else None
+    version = basis.get("rule_version") if isinstance(basis, dict) else None
+    return version if isinstance(version, str) else None

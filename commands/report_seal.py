@@ -1,0 +1,305 @@
+"""``traject report seal``, ``sealed`` and ``restate``: reports sealed as delivered, and their
+figures restated beside the sealed ones (docs/reports.md, "Sealed reports and restatements").
+
+The commands register themselves on the ``report`` group of ``commands.report``. A report is
+run in-process as known at a moment, as ``traject audit replay`` runs it (``commands.replaying``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import orjson
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from commands.context import TrajectContext, pass_traject
+from commands.projections import emit_report, format_option
+from commands.replaying import (
+    REPLAY_SETTINGS,
+    check_replayable,
+    resolve,
+    rule_version_of,
+    run_as_known_at,
+)
+from commands.report import group
+from commands.reporting import municipality_option, table_or_json_option
+from ledger import audit
+from ledger import events as ev
+from ledger.application import TrajectoryLedger
+from ledger.rules import current_rules
+from ledger.seals import Comparison, compare, without_basis
+
+SEAL_COMMANDS = frozenset({"seal", "sealed", "restate"})
+PERSON_LEVEL = frozenset({"caseload", "find-candidates", "inburgering", "timeline"})
+"""Read commands whose results list persons (caseload, candidates, the inburgering risk list,
+a timeline): never sealed, a sealed report is a delivered figure set without personal data."""
+
+
+def _municipality(app: TrajectoryLedger, given: str | None) -> str:
+    code = given or app.default_municipality
+    if code is None:
+        msg = "required: this ledger has no default municipality (traject init --municipality)"
+        raise click.BadParameter(msg, param_hint="'--municipality'")
+    return code
+
+
+def _report_command(root: click.Context, command: Sequence[str]) -> list[str]:
+    """The path of the aggregate report ``command`` names; refuses anything else."""
+    path, target = resolve(root, command)
+    shown = f"`traject {' '.join(path)}`"
+    if path[-1] in PERSON_LEVEL:
+        msg = (
+            f"{shown} lists persons: a sealed report is a delivered figure set and must not "
+            "carry personal data; seal an aggregate report (outflow, housing, ladder, …)"
+        )
+        raise click.BadParameter(msg, param_hint="'COMMAND'")
+    if path[0] != "report" or path[-1] in SEAL_COMMANDS:
+        msg = f"{shown} is not a report: seal one of the aggregate `traject report …` commands"
+        raise click.BadParameter(msg, param_hint="'COMMAND'")
+    check_replayable(path, target, command, "sealed")
+    return path
+
+
+def seal_json(seal: ev.ReportSealed) -> dict[str, Any]:
+    return {
+        "municipality": seal.municipality,
+        "seal": seal.originator_version,
+        "label": seal.label,
+        "command": list(seal.command),
+        "sealed_at": seal.timestamp.astimezone(UTC).isoformat(),
+        "as_known_at": seal.as_known_at.astimezone(UTC).isoformat(),
+        "last_notification_id": seal.last_notification_id,
+        "rule_version": seal.rule_version,
+        "digest": seal.digest,
+    }
+
+
+def _label(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--label``: not blank (the model refuses one too, but only after the report ran)."""
+    del ctx, param
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty: name what was delivered and to whom")
+    return value
+
+
+@group.command("seal", context_settings=REPLAY_SETTINGS)
+@click.option(
+    "--label",
+    required=True,
+    callback=_label,
+    help='what is delivered, e.g. "Q2 dashboard, raad 2024-07-10" (a label may be reused: '
+    "each seal is a new one)",
+)
+@municipality_option("the municipality whose stream holds the seal [default: the ledger's]")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+@pass_traject
+def seal_command(
+    traject: TrajectContext, label: str, municipality: str | None, command: tuple[str, ...]
+) -> None:
+    """Run an aggregate report COMMAND as known now and seal its figures in the ledger.
+
+    COMMAND is a `traject report …` command that takes --as-known-at and --format (give it
+    without them); person-level lists (caseload, inburgering, find-candidates) are refused.
+    Appends a ReportSealed fact to the municipality's stream: the command, the label, the
+    moment, the last event, the rule version, the SHA-256 of the result as canonical JSON and
+    the result itself. `traject report restate` shows later corrections beside it.
+
+    \b
+    Example:
+      traject report seal --label "Q2 dashboard, raad 2024-07-10" report outflow --period 2024H1
+    """
+    app = traject.app
+    code = _municipality(app, municipality)
+    root = click.get_current_context().find_root()
+    path = _report_command(root, command)
+    moment = datetime.now(UTC)
+    result = run_as_known_at(root, command, moment)
+    version = rule_version_of(result) or current_rules().version
+    block = audit.replay_block(app, moment, result, version)
+    earlier = [s.originator_version for s in app.sealed_reports(code) if s.label == label.strip()]
+    recorded = app.seal_report(
+        code,
+        label=label,
+        command=command,
+        as_known_at=moment,
+        last_notification_id=block["last_notification_id"],
+        rule_version=version,
+        result=result,
+    )
+    if earlier:
+        seals = ", ".join(f"v{v}" for v in earlier)
+        traject.warn([f"label {label.strip()!r} was sealed before ({seals}): this is a new seal"])
+    seal = app.sealed_report(code, recorded.version)
+    text = (
+        f"Sealed {' '.join(path)} as v{seal.originator_version} on {code}: {seal.label!r}, "
+        f"digest {seal.digest[:16]}, rules {seal.rule_version}, events up to "
+        f"{seal.last_notification_id}"
+    )
+    traject.emit(text, seal_json(seal))
+
+
+@group.command("sealed")
+@municipality_option("the municipality whose seals to list [default: the ledger's]")
+@table_or_json_option()
+@pass_traject
+def sealed_command(traject: TrajectContext, municipality: str | None, output: str | None) -> None:
+    """List the reports sealed on a municipality's stream, oldest first.
+
+    \b
+    Example:
+      traject report sealed --municipality GM0622
+    """
+    app = traject.reader
+    code = _municipality(app, municipality)
+    seals = [seal_json(seal) for seal in app.sealed_reports(code)]
+    data = {"municipality": code, "seals": seals}
+    traject.emit(
+        sealed_table(code, seals), data, as_json=None if output is None else output == "json"
+    )
+
+
+def sealed_table(code: str, seals: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"Sealed reports of {code}", title_justify="left", box=box.SIMPLE_HEAD)
+    for name in ("seal", "label", "command", "sealed at", "digest", "rules"):
+        table.add_column(name, justify="right" if name == "seal" else "left")
+    for s in seals:
+        table.add_row(
+            f"v{s['seal']}",
+            escape(s["label"]),
+            escape(" ".join(s["command"])),
+            s["sealed_at"][:19].replace("T", " "),
+            s["digest"][:16],
+            s["rule_version"],
+        )
+    table.caption = f"{len(seals)} seal(s); `traject report restate SEAL` restates one"
+    return table
+
+
+class SealType(click.ParamType[int]):
+    """A seal by its version in the municipality's stream: 7 or v7."""
+
+    name = "seal"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        text = str(value).strip().removeprefix("v")
+        if not text.isdigit() or int(text) < 1:
+            self.fail(f"{value!r} is not a seal: give its version, e.g. v7", param, ctx)
+        return int(text)
+
+
+@group.command("restate")
+@click.argument("seal", type=SealType())
+@municipality_option("the municipality whose stream holds the seal [default: the ledger's]")
+@format_option()
+@pass_traject
+def restate_command(
+    traject: TrajectContext, seal: int, municipality: str | None, output: str | None
+) -> None:
+    """Re-run a sealed report as known now and show every figure that changed beside the
+    sealed one; also check that the report as known at the seal's moment gives the sealed
+    digest again ("reproducible"). The seal is never changed.
+
+    SEAL is the seal's version (as `traject report sealed` lists it).
+
+    \b
+    Example:
+      traject report restate v7
+      traject report restate v7 --format csv
+    """
+    app = traject.reader
+    code = _municipality(app, municipality)
+    sealed = app.sealed_report(code, seal)
+    root = click.get_current_context().find_root()
+    then = run_as_known_at(root, sealed.command, sealed.as_known_at)
+    then_block = audit.replay_block(
+        app, sealed.as_known_at, then, rule_version_of(then) or current_rules().version
+    )
+    now = datetime.now(UTC)
+    current = run_as_known_at(root, sealed.command, now)
+    now_block = audit.replay_block(
+        app, now, current, rule_version_of(current) or current_rules().version
+    )
+    original = sealed_result(sealed)
+    comparison = compare(original, current)
+    data = restatement_json(
+        sealed,
+        then=then_block,
+        now=now_block,
+        comparison=comparison,
+        original=original,
+        current=current,
+    )
+    rows = [asdict(change) for change in comparison.changes]
+    emit_report(traject, output, lambda: restatement_tables(data, comparison), data, rows)
+
+
+def sealed_result(seal: ev.ReportSealed) -> Any:
+    return orjson.loads(seal.result_json)
+
+
+def restatement_json(
+    seal: ev.ReportSealed,
+    *,
+    then: dict[str, Any],
+    now: dict[str, Any],
+    comparison: Comparison,
+    original: Any,
+    current: Any,
+) -> dict[str, Any]:
+    """The JSON of `traject report restate` (docs/reports.md)."""
+    reproduced = then["digest"] == seal.digest
+    return {
+        "seal": seal_json(seal),
+        "reproducible": {
+            "ok": reproduced,
+            "digest": then["digest"],
+            "rule_version": then["rule_version"],
+            "rules_changed": then["rule_version"] != seal.rule_version,
+        },
+        "restated": {
+            "as_known_at": now["as_known_at"],
+            "last_notification_id": now["last_notification_id"],
+            "rule_version": now["rule_version"],
+            "digest": now["digest"],
+        },
+        "changed": [asdict(change) for change in comparison.changes],
+        "unchanged": comparison.unchanged,
+        "original": original,
+        "result": without_basis(current),
+    }
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def restatement_tables(data: dict[str, Any], comparison: Comparison) -> list[Any]:
+    seal, check, restated = data["seal"], data["reproducible"], data["restated"]
+    reproducible = "yes" if check["ok"] else "no"
+    if check["rules_changed"]:
+        reproducible += f" (rules {check['rule_version']} now, {seal['rule_version']} sealed)"
+    title = (
+        f"Restatement of v{seal['seal']} {seal['label']!r} ({' '.join(seal['command'])}), "
+        f"sealed as known at {seal['as_known_at']}; restated as known at "
+        f"{restated['as_known_at']}"
+    )
+    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD)
+    for name in ("figure", "sealed", "restated"):
+        table.add_column(name, justify="left" if name == "figure" else "right")
+    for change in comparison.changes:
+        table.add_row(
+            escape(change.path), escape(_cell(change.original)), escape(_cell(change.restated))
+        )
+    table.caption = (
+        f"{len(comparison.changes)} figure(s) changed, {comparison.unchanged} unchanged; "
+        f"reproducible: {reproducible} (digest {seal['digest'][:16]}); restated digest "
+        f"{restated['digest'][:16]}, rules {restated['rule_version']}, events up to "
+        f"{restated['last_notification_id']}"
+    )
+    return [table]

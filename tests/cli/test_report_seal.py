@@ -1,0 +1,252 @@
+"""`traject report seal`, `sealed` and `restate`: a report sealed as delivered stays as it was,
+and corrections recorded after it show as restated figures beside the sealed ones."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from cli_helpers import (
+    Traject,
+    canonical_sha256,
+    initialised_ledger,
+    open_app,
+    outflow_person,
+    start_outflow,
+)
+
+from ledger import events as ev
+from ledger.errors import RuleViolationError, TrajectError
+
+LABEL = "H1 outflow, raad 2024-07-10"
+SEAL = ("report", "seal", "--label", LABEL, "report", "outflow", "--period", "2024H1")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Traject:
+    """An initialised ledger on a SQLite file or in a PostgreSQL schema of its own."""
+    return initialised_ledger(request, tmp_path, "traject_seal")
+
+
+@pytest.fixture
+def sealed(ledger: Traject) -> dict[str, Any]:
+    """P1 started full-time work and P2 school in 2024H1; the outflow report is sealed; then
+    P2's start is corrected to part-time work and P3's school start (in H1) recorded late."""
+    app = open_app(ledger)
+    try:
+        p1, p2, p3 = outflow_person(app), outflow_person(app), outflow_person(app)
+        start_outflow(app, p1, date(2024, 2, 1), "werk_volledig")
+        p2_start = start_outflow(app, p2, date(2024, 3, 1), "onderwijs")
+        before = int(app.recorder.max_notification_id() or 0)
+    finally:
+        app.close()
+    seal = ledger.json(*SEAL)
+    app = open_app(ledger)
+    try:
+        app.correct(
+            p2, p2_start, changes={"outflow_type": "werk_gedeeltelijk"}, reason="wrong type"
+        )
+        # P3's start happened in H1 and is recorded after the seal
+        start_outflow(app, p3, date(2024, 4, 1), "onderwijs")
+    finally:
+        app.close()
+    return {"seal": seal, "before": before}
+
+
+def test_a_sealed_report_is_restated_beside_the_original(
+    ledger: Traject, sealed: dict[str, Any]
+) -> None:
+    seal = sealed["seal"]
+    # the seal: the municipality's stream, the command, the label, the events it counted
+    assert seal["municipality"] == "GM0622"
+    assert seal["command"] == ["report", "outflow", "--period", "2024H1"]
+    assert seal["label"] == LABEL
+    assert seal["last_notification_id"] == sealed["before"]
+    assert seal["seal"] == 1  # the first fact on GM0622's stream
+    # its digest is replay's: the report as known at the seal's moment, without its basis
+    replayed = ledger.json(
+        "audit", "replay", "--as-known-at", seal["as_known_at"], "report", "outflow",
+        "--period", "2024H1",
+    )  # fmt: skip
+    assert replayed["replay"]["digest"] == seal["digest"]
+    result = {k: v for k, v in replayed["result"].items() if k != "basis"}
+    assert canonical_sha256(result) == seal["digest"]
+
+    restated = ledger.json("report", "restate", "v1")
+    # by hand: sealed werk_volledig 1, onderwijs 1 (P2), total 2; now P2 works part-time and
+    # P3 is at school: werk_gedeeltelijk 0 → 1 and total 2 → 3 (started and still in outflow
+    # at the end of H1); onderwijs stays 1 (P2 out, P3 in), so it is not a change
+    changes = {c["path"]: (c["original"], c["restated"]) for c in restated["changed"]}
+    assert changes == {
+        "rows[outflow_type=werk_gedeeltelijk].started": (0, 1),
+        "rows[outflow_type=werk_gedeeltelijk].in_outflow_at_end": (0, 1),
+        "rows[outflow_type=total].started": (2, 3),
+        "rows[outflow_type=total].in_outflow_at_end": (2, 3),
+    }
+    assert {c["status"] for c in restated["changed"]} == {"changed"}
+    # every other value is counted unchanged: period and by; 5 rows of started, in outflow at
+    # end and period; moved out; less the 4 changed
+    assert restated["unchanged"] == 2 + 5 * 3 + 1 - 4
+    assert restated["reproducible"] == {
+        "ok": True,
+        "digest": seal["digest"],
+        "rule_version": seal["rule_version"],
+        "rules_changed": False,
+    }
+    assert restated["seal"] == seal
+    assert restated["restated"]["last_notification_id"] == sealed["before"] + 3
+    # the seal stays: the original figures are those sealed
+    assert canonical_sha256(restated["original"]) == seal["digest"]
+    again = ledger.json("report", "sealed")
+    assert again["seals"] == [seal]
+
+    # the table names each changed figure with both values; csv gives the same rows
+    table = ledger.ok("report", "restate", "1").stdout
+    assert "rows[outflow_type=total].started" in table
+    assert "4 figure(s) changed, 14 unchanged; reproducible: yes" in " ".join(table.split())
+    csv_rows = ledger.ok("report", "restate", "v1", "--format", "csv").stdout.splitlines()
+    assert csv_rows[0] == "path,original,restated,status"
+    assert "rows[outflow_type=total].started,2,3,changed" in csv_rows
+
+
+def test_the_seal_is_in_the_integrity_log_and_listed(
+    ledger: Traject, sealed: dict[str, Any]
+) -> None:
+    # the seal is an event: counted by verify, and named when its stored bytes are altered
+    verified = ledger.json("audit", "verify")
+    assert verified["ok"] is True
+    assert verified["events"] == sealed["before"] + 3  # the seal, the correction, P3's start
+    listed = ledger.ok("report", "sealed").stdout
+    assert "v1" in listed
+    assert LABEL in listed
+    assert sealed["seal"]["digest"][:16] in listed
+    if not ledger.database_url.startswith("sqlite"):
+        return
+    # a report catches the integrity log up: the seal's leaf is recorded
+    ledger.ok("report", "outflow", "--period", "2024H1")
+    path = ledger.database_url.removeprefix("sqlite:///")
+    seal_id = sealed["before"] + 1
+    with closing(sqlite3.connect(path)) as connection, connection:
+        (state,) = connection.execute(
+            "SELECT state FROM stored_events WHERE rowid = ?", [seal_id]
+        ).fetchone()
+        data = orjson.loads(state)
+        assert '"started":2' in data["result_json"]
+        data["result_json"] = data["result_json"].replace('"started":2', '"started":3')
+        connection.execute("DROP TRIGGER traject_events_no_update")
+        connection.execute(
+            "UPDATE stored_events SET state = ? WHERE rowid = ?",
+            [orjson.dumps(data, option=orjson.OPT_SORT_KEYS), seal_id],
+        )
+    tampered = ledger("audit", "verify", "-q")
+    assert tampered.exit_code == 1
+    assert f"notification {seal_id}" in tampered.stderr or f"event {seal_id}" in tampered.stderr
+
+
+def test_a_second_seal_with_the_same_label_is_a_new_seal(
+    ledger: Traject, sealed: dict[str, Any]
+) -> None:
+    result = ledger.ok("--json", *SEAL)
+    second = json.loads(result.stdout)
+    assert second["seal"] == 2
+    assert f"label {LABEL!r} was sealed before (v1): this is a new seal" in result.stderr
+    # as known now: the corrections are in it
+    assert second["digest"] != sealed["seal"]["digest"]
+    listed = ledger.json("report", "sealed")["seals"]
+    assert [s["seal"] for s in listed] == [1, 2]
+    # restating the second seal: nothing changed since
+    restated = ledger.json("report", "restate", "v2")
+    assert restated["changed"] == []
+    assert restated["reproducible"]["ok"] is True
+
+
+def test_a_person_level_list_is_never_sealed(ledger: Traject) -> None:
+    before = ledger.event_count()
+    for command in (("report", "caseload"), ("caseload",), ("find-candidates",)):
+        refused = ledger("report", "seal", "--label", "x", *command)
+        assert refused.exit_code == 2, command
+        assert "lists persons" in refused.stderr
+        assert "must not carry personal data" in refused.stderr
+        assert "Traceback" not in refused.output
+    assert ledger.event_count() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("report", "restate", "v9"), "SEAL: no sealed report v9 on GM0622's stream"),
+        (("report", "restate", "nine"), "'nine' is not a seal"),
+        (("report", "seal", "report", "outflow", "--period", "2024H1"), "--label"),
+        (("report", "seal", "--label", "  ", "report", "outflow"), "--label"),
+        (("report", "seal", "--label", "x", "record", "housed"), "is not a report"),
+        (("report", "seal", "--label", "x", "report", "sealed"), "is not a report"),
+        (("report", "seal", "--label", "x", "nonsense"), "No such command 'nonsense'"),
+        (
+            ("report", "seal", "--label", "x", "report", "outflow", "--format", "csv"),
+            "--format is added to the command",
+        ),
+        (("report", "seal", "--label", "x", "report", "outflow", "--period", "2024X"), "period"),
+        (
+            ("report", "seal", "--label", "x", "--municipality", "Atlantis", "report", "outflow"),
+            "--municipality",
+        ),
+    ],
+)
+def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
+    ledger: Traject, args: tuple[str, ...], named: str
+) -> None:
+    before = ledger.event_count()
+    result = ledger(*args)
+    assert result.exit_code != 0
+    assert named in result.stderr
+    assert "Traceback" not in result.output
+    assert ledger.event_count() == before
+
+
+def test_a_seal_cannot_be_recorded_or_corrected(ledger: Traject, sealed: dict[str, Any]) -> None:
+    before = ledger.event_count()
+    assert ledger("record", "report-sealed").exit_code == 2  # not a `traject record` kind
+    app = open_app(ledger)
+    try:
+        stream = ev.municipality_stream_id("GM0622")
+        with pytest.raises(TrajectError, match="report seal for ReportSealed"):
+            app.record(stream, ev.ReportSealed, label="forged")
+        with pytest.raises(RuleViolationError, match="cannot themselves be changed"):
+            app.correct(stream, 1, changes={"label": "other"}, reason="relabel")
+    finally:
+        app.close()
+    assert ledger.event_count() == before
+
+
+def test_an_exported_seal_is_imported_as_it_was_and_a_forged_one_is_rejected(
+    ledger: Traject, sealed: dict[str, Any], tmp_path: Path
+) -> None:
+    exported = tmp_path / "export.jsonl"
+    ledger.ok("export", "--include-personal", "--quiet", "--output", str(exported))
+    lines = [json.loads(line) for line in exported.read_text().splitlines()]
+    (line,) = [line for line in lines if line["kind"] == "report-sealed"]
+    assert line["municipality"] == "GM0622"
+    # into a fresh ledger: the seal keeps its figures, digest and moment
+    copy = Traject(f"sqlite:///{tmp_path / 'copy.db'}", tmp_path / "copy.key")
+    copy.init("--municipality", "GM0622")
+    copy.ok("import", str(exported))
+    (imported,) = copy.json("report", "sealed")["seals"]
+    assert {k: v for k, v in imported.items() if k != "sealed_at"} == {
+        k: v for k, v in sealed["seal"].items() if k != "sealed_at"
+    }
+    # a line whose figures are not those its digest seals is rejected, naming the field
+    forged = tmp_path / "forged.jsonl"
+    line["result_json"] = line["result_json"].replace('"started":2', '"started":3')
+    line["idempotency_key"] = "forged-1"
+    forged.write_text(json.dumps(line) + "\n")
+    before = copy.event_count()
+    result = copy("import", str(forged))
+    assert result.exit_code != 0
+    assert "digest: must be the SHA-256 of result_json" in result.output
+    assert copy.event_count() == before
