@@ -74,6 +74,7 @@ from projections.amif import UnknownProjectError, amif
 from projections.candidates import find_candidates
 from projections.caseload import caseload, caseload_report
 from projections.cohort import cohort
+from projections.dashboard import dashboard
 from projections.guidance import guidance
 from projections.helprequests import help_requests
 from projections.housing import housing
@@ -83,6 +84,7 @@ from projections.outflow import outflow
 from projections.plans import plans
 from projections.pvt import pvt
 from projections.reunification import reunification
+from projections.swi import swi_extract
 
 # before importing common, which reads it: this script's PostgreSQL database is its own
 os.environ.setdefault("TRAJECT_BENCH_PG_DB", "traject_bench_projections")
@@ -481,6 +483,7 @@ def reports(
     its half-year (AMIF only when the ledger has :data:`AMIF_PROJECT`)."""
     views = Views(app)
     period = Period.parse(f"{day.year}H{1 if day.month <= 6 else 2}")
+    quarter = Period.parse(f"{day.year}Q{(day.month - 1) // 3 + 1}")
     today = datetime.now(UTC).date()
     calls: dict[str, Callable[[datetime | None], Any]] = {
         "caseload": lambda at: caseload(views, day, as_known_at=at),
@@ -500,6 +503,8 @@ def reports(
         "inburgering": lambda at: inburgering(views, day, as_known_at=at),
         "amif": lambda at: amif(views, AMIF_PROJECT, period, as_known_at=at),
         "find-candidates": lambda at: find_candidates(views, day, min_rung=3, as_known_at=at),
+        "dashboard": lambda at: dashboard(views, quarter, as_known_at=at),
+        "swi": lambda at: swi_extract(views, quarter, as_known_at=at),
     }
     figures: dict[str, dict[str, float]] = {}
     for name, call in calls.items():
