@@ -151,6 +151,7 @@ def demo(ctx: click.Context, path: Path, persons: int) -> None:
     person = traject.app.person_by_external_ref(f"gen{DEMO_SEED}-000000")
     ref = str(person)[:8] if person else "<person id>"
     known_at = (half.end + timedelta(days=1)).isoformat()
+    quarter = Period(half.year, "Q", 2 * half.number)  # the half-year's last quarter
     try_next = [
         f"export TRAJECT_DATABASE_URL={shlex.quote(str(path))}",
         f"traject timeline {ref}",
@@ -160,6 +161,8 @@ def demo(ctx: click.Context, path: Path, persons: int) -> None:
         f"traject report housing --period {half} --municipality {codes[1]}",
         f"traject caseload --municipality {codes[2]} --format csv",
         f"traject report amif --project {GeneratorSettings.project} --period {year}",
+        f"traject report dashboard --quarter {quarter}   # the Kwartaaldashboard",
+        f"traject report seal --label outflow-{half} report outflow --period {half}",
         "traject audit verify                   # every stored event against its leaf",
         "traject projections status",
         "traject generate --persons 2000 --years 10 --out synthetic.jsonl   # a bigger set",
