@@ -5,7 +5,7 @@ variable, one figure of the Kwartaaldashboard (P15) of the same quarter, municip
 known at" moment: the extract takes the values from :func:`projections.dashboard.dashboard`
 and counts nothing itself. The extract carries the variable set's version, the delivery due
 date (the quarter's last day plus the set's ``due_weeks``) and the SHA-256 of its canonical JSON
-(:func:`ledger.audit.canonical_digest`, the digest ``traject audit replay`` uses) over
+(:func:`ledger.seals.canonical_digest`, the digest ``traject audit replay`` uses) over
 :attr:`SwiExtract.payload`, so a delivered file can be identified later.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ledger.audit import canonical_digest
+from ledger.seals import canonical_digest
 from ledger.swi_rules import SwiVariableSet, swi_set_on
 from ledger.values import Period
 from projections.base import Views
