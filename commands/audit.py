@@ -14,13 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from commands.context import TrajectContext, pass_traject
-from commands.replaying import (
-    REPLAY_SETTINGS,
-    check_replayable,
-    resolve,
-    rule_version_of,
-    run_as_known_at,
-)
+from commands.replaying import REPLAY_SETTINGS, check_replayable, replay, resolve
 from commands.types import IsoMoment
 from ledger import audit
 from ledger.application import TrajectoryLedger
@@ -34,7 +28,6 @@ from ledger.integrity import (
     generate_signing_key,
     parse_checkpoint,
 )
-from ledger.rules import current_rules
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -487,10 +480,7 @@ def replay_command(
     root = click.get_current_context().find_root()
     path, target = resolve(root, command)
     check_replayable(path, target, command, "replayed")
-    result = run_as_known_at(root, command, as_known_at)
-    block = audit.replay_block(
-        _ledger(traject), as_known_at, result, rule_version_of(result) or current_rules().version
-    )
+    result, block = replay(root, _ledger(traject), command, as_known_at)
     traject.emit("", {"command": path, "result": result, "replay": block}, as_json=True)
 
 

@@ -16,6 +16,10 @@ from typing import Any, cast
 
 import click
 
+from ledger import audit
+from ledger.application import TrajectoryLedger
+from ledger.rules import current_rules
+
 REPLAY_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 """For a command that takes another command's words after its own options."""
 
@@ -71,8 +75,19 @@ def run_as_known_at(root: click.Context, args: Sequence[str], moment: datetime) 
     return json.loads(buffer.getvalue())
 
 
-def rule_version_of(result: Any) -> str | None:
-    """The rule version a report's ``basis`` names (None for a result without one)."""
+def rule_version_of(result: Any) -> str:
+    """The rule version a report's ``basis`` names; the current rule set's for a result
+    without one (a timeline)."""
     basis = result.get("basis") if isinstance(result, dict) else None
     version = basis.get("rule_version") if isinstance(basis, dict) else None
-    return version if isinstance(version, str) else None
+    return version if isinstance(version, str) else current_rules().version
+
+
+def replay(
+    root: click.Context, app: TrajectoryLedger, args: Sequence[str], moment: datetime
+) -> tuple[Any, dict[str, Any]]:
+    """Run the read command ``args`` as known at ``moment``: its JSON result, and the replay
+    block that proves it (:func:`ledger.audit.replay_block`: digest, last notification id,
+    rule version, covering checkpoint)."""
+    result = run_as_known_at(root, args, moment)
+    return result, audit.replay_block(app, moment, result, rule_version_of(result))

@@ -20,19 +20,11 @@ from rich.table import Table
 
 from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
-from commands.replaying import (
-    REPLAY_SETTINGS,
-    check_replayable,
-    resolve,
-    rule_version_of,
-    run_as_known_at,
-)
+from commands.replaying import REPLAY_SETTINGS, check_replayable, replay, resolve
 from commands.report import group
 from commands.reporting import municipality_option, table_or_json_option
-from ledger import audit
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
-from ledger.rules import current_rules
 from ledger.seals import Comparison, compare, without_basis
 
 SEAL_COMMANDS = frozenset({"seal", "sealed", "restate"})
@@ -119,9 +111,8 @@ def seal_command(
     root = click.get_current_context().find_root()
     path = _report_command(root, command)
     moment = datetime.now(UTC)
-    result = run_as_known_at(root, command, moment)
-    version = rule_version_of(result) or current_rules().version
-    block = audit.replay_block(app, moment, result, version)
+    result, block = replay(root, app, command, moment)
+    version = block["rule_version"]
     earlier = [s.originator_version for s in app.sealed_reports(code) if s.label == label.strip()]
     recorded = app.seal_report(
         code,
@@ -216,15 +207,8 @@ def restate_command(
     code = _municipality(app, municipality)
     sealed = app.sealed_report(code, seal)
     root = click.get_current_context().find_root()
-    then = run_as_known_at(root, sealed.command, sealed.as_known_at)
-    then_block = audit.replay_block(
-        app, sealed.as_known_at, then, rule_version_of(then) or current_rules().version
-    )
-    now = datetime.now(UTC)
-    current = run_as_known_at(root, sealed.command, now)
-    now_block = audit.replay_block(
-        app, now, current, rule_version_of(current) or current_rules().version
-    )
+    _, then_block = replay(root, app, sealed.command, sealed.as_known_at)
+    current, now_block = replay(root, app, sealed.command, datetime.now(UTC))
     original = sealed_result(sealed)
     comparison = compare(original, current)
     data = restatement_json(

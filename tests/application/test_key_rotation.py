@@ -6,11 +6,7 @@ shared schema is bound to the run's master key.
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -20,6 +16,7 @@ from uuid import UUID
 
 import pytest
 from builders import fresh_bsn, person_fields
+from workers import kill_when
 
 from ledger import persistence
 from ledger.application import TrajectoryLedger
@@ -98,20 +95,10 @@ def assert_reads_everything(app: TrajectoryLedger, people: dict[UUID, tuple[str,
 def test_a_rotation_killed_half_way_leaves_the_ledger_on_the_old_key(own: Ledger) -> None:
     _, people = populated(own, 30)
     before = own.side_rows()
-    worker = subprocess.Popen(
-        [sys.executable, str(WORKER), own.url, OLD.hex(), NEW.hex(), "5"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    # past every key (re-wrapped in the transaction) and into the BSN index
+    kill_when(
+        WORKER, [own.url, OLD.hex(), NEW.hex(), "5"], lambda done, total: done > total // 2 + 5
     )
-    assert worker.stdout is not None
-    for line in worker.stdout:
-        _, done, total = line.split()
-        # past every key (re-wrapped in the transaction) and into the BSN index
-        if int(done) > int(total) // 2 + 5:
-            worker.send_signal(signal.SIGKILL)
-            break
-    assert worker.wait(timeout=30) == -signal.SIGKILL
 
     # nothing of the rotation is left: the old key opens and finds everything, the new nothing
     assert own.side_rows() == before

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from projection_events import append, random_log
+from workers import kill_when
 
 from projections import PROJECTIONS, Views, catch_up, digest, rebuild, rebuild_many, status
 from projections.base import NEW_SUFFIX
@@ -21,19 +18,7 @@ WORKER = Path(__file__).with_name("rebuild_worker.py")
 def kill_half_way(url: str, key: bytes, *args: str) -> None:
     """Run ``rebuild_worker.py`` and kill it with SIGKILL between a quarter and half of the
     log (several pages are committed by then)."""
-    worker = subprocess.Popen(
-        [sys.executable, str(WORKER), url, key.hex(), *args],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    assert worker.stdout is not None
-    for line in worker.stdout:
-        _, done, total = line.split()
-        if int(total) // 4 < int(done) < int(total) // 2:
-            worker.send_signal(signal.SIGKILL)
-            break
-    assert worker.wait(timeout=30) == -signal.SIGKILL
+    kill_when(WORKER, [url, key.hex(), *args], lambda done, total: total // 4 < done < total // 2)
 
 
 @pytest.mark.slow
