@@ -36,7 +36,7 @@ import sqlite3
 import traceback
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,7 +44,7 @@ from functools import cached_property
 from operator import itemgetter
 from random import Random
 from time import perf_counter
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypeVar, cast
 from uuid import uuid4
 
 import orjson
@@ -89,6 +89,8 @@ STAGING_PAGE_BYTES = 65536
 NEW_SUFFIX = "__new"
 STAGED_SUFFIX = "__staged"
 """SQLite: a rebuild writes its rows to ``temp.<table>__staged`` first (see rebuild_many)."""
+
+T = TypeVar("T")
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: notification ids processed so far, and the last id to reach."""
@@ -498,6 +500,7 @@ class Views:
         )
         self._state_table_ready = False
         self._held: Any = None  # the connection a rebuild holds (SQLite), see bulk()
+        self._shared: dict[Hashable, Any] | None = None  # see shared_reads()
 
     @cached_property
     def writable(self) -> bool:
@@ -554,6 +557,32 @@ class Views:
             return
         with self.recorder.datastore.transaction(commit=commit) as cursor:
             yield Tx(cursor, self.dialect, suffix, staged)
+
+    @contextmanager
+    def shared_reads(self) -> Iterator[None]:
+        """Within: each read model is caught up once, and what :meth:`shared` computes is kept.
+
+        For a report composed of other reports (P14, P15): the reports it runs read each read
+        model at the position of that one catch-up (their basis is the composite's), and what
+        several of them compute alike (the caseload on a date) is computed once. Nested scopes
+        are one scope; leaving the outermost forgets everything.
+        """
+        if self._shared is not None:
+            yield
+            return
+        self._shared = {}
+        try:
+            yield
+        finally:
+            self._shared = None
+
+    def shared(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, or within :meth:`shared_reads` the value it gave for ``key`` there."""
+        if self._shared is None:
+            return compute()
+        if key not in self._shared:
+            self._shared[key] = compute()
+        return cast("T", self._shared[key])
 
     @contextmanager
     def bulk(self) -> Iterator[None]:
@@ -1197,6 +1226,15 @@ def catch_up(
     A user who may not write the read models (the ``traject_analyst`` and ``traject_auditor``
     roles) gets the projection as it stands, see :func:`read_as_stored`.
     """
+    return views.shared(
+        ("catch_up", projection.name),
+        lambda: _catch_up(views, projection, page_size=page_size, progress=progress),
+    )
+
+
+def _catch_up(
+    views: Views, projection: Projection, *, page_size: int, progress: Progress | None
+) -> RunResult:
     if not views.writable:
         return read_as_stored(views, projection)
     audit.catch_up(views.app)

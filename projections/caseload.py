@@ -355,6 +355,16 @@ def _current_rows(tx: Tx, on: date) -> list[CaseloadRow]:
     return rows
 
 
+def _rows(views: Views, on: date, as_known_at: datetime | None) -> list[CaseloadRow]:
+    with views.transaction(commit=False) as tx:
+        if as_known_at is None:
+            return _current_rows(tx, on)
+        known, params = known_at_clause(as_known_at)
+        return fold(
+            latest_slots(tx, CASELOAD, f"{known} AND occurred_on <= ?", [*params, on.isoformat()])
+        )
+
+
 def caseload(
     views: Views,
     on: date,
@@ -374,16 +384,7 @@ def caseload(
     Catches up first, so the answer includes every stored event.
     """
     catch_up(views, CASELOAD)
-    with views.transaction(commit=False) as tx:
-        if as_known_at is None:
-            rows = _current_rows(tx, on)
-        else:
-            known, params = known_at_clause(as_known_at)
-            rows = fold(
-                latest_slots(
-                    tx, CASELOAD, f"{known} AND occurred_on <= ?", [*params, on.isoformat()]
-                )
-            )
+    rows = views.shared(("caseload", on, as_known_at), lambda: _rows(views, on, as_known_at))
     return [
         row
         for row in rows

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -248,6 +248,28 @@ def test_each_section_equals_its_stand_alone_report(
     assert report.value("activities", "pvt_signatures") == composed.pvt.signatures
     signals = {g.group: g.persons for g in composed.caseload.by_signal}
     assert by(report, "caseload", "by_signal") == signals
+
+
+def test_composed_reports_read_one_position(
+    ledger: TrajectoryLedger, views: Views, cut: datetime
+) -> None:
+    """Within ``shared_reads`` (as the dashboard runs its reports) each read model is caught up
+    once: a person registered after the first report is in none of the later ones, and the
+    caseload they share is computed once. After the scope, every report sees them."""
+    late = LogBuilder(seed=16, start=datetime.now(UTC))
+    newcomer = late.register(APRIL_1)
+    with views.shared_reads():
+        first = caseload_report(views, JUNE_30)
+        append(ledger, late.events)
+        assert plans(views, Q2).active == len(first.entries)
+        assert inburgering(views, JUNE_30).position == first.position
+        again = caseload_report(views, JUNE_30)
+        assert again == first
+        assert str(newcomer) not in {entry.row.person_id for entry in again.entries}
+    after = caseload_report(views, JUNE_30)
+    assert len(after.entries) == len(first.entries) + 1
+    assert after.position > first.position
+    assert plans(views, Q2).active == len(after.entries)
 
 
 @pytest.mark.parametrize("municipality", [None, A])
