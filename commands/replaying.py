@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import click
 
+from commands.reporting import ReportDayOption, report_day
 from ledger import audit
 from ledger.application import TrajectoryLedger
 from ledger.rules import current_rules
@@ -42,6 +43,20 @@ def resolve(root: click.Context, args: Sequence[str]) -> tuple[list[str], click.
         path.append(name)
         command = found
     return path, command
+
+
+def with_report_day(
+    command: click.Command, args: Sequence[str], moment: datetime
+) -> tuple[str, ...]:
+    """``args`` with the report's day given: a ``--on`` left to its default gets the day it
+    defaults to as known at ``moment`` (:func:`commands.reporting.report_day`), so that the
+    command run as known at another moment (a restatement) counts the same day."""
+    given = {arg.split("=", 1)[0] for arg in args}
+    added: list[str] = []
+    for param in command.params:
+        if isinstance(param, ReportDayOption) and not given & set(param.opts):
+            added += [param.opts[0], report_day(None, moment).isoformat()]
+    return (*args, *added)
 
 
 def check_replayable(

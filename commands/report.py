@@ -6,7 +6,7 @@ The caseload, plans and inburgering reports live in ``commands/report_inburgerin
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import click
@@ -25,7 +25,9 @@ from commands.reporting import (
     basis,
     basis_caption,
     municipality_option,
+    on_option,
     period_option,
+    report_day,
 )
 from commands.types import IsoDate
 from ledger.municipalities import label as municipality_label
@@ -273,7 +275,7 @@ def housing_command(
 
 
 @group.command("ladder")
-@click.option("--on", type=IsoDate(), help="the date the rungs are true on [default: today]")
+@on_option("the rungs are")
 @click.option("--from", "from_date", type=IsoDate(), help="also count transitions since this date")
 @municipality_option("only persons whose latest assessment was in it")
 @as_known_at_option()
@@ -296,7 +298,7 @@ def ladder_command(
       traject report ladder --on 2024-06-30
       traject report ladder --on 2024-06-30 --from 2024-01-01 --format csv
     """
-    day = on or datetime.now(UTC).astimezone().date()
+    day = report_day(on, as_known_at)
     if from_date is not None and from_date > day:
         raise click.BadParameter(f"must not be after --on ({day})", param_hint="'--from'")
     report = ladder(

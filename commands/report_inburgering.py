@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import click
@@ -17,18 +17,19 @@ from rich.table import Table
 from commands import reporting as report
 from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
-from commands.reporting import as_known_at_option, municipality_option, period_option
-from commands.types import IsoDate
+from commands.reporting import (
+    as_known_at_option,
+    municipality_option,
+    on_option,
+    period_option,
+    report_day,
+)
 from ledger.values import Period
 from projections import Views
 from projections.candidates import CEFR_ORDER, CandidatesReport, find_candidates
 from projections.caseload import CaseloadEntry, CaseloadReport, GroupCount, caseload_report
 from projections.inburgering import InburgeringReport, inburgering
 from projections.plans import PlansReport, plans, share
-
-
-def _today() -> date:
-    return datetime.now(UTC).astimezone().date()
 
 
 def _title(text: str, as_known_at: str | None) -> str:
@@ -120,7 +121,7 @@ def caseload_tables(result: CaseloadReport) -> list[Table]:
 
 
 @click.command("caseload")
-@click.option("--on", type=IsoDate(), help="the date the caseload is true on [default: today]")
+@on_option("the caseload is")
 @click.option("--coach", metavar="STAFF", help="only persons this staff member has (any role)")
 @municipality_option("only persons in this municipality")
 @as_known_at_option()
@@ -148,7 +149,7 @@ def caseload_command(
     """
     result = caseload_report(
         Views(traject.reader),
-        on or _today(),
+        report_day(on, as_known_at),
         coach=coach,
         municipality=municipality,
         as_known_at=as_known_at,
@@ -352,7 +353,7 @@ def inburgering_tables(result: InburgeringReport) -> list[Table]:
 
 
 @click.command("inburgering")
-@click.option("--on", type=IsoDate(), help="the date the status is true on [default: today]")
+@on_option("the status is")
 @municipality_option("only clients in this municipality")
 @as_known_at_option()
 @format_option()
@@ -374,7 +375,10 @@ def inburgering_command(
       traject report inburgering --on 2024-06-30 --municipality GM0622 --format csv
     """
     result = inburgering(
-        Views(traject.reader), on or _today(), municipality=municipality, as_known_at=as_known_at
+        Views(traject.reader),
+        report_day(on, as_known_at),
+        municipality=municipality,
+        as_known_at=as_known_at,
     )
     emit_report(
         traject,
@@ -450,7 +454,7 @@ def candidates_table(result: CandidatesReport) -> Table:
 )
 @click.option("--min-rung", type=click.IntRange(1, 6), help="at least this Participatieladder rung")
 @municipality_option("only clients in this municipality")
-@click.option("--on", type=IsoDate(), help="the date the profiles are true on [default: today]")
+@on_option("the profiles are")
 @as_known_at_option()
 @format_option()
 @pass_traject
@@ -476,7 +480,7 @@ def find_candidates_command(
     """
     result = find_candidates(
         Views(traject.reader),
-        on or _today(),
+        report_day(on, as_known_at),
         occupation=occupation,
         education=education,
         min_language=min_language,

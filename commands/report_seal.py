@@ -20,7 +20,13 @@ from rich.table import Table
 
 from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
-from commands.replaying import REPLAY_SETTINGS, check_replayable, replay, resolve
+from commands.replaying import (
+    REPLAY_SETTINGS,
+    check_replayable,
+    replay,
+    resolve,
+    with_report_day,
+)
 from commands.report import group
 from commands.reporting import municipality_option, table_or_json_option
 from ledger import events as ev
@@ -41,8 +47,9 @@ def _municipality(app: TrajectoryLedger, given: str | None) -> str:
     return code
 
 
-def _report_command(root: click.Context, command: Sequence[str]) -> list[str]:
-    """The path of the aggregate report ``command`` names; refuses anything else."""
+def _report_command(root: click.Context, command: Sequence[str]) -> tuple[list[str], click.Command]:
+    """The path of the aggregate report ``command`` names, and that command; refuses anything
+    else."""
     path, target = resolve(root, command)
     shown = f"`traject {' '.join(path)}`"
     if path[-1] in PERSON_LEVEL:
@@ -55,7 +62,7 @@ def _report_command(root: click.Context, command: Sequence[str]) -> list[str]:
         msg = f"{shown} is not a report: seal one of the aggregate `traject report …` commands"
         raise click.BadParameter(msg, param_hint="'COMMAND'")
     check_replayable(path, target, command, "sealed")
-    return path
+    return path, target
 
 
 def seal_json(seal: ev.ReportSealed) -> dict[str, Any]:
@@ -98,6 +105,8 @@ def seal_command(
 
     COMMAND is a `traject report …` command that takes --as-known-at and --format (give it
     without them); person-level lists (caseload, inburgering, find-candidates) are refused.
+    A --on left to its default is sealed as given: the day of the seal, so that a
+    restatement counts the same day.
     Appends a ReportSealed fact to the municipality's stream: the command, the label, the
     moment, the last event, the rule version, the SHA-256 of the result as canonical JSON and
     the result itself. `traject report restate` shows later corrections beside it.
@@ -109,8 +118,9 @@ def seal_command(
     app = traject.app
     code = _municipality(app, municipality)
     root = click.get_current_context().find_root()
-    path = _report_command(root, command)
+    path, target = _report_command(root, command)
     moment = datetime.now(UTC)
+    command = with_report_day(target, command, moment)  # a restatement counts the same day
     result, block = replay(root, app, command, moment)
     version = block["rule_version"]
     earlier = [s.originator_version for s in app.sealed_reports(code) if s.label == label.strip()]
@@ -207,8 +217,10 @@ def restate_command(
     code = _municipality(app, municipality)
     sealed = app.sealed_report(code, seal)
     root = click.get_current_context().find_root()
-    _, then_block = replay(root, app, sealed.command, sealed.as_known_at)
-    current, now_block = replay(root, app, sealed.command, datetime.now(UTC))
+    # a seal made before the day was pinned in its command: the day it counted then
+    command = with_report_day(resolve(root, sealed.command)[1], sealed.command, sealed.as_known_at)
+    _, then_block = replay(root, app, command, sealed.as_known_at)
+    current, now_block = replay(root, app, command, datetime.now(UTC))
     original = sealed_result(sealed)
     comparison = compare(original, current)
     data = restatement_json(

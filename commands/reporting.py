@@ -3,11 +3,12 @@ the basis of a report (what its figures were computed from)."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any
 
 import click
 
-from commands.types import IsoMoment, MunicipalityType
+from commands.types import IsoDate, IsoMoment, MunicipalityType
 from ledger.values import Period
 
 
@@ -63,6 +64,29 @@ MUNICIPALITY_HELP = "only this municipality: a CBS code (GM0363) or a name (Amst
 def as_known_at_option() -> Any:
     """``--as-known-at``: the knowledge cut-off every report takes."""
     return click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
+
+
+class ReportDayOption(click.Option):
+    """``--on`` of a report: the day its figures are true on (see :func:`report_day`)."""
+
+
+def on_option(what: str) -> Any:
+    """``--on``: the day ``what`` is true on; by default the day of ``--as-known-at``, else
+    today (:func:`report_day`)."""
+    return click.option(
+        "--on",
+        type=IsoDate(),
+        cls=ReportDayOption,
+        help=f"the date {what} true on [default: the day of --as-known-at, else today]",
+    )
+
+
+def report_day(on: date | None, as_known_at: datetime | None) -> date:
+    """The day a report is true on: ``on``; without it the (local) day of ``as_known_at``, so
+    that a report as known at a moment is the one printed at that moment; else today."""
+    if on is not None:
+        return on
+    return (datetime.now(UTC) if as_known_at is None else as_known_at).astimezone().date()
 
 
 def municipality_option(help: str = MUNICIPALITY_HELP) -> Any:

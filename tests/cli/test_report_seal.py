@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import closing
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +250,40 @@ def test_an_exported_seal_is_imported_as_it_was_and_a_forged_one_is_rejected(
     assert result.exit_code != 0
     assert "digest: must be the SHA-256 of result_json" in result.output
     assert copy.event_count() == before
+
+
+def test_the_day_a_report_defaults_to_is_sealed_with_it(ledger: Traject, tmp_path: Path) -> None:
+    """`report ladder` without --on counts today: the seal names that day, so that a
+    restatement on another day counts it too. As known at a past moment, a report without
+    --on is true on that moment's day (as printed then); an older seal without the day (here
+    carried in by import) is restated on the day of its seal, and still reproduced."""
+    today = datetime.now(UTC).astimezone().date().isoformat()
+    seal = ledger.json("report", "seal", "--label", "ladder today", "report", "ladder")
+    assert seal["command"] == ["report", "ladder", "--on", today]
+    assert ledger.json("report", "restate", "v1")["result"]["on"] == today
+
+    moment = "2024-07-15T09:00:00+00:00"
+    replayed = ledger.json("audit", "replay", "--as-known-at", moment, "report", "ladder")
+    assert replayed["result"]["on"] == "2024-07-15"
+    result = {k: v for k, v in replayed["result"].items() if k != "basis"}
+    exported = tmp_path / "export.jsonl"
+    ledger.ok("export", "--quiet", "--output", str(exported))
+    lines = [json.loads(text) for text in exported.read_text().splitlines()]
+    (older,) = [line for line in lines if line["kind"] == "report-sealed"]
+    del older["recorded_at"]
+    older |= {
+        "idempotency_key": "older-seal",
+        "command": ["report", "ladder"],
+        "as_known_at": moment,
+        "last_notification_id": replayed["replay"]["last_notification_id"],
+        "result_json": json.dumps(result, sort_keys=True, separators=(",", ":")),
+        "digest": canonical_sha256(result),
+    }
+    older_file = tmp_path / "older.jsonl"
+    older_file.write_text(json.dumps(older) + "\n")
+    ledger.ok("import", str(older_file))
+    restated = ledger.json("report", "restate", "v2")
+    assert restated["seal"]["command"] == ["report", "ladder"]
+    assert restated["reproducible"]["ok"] is True
+    assert restated["result"]["on"] == "2024-07-15"
+    assert restated["changed"] == []
