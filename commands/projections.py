@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -48,9 +48,14 @@ def emit_report(
     tables: Callable[[], Iterable[RenderableType]],
     data: Any,
     rows: list[dict[str, Any]],
+    *,
+    columns: Sequence[str] = (),
 ) -> None:
     """Show a read command's result: rich tables by default, ``data`` as JSON with
     ``--format json`` (or ``traject --json``), or ``rows`` as CSV with ``--format csv``.
+
+    The CSV header names the keys of the first row, or with no rows ``columns``: a command
+    whose list may be empty names them, so that an empty result is a CSV with its header.
 
     A read model answered as it stands (the user may not catch it up, see
     ``projections.base.read_as_stored``) gives a warning on stderr, and the JSON ``basis``
@@ -77,8 +82,9 @@ def emit_report(
         click.echo(text)
         return
     buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    header = list(rows[0]) if rows else list(columns)
+    if header:
+        writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     click.echo(buffer.getvalue(), nl=False)

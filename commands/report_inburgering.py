@@ -57,19 +57,33 @@ def _counts_table(title: str, counts: tuple[GroupCount, ...], total: int | None)
 # --- P1 caseload --------------------------------------------------------------------------------
 
 
+CASELOAD_COLUMNS = (
+    "person_id",
+    "municipality",
+    "regisseurs",
+    "coaches",
+    "rung",
+    "rung_on",
+    "leerroute",
+    "status_on",
+    "signals",
+)
+
+
 def caseload_row(entry: CaseloadEntry) -> dict[str, Any]:
     row = entry.row
-    return {
-        "person_id": row.person_id,
-        "municipality": row.municipality,
-        "regisseurs": " ".join(row.regisseurs),
-        "coaches": " ".join(row.coaches),
-        "rung": row.rung,
-        "rung_on": row.rung_on,
-        "leerroute": row.leerroute,
-        "status_on": row.status_on,
-        "signals": " ".join(s.code for s in entry.signals),
-    }
+    values = (
+        row.person_id,
+        row.municipality,
+        " ".join(row.regisseurs),
+        " ".join(row.coaches),
+        row.rung,
+        row.rung_on,
+        row.leerroute,
+        row.status_on,
+        " ".join(s.code for s in entry.signals),
+    )
+    return dict(zip(CASELOAD_COLUMNS, values, strict=True))
 
 
 def caseload_json(result: CaseloadReport) -> dict[str, Any]:
@@ -156,7 +170,14 @@ def caseload_command(
         signals_only=signals_only,
     )
     rows = [caseload_row(entry) for entry in result.entries]
-    emit_report(traject, output, lambda: caseload_tables(result), caseload_json(result), rows)
+    emit_report(
+        traject,
+        output,
+        lambda: caseload_tables(result),
+        caseload_json(result),
+        rows,
+        columns=CASELOAD_COLUMNS,
+    )
 
 
 # --- P6 plans -----------------------------------------------------------------------------------
@@ -392,17 +413,34 @@ def inburgering_command(
 # --- candidate finder ---------------------------------------------------------------------------
 
 
+CANDIDATE_COLUMNS = (
+    "person_id",
+    "municipality",
+    "regisseurs",
+    "rung",
+    "language_level",
+    "occupation",
+    "education",
+)
+
+
 def candidate_rows(result: CandidatesReport) -> list[dict[str, Any]]:
     return [
-        {
-            "person_id": c.person_id,
-            "municipality": c.municipality,
-            "regisseurs": " ".join(c.regisseurs),
-            "rung": c.rung,
-            "language_level": c.language_level,
-            "occupation": c.occupation,
-            "education": c.education,
-        }
+        dict(
+            zip(
+                CANDIDATE_COLUMNS,
+                (
+                    c.person_id,
+                    c.municipality,
+                    " ".join(c.regisseurs),
+                    c.rung,
+                    c.language_level,
+                    c.occupation,
+                    c.education,
+                ),
+                strict=True,
+            )
+        )
         for c in result.candidates
     ]
 
@@ -496,4 +534,6 @@ def find_candidates_command(
         "rows": rows,
         "basis": _basis(result.projections, result.position, result.rule_version, result.digest),
     }
-    emit_report(traject, output, lambda: [candidates_table(result)], data, rows)
+    emit_report(
+        traject, output, lambda: [candidates_table(result)], data, rows, columns=CANDIDATE_COLUMNS
+    )

@@ -8,7 +8,7 @@ run in-process as known at a moment, as ``traject audit replay`` runs it (``comm
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +31,7 @@ from commands.report import group
 from commands.reporting import municipality_option, table_or_json_option
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
-from ledger.seals import Comparison, compare, without_basis
+from ledger.seals import Change, Comparison, compare, without_basis
 
 SEAL_COMMANDS = frozenset({"seal", "sealed", "restate"})
 PERSON_LEVEL = frozenset({"caseload", "find-candidates", "inburgering", "timeline"})
@@ -232,7 +232,10 @@ def restate_command(
         current=current,
     )
     rows = [asdict(change) for change in comparison.changes]
-    emit_report(traject, output, lambda: restatement_tables(data, comparison), data, rows)
+    columns = [field.name for field in fields(Change)]
+    emit_report(
+        traject, output, lambda: restatement_tables(data, comparison), data, rows, columns=columns
+    )
 
 
 def sealed_result(seal: ev.ReportSealed) -> Any:

@@ -179,6 +179,15 @@ def test_find_candidates_in_every_format(ledger: Traject, people: dict[str, str]
         )["rows"]
         == []
     )
+    # nobody found, nobody active: each CSV is its header alone
+    nobody = ("find-candidates", "--min-language", "B1", "--on", "2024-06-30", "--format", "csv")
+    assert ledger.ok(*nobody).stdout == (
+        "person_id,municipality,regisseurs,rung,language_level,occupation,education\n"
+    )
+    before = ("caseload", "--on", "2019-01-01", "--format", "csv")
+    assert ledger.ok(*before).stdout.splitlines() == [
+        "person_id,municipality,regisseurs,coaches,rung,rung_on,leerroute,status_on,signals"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -261,6 +261,9 @@ def test_the_day_a_report_defaults_to_is_sealed_with_it(ledger: Traject, tmp_pat
     seal = ledger.json("report", "seal", "--label", "ladder today", "report", "ladder")
     assert seal["command"] == ["report", "ladder", "--on", today]
     assert ledger.json("report", "restate", "v1")["result"]["on"] == today
+    # nothing changed: the CSV is its header alone
+    unchanged = ledger.ok("report", "restate", "v1", "--format", "csv").stdout
+    assert unchanged == "path,original,restated,status\n"
 
     moment = "2024-07-15T09:00:00+00:00"
     replayed = ledger.json("audit", "replay", "--as-known-at", moment, "report", "ladder")
