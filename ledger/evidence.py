@@ -237,6 +237,18 @@ def participants_csv(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return _csv((*PARTICIPANT_COLUMNS, "facts"), rows)
 
 
+def _issuer_html(issuer: Mapping[str, Any] | None) -> str:
+    if issuer is None:
+        return (
+            f"<p>Unsigned: no issuer signed {MANIFEST}; the facts are proven by the checkpoint, "
+            "but nothing in the pack attests who issued it.</p>"
+        )
+    return (
+        f"<p>Issued by key <code>{html.escape(issuer['key_id'])}</code> ({ISSUER_KEY}): "
+        f"{MANIFEST_SIG} is its Ed25519 signature over {MANIFEST}.</p>"
+    )
+
+
 def summary_html(pack: Mapping[str, Any], data: Mapping[str, Any], participants: int) -> bytes:
     """A self-contained, readable summary of the pack (no scripts, no external resources)."""
     e = html.escape
@@ -254,6 +266,7 @@ def summary_html(pack: Mapping[str, Any], data: Mapping[str, Any], participants:
         f"; checkpoint of {pack['checkpoint']['tree_size']} events, root "
         f"<code>{e(pack['checkpoint']['root'])}</code>, key {e(pack['checkpoint']['key_id'])}; "
         f"{pack['facts']} facts proven; {participants} participants.</p>",
+        _issuer_html(pack.get("issuer")),
         "<h2>Indicators</h2><table><tr><th>code</th><th>indicator</th><th>period</th>"
         "<th>cumulative</th><th>per municipality (period/cumulative)</th></tr>",
     ]
@@ -467,7 +480,7 @@ def render_files(
         ],
         index_of,
     )
-    meta = {
+    meta: dict[str, Any] = {
         "format": FORMAT,
         "project": figures.project,
         "period": figures.period,
@@ -486,6 +499,8 @@ def render_files(
         "pseudonyms": "HMAC-SHA256 of the person id under a per-project key the pack does "
         "not contain",
     }
+    if issuer is not None:
+        meta["issuer"] = {"key_id": key_id(issuer.public_key()), "signs": MANIFEST}
     files = {
         PACK: dumps(meta),
         CHECKPOINT: pack.checkpoint_text,
@@ -931,6 +946,24 @@ def _check_meta(
         problems.add(PACK, f"states {meta.get('facts')!r} facts, {proven} proofs verified")
 
 
+def _check_issuer(meta: Mapping[str, Any], signer: str | None, problems: _Problems) -> None:
+    """pack.json names the issuer key of a signed pack: the key that signed manifest.json."""
+    named = meta.get("issuer")
+    if named is None:
+        if signer is not None:
+            problems.add(PACK, f"names no issuer, but {MANIFEST_SIG} is signed by key {signer}")
+        return
+    stated = named.get("key_id") if isinstance(named, dict) else None
+    if signer is None:
+        problems.add(
+            PACK,
+            f"names issuer key {stated!r}, but the pack has no valid {MANIFEST_SIG}: "
+            "the signature was removed",
+        )
+    elif stated != signer:
+        problems.add(PACK, f"names issuer key {stated!r}, but {MANIFEST_SIG} is signed by {signer}")
+
+
 def verify_pack(
     data: bytes,
     public_key_pem: bytes,
@@ -973,6 +1006,7 @@ def verify_pack(
     proven = _check_proofs(_json(files, PROOFS, problems), checkpoint, problems)
     if isinstance(meta, dict):
         _check_meta(meta, checkpoint, len(proven), problems)
+        _check_issuer(meta, signer, problems)
     if meta is not None and not isinstance(meta, dict):
         problems.add(PACK, "expected a JSON object")
     if not isinstance(figures_data, dict) or not isinstance(participants, list):

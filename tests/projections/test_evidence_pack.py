@@ -257,11 +257,20 @@ def test_a_signed_pack_verifies_with_the_issuer_key_and_is_reproducible(signed, 
     assert line.startswith(f"\u2014 {key_id(issuer_public)} ") and line.endswith("==\n")
     # Ed25519 is deterministic: the same inputs and key give the same bytes
     assert pack_of(views, checkpoint, public, sign_key_pem=issuer_private) == data
-    # the unsigned pack of the same inputs differs only by the two entries and the manifest
+    # pack.json and the summary name the issuer's key
+    meta = orjson.loads(files["pack.json"])
+    assert meta["issuer"] == {"key_id": key_id(issuer_public), "signs": MANIFEST}
+    assert f"Issued by key <code>{key_id(issuer_public)}</code>" in files["summary.html"].decode()
+    # the unsigned pack of the same inputs differs only by the two entries, the manifest, the
+    # issuer in pack.json and the summary's line about it
     unsigned = entries(pack_of(views, checkpoint, public))
-    assert {n: b for n, b in files.items() if n not in (*SIGNED_NOT, ISSUER_KEY)} == {
-        n: b for n, b in unsigned.items() if n != MANIFEST
+    assert "Unsigned: no issuer signed manifest.json" in unsigned["summary.html"].decode()
+    described = ("pack.json", "summary.html")
+    assert {n: b for n, b in files.items() if n not in (*SIGNED_NOT, ISSUER_KEY, *described)} == {
+        n: b for n, b in unsigned.items() if n not in (MANIFEST, *described)
     }
+    del meta["issuer"]
+    assert meta == orjson.loads(unsigned["pack.json"])
 
 
 def test_one_key_may_sign_the_checkpoint_and_the_pack(signed, views: Views):
@@ -307,6 +316,7 @@ def test_a_rewritten_manifest_is_caught_when_the_pack_is_signed(on_sqlite):
     ]
     # unsigned, the same forgery goes through: that is what a signature adds
     unsigned = entries(pack_of(views, checkpoint, public))
+    del meta["issuer"]
     forged = rehashed({**unsigned, "pack.json": dumps(meta)})
     assert verify_pack(write_zip(forged), public).ok
     # the forger signs with a key of their own, and puts it in the pack: still caught
@@ -350,14 +360,23 @@ def test_a_stripped_signature_reads_as_unsigned_or_is_named(on_sqlite):
     files = entries(pack_of(views, checkpoint, public, sign_key_pem=issuer_private))
     # only the signature removed: the manifest still lists the issuer's key
     without_sig = {n: b for n, b in files.items() if n != MANIFEST_SIG}
+    issuer = key_id(issuer_public)
+    removed = f"pack.json: names issuer key '{issuer}', but the pack has no valid manifest.sig: "
     assert problems_of(write_zip(without_sig), public) == (
-        "manifest.sig: missing, but the pack holds issuer-key.pem: the signature was removed"
+        "manifest.sig: missing, but the pack holds issuer-key.pem: the signature was removed\n"
+        f"{removed}the signature was removed"
     )
-    # the signature and the key removed and the manifest rewritten: an unsigned pack, which
-    # fails as soon as the auditor asks for the issuer's signature
-    stripped = write_zip(rehashed({n: b for n, b in without_sig.items() if n != ISSUER_KEY}))
-    assert verify_pack(stripped, public).signature == "unsigned"
-    assert "manifest.sig: missing" in problems_of(stripped, public, issuer_public)
+    # the signature and the key removed and the manifest rewritten: pack.json still names
+    # the issuer
+    stripped = {n: b for n, b in without_sig.items() if n != ISSUER_KEY}
+    assert problems_of(write_zip(rehashed(stripped)), public).startswith(removed)
+    # pack.json rewritten too: an unsigned pack, which fails as soon as the auditor asks for
+    # the issuer's signature
+    meta = orjson.loads(stripped["pack.json"])
+    del meta["issuer"]
+    unsigned = write_zip(rehashed({**stripped, "pack.json": dumps(meta)}))
+    assert verify_pack(unsigned, public).signature == "unsigned"
+    assert "manifest.sig: missing" in problems_of(unsigned, public, issuer_public)
 
 
 def test_every_altered_byte_of_a_signed_pack_is_named(on_sqlite):
