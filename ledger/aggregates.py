@@ -400,6 +400,8 @@ class TrajectoryState:
     permit_kind: PermitKind | None = None
     asylum_notified_on: date | None = None
     active_link: str | None = None  # municipality of the active koppeling
+    linked_on: date | None = None  # the date of the active koppeling
+    tenancy_on: date | None = None  # the latest tenancy signed since the last housing
     housed_in: list[tuple[str, HousingKind, date]] = field(default_factory=list)
     brp_registered_on: date | None = None
     municipality: str | None = None
@@ -449,7 +451,13 @@ def _permit(event: ev.ResidencePermitRecorded, s: TrajectoryState) -> None:
 @_evolve.register(ev.CoaLinked)
 def _linked(event: ev.CoaLinked, s: TrajectoryState) -> None:
     s.active_link = event.municipality
+    s.linked_on = event.occurred_on
     s.municipality = event.municipality
+
+
+@_evolve.register(ev.TenancySigned)
+def _tenancy(event: ev.TenancySigned, s: TrajectoryState) -> None:
+    s.tenancy_on = event.occurred_on
 
 
 @_evolve.register(ev.CoaLinkWithdrawn)
@@ -462,6 +470,7 @@ def _unlinked(event: ev.CoaLinkWithdrawn | ev.MovedOut, s: TrajectoryState) -> N
 def _housed(event: ev.Housed, s: TrajectoryState) -> None:
     s.housed_in.append((event.municipality, event.housing_kind, event.occurred_on))
     s.municipality = event.municipality
+    s.tenancy_on = None
     if event.route is HousingRoute.KOPPELING:
         s.active_link = None
 
@@ -686,6 +695,9 @@ class Trajectory(StreamAggregate):
             raise RuleViolationError(
                 kind, "route", "koppeling needs an active koppeling (record coa-linked first)"
             )
+        if event.route is HousingRoute.KOPPELING:
+            _not_before(kind, event.occurred_on, s.linked_on, "koppeling")
+        _not_before(kind, event.occurred_on, s.tenancy_on, "tenancy")
         if event.route is HousingRoute.NAREIS and not s.nareiziger and s.household_id is None:
             raise RuleViolationError(
                 kind, "route", "nareis is for a nareiziger (asiel_afgeleid permit or household)"
@@ -764,6 +776,16 @@ def _rules_unlinked(event: ev.CoaLinkWithdrawn, t: Trajectory, kind: str) -> lis
     return []
 
 
+def _not_before(kind: str, on: date, earlier: date | None, what: str) -> None:
+    """Koppeling → tenancy → housed (domain.md §2.4, hard): a step is not dated before the
+    step it follows, whatever order the facts were recorded in."""
+    if earlier is not None and on < earlier:
+        msg = (
+            f"dated {on}, before the {what} of {earlier} it follows (koppeling → tenancy → housed)"
+        )
+        raise RuleViolationError(kind, "occurred_on", msg)
+
+
 @_rules.register(ev.TenancySigned)
 def _rules_tenancy(event: ev.TenancySigned, t: Trajectory, kind: str) -> list[str]:
     s = t.state
@@ -772,6 +794,8 @@ def _rules_tenancy(event: ev.TenancySigned, t: Trajectory, kind: str) -> list[st
         raise RuleViolationError(
             kind, "person", "needs an active koppeling, or a nareiziger's household"
         )
+    if s.active_link is not None:
+        _not_before(kind, event.occurred_on, s.linked_on, "koppeling")
     return []
 
 

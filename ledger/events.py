@@ -252,7 +252,10 @@ class CoaLinkWithdrawn(TrajectEvent):
 
 
 class TenancySigned(TrajectEvent):
-    """Huurcontract signed (occurred_on: signed on)."""
+    """Huurcontract signed (occurred_on: signed on).
+
+    Not dated before the active koppeling it follows (koppeling → tenancy → housed).
+    """
 
     housing_kind: HousingKind = Field(description="kind of dwelling")
     contract_start: date | None = Field(default=None, description="start of the tenancy")
@@ -261,7 +264,11 @@ class TenancySigned(TrajectEvent):
 
 
 class Housed(TrajectEvent):
-    """Gehuisvest: the person moves in (occurred_on: housed on; municipality: where)."""
+    """Gehuisvest: the person moves in (occurred_on: housed on; municipality: where).
+
+    Not dated before the koppeling it uses (route koppeling), nor before a tenancy signed since
+    the previous housing (koppeling → tenancy → housed).
+    """
 
     housing_kind: HousingKind = Field(description="kind of dwelling")
     route: HousingRoute = Field(description="how the person came to be housed here")

@@ -49,6 +49,16 @@ def outflow(person: Trajectory, what: type[ev.TrajectEvent], **fields: Any) -> i
 # --- each kind of break is refused, naming the later fact --------------------------------------
 
 
+def test_moving_the_koppeling_past_its_housing_is_refused():
+    person = housed()  # v3 the koppeling of 2024-01-15, v4 the housing of 2024-03-04
+
+    error = refused(correct, person, 3, occurred_on="2024-04-01")
+
+    assert [(b.version, b.kind, b.field) for b in error.broken] == [(4, "Housed", "occurred_on")]
+    assert "before the koppeling of 2024-04-01" in str(error)
+    correct(person, 3, occurred_on="2024-03-04")  # the housing's own day is fine
+
+
 def test_retracting_the_koppeling_a_later_housing_needed_is_refused():
     person = housed()  # v3 the koppeling, v4 the housing through it
 

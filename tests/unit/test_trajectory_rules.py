@@ -296,6 +296,53 @@ def test_a_tenancy_needs_an_active_koppeling():
     give(person, ev.TenancySigned, housing_kind="regulier", address="Kade 1, Vlaardingen")
 
 
+def test_koppeling_tenancy_and_housing_follow_each_other_in_time():
+    """Koppeling → tenancy → housed is an order of dates (domain.md §2.4), whatever order the
+    facts are recorded in; the same day is fine."""
+    person = linked()  # the koppeling of 2024-01-15
+    error = refused(
+        person,
+        ev.TenancySigned,
+        r"dated 2024-01-10, before the koppeling of 2024-01-15 it follows",
+        occurred_on=date(2024, 1, 10),
+        housing_kind="regulier",
+    )
+    assert error.field == "occurred_on"
+    give(person, ev.TenancySigned, occurred_on=date(2024, 2, 1), housing_kind="regulier")
+    housing = {"housing_kind": "regulier", "route": "koppeling"}
+    refused(
+        person,
+        ev.Housed,
+        "before the tenancy of 2024-02-01",
+        occurred_on=date(2024, 1, 20),
+        **housing,
+    )
+    give(person, ev.Housed, occurred_on=date(2024, 2, 1), **housing)
+    # a later move needs a tenancy of its own date or before
+    give(person, ev.TenancySigned, occurred_on=date(2025, 5, 1), housing_kind="regulier")
+    refused(
+        person,
+        ev.Housed,
+        "before the tenancy of 2025-05-01",
+        occurred_on=date(2025, 4, 1),
+        housing_kind="regulier",
+        route="eigen",
+    )
+
+
+def test_housing_through_a_koppeling_is_not_dated_before_it():
+    person = linked()
+    error = refused(
+        person,
+        ev.Housed,
+        "before the koppeling of 2024-01-15",
+        occurred_on=date(2024, 1, 14),
+        housing_kind="regulier",
+        route="koppeling",
+    )
+    assert error.field == "occurred_on"
+
+
 def test_a_nareiziger_signs_a_tenancy_without_a_koppeling():
     person = nareiziger()
     give(person, ev.TenancySigned, housing_kind="regulier")
