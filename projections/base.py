@@ -38,7 +38,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from operator import itemgetter
@@ -481,6 +481,16 @@ class Tx:
                 yield ", ".join("?" * len(chunk)), chunk
 
 
+@dataclass
+class _Snapshot:
+    """The read transaction of :meth:`Views.snapshot`, the read models it caught up, and what
+    :meth:`Views.shared` kept in it."""
+
+    cursor: Any
+    names: frozenset[str]
+    kept: dict[Hashable, Any] = field(default_factory=dict)
+
+
 class Views:
     """The projection side of one ledger: its store, tables and the state of each read model."""
 
@@ -500,7 +510,7 @@ class Views:
         )
         self._state_table_ready = False
         self._held: Any = None  # the connection a rebuild holds (SQLite), see bulk()
-        self._shared: dict[Hashable, Any] | None = None  # see shared_reads()
+        self._snapshot: _Snapshot | None = None  # see snapshot()
 
     @cached_property
     def writable(self) -> bool:
@@ -551,6 +561,12 @@ class Views:
         """A transaction on the projection tables; ``suffix`` names the tables being written
         and ``staged`` the (fact) tables whose rows a SQLite rebuild writes to its temporary
         database instead (see :func:`rebuild_many`)."""
+        if self._snapshot is not None:
+            if commit:
+                msg = "a snapshot is read-only: catch read models up before it (snapshot())"
+                raise ProjectionStoreError(msg)
+            yield Tx(self._snapshot.cursor, self.dialect, suffix, staged)
+            return
         if self._held is not None:
             with self._held.transaction(commit=commit) as cursor:
                 yield Tx(cursor, self.dialect, suffix, staged)
@@ -559,30 +575,45 @@ class Views:
             yield Tx(cursor, self.dialect, suffix, staged)
 
     @contextmanager
-    def shared_reads(self) -> Iterator[None]:
-        """Within: each read model is caught up once, and what :meth:`shared` computes is kept.
+    def snapshot(self, projections: Iterable[Projection]) -> Iterator[None]:
+        """Catch ``projections`` up, then read them as one state of the store.
 
-        For a report composed of other reports (P14, P15): the reports it runs read each read
-        model at the position of that one catch-up (their basis is the composite's), and what
-        several of them compute alike (the caseload on a date) is computed once. Nested scopes
-        are one scope; leaving the outermost forgets everything.
+        For a report composed of other reports (P14, P15): within the block every read goes
+        through one read-only transaction (``REPEATABLE READ`` on PostgreSQL; on SQLite a
+        read transaction in WAL mode sees the file as at its first read), so a fact recorded
+        or caught up meanwhile by another process is in none of the figures rather than in
+        some. :func:`catch_up` returns the projection's state as read in that transaction,
+        and what :meth:`shared` computes is kept for the block (the caseload on a date, read
+        by several reports). Nothing may be written in the block. A nested snapshot is the
+        outer one.
         """
-        if self._shared is not None:
+        if self._snapshot is not None:
             yield
             return
-        self._shared = {}
-        try:
-            yield
-        finally:
-            self._shared = None
+        projections = list(projections)
+        for projection in projections:
+            catch_up(self, projection)
+        with self.recorder.datastore.transaction(commit=False) as cursor:
+            if self.dialect.is_postgres:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            self._snapshot = _Snapshot(cursor, frozenset(p.name for p in projections))
+            try:
+                yield
+            finally:
+                self._snapshot = None
+
+    def caught_up_in_snapshot(self, projection: Projection) -> bool | None:
+        """None outside a :meth:`snapshot`; in one, whether it caught ``projection`` up."""
+        return None if self._snapshot is None else projection.name in self._snapshot.names
 
     def shared(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """``compute()``, or within :meth:`shared_reads` the value it gave for ``key`` there."""
-        if self._shared is None:
+        """``compute()``, or within :meth:`snapshot` the value it gave for ``key`` there."""
+        if self._snapshot is None:
             return compute()
-        if key not in self._shared:
-            self._shared[key] = compute()
-        return cast("T", self._shared[key])
+        kept = self._snapshot.kept
+        if key not in kept:
+            kept[key] = compute()
+        return cast("T", kept[key])
 
     @contextmanager
     def bulk(self) -> Iterator[None]:
@@ -1226,10 +1257,22 @@ def catch_up(
     A user who may not write the read models (the ``traject_analyst`` and ``traject_auditor``
     roles) gets the projection as it stands, see :func:`read_as_stored`.
     """
-    return views.shared(
-        ("catch_up", projection.name),
-        lambda: _catch_up(views, projection, page_size=page_size, progress=progress),
-    )
+    caught_up = views.caught_up_in_snapshot(projection)
+    if caught_up is None:
+        return _catch_up(views, projection, page_size=page_size, progress=progress)
+    if not caught_up:
+        msg = f"read model {projection.name} is read in a snapshot that did not catch it up"
+        raise ProjectionStoreError(msg)
+    return views.shared(("state", projection.name), lambda: _in_snapshot(views, projection))
+
+
+def _in_snapshot(views: Views, projection: Projection) -> RunResult:
+    """The state of a projection that :meth:`Views.snapshot` caught up, as read in it."""
+    state = views.read_state(projection.name)
+    if state is None:
+        raise ProjectionNotBuiltError(projection.name)
+    check_current(projection, state)
+    return RunResult(projection.name, state.position, 0, state.digest)
 
 
 def _catch_up(

@@ -221,13 +221,13 @@ def dashboard(
     Raises:
         ValueError: ``quarter`` is not a quarter.
 
-    Catches up every read model it reads once, before the first report runs.
+    Catches up every read model it reads, then reads them all in one transaction.
     """
     if quarter.kind != "Q":
         msg = f"the dashboard is quarterly: {quarter} is not a quarter"
         raise ValueError(msg)
     read = (CASELOAD, INBURGERING, OUTFLOW, LADDER, HELP_REQUESTS, GUIDANCE, PVT)
-    with views.shared_reads():  # one catch-up per read model first; the caseload once
+    with views.snapshot(read):  # one state of the read models; the caseload computed once
         basis = combined_basis([catch_up(views, projection) for projection in read])
         reports = quarter_reports(
             views, quarter, municipality=municipality, as_known_at=as_known_at
