@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from commands.types import IsoDate, IsoMoment, MunicipalityType
+from ledger.aggregates import dutch_day
 from ledger.values import Period
 
 
@@ -82,11 +83,12 @@ def on_option(what: str) -> Any:
 
 
 def report_day(on: date | None, as_known_at: datetime | None) -> date:
-    """The day a report is true on: ``on``; without it the (local) day of ``as_known_at``, so
-    that a report as known at a moment is the one printed at that moment; else today."""
+    """The day a report is true on: ``on``; without it the day of ``as_known_at``, so that a
+    report as known at a moment is the one printed at that moment; else today (days in the
+    ledger's time zone, Europe/Amsterdam)."""
     if on is not None:
         return on
-    return (datetime.now(UTC) if as_known_at is None else as_known_at).astimezone().date()
+    return dutch_day(datetime.now(UTC) if as_known_at is None else as_known_at)
 
 
 def municipality_option(help: str = MUNICIPALITY_HELP) -> Any:

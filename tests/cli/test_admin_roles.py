@@ -187,6 +187,15 @@ def test_analyst_reports_from_the_read_models_without_key_or_events(
         assert (report["basis"]["caught_up"], report["basis"]["lag"]) == (True, 0)
         assert result.stderr == ""
 
+    # the dashboard reads its read models in one read-only transaction: the analyst's too
+    quarter = f"{on[:4]}Q{(int(on[5:7]) - 1) // 3 + 1}"
+    dashboard = ("report", "dashboard", "--quarter", quarter, "--format", "json")
+    owner.ok(*dashboard)  # builds the read models staff may only catch up
+    staffs, analysts = json.loads(staff.ok(*dashboard).stdout), analyst(*dashboard)
+    assert analysts.exit_code == 0, analysts.output
+    assert json.loads(analysts.stdout)["sections"] == staffs["sections"]
+    assert staffs["sections"]["outflow"]["started"]["werk_volledig"] == 1
+
     staff.register()  # one more event the read models have not processed
     result = analyst(*outflow)
     assert result.exit_code == 0, result.output

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import closing
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from cli_helpers import (
     Traject,
     canonical_sha256,
+    days_ago,
     initialised_ledger,
     open_app,
     outflow_person,
@@ -257,7 +258,7 @@ def test_the_day_a_report_defaults_to_is_sealed_with_it(ledger: Traject, tmp_pat
     restatement on another day counts it too. As known at a past moment, a report without
     --on is true on that moment's day (as printed then); an older seal without the day (here
     carried in by import) is restated on the day of its seal, and still reproduced."""
-    today = datetime.now(UTC).astimezone().date().isoformat()
+    today = days_ago(0)  # in the ledger's time zone
     seal = ledger.json("report", "seal", "--label", "ladder today", "report", "ladder")
     assert seal["command"] == ["report", "ladder", "--on", today]
     assert ledger.json("report", "restate", "v1")["result"]["on"] == today
