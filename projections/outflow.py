@@ -18,11 +18,16 @@ lies in T (corrections and retractions apply), per municipality of the move when
 left out, and corrections or retractions recorded after M are ignored (the fact counts as it was
 known then). Both figures come from one scan of ``outflow_facts``, which keeps every revision
 with its ``occurred_on`` and its ``known_from``/``known_to`` recorded times.
+
+The current figures read less: ``started`` and ``moved_out`` from the current facts dated in T
+(through the index on ``occurred_on``), the stock from ``outflow_spans``, which keeps for each
+person the outflow types they are in over the dates (``projections.spans``), with the
+municipality of each type's latest start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -33,11 +38,13 @@ from projections.base import (
     TEXT,
     Column,
     Projection,
+    Tx,
     Views,
     catch_up,
     known_at_clause,
     timestamp_text,
 )
+from projections.spans import holding, refresh_spans, span_table
 
 TOTAL = "total"
 STARTED = "OutflowStarted"
@@ -85,12 +92,42 @@ class OutflowProjection(Projection):
         ev.OutflowEnded: ("outflow_type",),
         ev.MovedOut: (),
     }
-    version = 2  # MovedOut facts (outflow_type "") for the moved-out count
+    version = 3  # outflow_spans: the types each person is in over the dates
     fact_columns = (Column("outflow_type", TEXT, nullable=False),)
     fact_indexes = (("occurred_on",),)
+    derived_tables = (span_table("outflow_spans", Column("open", TEXT, nullable=False)),)
 
     def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
         return (str(payload.get("outflow_type", "")),)
+
+    def refresh(self, tx: Tx, stream_ids: set[str]) -> None:
+        refresh_spans(
+            tx, self, stream_ids, "kind, outflow_type, municipality", fold=_fold, view=_open
+        )
+
+
+def _fold(state: dict[str, Any], row: Sequence[Any]) -> None:
+    """One fact (stream_id, occurred_on, kind, outflow_type, municipality) into a person's
+    state: outflow type → the municipality of its start, while it is open."""
+    kind, outflow_type = row[2], str(row[3])
+    if kind == STARTED:
+        state[outflow_type] = str(row[4])
+    elif kind != MOVED_OUT:
+        state.pop(outflow_type, None)
+
+
+def _open(state: dict[str, Any]) -> tuple[str] | None:
+    """The open types as ``type=municipality`` words, sorted; None when there are none."""
+    if not state:
+        return None
+    return (" ".join(f"{kind}={where}" for kind, where in sorted(state.items())),)
+
+
+def _open_types(text: str) -> Iterable[tuple[str, str]]:
+    """(type, municipality) of each open type in an ``open`` column."""
+    for word in text.split():
+        kind, _, where = word.partition("=")
+        yield kind, where
 
 
 OUTFLOW = OutflowProjection()
@@ -119,41 +156,19 @@ def outflow(
         msg = f"outflow can be grouped by {', '.join(GROUPINGS)}, not {by!r}"
         raise ValueError(msg)
     result = catch_up(views, OUTFLOW)
-    known, known_params = known_at_clause(as_known_at)
-    facts = views.table(OUTFLOW.facts_table.name)
     start, end = period.start.isoformat(), period.end.isoformat()
-    # one scan of the facts dated up to the end of the period: ``started`` from the rows
-    # dated in the period, the stock from each person's latest start or end per type (a
-    # window function over the whole table sorts far more slowly)
-    scan = (
-        "SELECT stream_id, outflow_type, kind, municipality, occurred_on, version"
-        f" FROM {facts} WHERE occurred_on <= ? AND {known}"
-    )
-    started: dict[tuple[str, str], set[str]] = {}
-    moved: dict[str, set[str]] = {}
-    latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
+    found = _Counts(start, by is not None, {}, {}, [])
     with views.transaction(commit=False) as tx:
-        for stream_id, kind_of_outflow, kind, municipality, on, version in tx.rows(
-            scan, [end, *known_params]
-        ):
-            if kind == MOVED_OUT:
-                if on >= start:
-                    moved.setdefault(municipality if by else "", set()).add(stream_id)
-                continue
-            key = (stream_id, kind_of_outflow)
-            mark = (on, version, kind, municipality)
-            if key not in latest or mark[:2] > latest[key][:2]:
-                latest[key] = mark
-            if kind == STARTED and on >= start:
-                grp = municipality if by else ""
-                started.setdefault((grp, kind_of_outflow), set()).add(stream_id)
-                started.setdefault((grp, TOTAL), set()).add(stream_id)
+        if as_known_at is None:
+            _current(tx, found, end)
+        else:
+            _scan(tx, found, end, as_known_at)
+    started, moved = found.started, found.moved
     stock: dict[tuple[str, str], set[str]] = {}
-    for (stream_id, kind_of_outflow), (_, _, kind, municipality) in latest.items():
-        if kind == STARTED:
-            grp = municipality if by else ""
-            stock.setdefault((grp, kind_of_outflow), set()).add(stream_id)
-            stock.setdefault((grp, TOTAL), set()).add(stream_id)
+    for stream_id, kind_of_outflow, municipality in found.stock:
+        grp = municipality if by else ""
+        stock.setdefault((grp, kind_of_outflow), set()).add(stream_id)
+        stock.setdefault((grp, TOTAL), set()).add(stream_id)
     counts = {
         key: [len(started.get(key, ())), len(stock.get(key, ()))]
         for key in started.keys() | stock.keys()
@@ -182,3 +197,70 @@ def outflow(
         rule_version=OUTFLOW.rule_version,
         digest=result.digest,
     )
+
+
+@dataclass
+class _Counts:
+    """What one period's facts add up to: persons who started each type (per group), persons
+    who moved out (per group), and (person, type, municipality) in outflow at its end."""
+
+    start: str
+    by: bool
+    started: dict[tuple[str, str], set[str]]
+    moved: dict[str, set[str]]
+    stock: list[tuple[str, str, str]]
+
+    def add(self, stream_id: str, kind_of_outflow: str, kind: str, where: str, on: str) -> None:
+        """A fact dated up to the period's end (one dated before its start adds nothing)."""
+        if on < self.start:
+            return
+        grp = where if self.by else ""
+        if kind == MOVED_OUT:
+            self.moved.setdefault(grp, set()).add(stream_id)
+        elif kind == STARTED:
+            self.started.setdefault((grp, kind_of_outflow), set()).add(stream_id)
+            self.started.setdefault((grp, TOTAL), set()).add(stream_id)
+
+
+def _current(tx: Tx, counts: _Counts, end: str) -> None:
+    """From the current facts dated in the period, and the spans holding its last day."""
+    facts, spans = tx.table(OUTFLOW.facts_table.name), tx.table(OUTFLOW.derived_tables[0].name)
+    for row in tx.rows(
+        "SELECT stream_id, outflow_type, kind, municipality, occurred_on FROM"
+        f" {facts} WHERE known_to IS NULL AND occurred_on >= ? AND occurred_on <= ?"
+        f" AND kind IN ('{STARTED}', '{MOVED_OUT}')",
+        [counts.start, end],
+    ):
+        counts.add(*row)
+    counts.stock += [
+        (str(person), kind, where)
+        for person, text in tx.rows(
+            f"SELECT person_id, open FROM {spans} WHERE {holding()}", [end, end]
+        )
+        for kind, where in _open_types(text)
+    ]
+
+
+def _scan(tx: Tx, counts: _Counts, end: str, as_known_at: datetime) -> None:
+    """From one scan of the fact revisions known at ``as_known_at`` dated up to the end of the
+    period: ``started`` from the rows dated in it, the stock from each person's latest start or
+    end per type (a window function over the whole table sorts far more slowly)."""
+    known, params = known_at_clause(as_known_at)
+    latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
+    for stream_id, kind_of_outflow, kind, municipality, on, version in tx.rows(
+        "SELECT stream_id, outflow_type, kind, municipality, occurred_on, version"
+        f" FROM {tx.table(OUTFLOW.facts_table.name)} WHERE occurred_on <= ? AND {known}",
+        [end, *params],
+    ):
+        counts.add(stream_id, kind_of_outflow, kind, municipality, on)
+        if kind == MOVED_OUT:
+            continue
+        key = (stream_id, kind_of_outflow)
+        mark = (on, version, kind, municipality)
+        if key not in latest or mark[:2] > latest[key][:2]:
+            latest[key] = mark
+    counts.stock += [
+        (stream_id, kind_of_outflow, municipality)
+        for (stream_id, kind_of_outflow), (_, _, kind, municipality) in latest.items()
+        if kind == STARTED
+    ]

@@ -1,7 +1,7 @@
-"""Span tables (``ladder_spans``, ``candidates_spans``): the current ladder and candidate finder
-read from them equal the fold of every current fact, on every date of random logs with profile
-facts, corrections, retractions and back-dated facts; caught up batch by batch or rebuilt; on
-both stores."""
+"""Span tables (``ladder_spans``, ``candidates_spans``, ``outflow_spans``): the current ladder,
+candidate finder and outflow read from them equal the fold of every current fact, on every date
+of random logs with profile facts, corrections, retractions and back-dated facts; caught up
+batch by batch or rebuilt; on both stores."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from projection_events import LogBuilder, append, chunks, opened, sqlite_url
 
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
+from ledger.values import Period
 from projections import Views, catch_up, rebuild
 from projections.candidates import CANDIDATES, find_candidates
 from projections.ladder import LADDER, ladder
+from projections.outflow import OUTFLOW, OutflowReport, outflow
 
 EVERYTHING = datetime(2100, 1, 1, tzinfo=UTC)  # after every recording: every current fact
 DATES = [date(2023, 6, 1) + timedelta(days=29 * n) for n in range(22)]
@@ -73,8 +75,10 @@ def profile_log(seed: int, persons: int, steps: int) -> list[ev.TrajectEvent]:
 
 
 def current_and_folded(views: Views, day: date) -> list[tuple[Any, Any]]:
-    """(from the spans, from the fold) for the ladder and the candidate finder on ``day``."""
+    """(from the spans, from the fold) for the ladder, the candidate finder and the outflow
+    of the quarter ending on ``day`` (ungrouped and per municipality)."""
     start = day - timedelta(days=200)
+    quarter = Period(day.year, "Q", (day.month - 1) // 3 + 1)
     return [
         (
             ladder(views, day, from_date=start),
@@ -84,6 +88,13 @@ def current_and_folded(views: Views, day: date) -> list[tuple[Any, Any]]:
             find_candidates(views, day).candidates,
             find_candidates(views, day, as_known_at=EVERYTHING).candidates,
         ),
+        *(
+            (
+                _outflow(outflow(views, quarter, by=by)),
+                _outflow(outflow(views, quarter, by=by, as_known_at=EVERYTHING)),
+            )
+            for by in (None, "municipality")
+        ),
     ]
 
 
@@ -92,20 +103,28 @@ def spans_equal_the_fold(app: TrajectoryLedger, events: list[ev.TrajectEvent], b
     views = Views(app)
     for chunk in chunks(events, batch):
         append(app, chunk)
-        for (report, folded), (found, found_folded) in map(
+        for (report, folded), (found, found_folded), *outflows in map(
             lambda d: current_and_folded(views, d), DATES[::6]
         ):
             assert found == found_folded
             assert _figures(report) == _figures(folded)
+            assert all(current == scanned for current, scanned in outflows)
     compared = 0
-    digests = {p.name: catch_up(views, p).digest for p in (LADDER, CANDIDATES)}
-    assert {p.name: rebuild(views, p).digest for p in (LADDER, CANDIDATES)} == digests
+    read = (LADDER, CANDIDATES, OUTFLOW)
+    digests = {p.name: catch_up(views, p).digest for p in read}
+    assert {p.name: rebuild(views, p).digest for p in read} == digests
     for day in DATES:
-        (report, folded), (found, found_folded) = current_and_folded(views, day)
+        (report, folded), (found, found_folded), *outflows = current_and_folded(views, day)
         assert _figures(report) == _figures(folded), day
         assert found == found_folded, day
-        compared += len(found)
+        for current, scanned in outflows:
+            assert current == scanned, day
+        compared += len(found) + sum(row.in_outflow_at_end for row in outflows[0][0][0])
     return compared
+
+
+def _outflow(report: OutflowReport) -> tuple[Any, ...]:
+    return (report.rows, report.moved_out)
 
 
 def _figures(report: Any) -> tuple[Any, ...]:
