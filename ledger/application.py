@@ -4,7 +4,10 @@ Every write is: load the stream → build and validate the event → the aggrega
 rules → save. A save appends the event, its idempotency key and index rows in one transaction.
 A concurrent write to the same stream makes the save fail on the (stream, version) key; the
 write is then retried on the fresh stream, so rules are checked again and nothing is lost or
-doubled. A save whose idempotency key is already present appends nothing.
+doubled. A rule that reads other streams (an AMIF enrolment against its project's eligibility
+window, ``ledger.enrolments``; an erasure against the projects' legal holds) notes what it read,
+and the save commits only if that has not moved on either. A save whose idempotency key is
+already present appends nothing.
 """
 
 from __future__ import annotations
@@ -40,11 +43,19 @@ from ledger.aggregates import (
     recorded_day,
 )
 from ledger.crypto import KeyRing
+from ledger.enrolments import (
+    CHANGE_TOPICS,
+    ENROLLED_TOPIC,
+    WINDOW_TOPICS,
+    check_across_streams,
+    effective_enrolments,
+)
 from ledger.errors import (
     AmbiguousReferenceError,
     ConcurrentModificationError,
     DuplicateExternalRefError,
     DuplicatePersonError,
+    Enrolment,
     MasterKeyError,
     PersonNotFoundError,
     PurgeError,
@@ -59,6 +70,7 @@ from ledger.persistence import (
     MASTER_KEY_CHECK,
     MASTER_KEY_ROTATED,
     ExternalRefRow,
+    Guard,
     IdempotencyRow,
     PersonIndexRow,
     Progress,
@@ -66,12 +78,15 @@ from ledger.persistence import (
     PydanticMapper,
     Rotation,
     StreamGuard,
+    TopicGuard,
     TrajectTables,
 )
 from ledger.retention import Hold, ProjectFacts, RetentionStatus, assess
 from ledger.seals import canonical_digest, canonical_json, without_basis
 from ledger.values import normalise_bsn
 
+ACROSS_STREAMS = frozenset({ev.ParticipantEnrolled, ev.EventCorrected})
+"""The facts whose rules may read other streams than their own (``ledger.enrolments``)."""
 MAX_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 0.005
 SCHEMA_VERSION = "1"
@@ -198,15 +213,6 @@ def holds_of(aggregate: StreamAggregate, held: str) -> tuple[Hold, ...]:
         Hold(ref, held, placed.occurred_on, placed.reason)
         for ref, placed in sorted(aggregate.open_holds().items())
     )
-
-
-def guarded(
-    aggregate: StreamAggregate | None, stream_id: UUID, guards: list[StreamGuard]
-) -> StreamAggregate | None:
-    """``aggregate`` (the stream ``stream_id`` as loaded, None or empty if it has no events),
-    with its version noted in ``guards`` for the append that reads it."""
-    guards.append(StreamGuard(stream_id, aggregate.version if aggregate is not None else 0))
-    return aggregate
 
 
 class TrajectoryLedger(Application[UUID]):
@@ -505,7 +511,7 @@ class TrajectoryLedger(Application[UUID]):
                 date or reason.
         """
 
-        guards: list[StreamGuard] = []  # the projects' streams as the check read them
+        guards: list[Guard] = []  # the projects' streams as the check read them
 
         def build(aggregate: StreamAggregate) -> dict[str, Any]:
             guards.clear()
@@ -513,7 +519,7 @@ class TrajectoryLedger(Application[UUID]):
                 status = self.retention_of(
                     aggregate,
                     as_day(envelope.get("occurred_on"), "PersonalDataShredded"),
-                    lambda code: guarded(self._project(code), ev.project_stream_id(code), guards),
+                    lambda code: self._guarded_project(code, guards),
                 )
                 if not status.erasable:
                     raise RetentionHoldError(person_id, status.on, status.refusals())
@@ -665,13 +671,14 @@ class TrajectoryLedger(Application[UUID]):
         new_stream: bool,
         external_ref: str | None = None,
         recorded_at: datetime | None = None,
-        guards: Sequence[StreamGuard] = (),
+        guards: Sequence[Guard] = (),
     ) -> Recorded:
         """Check and append one event, retrying when another writer got there first.
 
         ``fields``: the event's fields, or a function of the loaded stream that gives them (and
         may refuse). ``guards``: other streams ``fields`` read, filled in by it on each attempt;
-        the append commits only if they have not moved on meanwhile.
+        the append commits only if they have not moved on meanwhile. The rules that read other
+        streams themselves (an enrolment's window, ``ACROSS_STREAMS``) add theirs.
         """
         key = fields.get("idempotency_key") if isinstance(fields, Mapping) else None
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -684,10 +691,11 @@ class TrajectoryLedger(Application[UUID]):
             event = self._build(aggregate, kind, given, recorded_at)
             if recorded_at is not None:
                 check_recorded_at(aggregate, event)
-            if isinstance(event, ev.ParticipantEnrolled):
-                self.check_enrolment_window(event, self._project(event.project_id))
+            reads: list[Guard] = list(guards)
+            if type(event) in ACROSS_STREAMS:
+                self._check_across_streams(aggregate, event, reads)
             warnings = aggregate.record(event)
-            save_kwargs: dict[str, Any] = {"guards": list(guards)} if guards else {}
+            save_kwargs: dict[str, Any] = {"guards": reads} if reads else {}
             if event.idempotency_key:
                 save_kwargs["idempotency"] = [
                     IdempotencyRow(event.idempotency_key, stream_id, event.originator_version)
@@ -734,24 +742,41 @@ class TrajectoryLedger(Application[UUID]):
         except AggregateNotFoundError:
             return AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
 
-    def check_enrolment_window(
-        self, event: ev.ParticipantEnrolled, project: StreamAggregate
+    def _check_across_streams(
+        self, aggregate: StreamAggregate, event: ev.TrajectEvent, guards: list[Guard]
     ) -> None:
-        """AMIF eligibility is judged at enrolment, inside the project's eligibility window."""
-        registered = project.registered if isinstance(project, Project) else None
-        if registered is None:
-            raise RuleViolationError(
-                "ParticipantEnrolled",
-                "project_id",
-                f"no project {event.project_id} is registered (record project-registered first)",
-            )
-        if not registered.eligibility_from <= event.occurred_on <= registered.eligibility_to:
-            raise RuleViolationError(
-                "ParticipantEnrolled",
-                "occurred_on",
-                f"enrolment must fall in {event.project_id}'s eligibility window "
-                f"{registered.eligibility_from} to {registered.eligibility_to}",
-            )
+        """The rules of ``event`` that read other streams (``ledger.enrolments``), each read
+        noted in ``guards`` for the append."""
+        check_across_streams(
+            aggregate,
+            event,
+            lambda code: self._guarded_project(code, guards),
+            lambda project: self.enrolments(project.id, guards),
+        )
+
+    def _guarded_project(self, code: str, guards: list[Guard]) -> StreamAggregate:
+        """A project's stream (:meth:`_project`), noted in ``guards`` at the version read."""
+        project = self._project(code)
+        guards.append(StreamGuard(ev.project_stream_id(code), project.version))
+        return project
+
+    def enrolments(self, project: UUID, guards: list[Guard] | None = None) -> list[Enrolment]:
+        """The effective enrolments in an AMIF project (``project``: its stream id) on every
+        person's stream: each ParticipantEnrolled as last corrected, retracted ones left out;
+        by date. One query over the stored events by topic; no personal field is decrypted.
+
+        ``guards``: noted there (a :class:`TopicGuard`), an append commits only if no
+        enrolment or correction was stored since this read.
+        """
+        after = self.recorder.max_notification_id() or 0
+        if guards is not None:
+            guards.append(TopicGuard(WINDOW_TOPICS, after))
+        mapper = cast("PydanticMapper", self.mapper)
+        stored = self.tables.select_streams_with_topic(ENROLLED_TOPIC, CHANGE_TOPICS)
+        events = (
+            cast("ev.TrajectEvent", mapper.to_domain_event(s, personal=False)) for s in stored
+        )
+        return effective_enrolments(events, project)
 
     def _load(
         self, stream_id: UUID, kind: type[ev.TrajectEvent], *, new_stream: bool

@@ -47,12 +47,20 @@ from eventsourcing.persistence import IntegrityError
 
 from ledger import events as ev
 from ledger.aggregates import AGGREGATE_CLASSES, StreamAggregate, Trajectory, project_stream
-from ledger.application import Recorded, TrajectoryLedger, check_recorded_at, default_actor
+from ledger.application import (
+    ACROSS_STREAMS,
+    Recorded,
+    TrajectoryLedger,
+    check_recorded_at,
+    default_actor,
+)
 from ledger.crypto import SHREDDED
+from ledger.enrolments import check_across_streams, enrolments_of, in_date_order
 from ledger.errors import (
     ConcurrentModificationError,
     DuplicateExternalRefError,
     DuplicatePersonError,
+    Enrolment,
     ErasedError,
     RetentionHoldError,
     RuleViolationError,
@@ -61,6 +69,7 @@ from ledger.errors import (
 from ledger.persistence import (
     DataKeyRow,
     ExternalRefRow,
+    Guard,
     IdempotencyRow,
     PersonIndexRow,
     Purge,
@@ -107,7 +116,8 @@ class _Pending:
     external_refs: list[ExternalRefRow] = field(default_factory=list)
     data_keys: list[DataKeyRow] = field(default_factory=list)
     shredded: list[UUID] = field(default_factory=list)
-    reads: set[UUID] = field(default_factory=set)  # streams an erasure's check read
+    reads: set[UUID] = field(default_factory=set)  # streams an erasure's or enrolment's check read
+    topic_guards: list[Guard] = field(default_factory=list)  # enrolments a window's check read
 
 
 def _size(aggregate: StreamAggregate | None) -> int:
@@ -231,8 +241,9 @@ class BatchWriter:
         event = self.app.build_event(aggregate, kind, given, moment)
         if item.recorded_at is not None:
             check_recorded_at(aggregate, event)
-        if isinstance(event, ev.ParticipantEnrolled):
-            self._check_enrolment(event)
+        if type(event) in ACROSS_STREAMS:
+            check_across_streams(aggregate, event, self._project, self._enrolments)
+            self.streams.move_to_end(stream_id)  # the person's, used after the project
         if (
             aggregate.version
             and _has_personal(event)
@@ -279,12 +290,25 @@ class BatchWriter:
             raise RetentionHoldError(trajectory.id, status.on, status.refusals())
         self.pending.reads |= reads  # a hold placed meanwhile makes the save fail and retry
 
-    def _check_enrolment(self, event: ev.ParticipantEnrolled) -> None:
-        """An enrolment falls in its project's eligibility window (the project as cached)."""
-        project_id = ev.project_stream_id(event.project_id)
-        project = self._cached(project_id) or AGGREGATE_CLASSES[ev.StreamKind.PROJECT](uuid4())
-        self.streams.move_to_end(event.originator_id)  # the person's, used after the project
-        self.app.check_enrolment_window(event, project)
+    def _project(self, code: str) -> StreamAggregate:
+        """A project's stream as this writer holds it, for an enrolment's window; a project
+        corrected meanwhile makes the save fail and the batch be checked again."""
+        project_id = ev.project_stream_id(code)
+        self.pending.reads.add(project_id)
+        return self._cached(project_id) or AGGREGATE_CLASSES[ev.StreamKind.PROJECT](project_id)
+
+    def _enrolments(self, project: StreamAggregate) -> list[Enrolment]:
+        """The effective enrolments in ``project``, for a correction of its window: as stored,
+        but those of the streams this writer has added to as it holds them (the batch's own
+        enrolments and corrections). One stored meanwhile makes the save fail and retry."""
+        touched = {event.originator_id for event in self.pending.events}
+        stored = self.app.enrolments(project.id, self.pending.topic_guards)
+        found = [e for e in stored if e.person_id not in touched]
+        for stream_id in touched:
+            cached = self.streams.get(stream_id)
+            if cached is not None:
+                found += enrolments_of(cached, project.id)
+        return in_date_order(found)
 
     # --- streams and references -------------------------------------------------------------
 
@@ -519,14 +543,15 @@ class BatchWriter:
         self.refs.clear()
         self._evict()
 
-    def _guards(self) -> list[StreamGuard]:
+    def _guards(self) -> list[Guard]:
         """The streams the batch's checks read, each at the version the batch leaves it at
-        (as cached: what the store had when it was loaded, and what this batch adds)."""
+        (as cached: what the store had when it was loaded, and what this batch adds), and the
+        enrolments a window correction's check read."""
         streams = self.streams
         return [
             StreamGuard(stream_id, cached.version if (cached := streams.get(stream_id)) else 0)
             for stream_id in self.pending.reads
-        ]
+        ] + self.pending.topic_guards
 
     def _forget(self) -> None:
         """After a failed save: drop everything this batch believed, to check it again."""

@@ -65,6 +65,46 @@ class LaterFactsBrokenError(RuleViolationError):
         )
 
 
+@dataclass(frozen=True)
+class Enrolment:
+    """An effective AMIF enrolment on a person's stream, named without personal data: the
+    person's stream, the version of its ParticipantEnrolled and the (corrected) date."""
+
+    person_id: UUID
+    version: int
+    occurred_on: date
+
+    def __str__(self) -> str:
+        return f"person {self.person_id} v{self.version} enrolled on {self.occurred_on}"
+
+
+ENROLMENTS_LISTED = 10
+"""The enrolments an :class:`EnrolmentsOutsideWindowError` names in its message (it holds all)."""
+
+
+class EnrolmentsOutsideWindowError(RuleViolationError):
+    """A correction of a project's eligibility window refused: enrolments of the project on
+    persons' streams, inside the window before, would fall outside it. ``outside`` names each."""
+
+    def __init__(
+        self, project: str, window: tuple[date, date], field: str, outside: Sequence[Enrolment]
+    ) -> None:
+        self.outside = tuple(outside)
+        listing = "; ".join(str(enrolment) for enrolment in self.outside[:ENROLMENTS_LISTED])
+        more = len(self.outside) - ENROLMENTS_LISTED
+        if more > 0:
+            listing += f"; and {more} more"
+        count = len(self.outside)
+        super().__init__(
+            "ProjectRegistered",
+            field,
+            f"every enrolment must fall in {project}'s eligibility window; the corrected window "
+            f"{window[0]} to {window[1]} would leave {count} "
+            f"enrolment{'s' if count > 1 else ''} outside it: {listing} — correct or retract "
+            "those enrolments first, or keep the window around them",
+        )
+
+
 class StreamNotFoundError(TrajectError):
     def __init__(self, what: str, ref: UUID | str) -> None:
         self.ref = ref

@@ -103,6 +103,25 @@ class StreamGuard(NamedTuple):
     version: int
 
 
+class TopicGuard(NamedTuple):
+    """Events of some topics an append's rules read across streams, as stored when the
+    notification log ended at ``after``.
+
+    The append commits only if, with the write lock held and its own events in, no event of
+    these topics but its own was stored after ``after``; otherwise it fails as a concurrent
+    modification and is checked again. A correction of an AMIF project's eligibility window
+    reads the project's enrolments on every person's stream this way, so an enrolment recorded
+    (or corrected) meanwhile is seen.
+    """
+
+    topics: tuple[str, ...]
+    after: int
+
+
+Guard = StreamGuard | TopicGuard
+"""What an append's rules read without appending to it (``guards=`` of an append)."""
+
+
 class PersonIndexRow(NamedTuple):
     person_id: UUID
     bsn_digest: str | None
@@ -196,11 +215,12 @@ class PydanticMapper(Mapper[UUID]):
             event.originator_id, event.originator_version, topic, _canonical_json(state)
         )
 
-    def decode_state(self, stored: StoredEvent) -> dict[str, Any]:
-        """The stored state as a dict, personal fields decrypted (left out when shredded)."""
+    def decode_state(self, stored: StoredEvent, *, personal: bool = True) -> dict[str, Any]:
+        """The stored state as a dict, personal fields decrypted (left out when shredded, or
+        when not ``personal``: then no data key is read)."""
         state: dict[str, Any] = orjson.loads(stored.state)
         blob = state.pop(PII_KEY, None)
-        if blob is not None:
+        if blob is not None and personal:
             stream_id = (
                 stored.originator_id
                 if isinstance(stored.originator_id, UUID)
@@ -223,9 +243,11 @@ class PydanticMapper(Mapper[UUID]):
                 state.update(orjson.loads(plain))
         return state
 
-    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+    def to_domain_event(self, stored_event: StoredEvent, *, personal: bool = True) -> Any:
+        """The event of ``stored_event``; without its personal fields unless ``personal`` (as
+        an erased event reads: a read across many persons' streams needs none of their keys)."""
         cls = _resolve(stored_event.topic)
-        state = self.decode_state(stored_event)
+        state = self.decode_state(stored_event, personal=personal)
         from_version = state.pop("class_version", 1)
         while from_version < cls.class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
@@ -410,17 +432,23 @@ class TrajectTables:
             out.append(("traject_settings", SETTING_STATEMENT, [_pending(now, shredded[-1][0])]))
         return out
 
-    def _check_guards(self, cursor: Any, kwargs: dict[str, Any]) -> None:
-        """Fail the append if a stream it read has moved on (``guards``: :class:`StreamGuard`).
+    def _check_guards(
+        self, cursor: Any, kwargs: dict[str, Any], stored_events: Sequence[StoredEvent]
+    ) -> None:
+        """Fail the append if what it read has moved on (``guards``: :class:`StreamGuard`,
+        :class:`TopicGuard`).
 
-        Called once the events table's write lock is held, so no other append can commit
-        between this look-up and the append's own commit.
+        Called once the events table's write lock is held and the append's own events are in,
+        so no other append can commit between this look-up and the append's own commit.
         """
         statement = self._sql(
             f"SELECT MAX(originator_version) AS version FROM {self._events_table()}"
             " WHERE originator_id = ?"
         )
         for guard in kwargs.get("guards", ()):
+            if isinstance(guard, TopicGuard):
+                self._check_topics(cursor, guard, stored_events)
+                continue
             cursor.execute(statement, [self._stream_param(guard.stream_id)])
             version = cursor.fetchone()["version"] or 0
             if version != guard.version:
@@ -428,6 +456,28 @@ class TrajectTables:
                     f"stream {guard.stream_id} is at version {version}, not {guard.version} as read"
                 )
                 raise IntegrityError(msg)
+
+    def _check_topics(
+        self, cursor: Any, guard: TopicGuard, stored_events: Sequence[StoredEvent]
+    ) -> None:
+        """Fail the append if an event of ``guard.topics`` other than its own was stored after
+        ``guard.after``: the events after it of those topics are its own, or it fails."""
+        marks = ", ".join("?" * len(guard.topics))
+        cursor.execute(
+            self._sql(
+                f"SELECT COUNT(*) AS n FROM {self._events_table()}"
+                f" WHERE {self._notification_column} > ? AND topic IN ({marks})"
+            ),
+            [guard.after, *guard.topics],
+        )
+        found = int(cursor.fetchone()["n"])
+        own = sum(1 for e in stored_events if e.topic in guard.topics)
+        if found != own:
+            msg = f"{found - own} events of {', '.join(guard.topics)} were stored since it read"
+            raise IntegrityError(msg)
+
+    _notification_column = "notification_id"
+    """The events table's column of notification ids."""
 
     def _insert_side_rows(self, cursor: Any, kwargs: dict[str, Any]) -> None:
         for _table, statement, rows in self._side_rows(kwargs):
@@ -803,15 +853,32 @@ class TrajectTables:
             + " WHERE originator_id IN ({in}) ORDER BY originator_id, originator_version",
             [self._stream_param(s) for s in stream_ids],
         )
-        return [
-            StoredEvent(
-                originator_id=UUID(str(r["originator_id"])),
-                originator_version=int(r["originator_version"]),
-                topic=r["topic"],
-                state=bytes(r["state"]),
+        return _stored_events(rows)
+
+    def select_streams_with_topic(self, topic: str, also: Sequence[str]) -> list[StoredEvent]:
+        """The stored events of ``topic``, with those of the topics ``also`` on the streams that
+        have one, each stream's in version order: a scan of the events table (no index holds
+        topics)."""
+        marks = ", ".join("?" * (1 + len(also)))
+        events = self._events_table()
+        with self._side(commit=False) as cursor:
+            self._without_jit(cursor)
+            cursor.execute(
+                self._sql(
+                    f"SELECT originator_id, originator_version, topic, state FROM {events}"
+                    f" WHERE topic IN ({marks}) AND originator_id IN"
+                    f" (SELECT originator_id FROM {events} WHERE topic = ?)"
+                    " ORDER BY originator_id, originator_version"
+                ),
+                [topic, *also, topic],
             )
-            for r in rows
-        ]
+            rows = cursor.fetchall()
+        return _stored_events(rows)
+
+    def _without_jit(self, cursor: Any) -> None:
+        """PostgreSQL: no JIT compilation for the rest of the transaction (a scan of a large
+        events table is planned above its cost threshold, and compiling took longer than the
+        time it saved)."""
 
     def _events_table(self) -> str:
         raise NotImplementedError
@@ -824,6 +891,19 @@ class TrajectTables:
             "SELECT stream_id, version FROM {p}traject_idempotency WHERE key = ?", [key]
         )
         return None if row is None else (UUID(row["stream_id"]), int(row["version"]))
+
+
+def _stored_events(rows: Iterable[Any]) -> list[StoredEvent]:
+    """Rows of the events table (stream id, version, topic, state) as stored events."""
+    return [
+        StoredEvent(
+            originator_id=UUID(str(r["originator_id"])),
+            originator_version=int(r["originator_version"]),
+            topic=r["topic"],
+            state=bytes(r["state"]),
+        )
+        for r in rows
+    ]
 
 
 class SecureDeletePool(SQLiteConnectionPool):
@@ -940,6 +1020,8 @@ class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
     def _finish_rotation(self, cursor: Any) -> bool:
         return False  # the write-ahead log still holds the old pages: purged after commit
 
+    _notification_column = "rowid"  # the library's SQLite notification ids
+
     def _events_table(self) -> str:
         return str(self.events_table_name)
 
@@ -960,7 +1042,8 @@ class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
         else:
             notification_ids = super()._insert_events(c, stored_events, **kwargs)
         self._insert_side_rows(c, kwargs)
-        self._check_guards(c, kwargs)  # the first insert took the database's write lock
+        # the first insert took the database's write lock
+        self._check_guards(c, kwargs, stored_events)
         return notification_ids
 
 

@@ -139,7 +139,7 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
             self._lock_table(cursor)
             cursor.execute(self.insert_events_statement, (rows,), prepare=True)
             ids = [row["notification_id"] for row in cursor.fetchall()]
-            self._check_guards(cursor, kwargs)
+            self._check_guards(cursor, kwargs, stored_events)
             return ids
 
     def _copy_events(self, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> None:
@@ -167,7 +167,7 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 copy.set_types(["uuid", "int8", "text", "bytea"])
                 for e in stored_events:
                     copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
-            self._check_guards(cursor, kwargs)
+            self._check_guards(cursor, kwargs, stored_events)
 
     def _in_values(self, statement: str, values: Sequence[Any]) -> list[Any]:
         """One query with ``= ANY(array)`` for all ``values`` (no chunks of ``IN`` lists).
@@ -180,10 +180,13 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
         if not values:
             return []
         with self._side(commit=False) as cursor:
-            cursor.execute("SET LOCAL jit = off")
+            self._without_jit(cursor)
             cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             cursor.execute(self._sql(statement.replace(" IN ({in})", " = ANY(?)")), [list(values)])
             return list(cursor.fetchall())
+
+    def _without_jit(self, cursor: Any) -> None:
+        cursor.execute("SET LOCAL jit = off")
 
     def analyze(self) -> None:
         """``ANALYZE`` the events table and the side tables (the owner's; skipped for others).
