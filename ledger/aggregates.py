@@ -1030,6 +1030,19 @@ class Project(StreamAggregate):
             self._refuse_declared(kind, "period", event.period)
         elif isinstance(event, CHANGES):
             target = self.effective.get(event.target_version)
+            if (
+                isinstance(target, ev.ProjectRegistered)
+                and isinstance(event, ev.EventCorrected)
+                and str(event.changes.get("project_code", target.project_code)).upper()
+                != target.project_code.upper()
+            ):
+                raise RuleViolationError(
+                    kind,
+                    "project_code",
+                    "the project code names the project's stream and its participants' "
+                    "enrolments: it cannot be corrected (register the project under its "
+                    "code instead)",
+                )
             if isinstance(target, ev.ExpenditureDeclared):
                 raise RuleViolationError(
                     kind, "target_version", "a declaration is immutable once recorded"

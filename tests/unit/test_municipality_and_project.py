@@ -104,3 +104,17 @@ def test_stream_ids_of_municipalities_and_projects_are_derived_from_their_codes(
     assert ev.municipality_stream_id("GM0622") == municipality("GM0622").id
     assert ev.project_stream_id("mwp") == ev.project_stream_id("MWP")
     assert ev.project_stream_id("MWP") != ev.municipality_stream_id("MWP")
+
+
+def test_a_project_code_cannot_be_corrected():
+    """The code names the project's stream: a corrected code would leave the stream and its
+    participants' enrolments under the old one. Other fields, and the code's case, may be
+    corrected."""
+    mwp = project()
+    give(mwp, ev.ProjectRegistered, **project_fields())
+    with pytest.raises(RuleViolationError, match="cannot be corrected") as info:
+        correct(mwp, 1, project_code="NEW")
+    assert info.value.field == "project_code"
+    assert mwp.version == 1
+    correct(mwp, 1, project_code=mwp.registered.project_code.lower(), title="Samen verder")
+    assert mwp.registered.title == "Samen verder"
