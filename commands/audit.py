@@ -7,15 +7,17 @@ docs/audit.md ("JSON output"). ``verify-proof`` never opens the ledger.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from commands import render
 from commands.context import TrajectContext, pass_traject
+from commands.reading import READ_VIA
 from commands.replaying import REPLAY_SETTINGS, check_replayable, replay, resolve
-from commands.types import IsoMoment
+from commands.types import IsoDate, IsoMoment
 from ledger import audit
 from ledger.application import TrajectoryLedger
 from ledger.crypto import write_new_file
@@ -450,6 +452,51 @@ def export_command(
         click.echo(f"Checkpoint of {found.tree_size} events written to {out}")
 
 
+# --- reads of special-category data -----------------------------------------------------------
+
+
+@group.command("reads")
+@click.option(
+    "--person",
+    "person_ref",
+    default=None,
+    metavar="PERSON",
+    help="only this person's reads: a person id or a unique prefix of at least 6 characters",
+)
+@click.option(
+    "--since", type=IsoDate(), default=None, help="only reads on or after this day (Dutch time)"
+)
+@click.option("--user", default=None, metavar="NAME", help="only the reads by this user")
+@json_option
+@pass_traject
+def reads_command(
+    traject: TrajectContext,
+    person_ref: str | None,
+    since: date | None,
+    user: str | None,
+    as_json: bool,
+) -> None:
+    """List the recorded reads of special-category data (GDPR Art. 9), oldest first.
+
+    Each SpecialCategoryRead says when, whose values, read by whom, with which command, which
+    fields and for which purpose. The reads hold no personal data: no master key is needed.
+
+    \b
+    Example:
+      traject audit reads --since 2026-01-01
+      traject audit reads --user r.jansen --json
+    """
+    ledger = _ledger(traject)
+    person_id = ledger.resolve_person(person_ref) if person_ref else None
+    reads = ledger.special_reads(person_id=person_id, since=since, user=user)
+    if _wants_json(traject, as_json):
+        traject.emit("", render.reads_json(reads), as_json=True)
+        return
+    from commands import tables  # noqa: PLC0415 - rich only when shown
+
+    traject.console.print(tables.reads_table(reads, "Reads of special-category data"))
+
+
 # --- replay -------------------------------------------------------------------------------------
 
 
@@ -473,6 +520,9 @@ def replay_command(
     its `basis`) as canonical JSON, the last notification id recorded by then, the rule
     version, and the smallest stored checkpoint that covers that id (or null).
 
+    A timeline shows special-category values only when given --purpose, and records the read
+    as `audit replay timeline` (see `traject timeline`).
+
     \b
     Example:
       traject audit replay --as-known-at 2024-07-01T00:00 report outflow --period 2024H1
@@ -480,6 +530,7 @@ def replay_command(
     root = click.get_current_context().find_root()
     path, target = resolve(root, command)
     check_replayable(path, target, command, "replayed")
+    root.meta[READ_VIA] = "audit replay"  # a timeline's record of a read names the replay
     result, block = replay(root, _ledger(traject), command, as_known_at)
     traject.emit("", {"command": path, "result": result, "replay": block}, as_json=True)
 

@@ -345,6 +345,11 @@ class TrajectContext:
         for warning in warnings:
             click.echo(f"Warning: {warning}", err=True)
 
+    def note(self, notes: Iterable[str]) -> None:
+        """Tell the user on stderr what else the command did (stdout stays the result)."""
+        for note in notes:
+            click.echo(note, err=True)
+
 
 pass_traject = click.make_pass_decorator(TrajectContext)
 """Give a command the invocation's TrajectContext as its first argument."""

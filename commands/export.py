@@ -18,6 +18,7 @@ from uuid import UUID
 import click
 import orjson
 
+from commands import render
 from commands.context import TrajectContext, pass_traject
 from commands.importing import (
     LineRejectedError,
@@ -26,6 +27,7 @@ from commands.importing import (
     csv_columns,
     progress_bar,
 )
+from commands.reading import purpose_option, reading
 from commands.types import gemeente_code
 from ledger.catalog import CatalogEntry
 from ledger.export import Exporter, ExportFilter
@@ -110,6 +112,7 @@ class PeriodType(click.ParamType[tuple[date | None, date | None]]):
     help="write personal fields (BSN, name, …) and external keys in clear; without it they are "
     "pseudonymised",
 )
+@purpose_option()
 @click.option(
     "--output",
     "-o",
@@ -129,6 +132,7 @@ def export_command(
     municipality: str | None,
     period: tuple[date | None, date | None] | None,
     include_personal: bool,
+    purpose: str | None,
     output: Path | None,
     quiet: bool,
 ) -> None:
@@ -143,10 +147,17 @@ def export_command(
     keyed hash under "_pseudonyms" (stable within this ledger), external keys are left out and
     reasons of corrections are withheld. Erased personal data is never exported.
 
+    Special-category values (GDPR Art. 9, e.g. health_barrier) are exported only with
+    --include-personal and --purpose, and only once their read is recorded: one
+    SpecialCategoryRead per person whose values are written, recorded in batches before the
+    lines that hold them are written. Otherwise (no purpose, a pseudonymised export, a
+    database user who may not record the read) they are left out and named under "_withheld".
+
     \b
     Example:
       traject export > events.jsonl
       traject export --include-personal --person C-1001 -o c1001.jsonl
+      traject export --include-personal --purpose "migration" -o all.jsonl
       traject export --format csv --kind housed --period 2025H1 > housed.csv
     """
     item: CatalogEntry | None = None
@@ -157,6 +168,12 @@ def export_command(
             raise click.BadParameter(error.problems[0][1], param_hint="--kind") from None
     if output_format == "csv" and item is None:
         raise click.BadParameter("CSV holds one kind of fact: give --kind", param_hint="--kind")
+    if purpose is not None and not include_personal:
+        msg = (
+            "only with --include-personal: a pseudonymised export never holds special-category "
+            "values, so it reads none"
+        )
+        raise click.BadParameter(msg, param_hint="--purpose")
     if output is not None and output.exists():
         raise click.BadParameter(f"{output} exists; it is never overwritten", param_hint="--output")
     person_id = _person(traject, person_ref) if person_ref else None
@@ -165,6 +182,7 @@ def export_command(
         traject.app,
         include_personal=include_personal,
         selection=ExportFilter(person_id, municipality, start, end),
+        reading=reading("export --include-personal", purpose),
     )
     with (
         _target(output) as out,
@@ -180,6 +198,8 @@ def export_command(
         )
     if not quiet:
         click.echo(f"{count} facts exported", err=True)
+        traject.note(render.export_reads_notes(exporter.reads))
+    traject.warn(render.export_reads_warnings(exporter.reads))
 
 
 def _person(traject: TrajectContext, ref: str) -> UUID:

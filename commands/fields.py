@@ -114,7 +114,9 @@ def field_option(entry: CatalogEntry, name: str, info: FieldInfo) -> click.Optio
     """One option for one payload field of an event."""
     shape = shape_of(info.annotation, info.metadata)
     text = (info.description or name.replace("_", " ")).rstrip(".")
-    if entry.is_personal(name):
+    if name in entry.event.special_category_fields():
+        text += " (special category, GDPR Art. 9: encrypted, erasable; shown only for a purpose)"
+    elif entry.is_personal(name):
         text += " (personal: encrypted, erasable)"
     if shape.mapping is not None:
         text += "; repeat for each key"

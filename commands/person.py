@@ -10,6 +10,7 @@ import click
 from commands import fields, render
 from commands.context import TrajectContext, pass_traject
 from commands.holds import hold_options, write_hold
+from commands.reporting import table_or_json_option
 from commands.types import BsnType, IsoDate
 from ledger.catalog import CATALOG
 from ledger.events import StreamKind
@@ -83,6 +84,32 @@ def show(traject: TrajectContext, person: str) -> None:
     from commands import tables  # noqa: PLC0415 - rich is loaded only to show a table
 
     traject.emit(tables.person_table(summary), render.person_json(summary))
+
+
+@group.command()
+@click.argument("person")
+@table_or_json_option()
+@pass_traject
+def reads(traject: TrajectContext, person: str, output: str | None) -> None:
+    """List the recorded reads of a person's special-category data (GDPR Art. 9).
+
+    Each read (SpecialCategoryRead, recorded by the command that showed the values) says when,
+    by whom, with which command, which fields and for which purpose; oldest first. For every
+    person's reads, with filters, see `traject audit reads`.
+
+    \b
+    Example:
+      traject person reads 3219ed75
+      traject person reads 3219ed75 --format json
+    """
+    person_id = traject.person(person)
+    found = traject.app.special_reads(person_id=person_id)
+    from commands import tables  # noqa: PLC0415 - rich is loaded only to show a table
+
+    as_json = None if output is None else output == "json"
+    title = f"Reads of special-category data of {person_id}"
+    table = tables.reads_table(found, title, persons=False)
+    traject.emit(table, render.reads_json(found), as_json=as_json)
 
 
 @group.command()

@@ -11,6 +11,10 @@ The JSON shapes are part of the interface (scripts parse them); keys are only ev
       "stream_id": "3219ed75-…",           # the person id
       "as_known_at": "2024-06-02T12:00:00+00:00" | null,
       "erased": false,                      # true once the person's personal data was shredded
+      "special_category": {                 # special-category values (GDPR Art. 9) in it
+        "fields": ["health_barrier"],       # the fields that hold one ([]: none)
+        "shown": true                       # false: withheld (null below; see the warning)
+      },
       "events": [
         {
           "version": 4,                     # position in the person's stream, from 1
@@ -22,6 +26,7 @@ The JSON shapes are part of the interface (scripts parse them); keys are only ev
           "status": "current" | "corrected" | "retracted",
           "corrected_by": [6],              # versions of the corrections of this event
           "retracted_by": null,             # version of its retraction, if any
+          "withheld": [],                   # special-category fields whose values are left out
           "recorded": {"occurred_on": "2024-03-04", "municipality": "GM0622",
                        "evidence": [], "fields": {"housing_kind": "regulier", …}},
           "effective": {…same shape, corrections applied…} | null   # null when retracted
@@ -44,14 +49,19 @@ Write commands (``--json``)::
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from commands.context import Initialised, KeyRotated
 from ledger import events as ev
+from ledger.aggregates import dutch_day
 from ledger.application import Erasure, PersonSummary, Recorded, Timeline, TimelineEntry
 from ledger.persistence import Purge
 from ledger.retention import RetentionStatus
+from ledger.special import Disclosure, Withheld
+
+if TYPE_CHECKING:
+    from ledger.export import ExportReads  # the export's module is loaded only to export
 
 ERASED = "[erased]"
 
@@ -216,6 +226,10 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
         "stream_id": str(timeline.stream_id),
         "as_known_at": timeline.as_known_at.isoformat() if timeline.as_known_at else None,
         "erased": timeline.erased,
+        "special_category": {
+            "fields": list(timeline.disclosure.fields),
+            "shown": timeline.disclosure.shown,
+        },
         "events": [
             {
                 "version": entry.version,
@@ -227,6 +241,7 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
                 "status": _status(entry),
                 "corrected_by": list(entry.corrected_by),
                 "retracted_by": entry.retracted_by,
+                "withheld": list(entry.withheld),
                 "recorded": _state(entry.event),
                 "effective": _state(entry.effective) if entry.effective is not None else None,
             }
@@ -243,6 +258,97 @@ def _status(entry: TimelineEntry) -> str:
     if entry.retracted_by is not None:
         return "retracted"
     return "corrected" if entry.corrected_by else "current"
+
+
+# --- special-category data (GDPR Art. 9) ----------------------------------------------------
+
+NOT_SHOWN = "(special category: not shown)"
+ART9 = "special-category data (GDPR Art. 9)"
+
+
+def disclosure_notes(disclosure: Disclosure, person: UUID) -> list[str]:
+    """The note that the special-category values shown were read on the record."""
+    if not disclosure.shown:
+        return []
+    return [
+        f"Recorded the read of the {ART9} shown ({', '.join(disclosure.fields)}) as version "
+        f"{disclosure.recorded} of {person} (SpecialCategoryRead)."
+    ]
+
+
+def withheld_because(why: Withheld, detail: str) -> str:
+    """Why special-category values were left out, as the end of a warning."""
+    if why is Withheld.NO_PURPOSE:
+        return (
+            f"{ART9} is shown only for a stated purpose: give --purpose TEXT, and the read is "
+            "recorded on the person's stream first"
+        )
+    if why is Withheld.NOT_PERMITTED:
+        return (
+            f"{ART9} is shown only once its read is recorded, and this database user may not "
+            f"record it ({detail}; the roles traject_auditor and traject_analyst never write)"
+        )
+    if why is Withheld.PSEUDONYMISED:
+        return f"a pseudonymised export never holds {ART9}, not even as a pseudonym"
+    return f"{ART9} is shown only once its read is recorded, and recording it failed ({detail})"
+
+
+def disclosure_warnings(disclosure: Disclosure) -> list[str]:
+    """The warning that special-category values were left out, and why."""
+    if disclosure.withheld is None:
+        return []
+    names = ", ".join(disclosure.fields)
+    return [f"{names} not shown: {withheld_because(disclosure.withheld, disclosure.detail)}"]
+
+
+def persons(count: int) -> str:
+    return f"{count} person" if count == 1 else f"{count} persons"
+
+
+def export_reads_notes(reads: ExportReads) -> list[str]:
+    """What an export recorded, and what it left out as a pseudonymised export must."""
+    notes = []
+    if reads.recorded:
+        notes.append(
+            f"Recorded the read of {ART9} of {persons(len(reads.recorded))}, one "
+            "SpecialCategoryRead each, before writing their values."
+        )
+    left = reads.withheld.get(Withheld.PSEUDONYMISED)
+    if left:
+        reason = withheld_because(Withheld.PSEUDONYMISED, "")
+        notes.append(f"Special-category values of {persons(len(left))} left out: {reason}.")
+    return notes
+
+
+def export_reads_warnings(reads: ExportReads) -> list[str]:
+    """The special-category values an export left out though personal data was asked for."""
+    return [
+        f"special-category values of {persons(len(left))} left out (named under _withheld): "
+        + withheld_because(why, reads.detail.get(why, ""))
+        for why, left in reads.withheld.items()
+        if why is not Withheld.PSEUDONYMISED
+    ]
+
+
+def read_json(read: ev.SpecialCategoryRead) -> dict[str, Any]:
+    """One recorded read of special-category values."""
+    return {
+        "person_id": str(read.originator_id),
+        "version": read.originator_version,
+        "recorded_at": read.timestamp.astimezone(UTC).isoformat(),
+        "read_on": dutch_day(read.timestamp).isoformat(),
+        "read_by": read.read_by,
+        "recorded_by": read.recorded_by,
+        "source": read.source.value,
+        "command": read.command,
+        "fields": list(read.field_names),
+        "purpose": read.purpose,
+    }
+
+
+def reads_json(reads: list[ev.SpecialCategoryRead]) -> dict[str, Any]:
+    """``traject person reads`` and ``traject audit reads --json``: ``{"reads": [...]}``."""
+    return {"reads": [read_json(read) for read in reads]}
 
 
 # --- init -------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Rich renderables for the commands that show tables: a person, a timeline.
+"""Rich renderables for the commands that show tables: a person, a timeline, recorded reads.
 
 User-supplied text is always wrapped in ``Text`` so that a name like ``[bold]`` is shown as
 typed, never read as markup. Plain-text results and the JSON shapes are in ``commands.render``.
@@ -10,7 +10,15 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from commands.render import ERASED, changed, moment, payload, plain, registration_fields
+from commands.render import (
+    ERASED,
+    NOT_SHOWN,
+    changed,
+    moment,
+    payload,
+    plain,
+    registration_fields,
+)
 from ledger import events as ev
 from ledger.application import PersonSummary, Timeline, TimelineEntry
 
@@ -40,6 +48,7 @@ def _fields_cell(entry: TimelineEntry) -> Text:
         lines = [f"corrects v{event.target_version}"]
         changes = {**event.changes, **(event.personal_changes or {})}
         lines += [f"{name}={plain(value)}" for name, value in changes.items()]
+        lines += [f"{name}={NOT_SHOWN}" for name in entry.withheld]
     elif isinstance(event, ev.EventRetracted):
         lines = [f"retracts v{event.target_version}"]
     else:
@@ -48,6 +57,9 @@ def _fields_cell(entry: TimelineEntry) -> Text:
     was = payload(event)
     for name, value in payload(shown).items():
         if isinstance(event, ev.EventCorrected | ev.EventRetracted) and name != "reason":
+            continue
+        if name in entry.withheld:
+            lines.append(f"{name}={NOT_SHOWN}")
             continue
         if value is None or value in ([], {}):
             continue
@@ -102,4 +114,32 @@ def timeline_table(timeline: Timeline) -> Table:
         )
     if not timeline.entries:
         table.caption = "no events were known at that moment"
+    return table
+
+
+def reads_table(reads: list[ev.SpecialCategoryRead], title: str, *, persons: bool = True) -> Table:
+    """One row per recorded read of special-category values: when (UTC), whose (unless the
+    title names the one person: ``persons`` False), by whom, with which command, of which
+    fields, and why."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("recorded (UTC)", no_wrap=True)
+    if persons:
+        table.add_column("person", no_wrap=True)
+    table.add_column("v", justify="right", no_wrap=True)
+    table.add_column("read by", overflow="fold")
+    table.add_column("command", overflow="fold")
+    table.add_column("fields", no_wrap=True)
+    table.add_column("purpose", overflow="fold", ratio=1, min_width=12)
+    for read in reads:
+        cells = [
+            moment(read.timestamp),
+            *([str(read.originator_id)] if persons else []),
+            str(read.originator_version),
+            Text(read.read_by),
+            Text(read.command),
+            Text("\n".join(read.field_names)),
+            Text(read.purpose),
+        ]
+        table.add_row(*cells)
+    table.caption = f"{len(reads)} recorded read(s)"
     return table

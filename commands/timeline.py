@@ -8,6 +8,7 @@ import click
 
 from commands import render, tables
 from commands.context import TrajectContext, pass_traject
+from commands.reading import purpose_option, reading
 from commands.reporting import table_or_json_option
 from commands.types import IsoMoment
 
@@ -21,21 +22,36 @@ from commands.types import IsoMoment
     "names an offset) or a date (00:00 UTC that day)",
 )
 @table_or_json_option()
+@purpose_option()
 @pass_traject
 def timeline(
-    traject: TrajectContext, person: str, as_known_at: datetime | None, output: str | None
+    traject: TrajectContext,
+    person: str,
+    as_known_at: datetime | None,
+    output: str | None,
+    purpose: str | None,
 ) -> None:
     """Show every event of a person: when it happened, when and by whom it was recorded, and
     whether it was later corrected or retracted.
 
-    Personal fields are shown decrypted. PERSON is a person id or a unique prefix of at least
-    6 characters. The JSON form is stable (see commands/render.py).
+    Personal fields are shown decrypted. Special-category values (GDPR Art. 9, e.g.
+    health_barrier) are shown only with --purpose, and only once the read is recorded on the
+    person's stream (SpecialCategoryRead: who, when, which fields, why); without a purpose, or
+    when the read cannot be recorded (a read-only database user), they read "(special category:
+    not shown)" and a warning says why. PERSON is a person id or a unique prefix of at least 6
+    characters. The JSON form is stable (see commands/render.py).
 
     \b
     Example:
       traject timeline 3219ed75
       traject timeline 3219ed75 --as-known-at 2024-06-02T12:00 --format json
+      traject timeline 3219ed75 --purpose "bezwaar BZW-2026-014"
     """
-    history = traject.app.timeline(traject.person(person), as_known_at=as_known_at)
+    person_id = traject.person(person)
+    history = traject.app.timeline(
+        person_id, as_known_at=as_known_at, reading=reading("timeline", purpose)
+    )
     as_json = None if output is None else output == "json"
     traject.emit(tables.timeline_table(history), render.timeline_json(history), as_json=as_json)
+    traject.note(render.disclosure_notes(history.disclosure, person_id))
+    traject.warn(render.disclosure_warnings(history.disclosure))

@@ -148,6 +148,28 @@ class BsnType(click.ParamType[str]):
         return text.zfill(9)
 
 
+class ShortText(click.ParamType[str]):
+    """A short free text that is stored as given (stripped): not empty, at most 200 characters,
+    as the catalog's ``Text`` fields (e.g. the purpose of a read)."""
+
+    name = "text"
+    limit = 200
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "TEXT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        if not text:
+            self.fail(f"empty: give {self.what}", param, ctx)
+        if len(text) > self.limit:
+            self.fail(f"{len(text)} characters: at most {self.limit}", param, ctx)
+        return text
+
+
 class PatternType(click.ParamType[str]):
     """Text that must match one of the catalog's patterns (codes, periods, digests)."""
 

@@ -58,6 +58,7 @@ OWN_COMMANDS: dict[str, str] = {
     "legal-hold-placed": "traject person hold",  # on a project: traject project hold
     "legal-hold-released": "traject person release",  # on a project: traject project release
     "report-sealed": "traject report seal",
+    "special-category-read": "traject timeline",  # and traject export --include-personal
 }
 
 # Control events have no domain date of their own: the ledger fills in the day of recording.
@@ -69,6 +70,7 @@ CONTROL_OCCURRED_ON: dict[str, str] = {
     "legal-hold-placed": "the day the hold was placed (today unless given with --on)",
     "legal-hold-released": "the day the hold was released (today unless given with --on)",
     "report-sealed": "the day the report was sealed (today)",
+    "special-category-read": "the day the values were read (today)",
 }
 
 STREAM_TITLES: dict[str, str] = {
@@ -203,6 +205,7 @@ def _cell(text: str) -> str:
 def field_rows(cls: type[ev.TrajectEvent], names: tuple[str, ...]) -> list[str]:
     hints = _hints(cls)
     personal = cls.personal_fields()
+    special = cls.special_category_fields()
     rows = [
         "| field | type | required | allowed values | description | personal |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -223,9 +226,15 @@ def field_rows(cls: type[ev.TrajectEvent], names: tuple[str, ...]) -> list[str]:
             description = info.description or ""
         rows.append(
             f"| `{name}` | {_cell(kind)} | {required} | {_cell(allowed) or '–'} "
-            f"| {_cell(description)} | {'yes' if name in personal else 'no'} |"
+            f"| {_cell(description)} | {_personal_cell(name, personal, special)} |"
         )
     return rows
+
+
+def _personal_cell(name: str, personal: frozenset[str], special: frozenset[str]) -> str:
+    if name in special:
+        return "yes, special category (Art. 9)"
+    return "yes" if name in personal else "no"
 
 
 LEDGER_FIELDS: dict[str, str] = {

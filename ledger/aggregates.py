@@ -254,7 +254,10 @@ class StreamAggregate:
             )
         if isinstance(target, ev.CONTROL_EVENTS):
             raise RuleViolationError(
-                kind, "target_version", "corrections and retractions cannot themselves be changed"
+                kind,
+                "target_version",
+                f"v{event.target_version} is a {kind_name(type(target))}, a fact about the record: "
+                "corrections, retractions and the other control facts cannot themselves be changed",
             )
         if event.target_version in self.retracted_by:
             raise RuleViolationError(

@@ -17,15 +17,21 @@ import contextvars
 import getpass
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Mapper
-from eventsourcing.utils import Environment
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    Mapper,
+    OperationalError,
+)
+from eventsourcing.utils import Environment, get_topic
 from pydantic import ValidationError
 
 from ledger import events as ev
@@ -65,6 +71,8 @@ from ledger.errors import (
     StreamNotFoundError,
     TrajectError,
     ValidationFailedError,
+    permission_error,
+    raised_in_database,
 )
 from ledger.persistence import (
     MASTER_KEY_CHECK,
@@ -83,12 +91,22 @@ from ledger.persistence import (
 )
 from ledger.retention import Hold, ProjectFacts, RetentionStatus, assess
 from ledger.seals import canonical_digest, canonical_json, without_basis
+from ledger.special import (
+    Disclosure,
+    Reading,
+    Withheld,
+    special_values,
+    target_class,
+    values_in,
+    withhold,
+)
 from ledger.values import normalise_bsn
 
 ACROSS_STREAMS = frozenset({ev.ParticipantEnrolled, ev.EventCorrected})
 """The facts whose rules may read other streams than their own (``ledger.enrolments``)."""
 MAX_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 0.005
+READ_PAGE = 1000  # notifications per page when every recorded read is listed
 SCHEMA_VERSION = "1"
 
 current_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -125,6 +143,7 @@ class TimelineEntry:
     effective: ev.TrajectEvent | None  # None when retracted
     corrected_by: tuple[int, ...] = ()
     retracted_by: int | None = None
+    withheld: tuple[str, ...] = ()  # special-category fields whose values are left out
 
     @property
     def version(self) -> int:
@@ -141,6 +160,7 @@ class Timeline:
     as_known_at: datetime | None
     entries: tuple[TimelineEntry, ...]
     erased: bool = False
+    disclosure: Disclosure = field(default_factory=Disclosure)  # its special-category values
 
 
 @dataclass(frozen=True)
@@ -189,6 +209,39 @@ def check_recorded_at(aggregate: StreamAggregate, event: ev.TrajectEvent) -> Non
             f"must not be before the stream's last recorded time "
             f"({last.timestamp.astimezone(UTC).isoformat()})",
         )
+
+
+def read_fields(reading: Reading, field_names: Sequence[str]) -> dict[str, Any]:
+    """The fields of a SpecialCategoryRead by the current user (kept as ``read_by``)."""
+    return {
+        "read_by": default_actor(),
+        "command": reading.command,
+        "field_names": tuple(field_names),
+        "purpose": reading.purpose,
+    }
+
+
+def unrecorded(error: Exception) -> tuple[Withheld, str] | None:
+    """Why the read of special-category values was not recorded, when ``error`` (raised by its
+    append) means the values are withheld, with what the store said; None for a bug.
+
+    The database user may not append (PostgreSQL's "permission denied": the auditor and analyst
+    roles), or the append failed: refused by a rule or by the database (a trigger), lost to
+    concurrent writers, the store locked or gone."""
+    denied = permission_error(error)
+    if denied is not None:
+        return Withheld.NOT_PERMITTED, _first_line(denied)
+    if isinstance(error, TrajectError | OperationalError | InterfaceError | InternalError):
+        return Withheld.NOT_RECORDED, _first_line(error)
+    refused = raised_in_database(error)
+    if refused is not None:
+        return Withheld.NOT_RECORDED, _first_line(refused)
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def as_day(value: date | str | None, kind: str) -> date:
@@ -353,6 +406,12 @@ class TrajectoryLedger(Application[UUID]):
         """
         if kind is ev.PersonRegistered:
             return self.register_person(recorded_at=recorded_at, **fields)
+        if kind is ev.SpecialCategoryRead:
+            msg = (
+                "a SpecialCategoryRead is recorded by the command that shows the values "
+                "(traject timeline --purpose, traject export --include-personal --purpose)"
+            )
+            raise TrajectError(msg)
         if kind in ev.CONTROL_EVENTS:
             msg = (
                 "use correct/retract/shred/hold/release/schedule-retention/report seal for "
@@ -920,27 +979,129 @@ class TrajectoryLedger(Application[UUID]):
                 break
             yield typed
 
-    def timeline(self, stream_id: UUID, *, as_known_at: datetime | None = None) -> Timeline:
-        """The stream's events as the ledger knew them at ``as_known_at`` (default: now)."""
+    def timeline(
+        self,
+        stream_id: UUID,
+        *,
+        as_known_at: datetime | None = None,
+        reading: Reading | None = None,
+    ) -> Timeline:
+        """The stream's events as the ledger knew them at ``as_known_at`` (default: now), for
+        showing: special-category values are in it only for ``reading`` with a purpose, once
+        the read is recorded (:meth:`disclose`); else they are withheld (``withheld`` of each
+        entry; ``disclosure`` says why).
+        """
         stored = list(self.stream_events(stream_id, as_known_at=as_known_at))
         if not stored and as_known_at is None:
             raise PersonNotFoundError(stream_id)
         aggregate = project_stream(None, stored) or Trajectory(stream_id)
+        disclosure = self.disclose(stream_id, stored, reading)
         entries = []
-        for event in stored:
-            version = event.originator_version
+        for recorded in stored:
+            version = recorded.originator_version
+            event, effective = recorded, aggregate.effective.get(version)
+            withheld: frozenset[str] = frozenset()
+            if disclosure.fields and not disclosure.shown:
+                withheld = special_values(event, target_class(event, aggregate.stored))
+                if effective is not None:
+                    withheld |= special_values(effective)
+                event = withhold(event, withheld)
+                effective = None if effective is None else withhold(effective, withheld)
             entries.append(
                 TimelineEntry(
                     event=event,
-                    effective=aggregate.effective.get(version),
+                    effective=effective,
                     corrected_by=tuple(aggregate.corrected_by.get(version, ())),
                     retracted_by=aggregate.retracted_by.get(version),
+                    withheld=tuple(sorted(withheld)),
                 )
             )
         erased = self.keyring.key_for_read(stream_id) is None and any(
             isinstance(e, ev.PersonalDataShredded) for e in stored
         )
-        return Timeline(stream_id, as_known_at, tuple(entries), erased)
+        return Timeline(stream_id, as_known_at, tuple(entries), erased, disclosure)
+
+    # --- special-category data (GDPR Art. 9) ------------------------------------------------
+
+    def disclose(
+        self, stream_id: UUID, events: Sequence[ev.TrajectEvent], reading: Reading | None
+    ) -> Disclosure:
+        """Whether the special-category values in ``events`` (of stream ``stream_id``, about to
+        be shown in clear) may be shown, their read recorded first (``ledger.special``).
+
+        Nothing is recorded when they hold none (none recorded, or erased). Without a purpose
+        they are withheld. With one, a SpecialCategoryRead naming the fields, the command, the
+        purpose and the reader is appended to the stream; when it cannot be (the database user
+        may not append, the append fails) they are withheld. The caller shows them only when
+        the result is ``shown``.
+        """
+        fields = values_in(events)
+        if not fields:
+            return Disclosure()
+        if reading is None or not reading.purpose:
+            return Disclosure(fields, withheld=Withheld.NO_PURPOSE)
+        try:
+            recorded = self.record_read(stream_id, reading, fields)
+        except Exception as error:
+            reason = unrecorded(error)
+            if reason is None:
+                raise
+            return Disclosure(fields, withheld=reason[0], detail=reason[1])
+        return Disclosure(fields, recorded=recorded.version)
+
+    def record_read(
+        self, person_id: UUID, reading: Reading, field_names: Sequence[str]
+    ) -> Recorded:
+        """Append a SpecialCategoryRead: the current user read ``field_names`` of the person in
+        clear with ``reading.command``, for ``reading.purpose``.
+
+        Raises:
+            PersonNotFoundError: not a person's stream.
+            ValidationFailedError: no purpose, or a malformed field name.
+        """
+        fields = read_fields(reading, field_names)
+
+        def build(aggregate: StreamAggregate) -> dict[str, Any]:
+            if not isinstance(aggregate, Trajectory):
+                raise PersonNotFoundError(person_id)
+            return fields
+
+        return self._append(person_id, ev.SpecialCategoryRead, build, new_stream=False)
+
+    def special_reads(
+        self,
+        *,
+        person_id: UUID | None = None,
+        since: date | None = None,
+        user: str | None = None,
+    ) -> list[ev.SpecialCategoryRead]:
+        """The recorded reads of special-category values, oldest first: of one person, or of
+        everyone; recorded on or after the day ``since`` (Dutch time); read by ``user``."""
+        if person_id is not None:
+            found: Iterable[ev.SpecialCategoryRead] = (
+                e for e in self.stream_events(person_id) if isinstance(e, ev.SpecialCategoryRead)
+            )
+        else:
+            found = self._all_special_reads()
+        return [
+            read
+            for read in found
+            if (since is None or recorded_day(read) >= since)
+            and (user is None or read.read_by == user)
+        ]
+
+    def _all_special_reads(self) -> Iterator[ev.SpecialCategoryRead]:
+        topics = [get_topic(ev.SpecialCategoryRead)]
+        start = 0
+        while True:
+            page = self.recorder.select_notifications(
+                start, READ_PAGE, topics=topics, inclusive_of_start=False
+            )
+            if not page:
+                return
+            start = page[-1].id
+            for stored in page:
+                yield cast("ev.SpecialCategoryRead", self.mapper.to_domain_event(stored))
 
     def _trajectory(self, person_id: UUID) -> Trajectory:
         """A person's stream (raises PersonNotFoundError, also for a stream of another kind)."""

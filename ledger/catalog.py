@@ -82,6 +82,7 @@ DUTCH_TERMS: dict[type[ev.TrajectEvent], str] = {
     ev.RetentionScheduled: "bewaartermijn berekend (retention term computed)",
     ev.LegalHoldPlaced: "bewaarplicht wegens procedure / audit (legal hold placed)",
     ev.LegalHoldReleased: "bewaarplicht opgeheven (legal hold released)",
+    ev.SpecialCategoryRead: "inzage bijzondere persoonsgegevens (special-category data read)",
     ev.TaakstellingSet: "taakstelling (half-yearly housing quota)",
     ev.TaakstellingCorrected: "taakstelling gecorrigeerd (quota corrected)",
     ev.HousingRealisationConfirmed: "realisatie taakstelling (official realisation)",

@@ -201,8 +201,21 @@ def permission_error(error: BaseException) -> BaseException | None:
     return sqlstate_error(error, INSUFFICIENT_PRIVILEGE)
 
 
-def sqlstate_error(error: BaseException, sqlstate: str) -> BaseException | None:
-    """The PostgreSQL error with ``sqlstate`` in ``error``'s chain of causes, if there is one.
+def raised_in_database(error: BaseException) -> BaseException | None:
+    """The error a PostgreSQL trigger or function raised (SQLSTATE class P0) in ``error``'s
+    chain of causes, if there is one: the database refused the statement."""
+    return sqlstate_error(error, PLPGSQL_ERROR_CLASS, prefix=True)
+
+
+PLPGSQL_ERROR_CLASS = "P0"
+"""PostgreSQL's SQLSTATE class of errors raised by PL/pgSQL (``RAISE EXCEPTION``)."""
+
+
+def sqlstate_error(
+    error: BaseException, sqlstate: str, *, prefix: bool = False
+) -> BaseException | None:
+    """The PostgreSQL error with ``sqlstate`` (or, with ``prefix``, one starting with it) in
+    ``error``'s chain of causes, if there is one.
 
     The event store library wraps psycopg's errors in its own, so the chain is followed.
     """
@@ -210,7 +223,8 @@ def sqlstate_error(error: BaseException, sqlstate: str) -> BaseException | None:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if getattr(current, "sqlstate", None) == sqlstate:
+        state = getattr(current, "sqlstate", None)
+        if state == sqlstate or (prefix and isinstance(state, str) and state.startswith(sqlstate)):
             return current
         current = current.__cause__ or current.__context__
     return None

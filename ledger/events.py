@@ -9,7 +9,10 @@ catalog says which domain date it is (housed_on, dagtekening, exam date, …), s
 it as a second field. ``timestamp`` is when the ledger recorded it (transaction time, UTC).
 Fields marked personal (``personal=True`` in ``json_schema_extra``) are encrypted at rest with
 the stream's own data key and read as ``None`` once that key is shredded; they are therefore
-always optional in the model.
+always optional in the model. Special-category fields (GDPR Art. 9: health and the like, declared
+with ``special_category``) are personal too, and marked ``special_category=True`` as well: a
+command shows their values in clear only for a stated purpose, after recording the read as a
+``SpecialCategoryRead`` on the person's stream (``ledger.special``).
 """
 
 from __future__ import annotations
@@ -105,6 +108,17 @@ def personal(description: str) -> Any:
     return Field(default=None, description=description, json_schema_extra={"personal": True})
 
 
+def special_category(description: str) -> Any:
+    """A special-category field (GDPR Art. 9: health, ethnic origin, religion, …): personal
+    (encrypted at rest, erasable), and every read of its value in clear is recorded
+    (``SpecialCategoryRead``). Categorical flags only, never free text (domain.md §5.2)."""
+    return Field(
+        default=None,
+        description=description,
+        json_schema_extra={"personal": True, "special_category": True},
+    )
+
+
 class Aggregate(Protocol):
     def apply(self, event: TrajectEvent) -> None: ...
 
@@ -164,7 +178,12 @@ class TrajectEvent(DomainEvent):
 
     @classmethod
     def personal_fields(cls) -> frozenset[str]:
-        return _personal_fields(cls)
+        return _marked_fields(cls, "personal")
+
+    @classmethod
+    def special_category_fields(cls) -> frozenset[str]:
+        """The personal fields that hold special-category data (GDPR Art. 9)."""
+        return _marked_fields(cls, "special_category")
 
     @classmethod
     def payload_fields(cls) -> tuple[str, ...]:
@@ -177,11 +196,12 @@ CORRECTABLE_ENVELOPE_FIELDS = frozenset({"occurred_on", "municipality", "evidenc
 
 
 @cache
-def _personal_fields(cls: type[BaseModel]) -> frozenset[str]:
+def _marked_fields(cls: type[BaseModel], mark: str) -> frozenset[str]:
+    """The fields of ``cls`` whose ``json_schema_extra`` sets ``mark``."""
     return frozenset(
         name
         for name, info in cls.model_fields.items()
-        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("personal")
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get(mark)
     )
 
 
@@ -410,7 +430,7 @@ class BroadIntakeCompleted(TrajectEvent):
     by: Text = Field(description="who conducted the intake")
     education_level: Text | None = Field(default=None, description="highest education")
     work_experience: Text | None = Field(default=None, description="work experience summary")
-    health_barrier: bool | None = personal("categorical flag: health is a barrier (Art. 9)")
+    health_barrier: bool | None = special_category("categorical flag: health is a barrier")
 
 
 class LearnabilityTestTaken(TrajectEvent):
@@ -850,6 +870,31 @@ class LegalHoldReleased(TrajectEvent):
     reason: Text = Field(description="why the hold is released (no personal data here)")
 
 
+FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+"""The name of an event field, e.g. ``health_barrier``."""
+
+
+class SpecialCategoryRead(TrajectEvent):
+    """Special-category values (GDPR Art. 9) were shown in clear (occurred_on: the day read).
+
+    Recorded by the command that shows them (`traject timeline --purpose`, `traject export
+    --include-personal --purpose`) before it shows them: who read which fields, with which
+    command, and why. Holds no personal data: the fields are named, never their values. Changes
+    nothing in the trajectory and no read model counts it; never corrected or retracted.
+    """
+
+    read_by: Text = Field(
+        description="who read the values (the user; kept when the fact is exported and imported)"
+    )
+    command: Text = Field(description="the command that showed them, e.g. timeline")
+    field_names: tuple[FieldName, ...] = Field(
+        min_length=1, description="the special-category fields whose values were shown"
+    )
+    purpose: Text = Field(
+        description="why they were read, as stated with --purpose (no personal data here)"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Municipality stream
 # ---------------------------------------------------------------------------------------------
@@ -1033,6 +1078,7 @@ CONTROL_EVENTS: tuple[type[TrajectEvent], ...] = (
     RetentionScheduled,
     *HOLD_EVENTS,
     ReportSealed,
+    SpecialCategoryRead,
 )
 """Facts about the record rather than the trajectory: written by commands of their own, never
 by ``traject record``, allowed after death, and never corrected or retracted themselves."""

@@ -17,14 +17,25 @@ may hold a source's client number) are pseudonymised the same way, and the free-
 correction or retraction is withheld. Keys starting with ``_`` are ignored by the import.
 Erased (shredded) personal fields are absent either way; the erasure itself is exported as a
 ``personal-data-shredded`` line.
+
+Special-category values (GDPR Art. 9, ``ledger.special``) are exported only with
+``include_personal`` and a ``reading`` that states a purpose, and only once their read is
+recorded: before a page's lines are handed out, one ``SpecialCategoryRead`` per person whose values
+the page holds (and whose read this export has not recorded yet) is appended, all of the page's
+in one transaction (``ledger.batch``). The values of a person whose read could not be recorded
+are left out, as they are from a pseudonymised export (never pseudonymised: a keyed hash of a
+yes/no flag would still split the persons into two groups); such a line names the fields left
+out under ``_withheld``. The recorded reads of earlier exports are exported as
+``special-category-read`` lines (the reader kept as ``read_by``); this export's own reads come
+after its cut (the log as it stood when the export began) and are not in it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, cast
 from uuid import UUID
@@ -32,8 +43,11 @@ from uuid import UUID
 import orjson
 
 from ledger import events as ev
-from ledger.application import TrajectoryLedger
+from ledger.application import TrajectoryLedger, read_fields, unrecorded
+from ledger.batch import BatchWriter, Write
 from ledger.catalog import cli_name
+from ledger.errors import TrajectError
+from ledger.special import Reading, Withheld, special_values, withhold
 
 PAGE = 2000
 WITHHELD = "withheld from a pseudonymised export"
@@ -53,6 +67,21 @@ class ExportFilter:
         return self.person_id is not None or self.municipality is not None
 
 
+@dataclass
+class ExportReads:
+    """What an export did with special-category values: the reads it recorded (one per person),
+    and the persons whose values it left out, by why (with what the store said)."""
+
+    recorded: set[UUID] = field(default_factory=set)
+    withheld: dict[Withheld, set[UUID]] = field(default_factory=dict)
+    detail: dict[Withheld, str] = field(default_factory=dict)
+
+    def leave_out(self, why: Withheld, persons: Iterable[UUID], detail: str = "") -> None:
+        self.withheld.setdefault(why, set()).update(persons)
+        if detail:
+            self.detail.setdefault(why, detail)
+
+
 def pseudonym(key: bytes, name: str, value: Any) -> str:
     """A keyed hash of one personal value: the same value gives the same pseudonym."""
     text = orjson.dumps([name, value], option=orjson.OPT_SORT_KEYS)
@@ -63,42 +92,130 @@ class Exporter:
     """Turns the ledger's events into import lines, in the order they were stored."""
 
     def __init__(
-        self, app: TrajectoryLedger, *, include_personal: bool, selection: ExportFilter
+        self,
+        app: TrajectoryLedger,
+        *,
+        include_personal: bool,
+        selection: ExportFilter,
+        reading: Reading | None = None,
     ) -> None:
         self.app = app
         self.include_personal = include_personal
         self.selection = selection
+        self.reading = reading
         self.key = None if include_personal else app.keyring.export_key
         self.projects: dict[UUID, str] = {}
         self.refs: dict[UUID, str | None] = {}
         self.keys: dict[tuple[UUID, int], str | None] = {}
+        # the classes of the events with special-category fields, for their corrections
+        self.special_kinds: dict[tuple[UUID, int], type[ev.TrajectEvent]] = {}
+        self.recorded_fields: dict[UUID, set[str]] = {}  # the fields whose read it recorded
+        self.reads = ExportReads()
+        self.top: int | None = None
 
     def total(self) -> int:
-        """The number of stored events (an upper bound of the lines, for a progress bar)."""
-        return int(self.app.recorder.max_notification_id() or 0)
+        """The last notification id when the export began: its cut, and an upper bound of the
+        lines, for a progress bar. Events recorded later (this export's own reads among them)
+        are not exported."""
+        if self.top is None:
+            self.top = int(self.app.recorder.max_notification_id() or 0)
+        return self.top
 
     def lines(self, on_progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
         """The selected events as import line objects."""
         streams = self._selected_streams() if self.selection.by_stream else None
+        top = self.total()
         start = 0
-        while True:
-            page = self.app.recorder.select_notifications(start, PAGE, inclusive_of_start=False)
+        while start < top:
+            page = self.app.recorder.select_notifications(
+                start, PAGE, stop=top, inclusive_of_start=False
+            )
             if not page:
                 return
             start = page[-1].id
             self._refs_of(page)
+            selected: list[ev.TrajectEvent] = []
             for stored in page:
                 event = cast("ev.TrajectEvent", self.app.mapper.to_domain_event(stored))
                 self.keys[event.originator_id, event.originator_version] = event.idempotency_key
                 if isinstance(event, ev.ProjectRegistered):
                     self.projects[event.originator_id] = event.project_code
+                if type(event).special_category_fields():
+                    self.special_kinds[event.originator_id, event.originator_version] = type(event)
                 if streams is not None and event.originator_id not in streams:
                     continue
                 if not self._in_period(event):
                     continue
-                yield self.line(event)
+                selected.append(event)
+            withheld = self._disclose(selected)
+            for event in selected:
+                yield self.line(event, withheld.get(event.originator_id, frozenset()))
             if on_progress is not None:
                 on_progress(len(page))
+
+    # --- special-category values ------------------------------------------------------------
+
+    def _special(self, event: ev.TrajectEvent) -> frozenset[str]:
+        target = None
+        if isinstance(event, ev.EventCorrected):
+            target = self.special_kinds.get((event.originator_id, event.target_version))
+        return special_values(event, target)
+
+    def _disclose(self, events: Sequence[ev.TrajectEvent]) -> dict[UUID, frozenset[str]]:
+        """The special-category fields left out of the lines of ``events`` (a page), by stream.
+
+        All of them from a pseudonymised export or one without a purpose. Else the reads of the
+        persons whose values the page holds are recorded first (one per person and export, the
+        page's in one batch), and the values of those whose read could not be recorded are left
+        out.
+        """
+        found: dict[UUID, set[str]] = {}
+        for event in events:
+            names = self._special(event)
+            if names:
+                found.setdefault(event.originator_id, set()).update(names)
+        if not found:
+            return {}
+        everything = {person: frozenset(names) for person, names in found.items()}
+        if not self.include_personal:
+            self.reads.leave_out(Withheld.PSEUDONYMISED, found)
+            return everything
+        if self.reading is None or not self.reading.purpose:
+            self.reads.leave_out(Withheld.NO_PURPOSE, found)
+            return everything
+        new = {
+            person: names
+            for person, names in found.items()
+            if not names <= self.recorded_fields.get(person, set())
+        }
+        failed = self._record_reads(self.reading, new) if new else set()
+        return {person: everything[person] for person in failed}
+
+    def _record_reads(self, reading: Reading, new: dict[UUID, set[str]]) -> set[UUID]:
+        """Record the reads of ``new`` (person → fields) in one batch; the persons whose read
+        was not recorded."""
+        persons = list(new)
+        writes = [
+            Write(ev.SpecialCategoryRead, read_fields(reading, sorted(new[p])), subject=p)
+            for p in persons
+        ]
+        try:
+            outcomes = BatchWriter(self.app).write(writes)
+        except Exception as error:
+            reason = unrecorded(error)
+            if reason is None:
+                raise
+            self.reads.leave_out(reason[0], persons, reason[1])
+            return set(persons)
+        failed: set[UUID] = set()
+        for person, outcome in zip(persons, outcomes, strict=True):
+            if isinstance(outcome, TrajectError):
+                self.reads.leave_out(Withheld.NOT_RECORDED, [person], str(outcome))
+                failed.add(person)
+            else:
+                self.recorded_fields.setdefault(person, set()).update(new[person])
+                self.reads.recorded.add(person)
+        return failed
 
     def _in_period(self, event: ev.TrajectEvent) -> bool:
         s = self.selection
@@ -133,8 +250,13 @@ class Exporter:
             found = self.app.tables.external_refs_of(wanted)
             self.refs.update({p: found.get(p) for p in wanted})
 
-    def line(self, event: ev.TrajectEvent) -> dict[str, Any]:
-        """One event as an import line object."""
+    def line(
+        self, event: ev.TrajectEvent, withheld: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """One event as an import line object, the values of the special-category fields
+        ``withheld`` left out (named under ``_withheld``)."""
+        left_out = sorted(self._special(event) & withheld)
+        event = withhold(event, left_out)
         cls = type(event)
         stream_id = event.originator_id
         line: dict[str, Any] = {"kind": cli_name(cls)}
@@ -177,6 +299,8 @@ class Exporter:
                 line["_pseudonyms"] = {k: pseudonym(self.key, k, v) for k, v in hidden.items()}
         if isinstance(event, ev.PersonalDataShredded):
             line.pop("_pseudonyms", None)
+        if left_out:
+            line["_withheld"] = left_out
         return line
 
     def _key_text(self, key: str) -> str:

@@ -131,7 +131,8 @@ def test_the_timeline_json_is_stable(ledger: Traject) -> None:
 
     data = ledger.json("timeline", person)
 
-    assert set(data) == {"stream_id", "as_known_at", "erased", "events"}
+    assert set(data) == {"stream_id", "as_known_at", "erased", "special_category", "events"}
+    assert data["special_category"] == {"fields": [], "shown": False}
     assert data["stream_id"] == person
     assert data["as_known_at"] is None
     event = data["events"][1]
@@ -145,6 +146,7 @@ def test_the_timeline_json_is_stable(ledger: Traject) -> None:
         "status",
         "corrected_by",
         "retracted_by",
+        "withheld",
         "recorded",
         "effective",
     }

@@ -44,6 +44,7 @@ PATTERN_VALUES = {
     r"^[0-9a-f]{64}$": "9f" * 32,
     r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$": "MWP",
     r"^[0-9]{4}(H[12]|Q[1-4])?$": "2024H1",
+    r"^[a-z][a-z0-9_]{0,63}$": "health_barrier",
 }
 # fields whose value the model derives, or whose generic value would be meaningless
 OVERRIDES: dict[type[ev.TrajectEvent], dict[str, Any]] = {
@@ -56,6 +57,7 @@ OVERRIDES: dict[type[ev.TrajectEvent], dict[str, Any]] = {
     ev.EventCorrected: {"target_version": 2, "changes": {"rung": 4, "assessor": "m.devries"}},
     ev.EventRetracted: {"target_version": 2},
     ev.PersonRegistered: {"nationality": ["SY", "XXA"]},
+    ev.SpecialCategoryRead: {"command": "timeline"},
     ev.ReportSealed: {
         "command": ["report", "outflow", "--period", "2024H1"],
         "result_json": '{"period":"2024H1","rows":[{"outflow_type":"total","started":2}]}',
