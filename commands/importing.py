@@ -4,9 +4,10 @@ The format comes from the event catalog: ``kind`` is a catalog name or class nam
 keys are the event's fields by name (or an import alias), converted as the command line converts
 them (``commands.fields``) and validated by the same models and rules. Persons are referred to by
 an external key (``person``) stored with their registration, or by id (``person_id``). Each
-line's idempotency key is derived from the file name, the line number and the line's text, so a
-second import of the same file, or the resumption of a killed one, appends only what is not
-there yet.
+line's idempotency key is derived from the file name, the line number and the line's text
+(without the recorder it carries), so a second import of the same file, or the resumption of a
+killed one, appends only what is not there yet. A line's ``recorded_by`` is its fact's recorder
+only when the import keeps recorders (``--keep-recorded-by``).
 
 The conversion of a line into a :class:`ledger.batch.Write` lives here; the checks and the
 writes are the ledger's (``ledger.batch.BatchWriter``). :func:`import_lines` is the entry point
@@ -57,7 +58,16 @@ SUBJECT_KEYS: dict[StreamKind, str] = {
     StreamKind.MUNICIPALITY: "municipality",
     StreamKind.PROJECT: "project",
 }
-ENVELOPE_KEYS = ("occurred_on", "municipality", "source", "idempotency_key", "evidence")
+ENVELOPE_KEYS = (
+    "occurred_on",
+    "municipality",
+    "source",
+    "recorded_by",
+    "idempotency_key",
+    "evidence",
+)
+RECORDER = "recorded_by"  # kept only when asked (keep_recorded_by); else the importing user
+PSEUDONYMS = "_pseudonyms"  # a pseudonymised export's note of the values it left out
 LINE_KEYS = ("kind", "recorded_at", "person_id")  # keys of a line that are not event fields
 CONTROL_KEYS = ("target", "reason", "changes")  # the keys of correction and retraction lines
 CONTROL_KINDS = (EventCorrected, EventRetracted)
@@ -111,6 +121,7 @@ class Summary:
     rejected: int = 0
     rejects: list[Reject] = field(default_factory=list)
     warnings: int = 0
+    recorders_not_kept: int = 0  # lines written (or valid) whose recorded_by was not kept
     purge: Purge | None = None  # of the destroyed data keys, after the last erasure imported
 
 
@@ -160,8 +171,8 @@ def _find_field_type(item: CatalogEntry, name: str) -> tuple[click.ParamType[Any
     """The click type of one field, and whether the field takes several values."""
     if name in ENVELOPE_TYPES:
         return ENVELOPE_TYPES[name], name == "evidence"
-    if name == "idempotency_key":
-        return None, False
+    if name in ("idempotency_key", RECORDER):
+        return None, False  # text: the model's own constraints check it
     info = item.payload_fields()[name]
     shape = fields.shape_of(info.annotation, info.metadata)
     if shape.mapping is not None or shape.base is bool:
@@ -344,8 +355,14 @@ def _person(record: dict[str, Any]) -> UUID | str:
     raise LineRejectedError([("person", "required: the person's external key (or person_id)")])
 
 
-def parse_line(record: dict[str, Any], default_key: str) -> Write:
+def parse_line(
+    record: dict[str, Any], default_key: str, *, keep_recorded_by: bool = False
+) -> Write:
     """One line's object as a :class:`Write` (kind, stream, converted fields).
+
+    The line's ``recorded_by`` becomes the fact's recorder only with ``keep_recorded_by``
+    (the event's model checks it then); otherwise it is left out and the importing user
+    records the fact.
 
     Raises:
         LineRejectedError: an unknown kind or field, a value the CLI's conversion refuses.
@@ -354,8 +371,10 @@ def parse_line(record: dict[str, Any], default_key: str) -> Write:
     moment = recorded_at(record)
     if item.event in CONTROL_KINDS:
         record = {k: v for k, v in record.items() if not k.startswith("_")}  # notes: ignored
-        return _control(item, record, default_key, moment)
+        return _control(item, record, default_key, moment, keep_recorded_by=keep_recorded_by)
     given = event_fields(item, record)
+    if not keep_recorded_by:
+        given.pop(RECORDER, None)
     given.setdefault("idempotency_key", default_key)
     given.setdefault("source", IMPORT_SOURCE)
     if item.event is PersonRegistered:
@@ -380,7 +399,12 @@ def parse_line(record: dict[str, Any], default_key: str) -> Write:
 
 
 def _control(
-    item: CatalogEntry, record: dict[str, Any], default_key: str, moment: datetime | None
+    item: CatalogEntry,
+    record: dict[str, Any],
+    default_key: str,
+    moment: datetime | None,
+    *,
+    keep_recorded_by: bool,
 ) -> Write:
     """A correction or retraction line: its stream, its target, its changes and reason."""
     allowed = {*LINE_KEYS, *SUBJECT_KEYS.values(), *ENVELOPE_KEYS, "target", "reason"}
@@ -405,6 +429,8 @@ def _control(
         raise LineRejectedError(problems)
     envelope = event_fields(item, {k: record[k] for k in ENVELOPE_KEYS if k in record})
     envelope.pop("municipality", None)  # names the stream below, not a changed envelope
+    if not keep_recorded_by:
+        envelope.pop(RECORDER, None)
     envelope.setdefault("idempotency_key", default_key)
     envelope.setdefault("source", IMPORT_SOURCE)
     stream, subject = _control_stream(record)
@@ -454,9 +480,9 @@ def field_of(message: str) -> tuple[str, str]:
 
 
 def _decode(number: int, line: str | dict[str, Any], source: str) -> tuple[dict[str, Any], str]:
-    """The line's object and the key it gets when it names none."""
+    """The line's object and the key it gets when it names none (see :func:`without_recorder`)."""
     if isinstance(line, dict):
-        text = orjson.dumps(line, option=orjson.OPT_SORT_KEYS).decode()
+        text = orjson.dumps(without_recorder(line), option=orjson.OPT_SORT_KEYS).decode()
         return line, line_key(source, number, text)
     try:
         record = orjson.loads(line)
@@ -464,7 +490,39 @@ def _decode(number: int, line: str | dict[str, Any], source: str) -> tuple[dict[
         raise LineRejectedError([("line", f"not valid JSON: {error}")]) from None
     if not isinstance(record, dict):
         raise LineRejectedError([("line", "not a JSON object")])
-    return record, line_key(source, number, line)
+    keyed = without_recorder(record)
+    text = line if keyed is record else orjson.dumps(keyed).decode()
+    return record, line_key(source, number, text)
+
+
+def without_recorder(record: dict[str, Any]) -> dict[str, Any]:
+    """The line as its derived key sees it: without the recorder it carries, if any.
+
+    ``recorded_by`` and its pseudonym (``_pseudonyms.recorded_by``) are left out, so a line keeps
+    the key it had before exports carried the recorder: a file exported since then, imported
+    where an earlier export of the same facts was imported, appends nothing again. The rest is
+    written as ``traject export`` writes it (compact, in the line's order), which gives the very
+    text of the earlier export. A line without a recorder is returned as it is (its own text
+    stays its key's).
+    """
+    notes = record.get(PSEUDONYMS)
+    if isinstance(notes, str):  # a CSV cell
+        with contextlib.suppress(orjson.JSONDecodeError):
+            notes = orjson.loads(notes)
+    noted = isinstance(notes, dict) and RECORDER in notes
+    if record.get(RECORDER) is None and not noted:  # (a null recorder was always accepted)
+        return record
+    keyed = {k: v for k, v in record.items() if k != RECORDER}
+    if noted:
+        assert isinstance(notes, dict)
+        rest = {k: v for k, v in notes.items() if k != RECORDER}
+        if not rest:
+            del keyed[PSEUDONYMS]
+        elif isinstance(record[PSEUDONYMS], str):
+            keyed[PSEUDONYMS] = orjson.dumps(rest).decode()
+        else:
+            keyed[PSEUDONYMS] = rest
+    return keyed
 
 
 def import_lines(
@@ -476,6 +534,7 @@ def import_lines(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_reject: Callable[[Reject], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    keep_recorded_by: bool = False,
 ) -> Summary:
     """Record (or, dry, check) ``lines``: the one entry point of imports and generators.
 
@@ -484,6 +543,10 @@ def import_lines(
     Every ``batch_size`` lines are checked in order and the valid ones saved in one transaction
     (``ledger.batch``); a refused line is reported to ``on_reject`` and kept in the summary.
     ``on_progress`` is called with the number of lines done after each batch.
+
+    A line's ``recorded_by`` is its fact's recorder only with ``keep_recorded_by`` (the
+    importing user is then recorded as ``imported_by``); otherwise the importing user is the
+    recorder, and the summary counts such lines (``recorders_not_kept``).
     """
     writer = BatchWriter(app, dry_run=dry_run)
     summary = Summary()
@@ -500,7 +563,7 @@ def import_lines(
 
     def flush() -> None:
         outcomes = iter(writer.write([e[3] for e in batch if isinstance(e[3], Write)]))
-        written = skipped = warnings = 0
+        written = skipped = warnings = not_kept = 0
         for number, line, record, write in batch:
             if not isinstance(write, Write):
                 reject(number, line, record, write)
@@ -513,9 +576,11 @@ def import_lines(
             else:
                 written += 1
                 warnings += len(outcome.warnings)
+                not_kept += _not_kept(record, keep=keep_recorded_by)
         summary.written += written
         summary.skipped += skipped
         summary.warnings += warnings
+        summary.recorders_not_kept += not_kept
         if on_progress is not None:
             on_progress(len(batch))
         batch.clear()
@@ -528,7 +593,8 @@ def import_lines(
                 cell_problems = record.pop(CSV_PROBLEMS, None)
                 if cell_problems:
                     raise LineRejectedError(cell_problems)
-                batch.append((number, line, record, parse_line(record, key)))
+                write = parse_line(record, key, keep_recorded_by=keep_recorded_by)
+                batch.append((number, line, record, write))
             except LineRejectedError as error:
                 batch.append((number, line, record, error.problems))
             if len(batch) >= batch_size:
@@ -538,6 +604,11 @@ def import_lines(
             flush()
     summary.purge = writer.purge
     return summary
+
+
+def _not_kept(record: dict[str, Any] | None, *, keep: bool) -> int:
+    """1 for a line whose ``recorded_by`` the import does not keep, else 0."""
+    return int(not keep and record is not None and record.get(RECORDER) is not None)
 
 
 @contextlib.contextmanager
@@ -670,6 +741,12 @@ def read_csv(path: Path, item: CatalogEntry) -> Iterator[tuple[int, dict[str, An
     help="check every line, domain rules included, and write nothing",
 )
 @click.option(
+    "--keep-recorded-by",
+    is_flag=True,
+    help="a line's recorded_by becomes its fact's recorder (and you its imported_by), as for a "
+    "move from another ledger; without it you are the recorder of every fact",
+)
+@click.option(
     "--batch-size",
     type=click.IntRange(1, 100_000),
     default=DEFAULT_BATCH_SIZE,
@@ -690,6 +767,7 @@ def import_command(
     *,
     kind: str | None,
     dry_run: bool,
+    keep_recorded_by: bool,
     batch_size: int,
     quiet: bool,
 ) -> None:
@@ -708,11 +786,16 @@ def import_command(
     FILE.rejects.jsonl (or .rejects.csv) with an "_error"; the exit status is then 1. Lines are
     saved in batches of --batch-size, each batch in one transaction. See docs/import.md.
 
+    You (--user) are the recorder of every fact. With --keep-recorded-by a line's
+    "recorded_by" (as `traject export --include-personal` writes it) is its fact's recorder
+    instead, and you are recorded beside it as "imported_by".
+
     \b
     Example:
       traject import clients.jsonl --dry-run
       traject import clients.jsonl
       traject import housed.csv --kind housed
+      traject import --keep-recorded-by full.jsonl
     """
     item: CatalogEntry | None = None
     if kind is not None:
@@ -738,10 +821,12 @@ def import_command(
             batch_size=batch_size,
             on_reject=on_reject,
             on_progress=advance,
+            keep_recorded_by=keep_recorded_by,
         )
     if rejects:
         write_rejects(rejects_path(file), rejects, item)
     traject.warn(render.purge_warnings(summary.purge))
+    traject.warn(render.recorder_warnings(summary.recorders_not_kept, dry_run=dry_run))
     if not quiet:
         verb = "valid" if dry_run else "written"
         text = (
@@ -750,15 +835,15 @@ def import_command(
         )
         if rejects:
             text += f"; rejected lines in {rejects_path(file)}"
-        traject.emit(
-            text,
-            {
-                "dry_run": dry_run,
-                verb: summary.written,
-                "skipped": summary.skipped,
-                "rejected": summary.rejected,
-            },
-        )
+        data: dict[str, Any] = {
+            "dry_run": dry_run,
+            verb: summary.written,
+            "skipped": summary.skipped,
+            "rejected": summary.rejected,
+        }
+        if summary.recorders_not_kept:
+            data["recorded_by_not_kept"] = summary.recorders_not_kept
+        traject.emit(text, data)
     if summary.rejected:
         raise click.exceptions.Exit(1)
 

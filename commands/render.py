@@ -21,6 +21,8 @@ The JSON shapes are part of the interface (scripts parse them); keys are only ev
           "kind": "Housed",                 # event class name (see docs/events.md)
           "recorded_at": "2024-06-01T09:30:12.345678+00:00",   # transaction time, UTC
           "recorded_by": "r.jansen",
+          "imported_by": null,              # who imported it, when recorded_by came from the
+                                            # source ledger (traject import --keep-recorded-by)
           "source": "cli",
           "idempotency_key": null,
           "status": "current" | "corrected" | "retracted",
@@ -175,6 +177,23 @@ def purge_warnings(purge: Purge | None) -> list[str]:
     return [f"not purged yet: {purge.detail}"]
 
 
+def recorder_warnings(not_kept: int, *, dry_run: bool) -> list[str]:
+    """The one warning of an import whose lines carried a recorder it did not keep."""
+    if not not_kept:
+        return []
+    lines = "1 line" if not_kept == 1 else f"{not_kept} lines"
+    if dry_run:
+        return [
+            f"{lines} carry recorded_by, which would not be kept: the importing user would "
+            "record their facts; import with --keep-recorded-by to keep each line's recorder"
+        ]
+    return [
+        f"{lines} carried recorded_by, which was not kept: the importing user recorded their "
+        "facts; --keep-recorded-by keeps each line's recorder (a second import of this file "
+        "skips these lines: try the option with --dry-run first)"
+    ]
+
+
 # --- persons ----------------------------------------------------------------------------------
 
 
@@ -236,6 +255,7 @@ def timeline_json(timeline: Timeline) -> dict[str, Any]:
                 "kind": entry.kind,
                 "recorded_at": entry.event.timestamp.astimezone(UTC).isoformat(),
                 "recorded_by": entry.event.recorded_by,
+                "imported_by": entry.event.imported_by,
                 "source": entry.event.source.value,
                 "idempotency_key": entry.event.idempotency_key,
                 "status": _status(entry),

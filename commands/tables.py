@@ -79,12 +79,21 @@ def _kind_cell(entry: TimelineEntry) -> Text:
     return cell
 
 
+def _recorded(event: ev.TrajectEvent) -> Text:
+    """When and by whom (and who imported it, for a recorder kept from another ledger)."""
+    text = f"{moment(event.timestamp)}\n{event.recorded_by} ({event.source.value})"
+    if event.imported_by is not None:
+        text += f"\nimported by {event.imported_by}"
+    return Text(text)
+
+
 def timeline_table(timeline: Timeline) -> Table:
     """One row per stored event: what was recorded, when, by whom, and what became of it.
 
     Columns: version; occurred on and municipality (corrected values, with the original in
     brackets); kind and status (corrected by / retracted by); the fields as ``name=value``;
-    when (UTC), by whom and from which source it was recorded.
+    when (UTC), by whom (and who imported it, for a recorder kept from another ledger) and from
+    which source it was recorded.
     """
     title = f"Timeline of {timeline.stream_id}"
     if timeline.as_known_at is not None:
@@ -110,7 +119,7 @@ def timeline_table(timeline: Timeline) -> Table:
             ),
             _kind_cell(entry),
             _fields_cell(entry),
-            Text(f"{moment(event.timestamp)}\n{event.recorded_by} ({event.source.value})"),
+            _recorded(event),
         )
     if not timeline.entries:
         table.caption = "no events were known at that moment"

@@ -93,6 +93,9 @@ class Write(NamedTuple):
     (default: a new one). Corrections and retractions give ``target`` (a version number or an
     earlier fact's idempotency key), ``reason`` and, for corrections, ``changes``; ``stream``
     then says which kind of stream ``subject`` names.
+
+    ``fields`` without ``recorded_by`` are recorded by the writer's user; with it (a recorder
+    kept from another ledger) the writer's user is recorded as ``imported_by`` beside it.
     """
 
     kind: type[ev.TrajectEvent]
@@ -272,7 +275,10 @@ class BatchWriter:
     def _given(self, item: Write, aggregate: StreamAggregate, stream_id: UUID) -> dict[str, Any]:
         """The fields the event is built from: the write's, with the writer's defaults."""
         given = dict(item.fields)
-        given.setdefault("recorded_by", self.actor)
+        if given.get("recorded_by") is None:
+            given["recorded_by"] = self.actor
+        else:  # the source's recorder, kept: who brought the fact into this ledger beside it
+            given["imported_by"] = self.actor
         if aggregate.version == 0 and "municipality" not in given and self.default_municipality:
             given["municipality"] = self.default_municipality
         if item.kind is ev.EventCorrected or item.kind is ev.EventRetracted:

@@ -158,6 +158,11 @@ class TrajectEvent(DomainEvent):
 
     occurred_on: date = Field(description="the date the fact happened (valid time)")
     recorded_by: Text = Field(description="who recorded it (user name)")
+    imported_by: Text | None = Field(
+        default=None,
+        description="who imported it, when recorded_by names its recorder in the ledger it came "
+        "from (traject import --keep-recorded-by); absent otherwise",
+    )
     source: Source = Field(default=Source.CLI, description="where the fact came from")
     municipality: GemeenteCode = Field(
         description="CBS code of the municipality the fact belongs to, e.g. GM0622"

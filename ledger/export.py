@@ -2,21 +2,25 @@
 
 Every event becomes one line object in the import format: ``kind`` (the catalog name), the
 stream (``person`` and/or ``person_id``, ``municipality``, ``project``), ``occurred_on``,
-``recorded_at`` (the event's recorded time), ``source``, ``idempotency_key`` when it has one,
-``evidence``, and the event's fields by name, derived fields included (an import keeps given
-values, so the rule version of the original recording is kept). Corrections and retractions
-target their event by its idempotency key when it has one, else by version number; a person's
-registration carries ``person_id``, so an import into an empty ledger gives the same stream ids,
-versions, recorded times and therefore the same projections.
+``recorded_at`` (the event's recorded time), ``recorded_by`` (who recorded it), ``source``,
+``idempotency_key`` when it has one, ``evidence``, and the event's fields by name, derived
+fields included (an import keeps given values, so the rule version of the original recording
+is kept). Corrections and retractions target their event by its idempotency key when it has
+one, else by version number; a person's registration carries ``person_id``, so an import into
+an empty ledger gives the same stream ids, versions, recorded times (and, with
+``--keep-recorded-by``, recorders) and therefore the same projections.
 
 Personal fields are exported only when asked (``include_personal``); otherwise each personal value
 is replaced by a pseudonym under ``_pseudonyms`` (a keyed hash, HMAC-SHA256 under a key derived
 from the master key: stable within one ledger, useless without its key), the source system's
 external key is left out (the line names the person by ``person_id``), idempotency keys (which
 may hold a source's client number) are pseudonymised the same way, and the free-text reason of a
-correction or retraction is withheld. Keys starting with ``_`` are ignored by the import.
-Erased (shredded) personal fields are absent either way; the erasure itself is exported as a
-``personal-data-shredded`` line.
+correction or retraction is withheld. The recorder is a member of staff, so personal data too:
+it is pseudonymised under ``_pseudonyms`` (``recorded_by``) on every line, which keeps "the same
+recorder" visible to an analyst without naming anyone. Keys starting with ``_`` are ignored by
+the import. Erased (shredded) personal fields are absent either way; the erasure itself is
+exported as a ``personal-data-shredded`` line. ``imported_by`` (who imported a fact whose
+recorder was kept from another ledger) is this ledger's own record and is not exported.
 
 Special-category values (GDPR Art. 9, ``ledger.special``) are exported only with
 ``include_personal`` and a ``reading`` that states a purpose, and only once their read is
@@ -51,6 +55,9 @@ from ledger.special import Reading, Withheld, special_values, withhold
 
 PAGE = 2000
 WITHHELD = "withheld from a pseudonymised export"
+NOT_EXPORTED = {"originator_id", "originator_version", "timestamp", "imported_by"}
+"""Event fields no line carries: the stream and version are the line's place, the recorded time
+is ``recorded_at``, and who imported a fact is the importing ledger's own record."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,7 @@ class Exporter:
         self.recorded_fields: dict[UUID, set[str]] = {}  # the fields whose read it recorded
         self.reads = ExportReads()
         self.top: int | None = None
+        self.recorders: dict[str, str] = {}  # a recorder's pseudonym, by name
 
     def total(self) -> int:
         """The last notification id when the export began: its cut, and an upper bound of the
@@ -274,12 +282,12 @@ class Exporter:
                 line["person"] = ref
             if ref is None or isinstance(event, ev.PersonRegistered):
                 line["person_id"] = str(stream_id)
-        dumped = event.model_dump(
-            mode="json", exclude={"originator_id", "originator_version", "timestamp"}
-        )
+        dumped = event.model_dump(mode="json", exclude=NOT_EXPORTED)
         line["occurred_on"] = dumped.pop("occurred_on")
         line["recorded_at"] = event.timestamp.isoformat()
-        dumped.pop("recorded_by", None)
+        recorder = dumped.pop("recorded_by")
+        if self.include_personal:
+            line["recorded_by"] = recorder
         if not dumped.get("idempotency_key"):
             dumped.pop("idempotency_key", None)
         else:
@@ -301,7 +309,19 @@ class Exporter:
             line.pop("_pseudonyms", None)
         if left_out:
             line["_withheld"] = left_out
+        if self.key is not None:
+            # last, so that the line without it is the line of an export before recorders
+            # were exported (an import derives a line's key without its recorder)
+            line.setdefault("_pseudonyms", {})["recorded_by"] = self._recorder_text(recorder)
         return line
+
+    def _recorder_text(self, recorder: str) -> str:
+        """A recorder's pseudonym (a few members of staff record millions of facts: kept)."""
+        found = self.recorders.get(recorder)
+        if found is None:
+            assert self.key is not None
+            found = self.recorders[recorder] = pseudonym(self.key, "recorded_by", recorder)
+        return found
 
     def _key_text(self, key: str) -> str:
         """An idempotency key as exported: pseudonymised too (a source's key may name someone)."""

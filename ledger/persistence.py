@@ -159,6 +159,9 @@ def _personal_names(cls: type[TrajectEvent]) -> tuple[str, ...]:
 
 
 _COLUMNS = {"originator_id", "originator_version"}  # stored as columns, not in the state
+OMITTED_WHEN_NONE = ("imported_by",)
+"""Envelope fields added after events were first stored: left out of the stored state when
+absent, so an event without them is stored byte for byte as before (tests/data/events)."""
 
 
 @cache
@@ -194,6 +197,9 @@ class PydanticMapper(Mapper[UUID]):
         # The fields as Python values; orjson writes dates, times, ids, enums and amounts
         # exactly as pydantic's JSON mode does (tested), at half the cost of converting first.
         state = serializer.to_python(event, exclude=_COLUMNS)
+        for name in OMITTED_WHEN_NONE:
+            if state.get(name, True) is None:
+                del state[name]
         if personal_names:
             personal = {}
             for name in personal_names:

@@ -141,6 +141,7 @@ def test_the_timeline_json_is_stable(ledger: Traject) -> None:
         "kind",
         "recorded_at",
         "recorded_by",
+        "imported_by",
         "source",
         "idempotency_key",
         "status",
@@ -157,6 +158,7 @@ def test_the_timeline_json_is_stable(ledger: Traject) -> None:
         "fields": {"rung": 3, "assessor": "r.jansen"},
     }
     assert datetime.fromisoformat(event["recorded_at"]).tzinfo is not None
+    assert event["imported_by"] is None  # recorded here, not moved from another ledger
     # --format json gives the same as the global --json
     assert ledger.ok("timeline", person, "--format", "json").stdout == (
         ledger.ok("--json", "timeline", person).stdout

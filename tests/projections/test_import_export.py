@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import orjson
 import pytest
 
 from commands.importing import import_lines
 from ledger import events as ev
-from ledger.application import TrajectoryLedger
+from ledger.application import TrajectoryLedger, current_actor
 from ledger.export import Exporter, ExportFilter
 from projections import PROJECTIONS, Views, catch_up, digest
 
@@ -90,7 +92,9 @@ def history(app: TrajectoryLedger, stream_id: UUID) -> list[tuple[Any, ...]]:
     """What a stream says, without its idempotency keys (lines without one get a derived key)."""
     rows = []
     for entry in app.timeline(stream_id).entries:
-        event = entry.event.model_dump(mode="json", exclude={"idempotency_key", "recorded_by"})
+        event = entry.event.model_dump(
+            mode="json", exclude={"idempotency_key", "recorded_by", "imported_by"}
+        )
         rows.append((entry.version, entry.kind, event, entry.corrected_by, entry.retracted_by))
     return rows
 
@@ -143,7 +147,7 @@ def test_a_pseudonymised_export_has_no_personal_data_and_still_imports(
     for secret in ("123456782", "Amal Haddad", "A-1", "typo", "second look"):
         assert secret not in text
     registration = next(line for line in lines if line.get("person_id") == str(people["amal"]))
-    assert set(registration["_pseudonyms"]) == {"bsn", "name"}
+    assert set(registration["_pseudonyms"]) == {"bsn", "name", "recorded_by"}
     copy = make_ledger(two_stores[1])
     summary = import_lines(copy, enumerate(lines, start=1), source="events.jsonl")
     assert summary.rejected == 0
@@ -169,3 +173,163 @@ def test_filters_select_whole_streams_or_a_period(
         on(20).isoformat(),
         on(30).isoformat(),
     ]
+
+
+# --- who recorded each fact -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def recording_as(user: str) -> Iterator[None]:
+    """Facts recorded (and imports run) in the block are by ``user`` (as --user does)."""
+    token = current_actor.set(user)
+    try:
+        yield
+    finally:
+        current_actor.reset(token)
+
+
+def staffed_scenario(app: TrajectoryLedger) -> dict[str, UUID]:
+    """The scenario recorded by m.vermeer, then a fact, a correction, a legal hold and a sealed
+    report by k.smit: recorders that differ by fact, control facts included."""
+    with recording_as("m.vermeer"):
+        people = scenario(app)
+    with recording_as("k.smit"):
+        late = app.record(
+            people["bilal"], ev.LadderAssessed, occurred_on=on(42), rung=6, assessor="s.bakker"
+        )
+        app.correct(people["bilal"], late.version, {"rung": 5}, reason="misread")
+        app.place_hold(people["amal"], hold_ref="bezwaar-2025-7", reason="objection pending")
+        app.seal_report(
+            "GM0622",
+            label="Q1 dashboard",
+            command=["report", "outflow", "--period", "2025H1"],
+            as_known_at=datetime.now(UTC),
+            last_notification_id=int(app.recorder.max_notification_id() or 0),
+            rule_version="2025.1",
+            result={"period": "2025H1", "rows": []},
+        )
+    return people
+
+
+def recorders(app: TrajectoryLedger) -> dict[tuple[UUID, int], tuple[str, str | None]]:
+    """``(recorded_by, imported_by)`` of every stored event, by stream and version."""
+    found: dict[tuple[UUID, int], tuple[str, str | None]] = {}
+    start = 0
+    while page := app.recorder.select_notifications(start, 500, inclusive_of_start=False):
+        start = page[-1].id
+        for stored in page:
+            event = app.mapper.to_domain_event(stored)
+            found[event.originator_id, event.originator_version] = (
+                event.recorded_by,
+                event.imported_by,
+            )
+    return found
+
+
+def as_text(lines: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Lines as `traject export` writes them and `traject import` reads them: JSON text."""
+    return [(number, orjson.dumps(line).decode()) for number, line in enumerate(lines, start=1)]
+
+
+def without_recorders(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lines as exports wrote them before they carried the recorder."""
+    old = []
+    for line in lines:
+        earlier = {k: v for k, v in line.items() if k != "recorded_by"}
+        notes = {k: v for k, v in earlier.pop("_pseudonyms", {}).items() if k != "recorded_by"}
+        if notes:
+            earlier["_pseudonyms"] = notes
+        old.append(earlier)
+    return old
+
+
+def test_a_move_with_kept_recorders_keeps_who_recorded_every_fact(
+    make_ledger: LedgerFactory, two_stores: tuple[str, str]
+) -> None:
+    source = make_ledger(two_stores[0])
+    staffed_scenario(source)
+    lines = export_all(source)
+    assert {line["recorded_by"] for line in lines} == {"m.vermeer", "k.smit"}
+
+    copy = make_ledger(two_stores[1])
+    with recording_as("a.admin"):
+        summary = import_lines(
+            copy, as_text(lines), source="move.jsonl", batch_size=7, keep_recorded_by=True
+        )
+        again = import_lines(copy, as_text(lines), source="move.jsonl", keep_recorded_by=True)
+
+    assert (summary.written, summary.skipped, summary.rejected) == (len(lines), 0, 0)
+    assert summary.recorders_not_kept == 0
+    before, after = recorders(source), recorders(copy)
+    assert len(after) == len(lines)
+    assert {k: by for k, (by, _) in after.items()} == {k: by for k, (by, _) in before.items()}
+    assert {imported for _, imported in before.values()} == {None}
+    assert {imported for _, imported in after.values()} == {"a.admin"}
+    assert digests(copy) == digests(source)
+    assert (again.written, again.skipped, again.rejected) == (0, len(lines), 0)
+
+
+def test_without_keeping_them_the_importing_user_records_and_the_lines_are_counted(
+    make_ledger: LedgerFactory, tmp_path: Path
+) -> None:
+    source = make_ledger(f"sqlite:///{tmp_path / 'source.db'}")
+    staffed_scenario(source)
+    lines = export_all(source)
+
+    copy = make_ledger(f"sqlite:///{tmp_path / 'copy.db'}")
+    with recording_as("a.admin"):
+        summary = import_lines(copy, as_text(lines), source="move.jsonl")
+        kept = import_lines(copy, as_text(lines), source="move.jsonl", keep_recorded_by=True)
+
+    assert (summary.written, summary.rejected) == (len(lines), 0)
+    assert summary.recorders_not_kept == len(lines)
+    assert set(recorders(copy).values()) == {("a.admin", None)}
+    assert digests(copy) == digests(source)
+    # the lines are the same facts, whether their recorder is kept or not: nothing again
+    assert (kept.written, kept.skipped) == (0, len(lines))
+
+
+def test_a_pseudonymised_export_names_no_recorder(
+    make_ledger: LedgerFactory, tmp_path: Path
+) -> None:
+    source = make_ledger(f"sqlite:///{tmp_path / 'source.db'}")
+    staffed_scenario(source)
+
+    lines = export_all(source, include_personal=False)
+
+    assert not any("recorded_by" in line for line in lines)
+    assert "m.vermeer" not in repr(lines) and "k.smit" not in repr(lines)
+    pseudonyms = {line["_pseudonyms"]["recorded_by"] for line in lines}
+    assert len(pseudonyms) == 2  # one per recorder: "the same recorder" stays visible
+    assert all(p.startswith("ps:") for p in pseudonyms)
+    copy = make_ledger(f"sqlite:///{tmp_path / 'copy.db'}")
+    with recording_as("a.admin"):  # a pseudonym is no recorder: the importing user records
+        summary = import_lines(copy, as_text(lines), source="p.jsonl", keep_recorded_by=True)
+    assert (summary.written, summary.rejected, summary.recorders_not_kept) == (len(lines), 0, 0)
+    assert set(recorders(copy).values()) == {("a.admin", None)}
+
+
+def as_objects(lines: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """Lines as other commands hand them to import_lines: objects."""
+    return list(enumerate(lines, start=1))
+
+
+@pytest.mark.parametrize("include_personal", [True, False], ids=["personal", "pseudonymised"])
+@pytest.mark.parametrize("form", [as_text, as_objects], ids=["text", "objects"])
+def test_a_file_exported_before_recorders_were_exported_keeps_its_line_keys(
+    make_ledger: LedgerFactory,
+    tmp_path: Path,
+    include_personal: bool,
+    form: Callable[[list[dict[str, Any]]], list[tuple[int, Any]]],
+) -> None:
+    source = make_ledger(f"sqlite:///{tmp_path / 'source.db'}")
+    staffed_scenario(source)
+    lines = export_all(source, include_personal=include_personal)
+    copy = make_ledger(f"sqlite:///{tmp_path / 'copy.db'}")
+    earlier = import_lines(copy, form(without_recorders(lines)), source="events.jsonl")
+
+    # the same facts exported again, now with their recorders, under the same file name
+    again = import_lines(copy, form(lines), source="events.jsonl", keep_recorded_by=True)
+
+    assert (earlier.written, earlier.rejected) == (len(lines), 0)
+    assert (again.written, again.skipped, again.rejected) == (0, len(lines), 0)
