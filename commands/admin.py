@@ -95,8 +95,10 @@ def roles_command(traject: TrajectContext, as_json: bool) -> None:
       traject --db postgresql://owner@db/traject admin roles
       psql -c "CREATE ROLE alice LOGIN IN ROLE traject_staff"
     """
-    tables = [table.name for projection in PROJECTIONS.values() for table in projection.tables]
-    grants = grant_roles(traject.app, tables)
+    models = PROJECTIONS.values()
+    tables = [table.name for projection in models for table in projection.tables]
+    derived = [table.name for projection in models for table in projection.derived_tables]
+    grants = grant_roles(traject.app, tables, derived)
     data = {
         role: {g.table: list(g.privileges) for g in grants if g.role == role and g.privileges}
         for role in ROLES

@@ -16,8 +16,11 @@ All three may call ``traject_last_notification_id()`` (``SECURITY DEFINER``): th
 notification id, so that a reader who may not read the events table still learns how far
 behind a read model it cannot catch up is.
 
-No role gets ``CREATE`` on the schema, ``DELETE``, ``TRUNCATE``, ``REFERENCES`` or ``TRIGGER``:
-only the owner (who runs ``traject admin roles``) can alter or drop a table. Rebuilding a read
+No role gets ``CREATE`` on the schema, ``DELETE``, ``TRUNCATE``, ``REFERENCES`` or ``TRIGGER``,
+but for one grant: ``traject_staff`` may ``DELETE`` rows of the read models' derived tables,
+which a catch-up rewrites per person (and a rebuild restores from the log); the rebuild
+grants it on the tables it puts in place. Only the owner (who runs ``traject admin roles``) can
+alter or drop a table. Rebuilding a read
 model creates new tables: default privileges (``ALTER DEFAULT PRIVILEGES``) give them the same
 grants, so they survive a rebuild. Re-run ``traject admin roles`` after an upgrade of traject:
 it re-applies every grant and revokes the analyst's access to every table that is not a read
@@ -43,6 +46,10 @@ AUDITOR = "traject_auditor"
 ROLES = (STAFF, ANALYST, AUDITOR)
 INTEGRITY_TABLES = ("traject_leaves", "traject_checkpoints")
 PROJECTION_STATE_TABLES = ("traject_projection_state",)
+DERIVED_GRANT = "GRANT DELETE"
+"""What staff get on a read model's derived tables (the spans and latest-status tables), beside
+``SELECT, INSERT, UPDATE``: a catch-up deletes a person's derived rows and writes them again
+from the current facts. Derived rows only: a rebuild restores them from the log."""
 INSUFFICIENT_PRIVILEGE = "42501"  # the SQLSTATE of "permission denied" and "must be owner"
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
 LAST_ID_FUNCTION = "traject_last_notification_id"
@@ -135,12 +142,16 @@ def _create_roles(cursor: Any) -> None:
             cursor.execute(f"CREATE ROLE {role} NOLOGIN")
 
 
-def grant_roles(app: TrajectoryLedger, read_model_tables: Iterable[str]) -> list[TableGrants]:
+def grant_roles(
+    app: TrajectoryLedger, read_model_tables: Iterable[str], derived_tables: Iterable[str] = ()
+) -> list[TableGrants]:
     """Create (or update) the three roles and their grants on this ledger's schema.
 
     ``read_model_tables`` are the tables of the read models (the analyst may read those and
-    ``traject_projection_state``). Runs in one transaction as the connected user, who must own
-    the tables. Returns what each role may do with each table afterwards, as the server says.
+    ``traject_projection_state``); ``derived_tables`` those of them whose rows a catch-up
+    rewrites per person (staff may delete their rows, see :data:`DERIVED_GRANT`). Runs in one
+    transaction as the connected user, who must own the tables. Returns what each role may do
+    with each table afterwards, as the server says.
     """
     recorder: Any = app.recorder
     if isinstance(recorder, TrajectSQLiteRecorder) or not hasattr(recorder, "events_table"):
@@ -165,6 +176,11 @@ def grant_roles(app: TrajectoryLedger, read_model_tables: Iterable[str]) -> list
             )
             tables = [str(row[0]) for row in cursor.fetchall()]
             statements = _statements(schema, owner, tables, readable, recorder.events_table_name)
+            statements += [
+                f"{DERIVED_GRANT} ON {_quote(schema)}.{_quote(table)} TO {STAFF}"
+                for table in tables
+                if table in set(derived_tables)
+            ]
             for statement in statements:
                 cursor.execute(statement)
             return _grants(cursor, schema, tables)

@@ -51,7 +51,7 @@ import orjson
 from eventsourcing.utils import get_topic
 from psycopg.rows import tuple_row
 
-from ledger import audit
+from ledger import audit, roles
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
 from ledger.crypto import generate_master_key
@@ -1977,6 +1977,15 @@ def _swap(
             tx.execute(
                 f"ALTER TABLE {tx.table(live)} RENAME CONSTRAINT {live}{NEW_SUFFIX}_pk TO {live}_pk"
             )
+    # staff catch the read model up, deleting and rewriting a person's derived rows
+    # (ledger.roles): the new tables get that grant as the old ones had it
+    if (
+        tx.dialect.is_postgres
+        and projection.derived_tables
+        and tx.all("SELECT 1 FROM pg_roles WHERE rolname = ?", [roles.STAFF])
+    ):
+        for table in projection.derived_tables:
+            tx.execute(f"{roles.DERIVED_GRANT} ON {tx.table(table.name)} TO {roles.STAFF}")
 
 
 # --------------------------------------------------------------------------------------------

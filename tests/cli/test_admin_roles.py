@@ -86,6 +86,43 @@ def test_staff_appends_and_reads_but_cannot_change_or_alter(
     )
 
 
+def test_staff_catch_up_read_models_with_derived_tables(
+    ledger_with_roles: dict[str, Any],
+) -> None:
+    """A catch-up rewrites a person's derived rows (spans, latest status): staff may delete
+    those rows, of tables granted by `admin roles` (outflow) or by the owner's rebuild (the
+    others, built after the roles), and no other table's."""
+    url, s, user = (
+        ledger_with_roles["url"],
+        ledger_with_roles["schema"],
+        ledger_with_roles["users"][STAFF],
+    )
+    owner = ledger_with_roles["owner"]
+    owner.ok("report", "ladder")  # built after the roles: its tables get the grant on the swap
+    owner.ok("caseload")
+    staff = Traject(as_user(url, user), owner.key_file)
+    person = staff.linked_person()
+    staff.ok("record", "outflow-started", person, "--on", days_ago(3),
+             "--outflow-type", "werk_volledig")  # fmt: skip
+    staff.ok("record", "ladder-assessed", person, "--on", days_ago(3), "--rung", "3",
+             "--assessor", "r.jansen")  # fmt: skip
+    period = half_year(days_ago(3))
+    for rebuilt in (False, True):
+        if rebuilt:
+            owner.ok("projections", "rebuild", "--quiet")
+            staff.ok("record", "ladder-assessed", person, "--on", days_ago(2), "--rung", "4",
+                     "--assessor", "r.jansen")  # fmt: skip
+        outflow = staff.json("report", "outflow", "--period", period)
+        started = {row["outflow_type"]: row["started"] for row in outflow["rows"]}
+        assert started["werk_volledig"] == 1
+        assert staff.json("report", "ladder")["assessed"] == 1
+        assert person in {row["person_id"] for row in staff.json("caseload")["rows"]}
+    for table in ("outflow_spans", "ladder_spans", "caseload_history"):
+        assert run(url, user, f'DELETE FROM "{s}".{table} WHERE false').startswith("ok"), table
+    for table in ("outflow_facts", "traject_projection_state", "traject_data_keys"):
+        assert "permission denied" in run(url, user, f'DELETE FROM "{s}".{table} WHERE false')
+
+
 def test_analyst_reads_read_models_only(ledger_with_roles: dict[str, Any]) -> None:
     url, s, user = (
         ledger_with_roles["url"],
