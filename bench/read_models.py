@@ -39,6 +39,11 @@ AMIF facts that the built ledger lacks); ``--on`` sets the report date (default 
     .venv/bin/traject --db gen.db generate --persons 20000 --years 4
     .venv/bin/python bench/read_models.py --ledger gen.db --key-file gen.db.key --on 2026-06-30
 
+``--keep FILE`` (SQLite) keeps the built ledger and its key (``FILE.key``), so that another
+version of the code can time its reports on the same events: copy the file, rebuild its read
+models with that code (``traject --db COPY --key-file FILE.key projections rebuild``), then run
+that code's ``bench/read_models.py --ledger COPY --key-file FILE.key --as-known-at MOMENT``.
+
 Every timed figure is the median of ``--runs`` runs. ``--json FILE`` writes the results.
 """
 
@@ -51,6 +56,7 @@ import os
 import pstats
 import random
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -66,7 +72,7 @@ import psycopg
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
 from ledger.config import parse_database_url
-from ledger.crypto import read_key_file
+from ledger.crypto import read_key_file, write_key_file
 from ledger.rules import current_rules
 from ledger.values import Period
 from projections import PROJECTIONS, Views, rebuild_many
@@ -542,6 +548,8 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
         last = datetime.fromisoformat(built["last_timestamp"])
         moment = FIRST_RECORDED + (last - FIRST_RECORDED) / 2
         report_times = reports(app, moment, args.runs, args.on)
+        if args.keep is not None and store == "sqlite":
+            keep(app, url, key, args.keep)
         result = {
             "store": store,
             "events": events,
@@ -562,6 +570,20 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
         app.close()
     print_store(result)
     return result
+
+
+def keep(app: TrajectoryLedger, url: str, key: bytes, target: Path) -> None:
+    """Copy the SQLite ledger at ``url`` to ``target`` (one consistent file, by SQLite's
+    backup), and its master key to ``target.key``."""
+    path = parse_database_url(url).sqlite_path
+    assert path is not None
+    source, copy = sqlite3.connect(path), sqlite3.connect(target)
+    with source, copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
+    write_key_file(Path(f"{target}.key"), key)
+    print(f"kept the ledger as {target} (its key: {target}.key)")
 
 
 def rebuild_figures(events: int, rebuilds: list[dict]) -> dict[str, Any]:
@@ -653,6 +675,13 @@ def main() -> None:
     parser.add_argument("--wait-idle", type=float, default=60.0)
     parser.add_argument("--json", type=Path, help="write the results here too")
     parser.add_argument("--ledger", metavar="URL", help="only time the reports on this ledger")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="FILE",
+        help="SQLite: keep the built ledger (rebuilt read models included) as FILE, its key as"
+        " FILE.key, for --ledger runs of other code on the same events",
+    )
     parser.add_argument("--key-file", type=Path, help="the master key file of --ledger")
     parser.add_argument("--on", type=date.fromisoformat, default=date(2024, 6, 30))
     parser.add_argument(
