@@ -153,7 +153,7 @@ class ShortText(click.ParamType[str]):
     as the catalog's ``Text`` fields (e.g. the purpose of a read)."""
 
     name = "text"
-    limit = 200
+    limit = ev.TEXT_MAX_LENGTH
 
     def __init__(self, what: str) -> None:
         self.what = what

@@ -75,7 +75,10 @@ from ledger.values import (
 
 PeriodText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}H[12]$")]
 """A half-year such as ``2024H1``."""
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+TEXT_MAX_LENGTH = 200
+Text = Annotated[
+    str, StringConstraints(min_length=1, max_length=TEXT_MAX_LENGTH, strip_whitespace=True)
+]
 Hours = Annotated[Decimal, Field(ge=0, le=10000, decimal_places=2)]
 Amount = Annotated[Decimal, Field(ge=0, decimal_places=2)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]

@@ -176,10 +176,11 @@ def grant_roles(
             )
             tables = [str(row[0]) for row in cursor.fetchall()]
             statements = _statements(schema, owner, tables, readable, recorder.events_table_name)
+            derived = set(derived_tables)
             statements += [
                 f"{DERIVED_GRANT} ON {_quote(schema)}.{_quote(table)} TO {STAFF}"
                 for table in tables
-                if table in set(derived_tables)
+                if table in derived
             ]
             for statement in statements:
                 cursor.execute(statement)
