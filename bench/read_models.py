@@ -26,6 +26,11 @@ Per store (a SQLite file in a temporary directory; a fresh PostgreSQL database):
    fresh process doing only the rebuild (above its baseline after start-up) and of its largest
    worker process. ``--jobs 1 2`` times the rebuild with one and with two worker processes
    (``rebuild_many(workers=…)``), the runs alternating.
+   Then the **raw SQL write rate**: the rows the rebuild wrote (every read model's tables),
+   written again into empty tables of the same shape with plain SQL (SQLite ``executemany``,
+   PostgreSQL ``COPY``, pages of 10,000, then the secondary indexes, one commit): the
+   database's own share of a rebuild's writing. With the raw read it is the floor under any
+   rebuild of these read models on this machine.
 5. **Reports** (caseload and its report with deadline signals, outflow, housing, ladder, cohort,
    guidance, reunification, help requests, PVT, plans, inburgering, AMIF when the project exists,
    and the candidate finder) when current and ``as_known_at`` a moment half-way through the log;
@@ -77,6 +82,7 @@ from ledger.rules import current_rules
 from ledger.values import Period
 from projections import PROJECTIONS, Views, rebuild_many
 from projections.amif import UnknownProjectError, amif
+from projections.base import Dialect, Table, _definition
 from projections.candidates import find_candidates
 from projections.caseload import caseload, caseload_report
 from projections.cohort import cohort
@@ -386,6 +392,79 @@ def raw_read(app: TrajectoryLedger, url: str, page: int = 20_000) -> int:
     return count
 
 
+def rebuilt_rows(app: TrajectoryLedger) -> list[tuple[Table, list[tuple[Any, ...]]]]:
+    """Every row of every read model's tables, as the last rebuild left them, in key order."""
+    views = Views(app)
+    found = []
+    with views.transaction(commit=False) as tx:
+        for projection in PROJECTIONS.values():
+            for table in projection.tables:
+                rows = tx.all(
+                    f"SELECT {', '.join(table.column_names)} FROM {tx.table(table.name)}"
+                    f" ORDER BY {', '.join(table.key)}"
+                )
+                found.append((table, rows))
+    return found
+
+
+def raw_write(url: str, workdir: Path, tables: list[tuple[Table, list[tuple[Any, ...]]]]) -> float:
+    """Seconds to write ``tables`` (the rows of a rebuild) into empty tables of the same shape
+    with plain SQL: SQLite ``executemany`` into a new file in write-ahead-log mode, PostgreSQL
+    ``COPY`` into a schema of its own; pages of 10,000 rows, then the secondary indexes, one
+    commit. The database's own share of a rebuild's writing, with no Python work per row."""
+    if url.startswith("sqlite"):
+        path = workdir / "raw_write.db"
+        path.unlink(missing_ok=True)
+        dialect = Dialect("sqlite", "?", "", "INTEGER")
+        connection = sqlite3.connect(path, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        try:
+            start = time.perf_counter()
+            connection.execute("BEGIN")
+            for table, rows in tables:
+                connection.execute(
+                    f"CREATE TABLE {table.name} {_definition(dialect, table, table.name)}"
+                )
+                marks = ", ".join("?" * len(table.columns))
+                statement = f"INSERT INTO {table.name} VALUES ({marks})"
+                for at in range(0, len(rows), 10_000):
+                    connection.executemany(statement, rows[at : at + 10_000])
+                for number, index in enumerate(table.indexes):
+                    connection.execute(
+                        f"CREATE INDEX {table.name}_ix{number} ON {table.name} ({', '.join(index)})"
+                    )
+            connection.execute("COMMIT")
+            return time.perf_counter() - start
+        finally:
+            connection.close()
+            path.unlink(missing_ok=True)
+    dialect = Dialect("postgres", "%s", '"raw_write".', "BIGINT")
+    with psycopg.connect(pg_conninfo(url)) as connection:
+        connection.execute("DROP SCHEMA IF EXISTS raw_write CASCADE")
+        connection.execute("CREATE SCHEMA raw_write")
+        connection.commit()
+        try:
+            start = time.perf_counter()
+            with connection.cursor() as cursor:
+                for table, rows in tables:
+                    name = f"{dialect.prefix}{table.name}"
+                    cursor.execute(f"CREATE TABLE {name} {_definition(dialect, table, table.name)}")
+                    columns = ", ".join(table.column_names)
+                    for at in range(0, len(rows), 10_000):
+                        with cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
+                            for row in rows[at : at + 10_000]:
+                                copy.write_row(row)
+                    for number, index in enumerate(table.indexes):
+                        cursor.execute(
+                            f"CREATE INDEX {table.name}_ix{number} ON {name} ({', '.join(index)})"
+                        )
+            connection.commit()
+            return time.perf_counter() - start
+        finally:
+            connection.execute("DROP SCHEMA raw_write CASCADE")
+            connection.commit()
+
+
 def library_read(app: TrajectoryLedger, page: int = 5000) -> int:
     """The library's way: ``select_notifications`` pages, each turned into a domain event."""
     count = 0
@@ -545,6 +624,10 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
             for jobs in args.jobs:
                 runs[jobs].append(run_rebuild(url, key, profile=args.profile, jobs=jobs))
         traced = run_rebuild(url, key, trace=True) if args.tracemalloc else None
+        rebuilt = rebuilt_rows(app)
+        written = timed(lambda: raw_write(url, workdir, rebuilt), args.runs)
+        row_count = sum(len(rows) for _, rows in rebuilt)
+        rebuilt.clear()
         last = datetime.fromisoformat(built["last_timestamp"])
         moment = FIRST_RECORDED + (last - FIRST_RECORDED) / 2
         report_times = reports(app, moment, args.runs, args.on)
@@ -557,6 +640,9 @@ def bench_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
             "build_s": built["build_s"],
             "raw_read_events_per_s": events / raw,
             "library_read_decode_events_per_s": events / library,
+            "raw_write_rows": row_count,
+            "raw_write_events_per_s": events / written,
+            "raw_read_write_events_per_s": events / (raw + written),
             "rebuilds": {
                 jobs: rebuild_figures(events, rebuilds) for jobs, rebuilds in runs.items()
             },
@@ -630,6 +716,14 @@ def print_store(result: dict[str, Any]) -> None:
     print(f"  raw SQL read              {result['raw_read_events_per_s']:>12,.0f} events/s")
     print(
         f"  library read + decode     {result['library_read_decode_events_per_s']:>12,.0f} events/s"
+    )
+    print(
+        f"  raw SQL write of the rows {result['raw_write_events_per_s']:>12,.0f} events/s"
+        f"  ({result['raw_write_rows']:,} rows of the rebuilt read models)"
+    )
+    print(
+        f"  raw read + write          {result['raw_read_write_events_per_s']:>12,.0f} events/s"
+        "  (the database's own floor of a rebuild)"
     )
     for jobs, rebuild in result["rebuilds"].items():
         print(
