@@ -49,6 +49,7 @@ import hmac
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from typing import Any, cast
 from uuid import UUID
 
@@ -97,6 +98,13 @@ class ExportReads:
             self.detail.setdefault(why, detail)
 
 
+@cache
+def staff_field_names() -> frozenset[str]:
+    """Every field name some event kind uses for a name of staff (``by`` names a verifying body
+    in one kind and the intake's staff member in another: the corrected event's kind decides)."""
+    return frozenset(name for cls in ev.EVENT_CLASSES for name in cls.staff_fields())
+
+
 def pseudonym(key: bytes, name: str, value: Any) -> str:
     """A keyed hash of one personal value: the same value gives the same pseudonym."""
     text = orjson.dumps([name, value], option=orjson.OPT_SORT_KEYS)
@@ -122,9 +130,8 @@ class Exporter:
         self.projects: dict[UUID, str] = {}
         self.refs: dict[UUID, str | None] = {}
         self.keys: dict[tuple[UUID, int], str | None] = {}
-        # the classes of the events whose corrections may change special-category fields or
-        # (pseudonymised) names of staff, by stream and version
-        self.kinds: dict[tuple[UUID, int], type[ev.TrajectEvent]] = {}
+        # the classes of the (few) events with special-category fields, for their corrections
+        self.special_kinds: dict[tuple[UUID, int], type[ev.TrajectEvent]] = {}
         self.recorded_fields: dict[UUID, set[str]] = {}  # the fields whose read it recorded
         self.reads = ExportReads()
         self.top: int | None = None
@@ -157,9 +164,8 @@ class Exporter:
                 self.keys[event.originator_id, event.originator_version] = event.idempotency_key
                 if isinstance(event, ev.ProjectRegistered):
                     self.projects[event.originator_id] = event.project_code
-                kind = type(event)
-                if kind.special_category_fields() or (self.key is not None and kind.staff_fields()):
-                    self.kinds[event.originator_id, event.originator_version] = kind
+                if type(event).special_category_fields():
+                    self.special_kinds[event.originator_id, event.originator_version] = type(event)
                 if streams is not None and event.originator_id not in streams:
                     continue
                 if not self._in_period(event):
@@ -171,17 +177,13 @@ class Exporter:
             if on_progress is not None:
                 on_progress(len(page))
 
-    def _target(self, event: ev.TrajectEvent) -> type[ev.TrajectEvent] | None:
-        """For a correction, the class of the event it corrects when that class is among
-        ``kinds`` (special-category fields, or names of staff to pseudonymise); else None."""
-        if not isinstance(event, ev.EventCorrected):
-            return None
-        return self.kinds.get((event.originator_id, event.target_version))
-
     # --- special-category values ------------------------------------------------------------
 
     def _special(self, event: ev.TrajectEvent) -> frozenset[str]:
-        return special_values(event, self._target(event))
+        target = None
+        if isinstance(event, ev.EventCorrected):
+            target = self.special_kinds.get((event.originator_id, event.target_version))
+        return special_values(event, target)
 
     def _disclose(self, events: Sequence[ev.TrajectEvent]) -> dict[UUID, frozenset[str]]:
         """The special-category fields left out of the lines of ``events`` (a page), by stream.
@@ -352,6 +354,15 @@ class Exporter:
             k: self._staff_text(v) if k in names and v is not None else v for k, v in values.items()
         }
 
+    def _corrected_kind(self, event: ev.EventCorrected) -> type[ev.TrajectEvent]:
+        """The class of the event ``event`` corrects, read from the store: only for the rare
+        correction that sets a field some kind uses for a name of staff (kept in memory for
+        every event, the classes would grow with the ledger)."""
+        stored = self.app.recorder.select_events(
+            event.originator_id, gt=event.target_version - 1, lte=event.target_version, limit=1
+        )
+        return type(cast("ev.TrajectEvent", self.app.mapper.to_domain_event(stored[0])))
+
     def _key_text(self, key: str) -> str:
         """An idempotency key as exported: pseudonymised too (a source's key may name someone)."""
         return key if self.key is None else pseudonym(self.key, "idempotency_key", key)
@@ -374,7 +385,9 @@ class Exporter:
         if event.reason is None:
             out["reason"] = "erased"
         if isinstance(event, ev.EventCorrected):
-            changes = self._staff_pseudonyms(self._target(event), dict(event.changes))
+            changes = dict(event.changes)
+            if self.key is not None and staff_field_names().intersection(changes):
+                changes = self._staff_pseudonyms(self._corrected_kind(event), changes)
             personal = event.personal_changes or {}
             if self.include_personal:
                 changes |= personal

@@ -455,3 +455,31 @@ def test_a_file_exported_before_recorders_were_exported_keeps_its_line_keys(
 
     assert (earlier.written, earlier.rejected) == (len(lines), 0)
     assert (again.written, again.skipped, again.rejected) == (0, len(lines), 0)
+
+
+def test_a_correction_is_pseudonymised_by_the_kind_it_corrects(
+    make_ledger: LedgerFactory, sqlite_store: str
+) -> None:
+    """``by`` names the member of staff of an intake but the verifying body of a management
+    verification: a correction setting it is pseudonymised for the one and kept for the other."""
+    app = make_ledger(sqlite_store)
+    people = scenario(app)
+    intake = app.record(people["amal"], ev.BroadIntakeStarted, occurred_on=on(40), by="r.jansen")
+    app.correct(people["amal"], intake.version, {"by": "s.bakker"}, reason="other colleague")
+    app.record_for_project(
+        "MWP", ev.ProjectRegistered, occurred_on=date(2025, 1, 6), municipality="GM0622",
+        title="Meedoen Werkt", fund="AMIF_2127", beneficiary="Gemeente Vlaardingen",
+        beneficiary_kind="gemeente", grant_ref="UVB-2025-017", eligibility_from=date(2025, 1, 1),
+        eligibility_to=date(2027, 12, 31), cofin_rate="0.75", target_total=10,
+    )  # fmt: skip
+    check = app.record_for_project(
+        "MWP", ev.ManagementVerificationRecorded, occurred_on=on(41), municipality="GM0622",
+        by="UVB", scope="declaratie 2025H1", outcome="no_findings",
+    )  # fmt: skip
+    app.correct(ev.project_stream_id("MWP"), check.version, {"by": "ADR"}, reason="auditor")
+    p = staff_pseudonym(app)
+
+    changes = named(export_all(app, include_personal=False), "event-corrected", "changes")
+
+    assert {"by": p("s.bakker")} in changes
+    assert {"by": "ADR"} in changes
