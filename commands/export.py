@@ -109,8 +109,8 @@ class PeriodType(click.ParamType[tuple[date | None, date | None]]):
 @click.option(
     "--include-personal",
     is_flag=True,
-    help="write personal fields (BSN, name, …) and external keys in clear; without it they are "
-    "pseudonymised",
+    help="write personal fields (BSN, name, …), names of staff and external keys in clear; "
+    "without it they are pseudonymised",
 )
 @purpose_option()
 @click.option(
@@ -145,7 +145,9 @@ def export_command(
 
     Personal fields are pseudonymised unless --include-personal is given: each value becomes a
     keyed hash under "_pseudonyms" (stable within this ledger), external keys are left out and
-    reasons of corrections are withheld. Erased personal data is never exported.
+    reasons of corrections are withheld. Members of staff are pseudonymised too: the recorder
+    under "_pseudonyms", a name in a fact's own field (staff_id, assessor, …) in place, each
+    name with one pseudonym. Erased personal data is never exported.
 
     Special-category values (GDPR Art. 9, e.g. health_barrier) are exported only with
     --include-personal and --purpose, and only once their read is recorded: one

@@ -206,6 +206,7 @@ def field_rows(cls: type[ev.TrajectEvent], names: tuple[str, ...]) -> list[str]:
     hints = _hints(cls)
     personal = cls.personal_fields()
     special = cls.special_category_fields()
+    staff = cls.staff_fields()
     rows = [
         "| field | type | required | allowed values | description | personal |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -226,14 +227,18 @@ def field_rows(cls: type[ev.TrajectEvent], names: tuple[str, ...]) -> list[str]:
             description = info.description or ""
         rows.append(
             f"| `{name}` | {_cell(kind)} | {required} | {_cell(allowed) or '–'} "
-            f"| {_cell(description)} | {_personal_cell(name, personal, special)} |"
+            f"| {_cell(description)} | {_personal_cell(name, personal, special, staff)} |"
         )
     return rows
 
 
-def _personal_cell(name: str, personal: frozenset[str], special: frozenset[str]) -> str:
+def _personal_cell(
+    name: str, personal: frozenset[str], special: frozenset[str], staff: frozenset[str]
+) -> str:
     if name in special:
         return "yes, special category (Art. 9)"
+    if name in staff:
+        return "no, staff name"
     return "yes" if name in personal else "no"
 
 

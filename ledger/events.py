@@ -12,7 +12,9 @@ the stream's own data key and read as ``None`` once that key is shredded; they a
 always optional in the model. Special-category fields (GDPR Art. 9: health and the like, declared
 with ``special_category``) are personal too, and marked ``special_category=True`` as well: a
 command shows their values in clear only for a stated purpose, after recording the read as a
-``SpecialCategoryRead`` on the person's stream (``ledger.special``).
+``SpecialCategoryRead`` on the person's stream (``ledger.special``). Fields that name a member of
+staff (``staff_name``: the coach, the assessor, …) are not personal in that sense: stored in
+clear, as the recorder is, but pseudonymised like the recorder in a pseudonymised export.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticUndefined
 
 from ledger import rules
 from ledger.values import (
@@ -122,6 +125,18 @@ def special_category(description: str) -> Any:
     )
 
 
+def staff_name(description: str, *, optional: bool = False) -> Any:
+    """A field that names a member of staff by user name (the coach, the assessor, …).
+
+    Not personal in the ledger's sense: stored in clear, never erased with a person's data key,
+    and read by projections (the caseload per coach). A pseudonymised export replaces its value
+    by the member of staff's pseudonym, the one their name has as recorder (``ledger.export``).
+    Required unless ``optional`` (then empty by default).
+    """
+    default = None if optional else PydanticUndefined  # the latter: required
+    return Field(default, description=description, json_schema_extra={"staff": True})
+
+
 class Aggregate(Protocol):
     def apply(self, event: TrajectEvent) -> None: ...
 
@@ -192,6 +207,11 @@ class TrajectEvent(DomainEvent):
     def special_category_fields(cls) -> frozenset[str]:
         """The personal fields that hold special-category data (GDPR Art. 9)."""
         return _marked_fields(cls, "special_category")
+
+    @classmethod
+    def staff_fields(cls) -> frozenset[str]:
+        """The fields that name a member of staff (``staff_name``): pseudonymised on export."""
+        return _marked_fields(cls, "staff")
 
     @classmethod
     def payload_fields(cls) -> tuple[str, ...]:
@@ -354,14 +374,14 @@ class SocialGuidanceEnded(TrajectEvent):
 class CoachAssigned(TrajectEvent):
     """A regisseur, klantmanager or coach takes the person on (occurred_on: from)."""
 
-    staff_id: Text = Field(description="staff member's user name")
+    staff_id: Text = staff_name("staff member's user name")
     role: StaffRole = Field(description="role of the staff member")
 
 
 class CoachUnassigned(TrajectEvent):
     """A staff member hands the person over (occurred_on: to)."""
 
-    staff_id: Text = Field(description="staff member's user name")
+    staff_id: Text = staff_name("staff member's user name")
     role: StaffRole = Field(description="role of the staff member")
 
 
@@ -429,13 +449,13 @@ class DispensationGranted(TrajectEvent):
 class BroadIntakeStarted(TrajectEvent):
     """Brede intake starts (Wi2021; occurred_on: date)."""
 
-    by: Text = Field(description="who conducts the intake")
+    by: Text = staff_name("who conducts the intake")
 
 
 class BroadIntakeCompleted(TrajectEvent):
     """Brede intake completed (Wi2021; occurred_on: date)."""
 
-    by: Text = Field(description="who conducted the intake")
+    by: Text = staff_name("who conducted the intake")
     education_level: Text | None = Field(default=None, description="highest education")
     work_experience: Text | None = Field(default=None, description="work experience summary")
     health_barrier: bool | None = special_category("categorical flag: health is a barrier")
@@ -457,7 +477,7 @@ class PipAdopted(TrajectEvent):
     pvt_intensity: Text = Field(description="intensity of the PVT")
     map_intensity: Text = Field(description="intensity of the MAP")
     decision_ref: Text = Field(description="reference of the decision (beschikking)")
-    contact_person: Text | None = Field(default=None, description="contact person")
+    contact_person: Text | None = staff_name("contact person", optional=True)
 
 
 class LearningRouteStarted(TrajectEvent):
@@ -613,7 +633,7 @@ class LadderAssessed(TrajectEvent):
     """Participatieladder assessment (occurred_on: assessed on)."""
 
     rung: int = Field(ge=1, le=6, description="rung 1 (isolated) to 6 (paid work)")
-    assessor: Text = Field(description="who assessed")
+    assessor: Text = staff_name("who assessed")
 
 
 class ProfileUpdated(TrajectEvent):
@@ -704,7 +724,7 @@ class FamilyReunificationApplied(TrajectEvent):
     file_no: int = Field(default=1, ge=1, description="the referent's file number")
     members: tuple[Relation, ...] = Field(min_length=1, description="relation of each member")
     ind_ref: Text | None = personal("IND reference")
-    assisted_by: Text | None = Field(default=None, description="who assisted")
+    assisted_by: Text | None = staff_name("who assisted", optional=True)
     late: bool | None = Field(
         default=None, description="derived: filed after the nareis window (rule_version)"
     )
@@ -757,7 +777,7 @@ class ParticipantEnrolled(TrajectEvent):
     permit_kind: PermitKind = Field(description="permit checked at enrolment")
     permit_valid: bool = Field(description="permit valid on the enrolment date")
     checked_on: date = Field(description="date eligibility was checked")
-    checked_by: Text = Field(description="who checked eligibility")
+    checked_by: Text = staff_name("who checked eligibility")
     eligibility_evidence_ref: Text = Field(description="reference of the eligibility evidence")
     consent_ref: Text = Field(description="reference of the signed consent / privacy notice")
     referred_by: Text | None = Field(default=None, description="referring organisation")
@@ -832,7 +852,7 @@ class PersonalDataShredded(TrajectEvent):
     open on the person or on an AMIF project they took part in (``ledger.retention``).
     """
 
-    approved_by: Text = Field(description="who approved the erasure")
+    approved_by: Text = staff_name("who approved the erasure")
 
 
 class RetentionScheduled(TrajectEvent):
@@ -891,8 +911,8 @@ class SpecialCategoryRead(TrajectEvent):
     nothing in the trajectory and no read model counts it; never corrected or retracted.
     """
 
-    read_by: Text = Field(
-        description="who read the values (the user; kept when the fact is exported and imported)"
+    read_by: Text = staff_name(
+        "who read the values (the user; kept when the fact is exported and imported)"
     )
     command: Text = Field(description="the command that showed them, e.g. timeline")
     field_names: tuple[FieldName, ...] = Field(
@@ -1011,7 +1031,7 @@ class StaffTimeRecorded(TrajectEvent):
 
     stream: ClassVar[StreamKind] = StreamKind.PROJECT
 
-    staff_id: Text = Field(description="staff member's user name")
+    staff_id: Text = staff_name("staff member's user name")
     hours: Hours = Field(description="hours worked on the project")
     activity: Text = Field(description="what the hours were spent on")
     person_id: UUID | None = Field(default=None, description="the participant served, if one")

@@ -17,10 +17,17 @@ external key is left out (the line names the person by ``person_id``), idempoten
 may hold a source's client number) are pseudonymised the same way, and the free-text reason of a
 correction or retraction is withheld. The recorder is a member of staff, so personal data too:
 it is pseudonymised under ``_pseudonyms`` (``recorded_by``) on every line, which keeps "the same
-recorder" visible to an analyst without naming anyone. Keys starting with ``_`` are ignored by
-the import. Erased (shredded) personal fields are absent either way; the erasure itself is
-exported as a ``personal-data-shredded`` line. ``imported_by`` (who imported a fact whose
-recorder was kept from another ledger) is this ledger's own record and is not exported.
+recorder" visible to an analyst without naming anyone. So are the names of staff in an event's
+own fields (``TrajectEvent.staff_fields``: the coach's ``staff_id``, the ``assessor``, …, and
+such a field set by a correction's ``changes``), but in place: the field keeps its name and its
+value becomes the pseudonym the same name has as recorder (one member of staff, one pseudonym),
+so that the line still imports (``staff_id`` is required) and the caseload per coach counts the
+same, per pseudonymous coach. A line naming staff therefore differs from the line of the same
+fact in a pseudonymised export made before names of staff were pseudonymised, and so does the
+idempotency key an import derives from it (docs/import.md, "Limits"). Keys starting with ``_``
+are ignored by the import. Erased (shredded) personal fields are absent either way; the erasure
+itself is exported as a ``personal-data-shredded`` line. ``imported_by`` (who imported a fact
+whose recorder was kept from another ledger) is this ledger's own record and is not exported.
 
 Special-category values (GDPR Art. 9, ``ledger.special``) are exported only with
 ``include_personal`` and a ``reading`` that states a purpose, and only once their read is
@@ -30,8 +37,9 @@ in one transaction (``ledger.batch``). The values of a person whose read could n
 are left out, as they are from a pseudonymised export (never pseudonymised: a keyed hash of a
 yes/no flag would still split the persons into two groups); such a line names the fields left
 out under ``_withheld``. The recorded reads of earlier exports are exported as
-``special-category-read`` lines (the reader kept as ``read_by``); this export's own reads come
-after its cut (the log as it stood when the export began) and are not in it.
+``special-category-read`` lines (the reader kept as ``read_by``, a name of staff: pseudonymised
+in a pseudonymised export); this export's own reads come after its cut (the log as it stood when
+the export began) and are not in it.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ import hmac
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from typing import Any, cast
 from uuid import UUID
 
@@ -89,6 +98,13 @@ class ExportReads:
             self.detail.setdefault(why, detail)
 
 
+@cache
+def staff_field_names() -> frozenset[str]:
+    """Every field name some event kind uses for a name of staff (``by`` names a verifying body
+    in one kind and the intake's staff member in another: the corrected event's kind decides)."""
+    return frozenset(name for cls in ev.EVENT_CLASSES for name in cls.staff_fields())
+
+
 def pseudonym(key: bytes, name: str, value: Any) -> str:
     """A keyed hash of one personal value: the same value gives the same pseudonym."""
     text = orjson.dumps([name, value], option=orjson.OPT_SORT_KEYS)
@@ -114,12 +130,12 @@ class Exporter:
         self.projects: dict[UUID, str] = {}
         self.refs: dict[UUID, str | None] = {}
         self.keys: dict[tuple[UUID, int], str | None] = {}
-        # the classes of the events with special-category fields, for their corrections
+        # the classes of the (few) events with special-category fields, for their corrections
         self.special_kinds: dict[tuple[UUID, int], type[ev.TrajectEvent]] = {}
         self.recorded_fields: dict[UUID, set[str]] = {}  # the fields whose read it recorded
         self.reads = ExportReads()
         self.top: int | None = None
-        self.recorders: dict[str, str] = {}  # a recorder's pseudonym, by name
+        self.staff: dict[str, str] = {}  # a member of staff's pseudonym, by name
 
     def total(self) -> int:
         """The last notification id when the export began: its cut, and an upper bound of the
@@ -297,6 +313,7 @@ class Exporter:
         if isinstance(event, ev.EventCorrected | ev.EventRetracted):
             line |= self._control(event, dumped)
         else:
+            dumped = self._staff_pseudonyms(cls, dumped)
             personal = cls.personal_fields()
             hidden = {k: v for k, v in dumped.items() if k in personal and v is not None}
             line |= {k: v for k, v in dumped.items() if k not in personal and v is not None}
@@ -312,16 +329,39 @@ class Exporter:
         if self.key is not None:
             # last, so that the line without it is the line of an export before recorders
             # were exported (an import derives a line's key without its recorder)
-            line.setdefault("_pseudonyms", {})["recorded_by"] = self._recorder_text(recorder)
+            line.setdefault("_pseudonyms", {})["recorded_by"] = self._staff_text(recorder)
         return line
 
-    def _recorder_text(self, recorder: str) -> str:
-        """A recorder's pseudonym (a few members of staff record millions of facts: kept)."""
-        found = self.recorders.get(recorder)
+    def _staff_text(self, name: str) -> str:
+        """A member of staff's pseudonym, as recorder or named in a field: the same for both, and
+        the recorder's of earlier exports (a few members of staff record millions of facts and
+        are named in as many: kept)."""
+        found = self.staff.get(name)
         if found is None:
             assert self.key is not None
-            found = self.recorders[recorder] = pseudonym(self.key, "recorded_by", recorder)
+            found = self.staff[name] = pseudonym(self.key, "recorded_by", name)
         return found
+
+    def _staff_pseudonyms(
+        self, kind: type[ev.TrajectEvent] | None, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``values`` (fields of an event of ``kind`` by name) with the names of staff among them
+        replaced by their pseudonyms, in a pseudonymised export; as they are otherwise."""
+        names = kind.staff_fields() if kind is not None and self.key is not None else None
+        if not names:
+            return values
+        return {
+            k: self._staff_text(v) if k in names and v is not None else v for k, v in values.items()
+        }
+
+    def _corrected_kind(self, event: ev.EventCorrected) -> type[ev.TrajectEvent]:
+        """The class of the event ``event`` corrects, read from the store: only for the rare
+        correction that sets a field some kind uses for a name of staff (kept in memory for
+        every event, the classes would grow with the ledger)."""
+        stored = self.app.recorder.select_events(
+            event.originator_id, gt=event.target_version - 1, lte=event.target_version, limit=1
+        )
+        return type(cast("ev.TrajectEvent", self.app.mapper.to_domain_event(stored[0])))
 
     def _key_text(self, key: str) -> str:
         """An idempotency key as exported: pseudonymised too (a source's key may name someone)."""
@@ -346,6 +386,8 @@ class Exporter:
             out["reason"] = "erased"
         if isinstance(event, ev.EventCorrected):
             changes = dict(event.changes)
+            if self.key is not None and staff_field_names().intersection(changes):
+                changes = self._staff_pseudonyms(self._corrected_kind(event), changes)
             personal = event.personal_changes or {}
             if self.include_personal:
                 changes |= personal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,8 +16,10 @@ import pytest
 from commands.importing import import_lines
 from ledger import events as ev
 from ledger.application import TrajectoryLedger, current_actor
-from ledger.export import Exporter, ExportFilter
+from ledger.export import Exporter, ExportFilter, pseudonym
+from ledger.special import Reading
 from projections import PROJECTIONS, Views, catch_up, digest
+from projections.caseload import CaseloadRow, caseload
 
 DAY = date(2025, 1, 6)
 LedgerFactory = Callable[[str], TrajectoryLedger]
@@ -151,7 +154,44 @@ def test_a_pseudonymised_export_has_no_personal_data_and_still_imports(
     copy = make_ledger(two_stores[1])
     summary = import_lines(copy, enumerate(lines, start=1), source="events.jsonl")
     assert summary.rejected == 0
-    assert digests(copy) == digests(source)
+    assert_same_figures(copy, source, renamed_by=staff_pseudonym(source))
+
+
+def staff_pseudonym(app: TrajectoryLedger) -> Callable[[str], str]:
+    """A member of staff's name as a pseudonymised export of ``app`` writes it: the pseudonym
+    of their name as recorder."""
+    return lambda name: pseudonym(app.keyring.export_key, "recorded_by", name)
+
+
+def renamed(rows: list[CaseloadRow], name: Callable[[str], str]) -> list[CaseloadRow]:
+    """Caseload rows with every member of staff named by ``name``."""
+
+    def coach(text: str) -> str:
+        role, staff = text.split(":", 1)
+        return f"{role}:{name(staff)}"
+
+    return [
+        dataclasses.replace(
+            row,
+            regisseurs=tuple(sorted(map(name, row.regisseurs))),
+            coaches=tuple(sorted(map(coach, row.coaches))),
+        )
+        for row in rows
+    ]
+
+
+def assert_same_figures(
+    copy: TrajectoryLedger, source: TrajectoryLedger, *, renamed_by: Callable[[str], str]
+) -> None:
+    """``copy`` (an import of a pseudonymised export of ``source``) counts as ``source`` does:
+    the same digests of every read model but the caseload, whose rows are the same on every
+    day of the scenario and after, but for the members of staff, named by ``renamed_by``."""
+    ours, theirs = digests(copy), digests(source)
+    assert ours.pop("caseload") != theirs.pop("caseload")  # it names coaches: by pseudonym
+    assert ours == theirs
+    own, other = Views(copy), Views(source)
+    for day in (on(n) for n in range(0, 90, 3)):
+        assert caseload(own, day) == renamed(caseload(other, day), renamed_by), day
 
 
 def test_filters_select_whole_streams_or_a_period(
@@ -309,6 +349,88 @@ def test_a_pseudonymised_export_names_no_recorder(
     assert set(recorders(copy).values()) == {("a.admin", None)}
 
 
+# --- names of staff in the facts' own fields --------------------------------------------------
+
+STAFF = ("m.vermeer", "k.smit", "r.jansen", "s.bakker", "f.g.privacy")
+
+
+def staff_named_scenario(app: TrajectoryLedger) -> dict[str, UUID]:
+    """The staffed scenario (recorders m.vermeer and k.smit; assessors r.jansen and s.bakker;
+    coach r.jansen; the erasure approved by f.g.privacy), then, recorded by r.jansen: a second
+    coach and regisseur, an assessment whose assessor a correction changes to k.smit, a
+    hand-over and a read of special-category data."""
+    people = staffed_scenario(app)
+    amal, bilal = people["amal"], people["bilal"]
+    with recording_as("r.jansen"):
+        app.record(bilal, ev.CoachAssigned, occurred_on=on(43), staff_id="s.bakker", role="coach")
+        app.record(
+            bilal, ev.CoachAssigned, occurred_on=on(43), staff_id="r.jansen", role="regisseur"
+        )
+        ladder = app.record(
+            amal, ev.LadderAssessed, occurred_on=on(44), rung=3, assessor="s.bakker"
+        )
+        app.correct(amal, ladder.version, {"assessor": "k.smit"}, reason="wrong assessor")
+        app.record(
+            amal, ev.CoachUnassigned, occurred_on=on(50), staff_id="r.jansen", role="regisseur"
+        )
+        app.record_read(amal, Reading("timeline", "bezwaar 2025-7"), ["health_barrier"])
+    return people
+
+
+def named(lines: list[dict[str, Any]], kind: str, name: str) -> list[Any]:
+    """The values of field ``name`` on the lines of ``kind``, in order."""
+    return [line[name] for line in lines if line["kind"] == kind]
+
+
+def test_a_pseudonymised_export_names_no_member_of_staff_and_counts_the_same_per_coach(
+    make_ledger: LedgerFactory, two_stores: tuple[str, str]
+) -> None:
+    source = make_ledger(two_stores[0])
+    staff_named_scenario(source)
+    p = staff_pseudonym(source)
+
+    lines = export_all(source, include_personal=False)
+    clear = export_all(source)
+
+    # the file's very text: no field, correction or note names anyone
+    text = b"\n".join(orjson.dumps(line) for line in lines).decode()
+    assert [name for name in STAFF if name in text] == []
+    # each name is in place, as the pseudonym it has as recorder: one member of staff, one
+    # pseudonym, whether they recorded a fact, assessed, coached, read or approved
+    assert {line["_pseudonyms"]["recorded_by"] for line in lines} == {
+        p("m.vermeer"),
+        p("k.smit"),
+        p("r.jansen"),
+    }
+    coaches = named(lines, "coach-assigned", "staff_id")
+    assert coaches == [p(n) for n in ("r.jansen", "s.bakker", "r.jansen")]
+    assert named(lines, "coach-unassigned", "staff_id") == [p("r.jansen")]
+    assessors = named(lines, "ladder-assessed", "assessor")
+    assert assessors == [p(n) for n in ("r.jansen", "s.bakker", "r.jansen", "s.bakker", "s.bakker")]
+    assert named(lines, "event-corrected", "changes")[-1] == {"assessor": p("k.smit")}
+    assert named(lines, "event-corrected", "changes")[0] == {"rung": 4}  # no name: as it was
+    assert named(lines, "special-category-read", "read_by") == [p("r.jansen")]
+    assert named(lines, "personal-data-shredded", "approved_by") == [p("f.g.privacy")]
+    # with --include-personal every name is in clear, as stored
+    assert named(clear, "coach-assigned", "staff_id") == ["r.jansen", "s.bakker", "r.jansen"]
+    assert named(clear, "event-corrected", "changes")[-1] == {"assessor": "k.smit"}
+    assert named(clear, "personal-data-shredded", "approved_by") == ["f.g.privacy"]
+
+    # the file imports, and counts the same: per coach, by pseudonym
+    copy = make_ledger(two_stores[1])
+    summary = import_lines(copy, as_text(lines), source="p.jsonl")
+    assert (summary.written, summary.rejected) == (len(lines), 0)
+    assert_same_figures(copy, source, renamed_by=p)
+    for day, coach, persons in (
+        (on(45), "r.jansen", 2),
+        (on(45), "s.bakker", 1),
+        (on(51), "r.jansen", 1),
+    ):
+        own = caseload(Views(copy), day, coach=p(coach))
+        assert len(own) == len(caseload(Views(source), day, coach=coach)) == persons
+    assert caseload(Views(copy), on(45), coach="r.jansen") == []  # no name in the copy
+
+
 def as_objects(lines: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
     """Lines as other commands hand them to import_lines: objects."""
     return list(enumerate(lines, start=1))
@@ -333,3 +455,31 @@ def test_a_file_exported_before_recorders_were_exported_keeps_its_line_keys(
 
     assert (earlier.written, earlier.rejected) == (len(lines), 0)
     assert (again.written, again.skipped, again.rejected) == (0, len(lines), 0)
+
+
+def test_a_correction_is_pseudonymised_by_the_kind_it_corrects(
+    make_ledger: LedgerFactory, sqlite_store: str
+) -> None:
+    """``by`` names the member of staff of an intake but the verifying body of a management
+    verification: a correction setting it is pseudonymised for the one and kept for the other."""
+    app = make_ledger(sqlite_store)
+    people = scenario(app)
+    intake = app.record(people["amal"], ev.BroadIntakeStarted, occurred_on=on(40), by="r.jansen")
+    app.correct(people["amal"], intake.version, {"by": "s.bakker"}, reason="other colleague")
+    app.record_for_project(
+        "MWP", ev.ProjectRegistered, occurred_on=date(2025, 1, 6), municipality="GM0622",
+        title="Meedoen Werkt", fund="AMIF_2127", beneficiary="Gemeente Vlaardingen",
+        beneficiary_kind="gemeente", grant_ref="UVB-2025-017", eligibility_from=date(2025, 1, 1),
+        eligibility_to=date(2027, 12, 31), cofin_rate="0.75", target_total=10,
+    )  # fmt: skip
+    check = app.record_for_project(
+        "MWP", ev.ManagementVerificationRecorded, occurred_on=on(41), municipality="GM0622",
+        by="UVB", scope="declaratie 2025H1", outcome="no_findings",
+    )  # fmt: skip
+    app.correct(ev.project_stream_id("MWP"), check.version, {"by": "ADR"}, reason="auditor")
+    p = staff_pseudonym(app)
+
+    changes = named(export_all(app, include_personal=False), "event-corrected", "changes")
+
+    assert {"by": p("s.bakker")} in changes
+    assert {"by": "ADR"} in changes
