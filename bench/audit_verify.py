@@ -134,6 +134,7 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                 assert report.ok, report.problems[:1]
                 verify_times.append(seconds)
             verify_s = min(verify_times)
+            gaps_s = min(timed(lambda: audit.stream_gaps(app))[0] for _ in range(args.repeat))
         finally:
             app.close()
     append_per_event = append_s / appended
@@ -146,6 +147,9 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "catch_up_share_of_append": f"{100 * leaf_per_event / append_per_event:.1f} %",
         "raw_read_events_per_s": round(rows / read_s),
         "verify_events_per_s": round(rows / verify_s),
+        # the versions' continuity check, part of verify: its own time and share
+        "stream_gaps_s": round(gaps_s, 3),
+        "stream_gaps_share_of_verify": f"{100 * gaps_s / verify_s:.1f} %",
     }
 
 

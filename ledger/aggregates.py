@@ -27,7 +27,12 @@ from zoneinfo import ZoneInfo
 
 from ledger import events as ev
 from ledger import rules
-from ledger.errors import BrokenFact, LaterFactsBrokenError, RuleViolationError
+from ledger.errors import (
+    BrokenFact,
+    LaterFactsBrokenError,
+    RuleViolationError,
+    StreamIntegrityError,
+)
 from ledger.seals import seal_problem
 from ledger.values import (
     HousingKind,
@@ -153,14 +158,11 @@ class StreamAggregate:
         Returns True when the state can simply evolve by this event, False when a correction
         or retraction means the state must be derived again from the effective events.
         """
-        if event.originator_version != self.version + 1 or (
-            event.originator_id is not self.id and event.originator_id != self.id
-        ):
-            msg = (
-                f"event {event.originator_id} v{event.originator_version}"
-                f" does not follow v{self.version}"
-            )
-            raise RuntimeError(msg)
+        if event.originator_id is not self.id and event.originator_id != self.id:
+            msg = f"event {event.originator_id} v{event.originator_version} is not of {self.id}"
+            raise RuntimeError(msg)  # a bug: the caller mixed streams
+        if event.originator_version != self.version + 1:
+            raise StreamIntegrityError(self.id, event.originator_version, self.version)
         self.version = event.originator_version
         self.stored[self.version] = event
         if isinstance(event, ev.EventCorrected):

@@ -452,6 +452,64 @@ def _negative(row: RawRow) -> Problem:
     )
 
 
+GAPS_LISTED = 20
+"""At most this many streams are named by the continuity check (a count says the rest)."""
+
+
+def stream_gaps(app: TrajectoryLedger) -> list[Problem]:
+    """Streams whose versions are not exactly 1, 2, …, n: a stored event deleted, or one
+    inserted by hand with a version of its own choosing.
+
+    Appends give every stream consecutive versions from 1, so this holds of an unaltered log
+    whether or not its leaves have been recorded yet: it finds such an alteration even in the
+    rows after the last recorded leaf, which the leaves cannot vouch for. One grouped read of
+    the (stream, version) key; only the streams that fail it are read again, to name the
+    first version that is missing.
+    """
+    recorder: Any = app.recorder
+    if _is_sqlite(app):
+        table, key = recorder.events_table_name, "originator_id"
+    elif hasattr(recorder, "events_table"):
+        table, key = recorder.events_table, "originator_id::text"
+    else:
+        return []
+    statement = (
+        f"SELECT {key}, COUNT(*), MIN(originator_version), MAX(originator_version) FROM {table}"
+        " GROUP BY originator_id"
+        " HAVING COUNT(*) <> MAX(originator_version) OR MIN(originator_version) <> 1"
+        " ORDER BY MIN(originator_version), originator_id"
+    )
+    failing = _query(app, statement, statement, [])
+    problems = []
+    for stream, count, lowest, highest in failing[:GAPS_LISTED]:
+        stream_id = UUID(bytes=_stream_bytes(stream))
+        where = f"stream {stream_id} has {count} events with versions {lowest} to {highest}"
+        if lowest < 1:
+            what, version = f"version {lowest} was inserted by hand", lowest
+        else:
+            versions = f"SELECT originator_version FROM {table} WHERE originator_id = "
+            rows = _query(app, versions + "?", versions + "%s::uuid", [stream])
+            present = {row[0] for row in rows}
+            version = next(v for v in range(1, highest + 1) if v not in present)
+            what = (
+                f"version {version} is missing: a stored event was deleted, or one was inserted"
+                " by hand past it"
+            )
+        problems.append(
+            Problem(
+                "gap",
+                f"{where}: {what} (appends number a stream's events 1, 2, 3, … without gaps)",
+                stream_id=stream_id,
+                version=version,
+            )
+        )
+    if len(failing) > GAPS_LISTED:
+        problems.append(
+            Problem("gap", f"and {len(failing) - GAPS_LISTED} more streams with such gaps")
+        )
+    return problems
+
+
 def _stored_checkpoints(app: TrajectoryLedger) -> tuple[list[Checkpoint], list[Problem]]:
     found: list[Checkpoint] = []
     problems: list[Problem] = []
@@ -498,9 +556,10 @@ def verify(
         progress=progress,
     )
     unlinked = [] if report.ok else _inconsistent(recorded_leaves(app), list(unique.values()))
-    if problems or unlinked:
+    gaps = stream_gaps(app)
+    if problems or unlinked or gaps:
         report = dataclasses.replace(
-            report, ok=False, problems=(*problems, *report.problems, *unlinked)
+            report, ok=False, problems=(*problems, *report.problems, *unlinked, *gaps)
         )
     return report
 

@@ -25,6 +25,27 @@ class ValidationFailedError(TrajectError):
         super().__init__(f"{kind}: {details}")
 
 
+class StreamIntegrityError(TrajectError):
+    """A stream's stored events do not number 1, 2, 3, …: the log was altered outside traject
+    (a row deleted, or one inserted by hand). Nothing of the stream can be trusted until an
+    auditor has looked: ``traject audit verify`` names what changed."""
+
+    def __init__(self, stream_id: UUID, version: int, previous: int) -> None:
+        self.stream_id = stream_id
+        self.version = version
+        self.previous = previous
+        what = (
+            f"so version {previous + 1} is missing"
+            if version > previous + 1
+            else f"so version {version} is stored twice or out of order"
+        )
+        super().__init__(
+            f"stream {stream_id}: version {version} follows version {previous}, {what}: the "
+            "event log was altered outside traject; run `traject audit verify` to see what "
+            "changed"
+        )
+
+
 class RuleViolationError(TrajectError):
     """A hard rule of the domain refused the event (ordering, regime, terminal state)."""
 

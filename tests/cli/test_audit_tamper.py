@@ -177,3 +177,39 @@ def test_verify_json_names_the_problem(store: Store) -> None:
     assert data["events"] == 3
     assert data["problems"][0]["kind"] == "deleted"
     assert data["problems"][0]["notification_id"] == 2
+
+
+def test_a_row_deleted_after_the_last_recorded_leaf_leaves_a_gap_that_is_named(
+    store: Store,
+) -> None:
+    """Rows appended since the last leaf was recorded are not yet vouched for by the leaves;
+    a stream's versions, 1, 2, 3, … without gaps, still show a deleted one. The stream itself
+    is refused with that message, not a traceback."""
+    person = store.traject.linked_person()  # events 5-7, versions 1-3, no leaves recorded yet
+    store.attack(f"DELETE FROM {store.events} WHERE {store.id} = 6")
+
+    text = problems(store.verify())
+    assert f"stream {person} has 2 events with versions 1 to 3: version 2 is missing" in text
+    data = json.loads(store.traject("audit", "verify", "--json", "-q").stdout)
+    assert [(p["kind"], p["stream_id"], p["version"]) for p in data["problems"]] == [
+        ("gap", person, 2)
+    ]
+    for command in (("timeline", person), ("person", "show", person)):
+        refused = store.traject(*command)
+        assert refused.exit_code == 1, refused.output
+        assert "version 3 follows version 1, so version 2 is missing" in refused.stderr
+        assert "traject audit verify" in refused.stderr
+
+
+def test_a_version_inserted_past_the_end_of_a_stream_is_named(store: Store) -> None:
+    person = store.traject.linked_person()
+    (stream, topic, state) = store.one(
+        f"SELECT originator_id, topic, state FROM {store.events} WHERE {store.id} = 7"
+    )
+    values = f"100, '{stream}', 99, '{topic}', {store.blob(bytes(state))}"
+    store.attack(
+        f"INSERT INTO {store.events} ({store.id}, originator_id, originator_version, topic, state)"
+        f" VALUES ({values})"
+    )
+    text = problems(store.verify())
+    assert f"stream {person} has 4 events with versions 1 to 99: version 4 is missing" in text

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from ledger import events as ev
 from ledger import rules
 from ledger.aggregates import Trajectory, recorded_day
-from ledger.errors import RuleViolationError
+from ledger.errors import RuleViolationError, StreamIntegrityError
 
 
 def refused(person, cls, match: str, **fields) -> RuleViolationError:
@@ -878,7 +878,9 @@ def test_the_aggregate_refuses_an_event_out_of_sequence():
     person = registered()
     stray = build(person, ev.LadderAssessed, rung=1, assessor="a")
     person.apply(stray)
-    with pytest.raises(RuntimeError, match="does not follow v2"):
+    with pytest.raises(
+        StreamIntegrityError, match="version 2 follows version 2, so version 2 is stored twice"
+    ):
         person.apply(stray)
 
 
