@@ -20,6 +20,7 @@ from ledger.application import TrajectoryLedger, current_actor
 from ledger.config import StoreConfig, parse_database_url
 from ledger.crypto import generate_master_key, parse_master_key, read_key_file, write_key_file
 from ledger.errors import MasterKeyError, TrajectError, permission_error
+from ledger.events import StreamKind
 from ledger.persistence import MASTER_KEY_CHECK, Progress, Rotation
 
 if TYPE_CHECKING:
@@ -211,6 +212,11 @@ class TrajectContext:
     def person(self, ref: str) -> UUID:
         """A person id from a full UUID or a unique prefix of at least 6 characters."""
         return self.app.resolve_person(ref)
+
+    def subject(self, ref: str) -> tuple[UUID, StreamKind]:
+        """The stream a command's SUBJECT names: a person (id or prefix of at least 6
+        characters), a municipality (CBS code) or an AMIF project (code), and its kind."""
+        return self.app.resolve_subject(ref)
 
     def initialise(self, default_municipality: str | None) -> Initialised:
         """Write a new master key file (never over an old one), create the tables, bind them."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from commands import render
 from commands.context import TrajectContext, pass_traject
 from commands.types import FieldValue
+from ledger.application import Recorded
 from ledger.events import StreamKind
 
 Change = str | None | list[str | None]
@@ -24,8 +27,23 @@ def _changes(pairs: tuple[tuple[str, str | None], ...]) -> dict[str, Change]:
     return changes
 
 
+def _recorded(traject: TrajectContext, result: Recorded, kind: StreamKind, subject: str) -> None:
+    if kind is StreamKind.MUNICIPALITY:
+        subject = subject.strip().upper()
+    traject.emit(
+        render.recorded(result, kind, subject),
+        render.recorded_json(result, kind, subject),
+    )
+    traject.warn(result.warnings)
+
+
+def _envelope(kind: StreamKind, subject: str) -> dict[str, Any]:
+    """A fact on a municipality's stream belongs to that municipality."""
+    return {"municipality": subject.strip().upper()} if kind is StreamKind.MUNICIPALITY else {}
+
+
 @click.command()
-@click.argument("person")
+@click.argument("subject", metavar="SUBJECT")
 @click.argument("version", type=click.IntRange(min=1))
 @click.option(
     "--set",
@@ -40,51 +58,54 @@ def _changes(pairs: tuple[tuple[str, str | None], ...]) -> dict[str, Change]:
 @pass_traject
 def correct(
     traject: TrajectContext,
-    person: str,
+    subject: str,
     version: int,
     pairs: tuple[tuple[str, str | None], ...],
     reason: str,
 ) -> None:
-    """Correct fields of an earlier event of a person (recorded as EventCorrected).
+    """Correct fields of an earlier event of a person, a municipality or an AMIF project
+    (recorded as EventCorrected).
 
     The original stays in the history; the timeline shows both, and every rule is checked
     again against the corrected values. A correction after which a later event would break a
-    rule is refused, naming that event: correct or retract it first. PERSON is a person id or
-    a unique prefix of at least 6 characters; VERSION is the event's version in `traject
-    timeline`.
+    rule is refused, naming that event: correct or retract it first. SUBJECT is a person id or
+    a unique prefix of at least 6 characters, a municipality's CBS code or an AMIF project's
+    code (project:CODE where the code could also start a person id); VERSION is the event's
+    version in `traject timeline SUBJECT`.
 
     \b
     Example:
       traject correct 3219ed75 5 --set rung=4 --reason "typo: rung 4 was assessed"
       traject correct 3219ed75 1 --set nationality=SY --set nationality=IQ --reason "dual"
+      traject correct GM0622 2 --set target=45 --reason "circulaire: target revised"
     """
-    result = traject.app.correct(traject.person(person), version, _changes(pairs), reason=reason)
-    traject.emit(
-        render.recorded(result, StreamKind.PERSON, person),
-        render.recorded_json(result, StreamKind.PERSON, person),
+    stream_id, kind = traject.subject(subject)
+    result = traject.app.correct(
+        stream_id, version, _changes(pairs), reason=reason, **_envelope(kind, subject)
     )
-    traject.warn(result.warnings)
+    _recorded(traject, result, kind, subject)
 
 
 @click.command()
-@click.argument("person")
+@click.argument("subject", metavar="SUBJECT")
 @click.argument("version", type=click.IntRange(min=1))
 @click.option("--reason", required=True, help="why the event is withdrawn (personal: encrypted)")
 @pass_traject
-def retract(traject: TrajectContext, person: str, version: int, reason: str) -> None:
-    """Withdraw an earlier event of a person as if it had not happened (EventRetracted).
+def retract(traject: TrajectContext, subject: str, version: int, reason: str) -> None:
+    """Withdraw an earlier event of a person, a municipality or an AMIF project as if it had
+    not happened (EventRetracted).
 
     The event stays in the history, marked as retracted; it no longer counts anywhere. A
     retraction after which a later event would break a rule (a housing without the koppeling
-    it used) is refused, naming that event: correct or retract it first.
+    it used) is refused, naming that event: correct or retract it first. SUBJECT is a person id
+    or a unique prefix of at least 6 characters, a municipality's CBS code or an AMIF project's
+    code (project:CODE where the code could also start a person id).
 
     \b
     Example:
       traject retract 3219ed75 7 --reason "recorded on the wrong person"
+      traject retract GM0622 3 --reason "realisation entered twice"
     """
-    result = traject.app.retract(traject.person(person), version, reason=reason)
-    traject.emit(
-        render.recorded(result, StreamKind.PERSON, person),
-        render.recorded_json(result, StreamKind.PERSON, person),
-    )
-    traject.warn(result.warnings)
+    stream_id, kind = traject.subject(subject)
+    result = traject.app.retract(stream_id, version, reason=reason, **_envelope(kind, subject))
+    _recorded(traject, result, kind, subject)

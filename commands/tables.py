@@ -87,6 +87,16 @@ def _recorded(event: ev.TrajectEvent) -> Text:
     return Text(text)
 
 
+def _stream_label(timeline: Timeline) -> str:
+    """``municipality GM0622 (stream …)``, ``project MWP (stream …)`` or a person's id."""
+    first = timeline.entries[0].event if timeline.entries else None
+    if first is None or first.stream is ev.StreamKind.PERSON:
+        return str(timeline.stream_id)
+    if isinstance(first, ev.ProjectRegistered):
+        return f"project {first.project_code} (stream {timeline.stream_id})"
+    return f"{first.stream.value} {first.municipality} (stream {timeline.stream_id})"
+
+
 def timeline_table(timeline: Timeline) -> Table:
     """One row per stored event: what was recorded, when, by whom, and what became of it.
 
@@ -95,7 +105,7 @@ def timeline_table(timeline: Timeline) -> Table:
     when (UTC), by whom (and who imported it, for a recorder kept from another ledger) and from
     which source it was recorded.
     """
-    title = f"Timeline of {timeline.stream_id}"
+    title = f"Timeline of {_stream_label(timeline)}"
     if timeline.as_known_at is not None:
         title += f" as known at {moment(timeline.as_known_at)} UTC"
     if timeline.erased:
@@ -140,7 +150,7 @@ def reads_table(reads: list[ev.SpecialCategoryRead], title: str, *, persons: boo
     table.add_column("fields", no_wrap=True)
     table.add_column("purpose", overflow="fold", ratio=1, min_width=12)
     for read in reads:
-        cells = [
+        cells: list[str | Text] = [
             moment(read.timestamp),
             *([str(read.originator_id)] if persons else []),
             str(read.originator_version),

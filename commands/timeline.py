@@ -14,7 +14,7 @@ from commands.types import IsoMoment
 
 
 @click.command()
-@click.argument("person")
+@click.argument("subject", metavar="SUBJECT")
 @click.option(
     "--as-known-at",
     type=IsoMoment(),
@@ -26,32 +26,35 @@ from commands.types import IsoMoment
 @pass_traject
 def timeline(
     traject: TrajectContext,
-    person: str,
+    subject: str,
     as_known_at: datetime | None,
     output: str | None,
     purpose: str | None,
 ) -> None:
-    """Show every event of a person: when it happened, when and by whom it was recorded, and
-    whether it was later corrected or retracted.
+    """Show every event of a person, a municipality or an AMIF project: when it happened, when
+    and by whom it was recorded, and whether it was later corrected or retracted.
 
     Personal fields are shown decrypted. Special-category values (GDPR Art. 9, e.g.
     health_barrier) are shown only with --purpose, and only once the read is recorded on the
     person's stream (SpecialCategoryRead: who, when, which fields, why); without a purpose, or
     when the read cannot be recorded (a read-only database user), they read "(special category:
-    not shown)" and a warning says why. PERSON is a person id or a unique prefix of at least 6
-    characters. The JSON form is stable (see commands/render.py).
+    not shown)" and a warning says why. SUBJECT is a person id or a unique prefix of at least 6
+    characters, a municipality's CBS code (its taakstelling, realisation and sealed reports) or
+    an AMIF project's code (project:CODE where the code could also start a person id). The
+    JSON form is stable (see commands/render.py).
 
     \b
     Example:
       traject timeline 3219ed75
       traject timeline 3219ed75 --as-known-at 2024-06-02T12:00 --format json
       traject timeline 3219ed75 --purpose "bezwaar BZW-2026-014"
+      traject timeline GM0622
     """
-    person_id = traject.person(person)
+    stream_id, _ = traject.subject(subject)
     history = traject.app.timeline(
-        person_id, as_known_at=as_known_at, reading=reading("timeline", purpose)
+        stream_id, as_known_at=as_known_at, reading=reading("timeline", purpose)
     )
     as_json = None if output is None else output == "json"
     traject.emit(tables.timeline_table(history), render.timeline_json(history), as_json=as_json)
-    traject.note(render.disclosure_notes(history.disclosure, person_id))
+    traject.note(render.disclosure_notes(history.disclosure, stream_id))
     traject.warn(render.disclosure_warnings(history.disclosure))

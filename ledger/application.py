@@ -16,6 +16,7 @@ import contextlib
 import contextvars
 import getpass
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,7 +101,7 @@ from ledger.special import (
     values_in,
     withhold,
 )
-from ledger.values import normalise_bsn
+from ledger.values import GEMEENTE_PATTERN, normalise_bsn
 
 ACROSS_STREAMS = frozenset({ev.ParticipantEnrolled, ev.EventCorrected})
 """The facts whose rules may read other streams than their own (``ledger.enrolments``)."""
@@ -108,6 +109,7 @@ MAX_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 0.005
 READ_PAGE = 1000  # notifications per page when every recorded read is listed
 SCHEMA_VERSION = "1"
+PROJECT_PREFIX = "project:"  # names a project's stream where its code could be a person's prefix
 
 current_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_actor", default=None
@@ -961,6 +963,40 @@ class TrajectoryLedger(Application[UUID]):
         if not self.tables.person_ids_starting_with(str(person_id), limit=1):
             raise PersonNotFoundError(ref)
         return person_id
+
+    def resolve_subject(self, ref: str) -> tuple[UUID, ev.StreamKind]:
+        """The stream ``ref`` names, and its kind: a municipality's by its CBS code (GM0622),
+        an AMIF project's by its code (or ``project:CODE``), else a person's by id or unique
+        prefix.
+
+        Raises:
+            StreamNotFoundError: a municipality or project without facts, or no such person.
+            TrajectError: ``ref`` is both a project's code and the start of a person's id.
+        """
+        text = ref.strip()
+        if re.fullmatch(GEMEENTE_PATTERN, text.upper()):
+            stream_id = ev.municipality_stream_id(text.upper())
+            if not self._has_events(stream_id):
+                raise StreamNotFoundError("fact of municipality", text.upper())
+            return stream_id, ev.StreamKind.MUNICIPALITY
+        code = text.removeprefix(PROJECT_PREFIX)
+        project = ev.project_stream_id(code)
+        if not self._has_events(project):
+            if code != text:
+                raise StreamNotFoundError("project", code)
+            return self.resolve_person(ref), ev.StreamKind.PERSON
+        if code == text:
+            with contextlib.suppress(PersonNotFoundError):
+                self.resolve_person(ref)
+                msg = (
+                    f"{ref!r} is the code of an AMIF project and the start of a person's id: "
+                    f"give the person's full id, or {PROJECT_PREFIX}{code} for the project"
+                )
+                raise TrajectError(msg)
+        return project, ev.StreamKind.PROJECT
+
+    def _has_events(self, stream_id: UUID) -> bool:
+        return bool(self.recorder.select_events(stream_id, limit=1))
 
     def find_person_by_bsn(self, bsn: str) -> UUID | None:
         """The person registered with this BSN (looked up by keyed hash), if any."""

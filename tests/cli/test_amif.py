@@ -276,3 +276,20 @@ def test_bad_key_files_name_the_option_and_write_nothing(amif_ledger, tmp_path: 
         f"Error: Invalid value for '--issuer-key': {private}: public key: this is a private key; "
         "give the public key (the .pub file)\n"
     )
+
+
+def test_a_project_s_facts_are_shown_and_corrected_by_its_code(amif_ledger) -> None:
+    """The project's own facts (its registration, costs, verifications) have a timeline and
+    take corrections from the command line, named by the project's code."""
+    traject, _ = amif_ledger
+    events = traject.json("timeline", "MWP")["events"]
+    verification = next(e for e in events if e["kind"] == "ManagementVerificationRecorded")
+    assert "Timeline of project MWP" in traject.ok("timeline", "project:MWP").stdout
+
+    result = traject.ok(
+        "correct", "MWP", str(verification["version"]), "--set", "by=ADR", "--reason", "auditor"
+    )
+
+    assert "of project MWP" in result.stdout
+    after = traject.json("timeline", "MWP")["events"]
+    assert after[verification["version"] - 1]["effective"]["fields"]["by"] == "ADR"

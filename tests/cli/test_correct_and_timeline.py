@@ -258,3 +258,47 @@ def test_a_birth_date_corrected_after_a_later_fact_is_refused_naming_it(ledger: 
         "order\n"
     )
     assert ledger.event_count() == 2
+
+
+def test_a_municipality_s_facts_are_shown_corrected_and_retracted_by_its_code(
+    ledger: Traject,
+) -> None:
+    """A taakstelling recorded wrongly is corrected from the command line, like a person's
+    facts; the correction belongs to that municipality, not the ledger's default."""
+    for code, target in (("GM0622", "40"), ("GM0599", "20")):
+        ledger.ok(
+            "record", "taakstelling-set", code, "--on", days_ago(9), "--period", "2025H1",
+            "--target", target, "--source-ref", "circulaire 2025-I",
+        )  # fmt: skip
+    ledger.ok(
+        "record", "housing-realisation-confirmed", "GM0599", "--on", days_ago(8),
+        "--period", "2025H1", "--official-realised", "3", "--confirmed-by", "COA",
+    )  # fmt: skip
+
+    corrected = ledger.ok("correct", "gm0599", "1", "--set", "target=25", "--reason", "revised")
+    retracted = ledger.ok("retract", "GM0599", "2", "--reason", "entered on the wrong day")
+
+    assert corrected.stdout == "Recorded EventCorrected as version 3 of municipality GM0599\n"
+    assert "as version 4 of municipality GM0599" in retracted.stdout
+    timeline = ledger.json("timeline", "GM0599")
+    assert [e["kind"] for e in timeline["events"]] == [
+        "TaakstellingSet", "HousingRealisationConfirmed", "EventCorrected", "EventRetracted",
+    ]  # fmt: skip
+    assert {e["recorded"]["municipality"] for e in timeline["events"]} == {"GM0599"}
+    assert timeline["events"][0]["effective"]["fields"]["target"] == 25
+    assert timeline["events"][1]["status"] == "retracted"
+    assert "Timeline of municipality GM0599" in ledger.ok("timeline", "GM0599").stdout
+    housing = ledger.json("report", "housing", "--period", "2025H1")
+    targets = {row["municipality"]: row["target"] for row in housing["rows"]}
+    assert targets == {"GM0622": 40, "GM0599": 25}
+
+
+def test_a_subject_that_names_nothing_is_refused_by_what_it_looks_like(ledger: Traject) -> None:
+    for subject, message in (
+        ("GM0344", "no fact of municipality GM0344 in this ledger"),
+        ("project:MWP", "no project MWP in this ledger"),
+        ("MWP", "no person MWP in this ledger"),
+    ):
+        result = ledger("timeline", subject)
+        assert result.exit_code == 1, result.output
+        assert message in result.stderr
