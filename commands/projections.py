@@ -134,7 +134,7 @@ def status_table(items: list[ProjectionStatus]) -> Table:
         table.add_row(
             item.name,
             str(item.position),
-            str(item.lag),
+            "?" if item.lag is None else str(item.lag),
             rules,
             item.digest or "-",
             (item.rebuilt_at or "-")[:19].replace("T", " "),
@@ -205,11 +205,13 @@ def group() -> None:
 def status_command(traject: TrajectContext, output: str | None) -> None:
     """Show each read model's position, lag, rule version and digest (no catch-up).
 
+    Needs no master key, like the reports: the read models hold no personal data.
+
     \b
     Example:
       traject projections status
     """
-    views = Views(traject.app)
+    views = Views(traject.reader)
     items = [status(views, projection) for projection in PROJECTIONS.values()]
     rows = [status_row(item) for item in items]
     emit_report(traject, output, lambda: [status_table(items)], rows, rows)

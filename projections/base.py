@@ -882,7 +882,7 @@ class ProjectionStatus:
     name: str
     built: bool
     position: int
-    max_notification_id: int
+    max_notification_id: int | None  # None: a reader who may not read the log
     rule_version: str | None
     current_rule_version: str
     digest: str | None
@@ -891,8 +891,11 @@ class ProjectionStatus:
     needs_rebuild: bool
 
     @property
-    def lag(self) -> int:
-        """Notification ids not yet processed (ids, not a count: PostgreSQL ids have gaps)."""
+    def lag(self) -> int | None:
+        """Notification ids not yet processed (ids, not a count: PostgreSQL ids have gaps);
+        None when the last id is not known to this reader."""
+        if self.max_notification_id is None:
+            return None
         return max(0, self.max_notification_id - self.position)
 
 
@@ -1994,9 +1997,10 @@ def _swap(
 
 
 def status(views: Views, projection: Projection) -> ProjectionStatus:
-    """Where the projection stands, without catching up."""
+    """Where the projection stands, without catching up (for any reader, the analyst who may
+    read only the read models included)."""
     state = views.read_state(projection.name)
-    top = views.max_notification_id()
+    top = views.last_notification_id()
     if state is None:
         return ProjectionStatus(
             projection.name,

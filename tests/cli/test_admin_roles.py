@@ -233,6 +233,12 @@ def test_analyst_reports_from_the_read_models_without_key_or_events(
     assert json.loads(analysts.stdout)["sections"] == staffs["sections"]
     assert staffs["sections"]["outflow"]["started"]["werk_volledig"] == 1
 
+    # where the read models stand, also without a key (no catch-up: read only)
+    status = analyst("projections", "status", "--format", "json")
+    assert status.exit_code == 0, status.output
+    positions = {row["name"]: row["position"] for row in json.loads(status.stdout)}
+    assert positions["outflow"] == report["basis"]["position"]
+
     staff.register()  # one more event the read models have not processed
     result = analyst(*outflow)
     assert result.exit_code == 0, result.output
