@@ -110,7 +110,8 @@ def check_target(traject: TrajectContext, seed: int) -> None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-    help="write JSON Lines to this file (- for stdout) instead of importing",
+    help="write JSON Lines to this new file (refused if it exists; - for stdout) instead of "
+    "importing",
 )
 @click.option(
     "--db",
@@ -236,7 +237,10 @@ def write_lines(records: Iterator[Record], out: Path) -> int:
     count = 0
     stdout = str(out) == "-"
     try:
-        handle: IO[bytes] = sys.stdout.buffer if stdout else out.open("wb")
+        handle: IO[bytes] = sys.stdout.buffer if stdout else out.open("xb")
+    except FileExistsError:
+        msg = f"{out} exists; it is never overwritten"
+        raise click.BadParameter(msg, param_hint="'--out'") from None
     except OSError as error:
         msg = f"cannot write {out}: {error.strerror}"
         raise click.BadParameter(msg, param_hint="'--out'") from None

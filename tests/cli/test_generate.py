@@ -130,6 +130,15 @@ def test_an_unwritable_out_file_is_a_clear_error(traject: Traject, tmp_path: Pat
     assert "No such file or directory" in result.stderr
 
 
+def test_generate_never_overwrites_a_file(traject: Traject, tmp_path: Path) -> None:
+    out = tmp_path / "kept.jsonl"
+    out.write_text("mine\n")
+    result = traject("generate", "--persons", "3", "--out", str(out))
+    assert result.exit_code == 2
+    assert "kept.jsonl exists; it is never overwritten" in result.stderr
+    assert out.read_text() == "mine\n"
+
+
 def test_generate_into_another_ledger_with_db(ledger: Traject, tmp_path: Path) -> None:
     other = Traject(f"sqlite:///{tmp_path / 'target.db'}", tmp_path / "target.db.key")
     other.init()
