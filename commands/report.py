@@ -45,6 +45,7 @@ def outflow_json(report: OutflowReport) -> dict[str, Any]:
         "period": report.period,
         "as_known_at": report.as_known_at,
         "by": report.by,
+        "municipality": report.municipality,
         "rows": [asdict(row) for row in report.rows],
         "moved_out": [{"group": m.group, "persons": m.persons} for m in report.moved_out],
         "basis": {
@@ -58,6 +59,8 @@ def outflow_json(report: OutflowReport) -> dict[str, Any]:
 
 def outflow_table(report: OutflowReport) -> Table:
     title = f"Outflow {report.period}"
+    if report.municipality:
+        title += f" in {municipality_label(report.municipality) or report.municipality}"
     if report.as_known_at:
         title += f" as known at {report.as_known_at}"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
@@ -210,6 +213,7 @@ def group() -> None:
 @period_option("2024H1, 2024Q3 or 2024")
 @as_known_at_option()
 @click.option("--by", type=click.Choice(["municipality"]), help="one set of rows per group")
+@municipality_option("only outflow facts of this municipality")
 @format_option()
 @pass_traject
 def outflow_command(
@@ -217,6 +221,7 @@ def outflow_command(
     period: Period,
     as_known_at: datetime | None,
     by: str | None,
+    municipality: str | None,
     output: str | None,
 ) -> None:
     """Count persons who started outflow in a period, per outflow type, and those still in
@@ -226,8 +231,11 @@ def outflow_command(
     Example:
       traject report outflow --period 2024H1
       traject report outflow --period 2024H1 --as-known-at 2024-07-15 --format json
+      traject report outflow --period 2024 --municipality Vlaardingen
     """
-    report = outflow(Views(traject.reader), period, as_known_at=as_known_at, by=by)
+    report = outflow(
+        Views(traject.reader), period, as_known_at=as_known_at, by=by, municipality=municipality
+    )
     rows = [asdict(row) for row in report.rows] + [
         {
             "period": m.period,

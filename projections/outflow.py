@@ -83,6 +83,7 @@ class OutflowReport:
     position: int  # the last notification id the projection had processed
     rule_version: str
     digest: str | None
+    municipality: str | None = None  # only this municipality's facts were counted
 
 
 class OutflowProjection(Projection):
@@ -139,6 +140,7 @@ def outflow(
     *,
     as_known_at: datetime | None = None,
     by: str | None = None,
+    municipality: str | None = None,
 ) -> OutflowReport:
     """The outflow figures of ``period``, one row per type plus a total (per group if ``by``).
 
@@ -146,6 +148,7 @@ def outflow(
         period: the period whose ``occurred_on`` dates count (any year, half-year or quarter).
         as_known_at: count only what was recorded by this moment.
         by: ``"municipality"`` for one set of rows per municipality of the outflow fact.
+        municipality: count only the facts of this municipality (CBS code).
 
     Raises:
         ValueError: ``by`` is not a known grouping.
@@ -157,7 +160,8 @@ def outflow(
         raise ValueError(msg)
     result = catch_up(views, OUTFLOW)
     start, end = period.start.isoformat(), period.end.isoformat()
-    found = _Counts(start, by is not None, {}, {}, [])
+    grouped = by is not None or municipality is not None
+    found = _Counts(start, grouped, {}, {}, [])
     with views.transaction(commit=False) as tx:
         if as_known_at is None:
             _current(tx, found, end)
@@ -165,15 +169,18 @@ def outflow(
             _scan(tx, found, end, as_known_at)
     started, moved = found.started, found.moved
     stock: dict[tuple[str, str], set[str]] = {}
-    for stream_id, kind_of_outflow, municipality in found.stock:
-        grp = municipality if by else ""
+    for stream_id, kind_of_outflow, where in found.stock:
+        grp = where if grouped else ""
         stock.setdefault((grp, kind_of_outflow), set()).add(stream_id)
         stock.setdefault((grp, TOTAL), set()).add(stream_id)
     counts = {
         key: [len(started.get(key, ())), len(stock.get(key, ()))]
         for key in started.keys() | stock.keys()
     }
-    groups = sorted({grp for grp, _ in counts} | moved.keys()) if by else [""]
+    if municipality is not None:
+        groups = [municipality]
+    else:
+        groups = sorted({grp for grp, _ in counts} | moved.keys()) if by else [""]
     rows = tuple(
         OutflowRow(
             str(period),
@@ -196,6 +203,7 @@ def outflow(
         position=result.position,
         rule_version=OUTFLOW.rule_version,
         digest=result.digest,
+        municipality=municipality,
     )
 
 

@@ -57,6 +57,16 @@ def test_generated_lines_import_with_zero_rejects_and_fill_the_reports(
     for kind, persons in expected.items():
         assert started[kind] == len(persons), kind
     assert started["total"] == len(set().union(*expected.values())) > 0
+    # one municipality by name: its facts only, as the lines say
+    mine = {r["person"] for r in records if r["kind"] == "outflow-started"
+            and r.get("municipality") == "GM0622"
+            and period.contains(date.fromisoformat(str(r["occurred_on"])))}  # fmt: skip
+    vlaardingen = ledger.json(
+        "report", "outflow", "--period", "2023", "--municipality", "vlaardingen"
+    )
+    assert vlaardingen["municipality"] == "GM0622"
+    total = next(row for row in vlaardingen["rows"] if row["outflow_type"] == "total")
+    assert total["started"] == len(mine) > 0
     # the housing targets are the taakstelling lines of the half-year
     housing = ledger.json("report", "housing", "--period", "2023H1")
     targets = {

@@ -154,6 +154,24 @@ def test_outflow_by_municipality_splits_the_rows(views: Views, scenario: dict[st
     assert {row.group for row in report.rows} == {"GM0599", "GM0622"}
 
 
+def test_outflow_of_one_municipality_counts_only_its_facts(
+    views: Views, scenario: dict[str, Any]
+) -> None:
+    """The figures of --municipality are that municipality's rows of --by municipality, current
+    and as known at the cut (hand counts in the test above), and zeros for one with none."""
+    for as_known_at in (None, scenario["cut"]):
+        grouped = outflow(views, H1, by="municipality", as_known_at=as_known_at)
+        for code in ("GM0599", "GM0622"):
+            only = outflow(views, H1, municipality=code, as_known_at=as_known_at)
+            assert figures(only) == figures(grouped, code)
+            assert only.municipality == code
+            assert [m.persons for m in only.moved_out] == [
+                m.persons for m in grouped.moved_out if m.group == code
+            ]
+    assert set(figures(outflow(views, H1, municipality="GM0344")).values()) == {(0, 0)}
+    assert figures(outflow(views, H1, municipality="GM0599"))["total"] == (1, 1)
+
+
 def test_an_unknown_grouping_is_refused(views: Views) -> None:
     with pytest.raises(ValueError, match="grouped by municipality"):
         outflow(views, H1, by="coach")
