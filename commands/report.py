@@ -218,6 +218,7 @@ def group() -> None:
 @pass_traject
 def outflow_command(
     traject: TrajectContext,
+    *,
     period: Period,
     as_known_at: datetime | None,
     by: str | None,
