@@ -45,7 +45,8 @@ def outflow_json(report: OutflowReport) -> dict[str, Any]:
         "period": report.period,
         "as_known_at": report.as_known_at,
         "by": report.by,
-        "municipality": report.municipality,
+        # only when given: a restatement of a seal made without it would list it as added
+        **({"municipality": report.municipality} if report.municipality else {}),
         "rows": [asdict(row) for row in report.rows],
         "moved_out": [{"group": m.group, "persons": m.persons} for m in report.moved_out],
         "basis": {
