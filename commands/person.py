@@ -70,8 +70,9 @@ def find(traject: TrajectContext, bsn: str) -> None:
 
 @group.command()
 @click.argument("person")
+@table_or_json_option()
 @pass_traject
-def show(traject: TrajectContext, person: str) -> None:
+def show(traject: TrajectContext, person: str, output: str | None) -> None:
     """Show a person's registration (personal fields decrypted) and current status.
 
     PERSON is a person id, or a unique prefix of it of at least 6 characters.
@@ -79,11 +80,13 @@ def show(traject: TrajectContext, person: str) -> None:
     \b
     Example:
       traject person show 3219ed75
+      traject person show 3219ed75 --format json
     """
     summary = traject.app.person(traject.person(person))
     from commands import tables  # noqa: PLC0415 - rich is loaded only to show a table
 
-    traject.emit(tables.person_table(summary), render.person_json(summary))
+    as_json = None if output is None else output == "json"
+    traject.emit(tables.person_table(summary), render.person_json(summary), as_json=as_json)
 
 
 @group.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -137,6 +138,7 @@ def test_show_decrypts_the_registration_and_gives_the_status(ledger: Traject) ->
     assert data["registration"]["occurred_on"] == days_ago(20)
     assert data["status"]["case"] == "open"
     assert data["erased"] is False
+    assert json.loads(ledger.ok("person", "show", person, "--format", "json").stdout) == data
 
 
 def test_register_needs_a_municipality_when_the_ledger_has_no_default(traject: Traject) -> None:
