@@ -9,12 +9,17 @@ This is the composition root: the only place that reads the environment (through
   running `traject record`) → ``Error: the database user … may not …``, exit 1;
 * bad input (a malformed date, an unknown choice, a BSN failing the 11-proef) → click's usage
   error, exit 2;
+* the reader of the output went away (``traject export | head``) → nothing more is written,
+  exit 141, as for a command ended by SIGPIPE;
 * anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +88,19 @@ def permission_message(ctx: click.Context, denied: BaseException) -> str:
     )
 
 
+CLOSED_OUTPUT_STATUS = 141  # 128 + SIGPIPE: what a shell reports for `cat file | head -1`
+
+
+def closed_output() -> int:
+    """stdout's reader went away: the rest of the output goes to the null device (so that the
+    interpreter's last flush does not fail on the pipe again), and the status is SIGPIPE's."""
+    with contextlib.suppress(OSError, ValueError):  # no file descriptor (a test's capture)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    return CLOSED_OUTPUT_STATUS
+
+
 class TrajectGroup(click.Group):
     """The root group; its ``invoke`` is the one error boundary of the command line."""
 
@@ -106,6 +124,8 @@ class TrajectGroup(click.Group):
             return super().invoke(ctx)
         except TrajectError as error:
             raise TrajectFailure(str(error)) from None
+        except BrokenPipeError:
+            raise click.exceptions.Exit(closed_output()) from None
         except (OperationalError, InterfaceError) as error:
             traject = ctx.find_object(TrajectContext)
             where = traject.where if traject is not None else "(unknown)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,6 +29,21 @@ if TYPE_CHECKING:
 
 MASTER_KEY_ENV = "TRAJECT_MASTER_KEY"
 NEW_MASTER_KEY_ENV = "TRAJECT_NEW_MASTER_KEY"
+
+
+@functools.cache
+def console_class() -> type[Console]:
+    """rich's Console, loaded only to show tables, whose closed output (``traject timeline |
+    head``) raises BrokenPipeError to the root group's boundary like any other output's,
+    instead of rich's own exit with status 1."""
+    from rich.console import Console  # noqa: PLC0415 - loaded only to show tables
+
+    class PipedConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return PipedConsole
 
 
 @dataclass(frozen=True)
@@ -322,17 +338,13 @@ class TrajectContext:
     @property
     def console(self) -> Console:
         if self._console is None:
-            from rich.console import Console  # noqa: PLC0415 - loaded only to show tables
-
-            self._console = Console(highlight=False, soft_wrap=True)
+            self._console = console_class()(highlight=False, soft_wrap=True)
         return self._console
 
     @property
     def err_console(self) -> Console:
         if self._err_console is None:
-            from rich.console import Console  # noqa: PLC0415 - loaded only to show tables
-
-            self._err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+            self._err_console = console_class()(stderr=True, highlight=False, soft_wrap=True)
         return self._err_console
 
     def emit(

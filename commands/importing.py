@@ -16,6 +16,7 @@ for other commands (``traject generate``, ``traject demo``): lines in, a :class:
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import gc
@@ -24,8 +25,9 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, NoReturn
 from uuid import UUID
 
 import click
@@ -33,7 +35,7 @@ import orjson
 
 from commands import fields, render
 from commands.context import TrajectContext, pass_traject
-from commands.types import EvidenceRef, IsoDate, PatternType, gemeente_code
+from commands.types import DecimalType, EvidenceRef, IsoDate, PatternType, gemeente_code
 from ledger.application import Recorded, TrajectoryLedger
 from ledger.batch import BatchWriter, Write
 from ledger.catalog import CatalogEntry, entry
@@ -71,6 +73,11 @@ PSEUDONYMS = "_pseudonyms"  # a pseudonymised export's note of the values it lef
 LINE_KEYS = ("kind", "recorded_at", "person_id")  # keys of a line that are not event fields
 CONTROL_KEYS = ("target", "reason", "changes")  # the keys of correction and retraction lines
 CONTROL_KINDS = (EventCorrected, EventRetracted)
+REGISTRATIONS = (PersonRegistered, ProjectRegistered)  # the facts that start a stream's history
+NO_MUNICIPALITY = (
+    "required: the line names none and the ledger has no default municipality; add "
+    '"municipality": "GMdddd" to the line (a column in CSV), or import with --municipality'
+)
 ENVELOPE_TYPES: dict[str, click.ParamType[Any]] = {
     "occurred_on": IsoDate(),
     "municipality": gemeente_code(),
@@ -167,29 +174,157 @@ def _choices(param_type: click.Choice[Any]) -> dict[str, Any]:
     return found
 
 
-def _find_field_type(item: CatalogEntry, name: str) -> tuple[click.ParamType[Any] | None, bool]:
-    """The click type of one field, and whether the field takes several values."""
+def _find_field_type(
+    item: CatalogEntry, name: str
+) -> tuple[click.ParamType[Any] | None, fields.Shape | None]:
+    """The click type of one field (None: the model checks it as it is) and its shape."""
     if name in ENVELOPE_TYPES:
-        return ENVELOPE_TYPES[name], name == "evidence"
+        many = name == "evidence"
+        return ENVELOPE_TYPES[name], fields.Shape(str, many=many)
     if name in ("idempotency_key", RECORDER):
-        return None, False  # text: the model's own constraints check it
+        return None, None  # text: the model's own constraints check it
     info = item.payload_fields()[name]
     shape = fields.shape_of(info.annotation, info.metadata)
     if shape.mapping is not None or shape.base is bool:
-        return None, False  # a JSON object or boolean: the model validates it as it is
+        return None, shape  # a JSON object or a flag: converted by its shape (_converter)
     param_type = fields.click_type(shape)
     if param_type is click.STRING:
-        return None, shape.many  # plain text: the model's own constraints check it
-    return param_type, shape.many
+        return None, fields.Shape(str, many=shape.many)  # text: the model's constraints check it
+    return param_type, shape
 
 
 Converter = Callable[[Any], Any]
 
 
-def _converter(param_type: click.ParamType[Any] | None, name: str) -> Converter | None:
-    """One field's conversion of a JSON value (None: the value as it is); see :func:`_convert`."""
+def _shown(value: Any) -> str:
+    """A value as a message shows it: text quoted, other JSON values as JSON (shortened)."""
+    if isinstance(value, str):
+        text = repr(value)
+    else:
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError:
+            text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _refuse(name: str, expected: str, value: Any) -> NoReturn:
+    raise LineRejectedError([(name, f"expected {expected}, got {_shown(value)}")])
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number (or a Python one): never a boolean, which JSON keeps apart."""
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _range_text(low: Any, high: Any) -> str:
+    if low is not None and high is not None:
+        return f" from {low} to {high}"
+    if low is not None:
+        return f" of at least {low}"
+    return "" if high is None else f" of at most {high}"
+
+
+def _whole_number(name: str, shape: fields.Shape) -> Converter:
+    """An integer field: a JSON whole number, or text of one, within the model's bounds."""
+    low, high = shape.constraints.get("ge"), shape.constraints.get("le")
+    expected = "a whole number" + _range_text(low, high)
+
+    def to_int(value: Any) -> Any:
+        if type(value) is int:
+            number = value
+        elif isinstance(value, str):
+            try:
+                number = int(value.strip())
+            except ValueError:
+                _refuse(name, expected, value)
+        elif type(value) is float and value.is_integer():
+            number = int(value)
+        else:
+            _refuse(name, expected, value)
+        if (low is not None and number < low) or (high is not None and number > high):
+            _refuse(name, expected, value)
+        return number
+
+    return to_int
+
+
+def _flag(name: str) -> Converter:
+    """A boolean field: JSON true/false, or text the command line reads as one (yes, no, 1…)."""
+
+    def to_bool(value: Any) -> Any:
+        if type(value) is bool:
+            return value
+        if isinstance(value, str):
+            with contextlib.suppress(click.BadParameter):
+                return click.BOOL.convert(value, None, None)
+        _refuse(name, "true or false (or yes/no, 1/0 as text)", value)
+
+    return to_bool
+
+
+def _counts(name: str) -> Converter:
+    """A ``KEY=N`` field: an object of whole numbers (the model checks its keys)."""
+
+    def to_counts(value: Any) -> Any:
+        if isinstance(value, dict) and any(type(n) is bool for n in value.values()):
+            _refuse(name, 'an object of whole numbers, e.g. {"GM0622": 3}', value)
+        return value
+
+    return to_counts
+
+
+def _expected(param_type: click.ParamType[Any]) -> str:
+    """What a field of this click type takes, as a message names it."""
+    if isinstance(param_type, IsoDate):
+        return "a date YYYY-MM-DD"
+    if isinstance(param_type, click.Choice):
+        return "one of " + ", ".join(str(c) for c in param_type.choices)
+    if isinstance(param_type, DecimalType):
+        return "a number"
+    if isinstance(param_type, click.types.UUIDParameterType):
+        return "a UUID"
+    return "text"
+
+
+def _converter(
+    param_type: click.ParamType[Any] | None, name: str, shape: fields.Shape | None
+) -> Converter | None:
+    """One field's conversion of a JSON value (None: the value as it is); see :func:`_convert`.
+
+    Text goes through the command line's conversion; a JSON value of another type must be of
+    the field's: a boolean is not a number, nor a number a boolean or a date.
+    """
+    if shape is not None and shape.mapping is not None:
+        return _counts(name)
+    if shape is not None and shape.base is bool:
+        return _flag(name)
+    if isinstance(param_type, click.types.IntParamType):
+        return _whole_number(name, shape or fields.Shape(int))
     if param_type is None:
         return None
+    expected = _expected(param_type)
+    if isinstance(param_type, DecimalType):
+
+        def to_number(value: Any) -> Any:
+            if isinstance(value, str):
+                return _convert(param_type, name, value)
+            if not _is_number(value):
+                _refuse(name, expected, value)
+            return value
+
+        return to_number
+    if isinstance(param_type, click.types.UUIDParameterType):
+
+        def to_uuid(value: Any) -> Any:
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    return UUID(value.strip())
+            if isinstance(value, UUID):
+                return value
+            _refuse(name, expected, value)
+
+        return to_uuid
     if isinstance(param_type, IsoDate):
 
         def to_date(value: Any) -> Any:
@@ -198,6 +333,8 @@ def _converter(param_type: click.ParamType[Any] | None, name: str) -> Converter 
                     return date.fromisoformat(value)
                 except ValueError:
                     pass  # click's conversion gives the message
+            if isinstance(value, bool | int | float):
+                _refuse(name, expected, value)
             return _convert(param_type, name, value)
 
         return to_date
@@ -209,6 +346,8 @@ def _converter(param_type: click.ParamType[Any] | None, name: str) -> Converter 
                 found = choices.get(value.casefold())
                 if found is not None:
                     return found
+            elif isinstance(value, bool | int | float):
+                _refuse(name, expected, value)
             return _convert(param_type, name, value)
 
         return to_choice
@@ -220,12 +359,18 @@ def _converter(param_type: click.ParamType[Any] | None, name: str) -> Converter 
                 text = value.strip().upper() if upper else value.strip()
                 if pattern.match(text):
                     return text
+            elif isinstance(value, bool | int | float):
+                _refuse(name, expected, value)
             return _convert(param_type, name, value)
 
         return to_text
 
     def to_value(value: Any) -> Any:
-        return _convert(param_type, name, value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            return _convert(param_type, name, value)
+        if isinstance(value, bool | int | float):
+            _refuse(name, expected, value)
+        return value
 
     return to_value
 
@@ -252,8 +397,9 @@ def _make_plan(item: CatalogEntry) -> dict[str, FieldPlan]:
     plan: dict[str, FieldPlan] = {}
     allowed = [*item.event.payload_fields(), *ENVELOPE_KEYS]
     for name in allowed:
-        param_type, many = _find_field_type(item, name)
-        plan[name] = (name, _converter(param_type, name), many)
+        param_type, shape = _find_field_type(item, name)
+        many = shape is not None and shape.many and shape.mapping is None
+        plan[name] = (name, _converter(param_type, name, shape), many)
     for key, name in item.aliases.items():
         if name in plan and plan[name] is not None:
             plan[key] = plan[name]
@@ -356,13 +502,18 @@ def _person(record: dict[str, Any]) -> UUID | str:
 
 
 def parse_line(
-    record: dict[str, Any], default_key: str, *, keep_recorded_by: bool = False
+    record: dict[str, Any],
+    default_key: str,
+    *,
+    keep_recorded_by: bool = False,
+    municipality: str | None = None,
 ) -> Write:
     """One line's object as a :class:`Write` (kind, stream, converted fields).
 
     The line's ``recorded_by`` becomes the fact's recorder only with ``keep_recorded_by``
     (the event's model checks it then); otherwise it is left out and the importing user
-    records the fact.
+    records the fact. ``municipality`` is that of a registration (of a person or a project:
+    a stream that has none yet) whose line names none; without it such a line is rejected.
 
     Raises:
         LineRejectedError: an unknown kind or field, a value the CLI's conversion refuses.
@@ -377,6 +528,10 @@ def parse_line(
         given.pop(RECORDER, None)
     given.setdefault("idempotency_key", default_key)
     given.setdefault("source", IMPORT_SOURCE)
+    if item.event in REGISTRATIONS and given.get("municipality") is None:
+        if municipality is None:
+            raise LineRejectedError([("municipality", NO_MUNICIPALITY)])
+        given["municipality"] = municipality
     if item.event is PersonRegistered:
         person_id = uuid_key(record)
         key = _text_key(record, "person", "the person's external key")
@@ -535,6 +690,7 @@ def import_lines(
     on_reject: Callable[[Reject], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     keep_recorded_by: bool = False,
+    municipality: str | None = None,
 ) -> Summary:
     """Record (or, dry, check) ``lines``: the one entry point of imports and generators.
 
@@ -547,6 +703,9 @@ def import_lines(
     A line's ``recorded_by`` is its fact's recorder only with ``keep_recorded_by`` (the
     importing user is then recorded as ``imported_by``); otherwise the importing user is the
     recorder, and the summary counts such lines (``recorders_not_kept``).
+
+    ``municipality`` is that of a registration whose line names none (a person's or a
+    project's), instead of the ledger's default; with neither, such a line is rejected.
     """
     writer = BatchWriter(app, dry_run=dry_run)
     summary = Summary()
@@ -593,7 +752,12 @@ def import_lines(
                 cell_problems = record.pop(CSV_PROBLEMS, None)
                 if cell_problems:
                     raise LineRejectedError(cell_problems)
-                write = parse_line(record, key, keep_recorded_by=keep_recorded_by)
+                write = parse_line(
+                    record,
+                    key,
+                    keep_recorded_by=keep_recorded_by,
+                    municipality=municipality or writer.default_municipality,
+                )
                 batch.append((number, line, record, write))
             except LineRejectedError as error:
                 batch.append((number, line, record, error.problems))
@@ -652,12 +816,66 @@ def rejects_path(path: Path) -> Path:
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """The non-blank lines of the file with their numbers (from 1)."""
-    with path.open(encoding="utf-8") as handle:
+    """The non-blank lines of the file with their numbers (from 1); a byte order mark at its
+    start is not part of the first line."""
+    with path.open(encoding="utf-8-sig") as handle:
         for number, raw in enumerate(handle, start=1):
             text = raw.rstrip("\r\n")
             if text.strip():
                 yield number, text
+
+
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
+HEADER_ROW = re.compile(r'\s*"?[A-Za-z_]\w*"?\s*(?:[,;]\s*"?[A-Za-z_]\w*"?\s*)+')
+"""A CSV header row: two or more column names (import keys are identifiers) between , or ;."""
+
+
+class CsvFormat(NamedTuple):
+    """How a CSV file is written: its delimiter, and whether it starts with a byte order mark."""
+
+    delimiter: str = ","
+    bom: bool = False
+
+
+PLAIN_CSV = CsvFormat()
+
+
+def first_line(path: Path) -> str:
+    """The file's first line (without a byte order mark), for a look at its format."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        return handle.readline()
+
+
+def csv_format(path: Path) -> CsvFormat:
+    """The delimiter of a CSV file, from its header row: ``,``, or ``;`` (Excel's in a Dutch
+    locale) when the header holds more of those; column names hold neither, so the header
+    names its delimiter for certain. A byte order mark (Excel's "CSV UTF-8") is noted."""
+    header = first_line(path)
+    with path.open("rb") as handle:
+        bom = handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+    return CsvFormat(";" if header.count(";") > header.count(",") else ",", bom)
+
+
+def check_file_kind(path: Path, *, csv_kind: bool) -> None:
+    """Refuse, before anything is read or written, a CSV file without ``--kind`` and a JSON
+    Lines file with it: by the file's extension, and for another extension by whether its first
+    line is a CSV header row.
+
+    Raises:
+        click.UsageError: the file and the option do not match.
+    """
+    suffix = path.suffix.lower()
+    if csv_kind and suffix in JSON_LINES_SUFFIXES:
+        msg = f"{path.name} is JSON Lines, whose lines name their own kind: --kind is for CSV"
+        raise click.UsageError(msg)
+    if csv_kind or suffix in JSON_LINES_SUFFIXES:
+        return
+    if suffix == ".csv" or HEADER_ROW.fullmatch(first_line(path).rstrip("\r\n")):
+        msg = (
+            f"{path.name} is a CSV file: give --kind KIND, the kind of fact of its rows "
+            "(e.g. --kind ladder-assessed); see docs/import.md"
+        )
+        raise click.UsageError(msg)
 
 
 def csv_columns(item: CatalogEntry) -> list[str]:
@@ -691,24 +909,22 @@ def csv_value(item: CatalogEntry, name: str, cell: str) -> Any:
             return orjson.loads(cell)
         except orjson.JSONDecodeError:
             raise LineRejectedError([(name, 'not a JSON object, e.g. {"GM0622": 3}')]) from None
-    if shape.base is bool:
-        try:
-            return click.BOOL.convert(cell, None, None)
-        except click.BadParameter as error:
-            raise LineRejectedError([(name, error.message)]) from None
     if shape.many:
         return [part.strip() for part in cell.split(LIST_SEPARATOR) if part.strip()]
     return cell
 
 
-def read_csv(path: Path, item: CatalogEntry) -> Iterator[tuple[int, dict[str, Any] | str]]:
+def read_csv(
+    path: Path, item: CatalogEntry, delimiter: str = ","
+) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """The rows of a CSV file of one kind as line objects (``kind`` added, empty cells left out).
 
-    A row with a cell that cannot be read is given as its text, with the problem, so that the
-    import rejects it with its line number.
+    A byte order mark at the start is not part of the first column's name; rows may end in
+    CRLF. A row with a cell that cannot be read is given as its text, with the problem, so that
+    the import rejects it with its line number.
     """
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
         for row in reader:
             number = reader.line_num
             record: dict[str, Any] = {"kind": item.name}
@@ -734,6 +950,12 @@ def read_csv(path: Path, item: CatalogEntry) -> Iterator[tuple[int, dict[str, An
     metavar="KIND",
     help="FILE is CSV with facts of this one kind (a `traject record` name or "
     "person-registered); columns are the kind's fields (docs/import.md)",
+)
+@click.option(
+    "--municipality",
+    type=gemeente_code(),
+    help="CBS code of the municipality of a registration (person or project) whose line names "
+    "none [default: the ledger's default municipality]",
 )
 @click.option(
     "--dry-run",
@@ -766,6 +988,7 @@ def import_command(
     file: Path,
     *,
     kind: str | None,
+    municipality: str | None,
     dry_run: bool,
     keep_recorded_by: bool,
     batch_size: int,
@@ -778,7 +1001,9 @@ def import_command(
     event-retracted), fields are named as in docs/events.md. KEY is the source system's key of
     the person: a person-registered line registers the person under it, later lines refer to it.
     Municipality and project facts give "municipality": "GMdddd" or "project": "CODE" instead of
-    "person". With --kind, FILE is CSV: a header row of field names, one fact per row.
+    "person". With --kind, FILE is CSV: a header row of field names, one fact per row, cells
+    separated by , or ; (the header row shows which); a CSV file needs --kind. A registration
+    whose line names no municipality is in --municipality, else the ledger's default.
 
     A line already imported (same file name, line number and text) is skipped, so importing a
     file again, or again after an interruption, appends only what is missing. A bad line is
@@ -803,7 +1028,11 @@ def import_command(
             item = catalog_item({"kind": kind})
         except LineRejectedError as error:
             raise click.BadParameter(error.problems[0][1], param_hint="--kind") from None
-    lines: Iterable[Line] = read_lines(file) if item is None else read_csv(file, item)
+    check_file_kind(file, csv_kind=item is not None)
+    form = csv_format(file) if item is not None else PLAIN_CSV
+    lines: Iterable[Line] = (
+        read_lines(file) if item is None else read_csv(file, item, form.delimiter)
+    )
     rejects: list[Reject] = []
 
     def on_reject(found: Reject) -> None:
@@ -822,9 +1051,10 @@ def import_command(
             on_reject=on_reject,
             on_progress=advance,
             keep_recorded_by=keep_recorded_by,
+            municipality=municipality,
         )
     if rejects:
-        write_rejects(rejects_path(file), rejects, item)
+        write_rejects(rejects_path(file), rejects, item, form)
     traject.warn(render.purge_warnings(summary.purge))
     traject.warn(render.recorder_warnings(summary.recorders_not_kept, dry_run=dry_run))
     if not quiet:
@@ -848,16 +1078,20 @@ def import_command(
         raise click.exceptions.Exit(1)
 
 
-def write_rejects(path: Path, rejects: list[Reject], item: CatalogEntry | None) -> None:
-    """The rejected lines beside the input: JSON Lines, or CSV with the input's columns."""
+def write_rejects(
+    path: Path, rejects: list[Reject], item: CatalogEntry | None, form: CsvFormat = PLAIN_CSV
+) -> None:
+    """The rejected lines beside the input: JSON Lines, or CSV with the input's columns,
+    delimiter and byte order mark (so that a spreadsheet opens it as it opened the input)."""
     if item is None:
         with path.open("wb") as out:
             for found in rejects:
                 out.write(orjson.dumps(found.as_json()) + b"\n")
         return
     columns = [*csv_columns(item), "_line", "_error"]
-    with path.open("w", encoding="utf-8", newline="") as out:
-        writer = csv.DictWriter(out, columns, extrasaction="ignore")
+    encoding = "utf-8-sig" if form.bom else "utf-8"
+    with path.open("w", encoding=encoding, newline="") as out:
+        writer = csv.DictWriter(out, columns, extrasaction="ignore", delimiter=form.delimiter)
         writer.writeheader()
         for found in rejects:
             row = found.as_json()

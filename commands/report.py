@@ -5,7 +5,7 @@ The caseload, plans and inburgering reports live in ``commands/report_inburgerin
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -35,7 +35,7 @@ from ledger.values import Period
 from projections import Views
 from projections.housing import HousingReport, HousingRow, housing
 from projections.ladder import LadderReport, ladder
-from projections.outflow import OutflowReport, outflow
+from projections.outflow import OutflowReport, OutflowRow, outflow
 
 # --- rendering ----------------------------------------------------------------------------------
 
@@ -56,6 +56,9 @@ def outflow_json(report: OutflowReport) -> dict[str, Any]:
             "digest": report.digest,
         },
     }
+
+
+OUTFLOW_COLUMNS = tuple(f.name for f in fields(OutflowRow))  # the keys of a CSV row
 
 
 def outflow_table(report: OutflowReport) -> Table:
@@ -88,6 +91,9 @@ def outflow_table(report: OutflowReport) -> Table:
 
 def housing_row(row: HousingRow) -> dict[str, Any]:
     return asdict(row) | {"standing": row.standing}
+
+
+HOUSING_COLUMNS = (*(f.name for f in fields(HousingRow)), "standing")  # housing_row's keys
 
 
 def housing_json(report: HousingReport) -> dict[str, Any]:
@@ -248,7 +254,14 @@ def outflow_command(
         }
         for m in report.moved_out
     ]
-    emit_report(traject, output, lambda: [outflow_table(report)], outflow_json(report), rows)
+    emit_report(
+        traject,
+        output,
+        lambda: [outflow_table(report)],
+        outflow_json(report),
+        rows,
+        columns=OUTFLOW_COLUMNS,
+    )
 
 
 @group.command("housing")
@@ -281,7 +294,14 @@ def housing_command(
         Views(traject.reader), period, municipality=municipality, as_known_at=as_known_at
     )
     rows = [housing_row(row) for row in report.rows]
-    emit_report(traject, output, lambda: [housing_table(report)], housing_json(report), rows)
+    emit_report(
+        traject,
+        output,
+        lambda: [housing_table(report)],
+        housing_json(report),
+        rows,
+        columns=HOUSING_COLUMNS,
+    )
 
 
 @group.command("ladder")

@@ -174,7 +174,7 @@ BAD: list[tuple[Any, str]] = [
             "rung": 9,
             "assessor": "x",
         },
-        "rung: Input should be less than or equal to 6",
+        "rung: expected a whole number from 1 to 6, got 9",
     ),
     (
         {

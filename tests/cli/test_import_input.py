@@ -1,0 +1,207 @@
+"""`traject import` reads files as spreadsheets and other systems write them: a byte order mark,
+`;` between CSV cells, CRLF line ends; it refuses a CSV file without --kind up front, and a JSON
+value whose type is not the field's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import Traject, days_ago, last_line
+
+BOM = "\ufeff"
+DAY = days_ago(3)
+
+
+def ladder_csv(person: str, *, delimiter: str = ",", rung: str = "3", end: str = "\n") -> str:
+    rows = [["person_id", "occurred_on", "rung", "assessor"], [person, DAY, rung, "r.jansen"]]
+    return "".join(delimiter.join(row) + end for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("bom", "delimiter", "end"),
+    [
+        pytest.param(BOM, ",", "\n", id="bom"),
+        pytest.param("", ";", "\n", id="semicolons"),
+        pytest.param("", ",", "\r\n", id="crlf"),
+        pytest.param(BOM, ";", "\r\n", id="excel-nl"),
+    ],
+)
+def test_a_csv_file_as_excel_writes_it_is_imported(
+    ledger: Traject, tmp_path: Path, bom: str, delimiter: str, end: str
+) -> None:
+    person = ledger.register()
+    source = tmp_path / "ladder.csv"
+    source.write_text(bom + ladder_csv(person, delimiter=delimiter, end=end), newline="")
+
+    result = ledger("import", "--kind", "ladder-assessed", str(source))
+
+    assert result.exit_code == 0, result.output
+    assert last_line(result.stdout).startswith("1 written, 0 skipped (already present), 0 rejected")
+    assert ledger.json("timeline", person)["events"][-1]["recorded"]["fields"]["rung"] == 3
+
+
+def test_a_semicolon_csv_quotes_a_list_and_its_rejects_keep_its_delimiter_and_bom(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text(
+        BOM + "person;occurred_on;birth_date;sex;nationality\r\n"
+        f'P-1;{DAY};1990-04-02;f;"SY;IQ"\r\n'
+        f"P-2;{DAY};1990-13-02;f;ER\r\n",
+        newline="",
+    )
+
+    result = ledger("import", "--kind", "person-registered", str(source))
+
+    assert result.exit_code == 1
+    assert f"{source}:3: birth_date: " in result.stderr
+    person = ledger.json("export", "--include-personal", "--purpose", "test", "--quiet")
+    assert person["nationality"] == ["SY", "IQ"]
+    rejects = (tmp_path / "people.rejects.csv").read_text(encoding="utf-8")
+    assert rejects.startswith(BOM + "person;person_id;occurred_on;")
+    assert rejects.splitlines()[1].startswith(f"P-2;;{DAY};")
+
+
+def test_a_json_lines_file_with_a_bom_is_imported(ledger: Traject, tmp_path: Path) -> None:
+    person = ledger.register()
+    line = {"kind": "ladder-assessed", "person_id": person, "occurred_on": DAY, "rung": 3}
+    source = tmp_path / "ladder.jsonl"
+    source.write_text(BOM + json.dumps(line | {"assessor": "x"}) + "\r\n", newline="")
+
+    result = ledger("import", str(source))
+
+    assert result.exit_code == 0, result.output
+    assert ledger.event_count() == 2
+
+
+@pytest.mark.parametrize("name", ["ladder.csv", "ladder.CSV", "ladder.txt"])
+def test_a_csv_file_without_kind_is_refused_before_anything_is_written(
+    ledger: Traject, tmp_path: Path, name: str
+) -> None:
+    person = ledger.register()
+    source = tmp_path / name
+    source.write_text(ladder_csv(person))
+    earlier = source.with_name(source.stem + ".rejects.csv")
+    earlier.write_text("person,_line,_error\n")  # an earlier import's rejects: kept as they are
+
+    result = ledger("import", str(source))
+
+    assert result.exit_code == 2
+    assert f"Error: {name} is a CSV file: give --kind KIND" in result.stderr
+    assert result.stdout == ""
+    assert ledger.event_count() == 1
+    assert earlier.read_text() == "person,_line,_error\n"
+    assert not source.with_name(source.name + ".rejects.jsonl").exists()
+
+
+def test_kind_with_a_json_lines_file_is_refused(ledger: Traject, tmp_path: Path) -> None:
+    source = tmp_path / "facts.jsonl"
+    source.write_text('{"kind": "ladder-assessed"}\n')
+
+    result = ledger("import", "--kind", "ladder-assessed", str(source))
+
+    assert result.exit_code == 2
+    assert "Error: facts.jsonl is JSON Lines, whose lines name their own kind" in result.stderr
+    assert not (tmp_path / "facts.rejects.jsonl").exists()
+
+
+REGISTER = {
+    "kind": "person-registered",
+    "person": "C-1",
+    "occurred_on": DAY,
+    "birth_date": "1990-04-02",
+    "sex": "f",
+    "nationality": ["SY"],
+}
+LADDER = {"kind": "ladder-assessed", "person": "C-1", "occurred_on": DAY, "assessor": "x"}
+MISTYPED: list[tuple[dict[str, Any], str]] = [
+    (LADDER | {"rung": True}, "rung: expected a whole number from 1 to 6, got true"),
+    (LADDER | {"rung": 2.5}, "rung: expected a whole number from 1 to 6, got 2.5"),
+    (LADDER | {"rung": 9}, "rung: expected a whole number from 1 to 6, got 9"),
+    (LADDER | {"rung": "three"}, "rung: expected a whole number from 1 to 6, got 'three'"),
+    (LADDER | {"rung": 3, "occurred_on": 20250101}, "occurred_on: expected a date YYYY-MM-DD"),
+    (
+        LADDER | {"rung": 3, "source": True},
+        "source: expected one of cli, import, duo, coa, ind, brp, provider, got true",
+    ),
+    (
+        {"kind": "help-request-recorded", "person": "C-1", "occurred_on": DAY}
+        | {"category": "overig", "resolved": 1},
+        "resolved: expected true or false (or yes/no, 1/0 as text), got 1",
+    ),
+    (
+        {"kind": "pre-integration-recorded", "person": "C-1", "occurred_on": DAY}
+        | {"provider": "P", "hours": True},
+        "hours: expected a number, got true",
+    ),
+    (REGISTER | {"person": "C-2", "household_id": 7}, "household_id: expected a UUID, got 7"),
+]
+
+
+def test_a_json_value_of_another_type_than_the_field_s_is_rejected(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    source = tmp_path / "mistyped.jsonl"
+    source.write_text(
+        "".join(json.dumps(line) + "\n" for line in [REGISTER, *[m for m, _ in MISTYPED]])
+    )
+
+    result = ledger("import", str(source))
+
+    assert result.exit_code == 1
+    for number, (_, message) in enumerate(MISTYPED, start=2):
+        assert f"{source}:{number}: {message}" in result.stderr, message
+    assert ledger.event_count() == 1  # the registration alone
+
+
+def test_text_of_the_right_kind_still_converts_as_on_the_command_line(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    lines = [REGISTER, LADDER | {"rung": "4"}, LADDER | {"rung": 5.0, "occurred_on": days_ago(2)}]
+    source = tmp_path / "texts.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    result = ledger("import", str(source))
+
+    assert result.exit_code == 0, result.output
+    exported = ledger("export", "--kind", "ladder-assessed", "--quiet").stdout.splitlines()
+    assert [json.loads(line)["rung"] for line in exported] == [4, 5]
+
+
+def test_a_csv_cell_of_the_wrong_kind_is_rejected_in_traject_s_words(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    person = ledger.register()
+    source = tmp_path / "ladder.csv"
+    source.write_text(ladder_csv(person, rung="true"))
+
+    result = ledger("import", "--kind", "ladder-assessed", str(source))
+
+    assert result.exit_code == 1
+    assert f"{source}:2: rung: expected a whole number from 1 to 6, got 'true'\n" in result.stderr
+
+
+def test_a_registration_without_a_municipality_needs_one_from_the_line_or_the_option(
+    traject: Traject, tmp_path: Path
+) -> None:
+    traject.init()  # no default municipality
+    source = tmp_path / "people.jsonl"
+    lines = [REGISTER, REGISTER | {"person": "C-2", "municipality": "GM0363"}]
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    refused = traject("import", "--dry-run", str(source))
+    done = traject("import", "--municipality", "GM0622", str(source))
+
+    assert refused.exit_code == 1
+    assert (
+        f"{source}:1: municipality: required: the line names none and the ledger has no default "
+        'municipality; add "municipality": "GMdddd" to the line (a column in CSV), or import '
+        "with --municipality"
+    ) in refused.stderr
+    assert last_line(refused.stdout).startswith("1 valid, 0 skipped (already present), 1 rejected")
+    assert done.exit_code == 0, done.output
+    exported = [json.loads(line) for line in traject("export", "--quiet").stdout.splitlines()]
+    assert [line["municipality"] for line in exported] == ["GM0622", "GM0363"]
