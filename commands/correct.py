@@ -6,7 +6,7 @@ import click
 
 from commands import render
 from commands.context import TrajectContext, pass_traject
-from commands.types import FieldValue
+from commands.types import FieldValue, whole_number
 from ledger.events import StreamKind
 
 Change = str | None | list[str | None]
@@ -26,7 +26,7 @@ def _changes(pairs: tuple[tuple[str, str | None], ...]) -> dict[str, Change]:
 
 @click.command()
 @click.argument("person")
-@click.argument("version", type=click.IntRange(min=1))
+@click.argument("version", type=whole_number(1))
 @click.option(
     "--set",
     "pairs",
@@ -68,7 +68,7 @@ def correct(
 
 @click.command()
 @click.argument("person")
-@click.argument("version", type=click.IntRange(min=1))
+@click.argument("version", type=whole_number(1))
 @click.option("--reason", required=True, help="why the event is withdrawn (personal: encrypted)")
 @pass_traject
 def retract(traject: TrajectContext, person: str, version: int, reason: str) -> None:

@@ -64,6 +64,7 @@ from ledger.errors import (
     Enrolment,
     MasterKeyError,
     PersonNotFoundError,
+    PersonReferenceError,
     PurgeError,
     RetentionHoldError,
     RuleViolationError,
@@ -73,6 +74,7 @@ from ledger.errors import (
     ValidationFailedError,
     permission_error,
     raised_in_database,
+    validation_problems,
 )
 from ledger.persistence import (
     MASTER_KEY_CHECK,
@@ -108,6 +110,7 @@ MAX_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 0.005
 READ_PAGE = 1000  # notifications per page when every recorded read is listed
 SCHEMA_VERSION = "1"
+PERSON_PREFIX_MIN = 6  # the shortest prefix of a person id that finds a person
 
 current_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_actor", default=None
@@ -171,14 +174,6 @@ class PersonSummary:
     municipality: str | None
     status: dict[str, str] = field(default_factory=dict)
     erased: bool = False
-
-
-def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for item in error.errors():
-        loc = ".".join(str(part) for part in item["loc"] if not isinstance(part, int)) or "event"
-        problems.append((loc, str(item["msg"]).removeprefix("Value error, ")))
-    return problems
 
 
 def check_recorded_at(aggregate: StreamAggregate, event: ev.TrajectEvent) -> None:
@@ -945,13 +940,18 @@ class TrajectoryLedger(Application[UUID]):
     # --- reads ------------------------------------------------------------------------------
 
     def resolve_person(self, ref: str) -> UUID:
-        """A person id from a full UUID or a unique prefix of at least 6 hex characters."""
+        """A person id from a full UUID or a unique prefix of at least 6 hex characters.
+
+        Raises:
+            PersonReferenceError: ``ref`` is neither (too short, or not hexadecimal).
+            PersonNotFoundError, AmbiguousReferenceError: no person, or several, fit it.
+        """
         text = ref.strip().lower()
         try:
             person_id = UUID(text)
         except ValueError:
-            if len(text) < 6 or any(c not in "0123456789abcdef-" for c in text):
-                raise PersonNotFoundError(ref) from None
+            if len(text) < PERSON_PREFIX_MIN or any(c not in "0123456789abcdef-" for c in text):
+                raise PersonReferenceError(ref, PERSON_PREFIX_MIN) from None
             matches = self.tables.person_ids_starting_with(text)
             if not matches:
                 raise PersonNotFoundError(ref) from None
