@@ -3,12 +3,15 @@
 This is the composition root: the only place that reads the environment (through click's
 ``envvar`` and ``auto_envvar_prefix="TRAJECT"``). Errors reach the user here and only here:
 
-* a ``TrajectError`` (a refusal the user can act on) → ``Error: <message>`` on stderr, exit 1;
+* bad input, judged on the input alone, exit 2: what an option or argument refuses (a malformed
+  date, an unknown choice, a BSN failing the 11-proef, an unknown municipality) is click's usage
+  error; what an event's model refuses (an empty ``--assessor``, a correction's value of the
+  wrong kind: an ``InputError``) is ``Error: <message>`` on stderr;
+* a ``TrajectError`` (well-formed input the ledger refuses: a domain rule, a missing person, a
+  wrong master key) → ``Error: <message>`` on stderr, exit 1;
 * the database cannot be reached or is locked → ``Error: cannot reach database …``, exit 1;
 * the server refuses the database user (PostgreSQL's "permission denied", e.g. an analyst
   running `traject record`) → ``Error: the database user … may not …``, exit 1;
-* bad input (a malformed date, an unknown choice, a BSN failing the 11-proef) → click's usage
-  error, exit 2;
 * the reader of the output went away (``traject export | head``) → nothing more is written,
   exit 141, as for a command ended by SIGPIPE;
 * anything else is a bug and shows its traceback.
@@ -28,7 +31,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 
 from commands import correct, holds, init, person, record
 from commands.context import Settings, TrajectContext
-from ledger.errors import TrajectError, permission_error
+from ledger.errors import InputError, TrajectError, permission_error
 
 CONTEXT_SETTINGS: dict[str, Any] = {
     "auto_envvar_prefix": "TRAJECT",
@@ -60,6 +63,13 @@ class TrajectFailure(click.ClickException):
     """A refusal or an unreachable store, shown as ``Error: <message>`` with exit status 1."""
 
     exit_code = 1
+
+
+class BadInput(TrajectFailure):
+    """Input the ledger refuses whatever it holds, shown as ``Error: <message>`` with exit
+    status 2, as click's own usage errors."""
+
+    exit_code = 2
 
 
 def database_message(error: Exception, where: str) -> str:
@@ -122,6 +132,8 @@ class TrajectGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except InputError as error:
+            raise BadInput(str(error)) from None
         except TrajectError as error:
             raise TrajectFailure(str(error)) from None
         except BrokenPipeError:

@@ -17,7 +17,7 @@ from commands import render
 from commands.context import TrajectContext, pass_traject
 from commands.reading import READ_VIA
 from commands.replaying import REPLAY_SETTINGS, check_replayable, replay, resolve
-from commands.types import IsoDate, IsoMoment
+from commands.types import IsoDate, KnownAtMoment, whole_number
 from ledger import audit
 from ledger.application import TrajectoryLedger
 from ledger.crypto import write_new_file
@@ -282,7 +282,7 @@ def _emit_document(text: str, out: Path | None, what: str) -> None:
 
 @group.command("prove")
 @click.argument("person")
-@click.argument("version", type=click.IntRange(min=1))
+@click.argument("version", type=whole_number(1))
 @file_option("--out", "out", "write the proof document to this file instead of printing it")
 @json_option
 @pass_traject
@@ -421,7 +421,7 @@ def checkpoints_command(traject: TrajectContext, as_json: bool) -> None:
 
 
 @group.command("export")
-@click.argument("size", required=False, type=click.IntRange(min=0))
+@click.argument("size", required=False, type=whole_number(0))
 @file_option("--out", "out", "write the checkpoint text to this file instead of printing it")
 @json_option
 @pass_traject
@@ -503,9 +503,10 @@ def reads_command(
 @group.command("replay", context_settings=REPLAY_SETTINGS)
 @click.option(
     "--as-known-at",
-    type=IsoMoment(),
+    type=KnownAtMoment(),
     required=True,
-    help="the past moment: an ISO date-time (UTC unless it names an offset) or a date",
+    help="the past moment (not in the future): an ISO date-time (UTC unless it names an "
+    "offset) or a date (00:00 UTC that day)",
 )
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 @pass_traject

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,7 +16,7 @@ from uuid import UUID
 
 import click
 import orjson
-from eventsourcing.persistence import ProgrammingError
+from eventsourcing.persistence import OperationalError, ProgrammingError
 
 from ledger.application import TrajectoryLedger, current_actor
 from ledger.config import StoreConfig, parse_database_url
@@ -25,6 +26,7 @@ from ledger.events import StreamKind
 from ledger.persistence import MASTER_KEY_CHECK, Progress, Rotation
 
 if TYPE_CHECKING:
+    import psycopg
     from rich.console import Console, RenderableType
 
 MASTER_KEY_ENV = "TRAJECT_MASTER_KEY"
@@ -89,6 +91,43 @@ def describe(store: StoreConfig) -> str:
     return store.describe() + (f"?schema={schema}" if schema != "public" else "")
 
 
+def check_postgres(env: Mapping[str, str]) -> None:
+    """Connect once, without the event store's pool, so that a refused connection says why.
+
+    The pool connects in the background: a connection the server refuses (no such database,
+    no such role, a wrong password, nothing listening) is retried there, and the command would
+    wait out the pool's timeout to hear only "couldn't get a connection after 5.00 sec". One
+    plain connection hears the server's reason at once.
+
+    Raises:
+        OperationalError: the server's (or the network's) reason, e.g. ``database "x" does
+            not exist`` (shown by the root group as "cannot reach database …").
+    """
+    import psycopg  # noqa: PLC0415 - PostgreSQL only
+
+    try:
+        connection = psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"],
+            host=env["POSTGRES_HOST"],
+            port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"],
+            password=env.get("POSTGRES_PASSWORD", ""),
+            connect_timeout=max(1, round(float(env.get("POSTGRES_CONNECT_TIMEOUT", "5")))),
+        )
+    except psycopg.OperationalError as error:
+        raise OperationalError(connection_problem(error)) from None
+    connection.close()
+
+
+def connection_problem(error: psycopg.Error) -> str:
+    """The reason in psycopg's "connection failed: connection to server at …, port … failed:
+    FATAL:  <reason>", on one line; the first one when several addresses were tried."""
+    text = str(error).strip().split("\nMultiple connection attempts failed", 1)[0]
+    text = re.sub(r"^connection failed: connection to server at .*? failed: ", "", text)
+    text = re.sub(r"^(?:FATAL|ERROR):\s+", "", text)
+    return ". ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+
+
 class TrajectContext:
     """Built once per invocation by the root group; commands reach it with ``@pass_traject``."""
 
@@ -99,6 +138,7 @@ class TrajectContext:
         self._app: TrajectoryLedger | None = None
         self._reader: TrajectoryLedger | None = None
         self._actor: contextvars.Token[str | None] | None = None
+        self._server_checked = False
 
     def __enter__(self) -> Self:
         return self
@@ -208,6 +248,9 @@ class TrajectContext:
         return self._app or self._reader
 
     def _open(self, master_key: bytes, *, create_tables: bool) -> TrajectoryLedger:
+        if self.store.kind == "postgres" and not self._server_checked:
+            check_postgres(self.store.library_env)  # the server's reason, not a pool timeout
+            self._server_checked = True
         # Only `init` creates tables: on PostgreSQL, concurrent CREATE_TABLE runs collide.
         env = {**self.store.library_env, "CREATE_TABLE": "yes" if create_tables else "no"}
         app = TrajectoryLedger(env, master_key)
@@ -240,6 +283,8 @@ class TrajectContext:
         if self.settings.master_key:
             key = parse_master_key(self.settings.master_key, MASTER_KEY_ENV)
         else:
+            if self.key_path.exists():
+                raise MasterKeyError(self._key_file_exists())
             key = generate_master_key()
             self._write_key(key)
             written = self.key_path
@@ -253,6 +298,22 @@ class TrajectContext:
                 written.unlink(missing_ok=True)  # a key that opens nothing is only confusing
             raise
         return Initialised(self.where, written, self._app.default_municipality)
+
+    def _key_file_exists(self) -> str:
+        """Why `init` refuses when the key file is there: the ledger it opens, or none."""
+        try:
+            self.app  # noqa: B018 - opens the ledger with that key file, and checks it
+        except TrajectError:
+            return (
+                f"{self.key_path}: a master key file already exists (it is never overwritten), "
+                f"but it opens no ledger at {self.where}. To create a new ledger, move it away "
+                "or give another --key-file"
+            )
+        return (
+            f"the ledger at {self.where} is already initialised, with the master key in "
+            f"{self.key_path}: nothing was changed. Use it as it is, or give another --db (and "
+            "--key-file) for a new ledger"
+        )
 
     def _write_key(self, key: bytes, path: Path | None = None) -> None:
         path = path or self.key_path

@@ -8,7 +8,7 @@ import click
 
 from commands import render
 from commands.context import TrajectContext, pass_traject
-from commands.types import FieldValue
+from commands.types import FieldValue, whole_number
 from ledger.application import Recorded
 from ledger.events import StreamKind
 
@@ -44,7 +44,7 @@ def _envelope(kind: StreamKind, subject: str) -> dict[str, Any]:
 
 @click.command()
 @click.argument("subject", metavar="SUBJECT")
-@click.argument("version", type=click.IntRange(min=1))
+@click.argument("version", type=whole_number(1))
 @click.option(
     "--set",
     "pairs",
@@ -88,7 +88,7 @@ def correct(
 
 @click.command()
 @click.argument("subject", metavar="SUBJECT")
-@click.argument("version", type=click.IntRange(min=1))
+@click.argument("version", type=whole_number(1))
 @click.option("--reason", required=True, help="why the event is withdrawn (personal: encrypted)")
 @pass_traject
 def retract(traject: TrajectContext, subject: str, version: int, reason: str) -> None:

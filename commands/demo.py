@@ -18,6 +18,7 @@ from eventsourcing.persistence import PersistenceError
 from rich.text import Text
 
 from commands.context import Settings, TrajectContext, default_key_path
+from commands.types import whole_number
 from ledger.config import parse_database_url
 from ledger.errors import TrajectError
 from ledger.synthetic import Settings as GeneratorSettings
@@ -89,7 +90,7 @@ def last_full_periods(today: datetime) -> tuple[Period, Period]:
 )
 @click.option(
     "--persons",
-    type=click.IntRange(10, 5000),
+    type=whole_number(10, 5000),
     default=DEMO_PERSONS,
     show_default=True,
     help="how many invented persons",

@@ -28,7 +28,7 @@ from commands.importing import (
     progress_bar,
 )
 from commands.reading import purpose_option, reading
-from commands.types import gemeente_code
+from commands.types import MunicipalityType
 from ledger.catalog import CatalogEntry
 from ledger.export import Exporter, ExportFilter
 
@@ -96,9 +96,9 @@ class PeriodType(click.ParamType[tuple[date | None, date | None]]):
 )
 @click.option(
     "--municipality",
-    type=gemeente_code(),
+    type=MunicipalityType(),
     default=None,
-    help="only the streams with a fact in this municipality (whole streams)",
+    help="only the streams with a fact in this municipality (whole streams): a CBS code or a name",
 )
 @click.option(
     "--period",

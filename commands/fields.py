@@ -26,8 +26,9 @@ from commands.types import (
     EvidenceRef,
     IsoDate,
     KeyCount,
+    MunicipalityType,
     PatternType,
-    gemeente_code,
+    whole_number,
 )
 from ledger.catalog import CatalogEntry
 from ledger.values import GEMEENTE_PATTERN, Bsn, Source
@@ -82,11 +83,16 @@ def shape_of(annotation: Any, metadata: Iterable[Any] = ()) -> Shape:
     return Shape(annotation, constraints)
 
 
-def click_type(shape: Shape) -> click.ParamType[Any]:
-    """The click type that parses one value of this shape."""
+def click_type(shape: Shape, *, listed: bool = False) -> click.ParamType[Any]:
+    """The click type that parses one value of this shape.
+
+    A CBS municipality code is checked for its form only, unless ``listed``: then it is a
+    :class:`MunicipalityType` (a code or a name, checked against the CBS list), as every
+    option of the command line takes a municipality.
+    """
     base, limits = shape.base, shape.constraints
     if shape.mapping is not None:
-        return KeyCount(click_type(shape.mapping))
+        return KeyCount(click_type(shape.mapping, listed=listed))
     if base == Bsn:
         return BsnType()
     if isinstance(base, type) and issubclass(base, Enum):
@@ -94,15 +100,15 @@ def click_type(shape: Shape) -> click.ParamType[Any]:
     if base is date:
         return IsoDate()
     if base is int:
-        if "ge" in limits or "le" in limits:
-            return click.IntRange(min=limits.get("ge"), max=limits.get("le"))
-        return click.INT
+        return whole_number(limits.get("ge"), limits.get("le"))
     if base is Decimal:
         return DecimalType(limits.get("ge"), limits.get("le"))
     if base is UUID:
         return click.UUID
+    if base is str and limits.get("pattern") == GEMEENTE_PATTERN:
+        return MunicipalityType() if listed else PatternType(GEMEENTE_PATTERN, upper=True)
     if base is str and "pattern" in limits:
-        return PatternType(limits["pattern"], upper=limits["pattern"] == GEMEENTE_PATTERN)
+        return PatternType(limits["pattern"])
     return click.STRING
 
 
@@ -139,7 +145,7 @@ def field_option(entry: CatalogEntry, name: str, info: FieldInfo) -> click.Optio
         value = default.value if isinstance(default, Enum) else default
         return click.Option(
             [option_name(name), name],
-            type=click_type(shape),
+            type=click_type(shape, listed=True),
             default=value,
             show_default=True,
             help=text,
@@ -147,7 +153,7 @@ def field_option(entry: CatalogEntry, name: str, info: FieldInfo) -> click.Optio
     # no explicit default: click treats any given default, None included, as a value
     return click.Option(
         [option_name(name), name],
-        type=click_type(shape),
+        type=click_type(shape, listed=True),
         required=required,
         multiple=shape.many,
         help=text,
@@ -167,8 +173,8 @@ def envelope_options(entry: CatalogEntry, *, on_required: bool = True) -> list[c
         ),
         click.Option(
             ["--municipality", "municipality"],
-            type=gemeente_code(),
-            help="CBS code of the municipality, e.g. GM0622 "
+            type=MunicipalityType(),
+            help="the municipality: a CBS code (GM0622) or a name (Vlaardingen) "
             "[default: the stream's current municipality, else the ledger's default]",
         ),
         click.Option(

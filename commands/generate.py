@@ -20,6 +20,7 @@ import orjson
 
 from commands.context import TrajectContext, pass_traject
 from commands.importing import DEFAULT_BATCH_SIZE, Reject, Summary, import_lines
+from commands.types import whole_number
 from ledger.errors import TrajectError
 from ledger.synthetic import Record, Settings, generate
 
@@ -84,27 +85,27 @@ def check_target(traject: TrajectContext, seed: int) -> None:
 @click.command()
 @click.option(
     "--municipalities",
-    type=click.IntRange(1, 400),
+    type=whole_number(1, 400),
     default=3,
     show_default=True,
     help="number of municipalities (the first are real CBS codes: GM0622, GM0556, GM0606, …)",
 )
 @click.option(
     "--persons",
-    type=click.IntRange(1, MAX_PERSONS),
+    type=whole_number(1, MAX_PERSONS),
     default=300,
     show_default=True,
     help="number of persons, statushouders and the nareizigers who join them",
 )
 @click.option(
-    "--years", type=click.IntRange(1, 30), default=4, show_default=True, help="years covered"
+    "--years", type=whole_number(1, 30), default=4, show_default=True, help="years covered"
 )
 @click.option(
-    "--seed", type=click.IntRange(0), default=7, show_default=True, help="same seed, same data"
+    "--seed", type=whole_number(0), default=7, show_default=True, help="same seed, same data"
 )
 @click.option(
     "--start-year",
-    type=click.IntRange(1990, 2100),
+    type=whole_number(1990, 2100),
     help="first year covered [default: so that the last year is this one]",
 )
 @click.option(
@@ -122,7 +123,7 @@ def check_target(traject: TrajectContext, seed: int) -> None:
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(1, 100_000),
+    type=whole_number(1, 100_000),
     default=DEFAULT_BATCH_SIZE,
     show_default=True,
     help="lines checked and saved per transaction when importing (as traject import)",

@@ -6,14 +6,15 @@ import click
 
 from commands import render
 from commands.context import TrajectContext, pass_traject
-from commands.types import gemeente_code
+from commands.types import MunicipalityType
 
 
 @click.command()
 @click.option(
     "--municipality",
-    type=gemeente_code(),
-    help="default CBS municipality code for new registrations, e.g. GM0622",
+    type=MunicipalityType(),
+    help="the default municipality of new registrations: a CBS code (GM0622) or a name "
+    "(Vlaardingen)",
 )
 @pass_traject
 def init(traject: TrajectContext, municipality: str | None) -> None:

@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from commands.context import TrajectContext, pass_traject
+from commands.types import whole_number
 from projections import PROJECTIONS, ProjectionStatus, RunResult, Views, rebuild_many, status
 from projections.base import StaleRead, default_workers, stale_reads
 
@@ -223,7 +224,7 @@ def status_command(traject: TrajectContext, output: str | None) -> None:
 @click.option(
     "--jobs",
     "-j",
-    type=click.IntRange(min=1),
+    type=whole_number(1),
     default=None,
     help="worker processes building the read models (default: 2 when the machine has 2 or"
     " more CPUs, more than one read model is rebuilt and the log holds 300,000 notifications"

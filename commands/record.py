@@ -9,7 +9,7 @@ import click
 
 from commands import fields, render
 from commands.context import TrajectContext, pass_traject
-from commands.types import PatternType, gemeente_code, pattern_of
+from commands.types import MunicipalityType, PatternType, pattern_of
 from ledger.catalog import CATALOG, CatalogEntry
 from ledger.events import ProjectCode, StreamKind
 
@@ -23,9 +23,10 @@ SUBJECTS: dict[StreamKind, tuple[str, click.ParamType[Any], str, str]] = {
     ),
     StreamKind.MUNICIPALITY: (
         "MUNICIPALITY",
-        gemeente_code(),
+        MunicipalityType(),
         "GM0622",
-        "MUNICIPALITY is the CBS code of the municipality whose fact this is.",
+        "MUNICIPALITY is the municipality whose fact this is: its CBS code (GM0622) or its "
+        "name (Vlaardingen).",
     ),
     StreamKind.PROJECT: (
         "PROJECT",

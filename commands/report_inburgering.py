@@ -24,6 +24,7 @@ from commands.reporting import (
     period_option,
     report_day,
 )
+from commands.types import whole_number
 from ledger.values import Period
 from projections import Views
 from projections.candidates import CEFR_ORDER, CandidatesReport, find_candidates
@@ -490,7 +491,7 @@ def candidates_table(result: CandidatesReport) -> Table:
     type=click.Choice(CEFR_ORDER, case_sensitive=False),
     help="at least this CEFR language level",
 )
-@click.option("--min-rung", type=click.IntRange(1, 6), help="at least this Participatieladder rung")
+@click.option("--min-rung", type=whole_number(1, 6), help="at least this Participatieladder rung")
 @municipality_option("only clients in this municipality")
 @on_option("the profiles are")
 @as_known_at_option()

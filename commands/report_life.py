@@ -25,6 +25,7 @@ from commands.reporting import (
     municipality_option,
     period_option,
 )
+from commands.types import whole_number
 from ledger.municipalities import label
 from ledger.values import Period
 from projections import Views
@@ -135,7 +136,7 @@ def cohort_table(report: CohortReport) -> Table:
 
 @group.command("cohort")
 @click.option(
-    "--year", type=click.IntRange(1990, 2100), required=True, help="the year of first housing"
+    "--year", type=whole_number(1990, 2100), required=True, help="the year of first housing"
 )
 @municipality_option()
 @as_known_at_option()

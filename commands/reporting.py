@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from commands.types import IsoDate, IsoMoment, MunicipalityType
+from commands.types import IsoDate, KnownAtMoment, MunicipalityType
 from ledger.aggregates import dutch_day
 from ledger.values import Period
 
@@ -54,8 +54,8 @@ class QuarterType(PeriodType):
 
 
 AS_KNOWN_AT_HELP = (
-    "count only what was recorded up to this moment, ignoring later corrections: an ISO "
-    "date-time (UTC unless it names an offset) or a date (00:00 UTC that day)"
+    "count only what was recorded up to this moment (not in the future), ignoring later "
+    "corrections: an ISO date-time (UTC unless it names an offset) or a date (00:00 UTC that day)"
 )
 
 
@@ -64,7 +64,7 @@ MUNICIPALITY_HELP = "only this municipality: a CBS code (GM0363) or a name (Amst
 
 def as_known_at_option() -> Any:
     """``--as-known-at``: the knowledge cut-off every report takes."""
-    return click.option("--as-known-at", type=IsoMoment(), help=AS_KNOWN_AT_HELP)
+    return click.option("--as-known-at", type=KnownAtMoment(), help=AS_KNOWN_AT_HELP)
 
 
 class ReportDayOption(click.Option):

@@ -10,16 +10,16 @@ from commands import render, tables
 from commands.context import TrajectContext, pass_traject
 from commands.reading import purpose_option, reading
 from commands.reporting import table_or_json_option
-from commands.types import IsoMoment
+from commands.types import KnownAtMoment
 
 
 @click.command()
 @click.argument("subject", metavar="SUBJECT")
 @click.option(
     "--as-known-at",
-    type=IsoMoment(),
-    help="show only what was recorded up to this moment: an ISO date-time (UTC unless it "
-    "names an offset) or a date (00:00 UTC that day)",
+    type=KnownAtMoment(),
+    help="show only what was recorded up to this moment (not in the future): an ISO date-time "
+    "(UTC unless it names an offset) or a date (00:00 UTC that day)",
 )
 @table_or_json_option()
 @purpose_option()

@@ -102,6 +102,27 @@ class IsoMoment(click.ParamType[datetime]):
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+class KnownAtMoment(IsoMoment):
+    """The moment of ``--as-known-at``: an :class:`IsoMoment` that is not in the future.
+
+    What the ledger will know later is not known yet: a cut-off after now would count facts
+    recorded after the command ran, so the same command would give other figures later.
+    """
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        moment = super().convert(value, param, ctx)
+        if moment > datetime.now(UTC):
+            self.fail(
+                f"{moment.isoformat()} is in the future; the ledger can only say what it knew "
+                "up to now",
+                param,
+                ctx,
+            )
+        return moment
+
+
 class KeyFile(click.ParamType[bytes]):
     """A file holding an Ed25519 key in PEM (as `traject audit keygen` writes), read and
     checked at parse time: the private key to sign with, or a public key to verify with.
@@ -146,6 +167,37 @@ class BsnType(click.ParamType[str]):
         if not bsn_is_valid(text):
             self.fail("not a valid BSN: it must be 9 digits and pass the 11-proef", param, ctx)
         return text.zfill(9)
+
+
+def _whole(kind: click.ParamType[int], value: Any, param: Any, ctx: Any) -> int:
+    """``value`` as a whole number written in digits (with an optional sign)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        kind.fail(f"{value!r} is not a whole number, e.g. 4", param, ctx)
+    return int(text)
+
+
+class WholeNumber(click.types.IntParamType):
+    """A whole number: ``three``, ``2.5`` or ``true`` fail saying so."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        return _whole(self, value, param, ctx)
+
+
+class WholeNumberRange(click.IntRange):
+    """A whole number within bounds (shown in the help as click shows a range)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        return super().convert(_whole(self, value, param, ctx), param, ctx)
+
+
+def whole_number(minimum: int | None = None, maximum: int | None = None) -> click.ParamType[int]:
+    """The type of a whole-number option: bounded when a bound is given."""
+    if minimum is None and maximum is None:
+        return WholeNumber()
+    return WholeNumberRange(min=minimum, max=maximum)
 
 
 class ShortText(click.ParamType[str]):
@@ -194,14 +246,18 @@ class PatternType(click.ParamType[str]):
 
 
 def gemeente_code() -> PatternType:
+    """The shape of a CBS code only (GM and 4 digits), not checked against the CBS list: what
+    `traject import` checks. Options and arguments take :class:`MunicipalityType`."""
     return PatternType(pattern_of(GemeenteCode), upper=True)
 
 
 class MunicipalityType(click.ParamType[str]):
     """A municipality by CBS code (GM0363) or name (Amsterdam, 's-Hertogenbosch, Den Bosch).
 
-    Converts to the CBS code; an unknown name fails with the close matches from the dated
-    CBS list in ``ledger.municipalities``.
+    Converts to the CBS code; a code or name that is not in the dated CBS list of
+    ``ledger.municipalities`` fails (a name with its close matches), so a typo is refused
+    before it is recorded. The code of a dissolved municipality (GM0457 Weesp) is accepted,
+    for facts that happened before it merged.
     """
 
     name = "municipality"

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from ledger import events as ev
 from ledger import rules
+from ledger.catalog import cli_name
 from ledger.errors import (
     BrokenFact,
     LaterFactsBrokenError,
@@ -258,7 +259,7 @@ class StreamAggregate:
             raise RuleViolationError(
                 kind,
                 "target_version",
-                f"v{event.target_version} is a {kind_name(type(target))}, a fact about the record: "
+                f"v{event.target_version} ({cli_name(type(target))}) is a fact about the record: "
                 "corrections, retractions and the other control facts cannot themselves be changed",
             )
         if event.target_version in self.retracted_by:

@@ -65,6 +65,7 @@ from ledger.errors import (
     Enrolment,
     MasterKeyError,
     PersonNotFoundError,
+    PersonReferenceError,
     PurgeError,
     RetentionHoldError,
     RuleViolationError,
@@ -74,6 +75,7 @@ from ledger.errors import (
     ValidationFailedError,
     permission_error,
     raised_in_database,
+    validation_problems,
 )
 from ledger.persistence import (
     MASTER_KEY_CHECK,
@@ -109,6 +111,8 @@ MAX_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 0.005
 READ_PAGE = 1000  # notifications per page when every recorded read is listed
 SCHEMA_VERSION = "1"
+PERSON_PREFIX_MIN = 6  # the shortest prefix of a person id that finds a person
+HEX_REFERENCE = re.compile(r"[0-9a-f-]+")  # what a person's id, or a prefix of it, is made of
 PROJECT_PREFIX = "project:"  # names a project's stream where its code could be a person's prefix
 
 current_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -173,14 +177,6 @@ class PersonSummary:
     municipality: str | None
     status: dict[str, str] = field(default_factory=dict)
     erased: bool = False
-
-
-def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for item in error.errors():
-        loc = ".".join(str(part) for part in item["loc"] if not isinstance(part, int)) or "event"
-        problems.append((loc, str(item["msg"]).removeprefix("Value error, ")))
-    return problems
 
 
 def check_recorded_at(aggregate: StreamAggregate, event: ev.TrajectEvent) -> None:
@@ -947,13 +943,18 @@ class TrajectoryLedger(Application[UUID]):
     # --- reads ------------------------------------------------------------------------------
 
     def resolve_person(self, ref: str) -> UUID:
-        """A person id from a full UUID or a unique prefix of at least 6 hex characters."""
+        """A person id from a full UUID or a unique prefix of at least 6 hex characters.
+
+        Raises:
+            PersonReferenceError: ``ref`` is neither (too short, or not hexadecimal).
+            PersonNotFoundError, AmbiguousReferenceError: no person, or several, fit it.
+        """
         text = ref.strip().lower()
         try:
             person_id = UUID(text)
         except ValueError:
-            if len(text) < 6 or any(c not in "0123456789abcdef-" for c in text):
-                raise PersonNotFoundError(ref) from None
+            if len(text) < PERSON_PREFIX_MIN or any(c not in "0123456789abcdef-" for c in text):
+                raise PersonReferenceError(ref, PERSON_PREFIX_MIN) from None
             matches = self.tables.person_ids_starting_with(text)
             if not matches:
                 raise PersonNotFoundError(ref) from None
@@ -984,9 +985,14 @@ class TrajectoryLedger(Application[UUID]):
         if not self._has_events(project):
             if code != text:
                 raise StreamNotFoundError("project", code)
-            return self.resolve_person(ref), ev.StreamKind.PERSON
+            try:
+                return self.resolve_person(ref), ev.StreamKind.PERSON
+            except PersonReferenceError:
+                if HEX_REFERENCE.fullmatch(text.lower()):
+                    raise  # meant as a person's id: say what a person reference needs
+                raise StreamNotFoundError("person, municipality or AMIF project", ref) from None
         if code == text:
-            with contextlib.suppress(PersonNotFoundError):
+            with contextlib.suppress(PersonNotFoundError, PersonReferenceError):
                 self.resolve_person(ref)
                 msg = (
                     f"{ref!r} is the code of an AMIF project and the start of a person's id: "

@@ -10,12 +10,26 @@ if TYPE_CHECKING:
     from datetime import date
     from uuid import UUID
 
+    from pydantic import ValidationError
+    from pydantic_core import ErrorDetails
+
 
 class TrajectError(Exception):
-    """A refusal the user can act on. The message names the field and the rule."""
+    """A refusal the user can act on. The message names the field and the rule.
+
+    The command line exits with status 1 for these: the input is well-formed, and the ledger
+    refuses it for what it holds (a domain rule, a missing person) or cannot be used (a wrong
+    master key, an unreachable database). Malformed input is an :class:`InputError`.
+    """
 
 
-class ValidationFailedError(TrajectError):
+class InputError(TrajectError):
+    """The input itself is malformed, whatever the ledger holds: a field value an event's model
+    refuses, a reference too short to look up. The command line exits with status 2 (bad
+    input), as for a value its options refuse."""
+
+
+class ValidationFailedError(InputError):
     """Input did not satisfy an event's field types or constraints."""
 
     def __init__(self, kind: str, problems: list[tuple[str, str]]) -> None:
@@ -137,6 +151,18 @@ class PersonNotFoundError(StreamNotFoundError):
         super().__init__("person", ref)
 
 
+class PersonReferenceError(InputError):
+    """Text that cannot name a person: not a person id, nor a long enough prefix of one."""
+
+    def __init__(self, ref: str, minimum: int) -> None:
+        self.ref = ref
+        what = "is too short for" if len(ref.strip()) < minimum else "is not"
+        super().__init__(
+            f"{ref!r} {what} a person reference: give a person id, or a unique prefix of it of "
+            f"at least {minimum} characters (0-9, a-f)"
+        )
+
+
 class SealNotFoundError(TrajectError):
     def __init__(self, municipality: str, version: int) -> None:
         super().__init__(
@@ -249,3 +275,97 @@ def sqlstate_error(
             return current
         current = current.__cause__ or current.__context__
     return None
+
+
+# --- pydantic's complaints in traject's words ---------------------------------------------------
+
+ONE_VALUE_TYPES = frozenset(
+    # pydantic error types that mean "not a value of this one-value field"
+    {
+        "string_type",
+        "int_type",
+        "int_parsing",
+        "int_from_float",
+        "bool_type",
+        "bool_parsing",
+        "date_type",
+        "date_parsing",
+        "date_from_datetime_parsing",
+        "datetime_type",
+        "datetime_parsing",
+        "decimal_type",
+        "decimal_parsing",
+        "uuid_type",
+        "uuid_parsing",
+        "enum",
+        "literal_error",
+    }
+)
+"""Of these, an input of None is an empty required field, and a list is a value given twice."""
+
+RULES: dict[str, str] = {
+    # pydantic error type -> the rule, formatted with the error's context
+    "missing": "required",
+    "extra_forbidden": "not a field of this event",
+    "string_type": "must be text",
+    "string_too_long": "at most {max_length} characters",
+    "string_pattern_mismatch": "must match the pattern {pattern}",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be more than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be less than {lt}",
+    "enum": "must be one of {expected}",
+    "literal_error": "must be one of {expected}",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "date_type": "must be a date: YYYY-MM-DD",
+    "date_parsing": "must be a date: YYYY-MM-DD",
+    "date_from_datetime_parsing": "must be a date: YYYY-MM-DD",
+    "datetime_type": "must be a date-time: YYYY-MM-DDTHH:MM:SS with an offset",
+    "datetime_parsing": "must be a date-time: YYYY-MM-DDTHH:MM:SS with an offset",
+    "timezone_aware": "must name its offset from UTC, e.g. +01:00 or Z",
+    "decimal_type": "must be a number",
+    "decimal_parsing": "must be a number",
+    "decimal_max_places": "at most {decimal_places} decimal places",
+    "decimal_max_digits": "at most {max_digits} digits",
+    "uuid_type": "must be a UUID",
+    "uuid_parsing": "must be a UUID",
+    "too_long": "at most {max_length} items",
+}
+
+
+def validation_problem(item: ErrorDetails) -> str:
+    """One of pydantic's complaints as traject's rule ("must not be empty"); pydantic's own
+    message for a complaint without a rule here."""
+    kind = item["type"]
+    context = dict(item.get("ctx") or {})
+    given = item.get("input")
+    if kind in ONE_VALUE_TYPES and given is None:
+        return "required: it cannot be empty"
+    if kind in ONE_VALUE_TYPES and isinstance(given, list | tuple):
+        return "given more than once; it takes one value"
+    if kind == "string_too_short":
+        minimum = context.get("min_length", 1)
+        return "must not be empty" if minimum == 1 else f"at least {minimum} characters"
+    if kind == "too_short":
+        minimum = context.get("min_length", 1)
+        return f"at least {minimum} item{'s' if minimum != 1 else ''}"
+    rule = RULES.get(kind)
+    if rule is not None:
+        try:
+            return rule.format(**context)
+        except (KeyError, IndexError):
+            pass
+    return str(item["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
+    """pydantic's complaints about an event as (field, rule) pairs in traject's words."""
+    problems = []
+    for item in error.errors():
+        loc = ".".join(str(part) for part in item["loc"] if not isinstance(part, int)) or "event"
+        problems.append((loc, validation_problem(item)))
+    return problems

@@ -26,6 +26,7 @@ from ledger.errors import (
     LaterFactsBrokenError,
     MasterKeyError,
     PersonNotFoundError,
+    PersonReferenceError,
     RuleViolationError,
     TrajectError,
     ValidationFailedError,
@@ -447,9 +448,12 @@ def test_a_person_is_resolved_from_a_unique_prefix(app, monkeypatch):
     assert app.resolve_person(str(second)[:20]) == second
     with pytest.raises(AmbiguousReferenceError, match="matches 2 persons"):
         app.resolve_person(shared)
-    for unknown in (shared[:5], "zzzzzzzz", str(uuid4())):
-        with pytest.raises(PersonNotFoundError):
-            app.resolve_person(unknown)
+    with pytest.raises(PersonNotFoundError):
+        app.resolve_person(str(uuid4()))
+    # too short, or not hexadecimal: not a reference at all, whatever the ledger holds
+    for malformed in (shared[:5], "zzzzzzzz"):
+        with pytest.raises(PersonReferenceError, match="at least 6 characters"):
+            app.resolve_person(malformed)
 
 
 # --- idempotency ---------------------------------------------------------------------------------

@@ -44,6 +44,12 @@ def days_ago(days: int) -> str:
     return (dutch_day(datetime.now(UTC)) - timedelta(days=days)).isoformat()
 
 
+def now() -> str:
+    """This moment, for an --as-known-at that means "everything recorded so far" (a moment
+    in the future is refused)."""
+    return datetime.now(UTC).isoformat()
+
+
 @dataclass
 class Traject:
     """Runs `traject …` against one ledger and answers questions about what it holds."""

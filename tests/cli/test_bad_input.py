@@ -1,7 +1,9 @@
 """Bad input, for every kind of argument: the exact message, the exit code, nothing written.
 
-Malformed input is a usage error (exit 2) caught by click before the ledger is touched; input
-that is well-formed but refused by the ledger (an unknown person, a broken rule) exits 1.
+Malformed input exits 2: a usage error caught by click before the ledger is touched, or a value
+the event's model refuses (an empty text, a correction's value of the wrong kind), named with
+its field and rule. Input that is well-formed but refused by the ledger for what it holds (an
+unknown person, a broken rule) exits 1.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ USAGE_ERRORS = [
             "--assessor",
             "r.jansen",
         ),
-        "Error: Invalid value for '--rung': 'three' is not a valid integer range.",
+        "Error: Invalid value for '--rung': 'three' is not a whole number, e.g. 4",
         id="not-an-int",
     ),
     pytest.param(
@@ -180,11 +182,30 @@ USAGE_ERRORS = [
             "--assessor",
             "r.jansen",
             "--municipality",
-            "Vlaardingen",
+            "Vlaardinge",
         ),
-        "Error: Invalid value for '--municipality': 'Vlaardingen' is not a CBS municipality "
-        "code: GM and 4 digits, e.g. GM0622",
-        id="bad-municipality",
+        "Error: Invalid value for '--municipality': 'Vlaardinge' is not a municipality in the "
+        "CBS list of 2025: give a CBS code such as GM0363 or a name such as Amsterdam; did you "
+        "mean Vlaardingen?",
+        id="misspelt-municipality",
+    ),
+    pytest.param(
+        (
+            "record",
+            "ladder-assessed",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--rung",
+            "3",
+            "--assessor",
+            "r.jansen",
+            "--municipality",
+            "GM9999",
+        ),
+        "Error: Invalid value for '--municipality': 'GM9999' is not a municipality in the CBS "
+        "list of 2025: give a CBS code such as GM0363 or a name such as Amsterdam",
+        id="unknown-municipality-code",
     ),
     pytest.param(
         (
@@ -218,8 +239,8 @@ USAGE_ERRORS = [
             "--source-ref",
             "circulaire",
         ),
-        "Error: Invalid value for 'MUNICIPALITY': '{person}' is not a CBS municipality code: "
-        "GM and 4 digits, e.g. GM0622",
+        "Error: Invalid value for 'MUNICIPALITY': '{person}' is not a municipality in the CBS "
+        "list of 2025: give a CBS code such as GM0363 or a name such as Amsterdam",
         id="municipality-event-on-a-person",
     ),
     pytest.param(
@@ -277,6 +298,70 @@ USAGE_ERRORS = [
     ),
 ]
 
+BAD_VALUES = [
+    # well-formed on the command line, refused by the event's model or the ledger's reference
+    # rules whatever the ledger holds: bad input, named with the field and the rule
+    pytest.param(
+        (
+            "record",
+            "ladder-assessed",
+            "3219",
+            "--on",
+            YESTERDAY,
+            "--rung",
+            "3",
+            "--assessor",
+            "r.jansen",
+        ),
+        "Error: '3219' is too short for a person reference: give a person id, or a unique prefix "
+        "of it of at least 6 characters (0-9, a-f)",
+        id="person-prefix-too-short",
+    ),
+    pytest.param(
+        (
+            "record",
+            "housed",
+            "GM0622",
+            "--on",
+            YESTERDAY,
+            "--housing-kind",
+            "regulier",
+            "--route",
+            "eigen",
+        ),
+        "Error: 'GM0622' is not a person reference: give a person id, or a unique prefix of it "
+        "of at least 6 characters (0-9, a-f)",
+        id="person-event-on-a-municipality",
+    ),
+    pytest.param(
+        (
+            "record",
+            "ladder-assessed",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--rung",
+            "3",
+            "--assessor",
+            " ",
+        ),
+        "Error: LadderAssessed: assessor: must not be empty",
+        id="blank-text",
+    ),
+    pytest.param(
+        ("correct", "{person}", "1", "--set", "rungs=4", "--reason", "typo"),
+        "Error: EventCorrected: rungs: PersonRegistered has no correctable field 'rungs' "
+        "(fields: birth_date, bsn, evidence, household_id, languages, municipality, name, "
+        "nationality, occurred_on, sex, v_number)",
+        id="correct-unknown-field",
+    ),
+    pytest.param(
+        ("correct", "{person}", "1", "--set", "sex=q", "--reason", "typo"),
+        "Error: EventCorrected of PersonRegistered: sex: must be one of 'f', 'm' or 'x'",
+        id="correct-bad-value",
+    ),
+]
+
 REFUSALS = [
     pytest.param(
         (
@@ -292,36 +377,6 @@ REFUSALS = [
         ),
         "Error: no person 00000000 in this ledger",
         id="unknown-person",
-    ),
-    pytest.param(
-        (
-            "record",
-            "ladder-assessed",
-            "3219",
-            "--on",
-            YESTERDAY,
-            "--rung",
-            "3",
-            "--assessor",
-            "r.jansen",
-        ),
-        "Error: no person 3219 in this ledger",
-        id="person-prefix-too-short",
-    ),
-    pytest.param(
-        (
-            "record",
-            "housed",
-            "GM0622",
-            "--on",
-            YESTERDAY,
-            "--housing-kind",
-            "regulier",
-            "--route",
-            "eigen",
-        ),
-        "Error: no person GM0622 in this ledger",
-        id="person-event-on-a-municipality",
     ),
     pytest.param(
         (
@@ -379,21 +434,6 @@ REFUSALS = [
     pytest.param(
         (
             "record",
-            "ladder-assessed",
-            "{person}",
-            "--on",
-            YESTERDAY,
-            "--rung",
-            "3",
-            "--assessor",
-            " ",
-        ),
-        "Error: LadderAssessed: assessor: String should have at least 1 character",
-        id="blank-text",
-    ),
-    pytest.param(
-        (
-            "record",
             "taakstelling-corrected",
             "GM0622",
             "--on",
@@ -407,18 +447,6 @@ REFUSALS = [
         ),
         "Error: TaakstellingCorrected: period: 2024H1 has no target to correct",
         id="municipality-rule",
-    ),
-    pytest.param(
-        ("correct", "{person}", "1", "--set", "rungs=4", "--reason", "typo"),
-        "Error: EventCorrected: rungs: PersonRegistered has no correctable field 'rungs' "
-        "(fields: birth_date, bsn, evidence, household_id, languages, municipality, name, "
-        "nationality, occurred_on, sex, v_number)",
-        id="correct-unknown-field",
-    ),
-    pytest.param(
-        ("correct", "{person}", "1", "--set", "sex=q", "--reason", "typo"),
-        "Error: EventCorrected of PersonRegistered: sex: Input should be 'f', 'm' or 'x'",
-        id="correct-bad-value",
     ),
     pytest.param(
         ("correct", "{person}", "9", "--set", "sex=m", "--reason", "typo"),
@@ -444,6 +472,21 @@ def test_malformed_input_is_a_usage_error_and_writes_nothing(
 
     assert result.exit_code == 2, result.output
     assert last_line(result.stderr) == message.format(person=person)
+    assert result.stdout == ""
+    assert ledger.event_count() == before
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_VALUES)
+def test_a_value_the_ledger_refuses_on_sight_is_bad_input_and_writes_nothing(
+    ledger: Traject, args: tuple[str, ...], message: str
+) -> None:
+    person = ledger.register()
+    before = ledger.event_count()
+
+    result = ledger(*(a.format(person=person) for a in args))
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr == message.format(person=person) + "\n"
     assert result.stdout == ""
     assert ledger.event_count() == before
 
@@ -474,9 +517,14 @@ def test_an_ambiguous_person_prefix_is_refused(ledger: Traject) -> None:
     prefix = person[0]
     before = ledger.event_count()
 
-    # a prefix shorter than 6 characters never matches; a full-length shared prefix is ambiguous
+    # a prefix shorter than 6 characters is refused as such; a full-length shared prefix is
+    # ambiguous
     result = ledger("timeline", prefix)
-    assert result.stderr == f"Error: no person {prefix} in this ledger\n"
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {prefix!r} is too short for a person reference: give a person id, or a unique "
+        "prefix of it of at least 6 characters (0-9, a-f)\n"
+    )
     common = 0
     while seen[prefix][common] == person[common]:
         common += 1

@@ -297,7 +297,7 @@ def test_a_subject_that_names_nothing_is_refused_by_what_it_looks_like(ledger: T
     for subject, message in (
         ("GM0344", "no fact of municipality GM0344 in this ledger"),
         ("project:MWP", "no project MWP in this ledger"),
-        ("MWP", "no person MWP in this ledger"),
+        ("MWP", "no person, municipality or AMIF project MWP in this ledger"),
     ):
         result = ledger("timeline", subject)
         assert result.exit_code == 1, result.output

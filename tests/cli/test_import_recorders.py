@@ -120,10 +120,10 @@ def test_a_dry_run_with_kept_recorders_writes_nothing(ledger: Traject, tmp_path:
 @pytest.mark.parametrize(
     ("recorder", "message"),
     [
-        ("", "String should have at least 1 character"),
-        ("   ", "String should have at least 1 character"),
-        ("x" * 201, "String should have at most 200 characters"),
-        (42, "Input should be a valid string"),
+        ("", "must not be empty"),
+        ("   ", "must not be empty"),
+        ("x" * 201, "at most 200 characters"),
+        (42, "must be text"),
     ],
     ids=["empty", "blank", "too-long", "number"],
 )
@@ -153,7 +153,7 @@ def test_a_correction_with_a_bad_recorder_is_rejected_by_the_same_rule(
     result = ledger("import", "--keep-recorded-by", str(source), **ADMIN)
 
     assert result.exit_code == 1
-    assert f"{source}:3: recorded_by: String should have at least 1 character" in result.stderr
+    assert f"{source}:3: recorded_by: must not be empty" in result.stderr
     assert ledger.event_count() == 2
 
 

@@ -33,8 +33,11 @@ def test_init_never_overwrites_a_master_key_file(traject: Traject) -> None:
     result = traject("init")
 
     assert result.exit_code == 1
+    db = traject.database_url.removeprefix("sqlite:///")
     assert result.stderr == (
-        f"Error: {traject.key_file}: a master key file already exists; it is never overwritten\n"
+        f"Error: {traject.key_file}: a master key file already exists (it is never "
+        f"overwritten), but it opens no ledger at sqlite:///{db}. To create a new ledger, move it "
+        "away or give another --key-file\n"
     )
     assert traject.key_file.read_text() == "an old key\n"
     # and no database was created either
@@ -46,8 +49,14 @@ def test_a_second_init_is_refused_and_the_ledger_keeps_working(ledger: Traject) 
 
     result = ledger("init")
 
+    # it says that the ledger is there, where, with which key file, and what to do
     assert result.exit_code == 1
-    assert "a master key file already exists" in result.stderr
+    db = ledger.database_url.removeprefix("sqlite:///")
+    assert result.stderr == (
+        f"Error: the ledger at sqlite:///{db} is already initialised, with the master key in "
+        f"{ledger.key_file}: nothing was changed. Use it as it is, or give another --db (and "
+        "--key-file) for a new ledger\n"
+    )
     assert ledger.key_file.read_bytes() == key
     ledger.register()
 

@@ -148,7 +148,7 @@ def test_register_needs_a_municipality_when_the_ledger_has_no_default(traject: T
         "person", "register", "--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY"
     )
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a missing value, as a missing option
     assert result.stderr == (
         "Error: PersonRegistered: municipality: required: no current municipality; "
         "pass --municipality\n"

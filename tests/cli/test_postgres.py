@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -85,3 +86,30 @@ def test_a_schema_without_a_ledger_is_named(cli_postgres_url: str, tmp_path: Pat
         f"Error: no ledger at postgresql://{parts.hostname}:{parts.port or 5432}"
         f"{parts.path}?schema={schema}: run `traject init`\n"
     )
+
+
+@pytest.mark.parametrize("refused", ["database", "role"])
+def test_a_refused_connection_says_why_at_once(
+    cli_postgres_url: str, tmp_path: Path, refused: str
+) -> None:
+    parts = urlsplit(cli_postgres_url)
+    missing = f"traject_no_such_{refused}_{tmp_path.name[-6:].lower()}"
+    if refused == "database":
+        url = urlunsplit(parts._replace(path=f"/{missing}"))
+    else:
+        url = urlunsplit(parts._replace(netloc=f"{missing}@{parts.hostname}:{parts.port or 5432}"))
+    traject = Traject(url, tmp_path / "traject.key")
+    where = f"postgresql://{parts.hostname}:{parts.port or 5432}"
+    where += f"/{missing}" if refused == "database" else parts.path
+
+    started = time.monotonic()
+    result = traject("caseload")
+    taken = time.monotonic() - started
+
+    # the server's own reason, not the pool's "couldn't get a connection after 5.00 sec"
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: cannot reach database {where}?schema={dict(parse_qsl(parts.query))['schema']}: "
+        f'{refused} "{missing}" does not exist\n'
+    )
+    assert taken < 3, f"{taken:.1f} s"

@@ -146,8 +146,8 @@ def test_bad_hold_input_names_the_field_and_the_rule(ledger: Traject) -> None:
     )
     empty = ledger("person", "hold", person, "--ref", " ", "--reason", "audit")
     assert (empty.exit_code, empty.stderr) == (
-        1,
-        "Error: LegalHoldPlaced: hold_ref: String should have at least 1 character\n",
+        2,
+        "Error: LegalHoldPlaced: hold_ref: must not be empty\n",
     )
     no_project = ledger("project", "hold", "NOPE", "--ref", "A-1", "--reason", "audit")
     assert (no_project.exit_code, no_project.stderr) == (

@@ -1,0 +1,438 @@
+"""What the command line accepts as input, the same everywhere: a knowledge cut-off that is not in
+the future, a municipality from the CBS list, values named with their field and rule, and the
+exit status of bad input (2) beside that of a refusal (1)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import click
+import pytest
+from cli_helpers import Traject, days_ago, now
+
+from cli import cli
+
+FUTURE = "2100-01-01"
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def commands_with(option: str) -> list[tuple[str, ...]]:
+    """The command paths under `traject` that take ``option``."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(command: click.Command, path: tuple[str, ...]) -> None:
+        if isinstance(command, click.Group):
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                if sub is not None:
+                    walk(sub, (*path, name))
+        elif any(option in getattr(param, "opts", ()) for param in command.params):
+            found.append(path)
+
+    walk(cli, ())
+    return found
+
+
+KNOWN_AT_COMMANDS = commands_with("--as-known-at")
+
+
+# --- --as-known-at ------------------------------------------------------------------------------
+
+
+def test_every_read_with_a_cut_off_is_found() -> None:
+    # the reports, the caseload, the timeline, the replay and the AMIF evidence pack
+    assert {("timeline",), ("caseload",), ("audit", "replay"), ("audit", "evidence")} <= set(
+        KNOWN_AT_COMMANDS
+    )
+    assert ("report", "ladder") in KNOWN_AT_COMMANDS
+
+
+@pytest.mark.parametrize("path", KNOWN_AT_COMMANDS, ids=" ".join)
+def test_a_cut_off_in_the_future_is_refused_by_every_command(
+    ledger: Traject, path: tuple[str, ...]
+) -> None:
+    result = ledger(*path, "--as-known-at", FUTURE)
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-1] == (
+        "Error: Invalid value for '--as-known-at': 2100-01-01T00:00:00+00:00 is in the future; "
+        "the ledger can only say what it knew up to now"
+    )
+    assert result.stdout == ""
+
+
+def test_a_future_moment_keeps_its_offset_in_the_message(ledger: Traject) -> None:
+    # a minute from now, written in Dutch time
+    soon = (datetime.now(UTC) + timedelta(minutes=1)).astimezone(AMSTERDAM).replace(microsecond=0)
+
+    result = ledger("caseload", "--as-known-at", soon.isoformat())
+
+    assert result.exit_code == 2
+    assert f"{soon.isoformat()} is in the future" in result.stderr
+
+
+def test_a_replay_as_known_now_is_reproducible(ledger: Traject) -> None:
+    person = ledger.register()
+    ledger.ok(
+        "record",
+        "ladder-assessed",
+        person,
+        "--on",
+        days_ago(3),
+        "--rung",
+        "2",
+        "--assessor",
+        "r.jansen",
+    )
+    # this very moment, given exactly, is not in the future
+    moment = now()
+    replay = ("audit", "replay", "--as-known-at", moment, "report", "ladder", "--on", days_ago(1))
+    before = ledger.json(*replay)["replay"]["digest"]
+
+    # a fact recorded afterwards does not change what the ledger knew at that moment
+    ledger.ok(
+        "record",
+        "ladder-assessed",
+        person,
+        "--on",
+        days_ago(2),
+        "--rung",
+        "4",
+        "--assessor",
+        "r.jansen",
+    )
+
+    assert ledger.json(*replay)["replay"]["digest"] == before
+
+
+def test_a_date_is_the_start_of_that_day_in_utc_so_today_is_accepted(ledger: Traject) -> None:
+    today = datetime.now(UTC).date().isoformat()
+
+    result = ledger("--json", "timeline", ledger.register(), "--as-known-at", today)
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["as_known_at"] == f"{today}T00:00:00+00:00"
+
+
+# --- municipalities -----------------------------------------------------------------------------
+
+UNKNOWN_GM9999 = (
+    "'GM9999' is not a municipality in the CBS list of 2025: give a CBS code such as GM0363 or "
+    "a name such as Amsterdam"
+)
+
+
+def test_init_refuses_an_unknown_municipality_and_creates_nothing(traject: Traject) -> None:
+    result = traject("init", "--municipality", "GM9999")
+
+    assert result.exit_code == 2
+    assert last_error(result.stderr) == f"Invalid value for '--municipality': {UNKNOWN_GM9999}"
+    assert not traject.key_file.exists()
+
+
+def test_init_takes_a_municipality_by_name(traject: Traject) -> None:
+    result = traject.init("--municipality", "Vlaardingen")
+
+    assert "Default municipality: GM0622" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        (
+            (
+                "person",
+                "register",
+                "--birth-date",
+                "1990-04-02",
+                "--sex",
+                "f",
+                "--nationality",
+                "SY",
+                "--municipality",
+                "GM9999",
+            ),
+            "'--municipality'",
+        ),
+        (
+            (
+                "record",
+                "ladder-assessed",
+                "{person}",
+                "--on",
+                days_ago(1),
+                "--rung",
+                "3",
+                "--assessor",
+                "r.jansen",
+                "--municipality",
+                "GM9999",
+            ),
+            "'--municipality'",
+        ),
+        (
+            (
+                "record",
+                "taakstelling-set",
+                "GM9999",
+                "--on",
+                days_ago(1),
+                "--period",
+                "2024H1",
+                "--target",
+                "40",
+                "--source-ref",
+                "circulaire",
+            ),
+            "'MUNICIPALITY'",
+        ),
+        (
+            (
+                "record",
+                "project-registered",
+                "MWP",
+                "--on",
+                days_ago(1),
+                "--title",
+                "T",
+                "--fund",
+                "AMIF_2127",
+                "--beneficiary",
+                "B",
+                "--beneficiary-kind",
+                "gemeente",
+                "--grant-ref",
+                "G",
+                "--eligibility-from",
+                "2024-01-01",
+                "--eligibility-to",
+                "2027-12-31",
+                "--cofin-rate",
+                "0.75",
+                "--target-total",
+                "10",
+                "--targets-by-municipality",
+                "GM9999=4",
+            ),
+            "'--targets-by-municipality'",
+        ),
+        (
+            (
+                "report",
+                "seal",
+                "--label",
+                "x",
+                "--municipality",
+                "GM9999",
+                "report",
+                "outflow",
+                "--period",
+                "2024H1",
+            ),
+            "'--municipality'",
+        ),
+        (("caseload", "--municipality", "GM9999"), "'--municipality'"),
+    ],
+    ids=["register", "envelope", "stream", "payload-key", "seal", "report"],
+)
+def test_an_unknown_municipality_is_refused_before_anything_is_recorded(
+    ledger: Traject, args: tuple[str, ...], where: str
+) -> None:
+    person = ledger.register()
+    before = ledger.event_count()
+
+    result = ledger(*(a.format(person=person) for a in args))
+
+    assert result.exit_code == 2, result.output
+    assert last_error(result.stderr) == f"Invalid value for {where}: {UNKNOWN_GM9999}"
+    assert ledger.event_count() == before
+
+
+def test_a_municipality_is_recorded_by_name_as_its_code(ledger: Traject) -> None:
+    result = ledger.ok(
+        "record",
+        "taakstelling-set",
+        "Vlaardingen",
+        "--on",
+        days_ago(1),
+        "--period",
+        "2024H1",
+        "--target",
+        "40",
+        "--source-ref",
+        "circulaire",
+    )
+    person = ledger.register(
+        "--birth-date",
+        "1990-04-02",
+        "--sex",
+        "f",
+        "--nationality",
+        "SY",
+        "--municipality",
+        "Den Haag",
+    )
+
+    assert result.stdout == "Recorded TaakstellingSet as version 1 of municipality GM0622\n"
+    registered = ledger.json("timeline", person)["events"][0]
+    assert registered["effective"]["municipality"] == "GM0518"
+
+
+def test_a_dissolved_municipality_is_accepted_for_a_back_dated_fact(ledger: Traject) -> None:
+    # Weesp (GM0457) merged into Amsterdam on 24 March 2022: its old facts keep its code
+    result = ledger(
+        "record",
+        "taakstelling-set",
+        "GM0457",
+        "--on",
+        "2021-01-05",
+        "--period",
+        "2021H1",
+        "--target",
+        "4",
+        "--source-ref",
+        "circulaire",
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Recorded TaakstellingSet as version 1 of municipality GM0457\n"
+
+
+# --- values the event refuses: bad input, named with the field and the rule ---------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            (
+                "record",
+                "ladder-assessed",
+                "{person}",
+                "--on",
+                days_ago(1),
+                "--rung",
+                "3",
+                "--assessor",
+                "",
+            ),
+            "LadderAssessed: assessor: must not be empty",
+        ),
+        (
+            (
+                "record",
+                "ladder-assessed",
+                "{person}",
+                "--on",
+                days_ago(1),
+                "--rung",
+                "3",
+                "--assessor",
+                "x" * 201,
+            ),
+            "LadderAssessed: assessor: at most 200 characters",
+        ),
+        (
+            ("correct", "{person}", "1", "--set", "bsn=123456789", "--reason", "typo"),
+            "EventCorrected of PersonRegistered: bsn: not a valid BSN: it must be 9 digits and "
+            "pass the 11-proef",
+        ),
+        (
+            ("correct", "{person}", "2", "--set", "assessor=", "--reason", "typo"),
+            "EventCorrected of LadderAssessed: assessor: required: it cannot be empty",
+        ),
+        (
+            ("correct", "{person}", "2", "--set", "rung=5", "--set", "rung=6", "--reason", "typo"),
+            "EventCorrected of LadderAssessed: rung: given more than once; it takes one value",
+        ),
+        (
+            ("correct", "{person}", "2", "--set", "rung=five", "--reason", "typo"),
+            "EventCorrected of LadderAssessed: rung: must be a whole number",
+        ),
+        (
+            ("correct", "{person}", "2", "--set", "rung=9", "--reason", "typo"),
+            "EventCorrected of LadderAssessed: rung: must be at most 6",
+        ),
+        (
+            ("correct", "{person}", "2", "--set", "occurred_on=yesterday", "--reason", "typo"),
+            "EventCorrected of LadderAssessed: occurred_on: must be a date: YYYY-MM-DD",
+        ),
+    ],
+    ids=["empty", "too-long", "bsn", "cleared", "twice", "not-a-number", "too-high", "not-a-date"],
+)
+def test_a_value_the_event_refuses_is_bad_input(
+    ledger: Traject, args: tuple[str, ...], message: str
+) -> None:
+    person = ledger.register()
+    ledger.ok(
+        "record",
+        "ladder-assessed",
+        person,
+        "--on",
+        days_ago(3),
+        "--rung",
+        "2",
+        "--assessor",
+        "r.jansen",
+    )
+    before = ledger.event_count()
+
+    result = ledger(*(a.format(person=person) for a in args))
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"Error: {message}\n"
+    assert ledger.event_count() == before
+
+
+def test_a_whole_number_option_says_what_it_needs(ledger: Traject) -> None:
+    person = ledger.register()
+
+    result = ledger(
+        "record",
+        "ladder-assessed",
+        person,
+        "--on",
+        days_ago(1),
+        "--rung",
+        "true",
+        "--assessor",
+        "r.jansen",
+    )
+
+    assert result.exit_code == 2
+    assert (
+        last_error(result.stderr)
+        == "Invalid value for '--rung': 'true' is not a whole number, e.g. 4"
+    )
+
+
+def test_a_correction_of_a_correction_is_a_refusal_naming_the_kind(ledger: Traject) -> None:
+    person = ledger.register()
+    ledger.ok(
+        "record",
+        "ladder-assessed",
+        person,
+        "--on",
+        days_ago(3),
+        "--rung",
+        "2",
+        "--assessor",
+        "r.jansen",
+    )
+    ledger.ok("correct", person, "2", "--set", "rung=3", "--reason", "typo")
+
+    result = ledger("correct", person, "3", "--set", "rung=4", "--reason", "typo")
+
+    # well-formed, refused by a rule of the ledger: exit 1
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: EventCorrected: target_version: v3 (event-corrected) is a fact about the record: "
+        "corrections, retractions and the other control facts cannot themselves be changed\n"
+    )
+
+
+def last_error(stderr: str) -> str:
+    return stderr.strip().splitlines()[-1].removeprefix("Error: ")
