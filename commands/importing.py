@@ -35,7 +35,7 @@ import orjson
 
 from commands import fields, render
 from commands.context import TrajectContext, pass_traject
-from commands.types import DecimalType, EvidenceRef, IsoDate, PatternType, gemeente_code
+from commands.types import DecimalType, EvidenceRef, IsoDate, MunicipalityType, PatternType
 from ledger.application import Recorded, TrajectoryLedger
 from ledger.batch import BatchWriter, Write
 from ledger.catalog import CatalogEntry, entry
@@ -78,9 +78,10 @@ NO_MUNICIPALITY = (
     "required: the line names none and the ledger has no default municipality; add "
     '"municipality": "GMdddd" to the line (a column in CSV), or import with --municipality'
 )
+MUNICIPALITY = MunicipalityType()  # a CBS code in the dated list (or a name), as for options
 ENVELOPE_TYPES: dict[str, click.ParamType[Any]] = {
     "occurred_on": IsoDate(),
-    "municipality": gemeente_code(),
+    "municipality": MUNICIPALITY,
     "source": click.Choice([s.value for s in Source]),
     "evidence": EvidenceRef(),
 }
@@ -544,7 +545,7 @@ def parse_line(
     value = record.get(name)
     if not isinstance(value, str) or not value:
         raise LineRejectedError([(name, f"required: the {name} of a {item.name} fact")])
-    param_type = gemeente_code() if item.stream is StreamKind.MUNICIPALITY else click.STRING
+    param_type = MUNICIPALITY if item.stream is StreamKind.MUNICIPALITY else click.STRING
     subject = str(_convert(param_type, name, value))
     if item.stream is StreamKind.MUNICIPALITY:
         given.setdefault("municipality", subject)  # as record_for_municipality does
@@ -607,7 +608,7 @@ def _control_stream(record: dict[str, Any]) -> tuple[StreamKind, UUID | str]:
     if isinstance(record.get("project"), str) and record["project"]:
         return StreamKind.PROJECT, record["project"]
     if isinstance(record.get("municipality"), str) and record["municipality"]:
-        code = str(_convert(gemeente_code(), "municipality", record["municipality"]))
+        code = str(_convert(MUNICIPALITY, "municipality", record["municipality"]))
         return StreamKind.MUNICIPALITY, code
     raise LineRejectedError(
         [("person", "required: person (or person_id), municipality or project")]
@@ -953,7 +954,7 @@ def read_csv(
 )
 @click.option(
     "--municipality",
-    type=gemeente_code(),
+    type=MunicipalityType(),
     help="CBS code of the municipality of a registration (person or project) whose line names "
     "none [default: the ledger's default municipality]",
 )

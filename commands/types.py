@@ -245,12 +245,6 @@ class PatternType(click.ParamType[str]):
         return text
 
 
-def gemeente_code() -> PatternType:
-    """The shape of a CBS code only (GM and 4 digits), not checked against the CBS list: what
-    `traject import` checks. Options and arguments take :class:`MunicipalityType`."""
-    return PatternType(pattern_of(GemeenteCode), upper=True)
-
-
 class MunicipalityType(click.ParamType[str]):
     """A municipality by CBS code (GM0363) or name (Amsterdam, 's-Hertogenbosch, Den Bosch).
 

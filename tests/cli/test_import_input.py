@@ -205,3 +205,28 @@ def test_a_registration_without_a_municipality_needs_one_from_the_line_or_the_op
     assert done.exit_code == 0, done.output
     exported = [json.loads(line) for line in traject("export", "--quiet").stdout.splitlines()]
     assert [line["municipality"] for line in exported] == ["GM0622", "GM0363"]
+
+
+def test_a_municipality_is_checked_against_the_cbs_list_as_on_the_command_line(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """A code missing from the CBS list is refused with its line, before anything is written;
+    a name is taken for its code, as `traject record` takes it."""
+    lines = [
+        {"kind": "taakstelling-set", "municipality": code, "occurred_on": DAY,
+         "period": "2027H1", "target": 5, "source_ref": "circulaire"}
+        for code in ("GM9999", "Maassluis")
+    ]  # fmt: skip
+    source = tmp_path / "targets.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    before = ledger.event_count()
+
+    result = ledger("import", str(source))
+
+    assert result.exit_code == 1, result.output
+    assert "targets.jsonl:1: municipality: 'GM9999' is not a municipality in the CBS list" in (
+        result.stderr
+    )
+    assert ledger.event_count() == before + 1
+    housing = ledger.json("report", "housing", "--period", "2027H1")
+    assert [(row["municipality"], row["target"]) for row in housing["rows"]] == [("GM0556", 5)]
