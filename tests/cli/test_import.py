@@ -278,7 +278,8 @@ BAD: list[tuple[Any, str]] = [
             "assessor": "x",
             "municipality": "GM12",
         },
-        "municipality: 'GM12' is not a CBS municipality code: GM and 4 digits, e.g. GM0622",
+        "municipality: 'GM12' is not a municipality in the CBS list of 2025: give a CBS code "
+        "such as GM0363 or a name such as Amsterdam",
     ),
 ]
 
@@ -552,7 +553,11 @@ def test_a_coded_value_is_read_as_the_command_line_reads_it() -> None:
     with pytest.raises(LineRejectedError) as refused:
         parse_line(line | {"municipality": "GM 0556"}, "k")
     assert refused.value.problems == [
-        ("municipality", "'GM 0556' is not a CBS municipality code: GM and 4 digits, e.g. GM0622")
+        (
+            "municipality",
+            "'GM 0556' is not a municipality in the CBS list of 2025: give a CBS code such as "
+            "GM0363 or a name such as Amsterdam",
+        )
     ]
 
 
