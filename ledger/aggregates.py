@@ -416,8 +416,9 @@ class TrajectoryState:
     pip_version: int = 0
     leerroute: LearningRoute | None = None
     nt2_hours: float = 0.0
-    open_outflows: set[OutflowType] = field(default_factory=set)
-    guidance_years: set[int] = field(default_factory=set)
+    open_outflows: dict[OutflowType, date] = field(default_factory=dict)  # type -> started on
+    guidance_years: set[int] = field(default_factory=set)  # the years ever started
+    open_guidance: dict[int, date] = field(default_factory=dict)  # year started, not ended
     coaches: set[tuple[str, StaffRole]] = field(default_factory=set)
     closed: bool = False
     closed_on: date | None = None  # the day the case was closed, while it is closed
@@ -521,17 +522,23 @@ def _hours(event: ev.CourseHoursReported, s: TrajectoryState) -> None:
 
 @_evolve.register(ev.OutflowStarted)
 def _outflow_started(event: ev.OutflowStarted, s: TrajectoryState) -> None:
-    s.open_outflows.add(event.outflow_type)
+    s.open_outflows[event.outflow_type] = event.occurred_on
 
 
 @_evolve.register(ev.OutflowEnded)
 def _outflow_ended(event: ev.OutflowEnded, s: TrajectoryState) -> None:
-    s.open_outflows.discard(event.outflow_type)
+    s.open_outflows.pop(event.outflow_type, None)
 
 
 @_evolve.register(ev.SocialGuidanceStarted)
 def _guidance(event: ev.SocialGuidanceStarted, s: TrajectoryState) -> None:
     s.guidance_years.add(event.year_no)
+    s.open_guidance[event.year_no] = event.occurred_on
+
+
+@_evolve.register(ev.SocialGuidanceEnded)
+def _guidance_ended(event: ev.SocialGuidanceEnded, s: TrajectoryState) -> None:
+    s.open_guidance.pop(event.year_no, None)
 
 
 @_evolve.register(ev.CoachAssigned)
@@ -701,6 +708,16 @@ class Trajectory(StreamAggregate):
             raise RuleViolationError(
                 kind, "route", "koppeling needs an active koppeling (record coa-linked first)"
             )
+        if event.route is HousingRoute.KOPPELING and event.municipality != s.active_link:
+            # the koppeling links the person to a municipality for its taakstelling: housing
+            # through it is housing there (elsewhere it is another route, or a new koppeling)
+            raise RuleViolationError(
+                kind,
+                "municipality",
+                f"housed in {event.municipality} through the koppeling to {s.active_link}: "
+                "housing through a koppeling is in the municipality it links to (withdraw "
+                "the koppeling and link again, or give another route)",
+            )
         if event.route is HousingRoute.KOPPELING:
             _not_before(kind, event.occurred_on, s.linked_on, "koppeling")
         _not_before(kind, event.occurred_on, s.tenancy_on, "tenancy")
@@ -782,13 +799,17 @@ def _rules_unlinked(event: ev.CoaLinkWithdrawn, t: Trajectory, kind: str) -> lis
     return []
 
 
-def _not_before(kind: str, on: date, earlier: date | None, what: str) -> None:
-    """Koppeling → tenancy → housed (domain.md §2.4, hard): a step is not dated before the
-    step it follows, whatever order the facts were recorded in."""
+HOUSING_CHAIN = "koppeling → tenancy → housed"
+
+
+def _not_before(
+    kind: str, on: date, earlier: date | None, what: str, chain: str = HOUSING_CHAIN
+) -> None:
+    """A step is not dated before the step it follows (``chain``), whatever order the facts
+    were recorded in: koppeling → tenancy → housed (domain.md §2.4, hard), and the end of an
+    outflow or a guidance year after its start."""
     if earlier is not None and on < earlier:
-        msg = (
-            f"dated {on}, before the {what} of {earlier} it follows (koppeling → tenancy → housed)"
-        )
+        msg = f"dated {on}, before the {what} of {earlier} it follows ({chain})"
         raise RuleViolationError(kind, "occurred_on", msg)
 
 
@@ -853,12 +874,40 @@ def _rules_pvt(event: ev.PvtCompleted, t: Trajectory, kind: str) -> list[str]:
     return t._pvt_deadline(event)
 
 
+HOURS_IN_A_WEEK = 7 * 24
+"""The most contract hours a week can hold: arithmetic, not a rule of the domain. A tighter
+legal bound (the Arbeidstijdenwet) does not hold for every outflow (zzp, onderwijs)."""
+
+
+@_rules.register(ev.OutflowStarted)
+def _rules_outflow_started(event: ev.OutflowStarted, t: Trajectory, kind: str) -> list[str]:
+    started_on = t.state.open_outflows.get(event.outflow_type)
+    if started_on is not None:
+        # several types may be open at once (partial work beside volunteering), the same
+        # type once: a second start would make the stock and its end ambiguous
+        raise RuleViolationError(
+            kind,
+            "outflow_type",
+            f"a {event.outflow_type} outflow is already open (started {started_on}): "
+            "end it first (outflow-ended)",
+        )
+    if event.hours_per_week is not None and event.hours_per_week > HOURS_IN_A_WEEK:
+        raise RuleViolationError(
+            kind,
+            "hours_per_week",
+            f"{event.hours_per_week} hours is more than a week holds ({HOURS_IN_A_WEEK})",
+        )
+    return []
+
+
 @_rules.register(ev.OutflowEnded)
 def _rules_outflow_ended(event: ev.OutflowEnded, t: Trajectory, kind: str) -> list[str]:
-    if event.outflow_type not in t.state.open_outflows:
+    started_on = t.state.open_outflows.get(event.outflow_type)
+    if started_on is None:
         raise RuleViolationError(
             kind, "outflow_type", f"no open {event.outflow_type} outflow to end"
         )
+    _not_before(kind, event.occurred_on, started_on, "start", "an outflow ends after it starts")
     return []
 
 
@@ -869,6 +918,21 @@ def _rules_guidance(event: ev.SocialGuidanceStarted, t: Trajectory, kind: str) -
         raise RuleViolationError(kind, "year_no", "guidance year 2 follows year 1")
     if event.year_no in years:
         raise RuleViolationError(kind, "year_no", f"year {event.year_no} already started")
+    return []
+
+
+@_rules.register(ev.SocialGuidanceEnded)
+def _rules_guidance_ended(event: ev.SocialGuidanceEnded, t: Trajectory, kind: str) -> list[str]:
+    s = t.state
+    started_on = s.open_guidance.get(event.year_no)
+    if started_on is None:
+        state = "already ended" if event.year_no in s.guidance_years else "not started"
+        raise RuleViolationError(
+            kind, "year_no", f"no open guidance year {event.year_no} to end ({state})"
+        )
+    _not_before(
+        kind, event.occurred_on, started_on, "start", "a guidance year ends after it starts"
+    )
     return []
 
 
@@ -951,7 +1015,12 @@ for _file_follow_up in REUNIFICATION_FOLLOW_UPS:
 
 
 class Municipality(StreamAggregate):
-    """A municipality's own facts: the taakstelling per half-year."""
+    """A municipality's own facts: the taakstelling per half-year.
+
+    The stream is the municipality's (``municipality_stream_id`` of its code), so every fact on
+    it carries that code as its ``municipality``: a fact naming another municipality would be
+    counted for that one by the reports, beside or in place of its own figures.
+    """
 
     def reset(self) -> None:
         self.periods: set[str] = set()
@@ -962,6 +1031,7 @@ class Municipality(StreamAggregate):
 
     def check(self, event: ev.TrajectEvent) -> list[str]:
         warnings = super().check(event)
+        self._check_owner(event)
         self._check_period(event)
         return warnings
 
@@ -969,8 +1039,22 @@ class Municipality(StreamAggregate):
         self, corrected: ev.TrajectEvent, correction: ev.EventCorrected
     ) -> list[str]:
         warnings = super().check_corrected(corrected, correction)
+        self._check_owner(corrected)  # a fact moved onto another municipality
         self._check_period(corrected)  # a target moved onto an earlier one's half-year
         return warnings
+
+    def _check_owner(self, event: ev.TrajectEvent) -> None:
+        """A fact on this stream is this municipality's own. Control facts (corrections,
+        retractions, seals) take the stream's municipality when written and are left out."""
+        if isinstance(event, ev.CONTROL_EVENTS):
+            return
+        if ev.municipality_stream_id(event.municipality) != self.id:
+            raise RuleViolationError(
+                kind_name(type(event)),
+                "municipality",
+                f"{event.municipality} is not the municipality of this stream: a municipality's "
+                f"stream holds its own facts only (record it on {event.municipality}'s stream)",
+            )
 
     def _check_period(self, event: ev.TrajectEvent) -> None:
         kind = kind_name(type(event))
@@ -1017,6 +1101,19 @@ class Project(StreamAggregate):
                 return ref
         return None
 
+    def municipalities(self) -> frozenset[str]:
+        """The municipalities taking part: the lead (the registration's), the partners and
+        those with a participant target. Empty before the registration."""
+        if self.registered is None:
+            return frozenset()
+        return frozenset(
+            {
+                self.registered.municipality,
+                *self.registered.partner_municipalities,
+                *self.registered.targets_by_municipality,
+            }
+        )
+
     def check(self, event: ev.TrajectEvent) -> list[str]:
         warnings = super().check(event)
         kind = kind_name(type(event))
@@ -1026,6 +1123,7 @@ class Project(StreamAggregate):
             )
         if not isinstance(event, ev.ProjectRegistered) and self.registered is None:
             raise RuleViolationError(kind, "project", "register the project first")
+        self._check_taking_part(event)
         if isinstance(event, ev.CostRecorded):
             self._refuse_declared(kind, "period", event.period)
         elif isinstance(event, ev.ExpenditureDeclared):
@@ -1058,6 +1156,28 @@ class Project(StreamAggregate):
                 if isinstance(event, ev.EventCorrected) and "period" in event.changes:
                     self._refuse_declared(kind, "period", str(event.changes["period"]))
         return warnings
+
+    def check_corrected(
+        self, corrected: ev.TrajectEvent, correction: ev.EventCorrected
+    ) -> list[str]:
+        warnings = super().check_corrected(corrected, correction)
+        self._check_taking_part(corrected)  # a fact moved onto another municipality
+        return warnings
+
+    def _check_taking_part(self, event: ev.TrajectEvent) -> None:
+        """A project's fact belongs to a municipality taking part in it: the lead, a partner
+        or one with a target (a project is shared, so not only the lead's). The registration
+        names them, and control facts take the lead's when written: both are left out."""
+        if isinstance(event, (ev.ProjectRegistered, *ev.CONTROL_EVENTS)):
+            return
+        taking_part = self.municipalities()
+        if taking_part and event.municipality not in taking_part:
+            raise RuleViolationError(
+                kind_name(type(event)),
+                "municipality",
+                f"{event.municipality} does not take part in this project: a project's facts "
+                f"belong to its lead or partner municipalities ({', '.join(sorted(taking_part))})",
+            )
 
     def _refuse_declared(self, kind: str, field_name: str, period_text: str) -> None:
         ref = self.declaration_covering(period_text)

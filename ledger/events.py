@@ -315,7 +315,9 @@ class Housed(TrajectEvent):
     """Gehuisvest: the person moves in (occurred_on: housed on; municipality: where).
 
     Not dated before the koppeling it uses (route koppeling), nor before a tenancy signed since
-    the previous housing (koppeling → tenancy → housed).
+    the previous housing (koppeling → tenancy → housed). Through a koppeling (route koppeling)
+    the move-in is in the municipality the koppeling links to: that municipality's taakstelling
+    is what it realises.
     """
 
     housing_kind: HousingKind = Field(description="kind of dwelling")
@@ -365,7 +367,10 @@ class SocialGuidanceStarted(TrajectEvent):
 
 
 class SocialGuidanceEnded(TrajectEvent):
-    """A guidance year ends (occurred_on: end)."""
+    """A guidance year ends (occurred_on: end).
+
+    Ends a year that is open: started, not ended yet, and not dated before its start.
+    """
 
     year_no: int = Field(ge=1, le=2, description="guidance year, 1 or 2")
     reason: Text | None = Field(default=None, description="end reason code")
@@ -652,7 +657,12 @@ class CertificateObtained(TrajectEvent):
 
 
 class OutflowStarted(TrajectEvent):
-    """Uitstroom starts (occurred_on: started on)."""
+    """Uitstroom starts (occurred_on: started on).
+
+    Several types may be open at once (part-time work beside volunteering), but one outflow of
+    a type at a time: a second start of an open type is refused. ``hours_per_week`` is at most
+    168, the hours in a week.
+    """
 
     outflow_type: OutflowType = Field(description="type of outflow")
     hours_per_week: Hours | None = Field(default=None, description="contract hours per week")
@@ -661,7 +671,10 @@ class OutflowStarted(TrajectEvent):
 
 
 class OutflowEnded(TrajectEvent):
-    """Uitstroom ends; the person may fall back (occurred_on: ended on)."""
+    """Uitstroom ends; the person may fall back (occurred_on: ended on).
+
+    Ends the open outflow of its type, and is not dated before its start.
+    """
 
     outflow_type: OutflowType = Field(description="type of the outflow that ends")
     reason: Text = Field(description="end reason")

@@ -5,7 +5,11 @@ For a half-year T and a municipality m:
 * ``target``: the target of the latest ``TaakstellingSet``/``TaakstellingCorrected`` of m for T
   (latest by ``occurred_on``, stream version breaking ties). Corrections (``EventCorrected``) and
   retractions of those events apply, so a corrected target or period counts as corrected, and a
-  retracted one not at all. ``None`` when m has no target for T.
+  retracted one not at all. ``None`` when m has no target for T. The facts of m are those whose
+  ``municipality`` is m: the ledger keeps them on m's own stream (a fact naming another
+  municipality is refused there), so the stream version orders them. Only a log written before
+  that rule can tie two streams on date and version; the stream id then decides, so the result
+  never depends on the order a store returns rows in.
 * ``realised``: distinct persons with a ``Housed`` in m whose ``occurred_on`` lies in T and whose
   stored ``counts_for_taakstelling`` flag is true. The flag is the one the rule set named in the
   event's ``rule_version`` derived when it was recorded; it is never recomputed. Corrections of
@@ -159,9 +163,10 @@ def housing(
     targets_sql = (
         "SELECT municipality, period, grp, value FROM ("
         " SELECT municipality, period, grp, value, ROW_NUMBER() OVER ("
-        " PARTITION BY municipality, period, grp ORDER BY occurred_on DESC, version DESC)"
+        " PARTITION BY municipality, period, grp"
+        " ORDER BY occurred_on DESC, version DESC, stream_id DESC)"
         " AS latest FROM ("
-        " SELECT municipality, period, occurred_on, version,"
+        " SELECT municipality, period, occurred_on, version, stream_id,"
         f" CASE WHEN kind = '{CONFIRMED}' THEN 'official' ELSE 'target' END AS grp,"
         f" CASE WHEN kind = '{CONFIRMED}' THEN official ELSE target END AS value"
         f" FROM {facts} WHERE kind <> 'Housed' AND period <= ? AND {known} {where_m}"

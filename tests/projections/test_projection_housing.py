@@ -281,3 +281,36 @@ def test_report_housing_command(tmp_path: Path) -> None:
     refused = run("report", "housing", "--period", "2024Q1")
     assert refused.exit_code == 2
     assert "half-yearly" in refused.stderr
+
+
+def tied_targets(order: tuple[str, str]) -> list[ev.TrajectEvent]:
+    """A log from before a municipality's stream held only its own facts: two targets for A of
+    one date, each version 1 of its stream (A's own, and B's naming A), in ``order``."""
+    log = LogBuilder(seed=5)
+    for stream_code in order:
+        log.add(
+            ev.municipality_stream_id(stream_code),
+            ev.TaakstellingSet,
+            occurred_on=date(2023, 12, 1),
+            municipality=A,
+            period="2024H1",
+            target=4 if stream_code == A else 999,
+            source_ref="circulaire",
+        )
+    return log.events
+
+
+@pytest.mark.postgres
+def test_targets_tied_on_date_and_version_resolve_alike_in_any_order_and_store(
+    make_ledger: Any, tmp_path: Path, projection_pg: Any
+) -> None:
+    """Which of two tied targets is the latest must not depend on the order a store returns
+    them in: after the date and the stream version, the stream id decides."""
+    reports = []
+    for order in ((A, B), (B, A)):
+        for url in (f"sqlite:///{tmp_path / '-'.join(order)}.db", projection_pg()):
+            app = make_ledger(url)
+            append(app, tied_targets(order))
+            reports.append(figures(housing(Views(app), H1)))
+    assert reports[1:] == reports[:1] * 3
+    assert set(reports[0]) == {A}

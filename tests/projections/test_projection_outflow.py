@@ -65,8 +65,15 @@ def scenario(ledger: TrajectoryLedger) -> dict[str, Any]:
     # P2 (GM0599) works part-time and studies: counts under two types, once in the total
     start(app, p2, date(2024, 3, 1), "werk_gedeeltelijk")
     start(app, p2, date(2024, 4, 1), "onderwijs")
-    # P3 starts full-time work twice in June: counted once
+    # P3 starts full-time work twice in June, with a short stop between: counted once
     start(app, p3, date(2024, 6, 10), "werk_volledig")
+    app.record(
+        p3,
+        ev.OutflowEnded,
+        occurred_on=date(2024, 6, 14),
+        outflow_type="werk_volledig",
+        reason="contract ended",
+    )
     start(app, p3, date(2024, 6, 20), "werk_volledig")
     # P4 starts education in May (later retracted)
     p4_start = start(app, p4, date(2024, 5, 5), "onderwijs")

@@ -162,6 +162,46 @@ def test_an_outflow_cannot_be_retracted_or_retyped_under_its_later_end():
     refused(correct, person, started, outflow_type="onderwijs")
 
 
+def test_an_outflow_start_cannot_move_past_its_end_nor_its_end_be_retracted_under_a_restart():
+    person = registered()
+    started = outflow(person, ev.OutflowStarted)  # 2024-06-03
+    ended = outflow(person, ev.OutflowEnded, reason="contract ended")  # the same day
+    give(person, ev.OutflowStarted, occurred_on=date(2024, 9, 2), outflow_type="werk_volledig")
+
+    assert "v3 OutflowEnded of 2024-06-03: occurred_on: dated 2024-06-03, before the start" in str(
+        refused(correct, person, started, occurred_on="2024-06-04")
+    )
+    # without the end, the later start would be a second open werk_volledig outflow
+    assert "v4 OutflowStarted of 2024-09-02: outflow_type: a werk_volledig outflow is already" in (
+        str(refused(retract, person, ended))
+    )
+
+
+def test_a_guidance_year_cannot_be_retracted_or_moved_under_its_end():
+    person = registered()
+    give(person, ev.SocialGuidanceStarted, year_no=1, provider="VluchtelingenWerk")
+    give(person, ev.SocialGuidanceEnded, occurred_on=date(2024, 9, 1), year_no=1)
+
+    assert "v3 SocialGuidanceEnded of 2024-09-01: year_no: no open guidance year 1 to end" in (
+        str(refused(retract, person, 2))
+    )
+    assert "v3 SocialGuidanceEnded of 2024-09-01: occurred_on: dated 2024-09-01, before" in str(
+        refused(correct, person, 2, occurred_on="2024-09-02")
+    )
+
+
+def test_a_koppeling_cannot_move_to_another_municipality_under_its_housing():
+    person = housed()  # v3 the koppeling to GM0622, v4 the housing through it
+
+    error = refused(correct, person, 3, municipality="GM0599")
+
+    assert [(b.version, b.kind, b.field) for b in error.broken] == [(4, "Housed", "municipality")]
+    # and the housing itself cannot move away from its koppeling
+    with pytest.raises(RuleViolationError, match="through the koppeling to GM0622") as info:
+        correct(person, 4, municipality="GM0599")
+    assert info.value.field == "municipality"
+
+
 def test_a_taakstelling_cannot_be_retracted_or_moved_under_its_later_correction():
     gemeente = municipality()
     for period in ("2024H2", "2024H1"):

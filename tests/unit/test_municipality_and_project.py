@@ -9,7 +9,7 @@ from builders import correct, give, municipality, project, project_fields, retra
 from pydantic import ValidationError
 
 from ledger import events as ev
-from ledger.errors import RuleViolationError
+from ledger.errors import LaterFactsBrokenError, RuleViolationError
 
 
 def taakstelling(stream, period="2024H1", target=40, on=date(2023, 12, 15)):
@@ -69,6 +69,72 @@ def test_a_corrected_period_frees_the_old_one():
     correct(gemeente, 1, period="2025H1")
     assert gemeente.periods == {"2025H1"}
     taakstelling(gemeente, "2024H1")
+
+
+def test_a_municipalitys_stream_holds_its_own_facts_only():
+    gemeente = municipality("GM0556")
+    version = gemeente.version
+    with pytest.raises(RuleViolationError, match="GM0622 is not the municipality of this stream"):
+        give(
+            gemeente,
+            ev.TaakstellingSet,
+            municipality="GM0622",
+            period="2024H1",
+            target=999,
+            source_ref="x",
+        )
+    assert gemeente.version == version
+    for cls, fields in (
+        (ev.HousingRealisationConfirmed, {"official_realised": 3, "confirmed_by": "COA"}),
+        (ev.TaakstellingCorrected, {"target": 3, "source_ref": "x"}),
+    ):
+        with pytest.raises(RuleViolationError, match="not the municipality") as info:
+            give(gemeente, cls, municipality="GM0622", period="2024H1", **fields)
+        assert (info.value.kind, info.value.field) == (cls.__name__, "municipality")
+    # its own code is fine, and so is a second municipality on its own stream
+    give(
+        gemeente,
+        ev.TaakstellingSet,
+        municipality="GM0556",
+        period="2024H1",
+        target=9,
+        source_ref="a",
+    )
+    taakstelling(municipality("GM0622"), "2024H1")
+
+
+def test_a_taakstelling_cannot_be_corrected_onto_another_municipality():
+    gemeente = municipality()
+    taakstelling(gemeente, "2024H1")
+    with pytest.raises(RuleViolationError, match="GM0556 is not the municipality") as info:
+        correct(gemeente, 1, municipality="GM0556")
+    assert (info.value.kind, info.value.field) == ("TaakstellingSet", "municipality")
+    assert gemeente.version == 1
+
+
+def test_a_projects_facts_belong_to_its_lead_or_partner_municipalities():
+    mwp = project()
+    give(
+        mwp,
+        ev.ProjectRegistered,
+        **project_fields(partner_municipalities=("GM0599",), targets_by_municipality={"GM0505": 5}),
+    )
+    cost = {"amount": "100.00", "category": "staff", "doc_ref": "F-1", "period": "2024"}
+    # the lead (GM0622), a partner and a municipality with a target are taking part
+    for code in ("GM0622", "GM0599", "GM0505"):
+        give(mwp, ev.CostRecorded, municipality=code, **cost)
+    with pytest.raises(
+        RuleViolationError, match="GM0556 does not take part in this project"
+    ) as info:
+        give(mwp, ev.CostRecorded, municipality="GM0556", **cost)
+    assert (info.value.field, mwp.version) == ("municipality", 4)
+    assert "(GM0505, GM0599, GM0622)" in str(info.value)
+    # nor can a fact be corrected onto one, or a partner be dropped under its facts
+    with pytest.raises(RuleViolationError, match="GM0556 does not take part"):
+        correct(mwp, 2, municipality="GM0556")
+    with pytest.raises(LaterFactsBrokenError, match="v3 CostRecorded of 2024-06-03: municipality"):
+        correct(mwp, 1, partner_municipalities=[])
+    assert mwp.version == 4
 
 
 def test_a_taakstelling_period_is_a_half_year():

@@ -360,6 +360,48 @@ def test_housed_through_a_koppeling_needs_an_active_koppeling():
     assert error.field == "route"
 
 
+def test_housing_through_a_koppeling_is_in_the_koppelings_municipality():
+    person = linked()  # the koppeling is to GM0622
+    error = refused(
+        person,
+        ev.Housed,
+        "housed in GM0599 through the koppeling to GM0622",
+        municipality="GM0599",
+        housing_kind="regulier",
+        route="koppeling",
+    )
+    assert error.field == "municipality"
+    # housing elsewhere on the person's own initiative is another route, and does not count
+    give(person, ev.Housed, municipality="GM0599", housing_kind="regulier", route="eigen")
+    assert person.effective[person.version].counts_for_taakstelling is False
+    # the koppeling stays open for its own municipality
+    give(
+        person, ev.Housed, occurred_on=date(2024, 9, 2), housing_kind="regulier", route="koppeling"
+    )
+    assert person.effective[person.version].counts_for_taakstelling is True
+
+
+def test_a_koppeling_linked_again_elsewhere_is_housed_there():
+    person = linked()
+    give(person, ev.CoaLinkWithdrawn, occurred_on=date(2024, 2, 1))
+    give(
+        person,
+        ev.CoaLinked,
+        occurred_on=date(2024, 2, 2),
+        municipality="GM0599",
+        taakstelling_period="2024H1",
+    )
+    refused(
+        person,
+        ev.Housed,
+        "through the koppeling to GM0599",
+        municipality="GM0622",
+        housing_kind="regulier",
+        route="koppeling",
+    )
+    give(person, ev.Housed, municipality="GM0599", housing_kind="regulier", route="koppeling")
+
+
 def test_housing_uses_up_the_koppeling():
     person = housed()
     assert person.state.active_link is None
@@ -678,6 +720,66 @@ def test_an_outflow_can_only_end_while_it_is_open():
     give(person, ev.OutflowStarted, outflow_type="werk_gedeeltelijk", occurred_on=date(2024, 10, 1))
 
 
+def test_an_outflow_cannot_end_before_it_started():
+    person = housed()
+    give(person, ev.OutflowStarted, outflow_type="werk_volledig", occurred_on=date(2024, 6, 3))
+    error = refused(
+        person,
+        ev.OutflowEnded,
+        "dated 2024-06-02, before the start of 2024-06-03",
+        occurred_on=date(2024, 6, 2),
+        outflow_type="werk_volledig",
+        reason="contract ended",
+    )
+    assert (error.kind, error.field) == ("OutflowEnded", "occurred_on")
+    # the day it started is fine
+    give(
+        person,
+        ev.OutflowEnded,
+        occurred_on=date(2024, 6, 3),
+        outflow_type="werk_volledig",
+        reason="contract ended",
+    )
+
+
+def test_an_outflow_type_is_open_once_and_several_types_may_be_open():
+    person = housed()
+    give(person, ev.OutflowStarted, outflow_type="werk_gedeeltelijk")
+    error = refused(
+        person,
+        ev.OutflowStarted,
+        "a werk_gedeeltelijk outflow is already open \\(started 2024-06-03\\)",
+        occurred_on=date(2024, 7, 1),
+        outflow_type="werk_gedeeltelijk",
+    )
+    assert error.field == "outflow_type"
+    # partial work beside volunteering or education: another type opens beside it
+    give(person, ev.OutflowStarted, outflow_type="onbetaald_vrijwilligerswerk")
+    assert set(person.state.open_outflows) == {"werk_gedeeltelijk", "onbetaald_vrijwilligerswerk"}
+    # once ended, the type may start again (people fall back and go out again)
+    give(
+        person,
+        ev.OutflowEnded,
+        occurred_on=date(2024, 8, 1),
+        outflow_type="werk_gedeeltelijk",
+        reason="contract ended",
+    )
+    give(person, ev.OutflowStarted, outflow_type="werk_gedeeltelijk", occurred_on=date(2024, 9, 2))
+
+
+def test_contract_hours_fit_in_a_week():
+    person = housed()
+    error = refused(
+        person,
+        ev.OutflowStarted,
+        "hours_per_week: 168.5 hours is more than a week holds \\(168\\)",
+        outflow_type="werk_volledig",
+        hours_per_week="168.5",
+    )
+    assert error.field == "hours_per_week"
+    give(person, ev.OutflowStarted, outflow_type="werk_volledig", hours_per_week="168")
+
+
 def test_guidance_year_2_follows_year_1_and_each_year_starts_once():
     person = housed()
     refused(
@@ -703,6 +805,43 @@ def test_guidance_year_2_follows_year_1_and_each_year_starts_once():
         occurred_on=date(2025, 6, 3),
     )
     assert person.state.guidance_years == {1, 2}
+
+
+def test_only_an_open_guidance_year_can_end():
+    person = housed()
+    # year 2 never started
+    error = refused(
+        person,
+        ev.SocialGuidanceEnded,
+        "no open guidance year 2 to end \\(not started\\)",
+        year_no=2,
+    )
+    assert (error.kind, error.field) == ("SocialGuidanceEnded", "year_no")
+    give(
+        person,
+        ev.SocialGuidanceStarted,
+        year_no=1,
+        provider="VluchtelingenWerk",
+        occurred_on=date(2024, 4, 1),
+    )
+    # not before its start
+    error = refused(
+        person,
+        ev.SocialGuidanceEnded,
+        "dated 2024-03-31, before the start of 2024-04-01",
+        year_no=1,
+        occurred_on=date(2024, 3, 31),
+    )
+    assert error.field == "occurred_on"
+    give(person, ev.SocialGuidanceEnded, year_no=1, occurred_on=date(2025, 3, 31))
+    # and once
+    refused(
+        person,
+        ev.SocialGuidanceEnded,
+        "no open guidance year 1 to end \\(already ended\\)",
+        year_no=1,
+        occurred_on=date(2025, 4, 1),
+    )
 
 
 def test_only_an_assigned_coach_can_be_unassigned():

@@ -1,0 +1,254 @@
+"""`traject record` and `traject import` refuse facts that belong to another municipality's
+stream or koppeling, and ends of outflow and guidance that nothing opened: exit 1, nothing
+written, the reports unchanged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import Traject, initialised_ledger, last_line
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Traject:
+    return initialised_ledger(request, tmp_path, "traject_rules")
+
+
+def target(code: str, value: int, *options: str) -> tuple[str, ...]:
+    return (
+        "record", "taakstelling-set", code, "--on", "2024-12-01", "--period", "2025H1",
+        "--target", str(value), "--source-ref", f"circulaire {code}", *options,
+    )  # fmt: skip
+
+
+def housing_rows(traject: Traject, period: str) -> list[list[str]]:
+    """The rows of `report housing` as CSV, without the header."""
+    text = traject.ok("report", "housing", "--period", period, "--format", "csv").stdout
+    return [line.split(",") for line in text.strip().splitlines()[1:]]
+
+
+def kinds(traject: Traject, person: str) -> list[str]:
+    return [e["kind"] for e in traject.json("timeline", person)["events"]]
+
+
+def import_lines(traject: Traject, tmp_path: Path, lines: list[dict[str, Any]]) -> Any:
+    source = tmp_path / "facts.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return traject("import", str(source)), source
+
+
+def refused(traject: Traject, *args: str, stderr: str) -> None:
+    """Run a command the ledger must refuse: exit 1, the message, nothing written."""
+    before = traject.event_count()
+    result = traject(*args)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: {stderr}\n"
+    assert traject.event_count() == before
+
+
+def linked(traject: Traject) -> str:
+    """A person linked by COA to GM0622 (the default) on 2024-07-02, for the 2024H2 quota."""
+    person = traject.register()
+    traject.ok(
+        "record", "coa-linked", person, "--on", "2024-07-02", "--taakstelling-period", "2024H2"
+    )
+    return person
+
+
+# --- 1. a municipality's stream holds its own facts ---------------------------------------------
+
+
+def test_a_target_recorded_on_another_municipalitys_stream_is_refused(store: Traject) -> None:
+    store.ok(*target("GM0622", 10))
+
+    refused(
+        store,
+        *target("GM0556", 999, "--municipality", "GM0622"),
+        stderr="TaakstellingSet: municipality: GM0622 is not the municipality of this stream: "
+        "a municipality's stream holds its own facts only (record it on GM0622's stream)",
+    )
+
+    # nothing was written: GM0556 has no facts, GM0622 keeps its own target
+    assert (
+        store("timeline", "GM0556").stderr
+        == "Error: no fact of municipality GM0556 in this ledger\n"
+    )
+    assert [e["kind"] for e in store.json("timeline", "GM0622")["events"]] == ["TaakstellingSet"]
+    assert housing_rows(store, "2025H1") == [
+        ["2025H1", "GM0622", "10", "0", "-10", "", "achterstand"]
+    ]
+    store.ok(*target("GM0556", 12))  # its own code on its own stream is fine
+    assert [row[:3] for row in housing_rows(store, "2025H1")] == [
+        ["2025H1", "GM0556", "12"],
+        ["2025H1", "GM0622", "10"],
+    ]
+
+
+def test_a_correction_moving_a_target_to_another_municipality_is_refused(
+    ledger: Traject,
+) -> None:
+    ledger.ok(*target("GM0622", 10))
+
+    refused(
+        ledger,
+        "correct", "GM0622", "1", "--set", "municipality=GM0556", "--reason", "wrong stream",
+        stderr="TaakstellingSet: municipality: GM0556 is not the municipality of this stream: "
+        "a municipality's stream holds its own facts only (record it on GM0556's stream)",
+    )  # fmt: skip
+
+    assert [e["kind"] for e in ledger.json("timeline", "GM0622")["events"]] == ["TaakstellingSet"]
+    assert housing_rows(ledger, "2025H1")[0][:3] == ["2025H1", "GM0622", "10"]
+
+
+def test_an_imported_correction_moving_a_target_to_another_municipality_is_rejected(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    ledger.ok(*target("GM0622", 10))
+    correction = {
+        "kind": "event-corrected",
+        "municipality": "GM0622",
+        "target": 1,
+        "changes": {"municipality": "GM0556"},
+        "reason": "recorded on the wrong municipality",
+    }
+
+    result, source = import_lines(ledger, tmp_path, [correction])
+
+    assert result.exit_code == 1
+    assert f"{source}:1: municipality: GM0556 is not the municipality of this stream" in (
+        result.stderr
+    )
+    assert last_line(result.stdout).startswith("0 written, 0 skipped (already present), 1 rejected")
+    assert ledger.event_count() == 1
+    assert housing_rows(ledger, "2025H1")[0][:3] == ["2025H1", "GM0622", "10"]
+
+
+# --- 2. a koppeling is housed in the municipality it links to -----------------------------------
+
+
+def test_housing_through_a_koppeling_in_another_municipality_is_refused(store: Traject) -> None:
+    person = linked(store)
+    housed = ("record", "housed", person, "--on", "2024-07-10", "--housing-kind", "regulier")
+
+    refused(
+        store,
+        *housed,
+        "--route",
+        "koppeling",
+        "--municipality",
+        "GM0556",
+        stderr="Housed: municipality: housed in GM0556 through the koppeling to GM0622: housing "
+        "through a koppeling is in the municipality it links to (withdraw the koppeling and "
+        "link again, or give another route)",
+    )
+
+    assert kinds(store, person)[-1] == "CoaLinked"
+    assert housing_rows(store, "2024H2") == []  # counted for nobody
+    store.ok(*housed, "--route", "koppeling")  # in GM0622 it counts there
+    assert [row[:4] for row in housing_rows(store, "2024H2")] == [["2024H2", "GM0622", "", "1"]]
+
+
+def test_an_imported_housing_through_a_koppeling_elsewhere_is_rejected(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    person = linked(ledger)
+    line = {
+        "kind": "housed",
+        "person_id": person,
+        "occurred_on": "2024-07-10",
+        "housing_kind": "regulier",
+        "route": "koppeling",
+        "municipality": "GM0556",
+    }
+
+    result, source = import_lines(ledger, tmp_path, [line])
+
+    assert result.exit_code == 1
+    assert f"{source}:1: municipality: housed in GM0556 through the koppeling to GM0622" in (
+        result.stderr
+    )
+    assert kinds(ledger, person)[-1] == "CoaLinked"
+
+
+# --- 3. guidance ends a year that is open -------------------------------------------------------
+
+
+def test_a_guidance_year_ends_once_and_only_after_it_started(store: Traject) -> None:
+    person = store.register()
+    end = ("record", "social-guidance-ended", person, "--on", "2024-12-01", "--year-no")
+
+    refused(
+        store,
+        *end,
+        "2",
+        stderr="SocialGuidanceEnded: year_no: no open guidance year 2 to end (not started)",
+    )
+    store.ok(
+        "record", "social-guidance-started", person, "--on", "2024-01-15", "--year-no", "1",
+        "--provider", "VluchtelingenWerk",
+    )  # fmt: skip
+    store.ok(*end, "1")
+    refused(
+        store,
+        *end,
+        "1",
+        stderr="SocialGuidanceEnded: year_no: no open guidance year 1 to end (already ended)",
+    )
+    assert kinds(store, person) == [
+        "PersonRegistered",
+        "SocialGuidanceStarted",
+        "SocialGuidanceEnded",
+    ]
+    # P8 counts no end without its start
+    rows = store.json("report", "guidance", "--period", "2024")["rows"]
+    assert [(r["year_no"], r["started"], r["ended"]) for r in rows] == [
+        ("1", 1, 1),
+        ("2", 0, 0),
+        ("total", 1, 1),
+    ]
+
+
+# --- 4. and 5. outflow: one open outflow per type, ended after its start, hours in a week ------
+
+
+def test_outflow_of_one_type_is_open_once_and_ends_after_it_starts(store: Traject) -> None:
+    person = store.register()
+    start = ("record", "outflow-started", person, "--outflow-type", "werk_gedeeltelijk")
+    store.ok(*start, "--on", "2024-06-03")
+
+    refused(
+        store,
+        *start,
+        "--on",
+        "2024-07-01",
+        stderr="OutflowStarted: outflow_type: a werk_gedeeltelijk outflow is already open "
+        "(started 2024-06-03): end it first (outflow-ended)",
+    )
+    refused(
+        store,
+        "record", "outflow-ended", person, "--on", "2024-06-02",
+        "--outflow-type", "werk_gedeeltelijk", "--reason", "contract ended",
+        stderr="OutflowEnded: occurred_on: dated 2024-06-02, before the start of 2024-06-03 it "
+        "follows (an outflow ends after it starts)",
+    )  # fmt: skip
+    # another type may be open beside it
+    store.ok(
+        "record", "outflow-started", person, "--on", "2024-07-01",
+        "--outflow-type", "onbetaald_vrijwilligerswerk",
+    )  # fmt: skip
+    assert kinds(store, person) == ["PersonRegistered", "OutflowStarted", "OutflowStarted"]
+
+
+def test_contract_hours_per_week_fit_in_a_week(store: Traject) -> None:
+    person = store.register()
+    start = ("record", "outflow-started", person, "--on", "2024-06-03")
+
+    refused(
+        store,
+        *start, "--outflow-type", "werk_volledig", "--hours-per-week", "200",
+        stderr="OutflowStarted: hours_per_week: 200 hours is more than a week holds (168)",
+    )  # fmt: skip
+    store.ok(*start, "--outflow-type", "werk_volledig", "--hours-per-week", "36")
