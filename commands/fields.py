@@ -175,7 +175,8 @@ def envelope_options(entry: CatalogEntry, *, on_required: bool = True) -> list[c
             ["--municipality", "municipality"],
             type=MunicipalityType(),
             help="the municipality: a CBS code (GM0622) or a name (Vlaardingen) "
-            "[default: the stream's current municipality, else the ledger's default]",
+            "[default: the stream's current municipality (for a housing through a koppeling, the "
+            "koppeling's), else the ledger's default]",
         ),
         click.Option(
             ["--source", "source"],

@@ -103,7 +103,7 @@ from ledger.special import (
     values_in,
     withhold,
 )
-from ledger.values import GEMEENTE_PATTERN, normalise_bsn
+from ledger.values import GEMEENTE_PATTERN, HousingRoute, normalise_bsn
 
 ACROSS_STREAMS = frozenset({ev.ParticipantEnrolled, ev.EventCorrected})
 """The facts whose rules may read other streams than their own (``ledger.enrolments``)."""
@@ -908,7 +908,7 @@ class TrajectoryLedger(Application[UUID]):
         if issubclass(kind, ev.CONTROL_EVENTS):
             fields.setdefault("occurred_on", now.astimezone(LEDGER_TIMEZONE).date())
         if "municipality" not in fields:
-            municipality = self._municipality_of(aggregate)
+            municipality = self._municipality_of(aggregate, kind, fields)
             if municipality is None:
                 raise ValidationFailedError(
                     kind.__name__,
@@ -931,9 +931,18 @@ class TrajectoryLedger(Application[UUID]):
         except ValidationError as error:
             raise ValidationFailedError(kind.__name__, validation_problems(error)) from None
 
-    def _municipality_of(self, aggregate: StreamAggregate) -> str | None:
-        if isinstance(aggregate, Trajectory) and aggregate.state.municipality:
-            return aggregate.state.municipality
+    def _municipality_of(
+        self, aggregate: StreamAggregate, kind: type[ev.TrajectEvent], fields: Mapping[str, Any]
+    ) -> str | None:
+        """The municipality a fact belongs to when none is given: a housing through a koppeling
+        the koppeling's (the person is housed where they were linked, which their BRP
+        registration in the AZC's municipality is not), else the stream's current one."""
+        if isinstance(aggregate, Trajectory):
+            link = aggregate.state.active_link
+            if kind is ev.Housed and link and str(fields.get("route")) == HousingRoute.KOPPELING:
+                return link
+            if aggregate.state.municipality:
+                return aggregate.state.municipality
         if isinstance(aggregate, Project) and aggregate.registered is not None:
             return aggregate.registered.municipality
         if isinstance(aggregate, Municipality) and aggregate.stored:

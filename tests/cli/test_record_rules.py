@@ -151,6 +151,24 @@ def test_housing_through_a_koppeling_in_another_municipality_is_refused(store: T
     assert [row[:4] for row in housing_rows(store, "2024H2")] == [["2024H2", "GM0622", "", "1"]]
 
 
+def test_a_housing_through_a_koppeling_belongs_to_the_koppeling_s_municipality_by_default(
+    store: Traject,
+) -> None:
+    """A statushouder registered in the AZC's municipality and linked to GM0622 is housed in
+    GM0622: without --municipality the move-in through the koppeling counts there."""
+    person = store.register("--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY",
+                            "--municipality", "GM0344")  # fmt: skip
+    store.ok("record", "coa-linked", person, "--on", "2024-07-02", "--taakstelling-period",
+             "2024H2", "--municipality", "GM0622")  # fmt: skip
+
+    store.ok("record", "housed", person, "--on", "2024-07-10", "--housing-kind", "regulier",
+             "--route", "koppeling")  # fmt: skip
+
+    housed = store.json("timeline", person)["events"][-1]
+    assert (housed["kind"], housed["recorded"]["municipality"]) == ("Housed", "GM0622")
+    assert [row[:4] for row in housing_rows(store, "2024H2")] == [["2024H2", "GM0622", "", "1"]]
+
+
 def test_an_imported_housing_through_a_koppeling_elsewhere_is_rejected(
     ledger: Traject, tmp_path: Path
 ) -> None:
