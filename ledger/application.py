@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, cast, get_args
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -266,6 +266,11 @@ def holds_of(aggregate: StreamAggregate, held: str) -> tuple[Hold, ...]:
     )
 
 
+def _takes_bool(annotation: Any) -> bool:
+    """Whether a field of this type annotation takes a yes/no value."""
+    return annotation is bool or any(_takes_bool(arg) for arg in get_args(annotation))
+
+
 class TrajectoryLedger(Application[UUID]):
     """The trajectory ledger: one stream per person, plus municipality and project streams."""
 
@@ -500,6 +505,14 @@ class TrajectoryLedger(Application[UUID]):
             )
         if not changes:
             raise ValidationFailedError("EventCorrected", [("set", "give at least one field")])
+        fields = type(target).model_fields
+        flags = [  # the model would read true as 1: a yes/no is only a flag's value
+            (name, f"got {str(value).lower()}, a yes/no value; this field is not yes/no")
+            for name, value in changes.items()
+            if isinstance(value, bool) and not _takes_bool(fields[name].annotation)
+        ]
+        if flags:
+            raise ValidationFailedError(f"EventCorrected of {type(target).__name__}", flags)
         current = aggregate.effective[target_version]
         state = current.model_dump(mode="json")
         # one text value for a list field (`--set nationality=IQ`) is a list of one

@@ -157,6 +157,29 @@ def test_a_json_value_of_another_type_than_the_field_s_is_rejected(
     assert ledger.event_count() == 1  # the registration alone
 
 
+def test_a_correction_s_yes_no_value_is_only_for_a_yes_no_field(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """A correction's changes are typed by the event it corrects: true is not rung 1."""
+    lines = [
+        REGISTER,
+        LADDER | {"rung": 3, "idempotency_key": "ladder-1"},
+        {"kind": "event-corrected", "person": "C-1", "target": "ladder-1",
+         "changes": {"rung": True}, "reason": "typo"},
+        {"kind": "event-corrected", "person": "C-1", "target": 1,
+         "changes": {"sex": False}, "reason": "typo"},
+    ]  # fmt: skip
+    source = tmp_path / "corrections.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    result = ledger("import", str(source))
+
+    assert result.exit_code == 1
+    assert f"{source}:3: rung: got true, a yes/no value; this field is not yes/no" in result.stderr
+    assert f"{source}:4: sex: got false, a yes/no value; this field is not yes/no" in result.stderr
+    assert ledger.event_count() == 2
+
+
 def test_text_of_the_right_kind_still_converts_as_on_the_command_line(
     ledger: Traject, tmp_path: Path
 ) -> None:
