@@ -188,7 +188,8 @@ def envelope_options(entry: CatalogEntry, *, on_required: bool = True) -> list[c
         click.Option(
             ["--idempotency-key", "idempotency_key"],
             metavar="KEY",
-            help="a key seen before records nothing (safe retries and imports)",
+            help="a key seen again with the same fact records nothing (safe retries and "
+            "imports); with another fact it is refused",
         ),
         click.Option(
             ["--evidence", "evidence"],

@@ -49,7 +49,7 @@ from ledger.aggregates import (
     project_stream,
     recorded_day,
 )
-from ledger.crypto import KeyRing
+from ledger.crypto import SHREDDED, KeyRing
 from ledger.enrolments import (
     CHANGE_TOPICS,
     ENROLLED_TOPIC,
@@ -63,6 +63,7 @@ from ledger.errors import (
     DuplicateExternalRefError,
     DuplicatePersonError,
     Enrolment,
+    IdempotencyKeyReusedError,
     MasterKeyError,
     PersonNotFoundError,
     PersonReferenceError,
@@ -77,6 +78,7 @@ from ledger.errors import (
     raised_in_database,
     validation_problems,
 )
+from ledger.idempotency import fact_differences
 from ledger.persistence import (
     MASTER_KEY_CHECK,
     MASTER_KEY_ROTATED,
@@ -114,6 +116,8 @@ SCHEMA_VERSION = "1"
 PERSON_PREFIX_MIN = 6  # the shortest prefix of a person id that finds a person
 HEX_REFERENCE = re.compile(r"[0-9a-f-]+")  # what a person's id, or a prefix of it, is made of
 PROJECT_PREFIX = "project:"  # names a project's stream where its code could be a person's prefix
+NO_STREAM = UUID(int=0)
+"""No stream's id: what an external key that names no person is compared as."""
 
 current_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_actor", default=None
@@ -132,6 +136,14 @@ class Recorded(NamedTuple):
     kind: str
     warnings: tuple[str, ...] = ()
     duplicate: bool = False
+
+
+class BsnMove(NamedTuple):
+    """What an event does to its person's entry in the BSN index: the keyed hash of the BSN
+    before it (None: none, or a new person) and after it (None: no BSN)."""
+
+    old: str | None
+    new: str | None
 
 
 class Erasure(NamedTuple):
@@ -258,6 +270,12 @@ def as_day(value: date | str | None, kind: str) -> date:
         raise ValidationFailedError(kind, [("occurred_on", "not a date (YYYY-MM-DD)")]) from None
 
 
+def as_it_stood(aggregate: StreamAggregate, version: int) -> StreamAggregate:
+    """The stream as it stood when its event ``version`` was recorded: the events before it."""
+    earlier = [aggregate.stored[number] for number in range(1, version)]
+    return project_stream(None, earlier) or type(aggregate)(aggregate.id)
+
+
 def holds_of(aggregate: StreamAggregate, held: str) -> tuple[Hold, ...]:
     """The open legal holds of a stream."""
     return tuple(
@@ -380,6 +398,7 @@ class TrajectoryLedger(Application[UUID]):
             ev.PersonRegistered,
             fields,
             new_stream=True,
+            fresh=person_id is None,
             external_ref=external_ref,
             recorded_at=recorded_at,
         )
@@ -728,6 +747,7 @@ class TrajectoryLedger(Application[UUID]):
                     f"{basis.delete_after}:{basis.rule_version}",
                 },
                 new_stream=False,
+                unchecked=frozenset({"occurred_on"}),  # the day it was computed on
             )
             for basis in status.bases
         ]
@@ -739,9 +759,11 @@ class TrajectoryLedger(Application[UUID]):
         fields: Mapping[str, Any] | Any,
         *,
         new_stream: bool,
+        fresh: bool = False,
         external_ref: str | None = None,
         recorded_at: datetime | None = None,
         guards: Sequence[Guard] = (),
+        unchecked: frozenset[str] = frozenset(),
     ) -> Recorded:
         """Check and append one event, retrying when another writer got there first.
 
@@ -749,12 +771,18 @@ class TrajectoryLedger(Application[UUID]):
         may refuse). ``guards``: other streams ``fields`` read, filled in by it on each attempt;
         the append commits only if they have not moved on meanwhile. The rules that read other
         streams themselves (an enrolment's window, ``ACROSS_STREAMS``) add theirs.
+
+        An idempotency key seen before appends nothing if it named the same fact, and is
+        refused if not (:meth:`check_repeat`; ``fresh``: ``stream_id`` is a new person's new
+        id, so the stream is not compared; ``unchecked``: fields a repeat may change).
         """
         key = fields.get("idempotency_key") if isinstance(fields, Mapping) else None
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if key:
                 seen = self.tables.idempotent_append(key)
                 if seen is not None:
+                    expected = self._expected_stream(stream_id, fresh=fresh, ref=external_ref)
+                    self._check_repeat(key, seen, kind, fields, expected, unchecked=unchecked)
                     return Recorded(seen[0], seen[1], kind.__name__, duplicate=True)
             aggregate = self._load(stream_id, kind, new_stream=new_stream)
             given = fields(aggregate) if callable(fields) else dict(fields)
@@ -764,29 +792,28 @@ class TrajectoryLedger(Application[UUID]):
             reads: list[Guard] = list(guards)
             if type(event) in ACROSS_STREAMS:
                 self._check_across_streams(aggregate, event, reads)
+            move = self.bsn_move(aggregate, event)  # before the event changes the stream
             warnings = aggregate.record(event)
             save_kwargs: dict[str, Any] = {"guards": reads} if reads else {}
             if event.idempotency_key:
                 save_kwargs["idempotency"] = [
                     IdempotencyRow(event.idempotency_key, stream_id, event.originator_version)
                 ]
-            if isinstance(event, ev.PersonRegistered):
-                digest = self.keyring.bsn_digest(event.bsn) if event.bsn else None
-                if digest and self.tables.person_by_bsn_digest(digest):
-                    raise DuplicatePersonError
-                save_kwargs["person_index"] = [PersonIndexRow(stream_id, digest)]
-                if external_ref is not None:
-                    if self.tables.person_by_external_ref(external_ref):
-                        raise DuplicateExternalRefError(external_ref)
-                    save_kwargs["external_refs"] = [ExternalRefRow(external_ref, stream_id)]
+            if self._bsn_taken(move, stream_id):
+                raise DuplicatePersonError
+            if move is not None:
+                row = [PersonIndexRow(stream_id, move.new)]
+                registered = isinstance(event, ev.PersonRegistered)
+                save_kwargs["person_index" if registered else "person_index_updates"] = row
+            if isinstance(event, ev.PersonRegistered) and external_ref is not None:
+                if self.tables.person_by_external_ref(external_ref):
+                    raise DuplicateExternalRefError(external_ref)
+                save_kwargs["external_refs"] = [ExternalRefRow(external_ref, stream_id)]
             try:
                 self.save(aggregate, **save_kwargs)
             except IntegrityError:
-                if (
-                    isinstance(event, ev.PersonRegistered)
-                    and event.bsn
-                    and self.tables.person_by_bsn_digest(self.keyring.bsn_digest(event.bsn))
-                ):
+                # the index's UNIQUE BSN: another writer took this BSN first
+                if self._bsn_taken(move, stream_id):
                     raise DuplicatePersonError from None
                 if external_ref is not None and self.tables.person_by_external_ref(external_ref):
                     raise DuplicateExternalRefError(external_ref) from None
@@ -799,6 +826,105 @@ class TrajectoryLedger(Application[UUID]):
                 continue
             return Recorded(stream_id, event.originator_version, kind.__name__, tuple(warnings))
         raise ConcurrentModificationError(stream_id, MAX_ATTEMPTS)  # pragma: no cover
+
+    def _bsn_taken(self, move: BsnMove | None, person_id: UUID) -> bool:
+        """Whether ``move`` would give ``person_id`` a BSN another person holds."""
+        if move is None or move.new is None:
+            return False
+        holder = self.tables.person_by_bsn_digest(move.new)
+        return holder is not None and holder != person_id
+
+    def bsn_move(self, aggregate: StreamAggregate, event: ev.TrajectEvent) -> BsnMove | None:
+        """What ``event`` does to the BSN index (None: nothing), judged before ``aggregate``
+        takes it: a registration enters its BSN; a correction of a registration that sets
+        ``bsn`` moves the person's entry from the BSN in effect to the new one (or clears it).
+        A BSN is held by one person at a time, so the new one must be free (the index's UNIQUE
+        column refuses it under concurrent writers as well)."""
+        if isinstance(event, ev.PersonRegistered):
+            return BsnMove(None, self._bsn_digest(event.bsn))
+        if not isinstance(event, ev.EventCorrected):
+            return None
+        changes = {**event.changes, **(event.personal_changes or {})}
+        target = aggregate.effective.get(event.target_version)
+        if "bsn" not in changes or not isinstance(target, ev.PersonRegistered):
+            return None
+        new = changes["bsn"]
+        return BsnMove(self._bsn_digest(target.bsn), self._bsn_digest(str(new) if new else None))
+
+    def _bsn_digest(self, bsn: str | None) -> str | None:
+        return self.keyring.bsn_digest(bsn) if bsn else None
+
+    def _expected_stream(self, stream_id: UUID, *, fresh: bool, ref: str | None) -> UUID | None:
+        """The stream a repeated key's fact must be on: ``stream_id``; for a new person (a
+        new id: any stream), the one registered with the external key ``ref`` if given."""
+        if not fresh:
+            return stream_id
+        if ref is None:
+            return None
+        return self.tables.person_by_external_ref(ref) or NO_STREAM
+
+    def _check_repeat(
+        self,
+        key: str,
+        seen: tuple[UUID, int],
+        kind: type[ev.TrajectEvent],
+        fields: Mapping[str, Any] | Any,
+        expected: UUID | None,
+        *,
+        unchecked: frozenset[str],
+    ) -> None:
+        aggregate = self._get(seen[0])
+        self.check_repeat(
+            key,
+            aggregate.stored[seen[1]],
+            kind,
+            lambda: fields(as_it_stood(aggregate, seen[1])) if callable(fields) else fields,
+            stream_id=expected,
+            erased=lambda: self.tables.select_wrapped_key(seen[0]) == SHREDDED,
+            unchecked=unchecked,
+        )
+
+    def check_repeat(
+        self,
+        key: str,
+        recorded: ev.TrajectEvent,
+        kind: type[ev.TrajectEvent],
+        given: Callable[[], Mapping[str, Any]],
+        *,
+        stream_id: UUID | None,
+        erased: Callable[[], bool],
+        unchecked: frozenset[str] = frozenset(),
+    ) -> None:
+        """Refuse a repeat of the idempotency ``key`` that does not name the fact it was used
+        for (``recorded``, as first recorded): another stream (``stream_id``; None: any), another
+        kind, or other values of the fields (``ledger.idempotency``). ``given``: the caller's
+        fields, computed only when stream and kind are the same (a correction's from the stream
+        as it stood when the key's fact was recorded: ``as_it_stood``). ``erased``: whether the
+        stream's personal fields were erased (asked only if one of them differs: they are then
+        left out, as they can no longer be read).
+
+        Raises:
+            IdempotencyKeyReusedError: naming the recorded fact and what differs.
+            ValidationFailedError: the given fields are not a valid ``kind``.
+        """
+        differences: list[str] = []
+        if stream_id is not None and stream_id != recorded.originator_id:
+            differences.append("stream")
+        if type(recorded) is not kind:
+            differences.append("kind")
+        if not differences:
+            fields = given()
+            try:
+                differences = fact_differences(recorded, kind, fields, unchecked=unchecked)
+                if set(differences) & kind.personal_fields() and erased():
+                    differences = fact_differences(
+                        recorded, kind, fields, personal=False, unchecked=unchecked
+                    )
+            except ValidationError as error:
+                raise ValidationFailedError(kind.__name__, validation_problems(error)) from None
+        if differences:
+            where = (type(recorded).__name__, recorded.originator_version, recorded.originator_id)
+            raise IdempotencyKeyReusedError(kind.__name__, key, where, differences)
 
     def _get(self, stream_id: UUID) -> StreamAggregate:
         """Load a stream, deriving its state once (raises AggregateNotFoundError)."""

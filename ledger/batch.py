@@ -49,8 +49,11 @@ from ledger import events as ev
 from ledger.aggregates import AGGREGATE_CLASSES, StreamAggregate, Trajectory, project_stream
 from ledger.application import (
     ACROSS_STREAMS,
+    NO_STREAM,
+    BsnMove,
     Recorded,
     TrajectoryLedger,
+    as_it_stood,
     check_recorded_at,
     default_actor,
 )
@@ -116,6 +119,7 @@ class _Pending:
     events: list[ev.TrajectEvent] = field(default_factory=list)
     idempotency: list[IdempotencyRow] = field(default_factory=list)
     person_index: list[PersonIndexRow] = field(default_factory=list)
+    person_index_updates: list[PersonIndexRow] = field(default_factory=list)  # BSN corrections
     external_refs: list[ExternalRefRow] = field(default_factory=list)
     data_keys: list[DataKeyRow] = field(default_factory=list)
     shredded: list[UUID] = field(default_factory=list)
@@ -139,8 +143,13 @@ def _has_personal(event: ev.TrajectEvent) -> bool:
     return bool(names) and any(getattr(event, name) is not None for name in names)
 
 
-_Side = tuple[IdempotencyRow | None, PersonIndexRow | None, ExternalRefRow | None]
-"""One event's side rows: its idempotency key, its person index row, its external key."""
+class _Side(NamedTuple):
+    """One event's side rows (checked, not yet kept)."""
+
+    key: IdempotencyRow | None  # its idempotency key
+    entry: PersonIndexRow | None  # a registration's entry in the BSN index
+    ref: ExternalRefRow | None  # a registration's external key
+    move: BsnMove | None = None  # a correction's move of its person's BSN entry
 
 
 class BatchWriter:
@@ -162,7 +171,9 @@ class BatchWriter:
         self.held = 0  # the events the cache holds (a stream not found counts as one)
         self.keys: dict[str, tuple[UUID, int]] = {}  # idempotency keys known to this writer
         self.refs: dict[str, UUID | None] = {}  # external keys known to this writer
-        self.bsn_digests: set[str] = set()  # BSNs registered by this writer (not yet saved)
+        # who holds each BSN (keyed hash) this writer registered or moved, not yet saved
+        # (None: given up by a correction)
+        self.bsn_holders: dict[str, UUID | None] = {}
         self.known_bsns: set[str] = set()  # BSNs of the batch already in the ledger
         self.digests: dict[str, str] = {}  # the keyed hash of each BSN the batch registers
         self.keyed: set[UUID] = set()  # the given person ids of the batch with a data key row
@@ -216,6 +227,7 @@ class BatchWriter:
         key = fields.get("idempotency_key")
         if isinstance(key, str) and key in self.keys:  # another value: the model refuses it
             stream_id, version = self.keys[key]
+            self._check_repeat(item, key, stream_id, version)
             return Recorded(stream_id, version, item.kind.__name__, duplicate=True)
         kind = item.kind
         fresh = kind is ev.PersonRegistered and item.person_id is None
@@ -256,7 +268,7 @@ class BatchWriter:
             raise ErasedError(stream_id)
         if kind is ev.PersonalDataShredded and isinstance(aggregate, Trajectory):
             self._check_retention(aggregate, event.occurred_on)
-        side = self._side_rows(item, event, stream_id)
+        side = self._side_rows(item, event, aggregate)
         warnings = aggregate.record(event)  # the rules; raises before it changes anything
         aggregate.pending.clear()
         if aggregate is loaded:  # cached already: one more event held
@@ -349,10 +361,36 @@ class BatchWriter:
             erased = self.erased[stream_id] = wrapped == SHREDDED
         return erased
 
-    def _bsn_known(self, digest: str) -> bool:
-        if digest in self.checked_bsns:
-            return digest in self.known_bsns
-        return self.app.tables.person_by_bsn_digest(digest) is not None
+    def _bsn_taken(self, digest: str | None, person_id: UUID) -> bool:
+        """Whether another person than ``person_id`` holds the BSN of keyed hash ``digest``,
+        as this writer leaves the index."""
+        if digest is None:
+            return False
+        if digest in self.bsn_holders:
+            holder = self.bsn_holders[digest]
+        elif digest in self.checked_bsns and digest not in self.known_bsns:
+            return False
+        else:
+            holder = self.app.tables.person_by_bsn_digest(digest)
+        return holder is not None and holder != person_id
+
+    def _check_repeat(self, item: Write, key: str, stream_id: UUID, version: int) -> None:
+        """Refuse a write whose idempotency key named another fact (``check_repeat``)."""
+        recorded = self._cached(stream_id)
+        assert recorded is not None  # the key's fact is stored, or kept by this batch
+        if item.kind is ev.PersonRegistered and item.person_id is None:
+            subject = item.subject
+            expected = (self._ref(subject) or NO_STREAM) if isinstance(subject, str) else None
+        else:
+            expected = self._stream_id(item)
+        self.app.check_repeat(
+            key,
+            recorded.stored[version],
+            item.kind,
+            lambda: self._given(item, self._as_it_stood(item, recorded, version), stream_id),
+            stream_id=expected,
+            erased=lambda: self._erased(stream_id),
+        )
 
     def _ref(self, key: str) -> UUID | None:
         try:
@@ -448,11 +486,15 @@ class BatchWriter:
             found = self.app.tables.persons_by_external_refs(refs)
             self.refs.update({ref: found.get(ref) for ref in refs})
         known = self.refs
-        self._load(
-            s if isinstance(s, UUID) else known[s]  # type: ignore[misc]
-            for s in subjects
-            if isinstance(s, UUID) or known.get(s)
-        )
+        streams = [s if isinstance(s, UUID) else known.get(s) for s in subjects]
+        # a write's key seen before: its fact's stream too, to compare it with the write's
+        seen = self.keys
+        streams += [
+            seen[k][0]
+            for w in writes
+            if isinstance(k := w.fields.get("idempotency_key"), str) and k in seen
+        ]
+        self._load(s for s in streams if s is not None)
         self.digests = digests
         given_ids = [w.person_id for w in writes if w.kind is ev.PersonRegistered and w.person_id]
         self.keyed = self.app.tables.subjects_with_keys(given_ids) if given_ids else set()
@@ -479,37 +521,53 @@ class BatchWriter:
             return {"target_version": target, "reason": reason, **given}
         return self.app.correction_fields(aggregate, target, item.changes or {}, reason, given)
 
-    def _side_rows(self, item: Write, event: ev.TrajectEvent, stream_id: UUID) -> _Side:
-        """The event's side rows (checked, not yet kept): idempotency key, person index, ref."""
+    @staticmethod
+    def _as_it_stood(item: Write, stream: StreamAggregate, version: int) -> StreamAggregate:
+        """The stream a write's fields are computed from, for a comparison with the fact at
+        ``version``: as it stood then for a correction or retraction (their fields depend on
+        it), else as it is (only a new stream's default municipality depends on it)."""
+        return as_it_stood(stream, version) if item.kind in ev.CONTROL_EVENTS else stream
+
+    def _side_rows(self, item: Write, event: ev.TrajectEvent, aggregate: StreamAggregate) -> _Side:
+        """The event's side rows (checked, not yet kept): idempotency key, person index, ref,
+        or a correction's move of the BSN entry (the new BSN must be free, as to register)."""
+        stream_id = aggregate.id
         key = (
             IdempotencyRow(event.idempotency_key, stream_id, event.originator_version)
             if event.idempotency_key
             else None
         )
+        if type(event) is ev.EventCorrected:
+            move = self.app.bsn_move(aggregate, event)
+            if move is not None and self._bsn_taken(move.new, stream_id):
+                raise DuplicatePersonError
+            return _Side(key, None, None, move)
         if type(event) is not ev.PersonRegistered:
-            return key, None, None
+            return _Side(key, None, None)
         bsn = event.bsn
         digest = (self.digests.get(bsn) or self.app.keyring.bsn_digest(bsn)) if bsn else None
-        if digest and (digest in self.bsn_digests or self._bsn_known(digest)):
+        if self._bsn_taken(digest, stream_id):
             raise DuplicatePersonError
         ref = None
         if isinstance(item.subject, str) and item.subject:
             if self._ref(item.subject) is not None:
                 raise DuplicateExternalRefError(item.subject)
             ref = ExternalRefRow(item.subject, stream_id)
-        return key, PersonIndexRow(stream_id, digest), ref
+        return _Side(key, PersonIndexRow(stream_id, digest), ref)
 
     def _keep(self, side: _Side, stream_id: UUID, *, new_key: bool) -> None:
-        key, index, ref = side
+        key, index, ref, move = side
         pending = self.pending
         if key is not None:
             pending.idempotency.append(key)
             self.keys[key.key] = (stream_id, key.version)
+        if move is not None:
+            self._move_bsn(stream_id, move)
         if index is None:
             return
         pending.person_index.append(index)
         if index.bsn_digest:
-            self.bsn_digests.add(index.bsn_digest)
+            self.bsn_holders[index.bsn_digest] = stream_id
         if ref is not None:
             pending.external_refs.append(ref)
             self.refs[ref.source_key] = ref.person_id
@@ -518,6 +576,21 @@ class BatchWriter:
             if not self.dry_run:
                 wrapped = self.app.keyring.new_data_key(stream_id)
                 pending.data_keys.append(DataKeyRow(stream_id, wrapped))
+
+    def _move_bsn(self, stream_id: UUID, move: BsnMove) -> None:
+        """Keep a correction's move of a BSN entry: a person this batch registers gets the new
+        BSN in their entry to insert; another person's entry is updated (before the inserts)."""
+        if move.old is not None:
+            self.bsn_holders[move.old] = None
+        if move.new is not None:
+            self.bsn_holders[move.new] = stream_id
+        row = PersonIndexRow(stream_id, move.new)
+        index = self.pending.person_index
+        for number, entry in enumerate(index):
+            if entry.person_id == stream_id:
+                index[number] = row
+                return
+        self.pending.person_index_updates.append(row)
 
     # --- saving -----------------------------------------------------------------------------
 
@@ -528,6 +601,7 @@ class BatchWriter:
                 pending.events,
                 idempotency=pending.idempotency,
                 person_index=pending.person_index,
+                person_index_updates=pending.person_index_updates,
                 external_refs=pending.external_refs,
                 data_keys=pending.data_keys,
                 shredded=pending.shredded,
@@ -544,7 +618,7 @@ class BatchWriter:
                 self.app.tables.analyze()
                 self.next_analyze = 2 * self.saved
         self.pending = _Pending()
-        self.bsn_digests.clear()
+        self.bsn_holders.clear()
         self.keys.clear()  # saved: the next batch looks up its own keys
         self.refs.clear()
         self._evict()
@@ -569,5 +643,5 @@ class BatchWriter:
         self.created.clear()
         self.refs.clear()
         self.keys.clear()
-        self.bsn_digests.clear()
+        self.bsn_holders.clear()
         self.erased.clear()

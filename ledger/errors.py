@@ -100,6 +100,30 @@ class LaterFactsBrokenError(RuleViolationError):
         )
 
 
+class IdempotencyKeyReusedError(RuleViolationError):
+    """An idempotency key seen before came with another fact: a retry of the same fact is a
+    no-op, but a different fact under a used key would be lost, so it is refused."""
+
+    def __init__(
+        self,
+        kind: str,
+        key: str,
+        recorded: tuple[str, int, UUID],
+        differences: Sequence[str],
+    ) -> None:
+        self.key = key
+        recorded_kind, version, stream_id = recorded
+        self.recorded = recorded
+        self.differences = tuple(differences)
+        super().__init__(
+            kind,
+            "idempotency_key",
+            f"{key!r} was used for another fact: {recorded_kind} version {version} of "
+            f"{stream_id} (this one differs in {', '.join(self.differences)}); a key names one "
+            "fact: give a new key for a new fact",
+        )
+
+
 @dataclass(frozen=True)
 class Enrolment:
     """An effective AMIF enrolment on a person's stream, named without personal data: the

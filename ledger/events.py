@@ -186,7 +186,9 @@ class TrajectEvent(DomainEvent):
         description="CBS code of the municipality the fact belongs to, e.g. GM0622"
     )
     idempotency_key: Annotated[str, StringConstraints(max_length=300)] | None = Field(
-        default=None, description="a key seen before appends nothing (imports and retries)"
+        default=None,
+        description="names one fact: seen again with the same fact it appends nothing (imports "
+        "and retries), with another fact it is refused",
     )
     evidence: tuple[Evidence, ...] = Field(
         default=(), description="supporting documents as kind:reference:sha256"

@@ -55,9 +55,11 @@ from pydantic_core import SchemaSerializer
 
 from ledger.crypto import SHREDDED, HeldKeys, KeyRing
 from ledger.errors import KeyRotationError, MasterKeyError, MasterKeyRotatedError
-from ledger.events import TrajectEvent
+from ledger.events import EventCorrected, TrajectEvent
 
 PII_KEY = "_pii"
+CORRECTION_TOPIC = get_topic(EventCorrected)
+"""The stored topic of a correction (a rotation reads those of registrations' BSNs)."""
 
 
 class IdempotencyRow(NamedTuple):
@@ -123,6 +125,9 @@ Guard = StreamGuard | TopicGuard
 
 
 class PersonIndexRow(NamedTuple):
+    """A person's entry in the BSN index: a registration's (inserted, ``person_index=``), or
+    the new BSN of a correction of it (updated in place, ``person_index_updates=``)."""
+
     person_id: UUID
     bsn_digest: str | None
 
@@ -348,6 +353,11 @@ MASTER_KEY_CHECK = "master_key_check"
 """The setting that holds the check value of the ledger's master key (``KeyRing.check_value``)."""
 MASTER_KEY_ROTATED = "master_key_rotated_at"
 """The setting that holds when the master key was last rotated."""
+DUPLICATE_BSN_MESSAGE = (
+    "two persons have the same BSN in effect (a correction recorded before corrections were "
+    "checked against the BSN index gave one of them the other's BSN): correct one of them "
+    "(`traject correct PERSON 1 --set bsn=…`) and rotate again; nothing was changed"
+)
 ROTATION_PAGE = 1000
 """Rows of the key table or the person index re-keyed per step of a rotation."""
 PURGE_PENDING = "erasure_purge_pending"
@@ -359,6 +369,9 @@ SHRED_STATEMENT = (
     "INSERT INTO {p}traject_data_keys VALUES (?, ?, ?, ?) ON CONFLICT (subject)"
     " DO UPDATE SET wrapped = excluded.wrapped, shredded_at = excluded.shredded_at"
 )
+# A correction of a registration's BSN moves the person's entry: the old BSN no longer finds
+# them and is free again; the UNIQUE column refuses a BSN another person holds, as an insert.
+MOVE_BSN_STATEMENT = "UPDATE {p}traject_person_index SET bsn_digest = ? WHERE person_id = ?"
 # An erased person is no longer found by BSN: the keyed hash goes with the key.
 FORGET_BSN_STATEMENT = "UPDATE {p}traject_person_index SET bsn_digest = NULL WHERE person_id = ?"
 FORGET_ERASED_BSNS = (
@@ -366,6 +379,24 @@ FORGET_ERASED_BSNS = (
     " AND person_id IN (SELECT subject FROM {p}traject_data_keys WHERE shredded_at IS NOT NULL)"
 )
 """The same for every erased person (erasures recorded before the hash went with the key)."""
+
+
+def writes_keyed_rows(kwargs: dict[str, Any]) -> bool:
+    """Whether an append writes a data key or a BSN index entry: rows made under the master
+    key, refused if a rotation replaced it meanwhile (``_check_master_key``)."""
+    return bool(
+        kwargs.get("data_keys") or kwargs.get("person_index") or kwargs.get("person_index_updates")
+    )
+
+
+@contextmanager
+def _duplicate_bsns_refused() -> Iterator[None]:
+    """A rotation's UNIQUE BSN column refusing its new entries as a KeyRotationError: two
+    persons have one BSN in effect, left by corrections made before the index followed them."""
+    try:
+        yield
+    except (IntegrityError, sqlite3.IntegrityError):
+        raise KeyRotationError(DUPLICATE_BSN_MESSAGE) from None
 
 
 class TrajectTables:
@@ -427,7 +458,15 @@ class TrajectTables:
                 [(r.source_key, text[r.person_id]) for r in kwargs.get("external_refs", ())],
             ),
         ]
-        out = [
+        # moves first, in the order they were made: a BSN a person gave up is free for the
+        # registrations of the same append (a bulk append moves only persons it did not register)
+        moved: list[tuple[Any, ...]] = [
+            (r.bsn_digest, text[r.person_id]) for r in kwargs.get("person_index_updates", ())
+        ]
+        out: list[tuple[str, str, list[tuple[Any, ...]]]] = (
+            [("traject_person_index", MOVE_BSN_STATEMENT, moved)] if moved else []
+        )
+        out += [
             (table, f"INSERT INTO {{p}}{table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
             for table, rows in tables
             if rows
@@ -491,7 +530,7 @@ class TrajectTables:
                 cursor.execute(self._sql(statement), rows[0])
             else:
                 cursor.executemany(self._sql(statement), rows)
-        if kwargs.get("data_keys") or kwargs.get("person_index"):
+        if writes_keyed_rows(kwargs):
             self._check_master_key(cursor)
 
     key_check: str | None = None
@@ -590,18 +629,20 @@ class TrajectTables:
 
         Every data key is unwrapped with the old master key and wrapped with the new one (a
         destroyed key stays destroyed). Every BSN index entry is recomputed under the new BSN
-        key from the BSN in the person's registration, decrypted with the person's data key;
+        key from the BSN in the person's registration as last corrected, decrypted with the
+        person's data key;
         the entry of an erased person is removed, since nothing is left to recompute it from.
         The check value of the master key is replaced. Writers of keys and index entries wait
         meanwhile; the events are not touched.
 
         Raises:
             MasterKeyError: ``old`` is not the ledger's master key (any more).
-            KeyRotationError: an index entry does not match its registration, the tables could
-                not be locked, or (PostgreSQL) the user does not own them. Nothing changed.
+            KeyRotationError: an index entry does not match its registration, two persons have
+                one BSN in effect, the tables could not be locked, or (PostgreSQL) the user does
+                not own them. Nothing changed.
         """
         new = KeyRing(new_key, self)
-        with self._rotation() as cursor:
+        with _duplicate_bsns_refused(), self._rotation() as cursor:
             cursor.execute(
                 self._sql("SELECT value FROM {p}traject_settings WHERE name = ?" + self.for_update),
                 [MASTER_KEY_CHECK],
@@ -689,8 +730,11 @@ class TrajectTables:
         """Recompute every BSN index entry under ``new_key``'s BSN key; (entries recomputed,
         entries of erased persons removed).
 
-        The BSN comes from the person's registration, decrypted with the data key as re-wrapped
-        (read back from this transaction), so each new wrapping is opened once before commit.
+        The BSN is the one in effect: the registration's, as last corrected (``_corrected_bsns``),
+        decrypted with the data key as re-wrapped (read back from this transaction), so each new
+        wrapping is opened once before commit. An entry must hold that BSN, or the
+        registration's own: a ledger whose BSN corrections were made before the index followed
+        them has the latter, and the rotation moves it to the BSN in effect.
         """
         mapper = PydanticMapper()
         new_bsn_key = KeyRing(new_key, HeldKeys({}))
@@ -709,30 +753,58 @@ class TrajectTables:
                 UUID(r["person_id"]): bytes(r["wrapped"]) for r in rows if r["wrapped"] is not None
             }
             mapper.keyring = KeyRing(new_key, HeldKeys(held))
+            indexed = [UUID(r["person_id"]) for r in rows if r["bsn_digest"] is not None]
+            corrected = self._corrected_bsns(cursor, mapper, indexed)
             rekeyed: list[tuple[str, str | None]] = []
             for row in rows:
                 person, digest = row["person_id"], row["bsn_digest"]
                 if digest is None:
-                    continue  # registered without a BSN: nothing to recompute
-                bsn = None
+                    continue  # no BSN: nothing to recompute
+                registered = None
                 if row["state"] is not None:
                     stored = StoredEvent(UUID(person), 1, row["topic"], bytes(row["state"]))
-                    bsn = mapper.decode_state(stored).get("bsn")
-                if bsn is None and held.get(UUID(person)) == SHREDDED:
+                    registered = mapper.decode_state(stored).get("bsn")
+                person_id = UUID(person)
+                bsn = corrected.get(person_id, registered)
+                if bsn is None and registered is None and held.get(person_id) == SHREDDED:
                     unfindable += 1  # erased: nothing to recompute the entry from
                     rekeyed.append((person, None))
                     continue
-                if bsn is None or old.bsn_digest(bsn) != digest:
+                if digest not in {old.bsn_digest(b) for b in (bsn, registered) if b}:
                     msg = (
                         f"the BSN index entry of {person} does not match the BSN of its "
-                        "registration: nothing was changed"
+                        "registration (as corrected): nothing was changed"
                     )
                     raise KeyRotationError(msg)
                 entries += 1
-                rekeyed.append((person, new_bsn_key.bsn_digest(bsn)))
+                rekeyed.append((person, new_bsn_key.bsn_digest(bsn) if bsn else None))
             self._store_rekeyed(cursor, rekeyed)
             advance(len(rows))
         return entries, unfindable
+
+    def _corrected_bsns(
+        self, cursor: Any, mapper: PydanticMapper, persons: Sequence[UUID]
+    ) -> dict[UUID, str | None]:
+        """The BSN each of ``persons`` has by its latest correction of the registration (None:
+        cleared), for those with one; read on ``cursor``, decrypted by ``mapper``'s keys."""
+        if not persons:
+            return {}
+        marks = ", ".join("?" * len(persons))
+        cursor.execute(
+            self._sql(
+                "SELECT originator_id, originator_version, topic, state"
+                f" FROM {self._events_table()} WHERE originator_id IN ({marks}) AND topic = ?"
+                " ORDER BY originator_id, originator_version"
+            ),
+            [*(self._stream_param(p) for p in persons), CORRECTION_TOPIC],
+        )
+        found: dict[UUID, str | None] = {}
+        for stored in _stored_events(cursor.fetchall()):
+            state = mapper.decode_state(stored)
+            changes = state.get("personal_changes") or {}
+            if state.get("target_version") == 1 and "bsn" in changes:
+                found[UUID(str(stored.originator_id))] = changes["bsn"]
+        return found
 
     @contextmanager
     def _rotation(self) -> Iterator[Any]:

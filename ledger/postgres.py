@@ -18,15 +18,17 @@ from ledger.errors import LOCK_NOT_AVAILABLE, KeyRotationError, sqlstate_error
 from ledger.persistence import (
     FORGET_BSN_STATEMENT,
     LOOKUP_TABLES,
+    MOVE_BSN_STATEMENT,
     SETTING_STATEMENT,
     SHRED_STATEMENT,
     SIDE_TABLES,
     TrajectTables,
+    writes_keyed_rows,
 )
 
-NOT_COPIED = (SHRED_STATEMENT, FORGET_BSN_STATEMENT, SETTING_STATEMENT)
-"""Side statements a bulk append executes row by row: upserts and updates, not inserts."""
-"""Side rows that may meet an existing row: inserted with their statement, not by ``COPY``."""
+NOT_COPIED = (SHRED_STATEMENT, MOVE_BSN_STATEMENT, FORGET_BSN_STATEMENT, SETTING_STATEMENT)
+"""Side statements a bulk append executes row by row: upserts and updates, not inserts.
+Side rows that may meet an existing row: inserted with their statement, not by ``COPY``."""
 KEYS_TABLE = "traject_data_keys"
 INDEX_TABLE = "traject_person_index"
 
@@ -155,7 +157,7 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 with cursor.copy(f"COPY {self.prefix}{table} FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
-            if kwargs.get("data_keys") or kwargs.get("person_index"):
+            if writes_keyed_rows(kwargs):
                 self._check_master_key(cursor)
             if not stored_events:
                 return

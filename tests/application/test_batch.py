@@ -9,13 +9,19 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 import pytest
+from builders import fresh_bsn
 from eventsourcing.persistence import StoredEvent
 
 from commands.importing import import_lines
 from ledger import events as ev
 from ledger.application import Recorded, TrajectoryLedger
 from ledger.batch import BatchWriter, Write
-from ledger.errors import RuleViolationError, TrajectError
+from ledger.errors import (
+    DuplicatePersonError,
+    IdempotencyKeyReusedError,
+    RuleViolationError,
+    TrajectError,
+)
 from ledger.municipalities import municipality_list
 
 if TYPE_CHECKING:
@@ -321,3 +327,79 @@ def test_a_person_registered_under_a_given_id_gets_a_data_key_with_the_batch(
         first = next(iter(reader.stream_events(person)))
         assert isinstance(first, ev.PersonRegistered) and first.name == "Invented Person"
     assert reader.keyring.key_for_read(keyed) == existing
+
+
+def bsn_registration(key: str, bsn: str) -> Write:
+    return Write(ev.PersonRegistered, REGISTRATION | {"bsn": bsn}, subject=key)
+
+
+def bsn_correction(key: str, bsn: str | None) -> Write:
+    return Write(ev.EventCorrected, {}, subject=key, target=1, changes={"bsn": bsn}, reason="typo")
+
+
+def test_a_batch_refuses_a_bsn_correction_to_a_bsn_another_person_holds(
+    app: TrajectoryLedger, p1: str
+) -> None:
+    held, own = fresh_bsn(), fresh_bsn()
+    writer = BatchWriter(app)
+    writer.write([bsn_registration(p1, held)])
+
+    outcomes = writer.write([bsn_registration(p1 + "-b", own), bsn_correction(p1 + "-b", held)])
+
+    assert isinstance(outcomes[0], Recorded)
+    assert isinstance(outcomes[1], DuplicatePersonError)
+    second = app.person_by_external_ref(p1 + "-b")
+    assert second is not None
+    assert [e.originator_version for e in app.stream_events(second)] == [1]
+    assert app.find_person_by_bsn(held) == app.person_by_external_ref(p1)
+    assert app.find_person_by_bsn(own) == second
+
+
+def test_a_batch_moves_corrected_bsns_and_frees_the_old_ones_in_order(
+    app: TrajectoryLedger, p1: str
+) -> None:
+    first, second, third = fresh_bsn(), fresh_bsn(), fresh_bsn()
+    writer = BatchWriter(app)
+    writer.write([bsn_registration(p1, first)])  # saved before: its entry is updated
+
+    outcomes = writer.write(
+        [
+            bsn_correction(p1, second),  # frees `first`
+            bsn_registration(p1 + "-b", first),  # takes it in the same batch
+            bsn_correction(p1 + "-b", third),  # registered here: its entry is inserted so
+            bsn_registration(p1 + "-c", first),  # and `first` is free again
+        ]
+    )
+
+    assert all(isinstance(o, Recorded) for o in outcomes), outcomes
+    a, b, c = (app.person_by_external_ref(p1 + s) for s in ("", "-b", "-c"))
+    assert [app.find_person_by_bsn(x) for x in (first, second, third)] == [c, a, b]
+
+
+def test_a_batch_refuses_a_key_used_for_another_fact_and_repeats_the_same_one(
+    app: TrajectoryLedger, p1: str
+) -> None:
+    writer = BatchWriter(app)
+    key = f"k-{p1}"
+    writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=p1)])
+    assessed = ladder(p1, 2)._replace(fields=ladder(p1, 2).fields | {"idempotency_key": key})
+    other = assessed._replace(fields=assessed.fields | {"rung": 4})
+
+    # within one batch, and against a saved fact
+    outcomes = writer.write([assessed, other, assessed]) + writer.write([other, assessed])
+
+    person = app.person_by_external_ref(p1)
+    assert [type(o).__name__ for o in outcomes] == [
+        "Recorded",
+        "IdempotencyKeyReusedError",
+        "Recorded",
+        "IdempotencyKeyReusedError",
+        "Recorded",
+    ]
+    assert [o.duplicate for o in outcomes if isinstance(o, Recorded)] == [False, True, True]
+    refused = outcomes[3]
+    assert isinstance(refused, IdempotencyKeyReusedError)
+    assert refused.field == "idempotency_key"
+    assert refused.rule.startswith(f"{key!r} was used for another fact: LadderAssessed version 2")
+    assert person is not None
+    assert [e.originator_version for e in app.stream_events(person)] == [1, 2]

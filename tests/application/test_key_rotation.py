@@ -210,3 +210,67 @@ def test_a_registration_during_the_rotation_waits_for_it_and_is_refused(own: Led
     assert [type(error) for error in refused] == [MasterKeyRotatedError]
     assert app.tables.person_count() == 3
     assert_reads_everything(own.open(NEW), people)
+
+
+def test_a_rotation_rebuilds_the_index_from_the_bsn_as_corrected(
+    own: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(persistence, "ROTATION_PAGE", 2)  # corrections read page by page
+    app, people = populated(own, 5)
+    corrected, cleared = sorted(people, key=str)[1:3]
+    new_bsn = fresh_bsn()
+    app.correct(corrected, 1, {"bsn": new_bsn}, reason="typo")
+    app.correct(cleared, 1, {"bsn": None}, reason="not this person's")
+
+    app.rotate_master_key(NEW)
+
+    # under the new key the corrected BSN finds its person, the old BSNs find nobody
+    rotated = own.open(NEW)
+    assert rotated.find_person_by_bsn(new_bsn) == corrected
+    assert rotated.find_person_by_bsn(people[corrected][1]) is None
+    assert rotated.find_person_by_bsn(people[cleared][1]) is None
+    people[corrected] = (people[corrected][0], new_bsn)
+    del people[cleared]
+    assert_reads_everything(rotated, people)
+
+
+def test_a_rotation_moves_an_entry_left_behind_by_an_earlier_bsn_correction(
+    own: Ledger,
+) -> None:
+    # a ledger corrected before corrections moved the index: its entry holds the BSN of
+    # the registration, not the one in effect
+    app, people = populated(own, 2)
+    person = next(iter(people))
+    new_bsn = fresh_bsn()
+    app.correct(person, 1, {"bsn": new_bsn}, reason="typo")
+    own.execute(
+        "UPDATE {p}traject_person_index SET bsn_digest = ? WHERE person_id = ?",
+        [app.keyring.bsn_digest(people[person][1]), str(person)],
+    )
+
+    app.rotate_master_key(NEW)
+
+    rotated = own.open(NEW)
+    assert rotated.find_person_by_bsn(new_bsn) == person
+    assert rotated.find_person_by_bsn(people[person][1]) is None
+
+
+def test_two_persons_left_with_one_bsn_by_earlier_corrections_stop_the_rotation(
+    own: Ledger,
+) -> None:
+    app, people = populated(own, 2)
+    first, second = people
+    entry = "UPDATE {p}traject_person_index SET bsn_digest = ? WHERE person_id = ?"
+    # as an earlier release did: the second person corrected to the first one's BSN, the index
+    # left as registered (made here by hiding the first one's entry from the check)
+    own.execute(entry, [None, str(first)])
+    app.correct(second, 1, {"bsn": people[first][1]}, reason="typo")
+    own.execute(entry, [app.keyring.bsn_digest(people[second][1]), str(second)])
+    own.execute(entry, [app.keyring.bsn_digest(people[first][1]), str(first)])
+    before = own.side_rows()
+
+    with pytest.raises(KeyRotationError, match="two persons have the same BSN in effect"):
+        app.rotate_master_key(NEW)
+
+    assert own.side_rows() == before
+    own.open(OLD).verify_master_key()

@@ -23,6 +23,7 @@ from ledger.errors import (
     AmbiguousReferenceError,
     DuplicatePersonError,
     ErasedError,
+    IdempotencyKeyReusedError,
     LaterFactsBrokenError,
     MasterKeyError,
     PersonNotFoundError,
@@ -53,14 +54,8 @@ def linked_person(app, **overrides) -> UUID:
 
 
 def assess(app, person, rung=3, **fields):
-    return app.record(
-        person,
-        ev.LadderAssessed,
-        occurred_on=date(2024, 6, 3),
-        rung=rung,
-        assessor="r.jansen",
-        **fields,
-    )
+    assessed = {"occurred_on": date(2024, 6, 3), "rung": rung, "assessor": "r.jansen"}
+    return app.record(person, ev.LadderAssessed, **(assessed | fields))
 
 
 def moment() -> datetime:
@@ -437,6 +432,68 @@ def test_a_bsn_is_registered_once(app):
         register(app, bsn=bsn, name="Iemand Anders")
 
 
+def test_a_correction_to_a_bsn_another_person_holds_is_refused_and_stores_nothing(app, raw):
+    bsn, own = fresh_bsn(), fresh_bsn()
+    holder = register(app, bsn=bsn)
+    person = register(app, bsn=own)
+
+    with pytest.raises(DuplicatePersonError, match="bsn: a person with this BSN is already"):
+        app.correct(person, 1, {"bsn": bsn}, reason="typo")
+
+    assert app.person(person).version == 1
+    assert (app.find_person_by_bsn(bsn), app.find_person_by_bsn(own)) == (holder, person)
+    assert raw.query(
+        "SELECT COUNT(*) FROM {events} WHERE originator_id = ?", [raw.stream_key(person)]
+    ) == [(1,)]
+
+
+def test_a_corrected_bsn_moves_the_index_entry_and_frees_the_old_one(app):
+    old, new = fresh_bsn(), fresh_bsn()
+    person = register(app, bsn=old)
+
+    app.correct(person, 1, {"bsn": new}, reason="typo")
+
+    assert (app.find_person_by_bsn(new), app.find_person_by_bsn(old)) == (person, None)
+    # the old BSN is nobody's now: it registers, and the corrected person may get it back
+    # only once it is free again
+    newcomer = register(app, bsn=old)
+    assert app.find_person_by_bsn(old) == newcomer
+    with pytest.raises(DuplicatePersonError):
+        app.correct(person, 1, {"bsn": old}, reason="typo after all")
+    # a correction to the BSN the person has, or clearing it, is no conflict with themselves
+    app.correct(person, 1, {"bsn": new}, reason="again")
+    assert app.find_person_by_bsn(new) == person
+    app.correct(person, 1, {"bsn": None}, reason="not known")
+    assert app.find_person_by_bsn(new) is None
+    # a person registered without a BSN gets one by a correction
+    unknown = register(app)
+    app.correct(unknown, 1, {"bsn": new}, reason="found")
+    assert app.find_person_by_bsn(new) == unknown
+
+
+def test_a_bsn_correction_that_lost_a_race_on_the_bsn_stores_nothing(app, make_app, raw):
+    bsn = fresh_bsn()
+    person = register(app, bsn=fresh_bsn())
+    other = make_app()
+    original = app.save
+    raced = []
+
+    def save_after_other(aggregate, **kwargs):
+        if not raced:
+            raced.append(True)
+            register(other, bsn=bsn)
+        return original(aggregate, **kwargs)
+
+    app.save = save_after_other
+    with pytest.raises(DuplicatePersonError):
+        app.correct(person, 1, {"bsn": bsn}, reason="typo")
+    # the losing correction left no event, and the index entry of the winner stands
+    assert raw.query(
+        "SELECT COUNT(*) FROM {events} WHERE originator_id = ?", [raw.stream_key(person)]
+    ) == [(1,)]
+    assert other.find_person_by_bsn(bsn) not in (None, person)
+
+
 def test_a_person_is_resolved_from_a_unique_prefix(app, monkeypatch):
     # two people whose ids share their first eight characters
     shared = uuid4().hex[:8]
@@ -463,9 +520,70 @@ def test_an_idempotency_key_appends_once(app):
     person = register(app)
     key = f"import-{uuid4()}"
     first = assess(app, person, idempotency_key=key)
-    again = assess(app, person, rung=5, idempotency_key=key)
+    # the same fact again, by another user: who recorded it is not part of the fact
+    again = assess(app, person, idempotency_key=key, recorded_by="a.devries")
     assert (again.duplicate, again.version, again.stream_id) == (True, first.version, person)
     assert app.person(person).version == first.version
+
+
+@pytest.mark.parametrize(
+    ("other", "differs"),
+    [
+        ({"rung": 5}, "rung"),
+        ({"on_person": "b"}, "stream"),
+        ({"evidence": [{"kind": "verslag", "reference": "Z-1", "sha256": "a" * 64}]}, "evidence"),
+        ({"occurred_on": date(2024, 6, 4)}, "occurred_on"),
+    ],
+)
+def test_an_idempotency_key_used_for_another_fact_is_refused_and_appends_nothing(
+    app, other, differs
+):
+    a_person, b_person = register(app), register(app)
+    key = f"import-{uuid4()}"
+    first = assess(app, a_person, idempotency_key=key)
+    target = b_person if "on_person" in other else a_person
+    changed = {k: v for k, v in other.items() if k != "on_person"}
+
+    with pytest.raises(IdempotencyKeyReusedError) as refused:
+        assess(app, target, idempotency_key=key, **changed)
+
+    assert str(refused.value) == (
+        f"LadderAssessed: idempotency_key: {key!r} was used for another fact: LadderAssessed "
+        f"version {first.version} of {a_person} (this one differs in {differs}); a key names "
+        "one fact: give a new key for a new fact"
+    )
+    assert (app.person(a_person).version, app.person(b_person).version) == (2, 1)
+
+
+def test_an_idempotency_key_used_for_another_kind_of_fact_is_refused(app):
+    person = register(app)
+    key = f"import-{uuid4()}"
+    assess(app, person, idempotency_key=key)
+    with pytest.raises(IdempotencyKeyReusedError, match="differs in kind"):
+        app.record(
+            person,
+            ev.HelpRequestRecorded,
+            occurred_on=date(2024, 6, 3),
+            category="wonen",
+            idempotency_key=key,
+        )
+    assert app.person(person).version == 2
+
+
+def test_a_repeated_key_compares_personal_fields_and_after_erasure_the_others(app):
+    person = register(app)
+    key = f"import-{uuid4()}"
+    help_request = {"occurred_on": date(2024, 2, 1), "category": "wonen", "idempotency_key": key}
+    app.record(person, ev.HelpRequestRecorded, note="vraag over huurtoeslag", **help_request)
+    with pytest.raises(IdempotencyKeyReusedError, match="differs in note"):
+        app.record(person, ev.HelpRequestRecorded, note="iets anders", **help_request)
+    close_case_long_ago(app, person)
+    app.shred(person, approved_by="f.o.g")
+    # the note can no longer be read: only the other fields are compared
+    again = app.record(person, ev.HelpRequestRecorded, note="iets anders", **help_request)
+    assert again.duplicate
+    with pytest.raises(IdempotencyKeyReusedError, match="differs in category"):
+        app.record(person, ev.HelpRequestRecorded, **(help_request | {"category": "juridisch"}))
 
 
 def test_an_idempotency_key_appends_once_across_ledger_instances(app, make_app):
@@ -479,7 +597,7 @@ def test_an_idempotency_key_appends_once_across_ledger_instances(app, make_app):
 
 def test_an_idempotency_key_seen_after_a_lost_race_appends_nothing(app, make_app, raw):
     # A checks the key, then B appends with the same key, then A saves: A's save fails on the
-    # key, nothing of it is stored, and A's retry reports B's append as the duplicate
+    # key, nothing of it is stored, and A's retry refuses A's fact: the key names B's
     a_person, b_person = register(app), register(app)
     key = f"race-{uuid4()}"
     other = make_app()
@@ -493,8 +611,8 @@ def test_an_idempotency_key_seen_after_a_lost_race_appends_nothing(app, make_app
         return original(aggregate, **kwargs)
 
     app.save = save_after_b
-    recorded = assess(app, a_person, idempotency_key=key)
-    assert (recorded.duplicate, recorded.stream_id, recorded.version) == (True, b_person, 2)
+    with pytest.raises(IdempotencyKeyReusedError, match=f"LadderAssessed version 2 of {b_person}"):
+        assess(app, a_person, idempotency_key=key)
     # no partial rows: A's stream did not move, and the key names B's event only
     assert app.person(a_person).version == 1
     assert raw.query(
