@@ -228,6 +228,14 @@ def test_a_registration_without_a_municipality_needs_one_from_the_line_or_the_op
     assert done.exit_code == 0, done.output
     exported = [json.loads(line) for line in traject("export", "--quiet").stdout.splitlines()]
     assert [line["municipality"] for line in exported] == ["GM0622", "GM0363"]
+    # the option is not in the line's key: the same file again skips, another option cannot
+    # move the person (the key names the registration in GM0622)
+    again = traject("import", "--municipality", "GM0622", str(source))
+    moved = traject("import", "--municipality", "GM0599", str(source))
+    assert last_line(again.stdout).startswith("0 written, 2 skipped (already present), 0 rejected")
+    assert moved.exit_code == 1
+    assert "differs in municipality" in moved.stderr
+    assert last_line(moved.stdout).startswith("0 written, 1 skipped (already present), 1 rejected")
 
 
 def test_a_municipality_is_checked_against_the_cbs_list_as_on_the_command_line(
