@@ -93,6 +93,13 @@ class Traject:
         options = args or ("--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY")
         return str(self.json("person", "register", "--on", days_ago(20), *options)["stream_id"])
 
+    def assessed_person(self, rung: str = "3") -> str:
+        """A person whose version 2 is a ladder assessment (rung ``rung``, five days ago)."""
+        person = self.register()
+        self.ok("record", "ladder-assessed", person, "--on", days_ago(5), "--rung", rung,
+                "--assessor", "r.jansen")  # fmt: skip
+        return person
+
     def linked_person(self) -> str:
         """A person with an asylum permit and an active COA koppeling to GM0622."""
         person = self.register()

@@ -476,31 +476,25 @@ def test_malformed_input_is_a_usage_error_and_writes_nothing(
     assert ledger.event_count() == before
 
 
-@pytest.mark.parametrize(("args", "message"), BAD_VALUES)
-def test_a_value_the_ledger_refuses_on_sight_is_bad_input_and_writes_nothing(
-    ledger: Traject, args: tuple[str, ...], message: str
+@pytest.mark.parametrize(
+    ("args", "message", "status"),
+    [
+        pytest.param(*case.values, status, id=case.id, marks=case.marks)
+        for cases, status in ((BAD_VALUES, 2), (REFUSALS, 1))
+        for case in cases
+    ],
+)
+def test_bad_input_and_refused_facts_say_why_and_write_nothing(
+    ledger: Traject, args: tuple[str, ...], message: str, status: int
 ) -> None:
+    """A value the ledger refuses on sight is bad input (exit 2); a well-formed fact the ledger
+    refuses for what it holds is an error (exit 1); neither writes anything."""
     person = ledger.register()
     before = ledger.event_count()
 
     result = ledger(*(a.format(person=person) for a in args))
 
-    assert result.exit_code == 2, result.output
-    assert result.stderr == message.format(person=person) + "\n"
-    assert result.stdout == ""
-    assert ledger.event_count() == before
-
-
-@pytest.mark.parametrize(("args", "message"), REFUSALS)
-def test_a_refused_fact_is_an_error_and_writes_nothing(
-    ledger: Traject, args: tuple[str, ...], message: str
-) -> None:
-    person = ledger.register()
-    before = ledger.event_count()
-
-    result = ledger(*(a.format(person=person) for a in args))
-
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == status, result.output
     assert result.stderr == message.format(person=person) + "\n"
     assert result.stdout == ""
     assert ledger.event_count() == before

@@ -8,25 +8,8 @@ from datetime import UTC, datetime
 from cli_helpers import Traject, days_ago
 
 
-def assessed(ledger: Traject, rung: str = "3") -> str:
-    """A person whose version 2 is a ladder assessment."""
-    person = ledger.register()
-    ledger.ok(
-        "record",
-        "ladder-assessed",
-        person,
-        "--on",
-        days_ago(5),
-        "--rung",
-        rung,
-        "--assessor",
-        "r.jansen",
-    )
-    return person
-
-
 def test_a_correction_is_a_new_event_and_the_original_stays(ledger: Traject) -> None:
-    person = assessed(ledger)
+    person = ledger.assessed_person()
 
     result = ledger.ok("correct", person[:8], "2", "--set", "rung=4", "--reason", "typo")
 
@@ -44,7 +27,7 @@ def test_a_correction_is_a_new_event_and_the_original_stays(ledger: Traject) -> 
 
 
 def test_a_correction_may_move_the_date_and_fix_a_list_field(ledger: Traject) -> None:
-    person = assessed(ledger)
+    person = ledger.assessed_person()
 
     ledger.ok(
         "correct", person, "2", "--set", "occurred-on=" + days_ago(6), "--reason", "wrong day"
@@ -72,7 +55,7 @@ def test_a_correction_may_move_the_date_and_fix_a_list_field(ledger: Traject) ->
 
 
 def test_a_retracted_event_stays_in_the_timeline_marked_as_retracted(ledger: Traject) -> None:
-    person = assessed(ledger)
+    person = ledger.assessed_person()
 
     result = ledger.ok("retract", person, "2", "--reason", "recorded on the wrong person")
 
@@ -91,7 +74,7 @@ def test_a_retracted_event_stays_in_the_timeline_marked_as_retracted(ledger: Tra
 
 
 def test_the_timeline_table_shows_what_happened_to_each_event(ledger: Traject) -> None:
-    person = assessed(ledger)
+    person = ledger.assessed_person()
     ledger.ok("correct", person, "2", "--set", "rung=4", "--reason", "typo")
     ledger.ok(
         "record",
@@ -127,7 +110,7 @@ def test_the_timeline_table_shows_what_happened_to_each_event(ledger: Traject) -
 
 
 def test_the_timeline_json_is_stable(ledger: Traject) -> None:
-    person = assessed(ledger)
+    person = ledger.assessed_person()
 
     data = ledger.json("timeline", person)
 
@@ -166,7 +149,7 @@ def test_the_timeline_json_is_stable(ledger: Traject) -> None:
 
 
 def test_as_known_at_leaves_out_what_was_recorded_later(ledger: Traject) -> None:
-    person = assessed(ledger)
+    person = ledger.assessed_person()
     time.sleep(0.01)
     cut = datetime.now(UTC)
     time.sleep(0.01)
@@ -190,7 +173,7 @@ def test_as_known_at_leaves_out_what_was_recorded_later(ledger: Traject) -> None
 
 
 def test_as_known_at_a_date_means_the_start_of_that_day(ledger: Traject) -> None:
-    person = assessed(ledger)
+    person = ledger.assessed_person()
 
     data = ledger.json("timeline", person, "--as-known-at", days_ago(1))
 

@@ -75,18 +75,7 @@ def test_a_future_moment_keeps_its_offset_in_the_message(ledger: Traject) -> Non
 
 
 def test_a_replay_as_known_now_is_reproducible(ledger: Traject) -> None:
-    person = ledger.register()
-    ledger.ok(
-        "record",
-        "ladder-assessed",
-        person,
-        "--on",
-        days_ago(3),
-        "--rung",
-        "2",
-        "--assessor",
-        "r.jansen",
-    )
+    person = ledger.assessed_person(rung="2")
     # this very moment, given exactly, is not in the future
     moment = now()
     replay = ("audit", "replay", "--as-known-at", moment, "report", "ladder", "--on", days_ago(1))
@@ -366,18 +355,7 @@ def test_a_dissolved_municipality_is_accepted_for_a_back_dated_fact(ledger: Traj
 def test_a_value_the_event_refuses_is_bad_input(
     ledger: Traject, args: tuple[str, ...], message: str
 ) -> None:
-    person = ledger.register()
-    ledger.ok(
-        "record",
-        "ladder-assessed",
-        person,
-        "--on",
-        days_ago(3),
-        "--rung",
-        "2",
-        "--assessor",
-        "r.jansen",
-    )
+    person = ledger.assessed_person(rung="2")
     before = ledger.event_count()
 
     result = ledger(*(a.format(person=person) for a in args))
@@ -410,18 +388,7 @@ def test_a_whole_number_option_says_what_it_needs(ledger: Traject) -> None:
 
 
 def test_a_correction_of_a_correction_is_a_refusal_naming_the_kind(ledger: Traject) -> None:
-    person = ledger.register()
-    ledger.ok(
-        "record",
-        "ladder-assessed",
-        person,
-        "--on",
-        days_ago(3),
-        "--rung",
-        "2",
-        "--assessor",
-        "r.jansen",
-    )
+    person = ledger.assessed_person(rung="2")
     ledger.ok("correct", person, "2", "--set", "rung=3", "--reason", "typo")
 
     result = ledger("correct", person, "3", "--set", "rung=4", "--reason", "typo")
