@@ -182,3 +182,13 @@ def dsn(url: str) -> str:
 def last_line(text: str) -> str:
     lines = text.strip().splitlines()
     return lines[-1] if lines else ""
+
+
+def project_registration(on: str, *more: str) -> tuple[str, ...]:
+    """`traject record project-registered MWP` with every required option (and ``more``)."""
+    return (
+        "record", "project-registered", "MWP", "--on", on, "--title", "T", "--fund", "AMIF_2127",
+        "--beneficiary", "B", "--beneficiary-kind", "gemeente", "--grant-ref", "G",
+        "--eligibility-from", "2024-01-01", "--eligibility-to", "2027-12-31",
+        "--cofin-rate", "0.75", "--target-total", "10", *more,
+    )  # fmt: skip

@@ -9,7 +9,7 @@ unknown person, a broken rule) exits 1.
 from __future__ import annotations
 
 import pytest
-from cli_helpers import Traject, days_ago, last_line
+from cli_helpers import Traject, days_ago, last_line, project_registration
 
 YESTERDAY = days_ago(1)
 
@@ -244,33 +244,7 @@ USAGE_ERRORS = [
         id="municipality-event-on-a-person",
     ),
     pytest.param(
-        (
-            "record",
-            "project-registered",
-            "MWP",
-            "--on",
-            YESTERDAY,
-            "--title",
-            "T",
-            "--fund",
-            "AMIF_2127",
-            "--beneficiary",
-            "B",
-            "--beneficiary-kind",
-            "gemeente",
-            "--grant-ref",
-            "G",
-            "--eligibility-from",
-            "2024-01-01",
-            "--eligibility-to",
-            "2027-12-31",
-            "--cofin-rate",
-            "0.75",
-            "--target-total",
-            "10",
-            "--targets-by-municipality",
-            "GM0622:4",
-        ),
+        project_registration(YESTERDAY, "--targets-by-municipality", "GM0622:4"),
         "Error: Invalid value for '--targets-by-municipality': 'GM0622:4' is not KEY=N with a "
         "whole number N, e.g. GM0622=40",
         id="malformed-key-count",

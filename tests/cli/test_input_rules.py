@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import click
 import pytest
-from cli_helpers import Traject, days_ago, now
+from cli_helpers import Traject, days_ago, now, project_registration
 
 from cli import cli
 
@@ -179,33 +179,7 @@ def test_init_takes_a_municipality_by_name(traject: Traject) -> None:
             "'MUNICIPALITY'",
         ),
         (
-            (
-                "record",
-                "project-registered",
-                "MWP",
-                "--on",
-                days_ago(1),
-                "--title",
-                "T",
-                "--fund",
-                "AMIF_2127",
-                "--beneficiary",
-                "B",
-                "--beneficiary-kind",
-                "gemeente",
-                "--grant-ref",
-                "G",
-                "--eligibility-from",
-                "2024-01-01",
-                "--eligibility-to",
-                "2027-12-31",
-                "--cofin-rate",
-                "0.75",
-                "--target-total",
-                "10",
-                "--targets-by-municipality",
-                "GM9999=4",
-            ),
+            project_registration(days_ago(1), "--targets-by-municipality", "GM9999=4"),
             "'--targets-by-municipality'",
         ),
         (
