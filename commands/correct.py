@@ -28,8 +28,6 @@ def _changes(pairs: tuple[tuple[str, str | None], ...]) -> dict[str, Change]:
 
 
 def _recorded(traject: TrajectContext, result: Recorded, kind: StreamKind, subject: str) -> None:
-    if kind is StreamKind.MUNICIPALITY:
-        subject = subject.strip().upper()
     traject.emit(
         render.recorded(result, kind, subject),
         render.recorded_json(result, kind, subject),
@@ -37,9 +35,14 @@ def _recorded(traject: TrajectContext, result: Recorded, kind: StreamKind, subje
     traject.warn(result.warnings)
 
 
-def _envelope(kind: StreamKind, subject: str) -> dict[str, Any]:
+def _label(kind: StreamKind, subject: str) -> str:
+    """The subject as the output names it: a municipality by its CBS code (GM0622)."""
+    return subject.strip().upper() if kind is StreamKind.MUNICIPALITY else subject
+
+
+def _envelope(kind: StreamKind, label: str) -> dict[str, Any]:
     """A fact on a municipality's stream belongs to that municipality."""
-    return {"municipality": subject.strip().upper()} if kind is StreamKind.MUNICIPALITY else {}
+    return {"municipality": label} if kind is StreamKind.MUNICIPALITY else {}
 
 
 @click.command()
@@ -80,10 +83,11 @@ def correct(
       traject correct GM0622 2 --set target=45 --reason "circulaire: target revised"
     """
     stream_id, kind = traject.subject(subject)
+    label = _label(kind, subject)
     result = traject.app.correct(
-        stream_id, version, _changes(pairs), reason=reason, **_envelope(kind, subject)
+        stream_id, version, _changes(pairs), reason=reason, **_envelope(kind, label)
     )
-    _recorded(traject, result, kind, subject)
+    _recorded(traject, result, kind, label)
 
 
 @click.command()
@@ -107,5 +111,6 @@ def retract(traject: TrajectContext, subject: str, version: int, reason: str) ->
       traject retract GM0622 3 --reason "realisation entered twice"
     """
     stream_id, kind = traject.subject(subject)
-    result = traject.app.retract(stream_id, version, reason=reason, **_envelope(kind, subject))
-    _recorded(traject, result, kind, subject)
+    label = _label(kind, subject)
+    result = traject.app.retract(stream_id, version, reason=reason, **_envelope(kind, label))
+    _recorded(traject, result, kind, label)

@@ -213,6 +213,12 @@ def _refuse(name: str, expected: str, value: Any) -> NoReturn:
     raise LineRejectedError([(name, f"expected {expected}, got {_shown(value)}")])
 
 
+def _refuse_scalar(name: str, expected: str, value: Any) -> None:
+    """Refuse a JSON boolean or number where the field takes text of another kind."""
+    if isinstance(value, bool | int | float):
+        _refuse(name, expected, value)
+
+
 def _is_number(value: Any) -> bool:
     """A JSON number (or a Python one): never a boolean, which JSON keeps apart."""
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
@@ -334,8 +340,7 @@ def _converter(
                     return date.fromisoformat(value)
                 except ValueError:
                     pass  # click's conversion gives the message
-            if isinstance(value, bool | int | float):
-                _refuse(name, expected, value)
+            _refuse_scalar(name, expected, value)
             return _convert(param_type, name, value)
 
         return to_date
@@ -347,8 +352,8 @@ def _converter(
                 found = choices.get(value.casefold())
                 if found is not None:
                     return found
-            elif isinstance(value, bool | int | float):
-                _refuse(name, expected, value)
+            else:
+                _refuse_scalar(name, expected, value)
             return _convert(param_type, name, value)
 
         return to_choice
@@ -360,8 +365,8 @@ def _converter(
                 text = value.strip().upper() if upper else value.strip()
                 if pattern.match(text):
                     return text
-            elif isinstance(value, bool | int | float):
-                _refuse(name, expected, value)
+            else:
+                _refuse_scalar(name, expected, value)
             return _convert(param_type, name, value)
 
         return to_text
@@ -369,8 +374,7 @@ def _converter(
     def to_value(value: Any) -> Any:
         if isinstance(value, str):
             return _convert(param_type, name, value)
-        if isinstance(value, bool | int | float):
-            _refuse(name, expected, value)
+        _refuse_scalar(name, expected, value)
         return value
 
     return to_value

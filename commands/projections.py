@@ -27,7 +27,7 @@ from rich.text import Text
 
 from commands.context import TrajectContext, pass_traject
 from commands.types import whole_number
-from projections import PROJECTIONS, ProjectionStatus, RunResult, Views, rebuild_many, status
+from projections import PROJECTIONS, ProjectionStatus, RunResult, Views, rebuild_many, statuses
 from projections.base import StaleRead, default_workers, stale_reads
 
 FORMATS = ("table", "json", "csv")
@@ -213,7 +213,7 @@ def status_command(traject: TrajectContext, output: str | None) -> None:
       traject projections status
     """
     views = Views(traject.reader)
-    items = [status(views, projection) for projection in PROJECTIONS.values()]
+    items = statuses(views, PROJECTIONS.values())
     rows = [status_row(item) for item in items]
     emit_report(traject, output, lambda: [status_table(items)], rows, rows)
 

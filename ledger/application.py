@@ -1101,7 +1101,7 @@ class TrajectoryLedger(Application[UUID]):
         try:
             person_id = UUID(text)
         except ValueError:
-            if len(text) < PERSON_PREFIX_MIN or any(c not in "0123456789abcdef-" for c in text):
+            if len(text) < PERSON_PREFIX_MIN or not HEX_REFERENCE.fullmatch(text):
                 raise PersonReferenceError(ref, PERSON_PREFIX_MIN) from None
             matches = self.tables.person_ids_starting_with(text)
             if not matches:

@@ -22,6 +22,7 @@ from projections.base import (
     rebuild,
     rebuild_many,
     status,
+    statuses,
 )
 from projections.candidates import CANDIDATES
 from projections.caseload import CASELOAD, CaseloadRow
@@ -83,4 +84,5 @@ __all__ = [
     "rebuild",
     "rebuild_many",
     "status",
+    "statuses",
 ]

@@ -1999,8 +1999,17 @@ def _swap(
 def status(views: Views, projection: Projection) -> ProjectionStatus:
     """Where the projection stands, without catching up (for any reader, the analyst who may
     read only the read models included)."""
-    state = views.read_state(projection.name)
+    return statuses(views, [projection])[0]
+
+
+def statuses(views: Views, projections: Iterable[Projection]) -> list[ProjectionStatus]:
+    """:func:`status` of each of ``projections``, against one reading of the log's end."""
     top = views.last_notification_id()
+    return [_status(views, projection, top) for projection in projections]
+
+
+def _status(views: Views, projection: Projection, top: int | None) -> ProjectionStatus:
+    state = views.read_state(projection.name)
     if state is None:
         return ProjectionStatus(
             projection.name,
