@@ -417,7 +417,11 @@ class TrajectoryState:
     leerroute: LearningRoute | None = None
     nt2_hours: float = 0.0
     open_outflows: dict[OutflowType, date] = field(default_factory=dict)  # type -> started on
+    outflow_spells: dict[OutflowType, list[tuple[date, date]]] = field(
+        default_factory=dict
+    )  # type -> the ended outflows of that type, (started on, ended on) each
     guidance_years: set[int] = field(default_factory=set)  # the years ever started
+    guidance_started: dict[int, date] = field(default_factory=dict)  # year -> started on
     open_guidance: dict[int, date] = field(default_factory=dict)  # year started, not ended
     coaches: set[tuple[str, StaffRole]] = field(default_factory=set)
     closed: bool = False
@@ -527,12 +531,15 @@ def _outflow_started(event: ev.OutflowStarted, s: TrajectoryState) -> None:
 
 @_evolve.register(ev.OutflowEnded)
 def _outflow_ended(event: ev.OutflowEnded, s: TrajectoryState) -> None:
-    s.open_outflows.pop(event.outflow_type, None)
+    started_on = s.open_outflows.pop(event.outflow_type, None)
+    if started_on is not None:
+        s.outflow_spells.setdefault(event.outflow_type, []).append((started_on, event.occurred_on))
 
 
 @_evolve.register(ev.SocialGuidanceStarted)
 def _guidance(event: ev.SocialGuidanceStarted, s: TrajectoryState) -> None:
     s.guidance_years.add(event.year_no)
+    s.guidance_started[event.year_no] = event.occurred_on
     s.open_guidance[event.year_no] = event.occurred_on
 
 
@@ -891,6 +898,15 @@ def _rules_outflow_started(event: ev.OutflowStarted, t: Trajectory, kind: str) -
             f"a {event.outflow_type} outflow is already open (started {started_on}): "
             "end it first (outflow-ended)",
         )
+    for first, last in t.state.outflow_spells.get(event.outflow_type, ()):
+        if first <= event.occurred_on < last:
+            # spells of one type do not overlap: the stock at a date would count one twice
+            raise RuleViolationError(
+                kind,
+                "occurred_on",
+                f"dated {event.occurred_on}, inside the {event.outflow_type} outflow of "
+                f"{first} to {last}: outflows of one type do not overlap",
+            )
     if event.hours_per_week is not None and event.hours_per_week > HOURS_IN_A_WEEK:
         raise RuleViolationError(
             kind,
@@ -908,6 +924,15 @@ def _rules_outflow_ended(event: ev.OutflowEnded, t: Trajectory, kind: str) -> li
             kind, "outflow_type", f"no open {event.outflow_type} outflow to end"
         )
     _not_before(kind, event.occurred_on, started_on, "start", "an outflow ends after it starts")
+    for first, last in t.state.outflow_spells.get(event.outflow_type, ()):
+        if started_on < first <= event.occurred_on:
+            raise RuleViolationError(
+                kind,
+                "occurred_on",
+                f"the {event.outflow_type} outflow started {started_on} would end on "
+                f"{event.occurred_on}, not before the one of {first} to {last} began: outflows "
+                "of one type do not overlap",
+            )
     return []
 
 
@@ -916,6 +941,14 @@ def _rules_guidance(event: ev.SocialGuidanceStarted, t: Trajectory, kind: str) -
     years = t.state.guidance_years
     if event.year_no == 2 and 1 not in years:
         raise RuleViolationError(kind, "year_no", "guidance year 2 follows year 1")
+    if event.year_no == 2:
+        _not_before(
+            kind,
+            event.occurred_on,
+            t.state.guidance_started[1],
+            "start of year 1",
+            "guidance year 2 follows year 1",
+        )
     if event.year_no in years:
         raise RuleViolationError(kind, "year_no", f"year {event.year_no} already started")
     return []

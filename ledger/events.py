@@ -362,7 +362,11 @@ class BenefitEnded(_BenefitEvent):
 
 
 class SocialGuidanceStarted(TrajectEvent):
-    """Maatschappelijke begeleiding year 1 or 2 starts (occurred_on: start)."""
+    """Maatschappelijke begeleiding year 1 or 2 starts (occurred_on: start).
+
+    Each year starts once; year 2 follows year 1: it needs year 1 started, and is not dated
+    before year 1's start.
+    """
 
     year_no: int = Field(ge=1, le=2, description="guidance year, 1 or 2")
     provider: Text = Field(description="provider, e.g. VluchtelingenWerk")
@@ -662,8 +666,10 @@ class OutflowStarted(TrajectEvent):
     """Uitstroom starts (occurred_on: started on).
 
     Several types may be open at once (part-time work beside volunteering), but one outflow of
-    a type at a time: a second start of an open type is refused. ``hours_per_week`` is at most
-    168, the hours in a week.
+    a type at a time: a second start of an open type is refused. Outflows of one type do not
+    overlap: a start recorded late is refused when it is dated inside an ended outflow of its
+    type (on or after that outflow's start, before its end); the day it ended is fine.
+    ``hours_per_week`` is at most 168, the hours in a week.
     """
 
     outflow_type: OutflowType = Field(description="type of outflow")
@@ -675,7 +681,9 @@ class OutflowStarted(TrajectEvent):
 class OutflowEnded(TrajectEvent):
     """Uitstroom ends; the person may fall back (occurred_on: ended on).
 
-    Ends the open outflow of its type, and is not dated before its start.
+    Ends the open outflow of its type, and is not dated before its start. An outflow recorded
+    late must end before (not on) the day a later ended outflow of its type began (outflows of
+    one type do not overlap).
     """
 
     outflow_type: OutflowType = Field(description="type of the outflow that ends")

@@ -260,6 +260,35 @@ def test_outflow_of_one_type_is_open_once_and_ends_after_it_starts(store: Trajec
     assert kinds(store, person) == ["PersonRegistered", "OutflowStarted", "OutflowStarted"]
 
 
+def test_outflows_of_one_type_do_not_overlap(store: Traject) -> None:
+    person = store.register()
+    outflow = ("--outflow-type", "werk_volledig")
+    store.ok("record", "outflow-started", person, "--on", "2024-02-01", *outflow)
+    store.ok(
+        "record", "outflow-ended", person, "--on", "2024-05-31", *outflow,
+        "--reason", "contract ended",
+    )  # fmt: skip
+    # a start recorded late inside the ended outflow: the stock would count the person twice
+    refused(
+        store,
+        "record", "outflow-started", person, "--on", "2024-03-01", *outflow,
+        stderr="OutflowStarted: occurred_on: dated 2024-03-01, inside the werk_volledig outflow "
+        "of 2024-02-01 to 2024-05-31: outflows of one type do not overlap",
+    )  # fmt: skip
+    # nor can a correction move the next start into it
+    store.ok("record", "outflow-started", person, "--on", "2024-07-01", *outflow)
+    refused(
+        store,
+        "correct", person, "4", "--set", "occurred_on=2024-04-01",
+        "--reason", "typo",
+        stderr="OutflowStarted: occurred_on: dated 2024-04-01, inside the werk_volledig outflow "
+        "of 2024-02-01 to 2024-05-31: outflows of one type do not overlap",
+    )  # fmt: skip
+    rows = store.json("report", "outflow", "--period", "2024H1")["rows"]
+    werk = next(r for r in rows if r["outflow_type"] == "werk_volledig")
+    assert (werk["started"], werk["in_outflow_at_end"]) == (1, 0)
+
+
 def test_contract_hours_per_week_fit_in_a_week(store: Traject) -> None:
     person = store.register()
     start = ("record", "outflow-started", person, "--on", "2024-06-03")

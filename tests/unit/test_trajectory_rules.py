@@ -767,6 +767,58 @@ def test_an_outflow_type_is_open_once_and_several_types_may_be_open():
     give(person, ev.OutflowStarted, outflow_type="werk_gedeeltelijk", occurred_on=date(2024, 9, 2))
 
 
+def test_outflows_of_one_type_do_not_overlap():
+    person = housed()
+    give(person, ev.OutflowStarted, outflow_type="werk_volledig", occurred_on=date(2024, 9, 2))
+    give(
+        person,
+        ev.OutflowEnded,
+        outflow_type="werk_volledig",
+        reason="contract ended",
+        occurred_on=date(2024, 12, 31),
+    )
+    # a start recorded late, dated inside the ended spell: the stock would count it twice
+    for inside in (date(2024, 9, 2), date(2024, 12, 30)):
+        error = refused(
+            person,
+            ev.OutflowStarted,
+            f"dated {inside}, inside the werk_volledig outflow of 2024-09-02 to 2024-12-31",
+            outflow_type="werk_volledig",
+            occurred_on=inside,
+        )
+        assert (error.kind, error.field) == ("OutflowStarted", "occurred_on")
+    # another type may run beside it
+    give(
+        person,
+        ev.OutflowStarted,
+        outflow_type="onbetaald_vrijwilligerswerk",
+        occurred_on=date(2024, 10, 1),
+    )
+    # an earlier spell recorded late: it starts before and must end before the later one began
+    give(person, ev.OutflowStarted, outflow_type="werk_volledig", occurred_on=date(2024, 6, 3))
+    # (the day the later one began is one day of both: the stock on it would be ambiguous)
+    for end in (date(2024, 9, 2), date(2025, 1, 6)):
+        error = refused(
+            person,
+            ev.OutflowEnded,
+            f"the werk_volledig outflow started 2024-06-03 would end on {end}, not before the "
+            "one of 2024-09-02 to 2024-12-31 began",
+            outflow_type="werk_volledig",
+            reason="contract ended",
+            occurred_on=end,
+        )
+        assert (error.kind, error.field) == ("OutflowEnded", "occurred_on")
+    give(
+        person,
+        ev.OutflowEnded,
+        outflow_type="werk_volledig",
+        reason="contract ended",
+        occurred_on=date(2024, 9, 1),
+    )
+    # the day a spell ended, the same type may start again
+    give(person, ev.OutflowStarted, outflow_type="werk_volledig", occurred_on=date(2024, 12, 31))
+
+
 def test_contract_hours_fit_in_a_week():
     person = housed()
     error = refused(
@@ -797,6 +849,16 @@ def test_guidance_year_2_follows_year_1_and_each_year_starts_once():
         year_no=1,
         provider="VluchtelingenWerk",
     )
+    # nor before year 1 started (year 1 started on the default date, 2024-06-03)
+    error = refused(
+        person,
+        ev.SocialGuidanceStarted,
+        "dated 2024-06-02, before the start of year 1 of 2024-06-03",
+        year_no=2,
+        provider="VluchtelingenWerk",
+        occurred_on=date(2024, 6, 2),
+    )
+    assert (error.kind, error.field) == ("SocialGuidanceStarted", "occurred_on")
     give(
         person,
         ev.SocialGuidanceStarted,
