@@ -141,3 +141,9 @@ def nareis_deadline(permit_notified_on: date) -> date:
 
 def is_late_recording(occurred_on: date, recorded_on: date) -> bool:
     return (recorded_on - occurred_on).days > rules_on(occurred_on).late_recording_days
+
+
+def shortest_late_recording_days() -> int:
+    """The smallest ``late_recording_days`` of any rule set: no fact recorded within it is
+    late, whatever its date (a bound for narrowing a search before the exact check)."""
+    return min(ruleset.late_recording_days for ruleset in RULESETS)

@@ -335,6 +335,13 @@ class Dialect:
             return f'{column.name} COLLATE "C"'
         return column.name
 
+    def days_after(self, iso_date: str, days: int) -> str:
+        """SQL for the ISO date text ``days`` days after the ISO date text ``iso_date`` (an
+        SQL expression), as text that compares with dates and timestamps in ISO form."""
+        if self.is_postgres:
+            return f"(({iso_date})::date + {int(days)})::text"
+        return f"date({iso_date}, '+{int(days)} days')"
+
     def column_type(self, column: Column) -> str:
         if column.type != TEXT:
             return self.int_type

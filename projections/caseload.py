@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 import orjson
 
 from ledger import events as ev
-from ledger.rules import RuleSet, is_late_recording, rules_on
+from ledger.rules import RuleSet, is_late_recording, rules_on, shortest_late_recording_days
 from ledger.values import StaffRole, add_months
 from projections.base import (
     INT,
@@ -554,6 +554,10 @@ def _late_recordings(
     """
     r = rules_on(on)
     since = add_months(on, -r.late_recording_window_months).isoformat()
+    # only first revisions recorded after the shortest threshold of any rule set can be late
+    # (the exact threshold is that of each fact's date, checked below); corrections always
+    # look further
+    recorded_late = tx.dialect.days_after("f.occurred_on", shortest_late_recording_days() + 1)
     # person → (days, occurred_on, -version, kind): the most delayed, then the latest fact,
     # then the first stream version (one revision per version is known at a time)
     worst: dict[str, tuple[int, str, int, str]] = {}
@@ -565,7 +569,8 @@ def _late_recordings(
             "SELECT f.stream_id, f.version, f.kind, f.occurred_on, CASE WHEN f.revision = 0"
             f" THEN f.known_from ELSE (SELECT MIN(g.known_from) FROM {facts} g"
             " WHERE g.stream_id = f.stream_id AND g.version = f.version) END"
-            f" FROM {facts} f WHERE {known} AND f.occurred_on > ? AND f.occurred_on <= ?",
+            f" FROM {facts} f WHERE {known} AND f.occurred_on > ? AND f.occurred_on <= ?"
+            f" AND (f.revision > 0 OR f.known_from >= {recorded_late})",
             [*params, since, on.isoformat()],
         )
         for stream_id, version, kind, occurred_on, known_from in rows:

@@ -4,13 +4,14 @@ as-known-at cut-off. Every expected figure is worked out by hand in the comments
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import pytest
 
 from ledger import events as ev
+from ledger import rules
 from ledger.application import TrajectoryLedger
 from ledger.values import Period
 from projections import Views, catch_up, rebuild
@@ -231,6 +232,27 @@ def test_caseload_signals_deadlines_as_true_on_a_date(
     }
     assert len(result.digest or "") == 64
     assert result.projections == ("caseload", "inburgering")
+
+
+def test_a_late_recording_is_one_recorded_more_than_the_threshold_after_it_happened(
+    ledger: TrajectoryLedger, views: Views
+) -> None:
+    # recorded today: an assessment of 31 days ago is late, one of 30 days ago is not (the
+    # threshold of the rule set, 30 days); the registrations lie before the recent window
+    today = datetime.now(UTC).date()
+    limit = rules.current_rules().late_recording_days
+    late, on_time = (person(ledger, today - timedelta(days=200), "r.jansen") for _ in range(2))
+    for pid, days in ((late, limit + 1), (on_time, limit)):
+        ledger.record(
+            pid, ev.LadderAssessed, occurred_on=today - timedelta(days=days), rung=2, assessor="a"
+        )
+    result = caseload_report(views, today)
+    found = {e.row.person_id: [s.detail for s in e.signals] for e in result.entries}
+    happened = (today - timedelta(days=limit + 1)).isoformat()
+    assert found == {
+        str(late): [f"LadderAssessed of {happened} recorded {limit + 1} days later"],
+        str(on_time): [],
+    }
 
 
 def test_caseload_signals_as_known_at_the_cut_off(views: Views, scenario: dict[str, Any]) -> None:
