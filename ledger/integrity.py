@@ -825,7 +825,7 @@ class RecordedLeaf(NamedTuple):
 class Problem:
     """One thing that does not match, with what locates it (the event, or the checkpoint)."""
 
-    kind: str  # changed, deleted, inserted, out-of-order, gap, checkpoint, signature
+    kind: str  # changed, deleted, inserted, out-of-order, gap, checkpoint, signature, seal
     message: str
     notification_id: int | None = None
     stream_id: UUID | None = None
