@@ -44,11 +44,12 @@ def _read(path: Path, what: str) -> bytes:
     "a signed checkpoint (from `traject audit checkpoint`) covering every fact",
     required=True,
 )
-@file_option(
+@click.option(
     "--public-key",
-    "public_key_file",
-    "the public key of the checkpoint's signer; it goes into the pack",
+    "public_key",
+    type=KeyFile(private=False),
     required=True,
+    help="the public key of the checkpoint's signer; it goes into the pack",
 )
 @click.option(
     "--sign-key",
@@ -70,7 +71,7 @@ def evidence_command(
     project: str,
     period: Period,
     checkpoint_file: Path,
-    public_key_file: Path,
+    public_key: bytes,
     sign_key: bytes | None,
     as_known_at: datetime | None,
     out: Path,
@@ -97,7 +98,7 @@ def evidence_command(
         project,
         period,
         checkpoint_text=_read(checkpoint_file, "checkpoint"),
-        public_key_pem=_read(public_key_file, "public key"),
+        public_key_pem=public_key,
         sign_key_pem=sign_key,
         as_known_at=as_known_at,
     )
@@ -114,11 +115,12 @@ def evidence_command(
 
 @click.command("verify-pack")
 @click.argument("pack", type=click.Path(dir_okay=False, path_type=Path))
-@file_option(
+@click.option(
     "--public-key",
-    "public_key_file",
-    "the public key you trust for the checkpoint (not the one inside the pack)",
+    "public_key",
+    type=KeyFile(private=False),
     required=True,
+    help="the public key you trust for the checkpoint (not the one inside the pack)",
 )
 @click.option(
     "--issuer-key",
@@ -135,7 +137,7 @@ def verify_pack_command(
     traject: TrajectContext,
     *,
     pack: Path,
-    public_key_file: Path,
+    public_key: bytes,
     issuer_key: bytes | None,
     require_signature: bool,
     as_json: bool,
@@ -146,8 +148,9 @@ def verify_pack_command(
 
     A signed pack's manifest must be signed by --issuer-key or, without it, by the
     --public-key. An unsigned pack verifies with a warning that it is unsigned, unless
-    --require-signature or --issuer-key is given. Names each file and entry that fails on
-    stderr and exits with status 1. With --json the result is also one JSON object on stdout
+    --require-signature or --issuer-key is given. A key file that is not an Ed25519 public
+    key is refused (exit 2). Names each file and entry that fails on stderr and exits with
+    status 1. With --json the result is also one JSON object on stdout
     (docs/audit.md, "JSON output").
 
     \b
@@ -157,7 +160,7 @@ def verify_pack_command(
     """
     report = verify_pack(
         _read(pack, "evidence pack"),
-        _read(public_key_file, "public key"),
+        public_key,
         issuer_key,
         require_signature=require_signature,
     )

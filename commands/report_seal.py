@@ -31,7 +31,7 @@ from commands.report import group
 from commands.reporting import municipality_option, table_or_json_option
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
-from ledger.seals import Change, Comparison, compare, without_basis
+from ledger.seals import Change, Comparison, check_seals, compare, without_basis
 
 SEAL_COMMANDS = frozenset({"seal", "sealed", "restate"})
 PERSON_LEVEL = frozenset({"caseload", "find-candidates", "inburgering", "timeline"})
@@ -152,17 +152,22 @@ def seal_command(
 def sealed_command(traject: TrajectContext, municipality: str | None, output: str | None) -> None:
     """List the reports sealed on a municipality's stream, oldest first.
 
+    Each seal's figures are checked against its digest: a seal altered after it was recorded
+    is named on stderr, and the command exits with status 1.
+
     \b
     Example:
       traject report sealed --municipality GM0622
     """
     app = traject.reader
     code = _municipality(app, municipality)
-    seals = [seal_json(seal) for seal in app.sealed_reports(code)]
+    sealed = app.sealed_reports(code)
+    seals = [seal_json(seal) for seal in sealed]
     data = {"municipality": code, "seals": seals}
     traject.emit(
         sealed_table(code, seals), data, as_json=None if output is None else output == "json"
     )
+    check_seals(sealed)
 
 
 def sealed_table(code: str, seals: list[dict[str, Any]]) -> Table:
@@ -205,6 +210,9 @@ def restate_command(
     """Re-run a sealed report as known now and show every figure that changed beside the
     sealed one; also check that the report as known at the seal's moment gives the sealed
     digest again ("reproducible"). The seal is never changed.
+
+    A seal whose stored figures do not match its own digest was altered after it was
+    recorded: it is refused (exit 1), and its figures are not shown.
 
     SEAL is the seal's version (as `traject report sealed` lists it).
 

@@ -11,6 +11,8 @@ from commands.context import TrajectContext, pass_traject
 from commands.reading import purpose_option, reading
 from commands.reporting import table_or_json_option
 from commands.types import KnownAtMoment
+from ledger import events as ev
+from ledger.seals import check_seals
 
 
 @click.command()
@@ -41,7 +43,9 @@ def timeline(
     not shown)" and a warning says why. SUBJECT is a person id or a unique prefix of at least 6
     characters, a municipality's CBS code (its taakstelling, realisation and sealed reports) or
     an AMIF project's code (project:CODE where the code could also start a person id). The
-    JSON form is stable (see commands/render.py).
+    JSON form is stable (see commands/render.py). A sealed report whose stored figures do not
+    match its digest (altered after it was recorded) is named on stderr, and the command
+    exits with status 1.
 
     \b
     Example:
@@ -58,3 +62,4 @@ def timeline(
     traject.emit(tables.timeline_table(history), render.timeline_json(history), as_json=as_json)
     traject.note(render.disclosure_notes(history.disclosure, stream_id))
     traject.warn(render.disclosure_warnings(history.disclosure))
+    check_seals(e.event for e in history.entries if isinstance(e.event, ev.ReportSealed))

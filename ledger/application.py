@@ -95,7 +95,7 @@ from ledger.persistence import (
     TrajectTables,
 )
 from ledger.retention import Hold, ProjectFacts, RetentionStatus, assess
-from ledger.seals import canonical_digest, canonical_json, without_basis
+from ledger.seals import canonical_digest, canonical_json, check_seals, without_basis
 from ledger.special import (
     Disclosure,
     Reading,
@@ -715,13 +715,17 @@ class TrajectoryLedger(Application[UUID]):
         return [e for e in self.stream_events(stream) if isinstance(e, ev.ReportSealed)]
 
     def sealed_report(self, code: str, version: int) -> ev.ReportSealed:
-        """The seal at ``version`` of municipality ``code``'s stream.
+        """The seal at ``version`` of municipality ``code``'s stream, its figures checked
+        against its digest (``ledger.seals.seal_problem``, as when it was recorded).
 
         Raises:
             SealNotFoundError: no seal at that version.
+            SealAlteredError: its stored figures are not the ones it sealed: the stored event
+                was altered after it was recorded.
         """
         for seal in self.sealed_reports(code):
             if seal.originator_version == version:
+                check_seals([seal])
                 return seal
         raise SealNotFoundError(code, version)
 

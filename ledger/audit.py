@@ -28,7 +28,9 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import OperationalError, ProgrammingError
+from eventsourcing.utils import get_topic
 
+from ledger import events as ev
 from ledger.integrity import (
     Checkpoint,
     CheckpointBody,
@@ -53,7 +55,7 @@ from ledger.integrity import (
     verify_raw_log,
 )
 from ledger.persistence import AUDIT_TABLES, Progress, TrajectSQLiteRecorder
-from ledger.seals import canonical_digest, without_basis
+from ledger.seals import canonical_digest, stored_seal_problem, without_basis
 
 if TYPE_CHECKING:
     from ledger.application import TrajectoryLedger
@@ -373,6 +375,7 @@ def _scan(
     total = int(app.recorder.max_notification_id() or 0)
     last_id = 0
     negative: list[Problem] = []
+    seals: list[Problem] = []
     sink: list[bytes] = []
     differs = False
 
@@ -384,6 +387,7 @@ def _scan(
             if page[0][0] < 0:
                 negative.extend(_negative(row) for row in page if row[0] < 0)
                 page = [row for row in page if row[0] >= 0]  # noqa: PLW2901
+            seals.extend(_altered_seals(page))
             yield from page
             if compare and not differs:
                 differs = not _page_matches(app, page, sink, below, high)
@@ -403,6 +407,7 @@ def _scan(
     )
     if differs:  # the exact pass, to name the first event that does not match
         negative.clear()
+        seals.clear()
         report = verify_raw_log(
             read(compare=False),
             checkpoints,
@@ -410,8 +415,9 @@ def _scan(
             public_key=public_key,
             origin=expected_origin,
         )
-    if negative:
-        report = dataclasses.replace(report, ok=False, problems=(*negative, *report.problems))
+    if negative or seals:
+        problems = (*negative, *report.problems, *seals)
+        report = dataclasses.replace(report, ok=False, problems=problems)
     return report, last_id
 
 
@@ -450,6 +456,34 @@ def _negative(row: RawRow) -> Problem:
         stream_id,
         row[2],
     )
+
+
+SEAL_TOPIC = get_topic(ev.ReportSealed)
+
+
+def _altered_seals(page: Sequence[RawRow]) -> Iterator[Problem]:
+    """The sealed reports of ``page`` whose stored figures do not match their digest.
+
+    Every seal is checked when it is recorded or imported, so such a row was altered after
+    it was written, whether or not its leaf had been recorded by then.
+    """
+    for notification_id, stream, version, topic, state in page:
+        if topic != SEAL_TOPIC:
+            continue
+        problem = stored_seal_problem(state)
+        if problem is None:
+            continue
+        stream_id = UUID(bytes=stream)
+        field, rule = problem
+        yield Problem(
+            "seal",
+            f"event {notification_id} (stream {stream_id} version {version}) is a sealed "
+            f"report whose stored figures do not match its digest ({field}: {rule}): it was "
+            "altered after it was recorded",
+            notification_id,
+            stream_id,
+            version,
+        )
 
 
 GAPS_LISTED = 20

@@ -195,6 +195,30 @@ class SealNotFoundError(TrajectError):
         )
 
 
+class SealAlteredError(TrajectError):
+    """Seals whose stored figures are not those their digest seals (``ledger.seals``): each
+    seal is checked when it is recorded or imported, so the stored event was altered since,
+    and its figures must not be shown as the sealed ones."""
+
+    def __init__(self, municipality: str, altered: Sequence[tuple[int, str, str]]) -> None:
+        self.municipality = municipality
+        self.versions = tuple(version for version, _, _ in altered)
+        if len(altered) == 1:
+            ((version, field, rule),) = altered
+            what = (
+                f"seal v{version} on {municipality}'s stream was altered after it was recorded "
+                f"({field}: {rule}): its stored figures are not the ones it sealed"
+            )
+        else:
+            details = "; ".join(f"v{v}: {field}: {rule}" for v, field, rule in altered)
+            what = (
+                f"seals {', '.join(f'v{v}' for v in self.versions)} on {municipality}'s stream "
+                f"were altered after they were recorded ({details}): their stored figures are "
+                "not the ones they sealed"
+            )
+        super().__init__(f"{what}; run `traject audit verify` to see what changed")
+
+
 class AmbiguousReferenceError(TrajectError):
     def __init__(self, ref: str, count: int) -> None:
         super().__init__(f"person reference {ref!r} matches {count} persons: give more characters")

@@ -766,6 +766,10 @@ def _check_proofs(
         except (KeyError, TypeError, ValueError) as error:
             problems.add(where, f"malformed proof entry ({error})")
             continue
+        broken = _entry_rule(item, stream_id)
+        if broken is not None:
+            problems.add(where, broken)
+            continue
         if item["ref"] != fact_ref(str(stream_id), version):
             problems.add(where, "the reference does not name its stream id and version")
             continue
@@ -784,6 +788,32 @@ def _check_proofs(
     return proven
 
 
+PROOF_NUMBERS = ("notification_id", "version", "leaf_index", "tree_size")
+
+
+def _entry_rule(item: Mapping[str, Any], stream_id: UUID) -> str | None:
+    """The rule a readable proof entry breaks, if any: its fields are in the form the pack
+    writes them, so that the facts rebuilt from it are keyed as the tables name them."""
+    if item["stream_id"] != str(stream_id):
+        return (
+            f"stream_id {item['stream_id']!r}: a stream id must be the canonical lower-case "
+            f"UUID form ({stream_id})"
+        )
+    for name in PROOF_NUMBERS:
+        if type(item[name]) is not int:
+            return f"{name} {item[name]!r}: must be a whole number"
+    kind = str(item["topic"]).rpartition(":")[2]
+    if item.get("kind") != kind:
+        return f"kind {item.get('kind')!r}: must be the kind its topic names ({kind})"
+    return None
+
+
+def participant_label(row: Mapping[str, Any], number: int) -> str:
+    """A participant row as problems name it: its position and pseudonym (a municipality may
+    have several participants)."""
+    return f"{number}, participant {row.get('participant')}"
+
+
 def _referenced(data: Mapping[str, Any], participants: Sequence[Any]) -> list[tuple[str, Any]]:
     """(where, leaf index) for every fact a reported number or a participant row names."""
     found: list[tuple[str, str]] = []
@@ -792,9 +822,9 @@ def _referenced(data: Mapping[str, Any], participants: Sequence[Any]) -> list[tu
     for h in data.get("hours", []):
         found += [(f"{INDICATORS_JSON} hours {h.get('category')}", r) for r in h.get("facts", [])]
     found += [(f"{INDICATORS_JSON} cost", r) for r in data.get("cost", {}).get("facts", [])]
-    for row in participants:
+    for number, row in enumerate(participants):
         if isinstance(row, dict):
-            where = f"{PARTICIPANTS_JSON} participant {row.get('participant')}"
+            where = f"{PARTICIPANTS_JSON}[{participant_label(row, number)}]"
             found += [(where, r) for r in row.get("facts", [])]
     return found
 
@@ -837,6 +867,16 @@ def facts_from_proofs(proven: Mapping[str, Mapping[str, Any]]) -> list[Fact]:
     return facts
 
 
+def _entry_label(entry: Any, number: int) -> str:
+    """A list entry as problems name it: an indicator by code, hours by category, a progress
+    row by municipality, a participant by position and pseudonym, anything else by position."""
+    if not isinstance(entry, dict):
+        return str(number)
+    if "participant" in entry:
+        return participant_label(entry, number)
+    return str(entry.get("code") or entry.get("category") or entry.get("municipality") or number)
+
+
 def _compare(where: str, reported: Any, recounted: Any, problems: _Problems) -> None:
     """Name each figure that differs between the pack and the recount."""
     if reported == recounted:
@@ -852,10 +892,7 @@ def _compare(where: str, reported: Any, recounted: Any, problems: _Problems) -> 
             )
             return
         for number, (a, b) in enumerate(zip(reported, recounted, strict=True)):
-            label = a.get("code") or a.get("category") or a.get("municipality") or number
-            _compare(
-                f"{where}[{label}]" if isinstance(a, dict) else f"{where}[{number}]", a, b, problems
-            )
+            _compare(f"{where}[{_entry_label(a, number)}]", a, b, problems)
         return
     problems.add(where, f"reports {reported!r}, recounted from the proven facts: {recounted!r}")
 

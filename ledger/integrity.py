@@ -529,8 +529,12 @@ def load_public_key(key: Ed25519PublicKey | bytes) -> Ed25519PublicKey:
         raise IntegrityError(msg)
     try:
         loaded = serialization.load_pem_public_key(key)
-    except (ValueError, TypeError) as exc:
-        raise IntegrityError(f"public key: not a PEM public key ({exc})") from None
+    except (ValueError, TypeError):
+        msg = (
+            "public key: not a PEM public key (an Ed25519 public key is needed: the .pub file "
+            "`traject audit keygen` writes)"
+        )
+        raise IntegrityError(msg) from None
     if not isinstance(loaded, Ed25519PublicKey):
         raise IntegrityError("public key: not an Ed25519 key")
     return loaded
@@ -825,7 +829,7 @@ class RecordedLeaf(NamedTuple):
 class Problem:
     """One thing that does not match, with what locates it (the event, or the checkpoint)."""
 
-    kind: str  # changed, deleted, inserted, out-of-order, gap, checkpoint, signature
+    kind: str  # changed, deleted, inserted, out-of-order, gap, checkpoint, signature, seal
     message: str
     notification_id: int | None = None
     stream_id: UUID | None = None

@@ -9,13 +9,14 @@ rather than by position, so a row added or dropped does not shift every row afte
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 
 from ledger import events as ev
+from ledger.errors import SealAlteredError
 
 PERSON_KEYS = frozenset({"person_id", "bsn", "external_ref"})
 """Keys that identify a person: a sealed result must hold none of them."""
@@ -63,22 +64,60 @@ def seal_problem(event: ev.ReportSealed) -> tuple[str, str] | None:
     """The first rule ``event`` breaks, as (field, rule), or None.
 
     Its result is a JSON object in canonical form, ``digest`` is its SHA-256, and it names no
-    person. Checked for every seal, made by ``traject report seal`` or imported.
+    person. Checked for every seal, made by ``traject report seal`` or imported, and again
+    whenever a seal is read back (``check_seals``) or the log verified (``stored_seal_problem``):
+    a seal that breaks it was altered after it was recorded.
     """
+    return _figures_problem(event.result_json, event.digest)
+
+
+def _figures_problem(result_json: str, digest: str) -> tuple[str, str] | None:
     try:
-        result = orjson.loads(event.result_json)
+        result = orjson.loads(result_json)
     except orjson.JSONDecodeError:
         return "result_json", "must be a JSON object"
     if not isinstance(result, dict):
         return "result_json", "must be a JSON object"
-    if canonical_json(result) != event.result_json.encode():
+    if canonical_json(result) != result_json.encode():
         return "result_json", "must be canonical JSON (keys sorted, compact)"
-    if canonical_digest(result) != event.digest:
+    if canonical_digest(result) != digest:
         return "digest", "must be the SHA-256 of result_json"
     personal = person_paths(result)
     if personal:
         return "result_json", f"a sealed report holds no personal data; found {personal[0]}"
     return None
+
+
+def stored_seal_problem(state: bytes) -> tuple[str, str] | None:
+    """``seal_problem`` of a seal's stored bytes, read as they are (``traject audit verify``
+    reads rows without the mapper, so that a row the model would refuse is named too)."""
+    try:
+        data = orjson.loads(state)
+    except orjson.JSONDecodeError:
+        return "state", "is not JSON"
+    if not isinstance(data, dict):
+        return "state", "must be a JSON object"
+    result_json, digest = data.get("result_json"), data.get("digest")
+    if not isinstance(result_json, str) or not isinstance(digest, str):
+        return "state", "must hold result_json and digest as text"
+    return _figures_problem(result_json, digest)
+
+
+def check_seals(seals: Iterable[ev.ReportSealed]) -> None:
+    """Refuse to vouch for seals whose stored figures break ``seal_problem``.
+
+    Every seal is checked when it is recorded or imported, so one that fails now was altered
+    after it was recorded: its figures are not the ones it sealed.
+
+    Raises:
+        SealAlteredError: naming each such seal (all of one municipality's stream).
+    """
+    altered = [(seal, problem) for seal in seals if (problem := seal_problem(seal)) is not None]
+    if altered:
+        municipality = altered[0][0].municipality
+        raise SealAlteredError(
+            municipality, [(seal.originator_version, *problem) for seal, problem in altered]
+        )
 
 
 # --- comparing two results ----------------------------------------------------------------------

@@ -76,9 +76,10 @@ class AmifReport:
 def pseudonym_key(app: TrajectoryLedger, project: str) -> bytes:
     """The per-project key of participant pseudonyms, derived from the ledger's keyed-hash key.
 
-    Without the master key a pseudonym cannot be linked back to a person id; with it the same
-    person gets the same pseudonym in every pack of the project, and different ones across
-    projects.
+    The same person gets the same pseudonym in every pack of the project, and different ones
+    across projects; computing one from a person id needs the master key. The pseudonym keeps
+    the person id out of the tables only: a pack's proofs carry each fact's stream id, so a
+    pack links each pseudonym to its person id, and packs link through it (docs/amif.md).
     """
     return hmac.new(
         app.keyring.bsn_key, f"traject amif pseudonym v1|{project.upper()}".encode(), "sha256"

@@ -278,6 +278,41 @@ def test_bad_key_files_name_the_option_and_write_nothing(amif_ledger, tmp_path: 
     )
 
 
+def test_verify_pack_refuses_a_key_file_that_is_not_a_public_key(amif_ledger, tmp_path: Path):
+    # the auditor's --public-key is checked before the pack is read: a file that is not an
+    # Ed25519 public key is bad input (exit 2) naming the option and the file, instead of a
+    # signature that "does not verify"
+    traject, _ = amif_ledger
+    checkpoint, public = keys_and_checkpoint(traject, tmp_path)
+    pack = tmp_path / "mwp.zip"
+    assert evidence(traject, checkpoint, public, pack).exit_code == 0
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a key\n")
+    p256 = tmp_path / "p256.pub"
+    p256.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    private = tmp_path / "auditor.key"
+    for given, message in (
+        (notes, "public key: not a PEM public key (an Ed25519 public key is needed: the .pub "
+         "file `traject audit keygen` writes)"),
+        (p256, "public key: not an Ed25519 key"),
+        (private, "public key: this is a private key; give the public key (the .pub file)"),
+    ):  # fmt: skip
+        result = offline(tmp_path)("audit", "verify-pack", str(pack), "--public-key", str(given))
+        assert result.exit_code == 2, given
+        assert result.stderr.endswith(
+            f"Error: Invalid value for '--public-key': {given}: {message}\n"
+        ), result.stderr
+    # the checkpoint's public key given to `traject audit evidence` is checked the same way
+    result = evidence(traject, checkpoint, notes, tmp_path / "other.zip")
+    assert result.exit_code == 2
+    assert "Invalid value for '--public-key'" in result.stderr
+    assert not (tmp_path / "other.zip").exists()
+
+
 def test_a_project_s_facts_are_shown_and_corrected_by_its_code(amif_ledger) -> None:
     """The project's own facts (its registration, costs, verifications) have a timeline and
     take corrections from the command line, named by the project's code."""

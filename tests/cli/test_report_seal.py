@@ -150,6 +150,79 @@ def test_the_seal_is_in_the_integrity_log_and_listed(
     assert f"notification {seal_id}" in tampered.stderr or f"event {seal_id}" in tampered.stderr
 
 
+def alter_stored_seal(ledger: Traject, notification_id: int, old: str, new: str) -> None:
+    """Replace ``old`` by ``new`` in a seal's stored result_json, by hand in the SQLite file,
+    its digest left as it was (the update trigger dropped, as someone with file access would)."""
+    path = ledger.database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as connection, connection:
+        (state,) = connection.execute(
+            "SELECT state FROM stored_events WHERE rowid = ?", [notification_id]
+        ).fetchone()
+        data = orjson.loads(state)
+        assert old in data["result_json"]
+        data["result_json"] = data["result_json"].replace(old, new)
+        connection.execute("DROP TRIGGER IF EXISTS traject_events_no_update")
+        connection.execute(
+            "UPDATE stored_events SET state = ? WHERE rowid = ?",
+            [orjson.dumps(data, option=orjson.OPT_SORT_KEYS), notification_id],
+        )
+
+
+@pytest.mark.parametrize("ledger", ["sqlite"], indirect=True)
+def test_a_seal_altered_after_it_was_recorded_is_never_shown_as_sealed(
+    ledger: Traject, sealed: dict[str, Any], tmp_path: Path
+) -> None:
+    seal_id = sealed["before"] + 1
+    # the sealed total was 2; it is changed to 9 in the stored event, before the integrity
+    # log recorded the seal's leaf
+    alter_stored_seal(ledger, seal_id, '"started":2', '"started":9')
+    altered = (
+        "Error: seal v1 on GM0622's stream was altered after it was recorded (digest: must be "
+        "the SHA-256 of result_json): its stored figures are not the ones it sealed; run "
+        "`traject audit verify` to see what changed\n"
+    )
+    # restate checks the seal against its own digest first: no figures, no "reproducible"
+    for output in ("table", "json", "csv"):
+        restated = ledger("report", "restate", "v1", "--format", output)
+        assert restated.exit_code == 1, output
+        assert restated.stdout == ""
+        assert restated.stderr == altered
+    # the listing shows no figures: it still lists the seal, and names it as altered
+    listed = ledger("report", "sealed", "--format", "json")
+    assert listed.exit_code == 1
+    assert json.loads(listed.stdout)["seals"] == [sealed["seal"]]
+    assert listed.stderr == altered
+    # the municipality's timeline shows the stored event as it is, and says it was altered
+    timeline = ledger("timeline", "GM0622")
+    assert timeline.exit_code == 1
+    assert timeline.stderr.endswith(altered)
+    # verify names the event, although its leaf was recorded only after the change ...
+    ledger.ok("report", "outflow", "--period", "2024H1")
+    verified = ledger("audit", "verify", "-q", "--json")
+    assert verified.exit_code == 1
+    problems = json.loads(verified.stdout)["problems"]
+    assert problems == [
+        {
+            "kind": "seal",
+            "message": f"event {seal_id} (stream {problems[0]['stream_id']} version 1) is a "
+            "sealed report whose stored figures do not match its digest (digest: must be the "
+            "SHA-256 of result_json): it was altered after it was recorded",
+            "notification_id": seal_id,
+            "stream_id": problems[0]["stream_id"],
+            "version": 1,
+            "checkpoint_size": None,
+        }
+    ]
+    # ... and an import refuses the exported seal for the same reason (one shared check)
+    exported = tmp_path / "export.jsonl"
+    ledger.ok("export", "--include-personal", "--quiet", "--output", str(exported))
+    copy = Traject(f"sqlite:///{tmp_path / 'copy.db'}", tmp_path / "copy.key")
+    copy.init("--municipality", "GM0622")
+    imported = copy("import", str(exported))
+    assert imported.exit_code != 0
+    assert "digest: must be the SHA-256 of result_json" in imported.output
+
+
 def test_a_second_seal_with_the_same_label_is_a_new_seal(
     ledger: Traject, sealed: dict[str, Any]
 ) -> None:

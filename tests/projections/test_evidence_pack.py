@@ -221,6 +221,57 @@ def test_no_single_byte_flip_of_the_small_files_crashes_the_check(make_ledger, s
                 assert not report.ok, (name, position)
 
 
+def test_a_participant_is_named_by_its_row_and_pseudonym(on_sqlite):
+    # A and B both take part for GM0622: a forged figure names the row and the pseudonym,
+    # not the municipality, which would not tell them apart
+    views, checkpoint, public = on_sqlite
+    files = entries(pack_of(views, checkpoint, public))
+    rows = orjson.loads(files["participants.json"])
+    number, row = next(
+        (n, r) for n, r in enumerate(rows) if r["municipality"] == "GM0622" and n > 0
+    )
+    assert [r["municipality"] for r in rows].count("GM0622") == 2
+    services = row["services"]
+    row["services"] = services + 1
+    forged = rehashed({**files, "participants.json": dumps(rows)})
+    text = problems_of(write_zip(forged), public)
+    assert (
+        f"participants.json[{number}, participant {row['participant']}].services: reports "
+        f"{services + 1}, recounted from the proven facts: {services}"
+    ) in text
+    assert "[GM0622]" not in text
+
+
+def test_a_proof_entry_not_in_the_pack_s_own_form_is_named_with_its_rule(on_sqlite):
+    # a forger rewrites one proof entry (and the manifest of the unsigned pack); the leaf it
+    # proves is unchanged, but the entry must be as the pack writes it: the message names
+    # the entry and the rule, and nothing fails to be read
+    views, checkpoint, public = on_sqlite
+    files = entries(pack_of(views, checkpoint, public))
+    proofs = orjson.loads(files["proofs.json"])
+    entry = next(p for p in proofs if p["kind"] == "ServiceDelivered")
+    where = f"proofs.json [{entry['ref']}]"
+    stream_id = entry["stream_id"]
+    for field, value, rule in (
+        (
+            "stream_id",
+            stream_id.upper(),
+            f"stream_id {stream_id.upper()!r}: a stream id must be the canonical lower-case "
+            f"UUID form ({stream_id})",
+        ),
+        ("version", str(entry["version"]), f"version {str(entry['version'])!r}: must be a "
+         "whole number"),
+        ("kind", "ParticipantExited", "kind 'ParticipantExited': must be the kind its topic "
+         "names (ServiceDelivered)"),
+    ):  # fmt: skip
+        altered = [{**p, field: value} if p is entry else p for p in proofs]
+        forged = rehashed({**files, "proofs.json": dumps(altered)})
+        report = verify_pack(write_zip(forged), public)
+        messages = [str(p) for p in report.problems]
+        assert f"{where}: {rule}" in messages, messages
+        assert not any("malformed" in m or "Error" in m for m in messages), messages
+
+
 # --- the issuer's signature over the manifest -----------------------------------------------
 
 
