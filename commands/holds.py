@@ -101,6 +101,8 @@ def project_hold(traject: TrajectContext, code: str, **options: Any) -> None:
 def project_release(traject: TrajectContext, code: str, **options: Any) -> None:
     """Release an open legal hold on an AMIF project (LegalHoldReleased).
 
+    The release is not dated (--on) before the day the hold was placed.
+
     \b
     Example:
       traject project release MWP --ref ADR-2026-07 --reason "audit closed without findings"

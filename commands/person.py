@@ -131,6 +131,8 @@ def shred(traject: TrajectContext, person: str, approved_by: str) -> None:
 
     Refused while a retention basis is open or a legal hold is open (see `traject person
     retention`): the message names each basis with its date and each hold with its reason.
+    Refused too for a person erased before ("already erased on DATE"). The person's external
+    keys (a source system's client numbers) are deleted with the key.
 
     The key's old bytes are then purged from the database's files: on SQLite the write-ahead
     log is emptied; on PostgreSQL the key table is rewritten, which only its owner may do. When
@@ -160,7 +162,8 @@ def retention(traject: TrajectContext, person: str, on: Any) -> None:
     Each basis (the trajectory file; the evidence of each AMIF project the person took part
     in) is computed from the facts in the ledger with the retention rule set in force, and
     ends on its date; the effective deletion date is the latest end among the bases still
-    open. Erasure is allowed when no basis and no hold is open.
+    open. A legal hold is open from the day it was placed until the day it is released.
+    Erasure is allowed when no basis and no hold is open.
 
     \b
     Example:
@@ -216,6 +219,8 @@ def hold(traject: TrajectContext, person: str, **options: Any) -> None:
 @pass_traject
 def release(traject: TrajectContext, person: str, **options: Any) -> None:
     """Release an open legal hold on a person (LegalHoldReleased).
+
+    The release is not dated (--on) before the day the hold was placed.
 
     \b
     Example:

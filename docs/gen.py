@@ -227,18 +227,25 @@ def field_rows(cls: type[ev.TrajectEvent], names: tuple[str, ...]) -> list[str]:
             description = info.description or ""
         rows.append(
             f"| `{name}` | {_cell(kind)} | {required} | {_cell(allowed) or '–'} "
-            f"| {_cell(description)} | {_personal_cell(name, personal, special, staff)} |"
+            f"| {_cell(description)} | {_personal_cell(cls, name, personal, special, staff)} |"
         )
     return rows
 
 
 def _personal_cell(
-    name: str, personal: frozenset[str], special: frozenset[str], staff: frozenset[str]
+    cls: type[ev.TrajectEvent],
+    name: str,
+    personal: frozenset[str],
+    special: frozenset[str],
+    staff: frozenset[str],
 ) -> str:
     if name in special:
         return "yes, special category (Art. 9)"
     if name in staff:
         return "no, staff name"
+    since = cls.personal_since.get(name)
+    if since is not None:
+        return f"yes, from class version {since} (in clear in facts stored before)"
     return "yes" if name in personal else "no"
 
 

@@ -220,11 +220,14 @@ class StreamAggregate:
                 raise RuleViolationError(kind_name(type(event)), *problem)
         return []
 
-    def open_holds(self) -> dict[str, ev.LegalHoldPlaced]:
-        """The legal holds placed on this stream and not released, by reference."""
+    def open_holds(self, on: date | None = None) -> dict[str, ev.LegalHoldPlaced]:
+        """The legal holds placed on this stream and not released, by reference; with ``on``,
+        those open on that day: placed on or before it, and not released on or before it."""
         holds: dict[str, ev.LegalHoldPlaced] = {}
         for version in sorted(self.effective):
             event = self.effective[version]
+            if on is not None and event.occurred_on > on:
+                continue  # placed or released after the day
             if isinstance(event, ev.LegalHoldPlaced):
                 holds[event.hold_ref] = event
             elif isinstance(event, ev.LegalHoldReleased):
@@ -232,7 +235,8 @@ class StreamAggregate:
         return holds
 
     def check_hold(self, event: ev.LegalHoldPlaced | ev.LegalHoldReleased) -> None:
-        """A hold reference is open once at a time; only an open hold can be released."""
+        """A hold reference is open once at a time; only an open hold can be released, and
+        not before the day it was placed."""
         kind = kind_name(type(event))
         holds = self.open_holds()
         placed = holds.get(event.hold_ref)
@@ -246,6 +250,13 @@ class StreamAggregate:
             known = ", ".join(sorted(holds)) or "none"
             raise RuleViolationError(
                 kind, "hold_ref", f"no open hold {event.hold_ref} (open holds: {known})"
+            )
+        if placed is not None and event.occurred_on < placed.occurred_on:  # a release
+            raise RuleViolationError(
+                kind,
+                "occurred_on",
+                f"must not be before the hold it releases ({event.hold_ref} was placed on "
+                f"{placed.occurred_on})",
             )
 
     def check_target(self, event: ev.EventCorrected | ev.EventRetracted) -> None:
@@ -659,6 +670,8 @@ class Trajectory(StreamAggregate):
             return warnings
         if not s.registered:
             raise RuleViolationError(kind, "person", "PersonRegistered must come first")
+        if isinstance(event, ev.PersonalDataShredded):
+            self.check_not_erased()
         if not isinstance(event, ev.CONTROL_EVENTS):
             if s.deceased_on is not None:
                 raise RuleViolationError(
@@ -672,6 +685,20 @@ class Trajectory(StreamAggregate):
             limit = rules.rules_on(event.occurred_on).late_recording_days
             warnings.append(f"recorded {days} days after it happened (flagged above {limit} days)")
         return warnings
+
+    def check_not_erased(self) -> None:
+        """A person is erased once: a second erasure is refused, naming the first's day.
+
+        Raises:
+            RuleViolationError: field ``person``.
+        """
+        for version, event in self.stored.items():
+            if isinstance(event, ev.PersonalDataShredded):
+                raise RuleViolationError(
+                    kind_name(ev.PersonalDataShredded),
+                    "person",
+                    f"already erased on {event.occurred_on} (v{version})",
+                )
 
     def check_corrected(
         self, corrected: ev.TrajectEvent, correction: ev.EventCorrected

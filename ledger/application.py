@@ -276,11 +276,17 @@ def as_it_stood(aggregate: StreamAggregate, version: int) -> StreamAggregate:
     return project_stream(None, earlier) or type(aggregate)(aggregate.id)
 
 
-def holds_of(aggregate: StreamAggregate, held: str) -> tuple[Hold, ...]:
-    """The open legal holds of a stream."""
+def holds_of(
+    aggregate: StreamAggregate, held: str, on: date, *, erasing: bool = False
+) -> tuple[Hold, ...]:
+    """The legal holds of a stream open on ``on``: placed on or before it, not released on or
+    before it. ``erasing``: and those open now, whatever their dates (an erasure destroys the
+    key when it is recorded, so a hold not released yet refuses an erasure dated before it)."""
+    holds = aggregate.open_holds(on)
+    if erasing:
+        holds = aggregate.open_holds() | holds
     return tuple(
-        Hold(ref, held, placed.occurred_on, placed.reason)
-        for ref, placed in sorted(aggregate.open_holds().items())
+        Hold(ref, held, placed.occurred_on, placed.reason) for ref, placed in sorted(holds.items())
     )
 
 
@@ -583,41 +589,49 @@ class TrajectoryLedger(Application[UUID]):
         )
 
     def shred(self, person_id: UUID, *, approved_by: str, **envelope: Any) -> Erasure:
-        """Erase a person's personal data: record the erasure, destroy the data key, then purge
-        the key's old bytes from the database's files as far as this user may.
+        """Erase a person's personal data: record the erasure and, in the same transaction,
+        destroy the data key and forget the person's BSN hash and external keys (a source
+        system's client numbers, ``traject_external_refs``); then purge the old bytes from the
+        database's files as far as this user may.
 
         Allowed only when, on the day of erasure (``occurred_on``, default today), no retention
         basis of the person is open and no legal hold on the person or on an AMIF project they
-        took part in is open (``retention``). The check runs on the stream as loaded for the
-        write, so a hold placed on the person meanwhile makes the write retry and refuse.
+        took part in is open (``retention``), and only once. The check runs on the stream as
+        loaded for the write, so a hold placed on the person meanwhile makes the write retry
+        and refuse.
 
         The purge's outcome says what is left when it could not be done (PostgreSQL: the
         connected user does not own the key table; SQLite: a reader held the log back); the
         erasure then stays marked as awaiting :meth:`purge_erased`.
 
         Raises:
+            RuleViolationError: the person was erased before (field ``person``: "already
+                erased on <date>").
             RetentionHoldError: a basis or a hold is open; the message names each with its
                 date or reason.
         """
 
         guards: list[Guard] = []  # the projects' streams as the check read them
+        self.tables.has_external_refs()  # known before the erasure's transaction asks
 
         def build(aggregate: StreamAggregate) -> dict[str, Any]:
             guards.clear()
             if isinstance(aggregate, Trajectory):
+                aggregate.check_not_erased()
                 status = self.retention_of(
                     aggregate,
                     as_day(envelope.get("occurred_on"), "PersonalDataShredded"),
                     lambda code: self._guarded_project(code, guards),
+                    erasing=True,
                 )
                 if not status.erasable:
                     raise RetentionHoldError(person_id, status.on, status.refusals())
             return {"approved_by": approved_by, **envelope}
 
         recorded = self._append(
-            person_id, ev.PersonalDataShredded, build, new_stream=False, guards=guards
+            person_id, ev.PersonalDataShredded, build, new_stream=False, guards=guards, erases=True
         )
-        self.keyring.shred(person_id)
+        self.keyring.shredded(person_id)
         return Erasure(recorded, self.tables.purge_erased_keys())
 
     def purge_erased(self) -> Purge:
@@ -768,6 +782,7 @@ class TrajectoryLedger(Application[UUID]):
         recorded_at: datetime | None = None,
         guards: Sequence[Guard] = (),
         unchecked: frozenset[str] = frozenset(),
+        erases: bool = False,
     ) -> Recorded:
         """Check and append one event, retrying when another writer got there first.
 
@@ -779,6 +794,7 @@ class TrajectoryLedger(Application[UUID]):
         An idempotency key seen before appends nothing if it named the same fact, and is
         refused if not (:meth:`check_repeat`; ``fresh``: ``stream_id`` is a new person's new
         id, so the stream is not compared; ``unchecked``: fields a repeat may change).
+        ``erases``: the event is an erasure, saved with the stream's key tombstone.
         """
         key = fields.get("idempotency_key") if isinstance(fields, Mapping) else None
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -799,6 +815,8 @@ class TrajectoryLedger(Application[UUID]):
             move = self.bsn_move(aggregate, event)  # before the event changes the stream
             warnings = aggregate.record(event)
             save_kwargs: dict[str, Any] = {"guards": reads} if reads else {}
+            if erases:
+                save_kwargs["shredded"] = [stream_id]
             if event.idempotency_key:
                 save_kwargs["idempotency"] = [
                     IdempotencyRow(event.idempotency_key, stream_id, event.originator_version)
@@ -1345,10 +1363,13 @@ class TrajectoryLedger(Application[UUID]):
         trajectory: Trajectory,
         on: date,
         project_stream: Callable[[str], StreamAggregate | None],
+        *,
+        erasing: bool = False,
     ) -> RetentionStatus:
         """:meth:`retention` of a loaded ``trajectory``, with the streams of the AMIF projects
         the person took part in as ``project_stream`` gives them (a bulk import: as its batch
-        holds them, with what the batch has added)."""
+        holds them, with what the batch has added). ``erasing``: for an erasure dated ``on``,
+        which a hold not released yet refuses too, whatever its date (``holds_of``)."""
         projects = {}
         for code in trajectory.state.projects:
             project = project_stream(code)
@@ -1356,7 +1377,7 @@ class TrajectoryLedger(Application[UUID]):
                 projects[code] = ProjectFacts(None, None, ())
                 continue
             fund = project.registered.fund if project.registered else None
-            holds = holds_of(project, f"project {code}")
+            holds = holds_of(project, f"project {code}", on, erasing=erasing)
             projects[code] = ProjectFacts(fund, project.last_payment_on, holds)
         s = trajectory.state
         return assess(
@@ -1364,7 +1385,7 @@ class TrajectoryLedger(Application[UUID]):
             on,
             closed_on=s.closed_on,
             deceased_on=s.deceased_on,
-            holds=holds_of(trajectory, "person"),
+            holds=holds_of(trajectory, "person", on, erasing=erasing),
             projects=projects,
         )
 

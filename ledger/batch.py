@@ -267,6 +267,7 @@ class BatchWriter:
         ):
             raise ErasedError(stream_id)
         if kind is ev.PersonalDataShredded and isinstance(aggregate, Trajectory):
+            aggregate.check_not_erased()  # before the retention: erased once, whatever holds
             self._check_retention(aggregate, event.occurred_on)
         side = self._side_rows(item, event, aggregate)
         warnings = aggregate.record(event)  # the rules; raises before it changes anything
@@ -302,7 +303,7 @@ class BatchWriter:
         on the streams as this writer holds them (:meth:`TrajectoryLedger.shred`'s rule)."""
         reads = {ev.project_stream_id(code) for code in trajectory.state.projects}
         status = self.app.retention_of(
-            trajectory, on, lambda code: self._cached(ev.project_stream_id(code))
+            trajectory, on, lambda code: self._cached(ev.project_stream_id(code)), erasing=True
         )
         if not status.erasable:
             raise RetentionHoldError(trajectory.id, status.on, status.refusals())
@@ -375,11 +376,18 @@ class BatchWriter:
         return holder is not None and holder != person_id
 
     def _check_repeat(self, item: Write, key: str, stream_id: UUID, version: int) -> None:
-        """Refuse a write whose idempotency key named another fact (``check_repeat``)."""
+        """Refuse a write whose idempotency key named another fact (``check_repeat``).
+
+        A write naming its person by an external key that no longer finds anyone, repeating a
+        fact of an erased person: the key went with the erasure, so the stream cannot be
+        compared (like the personal fields); the kind and the other fields still are.
+        """
         recorded = self._cached(stream_id)
         assert recorded is not None  # the key's fact is stored, or kept by this batch
-        if item.kind is ev.PersonRegistered and item.person_id is None:
-            subject = item.subject
+        subject = item.subject
+        if self._by_lost_ref(item) and self._erased(stream_id):
+            expected = None
+        elif item.kind is ev.PersonRegistered and item.person_id is None:
             expected = (self._ref(subject) or NO_STREAM) if isinstance(subject, str) else None
         else:
             expected = self._stream_id(item)
@@ -391,6 +399,15 @@ class BatchWriter:
             stream_id=expected,
             erased=lambda: self._erased(stream_id),
         )
+
+    def _by_lost_ref(self, item: Write) -> bool:
+        """Whether ``item`` names its person by an external key that finds nobody."""
+        subject = item.subject
+        if not isinstance(subject, str) or item.person_id is not None:
+            return False
+        kind = item.kind
+        stream = kind.stream if kind not in ev.CONTROL_EVENTS else item.stream
+        return stream is ev.StreamKind.PERSON and self._ref(subject) is None
 
     def _ref(self, key: str) -> UUID | None:
         try:

@@ -9,9 +9,11 @@ catalog says which domain date it is (housed_on, dagtekening, exam date, …), s
 it as a second field. ``timestamp`` is when the ledger recorded it (transaction time, UTC).
 Fields marked personal (``personal=True`` in ``json_schema_extra``) are encrypted at rest with
 the stream's own data key and read as ``None`` once that key is shredded; they are therefore
-always optional in the model. Special-category fields (GDPR Art. 9: health and the like, declared
-with ``special_category``) are personal too, and marked ``special_category=True`` as well: a
-command shows their values in clear only for a stated purpose, after recording the read as a
+always optional in the model. A field made personal by a later class version
+(``personal_since``) stays in clear in the facts stored by the earlier versions: stored events
+are never rewritten. Special-category fields (GDPR Art. 9: health and the like, declared with
+``special_category``) are personal too, and marked ``special_category=True`` as well: a command
+shows their values in clear only for a stated purpose, after recording the read as a
 ``SpecialCategoryRead`` on the person's stream (``ledger.special``). Fields that name a member of
 staff (``staff_name``: the coach, the assessor, …) are not personal in that sense: stored in
 clear, as the recorder is, but pseudonymised like the recorder in a pseudonymised export.
@@ -19,7 +21,7 @@ clear, as the recorder is, but pseudonymised like the recorder in a pseudonymise
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -173,6 +175,10 @@ class TrajectEvent(DomainEvent):
     """The envelope every traject event carries."""
 
     stream: ClassVar[StreamKind] = StreamKind.PERSON
+    personal_since: ClassVar[Mapping[str, int]] = {}
+    """Personal fields that were not personal in the first class versions, by the class version
+    that made them personal: facts stored by an earlier version hold them in clear (stored
+    events are immutable), see ``stored_in_clear``."""
 
     occurred_on: date = Field(description="the date the fact happened (valid time)")
     recorded_by: Text = Field(description="who recorded it (user name)")
@@ -204,6 +210,14 @@ class TrajectEvent(DomainEvent):
     @classmethod
     def personal_fields(cls) -> frozenset[str]:
         return _marked_fields(cls, "personal")
+
+    @classmethod
+    def stored_in_clear(cls, class_version: int) -> frozenset[str]:
+        """The personal fields that a fact stored by ``class_version`` of this class holds in
+        clear in its state: those made personal by a later version (``personal_since``)."""
+        return frozenset(
+            name for name, since in cls.personal_since.items() if class_version < since
+        )
 
     @classmethod
     def special_category_fields(cls) -> frozenset[str]:
@@ -442,19 +456,41 @@ class InburgeringDutyEstablished(TrajectEvent):
 
 
 class ExemptionGranted(TrajectEvent):
-    """Vrijstelling decided by DUO (occurred_on: decided on)."""
+    """Vrijstelling decided by DUO (occurred_on: decided on).
 
+    ``ground`` is free text that can hold health data: personal from class version 2. A fact
+    stored by version 1 holds it in clear, as stored, also after the person's erasure.
+    """
+
+    class_version: ClassVar[int] = 2  # v2: ground is personal
+    personal_since: ClassVar[Mapping[str, int]] = {"ground": 2}
     component: ExamComponent | None = Field(default=None, description="component, or all")
-    ground: Text = Field(description="ground of the exemption")
+    ground: Text | None = personal("free-text ground of the exemption")
     decided_by: Text = Field(default="DUO", description="deciding body")
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Version 1 stored ``ground`` in clear: it loads as stored (stored events are
+        immutable); written again, it is encrypted."""
 
 
 class DispensationGranted(TrajectEvent):
-    """Ontheffing decided by DUO (occurred_on: decided on)."""
+    """Ontheffing decided by DUO (occurred_on: decided on).
 
+    ``ground`` is free text that is often medical: personal from class version 2. A fact
+    stored by version 1 holds it in clear, as stored, also after the person's erasure.
+    """
+
+    class_version: ClassVar[int] = 2  # v2: ground is personal
+    personal_since: ClassVar[Mapping[str, int]] = {"ground": 2}
     component: ExamComponent | None = Field(default=None, description="component, or all")
-    ground: Text = Field(description="ground of the dispensation")
+    ground: Text | None = personal("free-text ground of the dispensation")
     decided_by: Text = Field(default="DUO", description="deciding body")
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Version 1 stored ``ground`` in clear: it loads as stored (stored events are
+        immutable); written again, it is encrypted."""
 
 
 class BroadIntakeStarted(TrajectEvent):
@@ -464,12 +500,23 @@ class BroadIntakeStarted(TrajectEvent):
 
 
 class BroadIntakeCompleted(TrajectEvent):
-    """Brede intake completed (Wi2021; occurred_on: date)."""
+    """Brede intake completed (Wi2021; occurred_on: date).
 
+    ``work_experience`` is free text about the person: personal from class version 2. A fact
+    stored by version 1 holds it in clear, as stored, also after the person's erasure.
+    """
+
+    class_version: ClassVar[int] = 2  # v2: work_experience is personal
+    personal_since: ClassVar[Mapping[str, int]] = {"work_experience": 2}
     by: Text = staff_name("who conducted the intake")
     education_level: Text | None = Field(default=None, description="highest education")
-    work_experience: Text | None = Field(default=None, description="work experience summary")
+    work_experience: Text | None = personal("free-text summary of work experience")
     health_barrier: bool | None = special_category("categorical flag: health is a barrier")
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Version 1 stored ``work_experience`` in clear: it loads as stored (stored events
+        are immutable); written again, it is encrypted."""
 
 
 class LearnabilityTestTaken(TrajectEvent):
@@ -597,10 +644,21 @@ class LanguageLevelAssessed(TrajectEvent):
 
 
 class TermExtended(TrajectEvent):
-    """DUO extends the inburgeringstermijn (occurred_on: decided on)."""
+    """DUO extends the inburgeringstermijn (occurred_on: decided on).
 
+    ``ground`` is free text that can hold health data: personal from class version 2. A fact
+    stored by version 1 holds it in clear, as stored, also after the person's erasure.
+    """
+
+    class_version: ClassVar[int] = 2  # v2: ground is personal
+    personal_since: ClassVar[Mapping[str, int]] = {"ground": 2}
     new_end: date = Field(description="new term end")
-    ground: Text = Field(description="ground of the extension")
+    ground: Text | None = personal("free-text ground of the extension")
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Version 1 stored ``ground`` in clear: it loads as stored (stored events are
+        immutable); written again, it is encrypted."""
 
 
 class FineImposed(TrajectEvent):
@@ -872,7 +930,9 @@ class PersonalDataShredded(TrajectEvent):
     """The stream's data key was destroyed: its personal fields read as erased.
 
     Only recorded when no retention basis is open on the day of erasure and no legal hold is
-    open on the person or on an AMIF project they took part in (``ledger.retention``).
+    open on the person or on an AMIF project they took part in (``ledger.retention``), and once
+    per person. Saved in one transaction with the key's destruction, the removal of the
+    person's BSN hash and the deletion of their external keys (a source's client numbers).
     """
 
     approved_by: Text = staff_name("who approved the erasure")
@@ -902,7 +962,8 @@ class LegalHoldPlaced(TrajectEvent):
     """A legal hold (audit, objection, litigation) suspends erasure (occurred_on: placed on).
 
     On a person stream it holds that person; on a project stream it holds every participant
-    of the project (an AMIF audit or a Commission request interrupts the retention clock).
+    of the project (an AMIF audit or a Commission request interrupts the retention clock). It
+    is open from the day it is placed until the day it is released.
     """
 
     hold_ref: Text = Field(
@@ -915,7 +976,10 @@ class LegalHoldPlaced(TrajectEvent):
 
 
 class LegalHoldReleased(TrajectEvent):
-    """An open legal hold is lifted (occurred_on: released on)."""
+    """An open legal hold is lifted (occurred_on: released on).
+
+    Not dated before the day the hold was placed.
+    """
 
     hold_ref: Text = Field(description="reference of the open hold that is released")
     reason: Text = Field(description="why the hold is released (no personal data here)")

@@ -11,9 +11,11 @@ Side tables live in the same database as the events and are written in the same 
 ``traject_external_refs`` (a source system's key for a person, written by ``traject import``).
 ``traject_data_keys`` and ``traject_settings`` are written on their own.
 
-Erasure overwrites a data key's row with a tombstone; the old row's bytes can survive in the
-database's files (SQLite's write-ahead log, PostgreSQL's dead tuple versions) until
-``purge_erased_keys`` removes them. Until then the setting ``erasure_purge_pending`` is set.
+Erasure overwrites a data key's row with a tombstone and, in the same transaction, removes the
+person's BSN hash from the index and their rows from ``traject_external_refs``; the old rows'
+bytes can survive in the database's files (SQLite's write-ahead log, PostgreSQL's dead tuple
+versions) until ``purge_erased_keys`` removes them. Until then the setting
+``erasure_purge_pending`` is set.
 
 ``rotate_master_key`` moves the ledger to a new master key in one transaction: every data key
 re-wrapped, every BSN index entry recomputed, the check value replaced; then the old bytes are
@@ -379,6 +381,13 @@ FORGET_ERASED_BSNS = (
     " AND person_id IN (SELECT subject FROM {p}traject_data_keys WHERE shredded_at IS NOT NULL)"
 )
 """The same for every erased person (erasures recorded before the hash went with the key)."""
+# An erased person's external key (a source system's client number) goes with the key too.
+FORGET_EXTERNAL_REFS_STATEMENT = "DELETE FROM {p}traject_external_refs WHERE person_id = ?"
+FORGET_ERASED_EXTERNAL_REFS = (
+    "DELETE FROM {p}traject_external_refs WHERE person_id IN"
+    " (SELECT subject FROM {p}traject_data_keys WHERE shredded_at IS NOT NULL)"
+)
+"""The same for every erased person (erasures recorded before the external key went too)."""
 
 
 def writes_keyed_rows(kwargs: dict[str, Any]) -> bool:
@@ -472,8 +481,11 @@ class TrajectTables:
             if rows
         ]
         if shredded:
+            subjects = [s[:1] for s in shredded]
             out.append(("traject_data_keys", SHRED_STATEMENT, shredded))
-            out.append(("traject_person_index", FORGET_BSN_STATEMENT, [s[:1] for s in shredded]))
+            out.append(("traject_person_index", FORGET_BSN_STATEMENT, subjects))
+            if self.has_external_refs():
+                out.append(("traject_external_refs", FORGET_EXTERNAL_REFS_STATEMENT, subjects))
             out.append(("traject_settings", SETTING_STATEMENT, [_pending(now, shredded[-1][0])]))
         return out
 
@@ -585,11 +597,15 @@ class TrajectTables:
             self._check_master_key(cursor)
 
     def shred_wrapped_key(self, subject: UUID) -> None:
-        """Overwrite the wrapped key with a tombstone; mark the old bytes as awaiting a purge."""
+        """Overwrite the wrapped key with a tombstone, forget the subject's BSN hash and
+        external keys; mark the old bytes as awaiting a purge."""
         now = _now()
+        refs = self.has_external_refs()
         with self._side(commit=True) as cursor:
             cursor.execute(self._sql(SHRED_STATEMENT), [str(subject), SHREDDED, now, now])
             cursor.execute(self._sql(FORGET_BSN_STATEMENT), [str(subject)])
+            if refs:
+                cursor.execute(self._sql(FORGET_EXTERNAL_REFS_STATEMENT), [str(subject)])
             cursor.execute(self._sql(SETTING_STATEMENT), _pending(now, str(subject)))
 
     def purge_erased_keys(self) -> Purge:
@@ -602,6 +618,8 @@ class TrajectTables:
         pending = self.get_setting(PURGE_PENDING)
         since = None if pending is None else pending.split(" ")[0]
         self._write(FORGET_ERASED_BSNS, [])
+        if self.has_external_refs():
+            self._write(FORGET_ERASED_EXTERNAL_REFS, [])
         problem = self._purge_files()
         if problem is not None:
             return Purge(done=False, detail=problem, pending_since=since)
@@ -849,12 +867,23 @@ class TrajectTables:
         row = self._one("SELECT COUNT(*) AS n FROM {p}traject_person_index", [])
         return int(row["n"])
 
+    external_refs_seen = False
+    """Whether the external-key table was seen to exist (it is never dropped once made)."""
+
     def has_external_refs(self) -> bool:
-        """Whether the external-key table exists (ledgers made before it have none)."""
+        """Whether the external-key table exists (ledgers made before it have none).
+
+        Once seen, answered without a query: an erasure asks while its transaction is open
+        (``_side_rows``), and its caller has asked before (``TrajectoryLedger.shred``, the bulk
+        writer), so that no second connection is needed then.
+        """
+        if self.external_refs_seen:
+            return True
         try:
             self._one("SELECT 1 FROM {p}traject_external_refs LIMIT 1", [])
         except (OperationalError, ProgrammingError):
             return False
+        self.external_refs_seen = True
         return True
 
     def ensure_external_refs(self) -> None:

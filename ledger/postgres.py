@@ -17,6 +17,7 @@ from eventsourcing.utils import retry
 from ledger.errors import LOCK_NOT_AVAILABLE, KeyRotationError, sqlstate_error
 from ledger.persistence import (
     FORGET_BSN_STATEMENT,
+    FORGET_EXTERNAL_REFS_STATEMENT,
     LOOKUP_TABLES,
     MOVE_BSN_STATEMENT,
     SETTING_STATEMENT,
@@ -26,11 +27,19 @@ from ledger.persistence import (
     writes_keyed_rows,
 )
 
-NOT_COPIED = (SHRED_STATEMENT, MOVE_BSN_STATEMENT, FORGET_BSN_STATEMENT, SETTING_STATEMENT)
-"""Side statements a bulk append executes row by row: upserts and updates, not inserts.
-Side rows that may meet an existing row: inserted with their statement, not by ``COPY``."""
+NOT_COPIED = (
+    SHRED_STATEMENT,
+    MOVE_BSN_STATEMENT,
+    FORGET_BSN_STATEMENT,
+    FORGET_EXTERNAL_REFS_STATEMENT,
+    SETTING_STATEMENT,
+)
+"""Side statements a bulk append executes row by row: upserts, updates and deletes, not
+inserts. Side rows that may meet an existing row: written with their statement, not by
+``COPY``."""
 KEYS_TABLE = "traject_data_keys"
 INDEX_TABLE = "traject_person_index"
+REFS_TABLE = "traject_external_refs"
 
 
 @contextmanager
@@ -62,8 +71,8 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
     in_chunk = 0  # one array parameter holds any number of values
     purged_detail = (
         f"{KEYS_TABLE} was rewritten into a new file and its key column's planner statistics "
-        f"dropped, and {INDEX_TABLE} with it: no destroyed data key and no erased person's BSN "
-        "hash is left in their files"
+        f"dropped, and {INDEX_TABLE} and {REFS_TABLE} with it: no destroyed data key and no "
+        "erased person's BSN hash or external key is left in their files"
     )
 
     for_update = " FOR UPDATE"
@@ -203,9 +212,10 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 cursor.execute(f"ANALYZE {self.prefix}{table}")
 
     def _purge_files(self) -> str | None:
-        """Rewrite the key table and the person index into new files: their rows are copied
-        aside, the tables truncated and the rows copied back, in one transaction that holds
-        them locked; then drop the planner's samples of their key and BSN columns.
+        """Rewrite the key table, the person index and the external-key table into new files:
+        their rows are copied aside, the tables truncated and the rows copied back, in one
+        transaction that holds them locked; then drop the planner's samples of their key, BSN
+        and external-key columns.
 
         An overwritten row's old version stays in the table's file until the table is rewritten
         (vacuum only marks its space free). Not ``VACUUM FULL``: it keeps every old version that
@@ -215,14 +225,16 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
         transaction that has read the table (``pg_dump``) holds a lock it waits for. Only the
         tables' owner may; reads of keys wait meanwhile (the tables are small).
         """
-        tables = [f"{self.prefix}{KEYS_TABLE}", f"{self.prefix}{INDEX_TABLE}"]
+        names = [KEYS_TABLE, INDEX_TABLE] + ([REFS_TABLE] if self.has_external_refs() else [])
+        tables = [f"{self.prefix}{name}" for name in names]
         for table in tables:
             row = self._ownership(table)
             if not row["mine"]:
                 return (
                     f"the old bytes of destroyed data keys stay in the files of {KEYS_TABLE} (and "
-                    f"those of erased persons' BSN hashes in {INDEX_TABLE}) until the tables are "
-                    f"rewritten, which only their owner may do: {row['me']} does not own them. "
+                    f"those of erased persons' BSN hashes and external keys in {INDEX_TABLE} and "
+                    f"{REFS_TABLE}) until the tables are rewritten, which only their owner may "
+                    f"do: {row['me']} does not own them. "
                     f"Run `traject admin purge-erased` as {row['owner']}"
                 )
         try:
@@ -237,11 +249,15 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                     for n, table in enumerate(tables):
                         cursor.execute(f"INSERT INTO {table} SELECT * FROM traject_kept_{n}")
                 self._drop_key_statistics(cursor)
+                if REFS_TABLE in names:
+                    # a new type for the column, even its own, drops its samples (pg_statistic)
+                    refs = f"{self.prefix}{REFS_TABLE}"
+                    cursor.execute(f"ALTER TABLE {refs} ALTER COLUMN source_key TYPE text")
         except (OperationalError, InterfaceError) as error:
             if sqlstate_error(error, LOCK_NOT_AVAILABLE) is None:
                 raise
             return (
-                f"{KEYS_TABLE} and {INDEX_TABLE} could not be locked within "
+                f"{', '.join(names)} could not be locked within "
                 f"{self.datastore.lock_timeout} s (other sessions are using them), so their "
                 "files may still hold the old bytes of destroyed data keys. Run `traject admin "
                 "purge-erased` again"

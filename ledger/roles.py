@@ -17,14 +17,15 @@ notification id, so that a reader who may not read the events table still learns
 behind a read model it cannot catch up is.
 
 No role gets ``CREATE`` on the schema, ``DELETE``, ``TRUNCATE``, ``REFERENCES`` or ``TRIGGER``,
-but for one grant: ``traject_staff`` may ``DELETE`` rows of the read models' derived tables,
+but for two grants: ``traject_staff`` may ``DELETE`` rows of the read models' derived tables,
 which a catch-up rewrites per person (and a rebuild restores from the log); the rebuild
-grants it on the tables it puts in place. Only the owner (who runs ``traject admin roles``) can
-alter or drop a table. Rebuilding a read
-model creates new tables: default privileges (``ALTER DEFAULT PRIVILEGES``) give them the same
-grants, so they survive a rebuild. Re-run ``traject admin roles`` after an upgrade of traject:
-it re-applies every grant and revokes the analyst's access to every table that is not a read
-model's.
+grants it on the tables it puts in place. And ``traject_staff`` may ``DELETE`` rows of
+``traject_external_refs``: an erasure removes the person's external keys (a source system's
+client number) in the transaction that destroys their data key. Only the owner (who runs
+``traject admin roles``) can alter or drop a table. Rebuilding a read model creates new
+tables: default privileges (``ALTER DEFAULT PRIVILEGES``) give them the same grants, so they
+survive a rebuild. Re-run ``traject admin roles`` after an upgrade of traject: it re-applies
+every grant and revokes the analyst's access to every table that is not a read model's.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ DERIVED_GRANT = "GRANT DELETE"
 """What staff get on a read model's derived tables (the spans and latest-status tables), beside
 ``SELECT, INSERT, UPDATE``: a catch-up deletes a person's derived rows and writes them again
 from the current facts. Derived rows only: a rebuild restores them from the log."""
+ERASED_ON_DELETE_TABLES = ("traject_external_refs",)
+"""Side tables whose rows of a person an erasure deletes: staff may ``DELETE`` from them."""
 INSUFFICIENT_PRIVILEGE = "42501"  # the SQLSTATE of "permission denied" and "must be owner"
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
 LAST_ID_FUNCTION = "traject_last_notification_id"
@@ -130,6 +133,8 @@ def _statements(
         name = f"{s}.{_quote(table)}"
         if table not in INTEGRITY_TABLES:
             statements.append(f"GRANT UPDATE ON {name} TO {STAFF}")
+        if table in ERASED_ON_DELETE_TABLES:
+            statements.append(f"GRANT DELETE ON {name} TO {STAFF}")
         if table in readable:
             statements.append(f"GRANT SELECT ON {name} TO {ANALYST}")
     return statements

@@ -228,17 +228,20 @@ def test_a_saved_batch_stores_exactly_the_mappers_bytes_with_ids_in_order(
 def test_a_batch_that_shreds_a_person_destroys_the_key_in_its_transaction(
     app: TrajectoryLedger, make_app: LedgerFactory, p1: str
 ) -> None:
-    """The shredding upsert goes with the batch's other side rows (COPY on PostgreSQL)."""
+    """The shredding upsert goes with the batch's other side rows (COPY on PostgreSQL), and
+    so does the removal of the person's external key."""
     writer = BatchWriter(app)
     writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=p1), ladder(p1, 2)])
+    person = app.person_by_external_ref(p1)
+    assert person is not None
     # the case closed more than ten years before the erasure: its file's retention has ended
     closed = Write(ev.CaseClosed, {"occurred_on": date(2014, 3, 1), "reason": "moved"})
     shred = Write(ev.PersonalDataShredded, {"occurred_on": date(2025, 3, 9), "approved_by": "fg"})
     outcomes = writer.write([closed._replace(subject=p1), shred._replace(subject=p1)])
 
     assert all(isinstance(o, Recorded) for o in outcomes)
-    person = app.person_by_external_ref(p1)
-    assert person is not None
+    assert app.person_by_external_ref(p1) is None
+    assert app.tables.external_refs_of([person]) == {}
     reader = make_app(initialise=False)  # a fresh key ring: reads what the store holds
     first = next(iter(reader.stream_events(person)))
     assert isinstance(first, ev.PersonRegistered) and first.name is None

@@ -40,6 +40,11 @@ def secrets(app) -> dict[str, str]:
         "retraction_reason": distinctive("ingetrokken wegens"),
         "second_bsn": fresh_bsn(),
         "second_name": distinctive("Tweede Persoon"),
+        # free text that can hold health data (domain.md §5.2, §5.5)
+        "exemption_ground": distinctive("medisch: slechtziend"),
+        "dispensation_ground": distinctive("medisch: PTSS en epilepsie"),
+        "extension_ground": distinctive("ziekte: opname"),
+        "work_experience": distinctive("lasser, rugklachten"),
     }
     person = app.register_person(
         **person_fields(name=values["name"], bsn=values["bsn"], v_number=values["v_number"])
@@ -78,6 +83,16 @@ def secrets(app) -> dict[str, str]:
         members=["partner"],
         ind_ref=values["ind_ref"],
     )
+    app.record(person, ev.InburgeringDutyEstablished, occurred_on=date(2024, 3, 4),
+               duty_start=date(2024, 3, 1))  # fmt: skip
+    app.record(person, ev.BroadIntakeCompleted, occurred_on=date(2024, 3, 5), by="c.coach",
+               work_experience=values["work_experience"])  # fmt: skip
+    app.record(person, ev.ExemptionGranted, occurred_on=date(2024, 3, 6), component="knm",
+               ground=values["exemption_ground"])  # fmt: skip
+    app.record(person, ev.DispensationGranted, occurred_on=date(2024, 3, 7), component="spreken",
+               ground=values["dispensation_ground"])  # fmt: skip
+    app.record(person, ev.TermExtended, occurred_on=date(2024, 3, 8), new_end=date(2028, 3, 1),
+               ground=values["extension_ground"])  # fmt: skip
     app.record(person, ev.CaseClosed, occurred_on=date(2024, 4, 1), reason="other")
     app.record(
         person, ev.CaseReopened, occurred_on=date(2024, 4, 2), reason=values["reopen_reason"]
@@ -96,7 +111,10 @@ def secrets(app) -> dict[str, str]:
     # the values are really there, for whoever holds the key
     registration = app.person(person).registration
     assert (registration.name, registration.bsn) == (values["corrected_name"], values["bsn"])
-    assert app.timeline(person).entries[6].event.note == values["note"]
+    entries = app.timeline(person).entries
+    assert entries[6].event.note == values["note"]
+    (dispensation,) = [e.event for e in entries if isinstance(e.event, ev.DispensationGranted)]
+    assert dispensation.ground == values["dispensation_ground"]
     return values
 
 

@@ -272,8 +272,8 @@ class HoldPlacedDuringTheCheck(TrajectoryLedger):
         super().__init__(*args, **kwargs)
         self.other, self.project, self.raced = other, project, 0
 
-    def retention_of(self, trajectory, on, project_stream):
-        status = super().retention_of(trajectory, on, project_stream)
+    def retention_of(self, trajectory, on, project_stream, **options):
+        status = super().retention_of(trajectory, on, project_stream, **options)
         if not self.raced:
             self.raced += 1
             self.other.place_hold(self.project, hold_ref="EC-RACE", reason="audit opened")

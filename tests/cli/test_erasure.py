@@ -62,6 +62,7 @@ class PostgresLedger:
     staff: Traject
     staff_user: str
     keys: TableFile
+    refs: TableFile  # traject_external_refs
 
     def wrapped_key(self, person: str) -> bytes:
         row = self.keys.connection.execute(
@@ -86,7 +87,8 @@ def postgres_ledger(
     schema = postgres_schemas.created[-1]
     try:
         keys = TableFile(admin, f'"{schema}".traject_data_keys')
-        yield PostgresLedger(owner, staff, user, keys)
+        refs = TableFile(admin, f'"{schema}".traject_external_refs')
+        yield PostgresLedger(owner, staff, user, keys, refs)
     finally:
         admin.execute(f"DROP OWNED BY {user}")
         admin.execute(f"DROP ROLE {user}")
@@ -119,8 +121,9 @@ def test_shred_by_staff_warns_and_the_owner_purges(postgres_ledger: PostgresLedg
     assert "\nNot purged yet: see the warning.\n" in result.stdout
     assert result.stderr == (
         "Warning: not purged yet: the old bytes of destroyed data keys stay in the files of "
-        "traject_data_keys (and those of erased persons' BSN hashes in traject_person_index) "
-        "until the tables are rewritten, which only their owner may do: "
+        "traject_data_keys (and those of erased persons' BSN hashes and external keys in "
+        "traject_person_index and traject_external_refs) until the tables are rewritten, which "
+        "only their owner may do: "
         f"{postgres_ledger.staff_user} does not own them. "
         "Run `traject admin purge-erased` as postgres\n"
     )
@@ -167,3 +170,139 @@ def test_an_imported_erasure_by_staff_warns_that_the_purge_is_pending(
     assert postgres_ledger.keys.holds(wrapped)
     postgres_ledger.owner.ok("admin", "purge-erased")
     assert not postgres_ledger.keys.holds(wrapped)
+
+
+# --- free text, external keys and a second erasure -------------------------------------------
+
+MEDICAL = "medisch: PTSS en epilepsie"
+WORK = "lasser bij de scheepswerf, stopte door rugklachten"
+EXTENSION = "ziekte: langdurige opname"
+
+
+def export_text(traject: Traject, *args: str) -> str:
+    return traject.ok("export", "--quiet", *args).stdout
+
+
+def test_free_text_that_can_hold_health_data_is_personal(ledger: Traject, tmp_path: Path) -> None:
+    person = register_with_name(ledger)
+    on = days_ago(30)
+    # a line of an export made before the ground was personal, with the ground in clear
+    older = {"kind": "dispensation-granted", "person_id": person, "occurred_on": on,
+             "ground": MEDICAL, "decided_by": "DUO"}  # fmt: skip
+    ledger.ok("import", write_lines(tmp_path / "older.jsonl", older))
+    ledger.ok("record", "term-extended", person, "--on", on, "--new-end", days_ago(1),
+              "--ground", EXTENSION)  # fmt: skip
+    ledger.ok("record", "broad-intake-completed", person, "--on", on, "--by", "c.coach",
+              "--work-experience", WORK)  # fmt: skip
+    # a ground may be left out: a personal field is absent once erased, so never required
+    ledger.ok("record", "exemption-granted", person, "--on", on, "--component", "knm")
+    # encrypted at rest, whether imported or recorded
+    path = Path(ledger.database_url.removeprefix("sqlite:///"))
+    stored = b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
+    assert b"Noor Vermeulen" not in stored and b"c.coach" in stored  # the scan reads clear text
+    for text in (MEDICAL, WORK, EXTENSION):
+        assert text.encode() not in stored
+
+    # in clear for whoever holds the key and asks for personal data
+    full = export_text(ledger, "--include-personal")
+    assert MEDICAL in full and WORK in full and EXTENSION in full
+    # a pseudonymised export leaves them out, as every personal field
+    pseudonymised = export_text(ledger)
+    assert MEDICAL not in pseudonymised and WORK not in pseudonymised
+    assert EXTENSION not in pseudonymised
+    lines = [json.loads(line) for line in pseudonymised.splitlines()]
+    dispensation = next(line for line in lines if line["kind"] == "dispensation-granted")
+    assert "ground" not in dispensation
+    assert dispensation["_pseudonyms"]["ground"].startswith("ps:")
+
+    assert shred(ledger, person).exit_code == 0
+
+    # erased: gone from the timeline and from an export with personal data
+    timeline = ledger.ok("--json", "timeline", person).stdout
+    assert json.loads(timeline)["erased"] is True
+    after = export_text(ledger, "--include-personal")
+    for text in (timeline, after):
+        assert MEDICAL not in text and WORK not in text and EXTENSION not in text
+
+
+CLIENT = "CLIENT-7781"
+
+
+def client_lines(tmp_path: Path) -> str:
+    """A source system's file: a client registered under its client number, her case closed
+    twelve years ago (her file's retention has ended), a ladder assessment."""
+    registered = {**REGISTER, "person": CLIENT}
+    closed = {"kind": "case-closed", "person": CLIENT, "occurred_on": days_ago(365 * 12),
+              "reason": "moved"}  # fmt: skip
+    assessed = {"kind": "ladder-assessed", "person": CLIENT, "occurred_on": "2025-03-01",
+                "rung": 3, "assessor": "r.jansen"}  # fmt: skip
+    return write_lines(tmp_path / "clients.jsonl", registered, closed, assessed)
+
+
+def test_erasure_forgets_the_external_key_and_leaves_no_copy_in_the_sqlite_files(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    path = Path(ledger.database_url.removeprefix("sqlite:///"))
+    source = client_lines(tmp_path)
+    ledger.ok("import", source)
+    person = ledger.ok("person", "find", "--bsn", REGISTER["bsn"]).stdout.strip()
+    assert f'"person":"{CLIENT}"' in export_text(ledger, "--include-personal")
+
+    with closing(sqlite3.connect(path)) as other:  # a reader: the log is not emptied on close
+        assert shred(ledger, person).exit_code == 0
+        assert other.execute("SELECT COUNT(*) FROM traject_external_refs").fetchone() == (0,)
+
+    # the export names the erased person by id only, and the client number finds nobody
+    full = export_text(ledger, "--include-personal")
+    assert CLIENT not in full
+    assert f'"person_id":"{person}"' in full
+    unknown = ledger("export", "--person", CLIENT)
+    assert unknown.exit_code != 0 and "Traceback" not in unknown.output
+    # and no file of the store holds the client number any more
+    files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
+    assert [p.name for p in files if CLIENT.encode() in p.read_bytes()] == []
+
+    # the same source file imported again appends nothing, as before the erasure
+    again = ledger("import", source)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("0 written, 3 skipped")
+
+
+def test_a_person_is_erased_once(ledger: Traject, tmp_path: Path) -> None:
+    person = register_with_name(ledger)
+    first = ledger.json("person", "shred", person, "--approved-by", "dpo", "--yes")
+    before = ledger.event_count()
+
+    again = shred(ledger, person)
+
+    assert again.exit_code == 1
+    assert again.stderr == (
+        f"Error: PersonalDataShredded: person: already erased on {days_ago(0)} "
+        f"(v{first['version']})\n"
+    )
+    assert ledger.event_count() == before
+    # an import's erasure line is refused alike
+    line = {"kind": "personal-data-shredded", "person_id": person, "approved_by": "dpo"}
+    imported = ledger("import", write_lines(tmp_path / "erasures.jsonl", line))
+    assert imported.exit_code == 1
+    assert f"erasures.jsonl:1: person: already erased on {days_ago(0)}" in imported.stderr
+    assert ledger.event_count() == before
+
+
+@pytest.mark.postgres
+def test_erasure_on_postgresql_forgets_the_external_key_in_its_files(
+    postgres_ledger: PostgresLedger, tmp_path: Path
+) -> None:
+    staff, owner = postgres_ledger.staff, postgres_ledger.owner
+    staff.ok("import", client_lines(tmp_path))
+    person = staff.ok("person", "find", "--bsn", REGISTER["bsn"]).stdout.strip()
+    refs = postgres_ledger.refs
+    assert refs.holds(CLIENT.encode())
+
+    # staff erase: the row goes in the erasure's transaction (traject_staff may delete it) ...
+    assert shred(staff, person).exit_code == 0
+    assert CLIENT not in export_text(owner, "--include-personal")
+    assert refs.connection.execute(f"SELECT COUNT(*) FROM {refs.relation}").fetchone() == (0,)
+    # ... and its old version leaves the table's files when the owner purges
+    owner.ok("admin", "purge-erased")
+    assert not refs.holds(CLIENT.encode())

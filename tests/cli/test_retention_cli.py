@@ -196,3 +196,64 @@ def test_an_imported_erasure_is_refused_while_the_case_is_open(
 
     assert written.exit_code == 0, written.output
     assert store.json("person", "show", person)["erased"] is True
+
+
+def test_a_release_is_not_dated_before_the_hold_it_releases(store: Traject) -> None:
+    person = store.register()
+    placed_on = days_ago(0)
+    store.ok("person", "hold", person, "--ref", "BZW-1", "--reason", "bezwaar", "--on", placed_on)
+    before = store.event_count()
+
+    early = store("person", "release", person, "--ref", "BZW-1", "--reason", "klaar",
+                  "--on", "2020-01-01")  # fmt: skip
+
+    assert (early.exit_code, early.stderr) == (
+        1,
+        "Error: LegalHoldReleased: occurred_on: must not be before the hold it releases "
+        f"(BZW-1 was placed on {placed_on})\n",
+    )
+    assert store.event_count() == before
+    # released on the day it was placed: fine
+    store.ok("person", "release", person, "--ref", "BZW-1", "--reason", "klaar", "--on", placed_on)
+
+
+def test_a_hold_is_open_on_a_day_only_from_its_placement_until_its_release(
+    store: Traject,
+) -> None:
+    person = closed_person(store, days_ago(365 * 12))
+    placed_on, released_on = days_ago(30), days_ago(10)
+    store.ok("person", "hold", person, "--ref", "BZW-2", "--reason", "bezwaar", "--on", placed_on)
+
+    def holds_on(day: str) -> list[str]:
+        status = store.json("person", "retention", person, "--on", day)
+        return [h["hold_ref"] for h in status["holds"]]
+
+    assert holds_on("2019-06-01") == []  # long before it was placed
+    assert holds_on(days_ago(31)) == []
+    assert holds_on(placed_on) == ["BZW-2"]
+    assert holds_on(days_ago(0)) == ["BZW-2"]
+
+    store.ok("person", "release", person, "--ref", "BZW-2", "--reason", "klaar",
+             "--on", released_on)  # fmt: skip
+    assert holds_on(days_ago(11)) == ["BZW-2"]  # it was open then
+    assert holds_on(released_on) == []
+    assert holds_on(days_ago(0)) == []
+    assert shred(store, person).exit_code == 0
+
+
+def test_an_erasure_dated_before_a_hold_still_open_is_refused(
+    store: Traject, tmp_path: Path
+) -> None:
+    person = closed_person(store, days_ago(365 * 12))
+    store.ok("person", "hold", person, "--ref", "BZW-3", "--reason", "bezwaar")
+    # an imported erasure dated a year ago: the key would be destroyed now, under the hold
+    line = {"kind": "personal-data-shredded", "person_id": person, "approved_by": "dpo",
+            "occurred_on": days_ago(365)}  # fmt: skip
+    source = tmp_path / "erasure.jsonl"
+    source.write_text(json.dumps(line) + "\n")
+
+    refused = store("import", str(source))
+
+    assert refused.exit_code == 1
+    assert "legal hold BZW-3 on the person is open since" in refused.stderr
+    assert store.json("person", "show", person)["erased"] is False

@@ -59,6 +59,14 @@ def scenario(app: TrajectoryLedger) -> dict[str, UUID]:
     app.correct(amal, ladder.version, {"rung": 4}, reason="typo", recorded_at=at(32))
     app.correct(amal, ladder.version, {"rung": 3}, reason="second look")  # recorded now
     app.record(amal, ev.CoachAssigned, occurred_on=on(33), staff_id="r.jansen", role="regisseur")
+    # free text that can hold health data: personal fields (encrypted, pseudonymised, erasable)
+    app.record(amal, ev.InburgeringDutyEstablished, occurred_on=on(34), duty_start=on(34))
+    app.record(amal, ev.BroadIntakeCompleted, occurred_on=on(35), by="r.jansen",
+               work_experience="kok in Aleppo")  # fmt: skip
+    app.record(amal, ev.DispensationGranted, occurred_on=on(36), component="spreken",
+               ground="medisch: PTSS")  # fmt: skip
+    app.record(amal, ev.TermExtended, occurred_on=on(37), new_end=on(1500),
+               ground="ziekte: opname")  # fmt: skip
     bilal = app.register_person(
         occurred_on=on(3), birth_date=date(1985, 7, 12), sex="m", nationality=["ER"],
         recorded_at=at(3),
@@ -76,6 +84,7 @@ def scenario(app: TrajectoryLedger) -> dict[str, UUID]:
         nationality=["AF"], bsn="111222333", name="Chen", recorded_at=at(5),
     ).stream_id  # fmt: skip
     app.record(chen, ev.LadderAssessed, occurred_on=on(6), rung=1, assessor="r.jansen")
+    app.record(chen, ev.ExemptionGranted, occurred_on=on(7), ground="medisch: slechtziend")
     # her case closed twelve years ago: the retention of her file has ended
     app.record(chen, ev.CaseClosed, occurred_on=on(6) - timedelta(days=365 * 12), reason="moved")
     app.shred(chen, approved_by="f.g.privacy")
@@ -127,12 +136,15 @@ def test_export_then_import_elsewhere_gives_the_same_streams_and_digests(
     summary = import_lines(copy, enumerate(lines, start=1), source="events.jsonl", batch_size=7)
 
     assert (summary.written, summary.skipped, summary.rejected) == (len(lines), 0, 0)
-    assert len(lines) == 1 + 8 + 6 + 4  # every stored event, once: taakstelling, the three
+    assert len(lines) == 1 + 12 + 6 + 5  # every stored event, once: taakstelling, the three
     for stream_id in people.values():
         assert history(copy, stream_id) == history(source, stream_id)
     assert copy.person(people["amal"]).registration.bsn == "123456782"
     assert copy.person(people["chen"]).registration.bsn is None  # erased stays erased
     assert copy.person_by_external_ref("A-1") == people["amal"]
+    # the erased person's external key went with the erasure: not exported, so not imported
+    assert "C-3" not in repr(lines)
+    assert copy.person_by_external_ref("C-3") is None
     assert digests(copy) == digests(source)
     again = import_lines(copy, enumerate(lines, start=1), source="events.jsonl")
     assert (again.written, again.skipped, again.rejected) == (0, len(lines), 0)
@@ -147,7 +159,8 @@ def test_a_pseudonymised_export_has_no_personal_data_and_still_imports(
     lines = export_all(source, include_personal=False)
 
     text = repr(lines)
-    for secret in ("123456782", "Amal Haddad", "A-1", "typo", "second look"):
+    for secret in ("123456782", "Amal Haddad", "A-1", "typo", "second look", "PTSS", "opname",
+                   "kok in Aleppo", "slechtziend"):  # fmt: skip
         assert secret not in text
     registration = next(line for line in lines if line.get("person_id") == str(people["amal"]))
     assert set(registration["_pseudonyms"]) == {"bsn", "name", "recorded_by"}
@@ -206,9 +219,9 @@ def test_filters_select_whole_streams_or_a_period(
     everything = export_all(source, selection=ExportFilter(municipality="GM0622"))
     elsewhere = export_all(source, selection=ExportFilter(municipality="GM0599"))
 
-    assert len(everything) == 1 + 8 + 6 + 4 and elsewhere == []
+    assert len(everything) == 1 + 12 + 6 + 5 and elsewhere == []
     assert {line.get("person") for line in amal} == {"A-1"}
-    assert len(amal) == 8
+    assert len(amal) == 12
     assert sorted(line["occurred_on"] for line in period) == [
         on(20).isoformat(),
         on(30).isoformat(),

@@ -4,7 +4,9 @@
 version and the canonical JSON state) per class. Samples are written once, by running this
 module with ``TRAJECT_WRITE_SAMPLES=1`` (only missing files are written), and committed. They
 hold no personal fields: those are stored encrypted under a per-stream key (``_pii``), so their
-bytes depend on the key and are covered by the round-trip property tests instead.
+bytes depend on the key and are covered by the round-trip property tests instead. The one
+exception is a field that a later class version made personal (``personal_since``): the sample
+of an earlier version holds it in clear, as that version stored it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from eventsourcing.utils import get_topic
 from pydantic import AwareDatetime, BaseModel
 
 from ledger import events as ev
+from ledger.crypto import HeldKeys, KeyRing, generate_master_key
 from ledger.persistence import PII_KEY, PydanticMapper
 
 SAMPLES = Path(__file__).parent.parent / "data" / "events"
@@ -157,6 +160,20 @@ def load_sample(path: Path) -> StoredEvent:
     )
 
 
+def sample_version(path: Path) -> int:
+    """The class version a sample was stored by (``<ClassName>.v<version>.json``)."""
+    return int(path.stem.rsplit(".v", 1)[1])
+
+
+def keyed_mapper(stream_id: UUID) -> PydanticMapper:
+    """A mapper with a fresh data key for ``stream_id``, held in memory (nothing stored)."""
+    keys = KeyRing(generate_master_key(), HeldKeys({}))
+    keys.new_data_key(stream_id)
+    keyed = PydanticMapper()
+    keyed.keyring = keys
+    return keyed
+
+
 @pytest.fixture(scope="module")
 def mapper() -> PydanticMapper:
     # no key ring: a sample that needed one would hold personal fields
@@ -185,14 +202,23 @@ def test_a_stored_sample_still_loads_and_dumps_to_the_same_bytes(path, mapper):
     event = mapper.to_domain_event(stored)
     assert f"{type(event).__module__}:{type(event).__qualname__}" == stored.topic
     assert event.originator_id == stored.originator_id
-    version = int(path.stem.rsplit(".v", 1)[1])
-    if version == type(event).class_version:
+    cls = type(event)
+    version = sample_version(path)
+    if version == cls.class_version:
         # and dumping it again gives the very same stored event
         assert mapper.to_stored_event(event) == stored
-    else:
-        # an older version loads upcast, and is stored again as the current version
-        state = orjson.loads(mapper.to_stored_event(event).state)
-        assert state["class_version"] == type(event).class_version
+        return
+    # an older version loads upcast, and is stored again as the current version
+    in_clear = cls.stored_in_clear(version)
+    assert {name for name in in_clear if getattr(event, name) is not None} == in_clear & set(
+        orjson.loads(stored.state)
+    )  # a field it held in clear loads with its value
+    again = keyed_mapper(event.originator_id) if in_clear else mapper
+    state = orjson.loads(again.to_stored_event(event).state)
+    assert state["class_version"] == cls.class_version
+    # a field made personal since is encrypted now, no longer in clear
+    assert not in_clear & set(state)
+    assert (PII_KEY in state) == bool(in_clear)
 
 
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.json")), ids=lambda p: p.stem)
@@ -201,7 +227,9 @@ def test_a_stored_sample_holds_no_personal_field(path, mapper):
     state = orjson.loads(stored.state)
     cls = type(mapper.to_domain_event(stored))
     assert PII_KEY not in state
-    assert not cls.personal_fields() & set(state)
+    # only a field that a later class version made personal was stored in clear, by the
+    # versions before that one
+    assert not (cls.personal_fields() - cls.stored_in_clear(sample_version(path))) & set(state)
 
 
 def test_a_sample_names_its_class_version():
@@ -209,6 +237,26 @@ def test_a_sample_names_its_class_version():
         name, version = path.stem.rsplit(".v", 1)
         cls = next(c for c in ev.EVENT_CLASSES if c.__name__ == name)
         assert int(version) <= cls.class_version
+
+
+@pytest.mark.parametrize("cls", ev.EVENT_CLASSES, ids=sample_ids)
+def test_a_field_made_personal_later_is_personal_now_and_has_a_sample_from_before(cls):
+    for name, since in cls.personal_since.items():
+        # personal from a version the class has reached, after its first
+        assert name in cls.personal_fields()
+        assert 1 < since <= cls.class_version
+        # a sample of the version before keeps the clear value readable, for good
+        before = SAMPLES / f"{cls.__name__}.v{since - 1}.json"
+        assert before.exists(), before.name
+        assert name in orjson.loads(load_sample(before).state)
+    assert cls.stored_in_clear(cls.class_version) == frozenset()
+
+
+def test_only_a_version_before_the_change_stores_a_field_in_clear():
+    assert ev.ExemptionGranted.stored_in_clear(1) == {"ground"}
+    assert ev.ExemptionGranted.stored_in_clear(2) == frozenset()
+    assert ev.BroadIntakeCompleted.stored_in_clear(1) == {"work_experience"}
+    assert ev.LadderAssessed.stored_in_clear(1) == frozenset()
 
 
 def test_the_stored_state_is_canonical_json_without_the_stream_columns(mapper):
