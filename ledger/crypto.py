@@ -191,6 +191,10 @@ class KeyRing:
             self._cache[subject] = key
         return key
 
+    def erased(self, subject: UUID) -> bool:
+        """Whether the stream's data key was shredded (its person erased)."""
+        return self._store.select_wrapped_key(subject) == SHREDDED
+
     def key_for_write(self, subject: UUID) -> bytes:
         """The stream's data key, created (and stored wrapped) on first use."""
         key = self.key_for_read(subject)

@@ -459,7 +459,8 @@ class ExemptionGranted(TrajectEvent):
     """Vrijstelling decided by DUO (occurred_on: decided on).
 
     ``ground`` is free text that can hold health data: personal from class version 2. A fact
-    stored by version 1 holds it in clear, as stored, also after the person's erasure.
+    stored by version 1 holds it in clear (its bytes stay, also after the person's erasure,
+    when it reads as erased).
     """
 
     class_version: ClassVar[int] = 2  # v2: ground is personal
@@ -478,7 +479,8 @@ class DispensationGranted(TrajectEvent):
     """Ontheffing decided by DUO (occurred_on: decided on).
 
     ``ground`` is free text that is often medical: personal from class version 2. A fact
-    stored by version 1 holds it in clear, as stored, also after the person's erasure.
+    stored by version 1 holds it in clear (its bytes stay, also after the person's erasure,
+    when it reads as erased).
     """
 
     class_version: ClassVar[int] = 2  # v2: ground is personal
@@ -503,7 +505,8 @@ class BroadIntakeCompleted(TrajectEvent):
     """Brede intake completed (Wi2021; occurred_on: date).
 
     ``work_experience`` is free text about the person: personal from class version 2. A fact
-    stored by version 1 holds it in clear, as stored, also after the person's erasure.
+    stored by version 1 holds it in clear (its bytes stay, also after the person's erasure,
+    when it reads as erased).
     """
 
     class_version: ClassVar[int] = 2  # v2: work_experience is personal
@@ -647,7 +650,8 @@ class TermExtended(TrajectEvent):
     """DUO extends the inburgeringstermijn (occurred_on: decided on).
 
     ``ground`` is free text that can hold health data: personal from class version 2. A fact
-    stored by version 1 holds it in clear, as stored, also after the person's erasure.
+    stored by version 1 holds it in clear (its bytes stay, also after the person's erasure,
+    when it reads as erased).
     """
 
     class_version: ClassVar[int] = 2  # v2: ground is personal

@@ -256,12 +256,25 @@ class PydanticMapper(Mapper[UUID]):
                 state.update(orjson.loads(plain))
         return state
 
+    def _readable(self, stream_id: UUID | str) -> bool:
+        """Whether the personal fields of a stream may be read: its person is not erased (a
+        mapper without a key ring knows of no erasure)."""
+        return self.keyring is None or not self.keyring.erased(
+            stream_id if isinstance(stream_id, UUID) else UUID(stream_id)
+        )
+
     def to_domain_event(self, stored_event: StoredEvent, *, personal: bool = True) -> Any:
         """The event of ``stored_event``; without its personal fields unless ``personal`` (as
         an erased event reads: a read across many persons' streams needs none of their keys)."""
         cls = _resolve(stored_event.topic)
         state = self.decode_state(stored_event, personal=personal)
         from_version = state.pop("class_version", 1)
+        in_clear = cls.stored_in_clear(from_version) & state.keys()
+        if in_clear and not (personal and self._readable(stored_event.originator_id)):
+            # made personal after this fact was stored: still in clear in its bytes, but read
+            # as every personal field is once the person is erased (or without personal fields)
+            for name in in_clear:
+                del state[name]
         while from_version < cls.class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
+import orjson
 import pytest
 from builders import (
     close_case_long_ago,
@@ -16,6 +17,8 @@ from builders import (
     pip_fields,
     project_fields,
 )
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 
 from ledger import events as ev
 from ledger.crypto import generate_master_key
@@ -699,6 +702,30 @@ def test_after_shredding_personal_fields_read_as_none_and_other_data_stays(app, 
         assert timeline.entries[2].effective.rung == 4
     # the keyed hash of the BSN went with the key: the person is not found by it any more
     assert app.find_person_by_bsn(bsn) is None
+
+
+def test_a_field_stored_in_clear_before_it_became_personal_reads_as_erased_too(app):
+    # DispensationGranted v1 stored its ground in clear (personal from v2): such a fact, as an
+    # older release stored it, for a person of this ledger
+    person = register(app, name="Te Vergeten Persoon")
+    state = {
+        "decided_by": "DUO",
+        "ground": "medisch",
+        "municipality": "GM0622",
+        "occurred_on": "2024-03-04",
+        "recorded_by": "r.jansen",
+        "source": "cli",
+        "timestamp": "2024-03-04T12:30:00Z",
+    }
+    stored = StoredEvent(person, 9, get_topic(ev.DispensationGranted), orjson.dumps(state))
+    assert app.mapper.to_domain_event(stored).ground == "medisch"
+    # a read without personal fields leaves it out, as it leaves out the encrypted ones
+    assert app.mapper.to_domain_event(stored, personal=False).ground is None
+    close_case_long_ago(app, person)
+    app.shred(person, approved_by="privacy officer")
+    # its bytes cannot change (stored events are immutable), but it reads as erased
+    assert app.mapper.to_domain_event(stored).ground is None
+    assert b"medisch" in stored.state
 
 
 def test_no_personal_data_can_be_added_after_shredding(app):
