@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 import orjson
 
 from ledger import events as ev
+from ledger.aggregates import dutch_day
 from ledger.rules import RuleSet, is_late_recording, rules_on, shortest_late_recording_days
 from ledger.values import StaffRole, add_months
 from projections.base import (
@@ -535,6 +536,24 @@ def _registered_on(
     return found
 
 
+DUTCH_NEXT_DAY_FROM = "22"
+"""The UTC hour from which a moment's Dutch date can be the next day (Europe/Amsterdam is
+UTC+1, or UTC+2 in summer): before it, the Dutch date is the UTC date."""
+
+
+def dutch_date_text(moment: str) -> str:
+    """The Dutch calendar date (ISO) of a canonical UTC timestamp text (``…THH:MM:SS…Z``): the
+    day a fact was recorded, as the rules measure a recording delay (``recorded_day``)."""
+    if moment[11:13] < DUTCH_NEXT_DAY_FROM:
+        return moment[:10]
+    return _dutch_date_late_in_the_day(moment)
+
+
+@lru_cache(maxsize=4096)
+def _dutch_date_late_in_the_day(moment: str) -> str:
+    return dutch_day(datetime.fromisoformat(moment)).isoformat()
+
+
 @lru_cache(maxsize=65536)
 def _late_by(occurred_on: str, recorded_on: str) -> int | None:
     """The days between a fact's date and its recording date (ISO) when that makes it a late
@@ -554,10 +573,11 @@ def _late_recordings(
     """
     r = rules_on(on)
     since = add_months(on, -r.late_recording_window_months).isoformat()
-    # only first revisions recorded after the shortest threshold of any rule set can be late
-    # (the exact threshold is that of each fact's date, checked below); corrections always
-    # look further
-    recorded_late = tx.dialect.days_after("f.occurred_on", shortest_late_recording_days() + 1)
+    # only first revisions recorded more than the shortest threshold of any rule set after
+    # the fact can be late (the exact threshold is that of each fact's date, checked below on
+    # the Dutch date of the recording, which is the UTC date or the day after); corrections
+    # always look further
+    recorded_late = tx.dialect.days_after("f.occurred_on", shortest_late_recording_days())
     # person → (days, occurred_on, -version, kind): the most delayed, then the latest fact,
     # then the first stream version (one revision per version is known at a time)
     worst: dict[str, tuple[int, str, int, str]] = {}
@@ -574,7 +594,7 @@ def _late_recordings(
             [*params, since, on.isoformat()],
         )
         for stream_id, version, kind, occurred_on, known_from in rows:
-            days = _late_by(occurred_on, str(known_from)[:10])
+            days = _late_by(occurred_on, dutch_date_text(str(known_from)))
             if days is None:
                 continue
             key = str(stream_id)

@@ -29,7 +29,16 @@ from typing import Any, ClassVar
 from ledger import events as ev
 from ledger.municipalities import name_of
 from ledger.values import HelpCategory, Period
-from projections.base import INT, TEXT, Column, Projection, Views, catch_up, timestamp_text
+from projections.base import (
+    INT,
+    TEXT,
+    Column,
+    Projection,
+    Views,
+    catch_up,
+    known_at_clause,
+    timestamp_text,
+)
 from projections.breakdown import current_facts
 from projections.guidance import ENDED, GUIDANCE_YEARS, STARTED, GuidanceFact, in_guidance
 
@@ -113,14 +122,17 @@ def help_requests(
             [start, end, *m_params],
             as_known_at=as_known_at,
         )
-        # the guidance facts up to the period's end
-        # (any revision will do: guidance is only looked up for the requests found above)
+        # the guidance facts up to the period's end of the persons with a request found above
+        # (the subquery's known_from/known_to are its own table's: the inner scope's)
+        known, known_params = known_at_clause(as_known_at)
+        facts = tx.table(HELP_REQUESTS.facts_table.name)
         guidance_rows = current_facts(
             tx,
             HELP_REQUESTS,
             "stream_id, version, kind, occurred_on, year_no",
-            f"kind IN ('{STARTED}', '{ENDED}') AND occurred_on <= ?",
-            [end],
+            f"kind IN ('{STARTED}', '{ENDED}') AND occurred_on <= ? AND stream_id IN"
+            f" (SELECT stream_id FROM {facts} WHERE {known} AND {in_period}{where_m})",
+            [end, *known_params, start, end, *m_params],
             as_known_at=as_known_at,
         )
     requests = [(str(stream), on, str(category)) for stream, on, category in request_rows]

@@ -107,6 +107,39 @@ def test_caseload_shows_signals_and_breakdowns_in_every_format(
     assert by_id[people["A"]]["signals"] == "late_recording"
 
 
+def test_a_late_recording_is_measured_to_the_dutch_date_of_its_recording(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    # K's BRP registration of 2025-01-10 was recorded at 00:30 Dutch time on 2025-02-10 (still
+    # 2025-02-09 in UTC): 31 days later, above the threshold of 30; L's at 23:30 on 2025-02-09
+    # Dutch time: 30 days, not late
+    lines = []
+    for person, recorded in (
+        ("K", "2025-02-10T00:30:00+01:00"),
+        ("L", "2025-02-09T23:30:00+01:00"),
+    ):
+        lines += [
+            {"kind": "person-registered", "person": person, "occurred_on": "2024-12-01",
+             "recorded_at": "2024-12-01T12:00:00+01:00", "birth_date": "1990-01-01",
+             "sex": "m", "nationality": ["SY"]},
+            {"kind": "ladder-assessed", "person": person, "occurred_on": "2024-12-02",
+             "recorded_at": "2024-12-02T12:00:00+01:00", "rung": 3, "assessor": "a"},
+            {"kind": "brp-registered", "person": person, "occurred_on": "2025-01-10",
+             "recorded_at": recorded},
+        ]  # fmt: skip
+    source = tmp_path / "late.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    ledger.ok("import", str(source), "--quiet")
+    data = json.loads(ledger.ok("caseload", "--on", "2025-02-10", "--format", "json").stdout)
+    signals = {
+        r["person_id"]: [(s["code"], s["detail"]) for s in r["signals"]] for r in data["rows"]
+    }
+    assert sorted(signals.values()) == [
+        [],
+        [("late_recording", "BrpRegistered of 2025-01-10 recorded 31 days later")],
+    ]
+
+
 def test_report_plans_in_every_format(ledger: Traject, people: dict[str, str]) -> None:
     data = json.loads(ledger.ok("report", "plans", "--period", "2024H1", "--format", "json").stdout)
     # both active on 2024-06-30; A's PIP (2024-03-01) was due 2024-04-11 (notice 2024-02-01 +

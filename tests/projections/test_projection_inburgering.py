@@ -12,6 +12,7 @@ import pytest
 
 from ledger import events as ev
 from ledger import rules
+from ledger.aggregates import LEDGER_TIMEZONE
 from ledger.application import TrajectoryLedger
 from ledger.values import Period
 from projections import Views, catch_up, rebuild
@@ -239,7 +240,7 @@ def test_a_late_recording_is_one_recorded_more_than_the_threshold_after_it_happe
 ) -> None:
     # recorded today: an assessment of 31 days ago is late, one of 30 days ago is not (the
     # threshold of the rule set, 30 days); the registrations lie before the recent window
-    today = datetime.now(UTC).date()
+    today = datetime.now(LEDGER_TIMEZONE).date()  # the Dutch date the facts are recorded on
     limit = rules.current_rules().late_recording_days
     late, on_time = (person(ledger, today - timedelta(days=200), "r.jansen") for _ in range(2))
     for pid, days in ((late, limit + 1), (on_time, limit)):
