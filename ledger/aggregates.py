@@ -438,6 +438,8 @@ class TrajectoryState:
     closed: bool = False
     closed_on: date | None = None  # the day the case was closed, while it is closed
     projects: dict[str, bool] = field(default_factory=dict)  # project -> enrolment open
+    enrolled_on: dict[str, date] = field(default_factory=dict)  # project -> enrolment date
+    exited_on: dict[str, date] = field(default_factory=dict)  # project -> exit date
     files: dict[int, File] = field(default_factory=dict)
 
     @property
@@ -589,11 +591,13 @@ def _deceased(event: ev.Deceased, s: TrajectoryState) -> None:
 @_evolve.register(ev.ParticipantEnrolled)
 def _enrolled(event: ev.ParticipantEnrolled, s: TrajectoryState) -> None:
     s.projects[event.project_id.upper()] = True
+    s.enrolled_on[event.project_id.upper()] = event.occurred_on
 
 
 @_evolve.register(ev.ParticipantExited)
 def _exited(event: ev.ParticipantExited, s: TrajectoryState) -> None:
     s.projects[event.project_id.upper()] = False
+    s.exited_on[event.project_id.upper()] = event.occurred_on
 
 
 @_evolve.register(ev.FamilyReunificationApplied)
@@ -1038,8 +1042,30 @@ def _rules_project_follow_up(
     t: Trajectory,
     kind: str,
 ) -> list[str]:
-    if not t.state.projects.get(event.project_id.upper()):
+    s, project = t.state, event.project_id.upper()
+    enrolled_on = s.enrolled_on.get(project)
+    if enrolled_on is None:
         raise RuleViolationError(kind, "project_id", f"not enrolled in {event.project_id}")
+    exited_on = s.exited_on.get(project)
+    if exited_on is not None and isinstance(event, ev.ParticipantExited):
+        raise RuleViolationError(
+            kind, "project_id", f"already exited {event.project_id} on {exited_on} (once)"
+        )
+    if exited_on is not None and event.occurred_on > exited_on:
+        # a service or feedback recorded late, dated before the exit, still belongs to it
+        raise RuleViolationError(
+            kind,
+            "occurred_on",
+            f"dated {event.occurred_on}, after the exit from {event.project_id} on "
+            f"{exited_on}: nothing of a project follows the participant's exit",
+        )
+    _not_before(
+        kind,
+        event.occurred_on,
+        enrolled_on,
+        f"enrolment in {event.project_id}",
+        "a participant's services, feedback and exit follow the enrolment",
+    )
     return []
 
 

@@ -869,7 +869,10 @@ class ParticipantEnrolled(TrajectEvent):
 
 
 class ServiceDelivered(TrajectEvent):
-    """A service delivered to a participant (occurred_on: from)."""
+    """A service delivered to a participant (occurred_on: from).
+
+    Needs the person's enrolment in the project; dated from the enrolment up to the exit.
+    """
 
     class_version: ClassVar[int] = 2  # v2 added activity_type
     project_id: ProjectCode = Field(description="AMIF project code")
@@ -890,7 +893,10 @@ class ServiceDelivered(TrajectEvent):
 
 
 class ParticipantFeedbackRecorded(TrajectEvent):
-    """Voluntary feedback: was the activity helpful (occurred_on: on)."""
+    """Voluntary feedback: was the activity helpful (occurred_on: on).
+
+    Needs the person's enrolment in the project; dated from the enrolment up to the exit.
+    """
 
     project_id: ProjectCode = Field(description="AMIF project code")
     helpful: Helpful = Field(description="helpful for integration")
@@ -898,7 +904,11 @@ class ParticipantFeedbackRecorded(TrajectEvent):
 
 
 class ParticipantExited(TrajectEvent):
-    """A participant leaves the project (occurred_on: exited on)."""
+    """A participant leaves the project (occurred_on: exited on).
+
+    Once per enrolment, not dated before it. Nothing of the project is dated after the exit;
+    a service or feedback recorded later but dated up to the exit day is accepted.
+    """
 
     project_id: ProjectCode = Field(description="AMIF project code")
     reason: Text = Field(description="exit reason")

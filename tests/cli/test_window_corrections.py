@@ -87,3 +87,32 @@ def test_an_imported_window_correction_that_strands_an_enrolment_is_a_rejected_l
     verb = "valid" if dry_run else "written"
     assert last_line(result.stdout).startswith(f"0 {verb}, 0 skipped (already present), 1 rejected")
     assert store.event_count() == before
+
+
+def test_an_enrolment_cannot_be_moved_after_a_service_it_holds(store: Traject) -> None:
+    person, version = amif_participant(store)
+    store.ok(
+        "record", "service-delivered", person, "--on", "2024-05-10", "--project-id", "MWP",
+        "--category", "language_course", "--hours", "4",
+    )  # fmt: skip
+    before = store.event_count()
+
+    result = store(
+        "correct", person, str(version), "--set", "occurred_on=2024-07-15", "--reason", "typo"
+    )
+
+    assert result.exit_code == 1
+    assert "ServiceDelivered" in result.stderr
+    assert "dated 2024-05-10, before the enrolment in MWP of 2024-07-15" in result.stderr
+    assert store.event_count() == before
+    # nor can a service or an exit be dated before the enrolment
+    result = store(
+        "record", "participant-exited", person, "--on", "2024-04-30", "--project-id", "MWP",
+        "--reason", "moved", "--completed",
+    )  # fmt: skip
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: ParticipantExited: occurred_on: dated 2024-04-30, before the enrolment in MWP "
+        "of 2024-05-01 it follows (a participant's services, feedback and exit follow the "
+        "enrolment)\n",
+    )

@@ -990,15 +990,43 @@ def test_project_follow_ups_need_an_open_enrolment(cls):
 def test_nothing_follows_an_exit_from_the_project():
     person = housed()
     give(person, ev.ParticipantEnrolled, **enrolment_fields())
-    give(person, ev.ParticipantExited, project_id="MWP", reason="moved", completed=False)
-    refused(
+    exit_fields = {"project_id": "MWP", "reason": "moved", "completed": False}
+    give(person, ev.ParticipantExited, occurred_on=date(2024, 9, 30), **exit_fields)
+    service = {"project_id": "MWP", "category": "other", "hours": "1"}
+    error = refused(
         person,
         ev.ServiceDelivered,
-        "not enrolled in MWP",
-        project_id="MWP",
-        category="other",
-        hours="1",
+        "dated 2024-10-01, after the exit from MWP on 2024-09-30",
+        occurred_on=date(2024, 10, 1),
+        **service,
     )
+    assert error.field == "occurred_on"
+    # a service recorded late, delivered up to the exit, still counts for it
+    give(person, ev.ServiceDelivered, occurred_on=date(2024, 9, 30), **service)
+    error = refused(
+        person,
+        ev.ParticipantExited,
+        "already exited MWP on 2024-09-30",
+        occurred_on=date(2024, 10, 2),
+        **exit_fields,
+    )
+    assert error.field == "project_id"
+
+
+@pytest.mark.parametrize("cls", list(FOLLOW_UPS), ids=lambda c: c.__name__)
+def test_project_follow_ups_are_not_dated_before_the_enrolment(cls):
+    person = housed()
+    give(person, ev.ParticipantEnrolled, **enrolment_fields(occurred_on=date(2024, 5, 1)))
+    error = refused(
+        person,
+        cls,
+        "dated 2024-04-30, before the enrolment in MWP of 2024-05-01",
+        project_id="MWP",
+        occurred_on=date(2024, 4, 30),
+        **FOLLOW_UPS[cls],
+    )
+    assert (error.kind, error.field) == (cls.__name__, "occurred_on")
+    give(person, cls, project_id="MWP", occurred_on=date(2024, 5, 1), **FOLLOW_UPS[cls])
 
 
 # --- family reunification (§2.3 H) ---------------------------------------------------------------
