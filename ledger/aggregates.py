@@ -877,7 +877,27 @@ def _rules_duty(event: ev.InburgeringDutyEstablished, t: Trajectory, kind: str) 
         raise RuleViolationError(
             kind, "person", f"an open {duty.regime} duty exists since {duty.start}"
         )
-    return []
+    # given values are recorded as DUO stated them (never recomputed), but one that differs
+    # from the derivation decides regime-bound rules and deadlines: say so
+    start = event.duty_start
+    derived = {
+        "regime": rules.derive_regime(start),
+        "ona_required": rules.ona_required(start),
+        "pvt_required": rules.pvt_required(start),
+    }
+    differing = [  # a flag not given acts as false
+        f"{name} {'not given' if getattr(event, name) is None else getattr(event, name)}"
+        for name, value in derived.items()
+        if getattr(event, name) != value and not (value is False and getattr(event, name) is None)
+    ]
+    if not differing:
+        return []
+    expected = ", ".join(f"{name} {value}" for name, value in derived.items())
+    return [
+        f"{', '.join(differing)}: not what rule set {rules.rules_on(start).version} "
+        f"derives from duty_start {start} ({expected}): recorded as given, and the regime's "
+        "rules and deadlines follow it"
+    ]
 
 
 @_rules.register(ev.PipAdopted)

@@ -429,7 +429,9 @@ class InburgeringDutyEstablished(TrajectEvent):
     """DUO's kennisgeving inburgeringsplicht (occurred_on: notified on).
 
     The regime and the Wi2013 sub-cohort flags are derived once, from duty_start, by the rule
-    set named in rule_version, and stored: they are never recomputed.
+    set named in rule_version, and stored: they are never recomputed. A regime or flag given
+    (as DUO stated it) is recorded as given, with a warning when it differs from what the rule
+    set derives from duty_start (a flag not given acts as false).
     """
 
     duty_start: date = Field(description="start of the obligation")

@@ -518,10 +518,22 @@ def test_the_regime_is_derived_once_and_stored_with_the_rule_version():
     assert (duty.regime, duty.ona_required, duty.pvt_required) == ("wi2021", False, True)
 
 
-def test_a_regime_stated_by_duo_is_not_recomputed():
+def test_a_regime_stated_by_duo_is_not_recomputed_but_a_difference_is_flagged():
     person = housed()
-    give(person, ev.InburgeringDutyEstablished, duty_start=date(2022, 1, 1), regime="wi2013")
+    warnings = give(
+        person, ev.InburgeringDutyEstablished, duty_start=date(2022, 1, 1), regime="wi2013"
+    )
     assert person.state.duty.regime == "wi2013"
+    assert warnings == [
+        "regime wi2013, pvt_required not given: not what rule set 2026.1 derives from "
+        "duty_start 2022-01-01 (regime wi2021, ona_required False, pvt_required True): recorded "
+        "as given, and the regime's rules and deadlines follow it"
+    ]
+    # the derivation itself, or the same values given, raise no warning
+    assert under_duty(date(2022, 1, 1)).pending[-1].regime == "wi2021"
+    person = housed()
+    stated = {"regime": "wi2021", "ona_required": False, "pvt_required": True}
+    assert give(person, ev.InburgeringDutyEstablished, duty_start=date(2022, 1, 1), **stated) == []
 
 
 def test_a_second_duty_waits_until_the_first_is_fulfilled():
