@@ -22,7 +22,7 @@ import csv
 import gc
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -120,6 +120,10 @@ class Reject:
         return {"_text": self.text, "_line": self.line, "_error": error}
 
 
+WARNINGS_SHOWN = 20
+"""Warnings an import shows line by line (on stderr); the rest are counted."""
+
+
 @dataclass
 class Summary:
     """What an import did: lines written, skipped as already present, rejected."""
@@ -129,8 +133,16 @@ class Summary:
     rejected: int = 0
     rejects: list[Reject] = field(default_factory=list)
     warnings: int = 0
+    warned: list[tuple[int, str]] = field(default_factory=list)
+    """(line number, warning) of the first ``WARNINGS_SHOWN`` warnings, to show."""
     recorders_not_kept: int = 0  # lines written (or valid) whose recorded_by was not kept
     purge: Purge | None = None  # of the destroyed data keys, after the last erasure imported
+
+    def add_warnings(self, number: int, warnings: Sequence[str]) -> None:
+        """Count a written line's warnings, and keep them to show, up to ``WARNINGS_SHOWN``."""
+        self.warnings += len(warnings)
+        room = max(WARNINGS_SHOWN - len(self.warned), 0)
+        self.warned += [(number, text) for text in warnings[:room]]
 
 
 # --- one line ----------------------------------------------------------------------------------
@@ -727,7 +739,7 @@ def import_lines(
 
     def flush() -> None:
         outcomes = iter(writer.write([e[3] for e in batch if isinstance(e[3], Write)]))
-        written = skipped = warnings = not_kept = 0
+        written = skipped = not_kept = 0
         for number, line, record, write in batch:
             if not isinstance(write, Write):
                 reject(number, line, record, write)
@@ -739,11 +751,10 @@ def import_lines(
                 skipped += 1
             else:
                 written += 1
-                warnings += len(outcome.warnings)
+                summary.add_warnings(number, outcome.warnings)
                 not_kept += _not_kept(record, keep=keep_recorded_by)
         summary.written += written
         summary.skipped += skipped
-        summary.warnings += warnings
         summary.recorders_not_kept += not_kept
         if on_progress is not None:
             on_progress(len(batch))
@@ -1060,6 +1071,9 @@ def import_command(
         )
     if rejects:
         write_rejects(rejects_path(file), rejects, item, form)
+    traject.warn(f"{file.name}:{number}: {text}" for number, text in summary.warned)
+    if summary.warnings > len(summary.warned):
+        traject.warn([f"{summary.warnings - len(summary.warned)} more warnings not shown"])
     traject.warn(render.purge_warnings(summary.purge))
     traject.warn(render.recorder_warnings(summary.recorders_not_kept, dry_run=dry_run))
     if not quiet:
@@ -1068,6 +1082,8 @@ def import_command(
             f"{summary.written} {verb}, {summary.skipped} skipped (already present), "
             f"{summary.rejected} rejected"
         )
+        if summary.warnings:
+            text += f" ({summary.warnings} warning{'' if summary.warnings == 1 else 's'})"
         if rejects:
             text += f"; rejected lines in {rejects_path(file)}"
         data: dict[str, Any] = {
@@ -1075,6 +1091,7 @@ def import_command(
             verb: summary.written,
             "skipped": summary.skipped,
             "rejected": summary.rejected,
+            "warnings": summary.warnings,
         }
         if summary.recorders_not_kept:
             data["recorded_by_not_kept"] = summary.recorders_not_kept

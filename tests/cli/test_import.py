@@ -96,7 +96,12 @@ def test_a_file_of_several_kinds_is_recorded(ledger: Traject, tmp_path: Path) ->
 
     result = ledger.ok("import", str(source))
 
-    assert last_line(result.stdout) == "6 written, 0 skipped (already present), 0 rejected"
+    # four of the facts were recorded long after they happened: warned, not rejected
+    assert last_line(result.stdout) == (
+        "6 written, 0 skipped (already present), 0 rejected (4 warnings)"
+    )
+    assert result.stderr.count(": recorded ") == 4
+    assert "Warning: clients.jsonl:2: recorded " in result.stderr
     events = ledger.json("timeline", person_id(ledger))["events"]
     assert [e["kind"] for e in events] == [
         "PersonRegistered",
@@ -123,6 +128,7 @@ def test_importing_the_same_file_twice_appends_nothing(ledger: Traject, tmp_path
         "written": 0,
         "skipped": 6,
         "rejected": 0,
+        "warnings": 0,
     }
     assert ledger.event_count() == 6
 
@@ -331,7 +337,9 @@ def test_a_dry_run_counts_lines_already_imported_as_skipped(
 
     result = ledger.ok("import", "--dry-run", str(source))
 
-    assert last_line(result.stdout) == "2 valid, 6 skipped (already present), 0 rejected"
+    assert (
+        last_line(result.stdout) == "2 valid, 6 skipped (already present), 0 rejected (1 warning)"
+    )
     assert ledger.event_count() == 6
 
 
@@ -345,8 +353,11 @@ def test_a_ledger_made_before_external_keys_gets_their_table(
     dry = ledger.ok("import", "--dry-run", str(source))
     result = ledger.ok("import", str(source))
 
-    assert last_line(dry.stdout) == "6 valid, 0 skipped (already present), 0 rejected"
-    assert last_line(result.stdout) == "6 written, 0 skipped (already present), 0 rejected"
+    assert last_line(dry.stdout) == "6 valid, 0 skipped (already present), 0 rejected (4 warnings)"
+    assert (
+        last_line(result.stdout)
+        == "6 written, 0 skipped (already present), 0 rejected (4 warnings)"
+    )
 
 
 @pytest.mark.postgres
@@ -358,7 +369,9 @@ def test_an_import_on_postgresql(cli_postgres_url: str, tmp_path: Path) -> None:
     first = traject.ok("import", str(source))
     again = traject.ok("import", str(source))
 
-    assert last_line(first.stdout) == "8 written, 0 skipped (already present), 0 rejected"
+    assert (
+        last_line(first.stdout) == "8 written, 0 skipped (already present), 0 rejected (5 warnings)"
+    )
     assert last_line(again.stdout) == "0 written, 8 skipped (already present), 0 rejected"
     events = traject.json("timeline", person_id(traject))["events"]
     assert [e["kind"] for e in events].count("LadderAssessed") == 2
@@ -611,4 +624,7 @@ def test_changes_imported_in_the_right_order_are_written(ledger: Traject, tmp_pa
 
     result = ledger.ok("import", str(source))
 
-    assert last_line(result.stdout) == "8 written, 0 skipped (already present), 0 rejected"
+    assert (
+        last_line(result.stdout)
+        == "8 written, 0 skipped (already present), 0 rejected (4 warnings)"
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,12 @@ def recorders(traject: Traject, person: str = PERSON_ID) -> list[tuple[str, str 
 
 
 def warnings(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("Warning:")]
+    """The import's own warnings (not those of a line: ``Warning: FILE:LINE: …``)."""
+    return [
+        line
+        for line in stderr.splitlines()
+        if line.startswith("Warning:") and not re.match(r"Warning: \S+:\d+: ", line)
+    ]
 
 
 def test_kept_recorders_record_their_facts_and_the_importing_user_is_kept_beside_them(
@@ -69,7 +75,9 @@ def test_kept_recorders_record_their_facts_and_the_importing_user_is_kept_beside
     result = ledger.ok("import", "--keep-recorded-by", str(source), **ADMIN)
     again = ledger.ok("import", "--keep-recorded-by", str(source), **ADMIN)
 
-    assert last_line(result.stdout) == "6 written, 0 skipped (already present), 0 rejected"
+    assert (
+        last_line(result.stdout) == "6 written, 0 skipped (already present), 0 rejected (1 warning)"
+    )
     assert warnings(result.stderr) == []
     assert recorders(ledger) == KEPT
     table = ledger.ok("timeline", PERSON_ID).stdout
@@ -97,6 +105,7 @@ def test_a_recorder_not_kept_is_counted_once_in_a_warning(ledger: Traject, tmp_p
         "written": 6,
         "skipped": 0,
         "rejected": 0,
+        "warnings": 1,
         "recorded_by_not_kept": 5,
     }
     assert recorders(ledger) == [("a.admin", None)] * 6
@@ -109,7 +118,7 @@ def test_a_dry_run_with_kept_recorders_writes_nothing(ledger: Traject, tmp_path:
     plain = ledger.ok("import", "--dry-run", str(source), **ADMIN)
 
     assert ledger.event_count() == 0
-    assert last_line(kept.stdout) == "6 valid, 0 skipped (already present), 0 rejected"
+    assert last_line(kept.stdout) == "6 valid, 0 skipped (already present), 0 rejected (1 warning)"
     assert warnings(kept.stderr) == []
     assert warnings(plain.stderr) == [
         "Warning: 5 lines carry recorded_by, which would not be kept: the importing user would "
@@ -199,7 +208,9 @@ def test_a_sqlite_ledger_moved_to_postgresql_keeps_who_recorded_each_fact(
     moved = target.ok("import", "--keep-recorded-by", str(full), **ADMIN)
     again = target.ok("import", "--keep-recorded-by", str(full), **ADMIN)
 
-    assert last_line(moved.stdout) == "6 written, 0 skipped (already present), 0 rejected"
+    assert (
+        last_line(moved.stdout) == "6 written, 0 skipped (already present), 0 rejected (1 warning)"
+    )
     assert last_line(again.stdout) == "0 written, 6 skipped (already present), 0 rejected"
     before, after = recorders(ledger), recorders(target)
     assert [by for by, _ in after] == [by for by, _ in before] == ["m.vermeer"] * 2 + ["k.smit"] * 4
