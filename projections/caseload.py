@@ -63,7 +63,7 @@ from projections.duty import (
     RECORDED_INDEX,
     InburgeringStatus,
     combined_basis,
-    statuses,
+    shared_statuses,
 )
 
 REGISSEUR = StaffRole.REGISSEUR.value
@@ -637,7 +637,7 @@ def caseload_report(
     basis = combined_basis([catch_up(views, CASELOAD), catch_up(views, INBURGERING)])
     known, params = known_at_clause(as_known_at)
     with views.transaction(commit=False) as tx:
-        status = statuses(tx, on, as_known_at, (row.person_id for row in rows))
+        status = shared_statuses(views, tx, on, as_known_at, (row.person_id for row in rows))
         # the registration date only matters to persons never assessed (ladder_stale)
         unassessed = (row.person_id for row in rows if row.rung_on is None)
         registered = _registered_on(tx, known, params, unassessed)

@@ -22,14 +22,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import orjson
 
 from ledger import events as ev
 from ledger import rules
 from ledger.values import ExamOutcome, Regime
-from projections.base import INT, TEXT, Column, Projection, RunResult, Tx, known_at_clause
+from projections.base import (
+    INT,
+    TEXT,
+    Column,
+    Projection,
+    RunResult,
+    Tx,
+    Views,
+    known_at_clause,
+)
 from projections.spans import holding, refresh_spans, span_table
 
 WI2021 = Regime.WI2021.value
@@ -37,9 +46,9 @@ WI2013 = Regime.WI2013.value
 PASSED = ExamOutcome.GESLAAGD.value
 
 
-@dataclass(frozen=True)
-class ExamAttempt:
-    """One exam result: component, level, attempt number and whether it was passed."""
+class ExamAttempt(NamedTuple):
+    """One exam result: component, level, attempt number and whether it was passed (a named
+    tuple: a report makes one per result of thousands of persons)."""
 
     component: str
     level: str
@@ -217,16 +226,20 @@ _day = lru_cache(maxsize=8192)(date.fromisoformat)  # few distinct dates: parse 
 
 def _from_columns(person_id: str, values: Sequence[Any]) -> InburgeringStatus:
     """The status a row of ``inburgering_status`` holds (the inverse of :func:`_view`)."""
-    found: dict[str, Any] = dict(zip(STATUS_FIELDS, values, strict=True))
-    for name in _DATE_FIELDS:
-        if found[name] is not None:
-            found[name] = _day(found[name])
-    if found["pvt_required"] is not None:
-        found["pvt_required"] = bool(found["pvt_required"])
-    found["exams"] = [
-        ExamAttempt(c, level, int(n), bool(ok)) for c, level, n, ok in orjson.loads(found["exams"])
-    ]
-    return InburgeringStatus(person_id, **found)
+    # positionally, in the order of STATUS_FIELDS (the dataclass's): a report reads thousands
+    found = list(values)
+    for at in _DATE_AT:
+        if found[at] is not None:
+            found[at] = _day(found[at])
+    if found[_PVT_AT] is not None:
+        found[_PVT_AT] = bool(found[_PVT_AT])
+    exams = found[_EXAMS_AT]
+    found[_EXAMS_AT] = (
+        []
+        if exams == "[]"
+        else [ExamAttempt(c, level, int(n), bool(ok)) for c, level, n, ok in orjson.loads(exams)]
+    )
+    return InburgeringStatus(person_id, *found)
 
 
 class InburgeringProjection(Projection):
@@ -300,6 +313,19 @@ def statuses(
         if person in wanted:
             found[person] = _from_columns(person, row[1:])
     return found
+
+
+def shared_statuses(
+    views: Views, tx: Tx, on: date, as_known_at: datetime | None, persons: Iterable[str]
+) -> dict[str, InburgeringStatus]:
+    """:func:`statuses`, computed once within a :meth:`Views.snapshot` for the reports that
+    ask for the same persons on the same date (the dashboard's P1, P6 and P7 all read the
+    caseload of the quarter's last day). The result is shared: read it, never change it."""
+    people = tuple(persons)
+    return views.shared(
+        ("inburgering statuses", on, as_known_at, frozenset(people)),
+        lambda: statuses(tx, on, as_known_at, people),
+    )
 
 
 def folded_statuses(

@@ -25,7 +25,7 @@ from ledger.rules import rules_on
 from ledger.values import add_months
 from projections.base import Views, catch_up, timestamp_text
 from projections.caseload import CASELOAD, LEERROUTE_GROUPS, caseload
-from projections.duty import INBURGERING, InburgeringStatus, combined_basis, statuses
+from projections.duty import INBURGERING, InburgeringStatus, combined_basis, shared_statuses
 from projections.plans import share
 
 
@@ -129,7 +129,7 @@ def inburgering(
     rows = caseload(views, on, municipality=municipality, as_known_at=as_known_at)
     basis = combined_basis([catch_up(views, CASELOAD), catch_up(views, INBURGERING)])
     with views.transaction(commit=False) as tx:
-        found = statuses(tx, on, as_known_at, (row.person_id for row in rows))
+        found = shared_statuses(views, tx, on, as_known_at, (row.person_id for row in rows))
     where = {row.person_id: row.municipality for row in rows}
     people = [p for row in rows if (p := found.get(row.person_id)) and p.has_duty]
     routes = [

@@ -25,7 +25,7 @@ from statistics import median
 from ledger.values import Period
 from projections.base import Views, catch_up, timestamp_text
 from projections.caseload import CASELOAD, caseload
-from projections.duty import INBURGERING, InburgeringStatus, combined_basis, statuses
+from projections.duty import INBURGERING, InburgeringStatus, combined_basis, shared_statuses
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def plans(
     rows = caseload(views, end, municipality=municipality, as_known_at=as_known_at)
     basis = combined_basis([catch_up(views, CASELOAD), catch_up(views, INBURGERING)])
     with views.transaction(commit=False) as tx:
-        found = statuses(tx, end, as_known_at, (row.person_id for row in rows))
+        found = shared_statuses(views, tx, end, as_known_at, (row.person_id for row in rows))
     people = [found[row.person_id] for row in rows if row.person_id in found]
     due = [p for p in people if p.pip_due is not None and period.contains(p.pip_due)]
     on_time = sum(
