@@ -58,10 +58,11 @@ def quiet_option(function: F) -> F:
 def _ledger(traject: TrajectContext) -> TrajectoryLedger:
     """The ledger for the integrity commands, which read stored bytes and never decrypt.
 
-    With a master key configured, the usual ledger (the key is checked). Without one (an
-    auditor need not hold it), the ledger is opened with a throw-away key that nothing uses.
+    The master key is neither read nor checked (an auditor need not hold it, and a key file
+    that no longer opens the ledger does not matter): the ledger is opened with a throwaway
+    key that nothing uses.
     """
-    return traject.reader
+    return traject.keyless
 
 
 def _wants_json(traject: TrajectContext, as_json: bool) -> bool:
@@ -232,9 +233,10 @@ def verify_command(
     """Recompute the integrity log from every stored event and check every checkpoint.
 
     Checks the checkpoints stored in the ledger and those given with --checkpoint; with
-    --public-key also their signatures. Names the first changed, deleted or inserted event and
-    every checkpoint that does not match, on stderr, and exits with status 1. Only reads: a
-    read-only database role (traject_auditor) can run it.
+    --public-key also their signatures. Names the first changed, deleted or inserted event,
+    every row not in the form traject writes (malformed) and every checkpoint that does not
+    match, on stderr, and exits with status 1. Only reads: a read-only database role
+    (traject_auditor) can run it. Never reads the master key.
 
     \b
     Example:
@@ -532,7 +534,7 @@ def replay_command(
     path, target = resolve(root, command)
     check_replayable(path, target, command, "replayed")
     root.meta[READ_VIA] = "audit replay"  # a timeline's record of a read names the replay
-    result, block = replay(root, _ledger(traject), command, as_known_at)
+    result, block = replay(root, traject.reader, command, as_known_at)
     traject.emit("", {"command": path, "result": result, "replay": block}, as_json=True)
 
 

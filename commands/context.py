@@ -211,8 +211,8 @@ class TrajectContext:
         With a master key at hand this is :attr:`app` (checked against the ledger). Without
         one (an analyst has no key and may not read the settings table that holds its check)
         the ledger is opened under a throwaway key: personal fields stay unreadable, and
-        nothing can be recorded that a real key would read. The integrity commands
-        (``traject audit …``) and the reports use it.
+        nothing can be recorded that a real key would read. The reports and `traject audit
+        replay` use it; the integrity commands use :attr:`keyless`.
         """
         if self._app is not None:
             return self._app
@@ -225,22 +225,46 @@ class TrajectContext:
             except ProgrammingError as error:
                 if permission_error(error) is None:
                     raise  # the key's check is not readable by this user (an analyst)
-            store = self.store
-            if store.sqlite_path is not None and not store.sqlite_path.is_file():
-                msg = f"no ledger at {store.sqlite_path}: run `traject init`"
-                raise TrajectError(msg)
-            reader = self._open(generate_master_key(), create_tables=False)
-            try:
-                marked = reader.tables.get_setting(MASTER_KEY_CHECK)
-            except ProgrammingError as error:
-                # missing tables: no ledger; refused: an analyst, who may not read settings
-                marked = None if permission_error(error) is None else "refused"
-            if marked is None:
-                reader.close()
-                msg = f"no ledger at {self.where}: run `traject init`"
-                raise TrajectError(msg)
-            self._reader = reader
+            self._reader = self._open_keyless()
         return self._reader
+
+    @property
+    def keyless(self) -> TrajectoryLedger:
+        """The ledger for the commands that read stored bytes and never decrypt (the integrity
+        commands: ``traject audit verify``, ``checkpoint``, ``checkpoints``, ``export``,
+        ``prove``, ``consistency``, ``reads``).
+
+        The master key is never read or checked: the ledger is opened under a throwaway key,
+        so neither a missing key nor one that no longer opens the ledger (a key file from
+        before a rotation) stands in the way. It must exist.
+        """
+        if self._app is not None:
+            return self._app
+        if self._reader is None:
+            self._reader = self._open_keyless()
+        return self._reader
+
+    def _open_keyless(self) -> TrajectoryLedger:
+        """The ledger under a throwaway key: personal fields stay unreadable, and nothing can
+        be recorded that a real key would read."""
+        store = self.store
+        if store.sqlite_path is not None and not store.sqlite_path.is_file():
+            msg = f"no ledger at {store.sqlite_path}: run `traject init`"
+            raise TrajectError(msg)
+        reader = self._open(generate_master_key(), create_tables=False)
+        try:
+            marked = reader.tables.get_setting(MASTER_KEY_CHECK)
+        except ProgrammingError as error:
+            # missing tables: no ledger; refused: an analyst, who may not read settings
+            marked = None if permission_error(error) is None else "refused"
+        except BaseException:
+            reader.close()
+            raise
+        if marked is None:
+            reader.close()
+            msg = f"no ledger at {self.where}: run `traject init`"
+            raise TrajectError(msg)
+        return reader
 
     @property
     def opened(self) -> TrajectoryLedger | None:

@@ -21,8 +21,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
@@ -32,6 +34,7 @@ from eventsourcing.utils import get_topic
 
 from ledger import events as ev
 from ledger.integrity import (
+    MAX_UINT64,
     Checkpoint,
     CheckpointBody,
     CheckpointFormatError,
@@ -113,60 +116,206 @@ def _query(app: TrajectoryLedger, sqlite: str, postgres: str, params: Sequence[A
         return list(cursor.fetchall())
 
 
-def _events_statement(app: TrajectoryLedger, *, bounded: bool) -> tuple[str, str]:
-    """The page query over the events table, for SQLite and for PostgreSQL."""
+# What every row traject appends looks like: a row that is otherwise is "malformed" (altered
+# outside traject). Versions count from 1; a topic is text; the stored bytes are a blob.
+# PostgreSQL's uuid and bigint columns admit nothing else. SQLite keeps the type given, and the
+# SQLite recorder stores a stream id as text, its 32 lowercase hex digits: another spelling of
+# the same UUID would give the same leaf while traject no longer finds the event in its stream,
+# so the stored text itself must be exactly that.
+#
+# Each page is read with the state left out (NULL) of every row the database finds malformed,
+# so that one look at the page's states tells whether any is; on SQLite the stream ids are
+# checked a page at a time, as one string of digits. Only a page that fails is read again with
+# every column as stored, to name its malformed rows: nothing is checked row by row in Python.
+SQLITE_WELL_FORMED = (
+    "typeof(originator_version) = 'integer' AND originator_version > 0"
+    " AND typeof(topic) = 'text' AND typeof(state) = 'blob'"
+)
+POSTGRES_WELL_FORMED = "originator_version > 0 AND topic IS NOT NULL AND state IS NOT NULL"
+SQLITE_STREAM_ID = re.compile(r"[0-9a-f]{32}")
+"""The stream id as the SQLite recorder stores it."""
+_SECOND = itemgetter(1)
+_STATE = itemgetter(4)
+
+
+def _events_statements(app: TrajectoryLedger, *, bounded: bool) -> tuple[str, str]:
+    """The page query over the events table (``?`` placeholders), in two forms: the state
+    left out of a malformed row, and each row's columns as stored with whether it is
+    well-formed."""
     recorder: Any = app.recorder
     if _is_sqlite(app):
-        bound = " AND rowid <= ?" if bounded else ""
-        return (
-            "SELECT rowid, originator_id, originator_version, topic, state"
-            f" FROM {recorder.events_table_name} WHERE rowid > ?{bound} ORDER BY rowid LIMIT ?"
-        ), ""
-    bound = " AND notification_id <= %s" if bounded else ""
-    return "", (
-        "SELECT notification_id, uuid_send(originator_id), originator_version, topic, state"
-        f" FROM {recorder.events_table} WHERE notification_id > %s{bound}"
-        " ORDER BY notification_id LIMIT %s"
+        notification_id, stream_id = "rowid", "originator_id"
+        table, well_formed = recorder.events_table_name, SQLITE_WELL_FORMED
+    else:
+        notification_id, stream_id = "notification_id", "uuid_send(originator_id)"
+        table, well_formed = recorder.events_table, POSTGRES_WELL_FORMED
+    bound = f" AND {notification_id} <= ?" if bounded else ""
+    rows = f" FROM {table} WHERE {notification_id} > ?{bound} ORDER BY {notification_id} LIMIT ?"
+    head = f"SELECT {notification_id}, {stream_id}, originator_version, topic"
+    return (
+        f"{head}, CASE WHEN {well_formed} THEN state END{rows}",
+        f"{head}, state, {well_formed}{rows}",
     )
 
 
+PLACEHOLDER_STREAM = bytes(16)
+
+
+def _described(value: Any) -> str:
+    """A stored value as an auditor would look for it in the table."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        return f"the bytes X'{data[:16].hex()}{'…' if len(data) > 16 else ''}'"
+    text = repr(value)
+    return text if len(text) <= 48 else text[:47] + "…"
+
+
+_UUID_SPELLING = re.compile(
+    r"(?:urn:uuid:)?(\{)?[0-9a-f]{8}(-?)[0-9a-f]{4}\2[0-9a-f]{4}\2[0-9a-f]{4}\2[0-9a-f]{12}"
+    r"(?(1)\})",
+    re.IGNORECASE,
+)
+
+
+def _uuid_spelled(text: str) -> UUID | None:
+    """The UUID ``text`` spells (in any of the usual ways: upper case, dashes, braces, a URN),
+    or None. Stricter than ``UUID()``, which also takes stray white space as a digit's place."""
+    if not _UUID_SPELLING.fullmatch(text):
+        return None
+    return UUID(text)
+
+
+def malformed_row(
+    notification_id: int, stream: Any, version: Any, topic: Any, state: Any, *, sqlite: bool
+) -> tuple[RawRow, Problem]:
+    """A row that is not in the form traject writes: what is wrong with it, and the row to
+    hash in its place.
+
+    The row hashed is the row itself when every field can be read (another spelling of its
+    stream id, its stored bytes as text, a version below 1: the leaf the spec gives), else a
+    placeholder (the nil stream, version 0, no topic, no bytes) that no appended event has, so
+    the row cannot match a recorded leaf or a checkpoint either.
+    """
+    wrong: list[str] = []
+    stream_id: UUID | None = None
+    if not sqlite:  # PostgreSQL's uuid column: its 16 bytes, never malformed
+        stream_id = UUID(bytes=bytes(stream))
+    elif not isinstance(stream, str):
+        wrong.append(f"its stream id is {_described(stream)}, not text")
+    else:
+        stream_id = _uuid_spelled(stream)
+        if stream_id is None:
+            wrong.append(f"its stream id {_described(stream)} is not a UUID")
+        elif stream != stream_id.hex:
+            wrong.append(
+                f"its stream id is stored as {stream!r}, not as traject writes it "
+                f"({stream_id.hex!r}: 32 lowercase hex digits), so traject does not find "
+                "the event in its stream"
+            )
+    number: int | None = None
+    if isinstance(version, int) and not isinstance(version, bool):
+        number = version
+        if version < 1:
+            wrong.append(f"its version is {version}: a stream's events are numbered from 1")
+    else:
+        wrong.append(f"its version is {_described(version)}, not a whole number")
+    if not isinstance(topic, str):
+        wrong.append(f"its topic is {_described(topic)}, not text")
+    if state is None or not isinstance(state, bytes | str):
+        wrong.append(f"its stored bytes (state) are {_described(state)}")
+    elif isinstance(state, str):
+        wrong.append("its stored bytes (state) are stored as text, not as the blob traject writes")
+    row: RawRow = (notification_id, PLACEHOLDER_STREAM, 0, "", b"")
+    if (
+        stream_id is not None
+        and number is not None
+        and 0 <= number <= MAX_UINT64
+        and isinstance(topic, str)
+        and isinstance(state, bytes | str)
+    ):
+        row = (notification_id, stream_id.bytes, number, topic, _bytes(state))
+    named = stream_id if stream_id is not None else _described(stream)
+    where = f"stream {named} version {number if number is not None else _described(version)}"
+    problem = Problem(
+        "malformed",
+        f"event {notification_id} ({where}) is malformed, so it was altered outside traject "
+        f"(traject never writes such a row): {'; '.join(wrong)}",
+        notification_id,
+        stream_id,
+        number,
+    )
+    return row, problem
+
+
 def raw_pages(
-    app: TrajectoryLedger, start: int = 0, stop: int | None = None, page_size: int | None = None
+    app: TrajectoryLedger,
+    start: int = 0,
+    stop: int | None = None,
+    page_size: int | None = None,
+    malformed: Callable[[Problem], None] | None = None,
 ) -> Iterator[list[RawRow]]:
     """The stored events with ``start < notification id <= stop``, page by page, as read.
 
     Raw SQL, no decoding; each page is read in its own short transaction and released before
-    it is yielded. The stream id comes as its 16 bytes.
+    it is yielded. The stream id comes as its 16 bytes. A malformed row (not in the form
+    traject writes: see ``malformed_row``) comes as the row to hash in its place, and what is
+    wrong with it is given to ``malformed``, when given.
     """
     page_size = page_size or PAGE_SIZE
     if not _is_sqlite(app) and not hasattr(app.recorder, "events_table"):
         yield from _library_pages(app, start, stop, page_size)
         return
-    sqlite, postgres = _events_statement(app, bounded=stop is not None)
+    quick, full = _events_statements(app, bounded=stop is not None)
     tail = [] if stop is None else [stop]
-    convert = _is_sqlite(app)
-    fromhex = bytes.fromhex
+    sqlite = _is_sqlite(app)
     position = start
     while True:
-        found = _query(app, sqlite, postgres, [position, *tail, page_size])
+        params = [position, *tail, page_size]
+        found = _query(app, quick, quick.replace("?", "%s"), params)
         if not found:
             return
-        if convert:  # SQLite keeps the stream id as 32 hex digits
-            yield [
-                (
-                    n,
-                    fromhex(o) if o.__class__ is str and len(o) == 32 else _stream_bytes(o),
-                    v,
-                    t,
-                    s if s.__class__ is bytes else _bytes(s),
-                )
-                for n, o, v, t, s in found
+        page = _sqlite_page(found) if sqlite else found  # the stream id is its 16 bytes
+        if page is None or not all(map(_STATE, found)):  # a malformed row: read them as stored
+            found = _query(app, full, full.replace("?", "%s"), params)
+            problems: list[Problem] = []
+            page = [
+                (n, bytes.fromhex(o) if sqlite else o, v, t, s)
+                if ok and (not sqlite or (o.__class__ is str and SQLITE_STREAM_ID.fullmatch(o)))
+                else _bad(n, o, v, t, s, problems=problems, sqlite=sqlite)
+                for n, o, v, t, s, ok in found
             ]
-        else:
-            yield found
+            if malformed is not None:
+                for problem in problems:
+                    malformed(problem)
+        yield page
         if len(found) < page_size:
             return
         position = found[-1][0]
+
+
+def _bad(
+    n: int, o: Any, v: Any, t: Any, s: Any, *, problems: list[Problem], sqlite: bool
+) -> RawRow:
+    row, problem = malformed_row(n, o, v, t, s, sqlite=sqlite)
+    problems.append(problem)
+    return row
+
+
+def _sqlite_page(found: list[Any]) -> list[RawRow] | None:
+    """A page of the SQLite events table with each stream id as its 16 bytes; None when a
+    stream id is not text of 32 lowercase hex digits (checked for the page as a whole: 16
+    bytes from each, and no upper case)."""
+    fromhex = bytes.fromhex
+    try:
+        page = [(n, fromhex(o), v, t, s) for n, o, v, t, s in found]
+        digits = "".join(map(_SECOND, found))
+    except (ValueError, TypeError):  # not hex digits, or not text
+        return None
+    if digits != digits.lower() or len(b"".join(map(_SECOND, page))) != 16 * len(page):
+        return None  # upper case, or white space (which fromhex skips)
+    return page
 
 
 def _library_pages(
@@ -248,10 +397,24 @@ def recorded_stream(app: TrajectoryLedger, stop: int) -> Iterator[RecordedLeaf]:
     while True:
         found = _query(app, statement, statement.replace("?", "%s"), [position, stop, PAGE_SIZE])
         # plain (id, hash) tuples: the fields of a RecordedLeaf, without building one per row
-        yield from cast("list[RecordedLeaf]", [(n, fromhex(h)) for n, h in found])
+        try:
+            page = [(n, fromhex(h)) for n, h in found]
+        except (ValueError, TypeError):  # a recorded hash altered into something else
+            page = [(n, _recorded_hash(h)) for n, h in found]
+        yield from cast("list[RecordedLeaf]", page)
         if len(found) < PAGE_SIZE:
             return
         position = int(found[-1][0])
+
+
+def _recorded_hash(text: Any) -> bytes:
+    """A recorded leaf hash; empty (it matches no leaf) when it is not 64 hex digits."""
+    if isinstance(text, str) and len(text) == 64:
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            pass
+    return b""
 
 
 def recorded_leaves(app: TrajectoryLedger) -> list[RecordedLeaf]:
@@ -315,10 +478,12 @@ def stored_checkpoint_texts(app: TrajectoryLedger) -> list[tuple[int, str]]:
 
 @dataclasses.dataclass(frozen=True)
 class StoredCheckpoint:
-    """A checkpoint as stored in the ledger, with the time it was stored."""
+    """A checkpoint as stored in the ledger, with the time it was stored (and the tree size
+    its row is stored under, which is the checkpoint's unless the row was altered)."""
 
     checkpoint: Checkpoint
     stored_at: str
+    row_size: int | None = None
 
 
 def stored_checkpoints(app: TrajectoryLedger) -> list[StoredCheckpoint]:
@@ -329,7 +494,9 @@ def stored_checkpoints(app: TrajectoryLedger) -> list[StoredCheckpoint]:
         "SELECT tree_size, text, created_at FROM {p}traject_checkpoints ORDER BY tree_size", []
     )
     return [
-        StoredCheckpoint(parse_checkpoint(str(row["text"])), str(row["created_at"]))
+        StoredCheckpoint(
+            parse_checkpoint(str(row["text"])), str(row["created_at"]), int(row["tree_size"])
+        )
         for row in found
     ]
 
@@ -344,6 +511,12 @@ def stored_checkpoint(app: TrajectoryLedger, tree_size: int | None = None) -> Ch
     for item in found:
         if item.checkpoint.tree_size == tree_size:
             return item.checkpoint
+    for item in found:
+        if item.row_size == tree_size:
+            raise IntegrityError(
+                f"the stored checkpoint row of size {tree_size} holds the signed text of "
+                f"{item.checkpoint}: the row was altered; run `traject audit verify`"
+            )
     sizes = ", ".join(str(item.checkpoint.tree_size) for item in found)
     raise IntegrityError(f"no stored checkpoint of size {tree_size}: the stored sizes are {sizes}")
 
@@ -376,6 +549,7 @@ def _scan(
     last_id = 0
     negative: list[Problem] = []
     seals: list[Problem] = []
+    malformed = _Listed("malformed", "more rows are malformed")
     sink: list[bytes] = []
     differs = False
 
@@ -383,7 +557,7 @@ def _scan(
         nonlocal last_id, differs
         below = LOWEST_ID
         # from the lowest id a row can have: a forged row numbered 0 or below is read too
-        for page in raw_pages(app, start=LOWEST_ID):
+        for page in raw_pages(app, start=LOWEST_ID, malformed=malformed.add):
             if page[0][0] < 0:
                 negative.extend(_negative(row) for row in page if row[0] < 0)
                 page = [row for row in page if row[0] >= 0]  # noqa: PLW2901
@@ -408,6 +582,7 @@ def _scan(
     if differs:  # the exact pass, to name the first event that does not match
         negative.clear()
         seals.clear()
+        malformed.clear()
         report = verify_raw_log(
             read(compare=False),
             checkpoints,
@@ -415,10 +590,37 @@ def _scan(
             public_key=public_key,
             origin=expected_origin,
         )
-    if negative or seals:
-        problems = (*negative, *report.problems, *seals)
-        report = dataclasses.replace(report, ok=False, problems=problems)
+    if negative or malformed.count or seals:
+        # a malformed row (hashed as a placeholder, or as it reads) may differ from its
+        # recorded leaf too: what is wrong with it is said once, as malformed
+        named = {p.notification_id for p in malformed.listed}
+        rest = (p for p in report.problems if p.kind != "changed" or p.notification_id not in named)
+        report = dataclasses.replace(
+            report, ok=False, problems=(*negative, *malformed.problems(), *rest, *seals)
+        )
     return report, last_id
+
+
+class _Listed:
+    """Problems of one kind, the first ``LISTED`` of them kept (a count says the rest)."""
+
+    def __init__(self, kind: str, rest: str) -> None:
+        self.kind, self.rest = kind, rest
+        self.listed: list[Problem] = []
+        self.count = 0
+
+    def add(self, problem: Problem) -> None:
+        self.count += 1
+        if len(self.listed) < LISTED:
+            self.listed.append(problem)
+
+    def clear(self) -> None:
+        self.listed.clear()
+        self.count = 0
+
+    def problems(self) -> list[Problem]:
+        more = self.count - len(self.listed)
+        return [*self.listed, *([Problem(self.kind, f"and {more} {self.rest}")] if more else [])]
 
 
 def _page_matches(
@@ -436,7 +638,11 @@ def _page_matches(
         return False
     if count < len(page) and page[count][0] <= high:
         return False  # a row that should have a recorded leaf has none
-    return b"".join(leaves[:count]) == bytes.fromhex("".join(h for _, h in found))
+    try:
+        recorded = bytes.fromhex("".join(h for _, h in found))
+    except (ValueError, TypeError):  # a recorded hash altered into something else
+        return False
+    return b"".join(leaves[:count]) == recorded
 
 
 def _recorded_count(app: TrajectoryLedger, below: int, high: int) -> int:
@@ -458,6 +664,7 @@ def _negative(row: RawRow) -> Problem:
     )
 
 
+UUID_BYTES = 16
 SEAL_TOPIC = get_topic(ev.ReportSealed)
 
 
@@ -465,10 +672,11 @@ def _altered_seals(page: Sequence[RawRow]) -> Iterator[Problem]:
     """The sealed reports of ``page`` whose stored figures do not match their digest.
 
     Every seal is checked when it is recorded or imported, so such a row was altered after
-    it was written, whether or not its leaf had been recorded by then.
+    it was written, whether or not its leaf had been recorded by then. (A row that cannot be
+    read as a seal at all is named as malformed.)
     """
     for notification_id, stream, version, topic, state in page:
-        if topic != SEAL_TOPIC:
+        if topic != SEAL_TOPIC or not isinstance(state, bytes) or len(stream) != UUID_BYTES:
             continue
         problem = stored_seal_problem(state)
         if problem is None:
@@ -486,11 +694,12 @@ def _altered_seals(page: Sequence[RawRow]) -> Iterator[Problem]:
         )
 
 
-GAPS_LISTED = 20
-"""At most this many streams are named by the continuity check (a count says the rest)."""
+LISTED = 20
+"""At most this many streams with gaps, and malformed rows, are named (a count says the rest)."""
+GAPS_LISTED = LISTED
 
 
-def stream_gaps(app: TrajectoryLedger) -> list[Problem]:
+def stream_gaps(app: TrajectoryLedger, malformed: Sequence[Problem] = ()) -> list[Problem]:
     """Streams whose versions are not exactly 1, 2, …, n: a stored event deleted, or one
     inserted by hand with a version of its own choosing.
 
@@ -499,48 +708,80 @@ def stream_gaps(app: TrajectoryLedger) -> list[Problem]:
     rows after the last recorded leaf, which the leaves cannot vouch for. One grouped read of
     the (stream, version) key; only the streams that fail it are read again, to name the
     first version that is missing.
+
+    Malformed rows (``malformed``: the scan's problems) are not counted here, as they are
+    reported already: a version below 1 or not a whole number is left out, and a row whose
+    stream id is spelled otherwise forms no stream of its own; its version counts as present
+    in the stream it spells, so that stream is not also reported with that version missing.
     """
     recorder: Any = app.recorder
-    if _is_sqlite(app):
+    sqlite = _is_sqlite(app)
+    if sqlite:
         table, key = recorder.events_table_name, "originator_id"
+        numbered = "typeof(originator_version) = 'integer' AND originator_version > 0"
     elif hasattr(recorder, "events_table"):
-        table, key = recorder.events_table, "originator_id::text"
+        table, key, numbered = (
+            recorder.events_table,
+            "originator_id::text",
+            "originator_version > 0",
+        )
     else:
         return []
     statement = (
         f"SELECT {key}, COUNT(*), MIN(originator_version), MAX(originator_version) FROM {table}"
-        " GROUP BY originator_id"
+        f" WHERE {numbered} GROUP BY originator_id"
         " HAVING COUNT(*) <> MAX(originator_version) OR MIN(originator_version) <> 1"
         " ORDER BY MIN(originator_version), originator_id"
     )
-    failing = _query(app, statement, statement, [])
-    problems = []
-    for stream, count, lowest, highest in failing[:GAPS_LISTED]:
+    spelled: dict[UUID, set[int]] = {}  # the versions of a stream's malformed rows
+    named: dict[UUID, list[int]] = {}  # the notification ids of a stream's malformed rows
+    for problem in malformed:
+        if problem.kind == "malformed" and problem.stream_id is not None:
+            named.setdefault(problem.stream_id, []).append(problem.notification_id or 0)
+            if problem.version is not None and problem.version > 0:
+                spelled.setdefault(problem.stream_id, set()).add(problem.version)
+    versions = f"SELECT originator_version FROM {table} WHERE {numbered} AND originator_id = "
+    problems: list[Problem] = []
+    more = 0
+    for stream, _, _, _ in _query(app, statement, statement, []):
+        if sqlite and not (isinstance(stream, str) and SQLITE_STREAM_ID.fullmatch(stream)):
+            continue  # another spelling of a stream id: each of its rows is malformed
         stream_id = UUID(bytes=_stream_bytes(stream))
-        where = f"stream {stream_id} has {count} events with versions {lowest} to {highest}"
-        if lowest < 1:
-            what, version = f"version {lowest} was inserted by hand", lowest
-        else:
-            versions = f"SELECT originator_version FROM {table} WHERE originator_id = "
-            rows = _query(app, versions + "?", versions + "%s::uuid", [stream])
-            present = {row[0] for row in rows}
-            version = next(v for v in range(1, highest + 1) if v not in present)
-            what = (
-                f"version {version} is missing: a stored event was deleted, or one was inserted"
-                " by hand past it"
-            )
+        elsewhere = spelled.get(stream_id, set())
+        if len(problems) == GAPS_LISTED and not elsewhere:
+            more += 1
+            continue
+        rows = _query(app, versions + "?", versions + "%s::uuid", [stream])
+        present = {row[0] for row in rows} | elsewhere
+        if not present:
+            continue  # its rows went while this ran
+        highest = max(present)
+        version = next((v for v in range(1, highest + 1) if v not in present), None)
+        if version is None:
+            continue  # complete, counting the malformed rows that spell it otherwise
+        if len(problems) == GAPS_LISTED:
+            more += 1
+            continue
+        ids = named.get(stream_id, [])
+        note = (
+            f"; {'events' if len(ids) > 1 else 'event'} {', '.join(map(str, sorted(ids)))} of "
+            f"this stream {'are' if len(ids) > 1 else 'is'} malformed (above)"
+            if ids
+            else ""
+        )
         problems.append(
             Problem(
                 "gap",
-                f"{where}: {what} (appends number a stream's events 1, 2, 3, … without gaps)",
+                f"stream {stream_id} has {len(present)} events with versions {min(present)} to "
+                f"{highest}: version {version} is missing: a stored event was deleted, or one "
+                "was inserted by hand past it (appends number a stream's events 1, 2, 3, … "
+                f"without gaps){note}",
                 stream_id=stream_id,
                 version=version,
             )
         )
-    if len(failing) > GAPS_LISTED:
-        problems.append(
-            Problem("gap", f"and {len(failing) - GAPS_LISTED} more streams with such gaps")
-        )
+    if more:
+        problems.append(Problem("gap", f"and {more} more streams with such gaps"))
     return problems
 
 
@@ -551,12 +792,24 @@ def _stored_checkpoints(app: TrajectoryLedger) -> tuple[list[Checkpoint], list[P
         return found, problems
     for size, text in stored_checkpoint_texts(app):
         try:
-            found.append(parse_checkpoint(text))
+            parsed = parse_checkpoint(text)
         except CheckpointFormatError as error:
             problems.append(
                 Problem(
                     "checkpoint",
                     f"the stored checkpoint of size {size} is malformed: {error}",
+                    checkpoint_size=size,
+                )
+            )
+            continue
+        found.append(parsed)  # the signed text is what is checked
+        if parsed.tree_size != size:
+            problems.append(
+                Problem(
+                    "checkpoint",
+                    f"the stored checkpoint row of size {size} (traject_checkpoints.tree_size) "
+                    f"holds the signed text of {parsed}: the row was altered (its text says "
+                    f"{parsed.tree_size}; the signed text is what counts)",
                     checkpoint_size=size,
                 )
             )
@@ -589,8 +842,12 @@ def verify(
         expected_origin=origin(app) if has_tables(app) else None,
         progress=progress,
     )
-    unlinked = [] if report.ok else _inconsistent(recorded_leaves(app), list(unique.values()))
-    gaps = stream_gaps(app)
+    mismatched = any(
+        p.kind in ("checkpoint", "deleted") and p.checkpoint_size is not None
+        for p in report.problems
+    )
+    unlinked = _inconsistent(recorded_leaves(app), list(unique.values())) if mismatched else []
+    gaps = stream_gaps(app, report.problems)
     if problems or unlinked or gaps:
         report = dataclasses.replace(
             report, ok=False, problems=(*problems, *report.problems, *unlinked, *gaps)

@@ -60,6 +60,26 @@ class StreamIntegrityError(TrajectError):
         )
 
 
+class MalformedEventError(TrajectError):
+    """A stored event row is not in the form traject writes (its topic, version or stored
+    bytes emptied or of another type, stored bytes that are not a JSON object): the log was
+    altered outside traject. Nothing of the stream can be trusted until an auditor has looked:
+    ``traject audit verify`` names every such row."""
+
+    def __init__(self, stream_id: object, version: object, what: str) -> None:
+        self.stream_id = stream_id
+        self.version = version
+        self.what = what
+        super().__init__(
+            f"stream {stream_id}: the stored event of version {version!r} cannot be read: "
+            f"{what}: the event log was altered outside traject; run `traject audit verify` "
+            "to see what changed"
+        )
+
+    def __reduce__(self) -> tuple[type[MalformedEventError], tuple[object, object, str]]:
+        return type(self), (self.stream_id, self.version, self.what)  # across processes
+
+
 class RuleViolationError(TrajectError):
     """A hard rule of the domain refused the event (ordering, regime, terminal state)."""
 

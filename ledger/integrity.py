@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import re
@@ -829,7 +830,9 @@ class RecordedLeaf(NamedTuple):
 class Problem:
     """One thing that does not match, with what locates it (the event, or the checkpoint)."""
 
-    kind: str  # changed, deleted, inserted, out-of-order, gap, checkpoint, signature, seal
+    # changed, deleted, inserted, out-of-order, leaf, malformed, gap, checkpoint, signature,
+    # seal
+    kind: str
     message: str
     notification_id: int | None = None
     stream_id: UUID | None = None
@@ -861,12 +864,17 @@ def _where(notification_id: int, stream_id: UUID, version: int) -> str:
 
 
 def _check_checkpoints(
-    pending: list[Checkpoint], public_key: Ed25519PublicKey | bytes | None, origin: str | None
+    pending: list[Checkpoint],
+    public_key: Ed25519PublicKey | bytes | None,
+    origin: str | None,
+    forged: set[int],
 ) -> list[Problem]:
-    """The signature and origin of every checkpoint."""
+    """The signature and origin of every checkpoint; ``forged`` gets the position (in
+    ``pending``) of each whose signature does not verify."""
     problems: list[Problem] = []
-    for checkpoint in pending:
+    for position, checkpoint in enumerate(pending):
         if public_key is not None and not verify_checkpoint_signature(checkpoint, public_key):
+            forged.add(position)
             problems.append(
                 Problem(
                     "signature",
@@ -933,11 +941,12 @@ def verify_raw_log(
     """
     sink = leaf_sink.append if leaf_sink is not None else None
     pending = sorted(checkpoints, key=lambda c: c.tree_size)
-    problems = _check_checkpoints(pending, public_key, origin)
+    forged: set[int] = set()
+    problems = _check_checkpoints(pending, public_key, origin, forged)
     state = _Walk(pending, problems)
     state.reach(MerkleLog(), 0)
     next_size = state.next_size
-    leaf_problem = False
+    first: _LeafMismatch | None = None  # the first row that differs from the recorded leaves
     expected_leaves: Iterator[RecordedLeaf] = iter(recorded if recorded is not None else ())
     expected = next(expected_leaves, None)
     expected_id = expected[0] if expected is not None else -1
@@ -966,24 +975,24 @@ def verify_raw_log(
         ).digest()
         if sink is not None:
             sink(leaf)
-        if not leaf_problem:
+        if first is None:
             if notification_id == expected_id and notification_id > previous_id:
                 if leaf != expected[1]:  # type: ignore[index]
-                    leaf_problem = True
-                    problems.append(_changed(notification_id, stream, version))
+                    first = _LeafMismatch(
+                        len(problems), index, notification_id, stream, version, expected_id, 0, True
+                    )
                 expected = next(expected_leaves, None)
                 expected_id = expected[0] if expected is not None else -1
             elif notification_id <= previous_id or expected is not None:
-                leaf_problem = True
-                problems.append(
-                    _mismatch(
-                        notification_id,
-                        stream,
-                        version,
-                        previous=previous_id,
-                        expected_id=expected_id,
-                        index=index,
-                    )
+                first = _LeafMismatch(
+                    len(problems),
+                    index,
+                    notification_id,
+                    stream,
+                    version,
+                    expected_id,
+                    previous_id,
+                    False,
                 )
         previous_id = notification_id
         h, carry = leaf, index
@@ -996,9 +1005,11 @@ def verify_raw_log(
             state.reach(MerkleLog(index, frontier), notification_id)
             next_size = state.next_size
     log = MerkleLog(index, frontier)
-    if expected is not None and not leaf_problem:
+    if expected is not None and first is None:
         problems.append(_truncated(expected, index, 1 + sum(1 for _ in expected_leaves)))
     state.beyond(log.size)
+    if first is not None:  # in its place among the checkpoints' problems
+        problems.insert(first.slot, _weighed(first, state, forged, signed=public_key is not None))
     return VerificationReport(
         ok=not problems,
         checked=log.size,
@@ -1078,12 +1089,101 @@ def _inserted(notification_id: int, stream: bytes, version: int, expected_id: in
     )
 
 
+class _LeafMismatch(NamedTuple):
+    """The first row that differs from the recorded leaves, and where it is reported."""
+
+    slot: int  # its place among the problems
+    position: int  # the row's position in the log (from 0)
+    notification_id: int
+    stream: bytes
+    version: int
+    expected_id: int  # the notification id of the recorded leaf the row was compared with
+    previous_id: int  # the notification id of the row before it
+    changed: bool  # the row is the recorded leaf's event, with another leaf
+
+    def problem_found(self) -> Problem:
+        """The problem as the rows and the recorded leaves alone show it."""
+        if self.changed:
+            return _changed(self.notification_id, self.stream, self.version)
+        return _mismatch(
+            self.notification_id,
+            self.stream,
+            self.version,
+            previous=self.previous_id,
+            expected_id=self.expected_id,
+            index=self.position,
+        )
+
+
+def _weighed(first: _LeafMismatch, walk: _Walk, forged: set[int], *, signed: bool) -> Problem:
+    """The first row that differs from the recorded leaves, with what the checkpoints say.
+
+    A row and its recorded leaf disagree: either may have been altered. A checkpoint that
+    covers the row's position (and whose signature did not fail) tells which: when it matches
+    the rows, the rows up to it are as signed, so the recorded leaf (traject_leaves, the
+    integrity log's own record) is the one altered, and the problem is of kind ``leaf``. When
+    none covers the row, the message says that it cannot yet tell which.
+    """
+    problem = first.problem_found()
+    if problem.kind == "out-of-order":
+        return problem
+    covering = [
+        (position, checkpoint)
+        for position, checkpoint in enumerate(walk.pending)
+        if checkpoint.tree_size > first.position
+        and position in walk.matches
+        and position not in forged
+    ]
+    support = next((c for position, c in covering if walk.matches[position]), None)
+    where, stream_id = _event(first.notification_id, first.stream, first.version)
+    if support is None:
+        if covering:
+            return problem  # a covering checkpoint does not match the rows either
+        unsure = "no checkpoint covers it yet to tell which"
+        if problem.kind == "changed":
+            message = (
+                f"{where} differs from the recorded leaf: its stream, version, topic or stored "
+                f"bytes changed, or its recorded leaf in traject_leaves did ({unsure})"
+            )
+        elif problem.kind == "inserted":
+            message = f"{problem.message}, or its recorded leaf was deleted ({unsure})"
+        else:
+            message = f"{problem.message}; or a leaf was inserted into traject_leaves ({unsure})"
+        return dataclasses.replace(problem, message=message)
+    evidence = f"{support}, which covers it, matches the rows"
+    verdict = "the event is as signed"
+    if not signed:
+        evidence += " (its signature was not checked)"
+        verdict += ", unless that checkpoint was forged as well"
+    if problem.kind == "changed":
+        message = (
+            f"the recorded leaf of {where} (in traject_leaves, the integrity log's own record) "
+            f"differs from the leaf of the event's row, but {evidence}: the recorded leaf was "
+            f"altered; {verdict}"
+        )
+    elif problem.kind == "inserted":
+        message = (
+            f"{where} has no recorded leaf in traject_leaves (the next recorded leaf is event "
+            f"{first.expected_id}'s), but {evidence}: its recorded leaf was deleted, the event "
+            f"was not inserted; {verdict}"
+        )
+    else:  # deleted: a recorded leaf whose event has no row at its place
+        message = (
+            f"traject_leaves records a leaf of event {first.expected_id} at position "
+            f"{first.position + 1}, but the row there is {where}, and {evidence}: the recorded "
+            f"leaf was inserted or renumbered, no event was deleted; {verdict}"
+        )
+        return Problem("leaf", message, first.expected_id)
+    return Problem("leaf", message, first.notification_id, stream_id, first.version)
+
+
 def _truncated(missing: RecordedLeaf, size: int, count: int) -> Problem:
     missing_id = missing[0]  # a RecordedLeaf or a plain (id, hash) tuple
     return Problem(
         "deleted",
         f"event {missing_id} was recorded at position {size + 1} but has no row "
-        f"(deleted or truncated; {count} recorded leaves have no row)",
+        f"(deleted or truncated; {count} recorded leaves have no row), or leaves were inserted "
+        "into traject_leaves",
         missing_id,
     )
 
@@ -1098,6 +1198,7 @@ class _Walk:
         self.matched_size = 0  # the largest size at which a checkpoint root matched
         self.matched_id = 0
         self.roots: dict[int, bytes] = {}
+        self.matches: dict[int, bool] = {}  # position in pending -> whether it matched the rows
 
     @property
     def next_size(self) -> int:
@@ -1109,6 +1210,7 @@ class _Walk:
         current = log.root()
         while self.position < len(self.pending) and self.pending[self.position].tree_size == size:
             checkpoint = self.pending[self.position]
+            self.matches[self.position] = False
             self.position += 1
             earlier = self.roots.setdefault(size, checkpoint.root)
             if earlier != checkpoint.root:
@@ -1149,6 +1251,7 @@ class _Walk:
                 )
             else:
                 self.matched_size, self.matched_id = size, last_id
+                self.matches[self.position - 1] = True
 
     def beyond(self, size: int) -> None:
         """Report the checkpoints larger than the log: rows were deleted from the end."""

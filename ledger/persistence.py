@@ -56,7 +56,12 @@ from eventsourcing.utils import get_topic, resolve_topic
 from pydantic_core import SchemaSerializer
 
 from ledger.crypto import SHREDDED, HeldKeys, KeyRing
-from ledger.errors import KeyRotationError, MasterKeyError, MasterKeyRotatedError
+from ledger.errors import (
+    KeyRotationError,
+    MalformedEventError,
+    MasterKeyError,
+    MasterKeyRotatedError,
+)
 from ledger.events import EventCorrected, TrajectEvent
 
 PII_KEY = "_pii"
@@ -230,8 +235,19 @@ class PydanticMapper(Mapper[UUID]):
 
     def decode_state(self, stored: StoredEvent, *, personal: bool = True) -> dict[str, Any]:
         """The stored state as a dict, personal fields decrypted (left out when shredded, or
-        when not ``personal``: then no data key is read)."""
-        state: dict[str, Any] = orjson.loads(stored.state)
+        when not ``personal``: then no data key is read).
+
+        Raises:
+            MalformedEventError: the stored bytes are not a JSON object (altered by hand).
+        """
+        if stored.state is None:
+            raise _malformed(stored, "it has no stored bytes (state is NULL)")
+        try:
+            state: dict[str, Any] = orjson.loads(stored.state)
+        except orjson.JSONDecodeError:
+            raise _malformed(stored, "its stored bytes are not JSON") from None
+        if state.__class__ is not dict:
+            raise _malformed(stored, "its stored bytes are not a JSON object")
         blob = state.pop(PII_KEY, None)
         if blob is not None and personal:
             stream_id = (
@@ -265,8 +281,17 @@ class PydanticMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent, *, personal: bool = True) -> Any:
         """The event of ``stored_event``; without its personal fields unless ``personal`` (as
-        an erased event reads: a read across many persons' streams needs none of their keys)."""
-        cls = _resolve(stored_event.topic)
+        an erased event reads: a read across many persons' streams needs none of their keys).
+
+        Raises:
+            MalformedEventError: the row is not in the form traject writes (altered by hand).
+        """
+        topic, version = stored_event.topic, stored_event.originator_version
+        if topic.__class__ is not str:
+            raise _malformed(stored_event, f"its topic is {topic!r}, not text")
+        if version.__class__ is not int or version < 1:
+            raise _malformed(stored_event, f"its version {version!r} is not a whole number from 1")
+        cls = _resolve(topic)
         state = self.decode_state(stored_event, personal=personal)
         from_version = state.pop("class_version", 1)
         in_clear = cls.stored_in_clear(from_version) & state.keys()
@@ -281,6 +306,15 @@ class PydanticMapper(Mapper[UUID]):
         state["originator_id"] = stored_event.originator_id
         state["originator_version"] = stored_event.originator_version
         return cls.model_validate(state)
+
+
+def _malformed(stored: StoredEvent, what: str) -> MalformedEventError:
+    stream_id = stored.originator_id
+    return MalformedEventError(
+        stream_id if isinstance(stream_id, UUID) else repr(stream_id),
+        stored.originator_version,
+        what,
+    )
 
 
 def _json_default(value: Any) -> Any:

@@ -14,7 +14,12 @@ from eventsourcing.persistence import InterfaceError, OperationalError, StoredEv
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 
-from ledger.errors import LOCK_NOT_AVAILABLE, KeyRotationError, sqlstate_error
+from ledger.errors import (
+    LOCK_NOT_AVAILABLE,
+    KeyRotationError,
+    MalformedEventError,
+    sqlstate_error,
+)
 from ledger.persistence import (
     FORGET_BSN_STATEMENT,
     FORGET_EXTERNAL_REFS_STATEMENT,
@@ -375,6 +380,24 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
 
     def _events_table(self) -> str:
         return str(self.events_table)
+
+    def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
+        """The library's, except that a state emptied by hand (NULL, which the library cannot
+        read) is refused as the malformed row it is, naming its version."""
+        try:
+            return super().select_events(originator_id, **kwargs)
+        except TypeError:
+            with self._side(commit=False) as cursor:
+                cursor.execute(
+                    f"SELECT min(originator_version) AS v FROM {self.events_table}"
+                    " WHERE originator_id = %s AND state IS NULL",
+                    [originator_id],
+                )
+                row = cursor.fetchone()
+            if row is None or row["v"] is None:
+                raise
+            what = "it has no stored bytes (state is NULL)"
+            raise MalformedEventError(originator_id, row["v"], what) from None
 
     def _stream_param(self, stream_id: UUID) -> Any:
         return stream_id

@@ -55,7 +55,7 @@ from ledger import audit, roles
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
 from ledger.crypto import generate_master_key
-from ledger.errors import TrajectError
+from ledger.errors import MalformedEventError, TrajectError
 from ledger.persistence import TrajectPostgresRecorder, TrajectSQLiteRecorder
 from ledger.rules import current_rules
 
@@ -972,17 +972,23 @@ def decode_notes(notes: Iterable[Any]) -> list[Decoded]:
     (``_pii`` stays unread)."""
     loads = orjson.loads
     decoded: list[Decoded] = []
-    for note in notes:
-        state = loads(note.state)
-        decoded.append(
-            (
-                note.topic,
-                str(note.originator_id),
-                note.originator_version,
-                state,
-                canonical_timestamp(state["timestamp"]),
+    note: Any = None
+    try:
+        for note in notes:
+            state = loads(note.state)
+            decoded.append(
+                (
+                    note.topic,
+                    str(note.originator_id),
+                    note.originator_version,
+                    state,
+                    canonical_timestamp(state["timestamp"]),
+                )
             )
-        )
+    except (ValueError, TypeError, KeyError) as error:
+        if note is None:
+            raise
+        raise _undecodable(note.originator_id, note.originator_version, note.state, error) from None
     return decoded
 
 
@@ -990,10 +996,38 @@ def _decode_rows(rows: Iterable[tuple[int, str, int, str, bytes]]) -> list[Decod
     """:func:`decode_notes` for the plain rows of :meth:`Views.read_rows`."""
     loads = orjson.loads
     decoded: list[Decoded] = []
-    for _, stream_id, version, topic, stored in rows:
-        state = loads(stored)
-        decoded.append((topic, stream_id, version, state, canonical_timestamp(state["timestamp"])))
+    row: Any = None
+    try:
+        for row in rows:
+            _, stream_id, version, topic, stored = row
+            state = loads(stored)
+            decoded.append(
+                (topic, stream_id, version, state, canonical_timestamp(state["timestamp"]))
+            )
+    except (ValueError, TypeError, KeyError) as error:
+        if row is None:
+            raise
+        raise _undecodable(row[1], row[2], row[4], error) from None
     return decoded
+
+
+def _undecodable(stream_id: Any, version: Any, stored: Any, error: Exception) -> Exception:
+    """What to raise for a stored state that did not decode: a MalformedEventError when its
+    bytes are not a JSON object with an aware recorded time (so they were altered by hand:
+    traject writes none such), else ``error`` itself (a bug)."""
+    try:
+        state = orjson.loads(stored)
+    except (orjson.JSONDecodeError, TypeError):
+        return MalformedEventError(stream_id, version, "its stored bytes are not JSON")
+    moment = state.get("timestamp") if isinstance(state, dict) else None
+    try:
+        aware = isinstance(moment, str) and datetime.fromisoformat(moment).tzinfo is not None
+    except ValueError:
+        aware = False
+    if not aware:
+        what = "its stored bytes are not a JSON object with the time it was recorded"
+        return MalformedEventError(stream_id, version, what)
+    return error
 
 
 _row_key = itemgetter(0)  # the stream id, the first column of the fact table's key

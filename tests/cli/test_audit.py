@@ -176,3 +176,26 @@ def test_an_update_on_postgresql_is_named(
     result = verify(traject, "--checkpoint", str(checkpoint), "--public-key", str(public))
     assert result.exit_code == 1
     assert f"(stream {UUID(person)} version 2) differs from the recorded leaf" in result.stderr
+
+
+def test_the_integrity_commands_never_read_the_master_key(ledger: Traject, tmp_path: Path) -> None:
+    """They read stored bytes and never decrypt: neither a key file from before a rotation
+    (which no longer opens the ledger) nor a missing one stands in their way."""
+    person, checkpoint, public = checkpointed(ledger, tmp_path)
+    ledger.ok("admin", "rotate-master-key")  # the new key goes beside it; traject.key is stale
+    stale = ledger
+    refused = stale("timeline", person)  # personal fields need the key
+    assert refused.exit_code == 1
+    assert "the master key does not match this ledger" in refused.stderr
+    missing = Traject(ledger.database_url, tmp_path / "no-such.key")
+    for traject in (stale, missing):
+        traject.ok("audit", "verify", "-q", "--checkpoint", str(checkpoint), "--public-key",
+                   str(public))  # fmt: skip
+        traject.ok("audit", "checkpoints")
+        traject.ok("audit", "export", "3")
+        traject.ok("audit", "prove", person, "2")
+        traject.ok("audit", "consistency", str(checkpoint), str(checkpoint))
+        traject.ok("audit", "reads")
+        traject.ok("audit", "reads", "--person", person)  # none of the stream is decrypted
+    signed = stale.ok("audit", "checkpoint", "-q", "--key", str(tmp_path / "auditor.key"))
+    assert signed.stdout.splitlines()[1] == "3"

@@ -2,14 +2,15 @@
 detected by `traject audit verify` and named; an untouched ledger verifies.
 
 The attacker works below traject: SQL straight on the store, dropping the append-only
-triggers first.
+triggers first. A row altered into a form traject never writes is named as malformed (never a
+traceback), and an altered record of the integrity log itself (`traject_leaves`,
+`traject_checkpoints`) is told from an altered event where a checkpoint allows.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ class Store:
     connection: Any
     checkpoint: Path
     public_key: Path
+    person: str  # the stream of events 1-3 (versions 1-3)
 
     @property
     def events(self) -> str:
@@ -78,10 +80,22 @@ class Store:
             str(self.public_key),
         )
 
+    @property
+    def private_key(self) -> Path:
+        return self.public_key.with_suffix(".key")
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
+    def verify_json(self) -> Any:
+        """`traject audit verify --json` of a log that does not verify."""
+        result = self.traject(
+            "audit", "verify", "--json", "-q", "--checkpoint", str(self.checkpoint),
+            "--public-key", str(self.public_key),
+        )  # fmt: skip
+        assert result.exit_code == 1, result.output
+        return json.loads(result.stdout)
+
+
+def new_store(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> Store:
+    if kind == "sqlite":
         traject = Traject(f"sqlite:///{tmp_path / 'traject.db'}", tmp_path / "traject.key")
         schema, connection = None, None
     else:
@@ -89,12 +103,23 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         traject = Traject(schemas.fresh("traject_tamper"), tmp_path / "traject.key")
         schema, connection = schemas.created[-1], schemas.connection
     traject.init("--municipality", "GM0622")
-    traject.linked_person()
+    person = traject.linked_person()
     traject.register()
     traject.ok("audit", "keygen", "--out", str(tmp_path / "a.key"))
     out = tmp_path / "checkpoint.txt"
     traject.ok("audit", "checkpoint", "-q", "--key", str(tmp_path / "a.key"), "--out", str(out))
-    yield Store(traject, schema, connection, out, tmp_path / "a.pub")
+    return Store(traject, schema, connection, out, tmp_path / "a.pub", person)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return new_store(request, tmp_path, str(request.param))
+
+
+@pytest.fixture
+def sqlite_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """The SQLite store alone: it keeps the types given, and a stream id as text."""
+    return new_store(request, tmp_path, "sqlite")
 
 
 def problems(result: Any) -> str:
@@ -213,3 +238,171 @@ def test_a_version_inserted_past_the_end_of_a_stream_is_named(store: Store) -> N
     )
     text = problems(store.verify())
     assert f"stream {person} has 4 events with versions 1 to 99: version 4 is missing" in text
+
+
+def kinds(data: Any) -> list[tuple[str, int | None]]:
+    return [(p["kind"], p["notification_id"]) for p in data["problems"]]
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "upper(originator_id)",
+        "substr(originator_id, 1, 8) || '-' || substr(originator_id, 9, 4) || '-' ||"
+        " substr(originator_id, 13, 4) || '-' || substr(originator_id, 17, 4) || '-' ||"
+        " substr(originator_id, 21)",
+        "'{' || originator_id || '}'",
+    ],
+    ids=["upper-case", "dashes", "braces"],
+)
+def test_another_spelling_of_a_stream_id_is_a_malformed_row(
+    sqlite_store: Store, spelling: str
+) -> None:
+    """SQLite keeps a stream id as text. Another spelling of the same UUID gives the same leaf,
+    so the checkpoint still matches, while traject no longer finds the event in its stream:
+    the stored text itself must be as traject writes it. One problem, not a second stream."""
+    store = sqlite_store
+    store.attack(f"UPDATE stored_events SET originator_id = {spelling} WHERE rowid = 2")
+
+    text = problems(store.verify())
+    assert f"event 2 (stream {store.person} version 2) is malformed" in text
+    assert "not as traject writes it" in text
+    data = store.verify_json()
+    assert [
+        (p["kind"], p["notification_id"], p["stream_id"], p["version"]) for p in data["problems"]
+    ] == [("malformed", 2, store.person, 2)]
+    refused = store.traject("timeline", store.person)
+    assert refused.exit_code == 1
+    assert "version 2 is missing" in refused.stderr
+    assert "traject audit verify" in refused.stderr
+
+
+def test_another_spelling_of_a_stream_id_after_the_last_leaf_is_named(sqlite_store: Store) -> None:
+    """A new stream's only event, not yet vouched for by a recorded leaf or a checkpoint, and
+    whose versions have no gap: its stream id's spelling is all that shows the alteration."""
+    store = sqlite_store
+    person = store.traject.register()  # event 5, version 1
+    store.attack("UPDATE stored_events SET originator_id = upper(originator_id) WHERE rowid = 5")
+    data = store.verify_json()
+    assert [(p["kind"], p["notification_id"], p["stream_id"]) for p in data["problems"]] == [
+        ("malformed", 5, person)
+    ]
+
+
+MALFORMED = [
+    pytest.param("state = NULL", "its stored bytes (state) are NULL", id="state-null"),
+    pytest.param("topic = NULL", "its topic is NULL", id="topic-null"),
+    pytest.param("originator_version = -3", "its version is -3", id="version-negative"),
+]
+MALFORMED_ON_SQLITE = [  # SQLite keeps the type given; PostgreSQL's columns refuse these
+    pytest.param("topic = X'FFFE'", "its topic is the bytes X'fffe', not text", id="topic-blob"),
+    pytest.param("originator_id = 'zz'", "its stream id 'zz' is not a UUID", id="stream-id"),
+    pytest.param(
+        "originator_id = substr(originator_id, 1, 31) || ' '",
+        "' is not a UUID",  # 31 digits and a space: UUID() would take it, traject does not
+        id="stream-id-space",
+    ),
+    pytest.param(
+        "originator_version = 'abc'", "its version is 'abc', not a whole number", id="version-text"
+    ),
+    pytest.param(
+        "originator_version = 10.5", "its version is 10.5, not a whole number", id="version-real"
+    ),
+]
+
+
+def check_malformed(store: Store, assignment: str, what: str) -> None:
+    """The row is named as malformed, verification goes on to the end; no checkpoint is
+    signed over it; a command that reads its stream points to `traject audit verify`."""
+    store.attack(f"UPDATE {store.events} SET {assignment} WHERE {store.id} = 2")
+
+    text = problems(store.verify())
+    assert "Problem: event 2 (" in text
+    assert "is malformed, so it was altered outside traject (traject never writes such a row)" in (
+        text
+    )
+    assert what in text
+    data = store.verify_json()
+    assert data["events"] == 4  # every row was read
+    assert ("malformed", 2) in kinds(data)
+    assert ("changed", 2) not in kinds(data)  # said once, as malformed
+    refused = store.traject("audit", "checkpoint", "-q", "--key", str(store.private_key))
+    assert refused.exit_code == 1
+    assert "the log does not verify, no checkpoint signed: event 2 (" in refused.stderr
+    read = store.traject("timeline", store.person)
+    assert read.exit_code == 1
+    assert "the event log was altered outside traject; run `traject audit verify`" in read.stderr
+
+
+@pytest.mark.parametrize(("assignment", "what"), MALFORMED)
+def test_a_malformed_row_is_named_not_a_traceback(store: Store, assignment: str, what: str) -> None:
+    check_malformed(store, assignment, what)
+
+
+@pytest.mark.parametrize(("assignment", "what"), MALFORMED_ON_SQLITE)
+def test_a_row_of_another_type_on_sqlite_is_named_not_a_traceback(
+    sqlite_store: Store, assignment: str, what: str
+) -> None:
+    check_malformed(sqlite_store, assignment, what)
+
+
+def test_a_report_over_stored_bytes_that_are_not_json_points_to_verify(store: Store) -> None:
+    store.attack(f"UPDATE {store.events} SET state = {store.blob(b'{')} WHERE {store.id} = 1")
+    refused = store.traject("report", "caseload")  # its read model reads the registration
+    assert refused.exit_code == 1
+    assert f"stream {store.person}: the stored event of version 1 cannot be read" in refused.stderr
+    assert "run `traject audit verify`" in refused.stderr
+
+
+def test_an_altered_recorded_leaf_is_blamed_on_the_leaf_not_the_event(store: Store) -> None:
+    """The checkpoint covers event 3 and still matches the rows: the leaf recorded for it in
+    traject_leaves (the integrity log's own record) is what changed."""
+    store.attack(
+        f"UPDATE {store.table('traject_leaves')} SET leaf_hash = '{'0' * 64}'"
+        " WHERE notification_id = 3"
+    )
+    text = problems(store.verify())
+    assert f"the recorded leaf of event 3 (stream {store.person} version 3)" in text
+    assert "which covers it, matches the rows: the recorded leaf was altered" in text
+    assert "its stream, version, topic or stored bytes changed" not in text
+    assert kinds(store.verify_json()) == [("leaf", 3)]
+
+
+def test_a_deleted_recorded_leaf_is_not_reported_as_an_inserted_event(store: Store) -> None:
+    store.attack(f"DELETE FROM {store.table('traject_leaves')} WHERE notification_id = 3")
+    text = problems(store.verify())
+    assert f"event 3 (stream {store.person} version 3) has no recorded leaf" in text
+    assert "its recorded leaf was deleted, the event was not inserted" in text
+    assert "was never recorded" not in text
+    assert kinds(store.verify_json()) == [("leaf", 3)]
+
+
+def test_a_leaf_no_checkpoint_covers_is_blamed_on_neither(store: Store) -> None:
+    store.traject.register()  # event 5, after the checkpoint
+    store.traject.ok("report", "outflow", "--period", "2024H1")  # records its leaf
+    store.attack(
+        f"UPDATE {store.table('traject_leaves')} SET leaf_hash = 'zz' WHERE notification_id = 5"
+    )
+    text = problems(store.verify())
+    assert "event 5 (stream" in text
+    assert "differs from the recorded leaf" in text
+    assert "or its recorded leaf in traject_leaves did (no checkpoint covers it yet" in text
+    assert kinds(store.verify_json()) == [("changed", 5)]
+
+
+def test_a_stored_checkpoint_row_that_disagrees_with_its_signed_text_is_named(
+    store: Store,
+) -> None:
+    store.attack(f"UPDATE {store.table('traject_checkpoints')} SET tree_size = 9")
+    text = problems(store.verify())
+    assert "the stored checkpoint row of size 9 (traject_checkpoints.tree_size) holds" in text
+    assert "its text says 4" in text
+    assert [(p["kind"], p["checkpoint_size"]) for p in store.verify_json()["problems"]] == [
+        ("checkpoint", 9)
+    ]
+    exported = store.traject("audit", "export", "9")
+    assert exported.exit_code == 1
+    assert "the stored checkpoint row of size 9 holds the signed text of" in exported.stderr
+    refused = store.traject("audit", "checkpoint", "-q", "--key", str(store.private_key))
+    assert refused.exit_code == 1
+    assert "no checkpoint signed" in refused.stderr
