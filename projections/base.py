@@ -45,9 +45,10 @@ from operator import itemgetter
 from random import Random
 from time import perf_counter
 from typing import Any, ClassVar, NamedTuple, TypeVar, cast
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import orjson
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from psycopg.rows import tuple_row
 
@@ -56,7 +57,7 @@ from ledger import events as ev
 from ledger.application import TrajectoryLedger
 from ledger.crypto import generate_master_key
 from ledger.errors import MalformedEventError, TrajectError
-from ledger.persistence import TrajectPostgresRecorder, TrajectSQLiteRecorder
+from ledger.persistence import PydanticMapper, TrajectPostgresRecorder, TrajectSQLiteRecorder
 from ledger.rules import current_rules
 
 DEFAULT_PAGE_SIZE = 5000
@@ -1097,6 +1098,45 @@ def _apply_selected(
     current: dict[tuple[str, int], _Entry] = (
         _load_current(tx, projection, outside) if outside else {}
     )
+    try:
+        inserts, closes, touched = _fold_entries(mine, projection, current)
+    except (ValueError, TypeError, KeyError) as error:
+        malformed = _malformed_among(mine)
+        if malformed is None:
+            raise  # the events are as traject writes them: a bug
+        raise malformed from error
+
+    facts = projection.facts_table
+    _close(tx, tx.table(facts.name), closes)
+    inserts.sort(key=_row_key)  # in key order: neighbouring rows land on the same pages
+    tx.insert(facts, inserts)
+    if touched and refresh:
+        projection.refresh(tx, touched)
+    return touched
+
+
+def _malformed_among(entries: Sequence[Decoded]) -> MalformedEventError | None:
+    """The first of ``entries`` whose stored fields do not fit its event class, as the mapper
+    reads it (without personal fields): a stored event traject did not write."""
+    mapper = PydanticMapper()
+    for topic, stream_id, version, state, _ in entries:
+        stored = StoredEvent(UUID(stream_id), version, topic, orjson.dumps(state))
+        try:
+            mapper.to_domain_event(stored, personal=False)
+        except MalformedEventError as malformed:
+            return malformed
+    return None
+
+
+def _fold_entries(
+    mine: Sequence[Decoded], projection: Projection, current: dict[tuple[str, int], _Entry]
+) -> tuple[list[list[Any]], list[tuple[str, int, str, int, int]], set[str]]:
+    """The fact rows of a page's entries (``current``: the revisions each fact has so far):
+    the new revisions, the revisions stored before and closed now (``(known_to,
+    superseded_by, stream, version, revision)``), and the streams whose facts changed."""
+    inserts: list[list[Any]] = []
+    closes: list[tuple[str, int, str, int, int]] = []
+    touched: set[str] = set()
     topic_kinds = projection.topic_kinds
     kind_fields = projection.kind_fields
     topic_fields = projection.topic_fields
@@ -1104,9 +1144,6 @@ def _apply_selected(
     dumps = orjson.dumps
     sort_keys = orjson.OPT_SORT_KEYS
     control = _CONTROL_TOPICS
-    inserts: list[list[Any]] = []
-    closes: list[tuple[str, int, str, int, int]] = []
-    touched: set[str] = set()
     add = inserts.append
     for topic, stream_id, version, state, known in mine:
         if topic not in control:
@@ -1159,14 +1196,7 @@ def _apply_selected(
             ]
             current[key] = (revised, revised_payload, False)
             add(revised)
-
-    facts = projection.facts_table
-    _close(tx, tx.table(facts.name), closes)
-    inserts.sort(key=_row_key)  # in key order: neighbouring rows land on the same pages
-    tx.insert(facts, inserts)
-    if touched and refresh:
-        projection.refresh(tx, touched)
-    return touched
+    return inserts, closes, touched
 
 
 def _close(tx: Tx, table: str, closes: Sequence[tuple[str, int, str, int, int]]) -> None:

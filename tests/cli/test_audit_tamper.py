@@ -354,6 +354,39 @@ def test_a_report_over_stored_bytes_that_are_not_json_points_to_verify(store: St
     assert "run `traject audit verify`" in refused.stderr
 
 
+def test_stored_fields_that_do_not_fit_their_event_point_to_verify(store: Store) -> None:
+    """Valid JSON, but a field of the wrong type: the readers that decode the event (timeline,
+    export) and the read models that fold it (a rebuild, a report catching up) refuse it."""
+    store.traject.ok(
+        "record", "ladder-assessed", store.person, "--on", "2024-08-01", "--rung", "3",
+        "--assessor", "r.jansen",
+    )  # fmt: skip
+    for number, field, value in ((1, "birth_date", "not a date"), (5, "rung", "three")):
+        (stored,) = store.one(f"SELECT state FROM {store.events} WHERE {store.id} = {number}")
+        state = json.loads(bytes(stored))
+        state[field] = value
+        altered = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+        store.attack(
+            f"UPDATE {store.events} SET state = {store.blob(altered)} WHERE {store.id} = {number}"
+        )
+    commands = {
+        ("timeline", store.person): ("PersonRegistered", 1, "birth_date"),
+        ("export", "-q"): ("PersonRegistered", 1, "birth_date"),
+        ("projections", "rebuild", "ladder", "-q"): ("LadderAssessed", 4, "rung"),
+        ("report", "ladder", "--on", "2024-12-31"): ("LadderAssessed", 4, "rung"),
+    }
+    for command, (kind, version, field) in commands.items():
+        refused = store.traject(*command)
+        assert refused.exit_code == 1, command
+        assert (
+            f"stream {store.person}: the stored event of version {version} cannot be read: its "
+            f"stored fields do not fit {kind} ({field}: "
+        ) in refused.stderr, command
+        assert "run `traject audit verify`" in refused.stderr
+        assert "Traceback" not in refused.output
+    assert ("changed", 1) in kinds(store.verify_json())
+
+
 def test_an_altered_recorded_leaf_is_blamed_on_the_leaf_not_the_event(store: Store) -> None:
     """The checkpoint covers event 3 and still matches the rows: the leaf recorded for it in
     traject_leaves (the integrity log's own record) is what changed."""
