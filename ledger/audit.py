@@ -895,7 +895,8 @@ def checkpoint(
 
     The origin is ``default_origin`` at the first checkpoint and the stored one afterwards.
     Refuses (IntegrityError) when the log does not verify against the recorded leaves and the
-    stored checkpoints: signing would vouch for a changed log.
+    stored checkpoints, or a stream's versions do not run 1, 2, …: signing would vouch for a
+    changed log.
     """
     catch_up(app)
     name = origin(app)
@@ -904,7 +905,8 @@ def checkpoint(
         app.tables.set_setting(ORIGIN_SETTING, name)
     stored, problems = _stored_checkpoints(app)
     report, last_id = _scan(app, stored, public_key=None, expected_origin=name, progress=progress)
-    problems += report.problems
+    # a stream's versions must run 1..n too: the leaves just caught up vouch for no row yet
+    problems += [*report.problems, *stream_gaps(app, report.problems)]
     if problems:
         raise IntegrityError(
             f"the log does not verify, no checkpoint signed: {problems[0]}"

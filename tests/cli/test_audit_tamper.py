@@ -224,6 +224,18 @@ def test_a_row_deleted_after_the_last_recorded_leaf_leaves_a_gap_that_is_named(
         assert refused.exit_code == 1, refused.output
         assert "version 3 follows version 1, so version 2 is missing" in refused.stderr
         assert "traject audit verify" in refused.stderr
+    # nor is a checkpoint signed over it (its leaves would vouch for the gap)
+    before = store.one(f"SELECT COUNT(*) FROM {store.table('traject_checkpoints')}")
+    refused = store.traject(
+        "audit", "checkpoint", "-q", "--key", str(store.private_key), "--out",
+        str(store.checkpoint.with_name("after.txt")),
+    )  # fmt: skip
+    assert refused.exit_code == 1, refused.output
+    assert "no checkpoint signed" in refused.stderr
+    assert f"stream {person} has 2 events with versions 1 to 3: version 2 is missing" in (
+        refused.stderr
+    )
+    assert store.one(f"SELECT COUNT(*) FROM {store.table('traject_checkpoints')}") == before
 
 
 def test_a_version_inserted_past_the_end_of_a_stream_is_named(store: Store) -> None:
