@@ -17,7 +17,7 @@ from commands import render
 from commands.context import TrajectContext, pass_traject
 from commands.reading import READ_VIA
 from commands.replaying import REPLAY_SETTINGS, check_replayable, replay, resolve
-from commands.types import IsoDate, KnownAtMoment, whole_number
+from commands.types import IsoDate, KeyFile, KnownAtMoment, whole_number
 from ledger import audit
 from ledger.application import TrajectoryLedger
 from ledger.crypto import write_new_file
@@ -217,8 +217,11 @@ def verification_json(report: VerificationReport, *, signatures_checked: bool) -
     multiple=True,
     help="a checkpoint kept outside the ledger (repeatable)",
 )
-@file_option(
-    "--public-key", "public_key_file", "check every checkpoint's signature with this public key"
+@click.option(
+    "--public-key",
+    "public_pem",
+    type=KeyFile(private=False),
+    help="check every checkpoint's signature with this public key",
 )
 @quiet_option
 @json_option
@@ -226,7 +229,7 @@ def verification_json(report: VerificationReport, *, signatures_checked: bool) -
 def verify_command(
     traject: TrajectContext,
     checkpoint_files: tuple[Path, ...],
-    public_key_file: Path | None,
+    public_pem: bytes | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -249,7 +252,6 @@ def verify_command(
         except TrajectError as error:
             msg = f"{path}: {error}"
             raise AuditFailedError(msg) from None
-    public_pem = _read(public_key_file, "public key") if public_key_file else None
     with traject.progress("verifying", quiet=quiet) as progress:
         report = audit.verify(_ledger(traject), given, public_pem, progress=progress)
     wants_json = _wants_json(traject, as_json)
@@ -344,16 +346,17 @@ def consistency_command(
 
 @group.command("verify-proof")
 @click.argument("proof", type=click.Path(dir_okay=False, path_type=Path))
-@file_option(
+@click.option(
     "--public-key",
-    "public_key_file",
-    "the public key the checkpoints must be signed with",
+    "public_pem",
+    type=KeyFile(private=False),
     required=True,
+    help="the public key the checkpoints must be signed with",
 )
 @json_option
 @pass_traject
 def verify_proof_command(
-    traject: TrajectContext, proof: Path, public_key_file: Path, as_json: bool
+    traject: TrajectContext, proof: Path, public_pem: bytes, as_json: bool
 ) -> None:
     """Check an inclusion or consistency proof document offline, without the database.
 
@@ -364,7 +367,6 @@ def verify_proof_command(
     Example:
       traject audit verify-proof proof.json --public-key auditor.pub
     """
-    public_pem = _read(public_key_file, "public key")
     try:
         result = check_proof_document(_read(proof, "proof document"), public_pem)
     except IntegrityError as error:

@@ -81,6 +81,23 @@ def test_an_untouched_ledger_verifies_against_its_checkpoints(
     assert result.stdout.strip() == "verified 4 events against 2 checkpoints"
 
 
+def test_a_public_key_file_that_is_no_public_key_is_refused_before_anything_is_read(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    _, checkpoint, public = checkpointed(ledger, tmp_path)
+    private = public.with_suffix(".key")
+    said = {
+        private: "this is a private key; give the public key (the .pub file)",
+        checkpoint: "not a PEM public key",
+    }
+    for given, message in said.items():
+        for command in (("audit", "verify"), ("audit", "verify-proof", str(checkpoint))):
+            result = ledger(*command, "--public-key", str(given))
+            assert result.exit_code == 2, (command, result.output)
+            assert f"Invalid value for '--public-key': {given}: public key: " in result.stderr
+            assert message in result.stderr
+
+
 def test_a_changed_byte_names_the_event(ledger: Traject, tmp_path: Path) -> None:
     person, checkpoint, public = checkpointed(ledger, tmp_path)
     path = ledger.database_url.removeprefix("sqlite:///")
