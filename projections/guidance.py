@@ -112,10 +112,13 @@ def guidance(
     started: dict[int, set[str]] = {y: set() for y in GUIDANCE_YEARS}
     ended: dict[int, set[str]] = {y: set() for y in GUIDANCE_YEARS}
     providers: dict[str, set[str]] = {}
-    spells: dict[tuple[str, int], list[tuple[str, int, str, str]]] = {}
+    # (person, year) → its latest fact so far: (occurred_on, version, kind, municipality)
+    latest: dict[tuple[str, int], tuple[str, int, str, str]] = {}
     for stream, version, kind, on, where, year_no, provider in rows:
         person, year = str(stream), int(year_no)
-        spells.setdefault((person, year), []).append((on, int(version), kind, where))
+        seen = latest.get((person, year))
+        if seen is None or on > seen[0] or (on == seen[0] and version > seen[1]):
+            latest[person, year] = (on, version, kind, where)
         if on < start or municipality not in (None, where):
             continue
         if kind == STARTED:
@@ -124,9 +127,8 @@ def guidance(
         else:
             ended[year].add(person)
     active: dict[int, set[str]] = {y: set() for y in GUIDANCE_YEARS}
-    for (person, year), facts in spells.items():
-        latest = max(facts, key=lambda f: (f[0], f[1]))
-        if latest[2] == STARTED and municipality in (None, latest[3]):
+    for (person, year), (_, _, kind, where) in latest.items():
+        if kind == STARTED and municipality in (None, where):
             active[year].add(person)
     table = [
         GuidanceRow(str(y), len(started[y]), len(ended[y]), len(active[y])) for y in GUIDANCE_YEARS
