@@ -18,7 +18,7 @@ by ``check`` as when it was recorded (``check_later``), else :class:`LaterFactsB
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, KeysView
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -431,16 +431,24 @@ class TrajectoryState:
     outflow_spells: dict[OutflowType, list[tuple[date, date]]] = field(
         default_factory=dict
     )  # type -> the ended outflows of that type, (started on, ended on) each
-    guidance_years: set[int] = field(default_factory=set)  # the years ever started
     guidance_started: dict[int, date] = field(default_factory=dict)  # year -> started on
     open_guidance: dict[int, date] = field(default_factory=dict)  # year started, not ended
     coaches: set[tuple[str, StaffRole]] = field(default_factory=set)
     closed: bool = False
     closed_on: date | None = None  # the day the case was closed, while it is closed
-    projects: dict[str, bool] = field(default_factory=dict)  # project -> enrolment open
     enrolled_on: dict[str, date] = field(default_factory=dict)  # project -> enrolment date
     exited_on: dict[str, date] = field(default_factory=dict)  # project -> exit date
     files: dict[int, File] = field(default_factory=dict)
+
+    @property
+    def guidance_years(self) -> set[int]:
+        """The guidance years ever started."""
+        return set(self.guidance_started)
+
+    @property
+    def projects(self) -> KeysView[str]:
+        """The AMIF projects the person was ever enrolled in (upper-case codes)."""
+        return self.enrolled_on.keys()
 
     @property
     def nareiziger(self) -> bool:
@@ -551,7 +559,6 @@ def _outflow_ended(event: ev.OutflowEnded, s: TrajectoryState) -> None:
 
 @_evolve.register(ev.SocialGuidanceStarted)
 def _guidance(event: ev.SocialGuidanceStarted, s: TrajectoryState) -> None:
-    s.guidance_years.add(event.year_no)
     s.guidance_started[event.year_no] = event.occurred_on
     s.open_guidance[event.year_no] = event.occurred_on
 
@@ -590,13 +597,11 @@ def _deceased(event: ev.Deceased, s: TrajectoryState) -> None:
 
 @_evolve.register(ev.ParticipantEnrolled)
 def _enrolled(event: ev.ParticipantEnrolled, s: TrajectoryState) -> None:
-    s.projects[event.project_id.upper()] = True
     s.enrolled_on[event.project_id.upper()] = event.occurred_on
 
 
 @_evolve.register(ev.ParticipantExited)
 def _exited(event: ev.ParticipantExited, s: TrajectoryState) -> None:
-    s.projects[event.project_id.upper()] = False
     s.exited_on[event.project_id.upper()] = event.occurred_on
 
 
@@ -885,11 +890,13 @@ def _rules_duty(event: ev.InburgeringDutyEstablished, t: Trajectory, kind: str) 
         "ona_required": rules.ona_required(start),
         "pvt_required": rules.pvt_required(start),
     }
-    differing = [  # a flag not given acts as false
-        f"{name} {'not given' if getattr(event, name) is None else getattr(event, name)}"
-        for name, value in derived.items()
-        if getattr(event, name) != value and not (value is False and getattr(event, name) is None)
-    ]
+    differing = []
+    for name, value in derived.items():
+        given = getattr(event, name)
+        if given is None and value is False:
+            continue  # a flag not given acts as false
+        if given != value:
+            differing.append(f"{name} {'not given' if given is None else given}")
     if not differing:
         return []
     expected = ", ".join(f"{name} {value}" for name, value in derived.items())
