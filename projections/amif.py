@@ -36,7 +36,6 @@ from projections.base import (
     Projection,
     Views,
     catch_up,
-    known_at_clause,
     timestamp_text,
 )
 
@@ -92,33 +91,32 @@ def pseudonym(key: bytes, person_id: str) -> str:
 
 
 def _facts(views: Views, project: str, as_known_at: datetime | None) -> list[Fact]:
-    """The project's facts as known at the moment, each with its original and corrections."""
+    """The project's facts as known at the moment, each with its original and corrections.
+
+    One read of every revision known by the moment: the revisions current at it are the facts,
+    and the revisions a correction had closed by then give each fact's chain of corrections.
+    """
     code = project.upper()
     stream = str(ev.project_stream_id(code))
-    known, known_params = known_at_clause(as_known_at)
     table = views.table(AMIF.facts_table.name)
-    columns = (
-        "stream_id, version, revision, kind, occurred_on, municipality, superseded_by, payload"
-    )
-    cut = [] if as_known_at is None else [timestamp_text(as_known_at)]
+    cut = None if as_known_at is None else timestamp_text(as_known_at)
     with views.transaction(commit=False) as tx:
-        current = tx.all(
-            f"SELECT {columns} FROM {table} WHERE (project = ? OR stream_id = ?) AND {known}",
-            [code, stream, *known_params],
-        )
-        earlier = tx.all(
-            f"SELECT stream_id, version, revision, superseded_by FROM {table}"
-            " WHERE (project = ? OR stream_id = ?)" + (" AND known_from <= ?" if cut else ""),
-            [code, stream, *cut],
+        rows = tx.all(
+            "SELECT stream_id, version, revision, kind, occurred_on, municipality, known_to,"
+            f" superseded_by, payload FROM {table} WHERE (project = ? OR stream_id = ?)"
+            + ("" if cut is None else " AND known_from <= ?"),
+            [code, stream] if cut is None else [code, stream, cut],
         )
     corrections: dict[tuple[str, int], dict[int, int]] = {}
-    for stream_id, version, revision, superseded_by in earlier:
+    current = []
+    for row in rows:
+        known_to, superseded_by = row[6], row[7]
         if superseded_by is not None:
-            corrections.setdefault((str(stream_id), int(version)), {})[int(revision)] = int(
-                superseded_by
-            )
+            corrections.setdefault((str(row[0]), int(row[1])), {})[int(row[2])] = int(superseded_by)
+        if known_to is None or (cut is not None and str(known_to) > cut):
+            current.append(row)
     facts: list[Fact] = []
-    for stream_id, version, revision, kind, occurred_on, municipality, _, payload in current:
+    for stream_id, version, revision, kind, occurred_on, municipality, _, _, payload in current:
         key = (str(stream_id), int(version))
         chain = corrections.get(key, {})
         refs = [f"{stream_id}:{version}"] + [
@@ -126,8 +124,8 @@ def _facts(views: Views, project: str, as_known_at: datetime | None) -> list[Fac
         ]
         facts.append(
             Fact(
-                stream_id=str(stream_id),
-                version=int(version),
+                stream_id=key[0],
+                version=key[1],
                 kind=str(kind),
                 occurred_on=date.fromisoformat(str(occurred_on)),
                 municipality=str(municipality),

@@ -475,18 +475,20 @@ class Tx:
     def in_chunks(self, values: Iterable[Any], size: int = 500) -> Iterator[tuple[str, list[Any]]]:
         """``(placeholders, params)`` for ``IN (…)`` lists of at most ``size`` text values.
 
-        PostgreSQL: the chunk as one array parameter in binary form (``IN (SELECT
+        PostgreSQL: every value at once, as one array parameter in binary form (``IN (SELECT
         unnest(%b::text[]))``): a statement with hundreds of placeholders cost more to compose
-        and parse than to run, and the text form of an array quotes each value with a regular
-        expression.
+        and parse than to run, the text form of an array quotes each value with a regular
+        expression, and the planner sees how many values there are: for a few it probes the
+        index, for thousands it scans the table once (in chunks, each chunk scanned it again).
         """
         items = list(values)
+        if self.dialect.is_postgres:
+            if items:
+                yield "SELECT unnest(%b::text[])", [items]
+            return
         for start in range(0, len(items), size):
             chunk = items[start : start + size]
-            if self.dialect.is_postgres:
-                yield "SELECT unnest(%b::text[])", [chunk]
-            else:
-                yield ", ".join("?" * len(chunk)), chunk
+            yield ", ".join("?" * len(chunk)), chunk
 
 
 @dataclass
