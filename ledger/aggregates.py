@@ -25,12 +25,15 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from ledger import events as ev
 from ledger import rules
 from ledger.catalog import cli_name
 from ledger.errors import (
     BrokenFact,
     LaterFactsBrokenError,
+    MalformedEventError,
     RuleViolationError,
     StreamIntegrityError,
 )
@@ -390,6 +393,27 @@ def corrected_event(target: ev.TrajectEvent, correction: ev.EventCorrected) -> e
     state.update(correction.changes)
     state.update(correction.personal_changes or {})
     return type(target).model_validate(state)
+
+
+def stored_correction(target: ev.TrajectEvent, correction: ev.EventCorrected) -> ev.TrajectEvent:
+    """:func:`corrected_event` of a stored correction.
+
+    Raises:
+        MalformedEventError: its new values do not fit the target's model. traject stores only
+            corrections whose corrected event passed that model, so the stored bytes were
+            altered outside traject.
+    """
+    try:
+        return corrected_event(target, correction)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or type(target).__name__
+        raise MalformedEventError(
+            correction.originator_id,
+            correction.originator_version,
+            f"its changes do not fit {type(target).__name__} of version "
+            f"{correction.target_version} ({where}: {problem['msg']})",
+        ) from None
 
 
 @dataclass
@@ -1313,10 +1337,34 @@ def project_stream(
     for event in events:
         if aggregate is None:
             aggregate = AGGREGATE_CLASSES[event.stream](event.originator_id)
-        aggregate.track(event)
+        try:
+            aggregate.track(event)
+        except (KeyError, ValidationError):
+            if isinstance(event, ev.EventCorrected):
+                _check_stored_correction(aggregate, event)
+            raise  # the events are as traject writes them: a bug
     if aggregate is not None:
         aggregate.replay()
     return aggregate
+
+
+def _check_stored_correction(aggregate: StreamAggregate, correction: ev.EventCorrected) -> None:
+    """Refuse a stored correction that :meth:`StreamAggregate.track` could not apply: one
+    whose target is no effective event of the stream, or whose new values do not fit the
+    target (traject stores neither: the stored bytes were altered outside traject).
+
+    Raises:
+        MalformedEventError: naming the correction (stream and version) and the field.
+    """
+    target = aggregate.effective.get(correction.target_version)
+    if target is None:
+        raise MalformedEventError(
+            correction.originator_id,
+            correction.originator_version,
+            f"its target_version {correction.target_version} is no effective event of the "
+            "stream before it",
+        )
+    stored_correction(target, correction)
 
 
 ev.AGGREGATE_FACTORIES.update(

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING
 from eventsourcing.utils import get_topic
 
 from ledger import events as ev
-from ledger.aggregates import Project, StreamAggregate, Trajectory, corrected_event
+from ledger.aggregates import (
+    Project,
+    StreamAggregate,
+    Trajectory,
+    corrected_event,
+    stored_correction,
+)
 from ledger.errors import Enrolment, EnrolmentsOutsideWindowError, RuleViolationError
 
 if TYPE_CHECKING:
@@ -64,7 +70,7 @@ def effective_enrolments(events: Iterable[ev.TrajectEvent], project: UUID) -> li
         if isinstance(event, ev.EventRetracted):
             del current[target]
             continue
-        revised = corrected_event(enrolment, event)
+        revised = stored_correction(enrolment, event)
         assert isinstance(revised, ev.ParticipantEnrolled)
         current[target] = revised
     return in_date_order(

@@ -310,7 +310,10 @@ class Projection(ABC):
             ]
             if not streams:
                 return
-            self.refresh(tx, set(streams))
+            try:
+                self.refresh(tx, set(streams))
+            except (ValueError, TypeError, KeyError) as error:
+                raise FactsFailedError(streams) from error
             after = streams[-1]
 
 
@@ -1102,10 +1105,11 @@ def _apply_selected(
     )
     try:
         inserts, closes, touched = _fold_entries(mine, projection, current)
-    except (ValueError, TypeError, KeyError) as error:
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
         malformed = _malformed_among(mine)
         if malformed is None:
-            raise  # the events are as traject writes them: a bug
+            # the events fit their classes; a correction may not fit its target
+            raise FactsFailedError(entry[1] for entry in mine) from error
         raise malformed from error
 
     facts = projection.facts_table
@@ -1113,7 +1117,10 @@ def _apply_selected(
     inserts.sort(key=_row_key)  # in key order: neighbouring rows land on the same pages
     tx.insert(facts, inserts)
     if touched and refresh:
-        projection.refresh(tx, touched)
+        try:
+            projection.refresh(tx, touched)
+        except (ValueError, TypeError, KeyError) as error:
+            raise FactsFailedError(touched) from error
     return touched
 
 
@@ -1128,6 +1135,40 @@ def _malformed_among(entries: Sequence[Decoded]) -> MalformedEventError | None:
         except MalformedEventError as malformed:
             return malformed
     return None
+
+
+class FactsFailedError(Exception):
+    """A read model failed on values it took from the stored events of ``streams`` without
+    their models (its fast path): raised from that error, and told apart by
+    :func:`check_streams` (at the level of :class:`Views`, outside the failed transaction)."""
+
+    def __init__(self, streams: Iterable[str]) -> None:
+        self.streams = frozenset(streams)
+        super().__init__(f"a read model failed on the facts of {len(self.streams)} streams")
+
+
+def check_streams(views: Views, stream_ids: Iterable[str]) -> None:
+    """Read the stored events of ``stream_ids`` through their models (``check_stored`` of
+    the ledger), for a reader that failed on values of their facts: raise the
+    :class:`MalformedEventError` naming the event altered outside traject, if one was; else
+    return, and the reader's failure is a bug (re-raise it). Slow: for that failure only."""
+    views.app.check_stored(UUID(str(stream_id)) for stream_id in stream_ids)
+
+
+@contextmanager
+def told_apart(views: Views) -> Iterator[None]:
+    """Turn a :class:`FactsFailedError` raised in the block into the
+    :class:`MalformedEventError` of the altered event behind it, or into the error it was
+    raised from when the events are as traject writes them (a bug)."""
+    try:
+        yield
+    except FactsFailedError as failed:
+        check_streams(views, failed.streams)
+        cause = failed.__cause__
+        if cause is None:
+            raise
+        cause.__suppress_context__ = True  # its own traceback, not this one's
+        raise cause  # noqa: B904 - the failure as it was
 
 
 def _fold_entries(
@@ -1352,6 +1393,13 @@ def _in_snapshot(views: Views, projection: Projection) -> RunResult:
 
 
 def _catch_up(
+    views: Views, projection: Projection, *, page_size: int, progress: Progress | None
+) -> RunResult:
+    with told_apart(views):
+        return _catch_up_pages(views, projection, page_size=page_size, progress=progress)
+
+
+def _catch_up_pages(
     views: Views, projection: Projection, *, page_size: int, progress: Progress | None
 ) -> RunResult:
     if not views.writable:
@@ -1612,6 +1660,22 @@ def _build(
 ) -> tuple[dict[str, str], dict[str, int]]:
     """Everything of a rebuild before the swap: the ``__new`` tables filled from the log up to
     notification id ``top``; their digests and the events each projection saw."""
+    with told_apart(views):
+        return _build_tables(
+            views, projections, run_ids, top, page_size=page_size, progress=progress, phase=phase
+        )
+
+
+def _build_tables(
+    views: Views,
+    projections: Sequence[Projection],
+    run_ids: Mapping[str, str],
+    top: int,
+    *,
+    page_size: int,
+    progress: Progress | None,
+    phase: _PhaseClock,
+) -> tuple[dict[str, str], dict[str, int]]:
     dialect = views.dialect
     staged = not dialect.is_postgres
     staged_tables = [p.facts_table.name for p in projections] if staged else []

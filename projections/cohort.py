@@ -37,6 +37,7 @@ from projections.base import (
     Projection,
     Views,
     catch_up,
+    check_streams,
     known_at_clause,
     timestamp_text,
 )
@@ -140,11 +141,15 @@ def cohort(
     tallies: dict[str, Counter[str]] = {
         name: Counter() for name in ("age", "sex", "nationality", "route", "kind")
     }
-    for _, housed_on, _, route, kind, birth, sex, nationality in members.values():
+    for person, housed_on, _, route, kind, birth, sex, nationality in members.values():
         if birth is None:
             age_group = UNKNOWN
         else:
-            age = age_on(date.fromisoformat(birth), date.fromisoformat(housed_on))
+            try:
+                age = age_on(date.fromisoformat(birth), date.fromisoformat(housed_on))
+            except (ValueError, TypeError):
+                check_streams(views, [person])  # dates taken from the stored events as they are
+                raise
             age_group = "adult" if age >= ADULT_AGE else "child"
         tallies["age"][age_group] += 1
         tallies["sex"][sex or UNKNOWN] += 1

@@ -14,11 +14,14 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from cli_helpers import Traject
+from cli_helpers import Traject, days_ago
 from pg_schemas import PostgresSchemas
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 
 @dataclass
@@ -451,3 +454,149 @@ def test_a_stored_checkpoint_row_that_disagrees_with_its_signed_text_is_named(
     refused = store.traject("audit", "checkpoint", "-q", "--key", str(store.private_key))
     assert refused.exit_code == 1
     assert "no checkpoint signed" in refused.stderr
+
+
+def alter_state(store: Store, number: int, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change the stored JSON of event ``number`` (the notification id) in place."""
+    (stored,) = store.one(f"SELECT state FROM {store.events} WHERE {store.id} = {number}")
+    state = json.loads(bytes(stored))
+    change(state)
+    altered = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+    store.attack(
+        f"UPDATE {store.events} SET state = {store.blob(altered)} WHERE {store.id} = {number}"
+    )
+
+
+def assert_refused(store: Store, command: Sequence[str], version: int, what: str) -> None:
+    """``command`` refuses (exit 1, no traceback), naming the altered event of the person's
+    stream and what does not fit, and points to `traject audit verify`."""
+    refused = store.traject(*command)  # a traceback propagates: the test fails
+    assert refused.exit_code == 1, (command, refused.output)
+    assert (
+        f"stream {store.person}: the stored event of version {version} cannot be read: {what}"
+    ) in refused.stderr, (command, refused.stderr)
+    assert "run `traject audit verify`" in refused.stderr
+
+
+def test_a_date_a_report_parses_from_a_read_model_points_to_verify(store: Store) -> None:
+    """A read model keeps a registration's birth date as stored (its fast path reads no
+    model); the cohort report parses it, and refuses an altered one naming the event, whether
+    the registration itself or a correction of it was altered."""
+    housed_on = days_ago(10)
+    store.traject.ok(
+        "record", "housed", store.person, "--on", housed_on, "--housing-kind", "regulier",
+        "--route", "koppeling",
+    )  # fmt: skip
+    cohort = ("report", "cohort", "--year", housed_on[:4])
+    store.traject.ok(*cohort)
+    alter_state(store, 1, lambda state: state.update(birth_date="1990-13-45"))
+    store.traject.ok("projections", "rebuild", "cohort", "-q")  # kept as stored, not parsed
+    fits = "its stored fields do not fit PersonRegistered (birth_date: "
+    assert_refused(store, cohort, 1, fits)
+
+    alter_state(store, 1, lambda state: state.update(birth_date="1990-04-02"))  # as it was
+    store.traject.ok("correct", store.person, "1", "--set", "birth_date=1991-04-02",
+                     "--reason", "typo")  # fmt: skip
+    store.traject.ok(*cohort)
+    alter_state(store, 6, lambda state: state["changes"].update(birth_date=19901345))
+    store.traject.ok("projections", "rebuild", "cohort", "-q")
+    changes = "its changes do not fit PersonRegistered of version 1 (birth_date: "
+    assert_refused(store, cohort, 5, changes)
+    assert_refused(store, ("timeline", store.person), 5, changes)
+
+
+def test_a_date_a_read_model_derives_from_points_to_verify(store: Store) -> None:
+    """The derived tables (inburgering statuses, the caseload) parse the dates of the facts
+    they fold: an altered one is named, when a catch-up meets it and when a rebuild does."""
+    store.traject.ok(
+        "record", "inburgering-duty-established", store.person, "--on", days_ago(12),
+        "--duty-start", days_ago(12),
+    )  # fmt: skip
+    store.traject.ok("report", "dashboard", "--quarter", f"{days_ago(10)[:4]}Q1")  # built
+    store.traject.ok(
+        "record", "housed", store.person, "--on", days_ago(10), "--housing-kind", "regulier",
+        "--route", "koppeling",
+    )  # fmt: skip
+    alter_state(store, 6, lambda state: state.update(occurred_on="2024-13-45"))
+    fits = "its stored fields do not fit Housed (occurred_on: "
+    for command in (
+        ("caseload",),
+        ("report", "inburgering"),
+        ("projections", "rebuild", "-q"),
+        ("report", "dashboard", "--quarter", f"{days_ago(10)[:4]}Q1"),
+    ):
+        assert_refused(store, command, 5, fits)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "what"),
+    [
+        pytest.param("rung", "four", "rung: Input should be a valid integer", id="rung-text"),
+        pytest.param(
+            "occurred_on",
+            ["2024-01-01"],
+            "occurred_on: Input should be a valid date",
+            id="date-list",
+        ),
+        pytest.param(
+            "occurred_on", "not-a-date", "occurred_on: Input should be a valid date", id="date-text"
+        ),
+    ],
+)
+def test_a_correction_whose_changes_were_altered_points_to_verify(
+    store: Store, field: str, value: Any, what: str
+) -> None:
+    """A correction's changes are checked against the corrected event's model when it is
+    recorded; altered changes that no longer fit are named (the correction's version, the
+    corrected event and the field) by every reader that applies them."""
+    store.traject.ok(
+        "record", "ladder-assessed", store.person, "--on", days_ago(5), "--rung", "3",
+        "--assessor", "r.jansen",
+    )  # fmt: skip
+    store.traject.ok("report", "ladder")  # built; the correction is read by a catch-up
+    store.traject.ok("correct", store.person, "4", "--set", "rung=4", "--reason", "typo")
+    alter_state(store, 6, lambda state: state.update(changes={field: value}))
+    changes = f"its changes do not fit LadderAssessed of version 4 ({what}"
+    assert_refused(store, ("timeline", store.person), 5, changes)
+    assert_refused(store, ("person", "show", store.person), 5, changes)
+    if field == "rung":  # the read model reads the rung as a number; a date as it is stored
+        assert_refused(store, ("report", "ladder"), 5, changes)
+        assert_refused(store, ("projections", "rebuild", "ladder", "-q"), 5, changes)
+
+
+def test_a_correction_of_no_event_points_to_verify(store: Store) -> None:
+    store.traject.ok("correct", store.person, "1", "--set", "sex=m", "--reason", "typo")
+    alter_state(store, 5, lambda state: state.update(target_version=9))
+    what = "its target_version 9 is no effective event of the stream before it"
+    assert_refused(store, ("timeline", store.person), 4, what)
+    assert_refused(store, ("person", "show", store.person), 4, what)
+
+
+def test_a_read_model_failing_on_events_as_traject_writes_them_is_a_bug(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When every event involved fits its model, a read model's or a report's failure is a
+    bug, and shows as one: the error itself, not a refusal pointing to `audit verify`."""
+    store.traject.ok(
+        "record", "inburgering-duty-established", store.person, "--on", days_ago(12),
+        "--duty-start", days_ago(12),
+    )  # fmt: skip
+    store.traject.ok(
+        "record", "housed", store.person, "--on", days_ago(10), "--housing-kind", "regulier",
+        "--route", "koppeling",
+    )  # fmt: skip
+
+    def broken(*_: Any) -> None:
+        msg = "a bug"
+        raise ValueError(msg)
+
+    monkeypatch.setattr("projections.cohort.age_on", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        store.traject("report", "cohort", "--year", days_ago(10)[:4])
+    store.traject.ok("report", "inburgering")
+    monkeypatch.setattr("projections.duty._fold", broken)
+    store.traject.ok("record", "brp-registered", store.person, "--on", days_ago(9))
+    with pytest.raises(ValueError, match="a bug"):
+        store.traject("report", "inburgering")  # a catch-up: the derived table's refresh
+    with pytest.raises(ValueError, match="a bug"):
+        store.traject("projections", "rebuild", "inburgering", "-q")  # its refresh_all
