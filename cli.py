@@ -9,7 +9,9 @@ This is the composition root: the only place that reads the environment (through
   wrong kind: an ``InputError``) is ``Error: <message>`` on stderr;
 * a ``TrajectError`` (well-formed input the ledger refuses: a domain rule, a missing person, a
   wrong master key) → ``Error: <message>`` on stderr, exit 1;
-* the database cannot be reached or is locked → ``Error: cannot reach database …``, exit 1;
+* the database cannot be reached or is locked → ``Error: cannot reach database …``, exit 1
+  (unless what SQLite could not read is a stored event's text that is not UTF-8: that event is
+  named as altered outside traject, as a ``TrajectError``);
 * the server refuses the database user (PostgreSQL's "permission denied", e.g. an analyst
   running `traject record`) → ``Error: the database user … may not …``, exit 1;
 * the reader of the output went away (``traject export | head``) → nothing more is written,
@@ -141,6 +143,9 @@ class TrajectGroup(click.Group):
         except (OperationalError, InterfaceError) as error:
             traject = ctx.find_object(TrajectContext)
             where = traject.where if traject is not None else "(unknown)"
+            altered = traject.not_utf8_event(error) if traject is not None else None
+            if altered is not None:  # text SQLite holds that is not UTF-8: an altered row
+                raise TrajectFailure(str(altered)) from None
             raise TrajectFailure(database_message(error, where)) from None
         except Exception as error:
             denied = permission_error(error)

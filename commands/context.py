@@ -244,6 +244,19 @@ class TrajectContext:
             self._reader = self._open_keyless()
         return self._reader
 
+    def not_utf8_event(self, error: BaseException) -> TrajectError | None:
+        """For a database error that is SQLite's text that is not UTF-8 (which Python's sqlite3
+        cannot read), the refusal naming the stored event that holds it (altered outside
+        traject: it writes UTF-8 only); None for any other error, or when no event holds it."""
+        from ledger import audit  # noqa: PLC0415 - lazy on purpose: only on this failure
+
+        if self.store.sqlite_path is None or not audit.is_not_utf8(error):
+            return None
+        try:
+            return audit.first_not_utf8(self.keyless)
+        except (OperationalError, TrajectError):
+            return None  # the message of the error itself is all there is to say
+
     def _open_keyless(self) -> TrajectoryLedger:
         """The ledger under a throwaway key: personal fields stay unreadable, and nothing can
         be recorded that a real key would read."""

@@ -33,6 +33,7 @@ from eventsourcing.persistence import OperationalError, ProgrammingError
 from eventsourcing.utils import get_topic
 
 from ledger import events as ev
+from ledger.errors import MalformedEventError
 from ledger.integrity import (
     MAX_UINT64,
     Checkpoint,
@@ -100,13 +101,52 @@ def tuple_row(cursor: Any) -> Any:
     return tuple
 
 
-def _query(app: TrajectoryLedger, sqlite: str, postgres: str, params: Sequence[Any]) -> list[Any]:
-    """Rows as tuples of one read-only statement (``{p}`` is the schema prefix)."""
+class NotUtf8(bytes):
+    """A text value SQLite holds whose bytes are not UTF-8 (so it was written outside traject,
+    which writes UTF-8 text only): the bytes, as :func:`_query` reads them with ``not_utf8``."""
+
+
+NOT_UTF8_TEXT = "Could not decode to UTF-8"
+"""Python's sqlite3 reading a text value that is not UTF-8 (an OperationalError) says this."""
+
+
+def _text_or_not_utf8(data: bytes) -> str | NotUtf8:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return NotUtf8(data)
+
+
+def is_not_utf8(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite's text that is not UTF-8 (raised when it is read)."""
+    return NOT_UTF8_TEXT in str(error)
+
+
+def _query(
+    app: TrajectoryLedger,
+    sqlite: str,
+    postgres: str,
+    params: Sequence[Any],
+    *,
+    not_utf8: bool = False,
+) -> list[Any]:
+    """Rows as tuples of one read-only statement (``{p}`` is the schema prefix).
+
+    On SQLite, text that is not UTF-8 raises an OperationalError (:func:`is_not_utf8`), or,
+    with ``not_utf8``, is read as its bytes (:class:`NotUtf8`): each text value is then
+    decoded in Python, so only a read that found such text asks for it.
+    """
     recorder: Any = app.recorder
     if _is_sqlite(app):
         with recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(sqlite.replace("{p}", ""), list(params))
-            return list(cursor.fetchall())
+            connection = cursor.sqlite_cursor.connection
+            if not_utf8:
+                connection.text_factory = _text_or_not_utf8
+            try:
+                cursor.execute(sqlite.replace("{p}", ""), list(params))
+                return list(cursor.fetchall())
+            finally:
+                connection.text_factory = str
     with (
         recorder.datastore.get_connection() as connection,
         connection.transaction(force_rollback=True),
@@ -167,7 +207,8 @@ def _described(value: Any) -> str:
         return "NULL"
     if isinstance(value, bytes | bytearray | memoryview):
         data = bytes(value)
-        return f"the bytes X'{data[:16].hex()}{'…' if len(data) > 16 else ''}'"
+        shown = f"the bytes X'{data[:16].hex()}{'…' if len(data) > 16 else ''}'"
+        return f"text that is not UTF-8 ({shown})" if isinstance(value, NotUtf8) else shown
     text = repr(value)
     return text if len(text) <= 48 else text[:47] + "…"
 
@@ -187,6 +228,46 @@ def _uuid_spelled(text: str) -> UUID | None:
     return UUID(text)
 
 
+def first_not_utf8(app: TrajectoryLedger) -> MalformedEventError | None:
+    """The first stored event whose stream id or topic SQLite holds as text that is not UTF-8
+    (traject writes UTF-8 only, so it was altered outside traject), named; None when there is
+    none, or on PostgreSQL (whose text is always the server's encoding).
+
+    Python's sqlite3 cannot read such text at all: a reader that failed on it (an
+    OperationalError, :func:`is_not_utf8`) asks this to name the event. It reads every row's
+    stream id, version and topic, each text decoded in Python: for that failure only.
+    """
+    if not _is_sqlite(app):
+        return None
+    recorder: Any = app.recorder
+    statement = (
+        "SELECT rowid, originator_id, originator_version, topic"
+        f" FROM {recorder.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+    )
+    position = LOWEST_ID
+    while True:
+        rows = _query(app, statement, statement, [position, PAGE_SIZE], not_utf8=True)
+        for _, stream, version, topic in rows:
+            wrong = [
+                _not_text(name, value)
+                for name, value in (("stream id", stream), ("topic", topic))
+                if isinstance(value, NotUtf8)
+            ]
+            if wrong:
+                named = _uuid_spelled(stream) if isinstance(stream, str) else None
+                return MalformedEventError(named or _described(stream), version, "; ".join(wrong))
+        if len(rows) < PAGE_SIZE:
+            return None
+        position = rows[-1][0]
+
+
+def _not_text(name: str, value: Any) -> str:
+    """What is wrong with a column that should hold text."""
+    if isinstance(value, NotUtf8):
+        return f"its {name} is stored as {_described(value)}"
+    return f"its {name} is {_described(value)}, not text"
+
+
 def malformed_row(
     notification_id: int, stream: Any, version: Any, topic: Any, state: Any, *, sqlite: bool
 ) -> tuple[RawRow, Problem]:
@@ -203,7 +284,7 @@ def malformed_row(
     if not sqlite:  # PostgreSQL's uuid column: its 16 bytes, never malformed
         stream_id = UUID(bytes=bytes(stream))
     elif not isinstance(stream, str):
-        wrong.append(f"its stream id is {_described(stream)}, not text")
+        wrong.append(_not_text("stream id", stream))
     else:
         stream_id = _uuid_spelled(stream)
         if stream_id is None:
@@ -222,7 +303,7 @@ def malformed_row(
     else:
         wrong.append(f"its version is {_described(version)}, not a whole number")
     if not isinstance(topic, str):
-        wrong.append(f"its topic is {_described(topic)}, not text")
+        wrong.append(_not_text("topic", topic))
     if state is None or not isinstance(state, bytes | str):
         wrong.append(f"its stored bytes (state) are {_described(state)}")
     elif isinstance(state, str):
@@ -273,16 +354,26 @@ def raw_pages(
     position = start
     while True:
         params = [position, *tail, page_size]
-        found = _query(app, quick, quick.replace("?", "%s"), params)
-        if not found:
-            return
-        page = _sqlite_page(found) if sqlite else found  # the stream id is its 16 bytes
+        try:
+            found = _query(app, quick, quick.replace("?", "%s"), params)
+        except OperationalError as error:
+            if not (sqlite and is_not_utf8(error)):
+                raise
+            found, page = [], None  # a stream id or topic that is not UTF-8: read as bytes
+        else:
+            if not found:
+                return
+            page = _sqlite_page(found) if sqlite else found  # the stream id is its 16 bytes
         if page is None or not all(map(_STATE, found)):  # a malformed row: read them as stored
-            found = _query(app, full, full.replace("?", "%s"), params)
+            found = _query(app, full, full.replace("?", "%s"), params, not_utf8=sqlite)
             problems: list[Problem] = []
             page = [
                 (n, bytes.fromhex(o) if sqlite else o, v, t, s)
-                if ok and (not sqlite or (o.__class__ is str and SQLITE_STREAM_ID.fullmatch(o)))
+                if ok
+                and (
+                    not sqlite
+                    or (o.__class__ is str and SQLITE_STREAM_ID.fullmatch(o) and t.__class__ is str)
+                )
                 else _bad(n, o, v, t, s, problems=problems, sqlite=sqlite)
                 for n, o, v, t, s, ok in found
             ]
@@ -743,7 +834,7 @@ def stream_gaps(app: TrajectoryLedger, malformed: Sequence[Problem] = ()) -> lis
     versions = f"SELECT originator_version FROM {table} WHERE {numbered} AND originator_id = "
     problems: list[Problem] = []
     more = 0
-    for stream, _, _, _ in _query(app, statement, statement, []):
+    for stream, _, _, _ in _query(app, statement, statement, [], not_utf8=sqlite):
         if sqlite and not (isinstance(stream, str) and SQLITE_STREAM_ID.fullmatch(stream)):
             continue  # another spelling of a stream id: each of its rows is malformed
         stream_id = UUID(bytes=_stream_bytes(stream))

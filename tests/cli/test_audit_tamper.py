@@ -323,6 +323,16 @@ MALFORMED_ON_SQLITE = [  # SQLite keeps the type given; PostgreSQL's columns ref
     pytest.param(
         "originator_version = 10.5", "its version is 10.5, not a whole number", id="version-real"
     ),
+    pytest.param(  # text whose bytes are not UTF-8: Python's sqlite3 cannot read it at all
+        "topic = CAST(X'C328' || CAST(topic AS BLOB) AS TEXT)",
+        "its topic is stored as text that is not UTF-8 (the bytes X'c3286c65646765722e",
+        id="topic-not-utf8",
+    ),
+    pytest.param(
+        "originator_id = CAST(X'C328' || CAST(originator_id AS BLOB) AS TEXT)",
+        "its stream id is stored as text that is not UTF-8 (the bytes X'c328",
+        id="stream-id-not-utf8",
+    ),
 ]
 
 
@@ -600,3 +610,33 @@ def test_a_read_model_failing_on_events_as_traject_writes_them_is_a_bug(
         store.traject("report", "inburgering")  # a catch-up: the derived table's refresh
     with pytest.raises(ValueError, match="a bug"):
         store.traject("projections", "rebuild", "inburgering", "-q")  # its refresh_all
+
+
+@pytest.mark.parametrize(
+    ("column", "what"), [("topic", "its topic"), ("originator_id", "its stream id")]
+)
+def test_text_that_is_not_utf8_is_named_not_an_unreachable_database(
+    sqlite_store: Store, column: str, what: str
+) -> None:
+    """SQLite keeps text whose bytes are not UTF-8, and Python's sqlite3 cannot read it: a
+    reader that meets it names the event that holds it (not "cannot reach database")."""
+    store = sqlite_store
+    store.attack(
+        f"UPDATE stored_events SET {column} = CAST(X'C328' || CAST({column} AS BLOB) AS TEXT)"
+        " WHERE rowid = 2"
+    )
+    refused = store.traject("export", "-q")
+    assert refused.exit_code == 1, refused.output
+    assert "cannot reach database" not in refused.stderr
+    assert "the stored event of version 2 cannot be read: " in refused.stderr
+    assert f"{what} is stored as text that is not UTF-8 (the bytes X'c328" in refused.stderr
+    assert "run `traject audit verify`" in refused.stderr
+    if column == "topic":
+        assert f"stream {store.person}: the stored event of version 2" in refused.stderr
+        refused = store.traject("timeline", store.person)
+        assert refused.exit_code == 1, refused.output
+        assert f"stream {store.person}: the stored event of version 2 cannot be read: " in (
+            refused.stderr
+        )
+    store.traject.ok("report", "caseload")  # reads no such row: its leaf is recorded as altered
+    assert ("malformed", 2) in kinds(store.verify_json())
