@@ -36,6 +36,7 @@ from projections.base import (
     Tx,
     Views,
     catch_up,
+    check_streams,
     known_at_clause,
     timestamp_text,
 )
@@ -233,20 +234,25 @@ def ladder(
     here = {p: (rung, active) for p, (rung, m, active) in now.items() if municipality in (None, m)}
     persons = {p: rung for p, (rung, active) in here.items() if active}
     counts = dict.fromkeys(RUNGS, 0)
-    for rung in persons.values():
-        counts[rung] += 1
     transitions: tuple[Transition, ...] = ()
     first_assessed = inactive_on_from = 0
-    if from_date is not None:
-        cells = {(a, b): 0 for a in RUNGS for b in RUNGS}
-        for person, rung in persons.items():
-            if person not in before:
-                first_assessed += 1
-            elif before[person][2]:
-                cells[(before[person][0], rung)] += 1
-            else:
-                inactive_on_from += 1
-        transitions = tuple(Transition(a, b, n) for (a, b), n in sorted(cells.items()))
+    try:
+        for rung in persons.values():
+            counts[rung] += 1
+        if from_date is not None:
+            cells = {(a, b): 0 for a in RUNGS for b in RUNGS}
+            for person, rung in persons.items():
+                if person not in before:
+                    first_assessed += 1
+                elif before[person][2]:
+                    cells[(before[person][0], rung)] += 1
+                else:
+                    inactive_on_from += 1
+            transitions = tuple(Transition(a, b, n) for (a, b), n in sorted(cells.items()))
+    except KeyError:  # a rung the read model kept as stored that is none of the ladder's
+        off = {p for p, (rung, _) in here.items() if rung not in counts}
+        check_streams(views, off | {p for p, (rung, _, _) in before.items() if rung not in counts})
+        raise
     return LadderReport(
         on=on.isoformat(),
         from_date=from_date.isoformat() if from_date else None,
