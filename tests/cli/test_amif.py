@@ -7,8 +7,11 @@ own SQLite file; the commands under test then run as a user would run them.
 from __future__ import annotations
 
 import json
+import sqlite3
 import zipfile
+from contextlib import closing
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from amif_scenario import Scenario, build
@@ -328,3 +331,37 @@ def test_a_project_s_facts_are_shown_and_corrected_by_its_code(amif_ledger) -> N
     assert "of project MWP" in result.stdout
     after = traject.json("timeline", "MWP")["events"]
     assert after[verification["version"] - 1]["effective"]["fields"]["by"] == "ADR"
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value"),
+    [
+        ("ParticipantEnrolled", "occurred_on", "2021-13-01"),  # parsed by the report
+        ("ServiceDelivered", "hours", "many"),  # an amount, summed by the indicators
+    ],
+)
+def test_a_value_the_report_parses_altered_by_hand_points_to_verify(
+    amif_ledger: tuple[Traject, Scenario], kind: str, field: str, value: str
+) -> None:
+    """The AMIF read model keeps the facts' fields as stored; the report parses them. One
+    altered outside traject is named (its stream, version and field), not a traceback."""
+    traject, _ = amif_ledger
+    path = traject.database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("DROP TRIGGER IF EXISTS traject_events_no_update")
+        rowid, stream, version, stored = connection.execute(
+            "SELECT rowid, originator_id, originator_version, state FROM stored_events"
+            " WHERE topic = ? ORDER BY rowid LIMIT 1",
+            [f"ledger.events:{kind}"],
+        ).fetchone()
+        state = json.loads(stored)
+        state[field] = value
+        altered = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+        connection.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", [altered, rowid])
+    refused = traject("report", "amif", "--project", "MWP", "--period", "2021")
+    assert refused.exit_code == 1, refused.output
+    assert (
+        f"stream {UUID(stream)}: the stored event of version {version} cannot be read: its "
+        f"stored fields do not fit {kind} ({field}: "
+    ) in refused.stderr
+    assert "run `traject audit verify`" in refused.stderr
