@@ -33,11 +33,13 @@ from projections.base import (
     INT,
     TEXT,
     Column,
+    FactsFailedError,
     Projection,
     RunResult,
     Tx,
     Views,
     known_at_clause,
+    told_apart,
 )
 from projections.spans import holding, refresh_spans, span_table
 
@@ -322,10 +324,11 @@ def shared_statuses(
     ask for the same persons on the same date (the dashboard's P1, P6 and P7 all read the
     caseload of the quarter's last day). The result is shared: read it, never change it."""
     people = tuple(persons)
-    return views.shared(
-        ("inburgering statuses", on, as_known_at, frozenset(people)),
-        lambda: statuses(tx, on, as_known_at, people),
-    )
+    with told_apart(views):
+        return views.shared(
+            ("inburgering statuses", on, as_known_at, frozenset(people)),
+            lambda: statuses(tx, on, as_known_at, people),
+        )
 
 
 def folded_statuses(
@@ -348,7 +351,10 @@ def folded_statuses(
             status = found.get(person)
             if status is None:
                 status = found[person] = InburgeringStatus(person)
-            status.apply(str(kind), date.fromisoformat(occurred_on), orjson.loads(payload))
+            try:
+                status.apply(str(kind), date.fromisoformat(occurred_on), orjson.loads(payload))
+            except (ValueError, TypeError, KeyError) as error:  # values kept as stored
+                raise FactsFailedError([person]) from error
     return {person: status for person, status in found.items() if status.read}
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cli_helpers import Traject, days_ago
+from cli_helpers import Traject, days_ago, now
 from pg_schemas import PostgresSchemas
 
 if TYPE_CHECKING:
@@ -648,3 +648,18 @@ def test_text_that_is_not_utf8_is_named_not_an_unreachable_database(
         )
     store.traject.ok("report", "caseload")  # reads no such row: its leaf is recorded as altered
     assert ("malformed", 2) in kinds(store.verify_json())
+
+
+def test_a_date_folded_as_known_at_a_moment_points_to_verify(store: Store) -> None:
+    """As known at a moment, the inburgering statuses are folded from the fact revisions
+    known then, for every person the report reads (not only those with a duty): an altered
+    date is named there too."""
+    store.traject.ok(
+        "record", "housed", store.person, "--on", days_ago(10), "--housing-kind", "regulier",
+        "--route", "koppeling",
+    )  # fmt: skip
+    alter_state(store, 5, lambda state: state.update(occurred_on="2024-13-45"))
+    store.traject.ok("report", "inburgering")  # no duty: the statuses read no fact of it
+    fits = "its stored fields do not fit Housed (occurred_on: "
+    assert_refused(store, ("report", "inburgering", "--as-known-at", now()), 4, fits)
+    assert_refused(store, ("caseload", "--as-known-at", now()), 4, fits)
