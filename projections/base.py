@@ -48,6 +48,7 @@ from typing import Any, ClassVar, NamedTuple, TypeVar, cast
 from uuid import UUID, uuid4
 
 import orjson
+import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from psycopg.rows import tuple_row
@@ -1106,22 +1107,48 @@ def _apply_selected(
     try:
         inserts, closes, touched = _fold_entries(mine, projection, current)
     except (ValueError, TypeError, KeyError, AttributeError) as error:
-        malformed = _malformed_among(mine)
-        if malformed is None:
-            # the events fit their classes; a correction may not fit its target
-            raise FactsFailedError(entry[1] for entry in mine) from error
-        raise malformed from error
+        raise _told_among(mine) from error
 
     facts = projection.facts_table
     _close(tx, tx.table(facts.name), closes)
     inserts.sort(key=_row_key)  # in key order: neighbouring rows land on the same pages
-    tx.insert(facts, inserts)
+    try:
+        tx.insert(facts, inserts)
+    except UNFIT_VALUE_ERRORS as error:  # a value of a type its column does not take
+        raise _told_among(mine) from error
     if touched and refresh:
         try:
             projection.refresh(tx, touched)
         except (ValueError, TypeError, KeyError) as error:
-            raise FactsFailedError(touched) from error
+            # the value may have come from an earlier page: then every touched stream is read
+            raise _told_among(mine, touched) from error
     return touched
+
+
+UNFIT_VALUE_ERRORS = (
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+    OverflowError,
+    psycopg.DataError,
+    psycopg.ProgrammingError,
+)
+"""What the database driver raises for a value it cannot store in a column (a list, an
+object, a number too large, text where a number goes): values kept as stored can be such."""
+
+
+def _told_among(
+    mine: Sequence[Decoded], streams: Iterable[str] | None = None
+) -> MalformedEventError | FactsFailedError:
+    """What to raise when a read model failed on the values of a page's entries (``mine``):
+    the first entry that does not fit its event class, or else a :class:`FactsFailedError`
+    of the streams to read through their models (:func:`told_apart`): those of the page's
+    corrections (whose changes may not fit what they correct), or ``streams``."""
+    malformed = _malformed_among(mine)
+    if malformed is not None:
+        return malformed
+    if streams is None:
+        streams = {entry[1] for entry in mine if entry[0] in _CONTROL_TOPICS}
+    return FactsFailedError(streams)
 
 
 def _malformed_among(entries: Sequence[Decoded]) -> MalformedEventError | None:

@@ -663,3 +663,31 @@ def test_a_date_folded_as_known_at_a_moment_points_to_verify(store: Store) -> No
     fits = "its stored fields do not fit Housed (occurred_on: "
     assert_refused(store, ("report", "inburgering", "--as-known-at", now()), 4, fits)
     assert_refused(store, ("caseload", "--as-known-at", now()), 4, fits)
+
+
+@pytest.mark.parametrize(
+    "value", [pytest.param(["1990-04-02"], id="list"), pytest.param({"y": 1990}, id="object")]
+)
+def test_a_value_its_read_model_column_does_not_take_points_to_verify(
+    store: Store, value: Any
+) -> None:
+    """A value kept as stored that the database cannot store in its column (SQLite takes no
+    list, neither database an object; PostgreSQL keeps a list as text, which the report
+    then fails to parse) is named, in an event and in a correction's changes."""
+    housed_on = days_ago(10)
+    store.traject.ok(
+        "record", "housed", store.person, "--on", housed_on, "--housing-kind", "regulier",
+        "--route", "koppeling",
+    )  # fmt: skip
+    cohort = ("report", "cohort", "--year", housed_on[:4])
+    alter_state(store, 1, lambda state: state.update(birth_date=value))
+    fits = "its stored fields do not fit PersonRegistered (birth_date: "
+    assert_refused(store, cohort, 1, fits)  # the read model's first build
+    alter_state(store, 1, lambda state: state.update(birth_date="1990-04-02"))  # as it was
+    store.traject.ok("projections", "rebuild", "cohort", "-q")  # PostgreSQL kept the list
+    store.traject.ok(*cohort)
+    store.traject.ok("correct", store.person, "1", "--set", "birth_date=1991-04-02",
+                     "--reason", "typo")  # fmt: skip
+    alter_state(store, 6, lambda state: state["changes"].update(birth_date=value))
+    changes = "its changes do not fit PersonRegistered of version 1 (birth_date: "
+    assert_refused(store, cohort, 5, changes)  # a catch-up
