@@ -39,7 +39,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from operator import itemgetter
 from random import Random
@@ -49,6 +49,7 @@ from uuid import UUID, uuid4
 
 import orjson
 import psycopg
+from eventsourcing.persistence import DataError as LibraryDataError
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from psycopg.rows import tuple_row
@@ -1180,6 +1181,42 @@ def check_streams(views: Views, stream_ids: Iterable[str]) -> None:
     :class:`MalformedEventError` naming the event altered outside traject, if one was; else
     return, and the reader's failure is a bug (re-raise it). Slow: for that failure only."""
     views.app.check_stored(UUID(str(stream_id)) for stream_id in stream_ids)
+
+
+CAST_ERRORS = (psycopg.DataError, LibraryDataError)
+"""What PostgreSQL raises when SQL casts a value that is not of the type (``'2024-13-45'::date``),
+raw inside a transaction, the library's own after it: values kept as stored can be such."""
+
+
+def undated_streams(views: Views, projections: Iterable[Projection]) -> set[str]:
+    """The streams of the projections' fact rows whose ``occurred_on`` is no ISO date (kept as
+    stored, so altered by hand), for a reader whose SQL failed to cast one (CAST_ERRORS): read
+    on a connection of its own, as the failed transaction may be a snapshot's. Each table's
+    distinct dates are checked in Python: for that failure only."""
+    found: set[str] = set()
+    with views.recorder.datastore.transaction(commit=False) as cursor:
+        tx = Tx(cursor, views.dialect)
+        for projection in projections:
+            table = tx.table(projection.facts_table.name)
+            days = [day for (day,) in tx.all(f"SELECT DISTINCT occurred_on FROM {table}")]
+            wrong = [day for day in days if not _is_date(day)]
+            for marks, chunk in tx.in_chunks(wrong):
+                found.update(
+                    str(stream)
+                    for (stream,) in tx.all(
+                        f"SELECT DISTINCT stream_id FROM {table} WHERE occurred_on IN ({marks})",
+                        chunk,
+                    )
+                )
+    return found
+
+
+def _is_date(text: Any) -> bool:
+    try:
+        date.fromisoformat(text)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 @contextmanager

@@ -47,6 +47,7 @@ from ledger.aggregates import dutch_day
 from ledger.rules import RuleSet, is_late_recording, rules_on, shortest_late_recording_days
 from ledger.values import StaffRole, add_months
 from projections.base import (
+    CAST_ERRORS,
     INT,
     TEXT,
     Column,
@@ -55,8 +56,10 @@ from projections.base import (
     Tx,
     Views,
     catch_up,
+    check_streams,
     known_at_clause,
     timestamp_text,
+    undated_streams,
 )
 from projections.duty import (
     INBURGERING,
@@ -636,12 +639,16 @@ def caseload_report(
     # caseload() caught up the caseload read model: this one is current, without a rebuild
     basis = combined_basis([catch_up(views, CASELOAD), catch_up(views, INBURGERING)])
     known, params = known_at_clause(as_known_at)
-    with views.transaction(commit=False) as tx:
-        status = shared_statuses(views, tx, on, as_known_at, (row.person_id for row in rows))
-        # the registration date only matters to persons never assessed (ladder_stale)
-        unassessed = (row.person_id for row in rows if row.rung_on is None)
-        registered = _registered_on(tx, known, params, unassessed)
-        late = _late_recordings(tx, on, known, params)
+    try:
+        with views.transaction(commit=False) as tx:
+            status = shared_statuses(views, tx, on, as_known_at, (row.person_id for row in rows))
+            # the registration date only matters to persons never assessed (ladder_stale)
+            unassessed = (row.person_id for row in rows if row.rung_on is None)
+            registered = _registered_on(tx, known, params, unassessed)
+            late = _late_recordings(tx, on, known, params)
+    except CAST_ERRORS:  # PostgreSQL: a fact's date, kept as stored, that is no date
+        check_streams(views, undated_streams(views, (CASELOAD, INBURGERING)))
+        raise
     entries = [
         CaseloadEntry(
             row,

@@ -691,3 +691,21 @@ def test_a_value_its_read_model_column_does_not_take_points_to_verify(
     alter_state(store, 6, lambda state: state["changes"].update(birth_date=value))
     changes = "its changes do not fit PersonRegistered of version 1 (birth_date: "
     assert_refused(store, cohort, 5, changes)  # a catch-up
+
+
+@pytest.mark.postgres
+def test_a_date_the_caseload_casts_in_sql_points_to_verify(request: pytest.FixtureRequest,
+                                                          tmp_path: Path) -> None:  # fmt: skip
+    """The caseload's late-recording signal compares each recent fact's date, cast in SQL, with
+    when it was recorded: PostgreSQL refuses to cast a date kept as stored that is no date, and
+    the event behind it is named (SQLite's date() gives NULL: the fact is not late)."""
+    store = new_store(request, tmp_path, "postgres")
+    store.traject.ok(
+        "record", "coach-assigned", store.person, "--on", days_ago(40), "--staff-id", "r.jansen",
+        "--role", "regisseur",
+    )  # fmt: skip
+    altered = days_ago(40)[:8] + "3x"  # sorts among the recent dates, and is none
+    alter_state(store, 5, lambda state: state.update(occurred_on=altered))
+    fits = "its stored fields do not fit CoachAssigned (occurred_on: "
+    assert_refused(store, ("caseload",), 4, fits)
+    assert_refused(store, ("report", "caseload", "--on", days_ago(1)), 4, fits)
