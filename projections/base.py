@@ -1067,7 +1067,13 @@ def _outside_targets(decoded: Sequence[Decoded]) -> set[tuple[str, int]]:
     """The (stream, version) targets of the page's corrections and retractions that are not
     in the page: only those can be in the fact tables already (the page comes after them)."""
     control = _CONTROL_TOPICS
-    targets = {(d[1], int(d[3]["target_version"])) for d in decoded if d[0] in control}
+    try:
+        targets = {(d[1], int(d[3]["target_version"])) for d in decoded if d[0] in control}
+    except (ValueError, TypeError, KeyError) as error:  # a target_version kept as stored
+        malformed = _malformed_among([d for d in decoded if d[0] in control])
+        if malformed is None:
+            raise  # the events are as traject writes them: a bug
+        raise malformed from error
     if targets:
         targets.difference_update([(d[1], d[2]) for d in decoded])
     return targets

@@ -709,3 +709,21 @@ def test_a_date_the_caseload_casts_in_sql_points_to_verify(request: pytest.Fixtu
     fits = "its stored fields do not fit CoachAssigned (occurred_on: "
     assert_refused(store, ("caseload",), 4, fits)
     assert_refused(store, ("report", "caseload", "--on", days_ago(1)), 4, fits)
+
+
+@pytest.mark.parametrize("target", ["four", None])
+def test_a_retraction_whose_target_was_altered_points_to_verify(
+    store: Store, target: str | None
+) -> None:
+    """The read models look up the targets of a page's corrections and retractions before
+    folding it: a target_version altered into no number is named there."""
+    store.traject.ok(
+        "record", "ladder-assessed", store.person, "--on", days_ago(5), "--rung", "3",
+        "--assessor", "r.jansen",
+    )  # fmt: skip
+    store.traject.ok("report", "ladder")  # built; the retraction is read by a catch-up
+    store.traject.ok("retract", store.person, "4", "--reason", "wrong person")
+    alter_state(store, 6, lambda state: state.update(target_version=target))
+    fits = "its stored fields do not fit EventRetracted (target_version: "
+    assert_refused(store, ("report", "ladder"), 5, fits)
+    assert_refused(store, ("projections", "rebuild", "ladder", "-q"), 5, fits)
