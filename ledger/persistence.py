@@ -294,16 +294,25 @@ class PydanticMapper(Mapper[UUID]):
             raise _malformed(stored_event, f"its version {version!r} is not a whole number from 1")
         cls = _resolve(topic)
         state = self.decode_state(stored_event, personal=personal)
-        from_version = state.pop("class_version", 1)
-        in_clear = cls.stored_in_clear(from_version) & state.keys()
-        if in_clear and not (personal and self._readable(stored_event.originator_id)):
-            # made personal after this fact was stored: still in clear in its bytes, but read
-            # as every personal field is once the person is erased (or without personal fields)
-            for name in in_clear:
-                del state[name]
-        while from_version < cls.class_version:
-            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
-            from_version += 1
+        stored_version = from_version = state.pop("class_version", 1)
+        try:
+            in_clear = cls.stored_in_clear(from_version) & state.keys()
+            if in_clear and not (personal and self._readable(stored_event.originator_id)):
+                # made personal after this fact was stored: still in clear in its bytes, but
+                # read as every personal field is once the person is erased (or without them)
+                for name in in_clear:
+                    del state[name]
+            while from_version < cls.class_version:
+                getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+                from_version += 1
+        except (TypeError, AttributeError):
+            if stored_version.__class__ is int and 1 <= stored_version <= cls.class_version:
+                raise  # a class version traject writes: a bug
+            raise _malformed(
+                stored_event,
+                f"its class_version {stored_version!r} is not a version of {cls.__name__} (1 to "
+                f"{cls.class_version})",
+            ) from None
         state["originator_id"] = stored_event.originator_id
         state["originator_version"] = stored_event.originator_version
         try:

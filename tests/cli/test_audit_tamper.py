@@ -727,3 +727,13 @@ def test_a_retraction_whose_target_was_altered_points_to_verify(
     fits = "its stored fields do not fit EventRetracted (target_version: "
     assert_refused(store, ("report", "ladder"), 5, fits)
     assert_refused(store, ("projections", "rebuild", "ladder", "-q"), 5, fits)
+
+
+@pytest.mark.parametrize("version", ["two", 0, -1])
+def test_a_class_version_altered_points_to_verify(store: Store, version: Any) -> None:
+    """The stored class version of an event says how to upcast it to the class: one that is
+    no version of its class is named, not a traceback."""
+    alter_state(store, 1, lambda state: state.update(class_version=version))
+    what = f"its class_version {version!r} is not a version of PersonRegistered (1 to "
+    assert_refused(store, ("timeline", store.person), 1, what)
+    assert_refused(store, ("export", "-q"), 1, what)
