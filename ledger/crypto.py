@@ -33,6 +33,7 @@ from ledger.errors import ErasedError, MasterKeyError
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
+TAG_BYTES = 16  # AES-GCM's authentication tag, after the ciphertext
 WRAP_FORMAT = b"\x01"
 SHREDDED = b""
 

@@ -41,7 +41,6 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Mapper,
-    MapperDeserialisationError,
     OperationalError,
     ProgrammingError,
     StoredEvent,
@@ -56,7 +55,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from pydantic import ValidationError
 from pydantic_core import SchemaSerializer
 
-from ledger.crypto import SHREDDED, HeldKeys, KeyRing
+from ledger.crypto import NONCE_BYTES, SHREDDED, TAG_BYTES, HeldKeys, KeyRing
 from ledger.errors import (
     KeyRotationError,
     MalformedEventError,
@@ -264,12 +263,12 @@ class PydanticMapper(Mapper[UUID]):
                         base64.b64decode(blob),
                         pii_aad(stored.originator_id, stored.originator_version, stored.topic),
                     )
-                except InvalidTag as error:
-                    msg = (
-                        f"personal fields of {stored.originator_id} v{stored.originator_version}"
-                        " do not decrypt: the stored bytes were altered"
-                    )
-                    raise MapperDeserialisationError(msg) from error
+                except (InvalidTag, ValueError, TypeError) as error:
+                    if not isinstance(error, InvalidTag) and _sealed_form(blob):
+                        raise  # bytes in the form traject writes: a bug
+                    # not sealed with this stream's key for this event (or not sealed at all)
+                    what = "its personal fields (_pii) do not decrypt with its stream's key"
+                    raise _malformed(stored, what) from error
                 state.update(orjson.loads(plain))
         return state
 
@@ -326,6 +325,16 @@ class PydanticMapper(Mapper[UUID]):
                 stored_event,
                 f"its stored fields do not fit {cls.__name__} ({where}: {problem['msg']})",
             ) from None
+
+
+def _sealed_form(blob: Any) -> bool:
+    """Whether ``blob`` is in the form of the personal fields traject stores (base64 text of a
+    nonce, the ciphertext and its tag), whatever it decrypts to."""
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except (ValueError, TypeError):
+        return False
+    return len(raw) >= NONCE_BYTES + TAG_BYTES
 
 
 def _malformed(stored: StoredEvent, what: str) -> MalformedEventError:

@@ -737,3 +737,31 @@ def test_a_class_version_altered_points_to_verify(store: Store, version: Any) ->
     what = f"its class_version {version!r} is not a version of PersonRegistered (1 to "
     assert_refused(store, ("timeline", store.person), 1, what)
     assert_refused(store, ("export", "-q"), 1, what)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        pytest.param(lambda blob: blob[:12] + ("A" if blob[12] != "A" else "B") + blob[13:],
+                     id="one-character"),
+        pytest.param(lambda _: "AAAA", id="too-short"),
+        pytest.param(lambda _: "not base64!", id="not-base64"),
+        pytest.param(lambda _: 5, id="a-number"),
+    ],
+)  # fmt: skip
+def test_personal_fields_altered_point_to_verify(store: Store, blob: Callable[[str], Any]) -> None:
+    """The personal fields are sealed for their event with the stream's key: sealed bytes
+    altered (or replaced by anything else) are named, not a traceback."""
+    person = store.traject.register(
+        "--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY", "--name", "A. Haddad"
+    )  # its registration is event 5
+    alter_state(store, 5, lambda state: state.update(_pii=blob(state["_pii"])))
+    for command in (("timeline", person), ("person", "show", person)):
+        refused = store.traject(*command)
+        assert refused.exit_code == 1, refused.output
+        assert (
+            f"stream {person}: the stored event of version 1 cannot be read: its personal fields"
+            " (_pii) do not decrypt with its stream's key: the event log was altered outside "
+            "traject; run `traject audit verify`"
+        ) in refused.stderr
+    store.traject.ok("report", "caseload")  # the read models read no personal field
