@@ -439,6 +439,7 @@ class TrajectoryState:
     household_id: UUID | None = None
     deceased_on: date | None = None
     permit_kind: PermitKind | None = None
+    naturalised_on: date | None = None  # the earliest naturalisation: no longer a TCN from then
     asylum_notified_on: date | None = None
     active_link: str | None = None  # municipality of the active koppeling
     linked_on: date | None = None  # the date of the active koppeling
@@ -502,6 +503,12 @@ def _permit(event: ev.ResidencePermitRecorded, s: TrajectoryState) -> None:
     s.permit_kind = event.permit_kind
     if event.permit_kind is PermitKind.ASIEL_BT and event.notified_on:
         s.asylum_notified_on = event.notified_on
+
+
+@_evolve.register(ev.NaturalisationGranted)
+def _naturalised(event: ev.NaturalisationGranted, s: TrajectoryState) -> None:
+    if s.naturalised_on is None or event.occurred_on < s.naturalised_on:
+        s.naturalised_on = event.occurred_on
 
 
 @_evolve.register(ev.CoaLinked)
@@ -1084,6 +1091,17 @@ def _rules_enrolled(event: ev.ParticipantEnrolled, t: Trajectory, kind: str) -> 
     if not event.tcn:
         raise RuleViolationError(
             kind, "tcn", "AMIF participants must be third-country nationals at enrolment"
+        )
+    naturalised_on = t.state.naturalised_on
+    if naturalised_on is not None and naturalised_on <= event.occurred_on:
+        # naturalisation ends third-country-national status (domain.md §3.2): the ledger
+        # holds it, so an enrolment after it cannot state tcn
+        raise RuleViolationError(
+            kind,
+            "tcn",
+            f"naturalised on {naturalised_on}, so not a third-country national at enrolment on "
+            f"{event.occurred_on}: AMIF participants must be third-country nationals at "
+            "enrolment",
         )
     return []
 
