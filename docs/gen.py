@@ -219,7 +219,8 @@ def field_rows(cls: type[ev.TrajectEvent], names: tuple[str, ...]) -> list[str]:
         # metadata: describe only those given with Field(...) here, the alias says the rest
         from_alias = _alias_metadata(hint)
         extra = _constraints([m for m in info.metadata if m not in from_alias])
-        allowed = "; ".join(p for p in (allowed, extra) if p)
+        past = "not in the future" if name in cls.past_fields() else ""
+        allowed = "; ".join(p for p in (allowed, extra, past) if p)
         if name in LEDGER_FIELDS:
             required, description = "set by the ledger", LEDGER_FIELDS[name]
         else:

@@ -209,10 +209,7 @@ class StreamAggregate:
 
     def check(self, event: ev.TrajectEvent) -> list[str]:
         """Refuse an event that breaks a hard rule; return warnings for soft ones."""
-        if event.occurred_on > recorded_day(event):
-            raise RuleViolationError(
-                kind_name(type(event)), "occurred_on", "must not be in the future"
-            )
+        check_not_in_future(event, recorded_day(event))
         if isinstance(event, CHANGES):
             self.check_target(event)
         if isinstance(event, ev.LegalHoldPlaced | ev.LegalHoldReleased):
@@ -380,11 +377,24 @@ class StreamAggregate:
     ) -> list[str]:
         # "in the future" as of the correction: the corrected event keeps its own (earlier)
         # timestamp, and a date between the two recordings is a past date when corrected.
-        if corrected.occurred_on > recorded_day(correction):
-            raise RuleViolationError(
-                kind_name(type(corrected)), "occurred_on", "must not be in the future"
-            )
+        check_not_in_future(corrected, recorded_day(correction))
         return []
+
+
+def check_not_in_future(event: ev.TrajectEvent, day: date) -> None:
+    """Refuse a fact dated after ``day`` (the day it is recorded): its ``occurred_on``, and the
+    other dates of things that have happened by then (``ev.past_date``: a permit's notice, an
+    exam result, an eligibility check).
+
+    Raises:
+        RuleViolationError: naming the field.
+    """
+    if event.occurred_on > day:
+        raise RuleViolationError(kind_name(type(event)), "occurred_on", "must not be in the future")
+    for name in type(event).past_fields():
+        value = getattr(event, name)
+        if value is not None and value > day:
+            raise RuleViolationError(kind_name(type(event)), name, "must not be in the future")
 
 
 def corrected_event(target: ev.TrajectEvent, correction: ev.EventCorrected) -> ev.TrajectEvent:

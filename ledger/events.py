@@ -127,6 +127,14 @@ def special_category(description: str) -> Any:
     )
 
 
+def past_date(description: str, *, optional: bool = True) -> Any:
+    """A date of something that has happened by the time it is recorded (a notice, a result, a
+    check), besides the fact's own ``occurred_on``: like that date, never after the (Dutch) day
+    the fact is recorded. Optional (empty by default) unless ``optional`` is false."""
+    default = None if optional else PydanticUndefined  # the latter: required
+    return Field(default, description=description, json_schema_extra={"past": True})
+
+
 def staff_name(description: str, *, optional: bool = False) -> Any:
     """A field that names a member of staff by user name (the coach, the assessor, …).
 
@@ -225,6 +233,11 @@ class TrajectEvent(DomainEvent):
         return _marked_fields(cls, "special_category")
 
     @classmethod
+    def past_fields(cls) -> frozenset[str]:
+        """The dates besides ``occurred_on`` that must not be in the future (``past_date``)."""
+        return _marked_fields(cls, "past")
+
+    @classmethod
     def staff_fields(cls) -> frozenset[str]:
         """The fields that name a member of staff (``staff_name``): pseudonymised on export."""
         return _marked_fields(cls, "staff")
@@ -276,9 +289,7 @@ class ResidencePermitRecorded(TrajectEvent):
 
     permit_kind: PermitKind = Field(description="kind of permit")
     valid_until: date | None = Field(default=None, description="end of validity")
-    notified_on: date | None = Field(
-        default=None, description="date the permit was notified (starts the nareis window)"
-    )
+    notified_on: date | None = past_date("date the permit was notified (starts the nareis window)")
     document_no: Text | None = personal("permit document number")
 
     @model_validator(mode="after")
@@ -599,7 +610,7 @@ class PvtCompleted(TrajectEvent):
     provider: Text = Field(description="PVT provider")
     hours: Hours = Field(description="hours of the PVT course")
     activity_id: Text | None = Field(default=None, description="group activity (ceremony)")
-    reported_to_duo_on: date | None = Field(default=None, description="date reported to DUO")
+    reported_to_duo_on: date | None = past_date("date reported to DUO")
 
 
 class MapCompleted(TrajectEvent):
@@ -626,7 +637,7 @@ class ExamResultRecorded(TrajectEvent):
     level: ExamLevel = Field(description="exam level")
     result: ExamOutcome = Field(description="passed or failed")
     attempt_no: int = Field(default=1, ge=1, le=20, description="attempt number")
-    result_date: date | None = Field(default=None, description="date of the result")
+    result_date: date | None = past_date("date of the result")
     grade: Text | None = Field(default=None, description="grade")
     free_attempt: bool | None = Field(default=None, description="a free attempt")
 
@@ -863,7 +874,7 @@ class ParticipantEnrolled(TrajectEvent):
     tcn: bool = Field(description="third-country national at enrolment")
     permit_kind: PermitKind = Field(description="permit checked at enrolment")
     permit_valid: bool = Field(description="permit valid on the enrolment date")
-    checked_on: date = Field(description="date eligibility was checked")
+    checked_on: date = past_date("date eligibility was checked", optional=False)
     checked_by: Text = staff_name("who checked eligibility")
     eligibility_evidence_ref: Text = Field(description="reference of the eligibility evidence")
     consent_ref: Text = Field(description="reference of the signed consent / privacy notice")

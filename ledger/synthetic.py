@@ -223,6 +223,13 @@ class Fact:
     recorded: datetime | None = None
     key: str | None = None
 
+    @property
+    def known_on(self) -> date:
+        """The first day the fact can be recorded: the day it happened, or for an exam result
+        the day of the result (the ledger refuses a ``result_date`` in the future)."""
+        result_date = self.fields.get("result_date")
+        return max(self.on, date.fromisoformat(result_date)) if result_date else self.on
+
 
 @dataclass
 class PersonPlan:
@@ -872,8 +879,8 @@ class Generator:
         for fact in rest:
             fact.late = fact.kind in LATE_KINDS and not plan.died and rng.random() < 0.08
             delay = _days(rng, 31, 150) if fact.late else _days(rng, 0, 2)
-            moment = max(_moment(fact.on + delay, rng), registered_at)
-            if not fact.late:
+            moment = max(_moment(fact.known_on + delay, rng), registered_at)
+            if not fact.late and fact.known_on == fact.on:  # a result waits for its day
                 moment = max(moment, previous)
                 previous = moment
             fact.recorded = moment

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import Traject, initialised_ledger, project_registration
+from cli_helpers import Traject, days_ago, initialised_ledger, project_registration
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -63,3 +63,43 @@ def test_no_enrolment_as_a_third_country_national_after_naturalisation(store: Tr
         "NaturalisationGranted",
         "ParticipantEnrolled",
     ]
+
+
+def test_dates_of_what_has_happened_are_not_in_the_future(store: Traject) -> None:
+    store.ok(*project_registration("2024-01-01"))
+    person = store.register()
+    tomorrow = days_ago(-1)
+    refused(
+        store,
+        "record", "residence-permit-recorded", person, "--on", days_ago(10),
+        "--permit-kind", "asiel_bt", "--notified-on", tomorrow,
+        stderr="ResidencePermitRecorded: notified_on: must not be in the future",
+    )  # fmt: skip
+    exam = (
+        "record", "exam-result-recorded", person, "--on", days_ago(10), "--component", "knm",
+        "--level", "a2", "--result", "geslaagd",
+    )  # fmt: skip
+    refused(
+        store,
+        *exam,
+        "--result-date",
+        tomorrow,
+        stderr="ExamResultRecorded: result_date: must not be in the future",
+    )
+    refused(
+        store,
+        "record", "pvt-completed", person, "--on", days_ago(10), "--provider", "VWN",
+        "--hours", "12", "--reported-to-duo-on", tomorrow,
+        stderr="PvtCompleted: reported_to_duo_on: must not be in the future",
+    )  # fmt: skip
+    enrol = list(enrolment(person, days_ago(10)))
+    enrol[enrol.index("--checked-on") + 1] = tomorrow
+    refused(store, *enrol, stderr="ParticipantEnrolled: checked_on: must not be in the future")
+    # today is not the future, and a correction is judged alike
+    store.ok(*exam, "--result-date", days_ago(0))
+    refused(
+        store,
+        "correct", person, "2", "--set", f"result_date={tomorrow}", "--reason", "typo",
+        stderr="ExamResultRecorded: result_date: must not be in the future",
+    )  # fmt: skip
+    assert kinds(store, person) == ["PersonRegistered", "ExamResultRecorded"]

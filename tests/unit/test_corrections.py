@@ -87,6 +87,7 @@ def test_corrected_values_are_validated_by_the_target_model():
         level="B1",
         result="gezakt",
         result_date=date(2024, 7, 1),
+        timestamp=recorded_at(date(2024, 7, 1)),  # recorded once the result is out
     )
     with pytest.raises(ValidationError, match="result_date must not be before"):
         correct(person, person.version, result_date="2024-06-01")

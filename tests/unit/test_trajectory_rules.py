@@ -208,6 +208,7 @@ def test_an_exam_result_cannot_be_dated_before_the_exam():
         result="gezakt",
         result_date=date(2024, 7, 29),
         attempt_no=2,
+        timestamp=recorded_at(date(2024, 7, 29)),  # recorded once the result is out
     )
 
 
