@@ -460,6 +460,8 @@ class TrajectoryState:
     duty: Duty | None = None
     pip_v1_on: date | None = None
     pip_version: int = 0
+    pip_on: date | None = None  # the dagtekening of the latest PIP version
+    intake_started_on: date | None = None  # the latest start of a brede intake
     leerroute: LearningRoute | None = None
     nt2_hours: float = 0.0
     open_outflows: dict[OutflowType, date] = field(default_factory=dict)  # type -> started on
@@ -471,6 +473,7 @@ class TrajectoryState:
     coaches: set[tuple[str, StaffRole]] = field(default_factory=set)
     closed: bool = False
     closed_on: date | None = None  # the day the case was closed, while it is closed
+    reopened_on: date | None = None  # the day the case was last reopened
     enrolled_on: dict[str, date] = field(default_factory=dict)  # project -> enrolment date
     exited_on: dict[str, date] = field(default_factory=dict)  # project -> exit date
     files: dict[int, File] = field(default_factory=dict)
@@ -566,8 +569,15 @@ def _duty_fulfilled(event: ev.InburgeringDutyFulfilled, s: TrajectoryState) -> N
         s.duty.fulfilled = True
 
 
+@_evolve.register(ev.BroadIntakeStarted)
+def _intake(event: ev.BroadIntakeStarted, s: TrajectoryState) -> None:
+    s.intake_started_on = event.occurred_on
+
+
 @_evolve.register(ev.PipAdopted)
 def _pip(event: ev.PipAdopted, s: TrajectoryState) -> None:
+    if event.version >= s.pip_version:
+        s.pip_on = event.occurred_on
     s.pip_version = max(s.pip_version, event.version)
     if event.version == 1:
         s.pip_v1_on = event.occurred_on
@@ -629,6 +639,7 @@ def _closed(event: ev.CaseClosed, s: TrajectoryState) -> None:
 def _reopened(event: ev.CaseReopened, s: TrajectoryState) -> None:
     s.closed = False
     s.closed_on = None
+    s.reopened_on = event.occurred_on
 
 
 @_evolve.register(ev.Deceased)
@@ -822,6 +833,13 @@ class Trajectory(StreamAggregate):
             raise RuleViolationError(
                 kind, "version", f"must be above the latest version ({s.pip_version})"
             )
+        _not_before(
+            kind,
+            event.occurred_on,
+            s.pip_on,
+            f"PIP version {s.pip_version}",
+            "a PIP version follows the one it revises",
+        )
         if event.version != 1:
             return []
         due = rules.pip_due_date(s.duty.notified_on if s.duty else None, s.brp_registered_on)
@@ -880,6 +898,13 @@ def _rules_linked(event: ev.CoaLinked, t: Trajectory, kind: str) -> list[str]:
 def _rules_unlinked(event: ev.CoaLinkWithdrawn, t: Trajectory, kind: str) -> list[str]:
     if t.state.active_link is None:
         raise RuleViolationError(kind, "person", "there is no active koppeling to withdraw")
+    _not_before(
+        kind,
+        event.occurred_on,
+        t.state.linked_on,
+        "koppeling",
+        "a koppeling is withdrawn after it is made",
+    )
     return []
 
 
@@ -977,6 +1002,15 @@ def _rules_downgraded(event: ev.DowngradedToA2, t: Trajectory, kind: str) -> lis
 
 @_rules.register(ev.PvtCompleted)
 def _rules_pvt(event: ev.PvtCompleted, t: Trajectory, kind: str) -> list[str]:
+    reported = event.reported_to_duo_on
+    if reported is not None and reported < event.occurred_on:
+        # a rule of the aggregate, not of the model: facts stored before it still load
+        raise RuleViolationError(
+            kind,
+            "reported_to_duo_on",
+            f"{reported} is before the signing on {event.occurred_on}: a PVT is reported to DUO "
+            "once it is signed",
+        )
     return t._pvt_deadline(event)
 
 
@@ -1081,6 +1115,13 @@ def _rules_coach_gone(event: ev.CoachUnassigned, t: Trajectory, kind: str) -> li
 def _rules_closed(event: ev.CaseClosed, t: Trajectory, kind: str) -> list[str]:
     if t.state.closed:
         raise RuleViolationError(kind, "person", "the case is already closed")
+    _not_before(
+        kind,
+        event.occurred_on,
+        t.state.reopened_on,
+        "reopening",
+        "a reopened case closes again after it was reopened",
+    )
     return []
 
 
@@ -1088,6 +1129,21 @@ def _rules_closed(event: ev.CaseClosed, t: Trajectory, kind: str) -> list[str]:
 def _rules_reopened(event: ev.CaseReopened, t: Trajectory, kind: str) -> list[str]:
     if not t.state.closed:
         raise RuleViolationError(kind, "person", "the case is not closed")
+    _not_before(
+        kind, event.occurred_on, t.state.closed_on, "close", "a case is reopened after it closes"
+    )
+    return []
+
+
+@_rules.register(ev.BroadIntakeCompleted)
+def _rules_intake_completed(event: ev.BroadIntakeCompleted, t: Trajectory, kind: str) -> list[str]:
+    _not_before(
+        kind,
+        event.occurred_on,
+        t.state.intake_started_on,
+        "start of the brede intake",
+        "a brede intake is completed after it starts",
+    )
     return []
 
 

@@ -321,7 +321,10 @@ class CoaLinked(TrajectEvent):
 
 
 class CoaLinkWithdrawn(TrajectEvent):
-    """An active koppeling is withdrawn (occurred_on: withdrawn on)."""
+    """An active koppeling is withdrawn (occurred_on: withdrawn on).
+
+    Not dated before the koppeling it withdraws.
+    """
 
     reason: Text | None = personal("why the link was withdrawn (free text)")
 
@@ -517,6 +520,7 @@ class BroadIntakeStarted(TrajectEvent):
 class BroadIntakeCompleted(TrajectEvent):
     """Brede intake completed (Wi2021; occurred_on: date).
 
+    Not dated before the start of the brede intake, when one is recorded.
     ``work_experience`` is free text about the person: personal from class version 2. A fact
     stored by version 1 holds it in clear (its bytes stay, also after the person's erasure,
     when it reads as erased).
@@ -543,7 +547,11 @@ class LearnabilityTestTaken(TrajectEvent):
 
 
 class PipAdopted(TrajectEvent):
-    """PIP vastgesteld (Wi2021; occurred_on: the dagtekening)."""
+    """PIP vastgesteld (Wi2021; occurred_on: the dagtekening).
+
+    The first PIP is version 1; each later version is numbered above the latest and not dated
+    before it (a revision follows the PIP it revises).
+    """
 
     version: int = Field(ge=1, description="PIP version; 1 starts the inburgeringstermijn")
     leerroute: LearningRoute = Field(description="learning route")
@@ -605,7 +613,10 @@ class CourseHoursReported(TrajectEvent):
 
 
 class PvtCompleted(TrajectEvent):
-    """Participatieverklaring signed (occurred_on: signed on)."""
+    """Participatieverklaring signed (occurred_on: signed on).
+
+    Reported to DUO on or after the day it was signed.
+    """
 
     provider: Text = Field(description="PVT provider")
     hours: Hours = Field(description="hours of the PVT course")
@@ -789,13 +800,19 @@ class MovedOut(TrajectEvent):
 
 
 class CaseClosed(TrajectEvent):
-    """The case is closed; reopenable (occurred_on: on)."""
+    """The case is closed; reopenable (occurred_on: on).
+
+    Closes an open case; a reopened case closes again no earlier than the day it was reopened.
+    """
 
     reason: CaseCloseReason = Field(description="why the case closes")
 
 
 class CaseReopened(TrajectEvent):
-    """A closed case is reopened (occurred_on: on)."""
+    """A closed case is reopened (occurred_on: on).
+
+    Reopens a closed case, not dated before the day it closed.
+    """
 
     reason: Text | None = personal("why the case is reopened (free text)")
 

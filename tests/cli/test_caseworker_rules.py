@@ -103,3 +103,78 @@ def test_dates_of_what_has_happened_are_not_in_the_future(store: Traject) -> Non
         stderr="ExamResultRecorded: result_date: must not be in the future",
     )  # fmt: skip
     assert kinds(store, person) == ["PersonRegistered", "ExamResultRecorded"]
+
+
+def test_a_step_is_not_dated_before_the_step_it_follows(store: Traject) -> None:
+    person = store.register()
+    record = ("record",)
+    # a koppeling is withdrawn after it is made
+    store.ok(
+        *record, "residence-permit-recorded", person, "--on", "2024-01-10",
+        "--permit-kind", "asiel_bt",
+    )  # fmt: skip
+    store.ok(*record, "coa-linked", person, "--on", "2024-01-20", "--taakstelling-period", "2024H1")
+    refused(
+        store,
+        *record, "coa-link-withdrawn", person, "--on", "2024-01-19",
+        stderr="CoaLinkWithdrawn: occurred_on: dated 2024-01-19, before the koppeling of "
+        "2024-01-20 it follows (a koppeling is withdrawn after it is made)",
+    )  # fmt: skip
+    # a brede intake is completed after it starts; a PIP revision follows the PIP it revises
+    store.ok(
+        *record, "inburgering-duty-established", person, "--on", "2024-03-20",
+        "--duty-start", "2024-03-20",
+    )  # fmt: skip
+    store.ok(*record, "broad-intake-started", person, "--on", "2024-04-01", "--by", "r.jansen")
+    refused(
+        store,
+        *record, "broad-intake-completed", person, "--on", "2024-03-25", "--by", "r.jansen",
+        stderr="BroadIntakeCompleted: occurred_on: dated 2024-03-25, before the start of the "
+        "brede intake of 2024-04-01 it follows (a brede intake is completed after it starts)",
+    )  # fmt: skip
+    pip = (
+        "--leerroute", "b1", "--hoofddoel", "werk", "--pvt-intensity", "standaard",
+        "--map-intensity", "standaard",
+    )  # fmt: skip
+    store.ok(*record, "pip-adopted", person, "--on", "2024-05-01", "--version", "1", *pip,
+             "--decision-ref", "PIP-1")  # fmt: skip
+    refused(
+        store,
+        *record, "pip-adopted", person, "--on", "2024-04-01", "--version", "2", *pip,
+        "--decision-ref", "PIP-2",
+        stderr="PipAdopted: occurred_on: dated 2024-04-01, before the PIP version 1 of "
+        "2024-05-01 it follows (a PIP version follows the one it revises)",
+    )  # fmt: skip
+    # a PVT is reported to DUO once it is signed
+    refused(
+        store,
+        *record, "pvt-completed", person, "--on", "2024-09-10", "--provider", "VWN",
+        "--hours", "12", "--reported-to-duo-on", "2024-09-01",
+        stderr="PvtCompleted: reported_to_duo_on: 2024-09-01 is before the signing on "
+        "2024-09-10: a PVT is reported to DUO once it is signed",
+    )  # fmt: skip
+    # a case is reopened after it closes, and closes again after it was reopened
+    store.ok(*record, "case-closed", person, "--on", "2024-10-01", "--reason", "other")
+    refused(
+        store,
+        *record, "case-reopened", person, "--on", "2024-09-01",
+        stderr="CaseReopened: occurred_on: dated 2024-09-01, before the close of 2024-10-01 it "
+        "follows (a case is reopened after it closes)",
+    )  # fmt: skip
+    store.ok(*record, "case-reopened", person, "--on", "2024-11-01")
+    refused(
+        store,
+        *record, "case-closed", person, "--on", "2024-10-15", "--reason", "other",
+        stderr="CaseClosed: occurred_on: dated 2024-10-15, before the reopening of 2024-11-01 "
+        "it follows (a reopened case closes again after it was reopened)",
+    )  # fmt: skip
+    # nor can a correction move a step before the one it follows
+    refused(
+        store,
+        "correct", person, "7", "--set", "occurred_on=2024-11-15", "--reason", "typo",
+        stderr="EventCorrected: changes: later facts would break the rules: v8 CaseReopened of "
+        "2024-11-01: occurred_on: dated 2024-11-01, before the close of 2024-11-15 it follows "
+        "(a case is reopened after it closes) — correct or retract v8 first, or make the "
+        "corrections in the other order",
+    )  # fmt: skip
+    assert kinds(store, person)[-2:] == ["CaseClosed", "CaseReopened"]
