@@ -973,6 +973,31 @@ def _rules_duty(event: ev.InburgeringDutyEstablished, t: Trajectory, kind: str) 
     ]
 
 
+@_rules.register(ev.InburgeringDutyFulfilled)
+def _rules_duty_fulfilled(
+    event: ev.InburgeringDutyFulfilled, t: Trajectory, kind: str
+) -> list[str]:
+    duty = t.state.duty
+    if duty is None:
+        raise RuleViolationError(
+            kind,
+            "person",
+            "no inburgering duty to fulfil: record inburgering-duty-established first",
+        )
+    if duty.fulfilled:
+        raise RuleViolationError(
+            kind, "person", f"the {duty.regime} duty of {duty.start} is already fulfilled"
+        )
+    _not_before(
+        kind,
+        event.occurred_on,
+        duty.start,
+        "duty start",
+        "a duty is fulfilled once it has started",
+    )
+    return []
+
+
 @_rules.register(ev.PipAdopted)
 def _rules_pip(event: ev.PipAdopted, t: Trajectory, kind: str) -> list[str]:
     return t._check_pip(event, kind)

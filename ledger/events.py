@@ -716,7 +716,10 @@ class DuoLoanWaived(TrajectEvent):
 
 
 class InburgeringDutyFulfilled(TrajectEvent):
-    """Inburgeringsplicht voldaan (occurred_on: fulfilled on)."""
+    """Inburgeringsplicht voldaan (occurred_on: fulfilled on).
+
+    Fulfils the person's open inburgering duty, once, and not before the duty's start.
+    """
 
     basis: FulfilmentBasis = Field(description="basis of fulfilment")
 

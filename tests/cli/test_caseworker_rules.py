@@ -178,3 +178,39 @@ def test_a_step_is_not_dated_before_the_step_it_follows(store: Traject) -> None:
         "corrections in the other order",
     )  # fmt: skip
     assert kinds(store, person)[-2:] == ["CaseClosed", "CaseReopened"]
+
+
+def test_a_duty_is_fulfilled_once_after_it_started(store: Traject) -> None:
+    person = store.register()
+    fulfilled = ("record", "inburgering-duty-fulfilled", person, "--basis", "diploma", "--on")
+    refused(
+        store,
+        *fulfilled,
+        "2024-02-01",
+        stderr="InburgeringDutyFulfilled: person: no inburgering duty to fulfil: record "
+        "inburgering-duty-established first",
+    )
+    store.ok(
+        "record", "inburgering-duty-established", person, "--on", "2024-03-20",
+        "--duty-start", "2024-03-20",
+    )  # fmt: skip
+    refused(
+        store,
+        *fulfilled,
+        "2024-03-01",
+        stderr="InburgeringDutyFulfilled: occurred_on: dated 2024-03-01, before the duty start "
+        "of 2024-03-20 it follows (a duty is fulfilled once it has started)",
+    )
+    store.ok(*fulfilled, "2025-06-01")
+    refused(
+        store,
+        *fulfilled,
+        "2025-06-02",
+        stderr="InburgeringDutyFulfilled: person: the wi2021 duty of 2024-03-20 is already "
+        "fulfilled",
+    )
+    assert kinds(store, person) == [
+        "PersonRegistered",
+        "InburgeringDutyEstablished",
+        "InburgeringDutyFulfilled",
+    ]
