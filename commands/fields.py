@@ -216,6 +216,30 @@ def event_options(
     return options + envelope_options(entry, on_required=on_required)
 
 
+class FactCommand(click.Command):
+    """A command that records a fact: an option of one value may be given once.
+
+    click keeps the last of an option given twice, so ``--rung 3 --rung 4`` would record rung
+    4 without a word, and ``--tcn --no-tcn`` no TCN: both are refused as bad usage (exit 2),
+    as ``traject correct`` refuses a field set twice. Repeatable options (``--nationality``,
+    ``--evidence``) are repeatable.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+            seen: set[str | None] = set()
+            for param in order:
+                if not isinstance(param, click.Option) or param.multiple or param.is_eager:
+                    continue
+                if param.name in seen:
+                    names = " / ".join(param.opts + param.secondary_opts)
+                    msg = f"{names} is given more than once; it takes one value"
+                    raise click.BadOptionUsage(param.opts[0], msg, ctx=ctx)
+                seen.add(param.name)
+        return super().parse_args(ctx, args)
+
+
 def event_fields(entry: CatalogEntry, params: Mapping[str, Any]) -> dict[str, Any]:
     """The given parameter values as event fields: ``on`` → ``occurred_on``, pairs → dicts."""
     payload = entry.payload_fields()

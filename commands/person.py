@@ -33,7 +33,7 @@ def register(traject: TrajectContext, /, **params: Any) -> None:
 
 
 group.add_command(
-    click.Command(
+    fields.FactCommand(
         "register",
         callback=register,
         params=fields.event_options(REGISTRATION, on_required=False),

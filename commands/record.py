@@ -54,7 +54,7 @@ def record_command(entry: CatalogEntry) -> click.Command:
         traject.warn(result.warnings)
 
     example = fields.example(entry, sample, skip=skip)
-    return click.Command(
+    return fields.FactCommand(
         entry.name,
         callback=callback,
         params=[
