@@ -434,6 +434,8 @@ def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
     """pydantic's complaints about an event as (field, rule) pairs in traject's words."""
     problems = []
     for item in error.errors():
-        loc = ".".join(str(part) for part in item["loc"] if not isinstance(part, int)) or "event"
+        loc = ".".join(str(part) for part in item["loc"] if not isinstance(part, int))
+        if not loc:  # a rule between fields names the field it holds against, if it can
+            loc = getattr((item.get("ctx") or {}).get("error"), "field", None) or "event"
         problems.append((loc, validation_problem(item)))
     return problems

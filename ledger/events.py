@@ -147,6 +147,16 @@ def staff_name(description: str, *, optional: bool = False) -> Any:
     return Field(default, description=description, json_schema_extra={"staff": True})
 
 
+class FieldRuleError(ValueError):
+    """A rule between fields of one event, raised by its model's validator, naming the field it
+    holds against: the message names that field and the rule (``valid_until: must not be
+    before valid from (--on)``), as for a rule of one field, rather than the whole event."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        super().__init__(rule)
+
+
 class Aggregate(Protocol):
     def apply(self, event: TrajectEvent) -> None: ...
 
@@ -295,8 +305,7 @@ class ResidencePermitRecorded(TrajectEvent):
     @model_validator(mode="after")
     def _validity(self) -> Self:
         if self.valid_until is not None and self.valid_until < self.occurred_on:
-            msg = "valid_until must not be before valid from (--on)"
-            raise ValueError(msg)
+            raise FieldRuleError("valid_until", "must not be before valid from (--on)")
         return self
 
 
@@ -607,8 +616,7 @@ class CourseHoursReported(TrajectEvent):
     @model_validator(mode="after")
     def _order(self) -> Self:
         if self.period_from > self.occurred_on:
-            msg = "period_from must not be after the end of the period (--on)"
-            raise ValueError(msg)
+            raise FieldRuleError("period_from", "must not be after the end of the period (--on)")
         return self
 
 
@@ -655,8 +663,7 @@ class ExamResultRecorded(TrajectEvent):
     @model_validator(mode="after")
     def _result_after_exam(self) -> Self:
         if self.result_date is not None and self.result_date < self.occurred_on:
-            msg = "result_date must not be before the exam date (--on)"
-            raise ValueError(msg)
+            raise FieldRuleError("result_date", "must not be before the exam date (--on)")
         return self
 
 
@@ -1148,11 +1155,11 @@ class ProjectRegistered(TrajectEvent):
     @model_validator(mode="after")
     def _window(self) -> Self:
         if self.eligibility_to < self.eligibility_from:
-            msg = "eligibility_to must not be before eligibility_from"
-            raise ValueError(msg)
+            raise FieldRuleError("eligibility_to", "must not be before eligibility_from")
         if sum(self.targets_by_municipality.values()) > self.target_total:
-            msg = "targets_by_municipality must not add up to more than target_total"
-            raise ValueError(msg)
+            raise FieldRuleError(
+                "targets_by_municipality", "must not add up to more than target_total"
+            )
         return self
 
 

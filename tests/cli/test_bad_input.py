@@ -354,6 +354,21 @@ BAD_VALUES = [
     pytest.param(
         (
             "record",
+            "residence-permit-recorded",
+            "{person}",
+            "--on",
+            "2024-01-10",
+            "--permit-kind",
+            "asiel_bt",
+            "--valid-until",
+            "2023-01-10",
+        ),
+        "Error: ResidencePermitRecorded: valid_until: must not be before valid from (--on)",
+        id="rule-between-fields",
+    ),
+    pytest.param(
+        (
+            "record",
             "ladder-assessed",
             "3219",
             "--on",

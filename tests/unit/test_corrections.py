@@ -89,7 +89,7 @@ def test_corrected_values_are_validated_by_the_target_model():
         result_date=date(2024, 7, 1),
         timestamp=recorded_at(date(2024, 7, 1)),  # recorded once the result is out
     )
-    with pytest.raises(ValidationError, match="result_date must not be before"):
+    with pytest.raises(ValidationError, match="must not be before the exam date"):
         correct(person, person.version, result_date="2024-06-01")
 
 

@@ -153,7 +153,7 @@ def test_a_project_is_registered_before_anything_else_and_once():
 
 
 def test_a_project_eligibility_window_cannot_end_before_it_starts():
-    with pytest.raises(ValidationError, match="eligibility_to must not be before"):
+    with pytest.raises(ValidationError, match="must not be before eligibility_from"):
         give(project(), ev.ProjectRegistered, **project_fields(eligibility_to=date(2023, 12, 31)))
 
 
