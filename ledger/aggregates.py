@@ -464,6 +464,9 @@ class TrajectoryState:
     intake_started_on: date | None = None  # the latest start of a brede intake
     leerroute: LearningRoute | None = None
     nt2_hours: float = 0.0
+    exams: dict[tuple[str, str, int], date] = field(
+        default_factory=dict
+    )  # (component, level, attempt_no) -> exam date of its result
     open_outflows: dict[OutflowType, date] = field(default_factory=dict)  # type -> started on
     outflow_spells: dict[OutflowType, list[tuple[date, date]]] = field(
         default_factory=dict
@@ -588,6 +591,11 @@ def _pip(event: ev.PipAdopted, s: TrajectoryState) -> None:
 @_evolve.register(ev.LearningRouteChanged)
 def _route(event: ev.LearningRouteStarted | ev.LearningRouteChanged, s: TrajectoryState) -> None:
     s.leerroute = event.route
+
+
+@_evolve.register(ev.ExamResultRecorded)
+def _exam(event: ev.ExamResultRecorded, s: TrajectoryState) -> None:
+    s.exams[event.component, event.level, event.attempt_no] = event.occurred_on
 
 
 @_evolve.register(ev.CourseHoursReported)
@@ -1021,6 +1029,20 @@ def _rules_downgraded(event: ev.DowngradedToA2, t: Trajectory, kind: str) -> lis
             kind,
             "hours",
             f"afschalen needs at least {minimum} NT2 hours; {s.nt2_hours:g} reported",
+        )
+    return []
+
+
+@_rules.register(ev.ExamResultRecorded)
+def _rules_exam(event: ev.ExamResultRecorded, t: Trajectory, kind: str) -> list[str]:
+    taken_on = t.state.exams.get((event.component, event.level, event.attempt_no))
+    if taken_on is not None:
+        # one result per attempt: a second would count the attempt twice in the pass rates
+        raise RuleViolationError(
+            kind,
+            "attempt_no",
+            f"the result of attempt {event.attempt_no} at {event.component} {event.level} is "
+            f"already recorded (exam of {taken_on}): correct that fact instead",
         )
     return []
 

@@ -650,7 +650,11 @@ class OnaCompleted(TrajectEvent):
 
 
 class ExamResultRecorded(TrajectEvent):
-    """Examenuitslag for one component and attempt (occurred_on: exam date)."""
+    """Examenuitslag for one component and attempt (occurred_on: exam date).
+
+    One result per attempt: a second result for the same component, level and attempt number
+    is refused (correct the recorded one instead).
+    """
 
     component: ExamComponent = Field(description="exam component")
     level: ExamLevel = Field(description="exam level")

@@ -214,3 +214,24 @@ def test_a_duty_is_fulfilled_once_after_it_started(store: Traject) -> None:
         "InburgeringDutyEstablished",
         "InburgeringDutyFulfilled",
     ]
+
+
+def test_an_exam_attempt_has_one_result(store: Traject) -> None:
+    person = store.register()
+    exam = (
+        "record", "exam-result-recorded", person, "--component", "lezen", "--level", "b1",
+    )  # fmt: skip
+    store.ok(*exam, "--on", "2024-09-01", "--result", "gezakt", "--attempt-no", "1")
+    refused(
+        store,
+        *exam, "--on", "2024-09-01", "--result", "geslaagd", "--attempt-no", "1",
+        stderr="ExamResultRecorded: attempt_no: the result of attempt 1 at lezen B1 is already "
+        "recorded (exam of 2024-09-01): correct that fact instead",
+    )  # fmt: skip
+    # the next attempt, or the same attempt at another level, is another exam
+    store.ok(*exam, "--on", "2024-12-01", "--result", "geslaagd", "--attempt-no", "2")
+    store.ok(
+        "record", "exam-result-recorded", person, "--component", "lezen", "--level", "a2",
+        "--on", "2025-03-01", "--result", "geslaagd", "--attempt-no", "1",
+    )  # fmt: skip
+    assert kinds(store, person).count("ExamResultRecorded") == 3
