@@ -13,6 +13,7 @@ from commands.holds import hold_options, write_hold
 from commands.reporting import table_or_json_option
 from commands.types import BsnType, IsoDate
 from ledger.catalog import CATALOG
+from ledger.errors import PersonNotFoundError, RuleViolationError
 from ledger.events import StreamKind
 
 REGISTRATION = CATALOG["person-registered"]
@@ -25,6 +26,8 @@ def group() -> None:
 
 @pass_traject
 def register(traject: TrajectContext, /, **params: Any) -> None:
+    if params.get("household_id") is not None:
+        params = {**params, "household_id": _referent(traject, params["household_id"])}
     given = fields.event_fields(REGISTRATION, params)
     given.setdefault("occurred_on", datetime.now(UTC).date())
     result = traject.app.register_person(**given)
@@ -32,11 +35,39 @@ def register(traject: TrajectContext, /, **params: Any) -> None:
     traject.warn(result.warnings)
 
 
+def _referent(traject: TrajectContext, ref: str) -> Any:
+    """The person id of the household's referent, who must be registered: an unknown id would
+    give the new person a household nobody heads, and with it the nareis route to housing."""
+    try:
+        return traject.person(ref)
+    except PersonNotFoundError:
+        raise RuleViolationError(
+            "PersonRegistered",
+            "household_id",
+            f"no person {ref} in this ledger: the household is its referent's person id "
+            "(register the referent first)",
+        ) from None
+
+
+def _registration_options() -> list[click.Parameter]:
+    """The registration's options; its household is named like any person, by a reference."""
+    household = click.Option(
+        ["--household-id", "household_id"],
+        metavar="PERSON",
+        help="household: the referent's person id, or a unique prefix of it of at least 6 "
+        "characters (the referent is registered first)",
+    )
+    return [
+        household if option.name == "household_id" else option
+        for option in fields.event_options(REGISTRATION, on_required=False)
+    ]
+
+
 group.add_command(
     fields.FactCommand(
         "register",
         callback=register,
-        params=fields.event_options(REGISTRATION, on_required=False),
+        params=_registration_options(),
         help=(
             "Register a statushouder: a new person stream, and its id.\n\n"
             "Name, BSN, V-nummer and other personal fields are encrypted with the person's own "

@@ -200,3 +200,29 @@ def test_shred_asks_for_confirmation(ledger: Traject) -> None:
 
     assert result.exit_code == 1
     assert ledger.event_count() == before
+
+
+def test_a_household_is_a_registered_referent_named_like_any_person(ledger: Traject) -> None:
+    referent = ledger.register()
+    before = ledger.event_count()
+    unknown = "0b09775e-263b-46c5-b8bc-857e0187f13a"
+
+    result = ledger(
+        "person", "register", "--birth-date", "2012-05-01", "--sex", "m", "--nationality", "SY",
+        "--household-id", unknown,
+    )  # fmt: skip
+
+    # an unknown household would open the nareis route to housing for anyone: refused
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"Error: PersonRegistered: household_id: no person {unknown} in this ledger: the "
+        "household is its referent's person id (register the referent first)\n"
+    )
+    assert ledger.event_count() == before
+    # the referent by a prefix of their id, as everywhere a person is named
+    member = ledger.register(
+        "--birth-date", "2012-05-01", "--sex", "m", "--nationality", "SY",
+        "--household-id", referent[:8],
+    )  # fmt: skip
+    shown = ledger.json("person", "show", member)
+    assert shown["registration"]["fields"]["household_id"] == referent
