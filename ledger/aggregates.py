@@ -39,6 +39,7 @@ from ledger.errors import (
 )
 from ledger.seals import seal_problem
 from ledger.values import (
+    Destination,
     HousingKind,
     HousingRoute,
     LearningRoute,
@@ -1154,6 +1155,28 @@ def _rules_coach_gone(event: ev.CoachUnassigned, t: Trajectory, kind: str) -> li
     if (event.staff_id, event.role) not in t.state.coaches:
         raise RuleViolationError(
             kind, "staff_id", f"{event.staff_id} is not assigned as {event.role}"
+        )
+    return []
+
+
+@_rules.register(ev.MovedOut)
+def _rules_moved_out(event: ev.MovedOut, t: Trajectory, kind: str) -> list[str]:
+    # rules of the aggregate, not of the model: facts stored before them still load
+    destination = event.destination_municipality
+    if destination is not None and event.destination is not Destination.GEMEENTE:
+        raise RuleViolationError(
+            kind,
+            "destination_municipality",
+            f"{destination} is a municipality, but the destination is {event.destination}: "
+            "give a destination municipality only for a move within the Netherlands "
+            "(destination gemeente)",
+        )
+    if destination is not None and destination == event.municipality:
+        raise RuleViolationError(
+            kind,
+            "destination_municipality",
+            f"{destination} is the municipality the person moves out of: a move within it is "
+            "no move out (record brp-registered or housed for a new address)",
         )
     return []
 

@@ -805,7 +805,11 @@ class LongTermResidenceApplied(TrajectEvent):
 
 
 class MovedOut(TrajectEvent):
-    """The person moved or left (occurred_on: moved on)."""
+    """The person moved or left (occurred_on: moved on).
+
+    A destination municipality is given only for a move within the Netherlands (destination
+    gemeente), and is another municipality than the one moved out of.
+    """
 
     destination: Destination = Field(description="where to")
     destination_municipality: GemeenteCode | None = Field(

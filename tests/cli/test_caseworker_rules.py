@@ -235,3 +235,26 @@ def test_an_exam_attempt_has_one_result(store: Traject) -> None:
         "--on", "2025-03-01", "--result", "geslaagd", "--attempt-no", "1",
     )  # fmt: skip
     assert kinds(store, person).count("ExamResultRecorded") == 3
+
+
+def test_a_move_out_names_another_municipality_only_when_it_moves_within_nl(
+    store: Traject,
+) -> None:
+    person = store.register()
+    moved = ("record", "moved-out", person, "--on", "2024-07-01", "--destination")
+    refused(
+        store,
+        *moved, "abroad", "--destination-municipality", "GM0363",
+        stderr="MovedOut: destination_municipality: GM0363 is a municipality, but the "
+        "destination is abroad: give a destination municipality only for a move within the "
+        "Netherlands (destination gemeente)",
+    )  # fmt: skip
+    refused(
+        store,
+        *moved, "gemeente", "--destination-municipality", "Vlaardingen",
+        stderr="MovedOut: destination_municipality: GM0622 is the municipality the person moves "
+        "out of: a move within it is no move out (record brp-registered or housed for a new "
+        "address)",
+    )  # fmt: skip
+    store.ok(*moved, "gemeente", "--destination-municipality", "Amsterdam")
+    assert kinds(store, person) == ["PersonRegistered", "MovedOut"]
