@@ -249,8 +249,20 @@ def event_fields(entry: CatalogEntry, params: Mapping[str, Any]) -> dict[str, An
             continue
         key = "occurred_on" if name == "on" else name
         is_mapping = name in payload and shape_of(payload[name].annotation).mapping is not None
-        fields[key] = dict(value) if is_mapping else value
+        fields[key] = _mapping(name, value) if is_mapping else value
     return fields
+
+
+def _mapping(name: str, pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """Repeated KEY=N pairs as a mapping, each key once: a key given twice (GM0622 by its code
+    and by its name, Vlaardingen) would keep only its last value without a word."""
+    mapping: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in mapping:
+            msg = f"{key} is given more than once ({mapping[key]} and {value}); give each key once"
+            raise click.BadParameter(msg, param_hint=f"'{option_name(name)}'")
+        mapping[key] = value
+    return mapping
 
 
 def sample_value(shape: Shape, name: str) -> str:

@@ -346,6 +346,18 @@ USAGE_ERRORS = [
         "Error: --sex is given more than once; it takes one value",
         id="registration-option-given-twice",
     ),
+    pytest.param(
+        project_registration(
+            YESTERDAY,
+            "--targets-by-municipality",
+            "Vlaardingen=5",
+            "--targets-by-municipality",
+            "GM0622=3",
+        ),
+        "Error: Invalid value for '--targets-by-municipality': GM0622 is given more than once "
+        "(5 and 3); give each key once",
+        id="mapping-key-given-twice",
+    ),
 ]
 
 BAD_VALUES = [
