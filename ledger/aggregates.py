@@ -1301,6 +1301,22 @@ def _rules_file_follow_up(
 
 for _follow_up in PROJECT_FOLLOW_UPS:
     _rules.register(_follow_up, _rules_project_follow_up)
+
+
+@_rules.register(ev.ServiceDelivered)
+def _rules_service(event: ev.ServiceDelivered, t: Trajectory, kind: str) -> list[str]:
+    warnings = _rules_project_follow_up(event, t, kind)
+    if event.until is not None and event.until < event.occurred_on:
+        # a rule of the aggregate, not of the model: facts stored before it still load
+        raise RuleViolationError(
+            kind,
+            "until",
+            f"{event.until} is before the service's first day ({event.occurred_on}, --on): a "
+            "service ends on or after the day it starts",
+        )
+    return warnings
+
+
 for _file_follow_up in REUNIFICATION_FOLLOW_UPS:
     _rules.register(_file_follow_up, _rules_file_follow_up)
 

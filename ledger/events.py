@@ -919,7 +919,8 @@ class ParticipantEnrolled(TrajectEvent):
 class ServiceDelivered(TrajectEvent):
     """A service delivered to a participant (occurred_on: from).
 
-    Needs the person's enrolment in the project; dated from the enrolment up to the exit.
+    Needs the person's enrolment in the project; dated from the enrolment up to the exit. Its
+    last day (``until``) is not before its first.
     """
 
     class_version: ClassVar[int] = 2  # v2 added activity_type

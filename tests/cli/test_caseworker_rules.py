@@ -258,3 +258,25 @@ def test_a_move_out_names_another_municipality_only_when_it_moves_within_nl(
     )  # fmt: skip
     store.ok(*moved, "gemeente", "--destination-municipality", "Amsterdam")
     assert kinds(store, person) == ["PersonRegistered", "MovedOut"]
+
+
+def test_a_service_ends_on_or_after_the_day_it_starts(store: Traject) -> None:
+    store.ok(*project_registration("2024-01-01"))
+    person = store.register()
+    store.ok(*enrolment(person, "2024-03-01"))
+    service = (
+        "record", "service-delivered", person, "--project-id", "MWP",
+        "--category", "language_course", "--hours", "10", "--on", "2024-09-01",
+    )  # fmt: skip
+    refused(
+        store,
+        *service, "--until", "2024-08-01",
+        stderr="ServiceDelivered: until: 2024-08-01 is before the service's first day "
+        "(2024-09-01, --on): a service ends on or after the day it starts",
+    )  # fmt: skip
+    store.ok(*service, "--until", "2024-09-01")
+    assert kinds(store, person) == [
+        "PersonRegistered",
+        "ParticipantEnrolled",
+        "ServiceDelivered",
+    ]
