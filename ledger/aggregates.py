@@ -441,6 +441,8 @@ class Duty:
     start: date
     notified_on: date
     fulfilled: bool = False
+    term_end: date | None = None  # as DUO stated it (Wi2013)
+    extended_to: date | None = None  # the new end of the latest extension
 
 
 @dataclass
@@ -564,7 +566,13 @@ def _brp(event: ev.BrpRegistered, s: TrajectoryState) -> None:
 @_evolve.register(ev.InburgeringDutyEstablished)
 def _duty(event: ev.InburgeringDutyEstablished, s: TrajectoryState) -> None:
     assert event.regime is not None
-    s.duty = Duty(event.regime, event.duty_start, event.occurred_on)
+    s.duty = Duty(event.regime, event.duty_start, event.occurred_on, term_end=event.term_end)
+
+
+@_evolve.register(ev.TermExtended)
+def _extended(event: ev.TermExtended, s: TrajectoryState) -> None:
+    if s.duty:
+        s.duty.extended_to = event.new_end
 
 
 @_evolve.register(ev.InburgeringDutyFulfilled)
@@ -957,6 +965,13 @@ def _rules_duty(event: ev.InburgeringDutyEstablished, t: Trajectory, kind: str) 
         raise RuleViolationError(
             kind, "person", f"an open {duty.regime} duty exists since {duty.start}"
         )
+    if event.term_end is not None and event.term_end <= event.duty_start:
+        raise RuleViolationError(
+            kind,
+            "term_end",
+            f"{event.term_end} is not after the duty's start on {event.duty_start}: the term "
+            "runs from the start of the duty",
+        )
     # given values are recorded as DUO stated them (never recomputed), but one that differs
     # from the derivation decides regime-bound rules and deadlines: say so
     start = event.duty_start
@@ -1004,6 +1019,37 @@ def _rules_duty_fulfilled(
         "duty start",
         "a duty is fulfilled once it has started",
     )
+    return []
+
+
+@_rules.register(ev.TermExtended)
+def _rules_term_extended(event: ev.TermExtended, t: Trajectory, kind: str) -> list[str]:
+    s = t.state
+    if s.duty is None:
+        raise RuleViolationError(
+            kind,
+            "person",
+            "no inburgering duty whose term to extend: record inburgering-duty-established first",
+        )
+    # the end as it stands: the latest extension, else PIP v1 + the term (Wi2021), else DUO's
+    current = s.duty.extended_to
+    if current is None and s.duty.regime is Regime.WI2021 and s.pip_v1_on is not None:
+        current = rules.term_end(s.pip_v1_on)
+    current = current or s.duty.term_end
+    if current is not None and event.new_end <= current:
+        raise RuleViolationError(
+            kind,
+            "new_end",
+            f"{event.new_end} is not after the term end of {current}: an extension moves the "
+            "end of the term later",
+        )
+    if current is None and event.new_end <= event.occurred_on:
+        raise RuleViolationError(
+            kind,
+            "new_end",
+            f"{event.new_end} is not after the decision on {event.occurred_on}: an extension "
+            "moves the end of the term later",
+        )
     return []
 
 

@@ -454,7 +454,8 @@ class InburgeringDutyEstablished(TrajectEvent):
     The regime and the Wi2013 sub-cohort flags are derived once, from duty_start, by the rule
     set named in rule_version, and stored: they are never recomputed. A regime or flag given
     (as DUO stated it) is recorded as given, with a warning when it differs from what the rule
-    set derives from duty_start (a flag not given acts as false).
+    set derives from duty_start (a flag not given acts as false). A ``term_end`` DUO states
+    lies after ``duty_start``.
     """
 
     duty_start: date = Field(description="start of the obligation")
@@ -684,6 +685,9 @@ class LanguageLevelAssessed(TrajectEvent):
 class TermExtended(TrajectEvent):
     """DUO extends the inburgeringstermijn (occurred_on: decided on).
 
+    Extends the term of the person's inburgering duty: ``new_end`` is after the term end as it
+    stands (the latest extension, else PIP version 1 plus the term under Wi2021, else the term
+    end DUO stated), or, when none is known, after the decision.
     ``ground`` is free text that can hold health data: personal from class version 2. A fact
     stored by version 1 holds it in clear (its bytes stay, also after the person's erasure,
     when it reads as erased).

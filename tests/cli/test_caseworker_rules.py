@@ -280,3 +280,46 @@ def test_a_service_ends_on_or_after_the_day_it_starts(store: Traject) -> None:
         "ParticipantEnrolled",
         "ServiceDelivered",
     ]
+
+
+def test_an_extension_moves_the_term_end_later(store: Traject) -> None:
+    person = store.register()
+    extended = ("record", "term-extended", person, "--on", "2024-02-01", "--new-end")
+    refused(
+        store,
+        *extended,
+        "2025-01-01",
+        stderr="TermExtended: person: no inburgering duty whose term to extend: record "
+        "inburgering-duty-established first",
+    )
+    duty = (
+        "record", "inburgering-duty-established", person, "--on", "2020-03-20",
+        "--duty-start", "2020-03-20", "--regime", "wi2013",
+    )  # fmt: skip
+    refused(
+        store,
+        *duty, "--term-end", "2019-01-01",
+        stderr="InburgeringDutyEstablished: term_end: 2019-01-01 is not after the duty's start "
+        "on 2020-03-20: the term runs from the start of the duty",
+    )  # fmt: skip
+    store.ok(*duty, "--term-end", "2023-03-20")
+    refused(
+        store,
+        *extended,
+        "2020-01-01",
+        stderr="TermExtended: new_end: 2020-01-01 is not after the term end of 2023-03-20: an "
+        "extension moves the end of the term later",
+    )
+    store.ok(*extended, "2024-03-20")
+    refused(
+        store,
+        *extended,
+        "2024-03-20",
+        stderr="TermExtended: new_end: 2024-03-20 is not after the term end of 2024-03-20: an "
+        "extension moves the end of the term later",
+    )
+    assert kinds(store, person) == [
+        "PersonRegistered",
+        "InburgeringDutyEstablished",
+        "TermExtended",
+    ]

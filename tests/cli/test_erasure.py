@@ -190,6 +190,10 @@ def test_free_text_that_can_hold_health_data_is_personal(ledger: Traject, tmp_pa
     older = {"kind": "dispensation-granted", "person_id": person, "occurred_on": on,
              "ground": MEDICAL, "decided_by": "DUO"}  # fmt: skip
     ledger.ok("import", write_lines(tmp_path / "older.jsonl", older))
+    # the duty whose term the extension extends
+    duty_start = days_ago(40)
+    ledger.ok("record", "inburgering-duty-established", person, "--on", duty_start,
+              "--duty-start", duty_start)  # fmt: skip
     ledger.ok("record", "term-extended", person, "--on", on, "--new-end", days_ago(1),
               "--ground", EXTENSION)  # fmt: skip
     ledger.ok("record", "broad-intake-completed", person, "--on", on, "--by", "c.coach",
