@@ -955,6 +955,21 @@ def _rules_tenancy(event: ev.TenancySigned, t: Trajectory, kind: str) -> list[st
 @_rules.register(ev.Housed)
 def _rules_housed(event: ev.Housed, t: Trajectory, kind: str) -> list[str]:
     t._check_housed(event, kind)
+    ruleset = rules.rules_on(event.occurred_on)
+    derived = t._counts_for_taakstelling(
+        {
+            "municipality": event.municipality,
+            "route": event.route,
+            "housing_kind": event.housing_kind,
+        },
+        ruleset,
+    )
+    if event.counts_for_taakstelling is not None and event.counts_for_taakstelling != derived:
+        return [
+            f"counts_for_taakstelling {str(event.counts_for_taakstelling).lower()}: not what rule "
+            f"set {ruleset.version} derives for this {event.route} housing "
+            f"({str(derived).lower()}): recorded as given, and the housing report counts it so"
+        ]
     return []
 
 
@@ -1324,6 +1339,15 @@ def _rules_project_follow_up(
 def _rules_file_opened(event: ev.FamilyReunificationApplied, t: Trajectory, kind: str) -> list[str]:
     if event.file_no in t.state.files:
         raise RuleViolationError(kind, "file_no", f"file {event.file_no} already exists")
+    notified = t.state.asylum_notified_on
+    derived = None if notified is None else event.occurred_on > rules.nareis_deadline(notified)
+    if event.late is not None and derived is not None and event.late != derived:
+        return [
+            f"late {str(event.late).lower()}: not what rule set "
+            f"{rules.rules_on(event.occurred_on).version} derives from the permit notice of "
+            f"{notified} ({str(derived).lower()}): recorded as given, and the reunification "
+            "report counts it so"
+        ]
     if event.late:
         return ["filed after the 3-month nareis window (nareiscriterium) of the permit notice"]
     return []

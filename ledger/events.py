@@ -356,7 +356,8 @@ class Housed(TrajectEvent):
     Not dated before the koppeling it uses (route koppeling), nor before a tenancy signed since
     the previous housing (koppeling → tenancy → housed). Through a koppeling (route koppeling)
     the move-in is in the municipality the koppeling links to: that municipality's taakstelling
-    is what it realises.
+    is what it realises. ``counts_for_taakstelling`` is derived; given (stated, or kept by an
+    export), it is recorded as given, with a warning when the rule set derives otherwise.
     """
 
     housing_kind: HousingKind = Field(description="kind of dwelling")
@@ -856,7 +857,11 @@ class FamilyReunificationAssistanceProvided(TrajectEvent):
 
 
 class FamilyReunificationApplied(TrajectEvent):
-    """Aanvraag mvv nareis filed by the referent (occurred_on: applied on)."""
+    """Aanvraag mvv nareis filed by the referent (occurred_on: applied on).
+
+    ``late`` is derived from the referent's asylum permit notice; given (stated, or kept by an
+    export), it is recorded as given, with a warning when the rule set derives otherwise.
+    """
 
     file_no: int = Field(default=1, ge=1, description="the referent's file number")
     members: tuple[Relation, ...] = Field(min_length=1, description="relation of each member")

@@ -323,3 +323,37 @@ def test_an_extension_moves_the_term_end_later(store: Traject) -> None:
         "InburgeringDutyEstablished",
         "TermExtended",
     ]
+
+
+def test_a_derived_flag_stated_otherwise_is_recorded_with_a_warning(
+    store: Traject,
+) -> None:
+    person = store.register()
+    store.ok(
+        "record", "residence-permit-recorded", person, "--on", "2024-01-10",
+        "--permit-kind", "asiel_bt", "--notified-on", "2024-01-12",
+    )  # fmt: skip
+    applied = ("record", "family-reunification-applied", person, "--on", "2024-09-01")
+    # eight months after the notice, said not to be late: recorded as given, and said so
+    result = store(*applied, "--members", "partner", "--no-late")
+    assert result.exit_code == 0, result.output
+    assert (
+        "Warning: late false: not what rule set 2026.1 derives from the permit notice of "
+        "2024-01-12 (true): recorded as given, and the reunification report counts it so\n"
+    ) in result.stderr
+    # a housing of one's own said to count for the taakstelling
+    result = store(
+        "record", "housed", person, "--on", "2024-09-15", "--housing-kind", "regulier",
+        "--route", "eigen", "--counts-for-taakstelling",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        "Warning: counts_for_taakstelling true: not what rule set 2026.1 derives for this eigen "
+        "housing (false): recorded as given, and the housing report counts it so\n"
+    ) in result.stderr
+    # derived by the ledger: no warning
+    result = store(
+        "record", "housed", person, "--on", "2024-09-16", "--housing-kind", "regulier",
+        "--route", "eigen",
+    )  # fmt: skip
+    assert "counts_for_taakstelling" not in result.stderr
