@@ -28,7 +28,7 @@ from rich.text import Text
 from commands.context import TrajectContext, pass_traject
 from commands.types import whole_number
 from projections import PROJECTIONS, ProjectionStatus, RunResult, Views, rebuild_many, statuses
-from projections.base import StaleRead, default_workers, stale_reads
+from projections.base import StaleRead, default_workers, require_builder, stale_reads
 
 FORMATS = ("table", "json", "csv")
 
@@ -247,7 +247,8 @@ def rebuild_command(
     at the end, so readers keep the old tables until the new ones are complete; an
     interrupted rebuild (Ctrl-C) leaves them as they were, and a rerun starts clean. With
     --jobs N the read models are split into N groups of about equal cost, each built in its
-    own process (all swapped in together at the end).
+    own process (all swapped in together at the end). On PostgreSQL only the owner of the
+    ledger's tables (who ran `traject init`) may rebuild.
 
     \b
     Example:
@@ -256,6 +257,7 @@ def rebuild_command(
       traject projections rebuild --jobs 1
     """
     views = Views(traject.app)
+    require_builder(views)  # before the progress bar
     chosen = [PROJECTIONS[name] for name in dict.fromkeys(names or PROJECTIONS)]
     workers = jobs if jobs is not None else default_workers(views, len(chosen))
     with progress_bar(traject.err_console, quiet=quiet) as bar:

@@ -132,12 +132,24 @@ class ProjectionStoreError(TrajectError):
 
 
 class ProjectionNotBuiltError(TrajectError):
-    """A read-only reader found a read model that was never built: the owner must build it."""
+    """A read model was never built, and the connected user may not build it (only the owner
+    of the ledger's tables may, on PostgreSQL): the owner must build it."""
 
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"read model {name} has not been built, and this database user may only read it: "
-            f"the owner of the ledger's tables must run `traject projections rebuild {name}`"
+            f"read model {name} has not been built, and only the owner of the ledger's tables "
+            f"may build it: the owner must run `traject projections rebuild {name}`"
+        )
+
+
+class RebuildRefusedError(TrajectError):
+    """Only the owner of the ledger's tables may rebuild read models (PostgreSQL)."""
+
+    def __init__(self, user: str, owner: str) -> None:
+        super().__init__(
+            "only the owner of the ledger's tables may build or rebuild read models (a rebuild "
+            f"creates tables and puts them in place of the live ones): {user} does not own "
+            f"them. Run the rebuild as {owner}; nothing was changed"
         )
 
 
@@ -536,6 +548,26 @@ class Views:
         table exists: whoever may create tables in the schema.
         """
         return self._may(STATE_TABLE, "UPDATE")
+
+    @cached_property
+    def builder(self) -> tuple[bool, str, str]:
+        """Whether the connected user may build and rebuild read models, the owner of the
+        ledger's tables, and the connected user.
+
+        On PostgreSQL only the owner of the ledger's tables may (a rebuild creates tables in
+        the schema and drops the live ones); on SQLite anyone may.
+        """
+        if not self.dialect.is_postgres:
+            return True, "", ""
+        with self.transaction(commit=False) as tx:
+            rows = tx.all(
+                "SELECT pg_has_role(current_user, relowner, 'USAGE'),"
+                " pg_get_userbyid(relowner), current_user"
+                " FROM pg_class WHERE oid = to_regclass(?)",
+                [self.table(self.recorder.events_table_name)],
+            )
+        mine, owner, user = rows[0]
+        return bool(mine), str(owner), str(user)
 
     @cached_property
     def events_readable(self) -> bool:
@@ -1477,12 +1509,18 @@ def _catch_up_pages(
     audit.catch_up(views.app)
     state = views.read_state(projection.name)
     if state is None or not views.tables_exist(projection.tables):
+        if not views.builder[0]:
+            raise ProjectionNotBuiltError(projection.name)
         return rebuild(views, projection, page_size=page_size, progress=progress)
     check_current(projection, state)
     top = views.max_notification_id()
     position = state.position
     if position >= top and state.digest is not None:
         return RunResult(projection.name, position, 0, state.digest)
+    if position == 0 and state.events_seen == 0 and views.builder[0]:
+        # built empty (by `traject init` on PostgreSQL) and never caught up: one pass over
+        # the log is the same read model, built faster than page by page
+        return rebuild(views, projection, page_size=page_size, progress=progress)
     events = 0
     stored_digest = state.digest
     while True:
@@ -1625,6 +1663,13 @@ def rebuild(
     return rebuild_many(views, [projection], page_size=page_size, progress=progress)[0]
 
 
+def require_builder(views: Views) -> None:
+    """Refuse (:class:`RebuildRefusedError`) unless the connected user may rebuild."""
+    mine, owner, user = views.builder
+    if not mine:
+        raise RebuildRefusedError(user, owner)
+
+
 def rebuild_many(
     views: Views,
     projections: Sequence[Projection],
@@ -1655,6 +1700,7 @@ def rebuild_many(
     ``apply``, ``order``, ``refresh``, ``digest``, ``index``, ``swap``; with workers: summed
     over them).
     """
+    require_builder(views)
     if page_size is None:
         page_size = PG_REBUILD_PAGE_SIZE if views.dialect.is_postgres else REBUILD_PAGE_SIZE
     views.ensure_state_table()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -26,14 +27,34 @@ pytestmark = pytest.mark.postgres
 def ledger_with_roles(
     postgres_schemas: PostgresSchemas, tmp_path: Path
 ) -> Iterator[dict[str, Any]]:
-    """A PostgreSQL ledger with a person and built read models; roles granted; login users."""
+    """A PostgreSQL ledger with a person and caught-up read models; roles granted; login
+    users."""
+    with roles_and_users(postgres_schemas, tmp_path, reported=True) as ledger:
+        yield ledger
+
+
+@pytest.fixture
+def fresh_ledger_with_roles(
+    postgres_schemas: PostgresSchemas, tmp_path: Path
+) -> Iterator[dict[str, Any]]:
+    """A PostgreSQL ledger just initialised, roles granted, login users: the owner has run
+    nothing else."""
+    with roles_and_users(postgres_schemas, tmp_path, reported=False) as ledger:
+        yield ledger
+
+
+@contextmanager
+def roles_and_users(
+    postgres_schemas: PostgresSchemas, tmp_path: Path, *, reported: bool
+) -> Iterator[dict[str, Any]]:
     url = postgres_schemas.fresh("traject_roles")
     schema = postgres_schemas.created[-1]
     owner = Traject(url, tmp_path / "traject.key")
     owner.init("--municipality", "GM0622")
-    owner.linked_person()
-    owner.ok("report", "outflow", "--period", "2024H1")  # builds the read models
-    owner.ok("report", "housing", "--period", "2024H1")
+    if reported:
+        owner.linked_person()
+        owner.ok("report", "outflow", "--period", "2024H1")
+        owner.ok("report", "housing", "--period", "2024H1")
     grants = owner.json("admin", "roles")
     users = {role: f"{role}_{uuid4().hex[:8]}" for role in (STAFF, ANALYST, AUDITOR)}
     admin = postgres_schemas.connection
@@ -335,6 +356,62 @@ def test_a_user_the_server_refuses_gets_a_clear_message(
     staff = Traject(as_user(url, users[STAFF]), owner.key_file)
     result = staff("projections", "rebuild", "outflow")
     assert result.exit_code == 1, result.output
-    assert f"the database user {users[STAFF]} may not do what `traject projections rebuild`" in (
+    assert "only the owner of the ledger's tables may build or rebuild read models" in (
         result.stderr
     )
+    assert f"{users[STAFF]} does not own them. Run the rebuild as postgres" in result.stderr
+
+
+def test_staff_report_from_the_start(fresh_ledger_with_roles: dict[str, Any]) -> None:
+    """`traject init` builds the read models (empty) on PostgreSQL: staff, who may not
+    create tables, catch them up from their first report, with no rebuild by the owner."""
+    url, users, owner = (
+        fresh_ledger_with_roles["url"],
+        fresh_ledger_with_roles["users"],
+        fresh_ledger_with_roles["owner"],
+    )
+    staff = Traject(as_user(url, users[STAFF]), owner.key_file)
+    person = staff.linked_person()
+    staff.ok("record", "outflow-started", person, "--on", days_ago(3),
+             "--outflow-type", "werk_volledig")  # fmt: skip
+    period = half_year(days_ago(3))
+    report = staff.json("report", "outflow", "--period", period)
+    assert {row["outflow_type"]: row["started"] for row in report["rows"]}["werk_volledig"] == 1
+    assert (report["basis"]["caught_up"], report["basis"]["lag"]) == (True, 0)
+    assert person in {row["person_id"] for row in staff.json("caseload")["rows"]}
+    analyst = Traject(as_user(url, users[ANALYST]), owner.key_file)
+    assert analyst.json("report", "outflow", "--period", period)["rows"] == report["rows"]
+    # the owner's rebuild gives the read model staff caught up
+    digest = report["basis"]["digest"]
+    owner.ok("projections", "rebuild", "--quiet")
+    assert owner.json("report", "outflow", "--period", period)["basis"]["digest"] == digest
+
+
+def test_staff_are_told_to_have_a_read_model_built(
+    ledger_with_roles: dict[str, Any],
+) -> None:
+    """A read model never built (a ledger initialised by an earlier release, or a read model
+    an upgrade added): staff may not build it, and are told who may."""
+    url, users, s = (
+        ledger_with_roles["url"],
+        ledger_with_roles["users"],
+        ledger_with_roles["schema"],
+    )
+    staff = Traject(as_user(url, users[STAFF]), ledger_with_roles["owner"].key_file)
+    with psycopg.connect(dsn(url), autocommit=True) as admin:
+        admin.execute(f"DELETE FROM \"{s}\".traject_projection_state WHERE name = 'ladder'")
+    result = staff("report", "ladder", "--format", "json")
+    assert result.exit_code == 1, result.output
+    assert "read model ladder has not been built, and only the owner of the ledger's tables" in (
+        result.stderr
+    )
+    assert "traject projections rebuild ladder" in result.stderr
+    # no read model ever built: not even the tables that track them exist
+    with psycopg.connect(dsn(url), autocommit=True) as admin:
+        admin.execute(
+            f'DROP TABLE "{s}".traject_projection_state, "{s}".traject_projection_rebuilds'
+        )
+    for command in (("report", "outflow", "--period", "2024H1"), ("projections", "rebuild")):
+        result = staff(*command)
+        assert result.exit_code == 1, result.output
+        assert "only the owner of the ledger's tables may build" in result.stderr, command
