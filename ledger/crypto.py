@@ -90,7 +90,7 @@ def write_key_file(path: Path, key: bytes) -> None:
 
 def read_key_file(path: Path) -> bytes:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="ascii", errors="replace")  # a key is ASCII text
     except FileNotFoundError:
         msg = (
             f"no master key: {path} does not exist. Run `traject init`, "

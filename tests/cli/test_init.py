@@ -173,3 +173,26 @@ def test_an_unknown_database_url_scheme_is_refused(traject: Traject) -> None:
     assert result.stderr == (
         "Error: database URL 'mysql://db/traject': use sqlite:///PATH or postgresql://USER@HOST/DB\n"
     )
+
+
+def test_a_key_file_that_is_not_text_is_refused_with_its_name(ledger: Traject) -> None:
+    """A key file of other bytes (a binary file, a key in another encoding) is a user's
+    mistake, refused before anything is written, as one of the wrong length is."""
+    before = ledger.event_count()
+    key = ledger.key_file.read_bytes()
+    ledger.key_file.write_bytes(b"\xff\xfe" + key)
+
+    for command in (
+        ("person", "register", "--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY"),
+        ("admin", "purge-erased"),
+        ("admin", "rotate-master-key"),
+    ):
+        result = ledger(*command)
+        assert result.exit_code == 1, result.output
+        assert result.stderr == (
+            f"Error: {ledger.key_file}: the master key must be 32 bytes, as base64 or 64 hex "
+            "digits\n"
+        )
+    ledger.key_file.write_bytes(key)
+    assert ledger.event_count() == before
+    assert not ledger.key_file.with_name(ledger.key_file.name + ".new").exists()
