@@ -33,7 +33,7 @@ from eventsourcing.persistence import OperationalError, ProgrammingError
 from eventsourcing.utils import get_topic
 
 from ledger import events as ev
-from ledger.errors import MalformedEventError
+from ledger.errors import MalformedEventError, permission_error
 from ledger.integrity import (
     MAX_UINT64,
     Checkpoint,
@@ -462,11 +462,14 @@ def ensure_tables(app: TrajectoryLedger) -> None:
 
 
 def has_tables(app: TrajectoryLedger) -> bool:
-    """Whether the audit tables exist (read-only check)."""
+    """Whether the audit tables exist (read-only check). A user the server does not let read
+    them (an analyst) is refused, not told that there are none."""
     try:
         app.tables._one("SELECT 1 FROM {p}traject_leaves LIMIT 1", [])
         app.tables._one("SELECT 1 FROM {p}traject_checkpoints LIMIT 1", [])
-    except (OperationalError, ProgrammingError):
+    except (OperationalError, ProgrammingError) as error:
+        if permission_error(error) is not None:
+            raise
         return False
     return True
 

@@ -415,3 +415,27 @@ def test_staff_are_told_to_have_a_read_model_built(
         result = staff(*command)
         assert result.exit_code == 1, result.output
         assert "only the owner of the ledger's tables may build" in result.stderr, command
+
+
+def test_analyst_is_refused_the_checkpoints_not_told_there_are_none(
+    ledger_with_roles: dict[str, Any], tmp_path: Path
+) -> None:
+    """The analyst may not read the integrity log's tables: listing or exporting the stored
+    checkpoints is refused by the server, and said so, rather than answered with none."""
+    url, users, owner = (
+        ledger_with_roles["url"],
+        ledger_with_roles["users"],
+        ledger_with_roles["owner"],
+    )
+    owner.ok("audit", "keygen", "--out", str(tmp_path / "auditor.key"))
+    owner.ok("audit", "checkpoint", "--key", str(tmp_path / "auditor.key"), "--quiet")
+    analyst = Traject(as_user(url, users[ANALYST]), tmp_path / "no-such.key")
+    for command in (("audit", "checkpoints"), ("audit", "export")):
+        result = analyst(*command, "--json")
+        assert result.exit_code == 1, result.output
+        named = f"`traject {' '.join(command)}`"
+        assert f"the database user {users[ANALYST]} may not do what {named} needs" in (
+            result.stderr
+        )
+        assert "permission denied" in result.stderr
+        assert result.stdout == ""
