@@ -40,6 +40,7 @@ from ledger.application import Recorded, TrajectoryLedger
 from ledger.batch import BatchWriter, Write
 from ledger.catalog import CatalogEntry, entry
 from ledger.errors import (
+    InputError,
     RuleViolationError,
     StreamNotFoundError,
     TrajectError,
@@ -1056,7 +1057,8 @@ def import_command(
         for name, message in found.problems:
             click.echo(f"{file}:{found.line}: {name}: {message}", err=True)
 
-    total = 0 if quiet else count_lines(file)
+    lines_in_file = count_lines(file)  # every line UTF-8, before anything is imported
+    total = 0 if quiet else lines_in_file
     with progress_bar(traject, f"importing {file.name}", total, quiet=quiet) as advance:
         summary = import_lines(
             traject.app,
@@ -1144,6 +1146,24 @@ def progress_bar(
 
 
 def count_lines(path: Path) -> int:
-    """The number of lines of a file (the total of the import's progress bar)."""
+    """The number of lines of a file (the total of the import's progress bar), after checking
+    that every line is UTF-8 text.
+
+    Raises:
+        InputError: a line is not UTF-8 (a file saved in another encoding): nothing is read
+            before the whole file is checked, so nothing of it is imported.
+    """
+    count = 0
     with path.open("rb") as handle:
-        return sum(1 for _ in handle)
+        for raw in handle:
+            count += 1
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                msg = (
+                    f"{path.name}:{count}: not UTF-8 text (byte 0x{raw[error.start]:02x} at "
+                    f"column {error.start + 1}): save the file as UTF-8 (in Excel: CSV UTF-8) "
+                    "and import it again; nothing was imported"
+                )
+                raise InputError(msg) from None
+    return count

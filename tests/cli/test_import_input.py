@@ -261,3 +261,44 @@ def test_a_municipality_is_checked_against_the_cbs_list_as_on_the_command_line(
     assert ledger.event_count() == before + 1
     housing = ledger.json("report", "housing", "--period", "2027H1")
     assert [(row["municipality"], row["target"]) for row in housing["rows"]] == [("GM0556", 5)]
+
+
+PEOPLE_CSV = (
+    "person,occurred_on,birth_date,sex,nationality,name\n"
+    f"P-1,{DAY},1990-04-02,f,SY,\nP-2,{DAY},1990-04-02,f,SY,Zoë\n"
+)
+PERSON = {"kind": "person-registered", "person": "P-1", "occurred_on": DAY,
+          "birth_date": "1990-04-02", "sex": "f", "nationality": ["SY"]}  # fmt: skip
+PEOPLE_JSONL = "".join(
+    json.dumps(line, ensure_ascii=False) + "\n"
+    for line in (PERSON, PERSON | {"person": "P-2", "name": "Zoë"})
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "text"),
+    [
+        ("people.csv", ("--kind", "person-registered"), PEOPLE_CSV),
+        ("people.jsonl", (), PEOPLE_JSONL),
+    ],
+)
+def test_a_file_that_is_not_utf8_is_refused_before_anything_is_written(
+    ledger: Traject, tmp_path: Path, name: str, kind: tuple[str, ...], text: str
+) -> None:
+    """A file saved in another encoding (Windows-1252, as a spreadsheet may write it) is
+    refused with its first such line, and nothing of it is imported, its good lines neither."""
+    source = tmp_path / name
+    source.write_bytes(text.encode("cp1252"))
+
+    result = ledger("import", *kind, str(source))
+
+    assert result.exit_code == 2, result.output
+    number, line = next((n, t) for n, t in enumerate(text.splitlines(), 1) if "ë" in t)
+    assert result.stderr == (
+        f"Error: {name}:{number}: not UTF-8 text (byte 0xeb at column {line.index('ë') + 1}): "
+        "save the file as UTF-8 (in Excel: CSV UTF-8) and import it again; nothing was imported\n"
+    )
+    assert ledger.event_count() == 0
+    source.write_text(text, encoding="utf-8")  # saved as UTF-8, it is imported
+    assert ledger("import", *kind, str(source)).exit_code == 0
+    assert ledger.event_count() == 2
