@@ -19,8 +19,9 @@ def group() -> None:
 
 
 @group.command("purge-erased")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 @pass_traject
-def purge_erased(traject: TrajectContext) -> None:
+def purge_erased(traject: TrajectContext, as_json: bool) -> None:
     """Remove the old bytes of destroyed data keys from the database's files.
 
     `traject person shred` does this itself when it can. SQLite: the write-ahead log is
@@ -35,7 +36,7 @@ def purge_erased(traject: TrajectContext) -> None:
       traject --db postgresql://owner@db/traject admin purge-erased
     """
     purge = traject.app.purge_erased()
-    traject.emit(render.purged(purge), render.purge_json(purge))
+    traject.emit(render.purged(purge), render.purge_json(purge), as_json=as_json or None)
 
 
 @group.command("rotate-master-key")
@@ -47,9 +48,14 @@ def purge_erased(traject: TrajectContext) -> None:
 )
 @click.option("--new-master-key", envvar=NEW_MASTER_KEY_ENV, hidden=True)
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar on stderr")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 @pass_traject
 def rotate_master_key(
-    traject: TrajectContext, new_key_file: Path | None, new_master_key: str | None, quiet: bool
+    traject: TrajectContext,
+    new_key_file: Path | None,
+    new_master_key: str | None,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Move the ledger to a new master key, so that the old one opens nothing in it.
 
@@ -74,7 +80,9 @@ def rotate_master_key(
     """
     with traject.progress("re-keying", quiet=quiet) as progress:
         rotated = traject.rotate_master_key(new_key_file, new_master_key, progress)
-    traject.emit(render.key_rotated(rotated), render.key_rotated_json(rotated))
+    traject.emit(
+        render.key_rotated(rotated), render.key_rotated_json(rotated), as_json=as_json or None
+    )
     traject.warn(render.purge_warnings(rotated.rotation.purge))
 
 
@@ -87,8 +95,8 @@ def roles_command(traject: TrajectContext, as_json: bool) -> None:
     traject_staff may append and read; traject_analyst reads the read models' tables only
     (never the events, keys or personal fields); traject_auditor reads everything and writes
     nothing; nobody but the owner can alter or drop a table. The roles cannot log in: grant
-    them to login users (docs/operations.md, Roles). Run it again after rebuilding read models
-    for the first time or upgrading traject. PostgreSQL only.
+    them to login users (docs/operations.md, Roles). Run it again after upgrading traject.
+    PostgreSQL only.
 
     \b
     Example:

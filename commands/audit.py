@@ -513,9 +513,10 @@ def reads_command(
     "offset) or a date (00:00 UTC that day)",
 )
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+@click.option("--json", "as_json", is_flag=True, help="changes nothing: the result is JSON")
 @pass_traject
 def replay_command(
-    traject: TrajectContext, as_known_at: datetime, command: tuple[str, ...]
+    traject: TrajectContext, as_known_at: datetime, command: tuple[str, ...], as_json: bool
 ) -> None:
     """Run a report or timeline COMMAND as the ledger knew it at a past moment, with proof.
 
@@ -532,6 +533,7 @@ def replay_command(
     Example:
       traject audit replay --as-known-at 2024-07-01T00:00 report outflow --period 2024H1
     """
+    del as_json  # accepted, as by every audit command (before COMMAND)
     root = click.get_current_context().find_root()
     path, target = resolve(root, command)
     check_replayable(path, target, command, "replayed")

@@ -64,6 +64,7 @@ def _read(path: Path, what: str) -> bytes:
     required=True,
     help="the zip file to write (never overwritten)",
 )
+@json_option
 @pass_traject
 def evidence_command(
     traject: TrajectContext,
@@ -75,6 +76,7 @@ def evidence_command(
     sign_key: bytes | None,
     as_known_at: datetime | None,
     out: Path,
+    as_json: bool,
 ) -> None:
     """Write an AMIF evidence pack: the indicators, per-participant evidence and an
     inclusion proof of every fact behind every number against a signed checkpoint.
@@ -109,8 +111,13 @@ def evidence_command(
         out.unlink(missing_ok=True)
         msg = f"{out}: cannot write the evidence pack: {error.strerror}"
         raise TrajectError(msg) from None
-    signed = "" if sign_key is None else f", signed by key {key_id(public_key_pem(sign_key))}"
-    click.echo(f"Evidence pack of {project} {period} written to {out} ({len(data)} bytes{signed})")
+    signer = None if sign_key is None else key_id(public_key_pem(sign_key))
+    signed = "" if signer is None else f", signed by key {signer}"
+    traject.emit(
+        f"Evidence pack of {project} {period} written to {out} ({len(data)} bytes{signed})",
+        {"out": str(out), "bytes": len(data), "signed_by": signer},
+        as_json=as_json or None,
+    )
 
 
 @click.command("verify-pack")

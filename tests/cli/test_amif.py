@@ -365,3 +365,20 @@ def test_a_value_the_report_parses_altered_by_hand_points_to_verify(
         f"stored fields do not fit {kind} ({field}: "
     ) in refused.stderr
     assert "run `traject audit verify`" in refused.stderr
+
+
+def test_evidence_reports_the_pack_as_json(amif_ledger, tmp_path: Path):
+    """With --json (after the command or before it) the pack written is one JSON object."""
+    traject, _ = amif_ledger
+    checkpoint, public = keys_and_checkpoint(traject, tmp_path)
+    signer = str(tmp_path / "auditor.key")
+    for n, (before, after) in enumerate(((("--json",), ()), ((), ("--json",)))):
+        out = tmp_path / f"pack-{n}.zip"
+        result = traject(*before, "audit", "evidence", "--project", "MWP", "--period", "2021",
+                         "--checkpoint", str(checkpoint), "--public-key", str(public),
+                         "--sign-key", signer, "--out", str(out), *after)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert data["out"] == str(out)
+        assert data["bytes"] == out.stat().st_size
+        assert len(data["signed_by"]) > 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 import pytest
 from cli_helpers import Traject
@@ -115,3 +117,19 @@ def test_no_command_shows_the_overview(traject: Traject) -> None:
 
     assert "Commands:" in result.output
     assert "timeline" in result.output
+
+
+@pytest.mark.parametrize(
+    "path", [path for path in ALL_COMMANDS if len(path) == 2 and path[0] in ("admin", "audit")]
+)
+def test_every_admin_and_audit_command_takes_json(path: tuple[str, ...]) -> None:
+    """`--json` after the command's name, as `traject --json` before it (scripts of an
+    administrator and an auditor write it either way)."""
+    assert "--json" in help_text(*path), path
+
+
+def test_purge_erased_json_after_the_command(ledger: Traject) -> None:
+    result = ledger("admin", "purge-erased", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["done"] is True
