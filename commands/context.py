@@ -100,8 +100,10 @@ def check_postgres(env: Mapping[str, str]) -> None:
     plain connection hears the server's reason at once.
 
     Raises:
-        OperationalError: the server's (or the network's) reason, e.g. ``database "x" does
-            not exist`` (shown by the root group as "cannot reach database …").
+        ConnectionRefusedByServerError: the server's reason, e.g. ``database "x" does not
+            exist`` (shown by the root group as "the database server refused the connection
+            to …").
+        OperationalError: the network's reason (shown as "cannot reach database …").
     """
     import psycopg  # noqa: PLC0415 - PostgreSQL only
 
@@ -115,8 +117,24 @@ def check_postgres(env: Mapping[str, str]) -> None:
             connect_timeout=max(1, round(float(env.get("POSTGRES_CONNECT_TIMEOUT", "5")))),
         )
     except psycopg.OperationalError as error:
+        if SERVER_ANSWER.search(str(error)):
+            problem = connection_problem(error)
+            raise ConnectionRefusedByServerError(problem, env["POSTGRES_USER"]) from None
         raise OperationalError(connection_problem(error)) from None
     connection.close()
+
+
+SERVER_ANSWER = re.compile(r"\b(?:FATAL|ERROR):\s")
+"""How libpq gives the server's own answer (not the network's): the server was reached."""
+
+
+class ConnectionRefusedByServerError(OperationalError):
+    """The server was reached and refused the connection: no such role or database, a role
+    that may not log in or connect to the database, a wrong password."""
+
+    def __init__(self, problem: str, user: str) -> None:
+        super().__init__(problem)
+        self.user = user
 
 
 def connection_problem(error: psycopg.Error) -> str:

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 from cli_helpers import Traject, days_ago
+from pg_schemas import PostgresSchemas
 
 pytestmark = pytest.mark.postgres
 
@@ -106,10 +107,33 @@ def test_a_refused_connection_says_why_at_once(
     result = traject("caseload")
     taken = time.monotonic() - started
 
-    # the server's own reason, not the pool's "couldn't get a connection after 5.00 sec"
+    # the server's own reason, not the pool's "couldn't get a connection after 5.00 sec"; and
+    # the server was reached: it refused
+    user = missing if refused == "role" else parts.username
     assert result.exit_code == 1
     assert result.stderr == (
-        f"Error: cannot reach database {where}?schema={dict(parse_qsl(parts.query))['schema']}: "
+        f"Error: the database server refused {user}'s connection to "
+        f"{where}?schema={dict(parse_qsl(parts.query))['schema']}: "
         f'{refused} "{missing}" does not exist\n'
     )
     assert taken < 3, f"{taken:.1f} s"
+
+
+def test_a_role_that_may_not_connect_is_told_so_not_that_the_database_is_unreachable(
+    cli_postgres_url: str, postgres_schemas: PostgresSchemas, tmp_path: Path
+) -> None:
+    parts = urlsplit(cli_postgres_url)
+    role = f"traject_nologin_{tmp_path.name[-6:].lower()}"
+    admin = postgres_schemas.connection
+    admin.execute(f"CREATE ROLE {role} NOLOGIN")
+    try:
+        url = urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port or 5432}"))
+        result = Traject(url, tmp_path / "traject.key")("caseload")
+    finally:
+        admin.execute(f"DROP ROLE {role}")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"Error: the database server refused {role}'s connection to postgresql://"
+    )
+    assert result.stderr.endswith(f': role "{role}" is not permitted to log in\n')
