@@ -337,6 +337,13 @@ class TrajectContext:
         written: Path | None = None
         if self.settings.master_key:
             key = parse_master_key(self.settings.master_key, MASTER_KEY_ENV)
+            if self._opens_a_ledger():
+                msg = (
+                    f"the ledger at {self.where} is already initialised, with the master key in "
+                    f"{MASTER_KEY_ENV}: nothing was changed. Use it as it is, or give another "
+                    "--db for a new ledger"
+                )
+                raise TrajectError(msg)
         else:
             if self.key_path.exists():
                 raise MasterKeyError(self._key_file_exists())
@@ -353,6 +360,14 @@ class TrajectContext:
                 written.unlink(missing_ok=True)  # a key that opens nothing is only confusing
             raise
         return Initialised(self.where, written, self._app.default_municipality)
+
+    def _opens_a_ledger(self) -> bool:
+        """Whether the configured key opens a ledger at the URL (one that is there already)."""
+        try:
+            self.app  # noqa: B018 - opens the ledger with the key, and checks it
+        except TrajectError:
+            return False
+        return True
 
     def _key_file_exists(self) -> str:
         """Why `init` refuses when the key file is there: the ledger it opens, or none."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -196,3 +197,33 @@ def test_a_key_file_that_is_not_text_is_refused_with_its_name(ledger: Traject) -
     ledger.key_file.write_bytes(key)
     assert ledger.event_count() == before
     assert not ledger.key_file.with_name(ledger.key_file.name + ".new").exists()
+
+
+def test_a_second_init_with_the_key_in_the_environment_is_refused_and_changes_nothing(
+    traject: Traject,
+) -> None:
+    """As with a key file: a service given its key as TRAJECT_MASTER_KEY that runs `init`
+    again is told the ledger is there, and its default municipality stays as it was."""
+    key = encode_master_key(generate_master_key())
+    traject.ok("init", "--municipality", "GM0622", TRAJECT_MASTER_KEY=key)
+
+    result = traject("init", "--municipality", "GM0556", TRAJECT_MASTER_KEY=key)
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: the ledger at {traject.database_url} is already initialised, with the master "
+        "key in TRAJECT_MASTER_KEY: nothing was changed. Use it as it is, or give another --db "
+        "for a new ledger\n"
+    )
+    assert result.stdout == ""
+    registered = traject(
+        "--json", "person", "register", "--birth-date", "1990-04-02", "--sex", "m",
+        "--nationality", "ER", TRAJECT_MASTER_KEY=key,
+    )  # fmt: skip
+    assert registered.exit_code == 0, registered.output
+    assert (
+        '"municipality": "GM0622"'
+        in traject(
+            "--json", "timeline", json.loads(registered.stdout)["stream_id"], TRAJECT_MASTER_KEY=key
+        ).stdout
+    )
