@@ -98,10 +98,42 @@ def permission_message(ctx: click.Context, denied: BaseException) -> str:
         words.append(word)
     command = " ".join([ctx.info_name or "traject", *words])
     text = str(denied).strip().splitlines()[0]
+    needed = needed_role(words)
+    if needed is None:
+        return (
+            f"the database user {user} may not do what `{command}` needs ({text}); see the "
+            "roles traject_staff, traject_analyst and traject_auditor in docs/operations.md"
+        )
     return (
-        f"the database user {user} may not do what `{command}` needs ({text}); "
-        "see the roles traject_staff, traject_analyst and traject_auditor in docs/operations.md"
+        f"the database user {user} may not do what `{command}` needs ({text}): it needs "
+        f"{needed} (docs/operations.md, Roles)"
     )
+
+
+def needed_role(words: list[str]) -> str | None:
+    """Who may do what the command of ``words`` does (docs/operations.md, Roles): by its own
+    first two words, else by its first; None for a command not listed."""
+    from ledger.roles import ANALYST, AUDITOR, STAFF  # noqa: PLC0415 - only when refused
+
+    granted = "granted on this ledger's tables by `traject admin roles`"
+    staff = f"the role {STAFF}, {granted}"
+    reading = f"the role {STAFF} or {AUDITOR}, {granted}"
+    owner = "to be the owner of the ledger's tables, who ran `traject init`"
+    needs = {
+        **dict.fromkeys(
+            ("record", "correct", "retract", "import", "generate", "project", "person"), staff
+        ),
+        **dict.fromkeys(("audit checkpoint", "report seal"), staff),
+        **dict.fromkeys(("timeline", "export", "audit", "person show", "person find"), reading),
+        **dict.fromkeys(("person reads", "person retention", "report restate"), reading),
+        **dict.fromkeys(("report sealed",), reading),
+        **dict.fromkeys(
+            ("report", "caseload", "find-candidates", "projections"),
+            f"one of the roles {STAFF}, {ANALYST} and {AUDITOR}, {granted}",
+        ),
+        **dict.fromkeys(("admin", "init", "projections rebuild"), owner),
+    }
+    return needs.get(" ".join(words[:2])) or needs.get(words[0] if words else "")
 
 
 CLOSED_OUTPUT_STATUS = 141  # 128 + SIGPIPE: what a shell reports for `cat file | head -1`

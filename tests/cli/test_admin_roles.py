@@ -350,6 +350,9 @@ def test_a_user_the_server_refuses_gets_a_clear_message(
         named = f"`traject {command[0]} {command[1]}`"
         assert f"the database user {users[ANALYST]} may not do what {named}" in result.stderr
         assert "permission denied" in result.stderr
+        assert "it needs the role traject_staff, granted on this ledger's tables by " in (
+            result.stderr
+        )
         assert "Traceback" not in result.output
     assert owner.event_count() == events
     # staff may not create tables, so only the owner rebuilds a read model
@@ -438,4 +441,5 @@ def test_analyst_is_refused_the_checkpoints_not_told_there_are_none(
             result.stderr
         )
         assert "permission denied" in result.stderr
+        assert "it needs the role traject_staff or traject_auditor" in result.stderr
         assert result.stdout == ""
