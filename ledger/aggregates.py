@@ -70,6 +70,16 @@ REUNIFICATION_FOLLOW_UPS = (
 CHANGES = (ev.EventCorrected, ev.EventRetracted)  # the events that change an earlier one
 CHANGE_CLASSES = frozenset(CHANGES)
 PROJECT_FOLLOW_UPS = (ev.ServiceDelivered, ev.ParticipantFeedbackRecorded, ev.ParticipantExited)
+CLOSING_AFTER_DEATH = (
+    ev.CaseClosed,
+    ev.ParticipantExited,
+    ev.CoachUnassigned,
+    ev.SocialGuidanceEnded,
+    ev.OutflowEnded,
+    ev.BenefitEnded,
+    ev.FamilyReunificationClosed,
+)
+"""Facts that close what a death leaves open: the only ones dated after a recorded death."""
 
 
 @functools.cache
@@ -380,6 +390,26 @@ class StreamAggregate:
         # timestamp, and a date between the two recordings is a past date when corrected.
         check_not_in_future(corrected, recorded_day(correction))
         return []
+
+
+def _after_death(event: ev.TrajectEvent, died_on: date, kind: str) -> None:
+    """A fact recorded after a death: one of before it (recorded late), or one that closes
+    what the death left open (:data:`CLOSING_AFTER_DEATH`); a death is recorded once.
+
+    Raises:
+        RuleViolationError: naming ``person`` (a second death) or ``occurred_on``.
+    """
+    if isinstance(event, ev.Deceased):
+        raise RuleViolationError(kind, "person", f"the death on {died_on} is recorded already")
+    if event.occurred_on > died_on and not isinstance(event, CLOSING_AFTER_DEATH):
+        raise RuleViolationError(
+            kind,
+            "occurred_on",
+            f"{event.occurred_on} is after the death on {died_on}: after a death only what "
+            "closes the case (case-closed, participant-exited, coach-unassigned, the end of a "
+            "guidance, outflow, benefit or reunification file) is dated; a fact of before it "
+            "may still be recorded",
+        )
 
 
 def check_not_in_future(event: ev.TrajectEvent, day: date) -> None:
@@ -752,9 +782,7 @@ class Trajectory(StreamAggregate):
             self.check_not_erased()
         if not isinstance(event, ev.CONTROL_EVENTS):
             if s.deceased_on is not None:
-                raise RuleViolationError(
-                    kind, "person", f"died on {s.deceased_on}: only corrections may follow"
-                )
+                _after_death(event, s.deceased_on, kind)
             self._check_dates(event)
             warnings += self._rules_for(event, kind)
         day = recorded_day(event)
@@ -1253,6 +1281,25 @@ def _rules_closed(event: ev.CaseClosed, t: Trajectory, kind: str) -> list[str]:
         "reopening",
         "a reopened case closes again after it was reopened",
     )
+    return []
+
+
+@_rules.register(ev.Deceased)
+def _rules_deceased(event: ev.Deceased, t: Trajectory, kind: str) -> list[str]:
+    # recorded late, a death is not dated before the facts of the path already recorded (the
+    # registration in the ledger aside: its date is the ledger's, not one of the path)
+    for version in sorted(t.effective):
+        fact = t.effective[version]
+        if fact.occurred_on > event.occurred_on and not isinstance(
+            fact, (*ev.CONTROL_EVENTS, *CLOSING_AFTER_DEATH, ev.PersonRegistered)
+        ):
+            raise RuleViolationError(
+                kind,
+                "occurred_on",
+                f"{event.occurred_on} is before v{version} {kind_name(type(fact))} of "
+                f"{fact.occurred_on}: nothing but what closes the case is dated after a death "
+                "(correct or retract that fact first)",
+            )
     return []
 
 

@@ -841,7 +841,14 @@ class CaseReopened(TrajectEvent):
 
 
 class Deceased(TrajectEvent):
-    """The person died (occurred_on: date of death). Only corrections may follow."""
+    """The person died (occurred_on: date of death); recorded once.
+
+    After it, a fact dated after the death is refused unless it closes what the death left
+    open: the case, an AMIF participation, a coach's assignment, a guidance, outflow, benefit
+    or reunification file. A fact dated on or before the death may still be recorded late. A
+    death recorded late is not dated before a fact of the path already recorded (other than
+    those closing facts).
+    """
 
 
 # ---------------------------------------------------------------------------------------------

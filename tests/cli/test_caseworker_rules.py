@@ -357,3 +357,41 @@ def test_a_derived_flag_stated_otherwise_is_recorded_with_a_warning(
         "--route", "eigen",
     )  # fmt: skip
     assert "counts_for_taakstelling" not in result.stderr
+
+
+def test_after_a_death_the_case_and_the_participation_are_closed(store: Traject) -> None:
+    store.ok(*project_registration("2024-01-01"))
+    person = store.register()
+    store.ok(*enrolment(person, "2024-04-01"))
+    store.ok("record", "deceased", person, "--on", "2024-06-01")
+
+    refused(
+        store,
+        "record", "ladder-assessed", person, "--on", "2024-06-02", "--rung", "2",
+        "--assessor", "r.jansen",
+        stderr="LadderAssessed: occurred_on: 2024-06-02 is after the death on 2024-06-01: after "
+        "a death only what closes the case (case-closed, participant-exited, coach-unassigned, "
+        "the end of a guidance, outflow, benefit or reunification file) is dated; a fact of "
+        "before it may still be recorded",
+    )  # fmt: skip
+    refused(
+        store,
+        "record", "deceased", person, "--on", "2024-06-01",
+        stderr="Deceased: person: the death on 2024-06-01 is recorded already",
+    )  # fmt: skip
+    # a service of before the death, recorded late; then the participation and the case close
+    store.ok(
+        "record", "service-delivered", person, "--on", "2024-05-15", "--project-id", "MWP",
+        "--category", "language_course", "--hours", "2",
+    )  # fmt: skip
+    store.ok(
+        "record", "participant-exited", person, "--on", "2024-06-10", "--project-id", "MWP",
+        "--reason", "deceased", "--no-completed",
+    )  # fmt: skip
+    store.ok("record", "case-closed", person, "--on", "2024-06-10", "--reason", "deceased")
+    assert kinds(store, person)[-4:] == [
+        "Deceased",
+        "ServiceDelivered",
+        "ParticipantExited",
+        "CaseClosed",
+    ]

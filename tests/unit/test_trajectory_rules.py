@@ -86,28 +86,41 @@ def test_a_registration_is_the_first_event_and_fills_the_state():
     assert person.collect_events() == []
 
 
-def test_only_corrections_and_erasure_may_follow_a_death():
+def test_after_a_death_only_closing_facts_are_dated_later():
     person = housed()
     give(person, ev.Deceased, occurred_on=date(2024, 9, 1))
     died = person.version
-    # an ordinary fact is refused
+    # an ordinary fact dated after the death is refused
     refused(
         person,
         ev.LadderAssessed,
-        "died on 2024-09-01: only corrections may follow",
+        "LadderAssessed: occurred_on: 2024-09-02 is after the death on 2024-09-01",
         occurred_on=date(2024, 9, 2),
         rung=1,
         assessor="a",
     )
-    # a correction of the date of death and the erasure of personal data are not
+    # a death is recorded once, whatever its date
+    refused(
+        person,
+        ev.Deceased,
+        "Deceased: person: the death on 2024-09-01 is recorded already",
+        occurred_on=date(2024, 8, 1),
+    )
+    # one dated on the day of death or before it, recorded late, is a fact of the path
+    give(person, ev.LadderAssessed, occurred_on=date(2024, 9, 1), rung=2, assessor="a")
+    give(person, ev.LadderAssessed, occurred_on=date(2024, 8, 1), rung=2, assessor="a")
+    # what closes the case is dated after the death
+    give(person, ev.CaseClosed, occurred_on=date(2024, 9, 3), reason="deceased")
+    assert person.state.closed_on == date(2024, 9, 3)
+    # a correction of the date of death and the erasure of personal data are not refused
     give(
         person,
         ev.EventCorrected,
         target_version=died,
-        changes={"occurred_on": "2024-08-30"},
+        changes={"occurred_on": "2024-09-02"},
         occurred_on=date(2024, 9, 5),
     )
-    assert person.state.deceased_on == date(2024, 8, 30)
+    assert person.state.deceased_on == date(2024, 9, 2)
     give(
         person,
         ev.PersonalDataShredded,
@@ -1147,3 +1160,20 @@ def test_today_in_dutch_time_is_not_the_future_shortly_after_midnight():
     event = event.model_copy(update={"timestamp": late_evening_utc})
     assert recorded_day(event) == date(2024, 3, 2)
     assert aggregate.record(event) == []
+
+
+def test_a_death_recorded_late_is_not_dated_before_the_facts_of_the_path():
+    person = housed()
+    give(person, ev.LadderAssessed, occurred_on=date(2024, 9, 10), rung=2, assessor="a")
+    assessed = person.version
+    give(person, ev.CaseClosed, occurred_on=date(2024, 9, 20), reason="deceased")
+    refused(
+        person,
+        ev.Deceased,
+        f"Deceased: occurred_on: 2024-09-01 is before v{assessed} LadderAssessed of 2024-09-10",
+        occurred_on=date(2024, 9, 1),
+    )
+    # once that fact is retracted, the death is recorded; the case's closing may follow it
+    give(person, ev.EventRetracted, target_version=assessed, occurred_on=date(2024, 9, 21))
+    give(person, ev.Deceased, occurred_on=date(2024, 9, 1))
+    assert person.state.deceased_on == date(2024, 9, 1)
