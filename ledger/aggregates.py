@@ -412,6 +412,10 @@ def _after_death(event: ev.TrajectEvent, died_on: date, kind: str) -> None:
         )
 
 
+_PAST_FIELDS: dict[type[ev.TrajectEvent], tuple[str, ...]] = {}
+"""Each event class's ``past_date`` fields, as :func:`check_not_in_future` first asked."""
+
+
 def check_not_in_future(event: ev.TrajectEvent, day: date) -> None:
     """Refuse a fact dated after ``day`` (the day it is recorded): its ``occurred_on``, and the
     other dates of things that have happened by then (``ev.past_date``: a permit's notice, an
@@ -422,7 +426,10 @@ def check_not_in_future(event: ev.TrajectEvent, day: date) -> None:
     """
     if event.occurred_on > day:
         raise RuleViolationError(kind_name(type(event)), "occurred_on", "must not be in the future")
-    for name in type(event).past_fields():
+    names = _PAST_FIELDS.get(type(event))
+    if names is None:  # once per class: this runs for every fact recorded or imported
+        names = _PAST_FIELDS[type(event)] = tuple(type(event).past_fields())
+    for name in names:
         value = getattr(event, name)
         if value is not None and value > day:
             raise RuleViolationError(kind_name(type(event)), name, "must not be in the future")
