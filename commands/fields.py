@@ -274,6 +274,8 @@ def sample_value(shape: Shape, name: str) -> str:
         return str(next(iter(base)).value)
     if base is int:
         return str(limits.get("ge", 1))
+    if base is Decimal and "le" in limits and limits["le"] < 8:
+        return str(limits["le"])  # a rate of at most 1, say
     samples: dict[Any, str] = {
         date: SAMPLE_DATE,
         Decimal: "8",

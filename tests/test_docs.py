@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shlex
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -119,3 +121,23 @@ def test_the_commands_named_in_the_events_reference_exist() -> None:
     paths = set(command_paths())
     named: dict[str, Any] = {item.name: gen.command_of(item) for item in CATALOG.values()}
     assert {name: cmd for name, cmd in named.items() if cmd not in paths} == {}
+
+
+@needs_cli
+@pytest.mark.parametrize("name", [item.name for item in CATALOG.values() if item.recordable])
+def test_the_example_in_a_record_command_help_is_accepted_by_its_options(name: str) -> None:
+    # the example line of `traject record NAME --help` (and so of docs/cli.md) must be one the
+    # command's own options accept: a value out of a field's range is exit 2 for whoever copies it
+    from cli import cli  # noqa: PLC0415  (cli.py may not exist yet)
+
+    record = cli.commands["record"]
+    context = click.Context(cli)
+    command = record.get_command(context, name)
+    assert command is not None and command.help is not None
+    line = command.help.split("Example:", 1)[1].strip().splitlines()[0]
+    words = shlex.split(line)
+    assert words[:3] == ["traject", "record", name]
+    try:
+        command.make_context(name, words[3:], parent=context)
+    except click.UsageError as error:
+        pytest.fail(f"{line}: {error.format_message()}")
