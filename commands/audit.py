@@ -247,8 +247,9 @@ def verify_command(
     """
     given: list[Checkpoint] = []
     for path in checkpoint_files:
+        text = _read(path, "checkpoint")  # its message names the file
         try:
-            given.append(parse_checkpoint(_read(path, "checkpoint")))
+            given.append(parse_checkpoint(text))
         except TrajectError as error:
             msg = f"{path}: {error}"
             raise AuditFailedError(msg) from None

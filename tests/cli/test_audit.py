@@ -154,6 +154,18 @@ def test_an_altered_checkpoint_file_is_detected(ledger: Traject, tmp_path: Path)
     assert str(checkpoint) in malformed.stderr
 
 
+def test_a_checkpoint_file_that_cannot_be_read_is_named_once(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    missing = tmp_path / "checkpoint-2024-06.txt"
+    result = verify(ledger, "--checkpoint", str(missing))
+    assert result.exit_code == 1
+    assert f"Error: {missing}: cannot read the checkpoint: No such file or directory" in (
+        result.stderr
+    )
+    assert result.stderr.count(str(missing)) == 1
+
+
 def test_prove_prints_an_inclusion_proof_against_the_latest_checkpoint(
     ledger: Traject, tmp_path: Path
 ) -> None:
