@@ -16,7 +16,7 @@ help:
 	@echo "make install    create $(VENV) and install traject with its dev tools"
 	@echo "make lint       ruff check and format, mypy on the code (ledger, projections, commands, cli.py), generated docs current"
 	@echo "make fmt        ruff format and ruff check --fix"
-	@echo "make docs       regenerate docs/events.md, docs/rules.md and docs/cli.md"
+	@echo "make docs       regenerate docs/events.md, docs/rules.md, docs/cli.md and the README quick start"
 	@echo "make bench      run the benchmarks in bench/"
 
 install: $(STAMP)
