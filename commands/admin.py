@@ -24,12 +24,14 @@ def group() -> None:
 def purge_erased(traject: TrajectContext, as_json: bool) -> None:
     """Remove the old bytes of destroyed data keys from the database's files.
 
-    `traject person shred` does this itself when it can. SQLite: the write-ahead log is
-    checkpointed and emptied (it waits for other readers of the ledger). PostgreSQL: the table
-    traject_data_keys is rewritten into a new file and its key column's planner statistics
-    are dropped, which only its owner may do; the table is locked meanwhile. Run it as the
-    owner after an erasure by another user (staff): `traject person shred` then warns that
-    the purge is pending. Backups made before the erasure still hold the key.
+    Also the erased persons' BSN hashes and external keys. `traject person shred` does this
+    itself when it can. SQLite: the write-ahead log is checkpointed and emptied (it waits for
+    other readers of the ledger). PostgreSQL: the tables traject_data_keys,
+    traject_person_index and traject_external_refs are rewritten into new files and the
+    planner statistics of their key, BSN-hash and external-key columns are dropped, which
+    only their owner may do; the tables are locked meanwhile. Run it as the owner after an
+    erasure by another user (staff): `traject person shred` then warns that the purge is
+    pending. Backups made before the erasure still hold the key.
 
     \b
     Example:
