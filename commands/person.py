@@ -165,10 +165,12 @@ def shred(traject: TrajectContext, person: str, approved_by: str) -> None:
     Refused too for a person erased before ("already erased on DATE"). The person's external
     keys (a source system's client numbers) are deleted with the key.
 
-    The key's old bytes are then purged from the database's files: on SQLite the write-ahead
-    log is emptied; on PostgreSQL the key table is rewritten, which only its owner may do. When
-    the purge cannot be done (another user, a busy ledger) the command warns and says what to
-    run (`traject admin purge-erased`). Backups made before the erasure still hold the key.
+    The old bytes of the key, the BSN hash and the external keys are then purged from the
+    database's files: on SQLite the write-ahead log is emptied; on PostgreSQL the tables
+    traject_data_keys, traject_person_index and traject_external_refs are rewritten, which
+    only their owner may do. When the purge cannot be done (another user, a busy ledger) the
+    command warns and says what to run (`traject admin purge-erased`). Backups made before the
+    erasure still hold the key.
 
     \b
     Example:

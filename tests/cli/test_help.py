@@ -135,10 +135,13 @@ def test_purge_erased_json_after_the_command(ledger: Traject) -> None:
     assert json.loads(result.stdout)["done"] is True
 
 
-def test_the_help_of_purge_erased_names_every_table_a_postgresql_purge_rewrites() -> None:
+@pytest.mark.parametrize("command", [("admin", "purge-erased"), ("person", "shred")])
+def test_the_help_of_a_purge_names_every_table_a_postgresql_purge_rewrites(
+    command: tuple[str, ...],
+) -> None:
     # the erasure removes the BSN hash and the external keys too, and the purge rewrites the
     # tables that held them (docs/operations.md, Erasure): the help must not name only the keys
     from ledger.postgres import INDEX_TABLE, KEYS_TABLE, REFS_TABLE  # noqa: PLC0415
 
-    text = help_text("admin", "purge-erased")
+    text = help_text(*command)
     assert [t for t in (KEYS_TABLE, INDEX_TABLE, REFS_TABLE) if t not in text] == []
