@@ -12,6 +12,7 @@ from commands.context import TrajectContext, pass_traject
 from commands.holds import hold_options, write_hold
 from commands.reporting import table_or_json_option
 from commands.types import BsnType, IsoDate
+from ledger.aggregates import dutch_day
 from ledger.catalog import CATALOG
 from ledger.errors import PersonNotFoundError, RuleViolationError
 from ledger.events import StreamKind
@@ -29,7 +30,7 @@ def register(traject: TrajectContext, /, **params: Any) -> None:
     if params.get("household_id") is not None:
         params = {**params, "household_id": _referent(traject, params["household_id"])}
     given = fields.event_fields(REGISTRATION, params)
-    given.setdefault("occurred_on", datetime.now(UTC).date())
+    given.setdefault("occurred_on", dutch_day(datetime.now(UTC)))  # today, as every fact's
     result = traject.app.register_person(**given)
     traject.emit(render.registered(result), render.recorded_json(result, StreamKind.PERSON, ""))
     traject.warn(result.warnings)
@@ -73,7 +74,8 @@ group.add_command(
             "Name, BSN, V-nummer and other personal fields are encrypted with the person's own "
             "key. The BSN must pass the 11-proef; it is found later by a keyed hash, never "
             "stored in clear. --on is the date of registration in traject (default: today, "
-            "UTC); --municipality defaults to the one given to `traject init`.\n\n"
+            "Dutch time, as every fact's); --municipality defaults to the one given to "
+            "`traject init`.\n\n"
             "\b\nExample:\n"
             "  traject person register --birth-date 1990-04-02 --sex f --nationality SY \\\n"
             '    --bsn 123456782 --name "Amal Haddad"'

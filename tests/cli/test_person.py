@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cli_helpers import Traject, days_ago
+
+from ledger.aggregates import dutch_day
 
 
 def raw_event_bytes(traject: Traject) -> bytes:
@@ -41,6 +44,18 @@ def test_register_prints_the_new_person_id(ledger: Traject) -> None:
     shown = ledger.json("person", "show", person_id)
     assert shown["municipality"] == "GM0622"
     assert shown["registration"]["recorded_by"] == "r.jansen"
+
+
+def test_a_registration_without_on_is_dated_today_in_dutch_time(ledger: Traject) -> None:
+    """As every fact: from 00:00 Dutch time (23:00 or 22:00 UTC) it is the next day."""
+    before = dutch_day(datetime.now(UTC)).isoformat()
+    result = ledger.ok(
+        "person", "register", "--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY"
+    )
+    after = dutch_day(datetime.now(UTC)).isoformat()
+    person_id = result.stdout.removeprefix("Registered person ").strip()
+    registered_on = ledger.json("person", "show", person_id)["registration"]["occurred_on"]
+    assert registered_on in {before, after}
 
 
 def test_name_and_bsn_are_stored_encrypted(ledger: Traject) -> None:
