@@ -80,6 +80,7 @@ from ledger.errors import (
     raised_in_database,
     validation_problems,
 )
+from ledger.households import check_household
 from ledger.idempotency import fact_differences
 from ledger.persistence import (
     MASTER_KEY_CHECK,
@@ -109,8 +110,9 @@ from ledger.special import (
 )
 from ledger.values import GEMEENTE_PATTERN, HousingRoute, normalise_bsn
 
-ACROSS_STREAMS = frozenset({ev.ParticipantEnrolled, ev.EventCorrected})
-"""The facts whose rules may read other streams than their own (``ledger.enrolments``)."""
+ACROSS_STREAMS = frozenset({ev.ParticipantEnrolled, ev.EventCorrected, ev.PersonRegistered})
+"""The facts whose rules may read other streams than their own (``ledger.enrolments``,
+``ledger.households``)."""
 MAX_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 0.005
 READ_PAGE = 1000  # notifications per page when every recorded read is listed
@@ -965,14 +967,23 @@ class TrajectoryLedger(Application[UUID]):
     def _check_across_streams(
         self, aggregate: StreamAggregate, event: ev.TrajectEvent, guards: list[Guard]
     ) -> None:
-        """The rules of ``event`` that read other streams (``ledger.enrolments``), each read
-        noted in ``guards`` for the append."""
+        """The rules of ``event`` that read other streams (``ledger.enrolments``,
+        ``ledger.households``), each read noted in ``guards`` for the append where it can
+        change."""
         check_across_streams(
             aggregate,
             event,
             lambda code: self._guarded_project(code, guards),
             lambda project: self.enrolments(project.id, guards),
         )
+        check_household(aggregate, event, self.is_registered)
+
+    def is_registered(self, stream_id: UUID) -> bool:
+        """Whether ``stream_id`` is a registered person's stream."""
+        try:
+            return self._trajectory(stream_id).state.registered
+        except PersonNotFoundError:
+            return False
 
     def _guarded_project(self, code: str, guards: list[Guard]) -> StreamAggregate:
         """A project's stream (:meth:`_project`), noted in ``guards`` at the version read."""

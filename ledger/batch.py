@@ -69,6 +69,7 @@ from ledger.errors import (
     RuleViolationError,
     TrajectError,
 )
+from ledger.households import check_household
 from ledger.persistence import (
     DataKeyRow,
     ExternalRefRow,
@@ -257,8 +258,7 @@ class BatchWriter:
         if item.recorded_at is not None:
             check_recorded_at(aggregate, event)
         if type(event) in ACROSS_STREAMS:
-            check_across_streams(aggregate, event, self._project, self._enrolments)
-            self.streams.move_to_end(stream_id)  # the person's, used after the project
+            self._check_across_streams(aggregate, event, stream_id)
         if (
             aggregate.version
             and _has_personal(event)
@@ -308,6 +308,22 @@ class BatchWriter:
         if not status.erasable:
             raise RetentionHoldError(trajectory.id, status.on, status.refusals())
         self.pending.reads |= reads  # a hold placed meanwhile makes the save fail and retry
+
+    def _check_across_streams(
+        self, aggregate: StreamAggregate, event: ev.TrajectEvent, stream_id: UUID
+    ) -> None:
+        """The rules of ``event`` that read other streams (an enrolment's project, a
+        household's referent), as this writer holds them."""
+        check_across_streams(aggregate, event, self._project, self._enrolments)
+        check_household(aggregate, event, self._registered)
+        if stream_id in self.streams:  # a new person's stream is kept once its event is
+            self.streams.move_to_end(stream_id)  # the person's, used after the other
+
+    def _registered(self, stream_id: UUID) -> bool:
+        """Whether ``stream_id`` is a registered person's stream as this writer holds it (this
+        batch's own registrations included), for a household's referent."""
+        referent = self._cached(stream_id)
+        return isinstance(referent, Trajectory) and referent.state.registered
 
     def _project(self, code: str) -> StreamAggregate:
         """A project's stream as this writer holds it, for an enrolment's window; a project

@@ -278,7 +278,11 @@ def _marked_fields(cls: type[BaseModel], mark: str) -> frozenset[str]:
 
 
 class PersonRegistered(TrajectEvent):
-    """A statushouder enters the ledger (occurred_on: the date of registration in traject)."""
+    """A statushouder enters the ledger (occurred_on: the date of registration in traject).
+
+    A ``household_id`` names the household's referent: a person registered in this ledger
+    before (or the person themself), also when a correction changes it.
+    """
 
     birth_date: date = Field(description="date of birth")
     sex: Sex = Field(description="sex as registered in the BRP")

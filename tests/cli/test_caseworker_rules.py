@@ -4,6 +4,7 @@ and write nothing."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -395,3 +396,43 @@ def test_after_a_death_the_case_and_the_participation_are_closed(store: Traject)
         "ParticipantExited",
         "CaseClosed",
     ]
+
+
+def test_a_household_is_headed_by_a_registered_referent_in_every_write_path(
+    store: Traject,
+) -> None:
+    referent = store.register()
+    child = store.register()
+    unknown = "33333333-3333-4333-8333-333333333333"
+    message = (
+        f"PersonRegistered: household_id: no person {unknown} in this ledger: the household is "
+        "its referent's person id (register the referent first)"
+    )
+    # a correction of a registration's household: to an unknown id refused, to the referent not
+    refused(
+        store,
+        "correct", child, "1", "--set", f"household_id={unknown}", "--reason", "typo",
+        stderr=message,
+    )  # fmt: skip
+    store.ok("correct", child, "1", "--set", f"household_id={referent}", "--reason", "family")
+    # an import: the referent registered earlier in the file, or in the ledger; an unknown one
+    # is rejected, naming the field
+    lines = [
+        {"kind": "person-registered", "person_id": "11111111-1111-4111-8111-111111111111",
+         "occurred_on": "2024-01-02", "birth_date": "1990-01-01", "sex": "f",
+         "nationality": ["SY"]},
+        {"kind": "person-registered", "person": "C-2", "occurred_on": "2024-03-02",
+         "birth_date": "2015-01-01", "sex": "m", "nationality": ["SY"],
+         "household_id": "11111111-1111-4111-8111-111111111111"},
+        {"kind": "person-registered", "person": "C-3", "occurred_on": "2024-03-02",
+         "birth_date": "2016-01-01", "sex": "m", "nationality": ["SY"], "household_id": referent},
+        {"kind": "person-registered", "person": "C-4", "occurred_on": "2024-03-02",
+         "birth_date": "2016-01-01", "sex": "m", "nationality": ["SY"], "household_id": unknown},
+    ]  # fmt: skip
+    path = store.key_file.parent / "household.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    before = store.event_count()
+    result = store("import", str(path))
+    assert result.exit_code == 1, result.output
+    assert f"household.jsonl:4: household_id: no person {unknown} in this ledger" in result.stderr
+    assert store.event_count() == before + 3
