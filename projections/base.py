@@ -40,11 +40,11 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cached_property
+from functools import cached_property, wraps
 from operator import itemgetter
 from random import Random
 from time import perf_counter
-from typing import Any, ClassVar, NamedTuple, TypeVar, cast
+from typing import Any, ClassVar, Concatenate, NamedTuple, ParamSpec, TypeVar, cast
 from uuid import UUID, uuid4
 
 import orjson
@@ -94,6 +94,8 @@ STAGED_SUFFIX = "__staged"
 """SQLite: a rebuild writes its rows to ``temp.<table>__staged`` first (see rebuild_many)."""
 
 T = TypeVar("T")
+Params = ParamSpec("Params")
+Returned = TypeVar("Returned")
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: notification ids processed so far, and the last id to reach."""
@@ -1273,6 +1275,19 @@ def told_apart(views: Views) -> Iterator[None]:
         raise cause  # noqa: B904 - the failure as it was
 
 
+def telling_apart(
+    function: Callable[Concatenate[Views, Params], Returned],
+) -> Callable[Concatenate[Views, Params], Returned]:
+    """``function(views, …)`` run in :func:`told_apart` of its ``views``."""
+
+    @wraps(function)
+    def run(views: Views, /, *args: Params.args, **kwargs: Params.kwargs) -> Returned:
+        with told_apart(views):
+            return function(views, *args, **kwargs)
+
+    return run
+
+
 def _fold_entries(
     mine: Sequence[Decoded], projection: Projection, current: dict[tuple[str, int], _Entry]
 ) -> tuple[list[list[Any]], list[tuple[str, int, str, int, int]], set[str]]:
@@ -1494,14 +1509,8 @@ def _in_snapshot(views: Views, projection: Projection) -> RunResult:
     return RunResult(projection.name, state.position, 0, state.digest)
 
 
+@telling_apart
 def _catch_up(
-    views: Views, projection: Projection, *, page_size: int, progress: Progress | None
-) -> RunResult:
-    with told_apart(views):
-        return _catch_up_pages(views, projection, page_size=page_size, progress=progress)
-
-
-def _catch_up_pages(
     views: Views, projection: Projection, *, page_size: int, progress: Progress | None
 ) -> RunResult:
     if not views.writable:
@@ -1764,6 +1773,7 @@ def _plain_drops(tx: Tx, schema: str) -> Iterator[None]:
         tx.execute(f"PRAGMA {schema}.secure_delete = {int(setting)}")
 
 
+@telling_apart
 def _build(
     views: Views,
     projections: Sequence[Projection],
@@ -1776,22 +1786,6 @@ def _build(
 ) -> tuple[dict[str, str], dict[str, int]]:
     """Everything of a rebuild before the swap: the ``__new`` tables filled from the log up to
     notification id ``top``; their digests and the events each projection saw."""
-    with told_apart(views):
-        return _build_tables(
-            views, projections, run_ids, top, page_size=page_size, progress=progress, phase=phase
-        )
-
-
-def _build_tables(
-    views: Views,
-    projections: Sequence[Projection],
-    run_ids: Mapping[str, str],
-    top: int,
-    *,
-    page_size: int,
-    progress: Progress | None,
-    phase: _PhaseClock,
-) -> tuple[dict[str, str], dict[str, int]]:
     dialect = views.dialect
     staged = not dialect.is_postgres
     staged_tables = [p.facts_table.name for p in projections] if staged else []
