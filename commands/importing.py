@@ -996,7 +996,8 @@ def read_csv(
     "--quiet",
     "-q",
     is_flag=True,
-    help="no progress bar and no summary (rejected lines are still shown)",
+    help="no progress bar and no summary (rejected lines are still shown; with --json the "
+    "summary is still printed, as JSON)",
 )
 @pass_traject
 def import_command(
@@ -1078,7 +1079,7 @@ def import_command(
         traject.warn([f"{summary.warnings - len(summary.warned)} more warnings not shown"])
     traject.warn(render.purge_warnings(summary.purge))
     traject.warn(render.recorder_warnings(summary.recorders_not_kept, dry_run=dry_run))
-    if not quiet:
+    if not quiet or traject.json:  # --json: the summary is the output a script reads
         verb = "valid" if dry_run else "written"
         text = (
             f"{summary.written} {verb}, {summary.skipped} skipped (already present), "

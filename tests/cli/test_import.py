@@ -131,6 +131,10 @@ def test_importing_the_same_file_twice_appends_nothing(ledger: Traject, tmp_path
         "warnings": 0,
     }
     assert ledger.event_count() == 6
+    # --quiet leaves out the progress bar and a person's summary, not a script's JSON
+    quiet = ledger.ok("--json", "import", "--quiet", str(source))
+    assert json.loads(quiet.stdout) == json.loads(result.stdout)
+    assert ledger.ok("import", "--quiet", str(source)).stdout == ""
 
 
 def test_a_resumed_import_writes_only_the_new_lines(ledger: Traject, tmp_path: Path) -> None:
