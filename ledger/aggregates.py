@@ -489,6 +489,7 @@ class TrajectoryState:
     household_id: UUID | None = None
     deceased_on: date | None = None
     permit_kind: PermitKind | None = None
+    permit_on: date | None = None  # the latest valid-from of a residence permit
     naturalised_on: date | None = None  # the earliest naturalisation: no longer a TCN from then
     asylum_notified_on: date | None = None
     active_link: str | None = None  # municipality of the active koppeling
@@ -513,7 +514,9 @@ class TrajectoryState:
     )  # type -> the ended outflows of that type, (started on, ended on) each
     guidance_started: dict[int, date] = field(default_factory=dict)  # year -> started on
     open_guidance: dict[int, date] = field(default_factory=dict)  # year started, not ended
-    coaches: set[tuple[str, StaffRole]] = field(default_factory=set)
+    coaches: dict[tuple[str, StaffRole], date] = field(
+        default_factory=dict
+    )  # (staff_id, role) -> assigned on, while the assignment is open
     closed: bool = False
     closed_on: date | None = None  # the day the case was closed, while it is closed
     reopened_on: date | None = None  # the day the case was last reopened
@@ -557,6 +560,8 @@ def _registered(event: ev.PersonRegistered, s: TrajectoryState) -> None:
 @_evolve.register(ev.ResidencePermitRecorded)
 def _permit(event: ev.ResidencePermitRecorded, s: TrajectoryState) -> None:
     s.permit_kind = event.permit_kind
+    if s.permit_on is None or event.occurred_on > s.permit_on:
+        s.permit_on = event.occurred_on
     if event.permit_kind is PermitKind.ASIEL_BT and event.notified_on:
         s.asylum_notified_on = event.notified_on
 
@@ -675,12 +680,12 @@ def _guidance_ended(event: ev.SocialGuidanceEnded, s: TrajectoryState) -> None:
 
 @_evolve.register(ev.CoachAssigned)
 def _coach(event: ev.CoachAssigned, s: TrajectoryState) -> None:
-    s.coaches.add((event.staff_id, event.role))
+    s.coaches[event.staff_id, event.role] = event.occurred_on
 
 
 @_evolve.register(ev.CoachUnassigned)
 def _coach_gone(event: ev.CoachUnassigned, s: TrajectoryState) -> None:
-    s.coaches.discard((event.staff_id, event.role))
+    s.coaches.pop((event.staff_id, event.role), None)
 
 
 @_evolve.register(ev.CaseClosed)
@@ -780,8 +785,7 @@ class Trajectory(StreamAggregate):
         if isinstance(event, ev.PersonRegistered):
             if s.registered:
                 raise RuleViolationError(kind, "person", "a person is registered once")
-            if event.birth_date > event.occurred_on:
-                raise RuleViolationError(kind, "birth_date", "must not be after the registration")
+            _check_birth_date(event)
             return warnings
         if not s.registered:
             raise RuleViolationError(kind, "person", "PersonRegistered must come first")
@@ -818,10 +822,7 @@ class Trajectory(StreamAggregate):
     ) -> list[str]:
         warnings = super().check_corrected(corrected, correction)
         if isinstance(corrected, ev.PersonRegistered):
-            if corrected.birth_date > corrected.occurred_on:
-                raise RuleViolationError(
-                    "PersonRegistered", "birth_date", "must not be after the registration"
-                )
+            _check_birth_date(corrected)
             return warnings
         self._check_dates(corrected)
         return warnings + self._rules_for(corrected, kind_name(type(corrected)))
@@ -916,6 +917,34 @@ class Trajectory(StreamAggregate):
         return []
 
 
+MAX_AGE_YEARS = 120
+"""The most years a birth date lies before the registration: an older date is a typo
+(1800-01-01 for 1980-01-01), not a statushouder."""
+
+
+def _check_birth_date(event: ev.PersonRegistered) -> None:
+    """A birth date is not after the registration, nor more than :data:`MAX_AGE_YEARS`
+    before it (a rule of the aggregate, not of the model: facts stored before it still load).
+
+    Raises:
+        RuleViolationError: naming ``birth_date``.
+    """
+    kind, born, on = kind_name(type(event)), event.birth_date, event.occurred_on
+    if born > on:
+        raise RuleViolationError(kind, "birth_date", "must not be after the registration")
+    try:
+        earliest = on.replace(year=on.year - MAX_AGE_YEARS)
+    except ValueError:  # 29 February in a year without one
+        earliest = on.replace(year=on.year - MAX_AGE_YEARS, day=28)
+    if born < earliest:
+        raise RuleViolationError(
+            kind,
+            "birth_date",
+            f"{born} is more than {MAX_AGE_YEARS} years before the registration on {on}: "
+            f"a birth date lies on or after {earliest}",
+        )
+
+
 @functools.singledispatch
 def _rules(event: ev.TrajectEvent, t: Trajectory, kind: str) -> list[str]:
     """A person fact's own hard rules (raise) and warnings (returned), given the person's
@@ -926,6 +955,56 @@ def _rules(event: ev.TrajectEvent, t: Trajectory, kind: str) -> list[str]:
 
 _rules_for_class = functools.cache(_rules.dispatch)
 """The rules handler of a class, as ``_evolve_for``."""
+
+
+@_rules.register(ev.NaturalisationGranted)
+def _rules_naturalised(event: ev.NaturalisationGranted, t: Trajectory, kind: str) -> list[str]:
+    s = t.state
+    if s.naturalised_on is not None:
+        raise RuleViolationError(
+            kind,
+            "person",
+            f"naturalised on {s.naturalised_on} already: naturalisation happens once (correct "
+            "that fact instead)",
+        )
+    if s.permit_on is not None and s.permit_on >= event.occurred_on:
+        # recorded late, a naturalisation is not dated on or before a permit already recorded
+        raise RuleViolationError(
+            kind,
+            "occurred_on",
+            f"{event.occurred_on} is not after the residence permit valid from {s.permit_on}: "
+            "a Dutch citizen holds no residence permit, so a naturalisation follows the "
+            "permits recorded",
+        )
+    return []
+
+
+@_rules.register(ev.ResidencePermitRecorded)
+def _rules_permit(event: ev.ResidencePermitRecorded, t: Trajectory, kind: str) -> list[str]:
+    naturalised_on = t.state.naturalised_on
+    if naturalised_on is not None and event.occurred_on >= naturalised_on:
+        raise RuleViolationError(
+            kind,
+            "occurred_on",
+            f"{event.occurred_on} is on or after the naturalisation on {naturalised_on}: a "
+            "Dutch citizen holds no residence permit",
+        )
+    return []
+
+
+@_rules.register(ev.BrpRegistered)
+def _rules_brp(event: ev.BrpRegistered, t: Trajectory, kind: str) -> list[str]:
+    previous = event.previous_municipality
+    if previous is not None and previous == event.municipality:
+        # a rule of the aggregate, not of the model: facts stored before it still load
+        raise RuleViolationError(
+            kind,
+            "previous_municipality",
+            f"{previous} is the municipality the person registers in: the previous "
+            "municipality is the one the person came from (leave it out for a new address "
+            "within it)",
+        )
+    return []
 
 
 @_rules.register(ev.CoaLinked)
@@ -1243,6 +1322,20 @@ def _rules_guidance_ended(event: ev.SocialGuidanceEnded, t: Trajectory, kind: st
     _not_before(
         kind, event.occurred_on, started_on, "start", "a guidance year ends after it starts"
     )
+    return []
+
+
+@_rules.register(ev.CoachAssigned)
+def _rules_coach(event: ev.CoachAssigned, t: Trajectory, kind: str) -> list[str]:
+    assigned_on = t.state.coaches.get((event.staff_id, event.role))
+    if assigned_on is not None:
+        # one open assignment per staff member and role: coach-unassigned closes it
+        raise RuleViolationError(
+            kind,
+            "staff_id",
+            f"{event.staff_id} is already assigned as {event.role} (since {assigned_on}): "
+            "record coach-unassigned first",
+        )
     return []
 
 

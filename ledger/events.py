@@ -281,7 +281,8 @@ class PersonRegistered(TrajectEvent):
     """A statushouder enters the ledger (occurred_on: the date of registration in traject).
 
     A ``household_id`` names the household's referent: a person registered in this ledger
-    before (or the person themself), also when a correction changes it.
+    before (or the person themself), also when a correction changes it. The birth date is not
+    after the registration, nor more than 120 years before it (a typo such as 1800-01-01).
     """
 
     birth_date: date = Field(description="date of birth")
@@ -299,7 +300,11 @@ class PersonRegistered(TrajectEvent):
 
 
 class ResidencePermitRecorded(TrajectEvent):
-    """A residence permit granted or renewed (occurred_on: valid from)."""
+    """A residence permit granted or renewed (occurred_on: valid from).
+
+    Not valid from on or after a recorded naturalisation: a Dutch citizen holds no residence
+    permit.
+    """
 
     permit_kind: PermitKind = Field(description="kind of permit")
     valid_until: date | None = Field(default=None, description="end of validity")
@@ -314,7 +319,11 @@ class ResidencePermitRecorded(TrajectEvent):
 
 
 class NaturalisationGranted(TrajectEvent):
-    """Naturalisation granted; ends third-country-national status (occurred_on: granted on)."""
+    """Naturalisation granted; ends third-country-national status (occurred_on: granted on).
+
+    Once per person (correct the recorded one instead), and after the residence permits
+    recorded: none is valid from on or after it.
+    """
 
 
 class PreIntegrationRecorded(TrajectEvent):
@@ -373,7 +382,10 @@ class Housed(TrajectEvent):
 
 
 class BrpRegistered(TrajectEvent):
-    """Inschrijving in the BRP of the municipality (occurred_on: registered on)."""
+    """Inschrijving in the BRP of the municipality (occurred_on: registered on).
+
+    A ``previous_municipality`` is the one the person came from, not the one registered in.
+    """
 
     previous_municipality: GemeenteCode | None = Field(
         default=None, description="CBS code of the previous municipality"
@@ -425,7 +437,11 @@ class SocialGuidanceEnded(TrajectEvent):
 
 
 class CoachAssigned(TrajectEvent):
-    """A regisseur, klantmanager or coach takes the person on (occurred_on: from)."""
+    """A regisseur, klantmanager or coach takes the person on (occurred_on: from).
+
+    One open assignment per staff member and role: the same staff member is assigned in the
+    same role again only after coach-unassigned ends the first.
+    """
 
     staff_id: Text = staff_name("staff member's user name")
     role: StaffRole = Field(description="role of the staff member")

@@ -436,3 +436,106 @@ def test_a_household_is_headed_by_a_registered_referent_in_every_write_path(
     assert result.exit_code == 1, result.output
     assert f"household.jsonl:4: household_id: no person {unknown} in this ledger" in result.stderr
     assert store.event_count() == before + 3
+
+
+def test_a_person_is_naturalised_once_and_holds_no_permit_after_it(store: Traject) -> None:
+    person = store.register()
+    permit = ("record", "residence-permit-recorded", person, "--permit-kind")
+    store.ok(*permit, "asiel_bt", "--on", "2019-03-01")
+    store.ok(*permit, "onbepaalde_tijd", "--on", "2024-03-01")
+    refused(
+        store,
+        "record", "naturalisation-granted", person, "--on", "2024-03-01",
+        stderr="NaturalisationGranted: occurred_on: 2024-03-01 is not after the residence "
+        "permit valid from 2024-03-01: a Dutch citizen holds no residence permit, so a "
+        "naturalisation follows the permits recorded",
+    )  # fmt: skip
+    store.ok("record", "naturalisation-granted", person, "--on", "2025-02-01")
+    refused(
+        store,
+        "record", "naturalisation-granted", person, "--on", "2025-03-01",
+        stderr="NaturalisationGranted: person: naturalised on 2025-02-01 already: "
+        "naturalisation happens once (correct that fact instead)",
+    )  # fmt: skip
+    refused(
+        store,
+        *permit, "onbepaalde_tijd", "--on", "2025-02-01",
+        stderr="ResidencePermitRecorded: occurred_on: 2025-02-01 is on or after the "
+        "naturalisation on 2025-02-01: a Dutch citizen holds no residence permit",
+    )  # fmt: skip
+    # a correction cannot move a permit past the naturalisation either
+    refused(
+        store,
+        "correct", person, "3", "--set", "occurred_on=2025-03-01", "--reason", "typo",
+        stderr="EventCorrected: changes: later facts would break the rules: v4 "
+        "NaturalisationGranted of 2025-02-01: occurred_on: 2025-02-01 is not after the "
+        "residence permit valid from 2025-03-01: a Dutch citizen holds no residence permit, "
+        "so a naturalisation follows the permits recorded — correct or retract v4 first, or "
+        "make the corrections in the other order",
+    )  # fmt: skip
+    # a permit of before the naturalisation may still be recorded late
+    store.ok(*permit, "onbepaalde_tijd", "--on", "2025-01-31")
+    assert kinds(store, person).count("NaturalisationGranted") == 1
+
+
+def test_the_previous_municipality_is_not_the_one_registered_in(store: Traject) -> None:
+    person = store.register()
+    brp = ("record", "brp-registered", person, "--on", "2024-02-01", "--municipality", "GM0622")
+    refused(
+        store,
+        *brp, "--previous-municipality", "GM0622",
+        stderr="BrpRegistered: previous_municipality: GM0622 is the municipality the person "
+        "registers in: the previous municipality is the one the person came from (leave it "
+        "out for a new address within it)",
+    )  # fmt: skip
+    store.ok(*brp, "--previous-municipality", "GM0363")
+    refused(
+        store,
+        "correct", person, "2", "--set", "previous_municipality=GM0622", "--reason", "typo",
+        stderr="BrpRegistered: previous_municipality: GM0622 is the municipality the person "
+        "registers in: the previous municipality is the one the person came from (leave it "
+        "out for a new address within it)",
+    )  # fmt: skip
+    assert kinds(store, person) == ["PersonRegistered", "BrpRegistered"]
+
+
+def test_a_staff_member_is_assigned_in_a_role_once_at_a_time(store: Traject) -> None:
+    person = store.register()
+    coach = ("--staff-id", "r.jansen", "--role", "klantmanager")
+    store.ok("record", "coach-assigned", person, "--on", "2024-02-01", *coach)
+    refused(
+        store,
+        "record", "coach-assigned", person, "--on", "2024-03-01", *coach,
+        stderr="CoachAssigned: staff_id: r.jansen is already assigned as klantmanager (since "
+        "2024-02-01): record coach-unassigned first",
+    )  # fmt: skip
+    # in another role, or again after the hand-over, it is another assignment
+    store.ok("record", "coach-assigned", person, "--on", "2024-03-01",
+             "--staff-id", "r.jansen", "--role", "regisseur")  # fmt: skip
+    store.ok("record", "coach-unassigned", person, "--on", "2024-04-01", *coach)
+    store.ok("record", "coach-assigned", person, "--on", "2024-05-01", *coach)
+    assert kinds(store, person).count("CoachAssigned") == 3
+
+
+def test_a_birth_date_is_at_most_120_years_before_the_registration(store: Traject) -> None:
+    register = ("person", "register", "--on", "2024-02-29", "--sex", "f", "--nationality", "SY")
+    refused(
+        store,
+        *register, "--birth-date", "1800-01-01",
+        stderr="PersonRegistered: birth_date: 1800-01-01 is more than 120 years before the "
+        "registration on 2024-02-29: a birth date lies on or after 1904-02-29",
+    )  # fmt: skip
+    refused(
+        store,
+        *register, "--birth-date", "1904-02-28",
+        stderr="PersonRegistered: birth_date: 1904-02-28 is more than 120 years before the "
+        "registration on 2024-02-29: a birth date lies on or after 1904-02-29",
+    )  # fmt: skip
+    person = str(store.json(*register, "--birth-date", "1904-02-29")["stream_id"])
+    refused(
+        store,
+        "correct", person, "1", "--set", "birth_date=1800-01-01", "--reason", "typo",
+        stderr="PersonRegistered: birth_date: 1800-01-01 is more than 120 years before the "
+        "registration on 2024-02-29: a birth date lies on or after 1904-02-29",
+    )  # fmt: skip
+    assert kinds(store, person) == ["PersonRegistered"]

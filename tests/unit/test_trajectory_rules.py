@@ -7,6 +7,7 @@ from uuid import uuid4
 
 import pytest
 from builders import (
+    GEMEENTE,
     build,
     enrolment_fields,
     give,
@@ -14,6 +15,7 @@ from builders import (
     linked,
     moved_on_from_gva,
     nareiziger,
+    person_fields,
     pip_fields,
     recorded_at,
     registered,
@@ -26,8 +28,9 @@ from pydantic import ValidationError
 
 from ledger import events as ev
 from ledger import rules
-from ledger.aggregates import Trajectory, recorded_day
+from ledger.aggregates import Trajectory, project_stream, recorded_day
 from ledger.errors import RuleViolationError, StreamIntegrityError
+from ledger.values import StaffRole
 
 
 def refused(person, cls, match: str, **fields) -> RuleViolationError:
@@ -951,7 +954,7 @@ def test_only_an_assigned_coach_can_be_unassigned():
         role="coach",
     )
     give(person, ev.CoachUnassigned, staff_id="r.jansen", role="regisseur")
-    assert person.state.coaches == set()
+    assert person.state.coaches == {}
 
 
 def test_a_case_is_closed_and_reopened_in_turn():
@@ -1177,3 +1180,33 @@ def test_a_death_recorded_late_is_not_dated_before_the_facts_of_the_path():
     give(person, ev.EventRetracted, target_version=assessed, occurred_on=date(2024, 9, 21))
     give(person, ev.Deceased, occurred_on=date(2024, 9, 1))
     assert person.state.deceased_on == date(2024, 9, 1)
+
+
+def test_facts_stored_before_the_person_rules_still_load_and_the_stream_goes_on():
+    """The rules on naturalisation, permits, the previous municipality, open coach assignments
+    and the age at registration are the aggregate's: a stream that holds facts they now refuse
+    still loads, and takes new facts that meet them."""
+    stored = Trajectory(uuid4())
+    facts = [
+        (ev.PersonRegistered, person_fields(birth_date=date(1800, 1, 1))),
+        (ev.NaturalisationGranted, {"occurred_on": date(2024, 2, 1)}),
+        (ev.NaturalisationGranted, {"occurred_on": date(2024, 3, 1)}),
+        (ev.ResidencePermitRecorded, {"occurred_on": date(2024, 4, 1), "permit_kind": "asiel_bt"}),
+        (ev.BrpRegistered, {"occurred_on": date(2024, 4, 2), "previous_municipality": GEMEENTE}),
+        (ev.CoachAssigned, {"staff_id": "r.jansen", "role": "regisseur"}),
+        (ev.CoachAssigned, {"staff_id": "r.jansen", "role": "regisseur"}),
+    ]
+    events = []
+    for cls, fields in facts:
+        event = build(stored, cls, **fields)
+        stored.apply(event)  # as stored before the rules: not checked
+        events.append(event)
+
+    person = project_stream(None, events)
+
+    assert isinstance(person, Trajectory)
+    assert person.version == len(facts)
+    assert person.state.naturalised_on == date(2024, 2, 1)
+    give(person, ev.CoachUnassigned, staff_id="r.jansen", role="regisseur")
+    give(person, ev.CoachAssigned, staff_id="r.jansen", role="regisseur")
+    assert person.state.coaches == {("r.jansen", StaffRole.REGISSEUR): date(2024, 6, 3)}
