@@ -267,7 +267,11 @@ class MunicipalityType(click.ParamType[str]):
 
 
 class DecimalType(click.ParamType[Decimal]):
-    """An exact amount or number of hours, optionally bounded."""
+    """An exact amount or number of hours, optionally bounded.
+
+    Exponent notation is read as the number it writes (1e3, 2.5E2) and kept as its plain
+    decimal (1000, 250), as a JSON number of an import is: a stored value reads as written.
+    """
 
     name = "decimal"
 
@@ -293,6 +297,12 @@ class DecimalType(click.ParamType[Decimal]):
                 number = Decimal("NaN")
             if not number.is_finite():
                 self.fail(f"{value!r} is not a number, e.g. 12.5", param, ctx)
+            exponent = number.as_tuple().exponent
+            if isinstance(exponent, int) and exponent > 0:  # 1e3: kept as 1000, written in full
+                try:
+                    number = number.quantize(Decimal(1))
+                except InvalidOperation:
+                    self.fail(f"{value!r} has more digits than a number here takes", param, ctx)
         if self.minimum is not None and number < self.minimum:
             self.fail(f"{value!r} is below the minimum {self.minimum}", param, ctx)
         if self.maximum is not None and number > self.maximum:

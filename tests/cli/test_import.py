@@ -117,6 +117,22 @@ def test_a_file_of_several_kinds_is_recorded(ledger: Traject, tmp_path: Path) ->
     assert not (tmp_path / "clients.rejects.jsonl").exists()
 
 
+def test_a_number_in_exponent_notation_is_imported_as_its_plain_decimal(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    hours = '{"kind": "pre-integration-recorded", "person": "C-1001", "occurred_on": "2025-01-11"'
+    source = write(
+        tmp_path / "hours.jsonl",
+        [REGISTER, hours + ', "hours": "1e3"}', hours + ', "hours": 2.5e2, "provider": "VWN"}'],
+    )
+
+    ledger.ok("import", str(source))
+
+    events = ledger.json("timeline", person_id(ledger))["events"]
+    # text goes through the command line's conversion; a JSON number is read as a number
+    assert [e["recorded"]["fields"]["hours"] for e in events[1:]] == ["1000", "250.0"]
+
+
 def test_importing_the_same_file_twice_appends_nothing(ledger: Traject, tmp_path: Path) -> None:
     source = write(tmp_path / "clients.jsonl", GOOD)
     ledger.ok("import", str(source))

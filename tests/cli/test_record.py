@@ -177,6 +177,22 @@ def test_amounts_accept_a_decimal_comma(ledger: Traject) -> None:
     assert effective(ledger, person, 2)["fields"]["amount"] == "1234.56"
 
 
+def test_a_number_in_exponent_notation_is_kept_as_its_plain_decimal(ledger: Traject) -> None:
+    person = ledger.register()
+    ledger.ok("record", "pre-integration-recorded", person, "--on", days_ago(3), "--hours", "1e3")
+    ledger.ok("record", "benefit-granted", person, "--on", days_ago(3),
+              "--benefit-kind", "bijzondere", "--amount", "2.5E2")  # fmt: skip
+
+    assert effective(ledger, person, 2)["fields"]["hours"] == "1000"
+    assert effective(ledger, person, 3)["fields"]["amount"] == "250"
+    result = ledger("record", "benefit-granted", person, "--on", days_ago(3),
+                    "--benefit-kind", "bijzondere", "--amount", "1e40")  # fmt: skip
+    assert result.exit_code == 2
+    assert "Invalid value for '--amount': '1e40' has more digits than a number here takes" in (
+        result.stderr
+    )
+
+
 def test_municipality_facts_go_to_the_municipality_stream(ledger: Traject) -> None:
     result = ledger.ok(
         "record",
