@@ -126,6 +126,15 @@ class Traject:
             app.close()
 
 
+def refused(traject: Traject, *args: str, stderr: str) -> None:
+    """Run a command the ledger must refuse: exit 1, the message, nothing written."""
+    before = traject.event_count()
+    result = traject(*args)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: {stderr}\n"
+    assert traject.event_count() == before
+
+
 def open_app(traject: Traject) -> TrajectoryLedger:
     """The ledger ``traject`` runs against, opened in the test's process (tables exist)."""
     env = {**parse_database_url(traject.database_url).library_env, "CREATE_TABLE": "no"}

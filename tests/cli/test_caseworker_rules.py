@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import Traject, days_ago, initialised_ledger, project_registration
+from cli_helpers import Traject, days_ago, initialised_ledger, project_registration, refused
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -18,15 +18,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Traject:
 
 def kinds(traject: Traject, person: str) -> list[str]:
     return [e["kind"] for e in traject.json("timeline", person)["events"]]
-
-
-def refused(traject: Traject, *args: str, stderr: str) -> None:
-    """Run a command the ledger must refuse: exit 1, the message, nothing written."""
-    before = traject.event_count()
-    result = traject(*args)
-    assert (result.exit_code, result.stdout) == (1, "")
-    assert result.stderr == f"Error: {stderr}\n"
-    assert traject.event_count() == before
 
 
 def enrolment(person: str, on: str) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Traject, initialised_ledger, last_line
+from cli_helpers import Traject, initialised_ledger, last_line, refused
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -38,15 +38,6 @@ def import_lines(traject: Traject, tmp_path: Path, lines: list[dict[str, Any]]) 
     source = tmp_path / "facts.jsonl"
     source.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return traject("import", str(source)), source
-
-
-def refused(traject: Traject, *args: str, stderr: str) -> None:
-    """Run a command the ledger must refuse: exit 1, the message, nothing written."""
-    before = traject.event_count()
-    result = traject(*args)
-    assert (result.exit_code, result.stdout) == (1, "")
-    assert result.stderr == f"Error: {stderr}\n"
-    assert traject.event_count() == before
 
 
 def linked(traject: Traject) -> str:
