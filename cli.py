@@ -121,12 +121,19 @@ def needed_role(words: list[str]) -> str | None:
     owner = "to be the owner of the ledger's tables, who ran `traject init`"
     needs = {
         **dict.fromkeys(
-            ("record", "correct", "retract", "import", "generate", "project", "person"), staff
+            (
+                *("record", "correct", "retract", "import", "generate", "project", "person"),
+                *("audit checkpoint", "report seal"),
+            ),
+            staff,
         ),
-        **dict.fromkeys(("audit checkpoint", "report seal"), staff),
-        **dict.fromkeys(("timeline", "export", "audit", "person show", "person find"), reading),
-        **dict.fromkeys(("person reads", "person retention", "report restate"), reading),
-        **dict.fromkeys(("report sealed",), reading),
+        **dict.fromkeys(
+            (
+                *("timeline", "export", "audit", "person show", "person find", "person reads"),
+                *("person retention", "report restate", "report sealed"),
+            ),
+            reading,
+        ),
         **dict.fromkeys(
             ("report", "caseload", "find-candidates", "projections"),
             f"one of the roles {STAFF}, {ANALYST} and {AUDITOR}, {granted}",

@@ -14,8 +14,9 @@ from commands.reporting import table_or_json_option
 from commands.types import BsnType, IsoDate
 from ledger.aggregates import dutch_day
 from ledger.catalog import CATALOG
-from ledger.errors import PersonNotFoundError, RuleViolationError
+from ledger.errors import PersonNotFoundError
 from ledger.events import StreamKind
+from ledger.households import unknown_referent
 
 REGISTRATION = CATALOG["person-registered"]
 
@@ -42,12 +43,7 @@ def _referent(traject: TrajectContext, ref: str) -> Any:
     try:
         return traject.person(ref)
     except PersonNotFoundError:
-        raise RuleViolationError(
-            "PersonRegistered",
-            "household_id",
-            f"no person {ref} in this ledger: the household is its referent's person id "
-            "(register the referent first)",
-        ) from None
+        raise unknown_referent(ref) from None
 
 
 def _registration_options() -> list[click.Parameter]:

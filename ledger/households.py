@@ -45,9 +45,15 @@ def check_household(
         return
     if household is None or household == aggregate.id or registered(household):
         return
-    raise RuleViolationError(
+    raise unknown_referent(household)
+
+
+def unknown_referent(reference: object) -> RuleViolationError:
+    """The refusal of a household whose referent (an id, or a reference to one) is no person
+    registered in this ledger."""
+    return RuleViolationError(
         "PersonRegistered",
         "household_id",
-        f"no person {household} in this ledger: the household is its referent's person id "
+        f"no person {reference} in this ledger: the household is its referent's person id "
         "(register the referent first)",
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -36,7 +36,7 @@ from projections.base import (
     Projection,
     Views,
     catch_up,
-    check_streams,
+    checked_on_failure,
     timestamp_text,
 )
 
@@ -116,38 +116,26 @@ def _facts(views: Views, project: str, as_known_at: datetime | None) -> list[Fac
             corrections.setdefault((str(row[0]), int(row[1])), {})[int(row[2])] = int(superseded_by)
         if known_to is None or (cut is not None and str(known_to) > cut):
             current.append(row)
-    try:
-        return _as_facts(current, corrections)
-    except (ValueError, TypeError):
-        # the dates and payloads were taken from the stored events as they are
-        check_streams(views, {str(row[0]) for row in current})
-        raise
-
-
-def _as_facts(
-    current: Sequence[Sequence[Any]], corrections: Mapping[tuple[str, int], Mapping[int, int]]
-) -> list[Fact]:
-    """The current revisions (rows of the fact table) as facts, each with the references of
-    its original and its corrections (``corrections``: the correcting version of each earlier
-    revision)."""
     facts: list[Fact] = []
-    for stream_id, version, revision, kind, occurred_on, municipality, _, _, payload in current:
-        key = (str(stream_id), int(version))
-        chain = corrections.get(key, {})
-        refs = [f"{stream_id}:{version}"] + [
-            f"{stream_id}:{chain[r]}" for r in range(int(revision)) if r in chain
-        ]
-        facts.append(
-            Fact(
-                stream_id=key[0],
-                version=key[1],
-                kind=str(kind),
-                occurred_on=date.fromisoformat(str(occurred_on)),
-                municipality=str(municipality),
-                payload=orjson.loads(payload),
-                refs=tuple(refs),
+    # the dates and payloads are taken from the stored events as they are
+    with checked_on_failure(views, lambda: {str(row[0]) for row in current}):
+        for stream_id, version, revision, kind, occurred_on, municipality, _, _, payload in current:
+            key = (str(stream_id), int(version))
+            chain = corrections.get(key, {})
+            refs = [f"{stream_id}:{version}"] + [
+                f"{stream_id}:{chain[r]}" for r in range(int(revision)) if r in chain
+            ]
+            facts.append(
+                Fact(
+                    stream_id=key[0],
+                    version=key[1],
+                    kind=str(kind),
+                    occurred_on=date.fromisoformat(str(occurred_on)),
+                    municipality=str(municipality),
+                    payload=orjson.loads(payload),
+                    refs=tuple(refs),
+                )
             )
-        )
     facts.sort(key=lambda f: (f.stream_id, f.version))
     return facts
 
@@ -172,13 +160,15 @@ def amif(
     result = catch_up(views, AMIF)
     facts = _facts(views, project, as_known_at)
     try:
-        figures = compute(facts, project, period, indicator_set)
+        # the payloads are taken from the stored events as they are
+        with checked_on_failure(
+            views,
+            lambda: {fact.stream_id for fact in facts},
+            (ValueError, TypeError, KeyError, ArithmeticError),
+        ):
+            figures = compute(facts, project, period, indicator_set)
     except NoProjectError:
         raise UnknownProjectError(project.upper()) from None
-    except (ValueError, TypeError, KeyError, ArithmeticError):
-        # the payloads were taken from the stored events as they are
-        check_streams(views, {fact.stream_id for fact in facts})
-        raise
     return AmifReport(
         figures=figures,
         facts=tuple(facts),

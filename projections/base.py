@@ -1223,6 +1223,23 @@ def check_streams(views: Views, stream_ids: Iterable[str]) -> None:
     views.app.check_stored(UUID(str(stream_id)) for stream_id in stream_ids)
 
 
+@contextmanager
+def checked_on_failure(
+    views: Views,
+    streams: Callable[[], Iterable[str]],
+    errors: tuple[type[BaseException], ...] = (ValueError, TypeError),
+) -> Iterator[None]:
+    """Run a block that parses values its read models kept as stored (taken from the stored
+    events without their models): when it fails with one of ``errors``, the stored events of
+    ``streams()`` are read through their models (:func:`check_streams`). An altered one raises
+    its :class:`MalformedEventError`; else the failure goes on as it was (a bug)."""
+    try:
+        yield
+    except errors:
+        check_streams(views, streams())
+        raise
+
+
 CAST_ERRORS = (psycopg.DataError, LibraryDataError)
 """What PostgreSQL raises when SQL casts a value that is not of the type (``'2024-13-45'::date``),
 raw inside a transaction, the library's own after it: values kept as stored can be such."""

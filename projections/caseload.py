@@ -56,7 +56,7 @@ from projections.base import (
     Tx,
     Views,
     catch_up,
-    check_streams,
+    checked_on_failure,
     known_at_clause,
     timestamp_text,
     undated_streams,
@@ -639,16 +639,19 @@ def caseload_report(
     # caseload() caught up the caseload read model: this one is current, without a rebuild
     basis = combined_basis([catch_up(views, CASELOAD), catch_up(views, INBURGERING)])
     known, params = known_at_clause(as_known_at)
-    try:
-        with views.transaction(commit=False) as tx:
-            status = shared_statuses(views, tx, on, as_known_at, (row.person_id for row in rows))
-            # the registration date only matters to persons never assessed (ladder_stale)
-            unassessed = (row.person_id for row in rows if row.rung_on is None)
-            registered = _registered_on(tx, known, params, unassessed)
-            late = _late_recordings(tx, on, known, params)
-    except CAST_ERRORS:  # PostgreSQL: a fact's date, kept as stored, that is no date
-        check_streams(views, undated_streams(views, (CASELOAD, INBURGERING)))
-        raise
+
+    def undated() -> set[str]:  # PostgreSQL: a date kept as stored that is none fails its cast
+        return undated_streams(views, (CASELOAD, INBURGERING))
+
+    with (
+        checked_on_failure(views, undated, CAST_ERRORS),
+        views.transaction(commit=False) as tx,
+    ):
+        status = shared_statuses(views, tx, on, as_known_at, (row.person_id for row in rows))
+        # the registration date only matters to persons never assessed (ladder_stale)
+        unassessed = (row.person_id for row in rows if row.rung_on is None)
+        registered = _registered_on(tx, known, params, unassessed)
+        late = _late_recordings(tx, on, known, params)
     entries = [
         CaseloadEntry(
             row,

@@ -36,7 +36,7 @@ from projections.base import (
     Tx,
     Views,
     catch_up,
-    check_streams,
+    checked_on_failure,
     known_at_clause,
     timestamp_text,
 )
@@ -236,7 +236,12 @@ def ladder(
     counts = dict.fromkeys(RUNGS, 0)
     transitions: tuple[Transition, ...] = ()
     first_assessed = inactive_on_from = 0
-    try:
+
+    def off_the_ladder() -> set[str]:  # rungs the read model kept as stored, none of 1-6
+        off = {p for p, (rung, _) in here.items() if rung not in counts}
+        return off | {p for p, (rung, _, _) in before.items() if rung not in counts}
+
+    with checked_on_failure(views, off_the_ladder, (KeyError,)):
         for rung in persons.values():
             counts[rung] += 1
         if from_date is not None:
@@ -249,10 +254,6 @@ def ladder(
                 else:
                     inactive_on_from += 1
             transitions = tuple(Transition(a, b, n) for (a, b), n in sorted(cells.items()))
-    except KeyError:  # a rung the read model kept as stored that is none of the ladder's
-        off = {p for p, (rung, _) in here.items() if rung not in counts}
-        check_streams(views, off | {p for p, (rung, _, _) in before.items() if rung not in counts})
-        raise
     return LadderReport(
         on=on.isoformat(),
         from_date=from_date.isoformat() if from_date else None,
