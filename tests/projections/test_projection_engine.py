@@ -338,6 +338,12 @@ def test_timestamps_are_compared_in_one_fixed_width_utc_form() -> None:
     assert canonical_timestamp("2024-06-01T10:00:00.5Z") == "2024-06-01T10:00:00.500000Z"
     assert canonical_timestamp("2024-06-01T12:00:00+02:00") == "2024-06-01T10:00:00.000000Z"
     assert canonical_timestamp("2024-06-01T10:00:00.123456Z") == "2024-06-01T10:00:00.123456Z"
+    # the basic and space-separated forms are parsed, not completed as text
+    assert canonical_timestamp("20240601T100000.123Z") == "2024-06-01T10:00:00.123000Z"
+    assert canonical_timestamp("2024-06-01 10:00:00Z") == "2024-06-01T10:00:00.000000Z"
+    for altered in ("2024-13-01T10:00:00Z", "2024-06-01T10:00:00.12345xZ"):
+        with pytest.raises(ValueError):
+            canonical_timestamp(altered)
     moment = datetime(2024, 6, 1, 10, tzinfo=UTC) + timedelta(microseconds=1)
     assert timestamp_text(moment) == "2024-06-01T10:00:00.000001Z"
     with pytest.raises(ValueError, match="timezone-aware"):
