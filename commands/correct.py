@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from commands import render
+from commands import fields, render
 from commands.context import TrajectContext, pass_traject
 from commands.types import FieldValue, whole_number
 from ledger.application import Recorded
@@ -54,8 +54,10 @@ def _envelope(kind: StreamKind, label: str) -> dict[str, Any]:
     type=FieldValue(),
     multiple=True,
     required=True,
-    help="a field's new value, as FIELD=VALUE; repeat for several fields (and for each item "
-    "of a list field); an empty VALUE clears an optional field",
+    help="a field's new value, as FIELD=VALUE, read as the field's `traject record` option "
+    "reads it (1e3 as 1000, a municipality by its name); repeat for several fields (and for each "
+    "item of a list field or KEY=N of a mapping); an empty VALUE clears an optional field (a "
+    "list: no items)",
 )
 @click.option("--reason", required=True, help="why the correction is made (personal: encrypted)")
 @pass_traject
@@ -85,7 +87,12 @@ def correct(
     stream_id, kind = traject.subject(subject)
     label = _label(kind, subject)
     result = traject.app.correct(
-        stream_id, version, _changes(pairs), reason=reason, **_envelope(kind, label)
+        stream_id,
+        version,
+        _changes(pairs),
+        reason=reason,
+        read=fields.corrected_values,
+        **_envelope(kind, label),
     )
     _recorded(traject, result, kind, label)
 

@@ -31,9 +31,18 @@ from commands.types import (
     whole_number,
 )
 from ledger.catalog import CatalogEntry
+from ledger.errors import ValidationFailedError
+from ledger.events import TrajectEvent
 from ledger.values import GEMEENTE_PATTERN, Bsn, Source
 
 ENVELOPE_PARAMS = ("on", "municipality", "source", "idempotency_key", "evidence")
+ENVELOPE_TYPES: dict[str, click.ParamType[Any]] = {
+    # the envelope fields an option (and an import's key) gives, as they are read
+    "occurred_on": IsoDate(),
+    "municipality": MunicipalityType(),  # a code or a name, checked against the CBS list
+    "source": click.Choice([s.value for s in Source]),
+    "evidence": EvidenceRef(),
+}
 SAMPLE_DATE = "2024-03-04"
 
 
@@ -119,6 +128,7 @@ def option_name(name: str) -> str:
 def field_option(entry: CatalogEntry, name: str, info: FieldInfo) -> click.Option:
     """One option for one payload field of an event."""
     shape = shape_of(info.annotation, info.metadata)
+    param_type = click_type(shape, listed=True)
     text = (info.description or name.replace("_", " ")).rstrip(".")
     if name in entry.event.special_category_fields():
         text += " (special category, GDPR Art. 9: encrypted, erasable; shown only for a purpose)"
@@ -145,7 +155,7 @@ def field_option(entry: CatalogEntry, name: str, info: FieldInfo) -> click.Optio
         value = default.value if isinstance(default, Enum) else default
         return click.Option(
             [option_name(name), name],
-            type=click_type(shape, listed=True),
+            type=param_type,
             default=value,
             show_default=True,
             help=text,
@@ -153,7 +163,7 @@ def field_option(entry: CatalogEntry, name: str, info: FieldInfo) -> click.Optio
     # no explicit default: click treats any given default, None included, as a value
     return click.Option(
         [option_name(name), name],
-        type=click_type(shape, listed=True),
+        type=param_type,
         required=required,
         multiple=shape.many,
         help=text,
@@ -166,21 +176,21 @@ def envelope_options(entry: CatalogEntry, *, on_required: bool = True) -> list[c
     return [
         click.Option(
             ["--on", "on"],
-            type=IsoDate(),
+            type=ENVELOPE_TYPES["occurred_on"],
             required=on_required,
             show_default="today" if not on_required else False,
             help=f"the date it happened: {means}",
         ),
         click.Option(
             ["--municipality", "municipality"],
-            type=MunicipalityType(),
+            type=ENVELOPE_TYPES["municipality"],
             help="the municipality: a CBS code (GM0622) or a name (Vlaardingen) "
             "[default: the stream's current municipality (for a housing through a koppeling, the "
             "koppeling's), else the ledger's default]",
         ),
         click.Option(
             ["--source", "source"],
-            type=click.Choice([s.value for s in Source]),
+            type=ENVELOPE_TYPES["source"],
             default=Source.CLI.value,
             show_default=True,
             help="where the fact came from",
@@ -193,7 +203,7 @@ def envelope_options(entry: CatalogEntry, *, on_required: bool = True) -> list[c
         ),
         click.Option(
             ["--evidence", "evidence"],
-            type=EvidenceRef(),
+            type=ENVELOPE_TYPES["evidence"],
             multiple=True,
             help="a supporting document as KIND:REFERENCE:SHA256 (never the document); repeatable",
         ),
@@ -301,3 +311,48 @@ def example(entry: CatalogEntry, subject: str, *, skip: Iterable[str] = ()) -> s
         else:
             words += [option_name(name), sample_value(shape, name)]
     return " ".join(words)
+
+
+def corrected_values(event: type[TrajectEvent], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """A correction's new values, given as text (``--set FIELD=VALUE``), read as ``traject
+    record`` reads the field's option: a NUMBER in exponent notation as its plain decimal
+    (1e3 as 1000), a Dutch decimal comma, a choice in any case, a municipality by its name, a
+    BSN by the 11-proef, ``KEY=N`` pairs as a mapping, evidence as ``KIND:REF:SHA256``; a yes/no
+    field as the words a flag's value may be (yes, no, true, false, 1, 0).
+
+    An empty VALUE clears a field: None, or no items for a list. A field the event does not
+    have, and a value given twice for a field that takes one, are left as they are, for the
+    ledger to name.
+
+    Raises:
+        ValidationFailedError: naming each field whose value its option refuses, and why.
+    """
+    payload = event.payload_fields()
+    read: dict[str, Any] = dict(changes)
+    problems: list[tuple[str, str]] = []
+    for name, value in changes.items():
+        if name in ENVELOPE_TYPES:
+            param_type, shape = ENVELOPE_TYPES[name], Shape(str, many=name == "evidence")
+        elif name in payload:
+            info = event.model_fields[name]
+            shape = shape_of(info.annotation, info.metadata)
+            param_type = click.BOOL if shape.base is bool else click_type(shape, listed=True)
+        else:
+            continue
+        values = value if isinstance(value, list) else [value]
+        if shape.many and values == [None]:  # an empty VALUE clears a list: no items
+            read[name] = {} if shape.mapping is not None else []
+            continue
+        if None in values or (len(values) > 1 and not shape.many):
+            continue
+        try:
+            given = [param_type.convert(v, None, None) for v in values]
+            if shape.mapping is not None:
+                read[name] = _mapping(name, given)
+            else:
+                read[name] = given if shape.many else given[0]
+        except click.BadParameter as error:
+            problems.append((name, error.message))
+    if problems:
+        raise ValidationFailedError(f"EventCorrected of {event.__name__}", problems)
+    return read

@@ -35,7 +35,7 @@ import orjson
 
 from commands import fields, render
 from commands.context import TrajectContext, pass_traject
-from commands.types import DecimalType, EvidenceRef, IsoDate, MunicipalityType, PatternType
+from commands.types import DecimalType, IsoDate, MunicipalityType, PatternType
 from ledger.application import Recorded, TrajectoryLedger
 from ledger.batch import BatchWriter, Write
 from ledger.catalog import CatalogEntry, entry
@@ -79,13 +79,8 @@ NO_MUNICIPALITY = (
     "required: the line names none and the ledger has no default municipality; add "
     '"municipality": "GMdddd" to the line (a column in CSV), or import with --municipality'
 )
-MUNICIPALITY = MunicipalityType()  # a CBS code in the dated list (or a name), as for options
-ENVELOPE_TYPES: dict[str, click.ParamType[Any]] = {
-    "occurred_on": IsoDate(),
-    "municipality": MUNICIPALITY,
-    "source": click.Choice([s.value for s in Source]),
-    "evidence": EvidenceRef(),
-}
+ENVELOPE_TYPES = fields.ENVELOPE_TYPES  # as the options read them
+MUNICIPALITY = ENVELOPE_TYPES["municipality"]  # a CBS code in the dated list (or a name)
 IMPORT_SOURCE = Source.IMPORT.value  # an imported fact's source unless the line names one
 LIST_SEPARATOR = ";"  # between the values of a list field in a CSV cell
 DEFAULT_BATCH_SIZE = 5000

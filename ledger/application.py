@@ -122,6 +122,8 @@ HEX_REFERENCE = re.compile(r"[0-9a-f-]+")  # what a person's id, or a prefix of 
 PROJECT_PREFIX = "project:"  # names a project's stream where its code could be a person's prefix
 NO_STREAM = UUID(int=0)
 """No stream's id: what an external key that names no person is compared as."""
+ReadChanges = Callable[[type[ev.TrajectEvent], Mapping[str, Any]], Mapping[str, Any]]
+"""A caller's reading of a correction's values given as text, for the target's kind."""
 
 current_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_actor", default=None
@@ -484,16 +486,21 @@ class TrajectoryLedger(Application[UUID]):
         *,
         reason: str,
         recorded_at: datetime | None = None,
+        read: ReadChanges | None = None,
         **envelope: Any,
     ) -> Recorded:
         """Append an EventCorrected with new values for fields of an earlier event.
 
         Values may be given as text (as the CLI does); they are validated by the target event's
-        own model, and stored in their JSON form. ``recorded_at``: as for ``record``.
+        own model, and stored in their JSON form. ``read``: the caller's reading of the values
+        for the target's kind (the command line's option types), before the model's check.
+        ``recorded_at``: as for ``record``.
         """
 
         def build(aggregate: StreamAggregate) -> dict[str, Any]:
-            return self.correction_fields(aggregate, target_version, changes, reason, envelope)
+            return self.correction_fields(
+                aggregate, target_version, changes, reason, envelope, read=read
+            )
 
         return self._append(
             stream_id, ev.EventCorrected, build, new_stream=False, recorded_at=recorded_at
@@ -506,8 +513,11 @@ class TrajectoryLedger(Application[UUID]):
         changes: Mapping[str, Any],
         reason: str,
         envelope: Mapping[str, Any],
+        *,
+        read: ReadChanges | None = None,
     ) -> dict[str, Any]:
-        """The fields of an EventCorrected of ``target_version`` on the loaded ``aggregate``.
+        """The fields of an EventCorrected of ``target_version`` on the loaded ``aggregate``;
+        ``read``: as for :meth:`correct`, given the known fields of a correctable target.
 
         Raises:
             ValidationFailedError: an unknown field, no change, or a value the target refuses.
@@ -534,6 +544,8 @@ class TrajectoryLedger(Application[UUID]):
             )
         if not changes:
             raise ValidationFailedError("EventCorrected", [("set", "give at least one field")])
+        if read is not None:
+            changes = read(type(target), changes)
         fields = type(target).model_fields
         flags = [  # the model would read true as 1: a yes/no is only a flag's value
             (name, f"got {str(value).lower()}, a yes/no value; this field is not yes/no")

@@ -434,7 +434,7 @@ BAD_VALUES = [
     ),
     pytest.param(
         ("correct", "{person}", "1", "--set", "sex=q", "--reason", "typo"),
-        "Error: EventCorrected of PersonRegistered: sex: must be one of 'f', 'm' or 'x'",
+        "Error: EventCorrected of PersonRegistered: sex: 'q' is not one of 'f', 'm', 'x'.",
         id="correct-bad-value",
     ),
 ]

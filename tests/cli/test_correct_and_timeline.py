@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import pytest
 from cli_helpers import Traject, days_ago
 
 
@@ -285,3 +286,65 @@ def test_a_subject_that_names_nothing_is_refused_by_what_it_looks_like(ledger: T
         result = ledger("timeline", subject)
         assert result.exit_code == 1, result.output
         assert message in result.stderr
+
+
+def test_a_correction_reads_each_value_as_record_reads_its_option(ledger: Traject) -> None:
+    person = ledger.register()
+    ledger.ok("record", "benefit-granted", person, "--on", days_ago(4),
+              "--benefit-kind", "algemene_bijstand", "--amount", "10")  # fmt: skip
+    texts = {"amount": "1e3", "benefit-kind": "Bijzondere", "municipality": "schiedam"}
+    options = [part for name, text in texts.items() for part in (f"--{name}", text)]
+    ledger.ok("record", "benefit-granted", person, "--on", days_ago(4), *options)
+
+    changes = [part for name, text in texts.items() for part in ("--set", f"{name}={text}")]
+    ledger.ok("correct", person, "2", *changes, "--reason", "typo")
+
+    events = ledger.json("timeline", person)["events"]
+    corrected, recorded = events[1]["effective"], events[2]["effective"]
+    assert corrected == recorded
+    assert corrected["fields"]["amount"] == "1000"  # not 1E+3
+    assert corrected["fields"]["benefit_kind"] == "bijzondere"
+    assert corrected["municipality"] == "GM0606"
+    assert events[3]["recorded"]["fields"]["changes"]["amount"] == "1000"
+    ledger.ok("correct", person, "2", "--set", "amount=1234,56", "--reason", "decimal comma")
+    assert ledger.json("timeline", person)["events"][1]["effective"]["fields"]["amount"] == (
+        "1234.56"
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "text"),
+    [("amount", "1e40"), ("amount", "-5"), ("benefit-kind", "wajong"), ("on", "2024-3-4")],
+)
+def test_a_correction_refuses_a_value_with_the_message_of_its_record_option(
+    ledger: Traject, option: str, text: str
+) -> None:
+    person = ledger.register()
+    ledger.ok("record", "benefit-granted", person, "--on", days_ago(4),
+              "--benefit-kind", "bijzondere", "--amount", "10")  # fmt: skip
+    before = ledger.event_count()
+    options = {"--on": days_ago(4), "--benefit-kind": "bijzondere", f"--{option}": text}
+    recorded = ledger("record", "benefit-granted", person, *sum(options.items(), ()))
+    name = "occurred_on" if option == "on" else option.replace("-", "_")
+
+    corrected = ledger("correct", person, "2", "--set", f"{name}={text}", "--reason", "typo")
+
+    assert recorded.exit_code == corrected.exit_code == 2
+    rule = recorded.stderr.strip().splitlines()[-1].split(f"'--{option}': ", 1)[1]
+    assert corrected.stderr == f"Error: EventCorrected of BenefitGranted: {name}: {rule}\n"
+    assert ledger.event_count() == before
+
+
+def test_an_empty_value_clears_a_list_field_to_no_items(ledger: Traject) -> None:
+    person = ledger.register("--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY",
+                             "--languages", "ar")  # fmt: skip
+
+    ledger.ok("correct", person, "1", "--set", "languages=", "--reason", "none known")
+    refused = ledger("correct", person, "1", "--set", "nationality=", "--reason", "typo")
+
+    assert ledger.json("timeline", person)["events"][0]["effective"]["fields"]["languages"] == []
+    assert refused.exit_code == 2
+    assert (
+        refused.stderr
+        == "Error: EventCorrected of PersonRegistered: nationality: at least 1 item\n"
+    )

@@ -313,15 +313,16 @@ def test_a_dissolved_municipality_is_accepted_for_a_back_dated_fact(ledger: Traj
         ),
         (
             ("correct", "{person}", "2", "--set", "rung=five", "--reason", "typo"),
-            "EventCorrected of LadderAssessed: rung: must be a whole number",
+            "EventCorrected of LadderAssessed: rung: 'five' is not a whole number, e.g. 4",
         ),
         (
             ("correct", "{person}", "2", "--set", "rung=9", "--reason", "typo"),
-            "EventCorrected of LadderAssessed: rung: must be at most 6",
+            "EventCorrected of LadderAssessed: rung: 9 is not in the range 1<=x<=6.",
         ),
         (
             ("correct", "{person}", "2", "--set", "occurred_on=yesterday", "--reason", "typo"),
-            "EventCorrected of LadderAssessed: occurred_on: must be a date: YYYY-MM-DD",
+            "EventCorrected of LadderAssessed: occurred_on: 'yesterday' is not a date: use "
+            "YYYY-MM-DD, e.g. 2024-03-04",
         ),
     ],
     ids=["empty", "too-long", "bsn", "cleared", "twice", "not-a-number", "too-high", "not-a-date"],
