@@ -16,7 +16,13 @@ import click
 from commands import render
 from commands.context import TrajectContext, pass_traject
 from commands.reading import READ_VIA
-from commands.replaying import REPLAY_SETTINGS, check_replayable, replay, resolve
+from commands.replaying import (
+    REPLAY_SETTINGS,
+    check_replayable,
+    replay,
+    resolve,
+    with_report_day,
+)
 from commands.types import IsoDate, KeyFile, KnownAtMoment, whole_number
 from ledger import audit
 from ledger.application import TrajectoryLedger
@@ -523,9 +529,11 @@ def replay_command(
 
     COMMAND is any read command that takes --as-known-at and --format json (every `traject
     report …` and `traject timeline`); give it without those two options. Prints JSON:
-    `result` (the command's own JSON) and `replay`: the SHA-256 digest of the result (without
-    its `basis`) as canonical JSON, the last notification id recorded by then, the rule
-    version, and the smallest stored checkpoint that covers that id (or null).
+    `command` (COMMAND's words as given, with a report's --on left to its default given as
+    the day it counted: the day of --as-known-at), `result` (the command's own JSON) and
+    `replay`: the moment, the SHA-256 digest of the result (without its `basis`) as canonical
+    JSON, the last notification id recorded by then, the rule version, and the smallest stored
+    checkpoint that covers that id (or null).
 
     A timeline shows special-category values only when given --purpose, and records the read
     as `audit replay timeline` (see `traject timeline`).
@@ -539,8 +547,9 @@ def replay_command(
     path, target = resolve(root, command)
     check_replayable(path, target, command, "replayed")
     root.meta[READ_VIA] = "audit replay"  # a timeline's record of a read names the replay
+    command = with_report_day(target, command, as_known_at)  # the day it counted, said
     result, block = replay(root, traject.reader, command, as_known_at)
-    traject.emit("", {"command": path, "result": result, "replay": block}, as_json=True)
+    traject.emit("", {"command": list(command), "result": result, "replay": block}, as_json=True)
 
 
 from commands.evidence import evidence_command, verify_pack_command  # noqa: E402 - AMIF evidence packs

@@ -22,6 +22,8 @@ from cli_helpers import (
 )
 from pg_schemas import PostgresSchemas
 
+from ledger.aggregates import dutch_day
+
 
 def figures(result: dict[str, Any]) -> dict[str, int]:
     return {row["outflow_type"]: row["started"] for row in result["rows"]}
@@ -99,7 +101,8 @@ def test_replay_equals_the_report_of_the_events_recorded_by_then(
         "audit", "replay", "--as-known-at", cut, "report", "outflow", "--period", "2024H1"
     )
     result, block = replayed["result"], replayed["replay"]
-    assert replayed["command"] == ["report", "outflow"]
+    # the command as given, with its arguments: what was replayed, from the saved JSON alone
+    assert replayed["command"] == ["report", "outflow", "--period", "2024H1"]
     # by hand: P1 full-time work, P2 education (as first recorded); P3 not yet known
     assert figures(result) == {"onderwijs": 1, "werk_volledig": 1, "total": 2} | {
         k: 0 for k in figures(result) if k not in ("onderwijs", "werk_volledig", "total")
@@ -126,6 +129,7 @@ def test_replay_a_timeline_and_refuse_what_cannot_be_replayed(
     replayed = ledger.json("audit", "replay", "--as-known-at", cut, "timeline", history["p2"])
     entries = replayed["result"]["events"]
     assert len(entries) == 2  # registered, outflow started; the correction came later
+    assert replayed["command"] == ["timeline", history["p2"]]  # whose timeline
     assert replayed["replay"]["checkpoint"]["tree_size"] == history["last"]
     early = ledger.json("audit", "replay", "--as-known-at", "2000-01-01", "timeline", history["p2"])
     assert early["replay"]["last_notification_id"] == 0
@@ -146,3 +150,22 @@ def test_replay_a_timeline_and_refuse_what_cannot_be_replayed(
     )
     assert doubled.exit_code == 2
     assert "--format" in doubled.stderr
+
+
+def test_a_replayed_report_names_the_day_it_counted_and_replays_the_same_from_its_json(
+    ledger: Traject, history: dict[str, Any]
+) -> None:
+    cut = history["cut"].isoformat()
+    given = ["report", "ladder", "--municipality", "vlaardingen"]
+
+    replayed = ledger.json("audit", "replay", "--as-known-at", cut, *given)
+
+    # --on left to its default counted the day of --as-known-at, and the command says so
+    day = dutch_day(history["cut"]).isoformat()
+    assert replayed["command"] == [*given, "--on", day]
+    assert replayed["result"]["on"] == day
+    # the saved JSON alone is enough to run the very same replay again
+    again = ledger.json("audit", "replay", "--as-known-at", replayed["replay"]["as_known_at"],
+                        *replayed["command"])  # fmt: skip
+    assert again["command"] == replayed["command"]
+    assert again["replay"] == replayed["replay"]
