@@ -789,8 +789,7 @@ class Trajectory(StreamAggregate):
             return warnings
         if not s.registered:
             raise RuleViolationError(kind, "person", "PersonRegistered must come first")
-        if isinstance(event, ev.PersonalDataShredded):
-            self.check_not_erased()
+        self.check_not_erased(type(event))
         if not isinstance(event, ev.CONTROL_EVENTS):
             if s.deceased_on is not None:
                 _after_death(event, s.deceased_on, kind)
@@ -803,19 +802,29 @@ class Trajectory(StreamAggregate):
             warnings.append(f"recorded {days} days after it happened (flagged above {limit} days)")
         return warnings
 
-    def check_not_erased(self) -> None:
-        """A person is erased once: a second erasure is refused, naming the first's day.
+    def check_not_erased(self, kind: type[ev.TrajectEvent] = ev.PersonalDataShredded) -> None:
+        """Nothing is recorded for an erased person: a second erasure is refused, naming the
+        first's day, and so is every other fact of ``kind``, personal fields or not.
+
+        The erasure ends the processing of her data (no retention basis and no hold was open,
+        domain §5.5): a new fact would start it again on a stream whose personal fields can no
+        longer be read or written, and could not be corrected or retracted (their reason is
+        personal). A person who comes back is registered anew, as a new person.
 
         Raises:
             RuleViolationError: field ``person``.
         """
         for version, event in self.stored.items():
-            if isinstance(event, ev.PersonalDataShredded):
-                raise RuleViolationError(
-                    kind_name(ev.PersonalDataShredded),
-                    "person",
-                    f"already erased on {event.occurred_on} (v{version})",
+            if not isinstance(event, ev.PersonalDataShredded):
+                continue
+            if kind is ev.PersonalDataShredded:
+                rule = f"already erased on {event.occurred_on} (v{version})"
+            else:
+                rule = (
+                    f"erased on {event.occurred_on} (v{version}): nothing more is recorded for an "
+                    "erased person; one who comes back is registered anew, as a new person"
                 )
+            raise RuleViolationError(kind_name(kind), "person", rule)
 
     def check_corrected(
         self, corrected: ev.TrajectEvent, correction: ev.EventCorrected

@@ -259,6 +259,12 @@ class BatchWriter:
             check_recorded_at(aggregate, event)
         if type(event) in ACROSS_STREAMS:
             self._check_across_streams(aggregate, event, stream_id)
+        if isinstance(aggregate, Trajectory):
+            # nothing is recorded for an erased person: the rule's message, before the key's,
+            # and before the retention (erased once, whatever holds)
+            aggregate.check_not_erased(kind)
+            if kind is ev.PersonalDataShredded:
+                self._check_retention(aggregate, event.occurred_on)
         if (
             aggregate.version
             and _has_personal(event)
@@ -266,9 +272,6 @@ class BatchWriter:
             and self._erased(stream_id)
         ):
             raise ErasedError(stream_id)
-        if kind is ev.PersonalDataShredded and isinstance(aggregate, Trajectory):
-            aggregate.check_not_erased()  # before the retention: erased once, whatever holds
-            self._check_retention(aggregate, event.occurred_on)
         side = self._side_rows(item, event, aggregate)
         warnings = aggregate.record(event)  # the rules; raises before it changes anything
         aggregate.pending.clear()

@@ -1031,7 +1031,9 @@ class PersonalDataShredded(TrajectEvent):
     Only recorded when no retention basis is open on the day of erasure and no legal hold is
     open on the person or on an AMIF project they took part in (``ledger.retention``), and once
     per person. Saved in one transaction with the key's destruction, the removal of the
-    person's BSN hash and the deletion of their external keys (a source's client numbers).
+    person's BSN hash and the deletion of their external keys (a source's client numbers). The
+    last fact of the person's stream: nothing is recorded after it, with personal fields or
+    without (a person who comes back is registered anew, as a new person).
     """
 
     approved_by: Text = staff_name("who approved the erasure")

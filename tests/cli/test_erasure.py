@@ -310,3 +310,58 @@ def test_erasure_on_postgresql_forgets_the_external_key_in_its_files(
     # ... and its old version leaves the table's files when the owner purges
     owner.ok("admin", "purge-erased")
     assert not refs.holds(CLIENT.encode())
+
+
+def erased_rule(version: int) -> str:
+    return (
+        f"person: erased on {days_ago(0)} (v{version}): nothing more is recorded for an erased "
+        "person; one who comes back is registered anew, as a new person"
+    )
+
+
+def test_nothing_is_recorded_for_a_person_after_her_erasure(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    person = register_with_name(ledger)
+    erased = ledger.json("person", "shred", person, "--approved-by", "dpo", "--yes")
+    before = ledger.event_count()
+
+    assessed = ledger("record", "ladder-assessed", person, "--on", days_ago(1), "--rung", "3",
+                      "--assessor", "r.jansen")  # fmt: skip
+    noted = ledger("record", "help-request-recorded", person, "--on", days_ago(1),
+                   "--category", "wonen", "--note", "vraag over huurtoeslag")  # fmt: skip
+    held = ledger("person", "hold", person, "--ref", "BZW-1", "--reason", "objection")
+    line = {"kind": "ladder-assessed", "person_id": person, "occurred_on": days_ago(1),
+            "rung": 3, "assessor": "r.jansen"}  # fmt: skip
+    imported = ledger("import", write_lines(tmp_path / "late.jsonl", line))
+
+    # a fact without personal fields as well as one with them, a hold, an import's line
+    rule = erased_rule(erased["version"])
+    for result, kind in (
+        (assessed, "LadderAssessed"),
+        (noted, "HelpRequestRecorded"),
+        (held, "LegalHoldPlaced"),
+    ):
+        assert result.exit_code == 1, result.output
+        assert result.stderr == f"Error: {kind}: {rule}\n"
+    assert imported.exit_code == 1
+    assert f"late.jsonl:1: {rule}" in imported.stderr
+    assert ledger.event_count() == before
+
+
+def test_an_import_records_nothing_for_a_person_after_the_erasure_it_holds(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    closed = {"kind": "case-closed", "person": "C-1001", "occurred_on": days_ago(365 * 12),
+              "reason": "moved"}  # fmt: skip
+    erasure = {"kind": "personal-data-shredded", "person": "C-1001", "approved_by": "dpo"}
+    later = {"kind": "ladder-assessed", "person": "C-1001", "occurred_on": days_ago(1),
+             "rung": 3, "assessor": "r.jansen"}  # fmt: skip
+
+    # one file, one batch: the erasure is not stored yet when the later line is checked
+    result = ledger("import", write_lines(tmp_path / "clients.jsonl", REGISTER, closed, erasure,
+                                          later))  # fmt: skip
+
+    assert result.exit_code == 1
+    assert f"clients.jsonl:4: {erased_rule(3)}" in result.stderr
+    assert result.stdout.startswith("3 written")
