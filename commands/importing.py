@@ -22,7 +22,7 @@ import csv
 import gc
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -52,6 +52,7 @@ from ledger.events import (
     PersonRegistered,
     ProjectRegistered,
     StreamKind,
+    TrajectEvent,
 )
 from ledger.persistence import Purge
 from ledger.values import Source
@@ -454,6 +455,24 @@ def event_fields(item: CatalogEntry, record: dict[str, Any]) -> dict[str, Any]:
     return given
 
 
+def corrected_values(kind: type[TrajectEvent], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """A correction line's new values, read as a line of the target's kind reads its fields
+    (:func:`event_fields`: text as the command line reads it, JSON values of the field's type);
+    a null clears a field, as it is.
+
+    Raises:
+        ValidationFailedError: naming each field whose value is refused, and why.
+    """
+    try:
+        item = entry(kind.__name__)
+    except KeyError:  # pragma: no cover - every correctable kind is in the catalog
+        return dict(changes)
+    try:
+        return {**changes, **event_fields(item, dict(changes))}
+    except LineRejectedError as error:
+        raise ValidationFailedError(f"EventCorrected of {kind.__name__}", error.problems) from None
+
+
 def recorded_at(record: dict[str, Any]) -> datetime | None:
     """The line's optional ``recorded_at``: an ISO 8601 date-time with a UTC offset."""
     value = record.get("recorded_at")
@@ -720,7 +739,7 @@ def import_lines(
     ``municipality`` is that of a registration whose line names none (a person's or a
     project's), instead of the ledger's default; with neither, such a line is rejected.
     """
-    writer = BatchWriter(app, dry_run=dry_run)
+    writer = BatchWriter(app, dry_run=dry_run, read=corrected_values)
     summary = Summary()
     # each line of the batch with its Write, or with the problems that refused it already
     batch: list[tuple[int, str | dict[str, Any], dict[str, Any] | None, Write | Problems]] = []

@@ -51,6 +51,7 @@ from ledger.application import (
     ACROSS_STREAMS,
     NO_STREAM,
     BsnMove,
+    ReadChanges,
     Recorded,
     TrajectoryLedger,
     as_it_stood,
@@ -163,8 +164,10 @@ class BatchWriter:
         dry_run: bool = False,
         cache_events: int = CACHE_EVENTS,
         first_analyze: int = FIRST_ANALYZE,
+        read: ReadChanges | None = None,
     ) -> None:
         self.app = app
+        self.read = read  # the caller's reading of a correction's values (TrajectoryLedger.correct)
         self.dry_run = dry_run
         self.cache_events = cache_events
         # the stream cache, least recently used first; None: no such stream
@@ -555,7 +558,8 @@ class BatchWriter:
         reason = item.reason or ""
         if item.kind is ev.EventRetracted:
             return {"target_version": target, "reason": reason, **given}
-        return self.app.correction_fields(aggregate, target, item.changes or {}, reason, given)
+        changes = item.changes or {}
+        return self.app.correction_fields(aggregate, target, changes, reason, given, read=self.read)
 
     @staticmethod
     def _as_it_stood(item: Write, stream: StreamAggregate, version: int) -> StreamAggregate:

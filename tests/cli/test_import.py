@@ -133,6 +133,38 @@ def test_a_number_in_exponent_notation_is_imported_as_its_plain_decimal(
     assert [e["recorded"]["fields"]["hours"] for e in events[1:]] == ["1000", "250.0"]
 
 
+def test_a_correction_line_reads_its_changes_as_a_line_of_the_corrected_kind(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    hours = {"kind": "pre-integration-recorded", "person": "C-1001", "occurred_on": "2025-01-11",
+             "hours": "8", "provider": "VWN"}  # fmt: skip
+    fix = {"kind": "event-corrected", "person": "C-1001", "target": 2, "reason": "typo"}
+    source = write(tmp_path / "hours.jsonl", [REGISTER, hours,
+                   fix | {"changes": {"hours": "1e3", "occurred_on": "2025-01-12"}},
+                   fix | {"changes": {"hours": "-1", "occurred_on": "11-01-2025"}},
+                   fix | {"changes": {"hours": True}}])  # fmt: skip
+
+    result = ledger("import", str(source))
+
+    # the text "1e3" as a line of pre-integration-recorded reads it: 1000, not 1E+3
+    events = ledger.json("timeline", person_id(ledger))["events"]
+    assert events[2]["recorded"]["fields"]["changes"] == {
+        "hours": "1000",
+        "occurred_on": "2025-01-12",
+    }
+    assert events[1]["effective"]["occurred_on"] == "2025-01-12"
+    assert events[1]["effective"]["fields"] == {"hours": "1000", "provider": "VWN"}
+    # refused with a line's messages, each field named
+    assert result.exit_code == 1
+    rejected = [line.removeprefix(str(tmp_path) + "/") for line in result.stderr.splitlines()]
+    assert rejected[:3] == [
+        "hours.jsonl:4: hours: '-1' is below the minimum 0",
+        "hours.jsonl:4: occurred_on: '11-01-2025' is not a date: use YYYY-MM-DD, e.g. 2024-03-04",
+        "hours.jsonl:5: hours: expected a number, got true",
+    ]
+    assert result.stdout.startswith("3 written, 0 skipped (already present), 2 rejected")
+
+
 def test_importing_the_same_file_twice_appends_nothing(ledger: Traject, tmp_path: Path) -> None:
     source = write(tmp_path / "clients.jsonl", GOOD)
     ledger.ok("import", str(source))

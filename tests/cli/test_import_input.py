@@ -160,7 +160,8 @@ def test_a_json_value_of_another_type_than_the_field_s_is_rejected(
 def test_a_correction_s_yes_no_value_is_only_for_a_yes_no_field(
     ledger: Traject, tmp_path: Path
 ) -> None:
-    """A correction's changes are typed by the event it corrects: true is not rung 1."""
+    """A correction's changes are typed by the event it corrects, and refused in the words of a
+    line of that kind: true is not rung 1."""
     lines = [
         REGISTER,
         LADDER | {"rung": 3, "idempotency_key": "ladder-1"},
@@ -175,8 +176,8 @@ def test_a_correction_s_yes_no_value_is_only_for_a_yes_no_field(
     result = ledger("import", str(source))
 
     assert result.exit_code == 1
-    assert f"{source}:3: rung: got true, a yes/no value; this field is not yes/no" in result.stderr
-    assert f"{source}:4: sex: got false, a yes/no value; this field is not yes/no" in result.stderr
+    assert f"{source}:3: rung: expected a whole number from 1 to 6, got true" in result.stderr
+    assert f"{source}:4: sex: expected one of f, m, x, got false" in result.stderr
     assert ledger.event_count() == 2
 
 
