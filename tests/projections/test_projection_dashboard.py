@@ -421,7 +421,7 @@ def test_audit_replay_runs_the_quarterly_reports(tmp_path: Path) -> None:
         assert replay.exit_code == 0, replay.output
         replayed = json.loads(replay.stdout)
         direct = run.json("report", command, "--quarter", "2024Q2", "--as-known-at", moment)
-        assert replayed["command"] == ["report", command]
+        assert replayed["command"] == ["report", command, "--quarter", "2024Q2"]
         without_basis = {k: v for k, v in direct.items() if k != "basis"}
         assert {k: v for k, v in replayed["result"].items() if k != "basis"} == without_basis
     assert replayed["result"]["sha256"] == direct["sha256"]
