@@ -731,9 +731,17 @@ class Trajectory(StreamAggregate):
     """One statushouder's path: the person stream."""
 
     state: TrajectoryState
+    erasure: int | None = None
+    """The stream version of the person's erasure (PersonalDataShredded), once stored."""
 
     def reset(self) -> None:
         self.state = TrajectoryState()
+
+    def track(self, event: ev.TrajectEvent) -> bool:
+        fits = super().track(event)
+        if type(event) is ev.PersonalDataShredded:
+            self.erasure = self.version
+        return fits
 
     def evolve(self, event: ev.TrajectEvent) -> None:
         _evolve_for(type(event))(event, self.state)
@@ -814,17 +822,18 @@ class Trajectory(StreamAggregate):
         Raises:
             RuleViolationError: field ``person``.
         """
-        for version, event in self.stored.items():
-            if not isinstance(event, ev.PersonalDataShredded):
-                continue
-            if kind is ev.PersonalDataShredded:
-                rule = f"already erased on {event.occurred_on} (v{version})"
-            else:
-                rule = (
-                    f"erased on {event.occurred_on} (v{version}): nothing more is recorded for an "
-                    "erased person; one who comes back is registered anew, as a new person"
-                )
-            raise RuleViolationError(kind_name(kind), "person", rule)
+        version = self.erasure
+        if version is None:
+            return
+        on = self.stored[version].occurred_on
+        if kind is ev.PersonalDataShredded:
+            rule = f"already erased on {on} (v{version})"
+        else:
+            rule = (
+                f"erased on {on} (v{version}): nothing more is recorded for an "
+                "erased person; one who comes back is registered anew, as a new person"
+            )
+        raise RuleViolationError(kind_name(kind), "person", rule)
 
     def check_corrected(
         self, corrected: ev.TrajectEvent, correction: ev.EventCorrected
