@@ -567,10 +567,22 @@ class _Problems(list[PackProblem]):
         self.append(PackProblem(where, message))
 
 
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    ValueError,
+    OSError,
+    EOFError,
+    NotImplementedError,  # a record asking for a zip version or feature zipfile lacks
+    RuntimeError,
+    struct.error,
+)
+"""What Python's zipfile raises on a damaged container (any altered byte may cause any)."""
+
+
 def _read_zip(data: bytes, problems: _Problems) -> dict[str, bytes] | None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError) as error:
+    except ZIP_ERRORS as error:
         problems.add("zip container", f"not a readable zip file ({error})")
         return None
     files: dict[str, bytes] = {}
@@ -586,15 +598,7 @@ def _read_zip(data: bytes, problems: _Problems) -> dict[str, bytes] | None:
                 continue
             try:
                 files[name] = archive.read(info)
-            except (
-                zipfile.BadZipFile,
-                ValueError,
-                OSError,
-                EOFError,
-                NotImplementedError,
-                RuntimeError,
-                struct.error,
-            ) as error:
+            except ZIP_ERRORS as error:
                 problems.add(name, f"cannot be read from the zip ({error})")
     return files
 
@@ -604,7 +608,7 @@ def _region(data: bytes, offset: int) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = sorted(archive.infolist(), key=lambda i: i.header_offset)
-    except (zipfile.BadZipFile, ValueError, OSError):
+    except ZIP_ERRORS:
         return "the container"
     inside = "the central directory"
     for info in infos:
