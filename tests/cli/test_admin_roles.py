@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from cli_helpers import Traject, as_user, days_ago, dsn, now
 from pg_schemas import PostgresSchemas
+from test_amif import evidence, keys_and_checkpoint, record_scenario
 
 from ledger.roles import ANALYST, AUDITOR, STAFF
 
@@ -443,3 +444,41 @@ def test_analyst_is_refused_the_checkpoints_not_told_there_are_none(
         assert "permission denied" in result.stderr
         assert "it needs the role traject_staff or traject_auditor" in result.stderr
         assert result.stdout == ""
+
+
+def test_an_auditor_gets_no_evidence_pack_from_a_read_model_behind_the_log(
+    ledger_with_roles: dict[str, Any], tmp_path: Path
+) -> None:
+    """The auditor may not catch the AMIF read model up: a pack built from it as it stands
+    would leave out facts recorded since, with every proof still valid. It is refused, and
+    the auditor is told why; once staff have caught the read model up, the same command works."""
+    url, users, owner = (
+        ledger_with_roles["url"],
+        ledger_with_roles["users"],
+        ledger_with_roles["owner"],
+    )
+    scenario = record_scenario(owner)
+    owner.ok("report", "amif", "--project", "MWP", "--period", "2021")  # caught up
+    owner.ok(
+        "record", "service-delivered", str(scenario.people["B"]), "--on", "2021-06-01",
+        "--project-id", "MWP", "--category", "language_course", "--hours", "8",
+    )  # fmt: skip
+    checkpoint, public = keys_and_checkpoint(owner, tmp_path)
+    auditor = Traject(as_user(url, users[AUDITOR]), owner.key_file)
+    pack = tmp_path / "mwp.zip"
+    result = evidence(auditor, checkpoint, public, pack)
+    assert result.exit_code == 1, result.output
+    assert "read model amif is not caught up" in result.stderr
+    assert "no evidence pack was written" in result.stderr
+    assert not pack.exists()
+    # as known at a moment before the new fact, the read model holds all the pack needs
+    earlier = evidence(auditor, checkpoint, public, pack, "--as-known-at", scenario.cut.isoformat())
+    assert earlier.exit_code == 0, earlier.output
+    pack.unlink()
+    owner.ok("report", "amif", "--project", "MWP", "--period", "2021")
+    assert evidence(auditor, checkpoint, public, pack).exit_code == 0
+    # the same ledger, checkpoint and options give the same bytes, whoever builds the pack
+    by_owner = tmp_path / "by-owner.zip"
+    assert evidence(owner, checkpoint, public, by_owner).exit_code == 0
+    assert pack.read_bytes() == by_owner.read_bytes()
+
