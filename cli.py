@@ -156,6 +156,16 @@ def closed_output() -> int:
     return CLOSED_OUTPUT_STATUS
 
 
+def warn_stale_reads(ctx: click.Context) -> None:
+    """Before a failure's message, the read models the command answered from as they stand
+    (a reader who may not catch them up): "no such project" may mean "not caught up yet".
+    Only a command that loaded commands.projections reads read models."""
+    reports = sys.modules.get("commands.projections")
+    traject = ctx.find_object(TrajectContext)
+    if reports is not None and traject is not None:
+        reports.warn_stale(traject)
+
+
 class TrajectGroup(click.Group):
     """The root group; its ``invoke`` is the one error boundary of the command line."""
 
@@ -180,6 +190,7 @@ class TrajectGroup(click.Group):
         except InputError as error:
             raise BadInput(str(error)) from None
         except TrajectError as error:
+            warn_stale_reads(ctx)
             raise TrajectFailure(str(error)) from None
         except BrokenPipeError:
             raise click.exceptions.Exit(closed_output()) from None

@@ -63,8 +63,7 @@ def emit_report(
     says ``caught_up`` (and the ``lag`` in notification ids: 0, a number, or null = unknown).
     """
     chosen = output or ("json" if traject.json else "table")
-    stale = stale_reads(traject.opened) if traject.opened is not None else []
-    traject.warn(stale_warning(read) for read in stale)
+    stale = warn_stale(traject)
     if isinstance(data, dict) and isinstance(data.get("basis"), dict):
         lags = [read.lag for read in stale]
         data = data | {
@@ -91,6 +90,15 @@ def emit_report(
     click.echo(buffer.getvalue(), nl=False)
 
 
+def warn_stale(traject: TrajectContext) -> list[StaleRead]:
+    """Warn on stderr of each read model this invocation answered from as it stands (the
+    user may not catch it up); the error boundary calls it too when a command fails, since
+    a failure (no such project) may come from a read model that is behind."""
+    stale = stale_reads(traject.opened) if traject.opened is not None else []
+    traject.warn(stale_warning(read) for read in stale)
+    return stale
+
+
 def stale_warning(read: StaleRead) -> str:
     behind = (
         "events recorded since are not counted (unknown how many: this user may not read the "
@@ -100,8 +108,8 @@ def stale_warning(read: StaleRead) -> str:
     )
     return (
         f"read model {read.name} is not caught up (this database user may only read it): "
-        f"figures as of notification {read.position}; {behind}; any report run by staff or "
-        "the owner catches it up"
+        f"figures as of notification {read.position}; {behind}; the same report, run by "
+        "staff or the owner, catches it up"
     )
 
 

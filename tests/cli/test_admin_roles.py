@@ -15,7 +15,7 @@ from uuid import uuid4
 
 import psycopg
 import pytest
-from cli_helpers import Traject, as_user, days_ago, dsn, now
+from cli_helpers import Traject, as_user, days_ago, dsn, now, project_registration
 from pg_schemas import PostgresSchemas
 from test_amif import evidence, keys_and_checkpoint, record_scenario
 
@@ -482,3 +482,32 @@ def test_an_auditor_gets_no_evidence_pack_from_a_read_model_behind_the_log(
     assert evidence(owner, checkpoint, public, by_owner).exit_code == 0
     assert pack.read_bytes() == by_owner.read_bytes()
 
+
+def test_a_reader_refused_by_a_read_model_behind_the_log_is_told_it_is_behind(
+    ledger_with_roles: dict[str, Any], tmp_path: Path
+) -> None:
+    """A project registered after the AMIF read model was last caught up is not in it yet:
+    the analyst's report fails, and says that the read model is behind, and which report
+    catches it up, rather than only that no such project is registered."""
+    url, users, owner = (
+        ledger_with_roles["url"],
+        ledger_with_roles["users"],
+        ledger_with_roles["owner"],
+    )
+    owner.ok(*project_registration(days_ago(3)))
+    analyst = Traject(as_user(url, users[ANALYST]), tmp_path / "no-such.key")
+    amif = ("report", "amif", "--project", "MWP", "--period", days_ago(3)[:4])
+    result = analyst(*amif)
+    assert result.exit_code == 1, result.output
+    assert "Error: no AMIF project MWP is registered" in result.stderr
+    assert (
+        "Warning: read model amif is not caught up (this database user may only read it): "
+        "figures as of notification"
+    ) in result.stderr
+    assert "the same report, run by staff or the owner, catches it up" in result.stderr
+    owner.ok("report", "outflow", "--period", "2024H1")  # another read model: still behind
+    assert analyst(*amif).exit_code == 1
+    owner.ok(*amif)
+    result = analyst(*amif)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
