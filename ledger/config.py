@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -9,6 +10,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ledger.errors import TrajectError
 
 DEFAULT_SQLITE_PATH = "traject.db"
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+"""A schema name the event store can use: it writes it into SQL unquoted, so another (upper
+case folds to lower case and is then not found) would make a ledger no later command opens."""
 
 
 @dataclass(frozen=True)
@@ -61,21 +65,53 @@ def parse_database_url(url: str | None) -> StoreConfig:
     )
 
 
+def _port_text(netloc: str) -> str:
+    """The port of a URL's ``user@host:port`` part as written (no check)."""
+    return netloc.rpartition("@")[2].rpartition("]")[2].rpartition(":")[2]
+
+
 def _postgres(text: str) -> StoreConfig:
-    parts = urlsplit(text)
+    shown = re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", text)  # never the password
+
+    def refused(rule: str) -> TrajectError:
+        return TrajectError(f"database URL {shown!r}: {rule}")
+
+    try:
+        parts = urlsplit(text)
+    except ValueError as error:
+        raise refused(f"not a URL ({error})") from None
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range: named below
+        port = 0
+    if port == 0:
+        raise refused(f"port {_port_text(parts.netloc)}: a port is a number from 1 to 65535")
     dbname = unquote(parts.path.lstrip("/"))
     if not dbname:
-        msg = f"database URL {text!r}: name the database, e.g. postgresql://postgres@host/traject"
-        raise TrajectError(msg)
-    query = parse_qs(parts.query)
+        raise refused("name the database, e.g. postgresql://postgres@host/traject")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    for name in query:
+        if name != "schema":
+            raise refused(
+                f"unknown parameter {name}: traject takes only ?schema=NAME; connection "
+                f"settings such as sslmode go in libpq's environment variables (PGSSLMODE, …)"
+            )
+    schemas = query.get("schema", ["public"])
+    if len(schemas) > 1:
+        raise refused("schema is given twice")
+    if not SCHEMA_NAME.fullmatch(schemas[0]):
+        raise refused(
+            f"schema {schemas[0]!r}: a schema name is lower-case letters, digits and _, "
+            "beginning with a letter or _, at most 63 characters"
+        )
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_PORT": str(port or 5432),
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
-        "POSTGRES_SCHEMA": query.get("schema", ["public"])[0],
+        "POSTGRES_SCHEMA": schemas[0],
         "POSTGRES_CONNECT_TIMEOUT": "5",
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_POOL_SIZE": "2",

@@ -6,6 +6,7 @@ import json
 import stat
 from pathlib import Path
 
+import pytest
 from cli_helpers import Traject, days_ago
 
 from ledger.crypto import encode_master_key, generate_master_key
@@ -227,3 +228,45 @@ def test_a_second_init_with_the_key_in_the_environment_is_refused_and_changes_no
             "--json", "timeline", json.loads(registered.stdout)["stream_id"], TRAJECT_MASTER_KEY=key
         ).stdout
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "rule"),
+    [
+        (
+            "postgresql://u:s3cret@db:99999/traject",
+            "port 99999: a port is a number from 1 to 65535",
+        ),
+        ("postgresql://u:s3cret@db:0/traject", "port 0: a port is a number from 1 to 65535"),
+        ("postgresql://u:s3cret@db:abc/traject", "port abc: a port is a number from 1 to 65535"),
+        ("postgresql://u:s3cret@[::1/traject", "not a URL (Invalid IPv6 URL)"),
+        (
+            "postgresql://u:s3cret@db/traject?schema=re;gio",
+            "schema 're;gio': a schema name is lower-case letters, digits and _, beginning "
+            "with a letter or _, at most 63 characters",
+        ),
+        (
+            "postgresql://u:s3cret@db/traject?schema=Regio",
+            "schema 'Regio': a schema name is lower-case letters, digits and _, beginning "
+            "with a letter or _, at most 63 characters",
+        ),
+        ("postgresql://u:s3cret@db/traject?schema=a&schema=b", "schema is given twice"),
+        (
+            "postgresql://u:s3cret@db/traject?schema=regio&sslmode=require",
+            "unknown parameter sslmode: traject takes only ?schema=NAME; connection settings "
+            "such as sslmode go in libpq's environment variables (PGSSLMODE, …)",
+        ),
+        ("postgresql://u:s3cret@db", "name the database, e.g. postgresql://postgres@host/traject"),
+    ],
+)
+def test_a_postgresql_url_traject_cannot_use_is_refused_naming_the_rule(
+    traject: Traject, url: str, rule: str
+) -> None:
+    """Refused before any connection, without a traceback and without the password: a
+    parameter traject would ignore (sslmode) is not silently dropped, and a schema name the
+    event store cannot use unquoted (upper case: init would make a ledger no later command
+    opens) is refused up front."""
+    result = traject("init", TRAJECT_DATABASE_URL=url)
+    assert result.exit_code == 1, result.output
+    shown = url.replace(":s3cret@", ":***@")
+    assert result.stderr == f"Error: database URL {shown!r}: {rule}\n"
