@@ -11,9 +11,10 @@ This is the composition root: the only place that reads the environment (through
   wrong master key) → ``Error: <message>`` on stderr, exit 1;
 * the database cannot be reached or is locked → ``Error: cannot reach database …``, exit 1
   (unless what SQLite could not read is a stored event's text that is not UTF-8: that event is
-  named as altered outside traject, as a ``TrajectError``); the server refuses the connection
-  (no such role or database, a role that may not log in or connect) → ``Error: the database
-  server refused USER's connection to …: <its reason>``, exit 1;
+  named as altered outside traject, as a ``TrajectError``; an SQLite file that cannot be
+  written (a full disk), is not a database or is damaged is named so); the server refuses
+  the connection (no such role or database, a role that may not log in or connect) →
+  ``Error: the database server refused USER's connection to …: <its reason>``, exit 1;
 * the server refuses the database user (PostgreSQL's "permission denied", e.g. an analyst
   running `traject record`) → ``Error: the database user … may not …``, exit 1;
 * the reader of the output went away (``traject export | head``) → nothing more is written,
@@ -80,6 +81,15 @@ def database_message(error: Exception, where: str) -> str:
     text = str(error).strip() or type(error).__name__
     if "database is locked" in text:
         return f"database is locked: another traject process is writing to {where}; try again"
+    if "file is not a database" in text:
+        return (
+            f"{where} is not an SQLite database ({text}): name the ledger's file, as "
+            "`traject init` made it"
+        )
+    if "disk image is malformed" in text:
+        return f"database {where} is damaged ({text}): restore it from a backup"
+    if "disk I/O error" in text or "disk is full" in text:
+        return f"cannot write to database {where}: {text} (is its disk full?)"
     if isinstance(error, ConnectionRefusedByServerError):
         return f"the database server refused {error.user}'s connection to {where}: {text}"
     return f"cannot reach database {where}: {text}"

@@ -1098,9 +1098,15 @@ class SecureDeletePool(SQLiteConnectionPool):
     """
 
     def _create_connection(self) -> SQLiteConnection:
-        connection = super()._create_connection()
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA secure_delete = ON")
+        try:
+            connection = super()._create_connection()
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA secure_delete = ON")
+        except sqlite3.DatabaseError as error:
+            # the library's own set-up (its journal mode) is not wrapped: a full disk, on
+            # which the write-ahead log's shared-memory file cannot be made, a file that is
+            # not a database, or a damaged one fail here
+            raise OperationalError(error) from error
         return connection
 
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -12,6 +18,8 @@ from eventsourcing.persistence import OperationalError, ProgrammingError
 
 from cli import TrajectGroup, database_message
 from commands.context import Settings, TrajectContext
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def group_raising(error: Exception) -> click.Group:
@@ -66,3 +74,69 @@ def test_an_unreachable_postgresql_server_is_an_error(tmp_path: Path) -> None:
     )
     # the key written for a ledger that could not be created is removed again
     assert not traject.key_file.exists()
+
+
+def without_room_to_write(limit: int) -> Callable[[], None]:
+    """For a child process: no file may grow past ``limit`` bytes (as on a full disk: writes
+    fail with an error instead of the signal that would end the process)."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.parametrize("limit", [0, 1000])
+def test_a_disk_that_cannot_take_the_ledger_s_log_is_an_error_not_a_traceback(
+    ledger: Traject, limit: int
+) -> None:
+    """SQLite cannot create the shared-memory file of its write-ahead log when a new
+    connection opens it (a full disk): the command says that the database cannot be written
+    and that the disk may be full, and nothing is recorded."""
+    before = ledger.event_count()
+    path = Path(ledger.database_url.removeprefix("sqlite:///"))
+    for suffix in ("-wal", "-shm"):  # closed ledgers leave none; make sure
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TRAJECT_")},
+        **{k: v for k, v in ledger.env.items() if v is not None},
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "person", "register", "--birth-date",
+         "1990-04-02", "--sex", "f", "--nationality", "SY"],
+        env=env, capture_output=True, text=True, check=False,
+        preexec_fn=without_room_to_write(limit),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr == (
+        f"Error: cannot write to database sqlite:///{path}: disk I/O error (is its disk full?)\n"
+    )
+    assert ledger.event_count() == before
+
+
+def test_a_file_that_is_not_a_ledger_is_named_not_a_traceback(tmp_path: Path) -> None:
+    """--db naming another kind of file (the key file, a document) is a user's mistake; a
+    damaged database file is named as damaged."""
+    other = tmp_path / "notes.db"
+    other.write_text("not a database at all\n")
+    traject = Traject(f"sqlite:///{other}", tmp_path / "notes.db.key")
+    Traject(f"sqlite:///{tmp_path / 'real.db'}", traject.key_file).init()
+    result = traject("audit", "verify")
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"Error: sqlite:///{other} is not an SQLite database (file is not a database): name "
+        "the ledger's file, as `traject init` made it\n"
+    )
+    damaged = tmp_path / "real.db"
+    data = bytearray(damaged.read_bytes())
+    data[100:107] = b"garbage"  # inside the first page's header
+    damaged.write_bytes(bytes(data))
+    result = Traject(f"sqlite:///{damaged}", traject.key_file)("audit", "verify")
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"Error: database sqlite:///{damaged} is damaged (database disk image is malformed): "
+        "restore it from a backup\n"
+    )
