@@ -33,7 +33,7 @@ import struct
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -987,6 +987,43 @@ def _check_meta(
         problems.add(PACK, f"states {meta.get('facts')!r} facts, {proven} proofs verified")
 
 
+def _moment(text: Any) -> datetime | None:
+    """A recorded time or as-known-at moment as the pack writes it (UTC, ``Z``), or None."""
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _check_known_at(
+    meta: Mapping[str, Any], proven: Mapping[str, Mapping[str, Any]], problems: _Problems
+) -> None:
+    """A pack as known at a moment counts only facts recorded by then: each proven fact's
+    stored bytes carry the time it was recorded (``timestamp``)."""
+    stated = meta.get("as_known_at")
+    if stated is None:
+        return  # current knowledge: every fact in the checkpoint may count
+    cut = _moment(stated)
+    if cut is None:
+        problems.add(PACK, f"as_known_at {stated!r} is not a moment (UTC, as the pack writes it)")
+        return
+    for ref, item in proven.items():
+        try:
+            recorded = orjson.loads(str(item["state"])).get("timestamp")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue  # not a stored event's JSON: the recount names it
+        moment = _moment(recorded)
+        if moment is None:
+            problems.add(f"{PROOFS} [{ref}]", f"recorded at {recorded!r}, which is not a moment")
+        elif moment > cut:
+            problems.add(
+                f"{PROOFS} [{ref}]",
+                f"recorded at {recorded}, after the pack's as-known-at {stated}: the ledger did "
+                "not know this fact then",
+            )
+
+
 def _check_issuer(meta: Mapping[str, Any], signer: str | None, problems: _Problems) -> None:
     """pack.json names the issuer key of a signed pack: the key that signed manifest.json."""
     named = meta.get("issuer")
@@ -1047,6 +1084,7 @@ def verify_pack(
     proven = _check_proofs(_json(files, PROOFS, problems), checkpoint, problems)
     if isinstance(meta, dict):
         _check_meta(meta, checkpoint, len(proven), problems)
+        _check_known_at(meta, proven, problems)
         _check_issuer(meta, signer, problems)
     if meta is not None and not isinstance(meta, dict):
         problems.add(PACK, "expected a JSON object")

@@ -8,6 +8,7 @@ import io
 import shutil
 import subprocess
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -26,6 +27,7 @@ from ledger.evidence import (
     EvidencePackError,
     dumps,
     manifest_signature,
+    summary_html,
     verify_pack,
     write_zip,
 )
@@ -112,6 +114,35 @@ def test_a_pack_as_known_at_replays_the_earlier_knowledge(signed, views: Views):
     assert verify_pack(data, public).ok
     figures = orjson.loads(entries(data)[INDICATORS_JSON])
     assert {i["code"]: i["period"] for i in figures["indicators"]}["O.2.3"] == 5  # E not retracted
+
+
+def test_a_fact_recorded_after_the_pack_s_as_known_at_is_named(signed, views: Views):
+    # A forger relabels a pack of current knowledge as one "as known at" the earlier cut (and
+    # rewrites the manifest of the unsigned pack): C's hours were corrected, and D's guidance
+    # recorded, after the cut. Every proof still verifies and the recount agrees, but the
+    # proven stored bytes say when each fact was recorded: those two are named.
+    scenario, checkpoint, _, public = signed
+    files = entries(pack_of(views, checkpoint, public))
+    meta = orjson.loads(files["pack.json"])
+    cut = scenario.cut.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    meta["as_known_at"] = cut
+    figures = orjson.loads(files[INDICATORS_JSON])
+    rows = orjson.loads(files["participants.json"])
+    files["pack.json"] = dumps(meta)
+    files["summary.html"] = summary_html(meta, figures, len(rows))
+    proofs = orjson.loads(files["proofs.json"])
+    recorded = {p["ref"]: orjson.loads(p["state"])["timestamp"] for p in proofs}
+    later = [p for p in proofs if datetime.fromisoformat(recorded[p["ref"]]) > scenario.cut]
+    # C's corrected hours and D's late guidance
+    assert sorted(p["kind"] for p in later) == ["EventCorrected", "ServiceDelivered"]
+    text = problems_of(write_zip(rehashed(files)), public)
+    for entry in later:
+        assert (
+            f"proofs.json [{entry['ref']}]: recorded at {recorded[entry['ref']]}, after the "
+            f"pack's as-known-at {cut}: the ledger did not know this fact then"
+        ) in text
+    # the pack as it was really made as known at the cut verifies
+    assert verify_pack(pack_of(views, checkpoint, public, as_known_at=scenario.cut), public).ok
 
 
 def test_every_altered_byte_of_every_file_is_named(signed, views: Views):
