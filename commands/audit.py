@@ -225,9 +225,11 @@ def verification_json(report: VerificationReport, *, signatures_checked: bool) -
 )
 @click.option(
     "--public-key",
-    "public_pem",
+    "public_pems",
     type=KeyFile(private=False),
-    help="check every checkpoint's signature with this public key",
+    multiple=True,
+    help="check every checkpoint's signature with this public key (repeatable: each "
+    "checkpoint with the key its key id names, as after a new signing key)",
 )
 @quiet_option
 @json_option
@@ -235,7 +237,7 @@ def verification_json(report: VerificationReport, *, signatures_checked: bool) -
 def verify_command(
     traject: TrajectContext,
     checkpoint_files: tuple[Path, ...],
-    public_pem: bytes | None,
+    public_pems: tuple[bytes, ...],
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -251,6 +253,7 @@ def verify_command(
     Example:
       traject audit verify --checkpoint checkpoint-2024-06.txt --public-key auditor.pub
     """
+    public_pem = public_pems or None
     given: list[Checkpoint] = []
     for path in checkpoint_files:
         text = _read(path, "checkpoint")  # its message names the file

@@ -49,6 +49,7 @@ from ledger.integrity import (
     Problem,
     RecordedLeaf,
     Row,
+    TrustedKeys,
     VerificationReport,
     consistency_proof,
     parse_checkpoint,
@@ -627,7 +628,7 @@ def _scan(
     app: TrajectoryLedger,
     checkpoints: Sequence[Checkpoint],
     *,
-    public_key: bytes | None,
+    public_key: TrustedKeys | None,
     expected_origin: str | None,
     progress: Progress | None = None,
 ) -> tuple[VerificationReport, int]:
@@ -913,7 +914,7 @@ def _stored_checkpoints(app: TrajectoryLedger) -> tuple[list[Checkpoint], list[P
 def verify(
     app: TrajectoryLedger,
     given_checkpoints: Iterable[Checkpoint] = (),
-    public_key_pem: bytes | None = None,
+    public_key_pem: TrustedKeys | None = None,
     *,
     progress: Progress | None = None,
 ) -> VerificationReport:

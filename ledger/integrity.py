@@ -798,12 +798,42 @@ def parse_checkpoint(text: str | bytes) -> Checkpoint:
     )
 
 
-def verify_checkpoint_signature(
-    checkpoint: Checkpoint, public_key: Ed25519PublicKey | bytes
-) -> bool:
-    """Whether the checkpoint was signed by this key (PEM or key object), over its exact body."""
+TrustedKeys = Ed25519PublicKey | bytes | tuple[Ed25519PublicKey | bytes, ...]
+"""One public key (PEM or key object), or several: the checkpoint key replaced over the years.
+Each checkpoint is checked with the key its key id names (the first one when none does)."""
+
+
+def key_for(named: str, keys: TrustedKeys) -> Ed25519PublicKey | bytes:
+    """Of ``keys``, the one whose key id is ``named``, else the first."""
+    if not isinstance(keys, tuple):
+        return keys
+    return next((key for key in keys if key_id(key) == named), keys[0])
+
+
+def verify_checkpoint_signature(checkpoint: Checkpoint, public_key: TrustedKeys) -> bool:
+    """Whether the checkpoint was signed by this key (PEM or key object), or by the one of
+    several keys that its key id names, over its exact body."""
     signed = Signature(checkpoint.key_id, checkpoint.signature)
-    return verify_signature(signed, checkpoint.body.encode(), public_key)
+    return verify_signature(
+        signed, checkpoint.body.encode(), key_for(checkpoint.key_id, public_key)
+    )
+
+
+def _unverified(checkpoint: Checkpoint, public_key: TrustedKeys) -> str:
+    """Why a checkpoint's signature fails: the key it names is not given, or it was altered."""
+    keys = public_key if isinstance(public_key, tuple) else (public_key,)
+    ids = [key_id(key) for key in keys]
+    if checkpoint.key_id not in ids:
+        given = ", ".join(ids)
+        which = f"the given key ({given})" if len(ids) == 1 else f"any given key ({given})"
+        return (
+            f"{checkpoint}: the signature does not verify: it names key {checkpoint.key_id}, "
+            f"which is not {which}: the checkpoint was altered or signed by another key"
+        )
+    return (
+        f"{checkpoint}: the signature does not verify with the given key (key id "
+        f"{checkpoint.key_id}): the checkpoint was altered"
+    )
 
 
 # --- verifying the log ------------------------------------------------------------------------
@@ -865,7 +895,7 @@ def _where(notification_id: int, stream_id: UUID, version: int) -> str:
 
 def _check_checkpoints(
     pending: list[Checkpoint],
-    public_key: Ed25519PublicKey | bytes | None,
+    public_key: TrustedKeys | None,
     origin: str | None,
     forged: set[int],
 ) -> list[Problem]:
@@ -878,9 +908,7 @@ def _check_checkpoints(
             problems.append(
                 Problem(
                     "signature",
-                    f"{checkpoint}: the signature does not verify with the given key "
-                    f"(key id {checkpoint.key_id}): the checkpoint was altered or signed "
-                    "by another key",
+                    _unverified(checkpoint, public_key),
                     checkpoint_size=checkpoint.tree_size,
                 )
             )
@@ -900,7 +928,7 @@ def verify_log(
     checkpoints: Sequence[Checkpoint] = (),
     *,
     recorded: Iterable[RecordedLeaf] | None = None,
-    public_key: Ed25519PublicKey | bytes | None = None,
+    public_key: TrustedKeys | None = None,
     origin: str | None = None,
 ) -> VerificationReport:
     """Recompute every leaf from ``rows`` (in notification order) and check the checkpoints.
@@ -928,7 +956,7 @@ def verify_raw_log(
     checkpoints: Sequence[Checkpoint] = (),
     *,
     recorded: Iterable[RecordedLeaf] | None = None,
-    public_key: Ed25519PublicKey | bytes | None = None,
+    public_key: TrustedKeys | None = None,
     origin: str | None = None,
     leaf_sink: list[bytes] | None = None,
 ) -> VerificationReport:

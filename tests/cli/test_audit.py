@@ -228,3 +228,34 @@ def test_the_integrity_commands_never_read_the_master_key(ledger: Traject, tmp_p
         traject.ok("audit", "reads", "--person", person)  # none of the stream is decrypted
     signed = stale.ok("audit", "checkpoint", "-q", "--key", str(tmp_path / "auditor.key"))
     assert signed.stdout.splitlines()[1] == "3"
+
+
+def test_checkpoints_signed_before_and_after_a_new_signing_key_verify_with_both_keys(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """The checkpoint key is replaced (it left with a member of staff): the stored checkpoints
+    signed with the old one stay. --public-key is repeatable, and each checkpoint is checked
+    with the given key its key id names; one whose key is not given fails, naming both."""
+    _, old_checkpoint, old_public = checkpointed(ledger, tmp_path)
+    (tmp_path / "new").mkdir()
+    new_private, new_public = keys(ledger, tmp_path / "new")
+    ledger.register()
+    new_checkpoint = tmp_path / "new-checkpoint.txt"
+    ledger.ok("audit", "checkpoint", "--key", str(new_private), "--out", str(new_checkpoint))
+    old_id = parse_checkpoint(old_checkpoint.read_text()).key_id
+    new_id = parse_checkpoint(new_checkpoint.read_text()).key_id
+
+    only_new = verify(ledger, "--public-key", str(new_public))
+    assert only_new.exit_code == 1
+    assert (
+        f"size 3 at {parse_checkpoint(old_checkpoint.read_text()).created_at}: the signature "
+        f"does not verify: it names key {old_id}, which is not the given key ({new_id}): the "
+        "checkpoint was altered or signed by another key"
+    ) in only_new.stderr
+    assert "size 4" not in only_new.stderr  # the new key's checkpoint verifies
+
+    both = ("--public-key", str(old_public), "--public-key", str(new_public))
+    result = verify(ledger, *both, "--checkpoint", str(old_checkpoint))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "verified 4 events against 2 checkpoints"
+    assert ledger.json("audit", "verify", *both)["signatures_checked"] is True
