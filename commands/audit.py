@@ -179,6 +179,17 @@ def checkpoint_command(
         )
     if out is not None:
         _write_text(out, signed.text, "checkpoint")
+    stored = dict(audit.stored_checkpoint_texts(_ledger(traject))).get(signed.tree_size)
+    if stored is not None and stored != signed.text:  # one stored checkpoint per size
+        kept = parse_checkpoint(stored)
+        where = "the one printed" if out is None else str(out)
+        traject.warn(
+            [
+                f"the ledger already stores a checkpoint of size {kept.tree_size} (time "
+                f"{kept.created_at}, key {kept.key_id}): this one is not stored in it; keep "
+                f"{where} (`traject audit export {kept.tree_size}` gives the stored one)"
+            ]
+        )
     if _wants_json(traject, as_json):
         traject.emit(
             "",

@@ -259,3 +259,25 @@ def test_checkpoints_signed_before_and_after_a_new_signing_key_verify_with_both_
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "verified 4 events against 2 checkpoints"
     assert ledger.json("audit", "verify", *both)["signatures_checked"] is True
+
+
+def test_a_second_checkpoint_of_the_same_size_says_it_is_not_stored(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """The ledger stores one checkpoint per size: signing again before any new event (with
+    the same key or a new one) writes a valid checkpoint, which the command says is not the
+    stored one, instead of leaving the user to believe the ledger holds it."""
+    _, first, public = checkpointed(ledger, tmp_path)
+    (tmp_path / "new").mkdir()
+    new_private, new_public = keys(ledger, tmp_path / "new")
+    again = tmp_path / "again.txt"
+    result = ledger.ok("audit", "checkpoint", "--key", str(new_private), "--out", str(again))
+    stored = parse_checkpoint(first.read_text())
+    assert result.stderr == (
+        f"Warning: the ledger already stores a checkpoint of size 3 (time {stored.created_at}, "
+        f"key {stored.key_id}): this one is not stored in it; keep {again} (`traject audit "
+        "export 3` gives the stored one)\n"
+    )
+    assert ledger.ok("audit", "export", "3").stdout == first.read_text()
+    assert verify(ledger, "--checkpoint", str(again), "--public-key", str(new_public),
+                  "--public-key", str(public)).exit_code == 0  # fmt: skip
