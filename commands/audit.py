@@ -369,15 +369,17 @@ def consistency_command(
 @click.argument("proof", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--public-key",
-    "public_pem",
+    "public_pems",
     type=KeyFile(private=False),
     required=True,
-    help="the public key the checkpoints must be signed with",
+    multiple=True,
+    help="the public key the checkpoints must be signed with (repeatable: each checkpoint "
+    "with the key its key id names, as after a new signing key)",
 )
 @json_option
 @pass_traject
 def verify_proof_command(
-    traject: TrajectContext, proof: Path, public_pem: bytes, as_json: bool
+    traject: TrajectContext, proof: Path, public_pems: tuple[bytes, ...], as_json: bool
 ) -> None:
     """Check an inclusion or consistency proof document offline, without the database.
 
@@ -389,7 +391,7 @@ def verify_proof_command(
       traject audit verify-proof proof.json --public-key auditor.pub
     """
     try:
-        result = check_proof_document(_read(proof, "proof document"), public_pem)
+        result = check_proof_document(_read(proof, "proof document"), public_pems)
     except IntegrityError as error:
         msg = f"{proof}: {error}"
         raise AuditFailedError(msg) from None

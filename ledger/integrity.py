@@ -1401,10 +1401,10 @@ def _checkpoint_field(data: dict[str, Any], key: str) -> Checkpoint:
 
 
 def _signature_problems(
-    checkpoints: Sequence[tuple[str, Checkpoint]], public_key: Ed25519PublicKey | bytes
+    checkpoints: Sequence[tuple[str, Checkpoint]], public_key: TrustedKeys
 ) -> list[str]:
     return [
-        f"{name} ({checkpoint}): the signature does not verify with the given key"
+        f"{name} ({_unverified(checkpoint, public_key)})"
         for name, checkpoint in checkpoints
         if not verify_checkpoint_signature(checkpoint, public_key)
     ]
@@ -1438,7 +1438,7 @@ class InclusionDocument:
             _checkpoint_field(data, "checkpoint"),
         )
 
-    def check(self, public_key: Ed25519PublicKey | bytes) -> ProofCheck:
+    def check(self, public_key: TrustedKeys) -> ProofCheck:
         """Check signature, leaf and audit path offline (docs/audit.md, "Proof documents")."""
         problems = _signature_problems([("checkpoint", self.checkpoint)], public_key)
         if self.event.leaf_hash != self.proof.leaf_hash:
@@ -1492,7 +1492,7 @@ class ConsistencyDocument:
             ConsistencyProof.from_json(json.dumps(data["proof"])),
         )
 
-    def check(self, public_key: Ed25519PublicKey | bytes) -> ProofCheck:
+    def check(self, public_key: TrustedKeys) -> ProofCheck:
         """Check both signatures and the consistency path offline."""
         problems = _signature_problems(
             [("old_checkpoint", self.old), ("new_checkpoint", self.new)], public_key
@@ -1515,7 +1515,7 @@ class ConsistencyDocument:
         return ProofCheck("consistency", summary, tuple(problems))
 
 
-def check_proof_document(text: str | bytes, public_key: Ed25519PublicKey | bytes) -> ProofCheck:
+def check_proof_document(text: str | bytes, public_key: TrustedKeys) -> ProofCheck:
     """Check an inclusion or consistency proof document offline, by its ``format``."""
     try:
         fmt = json.loads(text).get("format") if text else None

@@ -281,3 +281,30 @@ def test_a_second_checkpoint_of_the_same_size_says_it_is_not_stored(
     assert ledger.ok("audit", "export", "3").stdout == first.read_text()
     assert verify(ledger, "--checkpoint", str(again), "--public-key", str(new_public),
                   "--public-key", str(public)).exit_code == 0  # fmt: skip
+
+
+def test_a_consistency_proof_across_a_new_signing_key_verifies_with_both_keys(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """The proof that the log only grew from a checkpoint signed with the old key to one
+    signed with the new key: verify-proof takes --public-key once per trusted key."""
+    _, old_checkpoint, old_public = checkpointed(ledger, tmp_path)
+    (tmp_path / "new").mkdir()
+    new_private, new_public = keys(ledger, tmp_path / "new")
+    ledger.register()
+    new_checkpoint = tmp_path / "new-checkpoint.txt"
+    ledger.ok("audit", "checkpoint", "--key", str(new_private), "--out", str(new_checkpoint))
+    growth = tmp_path / "growth.json"
+    ledger.ok(
+        "audit", "consistency", str(old_checkpoint), str(new_checkpoint), "--out", str(growth)
+    )
+    only_old = ledger("audit", "verify-proof", str(growth), "--public-key", str(old_public))
+    assert only_old.exit_code == 1
+    assert "new_checkpoint (" in only_old.stderr
+    new_id = parse_checkpoint(new_checkpoint.read_text()).key_id
+    old_id = parse_checkpoint(old_checkpoint.read_text()).key_id
+    assert f"it names key {new_id}, which is not the given key ({old_id})" in only_old.stderr
+    result = ledger("audit", "verify-proof", str(growth), "--public-key", str(old_public),
+                    "--public-key", str(new_public))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("consistency proof holds")
