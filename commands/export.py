@@ -30,6 +30,7 @@ from commands.importing import (
 from commands.reading import purpose_option, reading
 from commands.types import MunicipalityType
 from ledger.catalog import CatalogEntry
+from ledger.errors import TrajectError
 from ledger.export import Exporter, ExportFilter
 
 HALF_YEAR = re.compile(r"^([0-9]{4})H([12])$")
@@ -249,5 +250,15 @@ def _target(output: Path | None) -> Iterator[IO[bytes]]:
         yield out
         out.flush()
         return
-    with output.open("xb") as handle:
-        yield handle
+    try:
+        with output.open("xb") as handle:
+            yield handle
+    except BaseException as error:
+        # made here (it did not exist: checked first): a partial export, cut short by a full
+        # disk or a refused event, is not left behind to be taken for a whole one
+        if output.is_file():
+            output.unlink()
+        if isinstance(error, OSError):
+            msg = f"{output}: cannot write the export: {error.strerror}"
+            raise TrajectError(msg) from None
+        raise

@@ -63,13 +63,20 @@ def write_new_file(path: Path, data: bytes, mode: int) -> None:
     """Create ``path`` with ``mode`` and write ``data``; an existing file raises FileExistsError.
 
     Key files are created this way: never overwritten, and never readable by others even for
-    a moment (the mode is set when the file is created, not after).
+    a moment (the mode is set when the file is created, not after). A file that cannot be
+    written whole is removed again.
     """
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())  # on disk before anything depends on it (a rotated ledger)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before anything depends on it (a rotated ledger)
+    except OSError:
+        # made here (O_EXCL) and not finished (a full disk): an empty key file left behind
+        # would refuse every later try, since key files are never overwritten
+        path.unlink(missing_ok=True)
+        raise
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)  # and its name too

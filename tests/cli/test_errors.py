@@ -98,16 +98,9 @@ def test_a_disk_that_cannot_take_the_ledger_s_log_is_an_error_not_a_traceback(
     path = Path(ledger.database_url.removeprefix("sqlite:///"))
     for suffix in ("-wal", "-shm"):  # closed ledgers leave none; make sure
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TRAJECT_")},
-        **{k: v for k, v in ledger.env.items() if v is not None},
-        "PYTHONPATH": str(ROOT),
-    }
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), "person", "register", "--birth-date",
-         "1990-04-02", "--sex", "f", "--nationality", "SY"],
-        env=env, capture_output=True, text=True, check=False,
-        preexec_fn=without_room_to_write(limit),
+    result = run_limited(
+        ledger, limit, "person", "register", "--birth-date", "1990-04-02", "--sex", "f",
+        "--nationality", "SY",
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
@@ -140,3 +133,44 @@ def test_a_file_that_is_not_a_ledger_is_named_not_a_traceback(tmp_path: Path) ->
         f"Error: database sqlite:///{damaged} is damaged (database disk image is malformed): "
         "restore it from a backup\n"
     )
+
+
+def run_limited(traject: Traject, limit: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """`traject ARGS` in a child process that may not grow any file past ``limit`` bytes."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TRAJECT_")},
+        **{k: v for k, v in traject.env.items() if v is not None},
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *args],
+        env=env, capture_output=True, text=True, check=False,
+        preexec_fn=without_room_to_write(limit),
+    )  # fmt: skip
+
+
+def test_a_key_pair_that_cannot_be_written_leaves_no_file_behind(
+    traject: Traject, tmp_path: Path
+) -> None:
+    """keygen never overwrites a key file: an empty one left by a full disk would refuse
+    every later try, so a file the command could not finish is removed."""
+    private = tmp_path / "auditor.key"
+    result = run_limited(traject, 10, "audit", "keygen", "--out", str(private))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == f"Error: {private}: cannot write: File too large\n"
+    assert not private.exists()
+    assert not private.with_suffix(".pub").exists()
+    traject.ok("audit", "keygen", "--out", str(private))
+
+
+def test_an_export_that_cannot_be_written_is_an_error_and_leaves_no_partial_file(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    ledger.ok("generate", "--persons", "20", "--years", "1", "--municipalities", "1")
+    out = tmp_path / "export.jsonl"
+    result = run_limited(ledger, 40_000, "export", "--output", str(out), "--quiet")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == f"Error: {out}: cannot write the export: File too large\n"
+    assert not out.exists()
+    ledger.ok("export", "--output", str(out), "--quiet")
+    assert out.stat().st_size > 40_000
