@@ -230,18 +230,25 @@ def test_the_integrity_commands_never_read_the_master_key(ledger: Traject, tmp_p
     assert signed.stdout.splitlines()[1] == "3"
 
 
+def signed_by_two_keys(traject: Traject, tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    """A checkpoint of 3 events by one key, then a new key and a checkpoint of 4 events by it:
+    (old checkpoint, old public key, new checkpoint, new public key)."""
+    _, old_checkpoint, old_public = checkpointed(traject, tmp_path)
+    (tmp_path / "new").mkdir()
+    new_private, new_public = keys(traject, tmp_path / "new")
+    traject.register()
+    new_checkpoint = tmp_path / "new-checkpoint.txt"
+    traject.ok("audit", "checkpoint", "--key", str(new_private), "--out", str(new_checkpoint))
+    return old_checkpoint, old_public, new_checkpoint, new_public
+
+
 def test_checkpoints_signed_before_and_after_a_new_signing_key_verify_with_both_keys(
     ledger: Traject, tmp_path: Path
 ) -> None:
     """The checkpoint key is replaced (it left with a member of staff): the stored checkpoints
     signed with the old one stay. --public-key is repeatable, and each checkpoint is checked
     with the given key its key id names; one whose key is not given fails, naming both."""
-    _, old_checkpoint, old_public = checkpointed(ledger, tmp_path)
-    (tmp_path / "new").mkdir()
-    new_private, new_public = keys(ledger, tmp_path / "new")
-    ledger.register()
-    new_checkpoint = tmp_path / "new-checkpoint.txt"
-    ledger.ok("audit", "checkpoint", "--key", str(new_private), "--out", str(new_checkpoint))
+    old_checkpoint, old_public, new_checkpoint, new_public = signed_by_two_keys(ledger, tmp_path)
     old_id = parse_checkpoint(old_checkpoint.read_text()).key_id
     new_id = parse_checkpoint(new_checkpoint.read_text()).key_id
 
@@ -288,12 +295,7 @@ def test_a_consistency_proof_across_a_new_signing_key_verifies_with_both_keys(
 ) -> None:
     """The proof that the log only grew from a checkpoint signed with the old key to one
     signed with the new key: verify-proof takes --public-key once per trusted key."""
-    _, old_checkpoint, old_public = checkpointed(ledger, tmp_path)
-    (tmp_path / "new").mkdir()
-    new_private, new_public = keys(ledger, tmp_path / "new")
-    ledger.register()
-    new_checkpoint = tmp_path / "new-checkpoint.txt"
-    ledger.ok("audit", "checkpoint", "--key", str(new_private), "--out", str(new_checkpoint))
+    old_checkpoint, old_public, new_checkpoint, new_public = signed_by_two_keys(ledger, tmp_path)
     growth = tmp_path / "growth.json"
     ledger.ok(
         "audit", "consistency", str(old_checkpoint), str(new_checkpoint), "--out", str(growth)
