@@ -8,7 +8,11 @@ onbetaald_vrijwilligerswerk, onderwijs):
   A person counts at most once per type per period, and may count under several types.
 * ``in_outflow_at_end``: distinct persons whose latest ``OutflowStarted``/``OutflowEnded`` of
   that type with ``occurred_on`` on or before the last day of T (ties broken by stream version)
-  is a start: the stock in outflow at the end of T.
+  is a start: the stock in outflow at the end of T. A person who died (``Deceased``) or moved
+  away (their latest ``MovedOut``/``CaseReopened``, ties by stream version, is a move) on or
+  before that day is not in the stock: nobody records the end of an outflow of a person who has
+  left, so they would otherwise stay in it for good. A closed case (``CaseClosed``) stays in it:
+  a case is often closed because the person works.
 
 The ``total`` row counts distinct persons over all types. ``MovedOut`` is not outflow: it is
 counted apart as ``moved_out``, the distinct persons with a ``MovedOut`` whose ``occurred_on``
@@ -49,6 +53,10 @@ from projections.spans import holding, refresh_spans, span_table
 TOTAL = "total"
 STARTED = "OutflowStarted"
 MOVED_OUT = "MovedOut"
+DECEASED = "Deceased"
+REOPENED = "CaseReopened"
+GONE = "_gone"
+"""The key of a person's span state while they have died or moved away (see :func:`_fold`)."""
 OUTFLOW_TYPES: tuple[str, ...] = tuple(t.value for t in OutflowType)
 GROUPINGS = ("municipality",)
 
@@ -92,8 +100,10 @@ class OutflowProjection(Projection):
         ev.OutflowStarted: ("outflow_type",),
         ev.OutflowEnded: ("outflow_type",),
         ev.MovedOut: (),
+        ev.Deceased: (),
+        ev.CaseReopened: (),
     }
-    version = 3  # outflow_spans: the types each person is in over the dates
+    version = 4  # the stock leaves out persons who died or moved away
     fact_columns = (Column("outflow_type", TEXT, nullable=False),)
     fact_indexes = (("occurred_on",),)
     derived_tables = (span_table("outflow_spans", Column("open", TEXT, nullable=False)),)
@@ -109,17 +119,23 @@ class OutflowProjection(Projection):
 
 def _fold(state: dict[str, Any], row: Sequence[Any]) -> None:
     """One fact (stream_id, occurred_on, kind, outflow_type, municipality) into a person's
-    state: outflow type → the municipality of its start, while it is open."""
+    state: outflow type → the municipality of its start, while it is open; and ``GONE`` while
+    the person has died or moved away (a ``CaseReopened`` after a move brings them back)."""
     kind, outflow_type = row[2], str(row[3])
     if kind == STARTED:
         state[outflow_type] = str(row[4])
-    elif kind != MOVED_OUT:
+    elif kind in (MOVED_OUT, DECEASED):
+        state[GONE] = True
+    elif kind == REOPENED:
+        state.pop(GONE, None)
+    else:
         state.pop(outflow_type, None)
 
 
 def _open(state: dict[str, Any]) -> tuple[str] | None:
-    """The open types as ``type=municipality`` words, sorted; None when there are none."""
-    if not state:
+    """The open types as ``type=municipality`` words, sorted; None when there are none or the
+    person has died or moved away."""
+    if not state or GONE in state:
         return None
     return (" ".join(f"{kind}={where}" for kind, where in sorted(state.items())),)
 
@@ -255,20 +271,27 @@ def _scan(tx: Tx, counts: _Counts, end: str, as_known_at: datetime) -> None:
     end per type (a window function over the whole table sorts far more slowly)."""
     known, params = known_at_clause(as_known_at)
     latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
+    deceased: set[str] = set()
+    whereabouts: dict[str, tuple[str, int, str]] = {}  # the latest move or reopening
     for stream_id, kind_of_outflow, kind, municipality, on, version in tx.rows(
         "SELECT stream_id, outflow_type, kind, municipality, occurred_on, version"
         f" FROM {tx.table(OUTFLOW.facts_table.name)} WHERE occurred_on <= ? AND {known}",
         [end, *params],
     ):
         counts.add(stream_id, kind_of_outflow, kind, municipality, on)
-        if kind == MOVED_OUT:
-            continue
-        key = (stream_id, kind_of_outflow)
-        mark = (on, version, kind, municipality)
-        if key not in latest or mark[:2] > latest[key][:2]:
-            latest[key] = mark
+        if kind == DECEASED:
+            deceased.add(stream_id)
+        elif kind in (MOVED_OUT, REOPENED):
+            if stream_id not in whereabouts or (on, version) > whereabouts[stream_id][:2]:
+                whereabouts[stream_id] = (on, version, kind)
+        else:
+            key = (stream_id, kind_of_outflow)
+            mark = (on, version, kind, municipality)
+            if key not in latest or mark[:2] > latest[key][:2]:
+                latest[key] = mark
+    gone = deceased | {s for s, (_, _, kind) in whereabouts.items() if kind == MOVED_OUT}
     counts.stock += [
         (stream_id, kind_of_outflow, municipality)
         for (stream_id, kind_of_outflow), (_, _, kind, municipality) in latest.items()
-        if kind == STARTED
+        if kind == STARTED and stream_id not in gone
     ]
