@@ -21,6 +21,7 @@ from commands.report_inburgering import (
     plans_command,
 )
 from commands.reporting import (
+    ReportDate,
     as_known_at_option,
     basis,
     basis_caption,
@@ -29,7 +30,6 @@ from commands.reporting import (
     period_option,
     report_day,
 )
-from commands.types import IsoDate
 from ledger.municipalities import label as municipality_label
 from ledger.values import Period
 from projections import Views
@@ -306,7 +306,9 @@ def housing_command(
 
 @group.command("ladder")
 @on_option("the rungs are")
-@click.option("--from", "from_date", type=IsoDate(), help="also count transitions since this date")
+@click.option(
+    "--from", "from_date", type=ReportDate(), help="also count transitions since this date"
+)
 @municipality_option("only persons whose latest assessment was in it")
 @as_known_at_option()
 @format_option()

@@ -19,6 +19,7 @@ from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
 from commands.report import group
 from commands.reporting import (
+    REPORT_YEARS,
     as_known_at_option,
     basis,
     basis_caption,
@@ -136,7 +137,7 @@ def cohort_table(report: CohortReport) -> Table:
 
 @group.command("cohort")
 @click.option(
-    "--year", type=whole_number(1990, 2100), required=True, help="the year of first housing"
+    "--year", type=whole_number(*REPORT_YEARS), required=True, help="the year of first housing"
 )
 @municipality_option()
 @as_known_at_option()

@@ -12,6 +12,29 @@ from commands.types import IsoDate, KnownAtMoment, MunicipalityType
 from ledger.aggregates import dutch_day
 from ledger.values import Period
 
+REPORT_YEARS = (1990, 2100)
+"""The years a report can be asked for (a period, a quarter, a day, a cohort's year): the
+reports count dates around them (deadlines, warning windows), which must stay within the
+calendar a date can hold."""
+
+
+def check_report_year(
+    kind: click.ParamType,
+    year: int,
+    value: Any,
+    param: click.Parameter | None,
+    ctx: click.Context | None,
+) -> None:
+    """Fail (a usage error) when ``year`` is outside :data:`REPORT_YEARS`."""
+    first, last = REPORT_YEARS
+    if not first <= year <= last:
+        kind.fail(
+            f"{str(value)!r} is outside the years traject reports on: use a year from {first} "
+            f"to {last}",
+            param,
+            ctx,
+        )
+
 
 class PeriodType(click.ParamType[Period]):
     """A reporting period: 2024 (year), 2024H1 / 2024-H1 (half-year), 2024Q3 (quarter)."""
@@ -27,9 +50,11 @@ class PeriodType(click.ParamType[Period]):
         if isinstance(value, Period):
             return value
         try:
-            return Period.parse(str(value))
+            period = Period.parse(str(value))
         except ValueError as error:
             self.fail(str(error), param, ctx)
+        check_report_year(self, period.year, value, param, ctx)
+        return period
 
 
 class QuarterType(PeriodType):
@@ -50,7 +75,17 @@ class QuarterType(PeriodType):
         if period is None or period.kind != "Q":
             text = f"{str(value)!r} is not a quarter: use the year, Q and 1 to 4, such as 2024Q2"
             self.fail(text, param, ctx)
+        check_report_year(self, period.year, value, param, ctx)
         return period
+
+
+class ReportDate(IsoDate):
+    """The day a report counts on (``--on``, ``--from``): a date in :data:`REPORT_YEARS`."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        day = super().convert(value, param, ctx)
+        check_report_year(self, day.year, value, param, ctx)
+        return day
 
 
 AS_KNOWN_AT_HELP = (
@@ -62,9 +97,21 @@ AS_KNOWN_AT_HELP = (
 MUNICIPALITY_HELP = "only this municipality: a CBS code (GM0363) or a name (Amsterdam)"
 
 
+class ReportKnownAt(KnownAtMoment):
+    """``--as-known-at`` of a report: a :class:`KnownAtMoment` in :data:`REPORT_YEARS` (the day
+    a report counts on defaults to its day)."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        moment = super().convert(value, param, ctx)
+        check_report_year(self, moment.year, value, param, ctx)
+        return moment
+
+
 def as_known_at_option() -> Any:
     """``--as-known-at``: the knowledge cut-off every report takes."""
-    return click.option("--as-known-at", type=KnownAtMoment(), help=AS_KNOWN_AT_HELP)
+    return click.option("--as-known-at", type=ReportKnownAt(), help=AS_KNOWN_AT_HELP)
 
 
 class ReportDayOption(click.Option):
@@ -76,7 +123,7 @@ def on_option(what: str) -> Any:
     today (:func:`report_day`)."""
     return click.option(
         "--on",
-        type=IsoDate(),
+        type=ReportDate(),
         cls=ReportDayOption,
         help=f"the date {what} true on [default: the day of --as-known-at, else today]",
     )

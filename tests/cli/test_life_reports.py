@@ -79,3 +79,43 @@ def test_a_year_out_of_range_is_a_usage_error(ledger: Traject) -> None:
     assert result.exit_code == 2
     assert "'--year'" in last_line(result.stderr)
     assert "202 is not in the range 1990<=x<=2100" in last_line(result.stderr)
+
+
+OUT_OF_RANGE = [
+    ("--period", ("report", "outflow", "--period", "9999H2")),
+    ("--period", ("report", "outflow", "--period", "0000")),
+    ("--period", ("report", "housing", "--period", "9999H2")),
+    ("--period", ("report", "plans", "--period", "9999Q4")),
+    *(("--period", ("report", command, "--period", "9999")) for command in PERIOD_COMMANDS),
+    ("--period", ("report", "amif", "--project", "MWP", "--period", "1989")),
+    ("--quarter", ("report", "dashboard", "--quarter", "9999Q4")),
+    ("--quarter", ("report", "swi", "--quarter", "0000Q1")),
+    ("--on", ("caseload", "--on", "0001-01-01")),
+    ("--on", ("report", "inburgering", "--on", "9999-12-31")),
+    ("--on", ("find-candidates", "--on", "9999-12-31")),
+    ("--from", ("report", "ladder", "--on", "2024-06-30", "--from", "1000-01-01")),
+    ("--on", ("report", "caseload", "--on", "9999-12-31")),
+    ("--as-known-at", ("caseload", "--as-known-at", "0001-01-01")),
+    ("--as-known-at", ("report", "outflow", "--period", "2024", "--as-known-at", "1989-12-31")),
+]
+
+
+@pytest.mark.parametrize(
+    ("option", "args"), OUT_OF_RANGE, ids=[" ".join(args[-3:]) for _, args in OUT_OF_RANGE]
+)
+def test_a_period_or_day_outside_the_reported_years_is_a_usage_error(
+    ledger: Traject, option: str, args: tuple[str, ...]
+) -> None:
+    """A year such as 0 or 9999 gave a traceback (a date out of Python's range) in every
+    report: the years a report can be asked for are those of ``report cohort --year``
+    (1990 to 2100)."""
+    result = ledger(*args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    value = args[-1]
+    assert last_line(result.stderr) == (
+        f"Error: Invalid value for '{option}': {value!r} is outside the years traject reports "
+        "on: use a year from 1990 to 2100"
+    )
+    assert result.stdout == ""
+    assert built(ledger) == []
