@@ -146,7 +146,9 @@ def housing(
         ValueError: ``period`` is not a half-year.
 
     Municipalities appear when they have a taakstelling for any half-year up to ``period``, a
-    confirmed realisation for ``period`` or a counting housing in ``period``. Catches up first.
+    confirmed realisation for ``period`` or a counting housing in ``period``; the one asked for
+    with ``municipality`` always appears (with no target, 0 realised and no balance when it has
+    none of those). Catches up first.
     """
     if period.kind != "H":
         msg = f"the taakstelling is half-yearly: give a half-year such as 2024H1, not {period}"
@@ -190,7 +192,8 @@ def housing(
             realised.setdefault(str(m), {})[str(p)] = int(n)
     key = str(period)
     rows = []
-    for m in sorted(set(targets) | set(official) | {m for m, by in realised.items() if key in by}):
+    shown = set(targets) | set(official) | {m for m, by in realised.items() if key in by}
+    for m in [municipality] if municipality else sorted(shown):
         own_targets = targets.get(m, {})
         own_realised = realised.get(m, {})
         balance: int | None = None

@@ -188,6 +188,12 @@ def test_the_confirmed_realisation_is_shown_beside_for_reconciliation(
 
 def test_one_municipality_and_only_half_years(views: Views, cut: datetime) -> None:
     assert figures(housing(views, H1, municipality=B)) == {B: (1, 1, 0, "op schema")}
+    # a municipality asked for by name is always shown: GM0599 has nothing in 2023H2, and
+    # GM0363 nothing at all (no target, nothing housed: no balance), rather than an empty table
+    assert figures(housing(views, Period.parse("2023H2"), municipality=B)) == {
+        B: (None, 0, None, None)
+    }
+    assert figures(housing(views, H1, municipality="GM0363")) == {"GM0363": (None, 0, None, None)}
     with pytest.raises(ValueError, match="half-yearly"):
         housing(views, Period.parse("2024Q1"))
 
