@@ -202,8 +202,11 @@ def resolve(text: str, year: int | None = None) -> str:
             )
             raise UnknownMunicipalityError(msg)
     names = {_key(name): name for name in listing.names.values()}
+    # a name's first words (``Nuenen`` of ``Nuenen, Gerwen en Nederwetten``), then close spellings
+    starting = sorted(k for k in names if key and k.startswith((f"{key} ", f"{key},")))
     close = difflib.get_close_matches(key, list(names), n=3, cutoff=0.75)
-    raise _unknown(stripped, listing.year, [names[k] for k in close])
+    matches = list(dict.fromkeys([*starting, *close]))[:3]
+    raise _unknown(stripped, listing.year, [names[k] for k in matches])
 
 
 def label(code: str | None) -> str | None:

@@ -85,6 +85,16 @@ def test_an_unknown_name_names_close_matches() -> None:
         resolve("GM9999")
 
 
+def test_the_first_words_of_a_long_name_suggest_it() -> None:
+    # "Nuenen" is how the municipality Nuenen, Gerwen en Nederwetten is called; the close
+    # matches compare whole names, so it found nothing to suggest
+    with pytest.raises(
+        UnknownMunicipalityError,
+        match=r"'Nuenen' is not a .*; did you mean Nuenen, Gerwen en Nederwetten\?$",
+    ):
+        resolve("Nuenen")
+
+
 def test_a_short_name_that_fits_two_municipalities_is_refused() -> None:
     with pytest.raises(AmbiguousMunicipalityError, match=r"GM0373 Bergen \(NH\.\), GM0893"):
         resolve("Bergen")
