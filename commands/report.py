@@ -83,7 +83,8 @@ def outflow_table(report: OutflowReport) -> Table:
             moved_cells = ["moved out (not outflow)", str(moved.get(row.group, 0)), "-"]
             table.add_row(*group, *moved_cells, style="dim")
     table.caption = (
-        f"distinct persons; events up to notification {report.position}, "
+        "distinct persons; in outflow at end: on the period's last day, leaving out persons "
+        f"who died or moved away by then; events up to notification {report.position}, "
         f"rules {report.rule_version}, digest {(report.digest or '-')[:16]}"
     )
     return table
