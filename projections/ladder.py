@@ -5,9 +5,10 @@
   (rung, date, municipality); a retracted assessment does not count.
 * A person is **active on d** as in the caseload (P1): not deceased on d (no ``Deceased`` with
   ``occurred_on <= d``), and their latest ``CaseClosed`` / ``MovedOut`` / ``CaseReopened`` on or
-  before d (ties by stream version) is not a closure or a move. (An assessed person is
-  registered: the ledger records nothing for a person before their registration.) The read model
-  keeps these facts itself, so that it depends on its own facts only.
+  before d (ties by stream version) is not a closure or a move. The read model keeps these
+  facts itself, so that it depends on its own facts only. Unlike the caseload, it does not ask
+  for a fact placing the person in a municipality by d: the registration is the first fact of a
+  person's stream, but an assessment may be dated before it (history recorded later).
 * The **distribution on d** counts the active persons with a rung on d, per rung 1–6; the
   persons with a rung on d who are not active on d are counted apart (``inactive_assessed``).
 * The **transitions between f and d** (f <= d) count, for every pair (rung on f, rung on d), the
