@@ -227,7 +227,8 @@ def plans_csv_rows(result: PlansReport) -> list[dict[str, Any]]:
     return rows
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
+    """A share (0.3333) as the tables show it (33%); ``-`` for none."""
     return "-" if value is None else f"{value:.0%}"
 
 
@@ -242,14 +243,14 @@ def plans_tables(result: PlansReport) -> list[Table]:
     table.add_column("persons", justify="right")
     table.add_column("share", justify="right")
     table.add_row("active clients", str(result.active), "")
-    table.add_row("with a PIP", str(result.with_plan), _percent(result.plan_share))
+    table.add_row("with a PIP", str(result.with_plan), percent(result.plan_share))
     table.add_row("PIP v1 due in the period", str(result.pip_due), "", style="bold")
     for name, value in (
         ("  adopted on time", result.pip_on_time),
         ("  adopted late", result.pip_late),
         ("  still open", result.pip_open),
     ):
-        table.add_row(name, str(value), _percent(share(value, result.pip_due)))
+        table.add_row(name, str(value), percent(share(value, result.pip_due)))
     table.caption = report.basis_caption(result.position, result.rule_version, result.digest)
     cohorts = Table(
         title="Wi2021 cohorts (year the duty started)", title_justify="left", box=box.SIMPLE_HEAD
@@ -262,7 +263,7 @@ def plans_tables(result: PlansReport) -> list[Table]:
             c.cohort,
             str(c.persons),
             str(c.intake_started),
-            _percent(share(c.intake_started, c.persons)),
+            percent(share(c.intake_started, c.persons)),
             _days(c.median_days_to_intake),
             str(c.pip_adopted),
             _days(c.median_days_to_pip),
@@ -352,7 +353,7 @@ def inburgering_tables(result: InburgeringReport) -> list[Table]:
         exams.add_column(name, justify="left" if name == "component" else "right")
     for e in result.exams:
         exams.add_row(
-            e.component, str(e.attempt_no), str(e.taken), str(e.passed), _percent(e.pass_rate)
+            e.component, str(e.attempt_no), str(e.taken), str(e.passed), percent(e.pass_rate)
         )
     risk = Table(
         title=f"Risk list: term ends within {result.risk_months} months, duty not fulfilled",

@@ -15,6 +15,7 @@ from rich.table import Table
 from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
 from commands.report import group
+from commands.report_inburgering import percent
 from commands.report_life import caption, new_table, report_head, title
 from commands.reporting import as_known_at_option, basis, municipality_option, quarter_option
 from ledger.values import Period
@@ -63,6 +64,8 @@ def dashboard_tables(report: DashboardReport) -> list[Table]:
             if isinstance(value, dict):
                 for key, each in value.items():
                     table.add_row(figure, key, value_text(each))
+            elif figure.endswith("_share"):  # a fraction in the JSON, a percentage here
+                table.add_row(figure, "", percent(value))
             else:
                 table.add_row(figure, "", value_text(value))
         tables.append(table)
