@@ -152,19 +152,23 @@ def ladder_json(report: LadderReport) -> dict[str, Any]:
 
 
 def ladder_csv_rows(report: LadderReport) -> list[dict[str, Any]]:
-    """One row per rung (``figure`` = rung), then one per cell of the transition matrix."""
+    """One row per rung (``figure`` = rung), the persons not active; with a from-date the
+    persons first assessed after it and those not active on it (with the matrix they add up to
+    the rungs' total), then one row per cell of the transition matrix."""
     rows: list[dict[str, Any]] = [
         {"figure": "rung", "from_rung": None, "rung": c.rung, "persons": c.persons}
         for c in report.distribution
     ]
-    rows.append(
-        {
-            "figure": "inactive_assessed",
-            "from_rung": None,
-            "rung": None,
-            "persons": report.inactive_assessed,
+    counts = {"inactive_assessed": report.inactive_assessed}
+    if report.from_date:
+        counts |= {
+            "first_assessed": report.first_assessed,
+            "inactive_on_from": report.inactive_on_from,
         }
-    )
+    rows += [
+        {"figure": figure, "from_rung": None, "rung": None, "persons": persons}
+        for figure, persons in counts.items()
+    ]
     rows += [
         {"figure": "transition", "from_rung": t.from_rung, "rung": t.to_rung, "persons": t.persons}
         for t in report.transitions

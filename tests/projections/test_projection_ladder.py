@@ -193,3 +193,20 @@ def test_report_ladder_command(tmp_path: Path) -> None:
     refused = run("report", "ladder", "--on", "2024-01-01", "--from", "2024-06-30")
     assert refused.exit_code == 2
     assert "must not be after --on" in refused.stderr
+    # with --from, the CSV has the two counts that reconcile the distribution with the matrix:
+    # 5 assessed = 3 in the matrix + 2 first assessed + 0 not active on --from
+    with_from = list(
+        csv.DictReader(
+            io.StringIO(
+                run(
+                    "report", "ladder", "--on", "2024-06-30", "--from", "2024-01-31",
+                    "--format", "csv",
+                ).stdout
+            )
+        )
+    )  # fmt: skip
+    counts = {r["figure"]: int(r["persons"]) for r in with_from if r["figure"] != "transition"}
+    assert (counts["first_assessed"], counts["inactive_on_from"]) == (2, 0)
+    matrix = sum(int(r["persons"]) for r in with_from if r["figure"] == "transition")
+    rungs = sum(int(r["persons"]) for r in with_from if r["figure"] == "rung")
+    assert rungs == matrix + counts["first_assessed"] + counts["inactive_on_from"] == 5
