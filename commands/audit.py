@@ -551,6 +551,9 @@ def replay_command(
     JSON, the last notification id recorded by then, the rule version, and the smallest stored
     checkpoint that covers that id (or null).
 
+    A user who may not catch read models up (traject_auditor) is refused when a read model
+    the report reads has not counted an event recorded by then: have staff run the report.
+
     A timeline shows special-category values only when given --purpose, and records the read
     as `audit replay timeline` (see `traject timeline`).
 

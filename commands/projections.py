@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from commands.context import TrajectContext, pass_traject
+from commands.replaying import STALE_CHECKED
 from commands.types import whole_number
 from projections import PROJECTIONS, ProjectionStatus, RunResult, Views, rebuild_many, statuses
 from projections.base import StaleRead, default_workers, require_builder, stale_reads
@@ -93,9 +94,12 @@ def emit_report(
 def warn_stale(traject: TrajectContext) -> list[StaleRead]:
     """Warn on stderr of each read model this invocation answered from as it stands (the
     user may not catch it up); the error boundary calls it too when a command fails, since
-    a failure (no such project) may come from a read model that is behind."""
+    a failure (no such project) may come from a read model that is behind. Not while a replay
+    runs the command (``commands.replaying.STALE_CHECKED``): the replay checks them itself."""
     stale = stale_reads(traject.opened) if traject.opened is not None else []
-    traject.warn(stale_warning(read) for read in stale)
+    context = click.get_current_context(silent=True)
+    if context is None or not context.find_root().meta.get(STALE_CHECKED):
+        traject.warn(stale_warning(read) for read in stale)
     return stale
 
 

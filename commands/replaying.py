@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shlex
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -19,12 +20,24 @@ import click
 from commands.reporting import ReportDayOption, report_day
 from ledger import audit
 from ledger.application import TrajectoryLedger
+from ledger.errors import TrajectError
 from ledger.rules import current_rules
+from projections import Views
+from projections.base import not_covered
 
 REPLAY_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 """For a command that takes another command's words after its own options."""
 
 ADDED_OPTIONS = ("--as-known-at", "--format")
+
+STALE_CHECKED = "traject.stale_checked"
+"""``ctx.meta`` key, set while a command runs in-process for a replay: the read models it
+answers from as they stand are not warned of (``commands.projections.warn_stale``), since the
+replay checks them against its moment itself (:func:`replay`)."""
+
+
+class ReplayNotCoveredError(TrajectError):
+    """A read model this user may only read is behind the events recorded by the moment."""
 
 
 def resolve(root: click.Context, args: Sequence[str]) -> tuple[list[str], click.Command]:
@@ -103,6 +116,23 @@ def replay(
 ) -> tuple[Any, dict[str, Any]]:
     """Run the read command ``args`` as known at ``moment``: its JSON result, and the replay
     block that proves it (:func:`ledger.audit.replay_block`: digest, last notification id,
-    rule version, covering checkpoint)."""
-    result = run_as_known_at(root, args, moment)
+    rule version, covering checkpoint).
+
+    Raises:
+        ReplayNotCoveredError: the command answered from a read model this user may not catch
+            up (an auditor) that has not counted an event of a kind it reads recorded by
+            ``moment``: the result would miss a fact the block says it counts.
+    """
+    root.meta[STALE_CHECKED] = True
+    try:
+        result = run_as_known_at(root, args, moment)
+    finally:
+        del root.meta[STALE_CHECKED]
+    missing = not_covered(Views(app), moment, "a replay")
+    if missing is not None:
+        msg = (
+            f"{missing}: nothing was replayed. Run the command as staff or the owner, or have "
+            f"them run `traject {shlex.join(args)}` first (it catches the read model up)"
+        )
+        raise ReplayNotCoveredError(msg)
     return result, audit.replay_block(app, moment, result, rule_version_of(result))

@@ -37,7 +37,7 @@ from projections.base import (
     Views,
     catch_up,
     checked_on_failure,
-    stale_reads,
+    not_covered,
     timestamp_text,
 )
 
@@ -180,29 +180,18 @@ def amif(
     )
 
 
-def _require_every_fact(views: Views, position: int, as_known_at: datetime | None) -> None:
+def _require_every_fact(views: Views, as_known_at: datetime | None) -> None:
     """Refuse a pack counted from the read model as it stands (a user who may only read it)
     when events recorded by ``as_known_at`` (or by now) lie after its position: their facts
     would be missing from the pack, and every proof in it would still verify."""
-    if not any(read.name == AMIF.name for read in stale_reads(views.app)):
-        return
-    needed = (
-        views.last_notification_id()
-        if as_known_at is None
-        else audit.last_notification_id_at(views.app, as_known_at)
-    )
-    if needed is not None and position >= needed:
-        return
-    known = "now" if as_known_at is None else f"at {timestamp_text(as_known_at)}"
-    upto = "" if needed is None else f", up to notification {needed}"
-    msg = (
-        f"read model {AMIF.name} is not caught up (this database user may only read it): it "
-        f"counts the events up to notification {position}, and a pack must count every fact "
-        f"known {known}{upto}: no evidence pack was written. Run `traject audit evidence` as "
-        "staff or the owner, or have them run `traject report amif` first (it catches the read "
-        "model up)"
-    )
-    raise EvidencePackError(msg)
+    missing = not_covered(views, as_known_at, "a pack", names=[AMIF.name])
+    if missing is not None:
+        msg = (
+            f"{missing}: no evidence pack was written. Run `traject audit evidence` as staff "
+            "or the owner, or have them run `traject report amif` first (it catches the read "
+            "model up)"
+        )
+        raise EvidencePackError(msg)
 
 
 def evidence_pack(
@@ -229,7 +218,7 @@ def evidence_pack(
             does not hold every fact known at the moment.
     """
     report = amif(views, project, period, as_known_at=as_known_at)
-    _require_every_fact(views, report.position, as_known_at)
+    _require_every_fact(views, as_known_at)
     key = pseudonym_key(views.app, report.figures.project)
     inputs = PackInput(
         figures=report.figures,

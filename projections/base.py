@@ -160,12 +160,14 @@ class StaleRead:
     """A read model answered as it stands, not caught up: the reader may not write it.
 
     ``lag`` is the number of notification ids after ``position`` (None when the reader may not
-    read the events table, as an analyst may not).
+    read the events table, as an analyst may not); ``topics`` the kinds of events the read
+    model reads (its catch-up would skip every other one).
     """
 
     name: str
     position: int
     lag: int | None
+    topics: tuple[str, ...] = field(default=(), repr=False)
 
 
 _STALE: weakref.WeakKeyDictionary[TrajectoryLedger, dict[str, StaleRead]] = (
@@ -176,6 +178,56 @@ _STALE: weakref.WeakKeyDictionary[TrajectoryLedger, dict[str, StaleRead]] = (
 def stale_reads(app: TrajectoryLedger) -> list[StaleRead]:
     """The read models this open ledger answered from without catching up, by name."""
     return sorted(_STALE.get(app, {}).values(), key=lambda read: read.name)
+
+
+def not_covered(
+    views: Views,
+    as_known_at: datetime | None,
+    what: str,
+    *,
+    names: Iterable[str] | None = None,
+) -> str | None:
+    """Why the read models this open ledger answered from as they stand (:func:`stale_reads`;
+    only those in ``names`` when given) miss facts known at ``as_known_at`` (None: now), or
+    None when none does: each one's position is at least the last notification id recorded by
+    then, or no event it reads lies between the two (a reader of the events table can tell).
+
+    The message says what the read models count and what ``what`` (``"a pack"``, ``"a
+    replay"``) must count; the caller adds what was not done and who can catch them up. A
+    reader who may not read the events table learns the log's top from
+    ``traject_last_notification_id()``, and cannot tell the last event of a past moment
+    (the events table refuses it).
+    """
+    wanted = None if names is None else set(names)
+    stale = [read for read in stale_reads(views.app) if wanted is None or read.name in wanted]
+    if not stale:
+        return None
+    needed = (
+        views.last_notification_id()
+        if as_known_at is None
+        else audit.last_notification_id_at(views.app, as_known_at)
+    )
+    behind = [read for read in stale if _misses(views, read, needed)]
+    if not behind:
+        return None
+    counts = "; ".join(
+        f"read model {read.name} is not caught up (this database user may only read it): it "
+        f"counts the events up to notification {read.position}"
+        for read in behind
+    )
+    known = "now" if as_known_at is None else f"at {timestamp_text(as_known_at)}"
+    upto = "" if needed is None else f", up to notification {needed}"
+    return f"{counts}, and {what} must count every fact known {known}{upto}"
+
+
+def _misses(views: Views, read: StaleRead, needed: int | None) -> bool:
+    """Whether an event ``read`` reads lies after its position, up to ``needed`` (unknown:
+    None, or a reader who may not read the events table, misses)."""
+    if needed is None or read.position >= needed:
+        return needed is None
+    if not views.events_readable:
+        return True
+    return bool(views.read_rows(read.position, 1, read.topics, until=needed))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1604,7 +1656,7 @@ def read_as_stored(views: Views, projection: Projection) -> RunResult:
     lag = None if top is None else max(top - state.position, 0)
     if lag != 0:
         _STALE.setdefault(views.app, {})[projection.name] = StaleRead(
-            projection.name, state.position, lag
+            projection.name, state.position, lag, tuple(projection.topics)
         )
     return RunResult(projection.name, state.position, 0, state.digest)
 

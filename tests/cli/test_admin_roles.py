@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -300,34 +301,95 @@ def test_analyst_is_told_to_have_a_read_model_built(
 def test_auditor_reports_and_replays_without_writing(
     ledger_with_roles: dict[str, Any],
 ) -> None:
+    """The auditor may not catch a read model up: a replay as known at a moment the read model
+    covers is the replay staff get; one as known at a moment after a fact it has not counted
+    is refused, since its block would name a last event its result does not count."""
     url, users, owner = (
         ledger_with_roles["url"],
         ledger_with_roles["users"],
         ledger_with_roles["owner"],
     )
     auditor = Traject(as_user(url, users[AUDITOR]), owner.key_file)
-    before = owner.json("report", "outflow", "--period", "2024H1")
-    owner.register()  # the auditor may read the events: it knows the lag exactly
-    result = auditor("report", "outflow", "--period", "2024H1", "--format", "json")
+    outflow = ("report", "outflow", "--period", "2024H1")
+    before = owner.json(*outflow)
+    position = before["basis"]["position"]
+    covered = now()
+    person = owner.register()  # the auditor may read the events: it knows the lag exactly
+    unread = now()  # a registration is of no kind the outflow read model reads
+    result = auditor(*outflow, "--format", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["rows"] == before["rows"]
     assert (report["basis"]["caught_up"], report["basis"]["lag"]) == (False, 1)
-    replay = auditor(
-        "audit", "replay", "--as-known-at", now(), "report", "outflow", "--period", "2024H1"
-    )
-    assert replay.exit_code == 0, replay.output
-    assert json.loads(replay.stdout)["result"]["rows"] == before["rows"]
+    replays = {}
+    for moment, last in ((covered, position), (unread, position + 1)):
+        replay = auditor("audit", "replay", "--as-known-at", moment, *outflow)
+        assert replay.exit_code == 0, replay.output
+        assert replay.stderr == ""  # complete as known then: no warning of the read model's lag
+        replays[moment] = json.loads(replay.stdout)
+        assert replays[moment]["result"]["rows"] == before["rows"]
+        assert replays[moment]["replay"]["last_notification_id"] == last
+    # an outflow start is: as known after it, the read model misses it
+    owner.ok("record", "outflow-started", person, "--on", days_ago(3),
+             "--outflow-type", "werk_volledig")  # fmt: skip
+    later, top = now(), owner.event_count()
+    for moment in (later, now()):
+        refused = auditor("audit", "replay", "--as-known-at", moment, *outflow)
+        assert refused.exit_code == 1, refused.output
+        assert refused.stdout == ""
+        known = datetime.fromisoformat(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert (
+            "Error: read model outflow is not caught up (this database user may only read it): "
+            f"it counts the events up to notification {position}, and a replay must count "
+            f"every fact known at {known}, up to notification {top}: "
+            "nothing was replayed. Run the command as staff or the owner, or have them run "
+            "`traject report outflow --period 2024H1` first (it catches the read model up)"
+        ) in refused.stderr
+        assert "Traceback" not in refused.output
     # and nothing was written: the read model and the integrity log's leaves stand where the
-    # owner left them, one event behind
+    # owner left them, two events behind
     s = ledger_with_roles["schema"]
     with psycopg.connect(dsn(url), autocommit=True) as admin:
-        (position,) = admin.execute(
+        (stored,) = admin.execute(
             f"SELECT position FROM \"{s}\".traject_projection_state WHERE name = 'outflow'"
         ).fetchone()
         (leaves,) = admin.execute(f'SELECT count(*) FROM "{s}".traject_leaves').fetchone()
-    assert position == before["basis"]["position"]
-    assert leaves == owner.event_count() - 1
+    assert (stored, leaves) == (position, top - 2)
+    # once staff have caught the read model up, the auditor's replays are theirs
+    assert owner.json(*outflow)["basis"]["position"] == top
+    for moment in (covered, unread, later):
+        mine = owner.json("audit", "replay", "--as-known-at", moment, *outflow)
+        theirs = auditor("audit", "replay", "--as-known-at", moment, *outflow)
+        assert theirs.exit_code == 0, theirs.output
+        assert json.loads(theirs.stdout)["replay"] == mine["replay"]
+        if moment in replays:
+            assert replays[moment]["replay"] == mine["replay"]
+
+
+def test_auditor_restates_a_seal_only_from_a_read_model_that_counts_every_fact(
+    ledger_with_roles: dict[str, Any],
+) -> None:
+    """A restatement replays the sealed report as known now: the seal itself is no fact the
+    read model reads, so the auditor restates right after it; a fact the read model reads,
+    recorded since, stops the restatement until staff catch the read model up."""
+    url, users, owner = (
+        ledger_with_roles["url"],
+        ledger_with_roles["users"],
+        ledger_with_roles["owner"],
+    )
+    auditor = Traject(as_user(url, users[AUDITOR]), owner.key_file)
+    owner.ok("report", "seal", "--label", "H1", "report", "outflow", "--period", "2024H1")
+    result = auditor("report", "restate", "v1", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["reproducible"]["ok"] is True
+    owner.ok("record", "outflow-started", owner.register(), "--on", days_ago(3),
+             "--outflow-type", "werk_volledig")  # fmt: skip
+    result = auditor("report", "restate", "v1", "--format", "json")
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert f"up to notification {owner.event_count()}: nothing was replayed" in result.stderr
+    owner.ok("report", "outflow", "--period", "2024H1")
+    assert auditor("report", "restate", "v1", "--format", "json").exit_code == 0
 
 
 def test_a_user_the_server_refuses_gets_a_clear_message(
