@@ -174,9 +174,7 @@ def checkpoint_command(
     """
     private_pem = _read(key_file, "signing key")
     with traject.progress("verifying", quiet=quiet) as progress:
-        signed = audit.checkpoint(
-            _ledger(traject), private_pem, f"traject ledger {traject.where}", progress=progress
-        )
+        signed = audit.checkpoint(_ledger(traject), private_pem, traject.origin, progress=progress)
     if out is not None:
         _write_text(out, signed.text, "checkpoint")
     stored = dict(audit.stored_checkpoint_texts(_ledger(traject))).get(signed.tree_size)

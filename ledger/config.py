@@ -24,9 +24,12 @@ class StoreConfig:
     library_env: dict[str, str] = field(default_factory=dict)
     sqlite_path: Path | None = None
 
-    def describe(self) -> str:
+    def describe(self, *, absolute: bool = False) -> str:
+        """Where the ledger lives, as a URL without credentials; with ``absolute`` a SQLite
+        file by its absolute path (symbolic links resolved), the same from every directory."""
         if self.sqlite_path is not None:
-            return f"sqlite:///{self.sqlite_path}"
+            path = self.sqlite_path.resolve() if absolute else self.sqlite_path
+            return f"sqlite:///{path}"
         parts = urlsplit(self.url)
         host = parts.hostname or "localhost"
         return f"postgresql://{host}:{parts.port or 5432}{parts.path}"

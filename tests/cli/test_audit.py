@@ -81,6 +81,49 @@ def test_an_untouched_ledger_verifies_against_its_checkpoints(
     assert result.stdout.strip() == "verified 4 events against 2 checkpoints"
 
 
+def test_a_ledger_named_by_a_relative_path_gets_the_same_origin_from_every_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first checkpoint names the ledger by its file's absolute path: `--db a.db` run in
+    the ledger's directory and `--db ../a.db` run below it are the same ledger, one name."""
+    below = tmp_path / "below"
+    below.mkdir()
+    key = tmp_path / "auditor.key"
+    monkeypatch.chdir(tmp_path)
+    here = Traject("a.db", tmp_path / "a.db.key")
+    here.init("--municipality", "GM0622")
+    here.ok("audit", "keygen", "--out", str(key))
+    first = here.ok("audit", "checkpoint", "--key", str(key)).stdout
+    assert first.splitlines()[0] == f"traject ledger sqlite:///{tmp_path.resolve() / 'a.db'}"
+    monkeypatch.chdir(below)
+    there = Traject("sqlite:///../a.db", tmp_path / "a.db.key")
+    there.register()
+    second = there.ok("audit", "checkpoint", "--key", str(key)).stdout
+    assert second.splitlines()[0] == first.splitlines()[0]
+    result = verify(there, "--public-key", str(tmp_path / "auditor.pub"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "verified 1 events against 2 checkpoints"
+
+
+def test_a_ledger_keeps_the_origin_its_first_checkpoint_stored(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """A ledger whose first checkpoint was signed with a relative name (before traject named
+    a SQLite file by its absolute path) keeps that name: its checkpoints go on verifying."""
+    path = ledger.database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute(
+            "INSERT INTO traject_settings VALUES ('audit_origin', 'traject ledger sqlite:///a.db')"
+        )
+    _, checkpoint, public = checkpointed(ledger, tmp_path)
+    assert checkpoint.read_text(encoding="utf-8").startswith("traject ledger sqlite:///a.db\n")
+    ledger.register()
+    later = ledger.ok("audit", "checkpoint", "--key", str(tmp_path / "auditor.key")).stdout
+    assert later.startswith("traject ledger sqlite:///a.db\n")
+    result = verify(ledger, "--checkpoint", str(checkpoint), "--public-key", str(public))
+    assert result.exit_code == 0, result.output
+
+
 def test_a_public_key_file_that_is_no_public_key_is_refused_before_anything_is_read(
     ledger: Traject, tmp_path: Path
 ) -> None:
