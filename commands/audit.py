@@ -283,15 +283,17 @@ def verify_command(
             click.echo(f"Problem: {problem}", err=True)
         count = len(report.problems)
         msg = (
-            f"the log does not verify: {count} problem{'s' if count != 1 else ''} "
-            f"({report.checked} events, {report.checkpoints_checked} checkpoints)"
+            f"the log does not verify: {render.counted(count, 'problem')} "
+            f"({render.counted(report.checked, 'event')}, "
+            f"{render.counted(report.checkpoints_checked, 'checkpoint')})"
         )
         raise AuditFailedError(msg)
     if public_pem is None and report.checkpoints_checked:
         traject.warn(["checkpoint signatures were not checked: give --public-key"])
     if not wants_json:
         click.echo(
-            f"verified {report.checked} events against {report.checkpoints_checked} checkpoints"
+            f"verified {render.counted(report.checked, 'event')} against "
+            f"{render.counted(report.checkpoints_checked, 'checkpoint')}"
         )
 
 

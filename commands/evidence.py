@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from commands import render
 from commands.audit import AuditFailedError, file_option, json_option
 from commands.context import TrajectContext, pass_traject
 from commands.reporting import as_known_at_option, period_option
@@ -188,7 +189,7 @@ def verify_pack_command(
         count = len(report.problems)
         if count > SHOWN_PROBLEMS:
             click.echo(f"… and {count - SHOWN_PROBLEMS} more problems", err=True)
-        msg = f"{pack} does not verify: {count} problem{'s' if count != 1 else ''}"
+        msg = f"{pack} does not verify: {render.counted(count, 'problem')}"
         raise AuditFailedError(msg)
     if report.signature == UNSIGNED:
         click.echo(

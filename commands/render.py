@@ -68,6 +68,11 @@ if TYPE_CHECKING:
 ERASED = "[erased]"
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 event``, ``2 events``: a count with its noun, plural unless the count is one."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def plain(value: Any) -> str:
     """A JSON-mode value as compact text."""
     if value is None:

@@ -189,7 +189,7 @@ def test_auditor_reads_everything_writes_nothing_and_verifies(
     auditor = Traject(as_user(url, user), owner.key_file)
     result = auditor("audit", "verify", "-q", "--public-key", str(tmp_path / "a.pub"))
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("verified 3 events against 1 checkpoints")
+    assert result.stdout.startswith("verified 3 events against 1 checkpoint")
 
 
 def test_roles_need_postgresql(ledger: Traject) -> None:

@@ -102,7 +102,7 @@ def test_a_ledger_named_by_a_relative_path_gets_the_same_origin_from_every_direc
     assert second.splitlines()[0] == first.splitlines()[0]
     result = verify(there, "--public-key", str(tmp_path / "auditor.pub"))
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "verified 1 events against 2 checkpoints"
+    assert result.stdout.strip() == "verified 1 event against 2 checkpoints"
 
 
 def test_a_ledger_keeps_the_origin_its_first_checkpoint_stored(

@@ -134,7 +134,7 @@ def problems(result: Any) -> str:
 def test_an_untouched_ledger_verifies(store: Store) -> None:
     result = store.verify()
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "verified 4 events against 1 checkpoints"
+    assert result.stdout.strip() == "verified 4 events against 1 checkpoint"
 
 
 def test_one_changed_byte_is_named(store: Store) -> None:

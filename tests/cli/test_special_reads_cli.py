@@ -71,7 +71,7 @@ def test_a_timeline_with_a_purpose_shows_the_flag_and_records_the_read(
     key = str(tmp_path / "a.key")
     ledger.ok("audit", "checkpoint", "-q", "--key", key)
     verified = ledger.ok("audit", "verify", "-q", "--public-key", str(tmp_path / "a.pub"))
-    assert verified.stdout.startswith("verified 4 events against 1 checkpoints")
+    assert verified.stdout.startswith("verified 4 events against 1 checkpoint")
     proof = json.loads(ledger.ok("audit", "prove", person, "3").stdout)
     assert proof["event"]["topic"] == "ledger.events:SpecialCategoryRead"
 
