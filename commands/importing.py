@@ -86,6 +86,7 @@ IMPORT_SOURCE = Source.IMPORT.value  # an imported fact's source unless the line
 LIST_SEPARATOR = ";"  # between the values of a list field in a CSV cell
 DEFAULT_BATCH_SIZE = 5000
 CSV_PROBLEMS = "_csv_problems"  # a CSV row's cells that could not be read (read_csv)
+CSV_OUTSIDE = "_csv_outside"  # a CSV row's cells outside the header's named columns (read_csv)
 
 Problems = list[tuple[str, str]]
 Line = tuple[int, str | dict[str, Any]]
@@ -424,6 +425,15 @@ def _make_plan(item: CatalogEntry) -> dict[str, FieldPlan]:
     return plan
 
 
+def line_keys(item: CatalogEntry) -> frozenset[str]:
+    """The keys a line of ``item`` may have besides notes (``_…``): its fields by name or
+    import alias, the envelope's, ``kind``, its subject and ``recorded_at``."""
+    if item.event in CONTROL_KINDS:
+        control = CONTROL_KEYS if item.event is EventCorrected else CONTROL_KEYS[:2]
+        return frozenset((*LINE_KEYS, *SUBJECT_KEYS.values(), *ENVELOPE_KEYS, *control))
+    return frozenset(_plan(item))
+
+
 def event_fields(item: CatalogEntry, record: dict[str, Any]) -> dict[str, Any]:
     """The event fields of one line (subject keys taken out), converted as the CLI does."""
     plan = _plan(item)
@@ -594,9 +604,7 @@ def _control(
     keep_recorded_by: bool,
 ) -> Write:
     """A correction or retraction line: its stream, its target, its changes and reason."""
-    allowed = {*LINE_KEYS, *SUBJECT_KEYS.values(), *ENVELOPE_KEYS, "target", "reason"}
-    if item.event is EventCorrected:
-        allowed.add("changes")
+    allowed = line_keys(item)
     problems = [(k, f"{item.name} has no field {k!r}") for k in sorted(set(record) - allowed)]
     target = record.get("target")
     if isinstance(target, bool) or not (
@@ -947,27 +955,117 @@ def csv_value(item: CatalogEntry, name: str, cell: str) -> Any:
 
 def read_csv(
     path: Path, item: CatalogEntry, delimiter: str = ","
-) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """The rows of a CSV file of one kind as line objects (``kind`` added, empty cells left out).
+) -> tuple[list[str], Iterator[tuple[int, dict[str, Any] | str]]]:
+    """The header's columns (see :func:`csv_header`) and the rows of a CSV file of one kind as
+    line objects (``kind`` added, empty cells left out).
 
-    A byte order mark at the start is not part of the first column's name; rows may end in
-    CRLF. A row with a cell that cannot be read is given as its text, with the problem, so that
-    the import rejects it with its line number.
+    The header is read and checked at once, before any row. A byte order mark at the start is
+    not part of the first column's name; rows may end in CRLF; a row whose cells are all empty
+    (a spreadsheet's empty row) is skipped, as a blank line is. A row with a cell that cannot
+    be read, or with a value outside the header's named columns, is given with the problem
+    (and its outside cells under ``CSV_OUTSIDE``, for the rejects file), so that the import
+    rejects it with its line number.
     """
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
+        header = next(csv.reader(handle, delimiter=delimiter), None)
+    columns = [] if header is None else csv_header(path.name, item, header)  # None: empty file
+    return columns, _csv_rows(path, item, delimiter, columns)
+
+
+def csv_header(file_name: str, item: CatalogEntry, header: list[str]) -> list[str]:
+    """The header's column names as line keys: surrounding spaces removed, and each name of a
+    key of the kind (``line_keys``) in that key's own case (``Person_ID`` → ``person_id``);
+    notes (``_…``) kept as they are, an empty name left empty (its cells must be empty).
+
+    Raises:
+        InputError: a column that is no key of the kind, a column given twice, or no names at
+            all (an empty first line): every row would lose a value (or be read from the wrong
+            column), so the file is refused before anything is read or written.
+    """
+    keys = {key.casefold(): key for key in line_keys(item)}
+    columns: list[str] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(header, start=1):
+        name = raw.strip()
+        if name and not name.startswith("_"):
+            if name.casefold() not in keys:
+                msg = (
+                    f"{file_name}:1: column {name!r} is not a column of {item.name}: its columns "
+                    f"are {', '.join(csv_columns(item))} (and notes, named _…); nothing was "
+                    "imported"
+                )
+                raise InputError(msg)
+            name = keys[name.casefold()]
+        if name and name in seen:
+            msg = (
+                f"{file_name}:1: column {raw.strip()!r} is given twice (columns {seen[name]} and "
+                f"{number}): which one holds the value? nothing was imported"
+            )
+            raise InputError(msg)
+        seen.setdefault(name, number)
+        columns.append(name)
+    if not any(columns):
+        msg = (
+            f"{file_name}:1: the first line must be the header row, the names of the columns; "
+            "nothing was imported"
+        )
+        raise InputError(msg)
+    return columns
+
+
+def _csv_rows(
+    path: Path, item: CatalogEntry, delimiter: str, columns: list[str]
+) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        next(reader, None)  # the header, read by read_csv
         for row in reader:
             number = reader.line_num
+            cells = [cell.strip() for cell in row]
+            if not any(cells):
+                continue  # an empty row (`;;;`): no fact
             record: dict[str, Any] = {"kind": item.name}
-            for name, cell in row.items():
-                if name is None or cell is None or not str(cell).strip():
+            problems: Problems = []
+            outside = [
+                cell
+                for i, cell in enumerate(cells)
+                if cell and (i >= len(columns) or not columns[i])
+            ]
+            for name, raw, cell in zip(columns, row, cells, strict=False):
+                if not name or not cell:
                     continue
                 try:
-                    record[name] = csv_value(item, name, str(cell).strip())
+                    record[name] = csv_value(item, name, cell)
                 except LineRejectedError as error:
-                    record[name] = str(cell)
-                    record.setdefault(CSV_PROBLEMS, []).extend(error.problems)
+                    record[name] = raw
+                    problems += error.problems
+            if "kind" in record:
+                problems += _kind_problems(item, record)
+            if outside:
+                shown = ", ".join(repr(cell) for cell in outside)
+                what = "a cell" if len(outside) == 1 else f"{len(outside)} cells"
+                problems.append(
+                    (
+                        "line",
+                        f"{what} outside the header's columns: {shown} (give it a column name "
+                        "in the header, or remove it)",
+                    )
+                )
+                record[CSV_OUTSIDE] = outside
+            if problems:
+                record[CSV_PROBLEMS] = problems
             yield number, record
+
+
+def _kind_problems(item: CatalogEntry, record: dict[str, Any]) -> Problems:
+    """A ``kind`` cell may repeat the file's kind (``--kind``), by any of its names."""
+    try:
+        same = catalog_item(record).event is item.event
+    except LineRejectedError:
+        same = False
+    if same:
+        return []
+    return [("kind", f"{record['kind']!r} in a file of {item.name} rows (--kind)")]
 
 
 @click.command(name="import")
@@ -1061,10 +1159,12 @@ def import_command(
         except LineRejectedError as error:
             raise click.BadParameter(error.problems[0][1], param_hint="--kind") from None
     check_file_kind(file, csv_kind=item is not None)
+    lines_in_file = count_lines(file)  # every line UTF-8, before anything is imported
     form = csv_format(file) if item is not None else PLAIN_CSV
-    lines: Iterable[Line] = (
-        read_lines(file) if item is None else read_csv(file, item, form.delimiter)
-    )
+    columns: list[str] = []
+    lines: Iterable[Line] = read_lines(file)
+    if item is not None:
+        columns, lines = read_csv(file, item, form.delimiter)
     rejects: list[Reject] = []
 
     def on_reject(found: Reject) -> None:
@@ -1072,7 +1172,6 @@ def import_command(
         for name, message in found.problems:
             click.echo(f"{file}:{found.line}: {name}: {message}", err=True)
 
-    lines_in_file = count_lines(file)  # every line UTF-8, before anything is imported
     total = 0 if quiet else lines_in_file
     with progress_bar(traject, f"importing {file.name}", total, quiet=quiet) as advance:
         summary = import_lines(
@@ -1087,7 +1186,9 @@ def import_command(
             municipality=municipality,
         )
     if rejects:
-        write_rejects(rejects_path(file), rejects, item, form)
+        write_rejects(rejects_path(file), rejects, item, form, columns)
+    else:
+        rejects_path(file).unlink(missing_ok=True)  # an earlier run's: fixed, or imported since
     traject.warn(f"{file.name}:{number}: {text}" for number, text in summary.warned)
     if summary.warnings > len(summary.warned):
         traject.warn([f"{summary.warnings - len(summary.warned)} more warnings not shown"])
@@ -1118,23 +1219,32 @@ def import_command(
 
 
 def write_rejects(
-    path: Path, rejects: list[Reject], item: CatalogEntry | None, form: CsvFormat = PLAIN_CSV
+    path: Path,
+    rejects: list[Reject],
+    item: CatalogEntry | None,
+    form: CsvFormat = PLAIN_CSV,
+    header: Sequence[str] = (),
 ) -> None:
-    """The rejected lines beside the input: JSON Lines, or CSV with the input's columns,
-    delimiter and byte order mark (so that a spreadsheet opens it as it opened the input)."""
+    """The rejected lines beside the input: JSON Lines, or CSV with the kind's columns, the
+    input's other columns (``header``: notes, aliases), ``_line`` and ``_error``, and after
+    them a row's cells that were outside the input's named columns, in the input's delimiter
+    and byte order mark (so that a spreadsheet opens it as it opened the input). Nothing a
+    rejected row held is left out."""
     if item is None:
         with path.open("wb") as out:
             for found in rejects:
                 out.write(orjson.dumps(found.as_json()) + b"\n")
         return
-    columns = [*csv_columns(item), "_line", "_error"]
+    columns = list(dict.fromkeys([*csv_columns(item), *filter(None, header)]))
+    columns = [c for c in columns if c not in ("_line", "_error")] + ["_line", "_error"]
     encoding = "utf-8-sig" if form.bom else "utf-8"
     with path.open("w", encoding=encoding, newline="") as out:
-        writer = csv.DictWriter(out, columns, extrasaction="ignore", delimiter=form.delimiter)
-        writer.writeheader()
+        writer = csv.writer(out, delimiter=form.delimiter)
+        writer.writerow(columns)
         for found in rejects:
             row = found.as_json()
-            writer.writerow({k: cell_text(v) for k, v in row.items()})
+            outside = row.pop(CSV_OUTSIDE, [])
+            writer.writerow([cell_text(row.get(c, "")) for c in columns] + outside)
 
 
 def cell_text(value: Any) -> Any:

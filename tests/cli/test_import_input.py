@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from cli_helpers import Traject, days_ago, last_line
@@ -302,4 +303,178 @@ def test_a_file_that_is_not_utf8_is_refused_before_anything_is_written(
     assert ledger.event_count() == 0
     source.write_text(text, encoding="utf-8")  # saved as UTF-8, it is imported
     assert ledger("import", *kind, str(source)).exit_code == 0
+    assert ledger.event_count() == 2
+
+
+def ladder_rows(
+    person: str, *rows: str, header: str = "person_id;occurred_on;rung;assessor"
+) -> str:
+    """A `;`-separated ladder CSV (CRLF, as Excel writes it); ``{p}`` and ``{d}`` in a row are
+    the person and the day."""
+    return (
+        "".join(f"{line}\r\n" for line in (header, *rows))
+        .replace("{p}", person)
+        .replace("{d}", DAY)
+    )
+
+
+def test_a_csv_row_with_a_cell_outside_the_header_s_columns_is_rejected_and_kept(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """A cell beyond the header's columns, or under a column without a name, is not dropped:
+    its row is rejected, and the rejects file keeps the cell; empty ones are what they are."""
+    person = ledger.register()
+    source = tmp_path / "ladder.csv"
+    text = ladder_rows(
+        person,
+        "{p};{d};3;r.jansen;;",  # trailing empty cells: imported
+        "{p};{d};4;r.jansen;extra",  # a cell beyond the header: rejected
+        "{p};{d};5;r.jansen;;note",
+        header="person_id;occurred_on;rung;assessor;",  # an unnamed (empty) last column
+    )
+    source.write_text(text, newline="")
+
+    result = ledger("import", "--kind", "ladder-assessed", str(source))
+
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[:2] == [
+        f"{source}:3: line: a cell outside the header's columns: 'extra' "
+        "(give it a column name in the header, or remove it)",
+        f"{source}:4: line: a cell outside the header's columns: 'note' "
+        "(give it a column name in the header, or remove it)",
+    ]
+    assert last_line(result.stdout).startswith("1 written, 0 skipped (already present), 2 rejected")
+    rejects = (tmp_path / "ladder.rejects.csv").read_text().splitlines()
+    assert rejects[1].startswith(f";{person};{DAY};;4;r.jansen;")
+    assert rejects[1].endswith(";extra")
+    assert rejects[2].endswith(";note")
+    again = ledger("import", "--kind", "ladder-assessed", str(tmp_path / "ladder.rejects.csv"))
+    assert "a cell outside the header's columns: 'extra'" in again.stderr  # still not dropped
+    assert ledger.event_count() == 2
+
+
+def test_an_empty_row_of_a_spreadsheet_is_skipped_as_a_blank_line(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """Excel saves an empty row as its separators only (`;;;`): no fact, so no rejected line."""
+    person = ledger.register()
+    source = tmp_path / "ladder.csv"
+    source.write_text(ladder_rows(person, "{p};{d};3;x", ";;;", "", " ; ;;", "{p};{d};4;x", ";;;"))
+
+    result = ledger("import", "--kind", "ladder-assessed", str(source))
+
+    assert result.exit_code == 0, result.output
+    assert last_line(result.stdout).startswith("2 written, 0 skipped (already present), 0 rejected")
+    assert not (tmp_path / "ladder.rejects.csv").exists()
+
+
+def test_a_header_s_names_are_read_without_their_spaces_and_case(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    person = ledger.register()
+    source = tmp_path / "ladder.csv"
+    header = " Person_ID ;OCCURRED_ON; Rung;Assessor ;_Remark"
+    source.write_text(ladder_rows(person, "{p};{d};3;r.jansen;checked", header=header))
+
+    result = ledger("import", "--kind", "ladder-assessed", str(source))
+
+    assert result.exit_code == 0, result.output
+    assert ledger.json("timeline", person)["events"][-1]["recorded"]["fields"]["rung"] == 3
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        pytest.param(
+            "person_id;occurred_on;rung;Assessed By",
+            "ladder.csv:1: column 'Assessed By' is not a column of ladder-assessed: its columns "
+            "are person, person_id, occurred_on, recorded_at, rung, assessor, municipality, "
+            "source, recorded_by, idempotency_key, evidence (and notes, named _…); "
+            "nothing was imported",
+            id="unknown",
+        ),
+        pytest.param(
+            "person_id;occurred_on;rung;assessor;Rung",
+            "ladder.csv:1: column 'Rung' is given twice (columns 3 and 5): which one holds the "
+            "value? nothing was imported",
+            id="twice",
+        ),
+        pytest.param(
+            "",
+            "ladder.csv:1: the first line must be the header row, the names of the columns; "
+            "nothing was imported",
+            id="no-header",
+        ),
+    ],
+)
+def test_a_header_with_an_unknown_or_repeated_column_is_refused_before_anything_is_written(
+    ledger: Traject, tmp_path: Path, header: str, message: str
+) -> None:
+    """Every row would lose that column's value: the file is refused once, by its header."""
+    person = ledger.register()
+    source = tmp_path / "ladder.csv"
+    source.write_text(ladder_rows(person, "{p};{d};3;r.jansen;4", header=header))
+
+    result = ledger("import", "--kind", "ladder-assessed", str(source))
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"Error: {message}\n"
+    assert ledger.event_count() == 1
+    assert not (tmp_path / "ladder.rejects.csv").exists()
+
+
+def test_a_kind_column_must_name_the_kind_of_the_file(ledger: Traject, tmp_path: Path) -> None:
+    """A `kind` column may repeat --kind; a row of another kind is rejected, never recorded
+    as that other kind."""
+    source = tmp_path / "people.csv"
+    source.write_text(
+        "kind,person,occurred_on,birth_date,sex,nationality\n"
+        f"person-registered,P-1,{DAY},1990-04-02,f,SY\n"
+        f"PersonRegistered,P-2,{DAY},1990-04-02,f,SY\n"
+        f"ladder-assessed,P-3,{DAY},1990-04-02,f,SY\n"
+    )
+
+    result = ledger("import", "--kind", "person-registered", str(source))
+
+    assert result.exit_code == 1, result.output
+    assert [line for line in result.stderr.splitlines() if line] == [
+        f"{source}:4: kind: 'ladder-assessed' in a file of person-registered rows (--kind)"
+    ]
+    assert ledger.event_count() == 2
+
+
+def test_the_rejects_file_keeps_a_row_s_note_and_alias_columns(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    source = tmp_path / "pip.csv"
+    source.write_text(f"person_id,DagtekeningInitielePIP,_remark\n{uuid4()},{DAY},from the CRM\n")
+
+    result = ledger("import", "--kind", "pip-adopted", str(source))
+
+    assert result.exit_code == 1, result.output
+    rejects = (tmp_path / "pip.rejects.csv").read_text().splitlines()
+    assert rejects[0].endswith(",DagtekeningInitielePIP,_remark,_line,_error")
+    assert f",{DAY},from the CRM,2," in rejects[1]
+
+
+def test_a_clean_run_removes_the_rejects_file_of_an_earlier_run(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """The rejects file is this run's: fixed in the source and imported again, the lines
+    leave no earlier rejects behind to be imported twice."""
+    person = ledger.register()
+    source = tmp_path / "ladder.jsonl"
+    line = {"kind": "ladder-assessed", "person_id": person, "occurred_on": DAY, "assessor": "x"}
+    source.write_text(json.dumps(line | {"rung": 9}) + "\n")
+    assert ledger("import", str(source)).exit_code == 1
+    rejects = tmp_path / "ladder.rejects.jsonl"
+    assert rejects.exists()
+
+    source.write_text(json.dumps(line | {"rung": 3}) + "\n")
+    dry = ledger("import", "--dry-run", str(source))
+    assert dry.exit_code == 0 and not rejects.exists()
+    result = ledger("import", str(source))
+
+    assert result.exit_code == 0, result.output
+    assert not rejects.exists()
     assert ledger.event_count() == 2
