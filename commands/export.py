@@ -99,7 +99,8 @@ class PeriodType(click.ParamType[tuple[date | None, date | None]]):
     "--municipality",
     type=MunicipalityType(),
     default=None,
-    help="only the streams with a fact in this municipality (whole streams): a CBS code or a name",
+    help="only the streams with a fact in this municipality (whole streams), and the AMIF "
+    "projects' streams their facts name: a CBS code or a name",
 )
 @click.option(
     "--period",

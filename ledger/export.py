@@ -248,21 +248,32 @@ class Exporter:
         return s.occurred_to is None or event.occurred_on <= s.occurred_to
 
     def _selected_streams(self) -> set[UUID]:
-        """Whole streams: the person's, or every stream with a fact in the municipality."""
+        """Whole streams: the person's, or every stream with a fact in the municipality and
+        the streams of the AMIF projects those take part in (a partner's participants refer
+        to a project another municipality registered: without it they would not import)."""
         s = self.selection
         if s.person_id is not None:
             return {s.person_id}
         found: set[UUID] = set()
+        projects: dict[UUID, set[str]] = {}  # the project codes each stream's facts name
         start = 0
         while True:
             page = self.app.recorder.select_notifications(start, PAGE, inclusive_of_start=False)
             if not page:
-                return found
+                break
             start = page[-1].id
             for stored in page:
-                state = orjson.loads(stored.state)  # municipality is never personal: in clear
+                # municipality and project_id are never personal: in clear
+                state = orjson.loads(stored.state)
+                stream = UUID(str(stored.originator_id))
                 if state.get("municipality") == s.municipality:
-                    found.add(UUID(str(stored.originator_id)))
+                    found.add(stream)
+                changes = state.get("changes")
+                for fields in (state, changes if isinstance(changes, dict) else {}):
+                    if isinstance(fields.get("project_id"), str):
+                        projects.setdefault(stream, set()).add(fields["project_id"])
+        codes = set().union(*(projects.get(stream, set()) for stream in found))
+        return found | {ev.project_stream_id(code) for code in codes}
 
     def _refs_of(self, page: Sequence[Any]) -> None:
         wanted = {

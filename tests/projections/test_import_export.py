@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import amif_scenario
 import orjson
 import pytest
 
@@ -496,3 +497,30 @@ def test_a_correction_is_pseudonymised_by_the_kind_it_corrects(
 
     assert {"by": p("s.bakker")} in changes
     assert {"by": "ADR"} in changes
+
+
+def test_a_municipality_s_export_brings_the_projects_its_streams_take_part_in(
+    make_ledger: LedgerFactory, tmp_path: Path
+) -> None:
+    """A partner municipality's participants refer to a project registered by another
+    municipality: its export carries the project's stream, so that it imports."""
+    source = make_ledger(f"sqlite:///{tmp_path / 'source.db'}")
+    people = amif_scenario.build(source).people
+
+    lines = export_all(source, selection=ExportFilter(municipality="GM0599"))
+
+    project = [line for line in lines if line.get("project") == amif_scenario.PROJECT]
+    assert project and project[0]["kind"] == "project-registered"
+    assert lines.index(project[0]) < min(
+        i for i, line in enumerate(lines) if line.get("project_id") == amif_scenario.PROJECT
+    )
+    assert {line["person_id"] for line in lines if line["kind"] == "person-registered"} == {
+        str(people["C"]),
+        str(people["E"]),
+    }
+    copy = make_ledger(f"sqlite:///{tmp_path / 'copy.db'}")
+    summary = import_lines(copy, enumerate(lines, start=1), source="gm0599.jsonl")
+    assert [reject.problems for reject in summary.rejects] == []
+    assert summary.written == len(lines)
+    for name in "CE":
+        assert history(copy, people[name]) == history(source, people[name])
