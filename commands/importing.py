@@ -21,6 +21,7 @@ import contextlib
 import csv
 import gc
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -685,9 +686,60 @@ def _decode(number: int, line: str | dict[str, Any], source: str) -> tuple[dict[
         raise LineRejectedError([("line", f"not valid JSON: {error}")]) from None
     if not isinstance(record, dict):
         raise LineRejectedError([("line", "not a JSON object")])
+    if len(KEY_END.findall(line)) > _key_count(record):  # a key twice, or a value with '":'
+        _refuse_repeated_keys(line)
     keyed = without_recorder(record)
     text = line if keyed is record else orjson.dumps(keyed).decode()
     return record, line_key(source, number, text)
+
+
+KEY_END = re.compile(r'"\s*:')
+"""The end of an object's key in JSON text (and of any text value that holds ``":``)."""
+
+
+def _key_count(value: Any) -> int:
+    """How many keys the objects in a JSON value have, nested ones included."""
+    if isinstance(value, dict):
+        return len(value) + sum(_key_count(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_key_count(v) for v in value)
+    return 0
+
+
+def _refuse_repeated_keys(line: str) -> None:
+    """Reject a JSON line that gives a key twice in one object: a JSON reader keeps the last
+    value and drops the other without a word. (Read again with every pair seen: only for a
+    line whose text holds more key ends than its objects have keys.)
+
+    Raises:
+        LineRejectedError: the keys given twice, by path (``changes.sex``), with both values.
+    """
+    repeated: dict[int, list[tuple[str, Any, Any]]] = {}  # by id() of the object
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in items:
+            if key in seen:
+                repeated.setdefault(id(seen), []).append((key, seen[key], value))
+            seen[key] = value
+        return seen
+
+    problems: Problems = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, first, last in repeated.get(id(value), []):
+                message = f"given twice in the line ({_shown(first)}, then {_shown(last)})"
+                problems.append((path + key, message + ": give it once"))
+            for key, inner in value.items():
+                walk(inner, f"{path}{key}.")
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner, path)
+
+    walk(json.loads(line, object_pairs_hook=pairs), "")
+    if problems:
+        raise LineRejectedError(problems)
 
 
 def without_recorder(record: dict[str, Any]) -> dict[str, Any]:

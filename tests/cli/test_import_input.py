@@ -478,3 +478,38 @@ def test_a_clean_run_removes_the_rejects_file_of_an_earlier_run(
     assert result.exit_code == 0, result.output
     assert not rejects.exists()
     assert ledger.event_count() == 2
+
+
+def test_a_key_given_twice_in_a_json_line_rejects_it_with_both_values_kept(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """JSON leaves a repeated key to the reader, which would keep one value and drop the other
+    without a word: the line is rejected, and its text goes to the rejects file as it was."""
+    person = ledger.register()
+    line = f'"kind": "ladder-assessed", "person_id": "{person}", "occurred_on": "{DAY}"'
+    twice = "{" + line + ', "rung": 3, "assessor": "x", "rung": 4}'
+    nested = (
+        '{"kind": "event-corrected", "person_id": "' + person + '", "target": 1, '
+        '"changes": {"sex": "m", "sex": "x"}, "reason": "typo"}'
+    )
+    quoted = "{" + line + ', "rung": 3, "assessor": "x \\": y\\":", "_note": "a \\":"}'
+    source = tmp_path / "ladder.jsonl"
+    source.write_text(f"{twice}\n{nested}\n{quoted}\n")
+
+    result = ledger("import", str(source))
+
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[:2] == [
+        f"{source}:1: rung: given twice in the line (3, then 4): give it once",
+        f"{source}:2: changes.sex: given twice in the line ('m', then 'x'): give it once",
+    ]
+    assert last_line(result.stdout).startswith("1 written, 0 skipped (already present), 2 rejected")
+    rejects = [
+        json.loads(text)
+        for text in (tmp_path / "ladder.rejects.jsonl").read_text().split("\n")
+        if text
+    ]
+    assert [reject["_text"] for reject in rejects] == [twice, nested]
+    assert ledger.json("timeline", person)["events"][-1]["recorded"]["fields"]["assessor"] == (
+        'x ": y":'
+    )
