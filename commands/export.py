@@ -30,7 +30,7 @@ from commands.importing import (
 from commands.reading import purpose_option, reading
 from commands.types import MunicipalityType
 from ledger.catalog import CatalogEntry
-from ledger.errors import TrajectError
+from ledger.errors import InputError, PersonNotFoundError, PersonReferenceError, TrajectError
 from ledger.export import Exporter, ExportFilter
 
 HALF_YEAR = re.compile(r"^([0-9]{4})H([12])$")
@@ -207,9 +207,25 @@ def export_command(
 
 
 def _person(traject: TrajectContext, ref: str) -> UUID:
+    """The person --person names: by external key, else by person id or unique prefix.
+
+    Raises:
+        InputError, PersonNotFoundError: neither finds a person (the message says both).
+    """
     app = traject.app
-    found = app.person_by_external_ref(ref) if app.tables.has_external_refs() else None
-    return found or traject.person(ref)
+    keys = app.tables.has_external_refs()
+    found = app.person_by_external_ref(ref) if keys else None
+    if found is not None:
+        return found
+    try:
+        return traject.person(ref)
+    except (PersonReferenceError, PersonNotFoundError) as error:
+        if not keys:
+            raise
+        msg = f"no person with external key {ref!r}, and {error}"
+        if isinstance(error, PersonNotFoundError):
+            raise TrajectError(msg) from None
+        raise InputError(msg) from None
 
 
 def write_jsonl(out: IO[bytes], lines: Iterator[dict[str, Any]]) -> int:
@@ -252,7 +268,15 @@ def _target(output: Path | None) -> Iterator[IO[bytes]]:
         out.flush()
         return
     try:
-        with output.open("xb") as handle:
+        handle = output.open("xb")
+    except FileExistsError:  # since the check before the export began
+        msg = f"{output} exists; it is never overwritten"
+        raise click.BadParameter(msg, param_hint="--output") from None
+    except OSError as error:
+        msg = f"cannot write {output}: {error.strerror}"
+        raise click.BadParameter(msg, param_hint="--output") from None
+    try:
+        with handle:
             yield handle
     except BaseException as error:
         # made here (it did not exist: checked first): a partial export, cut short by a full

@@ -906,6 +906,21 @@ def rejects_path(path: Path) -> Path:
     return path.with_name(path.name + ".rejects.jsonl")
 
 
+def check_rejects_path(path: Path) -> None:
+    """Refuse, before anything is imported, an import whose rejects file could not be written
+    (or removed) where it goes: a directory of that name.
+
+    Raises:
+        InputError: the path is there and is not a file.
+    """
+    if path.exists() and not path.is_file():
+        msg = (
+            f"{path} is not a file: the rejected lines could not be written there; move it away "
+            "and import again. Nothing was imported"
+        )
+        raise InputError(msg)
+
+
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
     """The non-blank lines of the file with their numbers (from 1); a byte order mark at its
     start is not part of the first line."""
@@ -1212,6 +1227,7 @@ def import_command(
             raise click.BadParameter(error.problems[0][1], param_hint="--kind") from None
     check_file_kind(file, csv_kind=item is not None)
     lines_in_file = count_lines(file)  # every line UTF-8, before anything is imported
+    check_rejects_path(rejects_path(file))
     form = csv_format(file) if item is not None else PLAIN_CSV
     columns: list[str] = []
     lines: Iterable[Line] = read_lines(file)
@@ -1237,10 +1253,16 @@ def import_command(
             keep_recorded_by=keep_recorded_by,
             municipality=municipality,
         )
-    if rejects:
-        write_rejects(rejects_path(file), rejects, item, form, columns)
-    else:
-        rejects_path(file).unlink(missing_ok=True)  # an earlier run's: fixed, or imported since
+    try:
+        if rejects:
+            write_rejects(rejects_path(file), rejects, item, form, columns)
+        else:
+            rejects_path(file).unlink(missing_ok=True)  # an earlier run's: fixed, or imported
+    except OSError as error:  # a full disk, no permission: the lines are shown above
+        verb = "write the rejected lines" if rejects else "remove the earlier rejects file"
+        done = "checked" if dry_run else "imported"
+        msg = f"{rejects_path(file)}: cannot {verb} ({error.strerror}); the other lines are {done}"
+        raise TrajectError(msg) from None
     traject.warn(f"{file.name}:{number}: {text}" for number, text in summary.warned)
     if summary.warnings > len(summary.warned):
         traject.warn([f"{summary.warnings - len(summary.warned)} more warnings not shown"])

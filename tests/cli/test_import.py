@@ -594,7 +594,11 @@ def test_export_writes_what_import_reads_back(ledger: Traject, tmp_path: Path) -
         (("--period", "2025-06-01..2025-01-01"), "the period ends before it starts"),
         (("--format", "csv"), "CSV holds one kind of fact: give --kind"),
         (("--municipality", "GM12"), "--municipality"),
-        (("--person", "nobody-at-all"), "is not a person reference"),
+        (("--person", "nobody-at-all"), "no person with external key 'nobody-at-all'"),
+        (
+            ("--output", "no-such-directory/events.jsonl"),
+            "cannot write no-such-directory/events.jsonl: No such file or directory",
+        ),
     ],
 )
 def test_bad_export_options_are_refused_without_a_traceback(

@@ -513,3 +513,24 @@ def test_a_key_given_twice_in_a_json_line_rejects_it_with_both_values_kept(
     assert ledger.json("timeline", person)["events"][-1]["recorded"]["fields"]["assessor"] == (
         'x ": y":'
     )
+
+
+def test_a_rejects_file_that_cannot_be_written_refuses_the_import_before_it_writes(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """Where the rejects file would go is a directory: refused up front, not after the good
+    lines are written and the bad ones have nowhere to go."""
+    person = ledger.register()
+    source = tmp_path / "ladder.jsonl"
+    line = {"kind": "ladder-assessed", "person_id": person, "occurred_on": DAY, "assessor": "x"}
+    source.write_text(json.dumps(line | {"rung": 3}) + "\n" + json.dumps(line | {"rung": 9}))
+    (tmp_path / "ladder.rejects.jsonl").mkdir()
+
+    result = ledger("import", str(source))
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"Error: {tmp_path / 'ladder.rejects.jsonl'} is not a file: the rejected lines could "
+        "not be written there; move it away and import again. Nothing was imported\n"
+    )
+    assert ledger.event_count() == 1
