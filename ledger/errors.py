@@ -135,12 +135,19 @@ class IdempotencyKeyReusedError(RuleViolationError):
         recorded_kind, version, stream_id = recorded
         self.recorded = recorded
         self.differences = tuple(differences)
+        advice = "give a new key for a new fact"
+        same_fact = not {"stream", "kind"} & set(self.differences)
+        if same_fact and recorded_kind not in ("EventCorrected", "EventRetracted"):
+            advice += (
+                ", or, to change the fact it names, correct that fact (traject correct, or an "
+                f"event-corrected line with target {key!r})"
+            )
         super().__init__(
             kind,
             "idempotency_key",
             f"{key!r} was used for another fact: {recorded_kind} version {version} of "
             f"{stream_id} (this one differs in {', '.join(self.differences)}); a key names one "
-            "fact: give a new key for a new fact",
+            f"fact: {advice}",
         )
 
 

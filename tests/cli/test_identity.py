@@ -156,10 +156,17 @@ def test_an_import_line_with_a_key_used_for_another_fact_is_rejected_naming_it(
     assert result.exit_code == 1
     assert (
         "ladder.jsonl:2: idempotency_key: 'crm:7' was used for another fact: LadderAssessed "
-        f"version 2 of {person} (this one differs in rung)"
+        f"version 2 of {person} (this one differs in rung); a key names one fact: give a new key "
+        "for a new fact, or, to change the fact it names, correct that fact (traject correct, or "
+        "an event-corrected line with target 'crm:7')"
     ) in result.stderr
     assert result.stdout.startswith("1 written, 0 skipped (already present), 1 rejected")
     assert versions(ledger, person) == [1, 2]
+    # as the message says: the source's new value corrects the fact under its key
+    correction = {"kind": "event-corrected", "person_id": person, "target": "crm:7"}
+    fix = write(tmp_path / "fix.jsonl", [correction | {"changes": {"rung": 4}, "reason": "CRM"}])
+    ledger.ok("import", str(fix))
+    assert ledger.json("timeline", person)["events"][1]["effective"]["fields"]["rung"] == 4
     # the same file again: its first line is the same fact, skipped as before
     again = ledger("import", str(source))
     assert again.stdout.startswith("0 written, 1 skipped (already present), 1 rejected")
