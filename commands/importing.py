@@ -686,8 +686,7 @@ def _decode(number: int, line: str | dict[str, Any], source: str) -> tuple[dict[
         raise LineRejectedError([("line", f"not valid JSON: {error}")]) from None
     if not isinstance(record, dict):
         raise LineRejectedError([("line", "not a JSON object")])
-    if len(KEY_END.findall(line)) > _key_count(record):  # a key twice, or a value with '":'
-        _refuse_repeated_keys(line)
+    refuse_repeated_keys(line, record)
     keyed = without_recorder(record)
     text = line if keyed is record else orjson.dumps(keyed).decode()
     return record, line_key(source, number, text)
@@ -706,22 +705,26 @@ def _key_count(value: Any) -> int:
     return 0
 
 
-def _refuse_repeated_keys(line: str) -> None:
-    """Reject a JSON line that gives a key twice in one object: a JSON reader keeps the last
-    value and drops the other without a word. (Read again with every pair seen: only for a
-    line whose text holds more key ends than its objects have keys.)
+def refuse_repeated_keys(text: str, value: Any, path: str = "") -> None:
+    """Reject JSON ``text`` (read as ``value``) that gives a key twice in one object: a JSON
+    reader keeps the last value and drops the other without a word. The text is read again,
+    with every pair seen, only when it holds more key ends than ``value``'s objects have keys
+    (a key twice, or a text value holding ``":``).
 
     Raises:
-        LineRejectedError: the keys given twice, by path (``changes.sex``), with both values.
+        LineRejectedError: the keys given twice, by path (``changes.sex``; ``path`` is the
+            prefix of a CSV cell's, ``changes.``), with both values.
     """
+    if len(KEY_END.findall(text)) <= _key_count(value):
+        return
     repeated: dict[int, list[tuple[str, Any, Any]]] = {}  # by id() of the object
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: dict[str, Any] = {}
-        for key, value in items:
+        for key, given in items:
             if key in seen:
-                repeated.setdefault(id(seen), []).append((key, seen[key], value))
-            seen[key] = value
+                repeated.setdefault(id(seen), []).append((key, seen[key], given))
+            seen[key] = given
         return seen
 
     problems: Problems = []
@@ -737,7 +740,7 @@ def _refuse_repeated_keys(line: str) -> None:
             for inner in value:
                 walk(inner, path)
 
-    walk(json.loads(line, object_pairs_hook=pairs), "")
+    walk(json.loads(text, object_pairs_hook=pairs), path)
     if problems:
         raise LineRejectedError(problems)
 
@@ -999,6 +1002,10 @@ def csv_columns(item: CatalogEntry) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
+JSON_CELL_EXAMPLES = {"changes": ' of field: new value, e.g. {"rung": 3}'}
+"""What a CSV cell of a JSON object holds, by field; otherwise KEY=N counts."""
+
+
 def csv_value(item: CatalogEntry, name: str, cell: str) -> Any:
     """One CSV cell as the JSON value of the line: lists split on ';', objects as JSON."""
     name = item.aliases.get(name, name)
@@ -1012,9 +1019,12 @@ def csv_value(item: CatalogEntry, name: str, cell: str) -> Any:
     shape = fields.shape_of(info.annotation, info.metadata)
     if shape.mapping is not None:
         try:
-            return orjson.loads(cell)
+            value = orjson.loads(cell)
         except orjson.JSONDecodeError:
-            raise LineRejectedError([(name, 'not a JSON object, e.g. {"GM0622": 3}')]) from None
+            example = JSON_CELL_EXAMPLES.get(name, ', e.g. {"GM0622": 3}')
+            raise LineRejectedError([(name, f"not a JSON object{example}")]) from None
+        refuse_repeated_keys(cell, value, f"{name}.")
+        return value
     if shape.many:
         return [part.strip() for part in cell.split(LIST_SEPARATOR) if part.strip()]
     return cell

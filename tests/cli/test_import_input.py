@@ -534,3 +534,27 @@ def test_a_rejects_file_that_cannot_be_written_refuses_the_import_before_it_writ
         "not be written there; move it away and import again. Nothing was imported\n"
     )
     assert ledger.event_count() == 1
+
+
+def test_a_csv_cell_of_json_is_read_as_strictly_as_a_json_line(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """The `changes` of a correction in a CSV cell: a key given twice rejects the row, as in
+    a JSON line; a cell that is not JSON is told what it should hold."""
+    person = ledger.assessed_person()
+    source = tmp_path / "fixes.csv"
+    source.write_text(
+        "person_id;target;changes;reason\n"
+        f'{person};2;"{{""rung"": 4, ""rung"": 5}}";typo\n'
+        f"{person};2;{{rung: 4}};typo\n"
+        f'{person};2;"{{""rung"": 4}}";typo\n'
+    )
+
+    result = ledger("import", "--kind", "event-corrected", str(source))
+
+    assert result.exit_code == 1, result.output
+    assert [line for line in result.stderr.splitlines() if line] == [
+        f"{source}:2: changes.rung: given twice in the line (4, then 5): give it once",
+        f'{source}:3: changes: not a JSON object of field: new value, e.g. {{"rung": 3}}',
+    ]
+    assert ledger.json("timeline", person)["events"][1]["effective"]["fields"]["rung"] == 4
