@@ -21,6 +21,7 @@ import orjson
 from commands import render
 from commands.context import TrajectContext, pass_traject
 from commands.importing import (
+    PSEUDONYMS,
     LineRejectedError,
     catalog_item,
     cell_text,
@@ -31,7 +32,8 @@ from commands.reading import purpose_option, reading
 from commands.types import MunicipalityType
 from ledger.catalog import CatalogEntry
 from ledger.errors import InputError, PersonNotFoundError, PersonReferenceError, TrajectError
-from ledger.export import Exporter, ExportFilter
+from ledger.events import EventCorrected
+from ledger.export import WITHHELD_KEY, Exporter, ExportFilter
 
 HALF_YEAR = re.compile(r"^([0-9]{4})H([12])$")
 
@@ -240,7 +242,9 @@ def write_jsonl(out: IO[bytes], lines: Iterator[dict[str, Any]]) -> int:
 def write_csv(out: IO[bytes], item: CatalogEntry, lines: Iterator[dict[str, Any]]) -> int:
     """A header of the kind's columns (docs/import.md), then one row per fact."""
     text = _TextOut(out)
-    columns = [*csv_columns(item), "_pseudonyms"]
+    columns = [*csv_columns(item), PSEUDONYMS]
+    if item.event.special_category_fields() or item.event is EventCorrected:
+        columns.append(WITHHELD_KEY)  # a value left out is told from an empty one
     writer = csv.DictWriter(text, columns, extrasaction="ignore")
     writer.writeheader()
     count = 0

@@ -55,6 +55,7 @@ from ledger.events import (
     StreamKind,
     TrajectEvent,
 )
+from ledger.export import WITHHELD_KEY
 from ledger.persistence import Purge
 from ledger.values import Source
 
@@ -564,8 +565,16 @@ def parse_line(
     item = catalog_item(record)
     moment = recorded_at(record)
     if item.event in CONTROL_KINDS:
-        record = {k: v for k, v in record.items() if not k.startswith("_")}  # notes: ignored
-        return _control(item, record, default_key, moment, keep_recorded_by=keep_recorded_by)
+        notes = {k: v for k, v in record.items() if k.startswith("_")}  # ignored, but told
+        record = {k: v for k, v in record.items() if k not in notes}
+        return _control(
+            item,
+            record,
+            default_key,
+            moment,
+            keep_recorded_by=keep_recorded_by,
+            withheld=notes.get(WITHHELD_KEY),
+        )
     given = event_fields(item, record)
     if not keep_recorded_by:
         given.pop(RECORDER, None)
@@ -603,8 +612,10 @@ def _control(
     moment: datetime | None,
     *,
     keep_recorded_by: bool,
+    withheld: Any = None,
 ) -> Write:
-    """A correction or retraction line: its stream, its target, its changes and reason."""
+    """A correction or retraction line: its stream, its target, its changes and reason
+    (``withheld``: the line's note of the values an export left out of its changes)."""
     allowed = line_keys(item)
     problems = [(k, f"{item.name} has no field {k!r}") for k in sorted(set(record) - allowed)]
     target = record.get("target")
@@ -620,7 +631,7 @@ def _control(
         with contextlib.suppress(orjson.JSONDecodeError):
             changes = orjson.loads(changes)  # a CSV cell
     if item.event is EventCorrected and (not isinstance(changes, dict) or not changes):
-        problems.append(("changes", "required: an object of field: new value"))
+        problems.append(("changes", _no_changes(changes, withheld)))
     if problems:
         raise LineRejectedError(problems)
     envelope = event_fields(item, {k: record[k] for k in ENVELOPE_KEYS if k in record})
@@ -640,6 +651,20 @@ def _control(
         reason=str(reason),
         stream=stream,
     )
+
+
+def _no_changes(changes: Any, withheld: Any) -> str:
+    """Why a correction line has no changes: none given, or all left out by the export that
+    wrote it (its ``_withheld``: special-category values, written only for a purpose)."""
+    if isinstance(withheld, str):  # a CSV cell
+        withheld = [name for name in withheld.split(LIST_SEPARATOR) if name]
+    if changes == {} and isinstance(withheld, list) and withheld:
+        return (
+            "none left: the values it changed were withheld from the export "
+            f"({WITHHELD_KEY}: {', '.join(map(str, withheld))}); export with --include-personal "
+            "--purpose TEXT to move them"
+        )
+    return "required: an object of field: new value"
 
 
 def _control_stream(record: dict[str, Any]) -> tuple[StreamKind, UUID | str]:

@@ -64,6 +64,8 @@ from ledger.special import Reading, Withheld, special_values, withhold
 
 PAGE = 2000
 WITHHELD = "withheld from a pseudonymised export"
+WITHHELD_KEY = "_withheld"
+"""A line's note of the special-category fields whose values it left out."""
 NOT_EXPORTED = {"originator_id", "originator_version", "timestamp", "imported_by"}
 """Event fields no line carries: the stream and version are the line's place, the recorded time
 is ``recorded_at``, and who imported a fact is the importing ledger's own record."""
@@ -336,7 +338,7 @@ class Exporter:
         if isinstance(event, ev.PersonalDataShredded):
             line.pop("_pseudonyms", None)
         if left_out:
-            line["_withheld"] = left_out
+            line[WITHHELD_KEY] = left_out
         if self.key is not None:
             # last, so that the line without it is the line of an export before recorders
             # were exported (an import derives a line's key without its recorder)

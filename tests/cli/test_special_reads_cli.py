@@ -8,6 +8,8 @@ role) sees the value masked, with a warning, and nothing is recorded.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -221,6 +223,31 @@ def test_an_export_without_a_purpose_leaves_the_flag_out_with_a_warning(ledger: 
     )
     assert "a pseudonymised export never holds special-category data" in pseudonymised.stderr
     assert reads(ledger, person) == []
+
+
+def test_a_csv_export_names_the_values_it_left_out_as_json_lines_do(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """A withheld value reads as no value in a CSV cell: the `_withheld` column tells them
+    apart. A correction whose only change was withheld cannot be imported, and says why."""
+    person = with_flag(ledger)
+    ledger.ok("correct", person, "2", "--set", "health_barrier=false", "--reason", "second look")
+    export = ("export", "--format", "csv", "--include-personal", "--quiet", "--kind")
+
+    (intake,) = csv.DictReader(io.StringIO(ledger.ok(*export, "broad-intake-completed").stdout))
+    fixes = ledger.ok(*export, "event-corrected").stdout
+    (fix,) = csv.DictReader(io.StringIO(fixes))
+
+    assert (intake["health_barrier"], intake["_withheld"]) == ("", "health_barrier")
+    assert (fix["changes"], fix["_withheld"]) == ("{}", "health_barrier")
+    source = tmp_path / "fixes.csv"
+    source.write_text(fixes)
+    result = ledger("import", "--kind", "event-corrected", str(source))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{source}:2: changes: none left: the values it changed were withheld from the export "
+        "(_withheld: health_barrier); export with --include-personal --purpose TEXT to move them"
+    )
 
 
 # --- PostgreSQL: the roles --------------------------------------------------------------------
