@@ -1089,6 +1089,12 @@ def csv_header(file_name: str, item: CatalogEntry, header: list[str]) -> list[st
     seen: dict[str, int] = {}
     for number, raw in enumerate(header, start=1):
         name = raw.strip()
+        if "\t" in name:
+            msg = (
+                f"{file_name}:1: the header's names are separated by tabs: save the file as CSV "
+                "with , or ; between the cells; nothing was imported"
+            )
+            raise InputError(msg)
         if name and not name.startswith("_"):
             if name.casefold() not in keys:
                 msg = (

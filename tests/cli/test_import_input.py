@@ -405,6 +405,12 @@ def test_a_header_s_names_are_read_without_their_spaces_and_case(
             "nothing was imported",
             id="no-header",
         ),
+        pytest.param(
+            "person_id\toccurred_on\trung\tassessor",
+            "ladder.csv:1: the header's names are separated by tabs: save the file as CSV with , "
+            "or ; between the cells; nothing was imported",
+            id="tabs",
+        ),
     ],
 )
 def test_a_header_with_an_unknown_or_repeated_column_is_refused_before_anything_is_written(
