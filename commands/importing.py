@@ -525,6 +525,8 @@ def _text_key(record: dict[str, Any], name: str, what: str) -> str | None:
 
 def catalog_item(record: dict[str, Any]) -> CatalogEntry:
     kind = record.get("kind")
+    if kind is None or kind == "":
+        raise LineRejectedError([("kind", "required: the kind of fact, e.g. ladder-assessed")])
     try:
         item = entry(kind) if isinstance(kind, str) else None
     except KeyError:

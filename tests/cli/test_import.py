@@ -339,6 +339,9 @@ BAD: list[tuple[Any, str]] = [
         "municipality: 'GM12' is not a municipality in the CBS list of 2025: give a CBS code "
         "such as GM0363 or a name such as Amsterdam",
     ),
+    ({"person": "C-1001"}, "kind: required: the kind of fact, e.g. ladder-assessed"),
+    ({"kind": None, "person": "C-1001"}, "kind: required: the kind of fact, e.g. ladder-assessed"),
+    ({"kind": 7, "person": "C-1001"}, "kind: unknown kind 7 (see docs/events.md)"),
 ]
 
 
