@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -122,7 +123,8 @@ class PeriodType(click.ParamType[tuple[date | None, date | None]]):
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="write to this file (refused if it exists) instead of standard output",
+    help="write to this file (refused if it exists; named so only once complete, written as "
+    "FILE.partial until then) instead of standard output",
 )
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar and no summary")
 @pass_traject
@@ -266,28 +268,45 @@ class _TextOut:
 
 @contextlib.contextmanager
 def _target(output: Path | None) -> Iterator[IO[bytes]]:
+    """Where the lines go: stdout, or ``output`` — written as ``output.partial`` first and
+    given its name only when complete, so that an export that fails or is killed leaves no
+    truncated file under the asked name (a ``.partial`` file of a killed export is replaced
+    by the next one).
+
+    Raises:
+        click.BadParameter: ``output`` exists (it is never overwritten) or cannot be written.
+    """
     if output is None:
         out = sys.stdout.buffer
         yield out
         out.flush()
         return
+    partial = output.with_name(output.name + ".partial")
     try:
-        handle = output.open("xb")
-    except FileExistsError:  # since the check before the export began
-        msg = f"{output} exists; it is never overwritten"
-        raise click.BadParameter(msg, param_hint="--output") from None
+        handle = partial.open("wb")
     except OSError as error:
         msg = f"cannot write {output}: {error.strerror}"
         raise click.BadParameter(msg, param_hint="--output") from None
     try:
         with handle:
             yield handle
-    except BaseException as error:
-        # made here (it did not exist: checked first): a partial export, cut short by a full
-        # disk or a refused event, is not left behind to be taken for a whole one
-        if output.is_file():
-            output.unlink()
-        if isinstance(error, OSError):
-            msg = f"{output}: cannot write the export: {error.strerror}"
-            raise TrajectError(msg) from None
-        raise
+        _name(partial, output)
+    except OSError as error:  # a full disk: the partial file goes, the error is named
+        msg = f"{output}: cannot write the export: {error.strerror}"
+        raise TrajectError(msg) from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _name(partial: Path, output: Path) -> None:
+    """Give the complete file its name, never over a file made there meanwhile."""
+    try:
+        os.link(partial, output)  # refuses an existing name, atomically
+    except FileExistsError:
+        msg = f"{output} exists; it is never overwritten"
+        raise click.BadParameter(msg, param_hint="--output") from None
+    except OSError:  # a file system without hard links
+        if output.exists():
+            msg = f"{output} exists; it is never overwritten"
+            raise click.BadParameter(msg, param_hint="--output") from None
+        partial.replace(output)
