@@ -5,11 +5,8 @@ What it writes, ``traject import`` reads back: see ``ledger.export`` and docs/im
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import os
 import re
-import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -29,6 +26,7 @@ from commands.importing import (
     csv_columns,
     progress_bar,
 )
+from commands.output import new_file
 from commands.reading import purpose_option, reading
 from commands.types import MunicipalityType
 from ledger.catalog import CatalogEntry
@@ -182,8 +180,6 @@ def export_command(
             "values, so it reads none"
         )
         raise click.BadParameter(msg, param_hint="--purpose")
-    if output is not None and output.exists():
-        raise click.BadParameter(f"{output} exists; it is never overwritten", param_hint="--output")
     person_id = _person(traject, person_ref) if person_ref else None
     start, end = period or (None, None)
     exporter = Exporter(
@@ -193,7 +189,7 @@ def export_command(
         reading=reading("export --include-personal", purpose),
     )
     with (
-        _target(output) as out,
+        new_file(output, "--output", "export") as out,
         progress_bar(traject, "exporting", exporter.total(), quiet=quiet) as advance,
     ):
         lines = (
@@ -264,49 +260,3 @@ class _TextOut:
 
     def write(self, text: str) -> int:
         return self.out.write(text.encode("utf-8"))
-
-
-@contextlib.contextmanager
-def _target(output: Path | None) -> Iterator[IO[bytes]]:
-    """Where the lines go: stdout, or ``output`` — written as ``output.partial`` first and
-    given its name only when complete, so that an export that fails or is killed leaves no
-    truncated file under the asked name (a ``.partial`` file of a killed export is replaced
-    by the next one).
-
-    Raises:
-        click.BadParameter: ``output`` exists (it is never overwritten) or cannot be written.
-    """
-    if output is None:
-        out = sys.stdout.buffer
-        yield out
-        out.flush()
-        return
-    partial = output.with_name(output.name + ".partial")
-    try:
-        handle = partial.open("wb")
-    except OSError as error:
-        msg = f"cannot write {output}: {error.strerror}"
-        raise click.BadParameter(msg, param_hint="--output") from None
-    try:
-        with handle:
-            yield handle
-        _name(partial, output)
-    except OSError as error:  # a full disk: the partial file goes, the error is named
-        msg = f"{output}: cannot write the export: {error.strerror}"
-        raise TrajectError(msg) from None
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def _name(partial: Path, output: Path) -> None:
-    """Give the complete file its name, never over a file made there meanwhile."""
-    try:
-        os.link(partial, output)  # refuses an existing name, atomically
-    except FileExistsError:
-        msg = f"{output} exists; it is never overwritten"
-        raise click.BadParameter(msg, param_hint="--output") from None
-    except OSError:  # a file system without hard links
-        if output.exists():
-            msg = f"{output} exists; it is never overwritten"
-            raise click.BadParameter(msg, param_hint="--output") from None
-        partial.replace(output)

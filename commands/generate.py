@@ -8,18 +8,18 @@ on stderr. No real person's data is used (docs/generate.md).
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 import orjson
 
 from commands.context import TrajectContext, pass_traject
 from commands.importing import DEFAULT_BATCH_SIZE, Reject, Summary, import_lines
+from commands.output import new_file
 from commands.types import whole_number
 from ledger.errors import TrajectError
 from ledger.synthetic import Record, Settings, generate
@@ -111,8 +111,8 @@ def check_target(traject: TrajectContext, seed: int) -> None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-    help="write JSON Lines to this new file (refused if it exists; - for stdout) instead of "
-    "importing",
+    help="write JSON Lines to this new file (refused if it exists; named so only once "
+    "complete; - for stdout) instead of importing",
 )
 @click.option(
     "--db",
@@ -234,26 +234,13 @@ def progress_bar(traject: TrajectContext, total: int, *, quiet: bool) -> Any:
 
 
 def write_lines(records: Iterator[Record], out: Path) -> int:
-    """Write the records as JSON Lines; returns the number of lines."""
+    """Write the records as JSON Lines to the new file ``out`` (``-``: stdout); returns the
+    number of lines."""
     count = 0
-    stdout = str(out) == "-"
-    try:
-        handle: IO[bytes] = sys.stdout.buffer if stdout else out.open("xb")
-    except FileExistsError:
-        msg = f"{out} exists; it is never overwritten"
-        raise click.BadParameter(msg, param_hint="'--out'") from None
-    except OSError as error:
-        msg = f"cannot write {out}: {error.strerror}"
-        raise click.BadParameter(msg, param_hint="'--out'") from None
-    try:
+    with new_file(None if str(out) == "-" else out, "'--out'", "generated lines") as handle:
         for record in records:
             handle.write(orjson.dumps(record) + b"\n")
             count += 1
-    finally:
-        if stdout:
-            handle.flush()
-        else:
-            handle.close()
     return count
 
 

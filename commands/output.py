@@ -1,0 +1,70 @@
+"""Files a command writes whole: never over an existing file, never left half-written under
+the name asked for (``traject export -o``, ``traject generate --out``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import click
+
+from ledger.errors import TrajectError
+
+
+@contextlib.contextmanager
+def new_file(output: Path | None, option: str, what: str) -> Iterator[IO[bytes]]:
+    """Where the bytes go: stdout (``output`` None), or the new file ``output`` — written as
+    ``output.partial`` first and given its name only when the command completes, so that one
+    that fails or is killed leaves no truncated file under the name asked for (a ``.partial``
+    file left by a killed run is replaced by the next one).
+
+    ``what`` names the file's content in the message of a write that fails part-way (a full
+    disk).
+
+    Raises:
+        TrajectError: writing failed part-way (the partial file is removed).
+        click.BadParameter: on ``option``: ``output`` exists (it is never overwritten; checked
+            before anything is written, and again when it is named) or cannot be written.
+    """
+    if output is None:
+        out = sys.stdout.buffer
+        yield out
+        out.flush()
+        return
+    if output.exists():
+        raise _exists(output, option)
+    partial = output.with_name(output.name + ".partial")
+    try:
+        handle = partial.open("wb")
+    except OSError as error:
+        msg = f"cannot write {output}: {error.strerror}"
+        raise click.BadParameter(msg, param_hint=option) from None
+    try:
+        with handle:
+            yield handle
+        _name(partial, output, option)
+    except OSError as error:  # a full disk: the partial file goes, the error is named
+        msg = f"{output}: cannot write the {what}: {error.strerror}"
+        raise TrajectError(msg) from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _name(partial: Path, output: Path, option: str) -> None:
+    """Give the complete file its name, never over a file made there meanwhile."""
+    try:
+        os.link(partial, output)  # refuses an existing name, atomically
+    except FileExistsError:
+        raise _exists(output, option) from None
+    except OSError:  # a file system without hard links
+        if output.exists():
+            raise _exists(output, option) from None
+        partial.replace(output)
+
+
+def _exists(output: Path, option: str) -> click.BadParameter:
+    return click.BadParameter(f"{output} exists; it is never overwritten", param_hint=option)
