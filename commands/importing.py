@@ -714,9 +714,28 @@ def _decode(number: int, line: str | dict[str, Any], source: str) -> tuple[dict[
     if not isinstance(record, dict):
         raise LineRejectedError([("line", "not a JSON object")])
     refuse_repeated_keys(line, record)
+    if "\\u0000" in line:  # an escaped NUL (or a backslash before u0000: looked at)
+        problems = nul_problems(record)
+        if problems:
+            raise LineRejectedError(problems)
     keyed = without_recorder(record)
     text = line if keyed is record else orjson.dumps(keyed).decode()
     return record, line_key(source, number, text)
+
+
+NUL_MESSAGE = "holds a NUL character (\\u0000), which no text may hold"
+
+
+def nul_problems(value: Any, path: str = "") -> Problems:
+    """The texts of a line that hold a NUL character, by path: valid JSON, but no text of
+    the ledger holds one (PostgreSQL's text cannot), on SQLite neither."""
+    if isinstance(value, str):
+        return [(path.rstrip(".") or "line", NUL_MESSAGE)] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in nul_problems(v, f"{path}{k}.")]
+    if isinstance(value, list):
+        return [p for v in value for p in nul_problems(v, path)]
+    return []
 
 
 KEY_END = re.compile(r'"\s*:')
@@ -1151,6 +1170,8 @@ def _csv_rows(
                     problems += error.problems
             if "kind" in record:
                 problems += _kind_problems(item, record)
+            if any("\x00" in cell for cell in cells):
+                problems += nul_problems(record)
             if outside:
                 shown = ", ".join(repr(cell) for cell in outside)
                 what = "a cell" if len(outside) == 1 else f"{len(outside)} cells"
