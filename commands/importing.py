@@ -514,12 +514,19 @@ def uuid_key(record: dict[str, Any], name: str = "person_id") -> UUID | None:
     raise LineRejectedError([(name, f"not a UUID: {value!r}")])
 
 
+EXTERNAL_KEY_MAX = 300
+"""The longest external key, as the longest idempotency key: a key is indexed, and PostgreSQL
+cannot index one of thousands of characters."""
+
+
 def _text_key(record: dict[str, Any], name: str, what: str) -> str | None:
     value = record.get(name)
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise LineRejectedError([(name, f"{what}: a non-empty text")])
+    if len(value) > EXTERNAL_KEY_MAX:
+        raise LineRejectedError([(name, f"{what}: at most {EXTERNAL_KEY_MAX} characters")])
     return value
 
 

@@ -51,3 +51,29 @@ def test_a_nul_character_in_a_text_rejects_its_line_on_every_store(
     assert last_line(result.stdout).startswith("1 written, 0 skipped (already present), 3 rejected")
     assert in_csv.exit_code == 1, in_csv.output
     assert f"{cells}:2: person: {message}" in in_csv.stderr
+
+
+def test_an_external_key_longer_than_an_idempotency_key_rejects_its_line_on_every_store(
+    store: Traject, tmp_path: Path
+) -> None:
+    """PostgreSQL cannot index a key of thousands of characters (the batch failed, as "cannot
+    reach database"); SQLite stored it. Both now reject the line, as a long idempotency key."""
+    long_key = "C-" + "7" * 298
+    lines = [
+        REGISTRATION.format(key=long_key + "8", day=DAY, more=""),
+        REGISTRATION.format(key="C-" + "9" * 9000, day=DAY, more=""),
+        REGISTRATION.format(key=long_key, day=DAY, more=""),
+    ]
+    source = tmp_path / "people.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+
+    result = store("import", str(source))
+
+    assert result.exit_code == 1, result.output
+    message = "the person's external key: at most 300 characters"
+    assert [line for line in result.stderr.splitlines() if line] == [
+        f"{source}:1: person: {message}",
+        f"{source}:2: person: {message}",
+    ]
+    assert last_line(result.stdout).startswith("1 written, 0 skipped (already present), 2 rejected")
+    assert store.json("export", "--include-personal", "--quiet")["person"] == long_key
