@@ -36,7 +36,7 @@ import orjson
 
 from commands import fields, render
 from commands.context import TrajectContext, pass_traject
-from commands.types import DecimalType, IsoDate, MunicipalityType, PatternType
+from commands.types import DecimalType, IsoDate, MunicipalityType, PatternType, out_of_int64
 from ledger.application import Recorded, TrajectoryLedger
 from ledger.batch import BatchWriter, Write
 from ledger.catalog import CatalogEntry, entry
@@ -263,6 +263,10 @@ def _whole_number(name: str, shape: fields.Shape) -> Converter:
             _refuse(name, expected, value)
         if (low is not None and number < low) or (high is not None and number > high):
             _refuse(name, expected, value)
+        problem = out_of_int64(number)
+        if problem is not None:
+            given = value.strip() if isinstance(value, str) else orjson.dumps(value).decode()
+            raise LineRejectedError([(name, f"{given} is {problem}")])
         return number
 
     return to_int

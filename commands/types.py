@@ -169,14 +169,33 @@ class BsnType(click.ParamType[str]):
         return text.zfill(9)
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""The whole numbers a stored fact holds: its JSON numbers are 64-bit."""
+
+
+def out_of_int64(number: int) -> str | None:
+    """Why ``number`` cannot be stored in a fact (``too large: at most …``), or None."""
+    if number > INT64_MAX:
+        return f"too large: at most {INT64_MAX}"
+    if number < INT64_MIN:
+        return f"too small: at least {INT64_MIN}"
+    return None
+
+
 def _whole(kind: click.ParamType[int], value: Any, param: Any, ctx: Any) -> int:
-    """``value`` as a whole number written in digits (with an optional sign)."""
+    """``value`` as a whole number written in digits (with an optional sign), one a stored
+    fact can hold."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = str(value).strip()
-    if not re.fullmatch(r"[+-]?[0-9]+", text):
-        kind.fail(f"{value!r} is not a whole number, e.g. 4", param, ctx)
-    return int(text)
+        number = value
+    else:
+        text = str(value).strip()
+        if not re.fullmatch(r"[+-]?[0-9]+", text):
+            kind.fail(f"{value!r} is not a whole number, e.g. 4", param, ctx)
+        number = int(text)
+    problem = out_of_int64(number)
+    if problem is not None:
+        kind.fail(f"{number} is {problem}", param, ctx)
+    return number
 
 
 class WholeNumber(click.types.IntParamType):

@@ -12,8 +12,47 @@ import pytest
 from cli_helpers import Traject, days_ago, last_line, project_registration
 
 YESTERDAY = days_ago(1)
+HUGE = "1" + "0" * 30  # a whole number no stored fact can hold (JSON numbers are 64-bit)
 
 USAGE_ERRORS = [
+    pytest.param(
+        (
+            "record",
+            "family-reunification-applied",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--members",
+            "partner",
+            "--file-no",
+            HUGE,
+        ),
+        f"Error: Invalid value for '--file-no': {HUGE} is too large: at most {2**63 - 1}",
+        id="too-large-for-the-ledger",
+    ),
+    pytest.param(
+        (
+            "record",
+            "pip-adopted",
+            "{person}",
+            "--on",
+            YESTERDAY,
+            "--version",
+            HUGE,
+            "--leerroute",
+            "b1",
+            "--hoofddoel",
+            "werk",
+            "--pvt-intensity",
+            "standaard",
+            "--map-intensity",
+            "standaard",
+            "--decision-ref",
+            "PIP-1",
+        ),
+        f"Error: Invalid value for '--version': {HUGE} is too large: at most {2**63 - 1}",
+        id="too-large-a-version",
+    ),
     pytest.param(
         (
             "record",

@@ -564,3 +564,25 @@ def test_a_csv_cell_of_json_is_read_as_strictly_as_a_json_line(
         f'{source}:3: changes: not a JSON object of field: new value, e.g. {{"rung": 3}}',
     ]
     assert ledger.json("timeline", person)["events"][1]["effective"]["fields"]["rung"] == 4
+
+
+def test_a_whole_number_too_large_for_a_stored_fact_rejects_its_line(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """JSON numbers of a stored fact are 64-bit: a larger whole number, as text or as a JSON
+    number, is refused by name (it broke the whole batch with a traceback)."""
+    person = ledger.register()
+    huge = 10**30
+    applied = {"kind": "family-reunification-applied", "person_id": person, "occurred_on": DAY}
+    lines = [applied | {"members": ["partner"], "file_no": str(huge)}]
+    lines += [applied | {"members": ["kind"], "file_no": float(huge)}]
+    source = tmp_path / "big.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    result = ledger("import", str(source))
+
+    assert result.exit_code == 1, result.output
+    assert [line for line in result.stderr.splitlines() if line] == [
+        f"{source}:1: file_no: {huge} is too large: at most {2**63 - 1}",
+        f"{source}:2: file_no: 1e+30 is too large: at most {2**63 - 1}",
+    ]
