@@ -14,6 +14,16 @@ from cli_helpers import Traject, days_ago, last_line, project_registration
 YESTERDAY = days_ago(1)
 HUGE = "1" + "0" * 30  # a whole number no stored fact can hold (JSON numbers are 64-bit)
 
+
+def pip_adopted(version: str) -> tuple[str, ...]:
+    """`traject record pip-adopted` of PIP ``version``, every other option valid."""
+    return (
+        "record", "pip-adopted", "{person}", "--on", YESTERDAY, "--version", version,
+        "--leerroute", "B1", "--hoofddoel", "werk", "--pvt-intensity", "standaard",
+        "--map-intensity", "standaard", "--decision-ref", "PIP-1",
+    )  # fmt: skip
+
+
 USAGE_ERRORS = [
     pytest.param(
         (
@@ -31,25 +41,7 @@ USAGE_ERRORS = [
         id="too-large-for-the-ledger",
     ),
     pytest.param(
-        (
-            "record",
-            "pip-adopted",
-            "{person}",
-            "--on",
-            YESTERDAY,
-            "--version",
-            HUGE,
-            "--leerroute",
-            "b1",
-            "--hoofddoel",
-            "werk",
-            "--pvt-intensity",
-            "standaard",
-            "--map-intensity",
-            "standaard",
-            "--decision-ref",
-            "PIP-1",
-        ),
+        pip_adopted(HUGE),
         f"Error: Invalid value for '--version': {HUGE} is too large: at most {2**63 - 1}",
         id="too-large-a-version",
     ),
@@ -525,25 +517,7 @@ REFUSALS = [
         id="date-in-the-future",
     ),
     pytest.param(
-        (
-            "record",
-            "pip-adopted",
-            "{person}",
-            "--on",
-            YESTERDAY,
-            "--version",
-            "2",
-            "--leerroute",
-            "B1",
-            "--hoofddoel",
-            "werk",
-            "--pvt-intensity",
-            "standaard",
-            "--map-intensity",
-            "standaard",
-            "--decision-ref",
-            "PIP-1",
-        ),
+        pip_adopted("2"),
         "Error: PipAdopted: version: the first PIP is version 1",
         id="pip-version-rule",
     ),
