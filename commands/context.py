@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
 MASTER_KEY_ENV = "TRAJECT_MASTER_KEY"
+PIPED_WIDTH = 250
+"""The width of a table printed to a pipe or file: what the widest table needs (a read model's
+digest and rule version, a report's columns), not a terminal's 80 columns."""
 NEW_MASTER_KEY_ENV = "TRAJECT_NEW_MASTER_KEY"
 
 
@@ -476,8 +480,14 @@ class TrajectContext:
 
     @property
     def console(self) -> Console:
+        """Standard output's console. Piped or redirected (``traject projections status |
+        less``, ``> report.txt``) without ``COLUMNS``, a table takes the width it needs
+        instead of a terminal's 80 columns, which would crop its columns."""
         if self._console is None:
-            self._console = console_class()(highlight=False, soft_wrap=True)
+            console = console_class()(highlight=False, soft_wrap=True)
+            if not console.is_terminal and "COLUMNS" not in os.environ:
+                console.width = PIPED_WIDTH
+            self._console = console
         return self._console
 
     @property
