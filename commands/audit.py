@@ -23,7 +23,7 @@ from commands.replaying import (
     resolve,
     with_report_day,
 )
-from commands.types import IsoDate, KeyFile, KnownAtMoment, whole_number
+from commands.types import MOMENT_FORMS, IsoDate, KeyFile, KnownAtMoment, whole_number
 from ledger import audit
 from ledger.application import TrajectoryLedger
 from ledger.crypto import write_new_file
@@ -532,8 +532,7 @@ def reads_command(
     "--as-known-at",
     type=KnownAtMoment(),
     required=True,
-    help="the past moment (not in the future): an ISO date-time (UTC unless it names an "
-    "offset) or a date (00:00 UTC that day)",
+    help=f"the past moment (not in the future): {MOMENT_FORMS}",
 )
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 @click.option("--json", "as_json", is_flag=True, help="changes nothing: the result is JSON")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from commands.types import IsoDate, KnownAtMoment, MunicipalityType
+from commands.types import MOMENT_FORMS, IsoDate, KnownAtMoment, MunicipalityType
 from ledger.aggregates import dutch_day
 from ledger.values import Period
 
@@ -16,6 +16,17 @@ REPORT_YEARS = (1990, 2100)
 """The years a report can be asked for (a period, a quarter, a day, a cohort's year): the
 reports count dates around them (deadlines, warning windows), which must stay within the
 calendar a date can hold."""
+
+
+def outside_report_years(value: object, year: int) -> str | None:
+    """The rule ``value`` (of ``year``) breaks when its year is outside :data:`REPORT_YEARS`,
+    or None."""
+    first, last = REPORT_YEARS
+    if first <= year <= last:
+        return None
+    return (
+        f"{str(value)!r} is outside the years traject reports on: use a year from {first} to {last}"
+    )
 
 
 def check_report_year(
@@ -26,14 +37,9 @@ def check_report_year(
     ctx: click.Context | None,
 ) -> None:
     """Fail (a usage error) when ``year`` is outside :data:`REPORT_YEARS`."""
-    first, last = REPORT_YEARS
-    if not first <= year <= last:
-        kind.fail(
-            f"{str(value)!r} is outside the years traject reports on: use a year from {first} "
-            f"to {last}",
-            param,
-            ctx,
-        )
+    problem = outside_report_years(value, year)
+    if problem is not None:
+        kind.fail(problem, param, ctx)
 
 
 class PeriodType(click.ParamType[Period]):
@@ -90,7 +96,7 @@ class ReportDate(IsoDate):
 
 AS_KNOWN_AT_HELP = (
     "count only what was recorded up to this moment (not in the future), ignoring later "
-    "corrections: an ISO date-time (UTC unless it names an offset) or a date (00:00 UTC that day)"
+    f"corrections: {MOMENT_FORMS}"
 )
 
 
@@ -101,12 +107,8 @@ class ReportKnownAt(KnownAtMoment):
     """``--as-known-at`` of a report: a :class:`KnownAtMoment` in :data:`REPORT_YEARS` (the day
     a report counts on defaults to its day)."""
 
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> datetime:
-        moment = super().convert(value, param, ctx)
-        check_report_year(self, moment.year, value, param, ctx)
-        return moment
+    def problem(self, moment: datetime, value: Any) -> str | None:
+        return super().problem(moment, value) or outside_report_years(value, moment.year)
 
 
 def as_known_at_option() -> Any:

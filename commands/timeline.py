@@ -10,7 +10,7 @@ from commands import render, tables
 from commands.context import TrajectContext, pass_traject
 from commands.reading import purpose_option, reading
 from commands.reporting import table_or_json_option
-from commands.types import KnownAtMoment
+from commands.types import MOMENT_FORMS, KnownAtMoment
 from ledger import events as ev
 from ledger.seals import check_seals
 
@@ -20,8 +20,7 @@ from ledger.seals import check_seals
 @click.option(
     "--as-known-at",
     type=KnownAtMoment(),
-    help="show only what was recorded up to this moment (not in the future): an ISO date-time "
-    "(UTC unless it names an offset) or a date (00:00 UTC that day)",
+    help=f"show only what was recorded up to this moment (not in the future): {MOMENT_FORMS}",
 )
 @table_or_json_option()
 @purpose_option()

@@ -15,6 +15,7 @@ from typing import Any, get_args
 import click
 
 from ledger import events as ev
+from ledger.aggregates import dutch_moment
 from ledger.errors import TrajectError
 from ledger.integrity import load_private_key, load_public_key
 from ledger.municipalities import resolve
@@ -76,8 +77,19 @@ class IsoDate(click.ParamType[date]):
         self.fail(f"{value!r} is not a date: use YYYY-MM-DD, e.g. 2024-03-04", param, ctx)
 
 
+MOMENT_FORMS = (
+    "an ISO date-time (Dutch time unless it names an offset, such as +00:00 or Z) or a date "
+    "(00:00 Dutch time, the start of that day)"
+)
+"""How a moment is written, for the help of the options that take one (:class:`IsoMoment`)."""
+
+
 class IsoMoment(click.ParamType[datetime]):
-    """A moment: an ISO date-time (UTC unless it names an offset) or a date (00:00 UTC)."""
+    """A moment: an ISO date-time or a date (its start, 00:00), converted to UTC.
+
+    A moment without an offset is Dutch time (Europe/Amsterdam, as the ledger's days are:
+    :func:`ledger.aggregates.dutch_moment`), one with an offset or ``Z`` is taken as given.
+    """
 
     name = "moment"
 
@@ -88,10 +100,10 @@ class IsoMoment(click.ParamType[datetime]):
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> datetime:
         if isinstance(value, datetime):
-            moment = value
+            given = value
         else:
             try:
-                moment = datetime.fromisoformat(str(value).strip())
+                given = datetime.fromisoformat(str(value).strip())
             except ValueError:
                 self.fail(
                     f"{value!r} is not a date or date-time: use YYYY-MM-DD or "
@@ -99,7 +111,19 @@ class IsoMoment(click.ParamType[datetime]):
                     param,
                     ctx,
                 )
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        moment = dutch_moment(given)
+        problem = self.problem(moment, value)
+        if problem is not None:
+            self.fail(problem, param, ctx)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            self.fail(f"{value!r} is outside the calendar a moment can hold", param, ctx)
+
+    def problem(self, moment: datetime, value: Any) -> str | None:
+        """The rule of the option ``moment`` (aware: as given, or in Dutch time) breaks, or None;
+        ``value`` is the text it was read from."""
+        return None
 
 
 class KnownAtMoment(IsoMoment):
@@ -109,18 +133,13 @@ class KnownAtMoment(IsoMoment):
     recorded after the command ran, so the same command would give other figures later.
     """
 
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> datetime:
-        moment = super().convert(value, param, ctx)
+    def problem(self, moment: datetime, value: Any) -> str | None:
         if moment > datetime.now(UTC):
-            self.fail(
+            return (
                 f"{moment.isoformat()} is in the future; the ledger can only say what it knew "
-                "up to now",
-                param,
-                ctx,
+                "up to now"
             )
-        return moment
+        return None
 
 
 class KeyFile(click.ParamType[bytes]):

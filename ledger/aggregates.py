@@ -121,6 +121,20 @@ def dutch_day(moment: datetime) -> date:
     return moment.astimezone(LEDGER_TIMEZONE).date()
 
 
+def dutch_moment(moment: datetime) -> datetime:
+    """``moment`` made aware: one without an offset is read as Dutch time (Europe/Amsterdam, the
+    offset in force on that day); one with an offset is kept as given.
+
+    At the change to summer time a Dutch time is skipped, at the change back one occurs twice:
+    such a time is read with the offset in force before the change (``fold=0``), so
+    2024-03-31T02:30 is 01:30 UTC (03:30 summer time) and 2024-10-27T02:30 is the first
+    02:30, in summer time (00:30 UTC).
+    """
+    if moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=LEDGER_TIMEZONE, fold=0)
+
+
 DERIVED_FIELDS: dict[type[ev.TrajectEvent], tuple[frozenset[str], tuple[str, ...]]] = {
     # event: (the fields a derivation reads, the fields it writes). Derived values are stored
     # with the event; a correction of a field read here derives them again (unless it sets

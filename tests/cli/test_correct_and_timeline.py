@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from cli_helpers import Traject, days_ago
 
+from ledger.aggregates import LEDGER_TIMEZONE
+
 
 def test_a_correction_is_a_new_event_and_the_original_stays(ledger: Traject) -> None:
     person = ledger.assessed_person()
@@ -156,8 +158,8 @@ def test_as_known_at_leaves_out_what_was_recorded_later(ledger: Traject) -> None
     time.sleep(0.01)
     ledger.ok("correct", person, "2", "--set", "rung=4", "--reason", "typo")
 
-    # a naive moment is UTC
-    moment = cut.replace(tzinfo=None).isoformat()
+    # a moment without an offset is Dutch time
+    moment = cut.astimezone(LEDGER_TIMEZONE).replace(tzinfo=None).isoformat()
     then = ledger.json("timeline", person, "--as-known-at", moment)
     now = ledger.json("timeline", person)
 
@@ -167,8 +169,8 @@ def test_as_known_at_leaves_out_what_was_recorded_later(ledger: Traject) -> None
     assert then["as_known_at"] == cut.isoformat()
     assert now["events"][1]["effective"]["fields"]["rung"] == 4
     # the same moment with an explicit offset
-    amsterdam = cut.astimezone().isoformat()
-    assert ledger.json("timeline", person, "--as-known-at", amsterdam)["events"] == then["events"]
+    for written in (cut.astimezone(LEDGER_TIMEZONE).isoformat(), cut.isoformat()):
+        assert ledger.json("timeline", person, "--as-known-at", written) == then
     table = ledger.ok("timeline", person, "--as-known-at", moment).stdout
     assert "as known at" in table and "corrected by" not in table
 
@@ -178,7 +180,8 @@ def test_as_known_at_a_date_means_the_start_of_that_day(ledger: Traject) -> None
 
     data = ledger.json("timeline", person, "--as-known-at", days_ago(1))
 
-    assert data["as_known_at"] == f"{days_ago(1)}T00:00:00+00:00"
+    start = datetime.fromisoformat(days_ago(1)).replace(tzinfo=LEDGER_TIMEZONE)  # 00:00 Dutch time
+    assert data["as_known_at"] == start.astimezone(UTC).isoformat()
     assert data["events"] == []
     assert "no events were known at that moment" in (
         ledger.ok("timeline", person, "--as-known-at", days_ago(1)).stdout

@@ -58,7 +58,7 @@ def test_a_cut_off_in_the_future_is_refused_by_every_command(
 
     assert result.exit_code == 2, result.output
     assert result.stderr.splitlines()[-1] == (
-        "Error: Invalid value for '--as-known-at': 2100-01-01T00:00:00+00:00 is in the future; "
+        "Error: Invalid value for '--as-known-at': 2100-01-01T00:00:00+01:00 is in the future; "
         "the ledger can only say what it knew up to now"
     )
     assert result.stdout == ""
@@ -97,13 +97,70 @@ def test_a_replay_as_known_now_is_reproducible(ledger: Traject) -> None:
     assert ledger.json(*replay)["replay"]["digest"] == before
 
 
-def test_a_date_is_the_start_of_that_day_in_utc_so_today_is_accepted(ledger: Traject) -> None:
-    today = datetime.now(UTC).date().isoformat()
+def test_a_date_is_the_start_of_that_dutch_day_so_today_is_accepted(ledger: Traject) -> None:
+    today = days_ago(0)  # the Dutch date
+    start = datetime.fromisoformat(today).replace(tzinfo=AMSTERDAM).astimezone(UTC)
 
     result = ledger("--json", "timeline", ledger.register(), "--as-known-at", today)
 
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["as_known_at"] == f"{today}T00:00:00+00:00"
+    assert json.loads(result.stdout)["as_known_at"] == start.isoformat()
+
+
+DUTCH_MOMENTS = [
+    # given -> the UTC moment used: without an offset a moment is Dutch time
+    ("2024-06-30T23:30", "2024-06-30T21:30:00+00:00"),  # summer time, +02:00
+    ("2024-01-15T09:00", "2024-01-15T08:00:00+00:00"),  # winter time, +01:00
+    ("2024-07-15", "2024-07-14T22:00:00+00:00"),  # a date: 00:00 Dutch time that day
+    ("2024-01-15", "2024-01-14T23:00:00+00:00"),
+    # the clocks go back at 03:00: 02:30 occurs twice, the first (summer time) is taken
+    ("2024-10-27T02:30", "2024-10-27T00:30:00+00:00"),
+    # the clocks skip 02:00-03:00: 02:30 is read in winter time, as 03:30 summer time
+    ("2024-03-31T02:30", "2024-03-31T01:30:00+00:00"),
+    # an offset or Z is kept as given
+    ("2024-06-30T23:30Z", "2024-06-30T23:30:00+00:00"),
+    ("2024-06-30T23:30+00:00", "2024-06-30T23:30:00+00:00"),
+    ("2024-06-30T23:30+05:00", "2024-06-30T18:30:00+00:00"),
+]
+
+
+@pytest.mark.parametrize(("given", "used"), DUTCH_MOMENTS, ids=[g for g, _ in DUTCH_MOMENTS])
+def test_a_moment_without_an_offset_is_dutch_time(ledger: Traject, given: str, used: str) -> None:
+    result = ledger("--json", "timeline", ledger.register(), "--as-known-at", given)
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["as_known_at"] == used
+
+
+def test_a_report_as_known_late_on_a_dutch_evening_is_true_on_that_dutch_day(
+    ledger: Traject,
+) -> None:
+    """23:30 on 30 June in the Netherlands is 21:30 UTC: the report counts 30 June, the day
+    an analyst printing it then would have had (not 1 July, as when it was read as UTC)."""
+    dutch = ledger.json("caseload", "--as-known-at", "2024-06-30T23:30")
+    utc = ledger.json("caseload", "--as-known-at", "2024-06-30T23:30Z")
+
+    assert (dutch["on"], dutch["as_known_at"]) == ("2024-06-30", "2024-06-30T21:30:00.000000Z")
+    assert (utc["on"], utc["as_known_at"]) == ("2024-07-01", "2024-06-30T23:30:00.000000Z")
+
+
+def test_the_first_dutch_day_of_the_reported_years_is_accepted(ledger: Traject) -> None:
+    # 00:00 Dutch time on 1 January 1990 is 23:00 UTC on 31 December 1989
+    report = ledger.json("caseload", "--as-known-at", "1990-01-01")
+
+    assert (report["on"], report["as_known_at"]) == ("1990-01-01", "1989-12-31T23:00:00.000000Z")
+
+
+def test_a_moment_beyond_the_calendar_is_a_usage_error(ledger: Traject) -> None:
+    # 0001-01-01 in Dutch (local mean) time is before the first moment a UTC time can hold
+    result = ledger("timeline", ledger.register(), "--as-known-at", "0001-01-01")
+
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.stderr.splitlines()[-1] == (
+        "Error: Invalid value for '--as-known-at': '0001-01-01' is outside the calendar a moment "
+        "can hold"
+    )
 
 
 # --- municipalities -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import closing
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from cli_helpers import (
 )
 
 from ledger import events as ev
+from ledger.aggregates import LEDGER_TIMEZONE
 from ledger.errors import RuleViolationError, TrajectError
 
 LABEL = "H1 outflow, raad 2024-07-10"
@@ -237,6 +238,26 @@ def test_a_second_seal_with_the_same_label_is_a_new_seal(
     # restating the second seal: nothing changed since
     restated = ledger.json("report", "restate", "v2")
     assert restated["changed"] == []
+    assert restated["reproducible"]["ok"] is True
+
+
+def test_a_seal_keeps_its_moment_in_utc_so_its_replay_does_not_depend_on_how_moments_are_read(
+    ledger: Traject, sealed: dict[str, Any]
+) -> None:
+    """A moment given without an offset is Dutch time; a seal stores the moment it ran with in
+    UTC, with its offset, so its restatement replays that very moment."""
+    seal = sealed["seal"]
+    moment = datetime.fromisoformat(seal["as_known_at"])
+    assert moment.utcoffset() == timedelta(0)
+    # the same moment written in Dutch time without an offset replays to the sealed digest
+    dutch = moment.astimezone(LEDGER_TIMEZONE).replace(tzinfo=None).isoformat()
+    replayed = ledger.json(
+        "audit", "replay", "--as-known-at", dutch, "report", "outflow", "--period", "2024H1"
+    )
+    assert replayed["replay"]["as_known_at"] == seal["as_known_at"]
+    assert replayed["replay"]["digest"] == seal["digest"]
+    restated = ledger.json("report", "restate", "v1")
+    assert restated["seal"]["as_known_at"] == seal["as_known_at"]
     assert restated["reproducible"]["ok"] is True
 
 

@@ -136,7 +136,7 @@ def test_report_outflow_as_json_names_what_it_was_computed_from(traject: Run) ->
             "json",
         ).stdout
     )
-    assert early["as_known_at"] == "2024-01-01T00:00:00.000000Z"
+    assert early["as_known_at"] == "2023-12-31T23:00:00.000000Z"  # 00:00 Dutch time, in UTC
     assert {(r["started"], r["in_outflow_at_end"]) for r in early["rows"]} == {(0, 0)}
 
 

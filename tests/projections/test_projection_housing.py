@@ -283,7 +283,7 @@ def test_report_housing_command(tmp_path: Path) -> None:
     )
     assert [(r["municipality"], r["target"], r["balance"]) for r in rows] == [(B, "1", "0")]
     table = run("report", "housing", "--period", "2024-H1", "--as-known-at", "2025-01-01").stdout
-    assert "as known at 2025-01-01T00:00:00.000000Z" in table
+    assert "as known at 2024-12-31T23:00:00.000000Z" in table  # 00:00 Dutch time, in UTC
     refused = run("report", "housing", "--period", "2024Q1")
     assert refused.exit_code == 2
     assert "half-yearly" in refused.stderr
