@@ -61,6 +61,25 @@ def outflow_json(report: OutflowReport) -> dict[str, Any]:
 OUTFLOW_COLUMNS = tuple(f.name for f in fields(OutflowRow))  # the keys of a CSV row
 
 
+def outflow_csv_rows(report: OutflowReport) -> list[dict[str, Any]]:
+    """The rows, then the moves (``outflow_type`` = moved_out). With ``--municipality`` (and
+    no ``--by``), which the JSON names as ``municipality``, ``group`` names it in every row: the
+    rows are those of that municipality under ``--by municipality``."""
+    rows = [asdict(row) for row in report.rows] + [
+        {
+            "period": m.period,
+            "group": m.group,
+            "outflow_type": "moved_out",
+            "started": m.persons,
+            "in_outflow_at_end": None,
+        }
+        for m in report.moved_out
+    ]
+    if report.municipality and not report.by:
+        rows = [row | {"group": report.municipality} for row in rows]
+    return rows
+
+
 def outflow_table(report: OutflowReport) -> Table:
     title = f"Outflow {report.period}"
     if report.municipality:
@@ -249,22 +268,12 @@ def outflow_command(
     report = outflow(
         Views(traject.reader), period, as_known_at=as_known_at, by=by, municipality=municipality
     )
-    rows = [asdict(row) for row in report.rows] + [
-        {
-            "period": m.period,
-            "group": m.group,
-            "outflow_type": "moved_out",
-            "started": m.persons,
-            "in_outflow_at_end": None,
-        }
-        for m in report.moved_out
-    ]
     emit_report(
         traject,
         output,
         lambda: [outflow_table(report)],
         outflow_json(report),
-        rows,
+        outflow_csv_rows(report),
         columns=OUTFLOW_COLUMNS,
     )
 

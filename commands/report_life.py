@@ -7,6 +7,7 @@ commands register themselves on the ``report`` group of ``commands.report``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -62,6 +63,12 @@ def report_head(report: Any, name: str) -> dict[str, Any]:
 
 def counts(items: tuple[Count, ...]) -> dict[str, int]:
     return {c.key: c.count for c in items}
+
+
+def csv_row(columns: Sequence[str], **values: Any) -> dict[str, Any]:
+    """A CSV row with every one of ``columns`` (in their order), empty where ``values`` has
+    none: a report whose rows are of several kinds names the kind in ``figure``."""
+    return dict.fromkeys(columns, "") | values
 
 
 def new_table(heading: str) -> Table:
@@ -180,6 +187,19 @@ def guidance_json(report: GuidanceReport) -> dict[str, Any]:
     }
 
 
+GUIDANCE_CSV_COLUMNS = ("figure", "year_no", "provider", "started", "ended", "active_at_end")
+
+
+def guidance_csv_rows(report: GuidanceReport) -> list[dict[str, Any]]:
+    """A row per guidance year (``figure`` = year), then the persons started per provider."""
+    rows = [csv_row(GUIDANCE_CSV_COLUMNS, figure="year", **asdict(row)) for row in report.rows]
+    rows += [
+        csv_row(GUIDANCE_CSV_COLUMNS, figure="provider", provider=c.key, started=c.count)
+        for c in report.providers
+    ]
+    return rows
+
+
 def guidance_tables(report: GuidanceReport) -> list[Table]:
     table = new_table(
         title(
@@ -237,7 +257,7 @@ def guidance_command(
         output,
         lambda: guidance_tables(report),
         guidance_json(report),
-        [asdict(row) for row in report.rows],
+        guidance_csv_rows(report),
     )
 
 
@@ -424,27 +444,48 @@ def pvt_json(report: PvtReport) -> dict[str, Any]:
     }
 
 
+PVT_CSV_COLUMNS = (
+    "figure",
+    "activity_id",
+    "provider",
+    "providers",
+    "first_signed_on",
+    "last_signed_on",
+    "signatures",
+    "participants",
+    "groups",
+    "reported_to_duo",
+)
+
+
 def pvt_csv_rows(report: PvtReport) -> list[dict[str, Any]]:
-    """One row per group activity, then the signatures without one and the total."""
-    rows = [asdict(c) for c in report.ceremonies]
-    blank = {"providers": "", "first_signed_on": "", "last_signed_on": ""}
+    """A row per group activity (``figure`` = ceremony), the signatures without one, the total
+    (with the groups and the signatures reported to DUO), then the signatures per provider."""
+    rows = [csv_row(PVT_CSV_COLUMNS, figure="ceremony", **asdict(c)) for c in report.ceremonies]
     if report.without_group:
         rows.append(
-            {
-                "activity_id": "(none)",
-                **blank,
-                "signatures": report.without_group,
-                "participants": "",
-            }
+            csv_row(
+                PVT_CSV_COLUMNS,
+                figure="without_group",
+                activity_id="(none)",
+                signatures=report.without_group,
+            )
         )
     rows.append(
-        {
-            "activity_id": "total",
-            **blank,
-            "signatures": report.signatures,
-            "participants": report.participants,
-        }
+        csv_row(
+            PVT_CSV_COLUMNS,
+            figure="total",
+            activity_id="total",
+            signatures=report.signatures,
+            participants=report.participants,
+            groups=report.groups,
+            reported_to_duo=report.reported_to_duo,
+        )
     )
+    rows += [
+        csv_row(PVT_CSV_COLUMNS, figure="provider", provider=c.key, signatures=c.count)
+        for c in report.providers
+    ]
     return rows
 
 

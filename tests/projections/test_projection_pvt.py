@@ -148,12 +148,21 @@ def test_report_pvt_command(tmp_path: Path) -> None:
         "--as-known-at",
         cut.isoformat(),
     )
-    assert [(r["activity_id"], r["signatures"]) for r in rows] == [
-        ("PVT-2024-03", "3"),
-        ("PVT-2024-09", "3"),
-        ("(none)", "1"),
-        ("total", "7"),
-    ]
+    # as known at the cut: a row per group activity, the signatures without one, the total
+    # with every summary figure of the JSON, then the signatures per provider
+    assert list(rows[0]) == [
+        "figure", "activity_id", "provider", "providers", "first_signed_on", "last_signed_on",
+        "signatures", "participants", "groups", "reported_to_duo",
+    ]  # fmt: skip
+    both = f"{BUURTHUIS}, {TAALHUIS}"
+    assert [tuple(row.values()) for row in rows] == [
+        ("ceremony", "PVT-2024-03", "", both, "2024-03-10", "2024-03-12", "3", "3", "", ""),
+        ("ceremony", "PVT-2024-09", "", TAALHUIS, "2024-09-09", "2024-09-09", "3", "3", "", ""),
+        ("without_group", "(none)", "", "", "", "", "1", "", "", ""),
+        ("total", "total", "", "", "", "", "7", "6", "2", "2"),  # V1 and V3 reported to DUO
+        ("provider", "", TAALHUIS, "", "", "", "6", "", "", ""),
+        ("provider", "", BUURTHUIS, "", "", "", "1", "", "", ""),
+    ]  # fmt: skip
     table = run.table("report", "pvt", "--period", "2024")
     assert "Per group activity (ceremony)" in table
     assert "PVT-2024-05" in table
