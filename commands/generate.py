@@ -23,6 +23,7 @@ from commands.output import new_file
 from commands.types import whole_number
 from ledger.errors import TrajectError
 from ledger.synthetic import Record, Settings, generate
+from ledger.values import REPORT_YEARS
 
 SYNTHETIC_MARK = "synthetic"
 """Setting stored in a ledger that `traject generate` filled (it may add more to it)."""
@@ -105,7 +106,7 @@ def check_target(traject: TrajectContext, seed: int) -> None:
 )
 @click.option(
     "--start-year",
-    type=whole_number(1990, 2100),
+    type=whole_number(*REPORT_YEARS),
     help="first year covered [default: so that the last year is this one]",
 )
 @click.option(

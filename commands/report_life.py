@@ -20,7 +20,6 @@ from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
 from commands.report import group
 from commands.reporting import (
-    REPORT_YEARS,
     as_known_at_option,
     basis,
     basis_caption,
@@ -29,7 +28,7 @@ from commands.reporting import (
 )
 from commands.types import whole_number
 from ledger.municipalities import label
-from ledger.values import Period
+from ledger.values import REPORT_YEARS, Period
 from projections import Views
 from projections.breakdown import Count
 from projections.cohort import CohortReport, cohort

@@ -10,23 +10,7 @@ import click
 
 from commands.types import MOMENT_FORMS, IsoDate, KnownAtMoment, MunicipalityType
 from ledger.aggregates import dutch_day
-from ledger.values import Period
-
-REPORT_YEARS = (1990, 2100)
-"""The years a report can be asked for (a period, a quarter, a day, a cohort's year): the
-reports count dates around them (deadlines, warning windows), which must stay within the
-calendar a date can hold."""
-
-
-def outside_report_years(value: object, year: int) -> str | None:
-    """The rule ``value`` (of ``year``) breaks when its year is outside :data:`REPORT_YEARS`,
-    or None."""
-    first, last = REPORT_YEARS
-    if first <= year <= last:
-        return None
-    return (
-        f"{str(value)!r} is outside the years traject reports on: use a year from {first} to {last}"
-    )
+from ledger.values import Period, outside_report_years
 
 
 def check_report_year(
@@ -36,7 +20,7 @@ def check_report_year(
     param: click.Parameter | None,
     ctx: click.Context | None,
 ) -> None:
-    """Fail (a usage error) when ``year`` is outside :data:`REPORT_YEARS`."""
+    """Fail (a usage error) when ``year`` is outside :data:`ledger.values.REPORT_YEARS`."""
     problem = outside_report_years(value, year)
     if problem is not None:
         kind.fail(problem, param, ctx)
@@ -86,7 +70,8 @@ class QuarterType(PeriodType):
 
 
 class ReportDate(IsoDate):
-    """The day a report counts on (``--on``, ``--from``): a date in :data:`REPORT_YEARS`."""
+    """The day a report counts on (``--on``, ``--from``): a date in the years of
+    :data:`ledger.values.REPORT_YEARS`."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
         day = super().convert(value, param, ctx)
@@ -104,8 +89,8 @@ MUNICIPALITY_HELP = "only this municipality: a CBS code (GM0363) or a name (Amst
 
 
 class ReportKnownAt(KnownAtMoment):
-    """``--as-known-at`` of a report: a :class:`KnownAtMoment` in :data:`REPORT_YEARS` (the day
-    a report counts on defaults to its day)."""
+    """``--as-known-at`` of a report: a :class:`KnownAtMoment` in the years of
+    :data:`ledger.values.REPORT_YEARS` (the day a report counts on defaults to its day)."""
 
     def problem(self, moment: datetime, value: Any) -> str | None:
         return super().problem(moment, value) or outside_report_years(value, moment.year)

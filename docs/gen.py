@@ -85,9 +85,19 @@ STREAM_TITLES: dict[str, str] = {
 # Field types in words
 # ---------------------------------------------------------------------------------------------
 
+IN_YEARS = f"a year from {values.REPORT_YEARS[0]} to {values.REPORT_YEARS[1]}"
 NAMED_TYPES: list[tuple[Any, str, str]] = [
     (ev.Text, "text", "1–200 characters"),
-    (ev.PeriodText, "half-year", "`YYYYH1` or `YYYYH2`, e.g. `2024H1`"),
+    (
+        ev.PeriodText,
+        "half-year",
+        f"`YYYYH1` or `YYYYH2`, e.g. `2024H1`; {IN_YEARS}",
+    ),
+    (
+        ev.ReportingPeriodText,
+        "period",
+        f"a year `YYYY`, a half-year `YYYYH1`/`YYYYH2` or a quarter `YYYYQ1`-`YYYYQ4`; {IN_YEARS}",
+    ),
     (ev.Hours, "decimal", "0–10000, at most 2 decimals"),
     (ev.Amount, "decimal (euro)", "≥ 0, at most 2 decimals"),
     (ev.Sha256, "text", "64 lowercase hex digits"),

@@ -48,6 +48,7 @@ from ledger.values import (
     PermitKind,
     Regime,
     StaffRole,
+    outside_report_years,
 )
 
 WI2021_ONLY = (
@@ -235,6 +236,7 @@ class StreamAggregate:
     def check(self, event: ev.TrajectEvent) -> list[str]:
         """Refuse an event that breaks a hard rule; return warnings for soft ones."""
         check_not_in_future(event, recorded_day(event))
+        check_period_years(event)
         if isinstance(event, CHANGES):
             self.check_target(event)
         if isinstance(event, ev.LegalHoldPlaced | ev.LegalHoldReleased):
@@ -403,6 +405,7 @@ class StreamAggregate:
         # "in the future" as of the correction: the corrected event keeps its own (earlier)
         # timestamp, and a date between the two recordings is a past date when corrected.
         check_not_in_future(corrected, recorded_day(correction))
+        check_period_years(corrected)
         return []
 
 
@@ -447,6 +450,28 @@ def check_not_in_future(event: ev.TrajectEvent, day: date) -> None:
         value = getattr(event, name)
         if value is not None and value > day:
             raise RuleViolationError(kind_name(type(event)), name, "must not be in the future")
+
+
+@functools.cache
+def _period_fields(cls: type[ev.TrajectEvent]) -> tuple[str, ...]:
+    """``cls.period_fields()``, worked out once per class: this runs for every fact."""
+    return tuple(sorted(cls.period_fields()))
+
+
+def check_period_years(event: ev.TrajectEvent) -> None:
+    """Refuse a period (a taakstelling's half-year, an AMIF cost's period) outside the years
+    traject reports on (:data:`ledger.values.REPORT_YEARS`): ``9999H2`` is a typo that no report
+    could count. A rule of the aggregate, not of the model: facts stored before it still load,
+    and a correction can mend them.
+
+    Raises:
+        RuleViolationError: naming the field.
+    """
+    for name in _period_fields(type(event)):
+        value = getattr(event, name)
+        problem = None if value is None else outside_report_years(value, int(value[:4]))
+        if problem is not None:
+            raise RuleViolationError(kind_name(type(event)), name, problem)
 
 
 def corrected_event(target: ev.TrajectEvent, correction: ev.EventCorrected) -> ev.TrajectEvent:

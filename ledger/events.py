@@ -26,7 +26,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
-from typing import Annotated, Any, ClassVar, Protocol, Self
+from typing import Annotated, Any, ClassVar, Protocol, Self, get_args
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import (
@@ -80,6 +80,14 @@ from ledger.values import (
 
 PeriodText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}H[12]$")]
 """A half-year such as ``2024H1``."""
+ReportingPeriodText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}(H[12]|Q[1-4])?$")]
+"""A reporting period: a year (``2021``), a half-year (``2021H1``) or a quarter (``2021Q3``)."""
+PERIOD_PATTERNS = frozenset(
+    item.pattern for text in (PeriodText, ReportingPeriodText) for item in get_args(text)[1:]
+)
+"""The patterns of the period types: a field of either type holds a period, whose year (its
+first four digits) lies in ``values.REPORT_YEARS`` (a rule of the aggregate, so that facts stored
+before it still load)."""
 TEXT_MAX_LENGTH = 200
 Text = Annotated[
     str, StringConstraints(min_length=1, max_length=TEXT_MAX_LENGTH, strip_whitespace=True)
@@ -246,6 +254,15 @@ class TrajectEvent(DomainEvent):
     def past_fields(cls) -> frozenset[str]:
         """The dates besides ``occurred_on`` that must not be in the future (``past_date``)."""
         return _marked_fields(cls, "past")
+
+    @classmethod
+    def period_fields(cls) -> frozenset[str]:
+        """The fields that hold a period (``PeriodText``, ``ReportingPeriodText``)."""
+        return frozenset(
+            name
+            for name, info in cls.model_fields.items()
+            if any(getattr(item, "pattern", None) in PERIOD_PATTERNS for item in info.metadata)
+        )
 
     @classmethod
     def staff_fields(cls) -> frozenset[str]:
@@ -1208,10 +1225,6 @@ class ProjectRegistered(TrajectEvent):
                 "targets_by_municipality", "must not add up to more than target_total"
             )
         return self
-
-
-ReportingPeriodText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}(H[12]|Q[1-4])?$")]
-"""A reporting period: a year (``2021``), a half-year (``2021H1``) or a quarter (``2021Q3``)."""
 
 
 class StaffTimeRecorded(TrajectEvent):

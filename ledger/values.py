@@ -67,6 +67,23 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, last))
 
 
+REPORT_YEARS = (1990, 2100)
+"""The years a period lies in, when recorded (a taakstelling's half-year, an AMIF cost's period)
+and when a report is asked for (a period, a quarter, a day, a cohort's year, an as-known-at
+moment): the reports count dates around them (deadlines, warning windows), which must stay
+within the calendar a date can hold."""
+
+
+def outside_report_years(value: object, year: int) -> str | None:
+    """The rule ``value`` breaks when its ``year`` is outside :data:`REPORT_YEARS`, or None."""
+    first, last = REPORT_YEARS
+    if first <= year <= last:
+        return None
+    return (
+        f"{str(value)!r} is outside the years traject reports on: use a year from {first} to {last}"
+    )
+
+
 _PERIOD = re.compile(r"^([0-9]{4})(?:-?([HQ])([1-4]))?$")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Traject, initialised_ledger, last_line, refused
+from cli_helpers import Traject, initialised_ledger, last_line, project_registration, refused
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -290,3 +290,97 @@ def test_contract_hours_per_week_fit_in_a_week(store: Traject) -> None:
         stderr="OutflowStarted: hours_per_week: 200 hours is more than a week holds (168)",
     )  # fmt: skip
     store.ok(*start, "--outflow-type", "werk_volledig", "--hours-per-week", "36")
+
+
+# --- 3. a period lies in the years traject reports on -------------------------------------------
+
+OUT_OF_YEARS = "is outside the years traject reports on: use a year from 1990 to 2100"
+
+
+def project(traject: Traject) -> None:
+    traject.ok(*project_registration("2024-01-05"))
+
+
+PERIOD_FACTS = [
+    # (what to record first, the recording with a period of ``{period}``, the event, the field)
+    pytest.param(
+        None,
+        ("record", "taakstelling-set", "GM0622", "--on", "2024-12-01", "--period", "{period}",
+         "--target", "10", "--source-ref", "circulaire"),
+        "TaakstellingSet", "period", id="taakstelling-set",
+    ),
+    pytest.param(
+        None,
+        ("record", "housing-realisation-confirmed", "GM0622", "--on", "2024-12-01", "--period",
+         "{period}", "--official-realised", "3", "--confirmed-by", "COA"),
+        "HousingRealisationConfirmed", "period", id="housing-realisation-confirmed",
+    ),
+    pytest.param(
+        "person",
+        ("record", "coa-linked", "{person}", "--on", "2024-07-02", "--taakstelling-period",
+         "{period}"),
+        "CoaLinked", "taakstelling_period", id="coa-linked",
+    ),
+    pytest.param(
+        "project",
+        ("record", "cost-recorded", "MWP", "--on", "2024-03-01", "--amount", "100", "--category",
+         "travel", "--period", "{period}", "--doc-ref", "F-1"),
+        "CostRecorded", "period", id="cost-recorded",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("first", "recording", "kind", "field"), PERIOD_FACTS)
+@pytest.mark.parametrize("period", ["9999H2", "1989H2", "0001H1"])
+def test_a_period_outside_the_reported_years_is_refused_naming_the_field(
+    ledger: Traject,
+    first: str | None,
+    recording: tuple[str, ...],
+    kind: str,
+    field: str,
+    period: str,
+) -> None:
+    """`--period 9999H2` was recorded, and the reports refuse to count that year."""
+    if first == "project":
+        project(ledger)
+
+    def args(given: str) -> list[str]:  # a person linked once: a new one for each link
+        person = ledger.register() if first == "person" else ""
+        return [word.format(period=given, person=person) for word in recording]
+
+    refused(ledger, *args(period), stderr=f"{kind}: {field}: {period!r} {OUT_OF_YEARS}")
+
+    # the first and last half-year of those years are recorded
+    ledger.ok(*args("1990H1"))
+    ledger.ok(*args("2100H2"))
+
+
+def test_a_correction_to_a_period_outside_the_reported_years_is_refused(ledger: Traject) -> None:
+    ledger.ok(*target("GM0622", 10))
+
+    refused(
+        ledger,
+        "correct", "GM0622", "1", "--set", "period=9999H1", "--reason", "typo",
+        stderr=f"TaakstellingSet: period: '9999H1' {OUT_OF_YEARS}",
+    )  # fmt: skip
+
+
+def test_an_imported_period_outside_the_reported_years_is_rejected(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    project(ledger)
+    before = ledger.event_count()
+    lines = [
+        {"kind": "taakstelling-set", "municipality": "GM0622", "occurred_on": "2024-12-01",
+         "period": "9999H2", "target": 40, "source_ref": "circulaire"},
+        {"kind": "cost-recorded", "project": "MWP", "occurred_on": "2024-03-01", "amount": "100",
+         "category": "travel", "period": "2101", "doc_ref": "F-1"},
+    ]  # fmt: skip
+
+    result, source = import_lines(ledger, tmp_path, lines)
+
+    assert result.exit_code == 1, result.output
+    assert f"{source}:1: period: '9999H2' {OUT_OF_YEARS}" in result.stderr
+    assert f"{source}:2: period: '2101' {OUT_OF_YEARS}" in result.stderr
+    assert last_line(result.stdout).startswith("0 written, 0 skipped (already present), 2 rejected")
+    assert ledger.event_count() == before

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from builders import correct, give, municipality, project, project_fields, retract
+from builders import build, correct, give, municipality, project, project_fields, retract
 from pydantic import ValidationError
 
 from ledger import events as ev
+from ledger.aggregates import Municipality, project_stream
 from ledger.errors import LaterFactsBrokenError, RuleViolationError
 
 
@@ -184,3 +185,22 @@ def test_a_project_code_cannot_be_corrected():
     assert mwp.version == 1
     correct(mwp, 1, project_code=mwp.registered.project_code.lower(), title="Samen verder")
     assert mwp.registered.title == "Samen verder"
+
+
+def test_a_period_stored_before_the_years_rule_still_loads_and_can_be_mended():
+    """The years of a period (1990 to 2100) are the aggregate's rule, not the model's: a
+    taakstelling for 9999H2 stored before it loads, does not block the next half-year, and a
+    correction to a half-year in those years is recorded (one outside them is refused)."""
+    stored = municipality()
+    target = build(stored, ev.TaakstellingSet, period="9999H2", target=40, source_ref="Circulaire")
+    stored.apply(target)  # as stored before the rule: not checked
+    gemeente = project_stream(None, [target])
+
+    assert isinstance(gemeente, Municipality)
+    assert gemeente.periods == {"9999H2"}
+    taakstelling(gemeente, "2024H2")
+    with pytest.raises(RuleViolationError, match="'9999H1' is outside the years") as info:
+        correct(gemeente, 1, period="9999H1")
+    assert info.value.field == "period"
+    correct(gemeente, 1, period="2024H1")
+    assert gemeente.periods == {"2024H1", "2024H2"}
