@@ -989,6 +989,8 @@ def _check_birth_date(event: ev.PersonRegistered) -> None:
     kind, born, on = kind_name(type(event)), event.birth_date, event.occurred_on
     if born > on:
         raise RuleViolationError(kind, "birth_date", "must not be after the registration")
+    if on.year <= MAX_AGE_YEARS:  # no calendar year that far back: every birth date fits
+        return
     try:
         earliest = on.replace(year=on.year - MAX_AGE_YEARS)
     except ValueError:  # 29 February in a year without one

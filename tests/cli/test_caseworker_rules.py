@@ -530,3 +530,17 @@ def test_a_birth_date_is_at_most_120_years_before_the_registration(store: Trajec
         "registration on 2024-02-29: a birth date lies on or after 1904-02-29",
     )  # fmt: skip
     assert kinds(store, person) == ["PersonRegistered"]
+
+
+def test_a_registration_dated_in_the_first_120_years_of_the_calendar_is_no_traceback(
+    ledger: Traject,
+) -> None:
+    """`--on 0050-01-02` gave a traceback (year -70 is out of range) when the 120-year rule
+    worked out the earliest birth date: no year lies that far back, so every birth date fits."""
+    result = ledger(
+        "person", "register", "--on", "0050-01-02", "--birth-date", "0001-01-01",
+        "--sex", "f", "--nationality", "SY",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
