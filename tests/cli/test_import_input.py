@@ -499,23 +499,25 @@ def test_a_key_given_twice_in_a_json_line_rejects_it_with_both_values_kept(
         '"changes": {"sex": "m", "sex": "x"}, "reason": "typo"}'
     )
     quoted = "{" + line + ', "rung": 3, "assessor": "x \\": y\\":", "_note": "a \\":"}'
+    spaced = "{" + line + ', "rung" : 3, "assessor": "y", "rung":5}'  # a space before a colon
     source = tmp_path / "ladder.jsonl"
-    source.write_text(f"{twice}\n{nested}\n{quoted}\n")
+    source.write_text(f"{twice}\n{nested}\n{quoted}\n{spaced}\n")
 
     result = ledger("import", str(source))
 
     assert result.exit_code == 1, result.output
-    assert result.stderr.splitlines()[:2] == [
+    assert result.stderr.splitlines()[:3] == [
         f"{source}:1: rung: given twice in the line (3, then 4): give it once",
         f"{source}:2: changes.sex: given twice in the line ('m', then 'x'): give it once",
+        f"{source}:4: rung: given twice in the line (3, then 5): give it once",
     ]
-    assert last_line(result.stdout).startswith("1 written, 0 skipped (already present), 2 rejected")
+    assert last_line(result.stdout).startswith("1 written, 0 skipped (already present), 3 rejected")
     rejects = [
         json.loads(text)
         for text in (tmp_path / "ladder.rejects.jsonl").read_text().split("\n")
         if text
     ]
-    assert [reject["_text"] for reject in rejects] == [twice, nested]
+    assert [reject["_text"] for reject in rejects] == [twice, nested, spaced]
     assert ledger.json("timeline", person)["events"][-1]["recorded"]["fields"]["assessor"] == (
         'x ": y":'
     )
