@@ -22,7 +22,7 @@ from ledger import audit
 from ledger.application import TrajectoryLedger
 from ledger.errors import TrajectError
 from ledger.rules import current_rules
-from projections import Views
+from projections import PROJECTIONS, Views
 from projections.base import not_covered
 
 REPLAY_SETTINGS = {"ignore_unknown_options": True, "allow_interspersed_args": False}
@@ -109,6 +109,16 @@ def rule_version_of(result: Any) -> str:
     basis = result.get("basis") if isinstance(result, dict) else None
     version = basis.get("rule_version") if isinstance(basis, dict) else None
     return version if isinstance(version, str) else current_rules().version
+
+
+def read_models_of(result: Any) -> dict[str, int]:
+    """The version of each read model a report's ``basis`` names (``caseload+inburgering``
+    names two); none for a result without one."""
+    basis = result.get("basis") if isinstance(result, dict) else None
+    names = basis.get("projection") if isinstance(basis, dict) else None
+    if not isinstance(names, str):
+        return {}
+    return {name: PROJECTIONS[name].version for name in sorted(names.split("+"))}
 
 
 def replay(

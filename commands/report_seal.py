@@ -23,6 +23,7 @@ from commands.projections import emit_report, format_option
 from commands.replaying import (
     REPLAY_SETTINGS,
     check_replayable,
+    read_models_of,
     replay,
     resolve,
     with_report_day,
@@ -32,6 +33,7 @@ from commands.reporting import municipality_option, table_or_json_option
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
 from ledger.seals import Change, Comparison, check_seals, compare, without_basis
+from projections.definitions import DefinitionChange, changes_between, changes_since
 
 SEAL_COMMANDS = frozenset({"seal", "sealed", "restate"})
 PERSON_LEVEL = frozenset({"caseload", "find-candidates", "inburgering", "timeline"})
@@ -76,6 +78,7 @@ def seal_json(seal: ev.ReportSealed) -> dict[str, Any]:
         "last_notification_id": seal.last_notification_id,
         "rule_version": seal.rule_version,
         "digest": seal.digest,
+        "read_models": seal.read_models,
     }
 
 
@@ -108,8 +111,9 @@ def seal_command(
     A --on left to its default is sealed as given: the day of the seal, so that a
     restatement counts the same day.
     Appends a ReportSealed fact to the municipality's stream: the command, the label, the
-    moment, the last event, the rule version, the SHA-256 of the result as canonical JSON and
-    the result itself. `traject report restate` shows later corrections beside it.
+    moment, the last event, the rule version, the versions of the read models it counted
+    from, the SHA-256 of the result as canonical JSON and the result itself.
+    `traject report restate` shows later corrections beside it.
 
     \b
     Example:
@@ -132,6 +136,7 @@ def seal_command(
         last_notification_id=block["last_notification_id"],
         rule_version=version,
         result=result,
+        read_models=read_models_of(result),
     )
     if earlier:
         seals = ", ".join(f"v{v}" for v in earlier)
@@ -139,8 +144,8 @@ def seal_command(
     seal = app.sealed_report(code, recorded.version)
     text = (
         f"Sealed {' '.join(path)} as v{seal.originator_version} on {code}: {seal.label!r}, "
-        f"digest {seal.digest[:16]}, rules {seal.rule_version}, events up to "
-        f"{seal.last_notification_id}"
+        f"digest {seal.digest[:16]}, rules {seal.rule_version}, read models "
+        f"{versions_text(seal.read_models)}, events up to {seal.last_notification_id}"
     )
     traject.emit(text, seal_json(seal))
 
@@ -172,8 +177,10 @@ def sealed_command(traject: TrajectContext, municipality: str | None, output: st
 
 def sealed_table(code: str, seals: list[dict[str, Any]]) -> Table:
     table = Table(title=f"Sealed reports of {code}", title_justify="left", box=box.SIMPLE_HEAD)
-    for name in ("seal", "label", "command", "sealed at", "digest", "rules"):
-        table.add_column(name, justify="right" if name == "seal" else "left")
+    for name in ("seal", "label", "command", "sealed at", "digest", "rules", "read models"):
+        # the command and the read models wrap; the label, moment and digest are read whole
+        wraps = name in ("command", "read models")
+        table.add_column(name, justify="right" if name == "seal" else "left", no_wrap=not wraps)
     for s in seals:
         table.add_row(
             f"v{s['seal']}",
@@ -182,9 +189,17 @@ def sealed_table(code: str, seals: list[dict[str, Any]]) -> Table:
             s["sealed_at"][:19].replace("T", " "),
             s["digest"][:16],
             s["rule_version"],
+            versions_text(s["read_models"]),
         )
     table.caption = f"{len(seals)} seal(s); `traject report restate SEAL` restates one"
     return table
+
+
+def versions_text(read_models: dict[str, int] | None) -> str:
+    """``outflow v4``; ``-`` for a seal that did not record them."""
+    if read_models is None:
+        return "-"
+    return ", ".join(f"{name} v{version}" for name, version in sorted(read_models.items()))
 
 
 class SealType(click.ParamType[int]):
@@ -238,7 +253,7 @@ def restate_command(
         comparison=comparison,
         original=original,
         current=current,
-    )
+    ) | {"read_models": read_models_json(sealed, read_models_of(current))}
     rows = [asdict(change) for change in comparison.changes]
     columns = [field.name for field in fields(Change)]
     emit_report(
@@ -282,6 +297,70 @@ def restatement_json(
     }
 
 
+def _change_json(change: DefinitionChange) -> dict[str, Any]:
+    return {
+        "read_model": change.read_model,
+        "version": change.version,
+        "on": change.on.isoformat(),
+        "figures": change.figures,
+        "description": change.description,
+    }
+
+
+def read_models_json(seal: ev.ReportSealed, now: dict[str, int]) -> dict[str, Any]:
+    """The ``read_models`` of `traject report restate` (docs/reports.md): the versions sealed
+    and now, and the definition changes between them; for a seal that did not record its
+    versions, the changes of the figures released on or after the day it ran (possible
+    causes)."""
+    recorded = seal.read_models is not None
+    if seal.read_models is not None:
+        changes = changes_between(seal.read_models, now)
+    else:
+        changes = changes_since(now, seal.as_known_at.astimezone(UTC).date())
+    return {
+        "sealed": seal.read_models,
+        "now": now,
+        "recorded": recorded,
+        "changes": [_change_json(change) for change in changes],
+    }
+
+
+def read_models_text(data: dict[str, Any], reproduced: bool) -> str:
+    """What the restatement says of the read models' definitions: the changes since the seal
+    (with recorded versions) or, for a "no" of a seal without them, the possible causes."""
+    info, rules_changed = data["read_models"], data["reproducible"]["rules_changed"]
+    changes = info["changes"]
+    if not info["recorded"]:
+        if reproduced or not changes:
+            return ""
+        causes = "; ".join(
+            f"{c['read_model']} v{c['version']} ({c['on']}): {c['description']}" for c in changes
+        )
+        return (
+            "the seal did not record its read models' versions; definition changes released "
+            f"since it ran, possible causes: {causes}"
+        )
+    if not changes:
+        if reproduced or rules_changed:
+            return ""
+        return (
+            "same rules and read models: events recorded at or before the seal's moment were "
+            "added later, or the stored events were altered; run `traject audit verify`"
+        )
+    parts = []
+    for name, sealed in info["sealed"].items():
+        own = [c for c in changes if c["read_model"] == name]
+        if not own:
+            continue
+        what = (
+            own[0]["description"]
+            if len(own) == 1
+            else "; ".join(f"v{c['version']}: {c['description']}" for c in own)
+        )
+        parts.append(f"read model {name} v{sealed} sealed, v{info['now'][name]} now: {what}")
+    return "; ".join(parts)
+
+
 def _cell(value: Any) -> str:
     return "-" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -309,4 +388,7 @@ def restatement_tables(data: dict[str, Any], comparison: Comparison) -> list[Any
         f"{restated['digest'][:16]}, rules {restated['rule_version']}, events up to "
         f"{restated['last_notification_id']}"
     )
+    definitions = read_models_text(data, check["ok"])
+    if definitions:
+        table.caption += f"\n{escape(definitions)}"
     return [table]

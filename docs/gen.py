@@ -44,6 +44,7 @@ from pydantic.fields import FieldInfo  # noqa: E402
 from ledger import amif_rules, retention, rules, swi_rules, values  # noqa: E402
 from ledger import events as ev  # noqa: E402
 from ledger.catalog import CATALOG, CatalogEntry  # noqa: E402
+from projections.definitions import DEFINITION_CHANGES  # noqa: E402
 
 BEGIN = "<!-- BEGIN GENERATED: {name} (python docs/gen.py; do not edit by hand) -->"
 END = "<!-- END GENERATED: {name} -->"
@@ -738,9 +739,25 @@ def normalise(text: str) -> str:
 # Splicing into the documents
 # ---------------------------------------------------------------------------------------------
 
+
+def render_read_model_versions() -> str:
+    """The read-model versions above 1 (projections/definitions.py), by read model."""
+    out = [
+        "| read model | version | released | figures | what changed |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for change in sorted(DEFINITION_CHANGES, key=lambda c: (c.read_model, c.version)):
+        out.append(
+            f"| {change.read_model} | {change.version} | {change.on.isoformat()} | "
+            f"{'yes' if change.figures else 'no'} | {_cell(change.description)} |"
+        )
+    return "\n".join(out) + "\n"
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "docs/events.md": render_events,
     "docs/rules.md": render_rules,
+    "docs/projections.md": render_read_model_versions,
     "docs/cli.md": render_cli,
     "README.md": render_quickstart,
 }

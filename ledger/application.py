@@ -714,9 +714,11 @@ class TrajectoryLedger(Application[UUID]):
         last_notification_id: int,
         rule_version: str,
         result: Mapping[str, Any],
+        read_models: Mapping[str, int],
     ) -> Recorded:
         """Seal a report's result on municipality ``code``'s stream: a ReportSealed fact with
-        the result (its ``basis`` left out) as canonical JSON and its SHA-256 digest.
+        the result (its ``basis`` left out) as canonical JSON and its SHA-256 digest, and the
+        version of each read model it was counted from (``read_models``).
 
         A second seal with the same label is a new seal: seals are never replaced.
 
@@ -733,6 +735,7 @@ class TrajectoryLedger(Application[UUID]):
             "rule_version": rule_version,
             "digest": canonical_digest(payload),
             "result_json": canonical_json(payload).decode(),
+            "read_models": dict(read_models),
             "municipality": code,
         }
         return self._append(

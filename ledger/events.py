@@ -1170,9 +1170,13 @@ class ReportSealed(TrajectEvent):
     Written by ``traject report seal``, which runs the report as known at ``as_known_at``:
     ``result_json`` is the report's JSON without its ``basis``, as canonical JSON (keys sorted,
     compact), and ``digest`` its SHA-256, so the figures stay readable after a rule change.
+    ``read_models`` names the version of each read model the report was counted from, so that
+    a restatement can name the definition changes since; a seal of class version 1 (before
+    2026-12-07) did not record them and reads as null.
     Aggregate figures only: no personal data. Never corrected: a restatement sits beside it.
     """
 
+    class_version: ClassVar[int] = 2  # v2 added read_models
     stream: ClassVar[StreamKind] = StreamKind.MUNICIPALITY
 
     label: Text = Field(description="what was delivered, e.g. Q2 dashboard, raad 2024-07-10")
@@ -1186,6 +1190,16 @@ class ReportSealed(TrajectEvent):
     result_json: Annotated[str, StringConstraints(min_length=2)] = Field(
         description="the report's JSON result without its basis, as canonical JSON"
     )
+    read_models: dict[FieldName, Annotated[int, Field(ge=1)]] | None = Field(
+        default=None,
+        description="the version of each read model the report was counted from, e.g. "
+        "outflow=4; absent in seals made before traject recorded it",
+    )
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Version 1 did not record the read models' versions."""
+        state["read_models"] = None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -385,3 +385,212 @@ def test_the_day_a_report_defaults_to_is_sealed_with_it(ledger: Traject, tmp_pat
     assert restated["reproducible"]["ok"] is True
     assert restated["result"]["on"] == "2024-07-15"
     assert restated["changed"] == []
+
+
+# --- read-model versions: what a restatement names when a definition changed since the seal ---
+
+BEFORE_V4 = "2026-12-01T10:00:00+00:00"  # before outflow v4 was released (2026-12-07)
+V4 = "persons who died or moved away are no longer in outflow at the end of later periods"
+
+
+def died_after_outflow(ledger: Traject, tmp_path: Path) -> None:
+    """C-1 started full-time work in 2024H1 and died in 2024H2, all recorded (imported) on
+    2026-12-01, before outflow v4: v3 counted C-1 in outflow at the end of 2024H2, v4 not."""
+    lines = [
+        {
+            "kind": "person-registered",
+            "person": "C-1",
+            "occurred_on": "2024-01-02",
+            "birth_date": "1990-04-02",
+            "sex": "m",
+            "nationality": ["ER"],
+            "recorded_at": "2026-12-01T09:00:00+00:00",
+        },
+        {
+            "kind": "outflow-started",
+            "person": "C-1",
+            "occurred_on": "2024-02-01",
+            "outflow_type": "werk_volledig",
+            "recorded_at": "2026-12-01T09:01:00+00:00",
+        },
+        {
+            "kind": "deceased",
+            "person": "C-1",
+            "occurred_on": "2024-08-01",
+            "recorded_at": "2026-12-01T09:02:00+00:00",
+        },
+    ]
+    source = tmp_path / "history.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    ledger.ok("import", str(source))
+
+
+def import_seal(
+    ledger: Traject, tmp_path: Path, key: str, read_models: dict[str, int] | None
+) -> int:
+    """A seal of `report outflow --period 2024H2` made on 2026-12-01 by hand, with the figures
+    outflow v3 gave then (C-1 still in outflow at the end of 2024H2) and ``read_models`` (left
+    out when None, as a seal made before traject recorded them); returns its version."""
+    command = ["report", "outflow", "--period", "2024H2"]
+    replayed = ledger.json("audit", "replay", "--as-known-at", BEFORE_V4, *command)
+    result = {k: v for k, v in replayed["result"].items() if k != "basis"}
+    for row in result["rows"]:  # as v3 counted: the dead person stayed in the stock
+        if row["outflow_type"] in ("werk_volledig", "total"):
+            assert row["in_outflow_at_end"] == 0
+            row["in_outflow_at_end"] = 1
+    line: dict[str, Any] = {
+        "kind": "report-sealed",
+        "municipality": "GM0622",
+        "occurred_on": "2026-12-01",
+        "recorded_at": "2026-12-01T10:00:01+00:00",
+        "idempotency_key": key,
+        "label": "H2 outflow, raad",
+        "command": command,
+        "as_known_at": BEFORE_V4,
+        "last_notification_id": replayed["replay"]["last_notification_id"],
+        "rule_version": replayed["replay"]["rule_version"],
+        "result_json": json.dumps(result, sort_keys=True, separators=(",", ":")),
+        "digest": canonical_sha256(result),
+    }
+    if read_models is not None:
+        line["read_models"] = read_models
+    source = tmp_path / f"{key}.jsonl"
+    source.write_text(json.dumps(line) + "\n")
+    ledger.ok("import", str(source))
+    return int(ledger.json("report", "sealed")["seals"][-1]["seal"])
+
+
+def caption(ledger: Traject, seal: int) -> str:
+    return " ".join(ledger.ok("report", "restate", str(seal)).stdout.split())
+
+
+def test_a_new_seal_records_the_versions_of_its_read_models(ledger: Traject) -> None:
+    seal = ledger.json(*SEAL)
+    assert seal["read_models"] == {"outflow": 4}
+    assert ledger.json("report", "sealed")["seals"] == [seal]
+    assert "outflow v4" in ledger.ok("report", "sealed").stdout
+    # nothing changed since: the same versions, no definition change named
+    restated = ledger.json("report", "restate", "v1")
+    assert restated["read_models"] == {
+        "sealed": {"outflow": 4},
+        "now": {"outflow": 4},
+        "recorded": True,
+        "changes": [],
+    }
+    assert "read model" not in caption(ledger, 1)
+    # a report from several read models records each of them
+    dashboard = ledger.json(
+        "report", "seal", "--label", "Q2", "report", "dashboard", "--quarter", "2024Q2"
+    )
+    versions = dashboard["read_models"]
+    assert {"caseload", "outflow", "ladder"} <= set(versions)
+    assert versions["outflow"] == 4
+    assert versions["ladder"] == 3
+    # the text a seal prints names them too
+    assert "read models outflow v4, events up to" in " ".join(ledger.ok(*SEAL).stdout.split())
+
+
+def test_an_old_seal_without_versions_still_loads_and_names_later_changes_as_possible_causes(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    died_after_outflow(ledger, tmp_path)
+    seal = import_seal(ledger, tmp_path, "old-seal", None)
+    (listed,) = ledger.json("report", "sealed")["seals"]
+    assert listed["read_models"] is None
+    assert ledger.json("audit", "verify")["ok"] is True
+    restated = ledger.json("report", "restate", str(seal))
+    assert restated["reproducible"]["ok"] is False
+    assert restated["reproducible"]["rules_changed"] is False
+    # the figure v4 no longer counts: C-1 died in 2024H2
+    changes = {c["path"]: (c["original"], c["restated"]) for c in restated["changed"]}
+    assert changes == {
+        "rows[outflow_type=werk_volledig].in_outflow_at_end": (1, 0),
+        "rows[outflow_type=total].in_outflow_at_end": (1, 0),
+    }
+    # the changes of the figures released on or after the day it ran: outflow v4 (v3 changed
+    # only the storage, v2 came before)
+    assert restated["read_models"] == {
+        "sealed": None,
+        "now": {"outflow": 4},
+        "recorded": False,
+        "changes": [
+            {
+                "read_model": "outflow",
+                "version": 4,
+                "on": "2026-12-07",
+                "figures": True,
+                "description": V4,
+            }
+        ],
+    }
+    text = caption(ledger, seal)
+    assert "reproducible: no" in text
+    assert (
+        "the seal did not record its read models' versions; definition changes released since "
+        f"it ran, possible causes: outflow v4 (2026-12-07): {V4}"
+    ) in text
+    assert "-" in ledger.ok("report", "sealed").stdout
+
+
+def test_a_seal_with_versions_names_exactly_the_changes_since(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    died_after_outflow(ledger, tmp_path)
+    v3 = import_seal(ledger, tmp_path, "v3-seal", {"outflow": 3})
+    v2 = import_seal(ledger, tmp_path, "v2-seal", {"outflow": 2})
+    restated = ledger.json("report", "restate", str(v3))
+    assert restated["reproducible"]["ok"] is False
+    assert restated["read_models"]["recorded"] is True
+    assert [(c["read_model"], c["version"]) for c in restated["read_models"]["changes"]] == [
+        ("outflow", 4)
+    ]
+    text = caption(ledger, v3)
+    assert f"read model outflow v3 sealed, v4 now: {V4}" in text
+    assert "possible causes" not in text
+    # from v2: the storage change v3 and the definition change v4, each named
+    older = ledger.json("report", "restate", str(v2))["read_models"]["changes"]
+    assert [(c["version"], c["figures"]) for c in older] == [(3, False), (4, True)]
+    assert "read model outflow v2 sealed, v4 now: v3: outflow_spans" in caption(ledger, v2)
+    assert ledger.json("report", "sealed")["seals"][-1]["read_models"] == {"outflow": 2}
+
+
+def test_a_no_with_the_same_rules_and_read_models_points_to_the_events(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    died_after_outflow(ledger, tmp_path)
+    seal = import_seal(ledger, tmp_path, "v4-seal", {"outflow": 4})
+    restated = ledger.json("report", "restate", str(seal))
+    assert restated["reproducible"]["ok"] is False
+    assert restated["read_models"]["changes"] == []
+    assert "reproducible: no (digest " in caption(ledger, seal)
+    assert (
+        "same rules and read models: events recorded at or before the seal's moment were added "
+        "later, or the stored events were altered; run `traject audit verify`"
+    ) in caption(ledger, seal)
+
+
+def test_a_seal_naming_a_read_model_version_badly_is_refused_on_import(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    before = ledger.event_count()
+    for bad, named in (({"outflow": 0}, "read_models"), ({"Outflow": 4}, "read_models")):
+        line = {
+            "kind": "report-sealed",
+            "municipality": "GM0622",
+            "idempotency_key": f"bad-{named}-{bad}",
+            "label": "x",
+            "command": ["report", "outflow", "--period", "2024H1"],
+            "as_known_at": "2026-12-01T10:00:00+00:00",
+            "last_notification_id": 0,
+            "rule_version": "x",
+            "result_json": "{}",
+            "digest": canonical_sha256({}),
+            "read_models": bad,
+        }
+        source = tmp_path / "bad.jsonl"
+        source.write_text(json.dumps(line) + "\n")
+        result = ledger("import", str(source))
+        assert result.exit_code != 0
+        assert named in result.output
+        assert "Traceback" not in result.output
+    assert ledger.event_count() == before

@@ -261,6 +261,7 @@ def staffed_scenario(app: TrajectoryLedger) -> dict[str, UUID]:
             last_notification_id=int(app.recorder.max_notification_id() or 0),
             rule_version="2025.1",
             result={"period": "2025H1", "rows": []},
+            read_models={"outflow": 4},
         )
     return people
 

@@ -65,6 +65,7 @@ OVERRIDES: dict[type[ev.TrajectEvent], dict[str, Any]] = {
         "command": ["report", "outflow", "--period", "2024H1"],
         "result_json": '{"period":"2024H1","rows":[{"outflow_type":"total","started":2}]}',
         "digest": "0117e80209184b0f7c43bbbb0c63433226301a662bf8d7b4cf6de8030d44c3c6",
+        "read_models": {"outflow": 4},
     },
 }
 
