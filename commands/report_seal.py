@@ -178,9 +178,15 @@ def sealed_command(traject: TrajectContext, municipality: str | None, output: st
 def sealed_table(code: str, seals: list[dict[str, Any]]) -> Table:
     table = Table(title=f"Sealed reports of {code}", title_justify="left", box=box.SIMPLE_HEAD)
     for name in ("seal", "label", "command", "sealed at", "digest", "rules", "read models"):
-        # the command and the read models wrap; the label, moment and digest are read whole
+        # the command and the read models (one a line) wrap, folding a long word rather than
+        # cutting it; the label, moment and digest are read whole
         wraps = name in ("command", "read models")
-        table.add_column(name, justify="right" if name == "seal" else "left", no_wrap=not wraps)
+        table.add_column(
+            name,
+            justify="right" if name == "seal" else "left",
+            no_wrap=not wraps,
+            overflow="fold",
+        )
     for s in seals:
         table.add_row(
             f"v{s['seal']}",
@@ -189,17 +195,17 @@ def sealed_table(code: str, seals: list[dict[str, Any]]) -> Table:
             s["sealed_at"][:19].replace("T", " "),
             s["digest"][:16],
             s["rule_version"],
-            versions_text(s["read_models"]),
+            versions_text(s["read_models"], "\n"),
         )
     table.caption = f"{len(seals)} seal(s); `traject report restate SEAL` restates one"
     return table
 
 
-def versions_text(read_models: dict[str, int] | None) -> str:
+def versions_text(read_models: dict[str, int] | None, between: str = ", ") -> str:
     """``outflow v4``; ``-`` for a seal that did not record them."""
     if read_models is None:
         return "-"
-    return ", ".join(f"{name} v{version}" for name, version in sorted(read_models.items()))
+    return between.join(f"{name} v{version}" for name, version in sorted(read_models.items()))
 
 
 class SealType(click.ParamType[int]):
