@@ -26,6 +26,7 @@ from commands.reporting import (
     basis,
     basis_caption,
     municipality_option,
+    municipality_rows,
     on_option,
     period_option,
     report_day,
@@ -58,13 +59,15 @@ def outflow_json(report: OutflowReport) -> dict[str, Any]:
     }
 
 
-OUTFLOW_COLUMNS = tuple(f.name for f in fields(OutflowRow))  # the keys of a CSV row
+# the keys of a CSV row
+OUTFLOW_COLUMNS = ("municipality", *(f.name for f in fields(OutflowRow)))
 
 
 def outflow_csv_rows(report: OutflowReport) -> list[dict[str, Any]]:
-    """The rows, then the moves (``outflow_type`` = moved_out). With ``--municipality`` (and
-    no ``--by``), which the JSON names as ``municipality``, ``group`` names it in every row: the
-    rows are those of that municipality under ``--by municipality``."""
+    """The rows, then the moves (``outflow_type`` = moved_out), each naming its municipality
+    (:func:`municipality_rows`): the group's under ``--by municipality``. With
+    ``--municipality`` (and no ``--by``) ``group`` names it too: the rows are those of that
+    municipality under ``--by municipality``."""
     rows = [asdict(row) for row in report.rows] + [
         {
             "period": m.period,
@@ -77,7 +80,9 @@ def outflow_csv_rows(report: OutflowReport) -> list[dict[str, Any]]:
     ]
     if report.municipality and not report.by:
         rows = [row | {"group": report.municipality} for row in rows]
-    return rows
+    if report.by == "municipality" or report.municipality:
+        rows = [{"municipality": row["group"]} | row for row in rows]
+    return municipality_rows(rows, report.municipality)
 
 
 def outflow_table(report: OutflowReport) -> Table:
@@ -192,7 +197,7 @@ def ladder_csv_rows(report: LadderReport) -> list[dict[str, Any]]:
         {"figure": "transition", "from_rung": t.from_rung, "rung": t.to_rung, "persons": t.persons}
         for t in report.transitions
     ]
-    return rows
+    return municipality_rows(rows, report.municipality)
 
 
 def ladder_tables(report: LadderReport) -> list[Table]:

@@ -20,6 +20,7 @@ from commands.projections import emit_report, format_option
 from commands.reporting import (
     as_known_at_option,
     municipality_option,
+    municipality_rows,
     on_option,
     period_option,
     report_day,
@@ -224,7 +225,7 @@ def plans_csv_rows(result: PlansReport) -> list[dict[str, Any]]:
             for name, value in asdict(cohort).items()
             if name != "cohort"
         ]
-    return rows
+    return municipality_rows(rows, result.municipality)
 
 
 def percent(value: float | None) -> str:
@@ -324,6 +325,7 @@ def inburgering_csv_rows(result: InburgeringReport) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [{"section": "route"} | asdict(r) for r in result.routes]
     rows += [{"section": "exam"} | asdict(e) | {"pass_rate": e.pass_rate} for e in result.exams]
     rows += [{"section": "risk"} | asdict(r) for r in result.risk]
+    rows = municipality_rows(rows, result.municipality)
     names = list(dict.fromkeys(k for row in rows for k in row))
     return [dict.fromkeys(names) | row for row in rows]
 

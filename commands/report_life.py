@@ -24,6 +24,7 @@ from commands.reporting import (
     basis,
     basis_caption,
     municipality_option,
+    municipality_rows,
     period_option,
 )
 from commands.types import whole_number
@@ -104,7 +105,7 @@ def cohort_csv_rows(report: CohortReport) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [{"figure": "persons", "key": "", "persons": report.persons}]
     for name, _ in COHORT_SECTIONS:
         rows += [{"figure": name, "key": c.key, "persons": c.count} for c in getattr(report, name)]
-    return rows
+    return municipality_rows(rows, report.municipality)
 
 
 def cohort_table(report: CohortReport) -> Table:
@@ -196,7 +197,7 @@ def guidance_csv_rows(report: GuidanceReport) -> list[dict[str, Any]]:
         csv_row(GUIDANCE_CSV_COLUMNS, figure="provider", provider=c.key, started=c.count)
         for c in report.providers
     ]
-    return rows
+    return municipality_rows(rows, report.municipality)
 
 
 def guidance_tables(report: GuidanceReport) -> list[Table]:
@@ -293,7 +294,7 @@ def reunification_csv_rows(report: ReunificationReport) -> list[dict[str, Any]]:
     ]
     rows += [{"figure": "closed", "key": c.key, "count": c.count} for c in report.closed]
     rows += [{"figure": "decisions", "key": c.key, "count": c.count} for c in report.decisions]
-    return rows
+    return municipality_rows(rows, report.municipality)
 
 
 def reunification_table(report: ReunificationReport) -> Table:
@@ -418,7 +419,7 @@ def help_requests_command(
         output,
         lambda: [help_requests_table(report)],
         help_requests_json(report),
-        [asdict(row) for row in report.rows],
+        municipality_rows([asdict(row) for row in report.rows], report.municipality),
     )
 
 
@@ -485,7 +486,7 @@ def pvt_csv_rows(report: PvtReport) -> list[dict[str, Any]]:
         csv_row(PVT_CSV_COLUMNS, figure="provider", provider=c.key, signatures=c.count)
         for c in report.providers
     ]
-    return rows
+    return municipality_rows(rows, report.municipality)
 
 
 def pvt_tables(report: PvtReport) -> list[Table]:

@@ -17,7 +17,13 @@ from commands.projections import emit_report, format_option
 from commands.report import group
 from commands.report_inburgering import percent
 from commands.report_life import caption, new_table, report_head, title
-from commands.reporting import as_known_at_option, basis, municipality_option, quarter_option
+from commands.reporting import (
+    as_known_at_option,
+    basis,
+    municipality_option,
+    municipality_rows,
+    quarter_option,
+)
 from ledger.values import Period
 from projections import Views
 from projections.dashboard import DashboardReport, dashboard, figure_rows, sections
@@ -108,7 +114,7 @@ def dashboard_command(
         output,
         lambda: dashboard_tables(report),
         dashboard_json(report),
-        figure_rows(report),
+        municipality_rows(figure_rows(report), report.municipality),
     )
 
 
@@ -125,10 +131,11 @@ def swi_json(extract: SwiExtract) -> dict[str, Any]:
 
 
 def swi_rows(extract: SwiExtract) -> list[dict[str, Any]]:
-    return [
+    rows = [
         {"variable": v.variable, "value": v.value, "rule_set": extract.rule_set}
         for v in extract.values
     ]
+    return municipality_rows(rows, extract.municipality)
 
 
 def swi_table(extract: SwiExtract) -> Table:

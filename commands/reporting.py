@@ -125,6 +125,16 @@ def report_day(on: date | None, as_known_at: datetime | None) -> date:
     return dutch_day(datetime.now(UTC) if as_known_at is None else as_known_at)
 
 
+def municipality_rows(rows: list[dict[str, Any]], municipality: str | None) -> list[dict[str, Any]]:
+    """The CSV rows of a report that takes ``--municipality``, each naming in ``municipality``
+    the municipality its figures are of: a row that names its own (a person's, a housing row's,
+    an outflow group's) keeps it; any other row gets ``municipality`` (the ``--municipality``
+    code), empty when the report counts the whole cooperation. The column comes first where the
+    row had none, so a CSV saved from a filtered report names the filter in every row."""
+    named = {"municipality": municipality}
+    return [row if row.get("municipality") else named | row | named for row in rows]
+
+
 def municipality_option(help: str = MUNICIPALITY_HELP) -> Any:
     """``--municipality``: a CBS code or a municipality's name."""
     return click.option("--municipality", type=MunicipalityType(), help=help)

@@ -1,4 +1,5 @@
-"""Every command with `--format csv` prints its header row, even when it has no rows to list.
+"""Every command with `--format csv` prints its header row, even when it has no rows to list,
+and every report's CSV names the municipality of `--municipality` in each row.
 
 The commands are found by walking the command tree, so a new command with a CSV form is checked
 as soon as it exists; its required options get values from their types (VALUES below).
@@ -6,6 +7,8 @@ as soon as it exists; its required options get values from their types (VALUES b
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +24,9 @@ from commands.types import PatternType
 PROJECT = "MWP"  # an AMIF project without participants, for `report amif`
 SEAL = "v1"  # the first fact of GM0622's stream: a sealed, empty housing report
 EXTRA: dict[str, tuple[str, ...]] = {"export": ("--kind", "housed")}  # CSV of one kind only
+# --municipality of these is not a filter of figures: restate's names the stream holding the
+# seal, export's selects whole streams (their facts keep their own municipality)
+NOT_A_FILTER = {"report restate", "export"}
 NAME = re.compile(r"[A-Za-z_][\w-]*")
 
 
@@ -63,21 +69,25 @@ def csv_commands() -> Iterator[tuple[tuple[str, ...], click.Command]]:
     yield from walk(cli, ())
 
 
+def required_args(command: click.Command) -> list[str]:
+    """The command's required options and arguments, with values from their types."""
+    return [
+        part
+        for param in command.params
+        if param.required
+        for part in (
+            [value_for(param)]
+            if isinstance(param, click.Argument)
+            else [param.opts[0], value_for(param)]
+        )
+    ]
+
+
 def runs() -> Iterator[pytest.ParameterSet]:
     """Each CSV command with its required options; again with each value of its other choices
     (`--by municipality` groups rows: a grouping with no groups is an empty list too)."""
     for words, command in csv_commands():
-        required = [
-            part
-            for param in command.params
-            if param.required
-            for part in (
-                [value_for(param)]
-                if isinstance(param, click.Argument)
-                else [param.opts[0], value_for(param)]
-            )
-        ]
-        base = (*words, *EXTRA.get(" ".join(words), ()), *required)
+        base = (*words, *EXTRA.get(" ".join(words), ()), *required_args(command))
         yield pytest.param(base, id=" ".join(words))
         for param in command.params:
             if param.required or not isinstance(param, click.Option) or param.is_flag:
@@ -88,12 +98,18 @@ def runs() -> Iterator[pytest.ParameterSet]:
                     yield pytest.param(args, id=" ".join((*words, param.opts[0], str(choice))))
 
 
+def new_ledger(tmp_path_factory: pytest.TempPathFactory, name: str) -> Traject:
+    """A ledger initialised for GM0622 in a new directory ``name``."""
+    tmp_path: Path = tmp_path_factory.mktemp(name)
+    ledger = Traject(f"sqlite:///{tmp_path / 'traject.db'}", tmp_path / "traject.key")
+    ledger.ok("init", "--municipality", "GM0622")
+    return ledger
+
+
 @pytest.fixture(scope="module")
 def empty_ledger(tmp_path_factory: pytest.TempPathFactory) -> Traject:
     """A ledger without persons: a sealed housing report and an AMIF project, nothing else."""
-    tmp_path: Path = tmp_path_factory.mktemp("csv-headers")
-    ledger = Traject(f"sqlite:///{tmp_path / 'traject.db'}", tmp_path / "traject.key")
-    ledger.ok("init", "--municipality", "GM0622")
+    ledger = new_ledger(tmp_path_factory, "csv-headers")
     ledger.ok("report", "seal", "--label", "empty", "report", "housing", "--period", "2026H1")
     ledger.ok(
         *("record", "project-registered", PROJECT, "--on", days_ago(30), "--title", "T"),
@@ -120,3 +136,50 @@ def test_every_command_with_a_csv_form_is_checked() -> None:
     """The walk finds the report commands (a guard against a walk that finds nothing)."""
     found = {" ".join(words) for words, _ in csv_commands()}
     assert {"report housing", "report outflow", "report restate", "caseload", "export"} <= found
+
+
+def filtered_reports() -> Iterator[pytest.ParameterSet]:
+    """Each CSV command whose --municipality filters its figures, with its required options."""
+    for words, command in csv_commands():
+        takes = any("--municipality" in getattr(param, "opts", ()) for param in command.params)
+        if takes and " ".join(words) not in NOT_A_FILTER:
+            yield pytest.param((*words, *required_args(command)), id=" ".join(words))
+
+
+@pytest.fixture(scope="module")
+def cooperation(tmp_path_factory: pytest.TempPathFactory) -> Traject:
+    """Three municipalities' generated persons over the two years up to today (value_for's
+    periods lie in them)."""
+    ledger = new_ledger(tmp_path_factory, "csv-municipality")
+    ledger.ok("generate", "--persons", "120", "--years", "2", "--municipalities", "3", "--quiet")
+    return ledger
+
+
+def csv_rows(ledger: Traject, *args: str) -> tuple[list[str], list[dict[str, str]]]:
+    reader = csv.DictReader(io.StringIO(ledger.ok(*args, "--format", "csv").stdout))
+    rows = list(reader)
+    return list(reader.fieldnames or ()), rows
+
+
+@pytest.mark.parametrize("args", list(filtered_reports()))
+def test_a_report_csv_names_its_municipality_filter_in_every_row(
+    cooperation: Traject, args: tuple[str, ...]
+) -> None:
+    """With --municipality every row's `municipality` is its code (the JSON's `municipality`);
+    without it a row names its own municipality or, counting the whole cooperation, none: the
+    two files can be told apart, row by row."""
+    header, only = csv_rows(cooperation, *args, "--municipality", "Vlaardingen")
+    whole_header, whole = csv_rows(cooperation, *args)
+
+    assert "municipality" in header, header
+    assert only, "no rows to check: the generated ledger should give some"
+    assert {row["municipality"] for row in only} == {"GM0622"}
+    assert "municipality" in whole_header, whole_header
+    assert {row["municipality"] for row in whole} - {"GM0622"}, whole[:3]
+
+
+def test_the_municipality_filter_is_checked_on_the_reports() -> None:
+    """The walk finds the reports of the audit (a guard against a walk that finds nothing)."""
+    found = {param.id for param in filtered_reports()}
+    names = ("cohort", "guidance", "reunification", "help-requests", "pvt", "housing", "swi")
+    assert {f"report {name}" for name in names} <= found

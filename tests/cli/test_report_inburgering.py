@@ -158,7 +158,7 @@ def test_report_plans_in_every_format(ledger: Traject, people: dict[str, str]) -
             )
         )
     )
-    assert {"figure": "pip_v1_open", "cohort": "", "value": "1"} in rows
+    assert {"municipality": "", "figure": "pip_v1_open", "cohort": "", "value": "1"} in rows
 
 
 def test_report_inburgering_in_every_format(ledger: Traject, people: dict[str, str]) -> None:

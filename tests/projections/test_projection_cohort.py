@@ -162,8 +162,8 @@ def test_report_cohort_command(tmp_path: Path) -> None:
     assert data["basis"]["projection"] == "cohort"
     assert len(data["basis"]["digest"]) == 64
     rows = run.csv("report", "cohort", "--year", "2024", "--municipality", "GM0599")
-    assert rows[0] == {"figure": "persons", "key": "", "persons": "1"}
-    assert {"figure": "sex", "key": "f", "persons": "1"} in rows
+    assert rows[0] == {"municipality": "GM0599", "figure": "persons", "key": "", "persons": "1"}
+    assert {"municipality": "GM0599", "figure": "sex", "key": "f", "persons": "1"} in rows
     table = run.table(
         "report",
         "cohort",

@@ -141,19 +141,19 @@ def test_report_outflow_as_json_names_what_it_was_computed_from(traject: Run) ->
 
 
 def test_report_outflow_csv_of_one_municipality_names_it(traject: Run) -> None:
-    """The JSON names the municipality of --municipality; the CSV has no such key, so its
-    rows name it in `group`, as the same rows under --by municipality do."""
+    """The JSON names the municipality of --municipality; the CSV names it in every row's
+    `municipality` and `group`, as the same rows under --by municipality do."""
     args = ("report", "outflow", "--period", "2024H1", "--format", "csv")
     only = list(csv.DictReader(io.StringIO(traject.ok(*args, "--municipality", "GM0622").stdout)))
     by = list(csv.DictReader(io.StringIO(traject.ok(*args, "--by", "municipality").stdout)))
 
-    assert {row["group"] for row in only} == {"GM0622"}
+    assert {(row["municipality"], row["group"]) for row in only} == {("GM0622", "GM0622")}
     assert only == [row for row in by if row["group"] == "GM0622"]
     totals = [(r["outflow_type"], r["started"]) for r in only][-2:]
     assert totals == [("total", "2"), ("moved_out", "0")]
     # without --municipality or --by the rows are of every municipality: no group
     everywhere = list(csv.DictReader(io.StringIO(traject.ok(*args).stdout)))
-    assert {row["group"] for row in everywhere} == {""}
+    assert {(row["municipality"], row["group"]) for row in everywhere} == {("", "")}
 
 
 def test_report_outflow_refuses_a_malformed_period(traject: Run) -> None:

@@ -375,7 +375,8 @@ def test_report_dashboard_equals_the_stand_alone_commands(tmp_path: Path) -> Non
 def test_report_dashboard_csv_and_table(tmp_path: Path) -> None:
     run = ReportCli(tmp_path, scenario()[0])
     rows = run.csv("report", "dashboard", "--quarter", "2024Q2", "--municipality", "Vlaardingen")
-    assert list(rows[0]) == ["section", "figure", "breakdown", "value"]
+    assert list(rows[0]) == ["municipality", "section", "figure", "breakdown", "value"]
+    assert {r["municipality"] for r in rows} == {"GM0622"}
     found = {(r["section"], r["figure"], r["breakdown"]): r["value"] for r in rows}
     assert found[("caseload", "active", "")] == "4"
     assert found[("outflow", "started", "total")] == "2"
@@ -404,7 +405,7 @@ def test_report_swi_json_csv_and_hash(tmp_path: Path) -> None:
     assert data["sha256"] == hashlib.sha256(text.encode()).hexdigest()
     assert run.json("report", "swi", "--quarter", "2024Q2", *known)["sha256"] == data["sha256"]
     rows = run.csv("report", "swi", "--quarter", "2024Q2")
-    assert list(rows[0]) == ["variable", "value", "rule_set"]
+    assert list(rows[0]) == ["municipality", "variable", "value", "rule_set"]
     assert {r["rule_set"] for r in rows} == {"swi-2026.1"}
     assert [r["value"] for r in rows if r["variable"] == "outflow_started_onderwijs"] == ["0"]
     assert data["sha256"] in run.table("report", "swi", "--quarter", "2024Q2", *known)

@@ -127,14 +127,14 @@ def test_report_guidance_command(tmp_path: Path) -> None:
     rows = run.csv("report", "guidance", "--period", "2024", "--as-known-at", cut.isoformat())
     # as known at the cut, every municipality: a row per guidance year (year 1: G2, G3, G4, G5,
     # G8; year 2: G1), then the persons started per provider, as the JSON's providers
-    header = ("figure", "year_no", "provider", "started", "ended", "active_at_end")
+    header = ("municipality", "figure", "year_no", "provider", "started", "ended", "active_at_end")
     assert list(rows[0]) == list(header)
     assert [tuple(row.values()) for row in rows] == [
-        ("year", "1", "", "5", "2", "4"),
-        ("year", "2", "", "1", "0", "1"),
-        ("year", "total", "", "6", "2", "5"),
-        ("provider", "", VWN, "5", "", ""),  # G1, G2, G4, G5, G8
-        ("provider", "", WELKOM, "1", "", ""),  # G3
+        ("", "year", "1", "", "5", "2", "4"),  # municipality empty: the whole cooperation
+        ("", "year", "2", "", "1", "0", "1"),
+        ("", "year", "total", "", "6", "2", "5"),
+        ("", "provider", "", VWN, "5", "", ""),  # G1, G2, G4, G5, G8
+        ("", "provider", "", WELKOM, "1", "", ""),  # G3
     ]
     table = run.table("report", "guidance", "--period", "2024", "--municipality", "Rotterdam")
     assert "Maatschappelijke begeleiding 2024 — GM0599 Rotterdam" in table

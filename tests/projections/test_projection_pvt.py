@@ -151,11 +151,12 @@ def test_report_pvt_command(tmp_path: Path) -> None:
     # as known at the cut: a row per group activity, the signatures without one, the total
     # with every summary figure of the JSON, then the signatures per provider
     assert list(rows[0]) == [
-        "figure", "activity_id", "provider", "providers", "first_signed_on", "last_signed_on",
-        "signatures", "participants", "groups", "reported_to_duo",
+        "municipality", "figure", "activity_id", "provider", "providers", "first_signed_on",
+        "last_signed_on", "signatures", "participants", "groups", "reported_to_duo",
     ]  # fmt: skip
+    assert {row["municipality"] for row in rows} == {"GM0622"}
     both = f"{BUURTHUIS}, {TAALHUIS}"
-    assert [tuple(row.values()) for row in rows] == [
+    assert [tuple(row.values())[1:] for row in rows] == [
         ("ceremony", "PVT-2024-03", "", both, "2024-03-10", "2024-03-12", "3", "3", "", ""),
         ("ceremony", "PVT-2024-09", "", TAALHUIS, "2024-09-09", "2024-09-09", "3", "3", "", ""),
         ("without_group", "(none)", "", "", "", "", "1", "", "", ""),

@@ -148,8 +148,8 @@ def test_report_reunification_command(tmp_path: Path) -> None:
     assert (data["late_applications"], data["nareizigers_arrived"]) == (1, 3)
     assert data["basis"]["projection"] == "reunification"
     rows = run.csv("report", "reunification", "--period", "2024", "--as-known-at", cut.isoformat())
-    assert {"figure": "late_unknown", "key": "", "count": "1"} in rows
-    assert {"figure": "closed", "key": "ingetrokken", "count": "1"} in rows
+    assert {"municipality": "", "figure": "late_unknown", "key": "", "count": "1"} in rows
+    assert {"municipality": "", "figure": "closed", "key": "ingetrokken", "count": "1"} in rows
     table = run.table("report", "reunification", "--period", "2024H2")
     assert "Family reunification 2024H2" in table
     assert "files handled" in table
