@@ -9,7 +9,11 @@ This is the composition root: the only place that reads the environment (through
   wrong kind: an ``InputError``) is ``Error: <message>`` on stderr;
 * a ``TrajectError`` (well-formed input the ledger refuses: a domain rule, a missing person, a
   wrong master key) → ``Error: <message>`` on stderr, exit 1;
-* the database cannot be reached or is locked → ``Error: cannot reach database …``, exit 1
+* the database cannot be reached or is locked → ``Error: cannot reach database …``, exit 1;
+  a PostgreSQL server that stops a statement for its own state (a full disk, a lock or
+  statement timeout, a deadlock) → ``Error: the database … refused the command: <its
+  message> (SQLSTATE …)``, exit 1; any other server error is a bug (the server refused a
+  statement traject sent, for input traject should have refused) and shows its traceback
   (unless what SQLite could not read is a stored event's text that is not UTF-8: that event is
   named as altered outside traject, as a ``TrajectError``; an SQLite file that cannot be
   written (a full disk), is not a database or is damaged is named so); the server refuses
@@ -36,7 +40,14 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 
 from commands import correct, holds, init, person, record
 from commands.context import ConnectionRefusedByServerError, Settings, TrajectContext
-from ledger.errors import InputError, TrajectError, permission_error
+from ledger.errors import (
+    InputError,
+    TrajectError,
+    connection_lost,
+    permission_error,
+    server_error,
+    stopped_by_server,
+)
 
 CONTEXT_SETTINGS: dict[str, Any] = {
     "auto_envvar_prefix": "TRAJECT",
@@ -77,7 +88,12 @@ class BadInput(TrajectFailure):
     exit_code = 2
 
 
-def database_message(error: Exception, where: str) -> str:
+def database_message(error: Exception, where: str) -> str | None:
+    """What the user is told of a database error (an ``OperationalError`` or
+    ``InterfaceError``); None for a bug, which shows its traceback: a PostgreSQL server that
+    answered a statement with neither a lost connection nor its own state (a full disk, a lock
+    or statement timeout, a deadlock), such as a program limit exceeded (an index row too large),
+    refused a statement traject should not have sent, for input it should have refused."""
     text = str(error).strip() or type(error).__name__
     if "database is locked" in text:
         return f"database is locked: another traject process is writing to {where}; try again"
@@ -92,7 +108,14 @@ def database_message(error: Exception, where: str) -> str:
         return f"cannot write to database {where}: {text} (is its disk full?)"
     if isinstance(error, ConnectionRefusedByServerError):
         return f"the database server refused {error.user}'s connection to {where}: {text}"
-    return f"cannot reach database {where}: {text}"
+    server = server_error(error)
+    if server is None or connection_lost(server):
+        return f"cannot reach database {where}: {text}"
+    if stopped_by_server(server):
+        said = str(server).strip().splitlines()[0]
+        state = getattr(server, "sqlstate", "")
+        return f"the database {where} refused the command: {said} (SQLSTATE {state})"
+    return None
 
 
 def permission_message(ctx: click.Context, denied: BaseException) -> str:
@@ -210,7 +233,10 @@ class TrajectGroup(click.Group):
             altered = traject.not_utf8_event(error) if traject is not None else None
             if altered is not None:  # text SQLite holds that is not UTF-8: an altered row
                 raise TrajectFailure(str(altered)) from None
-            raise TrajectFailure(database_message(error, where)) from None
+            message = database_message(error, where)
+            if message is None:  # a bug: the server refused what traject sent
+                raise
+            raise TrajectFailure(message) from None
         except Exception as error:
             denied = permission_error(error)
             if denied is None:

@@ -333,6 +333,38 @@ PLPGSQL_ERROR_CLASS = "P0"
 """PostgreSQL's SQLSTATE class of errors raised by PL/pgSQL (``RAISE EXCEPTION``)."""
 
 
+CONNECTION_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+"""PostgreSQL's SQLSTATEs (by prefix) of a connection lost or not made: class 08 (connection
+exception), the server shutting down, crashed or starting up (57P01-57P03), too many
+connections (53300)."""
+
+SERVER_STATE_CLASSES = ("40", "53", "55", "57", "58")
+"""PostgreSQL's SQLSTATE classes of a statement the server stopped for its own state rather than
+for the statement: a deadlock or serialization failure (40), insufficient resources such as a
+full disk (53), a lock not available or an object in use (55), a statement cancelled by
+``statement_timeout`` or an operator (57), an I/O error (58)."""
+
+
+def server_error(error: BaseException) -> BaseException | None:
+    """The PostgreSQL server's error (one with a SQLSTATE) in ``error``'s chain of causes, if
+    there is one; None when no server answered (the network, a pool timeout, SQLite)."""
+    return sqlstate_error(error, "", prefix=True)
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether the server's ``error`` is a connection lost or not made
+    (:data:`CONNECTION_STATES`)."""
+    state = getattr(error, "sqlstate", None) or ""
+    return state.startswith(CONNECTION_STATES)
+
+
+def stopped_by_server(error: BaseException) -> bool:
+    """Whether the server's ``error`` says it stopped the statement for its own state
+    (:data:`SERVER_STATE_CLASSES`), not that the connection was lost."""
+    state = getattr(error, "sqlstate", None) or ""
+    return not connection_lost(error) and state[:2] in SERVER_STATE_CLASSES
+
+
 def sqlstate_error(
     error: BaseException, sqlstate: str, *, prefix: bool = False
 ) -> BaseException | None:

@@ -9,12 +9,15 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import click
+import psycopg
 import pytest
 from cli_helpers import Traject
 from click.testing import CliRunner
 from eventsourcing.persistence import OperationalError, ProgrammingError
+from pg_schemas import PostgresSchemas
 
 from cli import TrajectGroup, database_message
 from commands.context import Settings, TrajectContext
@@ -60,6 +63,69 @@ def test_a_bug_is_not_dressed_up_as_an_error_message(error: Exception) -> None:
     # CliRunner catches the exception that would print a traceback
     assert result.exception is error
     assert "Error:" not in result.stderr
+
+
+def server_error(connection: psycopg.Connection, statement: str) -> OperationalError:
+    """The real server's error for ``statement``, wrapped as the event store library wraps it."""
+    try:
+        connection.execute(statement)  # type: ignore[arg-type]
+    except psycopg.OperationalError as error:
+        wrapped = OperationalError(error)
+        wrapped.__cause__ = error
+        return wrapped
+    msg = f"the server ran {statement[:40]!r}"
+    raise AssertionError(msg)
+
+
+@pytest.mark.postgres
+def test_a_statement_past_a_server_limit_is_a_bug_with_its_traceback(
+    postgres_schemas: PostgresSchemas,
+) -> None:
+    """A program limit exceeded (54xxx: an index row too large, too many columns) means traject
+    sent what it should have refused as input: a bug, not "cannot reach database"."""
+    columns = ", ".join(["1"] * 1700)  # more than the 1664 a target list may have
+    error = server_error(postgres_schemas.connection, f"SELECT {columns}")
+    assert getattr(error.__cause__, "sqlstate", None) == "54011"
+
+    result = CliRunner().invoke(group_raising(error), ["fail"])
+
+    assert result.exception is error
+    assert "Error:" not in result.stderr
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_ended_cannot_reach_the_database(
+    postgres_schemas: PostgresSchemas,
+) -> None:
+    admin = postgres_schemas.connection
+    with psycopg.connect(admin.info.dsn, autocommit=True) as ended:
+        admin.execute("SELECT pg_terminate_backend(%s)", (ended.info.backend_pid,))
+        error = server_error(ended, "SELECT 1")
+
+    assert database_message(error, "postgresql://db:5432/t") == (
+        f"cannot reach database postgresql://db:5432/t: {str(error.__cause__).strip()}"
+    )
+
+
+@pytest.mark.postgres
+def test_a_statement_the_server_cancels_is_refused_not_unreachable(
+    cli_postgres_url: str, postgres_schemas: PostgresSchemas, tmp_path: Path
+) -> None:
+    """A statement_timeout (the server's or the role's, here PGOPTIONS) that cancels a read
+    waiting for a lock: the server was reached and said why, exit 1, no traceback."""
+    traject = Traject(cli_postgres_url, tmp_path / "traject.key")
+    traject.init("--municipality", "GM0622")
+    schema = dict(parse_qsl(urlsplit(cli_postgres_url).query))["schema"]
+    admin = postgres_schemas.connection
+    with admin.transaction():  # another session holds the events until the command gave up
+        admin.execute(f'LOCK TABLE "{schema}".traject_events IN ACCESS EXCLUSIVE MODE')  # type: ignore[arg-type]
+        result = traject("caseload", PGOPTIONS="-c statement_timeout=300")
+
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: the database postgresql://")
+    assert result.stderr.endswith(
+        " refused the command: canceling statement due to statement timeout (SQLSTATE 57014)\n"
+    )
 
 
 @pytest.mark.slow  # the connection pool waits out its 5-second timeout
