@@ -125,6 +125,16 @@ def sqlite_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return new_store(request, tmp_path, "sqlite")
 
 
+def housed(store: Store) -> str:
+    """House the store's person ten days ago (a koppeling); the day, as text."""
+    on = days_ago(10)
+    store.traject.ok(
+        "record", "housed", store.person, "--on", on, "--housing-kind", "regulier",
+        "--route", "koppeling",
+    )  # fmt: skip
+    return on
+
+
 def problems(result: Any) -> str:
     assert result.exit_code == 1, result.output
     assert "Error: the log does not verify" in result.stderr
@@ -492,11 +502,7 @@ def test_a_date_a_report_parses_from_a_read_model_points_to_verify(store: Store)
     """A read model keeps a registration's birth date as stored (its fast path reads no
     model); the cohort report parses it, and refuses an altered one naming the event, whether
     the registration itself or a correction of it was altered."""
-    housed_on = days_ago(10)
-    store.traject.ok(
-        "record", "housed", store.person, "--on", housed_on, "--housing-kind", "regulier",
-        "--route", "koppeling",
-    )  # fmt: skip
+    housed_on = housed(store)
     cohort = ("report", "cohort", "--year", housed_on[:4])
     store.traject.ok(*cohort)
     alter_state(store, 1, lambda state: state.update(birth_date="1990-13-45"))
@@ -523,10 +529,7 @@ def test_a_date_a_read_model_derives_from_points_to_verify(store: Store) -> None
         "--duty-start", days_ago(12),
     )  # fmt: skip
     store.traject.ok("report", "dashboard", "--quarter", f"{days_ago(10)[:4]}Q1")  # built
-    store.traject.ok(
-        "record", "housed", store.person, "--on", days_ago(10), "--housing-kind", "regulier",
-        "--route", "koppeling",
-    )  # fmt: skip
+    housed(store)
     alter_state(store, 6, lambda state: state.update(occurred_on="2024-13-45"))
     fits = "its stored fields do not fit Housed (occurred_on: "
     for command in (
@@ -599,10 +602,7 @@ def test_a_read_model_failing_on_events_as_traject_writes_them_is_a_bug(
         "record", "inburgering-duty-established", store.person, "--on", days_ago(12),
         "--duty-start", days_ago(12),
     )  # fmt: skip
-    store.traject.ok(
-        "record", "housed", store.person, "--on", days_ago(10), "--housing-kind", "regulier",
-        "--route", "koppeling",
-    )  # fmt: skip
+    housed(store)
 
     def broken(*_: Any) -> None:
         msg = "a bug"
@@ -654,10 +654,7 @@ def test_a_date_folded_as_known_at_a_moment_points_to_verify(store: Store) -> No
     """As known at a moment, the inburgering statuses are folded from the fact revisions
     known then, for every person the report reads (not only those with a duty): an altered
     date is named there too."""
-    store.traject.ok(
-        "record", "housed", store.person, "--on", days_ago(10), "--housing-kind", "regulier",
-        "--route", "koppeling",
-    )  # fmt: skip
+    housed(store)
     alter_state(store, 5, lambda state: state.update(occurred_on="2024-13-45"))
     store.traject.ok("report", "inburgering")  # no duty: the statuses read no fact of it
     fits = "its stored fields do not fit Housed (occurred_on: "
@@ -674,11 +671,7 @@ def test_a_value_its_read_model_column_does_not_take_points_to_verify(
     """A value kept as stored that the database cannot store in its column (SQLite takes no
     list, neither database an object; PostgreSQL keeps a list as text, which the report
     then fails to parse) is named, in an event and in a correction's changes."""
-    housed_on = days_ago(10)
-    store.traject.ok(
-        "record", "housed", store.person, "--on", housed_on, "--housing-kind", "regulier",
-        "--route", "koppeling",
-    )  # fmt: skip
+    housed_on = housed(store)
     cohort = ("report", "cohort", "--year", housed_on[:4])
     alter_state(store, 1, lambda state: state.update(birth_date=value))
     fits = "its stored fields do not fit PersonRegistered (birth_date: "
