@@ -105,11 +105,14 @@ def evidence_command(
         sign_key_pem=sign_key,
         as_known_at=as_known_at,
     )
+    made = False  # a file made there while the pack was built is not touched
     try:
         with out.open("xb") as handle:
+            made = True
             handle.write(data)
     except OSError as error:
-        out.unlink(missing_ok=True)
+        if made:  # cut short (a full disk): not left to pass for a whole pack
+            out.unlink()
         msg = f"{out}: cannot write the evidence pack: {error.strerror}"
         raise TrajectError(msg) from None
     signer = None if sign_key is None else key_id(public_key_pem(sign_key))
