@@ -76,6 +76,45 @@ def test_relative_links_point_at_existing_files(path: Path) -> None:
     assert broken == []
 
 
+def heading_anchors(path: Path) -> set[str]:
+    """The anchors a Markdown viewer gives a document: its headings' slugs and its <a id>s."""
+    anchors: set[str] = set()
+    in_code = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code:
+            continue
+        anchors.update(re.findall(r'<a id="([^"]+)"', line))
+        heading = re.match(r"^#{1,6}\s+(.*?)\s*$", line)
+        if heading:
+            # GitHub's slug: lower case, punctuation dropped, spaces to hyphens; -1, -2 on repeats
+            slug = re.sub(r"[^\w\- ]", "", heading.group(1).lower()).replace(" ", "-")
+            repeat, unique = 0, slug
+            while unique in anchors:
+                repeat += 1
+                unique = f"{slug}-{repeat}"
+            anchors.add(unique)
+    return anchors
+
+
+@pytest.mark.parametrize("path", markdown_files(), ids=lambda p: p.name)
+def test_links_to_a_section_point_at_an_existing_heading(path: Path) -> None:
+    # `operations.md#roles` must name a heading of operations.md: a renamed heading otherwise
+    # leaves the link landing at the top of the page
+    text = path.read_text(encoding="utf-8")
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"^[a-z]+:", target) or "#" not in target:
+            continue
+        file_part, anchor = target.split("#", 1)
+        linked = path.parent / file_part if file_part else path
+        if linked.suffix == ".md" and linked.exists() and anchor not in heading_anchors(linked):
+            broken.append(target)
+    assert broken == []
+
+
 def test_the_docs_index_links_every_document() -> None:
     index = (DOCS / "index.md").read_text(encoding="utf-8")
     unlinked = [
