@@ -59,6 +59,10 @@ def test_every_recordable_event_is_documented_with_traject_record() -> None:
             assert f"`traject record {item.name}`" in text
 
 
+# the guides a user reads (the references cli.md, events.md and rules.md are generated)
+GUIDES = ["operations", "reports", "projections", "import", "generate", "audit", "amif"]
+
+
 def markdown_files() -> list[Path]:
     return [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 
@@ -113,6 +117,16 @@ def test_links_to_a_section_point_at_an_existing_heading(path: Path) -> None:
         if linked.suffix == ".md" and linked.exists() and anchor not in heading_anchors(linked):
             broken.append(target)
     assert broken == []
+
+
+def test_every_user_facing_document_links_to_the_glossary() -> None:
+    # the Dutch terms of art are glossed once, in docs/index.md; each guide points there
+    assert "glossary" in heading_anchors(DOCS / "index.md")
+    guides = ["README.md", *(f"docs/{name}.md" for name in GUIDES)]
+    unlinked = [
+        name for name in guides if "index.md#glossary)" not in (ROOT / name).read_text("utf-8")
+    ]
+    assert unlinked == []
 
 
 def test_the_docs_index_links_every_document() -> None:
