@@ -194,3 +194,110 @@ def test_the_example_in_a_record_command_help_is_accepted_by_its_options(name: s
         command.make_context(name, words[3:], parent=context)
     except click.UsageError as error:
         pytest.fail(f"{line}: {error.format_message()}")
+
+
+# --- command lines quoted in the docs ----------------------------------------------------------
+
+# the documents a reader copies command lines from (cli.md, events.md and rules.md are generated
+# from the commands themselves)
+QUOTING_DOCS = [
+    "README.md",
+    "docs/index.md",
+    *(f"docs/{name}.md" for name in GUIDES),
+    "docs/architecture.md",
+    "docs/benchmarks.md",
+]
+# fenced blocks whose lines are command lines (text, json, sql, python blocks are not)
+SHELL_FENCES = {"", "sh", "bash", "console", "shell"}
+# texts that start with "traject" but are not command lines: a checkpoint's origin line
+# ("traject ledger …", "traject example …")
+NOT_COMMAND_LINES = ("ledger", "example")
+# a shell line that runs traject: after a prompt, environment variables or the venv's path
+SHELL_LINE = re.compile(r"(?:\$ )?(?:[A-Z_]+=\S+\s+)*(?:\.venv/bin/)?(traject\s.*)$")
+# a report or timeline that these commands run, given after their own options
+RUNS_A_COMMAND = ("traject report seal", "traject audit replay")
+# a word that ends a command line: a pipe, a redirection, a comment
+END_OF_COMMAND = re.compile(r"^(\\?\||>|<|2>|&&|;|#)")
+
+
+def quoted_command_lines(text: str) -> list[str]:
+    """Every `traject …` command line in a document: in shell blocks and in inline code."""
+    lines: list[str] = []
+    outside: list[str] = []
+    fence: str | None = None
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fence = line.lstrip()[3:].strip() if fence is None else None
+            outside.append("")
+            continue
+        if fence is None:
+            outside.append(line)
+        elif fence in SHELL_FENCES:
+            found = SHELL_LINE.match(line.strip())
+            if found:
+                lines.append(found.group(1))
+    # inline code: a run of n backticks up to the next run of exactly n (CommonMark)
+    for match in re.finditer(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", "\n".join(outside), re.DOTALL):
+        code = " ".join(match.group(2).split())
+        code = re.sub(r"^(?:[A-Z_]+=\S+\s+)*(?:\.venv/bin/)?", "", code)
+        if code.startswith("traject ") and code.split()[1] not in NOT_COMMAND_LINES:
+            lines.append(code)
+    return lines
+
+
+def split_words(line: str) -> list[str]:
+    """The words of a command line as the shell splits them (a quote left open: at spaces)."""
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return line.split()
+
+
+def command_line_problems(words: list[str], commands: dict[str, click.Command]) -> list[str]:
+    """What a quoted command line names that traject does not have: a command or an option."""
+    path = "traject"
+    command = commands[path]
+    problems: list[str] = []
+    rest = list(words)
+    while rest:
+        word = rest.pop(0).strip("[]")
+        if not word or END_OF_COMMAND.match(word):
+            break
+        if word in ("…", "...") or word.endswith("…"):
+            continue  # "the rest", "any report", a value left out
+        if word.startswith("-") and len(word) > 1 and not word[1].isdigit():
+            name = word.split("=", 1)[0]
+            option = next((p for p in command.params if name in (*p.opts, *p.secondary_opts)), None)
+            if option is None and name not in ("-h", "--help"):
+                problems.append(f"{path} has no option {name}")
+            elif isinstance(option, click.Option) and not option.is_flag and "=" not in word:
+                rest = rest[1:]  # its value
+            continue
+        if f"{path} {word}" in commands:
+            path = f"{path} {word}"
+            command = commands[path]
+            continue
+        if isinstance(command, click.Group):
+            # a placeholder (COMMAND, <kind>, NAME) or a command that does not exist
+            if word[0].islower():
+                problems.append(f"{path} has no command {word!r}")
+            break
+        if path in RUNS_A_COMMAND and f"traject {word}" in commands:
+            return problems + command_line_problems([word, *rest], commands)
+    return problems
+
+
+@needs_cli
+@pytest.mark.parametrize("name", QUOTING_DOCS)
+def test_the_command_lines_in_the_docs_name_existing_commands_and_options(name: str) -> None:
+    # a reader copies these lines: an option that no longer exists (or never did) is exit 2
+    commands = {path: command for path, command, _ in gen.command_tree()}
+    text = (ROOT / name).read_text(encoding="utf-8")
+    found = quoted_command_lines(text)
+    assert found, f"{name} quotes no command line: is the scanner broken?"
+    problems = {
+        line: problems
+        for line in found
+        if (problems := command_line_problems(split_words(line)[1:], commands))
+    }
+    assert problems == {}
