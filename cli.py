@@ -10,6 +10,9 @@ This is the composition root: the only place that reads the environment (through
 * a ``TrajectError`` (well-formed input the ledger refuses: a domain rule, a missing person, a
   wrong master key) → ``Error: <message>`` on stderr, exit 1;
 * the database cannot be reached or is locked → ``Error: cannot reach database …``, exit 1;
+  SQLite's errors are sorted by their result code: a locked, read-only, unopenable, damaged or
+  full file, or one that is not a database, is an ``Error: …`` line naming it; any other code
+  (no such table or column, a syntax error, a misuse) is a bug and shows its traceback;
   a PostgreSQL server that stops a statement for its own state (a full disk, a lock or
   statement timeout, a deadlock) → ``Error: the database … refused the command: <its
   message> (SQLSTATE …)``, exit 1; any other server error is a bug (the server refused a
@@ -31,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,8 +48,12 @@ from ledger.errors import (
     InputError,
     TrajectError,
     connection_lost,
+    from_environment,
+    is_not_utf8,
     permission_error,
     server_error,
+    sqlite_code,
+    sqlite_error,
     stopped_by_server,
 )
 
@@ -90,24 +98,19 @@ class BadInput(TrajectFailure):
 
 def database_message(error: Exception, where: str) -> str | None:
     """What the user is told of a database error (an ``OperationalError`` or
-    ``InterfaceError``); None for a bug, which shows its traceback: a PostgreSQL server that
-    answered a statement with neither a lost connection nor its own state (a full disk, a lock
-    or statement timeout, a deadlock), such as a program limit exceeded (an index row too large),
-    refused a statement traject should not have sent, for input it should have refused."""
+    ``InterfaceError``, or SQLite's own); None for a bug, which shows its traceback.
+
+    SQLite's errors are sorted by their result code (:func:`sqlite_message`). A PostgreSQL
+    server that answered a statement with neither a lost connection nor its own state (a full
+    disk, a lock or statement timeout, a deadlock), such as a program limit exceeded (an index
+    row too large), refused a statement traject should not have sent, for input it should have
+    refused: a bug."""
     text = str(error).strip() or type(error).__name__
-    if "database is locked" in text:
-        return f"database is locked: another traject process is writing to {where}; try again"
-    if "file is not a database" in text:
-        return (
-            f"{where} is not an SQLite database ({text}): name the ledger's file, as "
-            "`traject init` made it"
-        )
-    if "disk image is malformed" in text:
-        return f"database {where} is damaged ({text}): restore it from a backup"
-    if "disk I/O error" in text or "disk is full" in text:
-        return f"cannot write to database {where}: {text} (is its disk full?)"
     if isinstance(error, ConnectionRefusedByServerError):
         return f"the database server refused {error.user}'s connection to {where}: {text}"
+    sqlite = sqlite_error(error)
+    if sqlite is not None:
+        return sqlite_message(sqlite, where)
     server = server_error(error)
     if server is None or connection_lost(server):
         return f"cannot reach database {where}: {text}"
@@ -115,6 +118,41 @@ def database_message(error: Exception, where: str) -> str | None:
         said = str(server).strip().splitlines()[0]
         state = getattr(server, "sqlstate", "")
         return f"the database {where} refused the command: {said} (SQLSTATE {state})"
+    return None
+
+
+def sqlite_message(error: sqlite3.Error, where: str) -> str | None:
+    """What the user is told of SQLite's ``error`` when it comes from the file or the machine
+    (locked, cannot be opened or written, a full disk, damaged, not a database); None when it
+    comes from the statement (no such table or column, a syntax error, a misuse): a bug."""
+    text = str(error).strip() or type(error).__name__
+    code = sqlite_code(error)
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return f"database is locked: another traject process is writing to {where}; try again"
+    if code == sqlite3.SQLITE_NOTADB:
+        return (
+            f"{where} is not an SQLite database ({text}): name the ledger's file, as "
+            "`traject init` made it"
+        )
+    if code == sqlite3.SQLITE_CORRUPT:
+        return f"database {where} is damaged ({text}): restore it from a backup"
+    if code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL):
+        return f"cannot write to database {where}: {text} (is its disk full?)"
+    if code == sqlite3.SQLITE_CANTOPEN:
+        return (
+            f"cannot open database {where}: {text} (does its directory exist, and may this "
+            "user read and write the file and its directory?)"
+        )
+    if from_environment(error):  # READONLY, PERM, AUTH
+        return (
+            f"cannot write to database {where}: {text} (may this user write the file and "
+            "its directory?)"
+        )
+    if code is None and is_not_utf8(error):  # not in an event (those are named as altered)
+        return (
+            f"database {where} holds text that is not UTF-8 ({text}): it was altered outside "
+            "traject, which writes UTF-8 only; restore it from a backup"
+        )
     return None
 
 
@@ -227,7 +265,7 @@ class TrajectGroup(click.Group):
             raise TrajectFailure(str(error)) from None
         except BrokenPipeError:
             raise click.exceptions.Exit(closed_output()) from None
-        except (OperationalError, InterfaceError) as error:
+        except (OperationalError, InterfaceError, sqlite3.Error) as error:
             traject = ctx.find_object(TrajectContext)
             where = traject.where if traject is not None else "(unknown)"
             altered = traject.not_utf8_event(error) if traject is not None else None

@@ -22,7 +22,13 @@ from eventsourcing.persistence import OperationalError, ProgrammingError
 from ledger.application import TrajectoryLedger, current_actor
 from ledger.config import StoreConfig, parse_database_url
 from ledger.crypto import generate_master_key, parse_master_key, read_key_file, write_key_file
-from ledger.errors import MasterKeyError, TrajectError, permission_error
+from ledger.errors import (
+    MasterKeyError,
+    TrajectError,
+    is_not_utf8,
+    missing_table,
+    permission_error,
+)
 from ledger.events import StreamKind
 from ledger.persistence import MASTER_KEY_CHECK, Progress, Rotation
 
@@ -280,7 +286,7 @@ class TrajectContext:
         traject: it writes UTF-8 only); None for any other error, or when no event holds it."""
         from ledger import audit  # noqa: PLC0415 - lazy on purpose: only on this failure
 
-        if self.store.sqlite_path is None or not audit.is_not_utf8(error):
+        if self.store.sqlite_path is None or not is_not_utf8(error):
             return None
         try:
             return audit.first_not_utf8(self.keyless)
@@ -297,9 +303,15 @@ class TrajectContext:
         reader = self._open(generate_master_key(), create_tables=False)
         try:
             marked = reader.tables.get_setting(MASTER_KEY_CHECK)
-        except ProgrammingError as error:
+        except (ProgrammingError, OperationalError) as error:
             # missing tables: no ledger; refused: an analyst, who may not read settings
-            marked = None if permission_error(error) is None else "refused"
+            if missing_table(error):
+                marked = None
+            elif permission_error(error) is not None:
+                marked = "refused"
+            else:
+                reader.close()
+                raise
         except BaseException:
             reader.close()
             raise
@@ -328,9 +340,9 @@ class TrajectContext:
     def _verify(self, app: TrajectoryLedger) -> None:
         try:
             app.verify_master_key()
-        except ProgrammingError as error:
-            # PostgreSQL without traject's tables (CREATE_TABLE=no outside `init`)
-            if "does not exist" not in str(error):
+        except (ProgrammingError, OperationalError) as error:
+            # a database without traject's tables (CREATE_TABLE=no outside `init`)
+            if not missing_table(error):
                 raise
             msg = f"no ledger at {self.where}: run `traject init`"
             raise TrajectError(msg) from None

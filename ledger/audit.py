@@ -33,7 +33,7 @@ from eventsourcing.persistence import OperationalError, ProgrammingError
 from eventsourcing.utils import get_topic
 
 from ledger import events as ev
-from ledger.errors import MalformedEventError, permission_error
+from ledger.errors import MalformedEventError, is_not_utf8, permission_error
 from ledger.integrity import (
     MAX_UINT64,
     Checkpoint,
@@ -107,20 +107,11 @@ class NotUtf8(bytes):
     which writes UTF-8 text only): the bytes, as :func:`_query` reads them with ``not_utf8``."""
 
 
-NOT_UTF8_TEXT = "Could not decode to UTF-8"
-"""Python's sqlite3 reading a text value that is not UTF-8 (an OperationalError) says this."""
-
-
 def _text_or_not_utf8(data: bytes) -> str | NotUtf8:
     try:
         return data.decode()
     except UnicodeDecodeError:
         return NotUtf8(data)
-
-
-def is_not_utf8(error: BaseException) -> bool:
-    """Whether ``error`` is SQLite's text that is not UTF-8 (raised when it is read)."""
-    return NOT_UTF8_TEXT in str(error)
 
 
 def _query(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from datetime import date
     from uuid import UUID
 
@@ -373,15 +374,83 @@ def sqlstate_error(
 
     The event store library wraps psycopg's errors in its own, so the chain is followed.
     """
+    for current in causes(error):
+        state = getattr(current, "sqlstate", None)
+        if state == sqlstate or (prefix and isinstance(state, str) and state.startswith(sqlstate)):
+            return current
+    return None
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """``error``, then what caused it, and so on (each once)."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        state = getattr(current, "sqlstate", None)
-        if state == sqlstate or (prefix and isinstance(state, str) and state.startswith(sqlstate)):
-            return current
+        yield current
         current = current.__cause__ or current.__context__
-    return None
+
+
+UNDEFINED_TABLE = "42P01"
+"""PostgreSQL's SQLSTATE for a table that does not exist."""
+
+
+def missing_table(error: BaseException) -> bool:
+    """Whether ``error`` says a table does not exist: PostgreSQL's undefined table, SQLite's
+    "no such table" (the database holds no traject ledger, or not all of one)."""
+    if sqlstate_error(error, UNDEFINED_TABLE) is not None:
+        return True
+    found = sqlite_error(error)
+    return found is not None and str(found).startswith("no such table")
+
+
+def sqlite_error(error: BaseException) -> sqlite3.Error | None:
+    """The SQLite error in ``error``'s chain of causes (the event store library wraps it in
+    its own), if there is one; None for any other store."""
+    return next((e for e in causes(error) if isinstance(e, sqlite3.Error)), None)
+
+
+SQLITE_ENVIRONMENT = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_AUTH,
+    }
+)
+"""SQLite's primary result codes that come from the file and the machine it is on, not from
+the statement: locked by another writer (BUSY, LOCKED), cannot be opened (CANTOPEN), written
+(READONLY, PERM, AUTH) or read (IOERR), a full disk (FULL), a damaged file (CORRUPT) or one
+that is not a database (NOTADB). Any other code (ERROR: no such table or column, a syntax
+error; MISUSE, RANGE, CONSTRAINT, MISMATCH, …) is a statement traject should not have sent."""
+
+
+NOT_UTF8_TEXT = "Could not decode to UTF-8"
+"""Python's sqlite3 reading a text value that is not UTF-8 (an OperationalError) says this."""
+
+
+def is_not_utf8(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite's text that is not UTF-8 (raised when it is read)."""
+    return NOT_UTF8_TEXT in str(error)
+
+
+def sqlite_code(error: sqlite3.Error) -> int | None:
+    """SQLite's primary result code of ``error`` (its extended code without the detail:
+    SQLITE_IOERR for SQLITE_IOERR_WRITE); None for an error Python's sqlite3 raised itself."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
+
+def from_environment(error: sqlite3.Error) -> bool:
+    """Whether SQLite's ``error`` comes from the file or the machine (:data:`SQLITE_ENVIRONMENT`)
+    rather than from the statement (a bug)."""
+    return sqlite_code(error) in SQLITE_ENVIRONMENT
 
 
 # --- pydantic's complaints in traject's words ---------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -40,14 +42,100 @@ def group_raising(error: Exception) -> click.Group:
     return root
 
 
-def test_a_locked_database_is_named_as_such() -> None:
-    result = CliRunner().invoke(group_raising(OperationalError("database is locked")), ["fail"])
+def sqlite_error(path: Path, statement: str, *, locked: bool = False) -> OperationalError:
+    """SQLite's real error for ``statement`` on the file at ``path`` (with ``locked``, while
+    another connection holds its write lock), wrapped as the event store library wraps it."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    if locked:
+        holder.execute("BEGIN EXCLUSIVE")
+    connection = sqlite3.connect(path, timeout=0)
+    try:
+        connection.execute(statement)
+    except sqlite3.Error as error:
+        wrapped = OperationalError(error)
+        wrapped.__cause__ = error
+        return wrapped
+    finally:
+        connection.close()
+        holder.close()
+    msg = f"SQLite ran {statement[:40]!r}"
+    raise AssertionError(msg)
+
+
+def test_a_locked_database_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
+    error = sqlite_error(path, "INSERT INTO t VALUES (1)", locked=True)
+    assert getattr(error.__cause__, "sqlite_errorname", None) == "SQLITE_BUSY"
+
+    result = CliRunner().invoke(group_raising(error), ["fail"])
 
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: database is locked: another traject process is writing to sqlite:///busy.db; "
         "try again\n"
     )
+
+
+@pytest.mark.parametrize(
+    "statement", ["SELECT nothing FROM t", "SELECT * FROM no_table", "SELEC 1", "SELECT ?"]
+)
+def test_a_statement_sqlite_refuses_is_a_bug_with_its_traceback(
+    tmp_path: Path, statement: str
+) -> None:
+    """SQLite's generic error (no such table or column, a syntax error) and its misuse (a
+    parameter missing) say traject sent a wrong statement: a bug, not "cannot reach database"."""
+    path = tmp_path / "ledger.db"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
+    error = sqlite_error(path, statement)
+
+    result = CliRunner().invoke(group_raising(error), ["fail"])
+
+    assert result.exception is error
+    assert "Error:" not in result.stderr
+
+
+def test_a_ledger_whose_table_was_renamed_by_hand_shows_the_traceback(ledger: Traject) -> None:
+    """A table traject needs, renamed outside traject: the statement names a table that is not
+    there, which traject cannot explain to the user; the traceback says which."""
+    path = Path(ledger.database_url.removeprefix("sqlite:///"))
+    with sqlite3.connect(path) as connection:
+        connection.execute("ALTER TABLE traject_person_index RENAME TO old_index")
+
+    with pytest.raises(OperationalError, match="no such table: traject_person_index"):
+        ledger(
+            "person", "register", "--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY"
+        )
+
+
+def test_an_sqlite_database_without_a_ledger_is_named_so(traject: Traject, tmp_path: Path) -> None:
+    """--db naming another program's SQLite database: no ledger there, not a traceback."""
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE notes (x)").connection.close()
+    Traject(f"sqlite:///{tmp_path / 'real.db'}", traject.key_file).init()
+    for args in (("timeline", "abcdef12"), ("audit", "verify")):
+        result = Traject(f"sqlite:///{other}", traject.key_file)(*args)
+        assert result.exit_code == 1, result.output
+        assert result.stderr == f"Error: no ledger at sqlite:///{other}: run `traject init`\n"
+
+
+def test_a_read_only_ledger_file_is_an_error_not_a_traceback(ledger: Traject) -> None:
+    """A ledger file this user may not write (copied read-only from a backup): the command says
+    the database cannot be written, and nothing is recorded."""
+    path = Path(ledger.database_url.removeprefix("sqlite:///"))
+    before = ledger.event_count()
+    path.chmod(0o444)
+    result = run_child(
+        ledger, without_file_override, "person", "register", "--birth-date", "1990-04-02",
+        "--sex", "f", "--nationality", "SY",
+    )  # fmt: skip
+    path.chmod(0o644)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (
+        f"Error: cannot write to database sqlite:///{path}: attempt to write a readonly "
+        "database (may this user write the file and its directory?)\n"
+    )
+    assert ledger.event_count() == before
 
 
 def test_other_connection_failures_say_the_database_cannot_be_reached() -> None:
@@ -201,8 +289,23 @@ def test_a_file_that_is_not_a_ledger_is_named_not_a_traceback(tmp_path: Path) ->
     )
 
 
+def without_file_override() -> None:
+    """For a child process: file permissions hold even for root (its capabilities to override
+    them are dropped; for any other user they hold anyway)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+        libc.prctl(24, capability, 0, 0, 0)  # PR_CAPBSET_DROP: gone from the program exec'd
+
+
 def run_limited(traject: Traject, limit: int, *args: str) -> subprocess.CompletedProcess[str]:
     """`traject ARGS` in a child process that may not grow any file past ``limit`` bytes."""
+    return run_child(traject, without_room_to_write(limit), *args)
+
+
+def run_child(
+    traject: Traject, preexec: Callable[[], None], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`traject ARGS` in a child process that runs ``preexec`` first."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TRAJECT_")},
         **{k: v for k, v in traject.env.items() if v is not None},
@@ -211,7 +314,7 @@ def run_limited(traject: Traject, limit: int, *args: str) -> subprocess.Complete
     return subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), *args],
         env=env, capture_output=True, text=True, check=False,
-        preexec_fn=without_room_to_write(limit),
+        preexec_fn=preexec,
     )  # fmt: skip
 
 
