@@ -5,19 +5,25 @@ Selected by topic (``ledger.postgres:TrajectPostgresRecorder``) in ``ledger.conf
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import retry
+from psycopg_pool import PoolTimeout
 
 from ledger.errors import (
     LOCK_NOT_AVAILABLE,
     KeyRotationError,
     MalformedEventError,
+    causes,
+    connection_lost,
+    server_error,
     sqlstate_error,
 )
 from ledger.persistence import (
@@ -67,6 +73,52 @@ def _keys_built_after(cursor: Any, tables: Sequence[str]) -> Iterator[None]:
     cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
     for table, name, definition in constraints:
         cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+
+
+RETRIED_STATES = ("40001", "40P01")
+"""PostgreSQL's SQLSTATEs of a transaction the server ended that can succeed when run again:
+a serialization failure and a deadlock (the other transaction went on)."""
+
+APPEND_ATTEMPTS = 10
+APPEND_RETRY_WAIT = 0.2  # seconds between attempts
+
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+
+
+def retry_can_cure(error: BaseException) -> bool:
+    """Whether an append that failed with ``error`` can succeed when run again: a connection
+    lost (the pool's connection closed by the server, a restart, the network; no answer at all,
+    or SQLSTATE class 08 or 57P01-57P03), a serialization failure or a deadlock.
+
+    Not a pool that gave no connection in its timeout (the server is not answering: another
+    attempt waits as long again), nor any other answer of the server: a lock not granted within
+    the lock timeout has already waited that long, and a program limit exceeded or a full disk
+    fails the same way every time."""
+    if any(isinstance(cause, PoolTimeout) for cause in causes(error)):
+        return False
+    server = server_error(error)
+    if server is None:
+        return True
+    return connection_lost(server) or getattr(server, "sqlstate", None) in RETRIED_STATES
+
+
+def retried(func: Callable[Params, Result]) -> Callable[Params, Result]:
+    """Run ``func`` again, up to :data:`APPEND_ATTEMPTS` times in all, after an error a retry
+    can cure (:func:`retry_can_cure`); any other error is raised at once."""
+
+    @functools.wraps(func)
+    def attempt(*args: Params.args, **kwargs: Params.kwargs) -> Result:
+        for _ in range(APPEND_ATTEMPTS - 1):
+            try:
+                return func(*args, **kwargs)
+            except (InterfaceError, OperationalError) as error:
+                if not retry_can_cure(error):
+                    raise
+            time.sleep(APPEND_RETRY_WAIT * random.uniform(0.95, 1.05))  # noqa: S311 - jitter
+        return func(*args, **kwargs)
+
+    return attempt
 
 
 class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
@@ -124,7 +176,7 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 f" FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
             )
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    @retried
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> list[int] | None:
@@ -136,6 +188,9 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
         in order, which the projection engine's catch-up relies on. A bulk append
         (``bulk=True``, ``ledger.batch``) needs no ids back: its side rows and events go in by
         ``COPY``, the events after the same lock, so the guarantee is the same.
+
+        A lost connection, a deadlock or a serialization failure is retried (:func:`retried`);
+        any other error is raised at once.
         """
         if kwargs.get("bulk"):
             self._copy_events(stored_events, kwargs)

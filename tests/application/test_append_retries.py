@@ -1,0 +1,100 @@
+"""PostgreSQL appends: what a retry can cure is retried, anything else is raised at once."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import date
+from uuid import uuid4
+
+import psycopg
+import pytest
+from builders import person_fields
+from eventsourcing.persistence import OperationalError
+
+from ledger import events as ev
+from ledger.application import TrajectoryLedger
+from ledger.config import parse_database_url
+from ledger.persistence import IdempotencyRow
+from ledger.postgres import APPEND_RETRY_WAIT
+
+pytestmark = pytest.mark.postgres
+
+ONE_WAIT = APPEND_RETRY_WAIT * 1.05  # the longest a single wait between attempts lasts
+
+
+def ledger(postgres_url: str, master_key: bytes, **settings: str) -> TrajectoryLedger:
+    """The run's PostgreSQL ledger, with library ``settings`` of this test's own."""
+    return TrajectoryLedger(parse_database_url(postgres_url).library_env | settings, master_key)
+
+
+@pytest.fixture
+def pg_app(postgres_url: str, master_key: bytes, make_app) -> TrajectoryLedger:
+    make_app()  # the run's schema holds an initialised ledger
+    return ledger(postgres_url, master_key)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_program_limit_exceeded_is_raised_at_once_not_retried(
+    pg_app: TrajectoryLedger,
+) -> None:
+    """An index row too large (SQLSTATE 54000) fails the same way every time: raised by the
+    first attempt, not after nine waits."""
+    too_large = secrets.token_hex(6400)  # 12,800 random characters: past a btree row's 2,704
+    started = time.monotonic()
+    with pytest.raises(OperationalError) as raised:
+        pg_app.recorder.insert_events([], idempotency=[IdempotencyRow(too_large, uuid4(), 1)])
+    elapsed = time.monotonic() - started
+    pg_app.close()
+
+    assert getattr(raised.value.__cause__, "sqlstate", None) == "54000"
+    assert elapsed < ONE_WAIT, f"retried: {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_lock_not_granted_in_time_is_raised_after_one_lock_timeout(
+    postgres_url: str, master_key: bytes, make_app, pg: psycopg.Connection
+) -> None:
+    """Another session holds the events table past the lock timeout (SQLSTATE 55P03): the
+    append has waited that long already and says so, instead of waiting ten times as long."""
+    make_app()
+    app = ledger(postgres_url, master_key, POSTGRES_LOCK_TIMEOUT="1")
+    schema = app.recorder.datastore.schema
+    holder = psycopg.connect(pg.info.dsn)
+    try:
+        holder.execute(f'LOCK TABLE "{schema}".traject_events IN EXCLUSIVE MODE')  # type: ignore[arg-type]
+        started = time.monotonic()
+        with pytest.raises(OperationalError) as raised:
+            app.register_person(**person_fields())
+        elapsed = time.monotonic() - started
+    finally:
+        holder.close()
+        app.close()
+
+    assert getattr(raised.value.__cause__, "sqlstate", None) == "55P03"
+    assert 1 <= elapsed < 1 + ONE_WAIT + 1, f"retried: {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_an_append_on_a_connection_the_server_ended_is_retried_and_lands_once(
+    postgres_url: str, master_key: bytes, make_app, pg: psycopg.Connection
+) -> None:
+    """The pool's one connection was ended by the server (a restart, an idle timeout): the
+    append fails on it, is run again on a new connection, and is stored once."""
+    make_app()
+    app = ledger(postgres_url, master_key, POSTGRES_POOL_SIZE="1", POSTGRES_MAX_OVERFLOW="0")
+    try:
+        person = app.register_person(**person_fields())
+        with app.recorder.datastore.get_connection() as connection:
+            ended = connection.info.backend_pid
+        pg.execute("SELECT pg_terminate_backend(%s)", (ended,))
+
+        app.record(person.stream_id, ev.LadderAssessed, occurred_on=date(2024, 6, 3), rung=2,
+                   assessor="r.jansen")  # fmt: skip
+
+        with app.recorder.datastore.get_connection() as connection:
+            assert connection.info.backend_pid != ended
+        versions = [e.version for e in app.timeline(person.stream_id).entries]
+    finally:
+        app.close()
+    assert versions == [1, 2]
