@@ -15,6 +15,7 @@ import click
 
 from commands import render
 from commands.context import TrajectContext, pass_traject
+from commands.output import new_file, new_file_or_none
 from commands.reading import READ_VIA
 from commands.replaying import (
     REPLAY_SETTINGS,
@@ -145,18 +146,22 @@ def keygen(traject: TrajectContext, out: Path, as_json: bool) -> None:
 
 
 def _write_text(path: Path, text: str, what: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as error:
-        msg = f"{path}: cannot write the {what}: {error.strerror}"
-        raise TrajectError(msg) from None
+    """Write ``text`` to the new file ``path`` (``--out``), as a whole or not at all."""
+    with new_file(path, OUT, what) as handle:
+        handle.write(text.encode("utf-8"))
+
+
+OUT = "'--out'"
+NEW_FILE = "to this new file (never overwritten) instead of printing it"
+CHECKPOINT_OUT = f"write the checkpoint text {NEW_FILE}"
+PROOF_OUT = f"write the proof document {NEW_FILE}"
 
 
 @group.command("checkpoint")
 @file_option(
     "--key", "key_file", "the private signing key (from `traject audit keygen`)", required=True
 )
-@file_option("--out", "out", "write the checkpoint text to this file instead of printing it")
+@file_option("--out", "out", CHECKPOINT_OUT)
 @quiet_option
 @json_option
 @pass_traject
@@ -173,10 +178,13 @@ def checkpoint_command(
       traject audit checkpoint --key auditor.key --out checkpoint-2024-06.txt
     """
     private_pem = _read(key_file, "signing key")
-    with traject.progress("verifying", quiet=quiet) as progress:
-        signed = audit.checkpoint(_ledger(traject), private_pem, traject.origin, progress=progress)
-    if out is not None:
-        _write_text(out, signed.text, "checkpoint")
+    with new_file_or_none(out, OUT, "checkpoint") as handle:  # an existing file: refused first
+        with traject.progress("verifying", quiet=quiet) as progress:
+            signed = audit.checkpoint(
+                _ledger(traject), private_pem, traject.origin, progress=progress
+            )
+        if handle is not None:
+            handle.write(signed.text.encode("utf-8"))
     stored = dict(audit.stored_checkpoint_texts(_ledger(traject))).get(signed.tree_size)
     if stored is not None and stored != signed.text:  # one stored checkpoint per size
         kept = parse_checkpoint(stored)
@@ -308,7 +316,7 @@ def _emit_document(text: str, out: Path | None, what: str) -> None:
 @group.command("prove")
 @click.argument("person")
 @click.argument("version", type=whole_number(1))
-@file_option("--out", "out", "write the proof document to this file instead of printing it")
+@file_option("--out", "out", PROOF_OUT)
 @json_option
 @pass_traject
 def prove_command(
@@ -341,7 +349,7 @@ def _checkpoint_file(path: Path) -> Checkpoint:
 @group.command("consistency")
 @click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
-@file_option("--out", "out", "write the proof document to this file instead of printing it")
+@file_option("--out", "out", PROOF_OUT)
 @json_option
 @pass_traject
 def consistency_command(
@@ -449,7 +457,7 @@ def checkpoints_command(traject: TrajectContext, as_json: bool) -> None:
 
 @group.command("export")
 @click.argument("size", required=False, type=whole_number(0))
-@file_option("--out", "out", "write the checkpoint text to this file instead of printing it")
+@file_option("--out", "out", CHECKPOINT_OUT)
 @json_option
 @pass_traject
 def export_command(

@@ -10,6 +10,7 @@ import click
 from commands import render
 from commands.audit import AuditFailedError, file_option, json_option
 from commands.context import TrajectContext, pass_traject
+from commands.output import new_file
 from commands.reporting import as_known_at_option, period_option
 from commands.types import KeyFile, PatternType, pattern_of
 from ledger.errors import TrajectError
@@ -105,16 +106,8 @@ def evidence_command(
         sign_key_pem=sign_key,
         as_known_at=as_known_at,
     )
-    made = False  # a file made there while the pack was built is not touched
-    try:
-        with out.open("xb") as handle:
-            made = True
-            handle.write(data)
-    except OSError as error:
-        if made:  # cut short (a full disk): not left to pass for a whole pack
-            out.unlink()
-        msg = f"{out}: cannot write the evidence pack: {error.strerror}"
-        raise TrajectError(msg) from None
+    with new_file(out, "'--out'", "evidence pack") as handle:  # whole, or not at all
+        handle.write(data)
     signer = None if sign_key is None else key_id(public_key_pem(sign_key))
     signed = "" if signer is None else f", signed by key {signer}"
     traject.emit(

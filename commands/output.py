@@ -1,5 +1,6 @@
 """Files a command writes whole: never over an existing file, never left half-written under
-the name asked for (``traject export -o``, ``traject generate --out``)."""
+the name asked for (``traject export -o``, ``traject generate --out``, the ``--out`` of the
+``traject audit`` commands)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,17 @@ def new_file(output: Path | None, option: str, what: str) -> Iterator[IO[bytes]]
         raise TrajectError(msg) from None
     finally:
         partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def new_file_or_none(output: Path | None, option: str, what: str) -> Iterator[IO[bytes] | None]:
+    """:func:`new_file` for a command that prints its output itself when not given
+    ``output``: None then."""
+    if output is None:
+        yield None
+        return
+    with new_file(output, option, what) as handle:
+        yield handle
 
 
 def _name(partial: Path, output: Path, option: str) -> None:

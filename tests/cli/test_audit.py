@@ -13,7 +13,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from cli_helpers import Traject
+from cli_helpers import Traject, days_ago
 from pg_schemas import PostgresSchemas
 
 from ledger.integrity import InclusionDocument, parse_checkpoint
@@ -63,6 +63,29 @@ def test_keygen_writes_a_private_key_for_the_owner_only_and_never_overwrites(
     assert again.exit_code == 1
     assert "never overwritten" in again.stderr
     assert private.read_bytes() == before
+
+
+def test_an_out_file_that_exists_is_refused_untouched_and_nothing_is_signed(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """--out never overwrites (an older checkpoint or proof kept there is evidence): refused
+    before anything is done, and `audit checkpoint` stores no checkpoint either."""
+    person, _, _ = checkpointed(ledger, tmp_path)
+    ledger.ok("record", "ladder-assessed", person, "--on", days_ago(3), "--rung", "2",
+              "--assessor", "r.jansen")  # fmt: skip
+    kept = tmp_path / "kept.txt"
+    kept.write_text("an earlier checkpoint\n")
+    stored = ledger.ok("--json", "audit", "checkpoints").stdout
+    for args in (
+        ("checkpoint", "--key", str(tmp_path / "auditor.key")),
+        ("export",),
+        ("prove", person, "1"),
+    ):
+        result = ledger("audit", *args, "--out", str(kept))
+        assert result.exit_code == 2, result.output
+        assert f"Invalid value for '--out': {kept} exists; it is never overwritten" in result.stderr
+    assert kept.read_text() == "an earlier checkpoint\n"
+    assert ledger.ok("--json", "audit", "checkpoints").stdout == stored
 
 
 def test_an_untouched_ledger_verifies_against_its_checkpoints(

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import click
 import psycopg
 import pytest
-from cli_helpers import Traject
+from cli_helpers import Traject, days_ago
 from click.testing import CliRunner
 from eventsourcing.persistence import OperationalError, ProgrammingError
 from pg_schemas import PostgresSchemas
@@ -303,16 +303,20 @@ def run_limited(traject: Traject, limit: int, *args: str) -> subprocess.Complete
 
 
 def run_child(
-    traject: Traject, preexec: Callable[[], None], *args: str
+    traject: Traject,
+    preexec: Callable[[], None] | None,
+    *args: str,
+    prefix: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """`traject ARGS` in a child process that runs ``preexec`` first."""
+    """`traject ARGS` in a child process that runs ``preexec`` first (or ``prefix``, a command
+    that ends by running the rest of its arguments)."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TRAJECT_")},
         **{k: v for k, v in traject.env.items() if v is not None},
         "PYTHONPATH": str(ROOT),
     }
     return subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), *args],
+        [*prefix, sys.executable, str(ROOT / "cli.py"), *args],
         env=env, capture_output=True, text=True, check=False,
         preexec_fn=preexec,
     )  # fmt: skip
@@ -343,3 +347,57 @@ def test_an_export_that_cannot_be_written_is_an_error_and_leaves_no_partial_file
     assert not out.exists()
     ledger.ok("export", "--output", str(out), "--quiet")
     assert out.stat().st_size > 40_000
+
+
+@pytest.mark.parametrize("command", ["checkpoint", "export", "prove"])
+def test_an_audit_file_on_a_full_disk_leaves_no_file_behind(
+    ledger: Traject, tmp_path: Path, command: str
+) -> None:
+    """`traject audit checkpoint|export|prove --out` on a full disk: an Error line, and neither
+    the file asked for nor a partial one, so that no empty or truncated checkpoint or proof
+    passes for a whole one and the next try is not refused by it."""
+    person = ledger.register()
+    key = str(tmp_path / "auditor.key")
+    ledger.ok("audit", "keygen", "--out", key)
+    ledger.ok("audit", "checkpoint", "--key", key)
+    ledger.ok("record", "ladder-assessed", person, "--on", days_ago(3), "--rung", "2",
+              "--assessor", "r.jansen")  # fmt: skip
+    full = tmp_path / "full"
+    full.mkdir()
+    out = full / f"{command}.out"
+    args = {
+        "checkpoint": ("audit", "checkpoint", "--key", key, "--out", str(out)),
+        "export": ("audit", "export", "--out", str(out)),
+        "prove": ("audit", "prove", person, "1", "--out", str(out)),
+    }[command]
+
+    result, left = run_on_full_disk(ledger, full, *args)
+
+    assert result.returncode == 1, result.stderr
+    what = {"checkpoint": "checkpoint", "export": "checkpoint", "prove": "inclusion proof"}
+    assert result.stderr == (
+        f"Error: {out}: cannot write the {what[command]}: No space left on device\n"
+    )
+    assert left == ["filler"]  # neither FILE nor FILE.partial on the full disk
+    ledger.ok(*args)  # nothing in the way of the next try, with room to write
+    assert out.read_text().strip()
+
+
+def run_on_full_disk(
+    traject: Traject, directory: Path, *args: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """`traject ARGS` in a child process that sees ``directory`` as a full disk: a 4 kB tmpfs
+    mounted over it and filled (``filler``), in user and mount namespaces of the child's own
+    (nothing else sees the mount, and it needs no privileges); and the files on that disk
+    when the command ended (they go with the mount)."""
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True, check=False).returncode:
+        pytest.skip("a full disk is made with `unshare -rm` (user and mount namespaces)")
+    script = (
+        'mount -t tmpfs -o size=4k tmpfs "$0" && head -c 4096 /dev/zero >"$0/filler" || exit 9;'
+        ' "$@"; status=$?; echo; echo "left:" $(ls -A "$0"); exit $status'
+    )
+    prefix = ("unshare", "-rm", "sh", "-c", script, str(directory))
+    result = run_child(traject, None, *args, prefix=prefix)
+    last = result.stdout.rstrip("\n").rpartition("\n")[2]
+    assert last.startswith("left:"), result.stdout
+    return result, last.split()[1:]
