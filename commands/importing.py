@@ -57,7 +57,7 @@ from ledger.events import (
 )
 from ledger.export import WITHHELD_KEY
 from ledger.persistence import Purge
-from ledger.values import Source
+from ledger.values import NUL_RULE, Source
 
 SUBJECT_KEYS: dict[StreamKind, str] = {
     StreamKind.PERSON: "person",
@@ -734,14 +734,13 @@ def _decode(number: int, line: str | dict[str, Any], source: str) -> tuple[dict[
     return record, line_key(source, number, text)
 
 
-NUL_MESSAGE = "holds a NUL character (\\u0000), which no text may hold"
-
-
 def nul_problems(value: Any, path: str = "") -> Problems:
     """The texts of a line that hold a NUL character, by path: valid JSON, but no text of
-    the ledger holds one (PostgreSQL's text cannot), on SQLite neither."""
+    the ledger holds one (PostgreSQL's text cannot), on SQLite neither. The catalog's text
+    fields refuse one themselves (``ledger.values.Text``); this names it, with the same rule,
+    in any text of the line, the person's external key included, before the line is read."""
     if isinstance(value, str):
-        return [(path.rstrip(".") or "line", NUL_MESSAGE)] if "\x00" in value else []
+        return [(path.rstrip(".") or "line", NUL_RULE)] if "\x00" in value else []
     if isinstance(value, dict):
         return [p for k, v in value.items() for p in nul_problems(v, f"{path}{k}.")]
     if isinstance(value, list):

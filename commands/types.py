@@ -19,7 +19,7 @@ from ledger.aggregates import dutch_moment
 from ledger.errors import TrajectError
 from ledger.integrity import load_private_key, load_public_key
 from ledger.municipalities import resolve
-from ledger.values import CountryCode, GemeenteCode, bsn_is_valid
+from ledger.values import NUL_RULE, TEXT_MAX_LENGTH, CountryCode, GemeenteCode, bsn_is_valid
 
 
 def pattern_of(annotated: Any) -> str:
@@ -240,10 +240,10 @@ def whole_number(minimum: int | None = None, maximum: int | None = None) -> clic
 
 class ShortText(click.ParamType[str]):
     """A short free text that is stored as given (stripped): not empty, at most 200 characters,
-    as the catalog's ``Text`` fields (e.g. the purpose of a read)."""
+    no NUL character, as the catalog's ``Text`` fields (e.g. the purpose of a read)."""
 
     name = "text"
-    limit = ev.TEXT_MAX_LENGTH
+    limit = TEXT_MAX_LENGTH
 
     def __init__(self, what: str) -> None:
         self.what = what
@@ -257,6 +257,8 @@ class ShortText(click.ParamType[str]):
             self.fail(f"empty: give {self.what}", param, ctx)
         if len(text) > self.limit:
             self.fail(f"{len(text)} characters: at most {self.limit}", param, ctx)
+        if "\x00" in text:
+            self.fail(NUL_RULE, param, ctx)
         return text
 
 

@@ -88,7 +88,7 @@ STREAM_TITLES: dict[str, str] = {
 
 IN_YEARS = f"a year from {values.REPORT_YEARS[0]} to {values.REPORT_YEARS[1]}"
 NAMED_TYPES: list[tuple[Any, str, str]] = [
-    (ev.Text, "text", "1–200 characters"),
+    (ev.Text, "text", "1–200 characters, no NUL character"),
     (
         ev.PeriodText,
         "half-year",

@@ -30,6 +30,7 @@ from typing import Annotated, Any, ClassVar, Protocol, Self, get_args
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -74,8 +75,10 @@ from ledger.values import (
     Sex,
     Source,
     StaffRole,
+    Text,
     VerificationOutcome,
     VerifyingBody,
+    without_nul,
 )
 
 PeriodText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}H[12]$")]
@@ -88,10 +91,6 @@ PERIOD_PATTERNS = frozenset(
 """The patterns of the period types: a field of either type holds a period, whose year (its
 first four digits) lies in ``values.REPORT_YEARS`` (a rule of the aggregate, so that facts stored
 before it still load)."""
-TEXT_MAX_LENGTH = 200
-Text = Annotated[
-    str, StringConstraints(min_length=1, max_length=TEXT_MAX_LENGTH, strip_whitespace=True)
-]
 Hours = Annotated[Decimal, Field(ge=0, le=10000, decimal_places=2)]
 Amount = Annotated[Decimal, Field(ge=0, decimal_places=2)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -217,7 +216,9 @@ class TrajectEvent(DomainEvent):
     municipality: GemeenteCode = Field(
         description="CBS code of the municipality the fact belongs to, e.g. GM0622"
     )
-    idempotency_key: Annotated[str, StringConstraints(max_length=300)] | None = Field(
+    idempotency_key: (
+        Annotated[str, StringConstraints(max_length=300), AfterValidator(without_nul)] | None
+    ) = Field(
         default=None,
         description="names one fact: seen again with the same fact it appends nothing (imports "
         "and retries), with another fact it is refused",

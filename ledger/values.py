@@ -23,6 +23,26 @@ GemeenteCode = Annotated[
 CountryCode = Annotated[str, StringConstraints(pattern=r"^([A-Z]{2}|XXA|XXX)$")]
 """ISO 3166-1 alpha-2 country code, ``XXA`` (stateless) or ``XXX`` (unknown)."""
 
+NUL_RULE = "holds a NUL character (\\u0000), which no text may hold"
+"""Why a text with a NUL character is refused: PostgreSQL's text cannot hold one, and a ledger
+must hold the same facts in either store."""
+
+
+def without_nul(text: str) -> str:
+    """``text`` as it is, or ValueError (:data:`NUL_RULE`) when it holds a NUL character."""
+    if "\x00" in text:
+        raise ValueError(NUL_RULE)
+    return text
+
+
+TEXT_MAX_LENGTH = 200
+Text = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=TEXT_MAX_LENGTH, strip_whitespace=True),
+    AfterValidator(without_nul),
+]
+"""A short free text: 1 to 200 characters once stripped, without a NUL character."""
+
 
 def bsn_is_valid(value: str) -> bool:
     """Return True when ``value`` passes the 11-proef for a BSN (9 digits, 8 with a leading 0).

@@ -13,6 +13,7 @@ import pytest
 from cli_helpers import Traject, days_ago, now, project_registration
 
 from cli import cli
+from ledger.values import NUL_RULE
 
 FUTURE = "2100-01-01"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -381,8 +382,44 @@ def test_a_dissolved_municipality_is_accepted_for_a_back_dated_fact(ledger: Traj
             "EventCorrected of LadderAssessed: occurred_on: 'yesterday' is not a date: use "
             "YYYY-MM-DD, e.g. 2024-03-04",
         ),
+        # a NUL character, which no text may hold (PostgreSQL's cannot): in-process, as a
+        # program calling traject could pass one (a shell's arguments cannot hold one)
+        (
+            (
+                "record",
+                "ladder-assessed",
+                "{person}",
+                "--on",
+                days_ago(1),
+                "--rung",
+                "3",
+                "--assessor",
+                "r.\x00jansen",
+            ),
+            f"LadderAssessed: assessor: {NUL_RULE}",
+        ),
+        (
+            ("correct", "{person}", "2", "--set", "assessor=r.\x00jansen", "--reason", "typo"),
+            f"EventCorrected of LadderAssessed: assessor: {NUL_RULE}",
+        ),
+        (
+            ("correct", "{person}", "2", "--set", "rung=4", "--reason", "ty\x00po"),
+            f"EventCorrected: reason: {NUL_RULE}",
+        ),
     ],
-    ids=["empty", "too-long", "bsn", "cleared", "twice", "not-a-number", "too-high", "not-a-date"],
+    ids=[
+        "empty",
+        "too-long",
+        "bsn",
+        "cleared",
+        "twice",
+        "not-a-number",
+        "too-high",
+        "not-a-date",
+        "nul",
+        "nul-set",
+        "nul-reason",
+    ],
 )
 def test_a_value_the_event_refuses_is_bad_input(
     ledger: Traject, args: tuple[str, ...], message: str
