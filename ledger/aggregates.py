@@ -37,7 +37,7 @@ from ledger.errors import (
     RuleViolationError,
     StreamIntegrityError,
 )
-from ledger.seals import seal_problem
+from ledger.seals import read_models_problem, seal_problem
 from ledger.values import (
     Destination,
     HousingKind,
@@ -242,7 +242,7 @@ class StreamAggregate:
         if isinstance(event, ev.LegalHoldPlaced | ev.LegalHoldReleased):
             self.check_hold(event)
         if isinstance(event, ev.ReportSealed):
-            problem = seal_problem(event)
+            problem = seal_problem(event) or read_models_problem(event)
             if problem is not None:
                 raise RuleViolationError(kind_name(type(event)), *problem)
         return []

@@ -60,6 +60,31 @@ def person_paths(data: Any, path: str = "") -> list[str]:
     return found
 
 
+READ_MODELS = frozenset(
+    {
+        *("amif", "candidates", "caseload", "cohort", "guidance", "helprequests"),
+        *("housing", "inburgering", "ladder", "outflow", "pvt", "reunification"),
+    }
+)
+"""The names of the read models a report is counted from (``projections.PROJECTIONS``, which
+the ledger may not import; tests/test_catalog.py keeps the two the same)."""
+
+
+def read_models_problem(event: ev.ReportSealed) -> tuple[str, str] | None:
+    """The rule ``event``'s ``read_models`` breaks, as (field, rule), or None: it may name only
+    read models this ledger has (:data:`READ_MODELS`). Checked when a seal is recorded or
+    imported; a seal of class version 1 names none."""
+    unknown = sorted(set(event.read_models or ()) - READ_MODELS)
+    if not unknown:
+        return None
+    named = ", ".join(unknown)
+    return (
+        "read_models",
+        f"names only read models of this ledger ({', '.join(sorted(READ_MODELS))}); "
+        f"{named} {'is' if len(unknown) == 1 else 'are'} not one",
+    )
+
+
 def seal_problem(event: ev.ReportSealed) -> tuple[str, str] | None:
     """The first rule ``event`` breaks, as (field, rule), or None.
 

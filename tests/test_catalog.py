@@ -14,6 +14,8 @@ from pydantic import BaseModel
 
 from ledger import events as ev
 from ledger.catalog import CATALOG, CatalogEntry
+from ledger.seals import READ_MODELS
+from projections import PROJECTIONS
 
 ENTRIES = list(CATALOG.values())
 KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -145,3 +147,9 @@ def test_control_events_are_not_recorded_with_traject_record() -> None:
         ev.PersonRegistered,
         *ev.CONTROL_EVENTS,
     }
+
+
+def test_the_ledger_knows_every_read_model_a_seal_may_name() -> None:
+    """A seal's read_models may name only these (ledger.seals.READ_MODELS): the ledger may not
+    import the projections, so it keeps their names, and they must stay the same."""
+    assert set(READ_MODELS) == set(PROJECTIONS)

@@ -347,6 +347,38 @@ def test_an_exported_seal_is_imported_as_it_was_and_a_forged_one_is_rejected(
     assert copy.event_count() == before
 
 
+def test_an_imported_seal_naming_a_read_model_this_ledger_lacks_is_rejected(
+    ledger: Traject, sealed: dict[str, Any], tmp_path: Path
+) -> None:
+    """A seal's read_models say which read model versions its figures were counted from; one
+    that names a read model this ledger does not have (a typo, a forged line) could never be
+    restated against it: the line is rejected naming the field, and nothing is written."""
+    exported = tmp_path / "export.jsonl"
+    ledger.ok("export", "--quiet", "--output", str(exported))
+    lines = [json.loads(line) for line in exported.read_text().splitlines()]
+    (line,) = [line for line in lines if line["kind"] == "report-sealed"]
+    assert line["read_models"] == {"outflow": 4}
+    line |= {"read_models": {"outflow": 4, "outfow": 4}, "idempotency_key": "typo-1"}
+    source = tmp_path / "typo.jsonl"
+    source.write_text(json.dumps(line) + "\n")
+    before = ledger.event_count()
+
+    result = ledger("import", str(source))
+
+    assert result.exit_code == 1, result.output
+    assert [text for text in result.stderr.splitlines() if text] == [
+        f"{source}:1: read_models: names only read models of this ledger (amif, candidates, "
+        "caseload, cohort, guidance, helprequests, housing, inburgering, ladder, outflow, pvt, "
+        "reunification); outfow is not one"
+    ]
+    assert ledger.event_count() == before
+    # the same seal with the read models it really names is taken
+    line["read_models"] = {"outflow": 4}
+    source.write_text(json.dumps(line) + "\n")
+    ledger.ok("import", str(source))
+    assert ledger.event_count() == before + 1
+
+
 def test_the_day_a_report_defaults_to_is_sealed_with_it(ledger: Traject, tmp_path: Path) -> None:
     """`report ladder` without --on counts today: the seal names that day, so that a
     restatement on another day counts it too. As known at a past moment, a report without
