@@ -81,7 +81,7 @@ from ledger.errors import (
     validation_problems,
 )
 from ledger.households import check_household
-from ledger.idempotency import fact_differences
+from ledger.idempotency import correction_target, fact_differences
 from ledger.persistence import (
     MASTER_KEY_CHECK,
     MASTER_KEY_ROTATED,
@@ -915,14 +915,16 @@ class TrajectoryLedger(Application[UUID]):
         unchecked: frozenset[str],
     ) -> None:
         aggregate = self._get(seen[0])
+        recorded = aggregate.stored[seen[1]]
         self.check_repeat(
             key,
-            aggregate.stored[seen[1]],
+            recorded,
             kind,
             lambda: fields(as_it_stood(aggregate, seen[1])) if callable(fields) else fields,
             stream_id=expected,
             erased=lambda: self.tables.select_wrapped_key(seen[0]) == SHREDDED,
             unchecked=unchecked,
+            target=correction_target(recorded, aggregate.stored),
         )
 
     def check_repeat(
@@ -935,6 +937,7 @@ class TrajectoryLedger(Application[UUID]):
         stream_id: UUID | None,
         erased: Callable[[], bool],
         unchecked: frozenset[str] = frozenset(),
+        target: type[ev.TrajectEvent] | None = None,
     ) -> None:
         """Refuse a repeat of the idempotency ``key`` that does not name the fact it was used
         for (``recorded``, as first recorded): another stream (``stream_id``; None: any), another
@@ -942,7 +945,8 @@ class TrajectoryLedger(Application[UUID]):
         fields, computed only when stream and kind are the same (a correction's from the stream
         as it stood when the key's fact was recorded: ``as_it_stood``). ``erased``: whether the
         stream's personal fields were erased (asked only if one of them differs: they are then
-        left out, as they can no longer be read).
+        left out, as they can no longer be read). ``target``: for a correction, the kind of the
+        fact it changes (``ledger.idempotency.correction_target``).
 
         Raises:
             IdempotencyKeyReusedError: naming the recorded fact and what differs.
@@ -956,10 +960,12 @@ class TrajectoryLedger(Application[UUID]):
         if not differences:
             fields = given()
             try:
-                differences = fact_differences(recorded, kind, fields, unchecked=unchecked)
+                differences = fact_differences(
+                    recorded, kind, fields, unchecked=unchecked, target=target
+                )
                 if set(differences) & kind.personal_fields() and erased():
                     differences = fact_differences(
-                        recorded, kind, fields, personal=False, unchecked=unchecked
+                        recorded, kind, fields, personal=False, unchecked=unchecked, target=target
                     )
             except ValidationError as error:
                 raise ValidationFailedError(kind.__name__, validation_problems(error)) from None

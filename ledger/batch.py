@@ -71,6 +71,7 @@ from ledger.errors import (
     TrajectError,
 )
 from ledger.households import check_household
+from ledger.idempotency import correction_target
 from ledger.persistence import (
     DataKeyRow,
     ExternalRefRow,
@@ -413,13 +414,15 @@ class BatchWriter:
             expected = (self._ref(subject) or NO_STREAM) if isinstance(subject, str) else None
         else:
             expected = self._stream_id(item)
+        fact = recorded.stored[version]
         self.app.check_repeat(
             key,
-            recorded.stored[version],
+            fact,
             item.kind,
             lambda: self._given(item, self._as_it_stood(item, recorded, version), stream_id),
             stream_id=expected,
             erased=lambda: self._erased(stream_id),
+            target=correction_target(fact, recorded.stored),
         )
 
     def _by_lost_ref(self, item: Write) -> bool:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Traject, last_line
+from cli_helpers import Traject, last_line, open_app
 
 from commands.importing import LineRejectedError, parse_line
+from ledger import events as ev
 
 BSN = "123456782"
 
@@ -687,3 +691,62 @@ def test_changes_imported_in_the_right_order_are_written(ledger: Traject, tmp_pa
         last_line(result.stdout)
         == "8 written, 0 skipped (already present), 0 rejected (4 warnings)"
     )
+
+
+def test_a_number_an_earlier_release_stored_in_exponent_notation_is_the_same_on_re_import(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """An earlier release kept a number given as 1e3 as written (stored text ``1E+3``); the
+    same lines now read it as 1000. Imported again, they are the facts already present (the
+    numbers are compared as numbers), not a key reused for another fact; a number that is
+    really another is still refused."""
+    first = tmp_path / "first.jsonl"
+    first.write_text(
+        '{"kind": "person-registered", "person": "C-1", "occurred_on": "2024-01-02", '
+        '"birth_date": "1990-04-02", "sex": "m", "nationality": ["ER"]}\n'
+        '{"kind": "course-hours-reported", "person": "C-1", "occurred_on": "2024-03-31", '
+        '"period_from": "2024-01-01", "component": "KNM", "hours_attended": "12", '
+        '"idempotency_key": "hours-1"}\n'
+    )
+    ledger.ok("import", str(first))
+    # as the earlier release stored them: the numbers' text as given, through the ledger's API
+    app = open_app(ledger)
+    try:
+        person = app.person_by_external_ref("C-1")
+        assert person is not None
+        app.correct(person, 2, {"hours_attended": "1E+3"}, reason="typo", idempotency_key="fix-1")
+        app.record(
+            person, ev.CourseHoursReported, occurred_on=date(2024, 6, 30),
+            period_from=date(2024, 4, 1), component="KNM", hours_attended=Decimal("2.5E+2"),
+            idempotency_key="hours-2",
+        )  # fmt: skip
+    finally:
+        app.close()
+    path = ledger.database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as connection:
+        query = "SELECT state FROM stored_events ORDER BY rowid DESC LIMIT 2"
+        stored = connection.execute(query).fetchall()
+    assert b'"hours_attended":"2.5E+2"' in stored[0][0]
+    assert b'"changes":{"hours_attended":"1E+3"}' in stored[1][0]
+    before = ledger.event_count()
+
+    again = tmp_path / "again.jsonl"
+    lines = [
+        '{"kind": "event-corrected", "person": "C-1", "target": "hours-1", '
+        '"changes": {"hours_attended": "1e3"}, "reason": "typo", "idempotency_key": "fix-1"}',
+        '{"kind": "course-hours-reported", "person": "C-1", "occurred_on": "2024-06-30", '
+        '"period_from": "2024-04-01", "component": "KNM", "hours_attended": "2.5e2", '
+        '"idempotency_key": "hours-2"}',
+    ]
+    again.write_text("\n".join(lines) + "\n")
+    result = ledger.ok("import", str(again))
+    assert last_line(result.stdout) == "0 written, 2 skipped (already present), 0 rejected"
+    assert ledger.event_count() == before
+
+    # another number under the same key is another fact
+    again.write_text(lines[0].replace('"1e3"', '"1001"') + "\n")
+    result = ledger("import", str(again))
+    assert result.exit_code == 1, result.output
+    assert "'fix-1' was used for another fact" in result.stderr
+    assert "(this one differs in changes)" in result.stderr
+    assert ledger.event_count() == before
