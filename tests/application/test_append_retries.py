@@ -98,3 +98,29 @@ def test_an_append_on_a_connection_the_server_ended_is_retried_and_lands_once(
     finally:
         app.close()
     assert versions == [1, 2]
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_no_connection_from_the_pool_in_its_timeout_is_raised_after_one_timeout(
+    postgres_url: str, master_key: bytes, make_app
+) -> None:
+    """The pool gave no connection within its timeout (here: its one connection is taken):
+    another attempt would wait as long again, so the append says so after one timeout."""
+    make_app()
+    app = ledger(
+        postgres_url, master_key,
+        POSTGRES_POOL_SIZE="1", POSTGRES_MAX_OVERFLOW="0", POSTGRES_CONNECT_TIMEOUT="1",
+    )  # fmt: skip
+    try:
+        with app.recorder.datastore.get_connection():  # the pool's only connection, held
+            started = time.monotonic()
+            with pytest.raises(OperationalError) as raised:
+                app.recorder.insert_events(
+                    [], idempotency=[IdempotencyRow(uuid4().hex, uuid4(), 1)]
+                )
+            elapsed = time.monotonic() - started
+    finally:
+        app.close()
+
+    assert type(raised.value.__cause__).__name__ == "PoolTimeout"
+    assert elapsed < 1 + ONE_WAIT + 1, f"retried: {elapsed:.2f} s"
