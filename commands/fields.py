@@ -8,6 +8,7 @@ its default and its description. Nothing here knows a particular event.
 
 from __future__ import annotations
 
+import shlex
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -300,7 +301,12 @@ def sample_value(shape: Shape, name: str) -> str:
 
 
 def example(entry: CatalogEntry, subject: str, *, skip: Iterable[str] = ()) -> str:
-    """``traject record housed 3219ed75 --on 2024-03-04 --housing-kind regulier …``."""
+    """``traject record housed 3219ed75 --on 2024-03-04 --housing-kind regulier …``.
+
+    A field's value is the first of its model's ``examples`` (a real-looking value a caseworker
+    may copy: ``--assessor r.jansen``, never ``--assessor ASSESSOR``), else one made from its
+    type; a value with a space is quoted as a shell needs it.
+    """
     words = ["traject", "record", entry.name, subject, "--on", SAMPLE_DATE]
     for name, info in entry.payload_fields().items():
         if not info.is_required() or name in skip:
@@ -308,8 +314,9 @@ def example(entry: CatalogEntry, subject: str, *, skip: Iterable[str] = ()) -> s
         shape = shape_of(info.annotation, info.metadata)
         if shape.base is bool and not shape.many:
             words.append(option_name(name))
-        else:
-            words += [option_name(name), sample_value(shape, name)]
+            continue
+        value = str(info.examples[0]) if info.examples else sample_value(shape, name)
+        words += [option_name(name), shlex.quote(value)]
     return " ".join(words)
 
 

@@ -142,16 +142,19 @@ def past_date(description: str, *, optional: bool = True) -> Any:
     return Field(default, description=description, json_schema_extra={"past": True})
 
 
-def staff_name(description: str, *, optional: bool = False) -> Any:
+def staff_name(description: str, *, optional: bool = False, example: str = "r.jansen") -> Any:
     """A field that names a member of staff by user name (the coach, the assessor, …).
 
     Not personal in the ledger's sense: stored in clear, never erased with a person's data key,
     and read by projections (the caseload per coach). A pseudonymised export replaces its value
     by the member of staff's pseudonym, the one their name has as recorder (``ledger.export``).
-    Required unless ``optional`` (then empty by default).
+    Required unless ``optional`` (then empty by default). ``example`` is the value a command's
+    help shows for it.
     """
     default = None if optional else PydanticUndefined  # the latter: required
-    return Field(default, description=description, json_schema_extra={"staff": True})
+    return Field(
+        default, description=description, examples=[example], json_schema_extra={"staff": True}
+    )
 
 
 class FieldRuleError(ValueError):
@@ -441,7 +444,9 @@ class SocialGuidanceStarted(TrajectEvent):
     """
 
     year_no: int = Field(ge=1, le=2, description="guidance year, 1 or 2")
-    provider: Text = Field(description="provider, e.g. VluchtelingenWerk")
+    provider: Text = Field(
+        description="provider, e.g. VluchtelingenWerk", examples=["VluchtelingenWerk"]
+    )
 
 
 class SocialGuidanceEnded(TrajectEvent):
@@ -591,7 +596,7 @@ class BroadIntakeCompleted(TrajectEvent):
 class LearnabilityTestTaken(TrajectEvent):
     """Leerbaarheidstoets (occurred_on: date)."""
 
-    outcome: Text = Field(description="outcome of the test")
+    outcome: Text = Field(description="outcome of the test", examples=["B1 haalbaar"])
     test_ref: Text | None = Field(default=None, description="test reference")
 
 
@@ -605,9 +610,11 @@ class PipAdopted(TrajectEvent):
     version: int = Field(ge=1, description="PIP version; 1 starts the inburgeringstermijn")
     leerroute: LearningRoute = Field(description="learning route")
     hoofddoel: MainGoal = Field(description="main goal")
-    pvt_intensity: Text = Field(description="intensity of the PVT")
-    map_intensity: Text = Field(description="intensity of the MAP")
-    decision_ref: Text = Field(description="reference of the decision (beschikking)")
+    pvt_intensity: Text = Field(description="intensity of the PVT", examples=["standaard"])
+    map_intensity: Text = Field(description="intensity of the MAP", examples=["standaard"])
+    decision_ref: Text = Field(
+        description="reference of the decision (beschikking)", examples=["PIP-2024-0012"]
+    )
     contact_person: Text | None = staff_name("contact person", optional=True)
 
 
@@ -615,7 +622,9 @@ class LearningRouteStarted(TrajectEvent):
     """A leerroute starts (occurred_on: start)."""
 
     route: LearningRoute = Field(description="learning route")
-    provider: Text = Field(description="language school (keurmerk)")
+    provider: Text = Field(
+        description="language school (keurmerk)", examples=["Taalschool De Brug"]
+    )
     contract_id: Text | None = Field(default=None, description="contract reference")
     alfabetisering: bool = Field(default=False, description="includes literacy training")
 
@@ -624,7 +633,9 @@ class LearningRouteChanged(TrajectEvent):
     """The leerroute changes (occurred_on: change date)."""
 
     route: LearningRoute = Field(description="new learning route")
-    provider: Text = Field(description="language school (keurmerk)")
+    provider: Text = Field(
+        description="language school (keurmerk)", examples=["Taalschool De Brug"]
+    )
 
 
 class DowngradedToA2(TrajectEvent):
@@ -648,7 +659,7 @@ class CourseHoursReported(TrajectEvent):
 
     period_from: date = Field(description="first day of the reported period")
     component: CourseComponent = Field(description="course component")
-    hours_attended: Hours = Field(description="hours attended")
+    hours_attended: Hours = Field(description="hours attended", examples=["40"])
     hours_excused: Hours = Field(default=Decimal(0), description="excused absence")
     hours_unexcused: Hours = Field(default=Decimal(0), description="unexcused absence")
     provider: Text | None = Field(default=None, description="provider")
@@ -666,8 +677,8 @@ class PvtCompleted(TrajectEvent):
     Reported to DUO on or after the day it was signed.
     """
 
-    provider: Text = Field(description="PVT provider")
-    hours: Hours = Field(description="hours of the PVT course")
+    provider: Text = Field(description="PVT provider", examples=["VluchtelingenWerk"])
+    hours: Hours = Field(description="hours of the PVT course", examples=["12"])
     activity_id: Text | None = Field(default=None, description="group activity (ceremony)")
     reported_to_duo_on: date | None = past_date("date reported to DUO")
 
@@ -716,7 +727,7 @@ class LanguageLevelAssessed(TrajectEvent):
 
     skill: Text = Field(default="overall", description="skill assessed")
     cefr: Cefr = Field(description="CEFR level")
-    method: Text = Field(description="assessment method")
+    method: Text = Field(description="assessment method", examples=["intaketoets"])
     context: AssessmentContext = Field(description="entry, interim or exit")
     project_id: ProjectCode | None = Field(default=None, description="AMIF project code")
 
@@ -746,27 +757,29 @@ class TermExtended(TrajectEvent):
 class FineImposed(TrajectEvent):
     """A fine (occurred_on: date)."""
 
-    component: Text = Field(description="leerroute, PVT, MAP or diploma")
-    amount: Amount = Field(description="amount in euro")
+    component: Text = Field(description="leerroute, PVT, MAP or diploma", examples=["leerroute"])
+    amount: Amount = Field(description="amount in euro", examples=["500"])
 
 
 class FineWithdrawn(TrajectEvent):
     """A fine is withdrawn (occurred_on: date)."""
 
-    component: Text = Field(description="leerroute, PVT, MAP or diploma")
-    reason: Text = Field(description="e.g. HvJ EU 4-2-2025 / RvS 9-7-2025")
+    component: Text = Field(description="leerroute, PVT, MAP or diploma", examples=["leerroute"])
+    reason: Text = Field(
+        description="e.g. HvJ EU 4-2-2025 / RvS 9-7-2025", examples=["RvS 9-7-2025"]
+    )
 
 
 class DuoLoanGranted(TrajectEvent):
     """Wi2013 DUO loan granted (occurred_on: date)."""
 
-    amount: Amount = Field(description="amount in euro")
+    amount: Amount = Field(description="amount in euro", examples=["6500"])
 
 
 class DuoLoanWaived(TrajectEvent):
     """Wi2013 DUO loan waived (occurred_on: date)."""
 
-    amount: Amount = Field(description="amount in euro")
+    amount: Amount = Field(description="amount in euro", examples=["6500"])
 
 
 class InburgeringDutyFulfilled(TrajectEvent):
@@ -801,8 +814,8 @@ class ProfileUpdated(TrajectEvent):
 class CertificateObtained(TrajectEvent):
     """A certificate such as VCA or mbo-1 (occurred_on: on)."""
 
-    certificate_kind: Text = Field(description="kind of certificate, e.g. VCA")
-    issuer: Text = Field(description="issuer")
+    certificate_kind: Text = Field(description="kind of certificate, e.g. VCA", examples=["VCA"])
+    issuer: Text = Field(description="issuer", examples=["examencentrum"])
 
 
 class OutflowStarted(TrajectEvent):
@@ -830,7 +843,7 @@ class OutflowEnded(TrajectEvent):
     """
 
     outflow_type: OutflowType = Field(description="type of the outflow that ends")
-    reason: Text = Field(description="end reason")
+    reason: Text = Field(description="end reason", examples=["contract niet verlengd"])
 
 
 class QualificationRecognitionApplied(TrajectEvent):
@@ -843,7 +856,9 @@ class QualificationRecognitionApplied(TrajectEvent):
 class LongTermResidenceApplied(TrajectEvent):
     """Application for permanent / EU long-term residence (occurred_on: applied on)."""
 
-    residence_kind: PermitKind = Field(description="onbepaalde_tijd or eu_langdurig")
+    residence_kind: PermitKind = Field(
+        description="onbepaalde_tijd or eu_langdurig", examples=["onbepaalde_tijd"]
+    )
     project_id: ProjectCode | None = Field(default=None, description="AMIF project code")
 
 
@@ -897,7 +912,9 @@ class Deceased(TrajectEvent):
 class FamilyReunificationAssistanceProvided(TrajectEvent):
     """Help with a family-reunification application (occurred_on: on)."""
 
-    provider: Text = Field(description="who assisted, e.g. VluchtelingenWerk")
+    provider: Text = Field(
+        description="who assisted, e.g. VluchtelingenWerk", examples=["VluchtelingenWerk"]
+    )
     project_id: ProjectCode | None = Field(default=None, description="AMIF project code")
 
 
@@ -965,8 +982,13 @@ class ParticipantEnrolled(TrajectEvent):
     permit_valid: bool = Field(description="permit valid on the enrolment date")
     checked_on: date = past_date("date eligibility was checked", optional=False)
     checked_by: Text = staff_name("who checked eligibility")
-    eligibility_evidence_ref: Text = Field(description="reference of the eligibility evidence")
-    consent_ref: Text = Field(description="reference of the signed consent / privacy notice")
+    eligibility_evidence_ref: Text = Field(
+        description="reference of the eligibility evidence", examples=["BRP-uittreksel 2024-031"]
+    )
+    consent_ref: Text = Field(
+        description="reference of the signed consent / privacy notice",
+        examples=["toestemming 2024-031"],
+    )
     referred_by: Text | None = Field(default=None, description="referring organisation")
 
 
@@ -981,7 +1003,7 @@ class ServiceDelivered(TrajectEvent):
     project_id: ProjectCode = Field(description="AMIF project code")
     category: ServiceCategory = Field(description="Annex VIII service category")
     until: date | None = Field(default=None, description="last day of the service")
-    hours: Hours = Field(description="hours delivered")
+    hours: Hours = Field(description="hours delivered", examples=["2"])
     activity_id: Text | None = Field(default=None, description="group activity")
     activity_type: Text | None = Field(
         default=None,
@@ -1014,7 +1036,7 @@ class ParticipantExited(TrajectEvent):
     """
 
     project_id: ProjectCode = Field(description="AMIF project code")
-    reason: Text = Field(description="exit reason")
+    reason: Text = Field(description="exit reason", examples=["werk gevonden"])
     completed: bool = Field(description="completed the programme")
 
 
@@ -1140,8 +1162,12 @@ class TaakstellingSet(TrajectEvent):
     stream: ClassVar[StreamKind] = StreamKind.MUNICIPALITY
 
     period: PeriodText = Field(description="half-year, e.g. 2024H1")
-    target: int = Field(ge=0, le=100000, description="number of statushouders to house")
-    source_ref: Text = Field(description="circulaire or decision reference")
+    target: int = Field(
+        ge=0, le=100000, description="number of statushouders to house", examples=[40]
+    )
+    source_ref: Text = Field(
+        description="circulaire or decision reference", examples=["circulaire 2024-I"]
+    )
     carry_in: int | None = Field(default=None, description="balance carried in, if stated")
 
 
@@ -1151,8 +1177,10 @@ class TaakstellingCorrected(TrajectEvent):
     stream: ClassVar[StreamKind] = StreamKind.MUNICIPALITY
 
     period: PeriodText = Field(description="half-year, e.g. 2024H1")
-    target: int = Field(ge=0, le=100000, description="corrected target")
-    source_ref: Text = Field(description="reference of the correction")
+    target: int = Field(ge=0, le=100000, description="corrected target", examples=[42])
+    source_ref: Text = Field(
+        description="reference of the correction", examples=["circulaire 2024-I, correctie"]
+    )
 
 
 class HousingRealisationConfirmed(TrajectEvent):
@@ -1161,8 +1189,10 @@ class HousingRealisationConfirmed(TrajectEvent):
     stream: ClassVar[StreamKind] = StreamKind.MUNICIPALITY
 
     period: PeriodText = Field(description="half-year, e.g. 2024H1")
-    official_realised: int = Field(ge=0, description="realisation according to COA/province")
-    confirmed_by: Text = Field(description="source of the figure")
+    official_realised: int = Field(
+        ge=0, description="realisation according to COA/province", examples=[38]
+    )
+    confirmed_by: Text = Field(description="source of the figure", examples=["COA"])
 
 
 class ReportSealed(TrajectEvent):
@@ -1214,16 +1244,24 @@ class ProjectRegistered(TrajectEvent):
     stream: ClassVar[StreamKind] = StreamKind.PROJECT
 
     project_code: ProjectCode = Field(description="short project code, e.g. MWP")
-    title: Text = Field(description="project title")
+    title: Text = Field(description="project title", examples=["Meedoen werkt"])
     fund: Fund = Field(description="fund and programme period")
     specific_objective: Text = Field(default="SO2", description="specific objective")
-    beneficiary: Text = Field(description="beneficiary organisation")
+    beneficiary: Text = Field(
+        description="beneficiary organisation", examples=["Gemeente Vlaardingen"]
+    )
     beneficiary_kind: BeneficiaryKind = Field(description="kind of beneficiary")
-    grant_ref: Text = Field(description="grant decision reference")
-    eligibility_from: date = Field(description="first day of the eligibility window")
-    eligibility_to: date = Field(description="last day of the eligibility window")
-    cofin_rate: Decimal = Field(ge=0, le=1, description="EU co-financing rate, e.g. 0.75")
-    target_total: int = Field(ge=0, description="total participant target")
+    grant_ref: Text = Field(description="grant decision reference", examples=["AMIF-2021-0042"])
+    eligibility_from: date = Field(
+        description="first day of the eligibility window", examples=["2024-01-01"]
+    )
+    eligibility_to: date = Field(
+        description="last day of the eligibility window", examples=["2027-12-31"]
+    )
+    cofin_rate: Decimal = Field(
+        ge=0, le=1, description="EU co-financing rate, e.g. 0.75", examples=["0.75"]
+    )
+    target_total: int = Field(ge=0, description="total participant target", examples=[120])
     targets_by_municipality: dict[GemeenteCode, int] = Field(
         default_factory=dict, description="participant targets per municipality, GM0622=40"
     )
@@ -1248,8 +1286,10 @@ class StaffTimeRecorded(TrajectEvent):
     stream: ClassVar[StreamKind] = StreamKind.PROJECT
 
     staff_id: Text = staff_name("staff member's user name")
-    hours: Hours = Field(description="hours worked on the project")
-    activity: Text = Field(description="what the hours were spent on")
+    hours: Hours = Field(description="hours worked on the project", examples=["6"])
+    activity: Text = Field(
+        description="what the hours were spent on", examples=["intake deelnemers"]
+    )
     person_id: UUID | None = Field(default=None, description="the participant served, if one")
 
 
@@ -1258,10 +1298,12 @@ class CostRecorded(TrajectEvent):
 
     stream: ClassVar[StreamKind] = StreamKind.PROJECT
 
-    amount: Amount = Field(description="amount in euro")
+    amount: Amount = Field(description="amount in euro", examples=["1250"])
     category: CostCategory = Field(description="budget category")
     period: ReportingPeriodText = Field(description="period the cost belongs to: 2021, 2021H1")
-    doc_ref: Text = Field(description="invoice, time sheet or allocation-key reference")
+    doc_ref: Text = Field(
+        description="invoice, time sheet or allocation-key reference", examples=["factuur 2021-117"]
+    )
 
 
 class ExpenditureDeclared(TrajectEvent):
@@ -1269,9 +1311,9 @@ class ExpenditureDeclared(TrajectEvent):
 
     stream: ClassVar[StreamKind] = StreamKind.PROJECT
 
-    declaration_ref: Text = Field(description="reference of the declaration")
+    declaration_ref: Text = Field(description="reference of the declaration", examples=["D-2021-1"])
     period: ReportingPeriodText = Field(description="period declared: 2021, 2021H1")
-    amount: Amount = Field(description="amount declared in euro")
+    amount: Amount = Field(description="amount declared in euro", examples=["25000"])
 
 
 class GrantPaymentReceived(TrajectEvent):
@@ -1284,8 +1326,8 @@ class GrantPaymentReceived(TrajectEvent):
 
     stream: ClassVar[StreamKind] = StreamKind.PROJECT
 
-    payment_ref: Text = Field(description="reference of the payment")
-    amount: Amount = Field(description="amount paid in euro")
+    payment_ref: Text = Field(description="reference of the payment", examples=["UVB-betaling 1"])
+    amount: Amount = Field(description="amount paid in euro", examples=["20000"])
     final: bool = Field(
         default=False, description="the last payment to the beneficiary (saldobetaling)"
     )
@@ -1297,7 +1339,9 @@ class ManagementVerificationRecorded(TrajectEvent):
     stream: ClassVar[StreamKind] = StreamKind.PROJECT
 
     by: VerifyingBody = Field(description="verifying body")
-    scope: Text = Field(description="what was verified, e.g. declaration 2021")
+    scope: Text = Field(
+        description="what was verified, e.g. declaration 2021", examples=["declaratie 2021"]
+    )
     outcome: VerificationOutcome = Field(description="outcome")
     findings_ref: Text | None = Field(default=None, description="reference of the findings")
 

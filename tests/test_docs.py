@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import re
 import shlex
 import sys
@@ -194,6 +195,14 @@ def test_the_example_in_a_record_command_help_is_accepted_by_its_options(name: s
         command.make_context(name, words[3:], parent=context)
     except click.UsageError as error:
         pytest.fail(f"{line}: {error.format_message()}")
+    # and its values are ones a caseworker may copy: never the option's name in capitals
+    # (`--assessor ASSESSOR`), which the ledger would store as the assessor's name
+    placeholders = [
+        f"{option} {value}"
+        for option, value in itertools.pairwise(words)
+        if option.startswith("--") and value == option[2:].replace("-", "_").upper()
+    ]
+    assert placeholders == [], line
 
 
 # --- command lines quoted in the docs ----------------------------------------------------------
