@@ -6,6 +6,7 @@ usage error (exit 2) and never reaches the ledger.
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -57,8 +58,44 @@ PATTERN_RULES: dict[str, tuple[str, str]] = {
 }
 
 
+DUTCH_MONTHS = (
+    "januari", "februari", "maart", "april", "mei", "juni",
+    "juli", "augustus", "september", "oktober", "november", "december",
+)  # fmt: skip
+MONTH_WORDS = {
+    **{name: number for number, name in enumerate(DUTCH_MONTHS, start=1)},
+    **{name[:3]: number for number, name in enumerate(DUTCH_MONTHS, start=1)},
+    "mrt": 3,
+    "okt": 10,
+}
+"""Month names as a Dutch caseworker writes them (``7 december 2026``, ``7 dec 2026``)."""
+
+
+def day_first_date(text: str) -> date | None:
+    """The date a Dutch writer means by ``text`` written day first (``7-12-2026``,
+    ``07/12/2026``, ``7.12.2026``, ``7 december 2026``), or None: only to name it in a message,
+    never to store it, as ``12-7-2026`` may mean 7 December to someone else."""
+    numeric = re.fullmatch(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})", text)
+    worded = re.fullmatch(r"(\d{1,2})\s+([a-z]+)\.?\s+(\d{4})", text.lower())
+    try:
+        if numeric:
+            day, month, year = map(int, numeric.groups())
+            return date(year, month, day)
+        if worded and worded.group(2) in MONTH_WORDS:
+            return date(int(worded.group(3)), MONTH_WORDS[worded.group(2)], int(worded.group(1)))
+    except ValueError:
+        return None
+    return None
+
+
 class IsoDate(click.ParamType[date]):
-    """A calendar date written as YYYY-MM-DD."""
+    """A calendar date written year first, as YYYY-MM-DD (``2026-12-7`` is read as
+    2026-12-07).
+
+    A date written day first, as Dutch writers do (``7-12-2026``, ``7 december 2026``), is
+    refused with the year-first form of the date it seems to mean, month in words, so that
+    day and month can never be swapped without a word.
+    """
 
     name = "date"
 
@@ -69,11 +106,30 @@ class IsoDate(click.ParamType[date]):
         if isinstance(value, date):
             return value
         text = str(value).strip()
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            try:
-                return date.fromisoformat(text)
-            except ValueError:
-                pass
+        year_first = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text)
+        if year_first:
+            year, month, day = map(int, year_first.groups())
+            if not year or not 1 <= month <= 12:
+                what = f"month {month}" if year else "year 0"
+                self.fail(f"{value!r} is not a date: there is no {what}", param, ctx)
+            last = calendar.monthrange(year, month)[1]
+            if not 1 <= day <= last:
+                self.fail(
+                    f"{value!r} is not a date: {DUTCH_MONTHS[month - 1]} {year} has days 1 to "
+                    f"{last}",
+                    param,
+                    ctx,
+                )
+            return date(year, month, day)
+        meant = day_first_date(text)
+        if meant is not None:
+            self.fail(
+                f"{value!r}: write the year first, as YYYY-MM-DD: for "
+                f"{meant.day} {DUTCH_MONTHS[meant.month - 1]} {meant.year} that is "
+                f"{meant.isoformat()}",
+                param,
+                ctx,
+            )
         self.fail(f"{value!r} is not a date: use YYYY-MM-DD, e.g. 2024-03-04", param, ctx)
 
 

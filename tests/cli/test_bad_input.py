@@ -24,6 +24,14 @@ def pip_adopted(version: str) -> tuple[str, ...]:
     )  # fmt: skip
 
 
+def ladder_on(day: str) -> tuple[str, ...]:
+    """`traject record ladder-assessed` dated ``day``, every other option valid."""
+    return (
+        "record", "ladder-assessed", "{person}", "--on", day, "--rung", "3",
+        "--assessor", "r.jansen",
+    )  # fmt: skip
+
+
 USAGE_ERRORS = [
     pytest.param(
         (
@@ -57,9 +65,20 @@ USAGE_ERRORS = [
             "--assessor",
             "r.jansen",
         ),
-        "Error: Invalid value for '--on': '2024-13-01' is not a date: use YYYY-MM-DD, "
-        "e.g. 2024-03-04",
+        "Error: Invalid value for '--on': '2024-13-01' is not a date: there is no month 13",
         id="bad-date",
+    ),
+    pytest.param(
+        ladder_on("2026-02-30"),
+        "Error: Invalid value for '--on': '2026-02-30' is not a date: februari 2026 has days 1 "
+        "to 28",
+        id="no-such-day",
+    ),
+    pytest.param(
+        ladder_on("yesterday"),
+        "Error: Invalid value for '--on': 'yesterday' is not a date: use YYYY-MM-DD, "
+        "e.g. 2024-03-04",
+        id="not-a-date",
     ),
     pytest.param(
         (
@@ -73,9 +92,36 @@ USAGE_ERRORS = [
             "--assessor",
             "r.jansen",
         ),
-        "Error: Invalid value for '--on': '1-6-2024' is not a date: use YYYY-MM-DD, "
-        "e.g. 2024-03-04",
+        "Error: Invalid value for '--on': '1-6-2024': write the year first, as YYYY-MM-DD: "
+        "for 1 juni 2024 that is 2024-06-01",
         id="dutch-date-order",
+    ),
+    # a date written day first, as a Dutch caseworker writes it, is never read with day and
+    # month swapped: refused, with the year-first form of the date it seems to mean, month in
+    # words (so someone who meant 6 January sees "juni")
+    pytest.param(
+        ladder_on("07-12-2025"),
+        "Error: Invalid value for '--on': '07-12-2025': write the year first, as YYYY-MM-DD: "
+        "for 7 december 2025 that is 2025-12-07",
+        id="dutch-date-padded",
+    ),
+    pytest.param(
+        ladder_on("7 december 2025"),
+        "Error: Invalid value for '--on': '7 december 2025': write the year first, as "
+        "YYYY-MM-DD: for 7 december 2025 that is 2025-12-07",
+        id="dutch-date-in-words",
+    ),
+    pytest.param(
+        ladder_on("7/12/2025"),
+        "Error: Invalid value for '--on': '7/12/2025': write the year first, as YYYY-MM-DD: "
+        "for 7 december 2025 that is 2025-12-07",
+        id="dutch-date-with-slashes",
+    ),
+    pytest.param(
+        ("correct", "{person}", "1", "--set", "occurred_on=3-11-2025", "--reason", "datum"),
+        "Error: EventCorrected of PersonRegistered: occurred_on: '3-11-2025': write the year "
+        "first, as YYYY-MM-DD: for 3 november 2025 that is 2025-11-03",
+        id="dutch-date-in-a-correction",
     ),
     pytest.param(
         (

@@ -163,7 +163,8 @@ def test_a_correction_line_reads_its_changes_as_a_line_of_the_corrected_kind(
     rejected = [line.removeprefix(str(tmp_path) + "/") for line in result.stderr.splitlines()]
     assert rejected[:3] == [
         "hours.jsonl:4: hours: '-1' is below the minimum 0",
-        "hours.jsonl:4: occurred_on: '11-01-2025' is not a date: use YYYY-MM-DD, e.g. 2024-03-04",
+        "hours.jsonl:4: occurred_on: '11-01-2025': write the year first, as YYYY-MM-DD: for 11 "
+        "januari 2025 that is 2025-01-11",
         "hours.jsonl:5: hours: expected a number, got true",
     ]
     assert result.stdout.startswith("3 written, 0 skipped (already present), 2 rejected")

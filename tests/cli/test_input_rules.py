@@ -108,6 +108,16 @@ def test_a_date_is_the_start_of_that_dutch_day_so_today_is_accepted(ledger: Traj
     assert json.loads(result.stdout)["as_known_at"] == start.isoformat()
 
 
+def test_a_date_written_year_first_without_leading_zeros_is_that_date(ledger: Traject) -> None:
+    # 2025-3-7 cannot be read any other way than 7 March 2025: stored as 2025-03-07
+    person = ledger.register()
+    ledger.ok("record", "ladder-assessed", person, "--on", "2025-3-7", "--rung", "3",
+              "--assessor", "r.jansen")  # fmt: skip
+
+    assessed = ledger.json("timeline", person)["events"][1]
+    assert assessed["effective"]["occurred_on"] == "2025-03-07"
+
+
 DUTCH_MOMENTS = [
     # given -> the UTC moment used: without an offset a moment is Dutch time
     ("2024-06-30T23:30", "2024-06-30T21:30:00+00:00"),  # summer time, +02:00
