@@ -82,7 +82,12 @@ group.add_command(
 
 
 @group.command()
-@click.option("--bsn", type=BsnType(), required=True, help="burgerservicenummer (11-proef)")
+@click.option(
+    "--bsn",
+    type=BsnType(),
+    required=True,
+    help="burgerservicenummer (11-proef; 123456782 or 1234.56.782)",
+)
 @pass_traject
 def find(traject: TrajectContext, bsn: str) -> None:
     """Print the id of the person registered with this BSN.

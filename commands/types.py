@@ -20,7 +20,13 @@ from ledger.aggregates import dutch_moment
 from ledger.errors import TrajectError
 from ledger.integrity import load_private_key, load_public_key
 from ledger.municipalities import resolve
-from ledger.values import NUL_RULE, TEXT_MAX_LENGTH, CountryCode, GemeenteCode, bsn_is_valid
+from ledger.values import (
+    NUL_RULE,
+    TEXT_MAX_LENGTH,
+    CountryCode,
+    GemeenteCode,
+    normalise_bsn,
+)
 
 
 def pattern_of(annotated: Any) -> str:
@@ -230,7 +236,8 @@ class KeyFile(click.ParamType[bytes]):
 
 
 class BsnType(click.ParamType[str]):
-    """A burgerservicenummer that passes the 11-proef; never echoed back in a message."""
+    """A burgerservicenummer that passes the 11-proef, written with or without spaces or dots
+    between its digits (1234.56.782); never echoed back in a message."""
 
     name = "bsn"
 
@@ -238,10 +245,10 @@ class BsnType(click.ParamType[str]):
         return "BSN"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value).strip()
-        if not bsn_is_valid(text):
-            self.fail("not a valid BSN: it must be 9 digits and pass the 11-proef", param, ctx)
-        return text.zfill(9)
+        try:
+            return normalise_bsn(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

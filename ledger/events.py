@@ -311,7 +311,9 @@ class PersonRegistered(TrajectEvent):
     nationality: tuple[CountryCode, ...] = Field(
         min_length=1, description="ISO 3166 alpha-2 codes; XXA for stateless"
     )
-    bsn: Bsn | None = personal("burgerservicenummer (11-proef); encrypted, found by keyed hash")
+    bsn: Bsn | None = personal(
+        "burgerservicenummer (11-proef; 123456782 or 1234.56.782); encrypted, found by keyed hash"
+    )
     v_number: Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")] | None = personal(
         "IND V-nummer (10 digits)"
     )

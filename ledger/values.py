@@ -63,12 +63,22 @@ BSN_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
 """The 11-proef's weight of each of a BSN's nine digits."""
 
 
+BSN_RULE = (
+    "not a valid BSN: it must be 9 digits (spaces or dots between them are fine) and pass the "
+    "11-proef, e.g. 123456782 or 1234.56.782"
+)
+"""Why a BSN is refused; it never repeats the number given (it may be someone's real BSN)."""
+
+
 def normalise_bsn(value: str) -> str:
-    """Return the 9-digit form of a valid BSN, or raise ValueError naming the 11-proef."""
-    digits = value.strip()
+    """Return the 9-digit form of a valid BSN, or raise ValueError naming the 11-proef.
+
+    A BSN is often written in groups, as on a passport or a letter (``1234.56.782``,
+    ``123 456 782``): spaces and dots between the digits are left out before the check.
+    """
+    digits = re.sub(r"[ .]", "", value.strip())
     if not bsn_is_valid(digits):
-        msg = "not a valid BSN: it must be 9 digits and pass the 11-proef"
-        raise ValueError(msg)
+        raise ValueError(BSN_RULE)
     return digits.zfill(9)
 
 

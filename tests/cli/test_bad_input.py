@@ -222,8 +222,8 @@ USAGE_ERRORS = [
             "--bsn",
             "123456789",
         ),
-        "Error: Invalid value for '--bsn': not a valid BSN: it must be 9 digits and pass the "
-        "11-proef",
+        "Error: Invalid value for '--bsn': not a valid BSN: it must be 9 digits (spaces or dots "
+        "between them are fine) and pass the 11-proef, e.g. 123456782 or 1234.56.782",
         id="invalid-bsn",
     ),
     pytest.param(

@@ -368,8 +368,9 @@ def test_a_dissolved_municipality_is_accepted_for_a_back_dated_fact(ledger: Traj
         ),
         (
             ("correct", "{person}", "1", "--set", "bsn=123456789", "--reason", "typo"),
-            "EventCorrected of PersonRegistered: bsn: not a valid BSN: it must be 9 digits and "
-            "pass the 11-proef",
+            "EventCorrected of PersonRegistered: bsn: not a valid BSN: it must be 9 digits "
+            "(spaces or dots between them are fine) and pass the 11-proef, e.g. 123456782 or "
+            "1234.56.782",
         ),
         (
             ("correct", "{person}", "2", "--set", "assessor=", "--reason", "typo"),

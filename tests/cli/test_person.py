@@ -90,6 +90,22 @@ def test_find_by_bsn_gives_the_person_id(ledger: Traject) -> None:
     assert ledger.json("person", "find", "--bsn", " 123456782 ") == {"person_id": person}
 
 
+def test_a_bsn_written_in_groups_is_the_same_bsn(ledger: Traject) -> None:
+    # a BSN as a passport or a letter writes it, with dots or spaces between the digits
+    person = ledger.register(
+        "--birth-date", "1985-11-30", "--sex", "m", "--nationality", "ER", "--bsn", "1234.56.782"
+    )
+
+    assert ledger.json("person", "find", "--bsn", "123 456 782") == {"person_id": person}
+    assert ledger.json("person", "show", person)["registration"]["fields"]["bsn"] == "123456782"
+    # and a second registration in another grouping is the same number
+    again = ledger(
+        "person", "register", "--birth-date", "1985-11-30", "--sex", "m", "--nationality", "ER",
+        "--bsn", "123456782",
+    )  # fmt: skip
+    assert again.exit_code == 1
+
+
 def test_find_of_an_unregistered_bsn_fails_without_echoing_it(ledger: Traject) -> None:
     result = ledger("person", "find", "--bsn", "111222333")
 
