@@ -533,6 +533,7 @@ class TrajectoryState:
     asylum_notified_on: date | None = None
     active_link: str | None = None  # municipality of the active koppeling
     linked_on: date | None = None  # the date of the active koppeling
+    link_housed_on: date | None = None  # the latest housing through a koppeling, which used it
     tenancy_on: date | None = None  # the latest tenancy signed since the last housing
     housed_in: list[tuple[str, HousingKind, date]] = field(default_factory=list)
     brp_registered_on: date | None = None
@@ -636,6 +637,8 @@ def _housed(event: ev.Housed, s: TrajectoryState) -> None:
     s.tenancy_on = None
     if event.route is HousingRoute.KOPPELING:
         s.active_link = None
+        if s.link_housed_on is None or event.occurred_on > s.link_housed_on:
+            s.link_housed_on = event.occurred_on
 
 
 @_evolve.register(ev.BrpRegistered)
@@ -1080,6 +1083,17 @@ def _rules_linked(event: ev.CoaLinked, t: Trajectory, kind: str) -> list[str]:
     if s.active_link is not None:
         raise RuleViolationError(
             kind, "person", f"already linked to {s.active_link}: withdraw that link first"
+        )
+    housed = s.link_housed_on
+    if housed is not None and event.occurred_on <= housed:
+        # the housing used the koppeling made before it: a second one of before that housing
+        # is the same koppeling recorded twice, and would let the person be housed twice
+        raise RuleViolationError(
+            kind,
+            "occurred_on",
+            f"dated {event.occurred_on}, not after the housing through a koppeling of {housed}, "
+            "which used the koppeling made before it: is this koppeling recorded already? "
+            "(see traject timeline)",
         )
     return []
 

@@ -357,7 +357,12 @@ class PreIntegrationRecorded(TrajectEvent):
 
 
 class CoaLinked(TrajectEvent):
-    """COA links the person to the municipality (koppeling; occurred_on: linked on)."""
+    """COA links the person to the municipality (koppeling; occurred_on: linked on).
+
+    At most one koppeling is active, until a housing through it (route koppeling) uses it or it
+    is withdrawn. A new koppeling is dated after the housing that used the previous one: one
+    dated on or before it is the same koppeling recorded twice.
+    """
 
     taakstelling_period: PeriodText = Field(description="half-year of the taakstelling, 2024H1")
     coa_location: Text | None = Field(default=None, description="AZC location")

@@ -172,6 +172,30 @@ def test_a_step_is_not_dated_before_the_step_it_follows(store: Traject) -> None:
     assert kinds(store, person)[-2:] == ["CaseClosed", "CaseReopened"]
 
 
+def test_a_koppeling_recorded_again_after_the_housing_that_used_it_is_refused(
+    store: Traject,
+) -> None:
+    # linked, tenancy, housed through the koppeling
+    person = store.register()
+    store.ok("record", "coa-linked", person, "--on", "2024-01-20", "--taakstelling-period",
+             "2024H1")  # fmt: skip
+    store.ok("record", "tenancy-signed", person, "--on", "2024-03-01", "--housing-kind",
+             "regulier")  # fmt: skip
+    store.ok("record", "housed", person, "--on", "2024-03-04", "--housing-kind", "regulier",
+             "--route", "koppeling")  # fmt: skip
+    # the same koppeling entered a second time (its date, or any date up to the housing) would
+    # open a koppeling for a second housing of the same person: refused
+    for on in ("2024-01-20", "2024-03-04"):
+        refused(
+            store,
+            "record", "coa-linked", person, "--on", on, "--taakstelling-period", "2024H1",
+            stderr=f"CoaLinked: occurred_on: dated {on}, not after the housing through a "
+            "koppeling of 2024-03-04, which used the koppeling made before it: is this "
+            "koppeling recorded already? (see traject timeline)",
+        )  # fmt: skip
+    assert kinds(store, person) == ["PersonRegistered", "CoaLinked", "TenancySigned", "Housed"]
+
+
 def test_a_duty_is_fulfilled_once_after_it_started(store: Traject) -> None:
     person = store.register()
     fulfilled = ("record", "inburgering-duty-fulfilled", person, "--basis", "diploma", "--on")
