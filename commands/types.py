@@ -326,7 +326,11 @@ class ShortText(click.ParamType[str]):
 
 
 class PatternType(click.ParamType[str]):
-    """Text that must match one of the catalog's patterns (codes, periods, digests)."""
+    """Text that must match one of the catalog's patterns (codes, periods, digests).
+
+    A code written in capitals is also taken in small letters (``sy`` for SY, ``2024h1`` for
+    2024H1): there is no other code it could mean.
+    """
 
     name = "text"
 
@@ -340,7 +344,10 @@ class PatternType(click.ParamType[str]):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value).strip()
-        if self.upper:
+        if self.upper or (
+            not re.match(self.pattern, text) and re.match(self.pattern, text.upper())
+        ):
+            # a code in capitals typed in small letters (sy, 2024h1) is that code
             text = text.upper()
         if not re.match(self.pattern, text):
             example = f", e.g. {self.example}" if self.example else ""

@@ -118,6 +118,18 @@ def test_a_date_written_year_first_without_leading_zeros_is_that_date(ledger: Tr
     assert assessed["effective"]["occurred_on"] == "2025-03-07"
 
 
+def test_a_code_in_capitals_may_be_typed_in_small_letters(ledger: Traject) -> None:
+    # a country code and a half-year have one reading in small letters: stored in capitals
+    person = ledger.register("--birth-date", "1990-04-02", "--sex", "f", "--nationality", "sy",
+                             "--nationality", "xxa")  # fmt: skip
+    ledger.ok("record", "coa-linked", person, "--on", days_ago(1), "--taakstelling-period",
+              "2024h1")  # fmt: skip
+
+    registered, linked = ledger.json("timeline", person)["events"]
+    assert registered["effective"]["fields"]["nationality"] == ["SY", "XXA"]
+    assert linked["effective"]["fields"]["taakstelling_period"] == "2024H1"
+
+
 DUTCH_MOMENTS = [
     # given -> the UTC moment used: without an offset a moment is Dutch time
     ("2024-06-30T23:30", "2024-06-30T21:30:00+00:00"),  # summer time, +02:00
