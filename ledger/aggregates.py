@@ -960,10 +960,19 @@ class Trajectory(StreamAggregate):
             return [f"PIP v1 is late: it was due on {due} (10 weeks after notice/BRP)"]
         return []
 
-    def _pvt_deadline(self, event: ev.PvtCompleted) -> list[str]:
+    def _pvt_warnings(self, event: ev.PvtCompleted) -> list[str]:
         s = self.state
         if s.duty is None:
             return []
+        warnings: list[str] = []
+        minimum = rules.rules_on(event.occurred_on).pvt_min_hours_wi2021
+        if s.duty.regime is Regime.WI2021 and event.hours < minimum:
+            # a warning, not a refusal: the signing happened, the hours may be mis-typed
+            warnings.append(
+                f"PVT of {event.hours} hours: a Wi2021 PVT takes at least {minimum} hours "
+                "(Besluit inburgering 2021 art. 3.1): recorded as given (traject correct "
+                "--set hours=… if it was mistyped)"
+            )
         deadline: date | None = None
         if s.duty.regime is Regime.WI2021 and s.pip_v1_on is not None:
             deadline = rules.term_end(s.pip_v1_on)
@@ -973,8 +982,8 @@ class Trajectory(StreamAggregate):
             )
             deadline = rules.pvt_deadline_wi2013(min(settled)) if settled else None
         if deadline is not None and event.occurred_on > deadline:
-            return [f"PVT signed after its {s.duty.regime} deadline of {deadline}"]
-        return []
+            warnings.append(f"PVT signed after its {s.duty.regime} deadline of {deadline}")
+        return warnings
 
 
 MAX_AGE_YEARS = 120
@@ -1307,7 +1316,7 @@ def _rules_pvt(event: ev.PvtCompleted, t: Trajectory, kind: str) -> list[str]:
             f"{reported} is before the signing on {event.occurred_on}: a PVT is reported to DUO "
             "once it is signed",
         )
-    return t._pvt_deadline(event)
+    return t._pvt_warnings(event)
 
 
 HOURS_IN_A_WEEK = 7 * 24

@@ -681,7 +681,8 @@ class CourseHoursReported(TrajectEvent):
 class PvtCompleted(TrajectEvent):
     """Participatieverklaring signed (occurred_on: signed on).
 
-    Reported to DUO on or after the day it was signed.
+    Reported to DUO on or after the day it was signed. Under Wi2021 a PVT of fewer hours than
+    the rule set's minimum (12) is recorded with a warning.
     """
 
     provider: Text = Field(description="PVT provider", examples=["VluchtelingenWerk"])

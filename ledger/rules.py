@@ -39,6 +39,8 @@ class RuleSet:
     nareis_window_months: int = 3
     # §2.3 F.15 afschalen needs at least 600 NT2 hours [S]
     afschalen_min_nt2_hours: int = 600
+    # §2.3 F.16 a Wi2021 PVT takes at least 12 hours (Besluit inburgering 2021 art. 3.1) [S]
+    pvt_min_hours_wi2021: int = 12
     # §2.3 H.31 mvv validity [V]
     mvv_valid_days: int = 90
     # §2.3 B.4 / C.6: whether nareizigers and GVA placements count for the taakstelling [U]

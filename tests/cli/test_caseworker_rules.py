@@ -375,6 +375,23 @@ def test_a_derived_flag_stated_otherwise_is_recorded_with_a_warning(
     assert "counts_for_taakstelling" not in result.stderr
 
 
+def test_a_wi2021_pvt_of_fewer_than_12_hours_is_recorded_with_a_warning(store: Traject) -> None:
+    person = store.register()
+    store.ok("record", "inburgering-duty-established", person, "--on", days_ago(20),
+             "--duty-start", days_ago(20))  # fmt: skip
+    pvt = ("record", "pvt-completed", person, "--provider", "VWN")
+    # 8 hours: signed, so recorded, but said to be short of the Wi2021 minimum
+    result = store(*pvt, "--on", days_ago(5), "--hours", "8")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "Warning: PVT of 8 hours: a Wi2021 PVT takes at least 12 hours (Besluit inburgering "
+        "2021 art. 3.1): recorded as given (traject correct --set hours=… if it was mistyped)\n"
+    )
+    # 12 hours (with a decimal comma, as typed): no warning
+    result = store(*pvt, "--on", days_ago(4), "--hours", "12,0")
+    assert (result.exit_code, result.stderr) == (0, "")
+
+
 def test_after_a_death_the_case_and_the_participation_are_closed(store: Traject) -> None:
     store.ok(*project_registration("2024-01-01"))
     person = store.register()
