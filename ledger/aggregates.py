@@ -1319,6 +1319,23 @@ def _rules_pvt(event: ev.PvtCompleted, t: Trajectory, kind: str) -> list[str]:
     return t._pvt_warnings(event)
 
 
+LONG_TERM_KINDS = (PermitKind.ONBEPAALDE_TIJD, PermitKind.EU_LANGDURIG)
+"""The permits a long-term residence application is for (AMIF R.2.11)."""
+
+
+@_rules.register(ev.LongTermResidenceApplied)
+def _rules_long_term(event: ev.LongTermResidenceApplied, t: Trajectory, kind: str) -> list[str]:
+    if event.residence_kind not in LONG_TERM_KINDS:
+        # a rule of the aggregate, not of the model: facts stored before it still load
+        raise RuleViolationError(
+            kind,
+            "residence_kind",
+            f"{event.residence_kind} is not a long-term residence permit: the application is "
+            "for onbepaalde_tijd (permanent) or eu_langdurig (EU long-term resident)",
+        )
+    return []
+
+
 HOURS_IN_A_WEEK = 7 * 24
 """The most contract hours a week can hold: arithmetic, not a rule of the domain. A tighter
 legal bound (the Arbeidstijdenwet) does not hold for every outflow (zzp, onderwijs)."""

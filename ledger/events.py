@@ -862,7 +862,10 @@ class QualificationRecognitionApplied(TrajectEvent):
 
 
 class LongTermResidenceApplied(TrajectEvent):
-    """Application for permanent / EU long-term residence (occurred_on: applied on)."""
+    """Application for permanent / EU long-term residence (occurred_on: applied on).
+
+    The residence kind is onbepaalde_tijd or eu_langdurig: the permit applied for.
+    """
 
     residence_kind: PermitKind = Field(
         description="onbepaalde_tijd or eu_langdurig", examples=["onbepaalde_tijd"]

@@ -375,6 +375,21 @@ def test_a_derived_flag_stated_otherwise_is_recorded_with_a_warning(
     assert "counts_for_taakstelling" not in result.stderr
 
 
+def test_long_term_residence_is_applied_for_as_a_long_term_permit(store: Traject) -> None:
+    person = store.register()
+    applied = ("record", "long-term-residence-applied", person, "--on", days_ago(3))
+    # the asylum permit the person holds is not what a long-term application is for
+    refused(
+        store,
+        *applied, "--residence-kind", "asiel_bt",
+        stderr="LongTermResidenceApplied: residence_kind: asiel_bt is not a long-term residence "
+        "permit: the application is for onbepaalde_tijd (permanent) or eu_langdurig (EU "
+        "long-term resident)",
+    )  # fmt: skip
+    store.ok(*applied, "--residence-kind", "onbepaalde_tijd")
+    store.ok(*applied, "--residence-kind", "eu_langdurig")
+
+
 def test_a_wi2021_pvt_of_fewer_than_12_hours_is_recorded_with_a_warning(store: Traject) -> None:
     person = store.register()
     store.ok("record", "inburgering-duty-established", person, "--on", days_ago(20),
