@@ -317,7 +317,7 @@ def test_a_correction_reads_each_value_as_record_reads_its_option(ledger: Trajec
 
 @pytest.mark.parametrize(
     ("option", "text"),
-    [("amount", "1e40"), ("amount", "-5"), ("benefit-kind", "wajong"), ("on", "2024-3-4")],
+    [("amount", "1e40"), ("amount", "-5"), ("benefit-kind", "wajong"), ("on", "4-3-2024")],
 )
 def test_a_correction_refuses_a_value_with_the_message_of_its_record_option(
     ledger: Traject, option: str, text: str
