@@ -197,6 +197,42 @@ class PersonSummary:
     erased: bool = False
 
 
+def latest_rung(trajectory: Trajectory) -> str:
+    """``3 on 2026-11-01 (r.jansen)``: the latest effective Participatieladder assessment (the
+    latest date; of one day, the one recorded last), or ``-``."""
+    assessed = [e for e in trajectory.effective.values() if isinstance(e, ev.LadderAssessed)]
+    if not assessed:
+        return "-"
+    latest = max(assessed, key=lambda e: (e.occurred_on, e.originator_version))
+    return f"{latest.rung} on {latest.occurred_on} ({latest.assessor})"
+
+
+def corrections_in_short(trajectory: Trajectory) -> str:
+    """What was corrected and retracted in a person's stream, with the latest correction's
+    day, recorder and reason, so that ``person show`` says its values are not all as first
+    recorded: ``v3, v5 corrected; v8 retracted; latest: v12 on 2026-12-07 by a.bakker (typo);
+    see traject timeline``, or ``none``."""
+    compensations = [
+        e
+        for e in trajectory.stored.values()
+        if isinstance(e, ev.EventCorrected | ev.EventRetracted)
+    ]
+    if not compensations:
+        return "none"
+    parts = []
+    if trajectory.corrected_by:
+        parts.append(", ".join(f"v{v}" for v in sorted(trajectory.corrected_by)) + " corrected")
+    if trajectory.retracted_by:
+        parts.append(", ".join(f"v{v}" for v in sorted(trajectory.retracted_by)) + " retracted")
+    last = compensations[-1]
+    why = f" ({last.reason})" if last.reason else ""  # none once the person's data is erased
+    parts.append(
+        f"latest: v{last.originator_version} on {recorded_day(last)} by {last.recorded_by}"
+        f"{why}; see traject timeline"
+    )
+    return "; ".join(parts)
+
+
 def check_recorded_at(aggregate: StreamAggregate, event: ev.TrajectEvent) -> None:
     """The rules for a recorded time given by an import (``recorded_at``), not by the clock.
 
@@ -1400,7 +1436,9 @@ class TrajectoryLedger(Application[UUID]):
             "leerroute": str(s.leerroute or "-"),
             "coaches": ", ".join(f"{r}:{c}" for c, r in sorted(s.coaches)) or "-",
             "outflow": ", ".join(sorted(s.open_outflows)) or "-",
+            "ladder": latest_rung(trajectory),
             "case": "closed" if s.closed else ("deceased" if s.deceased_on else "open"),
+            "corrections": corrections_in_short(trajectory),
         }
         erased = any(isinstance(e, ev.PersonalDataShredded) for e in trajectory.stored.values())
         return PersonSummary(

@@ -172,6 +172,29 @@ def test_show_decrypts_the_registration_and_gives_the_status(ledger: Traject) ->
     assert json.loads(ledger.ok("person", "show", person, "--format", "json").stdout) == data
 
 
+def test_show_gives_the_latest_rung_and_what_was_corrected_by_whom_and_why(
+    ledger: Traject,
+) -> None:
+    person = ledger.register()
+    status = ledger.json("person", "show", person)["status"]
+    assert (status["ladder"], status["corrections"]) == ("-", "none")
+    # two assessments; the later one is corrected, the earlier one retracted
+    assessed = ("record", "ladder-assessed", person, "--assessor", "r.jansen")
+    ledger.ok(*assessed, "--on", days_ago(9), "--rung", "2")
+    ledger.ok(*assessed, "--on", days_ago(3), "--rung", "3")
+    ledger.ok("--user", "a.bakker", "correct", person, "3", "--set", "rung=4", "--reason",
+              "typo: rung 4")  # fmt: skip
+    ledger.ok("--user", "m.devries", "retract", person, "2", "--reason", "dubbel ingevoerd")
+
+    status = ledger.json("person", "show", person)["status"]
+
+    assert status["ladder"] == f"4 on {days_ago(3)} (r.jansen)"
+    assert status["corrections"] == (
+        f"v3 corrected; v2 retracted; latest: v5 on {days_ago(0)} by m.devries "
+        "(dubbel ingevoerd); see traject timeline"
+    )
+
+
 def test_register_needs_a_municipality_when_the_ledger_has_no_default(traject: Traject) -> None:
     traject.init()
 
