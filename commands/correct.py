@@ -54,7 +54,8 @@ def _envelope(kind: StreamKind, label: str) -> dict[str, Any]:
     type=FieldValue(),
     multiple=True,
     required=True,
-    help="a field's new value, as FIELD=VALUE, read as the field's `traject record` option "
+    help="a field's new value, as FIELD=VALUE (FIELD: the field or its `traject record` "
+    "option, on for the date it happened), read as the field's `traject record` option "
     "reads it (1e3 as 1000, a municipality by its name); repeat for several fields (and for each "
     "item of a list field or KEY=N of a mapping); an empty VALUE clears an optional field (a "
     "list: no items)",
@@ -81,6 +82,7 @@ def correct(
     \b
     Example:
       traject correct 3219ed75 5 --set rung=4 --reason "typo: rung 4 was assessed"
+      traject correct 3219ed75 4 --set on=2024-03-05 --reason "moved in a day later"
       traject correct 3219ed75 1 --set nationality=SY --set nationality=IQ --reason "dual"
       traject correct GM0622 2 --set target=45 --reason "circulaire: target revised"
     """

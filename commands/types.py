@@ -443,7 +443,11 @@ class KeyCount(click.ParamType[tuple[str, int]]):
 
 
 class FieldValue(click.ParamType[tuple[str, str | None]]):
-    """FIELD=VALUE for a correction; an empty VALUE clears an optional field."""
+    """FIELD=VALUE for a correction; an empty VALUE clears an optional field.
+
+    FIELD is the event's field or its ``traject record`` option (``housing-kind``,
+    ``--housing-kind``); ``on`` is the date the fact happened (``occurred_on``).
+    """
 
     name = "field=value"
 
@@ -456,7 +460,9 @@ class FieldValue(click.ParamType[tuple[str, str | None]]):
         if isinstance(value, tuple):
             return value
         name, sep, text = str(value).partition("=")
-        field = name.strip().replace("-", "_")
+        field = name.strip().removeprefix("--").replace("-", "_")
+        if field == "on":  # the date as `traject record … --on` gives it
+            field = "occurred_on"
         if not sep or not re.fullmatch(r"[a-z][a-z0-9_]*", field):
             self.fail(f"{value!r} is not FIELD=VALUE, e.g. rung=4", param, ctx)
         return field, (text if text != "" else None)

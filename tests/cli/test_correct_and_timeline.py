@@ -315,6 +315,20 @@ def test_a_correction_reads_each_value_as_record_reads_its_option(ledger: Trajec
     )
 
 
+def test_a_correction_names_a_field_as_its_record_option_does(ledger: Traject) -> None:
+    # the date as --on, a field as its option with or without the dashes
+    person = ledger.register()
+    ledger.ok("record", "benefit-granted", person, "--on", days_ago(4),
+              "--benefit-kind", "algemene_bijstand")  # fmt: skip
+
+    ledger.ok("correct", person, "2", "--set", f"on={days_ago(5)}", "--set",
+              "--benefit-kind=bijzondere", "--reason", "datum en soort")  # fmt: skip
+
+    corrected = ledger.json("timeline", person)["events"][1]["effective"]
+    assert corrected["occurred_on"] == days_ago(5)
+    assert corrected["fields"]["benefit_kind"] == "bijzondere"
+
+
 @pytest.mark.parametrize(
     ("option", "text"),
     [("amount", "1e40"), ("amount", "-5"), ("benefit-kind", "wajong"), ("on", "4-3-2024")],
