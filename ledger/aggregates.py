@@ -291,7 +291,10 @@ class StreamAggregate:
         target = self.stored.get(event.target_version)
         if target is None:
             raise RuleViolationError(
-                kind, "target_version", f"this stream has no version {event.target_version}"
+                kind,
+                "target_version",
+                f"this stream has no version {event.target_version}: its versions are 1 to "
+                f"{self.version} (see traject timeline)",
             )
         if isinstance(target, ev.CONTROL_EVENTS):
             raise RuleViolationError(
@@ -309,7 +312,10 @@ class StreamAggregate:
             )
         if event.target_version == 1 and isinstance(event, ev.EventRetracted):
             raise RuleViolationError(
-                kind, "target_version", "the first event of a stream cannot be retracted"
+                kind,
+                "target_version",
+                f"the first event of a stream cannot be retracted (v1, {cli_name(type(target))}, "
+                "opens it): correct its fields instead",
             )
 
     # --- the write path ---------------------------------------------------------------------
