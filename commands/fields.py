@@ -303,13 +303,18 @@ def sample_value(shape: Shape, name: str) -> str:
 def example(entry: CatalogEntry, subject: str, *, skip: Iterable[str] = ()) -> str:
     """``traject record housed 3219ed75 --on 2024-03-04 --housing-kind regulier …``.
 
-    A field's value is the first of its model's ``examples`` (a real-looking value a caseworker
-    may copy: ``--assessor r.jansen``, never ``--assessor ASSESSOR``), else one made from its
-    type; a value with a space is quoted as a shell needs it.
+    The required fields, or (a fact of optional fields only) the optional ones that have an
+    example. A field's value is the first of its model's ``examples`` (a real-looking value a
+    caseworker may copy: ``--assessor r.jansen``, never ``--assessor ASSESSOR``), else one made
+    from its type; a value with a space is quoted as a shell needs it.
     """
     words = ["traject", "record", entry.name, subject, "--on", SAMPLE_DATE]
-    for name, info in entry.payload_fields().items():
-        if not info.is_required() or name in skip:
+    given = entry.payload_fields()
+    # a fact of optional fields only (a profile update) shows those that have an example
+    optional_only = not any(info.is_required() for info in given.values())
+    for name, info in given.items():
+        shown = info.is_required() or (optional_only and info.examples)
+        if not shown or name in skip:
             continue
         shape = shape_of(info.annotation, info.metadata)
         if shape.base is bool and not shape.many:

@@ -1325,6 +1325,20 @@ def _rules_pvt(event: ev.PvtCompleted, t: Trajectory, kind: str) -> list[str]:
     return t._pvt_warnings(event)
 
 
+@_rules.register(ev.ProfileUpdated)
+def _rules_profile(event: ev.ProfileUpdated, t: Trajectory, kind: str) -> list[str]:
+    given = (event.occupation_direction, event.education, event.language_level)
+    if all(value is None for value in given):
+        # a rule of the aggregate, not of the model: facts stored before it still load
+        raise RuleViolationError(
+            kind,
+            "occupation_direction",
+            "a profile update gives at least one of occupation_direction, education and "
+            "language_level (one not given keeps its earlier value)",
+        )
+    return []
+
+
 LONG_TERM_KINDS = (PermitKind.ONBEPAALDE_TIJD, PermitKind.EU_LANGDURIG)
 """The permits a long-term residence application is for (AMIF R.2.11)."""
 

@@ -812,11 +812,18 @@ class LadderAssessed(TrajectEvent):
 
 
 class ProfileUpdated(TrajectEvent):
-    """Occupational direction, education, language level (occurred_on: on)."""
+    """Occupational direction, education, language level (occurred_on: on).
 
-    occupation_direction: Text | None = Field(default=None, description="e.g. zorg, techniek")
-    education: Text | None = Field(default=None, description="education level")
-    language_level: Cefr | None = Field(default=None, description="Dutch language level")
+    Gives at least one of them; one not given keeps its earlier value.
+    """
+
+    occupation_direction: Text | None = Field(
+        default=None, description="e.g. zorg, techniek", examples=["zorg"]
+    )
+    education: Text | None = Field(default=None, description="education level", examples=["mbo-2"])
+    language_level: Cefr | None = Field(
+        default=None, description="Dutch language level", examples=["A2"]
+    )
 
 
 class CertificateObtained(TrajectEvent):

@@ -375,19 +375,39 @@ def test_a_derived_flag_stated_otherwise_is_recorded_with_a_warning(
     assert "counts_for_taakstelling" not in result.stderr
 
 
-def test_long_term_residence_is_applied_for_as_a_long_term_permit(store: Traject) -> None:
-    person = store.register()
-    applied = ("record", "long-term-residence-applied", person, "--on", days_ago(3))
-    # the asylum permit the person holds is not what a long-term application is for
-    refused(
-        store,
-        *applied, "--residence-kind", "asiel_bt",
-        stderr="LongTermResidenceApplied: residence_kind: asiel_bt is not a long-term residence "
+FIELD_RULES = [
+    # (kind, options refused, its message, options recorded)
+    pytest.param(
+        "long-term-residence-applied",
+        # the asylum permit the person holds is not what a long-term application is for
+        ("--residence-kind", "asiel_bt"),
+        "LongTermResidenceApplied: residence_kind: asiel_bt is not a long-term residence "
         "permit: the application is for onbepaalde_tijd (permanent) or eu_langdurig (EU "
         "long-term resident)",
-    )  # fmt: skip
-    store.ok(*applied, "--residence-kind", "onbepaalde_tijd")
-    store.ok(*applied, "--residence-kind", "eu_langdurig")
+        ("--residence-kind", "eu_langdurig"),
+        id="long-term-residence-is-for-a-long-term-permit",
+    ),
+    pytest.param(
+        "profile-updated",
+        # nothing given: a fact that says nothing
+        (),
+        "ProfileUpdated: occupation_direction: a profile update gives at least one of "
+        "occupation_direction, education and language_level (one not given keeps its earlier "
+        "value)",
+        ("--occupation-direction", "timmerman"),
+        id="a-profile-update-gives-something",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "wrong", "message", "right"), FIELD_RULES)
+def test_a_fact_whose_fields_cannot_be_true_is_refused(
+    store: Traject, kind: str, wrong: tuple[str, ...], message: str, right: tuple[str, ...]
+) -> None:
+    person = store.register()
+    fact = ("record", kind, person, "--on", days_ago(3))
+    refused(store, *fact, *wrong, stderr=message)
+    store.ok(*fact, *right)
 
 
 def test_a_wi2021_pvt_of_fewer_than_12_hours_is_recorded_with_a_warning(store: Traject) -> None:
