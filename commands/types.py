@@ -376,6 +376,33 @@ class MunicipalityType(click.ParamType[str]):
             self.fail(str(error), param, ctx)
 
 
+def dutch_number(kind: click.ParamType[Any], value: str, param: Any, ctx: Any) -> str:
+    """``value`` as a number is written in Python, read as a Dutch caseworker writes it.
+
+    A leading euro sign is left out (``€ 12,50``); a decimal comma is a decimal point
+    (``12,5``); dots between groups of three digits are thousands separators when the writing
+    has only one reading (``1.250,50``, ``1.250.000``). ``1.250`` and ``1,250`` have two (one
+    thousand two hundred and fifty, or one and a quarter, as the writer is Dutch or English):
+    refused, never guessed.
+    """
+    text = value.strip().removeprefix("€").strip()
+    if re.fullmatch(r"[1-9]\d{0,2}(\.\d{3})+,\d+|[1-9]\d{0,2}(\.\d{3}){2,}", text):
+        return text.replace(".", "").replace(",", ".")  # 1.250,50 and 1.250.000
+    ambiguous = re.fullmatch(r"([1-9]\d{0,2})[.,](\d{3})", text)
+    if ambiguous:
+        whole, part = ambiguous.groups()
+        fraction = str(Decimal(f"{whole}.{part}").normalize()).replace(".", ",")
+        kind.fail(
+            f"{value!r} can be read two ways: write {whole}{part} if the {text[len(whole)]!r} "
+            f"separates thousands, or {fraction} if it marks the decimals",
+            param,
+            ctx,
+        )
+    if text.count(",") == 1 and "." not in text:
+        text = text.replace(",", ".")  # Dutch decimal comma
+    return text
+
+
 class DecimalType(click.ParamType[Decimal]):
     """An exact amount or number of hours, optionally bounded.
 
@@ -398,9 +425,7 @@ class DecimalType(click.ParamType[Decimal]):
         if isinstance(value, Decimal):
             number = value
         else:
-            text = str(value).strip()
-            if text.count(",") == 1 and "." not in text:
-                text = text.replace(",", ".")  # Dutch decimal comma
+            text = dutch_number(self, str(value), param, ctx)
             try:
                 number = Decimal(text)
             except InvalidOperation:

@@ -32,6 +32,14 @@ def ladder_on(day: str) -> tuple[str, ...]:
     )  # fmt: skip
 
 
+def benefit_of(amount: str) -> tuple[str, ...]:
+    """`traject record benefit-granted` of ``amount``, every other option valid."""
+    return (
+        "record", "benefit-granted", "{person}", "--on", YESTERDAY, "--benefit-kind",
+        "bijzondere", "--amount", amount,
+    )  # fmt: skip
+
+
 USAGE_ERRORS = [
     pytest.param(
         (
@@ -183,6 +191,13 @@ USAGE_ERRORS = [
         ),
         "Error: Invalid value for '--amount': '12.50 euro' is not a number, e.g. 12.5",
         id="not-a-decimal",
+    ),
+    # 1.250 is 1250 to a Dutch writer and 1.25 to an English one: never guessed
+    pytest.param(
+        benefit_of("1.250"),
+        "Error: Invalid value for '--amount': '1.250' can be read two ways: write 1250 if the "
+        "'.' separates thousands, or 1,25 if it marks the decimals",
+        id="thousands-dot-or-decimal-point",
     ),
     pytest.param(
         (

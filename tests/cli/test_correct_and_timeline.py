@@ -313,6 +313,11 @@ def test_a_correction_reads_each_value_as_record_reads_its_option(ledger: Trajec
     assert ledger.json("timeline", person)["events"][1]["effective"]["fields"]["amount"] == (
         "1234.56"
     )
+    # an amount as a Dutch caseworker writes it: a euro sign, thousands dots, a decimal comma
+    ledger.ok("correct", person, "2", "--set", "amount=€ 1.234,50", "--reason", "Dutch")
+    assert ledger.json("timeline", person)["events"][1]["effective"]["fields"]["amount"] == (
+        "1234.50"
+    )
 
 
 def test_a_correction_names_a_field_as_its_record_option_does(ledger: Traject) -> None:
@@ -331,7 +336,13 @@ def test_a_correction_names_a_field_as_its_record_option_does(ledger: Traject) -
 
 @pytest.mark.parametrize(
     ("option", "text"),
-    [("amount", "1e40"), ("amount", "-5"), ("benefit-kind", "wajong"), ("on", "4-3-2024")],
+    [
+        ("amount", "1e40"),
+        ("amount", "-5"),
+        ("amount", "1,250"),  # 1250 or 1.25: never guessed
+        ("benefit-kind", "wajong"),
+        ("on", "4-3-2024"),
+    ],
 )
 def test_a_correction_refuses_a_value_with_the_message_of_its_record_option(
     ledger: Traject, option: str, text: str
