@@ -62,6 +62,16 @@ WI2021_ONLY = (
     ev.PreIntegrationRecorded,
 )
 WI2013_ONLY = (ev.OnaCompleted, ev.DuoLoanGranted, ev.DuoLoanWaived)
+DUTY_STEPS = (
+    ev.BroadIntakeStarted,
+    ev.PipAdopted,
+    ev.LearningRouteStarted,
+    ev.LearningRouteChanged,
+    ev.DowngradedToA2,
+    ev.TermExtended,
+)
+"""Steps towards fulfilling an inburgering duty: none is dated after the duty is fulfilled
+(domain.md §2.4: fulfilment is terminal for the obligation)."""
 REUNIFICATION_FOLLOW_UPS = (
     ev.FamilyReunificationDecided,
     ev.MvvIssued,
@@ -523,6 +533,7 @@ class Duty:
     start: date
     notified_on: date
     fulfilled: bool = False
+    fulfilled_on: date | None = None
     term_end: date | None = None  # as DUO stated it (Wi2013)
     extended_to: date | None = None  # the new end of the latest extension
 
@@ -669,6 +680,7 @@ def _extended(event: ev.TermExtended, s: TrajectoryState) -> None:
 def _duty_fulfilled(event: ev.InburgeringDutyFulfilled, s: TrajectoryState) -> None:
     if s.duty:
         s.duty.fulfilled = True
+        s.duty.fulfilled_on = event.occurred_on
 
 
 @_evolve.register(ev.BroadIntakeStarted)
@@ -914,6 +926,20 @@ class Trajectory(StreamAggregate):
                     "regime",
                     f"only under Wi2013; this person's duty is {regime or 'not set'}",
                 )
+        duty = self.state.duty
+        if (
+            isinstance(event, DUTY_STEPS)
+            and duty is not None
+            and duty.fulfilled_on is not None
+            and event.occurred_on > duty.fulfilled_on
+        ):
+            raise RuleViolationError(
+                kind,
+                "occurred_on",
+                f"dated {event.occurred_on}, after the {duty.regime} duty was fulfilled on "
+                f"{duty.fulfilled_on}: a fulfilled duty takes no new step (correct or retract "
+                "the fulfilment if it was recorded wrongly)",
+            )
         return _rules_for_class(type(event))(event, self, kind)
 
     def _check_housed(self, event: ev.Housed, kind: str) -> None:

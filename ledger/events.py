@@ -793,7 +793,8 @@ class DuoLoanWaived(TrajectEvent):
 class InburgeringDutyFulfilled(TrajectEvent):
     """Inburgeringsplicht voldaan (occurred_on: fulfilled on).
 
-    Fulfils the person's open inburgering duty, once, and not before the duty's start.
+    Fulfils the person's open inburgering duty, once, and not before the duty's start. After
+    it no brede intake, PIP, leerroute, afschalen or term extension of that duty is dated.
     """
 
     basis: FulfilmentBasis = Field(description="basis of fulfilment")

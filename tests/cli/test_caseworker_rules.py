@@ -225,10 +225,27 @@ def test_a_duty_is_fulfilled_once_after_it_started(store: Traject) -> None:
         stderr="InburgeringDutyFulfilled: person: the wi2021 duty of 2024-03-20 is already "
         "fulfilled",
     )
+    # a fulfilled duty takes no new step: a first PIP after it is a date typed wrongly, or a
+    # fulfilment recorded too early
+    pip = (
+        "record", "pip-adopted", person, "--version", "1", "--leerroute", "b1", "--hoofddoel",
+        "werk", "--pvt-intensity", "standaard", "--map-intensity", "standaard",
+        "--decision-ref", "PIP-1",
+    )  # fmt: skip
+    refused(
+        store,
+        *pip, "--on", "2025-07-01",
+        stderr="PipAdopted: occurred_on: dated 2025-07-01, after the wi2021 duty was fulfilled "
+        "on 2025-06-01: a fulfilled duty takes no new step (correct or retract the fulfilment "
+        "if it was recorded wrongly)",
+    )  # fmt: skip
+    # one dated before the fulfilment, recorded late, is history
+    store.ok(*pip, "--on", "2024-05-01")
     assert kinds(store, person) == [
         "PersonRegistered",
         "InburgeringDutyEstablished",
         "InburgeringDutyFulfilled",
+        "PipAdopted",
     ]
 
 
