@@ -1658,6 +1658,13 @@ def _rules_file_follow_up(
         raise RuleViolationError(kind, "file_no", f"no family-reunification file {event.file_no}")
     if file.closed:
         raise RuleViolationError(kind, "file_no", f"file {event.file_no} is closed")
+    _not_before(
+        kind,
+        event.occurred_on,
+        file.applied_on,
+        f"application of file {event.file_no}",
+        "an IND decision, an mvv, an arrival and the closing of a file follow its application",
+    )
     return []
 
 

@@ -941,7 +941,8 @@ class FamilyReunificationApplied(TrajectEvent):
     """Aanvraag mvv nareis filed by the referent (occurred_on: applied on).
 
     ``late`` is derived from the referent's asylum permit notice; given (stated, or kept by an
-    export), it is recorded as given, with a warning when the rule set derives otherwise.
+    export), it is recorded as given, with a warning when the rule set derives otherwise. The
+    file's IND decision, mvv, arrivals and closing are not dated before it.
     """
 
     file_no: int = Field(default=1, ge=1, description="the referent's file number")

@@ -170,6 +170,24 @@ def test_a_step_is_not_dated_before_the_step_it_follows(store: Traject) -> None:
         "corrections in the other order",
     )  # fmt: skip
     assert kinds(store, person)[-2:] == ["CaseClosed", "CaseReopened"]
+    # the IND decides on a reunification file after it was applied for; so follow the mvv, the
+    # arrival and the closing of the file
+    store.ok(*record, "family-reunification-applied", person, "--on", "2024-04-01",
+             "--members", "partner")  # fmt: skip
+    for follow_up in (
+        ("family-reunification-decided", "--outcome", "ingewilligd"),
+        ("mvv-issued", "--relation", "partner"),
+        ("nareiziger-arrived", "--relation", "partner"),
+        ("family-reunification-closed", "--closure", "herenigd"),
+    ):
+        kind = "".join(word.title() for word in follow_up[0].split("-"))
+        refused(
+            store,
+            *record, follow_up[0], person, "--on", "2024-03-25", *follow_up[1:],
+            stderr=f"{kind}: occurred_on: dated 2024-03-25, before the application of file 1 of "
+            "2024-04-01 it follows (an IND decision, an mvv, an arrival and the closing of a "
+            "file follow its application)",
+        )  # fmt: skip
 
 
 def test_a_koppeling_recorded_again_after_the_housing_that_used_it_is_refused(
