@@ -551,6 +551,7 @@ class TrajectoryState:
     active_link: str | None = None  # municipality of the active koppeling
     linked_on: date | None = None  # the date of the active koppeling
     link_housed_on: date | None = None  # the latest housing through a koppeling, which used it
+    housed_by_nareis: bool = False  # housed as a nareiziger (route nareis): never linked by COA
     tenancy_on: date | None = None  # the latest tenancy signed since the last housing
     housed_in: list[tuple[str, HousingKind, date]] = field(default_factory=list)
     brp_registered_on: date | None = None
@@ -656,6 +657,8 @@ def _housed(event: ev.Housed, s: TrajectoryState) -> None:
         s.active_link = None
         if s.link_housed_on is None or event.occurred_on > s.link_housed_on:
             s.link_housed_on = event.occurred_on
+    if event.route is HousingRoute.NAREIS:
+        s.housed_by_nareis = True
 
 
 @_evolve.register(ev.BrpRegistered)
@@ -1113,7 +1116,7 @@ def _rules_brp(event: ev.BrpRegistered, t: Trajectory, kind: str) -> list[str]:
 @_rules.register(ev.CoaLinked)
 def _rules_linked(event: ev.CoaLinked, t: Trajectory, kind: str) -> list[str]:
     s = t.state
-    if s.nareiziger:
+    if s.nareiziger or s.housed_by_nareis:
         raise RuleViolationError(
             kind, "person", "a nareiziger is not linked by COA: use housed --route nareis"
         )

@@ -361,7 +361,8 @@ class CoaLinked(TrajectEvent):
 
     At most one koppeling is active, until a housing through it (route koppeling) uses it or it
     is withdrawn. A new koppeling is dated after the housing that used the previous one: one
-    dated on or before it is the same koppeling recorded twice.
+    dated on or before it is the same koppeling recorded twice. A nareiziger (an asiel_afgeleid
+    permit, or housed through route nareis) is not linked.
     """
 
     taakstelling_period: PeriodText = Field(description="half-year of the taakstelling, 2024H1")

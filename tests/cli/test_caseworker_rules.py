@@ -214,6 +214,20 @@ def test_a_koppeling_recorded_again_after_the_housing_that_used_it_is_refused(
     assert kinds(store, person) == ["PersonRegistered", "CoaLinked", "TenancySigned", "Housed"]
 
 
+def test_a_person_housed_as_a_nareiziger_is_not_linked_by_coa(store: Traject) -> None:
+    # a family member joins the referent's household (no permit recorded yet) and moves in
+    referent = store.register()
+    member = store.register("--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY",
+                            "--household-id", referent)  # fmt: skip
+    store.ok("record", "housed", member, "--on", days_ago(5), "--housing-kind", "regulier",
+             "--route", "nareis")  # fmt: skip
+    refused(
+        store,
+        "record", "coa-linked", member, "--on", days_ago(4), "--taakstelling-period", "2024H1",
+        stderr="CoaLinked: person: a nareiziger is not linked by COA: use housed --route nareis",
+    )  # fmt: skip
+
+
 def test_a_duty_is_fulfilled_once_after_it_started(store: Traject) -> None:
     person = store.register()
     fulfilled = ("record", "inburgering-duty-fulfilled", person, "--basis", "diploma", "--on")
