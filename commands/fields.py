@@ -22,6 +22,7 @@ import click
 from pydantic.fields import FieldInfo
 
 from commands.types import (
+    AliasChoice,
     BsnType,
     DecimalType,
     EvidenceRef,
@@ -34,7 +35,7 @@ from commands.types import (
 from ledger.catalog import CatalogEntry
 from ledger.errors import ValidationFailedError
 from ledger.events import TrajectEvent
-from ledger.values import GEMEENTE_PATTERN, Bsn, Source
+from ledger.values import CHOICE_ALIASES, GEMEENTE_PATTERN, Bsn, Source
 
 ENVELOPE_PARAMS = ("on", "municipality", "source", "idempotency_key", "evidence")
 ENVELOPE_TYPES: dict[str, click.ParamType[Any]] = {
@@ -106,7 +107,10 @@ def click_type(shape: Shape, *, listed: bool = False) -> click.ParamType[Any]:
     if base == Bsn:
         return BsnType()
     if isinstance(base, type) and issubclass(base, Enum):
-        return click.Choice([str(member.value) for member in base], case_sensitive=False)
+        choices = [str(member.value) for member in base]
+        if base in CHOICE_ALIASES:
+            return AliasChoice(choices, CHOICE_ALIASES[base])
+        return click.Choice(choices, case_sensitive=False)
     if base is date:
         return IsoDate()
     if base is int:

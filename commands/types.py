@@ -355,6 +355,19 @@ class PatternType(click.ParamType[str]):
         return text
 
 
+class AliasChoice(click.Choice[str]):
+    """A case-insensitive choice that also takes other words for its values (``v`` and
+    ``vrouw`` for ``f``), read as the value they stand for."""
+
+    def __init__(self, choices: list[str], aliases: dict[str, str]) -> None:
+        super().__init__(choices, case_sensitive=False)
+        self.aliases = aliases
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        given = self.aliases.get(str(value).strip().lower(), value)
+        return str(super().convert(given, param, ctx))
+
+
 class MunicipalityType(click.ParamType[str]):
     """A municipality by CBS code (GM0363) or name (Amsterdam, 's-Hertogenbosch, Den Bosch).
 

@@ -188,6 +188,13 @@ class Sex(StrEnum):
     X = "x"
 
 
+CHOICE_ALIASES: dict[type[StrEnum], dict[str, str]] = {
+    # the Dutch a caseworker types for a value, as the BRP writes it (V for vrouw)
+    Sex: {"v": Sex.F.value, "vrouw": Sex.F.value, "man": Sex.M.value},
+}
+"""Other words for an enumeration's values, read as those values on input (never stored)."""
+
+
 class Regime(StrEnum):
     """The inburgering law that governs an obligation."""
 

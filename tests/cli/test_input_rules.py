@@ -130,6 +130,14 @@ def test_a_code_in_capitals_may_be_typed_in_small_letters(ledger: Traject) -> No
     assert linked["effective"]["fields"]["taakstelling_period"] == "2024H1"
 
 
+@pytest.mark.parametrize("given", ["v", "V", "vrouw", "f"])
+def test_sex_is_taken_as_the_brp_writes_it(ledger: Traject, given: str) -> None:
+    # the BRP writes V (vrouw) where traject stores f
+    person = ledger.register("--birth-date", "1990-04-02", "--sex", given, "--nationality", "SY")
+
+    assert ledger.json("person", "show", person)["registration"]["fields"]["sex"] == "f"
+
+
 DUTCH_MOMENTS = [
     # given -> the UTC moment used: without an offset a moment is Dutch time
     ("2024-06-30T23:30", "2024-06-30T21:30:00+00:00"),  # summer time, +02:00
