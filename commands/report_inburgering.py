@@ -138,7 +138,11 @@ def caseload_tables(result: CaseloadReport) -> list[Table]:
 
 @click.command("caseload")
 @on_option("the caseload is")
-@click.option("--coach", metavar="STAFF", help="only persons this staff member has (any role)")
+@click.option(
+    "--coach",
+    metavar="STAFF",
+    help="only persons this staff member has (any role); capitals do not matter",
+)
 @municipality_option("only persons in this municipality")
 @as_known_at_option()
 @click.option("--signals-only", is_flag=True, help="list only persons with a deadline signal")

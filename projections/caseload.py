@@ -88,9 +88,11 @@ class CaseloadRow:
     rung_on: str | None = None  # occurred_on of the latest ladder assessment
 
     def has_staff(self, staff_id: str) -> bool:
-        return staff_id in self.regisseurs or any(
-            c.split(":", 1)[1] == staff_id for c in self.coaches
-        )
+        """Whether ``staff_id`` has the person, in any role; a user name in other capitals
+        (R.Jansen for r.jansen) is the same member of staff, as a login name is."""
+        wanted = staff_id.strip().casefold()
+        staff = [*self.regisseurs, *(c.split(":", 1)[1] for c in self.coaches)]
+        return any(name.casefold() == wanted for name in staff)
 
 
 class CaseloadProjection(Projection):
