@@ -187,6 +187,15 @@ class Timeline:
     disclosure: Disclosure = field(default_factory=Disclosure)  # its special-category values
 
 
+def _is_bsn(text: str) -> bool:
+    """Whether ``text`` is a valid BSN (in any of the forms a BSN option takes)."""
+    try:
+        normalise_bsn(text)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class PersonSummary:
     person_id: UUID
@@ -1215,11 +1224,14 @@ class TrajectoryLedger(Application[UUID]):
         try:
             person_id = UUID(text)
         except ValueError:
+            bsn = _is_bsn(text)
             if len(text) < PERSON_PREFIX_MIN or not HEX_REFERENCE.fullmatch(text):
+                if bsn:  # 1234.56.782: a BSN typed for the person
+                    raise PersonNotFoundError(ref, bsn=True) from None
                 raise PersonReferenceError(ref, PERSON_PREFIX_MIN) from None
             matches = self.tables.person_ids_starting_with(text)
             if not matches:
-                raise PersonNotFoundError(ref) from None
+                raise PersonNotFoundError(ref, bsn=bsn) from None
             if len(matches) > 1:
                 raise AmbiguousReferenceError(ref, len(matches)) from None
             return matches[0]

@@ -199,8 +199,20 @@ class StreamNotFoundError(TrajectError):
 
 
 class PersonNotFoundError(StreamNotFoundError):
-    def __init__(self, ref: UUID | str) -> None:
-        super().__init__("person", ref)
+    """No person has this id (or id prefix). ``bsn``: the reference is a valid BSN, which a
+    caseworker may type for a person: the message says how to find a person by BSN, and does
+    not repeat the number (a BSN is never echoed)."""
+
+    def __init__(self, ref: UUID | str, *, bsn: bool = False) -> None:
+        if not bsn:
+            super().__init__("person", ref)
+            return
+        self.ref = ref
+        TrajectError.__init__(
+            self,
+            "no person has this id or id prefix; it is a valid BSN: `traject person find --bsn "
+            "BSN` gives the id of the person registered with it",
+        )
 
 
 class PersonReferenceError(InputError):

@@ -8,6 +8,7 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from cli_helpers import Traject, days_ago
 
 from ledger.aggregates import dutch_day
@@ -104,6 +105,23 @@ def test_a_bsn_written_in_groups_is_the_same_bsn(ledger: Traject) -> None:
         "--bsn", "123456782",
     )  # fmt: skip
     assert again.exit_code == 1
+
+
+@pytest.mark.parametrize("typed", ["123456782", "1234.56.782"])
+def test_a_bsn_typed_for_a_person_says_how_to_find_the_person_without_echoing_it(
+    ledger: Traject, typed: str
+) -> None:
+    ledger.register(
+        "--birth-date", "1985-11-30", "--sex", "m", "--nationality", "ER", "--bsn", "123456782"
+    )
+
+    result = ledger("person", "show", typed)
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: no person has this id or id prefix; it is a valid BSN: `traject person find "
+        "--bsn BSN` gives the id of the person registered with it\n"
+    )
 
 
 def test_find_of_an_unregistered_bsn_fails_without_echoing_it(ledger: Traject) -> None:
