@@ -665,7 +665,9 @@ class CourseComponent(StrEnum):
 class CourseHoursReported(TrajectEvent):
     """Hours attended in a period (occurred_on: end of the period)."""
 
-    period_from: date = Field(description="first day of the reported period")
+    period_from: date = Field(
+        description="first day of the reported period", examples=["2024-02-01"]
+    )
     component: CourseComponent = Field(description="course component")
     hours_attended: Hours = Field(description="hours attended", examples=["40"])
     hours_excused: Hours = Field(default=Decimal(0), description="excused absence")
@@ -754,7 +756,7 @@ class TermExtended(TrajectEvent):
 
     class_version: ClassVar[int] = 2  # v2: ground is personal
     personal_since: ClassVar[Mapping[str, int]] = {"ground": 2}
-    new_end: date = Field(description="new term end")
+    new_end: date = Field(description="new term end", examples=["2027-09-04"])
     ground: Text | None = personal("free-text ground of the extension")
 
     @staticmethod
