@@ -94,6 +94,20 @@ def day_first_date(text: str) -> date | None:
     return None
 
 
+def year_first_hint(kind: click.ParamType[Any], value: Any, param: Any, ctx: Any) -> None:
+    """Fail when ``value`` is a date written day first, naming its year-first form (month in
+    words, so that a swapped day and month shows); return when it is not one."""
+    meant = day_first_date(str(value).strip())
+    if meant is not None:
+        kind.fail(
+            f"{value!r}: write the year first, as YYYY-MM-DD: for "
+            f"{meant.day} {DUTCH_MONTHS[meant.month - 1]} {meant.year} that is "
+            f"{meant.isoformat()}",
+            param,
+            ctx,
+        )
+
+
 class IsoDate(click.ParamType[date]):
     """A calendar date written year first, as YYYY-MM-DD (``2026-12-7`` is read as
     2026-12-07).
@@ -127,15 +141,7 @@ class IsoDate(click.ParamType[date]):
                     ctx,
                 )
             return date(year, month, day)
-        meant = day_first_date(text)
-        if meant is not None:
-            self.fail(
-                f"{value!r}: write the year first, as YYYY-MM-DD: for "
-                f"{meant.day} {DUTCH_MONTHS[meant.month - 1]} {meant.year} that is "
-                f"{meant.isoformat()}",
-                param,
-                ctx,
-            )
+        year_first_hint(self, value, param, ctx)
         self.fail(f"{value!r} is not a date: use YYYY-MM-DD, e.g. 2024-03-04", param, ctx)
 
 
@@ -167,6 +173,7 @@ class IsoMoment(click.ParamType[datetime]):
             try:
                 given = datetime.fromisoformat(str(value).strip())
             except ValueError:
+                year_first_hint(self, value, param, ctx)
                 self.fail(
                     f"{value!r} is not a date or date-time: use YYYY-MM-DD or "
                     "YYYY-MM-DDTHH:MM[:SS][+HH:MM], e.g. 2024-06-02T12:00",

@@ -358,6 +358,12 @@ USAGE_ERRORS = [
         id="bad-moment",
     ),
     pytest.param(
+        ("timeline", "{person}", "--as-known-at", "1-6-2024"),
+        "Error: Invalid value for '--as-known-at': '1-6-2024': write the year first, as "
+        "YYYY-MM-DD: for 1 juni 2024 that is 2024-06-01",
+        id="moment-written-day-first",
+    ),
+    pytest.param(
         ("record", "no-such-fact", "{person}"),
         "Error: No such command 'no-such-fact'.",
         id="unknown-kind",
