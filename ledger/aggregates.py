@@ -567,6 +567,7 @@ class TrajectoryState:
         default_factory=dict
     )  # (component, level, attempt_no) -> exam date of its result
     open_outflows: dict[OutflowType, date] = field(default_factory=dict)  # type -> started on
+    open_benefits: dict[str, date] = field(default_factory=dict)  # kind -> first open grant
     outflow_spells: dict[OutflowType, list[tuple[date, date]]] = field(
         default_factory=dict
     )  # type -> the ended outflows of that type, (started on, ended on) each
@@ -728,6 +729,16 @@ def _outflow_ended(event: ev.OutflowEnded, s: TrajectoryState) -> None:
     started_on = s.open_outflows.pop(event.outflow_type, None)
     if started_on is not None:
         s.outflow_spells.setdefault(event.outflow_type, []).append((started_on, event.occurred_on))
+
+
+@_evolve.register(ev.BenefitGranted)
+def _benefit_granted(event: ev.BenefitGranted, s: TrajectoryState) -> None:
+    s.open_benefits.setdefault(event.benefit_kind, event.occurred_on)
+
+
+@_evolve.register(ev.BenefitEnded)
+def _benefit_ended(event: ev.BenefitEnded, s: TrajectoryState) -> None:
+    s.open_benefits.pop(event.benefit_kind, None)
 
 
 @_evolve.register(ev.SocialGuidanceStarted)
@@ -1489,10 +1500,32 @@ def _rules_coach(event: ev.CoachAssigned, t: Trajectory, kind: str) -> list[str]
 
 @_rules.register(ev.CoachUnassigned)
 def _rules_coach_gone(event: ev.CoachUnassigned, t: Trajectory, kind: str) -> list[str]:
-    if (event.staff_id, event.role) not in t.state.coaches:
+    assigned_on = t.state.coaches.get((event.staff_id, event.role))
+    if assigned_on is None:
         raise RuleViolationError(
             kind, "staff_id", f"{event.staff_id} is not assigned as {event.role}"
         )
+    _not_before(
+        kind,
+        event.occurred_on,
+        assigned_on,
+        f"assignment of {event.staff_id} as {event.role}",
+        "a staff member hands a person over after taking them on",
+    )
+    return []
+
+
+@_rules.register(ev.BenefitEnded)
+def _rules_benefit_ended(event: ev.BenefitEnded, t: Trajectory, kind: str) -> list[str]:
+    granted_on = t.state.open_benefits.get(event.benefit_kind)
+    if granted_on is None:
+        raise RuleViolationError(
+            kind,
+            "benefit_kind",
+            f"no granted {event.benefit_kind} benefit to end (record benefit-granted first, "
+            "dated when it was granted)",
+        )
+    _not_before(kind, event.occurred_on, granted_on, "grant", "a benefit ends after it is granted")
     return []
 
 

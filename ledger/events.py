@@ -436,7 +436,10 @@ class BenefitGranted(_BenefitEvent):
 
 
 class BenefitEnded(_BenefitEvent):
-    """A benefit ends (occurred_on: ended on)."""
+    """A benefit ends (occurred_on: ended on).
+
+    Ends a granted benefit of its kind, not before it was granted.
+    """
 
 
 # ---------------------------------------------------------------------------------------------
@@ -479,7 +482,10 @@ class CoachAssigned(TrajectEvent):
 
 
 class CoachUnassigned(TrajectEvent):
-    """A staff member hands the person over (occurred_on: to)."""
+    """A staff member hands the person over (occurred_on: to).
+
+    Ends an open assignment of the staff member in that role, not before it began.
+    """
 
     staff_id: Text = staff_name("staff member's user name")
     role: StaffRole = Field(description="role of the staff member")

@@ -214,6 +214,37 @@ def test_a_koppeling_recorded_again_after_the_housing_that_used_it_is_refused(
     assert kinds(store, person) == ["PersonRegistered", "CoaLinked", "TenancySigned", "Housed"]
 
 
+def test_a_hand_over_and_a_benefit_end_follow_what_they_end(store: Traject) -> None:
+    person = store.register()
+    # a regisseur hands the person over after taking them on
+    coach = ("--staff-id", "r.jansen", "--role", "regisseur")
+    store.ok("record", "coach-assigned", person, "--on", "2024-07-01", *coach)
+    refused(
+        store,
+        "record", "coach-unassigned", person, "--on", "2024-06-15", *coach,
+        stderr="CoachUnassigned: occurred_on: dated 2024-06-15, before the assignment of "
+        "r.jansen as regisseur of 2024-07-01 it follows (a staff member hands a person over "
+        "after taking them on)",
+    )  # fmt: skip
+    # a benefit ends once it was granted, and not before
+    benefit = ("--benefit-kind", "algemene_bijstand")
+    refused(
+        store,
+        "record", "benefit-ended", person, "--on", "2024-06-15", *benefit,
+        stderr="BenefitEnded: benefit_kind: no granted algemene_bijstand benefit to end (record "
+        "benefit-granted first, dated when it was granted)",
+    )  # fmt: skip
+    store.ok("record", "benefit-granted", person, "--on", "2024-07-15", *benefit)
+    refused(
+        store,
+        "record", "benefit-ended", person, "--on", "2024-07-01", *benefit,
+        stderr="BenefitEnded: occurred_on: dated 2024-07-01, before the grant of 2024-07-15 it "
+        "follows (a benefit ends after it is granted)",
+    )  # fmt: skip
+    store.ok("record", "benefit-ended", person, "--on", "2024-09-30", *benefit)
+    store.ok("record", "coach-unassigned", person, "--on", "2024-09-30", *coach)
+
+
 def test_a_person_housed_as_a_nareiziger_is_not_linked_by_coa(store: Traject) -> None:
     # a family member joins the referent's household (no permit recorded yet) and moves in
     referent = store.register()
