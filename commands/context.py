@@ -21,7 +21,13 @@ from eventsourcing.persistence import OperationalError, ProgrammingError
 
 from ledger.application import TrajectoryLedger, current_actor
 from ledger.config import StoreConfig, parse_database_url
-from ledger.crypto import generate_master_key, parse_master_key, read_key_file, write_key_file
+from ledger.crypto import (
+    generate_master_key,
+    key_check_value,
+    parse_master_key,
+    read_key_file,
+    write_key_file,
+)
 from ledger.errors import (
     MasterKeyError,
     TrajectError,
@@ -423,7 +429,8 @@ class TrajectContext:
     ) -> KeyRotated:
         """Move the ledger to a new master key: generated and written to a new key file (never
         over an existing one) before the database changes, or given (``TRAJECT_NEW_MASTER_KEY``,
-        no file written). A key file written for a rotation that did not happen is removed."""
+        no file written). A key file written for a rotation that did not happen is removed, also
+        when another rotation moved the ledger to its own new key meanwhile."""
         app = self.app  # the current key must open the ledger
         if new_master_key and new_key_file is not None:
             msg = (
@@ -437,7 +444,6 @@ class TrajectContext:
         else:
             key = generate_master_key()
             written = new_key_file or self.key_path.with_name(self.key_path.name + ".new")
-        old_check = app.keyring.check_value
         if written is not None and written.exists():
             msg = (
                 f"--new-key-file: {written} exists and is never overwritten: move it away or "
@@ -450,19 +456,21 @@ class TrajectContext:
         try:
             rotation = app.rotate_master_key(key, progress=progress)
         except BaseException:
-            if written is not None and self._still_on(app, old_check):
+            if written is not None and self._not_on(app, key_check_value(key)):
                 written.unlink(missing_ok=True)  # the ledger never used it
             raise
         old_file = None if self.settings.master_key else self.key_path
         return KeyRotated(self.where, written, old_file, rotation)
 
     @staticmethod
-    def _still_on(app: TrajectoryLedger, check: str) -> bool:
-        """Whether the ledger is known to be still on the master key of ``check``."""
+    def _not_on(app: TrajectoryLedger, check: str) -> bool:
+        """Whether the ledger is known not to be on the master key of ``check``: still on the
+        old key, or on the key of another rotation that committed first."""
         try:
-            return app.tables.get_setting(MASTER_KEY_CHECK) == check
+            stored = app.tables.get_setting(MASTER_KEY_CHECK)
         except Exception:  # unknown (the store went away): keep the new key
             return False
+        return stored is not None and stored != check
 
     @contextlib.contextmanager
     def progress(self, what: str, *, quiet: bool) -> Iterator[Progress | None]:

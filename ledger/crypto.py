@@ -59,6 +59,12 @@ def parse_master_key(text: str, origin: str) -> bytes:
     return key
 
 
+def key_check_value(master_key: bytes) -> str:
+    """The value the ledger stores to recognise its master key (an HMAC: it reveals nothing of
+    the key)."""
+    return hmac.new(master_key, b"traject master key check v1", "sha256").hexdigest()
+
+
 def write_new_file(path: Path, data: bytes, mode: int) -> None:
     """Create ``path`` with ``mode`` and write ``data``; an existing file raises FileExistsError.
 
@@ -152,8 +158,7 @@ class KeyRing:
         self.export_key = HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=b"traject export pseudonym v1"
         ).derive(master_key)
-        check = hmac.new(master_key, b"traject master key check v1", "sha256")
-        self.check_value = check.hexdigest()
+        self.check_value = key_check_value(master_key)
 
     def bsn_digest(self, bsn: str) -> str:
         """Keyed hash of a (normalised) BSN for the lookup index."""

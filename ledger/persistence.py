@@ -742,9 +742,12 @@ class TrajectTables:
                 [MASTER_KEY_CHECK],
             )
             row = cursor.fetchone()
-            if row is None or row["value"] != old.check_value:
+            if row is None:
                 msg = "the master key does not match this ledger: nothing was changed"
                 raise MasterKeyError(msg)
+            if row["value"] != old.check_value:
+                # ``old`` opened the ledger: another rotation committed while this one waited
+                raise MasterKeyRotatedError
             total = sum(
                 int(self._fetch_one(cursor, f"SELECT COUNT(*) AS n FROM {{p}}{table}", [])["n"])
                 for table in ("traject_data_keys", "traject_person_index")

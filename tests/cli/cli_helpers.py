@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -74,6 +77,15 @@ class Traject:
         """Run ``traject ARGS``; a bug's exception propagates instead of being captured."""
         return self.runner.invoke(
             cli, list(args), env=self.env | env, input=input, catch_exceptions=False
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """Start the installed `traject ARGS` as a process of its own (stdout and stderr
+        captured), for tests of several processes on one ledger at once."""
+        env = {k: v for k, v in {**os.environ, **self.env}.items() if v is not None}
+        command = [str(Path(sys.executable).with_name("traject")), *args]
+        return subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
 
     def ok(self, *args: str, **env: str | None) -> Result:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -186,6 +187,41 @@ def test_a_wrong_current_key_is_refused_and_nothing_changes(
     assert result.stderr == USUAL_REFUSAL + "\n"
     assert not (tmp_path / "traject.key.new").exists()
     assert ledger.ok("person", "find", "--bsn", KEPT_BSN).stdout == f"{person}\n"
+
+
+def test_of_two_rotations_at_once_one_wins_and_the_other_leaves_no_key_file(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    person = ledger.register(*PERSONAL, "--bsn", KEPT_BSN)
+    files = [tmp_path / "first.key.new", tmp_path / "second.key.new"]
+    # Another process holds the write lock: both rotations open the ledger with the current
+    # key and write their new key file, then wait for the lock.
+    with closing(sqlite3.connect(ledger.database_url.removeprefix("sqlite:///"))) as other:
+        other.isolation_level = None
+        other.execute("BEGIN IMMEDIATE")
+        rotations = [
+            ledger.start("admin", "rotate-master-key", "--quiet", "--new-key-file", str(f))
+            for f in files
+        ]
+        deadline = time.monotonic() + 30
+        while not all(f.exists() for f in files):
+            assert time.monotonic() < deadline, "the rotations did not get going"
+            time.sleep(0.01)
+        other.execute("ROLLBACK")
+    ended = [(r.wait(timeout=60), r.communicate()[1]) for r in rotations]
+
+    # one rotation moved the ledger to its key; the other found the key replaced, changed
+    # nothing and removed its key file, which would open nothing
+    assert sorted(code for code, _ in ended) == [0, 1]
+    won = files[[code for code, _ in ended].index(0)]
+    lost_stderr = next(stderr for code, stderr in ended if code == 1)
+    assert lost_stderr == (
+        "Error: the ledger's master key was rotated (`traject admin rotate-master-key`) while "
+        "this command ran with the old one: nothing was written. Run it again with the new key\n"
+    )
+    assert [f for f in files if f.exists()] == [won]
+    found = ledger("person", "find", "--bsn", KEPT_BSN, TRAJECT_KEY_FILE=str(won))
+    assert found.stdout == f"{person}\n"
 
 
 def test_the_current_key_as_the_new_one_is_refused(ledger: Traject) -> None:
