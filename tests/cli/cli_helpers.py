@@ -10,8 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -136,6 +140,26 @@ class Traject:
             return app.recorder.max_notification_id() or 0
         finally:
             app.close()
+
+
+@contextmanager
+def write_lock_held(database: Path) -> Iterator[None]:
+    """Another process's write lock on the SQLite file ``database`` (in WAL mode, as traject
+    keeps it; created if missing), held until the block ends: traject's writers wait for it,
+    so that several commands started meanwhile reach the same point before any goes on."""
+    with closing(sqlite3.connect(database, isolation_level=None)) as other:
+        other.execute("PRAGMA journal_mode = WAL")
+        other.execute("BEGIN IMMEDIATE")
+        yield
+        other.execute("ROLLBACK")
+
+
+def wait_for_files(paths: Sequence[Path], seconds: float = 30) -> None:
+    """Wait until every file of ``paths`` exists (commands started meanwhile wrote them)."""
+    deadline = time.monotonic() + seconds
+    while not all(path.exists() for path in paths):
+        assert time.monotonic() < deadline, f"not written within {seconds} s: {paths}"
+        time.sleep(0.01)
 
 
 def refused(traject: Traject, *args: str, stderr: str) -> None:

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from cli_helpers import Traject, days_ago
+from cli_helpers import Traject, days_ago, write_lock_held
 
 from ledger.crypto import encode_master_key, generate_master_key
 
@@ -109,6 +109,21 @@ def test_commands_refuse_to_run_without_a_ledger(traject: Traject) -> None:
     assert result.stderr == f"Error: no ledger at {db}: run `traject init`\n"
     # the refusal does not leave an empty database behind
     assert not db.exists()
+
+
+def test_commands_on_a_database_that_is_no_ledger_say_so(traject: Traject) -> None:
+    """An SQLite file that another program made (or that an init running at the same moment
+    has not filled yet) is no ledger: not a database that cannot be reached."""
+    db = Path(traject.database_url.removeprefix("sqlite:///"))
+    with write_lock_held(db):
+        pass  # an empty database
+    traject.key_file.write_text(encode_master_key(generate_master_key()) + "\n")
+
+    for args in (("timeline", "3219ed75"), ("audit", "verify"), ("report", "ladder")):
+        result = traject(*args)
+
+        assert result.exit_code == 1, args
+        assert result.stderr == f"Error: no ledger at sqlite:///{db}: run `traject init`\n"
 
 
 def test_a_missing_key_file_is_named_with_the_way_out(ledger: Traject) -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 import stat
-import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from cli_helpers import Traject, as_user, days_ago
+from cli_helpers import Traject, as_user, days_ago, wait_for_files, write_lock_held
 from pg_schemas import PostgresSchemas, relation_bytes
 
 from ledger.crypto import encode_master_key, generate_master_key, read_key_file
@@ -196,18 +195,12 @@ def test_of_two_rotations_at_once_one_wins_and_the_other_leaves_no_key_file(
     files = [tmp_path / "first.key.new", tmp_path / "second.key.new"]
     # Another process holds the write lock: both rotations open the ledger with the current
     # key and write their new key file, then wait for the lock.
-    with closing(sqlite3.connect(ledger.database_url.removeprefix("sqlite:///"))) as other:
-        other.isolation_level = None
-        other.execute("BEGIN IMMEDIATE")
+    with write_lock_held(Path(ledger.database_url.removeprefix("sqlite:///"))):
         rotations = [
             ledger.start("admin", "rotate-master-key", "--quiet", "--new-key-file", str(f))
             for f in files
         ]
-        deadline = time.monotonic() + 30
-        while not all(f.exists() for f in files):
-            assert time.monotonic() < deadline, "the rotations did not get going"
-            time.sleep(0.01)
-        other.execute("ROLLBACK")
+        wait_for_files(files)
     ended = [(r.wait(timeout=60), r.communicate()[1]) for r in rotations]
 
     # one rotation moved the ledger to its key; the other found the key replaced, changed
