@@ -373,11 +373,13 @@ class TrajectoryLedger(Application[UUID]):
 
     def initialise(self, *, default_municipality: str | None = None) -> None:
         """Mark the store as a traject ledger bound to this master key."""
-        existing = self.tables.get_setting(MASTER_KEY_CHECK)
-        if existing is not None and existing != self.keyring.check_value:
+        # Claimed, not checked and then set: of two `traject init` with different keys at once,
+        # the second would overwrite the first one's check, and the first would have reported
+        # a ledger that its key no longer opens.
+        stored = self.tables.claim_setting(MASTER_KEY_CHECK, self.keyring.check_value)
+        if stored != self.keyring.check_value:
             msg = "this ledger was initialised with another master key"
             raise MasterKeyError(msg)
-        self.tables.set_setting(MASTER_KEY_CHECK, self.keyring.check_value)
         self.tables.set_setting("schema_version", SCHEMA_VERSION)
         if default_municipality:
             self.tables.set_setting("default_municipality", default_municipality)

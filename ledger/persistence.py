@@ -654,6 +654,22 @@ class TrajectTables:
     def set_setting(self, name: str, value: str) -> None:
         self._write(SETTING_STATEMENT, [name, value])
 
+    def claim_setting(self, name: str, value: str) -> str:
+        """Store ``value`` under ``name`` unless a value is stored there already, and return the
+        value stored: ``value``, or the one that was there (of two claims at once, the one that
+        commits first wins; the other waits for it and then reads its value)."""
+        with self._side(commit=True) as cursor:
+            cursor.execute(
+                self._sql(
+                    "INSERT INTO {p}traject_settings VALUES (?, ?) ON CONFLICT (name) DO NOTHING"
+                ),
+                [name, value],
+            )
+            row = self._fetch_one(
+                cursor, "SELECT value FROM {p}traject_settings WHERE name = ?", [name]
+            )
+            return str(row["value"])
+
     # data keys (the KeyStore protocol) -----------------------------------------------------
 
     def select_wrapped_key(self, subject: UUID) -> bytes | None:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
+import psycopg
 import pytest
-from cli_helpers import Traject, days_ago, write_lock_held
+from cli_helpers import Traject, days_ago, dsn, write_lock_held
+from pg_schemas import PostgresSchemas
 
-from ledger.crypto import encode_master_key, generate_master_key
+from ledger.application import TrajectoryLedger
+from ledger.config import parse_database_url
+from ledger.crypto import encode_master_key, generate_master_key, key_check_value
+from ledger.persistence import MASTER_KEY_CHECK
+
+PERSONAL = ("--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY")
 
 
 def test_init_creates_the_ledger_and_a_private_master_key_file(traject: Traject) -> None:
@@ -124,6 +132,51 @@ def test_commands_on_a_database_that_is_no_ledger_say_so(traject: Traject) -> No
 
         assert result.exit_code == 1, args
         assert result.stderr == f"Error: no ledger at sqlite:///{db}: run `traject init`\n"
+
+
+@pytest.mark.postgres
+def test_an_init_that_finds_another_init_claiming_the_ledger_is_refused(
+    postgres_schemas: PostgresSchemas, tmp_path: Path
+) -> None:
+    url = postgres_schemas.fresh("traject_init_race")
+    schema = url.rsplit("schema=", 1)[1]
+    TrajectoryLedger(parse_database_url(url).library_env, generate_master_key()).close()
+    first = generate_master_key()
+    second = Traject(url, tmp_path / "second.key")
+    # Another `traject init` (the first) has bound the tables to its key and not committed yet,
+    # when the second one, with a key of its own, reads that the ledger is not bound yet.
+    with psycopg.connect(dsn(url)) as other:
+        other.execute(
+            f'INSERT INTO "{schema}".traject_settings VALUES (%s, %s)',
+            [MASTER_KEY_CHECK, key_check_value(first)],
+        )
+        init = second.start("init", "--municipality", "GM0622")
+        deadline = time.monotonic() + 30
+        while not waiting_for_a_lock(postgres_schemas):
+            assert init.poll() is None, init.communicate()
+            assert time.monotonic() < deadline, "the second init did not come to wait"
+            time.sleep(0.02)
+        other.commit()
+    code, stderr = init.wait(timeout=60), init.communicate()[1]
+
+    # the second init was refused and removed its key file (it would open nothing); before,
+    # it overwrote the first one's binding and both said "Created the ledger"
+    assert (code, stderr) == (1, "Error: this ledger was initialised with another master key\n")
+    assert not second.key_file.exists()
+    first_file = tmp_path / "first.key"
+    first_file.write_text(encode_master_key(first) + "\n")
+    ledger = Traject(url, first_file)
+    person = ledger.register(*PERSONAL, "--municipality", "GM0622")
+    assert ledger("timeline", person).exit_code == 0
+
+
+def waiting_for_a_lock(schemas: PostgresSchemas) -> bool:
+    """Whether a session of the test database waits for a lock (another's uncommitted row)."""
+    row = schemas.connection.execute(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    ).fetchone()
+    return row is not None and row[0] > 0
 
 
 def test_a_missing_key_file_is_named_with_the_way_out(ledger: Traject) -> None:
