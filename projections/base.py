@@ -1604,8 +1604,15 @@ def _catch_up(
         return RunResult(projection.name, position, 0, state.digest)
     if position == 0 and state.events_seen == 0 and views.builder[0]:
         # built empty (by `traject init` on PostgreSQL) and never caught up: one pass over
-        # the log is the same read model, built faster than page by page
-        return rebuild(views, projection, page_size=page_size, progress=progress)
+        # the log is the same read model, built faster than page by page. Never in the way
+        # of another rebuild (a user's, or another reader's doing the same), which would stop
+        # and fail its command: then this reader catches up page by page instead.
+        try:
+            return rebuild(
+                views, projection, page_size=page_size, progress=progress, take_over=False
+            )
+        except RebuildSupersededError:
+            pass  # another rebuild has begun, before or after this one: it carries on
     events = 0
     stored_digest = state.digest
     while True:
@@ -1738,14 +1745,20 @@ def rebuild(
     *,
     page_size: int | None = None,
     progress: Progress | None = None,
+    take_over: bool = True,
 ) -> RunResult:
     """Build the projection afresh in ``<table>__new`` tables, then swap them in at once.
 
     Leftover ``__new`` tables of an interrupted rebuild are dropped first. Until the swap
     transaction commits, readers keep the old tables and the old position; a rebuild that is
     killed half-way therefore changes nothing that readers see. See :func:`rebuild_many`.
+
+    Without ``take_over`` a rebuild of the projection that has started (and not swapped in, or
+    was killed) is left alone: this one raises :class:`RebuildSupersededError` at once.
     """
-    return rebuild_many(views, [projection], page_size=page_size, progress=progress)[0]
+    return rebuild_many(
+        views, [projection], page_size=page_size, progress=progress, take_over=take_over
+    )[0]
 
 
 def require_builder(views: Views) -> None:
@@ -1763,6 +1776,7 @@ def rebuild_many(
     progress: Progress | None = None,
     timings: dict[str, float] | None = None,
     workers: int = 1,
+    take_over: bool = True,
 ) -> list[RunResult]:
     """Rebuild several projections in one pass over the notification log.
 
@@ -1784,6 +1798,10 @@ def rebuild_many(
     ``timings``, when given, receives the seconds spent per phase (``read``, ``decode``,
     ``apply``, ``order``, ``refresh``, ``digest``, ``index``, ``swap``; with workers: summed
     over them).
+
+    A rebuild takes over the ``__new`` tables of one that started earlier, which then stops
+    with :class:`RebuildSupersededError`; without ``take_over`` (a reader's build of a read
+    model nobody caught up yet) this one raises it at once instead.
     """
     require_builder(views)
     if page_size is None:
@@ -1815,6 +1833,7 @@ def rebuild_many(
                 page_size=page_size,
                 progress=progress,
                 phase=phase,
+                take_over=take_over,
             )
     results: list[RunResult] = []
     with (
@@ -1859,6 +1878,7 @@ def _build(
     page_size: int,
     progress: Progress | None,
     phase: _PhaseClock,
+    take_over: bool = True,
 ) -> tuple[dict[str, str], dict[str, int]]:
     """Everything of a rebuild before the swap: the ``__new`` tables filled from the log up to
     notification id ``top``; their digests and the events each projection saw."""
@@ -1866,7 +1886,7 @@ def _build(
     staged = not dialect.is_postgres
     staged_tables = [p.facts_table.name for p in projections] if staged else []
     topics = sorted({topic for projection in projections for topic in projection.topics})
-    _create_new_tables(views, projections, run_ids, staged=staged)
+    _create_new_tables(views, projections, run_ids, staged=staged, take_over=take_over)
     position = 0
     seen = dict.fromkeys(run_ids, 0)
     if progress is not None:
@@ -2207,20 +2227,32 @@ def _write_lock_free(tx: Tx, projection: Projection, run_ids: Mapping[str, str])
 
 
 def _create_new_tables(
-    views: Views, projections: Sequence[Projection], run_ids: Mapping[str, str], *, staged: bool
+    views: Views,
+    projections: Sequence[Projection],
+    run_ids: Mapping[str, str],
+    *,
+    staged: bool,
+    take_over: bool = True,
 ) -> None:
     """Register this run for each projection and create its empty ``__new`` tables (dropping
-    the leftovers of an interrupted run); ``staged``: with SQLite staging tables for the facts."""
+    the leftovers of an interrupted run); ``staged``: with SQLite staging tables for the facts.
+    Without ``take_over`` a run registered before is left alone (RebuildSupersededError)."""
     dialect = views.dialect
+    taking = (
+        " DO UPDATE SET run_id = excluded.run_id, started_at = excluded.started_at"
+        if take_over
+        else " DO NOTHING"
+    )
     with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
         for projection in projections:
             # this run owns the __new tables from here on; a later run takes them over
             tx.execute(
                 f"INSERT INTO {dialect.prefix}{REBUILDS_TABLE} (name, run_id, started_at)"
-                " VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
-                " run_id = excluded.run_id, started_at = excluded.started_at",
+                f" VALUES (?, ?, ?) ON CONFLICT (name){taking}",
                 [projection.name, run_ids[projection.name], _now()],
             )
+            if not take_over:
+                _claim(tx, projection.name, run_ids[projection.name])
             for table in projection.tables:
                 tx.execute(f"DROP TABLE IF EXISTS {tx.table(table.name)}")
                 for statement in _create_statements(dialect, table, table.name + NEW_SUFFIX):

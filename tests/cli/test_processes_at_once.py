@@ -1,0 +1,155 @@
+"""Several `traject` processes on one ledger at once: nothing is lost, nothing is doubled.
+
+Each command runs as a process of its own, as on a municipality's servers, all started before
+any has finished. The races of single writes (key rotations, `traject init`) are in
+test_rotate_master_key.py and test_init.py; a SIGKILL in the middle of an import is in
+test_import_kill.py, of a rebuild in tests/projections/test_projection_kill.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from cli_helpers import Traject, days_ago, initialised_ledger, open_app
+from pg_schemas import PostgresSchemas
+
+from projections import PROJECTIONS, Views, catch_up, rebuild_many
+
+PEOPLE = 20
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Traject:
+    return initialised_ledger(request, tmp_path, "traject_concurrency")
+
+
+def finished(processes: list[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:
+    """(exit status, stdout, stderr) of each process, once all have ended."""
+    return [(p.wait(timeout=120), *p.communicate()) for p in processes]
+
+
+def clients_file(tmp_path: Path) -> Path:
+    """Invented clients of a source system: a registration and two ladder assessments each."""
+    lines = []
+    for n in range(PEOPLE):
+        key = f"C-{n}"
+        lines.append(
+            {
+                "kind": "person-registered",
+                "person": key,
+                "occurred_on": days_ago(40),
+                "birth_date": "1990-04-02",
+                "sex": "f",
+                "nationality": ["SY"],
+            }
+        )
+        lines += [
+            {"kind": "ladder-assessed", "person": key, "occurred_on": days_ago(days),
+             "rung": 1 + (n + days) % 6, "assessor": "r.jansen"}
+            for days in (20, 10)
+        ]  # fmt: skip
+    source = tmp_path / "clients.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return source
+
+
+def assessment(person: str, assessor: str) -> tuple[str, ...]:
+    """`traject record ladder-assessed` of ``person`` two days ago, by ``assessor``."""
+    return ("record", "ladder-assessed", person, "--on", days_ago(2), "--rung", "3",
+            "--assessor", assessor)  # fmt: skip
+
+
+def test_records_on_one_person_at_once_are_each_stored_once(store: Traject) -> None:
+    person = store.register()
+
+    ended = finished([store.start(*assessment(person, f"assessor-{n}")) for n in range(3)])
+
+    # each writer that found the stream moved on was retried without a word to the user
+    assert [(code, stderr) for code, _, stderr in ended] == [(0, "")] * 3
+    entries = store.json("timeline", person)["events"]
+    assert [e["version"] for e in entries] == [1, 2, 3, 4]
+    assert sorted(e["recorded"]["fields"]["assessor"] for e in entries[1:]) == [
+        "assessor-0",
+        "assessor-1",
+        "assessor-2",
+    ]
+    assert store.ok("audit", "verify").stdout == "verified 4 events against 0 checkpoints\n"
+
+
+def test_two_imports_of_one_file_at_once_store_each_line_once(
+    store: Traject, tmp_path: Path
+) -> None:
+    source = clients_file(tmp_path)
+
+    ended = finished(
+        [store.start("--json", "import", "--batch-size", "10", str(source)) for _ in range(2)]
+    )
+
+    assert [code for code, _, _ in ended] == [0, 0]
+    summaries = [json.loads(stdout) for _, stdout, _ in ended]
+    # every line was written by one import and skipped by the other
+    assert sum(s["written"] for s in summaries) == 3 * PEOPLE
+    assert [s["written"] + s["skipped"] for s in summaries] == [3 * PEOPLE] * 2
+    assert store.event_count() == 3 * PEOPLE
+    kinds = Counter(json.loads(line)["kind"] for line in store.ok("export").stdout.splitlines())
+    assert kinds == {"person-registered": PEOPLE, "ladder-assessed": 2 * PEOPLE}
+    store.ok("audit", "verify")
+
+
+def test_read_models_rebuilt_while_others_write_end_as_a_fresh_rebuild(
+    store: Traject, tmp_path: Path
+) -> None:
+    person = store.register()
+    source = clients_file(tmp_path)
+
+    ended = finished(
+        [
+            store.start("projections", "rebuild", "--quiet"),
+            store.start("import", "--quiet", str(source)),
+            store.start(*assessment(person, "r.jansen")),
+            store.start("report", "ladder", "--on", days_ago(1)),
+        ]
+    )
+
+    assert [code for code, _, _ in ended] == [0, 0, 0, 0], [e[2] for e in ended]
+    # the read models, caught up after the swap, hold what a fresh rebuild of the whole log holds
+    app = open_app(store)
+    try:
+        views = Views(app)
+        caught_up = {name: catch_up(views, p).digest for name, p in PROJECTIONS.items()}
+        fresh = rebuild_many(views, list(PROJECTIONS.values()))
+        assert {r.name: r.digest for r in fresh} == caught_up
+        assert {r.position for r in fresh} == {app.recorder.max_notification_id()}
+    finally:
+        app.close()
+
+
+@pytest.mark.postgres
+def test_a_report_leaves_a_rebuild_that_has_begun_alone(
+    postgres_schemas: PostgresSchemas, tmp_path: Path
+) -> None:
+    """`traject init` on PostgreSQL builds the read models empty; the first report builds one
+    in one pass instead of catching it up. A rebuild of it that has begun meanwhile (the
+    owner's `traject projections rebuild`, or another user's first report) must not be taken
+    over: that one would stop, and fail its command."""
+    store = Traject(postgres_schemas.fresh("traject_concurrency"), tmp_path / "traject.key")
+    store.init("--municipality", "GM0622")
+    store.ok("import", "--quiet", str(clients_file(tmp_path)))
+    schema = store.database_url.rsplit("schema=", 1)[1]
+    claims = f'"{schema}".traject_projection_rebuilds'
+    postgres_schemas.connection.execute(
+        f"INSERT INTO {claims} VALUES ('ladder', 'the-other-run', '2026-01-01T00:00:00Z')"
+    )
+
+    report = store.json("report", "ladder", "--on", days_ago(1))
+
+    # the other run still owns its rebuild; the report caught up page by page, as far
+    assert postgres_schemas.connection.execute(f"SELECT name, run_id FROM {claims}").fetchall() == [
+        ("ladder", "the-other-run")
+    ]
+    assert report["basis"]["position"] == store.event_count()
+    assert report["assessed"] == PEOPLE
