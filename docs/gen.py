@@ -428,6 +428,10 @@ def render_rules() -> str:
     out: list[str] = []
     for ruleset in rules.RULESETS:
         out += parameter_table("Rule set", rules.rule_parameters(ruleset), notes)
+    ontzorgen_notes = rule_source_notes(rules.OntzorgenRules)
+    for ontzorgen in rules.ONTZORGEN_RULES:
+        parameters = rules.rule_parameters(ontzorgen)
+        out += parameter_table("Ontzorgen rule set", parameters, ontzorgen_notes)
     retention_notes = rule_source_notes(retention.RetentionRules)
     for terms in retention.RETENTION_RULES:
         parameters = retention.retention_parameters(terms)

@@ -21,6 +21,7 @@ import functools
 from collections.abc import Iterable, KeysView
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -39,7 +40,9 @@ from ledger.errors import (
 )
 from ledger.seals import read_models_problem, seal_problem
 from ledger.values import (
+    BenefitKind,
     Destination,
+    FinalInterviewOutcome,
     HousingKind,
     HousingRoute,
     LearningRoute,
@@ -60,8 +63,11 @@ WI2021_ONLY = (
     ev.MapCompleted,
     ev.DowngradedToA2,
     ev.PreIntegrationRecorded,
+    ev.OntzorgenStarted,
+    ev.PipObjectionFiled,
+    ev.ZRouteFinalInterviewHeld,
 )
-WI2013_ONLY = (ev.OnaCompleted, ev.DuoLoanGranted, ev.DuoLoanWaived)
+WI2013_ONLY = (ev.OnaCompleted, ev.DuoLoanGranted, ev.DuoLoanWaived, ev.DuoLoanReclaimed)
 DUTY_STEPS = (
     ev.BroadIntakeStarted,
     ev.PipAdopted,
@@ -69,6 +75,7 @@ DUTY_STEPS = (
     ev.LearningRouteChanged,
     ev.DowngradedToA2,
     ev.TermExtended,
+    ev.ZRouteFinalInterviewHeld,
 )
 """Steps towards fulfilling an inburgering duty: none is dated after the duty is fulfilled
 (domain.md §2.4: fulfilment is terminal for the obligation)."""
@@ -88,9 +95,15 @@ CLOSING_AFTER_DEATH = (
     ev.SocialGuidanceEnded,
     ev.OutflowEnded,
     ev.BenefitEnded,
+    ev.OntzorgenEnded,
+    ev.PipObjectionDecided,
     ev.FamilyReunificationClosed,
 )
 """Facts that close what a death leaves open: the only ones dated after a recorded death."""
+
+
+ASYLUM_PERMITS = (PermitKind.ASIEL_BT, PermitKind.ASIEL_AFGELEID)
+"""The permits of an asielstatushouder (a nareiziger's asiel_afgeleid too)."""
 
 
 @functools.cache
@@ -440,8 +453,8 @@ def _after_death(event: ev.TrajectEvent, died_on: date, kind: str) -> None:
             "occurred_on",
             f"{event.occurred_on} is after the death on {died_on}: after a death only what "
             "closes the case (case-closed, participant-exited, coach-unassigned, the end of a "
-            "guidance, outflow, benefit or reunification file) is dated; a fact of before it "
-            "may still be recorded",
+            "guidance, outflow, benefit, ontzorgen or reunification file, the decision on an "
+            "objection) is dated; a fact of before it may still be recorded",
         )
 
 
@@ -568,6 +581,19 @@ class TrajectoryState:
     )  # (component, level, attempt_no) -> exam date of its result
     open_outflows: dict[OutflowType, date] = field(default_factory=dict)  # type -> started on
     open_benefits: dict[str, date] = field(default_factory=dict)  # kind -> first open grant
+    bijstand_spells: list[tuple[date, date | None]] = field(
+        default_factory=list
+    )  # the algemene_bijstand benefits, (granted on, ended on or None while open) each
+    asylum_permit: bool = False  # an asylum permit (asiel_bt, asiel_afgeleid) is recorded
+    open_ontzorgen: date | None = None  # the start of the open ontzorgen
+    ontzorgen_spells: list[tuple[date, date]] = field(
+        default_factory=list
+    )  # the ended ontzorgen, (started on, ended on) each
+    objection_filed_on: date | None = None  # the filing of the open objection against a PIP
+    objection_decided_on: date | None = None  # the decision on the latest objection
+    z_route_completed_on: date | None = None  # the eindgesprek held with outcome voldaan
+    duo_loan_granted_on: date | None = None  # the first DUO loan grant
+    duo_loan_outstanding: Decimal = Decimal(0)  # granted, less waived and reclaimed
     outflow_spells: dict[OutflowType, list[tuple[date, date]]] = field(
         default_factory=dict
     )  # type -> the ended outflows of that type, (started on, ended on) each
@@ -623,6 +649,8 @@ def _permit(event: ev.ResidencePermitRecorded, s: TrajectoryState) -> None:
         s.permit_on = event.occurred_on
     if event.permit_kind is PermitKind.ASIEL_BT and event.notified_on:
         s.asylum_notified_on = event.notified_on
+    if event.permit_kind in ASYLUM_PERMITS:
+        s.asylum_permit = True
 
 
 @_evolve.register(ev.NaturalisationGranted)
@@ -734,11 +762,61 @@ def _outflow_ended(event: ev.OutflowEnded, s: TrajectoryState) -> None:
 @_evolve.register(ev.BenefitGranted)
 def _benefit_granted(event: ev.BenefitGranted, s: TrajectoryState) -> None:
     s.open_benefits.setdefault(event.benefit_kind, event.occurred_on)
+    spells = s.bijstand_spells
+    if event.benefit_kind is BenefitKind.ALGEMENE_BIJSTAND and not (
+        spells and spells[-1][1] is None
+    ):
+        spells.append((event.occurred_on, None))
 
 
 @_evolve.register(ev.BenefitEnded)
 def _benefit_ended(event: ev.BenefitEnded, s: TrajectoryState) -> None:
     s.open_benefits.pop(event.benefit_kind, None)
+    spells = s.bijstand_spells
+    if event.benefit_kind is BenefitKind.ALGEMENE_BIJSTAND and spells and spells[-1][1] is None:
+        spells[-1] = (spells[-1][0], event.occurred_on)
+
+
+@_evolve.register(ev.OntzorgenStarted)
+def _ontzorgen(event: ev.OntzorgenStarted, s: TrajectoryState) -> None:
+    s.open_ontzorgen = event.occurred_on
+
+
+@_evolve.register(ev.OntzorgenEnded)
+def _ontzorgen_ended(event: ev.OntzorgenEnded, s: TrajectoryState) -> None:
+    if s.open_ontzorgen is not None:
+        s.ontzorgen_spells.append((s.open_ontzorgen, event.occurred_on))
+    s.open_ontzorgen = None
+
+
+@_evolve.register(ev.PipObjectionFiled)
+def _objection(event: ev.PipObjectionFiled, s: TrajectoryState) -> None:
+    s.objection_filed_on = event.occurred_on
+
+
+@_evolve.register(ev.PipObjectionDecided)
+def _objection_decided(event: ev.PipObjectionDecided, s: TrajectoryState) -> None:
+    s.objection_filed_on = None
+    s.objection_decided_on = event.occurred_on
+
+
+@_evolve.register(ev.ZRouteFinalInterviewHeld)
+def _final_interview(event: ev.ZRouteFinalInterviewHeld, s: TrajectoryState) -> None:
+    if event.outcome is FinalInterviewOutcome.VOLDAAN:
+        s.z_route_completed_on = event.occurred_on
+
+
+@_evolve.register(ev.DuoLoanGranted)
+def _loan_granted(event: ev.DuoLoanGranted, s: TrajectoryState) -> None:
+    if s.duo_loan_granted_on is None or event.occurred_on < s.duo_loan_granted_on:
+        s.duo_loan_granted_on = event.occurred_on
+    s.duo_loan_outstanding += event.amount
+
+
+@_evolve.register(ev.DuoLoanWaived)
+@_evolve.register(ev.DuoLoanReclaimed)
+def _loan_repaid(event: ev.DuoLoanWaived | ev.DuoLoanReclaimed, s: TrajectoryState) -> None:
+    s.duo_loan_outstanding -= event.amount
 
 
 @_evolve.register(ev.SocialGuidanceStarted)
@@ -1526,6 +1604,196 @@ def _rules_benefit_ended(event: ev.BenefitEnded, t: Trajectory, kind: str) -> li
             "dated when it was granted)",
         )
     _not_before(kind, event.occurred_on, granted_on, "grant", "a benefit ends after it is granted")
+    ontzorgen = t.state.open_ontzorgen
+    if event.benefit_kind is BenefitKind.ALGEMENE_BIJSTAND and ontzorgen is not None:
+        return [
+            f"the ontzorgen started {ontzorgen} is still open: it is paid from this benefit and "
+            f"ends with it (record ontzorgen-ended --on {event.occurred_on} or earlier)"
+        ]
+    return []
+
+
+def _bijstand_spell(s: TrajectoryState, on: date) -> tuple[date, date | None] | None:
+    """The algemene_bijstand benefit running on ``on``: granted on or before it, and not ended
+    on or before it."""
+    for granted_on, ended_on in s.bijstand_spells:
+        if granted_on <= on and (ended_on is None or on < ended_on):
+            return granted_on, ended_on
+    return None
+
+
+@_rules.register(ev.OntzorgenStarted)
+def _rules_ontzorgen(event: ev.OntzorgenStarted, t: Trajectory, kind: str) -> list[str]:
+    s, on = t.state, event.occurred_on
+    if s.duty is None:
+        raise RuleViolationError(
+            kind,
+            "regime",
+            "only under Wi2021, and this person has no inburgering duty: record "
+            "inburgering-duty-established first",
+        )
+    if not s.asylum_permit:
+        held = f"the permit recorded is {s.permit_kind}" if s.permit_kind else "none is recorded"
+        raise RuleViolationError(
+            kind,
+            "permit_kind",
+            f"ontzorgen is for asielstatushouders (an asiel_bt or asiel_afgeleid permit); {held}",
+        )
+    if _bijstand_spell(s, on) is None:
+        spells = ", ".join(
+            f"{granted} to {ended}" if ended else f"from {granted}"
+            for granted, ended in s.bijstand_spells
+        )
+        raise RuleViolationError(
+            kind,
+            "occurred_on",
+            f"no algemene_bijstand benefit runs on {on}"
+            + (f" (algemene_bijstand: {spells})" if spells else "")
+            + ": ontzorgen is paid from the benefit, so it starts while one runs (record "
+            "benefit-granted --benefit-kind algemene_bijstand first)",
+        )
+    if s.open_ontzorgen is not None:
+        raise RuleViolationError(
+            kind,
+            "person",
+            f"the ontzorgen started {s.open_ontzorgen} is still open: record ontzorgen-ended first",
+        )
+    for first, last in s.ontzorgen_spells:
+        if first <= on < last:
+            raise RuleViolationError(
+                kind,
+                "occurred_on",
+                f"dated {on}, inside the ontzorgen of {first} to {last}: one ontzorgen at a time",
+            )
+    twice = sorted({item for item in event.items if event.items.count(item) > 1})
+    if twice:
+        raise RuleViolationError(
+            kind, "items", f"{', '.join(twice)} given more than once: give each item once"
+        )
+    ruleset = rules.ontzorgen_rules_on(on)
+    missing = [item for item in ruleset.required_items if item not in event.items]
+    if not missing:
+        return []
+    return [
+        f"items without {', '.join(missing)}: ontzorgen rule set {ruleset.version} (valid from "
+        f"{ruleset.valid_from}) has the municipality pay "
+        f"{', '.join(ruleset.required_items)} from the benefit: recorded as given"
+    ]
+
+
+@_rules.register(ev.OntzorgenEnded)
+def _rules_ontzorgen_ended(event: ev.OntzorgenEnded, t: Trajectory, kind: str) -> list[str]:
+    s, on = t.state, event.occurred_on
+    started_on = s.open_ontzorgen
+    if started_on is None:
+        ended = f" (the last ended on {s.ontzorgen_spells[-1][1]})" if s.ontzorgen_spells else ""
+        raise RuleViolationError(
+            kind, "person", f"no open ontzorgen to end{ended}: record ontzorgen-started first"
+        )
+    _not_before(kind, on, started_on, "start", "ontzorgen ends after it starts")
+    spell = _bijstand_spell(s, started_on)
+    benefit_end = spell[1] if spell else None
+    if benefit_end is not None and on > benefit_end:
+        raise RuleViolationError(
+            kind,
+            "occurred_on",
+            f"dated {on}, after the algemene_bijstand benefit it is paid from ended on "
+            f"{benefit_end}: ontzorgen ends with the benefit, at the latest on that day",
+        )
+    planned = rules.ontzorgen_planned_end(started_on)
+    if on > planned:
+        months = rules.ontzorgen_rules_on(started_on).planned_months
+        return [
+            f"ended {on}, after its planned end on {planned} ({months} months after the start "
+            f"on {started_on}): ontzorgen beyond that is voluntary, with the person's consent"
+        ]
+    return []
+
+
+@_rules.register(ev.PipObjectionFiled)
+def _rules_objection(event: ev.PipObjectionFiled, t: Trajectory, kind: str) -> list[str]:
+    s = t.state
+    if s.pip_v1_on is None:
+        raise RuleViolationError(kind, "person", "no PIP to object to: record pip-adopted first")
+    if s.objection_filed_on is not None:
+        raise RuleViolationError(
+            kind,
+            "person",
+            f"the objection filed {s.objection_filed_on} is not decided yet: record "
+            "pip-objection-decided first",
+        )
+    _not_before(
+        kind,
+        event.occurred_on,
+        s.pip_v1_on,
+        "PIP version 1",
+        "an objection follows the decision it objects to",
+    )
+    return []
+
+
+@_rules.register(ev.PipObjectionDecided)
+def _rules_objection_decided(event: ev.PipObjectionDecided, t: Trajectory, kind: str) -> list[str]:
+    s = t.state
+    filed_on = s.objection_filed_on
+    if filed_on is None:
+        decided = (
+            f" (the last was decided on {s.objection_decided_on})" if s.objection_decided_on else ""
+        )
+        raise RuleViolationError(
+            kind,
+            "person",
+            f"no open objection to decide{decided}: record pip-objection-filed first",
+        )
+    _not_before(
+        kind, event.occurred_on, filed_on, "objection", "an objection is decided after it is filed"
+    )
+    return []
+
+
+@_rules.register(ev.ZRouteFinalInterviewHeld)
+def _rules_final_interview(
+    event: ev.ZRouteFinalInterviewHeld, t: Trajectory, kind: str
+) -> list[str]:
+    s = t.state
+    if s.leerroute is not LearningRoute.Z:
+        raise RuleViolationError(
+            kind,
+            "leerroute",
+            f"the eindgesprek is part of the Z-route only; this person's leerroute is "
+            f"{s.leerroute or 'not set'}",
+        )
+    if s.z_route_completed_on is not None:
+        raise RuleViolationError(
+            kind,
+            "person",
+            f"the eindgesprek of {s.z_route_completed_on} completed the Z-route already "
+            "(outcome voldaan)",
+        )
+    return []
+
+
+@_rules.register(ev.DuoLoanReclaimed)
+def _rules_loan_reclaimed(event: ev.DuoLoanReclaimed, t: Trajectory, kind: str) -> list[str]:
+    s = t.state
+    if s.duo_loan_granted_on is None:
+        raise RuleViolationError(
+            kind, "person", "no DUO loan to reclaim: record duo-loan-granted first"
+        )
+    _not_before(
+        kind,
+        event.occurred_on,
+        s.duo_loan_granted_on,
+        "loan",
+        "a loan is reclaimed after it is granted",
+    )
+    if event.amount > s.duo_loan_outstanding:
+        raise RuleViolationError(
+            kind,
+            "amount",
+            f"{event.amount:.2f} is more than the {s.duo_loan_outstanding:.2f} of the DUO loan "
+            "still outstanding (granted, less what was waived or reclaimed)",
+        )
     return []
 
 

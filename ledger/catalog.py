@@ -28,6 +28,8 @@ DUTCH_TERMS: dict[type[ev.TrajectEvent], str] = {
     ev.BenefitApplied: "aanvraag uitkering / leenbijstand (benefit application)",
     ev.BenefitGranted: "uitkering toegekend (benefit granted)",
     ev.BenefitEnded: "uitkering beëindigd (benefit ended)",
+    ev.OntzorgenStarted: "ontzorgen gestart (fixed costs paid from the benefit)",
+    ev.OntzorgenEnded: "ontzorgen beëindigd (ontzorgen ended)",
     ev.SocialGuidanceStarted: "maatschappelijke begeleiding (social guidance) gestart",
     ev.SocialGuidanceEnded: "maatschappelijke begeleiding beëindigd",
     ev.CoachAssigned: "regisseur / klantmanager / coach toegewezen",
@@ -40,6 +42,8 @@ DUTCH_TERMS: dict[type[ev.TrajectEvent], str] = {
     ev.BroadIntakeCompleted: "brede intake afgerond (broad intake completed)",
     ev.LearnabilityTestTaken: "leerbaarheidstoets (learnability test)",
     ev.PipAdopted: "PIP vastgesteld (personal integration and participation plan adopted)",
+    ev.PipObjectionFiled: "bezwaar PIP ingediend (objection against the PIP filed)",
+    ev.PipObjectionDecided: "beslissing op bezwaar PIP (objection decided)",
     ev.LearningRouteStarted: "leerroute gestart (learning route started)",
     ev.LearningRouteChanged: "leerroute gewijzigd (learning route changed)",
     ev.DowngradedToA2: "afschalen B1 naar A2 (downgrade of exams)",
@@ -48,12 +52,14 @@ DUTCH_TERMS: dict[type[ev.TrajectEvent], str] = {
     ev.MapCompleted: "MAP afgerond (labour-market and participation module)",
     ev.OnaCompleted: "ONA afgerond (orientation on the Dutch labour market)",
     ev.ExamResultRecorded: "examenuitslag (exam result)",
+    ev.ZRouteFinalInterviewHeld: "eindgesprek Z-route (final interview of the Z-route)",
     ev.LanguageLevelAssessed: "taalniveau (language level)",
     ev.TermExtended: "verlenging termijn (term extension)",
     ev.FineImposed: "boete (fine)",
     ev.FineWithdrawn: "boete ingetrokken (fine withdrawn)",
     ev.DuoLoanGranted: "lening DUO verstrekt (Wi2013 loan)",
     ev.DuoLoanWaived: "lening DUO kwijtgescholden (loan waived)",
+    ev.DuoLoanReclaimed: "lening DUO teruggevorderd (loan reclaimed)",
     ev.InburgeringDutyFulfilled: "inburgeringsplicht voldaan (duty fulfilled)",
     ev.LadderAssessed: "Participatieladder (participation ladder, rungs 1-6)",
     ev.ProfileUpdated: "beroepsrichting, opleiding (occupational direction, education)",
@@ -104,8 +110,9 @@ IMPORT_ALIASES: dict[type[ev.TrajectEvent], dict[str, str]] = {
 
 
 def cli_name(cls: type[ev.TrajectEvent]) -> str:
-    """``LadderAssessed`` → ``ladder-assessed``."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", cls.__name__).lower()
+    """``LadderAssessed`` → ``ladder-assessed``; ``ZRouteFinalInterviewHeld`` →
+    ``z-route-final-interview-held`` (a capital before a word starts a word of its own)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", cls.__name__).lower()
 
 
 @dataclass(frozen=True)

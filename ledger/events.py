@@ -55,6 +55,7 @@ from ledger.values import (
     ExamComponent,
     ExamLevel,
     ExamOutcome,
+    FinalInterviewOutcome,
     FulfilmentBasis,
     Fund,
     GemeenteCode,
@@ -64,6 +65,9 @@ from ledger.values import (
     HousingRoute,
     LearningRoute,
     MainGoal,
+    ObjectionOutcome,
+    OntzorgenEndReason,
+    OntzorgenItem,
     OutflowType,
     PermitKind,
     Regime,
@@ -442,6 +446,36 @@ class BenefitEnded(_BenefitEvent):
     """
 
 
+class OntzorgenStarted(TrajectEvent):
+    """Ontzorgen starts: fixed costs paid from the benefit (Wi2021; occurred_on: start).
+
+    The municipality pays them on the person's behalf (Participatiewet art. 56a). For an
+    asielstatushouder (an asiel_bt or asiel_afgeleid permit) with a Wi2021 inburgering duty,
+    while an algemene_bijstand benefit runs: it starts on or after the benefit's grant and before
+    its end. One ontzorgen is open at a time, and it is not dated inside an earlier one.
+    It is planned to end 6 months after its start (the ontzorgen rule set in force on the
+    start). Items the rule set requires (until April 2023: rent, energy, water and the
+    health-insurance premium) and not given are recorded with a warning.
+    """
+
+    items: tuple[OntzorgenItem, ...] = Field(
+        min_length=1,
+        description="fixed costs paid from the benefit, each once",
+        examples=["huur"],
+    )
+
+
+class OntzorgenEnded(TrajectEvent):
+    """Ontzorgen ends (occurred_on: end).
+
+    Ends the open ontzorgen, not before its start, and at the latest on the day the benefit it
+    is paid from ended (it ends with the benefit). An end after the planned end (6 months after
+    the start) is recorded with a warning.
+    """
+
+    end_reason: OntzorgenEndReason | None = Field(default=None, description="why it ended")
+
+
 # ---------------------------------------------------------------------------------------------
 # E. Guidance, coaching and help requests
 # ---------------------------------------------------------------------------------------------
@@ -632,6 +666,23 @@ class PipAdopted(TrajectEvent):
     contact_person: Text | None = staff_name("contact person", optional=True)
 
 
+class PipObjectionFiled(TrajectEvent):
+    """Bezwaar (objection) against the PIP decision filed (Wi2021; occurred_on: filed on).
+
+    Needs an adopted PIP, and is not dated before the first PIP's dagtekening. One objection is
+    open at a time: the next is filed after the open one is decided.
+    """
+
+
+class PipObjectionDecided(TrajectEvent):
+    """The objection against the PIP is decided (occurred_on: decided on).
+
+    Decides the open objection, not before it was filed.
+    """
+
+    outcome: ObjectionOutcome = Field(description="the decision on the objection")
+
+
 class LearningRouteStarted(TrajectEvent):
     """A leerroute starts (occurred_on: start)."""
 
@@ -739,6 +790,16 @@ class ExamResultRecorded(TrajectEvent):
         return self
 
 
+class ZRouteFinalInterviewHeld(TrajectEvent):
+    """Eindgesprek of the Z-route held (Wi2021; occurred_on: held on).
+
+    Only while the person's leerroute is Z; once one is held with outcome voldaan (the Z-route
+    completed), no other is.
+    """
+
+    outcome: FinalInterviewOutcome = Field(description="whether the Z-route is completed")
+
+
 class LanguageLevelAssessed(TrajectEvent):
     """Language level assessed (occurred_on: assessed on)."""
 
@@ -799,11 +860,22 @@ class DuoLoanWaived(TrajectEvent):
     amount: Amount = Field(description="amount in euro", examples=["6500"])
 
 
+class DuoLoanReclaimed(TrajectEvent):
+    """Wi2013 DUO loan reclaimed (occurred_on: date).
+
+    After a DUO loan is granted, not dated before the first grant, and not more than the loan
+    still outstanding (granted, less what was waived or reclaimed before).
+    """
+
+    amount: Amount = Field(description="amount in euro", examples=["1200"])
+
+
 class InburgeringDutyFulfilled(TrajectEvent):
     """Inburgeringsplicht voldaan (occurred_on: fulfilled on).
 
     Fulfils the person's open inburgering duty, once, and not before the duty's start. After
-    it no brede intake, PIP, leerroute, afschalen or term extension of that duty is dated.
+    it no brede intake, PIP, leerroute, afschalen, term extension or Z-route eindgesprek of
+    that duty is dated.
     """
 
     basis: FulfilmentBasis = Field(description="basis of fulfilment")
@@ -925,10 +997,10 @@ class Deceased(TrajectEvent):
     """The person died (occurred_on: date of death); recorded once.
 
     After it, a fact dated after the death is refused unless it closes what the death left
-    open: the case, an AMIF participation, a coach's assignment, a guidance, outflow, benefit
-    or reunification file. A fact dated on or before the death may still be recorded late. A
-    death recorded late is not dated before a fact of the path already recorded (other than
-    those closing facts).
+    open: the case, an AMIF participation, a coach's assignment, a guidance, outflow, benefit,
+    ontzorgen or reunification file, an objection against the PIP. A fact dated on or before the
+    death may still be recorded late. A death recorded late is not dated before a fact of the
+    path already recorded (other than those closing facts).
     """
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from typing import Protocol, TypeVar
 
-from ledger.values import Regime, add_months
+from ledger.values import OntzorgenItem, Regime, add_months
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,34 @@ RULESETS: tuple[RuleSet, ...] = (RuleSet(version="2026.1", valid_from=date(2007,
 """Every rule set ever in force, oldest first. Append; never edit."""
 
 
+@dataclass(frozen=True)
+class OntzorgenRules:
+    """One version of the ontzorgen parameters (domain.md §2 E.9). A rule set of its own, so
+    that a change to ontzorgen never changes the version other derived facts record."""
+
+    version: str
+    valid_from: date
+    # §2 E.9 ontzorgen (Pw art. 56a): mandatory for 6 months from the start [V SCHULINCK]
+    planned_months: int = 6
+    # §2 E.9 the fixed costs paid from the benefit; one not paid is recorded with a warning
+    required_items: tuple[OntzorgenItem, ...] = (
+        OntzorgenItem.HUUR,
+        OntzorgenItem.ENERGIE,
+        OntzorgenItem.WATER,
+        OntzorgenItem.ZORGVERZEKERING,
+    )
+
+
+ONTZORGEN_RULES: tuple[OntzorgenRules, ...] = (
+    OntzorgenRules(version="ontzorgen.2022.1", valid_from=date(2022, 1, 1)),
+    # April 2023: maatwerk ahead of a law amendment; the municipality no longer has to pay the
+    # fixed costs itself, the duty to ontzorgen remains [V GEMNU-2023]. The day in April is not
+    # known [U]: the first of the month is assumed.
+    OntzorgenRules(version="ontzorgen.2023.1", valid_from=date(2023, 4, 1), required_items=()),
+)
+"""Every ontzorgen rule set ever in force, oldest first. Append; never edit."""
+
+
 class Dated(Protocol):
     @property
     def valid_from(self) -> date: ...
@@ -86,9 +114,26 @@ def current_rules() -> RuleSet:
     return RULESETS[-1]
 
 
-def rule_parameters(ruleset: RuleSet) -> dict[str, str]:
-    """The parameters as strings, for documentation and for storing beside a projection."""
-    return {f.name: str(getattr(ruleset, f.name)) for f in fields(ruleset)}
+def rule_parameters(ruleset: RuleSet | OntzorgenRules) -> dict[str, str]:
+    """The parameters as strings, for documentation and for storing beside a projection (a
+    list of values comma-separated, ``none`` when empty)."""
+    return {f.name: _parameter_text(getattr(ruleset, f.name)) for f in fields(ruleset)}
+
+
+def _parameter_text(value: object) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(str(item) for item in value) or "none"
+    return str(value)
+
+
+def ontzorgen_rules_on(day: date) -> OntzorgenRules:
+    """The ontzorgen rule set in force on ``day`` (an ontzorgen's start)."""
+    return in_force(ONTZORGEN_RULES, day)
+
+
+def ontzorgen_planned_end(start: date) -> date:
+    """Ontzorgen started on ``start`` ends, as planned, this many months later (6)."""
+    return add_months(start, ontzorgen_rules_on(start).planned_months)
 
 
 def derive_regime(duty_start: date) -> Regime:

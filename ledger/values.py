@@ -232,6 +232,23 @@ class BenefitKind(StrEnum):
     BIJZONDERE = "bijzondere"
 
 
+class OntzorgenItem(StrEnum):
+    """A fixed cost the municipality pays from the benefit on the person's behalf (Pw art. 56a)."""
+
+    HUUR = "huur"  # rent
+    ENERGIE = "energie"  # gas and electricity
+    WATER = "water"
+    ZORGVERZEKERING = "zorgverzekering"  # health-insurance premium
+
+
+class OntzorgenEndReason(StrEnum):
+    TERMIJN_VERSTREKEN = "termijn_verstreken"  # the planned months have passed
+    BIJSTAND_BEEINDIGD = "bijstand_beeindigd"  # the benefit it is paid from ended
+    ZELFREDZAAM = "zelfredzaam"  # ended early: the person pays the fixed costs themself
+    VERHUISD = "verhuisd"  # moved to another municipality
+    OVERIG = "overig"
+
+
 class StaffRole(StrEnum):
     REGISSEUR = "regisseur"
     KLANTMANAGER = "klantmanager"
@@ -276,6 +293,23 @@ class ExamLevel(StrEnum):
     A2 = "A2"
     B1 = "B1"
     B2 = "B2"
+
+
+class ObjectionOutcome(StrEnum):
+    """The decision on a bezwaar (objection, Awb chapter 7)."""
+
+    GEGROND = "gegrond"  # upheld: the PIP is revised
+    DEELS_GEGROND = "deels_gegrond"  # partly upheld
+    ONGEGROND = "ongegrond"  # dismissed: the PIP stands
+    NIET_ONTVANKELIJK = "niet_ontvankelijk"  # inadmissible (late, incomplete)
+    INGETROKKEN = "ingetrokken"  # withdrawn by the person
+
+
+class FinalInterviewOutcome(StrEnum):
+    """The outcome of the eindgesprek that completes the Z-route."""
+
+    VOLDAAN = "voldaan"  # the Z-route is completed
+    NIET_VOLDAAN = "niet_voldaan"
 
 
 class ExamOutcome(StrEnum):

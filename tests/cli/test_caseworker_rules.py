@@ -519,8 +519,8 @@ def test_after_a_death_the_case_and_the_participation_are_closed(store: Traject)
         "--assessor", "r.jansen",
         stderr="LadderAssessed: occurred_on: 2024-06-02 is after the death on 2024-06-01: after "
         "a death only what closes the case (case-closed, participant-exited, coach-unassigned, "
-        "the end of a guidance, outflow, benefit or reunification file) is dated; a fact of "
-        "before it may still be recorded",
+        "the end of a guidance, outflow, benefit, ontzorgen or reunification file, the decision "
+        "on an objection) is dated; a fact of before it may still be recorded",
     )  # fmt: skip
     refused(
         store,

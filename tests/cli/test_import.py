@@ -121,6 +121,66 @@ def test_a_file_of_several_kinds_is_recorded(ledger: Traject, tmp_path: Path) ->
     assert not (tmp_path / "clients.rejects.jsonl").exists()
 
 
+def test_ontzorgen_objections_the_eindgesprek_and_a_loan_reclaim_are_imported(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    def line(kind: str, person: str, on: str, **fields: Any) -> dict[str, Any]:
+        return {"kind": kind, "person": person, "occurred_on": on, **fields}
+
+    def person(key: str, bsn: str) -> dict[str, Any]:
+        born = {"birth_date": "1990-04-02", "sex": "f", "nationality": ["SY"], "bsn": bsn}
+        return line("person-registered", key, "2023-01-10", **born)
+
+    wi2021 = [
+        person("C-2001", BSN),
+        line("residence-permit-recorded", "C-2001", "2023-01-11", permit_kind="asiel_bt"),
+        line("inburgering-duty-established", "C-2001", "2023-02-01", duty_start="2023-02-01"),
+        line("benefit-granted", "C-2001", "2023-05-01", benefit_kind="algemene_bijstand"),
+        line("ontzorgen-started", "C-2001", "2023-05-01", items=["huur", "zorgverzekering"]),
+        line("ontzorgen-ended", "C-2001", "2023-11-01", end_reason="termijn_verstreken"),
+        line(
+            "pip-adopted",
+            "C-2001",
+            "2023-04-01",
+            version=1,
+            leerroute="Z",
+            hoofddoel="participatie",
+            pvt_intensity="standaard",
+            map_intensity="standaard",
+            decision_ref="PIP-2023-0007",
+        ),
+        line("pip-objection-filed", "C-2001", "2023-04-20"),
+        line("pip-objection-decided", "C-2001", "2023-06-15", outcome="ongegrond"),
+        line("z-route-final-interview-held", "C-2001", "2024-03-01", outcome="voldaan"),
+    ]
+    wi2013 = [
+        person("C-2002", "111222333"),
+        line("inburgering-duty-established", "C-2002", "2020-01-06", duty_start="2020-01-06"),
+        line("duo-loan-granted", "C-2002", "2020-06-01", amount="6500"),
+        line("DuoLoanReclaimed", "C-2002", "2022-01-10", amount="1200.50"),
+    ]
+    source = write(tmp_path / "steps.jsonl", wi2021 + wi2013)
+
+    result = ledger.ok("import", str(source))
+
+    assert last_line(result.stdout).startswith(
+        "14 written, 0 skipped (already present), 0 rejected"
+    )
+    events = ledger.json("timeline", person_id(ledger))["events"]
+    assert [e["kind"] for e in events][-6:] == [
+        "OntzorgenStarted",
+        "OntzorgenEnded",
+        "PipAdopted",
+        "PipObjectionFiled",
+        "PipObjectionDecided",
+        "ZRouteFinalInterviewHeld",
+    ]
+    assert events[4]["recorded"]["fields"] == {"items": ["huur", "zorgverzekering"]}
+    assert events[8]["recorded"]["fields"] == {"outcome": "ongegrond"}
+    loan = ledger.json("timeline", person_id(ledger, "111222333"))["events"][-1]
+    assert (loan["kind"], loan["recorded"]["fields"]) == ("DuoLoanReclaimed", {"amount": "1200.50"})
+
+
 def test_a_number_in_exponent_notation_is_imported_as_its_plain_decimal(
     ledger: Traject, tmp_path: Path
 ) -> None:

@@ -495,6 +495,9 @@ WI2021_ONLY = {
     ev.MapCompleted: {},
     ev.DowngradedToA2: {},
     ev.PreIntegrationRecorded: {},
+    ev.OntzorgenStarted: {"items": ["huur"]},
+    ev.PipObjectionFiled: {},
+    ev.ZRouteFinalInterviewHeld: {"outcome": "voldaan"},
 }
 WI2013_ONLY = {
     ev.OnaCompleted: {"mode": "eindgesprek"},
