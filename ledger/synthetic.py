@@ -346,11 +346,14 @@ class Generator:
         person_id = _uuid(rng)
         arrivals = self.referent(rng, referent, index, linked_on, person_id, slots=room - 1)
         plans = [referent]
+        # the family joins a housed referent: not before the referent's first housing (and
+        # recorded after it, which is recorded in at most two days)
+        joins_from = min(f.on for f in referent.facts if f.kind == "housed") + timedelta(days=3)
         for number, (relation, arrived_on, member_id) in enumerate(arrivals, start=1):
             member = PersonPlan(self.key(index + number), referent.municipality)
             self.nareiziger(
                 rng, member, index=index + number, relation=relation, arrived=arrived_on,
-                household_id=person_id, person_id=member_id,
+                household_id=person_id, person_id=member_id, joins_from=joins_from,
             )  # fmt: skip
             plans.append(member)
         return plans
@@ -849,8 +852,10 @@ class Generator:
         arrived: date,
         household_id: UUID,
         person_id: UUID,
+        joins_from: date,
     ) -> None:
-        """A family member: registered on arrival, derived permit, housed with the referent."""
+        """A family member: registered on arrival, derived permit, housed with the referent
+        (from ``joins_from``: once the referent is housed)."""
         adult = relation == "partner"
         age_days = rng.randint(19 * 365, 50 * 365) if adult else rng.randint(200, 17 * 365)
         birth = arrived - timedelta(days=age_days)
@@ -859,7 +864,7 @@ class Generator:
         permit_on = arrived + _days(rng, 3, 30)
         p.add("residence-permit-recorded", permit_on, permit_kind="asiel_afgeleid",
               valid_until=add_months(permit_on, 60).isoformat(), source="ind")  # fmt: skip
-        settled = permit_on + _days(rng, 0, 14)
+        settled = max(permit_on + _days(rng, 0, 14), joins_from)
         self.settle(rng, p, settled, koppeling=False)
         self.life(rng, p, settled, birth)
 

@@ -146,6 +146,28 @@ def check_life_course(records: list[dict[str, Any]], until: date) -> None:
                 k.startswith("event-") for k in seen[seen.index("deceased") + 1 :]
             ), key
         assert recorded == sorted(recorded), f"{key}: recorded times out of order"
+    check_households(records)
+
+
+def check_households(records: list[dict[str, Any]]) -> None:
+    """A household member housed by route nareis joins a referent housed before, on or before
+    the member's housing date (domain.md §2.4, hard)."""
+    housed: dict[str, date] = {}  # the first housing of each person id, as the file has it
+    households: dict[str, str] = {}  # a member's referent, by external key
+    ids: dict[str, str] = {}  # person id by external key
+    for line in records:
+        key = line.get("person")
+        if line["kind"] == "person-registered" and "person_id" in line:
+            ids[key] = line["person_id"]
+            if "household_id" in line and line["household_id"] != line["person_id"]:
+                households[key] = line["household_id"]
+        if line["kind"] != "housed" or key not in ids:
+            continue
+        on = date.fromisoformat(line["occurred_on"])
+        if line["route"] == "nareis" and key in households:
+            referent = housed.get(households[key])
+            assert referent is not None and referent <= on, f"{key}: referent not housed"
+        housed.setdefault(ids[key], on)
 
 
 def test_every_person_follows_the_life_course() -> None:
@@ -160,6 +182,15 @@ def test_the_life_course_holds_for_any_seed_and_start_year(seed: int, start_year
         corrections=True, person_ids=True, municipalities=2,
     )  # fmt: skip
     check_life_course(list(generate(config)), min(UNTIL, date(start_year + 2, 12, 31)))
+
+
+def test_a_nareiziger_arriving_before_the_referent_is_housed_waits_for_the_housing() -> None:
+    # seed 27 has a family member with a permit days before the referent moves in
+    config = Settings(
+        persons=40, seed=27, start_year=2020, years=3, until=UNTIL, recorded_at=True,
+        corrections=True, person_ids=True, municipalities=2,
+    )  # fmt: skip
+    check_households(list(generate(config)))
 
 
 def test_regimes_follow_the_duty_start() -> None:
