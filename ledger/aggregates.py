@@ -503,6 +503,12 @@ def check_period_years(event: ev.TrajectEvent) -> None:
             raise RuleViolationError(kind_name(type(event)), name, problem)
 
 
+def as_it_stood(aggregate: StreamAggregate, version: int) -> StreamAggregate:
+    """The stream as it stood when its event ``version`` was recorded: the events before it."""
+    earlier = [aggregate.stored[number] for number in range(1, version)]
+    return project_stream(None, earlier) or type(aggregate)(aggregate.id)
+
+
 def corrected_event(target: ev.TrajectEvent, correction: ev.EventCorrected) -> ev.TrajectEvent:
     """The target event with the correction's new values, validated by the target's model."""
     state = target.model_dump(mode="json")

@@ -46,6 +46,7 @@ from ledger.aggregates import (
     Project,
     StreamAggregate,
     Trajectory,
+    as_it_stood,
     corrected_event,
     dutch_day,
     project_stream,
@@ -110,7 +111,9 @@ from ledger.special import (
 )
 from ledger.values import GEMEENTE_PATTERN, HousingRoute, normalise_bsn
 
-ACROSS_STREAMS = frozenset({ev.ParticipantEnrolled, ev.EventCorrected, ev.PersonRegistered})
+ACROSS_STREAMS = frozenset(
+    {ev.ParticipantEnrolled, ev.EventCorrected, ev.PersonRegistered, ev.Housed, ev.TenancySigned}
+)
 """The facts whose rules may read other streams than their own (``ledger.enrolments``,
 ``ledger.households``)."""
 MAX_ATTEMPTS = 8
@@ -319,12 +322,6 @@ def as_day(value: date | str | None, kind: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise ValidationFailedError(kind, [("occurred_on", "not a date (YYYY-MM-DD)")]) from None
-
-
-def as_it_stood(aggregate: StreamAggregate, version: int) -> StreamAggregate:
-    """The stream as it stood when its event ``version`` was recorded: the events before it."""
-    earlier = [aggregate.stored[number] for number in range(1, version)]
-    return project_stream(None, earlier) or type(aggregate)(aggregate.id)
 
 
 def holds_of(
@@ -1044,14 +1041,16 @@ class TrajectoryLedger(Application[UUID]):
             lambda code: self._guarded_project(code, guards),
             lambda project: self.enrolments(project.id, guards),
         )
-        check_household(aggregate, event, self.is_registered)
+        check_household(aggregate, event, lambda stream_id: self._guarded(stream_id, guards))
 
-    def is_registered(self, stream_id: UUID) -> bool:
-        """Whether ``stream_id`` is a registered person's stream."""
+    def _guarded(self, stream_id: UUID, guards: list[Guard]) -> StreamAggregate | None:
+        """A stream (None: no such stream), noted in ``guards`` at the version read."""
         try:
-            return self._trajectory(stream_id).state.registered
-        except PersonNotFoundError:
-            return False
+            aggregate = self._get(stream_id)
+        except AggregateNotFoundError:
+            aggregate = None
+        guards.append(StreamGuard(stream_id, aggregate.version if aggregate else 0))
+        return aggregate
 
     def _guarded_project(self, code: str, guards: list[Guard]) -> StreamAggregate:
         """A project's stream (:meth:`_project`), noted in ``guards`` at the version read."""

@@ -322,15 +322,15 @@ class BatchWriter:
         """The rules of ``event`` that read other streams (an enrolment's project, a
         household's referent), as this writer holds them."""
         check_across_streams(aggregate, event, self._project, self._enrolments)
-        check_household(aggregate, event, self._registered)
+        check_household(aggregate, event, self._referent)
         if stream_id in self.streams:  # a new person's stream is kept once its event is
             self.streams.move_to_end(stream_id)  # the person's, used after the other
 
-    def _registered(self, stream_id: UUID) -> bool:
-        """Whether ``stream_id`` is a registered person's stream as this writer holds it (this
-        batch's own registrations included), for a household's referent."""
-        referent = self._cached(stream_id)
-        return isinstance(referent, Trajectory) and referent.state.registered
+    def _referent(self, stream_id: UUID) -> StreamAggregate | None:
+        """A household's referent as this writer holds it (this batch's own facts included); a
+        referent changed meanwhile makes the save fail and the batch be checked again."""
+        self.pending.reads.add(stream_id)
+        return self._cached(stream_id)
 
     def _project(self, code: str) -> StreamAggregate:
         """A project's stream as this writer holds it, for an enrolment's window; a project

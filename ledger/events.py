@@ -387,7 +387,9 @@ class CoaLinkWithdrawn(TrajectEvent):
 class TenancySigned(TrajectEvent):
     """Huurcontract signed (occurred_on: signed on).
 
-    Not dated before the active koppeling it follows (koppeling → tenancy → housed).
+    Not dated before the active koppeling it follows (koppeling → tenancy → housed). Without
+    a koppeling, a member of another person's household (a nareiziger) signs a first tenancy
+    only once that referent is housed, on or before the tenancy's date.
     """
 
     housing_kind: HousingKind = Field(description="kind of dwelling")
@@ -402,8 +404,10 @@ class Housed(TrajectEvent):
     Not dated before the koppeling it uses (route koppeling), nor before a tenancy signed since
     the previous housing (koppeling → tenancy → housed). Through a koppeling (route koppeling)
     the move-in is in the municipality the koppeling links to: that municipality's taakstelling
-    is what it realises. ``counts_for_taakstelling`` is derived; given (stated, or kept by an
-    export), it is recorded as given, with a warning when the rule set derives otherwise.
+    is what it realises. Route nareis is for a nareiziger: a member of another person's
+    household joins a housed referent, so is not housed before that referent's first housing.
+    ``counts_for_taakstelling`` is derived; given (stated, or kept by an export), it is recorded
+    as given, with a warning when the rule set derives otherwise.
     """
 
     housing_kind: HousingKind = Field(description="kind of dwelling")

@@ -799,12 +799,21 @@ def test_finding_a_person_by_an_invalid_bsn_names_the_11_proef(app):
         app.find_person_by_bsn("123456789")
 
 
-def test_a_household_member_may_sign_a_tenancy_without_a_koppeling(app):
-    referent = register(app)
+def test_a_member_of_a_housed_referents_household_may_sign_a_tenancy_without_a_koppeling(app):
+    referent = linked_person(app)
     member = register(app, household_id=referent)
-    recorded = app.record(
-        member, ev.TenancySigned, occurred_on=date(2024, 5, 1), housing_kind="regulier"
+    tenancy = {"occurred_on": date(2024, 5, 1), "housing_kind": "regulier"}
+    # the referent has no home yet: the household has none to sign for
+    with pytest.raises(RuleViolationError, match="TenancySigned: person: the household's referent"):
+        app.record(member, ev.TenancySigned, **tenancy)
+    app.record(
+        referent,
+        ev.Housed,
+        occurred_on=date(2024, 4, 1),
+        housing_kind="regulier",
+        route="koppeling",
     )
+    recorded = app.record(member, ev.TenancySigned, **tenancy)
     assert recorded.version == 2
 
 

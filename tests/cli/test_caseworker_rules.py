@@ -245,11 +245,75 @@ def test_a_hand_over_and_a_benefit_end_follow_what_they_end(store: Traject) -> N
     store.ok("record", "coach-unassigned", person, "--on", "2024-09-30", *coach)
 
 
+def housed_referent(store: Traject, on: str) -> str:
+    """A statushouder linked by COA and housed through the koppeling on ``on``."""
+    referent = store.linked_person()
+    store.ok("record", "tenancy-signed", referent, "--on", days_ago(14), "--housing-kind",
+             "regulier")  # fmt: skip
+    store.ok("record", "housed", referent, "--on", on, "--housing-kind", "regulier",
+             "--route", "koppeling")  # fmt: skip
+    return referent
+
+
+def family_member(store: Traject, referent: str) -> str:
+    return store.register("--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY",
+                          "--household-id", referent)  # fmt: skip
+
+
+def test_a_nareiziger_is_housed_only_in_a_housed_referents_household(store: Traject) -> None:
+    # the referent is linked by COA but has no home yet: the family member cannot join it
+    referent = store.linked_person()
+    member = family_member(store, referent)
+    nareis = ("--housing-kind", "regulier", "--route", "nareis")
+    refused(
+        store,
+        "record", "housed", member, "--on", days_ago(6), *nareis,
+        stderr=f"Housed: route: the household's referent {referent} is not housed: a "
+        "nareiziger joins a housed referent's household (record the referent's housing first)",
+    )  # fmt: skip
+    # nor sign a tenancy of their own without a koppeling
+    refused(
+        store,
+        "record", "tenancy-signed", member, "--on", days_ago(6), "--housing-kind", "regulier",
+        stderr=f"TenancySigned: person: the household's referent {referent} is not housed: a "
+        "nareiziger joins a housed referent's household (record the referent's housing first)",
+    )  # fmt: skip
+    # the referent moves in; a housing of the member dated before it is still refused
+    store.ok("record", "tenancy-signed", referent, "--on", days_ago(14), "--housing-kind",
+             "regulier")  # fmt: skip
+    store.ok("record", "housed", referent, "--on", days_ago(8), "--housing-kind", "regulier",
+             "--route", "koppeling")  # fmt: skip
+    refused(
+        store,
+        "record", "housed", member, "--on", days_ago(9), *nareis,
+        stderr=f"Housed: occurred_on: dated {days_ago(9)}, before the housing of the household's "
+        f"referent {referent} on {days_ago(8)}: a nareiziger joins a housed referent's household",
+    )  # fmt: skip
+    # joining the housed referent: accepted
+    store.ok("record", "housed", member, "--on", days_ago(6), *nareis)
+    assert kinds(store, member) == ["PersonRegistered", "Housed"]
+
+
+def test_a_correction_cannot_move_a_nareis_housing_before_the_referents(store: Traject) -> None:
+    referent = housed_referent(store, days_ago(8))
+    member = family_member(store, referent)
+    store.ok("record", "housed", member, "--on", days_ago(6), "--housing-kind", "regulier",
+             "--route", "nareis")  # fmt: skip
+
+    refused(
+        store,
+        "correct", member, "2", "--set", f"occurred_on={days_ago(10)}", "--reason", "typo",
+        stderr=f"Housed: occurred_on: dated {days_ago(10)}, before the housing of the "
+        f"household's referent {referent} on {days_ago(8)}: a nareiziger joins a housed "
+        "referent's household",
+    )  # fmt: skip
+
+
 def test_a_person_housed_as_a_nareiziger_is_not_linked_by_coa(store: Traject) -> None:
-    # a family member joins the referent's household (no permit recorded yet) and moves in
-    referent = store.register()
-    member = store.register("--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY",
-                            "--household-id", referent)  # fmt: skip
+    # a family member joins the housed referent's household (no permit recorded yet) and
+    # moves in
+    referent = housed_referent(store, days_ago(8))
+    member = family_member(store, referent)
     store.ok("record", "housed", member, "--on", days_ago(5), "--housing-kind", "regulier",
              "--route", "nareis")  # fmt: skip
     refused(

@@ -596,6 +596,43 @@ def test_a_dry_run_checks_the_domain_rules_against_the_lines_before_it(
     assert ledger.event_count() == 0
 
 
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "import"])
+def test_a_nareiziger_is_housed_after_the_referent_as_the_file_orders_them(
+    ledger: Traject, tmp_path: Path, dry_run: bool
+) -> None:
+    referent = "0b09775e-263b-46c5-b8bc-857e0187f13a"
+    member = {"person": "C-1002", "housing_kind": "regulier", "route": "nareis"}
+    lines = [
+        REGISTER | {"person_id": referent},  # C-1001, linked by COA (GOOD), housed 2025-02-01
+        *GOOD[1:3],
+        {
+            "kind": "person-registered", "person": "C-1002", "occurred_on": "2025-01-20",
+            "birth_date": "2015-03-01", "sex": "m", "nationality": ["SY"],
+            "household_id": referent,
+        },
+        member | {"kind": "housed", "occurred_on": "2025-01-25"},  # 5: referent not housed
+        GOOD[3],
+        member | {"kind": "housed", "occurred_on": "2025-01-30"},  # 7: before the referent
+        member | {"kind": "housed", "occurred_on": "2025-02-03"},  # 8: joins the housed referent
+    ]  # fmt: skip
+    source = write(tmp_path / "family.jsonl", lines)
+
+    result = ledger("import", *(["--dry-run"] if dry_run else []), str(source))
+
+    assert result.exit_code == 1
+    assert (
+        f"{source}:5: route: the household's referent {referent} is not housed: a nareiziger "
+        "joins a housed referent's household (record the referent's housing first)"
+    ) in result.stderr
+    assert (
+        f"{source}:7: occurred_on: dated 2025-01-30, before the housing of the household's "
+        f"referent {referent} on 2025-02-01: a nareiziger joins a housed referent's household"
+    ) in result.stderr
+    verb = "valid" if dry_run else "written"
+    assert last_line(result.stdout).startswith(f"6 {verb}, 0 skipped (already present), 2 rejected")
+    assert ledger.event_count() == (0 if dry_run else 6)
+
+
 def test_a_csv_file_of_one_kind_is_imported_with_lists_split_on_semicolons(
     ledger: Traject, tmp_path: Path
 ) -> None:
