@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from ledger.errors import (
@@ -82,17 +82,17 @@ POOL_TIMEOUT = "PoolTimeout"
 """psycopg_pool's error for no connection within the pool's timeout, known by its name (the
 ledger does not import the driver: tests/test_architecture.py)."""
 
-APPEND_ATTEMPTS = 10
-APPEND_RETRY_WAIT = 0.2  # seconds between attempts
+RETRY_ATTEMPTS = 10
+RETRY_WAIT = 0.2  # seconds between attempts
 
 Params = ParamSpec("Params")
 Result = TypeVar("Result")
 
 
 def retry_can_cure(error: BaseException) -> bool:
-    """Whether an append that failed with ``error`` can succeed when run again: a connection
-    lost (the pool's connection closed by the server, a restart, the network; no answer at all,
-    or SQLSTATE class 08 or 57P01-57P03), a serialization failure or a deadlock.
+    """Whether an append or a read that failed with ``error`` can succeed when run again: a
+    connection lost (the pool's connection closed by the server, a restart, the network; no
+    answer at all, or SQLSTATE class 08 or 57P01-57P03), a serialization failure or a deadlock.
 
     Not a pool that gave no connection in its timeout (the server is not answering: another
     attempt waits as long again), nor any other answer of the server: a lock not granted within
@@ -107,21 +107,28 @@ def retry_can_cure(error: BaseException) -> bool:
 
 
 def retried(func: Callable[Params, Result]) -> Callable[Params, Result]:
-    """Run ``func`` again, up to :data:`APPEND_ATTEMPTS` times in all, after an error a retry
+    """Run ``func`` again, up to :data:`RETRY_ATTEMPTS` times in all, after an error a retry
     can cure (:func:`retry_can_cure`); any other error is raised at once."""
 
     @functools.wraps(func)
     def attempt(*args: Params.args, **kwargs: Params.kwargs) -> Result:
-        for _ in range(APPEND_ATTEMPTS - 1):
+        for _ in range(RETRY_ATTEMPTS - 1):
             try:
                 return func(*args, **kwargs)
             except (InterfaceError, OperationalError) as error:
                 if not retry_can_cure(error):
                     raise
-            time.sleep(APPEND_RETRY_WAIT * random.uniform(0.95, 1.05))  # noqa: S311 - jitter
+            time.sleep(RETRY_WAIT * random.uniform(0.95, 1.05))  # noqa: S311 - jitter
         return func(*args, **kwargs)
 
     return attempt
+
+
+def unretried(method: Callable[Params, Result]) -> Callable[Params, Result]:
+    """The event store library's ``method`` without its own retry decorator, which runs every
+    connection or server error ten times (a pool timeout: about 50 s before the traceback)."""
+    original: Callable[Params, Result] = getattr(method, "__wrapped__", method)
+    return original
 
 
 class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
@@ -439,11 +446,15 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
     def _events_table(self) -> str:
         return str(self.events_table)
 
+    @retried
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
-        """The library's, except that a state emptied by hand (NULL, which the library cannot
-        read) is refused as the malformed row it is, naming its version."""
+        """The library's, retried only when a retry can cure it (:func:`retried`), and a state
+        emptied by hand (NULL, which the library cannot read) is refused as the malformed row
+        it is, naming its version."""
         try:
-            return super().select_events(originator_id, **kwargs)
+            return unretried(PostgresApplicationRecorder.select_events)(
+                self, originator_id, **kwargs
+            )
         except TypeError:
             with self._side(commit=False) as cursor:
                 cursor.execute(
@@ -456,6 +467,26 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 raise
             what = "it has no stored bytes (state is NULL)"
             raise MalformedEventError(originator_id, row["v"], what) from None
+
+    @retried
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """The library's, retried only when a retry can cure it (:func:`retried`)."""
+        return unretried(PostgresApplicationRecorder.select_notifications)(
+            self, start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+        )
+
+    @retried
+    def max_notification_id(self) -> int | None:
+        """The library's, retried only when a retry can cure it (:func:`retried`)."""
+        return unretried(PostgresApplicationRecorder.max_notification_id)(self)
 
     def _stream_param(self, stream_id: UUID) -> Any:
         return stream_id
