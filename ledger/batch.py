@@ -90,6 +90,11 @@ FIRST_ANALYZE = 20_000
 does so again each time the events it saved have doubled since (``TrajectTables.analyze``)."""
 
 
+class _StaleStreamError(Exception):
+    """A stream as this writer holds it lacks a fact another writer has stored since: the
+    batch is checked again, as after a save that another writer's append made fail."""
+
+
 class Write(NamedTuple):
     """One fact for a batch (a named tuple: immutable and cheap to make, one per line).
 
@@ -204,21 +209,20 @@ class BatchWriter:
             self.now = datetime.now(UTC)
             self._prefetch(writes)
             outcomes: list[Recorded | TrajectError] = []
-            for item in writes:
-                try:
-                    outcomes.append(self.add(item))
-                except TrajectError as error:
-                    outcomes.append(error)
-            if self.dry_run:
-                return outcomes
             try:
+                for item in writes:
+                    try:
+                        outcomes.append(self.add(item))
+                    except TrajectError as error:
+                        outcomes.append(error)
+                if self.dry_run:
+                    return outcomes
                 self._save()
-            except IntegrityError:
+            except (IntegrityError, _StaleStreamError):
+                events = self.pending.events
+                stream = events[0].originator_id if events else uuid4()
                 self._forget()
                 if attempt == MAX_ATTEMPTS:
-                    stream = (
-                        self.pending.events[0].originator_id if self.pending.events else uuid4()
-                    )
                     raise ConcurrentModificationError(stream, attempt) from None
                 pause = RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1)
                 time.sleep(random.uniform(0, pause))  # noqa: S311
@@ -406,7 +410,13 @@ class BatchWriter:
         compared (like the personal fields); the kind and the other fields still are.
         """
         recorded = self._cached(stream_id)
-        assert recorded is not None  # the key's fact is stored, or kept by this batch
+        if recorded is None or version not in recorded.stored:
+            # the key was looked up after the stream was loaded, and another writer stored
+            # the key's fact in between: check the batch again on what the store holds now
+            # (a dry run cannot: it holds what its earlier batches would have written)
+            if self.dry_run:
+                raise ConcurrentModificationError(stream_id, 1)
+            raise _StaleStreamError
         subject = item.subject
         if self._by_lost_ref(item) and self._erased(stream_id):
             expected = None

@@ -109,6 +109,29 @@ def test_a_stream_changed_by_another_writer_between_batches_is_checked_again(
     assert [e.originator_version for e in app.stream_events(person)] == [1, 2, 3, 4]
 
 
+def test_a_key_another_writer_stored_after_this_one_held_the_stream_is_a_repeat(
+    app: TrajectoryLedger, p1: str
+) -> None:
+    """Two imports of one file at once: the other writer stores a line's fact (and its key)
+    after this writer loaded the person's stream. The key is found, its fact is not in the
+    stream as held: the stream is read again and the line skipped as already present."""
+    writer = BatchWriter(app)
+    writer.write([Write(ev.PersonRegistered, REGISTRATION, subject=p1)])
+    person = app.person_by_external_ref(p1)
+    assert person is not None
+    key = f"k-{p1}-ladder"
+    other = BatchWriter(app)
+    line = Write(ev.LadderAssessed, ladder(p1, 2).fields | {"idempotency_key": key}, subject=p1)
+    assert isinstance(other.write([line])[0], Recorded)
+
+    outcomes = writer.write([line])  # this writer's copy of the stream lacks version 2
+
+    assert [(type(o).__name__, getattr(o, "duplicate", None)) for o in outcomes] == [
+        ("Recorded", True)
+    ]
+    assert [e.originator_version for e in app.stream_events(person)] == [1, 2]
+
+
 def test_an_imported_recorded_time_is_the_events_timestamp(app: TrajectoryLedger, p1: str) -> None:
     moment = datetime(2025, 1, 10, 9, 30, tzinfo=UTC)
     writer = BatchWriter(app)
