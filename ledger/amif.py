@@ -15,6 +15,7 @@ day; per municipality means the municipality of the enrolment.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -256,6 +257,15 @@ class _Person:
     enrolment: Fact
     facts: list[Fact] = field(default_factory=list)
 
+    @functools.cached_property
+    def by_kind(self) -> dict[str, list[Fact]]:
+        """The person's facts by kind, each kind's in the order of ``facts``: an indicator
+        reads only the kind its rule counts (``facts`` is complete before the first read)."""
+        kinds: dict[str, list[Fact]] = {}
+        for fact in self.facts:
+            kinds.setdefault(fact.kind, []).append(fact)
+        return kinds
+
 
 class _Counter:
     """Distinct persons per municipality for one indicator, period and cumulative."""
@@ -301,7 +311,7 @@ def _language(person: _Person, end: date) -> tuple[Fact | None, Fact | None, boo
     """Earliest entry and latest exit assessment up to ``end`` (same skill), and whether the
     exit is at least one CEFR level above the entry."""
     assessed = sorted(
-        (f for f in person.facts if f.kind == "LanguageLevelAssessed" and f.occurred_on <= end),
+        (f for f in person.by_kind.get("LanguageLevelAssessed", ()) if f.occurred_on <= end),
         key=lambda f: (f.occurred_on, f.version),
     )
     entry = next((f for f in assessed if f.payload.get("context") == "entry"), None)
@@ -378,9 +388,10 @@ def _indicator(
                 counter.add(person, (entry, exit_fact), period.contains(exit_fact.occurred_on))
             continue
         category = indicator.category.value if indicator.category is not None else None
+        kind = _SIMPLE_RULES[indicator.rule][0]
         hits = [
             f
-            for f in person.facts
+            for f in person.by_kind.get(kind, ())
             if f.occurred_on <= end and _simple_rule(indicator.rule, f, indicators, category)
         ]
         if hits:
