@@ -45,13 +45,15 @@ def check_household(aggregate: StreamAggregate, event: ev.TrajectEvent, read: Pe
         if isinstance(target, ev.PersonRegistered):
             _check_referent(aggregate, event.changes.get("household_id"), read)
         elif isinstance(target, ev.Housed | ev.TenancySigned):
-            before = as_it_stood(aggregate, event.target_version)  # the tenancy's koppeling
+            version = event.target_version  # the tenancy's koppeling is of before it
             revised = corrected_event(target, event)
-            _check_housed_referent(aggregate, revised, read, before)
+            _check_housed_referent(
+                aggregate, revised, read, lambda: as_it_stood(aggregate, version)
+            )
     elif isinstance(event, ev.PersonRegistered):
         _check_referent(aggregate, event.household_id, read)
     else:
-        _check_housed_referent(aggregate, event, read, aggregate)
+        _check_housed_referent(aggregate, event, read, lambda: aggregate)
 
 
 def _check_referent(aggregate: StreamAggregate, given: object, read: PersonRead) -> None:
@@ -69,14 +71,17 @@ def _check_referent(aggregate: StreamAggregate, given: object, read: PersonRead)
 
 
 def _check_housed_referent(
-    aggregate: StreamAggregate, event: ev.TrajectEvent, read: PersonRead, before: StreamAggregate
+    aggregate: StreamAggregate,
+    event: ev.TrajectEvent,
+    read: PersonRead,
+    before: Callable[[], StreamAggregate],
 ) -> None:
     """A household member's nareis housing, or first tenancy without a koppeling, follows the
     referent's housing (on or before its date). ``before``: the member's stream as it stood
-    when ``event`` was recorded (for a correction, before its target)."""
-    if not isinstance(aggregate, Trajectory) or not isinstance(before, Trajectory):
+    when ``event`` was recorded (for a correction, before its target), read only for a
+    member's tenancy."""
+    if not isinstance(aggregate, Trajectory):
         return
-    s = before.state
     household = aggregate.state.household_id  # the household as it is now
     if household is None or household == aggregate.id:
         return  # no referent but themself: the aggregate's own rules judge the route
@@ -85,7 +90,9 @@ def _check_housed_referent(
             return
         field = "route"
     elif isinstance(event, ev.TenancySigned):
-        if s.active_link is not None or s.housed_in:
+        stood = before()
+        s = stood.state if isinstance(stood, Trajectory) else None
+        if s is None or s.active_link is not None or s.housed_in:
             return  # through the koppeling, or a move of someone housed already
         field = "person"
     else:
