@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from commands import render
-from commands.audit import AuditFailedError, file_option, json_option
+from commands.audit import OUT, AuditFailedError, file_option, json_option
 from commands.context import TrajectContext, pass_traject
 from commands.output import new_file
 from commands.reporting import as_known_at_option, period_option
@@ -106,7 +106,7 @@ def evidence_command(
         sign_key_pem=sign_key,
         as_known_at=as_known_at,
     )
-    with new_file(out, "'--out'", "evidence pack") as handle:  # whole, or not at all
+    with new_file(out, OUT, "evidence pack") as handle:  # whole, or not at all
         handle.write(data)
     signer = None if sign_key is None else key_id(public_key_pem(sign_key))
     signed = "" if signer is None else f", signed by key {signer}"
