@@ -90,6 +90,11 @@ IN_YEARS = f"a year from {values.REPORT_YEARS[0]} to {values.REPORT_YEARS[1]}"
 NAMED_TYPES: list[tuple[Any, str, str]] = [
     (ev.Text, "text", "1–200 characters, no NUL character"),
     (
+        ev.StaffName,
+        "user name",
+        "1–200 characters, no NUL character; stored in lower case (`R.Jansen` is `r.jansen`)",
+    ),
+    (
         ev.PeriodText,
         "half-year",
         f"`YYYYH1` or `YYYYH2`, e.g. `2024H1`; {IN_YEARS}",

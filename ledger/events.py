@@ -78,6 +78,7 @@ from ledger.values import (
     ServiceCategory,
     Sex,
     Source,
+    StaffName,
     StaffRole,
     Text,
     VerificationOutcome,
@@ -515,7 +516,7 @@ class CoachAssigned(TrajectEvent):
     same role again only after coach-unassigned ends the first.
     """
 
-    staff_id: Text = staff_name("staff member's user name")
+    staff_id: StaffName = staff_name("staff member's user name")
     role: StaffRole = Field(description="role of the staff member")
 
 
@@ -525,7 +526,7 @@ class CoachUnassigned(TrajectEvent):
     Ends an open assignment of the staff member in that role, not before it began.
     """
 
-    staff_id: Text = staff_name("staff member's user name")
+    staff_id: StaffName = staff_name("staff member's user name")
     role: StaffRole = Field(description="role of the staff member")
 
 
@@ -620,7 +621,7 @@ class DispensationGranted(TrajectEvent):
 class BroadIntakeStarted(TrajectEvent):
     """Brede intake starts (Wi2021; occurred_on: date)."""
 
-    by: Text = staff_name("who conducts the intake")
+    by: StaffName = staff_name("who conducts the intake")
 
 
 class BroadIntakeCompleted(TrajectEvent):
@@ -634,7 +635,7 @@ class BroadIntakeCompleted(TrajectEvent):
 
     class_version: ClassVar[int] = 2  # v2: work_experience is personal
     personal_since: ClassVar[Mapping[str, int]] = {"work_experience": 2}
-    by: Text = staff_name("who conducted the intake")
+    by: StaffName = staff_name("who conducted the intake")
     education_level: Text | None = Field(default=None, description="highest education")
     work_experience: Text | None = personal("free-text summary of work experience")
     health_barrier: bool | None = special_category("categorical flag: health is a barrier")
@@ -667,7 +668,7 @@ class PipAdopted(TrajectEvent):
     decision_ref: Text = Field(
         description="reference of the decision (beschikking)", examples=["PIP-2024-0012"]
     )
-    contact_person: Text | None = staff_name("contact person", optional=True)
+    contact_person: StaffName | None = staff_name("contact person", optional=True)
 
 
 class PipObjectionFiled(TrajectEvent):
@@ -894,7 +895,7 @@ class LadderAssessed(TrajectEvent):
     """Participatieladder assessment (occurred_on: assessed on)."""
 
     rung: int = Field(ge=1, le=6, description="rung 1 (isolated) to 6 (paid work)")
-    assessor: Text = staff_name("who assessed")
+    assessor: StaffName = staff_name("who assessed")
 
 
 class ProfileUpdated(TrajectEvent):
@@ -1033,7 +1034,7 @@ class FamilyReunificationApplied(TrajectEvent):
     file_no: int = Field(default=1, ge=1, description="the referent's file number")
     members: tuple[Relation, ...] = Field(min_length=1, description="relation of each member")
     ind_ref: Text | None = personal("IND reference")
-    assisted_by: Text | None = staff_name("who assisted", optional=True)
+    assisted_by: StaffName | None = staff_name("who assisted", optional=True)
     late: bool | None = Field(
         default=None, description="derived: filed after the nareis window (rule_version)"
     )
@@ -1086,7 +1087,7 @@ class ParticipantEnrolled(TrajectEvent):
     permit_kind: PermitKind = Field(description="permit checked at enrolment")
     permit_valid: bool = Field(description="permit valid on the enrolment date")
     checked_on: date = past_date("date eligibility was checked", optional=False)
-    checked_by: Text = staff_name("who checked eligibility")
+    checked_by: StaffName = staff_name("who checked eligibility")
     eligibility_evidence_ref: Text = Field(
         description="reference of the eligibility evidence", examples=["BRP-uittreksel 2024-031"]
     )
@@ -1181,7 +1182,7 @@ class PersonalDataShredded(TrajectEvent):
     without (a person who comes back is registered anew, as a new person).
     """
 
-    approved_by: Text = staff_name("who approved the erasure")
+    approved_by: StaffName = staff_name("who approved the erasure")
 
 
 class RetentionScheduled(TrajectEvent):
@@ -1390,7 +1391,7 @@ class StaffTimeRecorded(TrajectEvent):
 
     stream: ClassVar[StreamKind] = StreamKind.PROJECT
 
-    staff_id: Text = staff_name("staff member's user name")
+    staff_id: StaffName = staff_name("staff member's user name")
     hours: Hours = Field(description="hours worked on the project", examples=["6"])
     activity: Text = Field(
         description="what the hours were spent on", examples=["intake deelnemers"]

@@ -43,6 +43,18 @@ Text = Annotated[
 ]
 """A short free text: 1 to 200 characters once stripped, without a NUL character."""
 
+StaffName = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=TEXT_MAX_LENGTH, strip_whitespace=True, to_lower=True
+    ),
+    AfterValidator(without_nul),
+]
+"""A member of staff's user name, as :data:`Text` but in lower case: a login name is the same
+in any capitals (``R.Jansen`` is ``r.jansen``), so one member of staff is one name in the
+ledger's rules and read models. A name stored in capitals by an earlier release reads the same
+way."""
+
 
 def bsn_is_valid(value: str) -> bool:
     """Return True when ``value`` passes the 11-proef for a BSN (9 digits, 8 with a leading 0).

@@ -97,7 +97,7 @@ class CaseloadRow:
 
 class CaseloadProjection(Projection):
     name = "caseload"
-    version = 2  # caseload_history: the active spans of every person's status
+    version = 3  # staff user names in lower case (see projections/definitions.py)
     kinds: ClassVar[Mapping[type[ev.TrajectEvent], tuple[str, ...]]] = {
         ev.PersonRegistered: (),
         ev.CoaLinked: (),
@@ -153,10 +153,11 @@ class CaseloadProjection(Projection):
     def fact_values(self, kind: str, payload: Mapping[str, Any]) -> tuple[Any, ...]:
         if kind in ("PersonRegistered", "CoaLinked", "Housed", "BrpRegistered"):
             return ("municipality", None)  # the value is the fact's municipality column
-        if kind == "CoachAssigned":
-            return (f"coach:{payload['role']}:{payload['staff_id']}", "assigned")
-        if kind == "CoachUnassigned":
-            return (f"coach:{payload['role']}:{payload['staff_id']}", "unassigned")
+        if kind in ("CoachAssigned", "CoachUnassigned"):
+            # lower case as the ledger reads it (ledger.values.StaffName): an assignment stored
+            # in capitals by an earlier release is closed by its hand-over in any capitals
+            slot = f"coach:{payload['role']}:{str(payload['staff_id']).lower()}"
+            return (slot, "assigned" if kind == "CoachAssigned" else "unassigned")
         if kind == "LadderAssessed":
             return ("rung", str(payload["rung"]))
         if kind == "PipAdopted":

@@ -37,6 +37,14 @@ DEFINITION_CHANGES: tuple[DefinitionChange, ...] = (
         "caseload_history keeps the active spans of every person's status (same figures)",
     ),
     DefinitionChange(
+        "caseload",
+        3,
+        date(2026, 12, 7),
+        True,
+        "a member of staff is one user name in any capitals: an assignment to R.Jansen is "
+        "closed by a hand-over by r.jansen, and both count as r.jansen",
+    ),
+    DefinitionChange(
         "candidates",
         2,
         date(2026, 11, 23),

@@ -764,3 +764,28 @@ def test_a_registration_dated_in_the_first_120_years_of_the_calendar_is_no_trace
 
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
+
+
+def test_a_member_of_staff_is_one_user_name_in_any_capitals(store: Traject) -> None:
+    """A login name is the same in any capitals: the ledger keeps staff names in lower case, so
+    a hand-over typed in other capitals closes the assignment, and a second assignment of the
+    same member of staff in other capitals is refused as a duplicate."""
+    person = store.register()
+    assigned_on = days_ago(0)
+    store.ok("record", "coach-assigned", person, "--on", assigned_on, "--staff-id", " R.Jansen ",
+             "--role", "regisseur")  # fmt: skip
+    refused(
+        store,
+        "record", "coach-assigned", person, "--on", assigned_on, "--staff-id", "r.jansen",
+        "--role", "regisseur",
+        stderr="CoachAssigned: staff_id: r.jansen is already assigned as regisseur (since "
+        f"{assigned_on}): record coach-unassigned first",
+    )  # fmt: skip
+    (assigned,) = [e for e in store.json("timeline", person)["events"] if e["version"] == 2]
+    assert assigned["recorded"]["fields"]["staff_id"] == "r.jansen"
+    caseload = store.json("caseload", "--coach", "R.JANSEN")
+    assert [row["regisseurs"] for row in caseload["rows"]] == ["r.jansen"]
+
+    store.ok("record", "coach-unassigned", person, "--on", assigned_on, "--staff-id", "R.JANSEN",
+             "--role", "regisseur")  # fmt: skip
+    assert store.json("caseload", "--coach", "r.jansen")["rows"] == []

@@ -23,6 +23,8 @@ from ledger.crypto import (
 )
 from ledger.errors import ErasedError, MalformedEventError, MasterKeyError
 from ledger.persistence import PII_KEY, PydanticMapper
+from ledger.values import StaffRole
+from projections.caseload import CASELOAD
 
 NAME = "Zoë Testpersoon-Verzonnen"
 
@@ -181,3 +183,29 @@ def test_a_key_file_is_private_and_never_overwritten(tmp_path):
 def test_a_missing_key_file_says_how_to_make_one(tmp_path):
     with pytest.raises(MasterKeyError, match="traject init"):
         read_key_file(tmp_path / "missing.key")
+
+
+def test_a_staff_name_stored_in_capitals_reads_in_lower_case(mapper):
+    """An earlier release kept a member of staff's user name as typed; it reads as the ledger
+    keeps staff names now (lower case), in the rules and in the caseload read model alike."""
+    event = ev.CoachAssigned.model_construct(
+        originator_id=uuid4(),
+        originator_version=2,
+        timestamp=datetime(2024, 1, 10, 9, tzinfo=UTC),
+        occurred_on=date(2024, 1, 10),
+        recorded_by="t.tester",
+        municipality="GM0622",
+        staff_id="R.Jansen",
+        role=StaffRole.REGISSEUR,
+    )  # as the earlier release's model let it through
+    stored = mapper.to_stored_event(event)
+    assert orjson.loads(stored.state)["staff_id"] == "R.Jansen"
+
+    read = mapper.to_domain_event(stored)
+    assert isinstance(read, ev.CoachAssigned)
+    assert read.staff_id == "r.jansen"
+    payload = orjson.loads(stored.state)
+    assert CASELOAD.fact_values("CoachAssigned", payload) == (
+        "coach:regisseur:r.jansen",
+        "assigned",
+    )
