@@ -1,9 +1,10 @@
 """Ledgers written by earlier releases, opened by today's code: an upgrade in place.
 
 Each ledger in tests/data/ledgers was written by the CLI of the commit its ``made.json`` names
-(see the README there), with its checkpoints signed by that release. Today's code must verify
-the integrity log against them, decrypt the personal fields, honour an erasure, build every read
-model and record new facts after the old ones.
+(see the README there), with its checkpoints signed by that release: an SQLite file, or a
+PostgreSQL schema kept as a plain SQL dump, which each test restores into a fresh database of
+its own. Today's code must verify the integrity log against them, decrypt the personal fields,
+honour an erasure, build every read model and record new facts after the old ones.
 """
 
 from __future__ import annotations
@@ -11,27 +12,46 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_helpers import Traject, days_ago, refused
+from pg_schemas import PostgresSchemas
 
 LEDGERS = Path(__file__).parent.parent / "data" / "ledgers"
-RELEASES = sorted(path.name for path in LEDGERS.iterdir() if path.is_dir())
+POSTGRES_DUMP = "ledger.sql.gz"  # pg_dump's plain SQL of the ledger's schema, gzipped
+
+
+def _release(path: Path) -> Any:
+    """A release's ledger as a test parameter: marked when it is a PostgreSQL dump."""
+    on_postgres = (path / POSTGRES_DUMP).exists()
+    return pytest.param(path.name, marks=[pytest.mark.postgres] if on_postgres else [])
+
+
+RELEASES = [_release(path) for path in sorted(LEDGERS.iterdir()) if path.is_dir()]
 
 
 @pytest.fixture(params=RELEASES)
-def release(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Traject, dict[str, Any]]:
-    """A copy of an earlier release's ledger in tmp_path, and what that release printed."""
+def release(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Traject, dict[str, Any]]]:
+    """A copy of an earlier release's ledger, and what that release printed: an SQLite file in
+    tmp_path, or a PostgreSQL dump restored into a fresh database (dropped afterwards)."""
     source = LEDGERS / request.param
-    with gzip.open(source / "ledger.db.gz") as packed, (tmp_path / "ledger.db").open("wb") as db:
-        shutil.copyfileobj(packed, db)
-    for name in ("ledger.db.key", "auditor.pub", *(p.name for p in source.glob("checkpoint-*"))):
-        shutil.copyfile(source / name, tmp_path / name)
     made = json.loads((source / "made.json").read_text(encoding="utf-8"))
     made["dir"] = tmp_path
-    return Traject(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "ledger.db.key"), made
+    for path in (source / "auditor.pub", *source.glob("checkpoint-*"), *source.glob("*.key")):
+        shutil.copyfile(path, tmp_path / path.name)
+    if (source / POSTGRES_DUMP).exists():
+        schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
+        with schemas.restored("traject_release", source / POSTGRES_DUMP, made["schema"]) as url:
+            yield Traject(url, tmp_path / "ledger.key"), made
+        return
+    with gzip.open(source / "ledger.db.gz") as packed, (tmp_path / "ledger.db").open("wb") as db:
+        shutil.copyfileobj(packed, db)
+    yield Traject(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "ledger.db.key"), made
 
 
 def test_the_integrity_log_and_checkpoints_of_a_release_verify(
