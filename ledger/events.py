@@ -312,7 +312,9 @@ class PersonRegistered(TrajectEvent):
     """
 
     birth_date: date = Field(description="date of birth")
-    sex: Sex = Field(description="sex as registered in the BRP: f (or v, vrouw), m or x")
+    sex: Sex = Field(
+        description="sex as registered in the BRP: f (or v, vrouw), m, or x (or o, onbekend)"
+    )
     nationality: tuple[CountryCode, ...] = Field(
         min_length=1, description="ISO 3166 alpha-2 codes; XXA for stateless"
     )

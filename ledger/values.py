@@ -195,14 +195,25 @@ class Source(StrEnum):
 
 
 class Sex(StrEnum):
+    """Sex as the BRP registers it (geslachtsaanduiding V, M, O): ``f`` for V (vrouw), ``m``
+    for M (man) and ``x`` for O (onbekend, unknown), the X a Dutch passport shows for it.
+    Stored values never change: V and O are read as ``f`` and ``x`` on input."""
+
     F = "f"
     M = "m"
     X = "x"
 
 
 CHOICE_ALIASES: dict[type[StrEnum], dict[str, str]] = {
-    # the Dutch a caseworker types for a value, as the BRP writes it (V for vrouw)
-    Sex: {"v": Sex.F.value, "vrouw": Sex.F.value, "man": Sex.M.value},
+    # the Dutch a caseworker types for a value, as the BRP writes it: V (vrouw), M (man) and
+    # O (onbekend, unknown); a Dutch passport shows the BRP's O as X, which traject stores
+    Sex: {
+        "v": Sex.F.value,
+        "vrouw": Sex.F.value,
+        "man": Sex.M.value,
+        "o": Sex.X.value,
+        "onbekend": Sex.X.value,
+    },
 }
 """Other words for an enumeration's values, read as those values on input (never stored)."""
 

@@ -138,6 +138,30 @@ def test_sex_is_taken_as_the_brp_writes_it(ledger: Traject, given: str) -> None:
     assert ledger.json("person", "show", person)["registration"]["fields"]["sex"] == "f"
 
 
+@pytest.mark.parametrize("given", ["o", "O", "onbekend", "x", "X"])
+def test_the_brps_unknown_sex_is_stored_as_x_and_counted_in_the_cohort(
+    ledger: Traject, given: str
+) -> None:
+    # the BRP writes O (onbekend) where a Dutch passport shows X: traject stores both as x
+    person = ledger.register("--birth-date", "1990-04-02", "--sex", given, "--nationality", "SY")
+    assert ledger.json("person", "show", person)["registration"]["fields"]["sex"] == "x"
+    ledger.ok("record", "housed", person, "--on", days_ago(5), "--housing-kind", "regulier",
+              "--route", "eigen")  # fmt: skip
+
+    # the housed cohort has its row, beside f and m
+    cohort = ledger.json("report", "cohort", "--year", days_ago(5)[:4])
+    assert cohort["sex"] == {"f": 0, "m": 0, "x": 1}
+
+
+def test_a_sex_code_the_brp_does_not_use_is_refused(ledger: Traject) -> None:
+    result = ledger("person", "register", "--on", days_ago(20), "--birth-date", "1990-04-02",
+                    "--sex", "q", "--nationality", "SY")  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "Invalid value for '--sex': 'q' is not one of 'f', 'm', 'x'." in result.stderr
+    assert ledger.event_count() == 0
+
+
 DUTCH_MOMENTS = [
     # given -> the UTC moment used: without an offset a moment is Dutch time
     ("2024-06-30T23:30", "2024-06-30T21:30:00+00:00"),  # summer time, +02:00
