@@ -582,6 +582,7 @@ class TrajectoryState:
     intake_started_on: date | None = None  # the latest start of a brede intake
     leerroute: LearningRoute | None = None
     nt2_hours: float = 0.0
+    pvt_signed: list[date] = field(default_factory=list)  # the signing of each PVT recorded
     exams: dict[tuple[str, str, int], date] = field(
         default_factory=dict
     )  # (component, level, attempt_no) -> exam date of its result
@@ -751,6 +752,11 @@ def _exam(event: ev.ExamResultRecorded, s: TrajectoryState) -> None:
 def _hours(event: ev.CourseHoursReported, s: TrajectoryState) -> None:
     if event.component.value == "NT2":
         s.nt2_hours += float(event.hours_attended)
+
+
+@_evolve.register(ev.PvtCompleted)
+def _pvt(event: ev.PvtCompleted, s: TrajectoryState) -> None:
+    s.pvt_signed.append(event.occurred_on)
 
 
 @_evolve.register(ev.OutflowStarted)
@@ -1446,7 +1452,30 @@ def _rules_pvt(event: ev.PvtCompleted, t: Trajectory, kind: str) -> list[str]:
             f"{reported} is before the signing on {event.occurred_on}: a PVT is reported to DUO "
             "once it is signed",
         )
+    _check_one_pvt(t.state, kind)
     return t._pvt_warnings(event)
+
+
+def _check_one_pvt(s: TrajectoryState, kind: str) -> None:
+    """A participatieverklaring is signed once per inburgering duty: a second PvtCompleted for
+    the same duty (one signed on or after its start; without a duty, any) is the same signing
+    recorded twice, and would count twice in the PVT report (P11). A new duty, after one
+    fulfilled, takes its own.
+
+    Raises:
+        RuleViolationError: field ``person``.
+    """
+    duty = s.duty
+    signed = [on for on in s.pvt_signed if duty is None or on >= duty.start]
+    if not signed:
+        return
+    of_duty = "" if duty is None else f" for the {duty.regime} duty of {duty.start}"
+    raise RuleViolationError(
+        kind,
+        "person",
+        f"a PVT signed on {max(signed)} is recorded already{of_duty}: the participatieverklaring "
+        "is signed once per duty (correct that fact instead, see traject timeline)",
+    )
 
 
 @_rules.register(ev.ProfileUpdated)

@@ -749,7 +749,9 @@ class PvtCompleted(TrajectEvent):
     """Participatieverklaring signed (occurred_on: signed on).
 
     Reported to DUO on or after the day it was signed. Under Wi2021 a PVT of fewer hours than
-    the rule set's minimum (12) is recorded with a warning.
+    the rule set's minimum (12) is recorded with a warning. Signed once per inburgering duty: a
+    second PVT for the same duty (one signed on or after its start) is refused; a new duty,
+    after one fulfilled, takes its own.
     """
 
     provider: Text = Field(description="PVT provider", examples=["VluchtelingenWerk"])

@@ -554,21 +554,51 @@ def test_a_fact_whose_fields_cannot_be_true_is_refused(
     store.ok(*fact, *right)
 
 
-def test_a_wi2021_pvt_of_fewer_than_12_hours_is_recorded_with_a_warning(store: Traject) -> None:
+def person_with_duty(store: Traject, start: str) -> str:
+    """A person whose inburgering duty (Wi2021 for a recent ``start``) started on ``start``."""
     person = store.register()
-    store.ok("record", "inburgering-duty-established", person, "--on", days_ago(20),
-             "--duty-start", days_ago(20))  # fmt: skip
-    pvt = ("record", "pvt-completed", person, "--provider", "VWN")
+    store.ok("record", "inburgering-duty-established", person, "--on", start,
+             "--duty-start", start)  # fmt: skip
+    return person
+
+
+def test_a_wi2021_pvt_of_fewer_than_12_hours_is_recorded_with_a_warning(store: Traject) -> None:
+    person = person_with_duty(store, days_ago(20))
+    pvt = ("record", "pvt-completed", "--provider", "VWN")
     # 8 hours: signed, so recorded, but said to be short of the Wi2021 minimum
-    result = store(*pvt, "--on", days_ago(5), "--hours", "8")
+    result = store(*pvt, person, "--on", days_ago(5), "--hours", "8")
     assert result.exit_code == 0, result.output
     assert result.stderr == (
         "Warning: PVT of 8 hours: a Wi2021 PVT takes at least 12 hours (Besluit inburgering "
         "2021 art. 3.1): recorded as given (traject correct --set hours=… if it was mistyped)\n"
     )
     # 12 hours (with a decimal comma, as typed): no warning
-    result = store(*pvt, "--on", days_ago(4), "--hours", "12,0")
+    other = person_with_duty(store, days_ago(20))
+    result = store(*pvt, other, "--on", days_ago(4), "--hours", "12,0")
     assert (result.exit_code, result.stderr) == (0, "")
+
+
+def test_a_pvt_is_signed_once_per_duty(store: Traject) -> None:
+    person = person_with_duty(store, "2024-03-01")
+    pvt = ("record", "pvt-completed", person, "--provider", "VWN", "--hours", "12")
+    store.ok(*pvt, "--on", "2024-09-10")
+    # the same signing recorded again (another date typed) would count twice in the PVT report
+    refused(
+        store,
+        *pvt, "--on", "2024-09-12",
+        stderr="PvtCompleted: person: a PVT signed on 2024-09-10 is recorded already for the "
+        "wi2021 duty of 2024-03-01: the participatieverklaring is signed once per duty (correct "
+        "that fact instead, see traject timeline)",
+    )  # fmt: skip
+    # correcting the one recorded is what to do
+    store.ok("correct", person, "3", "--set", "occurred_on=2024-09-12", "--reason", "typo")
+    # a new duty, once the first is fulfilled, takes its own PVT
+    store.ok("record", "inburgering-duty-fulfilled", person, "--on", "2025-01-10",
+             "--basis", "vrijstelling")  # fmt: skip
+    store.ok("record", "inburgering-duty-established", person, "--on", "2025-03-01",
+             "--duty-start", "2025-03-01")  # fmt: skip
+    store.ok(*pvt, "--on", "2025-06-01")
+    assert kinds(store, person).count("PvtCompleted") == 2
 
 
 def test_after_a_death_the_case_and_the_participation_are_closed(store: Traject) -> None:

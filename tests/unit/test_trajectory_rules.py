@@ -640,19 +640,38 @@ def pvt(person, on):
 
 def test_a_wi2021_pvt_after_the_term_end_is_flagged():
     # PIP v1 dated 2024-04-15: the term runs from 2024-04-16 to 2027-04-16
-    person = wi2021()
-    give(person, ev.PipAdopted, **pip_fields(occurred_on=date(2024, 4, 15)))
-    assert pvt(person, date(2027, 4, 16)) == []
-    late = pvt(person, date(2027, 4, 17))
+    def planned():
+        person = wi2021()
+        give(person, ev.PipAdopted, **pip_fields(occurred_on=date(2024, 4, 15)))
+        return person
+
+    assert pvt(planned(), date(2027, 4, 16)) == []
+    late = pvt(planned(), date(2027, 4, 17))
     assert late == ["PVT signed after its wi2021 deadline of 2027-04-16"]
 
 
 def test_a_wi2013_pvt_more_than_a_year_after_settling_is_flagged():
     # housed on 2024-03-04, registered in the BRP earlier, on 2024-02-01
-    person = wi2013()
-    give(person, ev.BrpRegistered, occurred_on=date(2024, 2, 1))
-    assert pvt(person, date(2025, 2, 1)) == []
-    assert pvt(person, date(2025, 2, 2)) == ["PVT signed after its wi2013 deadline of 2025-02-01"]
+    def settled():
+        person = wi2013()
+        give(person, ev.BrpRegistered, occurred_on=date(2024, 2, 1))
+        return person
+
+    assert pvt(settled(), date(2025, 2, 1)) == []
+    late = pvt(settled(), date(2025, 2, 2))
+    assert late == ["PVT signed after its wi2013 deadline of 2025-02-01"]
+
+
+def test_a_second_pvt_for_the_same_duty_is_refused():
+    person = wi2021()
+    pvt(person, date(2024, 9, 10))
+    refused(
+        person,
+        ev.PvtCompleted,
+        "a PVT signed on 2024-09-10 is recorded already",
+        provider="VWN",
+        hours="12",
+    )
 
 
 def test_a_pvt_without_a_known_duty_has_no_deadline():
