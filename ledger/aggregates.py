@@ -572,6 +572,7 @@ class TrajectoryState:
     link_housed_on: date | None = None  # the latest housing through a koppeling, which used it
     housed_by_nareis: bool = False  # housed as a nareiziger (route nareis): never linked by COA
     tenancy_on: date | None = None  # the latest tenancy signed since the last housing
+    left_nl_on: date | None = None  # the latest move abroad (MovedOut, destination abroad)
     housed_in: list[tuple[str, HousingKind, date]] = field(default_factory=list)
     brp_registered_on: date | None = None
     municipality: str | None = None
@@ -682,6 +683,8 @@ def _tenancy(event: ev.TenancySigned, s: TrajectoryState) -> None:
 @_evolve.register(ev.MovedOut)
 def _unlinked(event: ev.CoaLinkWithdrawn | ev.MovedOut, s: TrajectoryState) -> None:
     s.active_link = None
+    if isinstance(event, ev.MovedOut) and event.destination is Destination.ABROAD:
+        s.left_nl_on = max(event.occurred_on, s.left_nl_on or event.occurred_on)
 
 
 @_evolve.register(ev.Housed)
@@ -1240,7 +1243,37 @@ def _rules_linked(event: ev.CoaLinked, t: Trajectory, kind: str) -> list[str]:
             "which used the koppeling made before it: is this koppeling recorded already? "
             "(see traject timeline)",
         )
+    _check_not_housed_yet(event, s, kind)
     return []
+
+
+def _check_not_housed_yet(event: ev.CoaLinked, s: TrajectoryState, kind: str) -> None:
+    """COA links a permit holder who is still in its reception; housing (by any route) ends
+    that reception, so a koppeling dated after the person's first housing is refused: the
+    person is not linked again, a later move is a housing of its own. Only one who left the
+    Netherlands after their latest housing (moved out abroad) can come back into reception and
+    be linked anew, on or after that departure. A koppeling dated before the first housing,
+    recorded late, is accepted.
+
+    Raises:
+        RuleViolationError: field ``occurred_on``.
+    """
+    if not s.housed_in:
+        return
+    first = min(on for _, _, on in s.housed_in)
+    if event.occurred_on <= first:
+        return
+    latest = max(on for _, _, on in s.housed_in)
+    left = s.left_nl_on
+    if left is not None and left >= latest and event.occurred_on >= left:
+        return
+    raise RuleViolationError(
+        kind,
+        "occurred_on",
+        f"dated {event.occurred_on}, after the person was housed on {first}: COA links only a "
+        "permit holder still in its reception, which the housing ended (record a move as "
+        "housed; if the housing was recorded wrongly, correct or retract it first)",
+    )
 
 
 @_rules.register(ev.CoaLinkWithdrawn)

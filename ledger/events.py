@@ -367,9 +367,11 @@ class CoaLinked(TrajectEvent):
     """COA links the person to the municipality (koppeling; occurred_on: linked on).
 
     At most one koppeling is active, until a housing through it (route koppeling) uses it or it
-    is withdrawn. A new koppeling is dated after the housing that used the previous one: one
-    dated on or before it is the same koppeling recorded twice. A nareiziger (an asiel_afgeleid
-    permit, or housed through route nareis) is not linked.
+    is withdrawn. COA links only a permit holder still in its reception, which housing ends: a
+    koppeling is not dated after the person's first housing (by any route), unless the person
+    left the Netherlands after their latest housing and is linked on or after that departure;
+    one dated on or before the housing that used a koppeling is that koppeling recorded twice.
+    A nareiziger (an asiel_afgeleid permit, or housed through route nareis) is not linked.
     """
 
     taakstelling_period: PeriodText = Field(description="half-year of the taakstelling, 2024H1")

@@ -214,6 +214,42 @@ def test_a_koppeling_recorded_again_after_the_housing_that_used_it_is_refused(
     assert kinds(store, person) == ["PersonRegistered", "CoaLinked", "TenancySigned", "Housed"]
 
 
+def test_a_housed_person_is_not_linked_by_coa_again_unless_back_from_abroad(
+    store: Traject,
+) -> None:
+    # linked, tenancy, housed through the koppeling on 2024-03-04
+    person = store.register()
+    store.ok("record", "coa-linked", person, "--on", "2024-01-20", "--taakstelling-period",
+             "2024H1")  # fmt: skip
+    store.ok("record", "housed", person, "--on", "2024-03-04", "--housing-kind", "regulier",
+             "--route", "koppeling")  # fmt: skip
+    # the housing ended COA's reception: a koppeling after it is refused
+    linked = ("record", "coa-linked", person, "--taakstelling-period", "2024H2")
+    refused(
+        store,
+        *linked, "--on", "2024-08-01",
+        stderr="CoaLinked: occurred_on: dated 2024-08-01, after the person was housed on "
+        "2024-03-04: COA links only a permit holder still in its reception, which the housing "
+        "ended (record a move as housed; if the housing was recorded wrongly, correct or "
+        "retract it first)",
+    )  # fmt: skip
+    # a move within the Netherlands does not bring the person back into reception
+    store.ok("record", "moved-out", person, "--on", "2024-05-01", "--destination", "gemeente",
+             "--destination-municipality", "GM0556")  # fmt: skip
+    refused(
+        store,
+        *linked, "--on", "2024-08-01",
+        stderr="CoaLinked: occurred_on: dated 2024-08-01, after the person was housed on "
+        "2024-03-04: COA links only a permit holder still in its reception, which the housing "
+        "ended (record a move as housed; if the housing was recorded wrongly, correct or "
+        "retract it first)",
+    )  # fmt: skip
+    # one who left the Netherlands and came back into reception is linked anew
+    store.ok("record", "moved-out", person, "--on", "2024-06-01", "--destination", "abroad")
+    store.ok(*linked, "--on", "2024-08-01")
+    assert kinds(store, person)[-1] == "CoaLinked"
+
+
 def test_a_hand_over_and_a_benefit_end_follow_what_they_end(store: Traject) -> None:
     person = store.register()
     # a regisseur hands the person over after taking them on

@@ -89,14 +89,17 @@ def test_the_same_retraction_is_allowed_once_the_later_housing_is_put_right_firs
     assert other.state.active_link is None
 
 
-def test_a_housing_corrected_off_the_koppeling_route_would_make_a_later_link_a_second_one():
+def test_a_departure_corrected_past_a_new_koppeling_would_link_a_person_still_housed():
+    # housed on 2024-03-04 (v4), left the Netherlands (v5), back in reception and linked (v6)
     person = housed()
-    give(person, ev.CoaLinked, occurred_on=date(2024, 5, 1), taakstelling_period="2024H1")
+    give(person, ev.MovedOut, occurred_on=date(2024, 5, 1), destination="abroad")
+    give(person, ev.CoaLinked, occurred_on=date(2024, 9, 2), taakstelling_period="2024H2")
 
-    error = refused(correct, person, 4, route="eigen")
+    error = refused(correct, person, 5, occurred_on="2024-10-01")
 
     assert (error.kind, error.field) == ("EventCorrected", "changes")
-    assert "v5 CoaLinked of 2024-05-01: person: already linked to GM0622" in str(error)
+    assert "v6 CoaLinked of 2024-09-02: occurred_on: dated 2024-09-02, after the person was " \
+        "housed on 2024-03-04" in str(error)  # fmt: skip
 
 
 def test_a_gva_housing_corrected_to_regular_would_orphan_a_later_doorstroom():
