@@ -1068,9 +1068,15 @@ class Trajectory(StreamAggregate):
         if event.route is HousingRoute.KOPPELING:
             _not_before(kind, event.occurred_on, s.linked_on, "koppeling")
         _not_before(kind, event.occurred_on, s.tenancy_on, "tenancy")
-        if event.route is HousingRoute.NAREIS and not s.nareiziger and s.household_id is None:
+        if event.route is HousingRoute.NAREIS and s.household_id in (None, self.id):
+            # a nareiziger joins the referent's household (domain.md §2.4, hard): the route
+            # needs that link, which the referent's housing is checked against
             raise RuleViolationError(
-                kind, "route", "nareis is for a nareiziger (asiel_afgeleid permit or household)"
+                kind,
+                "route",
+                "nareis is for a nareiziger in a referent's household: a nareiziger joins a "
+                "housed referent's household (correct the registration's household_id to the "
+                "referent's person id first)",
             )
         if event.route is HousingRoute.GVA_DOORSTROOM and not any(
             k is HousingKind.GVA for _, k, _ in s.housed_in
@@ -1307,7 +1313,7 @@ def _not_before(
 @_rules.register(ev.TenancySigned)
 def _rules_tenancy(event: ev.TenancySigned, t: Trajectory, kind: str) -> list[str]:
     s = t.state
-    in_household = s.nareiziger or s.household_id is not None
+    in_household = s.household_id is not None  # a permit alone links to no household
     if s.active_link is None and not in_household and not s.housed_in:
         raise RuleViolationError(
             kind, "person", "needs an active koppeling, or a nareiziger's household"

@@ -410,7 +410,8 @@ class Housed(TrajectEvent):
     the previous housing (koppeling → tenancy → housed). Through a koppeling (route koppeling)
     the move-in is in the municipality the koppeling links to: that municipality's taakstelling
     is what it realises. Route nareis is for a nareiziger: a member of another person's
-    household joins a housed referent, so is not housed before that referent's first housing.
+    household (registered with the referent's ``household_id``; a derived permit alone is no
+    link) joins a housed referent, so is not housed before that referent's first housing.
     ``counts_for_taakstelling`` is derived; given (stated, or kept by an export), it is recorded
     as given, with a warning when the rule set derives otherwise.
     """

@@ -830,7 +830,9 @@ class Generator:
             arrived = issued + _days(rng, 7, 80)
             latest = max(latest, arrived)
             member_id = _uuid(rng)
-            joins = arrived <= self.last and len(arrivals) < slots
+            # a member joins as a person of their own only where the lines can link them to
+            # the referent's household (person ids given): nareis housing needs that link
+            joins = self.s.person_ids and arrived <= self.last and len(arrivals) < slots
             p.add(
                 "nareiziger-arrived", arrived, relation=relation, ind_location="Zevenaar",
                 member_person_id=str(member_id) if joins and self.s.person_ids else None,

@@ -146,8 +146,9 @@ def moved_on_from_gva() -> Trajectory:
 
 
 def nareiziger() -> Trajectory:
-    """A family member who arrived under nareis: a derived asylum permit."""
-    return with_permit("asiel_afgeleid", notified_on=None)
+    """A family member who arrived under nareis: registered into a referent's household, with
+    a derived asylum permit."""
+    return with_permit("asiel_afgeleid", notified_on=None, household_id=uuid4())
 
 
 def under_duty(duty_start: date, *, notified_on: date | None = None) -> Trajectory:

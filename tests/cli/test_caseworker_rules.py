@@ -345,6 +345,38 @@ def test_a_correction_cannot_move_a_nareis_housing_before_the_referents(store: T
     )  # fmt: skip
 
 
+def test_nareis_housing_needs_the_link_to_the_referents_household(store: Traject) -> None:
+    # a family member with a derived asylum permit, registered without a household
+    member = store.register()
+    store.ok("record", "residence-permit-recorded", member, "--on", days_ago(15),
+             "--permit-kind", "asiel_afgeleid")  # fmt: skip
+    nareis = ("record", "housed", member, "--on", days_ago(6), "--housing-kind", "regulier",
+              "--route", "nareis")  # fmt: skip
+    refused(
+        store,
+        *nareis,
+        stderr="Housed: route: nareis is for a nareiziger in a referent's household: a "
+        "nareiziger joins a housed referent's household (correct the registration's "
+        "household_id to the referent's person id first)",
+    )  # fmt: skip
+    # nor signs a tenancy without a koppeling
+    refused(
+        store,
+        "record", "tenancy-signed", member, "--on", days_ago(6), "--housing-kind", "regulier",
+        stderr="TenancySigned: person: needs an active koppeling, or a nareiziger's household",
+    )  # fmt: skip
+    # linked to the housed referent's household, the member joins it
+    referent = housed_referent(store, days_ago(8))
+    store.ok("correct", member, "1", "--set", f"household_id={referent}", "--reason",
+             "household from the BRP")  # fmt: skip
+    store.ok(*nareis)
+    # the link cannot be taken away afterwards: the housing would lose its referent
+    result = store("correct", member, "1", "--set", "household_id=", "--reason", "typo")
+    assert result.exit_code == 1
+    assert "v4 Housed of" in result.stderr
+    assert "route: nareis is for a nareiziger in a referent's household" in result.stderr
+
+
 def test_a_person_housed_as_a_nareiziger_is_not_linked_by_coa(store: Traject) -> None:
     # a family member joins the housed referent's household (no permit recorded yet) and
     # moves in

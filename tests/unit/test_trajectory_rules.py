@@ -432,17 +432,27 @@ def test_housing_uses_up_the_koppeling():
     )
 
 
-def test_the_nareis_route_is_for_a_nareiziger_or_a_household_member():
+def test_the_nareis_route_is_for_a_member_of_a_referents_household():
+    nareis = {"housing_kind": "regulier", "route": "nareis"}
+    refused(with_permit(), ev.Housed, "nareis is for a nareiziger in a referent's", **nareis)
+    # a derived asylum permit alone links to no household, nor does heading one's own
     refused(
-        with_permit(),
+        with_permit("asiel_afgeleid", notified_on=None),
         ev.Housed,
-        "nareis is for a nareiziger",
-        housing_kind="regulier",
-        route="nareis",
+        "correct the registration's household_id",
+        **nareis,
     )
-    # a derived asylum permit, or membership of a referent's household, opens the route
-    give(nareiziger(), ev.Housed, housing_kind="regulier", route="nareis")
-    give(registered(household_id=uuid4()), ev.Housed, housing_kind="regulier", route="nareis")
+    refused(_own_household(), ev.Housed, "nareis is for a nareiziger in a", **nareis)
+    # membership of a referent's household opens the route
+    give(nareiziger(), ev.Housed, **nareis)
+    give(registered(household_id=uuid4()), ev.Housed, **nareis)
+
+
+def _own_household() -> Trajectory:
+    """A person registered as the referent of their own household."""
+    person = Trajectory(uuid4())
+    give(person, ev.PersonRegistered, **person_fields(household_id=person.id))
+    return person
 
 
 def test_moving_on_from_gva_needs_an_earlier_gva_housing():
