@@ -580,6 +580,7 @@ class TrajectoryState:
     pip_v1_on: date | None = None
     pip_version: int = 0
     pip_on: date | None = None  # the dagtekening of the latest PIP version
+    pip_leerroute: LearningRoute | None = None  # the leerroute of the latest PIP version
     intake_started_on: date | None = None  # the latest start of a brede intake
     leerroute: LearningRoute | None = None
     nt2_hours: float = 0.0
@@ -734,6 +735,7 @@ def _intake(event: ev.BroadIntakeStarted, s: TrajectoryState) -> None:
 def _pip(event: ev.PipAdopted, s: TrajectoryState) -> None:
     if event.version >= s.pip_version:
         s.pip_on = event.occurred_on
+        s.pip_leerroute = event.leerroute
     s.pip_version = max(s.pip_version, event.version)
     if event.version == 1:
         s.pip_v1_on = event.occurred_on
@@ -1100,6 +1102,17 @@ class Trajectory(StreamAggregate):
         )
         if event.version != 1:
             return []
+        if s.duty is not None and event.occurred_on < s.duty.start:
+            # the PIP is a decision for a person under the duty, and its dagtekening starts
+            # the term (art. 11): a term that starts before the duty cannot be true
+            raise RuleViolationError(
+                kind,
+                "occurred_on",
+                f"dagtekening {event.occurred_on} of PIP version 1 is before the start of the "
+                f"{s.duty.regime} duty on {s.duty.start}: a PIP is adopted for a person under "
+                "the duty, and starts the term (correct the duty's duty_start first if DUO's "
+                "date was recorded wrongly)",
+            )
         due = rules.pip_due_date(s.duty.notified_on if s.duty else None, s.brp_registered_on)
         if due is not None and event.occurred_on > due:
             return [f"PIP v1 is late: it was due on {due} (10 weeks after notice/BRP)"]
@@ -1358,6 +1371,7 @@ def _rules_duty(event: ev.InburgeringDutyEstablished, t: Trajectory, kind: str) 
             f"{event.term_end} is not after the duty's start on {event.duty_start}: the term "
             "runs from the start of the duty",
         )
+    warnings = _pip_before_duty(event, t.state)
     # given values are recorded as DUO stated them (never recomputed), but one that differs
     # from the derivation decides regime-bound rules and deadlines: say so
     start = event.duty_start
@@ -1374,12 +1388,27 @@ def _rules_duty(event: ev.InburgeringDutyEstablished, t: Trajectory, kind: str) 
         if given != value:
             differing.append(f"{name} {'not given' if given is None else given}")
     if not differing:
-        return []
+        return warnings
     expected = ", ".join(f"{name} {value}" for name, value in derived.items())
     return [
+        *warnings,
         f"{', '.join(differing)}: not what rule set {rules.rules_on(start).version} "
         f"derives from duty_start {start} ({expected}): recorded as given, and the regime's "
-        "rules and deadlines follow it"
+        "rules and deadlines follow it",
+    ]
+
+
+def _pip_before_duty(event: ev.InburgeringDutyEstablished, s: TrajectoryState) -> list[str]:
+    """A duty recorded after a PIP version 1 dated before its start: DUO's date is recorded
+    as given (the PIP version 1 of a later duty is refused instead), with a warning that one
+    of the two dates is wrong."""
+    pip_on = s.pip_v1_on
+    if pip_on is None or pip_on >= event.duty_start:
+        return []
+    return [
+        f"duty_start {event.duty_start} is after the dagtekening {pip_on} of PIP version 1: a "
+        "PIP is adopted for a person under the duty, so one of the two dates is wrong: "
+        "recorded as given (traject correct the PIP's date, or this duty_start)"
     ]
 
 
@@ -1442,6 +1471,23 @@ def _rules_term_extended(event: ev.TermExtended, t: Trajectory, kind: str) -> li
 @_rules.register(ev.PipAdopted)
 def _rules_pip(event: ev.PipAdopted, t: Trajectory, kind: str) -> list[str]:
     return t._check_pip(event, kind)
+
+
+@_rules.register(ev.LearningRouteStarted)
+@_rules.register(ev.LearningRouteChanged)
+def _rules_route(
+    event: ev.LearningRouteStarted | ev.LearningRouteChanged, t: Trajectory, kind: str
+) -> list[str]:
+    # the PIP decides the leerroute (art. 15): a route started or changed to another one than
+    # the latest PIP version's can happen (the new PIP version not recorded yet), so a warning
+    planned, s = t.state.pip_leerroute, t.state
+    if planned is None or event.route is planned:
+        return []
+    return [
+        f"route {event.route} is not the leerroute {planned} of PIP version {s.pip_version} "
+        f"(dagtekening {s.pip_on}): a leerroute is decided in the PIP, so a change of route "
+        "comes with a new PIP version (record pip-adopted): recorded as given"
+    ]
 
 
 @_rules.register(ev.MapCompleted)

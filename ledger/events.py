@@ -557,7 +557,8 @@ class InburgeringDutyEstablished(TrajectEvent):
     set named in rule_version, and stored: they are never recomputed. A regime or flag given
     (as DUO stated it) is recorded as given, with a warning when it differs from what the rule
     set derives from duty_start (a flag not given acts as false). A ``term_end`` DUO states
-    lies after ``duty_start``.
+    lies after ``duty_start``. A duty recorded after a PIP version 1 dated before its start is
+    recorded with a warning (one of the two dates is wrong).
     """
 
     duty_start: date = Field(description="start of the obligation")
@@ -662,7 +663,8 @@ class PipAdopted(TrajectEvent):
     """PIP vastgesteld (Wi2021; occurred_on: the dagtekening).
 
     The first PIP is version 1; each later version is numbered above the latest and not dated
-    before it (a revision follows the PIP it revises).
+    before it (a revision follows the PIP it revises). Version 1 is not dated before the start
+    of the inburgering duty recorded: its dagtekening starts the term.
     """
 
     version: int = Field(ge=1, description="PIP version; 1 starts the inburgeringstermijn")
@@ -694,7 +696,11 @@ class PipObjectionDecided(TrajectEvent):
 
 
 class LearningRouteStarted(TrajectEvent):
-    """A leerroute starts (occurred_on: start)."""
+    """A leerroute starts (occurred_on: start).
+
+    A route other than the leerroute of the latest PIP version is recorded with a warning: the
+    PIP decides the route, so a new PIP version comes first.
+    """
 
     route: LearningRoute = Field(description="learning route")
     provider: Text = Field(
@@ -705,7 +711,11 @@ class LearningRouteStarted(TrajectEvent):
 
 
 class LearningRouteChanged(TrajectEvent):
-    """The leerroute changes (occurred_on: change date)."""
+    """The leerroute changes (occurred_on: change date).
+
+    A route other than the leerroute of the latest PIP version is recorded with a warning: the
+    PIP decides the route, so a new PIP version comes first.
+    """
 
     route: LearningRoute = Field(description="new learning route")
     provider: Text = Field(

@@ -646,6 +646,78 @@ def test_a_wi2021_pvt_of_fewer_than_12_hours_is_recorded_with_a_warning(store: T
     assert (result.exit_code, result.stderr) == (0, "")
 
 
+PIP = (
+    "--hoofddoel", "werk", "--pvt-intensity", "standaard", "--map-intensity", "standaard",
+)  # fmt: skip
+
+
+def test_a_first_pip_is_not_dated_before_the_duty_starts(store: Traject) -> None:
+    person = person_with_duty(store, "2024-03-01")
+    pip = ("record", "pip-adopted", person, "--version", "1", "--leerroute", "b1", *PIP,
+           "--decision-ref", "PIP-1")  # fmt: skip
+    # the dagtekening starts the term: a term that begins before the duty cannot be true
+    refused(
+        store,
+        *pip, "--on", "2024-02-20",
+        stderr="PipAdopted: occurred_on: dagtekening 2024-02-20 of PIP version 1 is before the "
+        "start of the wi2021 duty on 2024-03-01: a PIP is adopted for a person under the duty, "
+        "and starts the term (correct the duty's duty_start first if DUO's date was recorded "
+        "wrongly)",
+    )  # fmt: skip
+    store.ok(*pip, "--on", "2024-03-01")
+
+
+def test_a_duty_recorded_after_an_earlier_pip_is_kept_with_a_warning(store: Traject) -> None:
+    # the PIP is recorded before DUO's notice reaches the ledger
+    pip_on, later, earlier = days_ago(15), days_ago(10), days_ago(18)
+    pip = ("--version", "1", "--leerroute", "b1", *PIP, "--decision-ref", "PIP-1")
+    person = store.register()
+    store.ok("record", "pip-adopted", person, "--on", pip_on, *pip)
+    duty = ("record", "inburgering-duty-established", person, "--on", later)
+    # DUO's duty starting after the PIP: recorded as DUO gives it, and said
+    result = store(*duty, "--duty-start", later)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"Warning: duty_start {later} is after the dagtekening {pip_on} of PIP version 1: "
+        "a PIP is adopted for a person under the duty, so one of the two dates is wrong: "
+        "recorded as given (traject correct the PIP's date, or this duty_start)\n"
+    )
+    # a duty that started before the PIP: nothing to say
+    other = store.register()
+    store.ok("record", "pip-adopted", other, "--on", pip_on, *pip)
+    result = store("record", "inburgering-duty-established", other, "--on", later,
+                   "--duty-start", earlier)  # fmt: skip
+    assert (result.exit_code, result.stderr) == (0, "")
+
+
+def test_a_leerroute_other_than_the_latest_pips_is_recorded_with_a_warning(
+    store: Traject,
+) -> None:
+    person = person_with_duty(store, days_ago(20))
+    pip_on = days_ago(15)
+    store.ok("record", "pip-adopted", person, "--on", pip_on, "--version", "1",
+             "--leerroute", "b1", *PIP, "--decision-ref", "PIP-1")  # fmt: skip
+    route = ("--provider", "Taalschool De Brug")
+    # the route the PIP decided: no warning
+    result = store("record", "learning-route-started", person, "--on", days_ago(12),
+                   "--route", "b1", *route)  # fmt: skip
+    assert (result.exit_code, result.stderr) == (0, "")
+    # a change to the Z-route without a new PIP version: recorded, and said
+    changed = ("record", "learning-route-changed", person, "--route", "z", *route)
+    result = store(*changed, "--on", days_ago(8))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"Warning: route Z is not the leerroute B1 of PIP version 1 (dagtekening {pip_on}): a "
+        "leerroute is decided in the PIP, so a change of route comes with a new PIP version "
+        "(record pip-adopted): recorded as given\n"
+    )
+    # with the PIP revised to the Z-route first, the change is what it decided
+    store.ok("record", "pip-adopted", person, "--on", days_ago(5), "--version", "2",
+             "--leerroute", "z", *PIP, "--decision-ref", "PIP-2")  # fmt: skip
+    result = store(*changed, "--on", days_ago(4))
+    assert (result.exit_code, result.stderr) == (0, "")
+
+
 def test_a_pvt_is_signed_once_per_duty(store: Traject) -> None:
     person = person_with_duty(store, "2024-03-01")
     pvt = ("record", "pvt-completed", person, "--provider", "VWN", "--hours", "12")
