@@ -81,7 +81,13 @@ from ledger.errors import (
     raised_in_database,
     validation_problems,
 )
-from ledger.households import check_household
+from ledger.households import (
+    MEMBERSHIP_TOPICS,
+    REGISTERED_TOPIC,
+    check_household,
+    check_referent_change,
+    household_members,
+)
 from ledger.idempotency import correction_target, fact_differences
 from ledger.persistence import (
     MASTER_KEY_CHECK,
@@ -112,7 +118,14 @@ from ledger.special import (
 from ledger.values import GEMEENTE_PATTERN, HousingRoute, normalise_bsn
 
 ACROSS_STREAMS = frozenset(
-    {ev.ParticipantEnrolled, ev.EventCorrected, ev.PersonRegistered, ev.Housed, ev.TenancySigned}
+    {
+        ev.ParticipantEnrolled,
+        ev.EventCorrected,
+        ev.EventRetracted,
+        ev.PersonRegistered,
+        ev.Housed,
+        ev.TenancySigned,
+    }
 )
 """The facts whose rules may read other streams than their own (``ledger.enrolments``,
 ``ledger.households``)."""
@@ -1042,6 +1055,33 @@ class TrajectoryLedger(Application[UUID]):
             lambda project: self.enrolments(project.id, guards),
         )
         check_household(aggregate, event, lambda stream_id: self._guarded(stream_id, guards))
+        check_referent_change(
+            aggregate,
+            event,
+            lambda referent: [
+                member
+                for stream_id in self.household_members(referent, guards)
+                if (member := self._guarded(stream_id, guards)) is not None
+            ],
+        )
+
+    def household_members(self, referent: UUID, guards: list[Guard] | None = None) -> list[UUID]:
+        """The persons registered into ``referent``'s household (the referent aside), as
+        their registrations stand corrected. One query over the stored events by topic; no
+        personal field is decrypted.
+
+        ``guards``: noted there (a :class:`TopicGuard`), an append commits only if no
+        registration or correction was stored since this read.
+        """
+        after = self.recorder.max_notification_id() or 0
+        if guards is not None:
+            guards.append(TopicGuard(MEMBERSHIP_TOPICS, after))
+        mapper = cast("PydanticMapper", self.mapper)
+        stored = self.tables.select_streams_with_topic(REGISTERED_TOPIC, CHANGE_TOPICS)
+        events = (
+            cast("ev.TrajectEvent", mapper.to_domain_event(s, personal=False)) for s in stored
+        )
+        return household_members(events, referent)
 
     def _guarded(self, stream_id: UUID, guards: list[Guard]) -> StreamAggregate | None:
         """A stream (None: no such stream), noted in ``guards`` at the version read."""

@@ -70,7 +70,7 @@ from ledger.errors import (
     RuleViolationError,
     TrajectError,
 )
-from ledger.households import check_household
+from ledger.households import check_household, check_referent_change
 from ledger.idempotency import correction_target
 from ledger.persistence import (
     DataKeyRow,
@@ -327,6 +327,7 @@ class BatchWriter:
         household's referent), as this writer holds them."""
         check_across_streams(aggregate, event, self._project, self._enrolments)
         check_household(aggregate, event, self._referent)
+        check_referent_change(aggregate, event, self._members)
         if stream_id in self.streams:  # a new person's stream is kept once its event is
             self.streams.move_to_end(stream_id)  # the person's, used after the other
 
@@ -335,6 +336,25 @@ class BatchWriter:
         referent changed meanwhile makes the save fail and the batch be checked again."""
         self.pending.reads.add(stream_id)
         return self._cached(stream_id)
+
+    def _members(self, referent: UUID) -> list[StreamAggregate]:
+        """The members of ``referent``'s household as this writer holds them: as stored, but
+        the streams this writer has added to as it holds them (the batch's own registrations
+        and corrections). A registration or correction stored meanwhile, or a member's stream
+        changed, makes the save fail and retry."""
+        touched = {event.originator_id for event in self.pending.events}
+        stored = self.app.household_members(referent, self.pending.topic_guards)
+        found = {stream_id for stream_id in stored if stream_id not in touched}
+        for stream_id in touched:
+            cached = self.streams.get(stream_id)
+            household = cached.state.household_id if isinstance(cached, Trajectory) else None
+            if household == referent != stream_id:
+                found.add(stream_id)
+        return [
+            member
+            for stream_id in sorted(found)
+            if (member := self._referent(stream_id)) is not None
+        ]
 
     def _project(self, code: str) -> StreamAggregate:
         """A project's stream as this writer holds it, for an enrolment's window; a project

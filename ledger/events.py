@@ -411,7 +411,9 @@ class Housed(TrajectEvent):
     the move-in is in the municipality the koppeling links to: that municipality's taakstelling
     is what it realises. Route nareis is for a nareiziger: a member of another person's
     household (registered with the referent's ``household_id``; a derived permit alone is no
-    link) joins a housed referent, so is not housed before that referent's first housing.
+    link) joins a housed referent, so is not housed before that referent's first housing; a
+    correction or retraction of the referent's housing that would put the referent's first
+    housing after a member's nareis housing (or leave the referent not housed) is refused.
     ``counts_for_taakstelling`` is derived; given (stated, or kept by an export), it is recorded
     as given, with a warning when the rule set derives otherwise.
     """

@@ -9,7 +9,10 @@ stream (domain.md §2.4, hard: "nareizigers link to a housed referent's househol
   their own household), both when a person is registered and when a registration's household is
   corrected;
 - a member of another person's household is housed through nareis, and signs a first tenancy
-  without a koppeling, only once that referent is housed: on or before the member's date.
+  without a koppeling, only once that referent is housed: on or before the member's date;
+- the other way round, a correction or retraction of the referent's housing must not leave a
+  member's nareis housing dated before the referent's first housing (or the referent not
+  housed at all): the members are found by their registrations' ``household_id``.
 
 No aggregate sees both streams: the application and the batch writer check them with a reader of
 the other stream, which notes the stream it read so that an append commits only if that stream
@@ -18,16 +21,32 @@ has not changed meanwhile (a referent's housing retracted by another writer is s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import date
 from uuid import UUID
 
+from eventsourcing.utils import get_topic
+
 from ledger import events as ev
-from ledger.aggregates import StreamAggregate, Trajectory, as_it_stood, corrected_event
+from ledger.aggregates import (
+    StreamAggregate,
+    Trajectory,
+    as_it_stood,
+    corrected_event,
+    kind_name,
+)
 from ledger.errors import RuleViolationError
 from ledger.values import HousingRoute
 
 PersonRead = Callable[[UUID], StreamAggregate | None]
 """A stream as a check reads it (None: no such stream), noted for the append."""
+MembersRead = Callable[[UUID], list[StreamAggregate]]
+"""The streams of the persons registered into a referent's household (the referent's own
+aside), each noted for the append."""
+REGISTERED_TOPIC = get_topic(ev.PersonRegistered)
+MEMBERSHIP_TOPICS = (REGISTERED_TOPIC, get_topic(ev.EventCorrected))
+"""The facts that make a person a member of a household: a registration, and a correction of
+its ``household_id``."""
 
 
 def check_household(aggregate: StreamAggregate, event: ev.TrajectEvent, read: PersonRead) -> None:
@@ -126,3 +145,88 @@ def unknown_referent(reference: object) -> RuleViolationError:
         f"no person {reference} in this ledger: the household is its referent's person id "
         "(register the referent first)",
     )
+
+
+def household_members(events: Iterable[ev.TrajectEvent], referent: UUID) -> list[UUID]:
+    """The persons registered into ``referent``'s household (the referent aside), as their
+    registrations stand with every correction of ``household_id`` applied. ``events``: each
+    person stream's registration and corrections, in version order (no personal field read:
+    ``household_id`` is not one)."""
+    household: dict[UUID, UUID | None] = {}
+    for event in events:
+        stream = event.originator_id
+        if isinstance(event, ev.PersonRegistered):
+            household[stream] = event.household_id
+        elif (
+            isinstance(event, ev.EventCorrected)
+            and event.target_version == 1
+            and "household_id" in event.changes
+        ):
+            given = event.changes["household_id"]
+            household[stream] = None if given is None else UUID(str(given))
+    return sorted(
+        stream for stream, found in household.items() if found == referent and stream != referent
+    )
+
+
+def check_referent_change(
+    aggregate: StreamAggregate, event: ev.TrajectEvent, members: MembersRead
+) -> None:
+    """A correction or retraction of a person's housing, about to be appended to
+    ``aggregate``, that would move their first housing later (or leave them not housed) must
+    not leave a member of their household housed by nareis before it: the member would have
+    joined a referent not housed yet. Members are read only when the first housing moves later;
+    a member's housing that already came before it does not block the change.
+
+    Raises:
+        RuleViolationError: field ``changes`` (a correction) or ``target_version`` (a
+            retraction), naming each member's nareis housing that would break.
+    """
+    if not isinstance(aggregate, Trajectory) or not isinstance(
+        event, ev.EventCorrected | ev.EventRetracted
+    ):
+        return
+    target = aggregate.effective.get(event.target_version)
+    if not isinstance(target, ev.Housed):
+        return
+    housings = {
+        version: fact.occurred_on
+        for version, fact in aggregate.effective.items()
+        if isinstance(fact, ev.Housed)
+    }
+    first_before = min(housings.values())
+    housings.pop(event.target_version)
+    if isinstance(event, ev.EventCorrected):
+        housings[event.target_version] = corrected_event(target, event).occurred_on
+    first_after = min(housings.values(), default=None)
+    if first_after is not None and first_after <= first_before:
+        return  # housed as early as before: no member's housing can come before it now
+    broken: list[str] = []
+    for member in members(aggregate.id):
+        if not isinstance(member, Trajectory) or member.state.household_id != aggregate.id:
+            continue
+        for version in sorted(member.effective):
+            fact = member.effective[version]
+            if (
+                isinstance(fact, ev.Housed)
+                and fact.route is HousingRoute.NAREIS
+                and first_before <= fact.occurred_on
+                and (first_after is None or fact.occurred_on < first_after)
+            ):
+                broken.append(f"{member.id} on {fact.occurred_on} (v{version})")
+    if not broken:
+        return
+    field = "changes" if isinstance(event, ev.EventCorrected) else "target_version"
+    raise RuleViolationError(
+        kind_name(type(event)),
+        field,
+        f"{_housed_after(first_after)}, but the household's nareiziger was housed by nareis "
+        f"before that: {', '.join(broken)}: a nareiziger joins a housed referent's household "
+        "(correct or retract the member's housing first)",
+    )
+
+
+def _housed_after(first: date | None) -> str:
+    if first is None:
+        return "the referent would no longer be housed"
+    return f"the referent would be housed first on {first}"

@@ -377,6 +377,37 @@ def test_nareis_housing_needs_the_link_to_the_referents_household(store: Traject
     assert "route: nareis is for a nareiziger in a referent's household" in result.stderr
 
 
+def test_the_referents_housing_is_not_retracted_or_moved_past_a_members(store: Traject) -> None:
+    # the referent is housed (v5), the family member joins two days later
+    referent = housed_referent(store, days_ago(8))
+    member = family_member(store, referent)
+    store.ok("record", "housed", member, "--on", days_ago(6), "--housing-kind", "regulier",
+             "--route", "nareis")  # fmt: skip
+    joined = f"{member} on {days_ago(6)} (v2)"
+    # retracted, the referent would not be housed at all: the member's housing would break
+    refused(
+        store,
+        "retract", referent, "5", "--reason", "wrong person",
+        stderr="EventRetracted: target_version: the referent would no longer be housed, but "
+        f"the household's nareiziger was housed by nareis before that: {joined}: a nareiziger "
+        "joins a housed referent's household (correct or retract the member's housing first)",
+    )  # fmt: skip
+    # nor moved past the member's housing
+    refused(
+        store,
+        "correct", referent, "5", "--set", f"occurred_on={days_ago(5)}", "--reason", "typo",
+        stderr=f"EventCorrected: changes: the referent would be housed first on {days_ago(5)}, "
+        f"but the household's nareiziger was housed by nareis before that: {joined}: a "
+        "nareiziger joins a housed referent's household (correct or retract the member's "
+        "housing first)",
+    )  # fmt: skip
+    # a correction that keeps the referent housed on or before the member's day is accepted
+    store.ok("correct", referent, "5", "--set", f"occurred_on={days_ago(6)}", "--reason", "typo")
+    # and once the member's housing is retracted, the referent's can go too
+    store.ok("retract", member, "2", "--reason", "recorded too early")
+    store.ok("retract", referent, "5", "--reason", "wrong person")
+
+
 def test_a_person_housed_as_a_nareiziger_is_not_linked_by_coa(store: Traject) -> None:
     # a family member joins the housed referent's household (no permit recorded yet) and
     # moves in

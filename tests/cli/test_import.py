@@ -633,6 +633,48 @@ def test_a_nareiziger_is_housed_after_the_referent_as_the_file_orders_them(
     assert ledger.event_count() == (0 if dry_run else 6)
 
 
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "import"])
+def test_a_referents_housing_is_not_retracted_under_a_housed_nareiziger(
+    ledger: Traject, tmp_path: Path, dry_run: bool
+) -> None:
+    referent = "0b09775e-263b-46c5-b8bc-857e0187f13a"
+    member = "5d3c2a4e-9f61-4b8e-a1d2-3c4b5a6f7e80"
+    lines = [
+        REGISTER | {"person_id": referent},  # C-1001, linked by COA (GOOD), housed 2025-02-01
+        *GOOD[1:4],
+        {
+            "kind": "person-registered", "person": "C-1002", "person_id": member,
+            "occurred_on": "2025-01-20", "birth_date": "2015-03-01", "sex": "m",
+            "nationality": ["SY"], "household_id": referent,
+        },
+        {"kind": "housed", "person": "C-1002", "occurred_on": "2025-02-03",
+         "housing_kind": "regulier", "route": "nareis"},
+        # 7: the referent's housing (v4) moved past the member's, 8: retracted
+        {"kind": "event-corrected", "person": "C-1001", "target": 4,
+         "changes": {"occurred_on": "2025-02-05"}, "reason": "typo"},
+        {"kind": "event-retracted", "person": "C-1001", "target": 4, "reason": "wrong person"},
+        # 9: an earlier date keeps the member's housing after the referent's
+        {"kind": "event-corrected", "person": "C-1001", "target": 4,
+         "changes": {"occurred_on": "2025-01-30"}, "reason": "typo"},
+    ]  # fmt: skip
+    source = write(tmp_path / "household.jsonl", lines)
+
+    result = ledger("import", *(["--dry-run"] if dry_run else []), str(source))
+
+    assert result.exit_code == 1
+    assert (
+        f"{source}:7: changes: the referent would be housed first on 2025-02-05, but the "
+        f"household's nareiziger was housed by nareis before that: {member} on 2025-02-03 (v2)"
+    ) in result.stderr
+    assert (
+        f"{source}:8: target_version: the referent would no longer be housed, but the "
+        f"household's nareiziger was housed by nareis before that: {member} on 2025-02-03 (v2)"
+    ) in result.stderr
+    verb = "valid" if dry_run else "written"
+    assert last_line(result.stdout).startswith(f"7 {verb}, 0 skipped (already present), 2 rejected")
+    assert ledger.event_count() == (0 if dry_run else 7)
+
+
 def test_a_csv_file_of_one_kind_is_imported_with_lists_split_on_semicolons(
     ledger: Traject, tmp_path: Path
 ) -> None:
