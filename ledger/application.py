@@ -1073,15 +1073,22 @@ class TrajectoryLedger(Application[UUID]):
         ``guards``: noted there (a :class:`TopicGuard`), an append commits only if no
         registration or correction was stored since this read.
         """
+        events = self._facts_with_changes(REGISTERED_TOPIC, MEMBERSHIP_TOPICS, guards)
+        return household_members(events, referent)
+
+    def _facts_with_changes(
+        self, topic: str, watched: tuple[str, ...], guards: list[Guard] | None
+    ) -> Iterator[ev.TrajectEvent]:
+        """The stored facts of ``topic`` on every stream, each stream's with the corrections
+        and retractions on it, in version order; no personal field is decrypted. ``guards``:
+        noted there, an append commits only if no event of the ``watched`` topics was stored
+        since this read."""
         after = self.recorder.max_notification_id() or 0
         if guards is not None:
-            guards.append(TopicGuard(MEMBERSHIP_TOPICS, after))
+            guards.append(TopicGuard(watched, after))
         mapper = cast("PydanticMapper", self.mapper)
-        stored = self.tables.select_streams_with_topic(REGISTERED_TOPIC, CHANGE_TOPICS)
-        events = (
-            cast("ev.TrajectEvent", mapper.to_domain_event(s, personal=False)) for s in stored
-        )
-        return household_members(events, referent)
+        stored = self.tables.select_streams_with_topic(topic, CHANGE_TOPICS)
+        return (cast("ev.TrajectEvent", mapper.to_domain_event(s, personal=False)) for s in stored)
 
     def _guarded(self, stream_id: UUID, guards: list[Guard]) -> StreamAggregate | None:
         """A stream (None: no such stream), noted in ``guards`` at the version read."""
@@ -1106,14 +1113,7 @@ class TrajectoryLedger(Application[UUID]):
         ``guards``: noted there (a :class:`TopicGuard`), an append commits only if no
         enrolment or correction was stored since this read.
         """
-        after = self.recorder.max_notification_id() or 0
-        if guards is not None:
-            guards.append(TopicGuard(WINDOW_TOPICS, after))
-        mapper = cast("PydanticMapper", self.mapper)
-        stored = self.tables.select_streams_with_topic(ENROLLED_TOPIC, CHANGE_TOPICS)
-        events = (
-            cast("ev.TrajectEvent", mapper.to_domain_event(s, personal=False)) for s in stored
-        )
+        events = self._facts_with_changes(ENROLLED_TOPIC, WINDOW_TOPICS, guards)
         return effective_enrolments(events, project)
 
     def check_stored(self, stream_ids: Iterable[UUID]) -> None:

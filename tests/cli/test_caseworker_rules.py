@@ -190,10 +190,9 @@ def test_a_step_is_not_dated_before_the_step_it_follows(store: Traject) -> None:
         )  # fmt: skip
 
 
-def test_a_koppeling_recorded_again_after_the_housing_that_used_it_is_refused(
-    store: Traject,
-) -> None:
-    # linked, tenancy, housed through the koppeling
+def housed_in_2024(store: Traject) -> str:
+    """A person linked by COA on 2024-01-20, with a tenancy of 2024-03-01 and housed through
+    the koppeling on 2024-03-04 (versions 2, 3 and 4)."""
     person = store.register()
     store.ok("record", "coa-linked", person, "--on", "2024-01-20", "--taakstelling-period",
              "2024H1")  # fmt: skip
@@ -201,6 +200,13 @@ def test_a_koppeling_recorded_again_after_the_housing_that_used_it_is_refused(
              "regulier")  # fmt: skip
     store.ok("record", "housed", person, "--on", "2024-03-04", "--housing-kind", "regulier",
              "--route", "koppeling")  # fmt: skip
+    return person
+
+
+def test_a_koppeling_recorded_again_after_the_housing_that_used_it_is_refused(
+    store: Traject,
+) -> None:
+    person = housed_in_2024(store)
     # the same koppeling entered a second time (its date, or any date up to the housing) would
     # open a koppeling for a second housing of the same person: refused
     for on in ("2024-01-20", "2024-03-04"):
@@ -217,21 +223,19 @@ def test_a_koppeling_recorded_again_after_the_housing_that_used_it_is_refused(
 def test_a_housed_person_is_not_linked_by_coa_again_unless_back_from_abroad(
     store: Traject,
 ) -> None:
-    # linked, tenancy, housed through the koppeling on 2024-03-04
-    person = store.register()
-    store.ok("record", "coa-linked", person, "--on", "2024-01-20", "--taakstelling-period",
-             "2024H1")  # fmt: skip
-    store.ok("record", "housed", person, "--on", "2024-03-04", "--housing-kind", "regulier",
-             "--route", "koppeling")  # fmt: skip
+    person = housed_in_2024(store)
     # the housing ended COA's reception: a koppeling after it is refused
     linked = ("record", "coa-linked", person, "--taakstelling-period", "2024H2")
+    after_housing = (
+        "CoaLinked: occurred_on: dated 2024-08-01, after the person was housed on 2024-03-04: "
+        "COA links only a permit holder still in its reception, which the housing ended "
+        "(record a move as housed; if the housing was recorded wrongly, correct or retract it "
+        "first)"
+    )
     refused(
         store,
         *linked, "--on", "2024-08-01",
-        stderr="CoaLinked: occurred_on: dated 2024-08-01, after the person was housed on "
-        "2024-03-04: COA links only a permit holder still in its reception, which the housing "
-        "ended (record a move as housed; if the housing was recorded wrongly, correct or "
-        "retract it first)",
+        stderr=after_housing,
     )  # fmt: skip
     # a move within the Netherlands does not bring the person back into reception
     store.ok("record", "moved-out", person, "--on", "2024-05-01", "--destination", "gemeente",
@@ -239,10 +243,7 @@ def test_a_housed_person_is_not_linked_by_coa_again_unless_back_from_abroad(
     refused(
         store,
         *linked, "--on", "2024-08-01",
-        stderr="CoaLinked: occurred_on: dated 2024-08-01, after the person was housed on "
-        "2024-03-04: COA links only a permit holder still in its reception, which the housing "
-        "ended (record a move as housed; if the housing was recorded wrongly, correct or "
-        "retract it first)",
+        stderr=after_housing,
     )  # fmt: skip
     # one who left the Netherlands and came back into reception is linked anew
     store.ok("record", "moved-out", person, "--on", "2024-06-01", "--destination", "abroad")
