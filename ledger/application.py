@@ -409,6 +409,7 @@ class TrajectoryLedger(Application[UUID]):
                 when = f"{rotated[:10]} {rotated[11:16]} UTC"
                 msg += f"; the master key was replaced on {when}: use the new one"
             raise MasterKeyError(msg)
+        self.keyring.verified = True
 
     def rotate_master_key(
         self, new_master_key: bytes, *, progress: Progress | None = None

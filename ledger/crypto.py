@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ledger.errors import ErasedError, MasterKeyError
+from ledger.errors import DataKeyError, ErasedError, MasterKeyError
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -159,6 +159,9 @@ class KeyRing:
             algorithm=hashes.SHA256(), length=32, salt=None, info=b"traject export pseudonym v1"
         ).derive(master_key)
         self.check_value = key_check_value(master_key)
+        self.verified = False
+        """Whether the ledger's check value was found to be this master key's: then a data key
+        that does not open was altered, not wrapped under another master key."""
 
     def bsn_digest(self, bsn: str) -> str:
         """Keyed hash of a (normalised) BSN for the lookup index."""
@@ -176,6 +179,13 @@ class KeyRing:
         try:
             return self._master.decrypt(nonce, body, subject.bytes)
         except InvalidTag:
+            if self.verified:
+                what = (
+                    "its wrapped data key does not open with the ledger's master key, which "
+                    "opens the ledger (its check value matches), so the key's row was "
+                    "overwritten or copied from another stream"
+                )
+                raise DataKeyError(subject, what) from None
             msg = (
                 f"data key of {subject} does not open with this master key: "
                 "TRAJECT_MASTER_KEY / the key file is not the one this ledger was created with"

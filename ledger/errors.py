@@ -286,6 +286,26 @@ class MasterKeyError(TrajectError):
     """The master key is missing, malformed, or not the one this ledger was created with."""
 
 
+class DataKeyError(TrajectError):
+    """A stream's data key row in ``traject_data_keys`` is missing or does not open, although
+    the master key is the ledger's: the key table was altered outside traject (a row deleted,
+    overwritten or copied from another stream). traject never deletes a data key (erasure
+    leaves a tombstone), so the personal fields of that stream cannot be read until the row is
+    restored from a backup."""
+
+    def __init__(self, subject: UUID, what: str) -> None:
+        self.subject = subject
+        self.what = what
+        super().__init__(
+            f"stream {subject}: its personal fields cannot be read: {what}: the key table "
+            "(traject_data_keys) was altered outside traject; restore the row from a backup "
+            "(`traject audit verify` checks the events, not the key table)"
+        )
+
+    def __reduce__(self) -> tuple[type[DataKeyError], tuple[UUID, str]]:
+        return type(self), (self.subject, self.what)  # across processes
+
+
 class MasterKeyRotatedError(MasterKeyError):
     """The ledger's master key was rotated while a command held the old one: nothing written."""
 

@@ -57,6 +57,7 @@ from pydantic_core import SchemaSerializer
 
 from ledger.crypto import NONCE_BYTES, SHREDDED, TAG_BYTES, HeldKeys, KeyRing
 from ledger.errors import (
+    DataKeyError,
     KeyRotationError,
     MalformedEventError,
     MasterKeyError,
@@ -256,6 +257,15 @@ class PydanticMapper(Mapper[UUID]):
                 else UUID(stored.originator_id)
             )
             data_key = self._keys().key_for_read(stream_id)
+            if data_key is None and not self._keys().erased(stream_id):
+                # traject makes the key before it seals a field, and an erasure leaves a
+                # tombstone: sealed fields without a key row are not erased data
+                what = (
+                    f"the event of version {stored.originator_version} holds sealed personal "
+                    "fields, but the stream has no data key (an erasure would have left its "
+                    "tombstone)"
+                )
+                raise DataKeyError(stream_id, what)
             if data_key is not None:
                 try:
                     plain = self._keys().decrypt(

@@ -758,3 +758,58 @@ def test_personal_fields_altered_point_to_verify(store: Store, blob: Callable[[s
             "traject; run `traject audit verify`"
         ) in refused.stderr
     store.traject.ok("report", "caseload")  # the read models read no personal field
+
+
+def keyed_person(store: Store, name: str) -> str:
+    """A person whose registration holds a sealed personal field (so a data key row)."""
+    return store.traject.register(
+        "--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY", "--name", name
+    )  # fmt: skip
+
+
+def test_a_deleted_data_key_is_named_not_read_as_no_personal_data(store: Store) -> None:
+    """The key table is not in the integrity log; a data key row deleted by hand must not make
+    a person's name and BSN read as never recorded, nor let a new fact seal its fields under a
+    fresh key that leaves the old ones unreadable."""
+    person = keyed_person(store, "A. Haddad")
+    keys = store.table("traject_data_keys")
+    store.attack(f"DELETE FROM {keys} WHERE subject = '{person}'")
+    named = (
+        f"stream {person}: its personal fields cannot be read: the event of version 1 holds "
+        "sealed personal fields, but the stream has no data key (an erasure would have left its "
+        "tombstone): the key table (traject_data_keys) was altered outside traject"
+    )
+    for command in (
+        ("timeline", person),
+        ("person", "show", person),
+        ("export", "--include-personal", "-q"),
+        ("record", "ladder-assessed", person, "--on", days_ago(1), "--rung", "3",
+         "--assessor", "r.jansen"),
+    ):  # fmt: skip
+        refused = store.traject(*command)
+        assert refused.exit_code == 1, (command, refused.output)
+        assert named in refused.stderr, command
+    assert store.one(f"SELECT COUNT(*) FROM {keys} WHERE subject = '{person}'")[0] == 0
+    store.traject.ok("report", "caseload")  # the read models read no personal field
+
+
+def test_a_data_key_copied_from_another_person_is_not_blamed_on_the_master_key(
+    store: Store,
+) -> None:
+    """The master key opens the ledger (its check value matches) and every other data key: a
+    row that does not open was altered, and the message says so rather than 'wrong key file'."""
+    first, second = keyed_person(store, "A. Haddad"), keyed_person(store, "B. Haddad")
+    keys = store.table("traject_data_keys")
+    (wrapped,) = store.one(f"SELECT wrapped FROM {keys} WHERE subject = '{first}'")
+    store.attack(
+        f"UPDATE {keys} SET wrapped = {store.blob(bytes(wrapped))} WHERE subject = '{second}'"
+    )
+    refused = store.traject("timeline", second)
+    assert refused.exit_code == 1, refused.output
+    assert (
+        f"stream {second}: its personal fields cannot be read: its wrapped data key does not "
+        "open with the ledger's master key, which opens the ledger (its check value matches), "
+        "so the key's row was overwritten or copied from another stream"
+    ) in refused.stderr
+    assert "not the one this ledger was created with" not in refused.stderr
+    assert "A. Haddad" in store.traject.ok("timeline", first).stdout
