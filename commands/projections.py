@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -87,8 +88,22 @@ def emit_report(
     if header:
         writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: spreadsheet_safe(cell) for key, cell in row.items()} for row in rows)
     click.echo(buffer.getvalue(), nl=False)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a CSV cell as a formula (OWASP, CSV injection)."""
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A report's CSV cell as a spreadsheet may open it: text that a spreadsheet would run as a
+    formula (a staff id, provider or channel typed as ``=HYPERLINK(…)``) gets a leading
+    apostrophe, so it is shown as the text it is; a number (``-3``) is left as it is."""
+    if value.__class__ is str and value.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def warn_stale(traject: TrajectContext) -> list[StaleRead]:
