@@ -908,6 +908,7 @@ def verify(
     public_key_pem: TrustedKeys | None = None,
     *,
     progress: Progress | None = None,
+    location: str | None = None,
 ) -> VerificationReport:
     """Recompute every leaf and check it against the recorded leaves and every checkpoint.
 
@@ -916,16 +917,23 @@ def verify(
     must match the one tree recomputed from the rows, which also makes them consistent with
     one another. Reads only (one streaming pass over the events and the recorded leaves):
     a read-only database role can run it.
+
+    ``location`` is the origin this ledger's first checkpoint would give it (where it lives):
+    on a ledger whose origin is not fixed yet, a checkpoint is named as not of this ledger
+    (or its origin as removed) before what its root says about the rows.
     """
     stored, problems = _stored_checkpoints(app)
     unique: dict[str, Checkpoint] = {}
     for item in [*stored, *given_checkpoints]:
         unique.setdefault(item.text, item)
+    fixed = origin(app) if has_tables(app) else None
+    if fixed is None and location is not None:
+        problems += [_unfixed_origin(item, location) for item in unique.values()]
     report, _ = _scan(
         app,
         list(unique.values()),
         public_key=public_key_pem,
-        expected_origin=origin(app) if has_tables(app) else None,
+        expected_origin=fixed,
         progress=progress,
     )
     mismatched = any(
@@ -939,6 +947,24 @@ def verify(
             report, ok=False, problems=(*problems, *report.problems, *unlinked, *gaps)
         )
     return report
+
+
+def _unfixed_origin(item: Checkpoint, location: str) -> Problem:
+    """A checkpoint given to a ledger that has fixed no origin, so has signed no checkpoint."""
+    unfixed = f"no `{ORIGIN_SETTING}` in traject_settings"
+    if item.origin == location:
+        message = (
+            f"{item}: it names this ledger, but the ledger has {unfixed}, which its first "
+            "checkpoint stores: the setting was removed outside traject"
+        )
+    else:
+        message = (
+            f"{item}: its origin {item.origin!r} is not this ledger, {location!r}, which has "
+            f"signed no checkpoint ({unfixed}): it is a checkpoint of another ledger (or of "
+            "this one before it moved, and its origin was removed); its other problems compare "
+            "it with this ledger's rows"
+        )
+    return Problem("checkpoint", message, checkpoint_size=item.tree_size)
 
 
 def _inconsistent(recorded: Sequence[RecordedLeaf], checkpoints: list[Checkpoint]) -> list[Problem]:

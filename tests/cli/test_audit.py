@@ -376,3 +376,40 @@ def test_a_consistency_proof_across_a_new_signing_key_verifies_with_both_keys(
                     "--public-key", str(new_public))  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("consistency proof holds")
+
+
+def test_a_checkpoint_of_another_ledger_is_named_so_not_as_deleted_rows(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """A ledger that has signed no checkpoint has no origin fixed: a checkpoint given to it
+    (the auditor's copy, verified against the wrong file) is named as another ledger's,
+    before what its root says about these rows."""
+    _, checkpoint, public = checkpointed(ledger, tmp_path)
+    names = ("traject.db", "other.db")
+    other = Traject(f"sqlite:///{tmp_path / names[1]}", tmp_path / "other.db.key")
+    other.init("--municipality", "GM0622")
+    other.register()
+    result = verify(other, "--checkpoint", str(checkpoint), "--public-key", str(public))
+    assert result.exit_code == 1, result.output
+    first = result.stderr.splitlines()[0]
+    signed, verified = (f"traject ledger sqlite:///{tmp_path.resolve() / n}" for n in names)
+    assert first.startswith(f"Problem: checkpoint {signed} size 3 ")
+    assert (
+        f": its origin '{signed}' is not this ledger, '{verified}', which has signed no "
+        "checkpoint (no `audit_origin` in traject_settings): it is a checkpoint of another ledger"
+    ) in first
+
+
+def test_a_removed_origin_setting_is_named(ledger: Traject, tmp_path: Path) -> None:
+    _, checkpoint, public = checkpointed(ledger, tmp_path)
+    path = ledger.database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("DELETE FROM traject_settings WHERE name = 'audit_origin'")
+        connection.execute("DELETE FROM traject_checkpoints")
+    result = verify(ledger, "--checkpoint", str(checkpoint), "--public-key", str(public))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[0].endswith(
+        ": it names this ledger, but the ledger has no `audit_origin` in traject_settings, "
+        "which its first checkpoint stores: the setting was removed outside traject"
+    )
+    assert "Error: the log does not verify: 1 problem (3 events, 1 checkpoint)" in result.stderr
