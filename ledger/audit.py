@@ -942,11 +942,52 @@ def verify(
     )
     unlinked = _inconsistent(recorded_leaves(app), list(unique.values())) if mismatched else []
     gaps = stream_gaps(app, report.problems)
+    if any(p.kind == "changed" for p in report.problems):
+        report = dataclasses.replace(
+            report, problems=tuple(_moved(app, p) for p in report.problems)
+        )
     if problems or unlinked or gaps:
         report = dataclasses.replace(
             report, ok=False, problems=(*problems, *report.problems, *unlinked, *gaps)
         )
     return report
+
+
+MOVE_WINDOW = 256
+"""How far from its place a changed row's recorded leaf is looked for (rows swapped)."""
+
+
+def _moved(app: TrajectoryLedger, problem: Problem) -> Problem:
+    """A changed row that is, byte for byte, the row recorded at a nearby notification id
+    (two rows swapped, or renumbered): named as reordered, not as altered bytes."""
+    n = problem.notification_id
+    if problem.kind != "changed" or n is None:
+        return problem
+    row = next((r for page in raw_pages(app, start=n - 1, stop=n) for r in page), None)
+    if row is None or row[0] != n:
+        return problem
+    _, stream, version, topic, state = row
+    statement = (
+        "SELECT notification_id, leaf_hash FROM {p}traject_leaves"
+        " WHERE notification_id >= ? AND notification_id <= ? AND notification_id <> ?"
+        " ORDER BY notification_id"
+    )
+    nearby = _query(
+        app, statement, statement.replace("?", "%s"), [n - MOVE_WINDOW, n + MOVE_WINDOW, n]
+    )
+    stored = _bytes(state)
+    for other, recorded in nearby:
+        if raw_leaf_hash(other, stream, version, topic, stored).hex() == recorded:
+            stream_id = UUID(bytes=stream)
+            return dataclasses.replace(
+                problem,
+                kind="out-of-order",
+                message=(
+                    f"event {n} (stream {stream_id} version {version}) holds the row recorded "
+                    f"as event {other}, unchanged: rows were reordered or renumbered"
+                ),
+            )
+    return problem
 
 
 def _unfixed_origin(item: Checkpoint, location: str) -> Problem:

@@ -189,8 +189,9 @@ def test_two_swapped_rows_are_named(store: Store) -> None:
         f"UPDATE {store.events} SET {ids} = 2 WHERE {ids} = -3",
     )
     text = problems(store.verify())
-    assert "event 2 (stream" in text
-    assert "differs from the recorded leaf" in text
+    assert f"event 2 (stream {store.person} version 3) holds the row recorded as event 3, " in text
+    assert "unchanged: rows were reordered or renumbered" in text
+    assert store.verify_json()["problems"][0]["kind"] == "out-of-order"
 
 
 def test_an_altered_stored_checkpoint_is_named(store: Store) -> None:
