@@ -18,6 +18,7 @@ from commands import reporting as report
 from commands.context import TrajectContext, pass_traject
 from commands.projections import emit_report, format_option
 from commands.reporting import (
+    ReportDate,
     as_known_at_option,
     municipality_option,
     municipality_rows,
@@ -320,8 +321,35 @@ def inburgering_json(result: InburgeringReport) -> dict[str, Any]:
         "exams": [asdict(e) | {"pass_rate": e.pass_rate} for e in result.exams],
         "risk_months": result.risk_months,
         "risk": [asdict(r) for r in result.risk],
+        "from": result.date_from,
+        "pip_objections": {
+            "open": result.objections.open,
+            "open_overdue": result.objections.open_overdue,
+            "decided": dict(result.objections.decided),
+        },
+        "z_route": {
+            "participants": result.z_route.participants,
+            "final_interview": dict(result.z_route.final_interview),
+        },
+        "ontzorgen": asdict(result.ontzorgen),
+        "reclaim_rule_set": result.reclaim_rule_set,
+        "flagged_reclaims": [asdict(r) for r in result.flagged_reclaims],
         "basis": _basis(result.projections, result.position, result.rule_version, result.digest),
     }
+
+
+def _monitor_figures(result: InburgeringReport) -> list[tuple[str, str, str | None, int]]:
+    """The objection, Z-route and ontzorgen figures as (section, figure, breakdown, value)."""
+    o, z, t = result.objections, result.z_route, result.ontzorgen
+    rows: list[tuple[str, str, str | None, int]] = [
+        ("pip_objections", "open", None, o.open),
+        ("pip_objections", "open_overdue", None, o.open_overdue),
+    ]
+    rows += [("pip_objections", "decided", outcome, n) for outcome, n in o.decided]
+    rows.append(("z_route", "participants", None, z.participants))
+    rows += [("z_route", "final_interview", outcome, n) for outcome, n in z.final_interview]
+    rows += [("ontzorgen", name, None, n) for name, n in asdict(t).items()]
+    return rows
 
 
 def inburgering_csv_rows(result: InburgeringReport) -> list[dict[str, Any]]:
@@ -329,6 +357,12 @@ def inburgering_csv_rows(result: InburgeringReport) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [{"section": "route"} | asdict(r) for r in result.routes]
     rows += [{"section": "exam"} | asdict(e) | {"pass_rate": e.pass_rate} for e in result.exams]
     rows += [{"section": "risk"} | asdict(r) for r in result.risk]
+    rows += [
+        {"section": section, "figure": figure, "breakdown": breakdown, "value": value,
+         "from": result.date_from}
+        for section, figure, breakdown, value in _monitor_figures(result)
+    ]  # fmt: skip
+    rows += [{"section": "reclaim"} | asdict(r) for r in result.flagged_reclaims]
     rows = municipality_rows(rows, result.municipality)
     names = list(dict.fromkeys(k for row in rows for k in row))
     return [dict.fromkeys(names) | row for row in rows]
@@ -378,11 +412,55 @@ def inburgering_tables(result: InburgeringReport) -> list[Table]:
             str(person.days_left),
         )
     risk.caption = f"{len(result.risk)} person(s); fines are not counted as a risk"
-    return [routes, exams, risk]
+    return [routes, exams, risk, *_monitor_tables(result)]
+
+
+_SECTION_TITLES = {
+    "pip_objections": "PIP objections (bezwaar)",
+    "z_route": "Z-route eindgesprek",
+    "ontzorgen": "Ontzorgen",
+}
+
+
+def _monitor_tables(result: InburgeringReport) -> list[Table]:
+    """The objection, Z-route and ontzorgen figures, one table, and the flagged reclaims."""
+    period = f"{result.date_from} to {result.on}"
+    figures = Table(
+        title=f"PIP objections, Z-route and ontzorgen (period {period})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("section", "figure", "value"):
+        figures.add_column(name, justify="right" if name == "value" else "left")
+    for section, figure, breakdown, value in _monitor_figures(result):
+        label = f"{figure}: {breakdown}" if breakdown else figure
+        figures.add_row(_SECTION_TITLES[section], label.replace("_", " "), str(value))
+    figures.caption = "open and ontzorgd: on the date; decided, started, ended: in the period"
+    reclaims = Table(
+        title="Flagged DUO loan reclaims of asielstatushouders",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("person", "municipality", "reclaimed on", "amount"):
+        reclaims.add_column(name, no_wrap=True, justify="right" if name == "amount" else "left")
+    for row in result.flagged_reclaims:
+        reclaims.add_row(row.person_id[:8], row.municipality, row.reclaimed_on, row.amount)
+    reclaims.caption = (
+        f"{len(result.flagged_reclaims)} reclaim(s); rule set {result.reclaim_rule_set}:"
+        " recovery from asielstatushouders breaches EU law (RvS 2025-07-09, 2026-02-18)"
+    )
+    return [figures, reclaims]
 
 
 @click.command("inburgering")
 @on_option("the status is")
+@click.option(
+    "--from",
+    "from_date",
+    type=ReportDate(),
+    help="count objections decided and ontzorgen started or ended from this date (default: "
+    "1 January of the year of --on)",
+)
 @municipality_option("only clients in this municipality")
 @as_known_at_option()
 @format_option()
@@ -391,23 +469,30 @@ def inburgering_command(
     traject: TrajectContext,
     *,
     on: date | None,
+    from_date: date | None,
     municipality: str | None,
     as_known_at: datetime | None,
     output: str | None,
 ) -> None:
     """Inburgering status per leerroute (afgeschaald, PVT, MAP, KNM, ONA), exam pass rates
-    per component and attempt, and the risk list of terms ending soon.
+    per component and attempt, the risk list of terms ending soon, PIP objections, the
+    Z-route eindgesprek, ontzorgen and flagged DUO loan reclaims.
 
     \b
     Example:
       traject report inburgering --on 2024-06-30
+      traject report inburgering --on 2024-06-30 --from 2024-01-01 --format json
       traject report inburgering --on 2024-06-30 --municipality GM0622 --format csv
     """
+    day = report_day(on, as_known_at)
+    if from_date is not None and from_date > day:
+        raise click.BadParameter(f"must not be after --on ({day})", param_hint="'--from'")
     result = inburgering(
         Views(traject.reader),
-        report_day(on, as_known_at),
+        day,
         municipality=municipality,
         as_known_at=as_known_at,
+        date_from=from_date,
     )
     emit_report(
         traject,

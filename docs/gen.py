@@ -437,6 +437,14 @@ def render_rules() -> str:
     for ontzorgen in rules.ONTZORGEN_RULES:
         parameters = rules.rule_parameters(ontzorgen)
         out += parameter_table("Ontzorgen rule set", parameters, ontzorgen_notes)
+    objection_notes = rule_source_notes(rules.ObjectionRules)
+    for objection in rules.OBJECTION_RULES:
+        parameters = rules.rule_parameters(objection)
+        out += parameter_table("Objection rule set", parameters, objection_notes)
+    reclaim_notes = rule_source_notes(rules.LoanReclaimRules)
+    for reclaim in rules.LOAN_RECLAIM_RULES:
+        parameters = rules.rule_parameters(reclaim)
+        out += parameter_table("Loan-reclaim rule set", parameters, reclaim_notes)
     retention_notes = rule_source_notes(retention.RetentionRules)
     for terms in retention.RETENTION_RULES:
         parameters = retention.retention_parameters(terms)

@@ -87,6 +87,53 @@ ONTZORGEN_RULES: tuple[OntzorgenRules, ...] = (
 """Every ontzorgen rule set ever in force, oldest first. Append; never edit."""
 
 
+@dataclass(frozen=True)
+class ObjectionRules:
+    """One version of the parameters for a bezwaar (objection) against a PIP decision. A rule
+    set of its own, so that it never changes the version other derived facts record."""
+
+    version: str
+    valid_from: date
+    # Awb art. 7:10(1): an objection is decided within 6 weeks (counted here from its filing) [U]
+    decision_weeks: int = 6
+    # Awb art. 7:10(3): the decision may be postponed once, by at most 6 weeks [U]
+    extension_weeks: int = 6
+
+
+OBJECTION_RULES: tuple[ObjectionRules, ...] = (
+    ObjectionRules(version="bezwaar.2022.1", valid_from=date(2022, 1, 1)),
+)
+"""Every objection rule set ever in force, oldest first. Append; never edit."""
+
+
+@dataclass(frozen=True)
+class LoanReclaimRules:
+    """One version of how a Wi2013 DUO loan reclaim of an asielstatushouder is judged (domain.md
+    §2.3 F.22). The set in force on a report's date applies; a reclaim dated on or after
+    ``flag_reclaims_from`` is flagged (None: none is)."""
+
+    version: str
+    valid_from: date
+    # §2.3 F.22 loan recovery for asielstatushouders breaches EU law [V RO-2025-07, RO-2026-02]
+    flag_reclaims_from: date | None = None
+
+
+LOAN_RECLAIM_RULES: tuple[LoanReclaimRules, ...] = (
+    LoanReclaimRules(version="lening.2013.1", valid_from=date(2013, 1, 1)),
+    # RvS 9-7-2025: recovering the loan of an asielstatushouder breaches EU law: a reclaim dated
+    # on or after the ruling is flagged
+    LoanReclaimRules(
+        version="lening.2025.1", valid_from=date(2025, 7, 9), flag_reclaims_from=date(2025, 7, 9)
+    ),
+    # RvS 18-2-2026: the rulings also affect decisions that were already final: from then every
+    # reclaim of an asielstatushouder is flagged, whatever its date
+    LoanReclaimRules(
+        version="lening.2026.1", valid_from=date(2026, 2, 18), flag_reclaims_from=date(2013, 1, 1)
+    ),
+)
+"""Every loan-reclaim rule set ever in force, oldest first. Append; never edit."""
+
+
 class Dated(Protocol):
     @property
     def valid_from(self) -> date: ...
@@ -114,7 +161,9 @@ def current_rules() -> RuleSet:
     return RULESETS[-1]
 
 
-def rule_parameters(ruleset: RuleSet | OntzorgenRules) -> dict[str, str]:
+def rule_parameters(
+    ruleset: RuleSet | OntzorgenRules | ObjectionRules | LoanReclaimRules,
+) -> dict[str, str]:
     """The parameters as strings, for documentation and for storing beside a projection (a
     list of values comma-separated, ``none`` when empty)."""
     return {f.name: _parameter_text(getattr(ruleset, f.name)) for f in fields(ruleset)}
@@ -134,6 +183,34 @@ def ontzorgen_rules_on(day: date) -> OntzorgenRules:
 def ontzorgen_planned_end(start: date) -> date:
     """Ontzorgen started on ``start`` ends, as planned, this many months later (6)."""
     return add_months(start, ontzorgen_rules_on(start).planned_months)
+
+
+def objection_rules_on(day: date) -> ObjectionRules:
+    """The objection rule set in force on ``day`` (an objection's filing)."""
+    return in_force(OBJECTION_RULES, day)
+
+
+def objection_decision_due(filed_on: date) -> date:
+    """An objection filed on ``filed_on`` is to be decided by this day (6 weeks later)."""
+    return filed_on + timedelta(weeks=objection_rules_on(filed_on).decision_weeks)
+
+
+def objection_decision_latest(filed_on: date) -> date:
+    """The decision term of an objection filed on ``filed_on`` with its one extension."""
+    ruleset = objection_rules_on(filed_on)
+    return filed_on + timedelta(weeks=ruleset.decision_weeks + ruleset.extension_weeks)
+
+
+def loan_reclaim_rules_on(day: date) -> LoanReclaimRules:
+    """The loan-reclaim rule set in force on ``day`` (a report's date)."""
+    return in_force(LOAN_RECLAIM_RULES, day)
+
+
+def reclaim_flagged(reclaimed_on: date, on: date) -> bool:
+    """Whether a DUO loan reclaim of an asielstatushouder dated ``reclaimed_on`` is flagged on
+    ``on``, by the loan-reclaim rule set in force on ``on``."""
+    since = loan_reclaim_rules_on(on).flag_reclaims_from
+    return since is not None and since <= reclaimed_on <= on
 
 
 def derive_regime(duty_start: date) -> Regime:

@@ -44,7 +44,15 @@ import orjson
 
 from ledger import events as ev
 from ledger.aggregates import dutch_day
-from ledger.rules import RuleSet, is_late_recording, rules_on, shortest_late_recording_days
+from ledger.rules import (
+    RuleSet,
+    is_late_recording,
+    objection_decision_due,
+    objection_decision_latest,
+    ontzorgen_planned_end,
+    rules_on,
+    shortest_late_recording_days,
+)
 from ledger.values import StaffRole, add_months
 from projections.base import (
     CAST_ERRORS,
@@ -405,8 +413,12 @@ def caseload(
 # The caseload report: rows with deadline signals, and counts per rung and leerroute
 # --------------------------------------------------------------------------------------------
 
-SIGNALS: tuple[str, ...] = ("pip_due", "pvt_due", "term_ending", "ladder_stale", "late_recording")
-"""The deadline signals, in the order they are shown."""
+DEADLINE_SIGNALS: tuple[str, ...] = (
+    *("pip_due", "pvt_due", "term_ending", "ladder_stale", "late_recording"),
+)
+"""The deadline signals the Kwartaaldashboard (P15) counts."""
+SIGNALS: tuple[str, ...] = (*DEADLINE_SIGNALS, "objection_overdue", "ontzorgen_overdue")
+"""The signals, in the order they are shown."""
 
 RUNG_GROUPS: tuple[str, ...] = ("1", "2", "3", "4", "5", "6", "none")
 LEERROUTE_GROUPS: tuple[str, ...] = ("B1", "onderwijs", "Z", "none")
@@ -491,6 +503,33 @@ def _duty_signals(status: InburgeringStatus, on: date, r: RuleSet) -> list[Signa
     return found
 
 
+def _open_signals(status: InburgeringStatus, on: date) -> list[Signal]:
+    """An objection against the PIP undecided past its decision term, and an ontzorgen open
+    past its planned end (each by its own rule set, in force on its filing or start)."""
+    found: list[Signal] = []
+    filed = status.objection_filed_on
+    if filed is not None and on > (due := objection_decision_due(filed)):
+        latest = objection_decision_latest(filed)
+        found.append(
+            Signal(
+                "objection_overdue",
+                due.isoformat(),
+                f"objection filed {filed} undecided; decision term ended {due}"
+                f" (with the extension: {latest})",
+            )
+        )
+    started = status.ontzorgen_open_on
+    if started is not None and on > (planned := ontzorgen_planned_end(started)):
+        found.append(
+            Signal(
+                "ontzorgen_overdue",
+                planned.isoformat(),
+                f"ontzorgen since {started} still open after its planned end {planned}",
+            )
+        )
+    return found
+
+
 def deadline_signals(
     row: CaseloadRow,
     status: InburgeringStatus | None,
@@ -507,6 +546,8 @@ def deadline_signals(
     found: list[Signal] = []
     if status is not None and status.has_duty and status.fulfilled_on is None:
         found += _duty_signals(status, on, r)
+    if status is not None:
+        found += _open_signals(status, on)
     stale_before = _months_before(on, r.ladder_stale_months)
     if row.rung_on is not None and row.rung_on <= _iso(stale_before):
         found.append(
@@ -589,6 +630,9 @@ def _late_recordings(
     worst: dict[str, tuple[int, str, int, str]] = {}
     for projection in (CASELOAD, INBURGERING):
         facts = tx.table(projection.facts_table.name)
+        # the inburgering read model keeps the permits only to tell an asielstatushouder: a
+        # permit is no inburgering fact, and was never a late recording
+        not_read = " AND f.kind <> 'ResidencePermitRecorded'" if projection is INBURGERING else ""
         # the outer WHERE's unqualified known_from / known_to are f's columns
         rows = tx.all(
             # a first revision is its own first recording: only corrections look further
@@ -596,7 +640,7 @@ def _late_recordings(
             f" THEN f.known_from ELSE (SELECT MIN(g.known_from) FROM {facts} g"
             " WHERE g.stream_id = f.stream_id AND g.version = f.version) END"
             f" FROM {facts} f WHERE {known} AND f.occurred_on > ? AND f.occurred_on <= ?"
-            f" AND (f.revision > 0 OR f.known_from >= {recorded_late})",
+            f" AND (f.revision > 0 OR f.known_from >= {recorded_late}){not_read}",
             [*params, since, on.isoformat()],
         )
         for stream_id, version, kind, occurred_on, known_from in rows:

@@ -25,7 +25,13 @@ from datetime import datetime
 from ledger.municipalities import name_of
 from ledger.values import Period
 from projections.base import Views, catch_up, timestamp_text
-from projections.caseload import CASELOAD, CaseloadReport, GroupCount, caseload_report
+from projections.caseload import (
+    CASELOAD,
+    DEADLINE_SIGNALS,
+    CaseloadReport,
+    GroupCount,
+    caseload_report,
+)
 from projections.duty import INBURGERING, combined_basis
 from projections.guidance import GUIDANCE, GuidanceReport, guidance
 from projections.helprequests import HELP_REQUESTS, TOTAL, HelpRequestReport, help_requests
@@ -127,7 +133,10 @@ def _caseload(report: CaseloadReport) -> Iterator[Figure]:
     yield Figure("caseload", "active", None, len(report.entries))
     yield from _groups("caseload", "by_rung", report.by_rung)
     yield from _groups("caseload", "by_leerroute", report.by_leerroute)
-    yield from _groups("caseload", "by_signal", report.by_signal)
+    # the deadline signals only: the dashboard's layout predates the objection and ontzorgen
+    # signals, which no dashboard figure of the domain reference includes
+    signals = (c for c in report.by_signal if c.group in DEADLINE_SIGNALS)
+    yield from _groups("caseload", "by_signal", signals)
 
 
 def _outflow(report: OutflowReport, municipality: str | None) -> Iterator[Figure]:

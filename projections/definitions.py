@@ -59,6 +59,15 @@ DEFINITION_CHANGES: tuple[DefinitionChange, ...] = (
         "inburgering_status keeps each person's status over runs of dates (same figures)",
     ),
     DefinitionChange(
+        "inburgering",
+        3,
+        date(2026, 12, 7),
+        True,
+        "reads the objections against the PIP, the Z-route eindgesprek, ontzorgen, DUO loan "
+        "reclaims and asylum permits: P7's new figures and P1's objection_overdue and "
+        "ontzorgen_overdue signals (the figures of version 2 are unchanged)",
+    ),
+    DefinitionChange(
         "ladder",
         2,
         date(2026, 11, 23),

@@ -4,7 +4,10 @@ The ``inburgering`` read model keeps one fact row per revision of every event th
 person stands with the inburgeringsplicht: the duty itself (regime, duty_start, DUO's term_end),
 the first BRP registration and housing (the Wi2021 PIP clock and the Wi2013 PVT clock), brede
 intake, PIP versions, leerroute, afschalen, PVT, MAP, ONA, exam results, term extensions and
-fulfilment. Fines (``FineImposed``) are deliberately not read: for asielstatushouders they are
+fulfilment; and, since version 3, the objections against the PIP, the Z-route eindgesprek, the
+ontzorgen spells, the Wi2013 DUO loan reclaims and whether an asylum permit is recorded (an
+asielstatushouder, as the aggregate tells one: any ``asiel_bt`` or ``asiel_afgeleid`` permit).
+Fines (``FineImposed``) are deliberately not read: for asielstatushouders they are
 being withdrawn (domain.md §2.3 F.22), and no figure here may treat them as a risk.
 
 :func:`folded_statuses` folds a person's facts with ``occurred_on <= d`` (as known at a moment)
@@ -28,7 +31,7 @@ import orjson
 
 from ledger import events as ev
 from ledger import rules
-from ledger.values import ExamOutcome, Regime
+from ledger.values import ExamOutcome, PermitKind, Regime
 from projections.base import (
     INT,
     TEXT,
@@ -46,6 +49,7 @@ from projections.spans import holding, refresh_spans, span_table
 WI2021 = Regime.WI2021.value
 WI2013 = Regime.WI2013.value
 PASSED = ExamOutcome.GESLAAGD.value
+ASYLUM_PERMITS = frozenset({PermitKind.ASIEL_BT.value, PermitKind.ASIEL_AFGELEID.value})
 
 
 class ExamAttempt(NamedTuple):
@@ -56,6 +60,27 @@ class ExamAttempt(NamedTuple):
     level: str
     attempt_no: int
     passed: bool
+
+
+class Objection(NamedTuple):
+    """A decided objection against the PIP: the day it was decided and the outcome."""
+
+    decided_on: date
+    outcome: str
+
+
+class OntzorgenSpell(NamedTuple):
+    """One ontzorgen: its start and, once ended, its end."""
+
+    started_on: date
+    ended_on: date | None
+
+
+class LoanReclaim(NamedTuple):
+    """A Wi2013 DUO loan reclaim: its date and amount (euro, as recorded)."""
+
+    reclaimed_on: date
+    amount: str
 
 
 @dataclass
@@ -82,6 +107,13 @@ class InburgeringStatus:
     extended_to: date | None = None
     fulfilled_on: date | None = None
     exams: list[ExamAttempt] = field(default_factory=list)
+    asylum: bool = False  # an asylum permit (asiel_bt, asiel_afgeleid) is recorded
+    objection_filed_on: date | None = None  # the filing of the open objection against the PIP
+    objections: list[Objection] = field(default_factory=list)  # the decided ones
+    final_interview_on: date | None = None  # the latest Z-route eindgesprek
+    final_interview_outcome: str | None = None
+    ontzorgen: list[OntzorgenSpell] = field(default_factory=list)
+    reclaims: list[LoanReclaim] = field(default_factory=list)
 
     @property
     def has_duty(self) -> bool:
@@ -114,6 +146,13 @@ class InburgeringStatus:
         if self.wi2021 and self.pip_v1_on is not None:
             return rules.term_end(self.pip_v1_on)
         return self.duo_term_end
+
+    @property
+    def ontzorgen_open_on(self) -> date | None:
+        """The start of the ontzorgen open on the status's date, if one is."""
+        if self.ontzorgen and self.ontzorgen[-1].ended_on is None:
+            return self.ontzorgen[-1].started_on
+        return None
 
     @property
     def pvt_deadline(self) -> date | None:
@@ -168,6 +207,28 @@ class InburgeringStatus:
             self.extended_to = date.fromisoformat(payload["new_end"])
         elif kind == "InburgeringDutyFulfilled":
             self.fulfilled_on = self.fulfilled_on or on
+        else:
+            self._apply_later(kind, on, payload)
+
+    def _apply_later(self, kind: str, on: date, payload: Mapping[str, Any]) -> None:
+        """The facts read since version 3 of the read model."""
+        if kind == "ResidencePermitRecorded":
+            self.asylum = self.asylum or payload["permit_kind"] in ASYLUM_PERMITS
+        elif kind == "PipObjectionFiled":
+            self.objection_filed_on = on
+        elif kind == "PipObjectionDecided":
+            self.objection_filed_on = None
+            self.objections.append(Objection(on, payload["outcome"]))
+        elif kind == "ZRouteFinalInterviewHeld":
+            self.final_interview_on = on
+            self.final_interview_outcome = payload["outcome"]
+        elif kind == "OntzorgenStarted":
+            self.ontzorgen.append(OntzorgenSpell(on, None))
+        elif kind == "OntzorgenEnded":
+            if self.ontzorgen and self.ontzorgen[-1].ended_on is None:
+                self.ontzorgen[-1] = OntzorgenSpell(self.ontzorgen[-1].started_on, on)
+        elif kind == "DuoLoanReclaimed":
+            self.reclaims.append(LoanReclaim(on, str(payload["amount"])))
 
 
 RECORDED_INDEX = ("occurred_on", "known_to", "kind", "known_from")
@@ -178,13 +239,15 @@ they read only the index."""
 _DATE_FIELDS = tuple(f.name for f in fields(InburgeringStatus) if f.type == "date | None")
 STATUS_FIELDS = tuple(f.name for f in fields(InburgeringStatus) if f.name != "person_id")
 """The columns of ``inburgering_status`` after the span columns: the status's fields, dates as
-ISO text, ``pvt_required`` as 0/1, ``exams`` as a JSON list of [component, level, attempt_no,
-passed]."""
+ISO text, ``pvt_required`` and ``asylum`` as 0/1, ``exams`` as a JSON list of [component,
+level, attempt_no, passed], ``objections``, ``ontzorgen`` and ``reclaims`` as JSON lists of
+their tuples (dates as ISO text)."""
+_LISTS = ("objections", "ontzorgen", "reclaims")
 STATUS_COLUMNS = tuple(
     Column(
         name,
-        INT if name in {"pip_version", "pvt_required"} else TEXT,
-        nullable=name not in {"pip_version", "exams"},
+        INT if name in {"pip_version", "pvt_required", "asylum"} else TEXT,
+        nullable=name not in {"pip_version", "exams", "asylum", *_LISTS},
     )
     for name in STATUS_FIELDS
 )
@@ -201,6 +264,8 @@ def _fold(state: dict[str, Any], row: Sequence[Any]) -> None:
 _DATE_AT = tuple(STATUS_FIELDS.index(name) for name in _DATE_FIELDS)
 _PVT_AT = STATUS_FIELDS.index("pvt_required")
 _EXAMS_AT = STATUS_FIELDS.index("exams")
+_ASYLUM_AT = STATUS_FIELDS.index("asylum")
+_LISTS_AT = tuple(STATUS_FIELDS.index(name) for name in _LISTS)
 _iso = lru_cache(maxsize=8192)(date.isoformat)  # few distinct dates: format each once
 
 
@@ -220,6 +285,10 @@ def _view(state: dict[str, Any]) -> tuple[Any, ...] | None:
     values[_EXAMS_AT] = orjson.dumps(
         [[e.component, e.level, e.attempt_no, e.passed] for e in status.exams]
     ).decode()
+    values[_ASYLUM_AT] = int(values[_ASYLUM_AT])
+    for at in _LISTS_AT:  # tuples of a date and a text (or a date); orjson writes ISO dates
+        items = values[at]
+        values[at] = "[]" if not items else orjson.dumps([list(item) for item in items]).decode()
     return tuple(values)
 
 
@@ -241,7 +310,22 @@ def _from_columns(person_id: str, values: Sequence[Any]) -> InburgeringStatus:
         if exams == "[]"
         else [ExamAttempt(c, level, int(n), bool(ok)) for c, level, n, ok in orjson.loads(exams)]
     )
+    found[_ASYLUM_AT] = bool(found[_ASYLUM_AT])
+    for at, make in zip(_LISTS_AT, (_objection, _spell, _reclaim), strict=True):
+        found[at] = [] if found[at] == "[]" else [make(item) for item in orjson.loads(found[at])]
     return InburgeringStatus(person_id, *found)
+
+
+def _objection(item: list[Any]) -> Objection:
+    return Objection(_day(item[0]), str(item[1]))
+
+
+def _spell(item: list[Any]) -> OntzorgenSpell:
+    return OntzorgenSpell(_day(item[0]), None if item[1] is None else _day(item[1]))
+
+
+def _reclaim(item: list[Any]) -> LoanReclaim:
+    return LoanReclaim(_day(item[0]), str(item[1]))
 
 
 class InburgeringProjection(Projection):
@@ -261,8 +345,17 @@ class InburgeringProjection(Projection):
         ev.ExamResultRecorded: ("component", "level", "result", "attempt_no"),
         ev.TermExtended: ("new_end",),
         ev.InburgeringDutyFulfilled: ("basis",),
+        ev.ResidencePermitRecorded: ("permit_kind",),
+        ev.PipObjectionFiled: (),
+        ev.PipObjectionDecided: ("outcome",),
+        ev.ZRouteFinalInterviewHeld: ("outcome",),
+        ev.OntzorgenStarted: (),
+        ev.OntzorgenEnded: (),
+        ev.DuoLoanReclaimed: ("amount",),
     }
-    version = 2  # inburgering_status: each person's status over runs of dates
+    # 2: inburgering_status, each person's status over runs of dates; 3: objections, the
+    # eindgesprek, ontzorgen, loan reclaims and the asylum permit
+    version = 3
     fact_indexes = (RECORDED_INDEX,)
     derived_tables = (span_table("inburgering_status", *STATUS_COLUMNS),)
 

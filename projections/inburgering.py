@@ -14,6 +14,13 @@ on the date (``occurred_on <= d``), as known at a moment when asked.
   ``TermExtended.new_end`` when extended, else PIP v1 + 3 years (Wi2021), else DUO's term end.
   Fines are not read: for asielstatushouders they are being withdrawn (domain.md §2.3 F.22), so
   a fine is never a reason to be on (or off) the list.
+* **PIP objections** (bezwaar): open on the date (and of those, open past the decision term),
+  and the objections decided in the period (``date_from`` to the date) by outcome.
+* **Z-route**: the persons on the Z-route, by the outcome of their latest eindgesprek.
+* **Ontzorgen**: persons being ontzorgd on the date (and of those, past the planned end), and
+  the ontzorgen started and ended in the period.
+* **Flagged loan reclaims**: Wi2013 DUO loan reclaims of asielstatushouders that the
+  loan-reclaim rule set in force on the date flags (the 2025–26 rulings, domain.md §2.3 F.22).
 """
 
 from __future__ import annotations
@@ -21,8 +28,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from ledger.rules import rules_on
-from ledger.values import add_months
+from ledger.rules import (
+    loan_reclaim_rules_on,
+    objection_decision_due,
+    ontzorgen_planned_end,
+    reclaim_flagged,
+    rules_on,
+)
+from ledger.values import FinalInterviewOutcome, ObjectionOutcome, add_months
 from projections.base import Views, catch_up, timestamp_text
 from projections.caseload import CASELOAD, LEERROUTE_GROUPS, caseload
 from projections.duty import INBURGERING, InburgeringStatus, combined_basis, shared_statuses
@@ -70,6 +83,48 @@ class RiskRow:
     days_left: int
 
 
+OBJECTION_OUTCOMES: tuple[str, ...] = tuple(o.value for o in ObjectionOutcome)
+INTERVIEW_GROUPS: tuple[str, ...] = (*(o.value for o in FinalInterviewOutcome), "none")
+
+
+@dataclass(frozen=True)
+class ObjectionCounts:
+    """Objections against the PIP: open on the date, and decided in the period by outcome."""
+
+    open: int
+    open_overdue: int  # open past the decision term (as P1's objection_overdue)
+    decided: tuple[tuple[str, int], ...]  # outcome → objections decided in the period
+
+
+@dataclass(frozen=True)
+class ZRouteCounts:
+    """The persons on the Z-route by the outcome of their latest eindgesprek (``none``: none
+    held by the date)."""
+
+    participants: int
+    final_interview: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class OntzorgenCounts:
+    """Persons being ontzorgd on the date, and ontzorgen started and ended in the period."""
+
+    ontzorgd: int
+    past_planned_end: int  # of them, open past the planned end (as P1's ontzorgen_overdue)
+    started: int
+    ended: int
+
+
+@dataclass(frozen=True)
+class ReclaimRow:
+    """A flagged Wi2013 DUO loan reclaim of an asielstatushouder."""
+
+    person_id: str
+    municipality: str
+    reclaimed_on: str
+    amount: str
+
+
 @dataclass(frozen=True)
 class InburgeringReport:
     """P7 on one date."""
@@ -85,6 +140,12 @@ class InburgeringReport:
     position: int
     rule_version: str
     digest: str | None
+    date_from: str
+    objections: ObjectionCounts
+    z_route: ZRouteCounts
+    ontzorgen: OntzorgenCounts
+    reclaim_rule_set: str
+    flagged_reclaims: tuple[ReclaimRow, ...]
 
 
 def _route_row(name: str, people: list[InburgeringStatus]) -> RouteRow:
@@ -110,12 +171,62 @@ def _exam_rows(people: list[InburgeringStatus]) -> tuple[ExamRow, ...]:
     return tuple(ExamRow(c, a, taken, passed) for (c, a), (taken, passed) in sorted(cells.items()))
 
 
+def _objections(people: list[InburgeringStatus], start: date, on: date) -> ObjectionCounts:
+    filed = [p.objection_filed_on for p in people if p.objection_filed_on is not None]
+    decided = dict.fromkeys(OBJECTION_OUTCOMES, 0)
+    for person in people:
+        for objection in person.objections:
+            if start <= objection.decided_on <= on:
+                decided[objection.outcome] = decided.get(objection.outcome, 0) + 1
+    return ObjectionCounts(
+        open=len(filed),
+        open_overdue=sum(1 for day in filed if on > objection_decision_due(day)),
+        decided=tuple(decided.items()),
+    )
+
+
+def _z_route(people: list[InburgeringStatus]) -> ZRouteCounts:
+    on_route = [p for p in people if p.leerroute == "Z"]
+    groups = dict.fromkeys(INTERVIEW_GROUPS, 0)
+    for person in on_route:
+        outcome = person.final_interview_outcome or "none"
+        groups[outcome] = groups.get(outcome, 0) + 1
+    return ZRouteCounts(participants=len(on_route), final_interview=tuple(groups.items()))
+
+
+def _ontzorgen(people: list[InburgeringStatus], start: date, on: date) -> OntzorgenCounts:
+    opened = [day for p in people if (day := p.ontzorgen_open_on) is not None]
+    spells = [spell for p in people for spell in p.ontzorgen]
+    return OntzorgenCounts(
+        ontzorgd=len(opened),
+        past_planned_end=sum(1 for day in opened if on > ontzorgen_planned_end(day)),
+        started=sum(1 for spell in spells if start <= spell.started_on <= on),
+        ended=sum(
+            1 for spell in spells if spell.ended_on is not None and start <= spell.ended_on <= on
+        ),
+    )
+
+
+def _flagged_reclaims(
+    people: list[InburgeringStatus], where: dict[str, str], on: date
+) -> tuple[ReclaimRow, ...]:
+    rows = (
+        ReclaimRow(p.person_id, where[p.person_id], r.reclaimed_on.isoformat(), r.amount)
+        for p in people
+        if p.asylum
+        for r in p.reclaims
+        if reclaim_flagged(r.reclaimed_on, on)
+    )
+    return tuple(sorted(rows, key=lambda r: (r.reclaimed_on, r.person_id)))
+
+
 def inburgering(
     views: Views,
     on: date,
     *,
     municipality: str | None = None,
     as_known_at: datetime | None = None,
+    date_from: date | None = None,
 ) -> InburgeringReport:
     """P7 inburgering status on ``on`` (see the module docstring).
 
@@ -123,9 +234,18 @@ def inburgering(
         on: the date the status is true on.
         municipality: only clients in this municipality on ``on``.
         as_known_at: only what was recorded by this moment.
+        date_from: the first day of the period whose objection decisions and ontzorgen starts
+            and ends are counted (through ``on``); by default 1 January of ``on``'s year.
+
+    Raises:
+        ValueError: ``date_from`` is after ``on``.
 
     Catches up the ``caseload`` and ``inburgering`` read models first.
     """
+    start = date(on.year, 1, 1) if date_from is None else date_from
+    if start > on:
+        msg = f"--from ({start}) must not be after --on ({on})"
+        raise ValueError(msg)
     rows = caseload(views, on, municipality=municipality, as_known_at=as_known_at)
     basis = combined_basis([catch_up(views, CASELOAD), catch_up(views, INBURGERING)])
     with views.transaction(commit=False) as tx:
@@ -167,4 +287,10 @@ def inburgering(
         position=basis.position,
         rule_version=CASELOAD.rule_version,
         digest=basis.digest,
+        date_from=start.isoformat(),
+        objections=_objections(people, start, on),
+        z_route=_z_route(people),
+        ontzorgen=_ontzorgen(people, start, on),
+        reclaim_rule_set=loan_reclaim_rules_on(on).version,
+        flagged_reclaims=_flagged_reclaims(people, where, on),
     )

@@ -184,6 +184,47 @@ def test_report_inburgering_in_every_format(ledger: Traject, people: dict[str, s
     assert [r["section"] for r in rows].count("route") == 5
 
 
+def test_report_inburgering_adds_objections_z_route_ontzorgen_and_reclaims(
+    ledger: Traject, people: dict[str, str]
+) -> None:
+    # A objects to her PIP on 2024-04-01; decided 2024-05-01 (ingetrokken); neither A nor B is
+    # on the Z-route, ontzorgd, or has a DUO loan
+    ledger.ok("record", "pip-objection-filed", people["A"], "--on", "2024-04-01")
+    ledger.ok("record", "pip-objection-decided", people["A"], "--on", "2024-05-01",
+              "--outcome", "ingetrokken")  # fmt: skip
+    report = ("report", "inburgering", "--on", "2024-06-30")
+    data = json.loads(ledger.ok(*report, "--format", "json").stdout)
+    # the keys of before are all still there
+    assert {"on", "as_known_at", "municipality", "routes", "exams", "risk_months", "risk"} < set(
+        data
+    )
+    assert data["from"] == "2024-01-01"
+    assert data["pip_objections"] == {
+        "open": 0,
+        "open_overdue": 0,
+        "decided": {
+            "gegrond": 0, "deels_gegrond": 0, "ongegrond": 0, "niet_ontvankelijk": 0,
+            "ingetrokken": 1,
+        },
+    }  # fmt: skip
+    assert data["z_route"] == {
+        "participants": 0,
+        "final_interview": {"voldaan": 0, "niet_voldaan": 0, "none": 0},
+    }
+    assert data["ontzorgen"] == {"ontzorgd": 0, "past_planned_end": 0, "started": 0, "ended": 0}
+    assert (data["reclaim_rule_set"], data["flagged_reclaims"]) == ("lening.2013.1", [])
+    # a period from 2024-05-02 leaves the decision out; on 2024-04-15 the objection is open
+    later = json.loads(ledger.ok(*report, "--from", "2024-05-02", "--format", "json").stdout)
+    assert later["pip_objections"]["decided"]["ingetrokken"] == 0
+    april = ("report", "inburgering", "--on", "2024-04-15", "--format", "json")
+    assert json.loads(ledger.ok(*april).stdout)["pip_objections"]["open"] == 1
+    rows = list(csv.DictReader(io.StringIO(ledger.ok(*report, "--format", "csv").stdout)))
+    decided = [r for r in rows if r["section"] == "pip_objections" and r["figure"] == "decided"]
+    assert {r["breakdown"]: r["value"] for r in decided}["ingetrokken"] == "1"
+    table = ledger.ok(*report).stdout
+    assert "PIP objections (bezwaar)" in table and "Flagged DUO loan reclaims" in table
+
+
 def test_find_candidates_in_every_format(ledger: Traject, people: dict[str, str]) -> None:
     args = (
         "find-candidates",
@@ -229,6 +270,10 @@ def test_find_candidates_in_every_format(ledger: Traject, people: dict[str, str]
         (("report", "plans"), "Missing option '--period'"),
         (("report", "plans", "--period", "2024H3"), "'--period'"),
         (("report", "inburgering", "--on", "30-06-2024"), "'--on'"),
+        (
+            ("report", "inburgering", "--on", "2024-06-30", "--from", "2024-07-01"),
+            "Invalid value for '--from': must not be after --on (2024-06-30)",
+        ),
         (("caseload", "--as-known-at", "yesterday"), "'--as-known-at'"),
         (("find-candidates", "--min-language", "B3"), "'--min-language'"),
         (("find-candidates", "--min-rung", "7"), "'--min-rung'"),

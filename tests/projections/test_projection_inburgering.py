@@ -230,6 +230,8 @@ def test_caseload_signals_deadlines_as_true_on_a_date(
         "term_ending": 1,
         "ladder_stale": 3,
         "late_recording": 2,
+        "objection_overdue": 0,
+        "ontzorgen_overdue": 0,
     }
     assert len(result.digest or "") == 64
     assert result.projections == ("caseload", "inburgering")
