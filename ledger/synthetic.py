@@ -121,6 +121,15 @@ TERM_GROUNDS = ("alfabetisering", "ziekte", "geen verwijt", "zwangerschap", "ond
 FINES_PAUSED_FROM = date(2023, 3, 1)
 FINES_WITHDRAWN_FROM = date(2025, 7, 10)
 TAALCOACH_SHARE = 0.35
+OBJECTION_SHARE = 0.06  # of the first PIPs, an objection is filed against this share
+OBJECTION_OUTCOMES: tuple[tuple[str, int], ...] = (
+    *(("ongegrond", 45), ("gegrond", 15), ("deels_gegrond", 15)),
+    *(("ingetrokken", 15), ("niet_ontvankelijk", 10)),
+)
+Z_SECOND_INTERVIEW_SHARE = 0.2  # a first eindgesprek niet_voldaan, a second one voldaan
+LOAN_RECLAIM_SHARE = 0.8  # of the Wi2013 loans not waived, before collection was paused
+ZELFREDZAAM_SHARE = 0.1  # an ontzorgen ended early: the person pays the fixed costs
+ALL_ONTZORGEN_ITEMS = ("huur", "energie", "water", "zorgverzekering")
 BIJZONDERE_RATE = 0.9
 """Applications for bijzondere bijstand a year of an adult."""
 ADULT_AGE = 18
@@ -480,6 +489,7 @@ class Generator:
             self.amif(rng, p, settled)
             self.income(rng, p, settled)
             self.permits(rng, p, settled)
+            self.regie(p)
         self.help_requests(rng, p, settled, adult=adult)
         roll = rng.random()
         if roll < 0.06:  # moves away
@@ -497,6 +507,118 @@ class Generator:
             p.add("deceased", died)
             p.stop = died
             p.died = True
+
+    def regie(self, p: PersonPlan) -> None:
+        """Wi2021 ontzorgen and objections against the PIP, the Z-route eindgesprek and the
+        Wi2013 loan reclaim, read off the person's other facts. They draw from a generator of
+        their own, so that adding them changed none of the other facts' choices."""
+        rng = random.Random(f"{self.s.seed}:regie:{p.key}")  # noqa: S311
+        firsts: dict[str, Fact] = {}
+        for fact in p.facts:
+            firsts.setdefault(fact.kind, fact)
+        duty = firsts.get("inburgering-duty-established")
+        if duty is None:
+            return
+        ends = [f.on for f in p.facts if f.kind in ("moved-out", "deceased")]
+        # nothing of these is dated on or after a move or death
+        until = min([*ends, self.last + timedelta(days=1)])
+        regime = rules.derive_regime(date.fromisoformat(duty.fields["duty_start"])).value
+        if regime == "wi2021":
+            self.ontzorgen(rng, p, duty.on, until)
+            self.objection(rng, p, until)
+            self.final_interview(rng, p, until)
+        else:
+            self.loan_reclaim(rng, p, date.fromisoformat(duty.fields["duty_start"]), until)
+
+    def ontzorgen(self, rng: random.Random, p: PersonPlan, notified: date, until: date) -> None:
+        """Ontzorgen for every Wi2021 asielstatushouder on bijstand (all generated persons hold
+        an asylum permit): from near the start of the first algemene bijstand, for the planned
+        six months, ended earlier with the benefit or, now and then, because the person can
+        pay the fixed costs themself."""
+        bijstand = [
+            f for f in p.facts
+            if f.fields.get("benefit_kind") == "algemene_bijstand" and f.kind != "benefit-applied"
+        ]  # fmt: skip
+        grant = next((f for f in bijstand if f.kind == "benefit-granted"), None)
+        if grant is None:
+            return
+        start = max(grant.on, notified) + _days(rng, 0, 14)
+        benefit_end = next(
+            (f for f in bijstand if f.kind == "benefit-ended" and f.on >= grant.on), None
+        )
+        if start >= until or (benefit_end is not None and start >= benefit_end.on):
+            return
+        required = rules.ontzorgen_rules_on(start).required_items
+        items = [
+            item for item in ALL_ONTZORGEN_ITEMS
+            if item in required or item in ("huur", "zorgverzekering") or rng.random() < 0.6
+        ]  # fmt: skip
+        p.add("ontzorgen-started", start, items=items)
+        end = rules.ontzorgen_planned_end(start)
+        reason = "termijn_verstreken"
+        if rng.random() < ZELFREDZAAM_SHARE:
+            end, reason = start + _days(rng, 80, 150), "zelfredzaam"
+        if benefit_end is not None and benefit_end.on <= end:
+            end, reason = benefit_end.on, "bijstand_beeindigd"
+        if end >= until:
+            return
+        ended = Fact("ontzorgen-ended", end, {"end_reason": reason})
+        # ended before the benefit it is paid from, when both end on one day
+        same_day = benefit_end is not None and reason == "bijstand_beeindigd"
+        at = p.facts.index(benefit_end) if benefit_end is not None and same_day else len(p.facts)
+        p.facts.insert(at, ended)
+
+    def objection(self, rng: random.Random, p: PersonPlan, until: date) -> None:
+        """Now and then a bezwaar against the first PIP, filed within its six weeks and decided
+        within the decision term (mostly the first six weeks)."""
+        pip = next((f for f in p.facts if f.kind == "pip-adopted"), None)
+        if pip is None or rng.random() >= OBJECTION_SHARE:
+            return
+        filed = pip.on + _days(rng, 5, 42)
+        if filed >= until:
+            return
+        p.add("pip-objection-filed", filed)
+        decided = filed + (_days(rng, 14, 42) if rng.random() < 0.8 else _days(rng, 43, 84))
+        if decided < until:
+            p.add("pip-objection-decided", decided, outcome=_weighted(rng, OBJECTION_OUTCOMES))
+
+    def final_interview(self, rng: random.Random, p: PersonPlan, until: date) -> None:
+        """The eindgesprek near the end of the Z-route, weeks before DUO records the duty
+        fulfilled; sometimes a first one does not complete the route."""
+        done = next(
+            (f for f in p.facts if f.kind == "inburgering-duty-fulfilled"
+             and f.fields.get("basis") == "z_route"),
+            None,
+        )  # fmt: skip
+        if done is None:
+            return
+        held = done.on - _days(rng, 14, 45)
+        if rng.random() < Z_SECOND_INTERVIEW_SHARE:
+            first = held - _days(rng, 90, 180)
+            if first < until:
+                p.add("z-route-final-interview-held", first, outcome="niet_voldaan")
+        if held < until:
+            p.add("z-route-final-interview-held", held, outcome="voldaan")
+
+    def loan_reclaim(
+        self, rng: random.Random, p: PersonPlan, duty_start: date, until: date
+    ) -> None:
+        """Wi2013: a loan not waived is mostly reclaimed by DUO after the term (as extended)
+        ended, in part or in full, but never once collection was paused (March 2023)."""
+        granted = next((f for f in p.facts if f.kind == "duo-loan-granted"), None)
+        if granted is None or any(f.kind == "duo-loan-waived" for f in p.facts):
+            return
+        if rng.random() >= LOAN_RECLAIM_SHARE:
+            return
+        term_end = add_months(duty_start, 36)
+        for fact in p.facts:
+            if fact.kind == "term-extended":
+                term_end = date.fromisoformat(fact.fields["new_end"])
+        reclaimed = max(term_end, granted.on) + _days(rng, 60, 300)
+        if reclaimed >= min(until, FINES_PAUSED_FROM):
+            return
+        amount = rng.choice(("10000.00", "5000.00", "2500.00"))
+        p.add("duo-loan-reclaimed", reclaimed, amount=amount, source="duo")
 
     def help_requests(
         self, rng: random.Random, p: PersonPlan, settled: date, *, adult: bool

@@ -78,6 +78,14 @@ def test_generated_lines_import_with_zero_rejects_and_fill_the_reports(
     assert sum(row["realised"] for row in housing["rows"]) > 0
     assert ledger.json("report", "ladder", "--on", "2024-06-30")["assessed"] > 0
     assert ledger.json("caseload", "--on", "2024-06-30")["rows"]
+    # P7 counts the ontzorgen of 2023 the lines hold (of the persons still active at the year's
+    # end: every generated adult is an asielstatushouder, every Wi2021 one on bijstand ontzorgd)
+    inburgering = ledger.json("report", "inburgering", "--on", "2023-12-31")
+    assert inburgering["ontzorgen"]["started"] > 0
+    assert inburgering["ontzorgen"]["started"] <= sum(
+        1 for r in records
+        if r["kind"] == "ontzorgen-started" and str(r["occurred_on"]).startswith("2023")
+    )  # fmt: skip
 
 
 def test_generating_again_with_the_same_seed_adds_nothing(ledger: Traject) -> None:

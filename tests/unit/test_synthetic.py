@@ -34,6 +34,9 @@ WI2021_ONLY = {
     "learning-route-started",
     "map-completed",
     "downgraded-to-a2",
+    "ontzorgen-started",
+    "pip-objection-filed",
+    "z-route-final-interview-held",
 }
 
 
@@ -99,6 +102,7 @@ def check_life_course(records: list[dict[str, Any]], until: date) -> None:
         recorded: list[str] = []
         nareiziger = False
         coaches: set[tuple[str, str]] = set()
+        regie: dict[str, Any] = {}
         for line in lines:
             kind = line["kind"]
             assert date.fromisoformat(line.get("occurred_on", until.isoformat())) <= until
@@ -140,6 +144,7 @@ def check_life_course(records: list[dict[str, Any]], until: date) -> None:
                 coaches.discard((line["staff_id"], line["role"]))
             if kind == "social-guidance-started" and line["year_no"] == 2:
                 assert "social-guidance-started" in seen, key
+            check_regie(key, line, seen, regie)
             seen.append(kind)
         if "deceased" in seen:
             assert seen[-1] == "deceased" or all(
@@ -147,6 +152,42 @@ def check_life_course(records: list[dict[str, Any]], until: date) -> None:
             ), key
         assert recorded == sorted(recorded), f"{key}: recorded times out of order"
     check_households(records)
+
+
+def check_regie(key: str, line: dict[str, Any], seen: list[str], state: dict[str, Any]) -> None:
+    """Ontzorgen, objections against the PIP, the Z-route eindgesprek and loan reclaims follow
+    what they depend on, and end within their terms (so that the import warns of none)."""
+    kind, on = line["kind"], date.fromisoformat(line.get("occurred_on", "2000-01-01"))
+    benefit = line.get("benefit_kind") == "algemene_bijstand"
+    if kind == "residence-permit-recorded" and line["permit_kind"].startswith("asiel"):
+        state["asylum"] = True
+    elif kind == "benefit-granted" and benefit:
+        state["bijstand"] = True
+    elif kind == "benefit-ended" and benefit:
+        assert "ontzorgen" not in state, f"{key}: the benefit ends before its ontzorgen"
+        state.pop("bijstand", None)
+    elif kind == "pip-adopted":
+        state["leerroute"] = line["leerroute"]
+    elif kind == "ontzorgen-started":
+        assert state.get("asylum") and state.get("bijstand"), f"{key}: ontzorgen without both"
+        assert "ontzorgen" not in state, f"{key}: two ontzorgen at once"
+        state["ontzorgen"] = on
+    elif kind == "ontzorgen-ended":
+        started = state.pop("ontzorgen")
+        assert started <= on <= rules.ontzorgen_planned_end(started), key
+    elif kind == "pip-objection-filed":
+        assert "pip-adopted" in seen and "objection" not in state, key
+        state["objection"] = on
+    elif kind == "pip-objection-decided":
+        filed = state.pop("objection")
+        assert filed <= on <= rules.objection_decision_latest(filed), key
+    elif kind == "z-route-final-interview-held":
+        assert state.get("leerroute") == "Z" and "inburgering-duty-fulfilled" not in seen, key
+        assert not state.get("z_done"), f"{key}: an eindgesprek after the route was completed"
+        state["z_done"] = line["outcome"] == "voldaan"
+    elif kind == "duo-loan-reclaimed":
+        assert "duo-loan-granted" in seen and "duo-loan-waived" not in seen, key
+        assert on < date(2023, 3, 1), f"{key}: reclaimed while collection was paused"
 
 
 def check_households(records: list[dict[str, Any]]) -> None:
@@ -237,7 +278,8 @@ def test_the_life_course_has_its_variety() -> None:
         "help-request-recorded", "family-reunification-applied", "nareiziger-arrived",
         "participant-enrolled", "service-delivered", "participant-feedback-recorded",
         "coach-unassigned", "benefit-ended", "term-extended", "long-term-residence-applied",
-        "language-level-assessed",
+        "language-level-assessed", "ontzorgen-started", "ontzorgen-ended", "pip-objection-filed",
+        "pip-objection-decided", "z-route-final-interview-held",
     ):  # fmt: skip
         assert kind in kinds, kind
     roles = {r["role"] for r in records if r["kind"] == "coach-assigned"}
@@ -269,4 +311,5 @@ def test_ten_years_give_about_62_facts_a_person_and_the_rare_facts_of_long_histo
     assert 57 < len(person_lines) / config.persons < 67
     kinds = {r["kind"] for r in person_lines}
     assert {"naturalisation-granted", "fine-imposed", "fine-withdrawn"} <= kinds
+    assert "duo-loan-reclaimed" in kinds  # Wi2013 terms that ended before March 2023
     check_life_course(records, UNTIL)
