@@ -185,3 +185,23 @@ def test_p1_signals_an_overdue_objection_and_an_ontzorgen_past_its_planned_end(
     codes = [s.code for e in on_the_day.entries for s in e.signals]
     assert "ontzorgen_overdue" not in codes
     assert codes.count("objection_overdue") == 1
+
+
+def test_a_permit_read_to_tell_an_asielstatushouder_is_no_late_recording(
+    ledger: TrajectoryLedger,
+) -> None:
+    # a client registered in 2020 whose permit is renewed on 2025-09-01, recorded today (more
+    # than a year later): the permit is kept by the inburgering read model, but it is no
+    # inburgering fact, so the caseload of 2025-09-30 signals no late recording
+    pid = person(ledger, date(2020, 1, 10), "asiel_bt", date(2020, 2, 1))
+    ledger.record(pid, ev.ResidencePermitRecorded, occurred_on=date(2025, 9, 1),
+                  permit_kind="onbepaalde_tijd")  # fmt: skip
+    report = caseload_report(Views(ledger), ON)
+    (entry,) = report.entries
+    assert [s.code for s in entry.signals if s.code == "late_recording"] == []
+    # a recent inburgering fact recorded as late is one
+    ledger.record(pid, ev.DuoLoanGranted, occurred_on=date(2020, 3, 1), amount="5000")
+    ledger.record(pid, ev.DuoLoanReclaimed, occurred_on=date(2025, 9, 2), amount="100")
+    (entry,) = caseload_report(Views(ledger), ON).entries
+    late = [s.detail for s in entry.signals if s.code == "late_recording"]
+    assert len(late) == 1 and late[0].startswith("DuoLoanReclaimed of 2025-09-02 recorded")
