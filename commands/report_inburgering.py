@@ -159,8 +159,9 @@ def caseload_command(
     signals_only: bool,
     output: str | None,
 ) -> None:
-    """List the active persons on a date with their deadline signals (PIP, PVT, term end,
-    ladder assessment, late recording), and count them per ladder rung and leerroute.
+    """List the active persons on a date with their signals (PIP, PVT, term end, ladder
+    assessment, late recording, an objection undecided past its term, an ontzorgen past its
+    planned end), and count them per ladder rung and leerroute.
 
     \b
     Example:

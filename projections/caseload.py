@@ -414,7 +414,11 @@ def caseload(
 # --------------------------------------------------------------------------------------------
 
 DEADLINE_SIGNALS: tuple[str, ...] = (
-    *("pip_due", "pvt_due", "term_ending", "ladder_stale", "late_recording"),
+    "pip_due",
+    "pvt_due",
+    "term_ending",
+    "ladder_stale",
+    "late_recording",
 )
 """The deadline signals the Kwartaaldashboard (P15) counts."""
 SIGNALS: tuple[str, ...] = (*DEADLINE_SIGNALS, "objection_overdue", "ontzorgen_overdue")
