@@ -100,7 +100,10 @@ _NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 def spreadsheet_safe(value: Any) -> Any:
     """A report's CSV cell as a spreadsheet may open it: text that a spreadsheet would run as a
     formula (a staff id, provider or channel typed as ``=HYPERLINK(…)``) gets a leading
-    apostrophe, so it is shown as the text it is; a number (``-3``) is left as it is."""
+    apostrophe, so it is shown as the text it is; a number (``-3``) is left as it is. A yes/no
+    value is ``true`` / ``false``, as in the JSON and the evidence pack's CSV files."""
+    if value.__class__ is bool:
+        return "true" if value else "false"
     if value.__class__ is str and value.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(value):
         return "'" + value
     return value

@@ -77,7 +77,7 @@ def test_report_amif_as_json_csv_and_table(amif_ledger):
     assert csv_text.splitlines()[0] == (
         "project,period,code,municipality,period_value,cumulative,verified"
     )
-    assert "MWP,2021,O.2.3,GM0622,2,2,False" in csv_text
+    assert "MWP,2021,O.2.3,GM0622,2,2,false" in csv_text
     table = traject.ok("report", "amif", "--project", "MWP", "--period", "2021").stdout
     assert "Number of participants supported" in table
     assert "3125.13" in table

