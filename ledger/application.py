@@ -103,6 +103,7 @@ from ledger.persistence import (
     StreamGuard,
     TopicGuard,
     TrajectTables,
+    names_uuid,
 )
 from ledger.retention import Hold, ProjectFacts, RetentionStatus, assess
 from ledger.seals import canonical_digest, canonical_json, check_seals, without_basis
@@ -1074,21 +1075,37 @@ class TrajectoryLedger(Application[UUID]):
         ``guards``: noted there (a :class:`TopicGuard`), an append commits only if no
         registration or correction was stored since this read.
         """
-        events = self._facts_with_changes(REGISTERED_TOPIC, MEMBERSHIP_TOPICS, guards)
+        events = self._facts_with_changes(
+            REGISTERED_TOPIC, MEMBERSHIP_TOPICS, guards, naming=referent
+        )
         return household_members(events, referent)
 
     def _facts_with_changes(
-        self, topic: str, watched: tuple[str, ...], guards: list[Guard] | None
+        self,
+        topic: str,
+        watched: tuple[str, ...],
+        guards: list[Guard] | None,
+        *,
+        naming: UUID | None = None,
     ) -> Iterator[ev.TrajectEvent]:
         """The stored facts of ``topic`` on every stream, each stream's with the corrections
         and retractions on it, in version order; no personal field is decrypted. ``guards``:
         noted there, an append commits only if no event of the ``watched`` topics was stored
-        since this read."""
+        since this read.
+
+        ``naming``: only the streams with a stored fact of those that names this id, in any
+        way a UUID is written (a household member's registration or its correction names the
+        referent): the other streams' facts are not decoded, which is most of the time a
+        household's check takes on a large ledger.
+        """
         after = self.recorder.max_notification_id() or 0
         if guards is not None:
             guards.append(TopicGuard(watched, after))
         mapper = cast("PydanticMapper", self.mapper)
         stored = self.tables.select_streams_with_topic(topic, CHANGE_TOPICS)
+        if naming is not None:
+            named = {s.originator_id for s in stored if names_uuid(s.state, naming)}
+            stored = [s for s in stored if s.originator_id in named]
         return (cast("ev.TrajectEvent", mapper.to_domain_event(s, personal=False)) for s in stored)
 
     def _guarded(self, stream_id: UUID, guards: list[Guard]) -> StreamAggregate | None:

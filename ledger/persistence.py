@@ -1105,6 +1105,14 @@ class TrajectTables:
         return None if row is None else (UUID(row["stream_id"]), int(row["version"]))
 
 
+def names_uuid(state: bytes, wanted: UUID) -> bool:
+    """Whether a stored event's bytes may name ``wanted``: its 32 hex digits appear once
+    hyphens are taken out and capitals lowered, as in every way a UUID is written (hyphenated,
+    plain hex, in braces or as a URN, in either case). A false match (the digits inside
+    ciphertext) only costs a decode; a fact that names the id always matches."""
+    return wanted.hex.encode() in state.replace(b"-", b"").lower()
+
+
 def _stored_events(rows: Iterable[Any]) -> list[StoredEvent]:
     """Rows of the events table (stream id, version, topic, state) as stored events."""
     return [

@@ -409,6 +409,32 @@ def test_the_referents_housing_is_not_retracted_or_moved_past_a_members(store: T
     store.ok("retract", referent, "5", "--reason", "wrong person")
 
 
+def test_a_member_joined_by_a_correction_keeps_the_referents_housing(store: Traject) -> None:
+    """A member who joined the household by a correction of their registration (the
+    referent's id written in capitals, without hyphens) is found as a member too, and one
+    who left it by a correction no longer holds the referent's housing."""
+    referent = housed_referent(store, days_ago(8))
+    joined, left = store.register(), family_member(store, referent)
+    written = referent.replace("-", "").upper()
+    store.ok("correct", joined, "1", "--set", f"household_id={written}", "--reason", "family")
+    store.ok("record", "housed", joined, "--on", days_ago(6), "--housing-kind", "regulier",
+             "--route", "nareis")  # fmt: skip
+    store.ok("record", "housed", left, "--on", days_ago(6), "--housing-kind", "regulier",
+             "--route", "nareis")  # fmt: skip
+    other = housed_referent(store, days_ago(8))
+    store.ok("correct", left, "1", "--set", f"household_id={other}", "--reason", "other family")
+    refused(
+        store,
+        "retract", referent, "5", "--reason", "wrong person",
+        stderr="EventRetracted: target_version: the referent would no longer be housed, but "
+        f"the household's nareiziger was housed by nareis before that: {joined} on "
+        f"{days_ago(6)} (v3): a nareiziger joins a housed referent's household (correct or "
+        "retract the member's housing first)",
+    )  # fmt: skip
+    store.ok("retract", joined, "3", "--reason", "recorded too early")
+    store.ok("retract", referent, "5", "--reason", "wrong person")
+
+
 def test_a_person_housed_as_a_nareiziger_is_not_linked_by_coa(store: Traject) -> None:
     # a family member joins the housed referent's household (no permit recorded yet) and
     # moves in

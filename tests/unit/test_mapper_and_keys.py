@@ -22,7 +22,7 @@ from ledger.crypto import (
     write_key_file,
 )
 from ledger.errors import ErasedError, MalformedEventError, MasterKeyError
-from ledger.persistence import PII_KEY, PydanticMapper
+from ledger.persistence import PII_KEY, PydanticMapper, names_uuid
 from ledger.values import StaffRole
 from projections.caseload import CASELOAD
 
@@ -209,3 +209,18 @@ def test_a_staff_name_stored_in_capitals_reads_in_lower_case(mapper):
         "coach:regisseur:r.jansen",
         "assigned",
     )
+
+
+@pytest.mark.parametrize("written", ["hyphenated", "hex", "upper", "braces", "urn"])
+def test_a_stored_fact_names_a_uuid_in_any_way_it_is_written(written):
+    wanted = uuid4()
+    text = {
+        "hyphenated": str(wanted),
+        "hex": wanted.hex,
+        "upper": str(wanted).upper(),
+        "braces": "{" + str(wanted) + "}",
+        "urn": wanted.urn,
+    }[written]
+    state = orjson.dumps({"changes": {"household_id": text}, "target_version": 1})
+    assert names_uuid(state, wanted)
+    assert not names_uuid(state, uuid4())
