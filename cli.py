@@ -32,6 +32,7 @@ This is the composition root: the only place that reads the environment (through
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 import sqlite3
@@ -42,11 +43,13 @@ from typing import Any
 import click
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from commands import correct, holds, init, person, record
+from commands import correct, fields, holds, init, person, record
 from commands.context import ConnectionRefusedByServerError, Settings, TrajectContext
 from ledger.errors import (
     InputError,
+    RuleViolationError,
     TrajectError,
+    ValidationFailedError,
     connection_lost,
     from_environment,
     is_not_utf8,
@@ -237,6 +240,27 @@ def warn_stale_reads(ctx: click.Context) -> None:
         reports.warn_stale(traject)
 
 
+def invoked_command(ctx: click.Context) -> click.Command | None:
+    """The command the words of the command line named (``record housed``), found again from
+    the root group: its context is gone once its error reaches the boundary. None when the
+    words name no command (no group takes options before its command's name)."""
+    command: click.Command | None = ctx.command
+    words = [word for word in ctx.meta.get(COMMAND_WORDS, []) if not word.startswith("-")]
+    while isinstance(command, click.Group) and words:
+        command = command.get_command(ctx, words.pop(0))
+    return command
+
+
+def refusal(ctx: click.Context, error: TrajectError) -> str:
+    """The message of ``error``, its fields named as the user typed them: an event's field
+    by the option that gave it (``Housed: --on (occurred_on): must not be in the future``), a
+    corrected event's as ``--set`` took it (``fields.field_label``)."""
+    command = invoked_command(ctx)
+    if command is None or not isinstance(error, ValidationFailedError | RuleViolationError):
+        return str(error)
+    return error.named(functools.partial(fields.field_label, command))
+
+
 class TrajectGroup(click.Group):
     """The root group; its ``invoke`` is the one error boundary of the command line."""
 
@@ -259,10 +283,10 @@ class TrajectGroup(click.Group):
         try:
             return super().invoke(ctx)
         except InputError as error:
-            raise BadInput(str(error)) from None
+            raise BadInput(refusal(ctx, error)) from None
         except TrajectError as error:
             warn_stale_reads(ctx)
-            raise TrajectFailure(str(error)) from None
+            raise TrajectFailure(refusal(ctx, error)) from None
         except BrokenPipeError:
             raise click.exceptions.Exit(closed_output()) from None
         except (OperationalError, InterfaceError, sqlite3.Error) as error:

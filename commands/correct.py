@@ -50,7 +50,7 @@ def _envelope(kind: StreamKind, label: str) -> dict[str, Any]:
 @click.argument("version", type=whole_number(1))
 @click.option(
     "--set",
-    "pairs",
+    "changes",
     type=FieldValue(),
     multiple=True,
     required=True,
@@ -66,7 +66,7 @@ def correct(
     traject: TrajectContext,
     subject: str,
     version: int,
-    pairs: tuple[tuple[str, str | None], ...],
+    changes: tuple[tuple[str, str | None], ...],
     reason: str,
 ) -> None:
     """Correct fields of an earlier event of a person, a municipality or an AMIF project
@@ -91,7 +91,7 @@ def correct(
     result = traject.app.correct(
         stream_id,
         version,
-        _changes(pairs),
+        _changes(changes),
         reason=reason,
         read=fields.corrected_values,
         **_envelope(kind, label),

@@ -22,10 +22,12 @@ import click
 from pydantic.fields import FieldInfo
 
 from commands.types import (
+    DATE_FIELD,
     AliasChoice,
     BsnType,
     DecimalType,
     EvidenceRef,
+    FieldValue,
     IsoDate,
     KeyCount,
     MunicipalityType,
@@ -34,7 +36,7 @@ from commands.types import (
 )
 from ledger.catalog import CatalogEntry
 from ledger.errors import ValidationFailedError
-from ledger.events import TrajectEvent
+from ledger.events import EventCorrected, TrajectEvent
 from ledger.values import CHOICE_ALIASES, GEMEENTE_PATTERN, Bsn, Source
 
 ENVELOPE_PARAMS = ("on", "municipality", "source", "idempotency_key", "evidence")
@@ -262,10 +264,42 @@ def event_fields(entry: CatalogEntry, params: Mapping[str, Any]) -> dict[str, An
     for name, value in params.items():
         if value is None or value == ():
             continue
-        key = "occurred_on" if name == "on" else name
+        key = "occurred_on" if name == DATE_FIELD else name
         is_mapping = name in payload and shape_of(payload[name].annotation).mapping is not None
         fields[key] = _mapping(name, value) if is_mapping else value
     return fields
+
+
+def option_fields(command: click.Command) -> dict[str, str]:
+    """The event fields the options of ``command`` give, each with the option as it is typed:
+    ``occurred_on`` → ``--on``, ``housing_kind`` → ``--housing-kind``, ``hold_ref`` → ``--ref``,
+    ``changes`` → ``--set``. An option's parameter name is the field it gives (``on`` gives
+    ``occurred_on``, as :func:`event_fields` reads it)."""
+    return {
+        "occurred_on" if param.name == "on" else param.name: param.opts[0]
+        for param in command.params
+        if isinstance(param, click.Option) and param.name and not param.hidden
+    }
+
+
+def field_label(command: click.Command, kind: str, field: str) -> str:
+    """How a message of ``command`` names ``field`` of an event of ``kind``: as the user typed
+    it, the stored field's name after it in brackets when it is not that name spelled with
+    dashes (``--on (occurred_on)``, ``--ref (hold_ref)``, ``--housing-kind``).
+
+    A command that takes FIELD=VALUE (``traject correct --set``) names the fields of the event
+    it corrects (any kind but its own EventCorrected: ``EventCorrected of Housed``, ``Housed``)
+    as ``--set`` takes them: by their own name, the date it happened as ``on``. A field no
+    option gives is named as stored."""
+    corrects = any(isinstance(param.type, FieldValue) for param in command.params)
+    if corrects and kind != EventCorrected.__name__:
+        typed = DATE_FIELD if field == "occurred_on" else field
+    else:
+        found = option_fields(command).get(field)
+        if found is None:
+            return field
+        typed = found
+    return typed if typed.lstrip("-").replace("-", "_") == field else f"{typed} ({field})"
 
 
 def _mapping(name: str, pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:

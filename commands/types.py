@@ -487,6 +487,11 @@ class KeyCount(click.ParamType[tuple[str, int]]):
         return self.key_type.convert(key, param, ctx), int(count)
 
 
+DATE_FIELD = "on"
+"""How the command line names the date a fact happened (``occurred_on``): ``--on``, and ``on``
+in ``traject correct --set on=…``."""
+
+
 class FieldValue(click.ParamType[tuple[str, str | None]]):
     """FIELD=VALUE for a correction; an empty VALUE clears an optional field.
 
@@ -506,7 +511,7 @@ class FieldValue(click.ParamType[tuple[str, str | None]]):
             return value
         name, sep, text = str(value).partition("=")
         field = name.strip().removeprefix("--").replace("-", "_")
-        if field == "on":  # the date as `traject record … --on` gives it
+        if field == DATE_FIELD:  # the date as `traject record … --on` gives it
             field = "occurred_on"
         if not sep or not re.fullmatch(r"[a-z][a-z0-9_]*", field):
             self.fail(f"{value!r} is not FIELD=VALUE, e.g. rung=4", param, ctx)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,14 +31,31 @@ class InputError(TrajectError):
     input), as for a value its options refuse."""
 
 
+FieldLabel = Callable[[str, str], str]
+"""How a message names a field: (the event kind the message is about, the field) → the name
+shown. The ledger names the stored field; the command line names the option it was typed as
+(``commands.fields.field_label``)."""
+
+
+def same_name(kind: str, field: str) -> str:
+    """The stored field's own name (the ledger's messages, an import's rejects)."""
+    return field
+
+
 class ValidationFailedError(InputError):
     """Input did not satisfy an event's field types or constraints."""
 
     def __init__(self, kind: str, problems: list[tuple[str, str]]) -> None:
         self.kind = kind
         self.problems = problems
-        details = "; ".join(f"{field}: {message}" for field, message in problems)
-        super().__init__(f"{kind}: {details}")
+        super().__init__(self.named(same_name))
+
+    def named(self, label: FieldLabel) -> str:
+        """The message, each field named by ``label``."""
+        details = "; ".join(
+            f"{label(self.kind, field)}: {message}" for field, message in self.problems
+        )
+        return f"{self.kind}: {details}"
 
 
 class StreamIntegrityError(TrajectError):
@@ -89,6 +107,10 @@ class RuleViolationError(TrajectError):
         self.field = field
         self.rule = rule
         super().__init__(f"{kind}: {field}: {rule}")
+
+    def named(self, label: FieldLabel) -> str:
+        """The message, its field named by ``label``."""
+        return f"{self.kind}: {label(self.kind, self.field)}: {self.rule}"
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ def refused(traject: Traject, *args: str, stderr: str) -> None:
     before = traject.event_count()
     result = traject(*args)
     assert (result.exit_code, result.stdout) == (1, "")
-    assert result.stderr == f"Error: {stderr}\n"
+    assert result.stderr == f"Error: {stderr}\n", result.stderr
     assert traject.event_count() == before
 
 

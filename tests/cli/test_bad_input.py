@@ -127,7 +127,7 @@ USAGE_ERRORS = [
     ),
     pytest.param(
         ("correct", "{person}", "1", "--set", "occurred_on=3-11-2025", "--reason", "datum"),
-        "Error: EventCorrected of PersonRegistered: occurred_on: '3-11-2025': write the year "
+        "Error: EventCorrected of PersonRegistered: on (occurred_on): '3-11-2025': write the year "
         "first, as YYYY-MM-DD: for 3 november 2025 that is 2025-11-03",
         id="dutch-date-in-a-correction",
     ),
@@ -473,7 +473,7 @@ BAD_VALUES = [
             "--valid-until",
             "2023-01-10",
         ),
-        "Error: ResidencePermitRecorded: valid_until: must not be before valid from (--on)",
+        "Error: ResidencePermitRecorded: --valid-until: must not be before valid from (--on)",
         id="rule-between-fields",
     ),
     pytest.param(
@@ -520,7 +520,7 @@ BAD_VALUES = [
             "--assessor",
             " ",
         ),
-        "Error: LadderAssessed: assessor: must not be empty",
+        "Error: LadderAssessed: --assessor: must not be empty",
         id="blank-text",
     ),
     pytest.param(
@@ -565,7 +565,7 @@ REFUSALS = [
             "--route",
             "koppeling",
         ),
-        "Error: Housed: route: koppeling needs an active koppeling (record coa-linked first)",
+        "Error: Housed: --route: koppeling needs an active koppeling (record coa-linked first)",
         id="housed-without-koppeling",
     ),
     pytest.param(
@@ -580,12 +580,12 @@ REFUSALS = [
             "--assessor",
             "r.jansen",
         ),
-        "Error: LadderAssessed: occurred_on: must not be in the future",
+        "Error: LadderAssessed: --on (occurred_on): must not be in the future",
         id="date-in-the-future",
     ),
     pytest.param(
         pip_adopted("2"),
-        "Error: PipAdopted: version: the first PIP is version 1",
+        "Error: PipAdopted: --version: the first PIP is version 1",
         id="pip-version-rule",
     ),
     pytest.param(
@@ -602,7 +602,7 @@ REFUSALS = [
             "--source-ref",
             "circulaire",
         ),
-        "Error: TaakstellingCorrected: period: 2024H1 has no target to correct",
+        "Error: TaakstellingCorrected: --period: 2024H1 has no target to correct",
         id="municipality-rule",
     ),
     pytest.param(

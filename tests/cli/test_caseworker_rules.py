@@ -36,7 +36,7 @@ def test_no_enrolment_as_a_third_country_national_after_naturalisation(store: Tr
     refused(
         store,
         *enrolment(person, "2024-06-01"),
-        stderr="ParticipantEnrolled: tcn: naturalised on 2024-05-01, so not a third-country "
+        stderr="ParticipantEnrolled: --tcn: naturalised on 2024-05-01, so not a third-country "
         "national at enrolment on 2024-06-01: AMIF participants must be third-country "
         "nationals at enrolment",
     )
@@ -65,7 +65,7 @@ def test_dates_of_what_has_happened_are_not_in_the_future(store: Traject) -> Non
         store,
         "record", "residence-permit-recorded", person, "--on", days_ago(10),
         "--permit-kind", "asiel_bt", "--notified-on", tomorrow,
-        stderr="ResidencePermitRecorded: notified_on: must not be in the future",
+        stderr="ResidencePermitRecorded: --notified-on: must not be in the future",
     )  # fmt: skip
     exam = (
         "record", "exam-result-recorded", person, "--on", days_ago(10), "--component", "knm",
@@ -76,17 +76,17 @@ def test_dates_of_what_has_happened_are_not_in_the_future(store: Traject) -> Non
         *exam,
         "--result-date",
         tomorrow,
-        stderr="ExamResultRecorded: result_date: must not be in the future",
+        stderr="ExamResultRecorded: --result-date: must not be in the future",
     )
     refused(
         store,
         "record", "pvt-completed", person, "--on", days_ago(10), "--provider", "VWN",
         "--hours", "12", "--reported-to-duo-on", tomorrow,
-        stderr="PvtCompleted: reported_to_duo_on: must not be in the future",
+        stderr="PvtCompleted: --reported-to-duo-on: must not be in the future",
     )  # fmt: skip
     enrol = list(enrolment(person, days_ago(10)))
     enrol[enrol.index("--checked-on") + 1] = tomorrow
-    refused(store, *enrol, stderr="ParticipantEnrolled: checked_on: must not be in the future")
+    refused(store, *enrol, stderr="ParticipantEnrolled: --checked-on: must not be in the future")
     # today is not the future, and a correction is judged alike
     store.ok(*exam, "--result-date", days_ago(0))
     refused(
@@ -109,7 +109,7 @@ def test_a_step_is_not_dated_before_the_step_it_follows(store: Traject) -> None:
     refused(
         store,
         *record, "coa-link-withdrawn", person, "--on", "2024-01-19",
-        stderr="CoaLinkWithdrawn: occurred_on: dated 2024-01-19, before the koppeling of "
+        stderr="CoaLinkWithdrawn: --on (occurred_on): dated 2024-01-19, before the koppeling of "
         "2024-01-20 it follows (a koppeling is withdrawn after it is made)",
     )  # fmt: skip
     # a brede intake is completed after it starts; a PIP revision follows the PIP it revises
@@ -121,7 +121,8 @@ def test_a_step_is_not_dated_before_the_step_it_follows(store: Traject) -> None:
     refused(
         store,
         *record, "broad-intake-completed", person, "--on", "2024-03-25", "--by", "r.jansen",
-        stderr="BroadIntakeCompleted: occurred_on: dated 2024-03-25, before the start of the "
+        stderr="BroadIntakeCompleted: --on (occurred_on): dated 2024-03-25, before the start of "
+        "the "
         "brede intake of 2024-04-01 it follows (a brede intake is completed after it starts)",
     )  # fmt: skip
     pip = (
@@ -134,7 +135,7 @@ def test_a_step_is_not_dated_before_the_step_it_follows(store: Traject) -> None:
         store,
         *record, "pip-adopted", person, "--on", "2024-04-01", "--version", "2", *pip,
         "--decision-ref", "PIP-2",
-        stderr="PipAdopted: occurred_on: dated 2024-04-01, before the PIP version 1 of "
+        stderr="PipAdopted: --on (occurred_on): dated 2024-04-01, before the PIP version 1 of "
         "2024-05-01 it follows (a PIP version follows the one it revises)",
     )  # fmt: skip
     # a PVT is reported to DUO once it is signed
@@ -142,7 +143,7 @@ def test_a_step_is_not_dated_before_the_step_it_follows(store: Traject) -> None:
         store,
         *record, "pvt-completed", person, "--on", "2024-09-10", "--provider", "VWN",
         "--hours", "12", "--reported-to-duo-on", "2024-09-01",
-        stderr="PvtCompleted: reported_to_duo_on: 2024-09-01 is before the signing on "
+        stderr="PvtCompleted: --reported-to-duo-on: 2024-09-01 is before the signing on "
         "2024-09-10: a PVT is reported to DUO once it is signed",
     )  # fmt: skip
     # a case is reopened after it closes, and closes again after it was reopened
@@ -150,21 +151,24 @@ def test_a_step_is_not_dated_before_the_step_it_follows(store: Traject) -> None:
     refused(
         store,
         *record, "case-reopened", person, "--on", "2024-09-01",
-        stderr="CaseReopened: occurred_on: dated 2024-09-01, before the close of 2024-10-01 it "
+        stderr="CaseReopened: --on (occurred_on): dated 2024-09-01, before the close of "
+        "2024-10-01 it "
         "follows (a case is reopened after it closes)",
     )  # fmt: skip
     store.ok(*record, "case-reopened", person, "--on", "2024-11-01")
     refused(
         store,
         *record, "case-closed", person, "--on", "2024-10-15", "--reason", "other",
-        stderr="CaseClosed: occurred_on: dated 2024-10-15, before the reopening of 2024-11-01 "
+        stderr="CaseClosed: --on (occurred_on): dated 2024-10-15, before the reopening of "
+        "2024-11-01 "
         "it follows (a reopened case closes again after it was reopened)",
     )  # fmt: skip
     # nor can a correction move a step before the one it follows
     refused(
         store,
         "correct", person, "7", "--set", "occurred_on=2024-11-15", "--reason", "typo",
-        stderr="EventCorrected: changes: later facts would break the rules: v8 CaseReopened of "
+        stderr="EventCorrected: --set (changes): later facts would break the rules: v8 "
+        "CaseReopened of "
         "2024-11-01: occurred_on: dated 2024-11-01, before the close of 2024-11-15 it follows "
         "(a case is reopened after it closes) — correct or retract v8 first, or make the "
         "corrections in the other order",
@@ -184,7 +188,8 @@ def test_a_step_is_not_dated_before_the_step_it_follows(store: Traject) -> None:
         refused(
             store,
             *record, follow_up[0], person, "--on", "2024-03-25", *follow_up[1:],
-            stderr=f"{kind}: occurred_on: dated 2024-03-25, before the application of file 1 of "
+            stderr=f"{kind}: --on (occurred_on): dated 2024-03-25, before the application of file "
+            "1 of "
             "2024-04-01 it follows (an IND decision, an mvv, an arrival and the closing of a "
             "file follow its application)",
         )  # fmt: skip
@@ -213,7 +218,7 @@ def test_a_koppeling_recorded_again_after_the_housing_that_used_it_is_refused(
         refused(
             store,
             "record", "coa-linked", person, "--on", on, "--taakstelling-period", "2024H1",
-            stderr=f"CoaLinked: occurred_on: dated {on}, not after the housing through a "
+            stderr=f"CoaLinked: --on (occurred_on): dated {on}, not after the housing through a "
             "koppeling of 2024-03-04, which used the koppeling made before it: is this "
             "koppeling recorded already? (see traject timeline)",
         )  # fmt: skip
@@ -259,7 +264,7 @@ def test_a_hand_over_and_a_benefit_end_follow_what_they_end(store: Traject) -> N
     refused(
         store,
         "record", "coach-unassigned", person, "--on", "2024-06-15", *coach,
-        stderr="CoachUnassigned: occurred_on: dated 2024-06-15, before the assignment of "
+        stderr="CoachUnassigned: --on (occurred_on): dated 2024-06-15, before the assignment of "
         "r.jansen as regisseur of 2024-07-01 it follows (a staff member hands a person over "
         "after taking them on)",
     )  # fmt: skip
@@ -268,14 +273,15 @@ def test_a_hand_over_and_a_benefit_end_follow_what_they_end(store: Traject) -> N
     refused(
         store,
         "record", "benefit-ended", person, "--on", "2024-06-15", *benefit,
-        stderr="BenefitEnded: benefit_kind: no granted algemene_bijstand benefit to end (record "
+        stderr="BenefitEnded: --benefit-kind: no granted algemene_bijstand benefit to end (record "
         "benefit-granted first, dated when it was granted)",
     )  # fmt: skip
     store.ok("record", "benefit-granted", person, "--on", "2024-07-15", *benefit)
     refused(
         store,
         "record", "benefit-ended", person, "--on", "2024-07-01", *benefit,
-        stderr="BenefitEnded: occurred_on: dated 2024-07-01, before the grant of 2024-07-15 it "
+        stderr="BenefitEnded: --on (occurred_on): dated 2024-07-01, before the grant of "
+        "2024-07-15 it "
         "follows (a benefit ends after it is granted)",
     )  # fmt: skip
     store.ok("record", "benefit-ended", person, "--on", "2024-09-30", *benefit)
@@ -305,7 +311,7 @@ def test_a_nareiziger_is_housed_only_in_a_housed_referents_household(store: Traj
     refused(
         store,
         "record", "housed", member, "--on", days_ago(6), *nareis,
-        stderr=f"Housed: route: the household's referent {referent} is not housed: a "
+        stderr=f"Housed: --route: the household's referent {referent} is not housed: a "
         "nareiziger joins a housed referent's household (record the referent's housing first)",
     )  # fmt: skip
     # nor sign a tenancy of their own without a koppeling
@@ -323,7 +329,8 @@ def test_a_nareiziger_is_housed_only_in_a_housed_referents_household(store: Traj
     refused(
         store,
         "record", "housed", member, "--on", days_ago(9), *nareis,
-        stderr=f"Housed: occurred_on: dated {days_ago(9)}, before the housing of the household's "
+        stderr=f"Housed: --on (occurred_on): dated {days_ago(9)}, before the housing of the "
+        "household's "
         f"referent {referent} on {days_ago(8)}: a nareiziger joins a housed referent's household",
     )  # fmt: skip
     # joining the housed referent: accepted
@@ -340,7 +347,7 @@ def test_a_correction_cannot_move_a_nareis_housing_before_the_referents(store: T
     refused(
         store,
         "correct", member, "2", "--set", f"occurred_on={days_ago(10)}", "--reason", "typo",
-        stderr=f"Housed: occurred_on: dated {days_ago(10)}, before the housing of the "
+        stderr=f"Housed: on (occurred_on): dated {days_ago(10)}, before the housing of the "
         f"household's referent {referent} on {days_ago(8)}: a nareiziger joins a housed "
         "referent's household",
     )  # fmt: skip
@@ -467,7 +474,8 @@ def test_a_duty_is_fulfilled_once_after_it_started(store: Traject) -> None:
         store,
         *fulfilled,
         "2024-03-01",
-        stderr="InburgeringDutyFulfilled: occurred_on: dated 2024-03-01, before the duty start "
+        stderr="InburgeringDutyFulfilled: --on (occurred_on): dated 2024-03-01, before the duty "
+        "start "
         "of 2024-03-20 it follows (a duty is fulfilled once it has started)",
     )
     store.ok(*fulfilled, "2025-06-01")
@@ -488,7 +496,8 @@ def test_a_duty_is_fulfilled_once_after_it_started(store: Traject) -> None:
     refused(
         store,
         *pip, "--on", "2025-07-01",
-        stderr="PipAdopted: occurred_on: dated 2025-07-01, after the wi2021 duty was fulfilled "
+        stderr="PipAdopted: --on (occurred_on): dated 2025-07-01, after the wi2021 duty was "
+        "fulfilled "
         "on 2025-06-01: a fulfilled duty takes no new step (correct or retract the fulfilment "
         "if it was recorded wrongly)",
     )  # fmt: skip
@@ -511,7 +520,7 @@ def test_an_exam_attempt_has_one_result(store: Traject) -> None:
     refused(
         store,
         *exam, "--on", "2024-09-01", "--result", "geslaagd", "--attempt-no", "1",
-        stderr="ExamResultRecorded: attempt_no: the result of attempt 1 at lezen B1 is already "
+        stderr="ExamResultRecorded: --attempt-no: the result of attempt 1 at lezen B1 is already "
         "recorded (exam of 2024-09-01): correct that fact instead",
     )  # fmt: skip
     # the next attempt, or the same attempt at another level, is another exam
@@ -531,14 +540,14 @@ def test_a_move_out_names_another_municipality_only_when_it_moves_within_nl(
     refused(
         store,
         *moved, "abroad", "--destination-municipality", "GM0363",
-        stderr="MovedOut: destination_municipality: GM0363 is a municipality, but the "
+        stderr="MovedOut: --destination-municipality: GM0363 is a municipality, but the "
         "destination is abroad: give a destination municipality only for a move within the "
         "Netherlands (destination gemeente)",
     )  # fmt: skip
     refused(
         store,
         *moved, "gemeente", "--destination-municipality", "Vlaardingen",
-        stderr="MovedOut: destination_municipality: GM0622 is the municipality the person moves "
+        stderr="MovedOut: --destination-municipality: GM0622 is the municipality the person moves "
         "out of: a move within it is no move out (record brp-registered or housed for a new "
         "address)",
     )  # fmt: skip
@@ -557,7 +566,7 @@ def test_a_service_ends_on_or_after_the_day_it_starts(store: Traject) -> None:
     refused(
         store,
         *service, "--until", "2024-08-01",
-        stderr="ServiceDelivered: until: 2024-08-01 is before the service's first day "
+        stderr="ServiceDelivered: --until: 2024-08-01 is before the service's first day "
         "(2024-09-01, --on): a service ends on or after the day it starts",
     )  # fmt: skip
     store.ok(*service, "--until", "2024-09-01")
@@ -585,7 +594,7 @@ def test_an_extension_moves_the_term_end_later(store: Traject) -> None:
     refused(
         store,
         *duty, "--term-end", "2019-01-01",
-        stderr="InburgeringDutyEstablished: term_end: 2019-01-01 is not after the duty's start "
+        stderr="InburgeringDutyEstablished: --term-end: 2019-01-01 is not after the duty's start "
         "on 2020-03-20: the term runs from the start of the duty",
     )  # fmt: skip
     store.ok(*duty, "--term-end", "2023-03-20")
@@ -593,7 +602,7 @@ def test_an_extension_moves_the_term_end_later(store: Traject) -> None:
         store,
         *extended,
         "2020-01-01",
-        stderr="TermExtended: new_end: 2020-01-01 is not after the term end of 2023-03-20: an "
+        stderr="TermExtended: --new-end: 2020-01-01 is not after the term end of 2023-03-20: an "
         "extension moves the end of the term later",
     )
     store.ok(*extended, "2024-03-20")
@@ -601,7 +610,7 @@ def test_an_extension_moves_the_term_end_later(store: Traject) -> None:
         store,
         *extended,
         "2024-03-20",
-        stderr="TermExtended: new_end: 2024-03-20 is not after the term end of 2024-03-20: an "
+        stderr="TermExtended: --new-end: 2024-03-20 is not after the term end of 2024-03-20: an "
         "extension moves the end of the term later",
     )
     assert kinds(store, person) == [
@@ -651,7 +660,7 @@ FIELD_RULES = [
         "long-term-residence-applied",
         # the asylum permit the person holds is not what a long-term application is for
         ("--residence-kind", "asiel_bt"),
-        "LongTermResidenceApplied: residence_kind: asiel_bt is not a long-term residence "
+        "LongTermResidenceApplied: --residence-kind: asiel_bt is not a long-term residence "
         "permit: the application is for onbepaalde_tijd (permanent) or eu_langdurig (EU "
         "long-term resident)",
         ("--residence-kind", "eu_langdurig"),
@@ -661,7 +670,7 @@ FIELD_RULES = [
         "profile-updated",
         # nothing given: a fact that says nothing
         (),
-        "ProfileUpdated: occupation_direction: a profile update gives at least one of "
+        "ProfileUpdated: --occupation-direction: a profile update gives at least one of "
         "occupation_direction, education and language_level (one not given keeps its earlier "
         "value)",
         ("--occupation-direction", "timmerman"),
@@ -809,7 +818,8 @@ def test_after_a_death_the_case_and_the_participation_are_closed(store: Traject)
         store,
         "record", "ladder-assessed", person, "--on", "2024-06-02", "--rung", "2",
         "--assessor", "r.jansen",
-        stderr="LadderAssessed: occurred_on: 2024-06-02 is after the death on 2024-06-01: after "
+        stderr="LadderAssessed: --on (occurred_on): 2024-06-02 is after the death on 2024-06-01: "
+        "after "
         "a death only what closes the case (case-closed, participant-exited, coach-unassigned, "
         "the end of a guidance, outflow, benefit, ontzorgen or reunification file, the decision "
         "on an objection) is dated; a fact of before it may still be recorded",
@@ -885,7 +895,7 @@ def test_a_person_is_naturalised_once_and_holds_no_permit_after_it(store: Trajec
     refused(
         store,
         "record", "naturalisation-granted", person, "--on", "2024-03-01",
-        stderr="NaturalisationGranted: occurred_on: 2024-03-01 is not after the residence "
+        stderr="NaturalisationGranted: --on (occurred_on): 2024-03-01 is not after the residence "
         "permit valid from 2024-03-01: a Dutch citizen holds no residence permit, so a "
         "naturalisation follows the permits recorded",
     )  # fmt: skip
@@ -899,14 +909,14 @@ def test_a_person_is_naturalised_once_and_holds_no_permit_after_it(store: Trajec
     refused(
         store,
         *permit, "onbepaalde_tijd", "--on", "2025-02-01",
-        stderr="ResidencePermitRecorded: occurred_on: 2025-02-01 is on or after the "
+        stderr="ResidencePermitRecorded: --on (occurred_on): 2025-02-01 is on or after the "
         "naturalisation on 2025-02-01: a Dutch citizen holds no residence permit",
     )  # fmt: skip
     # a correction cannot move a permit past the naturalisation either
     refused(
         store,
         "correct", person, "3", "--set", "occurred_on=2025-03-01", "--reason", "typo",
-        stderr="EventCorrected: changes: later facts would break the rules: v4 "
+        stderr="EventCorrected: --set (changes): later facts would break the rules: v4 "
         "NaturalisationGranted of 2025-02-01: occurred_on: 2025-02-01 is not after the "
         "residence permit valid from 2025-03-01: a Dutch citizen holds no residence permit, "
         "so a naturalisation follows the permits recorded — correct or retract v4 first, or "
@@ -923,7 +933,7 @@ def test_the_previous_municipality_is_not_the_one_registered_in(store: Traject) 
     refused(
         store,
         *brp, "--previous-municipality", "GM0622",
-        stderr="BrpRegistered: previous_municipality: GM0622 is the municipality the person "
+        stderr="BrpRegistered: --previous-municipality: GM0622 is the municipality the person "
         "registers in: the previous municipality is the one the person came from (leave it "
         "out for a new address within it)",
     )  # fmt: skip
@@ -945,7 +955,7 @@ def test_a_staff_member_is_assigned_in_a_role_once_at_a_time(store: Traject) -> 
     refused(
         store,
         "record", "coach-assigned", person, "--on", "2024-03-01", *coach,
-        stderr="CoachAssigned: staff_id: r.jansen is already assigned as klantmanager (since "
+        stderr="CoachAssigned: --staff-id: r.jansen is already assigned as klantmanager (since "
         "2024-02-01): record coach-unassigned first",
     )  # fmt: skip
     # in another role, or again after the hand-over, it is another assignment
@@ -961,13 +971,13 @@ def test_a_birth_date_is_at_most_120_years_before_the_registration(store: Trajec
     refused(
         store,
         *register, "--birth-date", "1800-01-01",
-        stderr="PersonRegistered: birth_date: 1800-01-01 is more than 120 years before the "
+        stderr="PersonRegistered: --birth-date: 1800-01-01 is more than 120 years before the "
         "registration on 2024-02-29: a birth date lies on or after 1904-02-29",
     )  # fmt: skip
     refused(
         store,
         *register, "--birth-date", "1904-02-28",
-        stderr="PersonRegistered: birth_date: 1904-02-28 is more than 120 years before the "
+        stderr="PersonRegistered: --birth-date: 1904-02-28 is more than 120 years before the "
         "registration on 2024-02-29: a birth date lies on or after 1904-02-29",
     )  # fmt: skip
     person = str(store.json(*register, "--birth-date", "1904-02-29")["stream_id"])

@@ -239,7 +239,7 @@ def test_a_birth_date_corrected_after_a_later_fact_is_refused_naming_it(ledger: 
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert result.stderr == (
-        "Error: EventCorrected: changes: later facts would break the rules: "
+        "Error: EventCorrected: --set (changes): later facts would break the rules: "
         f"v2 LadderAssessed of {days_ago(25)}: occurred_on: must not be before birth "
         f"({days_ago(22)}) — correct or retract v2 first, or make the corrections in the other "
         "order\n"
@@ -359,7 +359,9 @@ def test_a_correction_refuses_a_value_with_the_message_of_its_record_option(
 
     assert recorded.exit_code == corrected.exit_code == 2
     rule = recorded.stderr.strip().splitlines()[-1].split(f"'--{option}': ", 1)[1]
-    assert corrected.stderr == f"Error: EventCorrected of BenefitGranted: {name}: {rule}\n"
+    # named as --set takes it: the date as on, its stored name after it
+    shown = "on (occurred_on)" if option == "on" else name
+    assert corrected.stderr == f"Error: EventCorrected of BenefitGranted: {shown}: {rule}\n"
     assert ledger.event_count() == before
 
 

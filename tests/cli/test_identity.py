@@ -130,7 +130,7 @@ def test_a_key_used_for_another_fact_is_refused_and_the_same_fact_is_already_rec
     assert again.stdout.startswith(f"Already recorded: LadderAssessed as version 2 of {a}")
     assert other.exit_code == 1
     assert other.stderr == (
-        "Error: LadderAssessed: idempotency_key: 'k1' was used for another fact: LadderAssessed "
+        "Error: LadderAssessed: --idempotency-key: 'k1' was used for another fact: LadderAssessed "
         f"version 2 of {a} (this one differs in stream); a key names one fact: give a new key "
         "for a new fact\n"
     )

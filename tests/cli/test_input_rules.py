@@ -394,7 +394,7 @@ def test_a_dissolved_municipality_is_accepted_for_a_back_dated_fact(ledger: Traj
                 "--assessor",
                 "",
             ),
-            "LadderAssessed: assessor: must not be empty",
+            "LadderAssessed: --assessor: must not be empty",
         ),
         (
             (
@@ -408,7 +408,7 @@ def test_a_dissolved_municipality_is_accepted_for_a_back_dated_fact(ledger: Traj
                 "--assessor",
                 "x" * 201,
             ),
-            "LadderAssessed: assessor: at most 200 characters",
+            "LadderAssessed: --assessor: at most 200 characters",
         ),
         (
             ("correct", "{person}", "1", "--set", "bsn=123456789", "--reason", "typo"),
@@ -434,7 +434,7 @@ def test_a_dissolved_municipality_is_accepted_for_a_back_dated_fact(ledger: Traj
         ),
         (
             ("correct", "{person}", "2", "--set", "occurred_on=yesterday", "--reason", "typo"),
-            "EventCorrected of LadderAssessed: occurred_on: 'yesterday' is not a date: use "
+            "EventCorrected of LadderAssessed: on (occurred_on): 'yesterday' is not a date: use "
             "YYYY-MM-DD, e.g. 2024-03-04",
         ),
         # a NUL character, which no text may hold (PostgreSQL's cannot): in-process, as a
@@ -451,7 +451,7 @@ def test_a_dissolved_municipality_is_accepted_for_a_back_dated_fact(ledger: Traj
                 "--assessor",
                 "r.\x00jansen",
             ),
-            f"LadderAssessed: assessor: {NUL_RULE}",
+            f"LadderAssessed: --assessor: {NUL_RULE}",
         ),
         (
             ("correct", "{person}", "2", "--set", "assessor=r.\x00jansen", "--reason", "typo"),
@@ -459,7 +459,7 @@ def test_a_dissolved_municipality_is_accepted_for_a_back_dated_fact(ledger: Traj
         ),
         (
             ("correct", "{person}", "2", "--set", "rung=4", "--reason", "ty\x00po"),
-            f"EventCorrected: reason: {NUL_RULE}",
+            f"EventCorrected: --reason: {NUL_RULE}",
         ),
     ],
     ids=[

@@ -53,7 +53,8 @@ def test_an_objection_follows_an_adopted_pip_and_is_decided_once(store: Traject)
     adopt_pip(store, person, "2024-05-01", "b1")
     refused(
         store, *file, "2024-04-30",
-        stderr="PipObjectionFiled: occurred_on: dated 2024-04-30, before the PIP version 1 of "
+        stderr="PipObjectionFiled: --on (occurred_on): dated 2024-04-30, before the PIP version 1 "
+        "of "
         "2024-05-01 it follows (an objection follows the decision it objects to)",
     )  # fmt: skip
     record(store, "pip-objection-filed", person, "2024-05-20")
@@ -64,7 +65,7 @@ def test_an_objection_follows_an_adopted_pip_and_is_decided_once(store: Traject)
     )  # fmt: skip
     refused(
         store, *decide, "2024-05-19",
-        stderr="PipObjectionDecided: occurred_on: dated 2024-05-19, before the objection of "
+        stderr="PipObjectionDecided: --on (occurred_on): dated 2024-05-19, before the objection of "
         "2024-05-20 it follows (an objection is decided after it is filed)",
     )  # fmt: skip
     record(store, "pip-objection-decided", person, "2024-07-01", "--outcome", "ongegrond")
@@ -116,7 +117,8 @@ def test_no_eindgesprek_after_the_duty_is_fulfilled(store: Traject) -> None:
     refused(
         store, "record", "z-route-final-interview-held", person, "--on", "2024-07-01",
         "--outcome", "voldaan",
-        stderr="ZRouteFinalInterviewHeld: occurred_on: dated 2024-07-01, after the wi2021 duty "
+        stderr="ZRouteFinalInterviewHeld: --on (occurred_on): dated 2024-07-01, after the wi2021 "
+        "duty "
         "was fulfilled on 2024-06-01: a fulfilled duty takes no new step (correct or retract the "
         "fulfilment if it was recorded wrongly)",
     )  # fmt: skip
@@ -138,18 +140,19 @@ def test_a_duo_loan_is_reclaimed_under_wi2013_after_it_is_granted(store: Traject
     record(store, "duo-loan-waived", person, "2021-01-04", "--amount", "1000")
     refused(
         store, *reclaim, person, "--on", "2020-05-01", "--amount", "100",
-        stderr="DuoLoanReclaimed: occurred_on: dated 2020-05-01, before the loan of 2020-06-01 "
+        stderr="DuoLoanReclaimed: --on (occurred_on): dated 2020-05-01, before the loan of "
+        "2020-06-01 "
         "it follows (a loan is reclaimed after it is granted)",
     )  # fmt: skip
     refused(
         store, *reclaim, person, "--on", "2022-01-10", "--amount", "6000",
-        stderr="DuoLoanReclaimed: amount: 6000.00 is more than the 5500.00 of the DUO loan still "
+        stderr="DuoLoanReclaimed: --amount: 6000.00 is more than the 5500.00 of the DUO loan still "
         "outstanding (granted, less what was waived or reclaimed)",
     )  # fmt: skip
     record(store, "duo-loan-reclaimed", person, "2022-01-10", "--amount", "5000")
     refused(
         store, *reclaim, person, "--on", "2022-02-10", "--amount", "500.01",
-        stderr="DuoLoanReclaimed: amount: 500.01 is more than the 500.00 of the DUO loan still "
+        stderr="DuoLoanReclaimed: --amount: 500.01 is more than the 500.00 of the DUO loan still "
         "outstanding (granted, less what was waived or reclaimed)",
     )  # fmt: skip
     record(store, "duo-loan-reclaimed", person, "2022-02-10", "--amount", "500")

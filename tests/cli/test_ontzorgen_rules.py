@@ -66,21 +66,23 @@ def test_ontzorgen_is_for_a_wi2021_asielstatushouder_on_bijstand(store: Traject)
     # no algemene bijstand, then one granted after the start
     refused(
         store, *start, person, "--on", "2023-05-10", "--items", "huur",
-        stderr="OntzorgenStarted: occurred_on: no algemene_bijstand benefit runs on 2023-05-10: "
+        stderr="OntzorgenStarted: --on (occurred_on): no algemene_bijstand benefit runs on "
+        "2023-05-10: "
         "ontzorgen is paid from the benefit, so it starts while one runs (record benefit-granted "
         "--benefit-kind algemene_bijstand first)",
     )  # fmt: skip
     record(store, "benefit-granted", person, "2023-05-15", "--benefit-kind", "algemene_bijstand")
     refused(
         store, *start, person, "--on", "2023-05-10", "--items", "huur",
-        stderr="OntzorgenStarted: occurred_on: no algemene_bijstand benefit runs on 2023-05-10 "
+        stderr="OntzorgenStarted: --on (occurred_on): no algemene_bijstand benefit runs on "
+        "2023-05-10 "
         "(algemene_bijstand: from 2023-05-15): ontzorgen is paid from the benefit, so it starts "
         "while one runs (record benefit-granted --benefit-kind algemene_bijstand first)",
     )  # fmt: skip
     # each item once
     refused(
         store, *start, person, "--on", "2023-05-15", "--items", "huur", "--items", "huur",
-        stderr="OntzorgenStarted: items: huur given more than once: give each item once",
+        stderr="OntzorgenStarted: --items: huur given more than once: give each item once",
     )  # fmt: skip
     warnings = record(store, "ontzorgen-started", person, "2023-05-15", "--items", "huur")
     assert "Warning: items" not in warnings  # after April 2023 no item is required
@@ -118,7 +120,8 @@ def test_one_ontzorgen_at_a_time_and_it_ends_with_the_benefit(store: Traject) ->
     )  # fmt: skip
     refused(
         store, *end, "2023-04-30",
-        stderr="OntzorgenEnded: occurred_on: dated 2023-04-30, before the start of 2023-05-01 it "
+        stderr="OntzorgenEnded: --on (occurred_on): dated 2023-04-30, before the start of "
+        "2023-05-01 it "
         "follows (ontzorgen ends after it starts)",
     )  # fmt: skip
     # the benefit ends first: a reminder, and the ontzorgen cannot outlast it
@@ -130,7 +133,7 @@ def test_one_ontzorgen_at_a_time_and_it_ends_with_the_benefit(store: Traject) ->
     ) in warnings
     refused(
         store, *end, "2023-08-02",
-        stderr="OntzorgenEnded: occurred_on: dated 2023-08-02, after the algemene_bijstand "
+        stderr="OntzorgenEnded: --on (occurred_on): dated 2023-08-02, after the algemene_bijstand "
         "benefit it is paid from ended on 2023-08-01: ontzorgen ends with the benefit, at the "
         "latest on that day",
     )  # fmt: skip
@@ -152,7 +155,7 @@ def test_one_ontzorgen_at_a_time_and_it_ends_with_the_benefit(store: Traject) ->
     record(store, "benefit-granted", person, "2023-09-01", "--benefit-kind", "algemene_bijstand")
     refused(
         store, "record", "ontzorgen-started", person, "--on", "2023-07-01", "--items", "huur",
-        stderr="OntzorgenStarted: occurred_on: dated 2023-07-01, inside the ontzorgen of "
+        stderr="OntzorgenStarted: --on (occurred_on): dated 2023-07-01, inside the ontzorgen of "
         "2023-05-01 to 2023-08-01: one ontzorgen at a time",
     )  # fmt: skip
     record(store, "ontzorgen-started", person, "2023-09-01", "--items", "huur")

@@ -222,7 +222,7 @@ def test_register_needs_a_municipality_when_the_ledger_has_no_default(traject: T
 
     assert result.exit_code == 2  # a missing value, as a missing option
     assert result.stderr == (
-        "Error: PersonRegistered: municipality: required: no current municipality; "
+        "Error: PersonRegistered: --municipality: required: no current municipality; "
         "pass --municipality\n"
     )
     assert traject.event_count() == 0
@@ -287,7 +287,7 @@ def test_a_household_is_a_registered_referent_named_like_any_person(ledger: Traj
     # an unknown household would open the nareis route to housing for anyone: refused
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == (
-        f"Error: PersonRegistered: household_id: no person {unknown} in this ledger: the "
+        f"Error: PersonRegistered: --household-id: no person {unknown} in this ledger: the "
         "household is its referent's person id (register the referent first)\n"
     )
     assert ledger.event_count() == before

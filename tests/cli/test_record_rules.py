@@ -58,7 +58,7 @@ def test_a_target_recorded_on_another_municipalitys_stream_is_refused(store: Tra
     refused(
         store,
         *target("GM0556", 999, "--municipality", "GM0622"),
-        stderr="TaakstellingSet: municipality: GM0622 is not the municipality of this stream: "
+        stderr="TaakstellingSet: --municipality: GM0622 is not the municipality of this stream: "
         "a municipality's stream holds its own facts only (record it on GM0622's stream)",
     )
 
@@ -131,7 +131,7 @@ def test_housing_through_a_koppeling_in_another_municipality_is_refused(store: T
         "koppeling",
         "--municipality",
         "GM0556",
-        stderr="Housed: municipality: housed in GM0556 through the koppeling to GM0622: housing "
+        stderr="Housed: --municipality: housed in GM0556 through the koppeling to GM0622: housing "
         "through a koppeling is in the municipality it links to (withdraw the koppeling and "
         "link again, or give another route)",
     )
@@ -193,7 +193,7 @@ def test_a_guidance_year_ends_once_and_only_after_it_started(store: Traject) -> 
         store,
         *end,
         "2",
-        stderr="SocialGuidanceEnded: year_no: no open guidance year 2 to end (not started)",
+        stderr="SocialGuidanceEnded: --year-no: no open guidance year 2 to end (not started)",
     )
     store.ok(
         "record", "social-guidance-started", person, "--on", "2024-01-15", "--year-no", "1",
@@ -204,7 +204,7 @@ def test_a_guidance_year_ends_once_and_only_after_it_started(store: Traject) -> 
         store,
         *end,
         "1",
-        stderr="SocialGuidanceEnded: year_no: no open guidance year 1 to end (already ended)",
+        stderr="SocialGuidanceEnded: --year-no: no open guidance year 1 to end (already ended)",
     )
     assert kinds(store, person) == [
         "PersonRegistered",
@@ -233,14 +233,15 @@ def test_outflow_of_one_type_is_open_once_and_ends_after_it_starts(store: Trajec
         *start,
         "--on",
         "2024-07-01",
-        stderr="OutflowStarted: outflow_type: a werk_gedeeltelijk outflow is already open "
+        stderr="OutflowStarted: --outflow-type: a werk_gedeeltelijk outflow is already open "
         "(started 2024-06-03): end it first (outflow-ended)",
     )
     refused(
         store,
         "record", "outflow-ended", person, "--on", "2024-06-02",
         "--outflow-type", "werk_gedeeltelijk", "--reason", "contract ended",
-        stderr="OutflowEnded: occurred_on: dated 2024-06-02, before the start of 2024-06-03 it "
+        stderr="OutflowEnded: --on (occurred_on): dated 2024-06-02, before the start of "
+        "2024-06-03 it "
         "follows (an outflow ends after it starts)",
     )  # fmt: skip
     # another type may be open beside it
@@ -263,7 +264,8 @@ def test_outflows_of_one_type_do_not_overlap(store: Traject) -> None:
     refused(
         store,
         "record", "outflow-started", person, "--on", "2024-03-01", *outflow,
-        stderr="OutflowStarted: occurred_on: dated 2024-03-01, inside the werk_volledig outflow "
+        stderr="OutflowStarted: --on (occurred_on): dated 2024-03-01, inside the werk_volledig "
+        "outflow "
         "of 2024-02-01 to 2024-05-31: outflows of one type do not overlap",
     )  # fmt: skip
     # nor can a correction move the next start into it
@@ -272,7 +274,8 @@ def test_outflows_of_one_type_do_not_overlap(store: Traject) -> None:
         store,
         "correct", person, "4", "--set", "occurred_on=2024-04-01",
         "--reason", "typo",
-        stderr="OutflowStarted: occurred_on: dated 2024-04-01, inside the werk_volledig outflow "
+        stderr="OutflowStarted: on (occurred_on): dated 2024-04-01, inside the werk_volledig "
+        "outflow "
         "of 2024-02-01 to 2024-05-31: outflows of one type do not overlap",
     )  # fmt: skip
     rows = store.json("report", "outflow", "--period", "2024H1")["rows"]
@@ -287,7 +290,7 @@ def test_contract_hours_per_week_fit_in_a_week(store: Traject) -> None:
     refused(
         store,
         *start, "--outflow-type", "werk_volledig", "--hours-per-week", "200",
-        stderr="OutflowStarted: hours_per_week: 200 hours is more than a week holds (168)",
+        stderr="OutflowStarted: --hours-per-week: 200 hours is more than a week holds (168)",
     )  # fmt: skip
     store.ok(*start, "--outflow-type", "werk_volledig", "--hours-per-week", "36")
 
@@ -348,7 +351,8 @@ def test_a_period_outside_the_reported_years_is_refused_naming_the_field(
         person = ledger.register() if first == "person" else ""
         return [word.format(period=given, person=person) for word in recording]
 
-    refused(ledger, *args(period), stderr=f"{kind}: {field}: {period!r} {OUT_OF_YEARS}")
+    option = "--" + field.replace("_", "-")
+    refused(ledger, *args(period), stderr=f"{kind}: {option}: {period!r} {OUT_OF_YEARS}")
 
     # the first and last half-year of those years are recorded
     ledger.ok(*args("1990H1"))

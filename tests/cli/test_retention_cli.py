@@ -142,12 +142,12 @@ def test_bad_hold_input_names_the_field_and_the_rule(ledger: Traject) -> None:
     unknown = ledger("person", "release", person, "--ref", "X-9", "--reason", "typo")
     assert (unknown.exit_code, unknown.stderr) == (
         1,
-        "Error: LegalHoldReleased: hold_ref: no open hold X-9 (open holds: none)\n",
+        "Error: LegalHoldReleased: --ref (hold_ref): no open hold X-9 (open holds: none)\n",
     )
     empty = ledger("person", "hold", person, "--ref", " ", "--reason", "audit")
     assert (empty.exit_code, empty.stderr) == (
         2,
-        "Error: LegalHoldPlaced: hold_ref: must not be empty\n",
+        "Error: LegalHoldPlaced: --ref (hold_ref): must not be empty\n",
     )
     no_project = ledger("project", "hold", "NOPE", "--ref", "A-1", "--reason", "audit")
     assert (no_project.exit_code, no_project.stderr) == (
@@ -209,7 +209,7 @@ def test_a_release_is_not_dated_before_the_hold_it_releases(store: Traject) -> N
 
     assert (early.exit_code, early.stderr) == (
         1,
-        "Error: LegalHoldReleased: occurred_on: must not be before the hold it releases "
+        "Error: LegalHoldReleased: --on (occurred_on): must not be before the hold it releases "
         f"(BZW-1 was placed on {placed_on})\n",
     )
     assert store.event_count() == before

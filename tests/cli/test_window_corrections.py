@@ -51,7 +51,7 @@ def test_correcting_an_enrolment_out_of_the_window_exits_1_and_writes_nothing(
 
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: ParticipantEnrolled: occurred_on: enrolment must fall in MWP's eligibility "
+        "Error: ParticipantEnrolled: on (occurred_on): enrolment must fall in MWP's eligibility "
         "window 2024-01-01 to 2026-12-31\n"
     )
     assert store.event_count() == before
@@ -112,7 +112,8 @@ def test_an_enrolment_cannot_be_moved_after_a_service_it_holds(store: Traject) -
     )  # fmt: skip
     assert (result.exit_code, result.stderr) == (
         1,
-        "Error: ParticipantExited: occurred_on: dated 2024-04-30, before the enrolment in MWP "
+        "Error: ParticipantExited: --on (occurred_on): dated 2024-04-30, before the enrolment in "
+        "MWP "
         "of 2024-05-01 it follows (a participant's services, feedback and exit follow the "
         "enrolment)\n",
     )
