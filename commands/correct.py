@@ -74,10 +74,11 @@ def correct(
 
     The original stays in the history; the timeline shows both, and every rule is checked
     again against the corrected values. A correction after which a later event would break a
-    rule is refused, naming that event: correct or retract it first. SUBJECT is a person id or
-    a unique prefix of at least 6 characters, a municipality's CBS code or an AMIF project's
-    code (project:CODE where the code could also start a person id); VERSION is the event's
-    version in `traject timeline SUBJECT`.
+    rule is refused, naming that event: correct or retract it first. A correction that changes
+    nothing (each field already holds the value given) is refused, and nothing is recorded.
+    SUBJECT is a person id or a unique prefix of at least 6 characters, a municipality's CBS
+    code or an AMIF project's code (project:CODE where the code could also start a person
+    id); VERSION is the event's version in `traject timeline SUBJECT`.
 
     \b
     Example:

@@ -45,6 +45,7 @@ from ledger.errors import (
     RuleViolationError,
     StreamNotFoundError,
     TrajectError,
+    UnchangedCorrectionError,
     ValidationFailedError,
 )
 from ledger.events import (
@@ -695,7 +696,7 @@ def _control_stream(record: dict[str, Any]) -> tuple[StreamKind, UUID | str]:
 
 def error_problems(error: TrajectError) -> Problems:
     """A ledger refusal as (field, message) pairs."""
-    if isinstance(error, ValidationFailedError):
+    if isinstance(error, ValidationFailedError | UnchangedCorrectionError):
         return list(error.problems)
     if isinstance(error, RuleViolationError):
         return [(error.field, error.rule)]

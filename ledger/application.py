@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import getpass
+import json
 import random
 import re
 import time
@@ -76,6 +77,7 @@ from ledger.errors import (
     SealNotFoundError,
     StreamNotFoundError,
     TrajectError,
+    UnchangedCorrectionError,
     ValidationFailedError,
     permission_error,
     raised_in_database,
@@ -350,6 +352,24 @@ def holds_of(
     return tuple(
         Hold(ref, held, placed.occurred_on, placed.reason) for ref, placed in sorted(holds.items())
     )
+
+
+def shown_value(event: ev.TrajectEvent, name: str) -> str:
+    """A field's value of ``event`` as a message shows it: in its JSON form, text without
+    quotes (2024-03-04, regulier), a list's items and a mapping's KEY=N pairs as `traject
+    record` takes them (SY, IQ; GM0622=40), an empty value as "no value"."""
+    value = event.model_dump(mode="json", include={name})[name]
+    if value is None or value in ([], {}):
+        return "no value"
+    if isinstance(value, list):
+        return ", ".join(map(_shown, value))
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_shown(v)}" for k, v in value.items())
+    return _shown(value)
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _takes_bool(annotation: Any) -> bool:
@@ -635,8 +655,15 @@ class TrajectoryLedger(Application[UUID]):
             raise ValidationFailedError(
                 f"EventCorrected of {type(target).__name__}", validation_problems(error)
             ) from None
-        dumped = validated.model_dump(mode="json")
         personal = type(target).personal_fields()
+        changed = (*changes, *rederived)
+        if all(getattr(validated, k) == getattr(current, k) for k in changed):
+            raise UnchangedCorrectionError(
+                f"EventCorrected of {type(target).__name__}",
+                target_version,
+                [(k, None if k in personal else shown_value(current, k)) for k in changes],
+            )
+        dumped = validated.model_dump(mode="json")
         return {
             "target_version": target_version,
             "changes": {k: dumped[k] for k in (*changes, *rederived) if k not in personal},

@@ -143,6 +143,41 @@ class LaterFactsBrokenError(RuleViolationError):
         )
 
 
+class UnchangedCorrectionError(RuleViolationError):
+    """A correction refused because it changes nothing: every field it sets already holds the
+    value it gives, in the target as it now stands. ``unchanged`` pairs each such field with
+    that value as shown (None for a personal field: a personal value is not repeated)."""
+
+    def __init__(
+        self, kind: str, target_version: int, unchanged: Sequence[tuple[str, str | None]]
+    ) -> None:
+        self.target_version = target_version
+        self.unchanged = tuple(unchanged)
+        self.problems = [
+            (name, f"{_holds(target_version, shown)}: {NOTHING_CHANGES}")
+            for name, shown in self.unchanged
+        ]
+        first, shown = self.unchanged[0]
+        super().__init__(kind, first, f"{_holds(target_version, shown)}: {NOTHING_CHANGES}")
+        self.args = (self.named(same_name),)
+
+    def named(self, label: FieldLabel) -> str:
+        held = "; ".join(
+            f"{label(self.kind, name)}: {_holds(self.target_version, shown)}"
+            for name, shown in self.unchanged
+        )
+        return f"{self.kind}: {held}: {NOTHING_CHANGES}"
+
+
+NOTHING_CHANGES = "the correction changes nothing; nothing was recorded"
+
+
+def _holds(version: int, shown: str | None) -> str:
+    if shown is None:
+        return f"v{version} already holds this value (personal: not shown)"
+    return f"v{version} already holds {shown}"
+
+
 class IdempotencyKeyReusedError(RuleViolationError):
     """An idempotency key seen before came with another fact: a retry of the same fact is a
     no-op, but a different fact under a used key would be lost, so it is refused."""
