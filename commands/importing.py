@@ -21,6 +21,7 @@ import contextlib
 import csv
 import gc
 import hashlib
+import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -36,6 +37,7 @@ import orjson
 
 from commands import fields, render
 from commands.context import TrajectContext, pass_traject
+from commands.output import partial_of, replaced_file
 from commands.types import DecimalType, IsoDate, MunicipalityType, PatternType, out_of_int64
 from ledger.application import Recorded, TrajectoryLedger
 from ledger.batch import BatchWriter, Write
@@ -1343,16 +1345,7 @@ def import_command(
             keep_recorded_by=keep_recorded_by,
             municipality=municipality,
         )
-    try:
-        if rejects:
-            write_rejects(rejects_path(file), rejects, item, form, columns)
-        else:
-            rejects_path(file).unlink(missing_ok=True)  # an earlier run's: fixed, or imported
-    except OSError as error:  # a full disk, no permission: the lines are shown above
-        verb = "write the rejected lines" if rejects else "remove the earlier rejects file"
-        done = "checked" if dry_run else "imported"
-        msg = f"{rejects_path(file)}: cannot {verb} ({error.strerror}); the other lines are {done}"
-        raise TrajectError(msg) from None
+    keep_rejects(file, rejects, item, form, columns, dry_run=dry_run)
     traject.warn(f"{file.name}:{number}: {text}" for number, text in summary.warned)
     if summary.warnings > len(summary.warned):
         traject.warn([f"{summary.warnings - len(summary.warned)} more warnings not shown"])
@@ -1382,6 +1375,36 @@ def import_command(
         raise click.exceptions.Exit(1)
 
 
+def keep_rejects(
+    file: Path,
+    rejects: list[Reject],
+    item: CatalogEntry | None,
+    form: CsvFormat,
+    columns: Sequence[str],
+    *,
+    dry_run: bool,
+) -> None:
+    """This run's rejected lines in the rejects file beside ``file``, replacing an earlier
+    run's; no rejects file when no line was rejected (an earlier run's lines are fixed or
+    imported), nor what a killed run left of one.
+
+    Raises:
+        TrajectError: the file could not be written or removed (the lines are on stderr).
+    """
+    path = rejects_path(file)
+    try:
+        if rejects:
+            write_rejects(path, rejects, item, form, columns)
+        else:
+            path.unlink(missing_ok=True)
+            partial_of(path).unlink(missing_ok=True)
+    except OSError as error:  # a full disk, no permission: the lines are shown above
+        verb = "write the rejected lines" if rejects else "remove the earlier rejects file"
+        done = "checked" if dry_run else "imported"
+        msg = f"{path}: cannot {verb} ({error.strerror}); the other lines are {done}"
+        raise TrajectError(msg) from None
+
+
 def write_rejects(
     path: Path,
     rejects: list[Reject],
@@ -1393,22 +1416,24 @@ def write_rejects(
     input's other columns (``header``: notes, aliases), ``_line`` and ``_error``, and after
     them a row's cells that were outside the input's named columns, in the input's delimiter
     and byte order mark (so that a spreadsheet opens it as it opened the input). Nothing a
-    rejected row held is left out."""
-    if item is None:
-        with path.open("wb") as out:
+    rejected row held is left out. The file is replaced whole (``output.replaced_file``): an
+    import killed while writing it leaves the earlier one, never half a file."""
+    with replaced_file(path) as out:
+        if item is None:
             for found in rejects:
                 out.write(orjson.dumps(found.as_json()) + b"\n")
-        return
-    columns = list(dict.fromkeys([*csv_columns(item), *filter(None, header)]))
-    columns = [c for c in columns if c not in ("_line", "_error")] + ["_line", "_error"]
-    encoding = "utf-8-sig" if form.bom else "utf-8"
-    with path.open("w", encoding=encoding, newline="") as out:
-        writer = csv.writer(out, delimiter=form.delimiter)
+            return
+        columns = list(dict.fromkeys([*csv_columns(item), *filter(None, header)]))
+        columns = [c for c in columns if c not in ("_line", "_error")] + ["_line", "_error"]
+        encoding = "utf-8-sig" if form.bom else "utf-8"
+        text = io.TextIOWrapper(out, encoding=encoding, newline="", write_through=True)
+        writer = csv.writer(text, delimiter=form.delimiter)
         writer.writerow(columns)
         for found in rejects:
             row = found.as_json()
             outside = row.pop(CSV_OUTSIDE, [])
             writer.writerow([cell_text(row.get(c, "")) for c in columns] + outside)
+        text.detach()  # the file is the caller's to sync and close
 
 
 def cell_text(value: Any) -> Any:

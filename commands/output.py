@@ -1,6 +1,7 @@
-"""Files a command writes whole: never over an existing file, never left half-written under
-the name asked for (``traject export -o``, ``traject generate --out``, the ``--out`` of the
-``traject audit`` commands)."""
+"""Files a command writes whole: never left half-written under their name. A new file is never
+written over an existing one (``traject export -o``, ``traject generate --out``, the ``--out``
+of the ``traject audit`` commands); a file a command keeps up to date (``traject import``'s
+rejects file) is replaced only by a complete one."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def new_file(output: Path | None, option: str, what: str) -> Iterator[IO[bytes]]
         return
     if output.exists():
         raise _exists(output, option)
-    partial = output.with_name(output.name + ".partial")
+    partial = partial_of(output)
     try:
         handle = partial.open("wb")
     except OSError as error:
@@ -47,6 +48,7 @@ def new_file(output: Path | None, option: str, what: str) -> Iterator[IO[bytes]]
     try:
         with handle:
             yield handle
+            synced(handle)
         _name(partial, output, option)
     except OSError as error:  # a full disk: the partial file goes, the error is named
         msg = f"{output}: cannot write the {what}: {error.strerror}"
@@ -64,6 +66,39 @@ def new_file_or_none(output: Path | None, option: str, what: str) -> Iterator[IO
         return
     with new_file(output, option, what) as handle:
         yield handle
+
+
+@contextlib.contextmanager
+def replaced_file(path: Path) -> Iterator[IO[bytes]]:
+    """Where the bytes of ``path`` go: ``path.partial`` first, synced to disk and then renamed
+    over ``path`` only when the block completes, so that a command that fails or is killed
+    meanwhile leaves ``path`` as it was (an earlier run's file, or none), never half-written
+    (a ``.partial`` file left by a killed run is replaced by the next one).
+
+    Raises:
+        OSError: the file could not be written (the partial file is removed, ``path`` is left
+            as it was): the caller names it.
+    """
+    partial = partial_of(path)
+    try:
+        with partial.open("wb") as handle:
+            yield handle
+            synced(handle)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def partial_of(path: Path) -> Path:
+    """The name ``path`` is written under until it is complete: ``path.partial``."""
+    return path.with_name(path.name + ".partial")
+
+
+def synced(handle: IO[bytes]) -> None:
+    """Flush ``handle`` and have its bytes on disk before the file is given its name: renamed
+    before, a crash of the machine could leave the name on an empty or truncated file."""
+    handle.flush()
+    os.fsync(handle.fileno())
 
 
 def _name(partial: Path, output: Path, option: str) -> None:

@@ -5,6 +5,10 @@ value whose type is not the field's."""
 from __future__ import annotations
 
 import json
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -484,6 +488,45 @@ def test_a_clean_run_removes_the_rejects_file_of_an_earlier_run(
     assert result.exit_code == 0, result.output
     assert not rejects.exists()
     assert ledger.event_count() == 2
+
+
+def test_a_rejects_file_that_cannot_be_written_whole_leaves_the_earlier_one(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """The rejects file is written under another name and renamed over the earlier one only
+    once it is complete: an import that cannot finish writing it (here the file size limit of
+    the process, as a full disk) leaves the earlier run's file as it was, and no other."""
+    source = tmp_path / "ladder.jsonl"
+    line = {"kind": "ladder-assessed", "occurred_on": DAY, "rung": 3, "assessor": "x" * 150}
+    source.write_text("".join(json.dumps(line | {"person": f"K-{n}"}) + "\n" for n in range(3000)))
+    rejects = tmp_path / "ladder.rejects.jsonl"
+    rejects.write_text('{"_line": 1, "_error": "an earlier run"}\n')
+    (tmp_path / "ladder.rejects.jsonl.partial").write_text("what a killed run left")
+    env = {k: v for k, v in {**os.environ, **ledger.env}.items() if v is not None}
+    command = [str(Path(sys.executable).with_name("traject")), "import", "--quiet", str(source)]
+
+    def small_files() -> None:  # the ledger's files are larger already, and are not grown
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+    limited = subprocess.run(
+        command, env=env, capture_output=True, text=True, preexec_fn=small_files, check=False
+    )
+
+    assert limited.returncode == 1
+    assert limited.stderr.splitlines()[-1] == (
+        f"Error: {rejects}: cannot write the rejected lines (File too large); the other lines "
+        "are imported"
+    )
+    assert rejects.read_text() == '{"_line": 1, "_error": "an earlier run"}\n'
+    assert sorted(p.name for p in tmp_path.glob("ladder.*")) == [
+        "ladder.jsonl",
+        "ladder.rejects.jsonl",
+    ]
+    # without the limit, the run's rejects replace the earlier ones
+    again = ledger("import", "--quiet", str(source))
+    assert again.exit_code == 1
+    assert len(rejects.read_text().splitlines()) == 3000
+    assert not (tmp_path / "ladder.rejects.jsonl.partial").exists()
 
 
 def test_a_key_given_twice_in_a_json_line_rejects_it_with_both_values_kept(
