@@ -14,7 +14,7 @@ help:
 	@echo "make demo       set up, then generate a demo caseload and show its reports (SQLite)"
 	@echo "make test       set up, then run the whole test suite (SQLite and PostgreSQL)"
 	@echo "make install    create $(VENV) and install traject with its dev tools"
-	@echo "make lint       ruff check and format, mypy on the code (ledger, projections, commands, cli.py), generated docs current"
+	@echo "make lint       ruff check and format, mypy on the code (ledger, projections, commands, cli.py, traject_entry.py), generated docs current"
 	@echo "make fmt        ruff format and ruff check --fix"
 	@echo "make docs       regenerate docs/events.md, docs/rules.md, docs/cli.md and the README quick start"
 	@echo "make bench      run the benchmarks in bench/"
@@ -44,7 +44,7 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ledger projections commands cli.py
+	$(BIN)/mypy ledger projections commands cli.py traject_entry.py
 	$(BIN)/python docs/gen.py --check
 
 fmt: install

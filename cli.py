@@ -26,6 +26,8 @@ This is the composition root: the only place that reads the environment (through
   running `traject record`) → ``Error: the database user … may not …``, exit 1;
 * the reader of the output went away (``traject export | head``) → nothing more is written,
   exit 141, as for a command ended by SIGPIPE;
+* Ctrl-C (SIGINT), whenever it comes → ``Interrupted`` on stderr, exit 130, as a shell reports
+  a command ended by it; while the command line starts, ``traject_entry`` says so;
 * anything else is a bug and shows its traceback.
 """
 
@@ -59,6 +61,7 @@ from ledger.errors import (
     sqlite_error,
     stopped_by_server,
 )
+from traject_entry import INTERRUPTED, INTERRUPTED_STATUS, say_interrupted
 
 CONTEXT_SETTINGS: dict[str, Any] = {
     "auto_envvar_prefix": "TRAJECT",
@@ -90,6 +93,31 @@ class TrajectFailure(click.ClickException):
     """A refusal or an unreachable store, shown as ``Error: <message>`` with exit status 1."""
 
     exit_code = 1
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C while a command runs: ``Interrupted`` on stderr, exit status 130, as for an
+    interrupt while the command line starts (``traject_entry``). What the command was
+    writing is not committed: a transaction ends with the exception that leaves it."""
+
+    exit_code = INTERRUPTED_STATUS
+
+    def __init__(self) -> None:
+        super().__init__(INTERRUPTED)
+
+    def show(self, file: Any = None) -> None:
+        say_interrupted()
+
+
+class InterruptibleContext(click.Context):
+    """The root context: an interrupt while it closes (the ledger's connections) ends the
+    command as any other interrupt does, not with click's "Aborted!"."""
+
+    def __exit__(self, *exc_info: Any) -> bool | None:
+        try:
+            return super().__exit__(*exc_info)
+        except KeyboardInterrupt:
+            raise Interrupted from None
 
 
 class BadInput(TrajectFailure):
@@ -264,6 +292,20 @@ def refusal(ctx: click.Context, error: TrajectError) -> str:
 class TrajectGroup(click.Group):
     """The root group; its ``invoke`` is the one error boundary of the command line."""
 
+    context_class = InterruptibleContext
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:  # while the global options are read
+            raise Interrupted from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *READ_COMMANDS})
 
@@ -282,6 +324,8 @@ class TrajectGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted from None
         except InputError as error:
             raise BadInput(refusal(ctx, error)) from None
         except TrajectError as error:
