@@ -180,9 +180,7 @@ def checkpoint_command(
     private_pem = _read(key_file, "signing key")
     with new_file_or_none(out, OUT, "checkpoint") as handle:  # an existing file: refused first
         with traject.progress("verifying", quiet=quiet) as progress:
-            signed = audit.checkpoint(
-                _ledger(traject), private_pem, traject.origin, progress=progress
-            )
+            signed = audit.checkpoint(_ledger(traject), private_pem, progress=progress)
         if handle is not None:
             handle.write(signed.text.encode("utf-8"))
     stored = dict(audit.stored_checkpoint_texts(_ledger(traject))).get(signed.tree_size)

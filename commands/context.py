@@ -101,11 +101,10 @@ def default_key_path(store: StoreConfig) -> Path:
     return Path("traject.key")
 
 
-def describe(store: StoreConfig, *, absolute: bool = False) -> str:
-    """Where the ledger lives, without credentials; with ``absolute`` a SQLite file by its
-    absolute path (:meth:`StoreConfig.describe`)."""
+def describe(store: StoreConfig) -> str:
+    """Where the ledger lives, without credentials (:meth:`StoreConfig.describe`)."""
     schema = store.library_env.get("POSTGRES_SCHEMA", "public")
-    return store.describe(absolute=absolute) + (f"?schema={schema}" if schema != "public" else "")
+    return store.describe() + (f"?schema={schema}" if schema != "public" else "")
 
 
 def check_postgres(env: Mapping[str, str]) -> None:
@@ -206,13 +205,6 @@ class TrajectContext:
     @property
     def where(self) -> str:
         return describe(self.store)
-
-    @property
-    def origin(self) -> str:
-        """The name the ledger's first checkpoint gives it (its origin line, then stored and
-        kept): ``traject ledger`` and where it lives, a SQLite file by its absolute path, so
-        that the name does not depend on the directory the command ran in."""
-        return f"traject ledger {describe(self.store, absolute=True)}"
 
     @cached_property
     def key_path(self) -> Path:

@@ -136,6 +136,8 @@ MAX_ATTEMPTS = 8
 RETRY_BACKOFF_SECONDS = 0.005
 READ_PAGE = 1000  # notifications per page when every recorded read is listed
 SCHEMA_VERSION = "1"
+LEDGER_ID_SETTING = "ledger_id"
+"""The setting that holds the ledger's own id (:meth:`TrajectoryLedger.ledger_id`)."""
 PERSON_PREFIX_MIN = 6  # the shortest prefix of a person id that finds a person
 HEX_REFERENCE = re.compile(r"[0-9a-f-]+")  # what a person's id, or a prefix of it, is made of
 PROJECT_PREFIX = "project:"  # names a project's stream where its code could be a person's prefix
@@ -412,8 +414,15 @@ class TrajectoryLedger(Application[UUID]):
             msg = "this ledger was initialised with another master key"
             raise MasterKeyError(msg)
         self.tables.set_setting("schema_version", SCHEMA_VERSION)
+        self.ledger_id()
         if default_municipality:
             self.tables.set_setting("default_municipality", default_municipality)
+
+    def ledger_id(self) -> str:
+        """This ledger's own id, a random UUID: claimed by ``traject init`` (or, for a ledger
+        initialised before ledgers had one, by the first use that asks for it) and kept for
+        good. It names the ledger in its checkpoints, wherever its files are moved."""
+        return self.tables.claim_setting(LEDGER_ID_SETTING, str(uuid4()))
 
     def verify_master_key(self) -> None:
         stored = self.tables.get_setting(MASTER_KEY_CHECK)

@@ -612,6 +612,13 @@ def origin(app: TrajectoryLedger) -> str | None:
     return app.tables.get_setting(ORIGIN_SETTING)
 
 
+def ledger_origin(app: TrajectoryLedger) -> str:
+    """The name a ledger's first checkpoint gives it: ``traject ledger`` and the ledger's own
+    id (``TrajectoryLedger.ledger_id``), which names the same ledger wherever its files are
+    moved, and tells nothing of the server or the directory it was on."""
+    return f"traject ledger {app.ledger_id()}"
+
+
 # --- checking -----------------------------------------------------------------------------------
 
 
@@ -1040,23 +1047,27 @@ def _inconsistent(recorded: Sequence[RecordedLeaf], checkpoints: list[Checkpoint
 def checkpoint(
     app: TrajectoryLedger,
     private_key_pem: bytes,
-    default_origin: str,
+    default_origin: str | None = None,
     *,
     progress: Progress | None = None,
 ) -> Checkpoint:
     """Catch the leaves up, verify the log, then sign and store a checkpoint of all of it.
 
-    The origin is ``default_origin`` at the first checkpoint and the stored one afterwards.
+    The origin is fixed at the first checkpoint and stored: ``default_origin``, by default
+    the ledger's own name (:func:`ledger_origin`); the stored one afterwards. A ledger with
+    stored checkpoints but no stored origin (written before the origin was stored) keeps
+    the one its first checkpoint carries, so that its checkpoints go on verifying.
     Refuses (IntegrityError) when the log does not verify against the recorded leaves and the
     stored checkpoints, or a stream's versions do not run 1, 2, …: signing would vouch for a
     changed log.
     """
     catch_up(app)
+    stored, problems = _stored_checkpoints(app)
     name = origin(app)
     if name is None:
-        name = default_origin
+        first = stored[0].origin if stored else None
+        name = first or default_origin or ledger_origin(app)
         app.tables.set_setting(ORIGIN_SETTING, name)
-    stored, problems = _stored_checkpoints(app)
     report, last_id = _scan(app, stored, public_key=None, expected_origin=name, progress=progress)
     # a stream's versions must run 1..n too: the leaves just caught up vouch for no row yet
     problems += [*report.problems, *stream_gaps(app, report.problems)]

@@ -24,12 +24,10 @@ class StoreConfig:
     library_env: dict[str, str] = field(default_factory=dict)
     sqlite_path: Path | None = None
 
-    def describe(self, *, absolute: bool = False) -> str:
-        """Where the ledger lives, as a URL without credentials; with ``absolute`` a SQLite
-        file by its absolute path (symbolic links resolved), the same from every directory."""
+    def describe(self) -> str:
+        """Where the ledger lives, as a URL without credentials."""
         if self.sqlite_path is not None:
-            path = self.sqlite_path.resolve() if absolute else self.sqlite_path
-            return f"sqlite:///{path}"
+            return f"sqlite:///{self.sqlite_path}"
         parts = urlsplit(self.url)
         host = parts.hostname or "localhost"
         return f"postgresql://{host}:{parts.port or 5432}{parts.path}"

@@ -94,7 +94,7 @@ def test_an_untouched_ledger_verifies_against_its_checkpoints(
     _, checkpoint, public = checkpointed(ledger, tmp_path)
     text = checkpoint.read_text(encoding="utf-8")
     assert text.splitlines()[1] == "3"
-    assert text.startswith("traject ledger sqlite:///")
+    assert text.startswith("traject ledger ")
     ledger.register()  # events after the checkpoint are fine
     printed = ledger.ok("audit", "checkpoint", "--key", str(tmp_path / "auditor.key")).stdout
     assert printed.splitlines()[1] == "4"
@@ -104,11 +104,12 @@ def test_an_untouched_ledger_verifies_against_its_checkpoints(
     assert result.stdout.strip() == "verified 4 events against 2 checkpoints"
 
 
-def test_a_ledger_named_by_a_relative_path_gets_the_same_origin_from_every_directory(
+def test_a_ledger_is_named_by_its_own_id_wherever_its_files_are(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The first checkpoint names the ledger by its file's absolute path: `--db a.db` run in
-    the ledger's directory and `--db ../a.db` run below it are the same ledger, one name."""
+    """The first checkpoint names the ledger by the id `traject init` gave it, never by the
+    server or the directory it is on: the same name from every directory, and after the
+    files are moved to another place (an auditor's machine)."""
     below = tmp_path / "below"
     below.mkdir()
     key = tmp_path / "auditor.key"
@@ -117,15 +118,64 @@ def test_a_ledger_named_by_a_relative_path_gets_the_same_origin_from_every_direc
     here.init("--municipality", "GM0622")
     here.ok("audit", "keygen", "--out", str(key))
     first = here.ok("audit", "checkpoint", "--key", str(key)).stdout
-    assert first.splitlines()[0] == f"traject ledger sqlite:///{tmp_path.resolve() / 'a.db'}"
+    name = first.splitlines()[0]
+    assert name == f"traject ledger {UUID(name.removeprefix('traject ledger '))}"
+    assert str(tmp_path) not in first and "a.db" not in first
     monkeypatch.chdir(below)
     there = Traject("sqlite:///../a.db", tmp_path / "a.db.key")
     there.register()
     second = there.ok("audit", "checkpoint", "--key", str(key)).stdout
-    assert second.splitlines()[0] == first.splitlines()[0]
-    result = verify(there, "--public-key", str(tmp_path / "auditor.pub"))
+    assert second.splitlines()[0] == name
+    # moved: another directory, another file name
+    elsewhere = tmp_path / "archive"
+    elsewhere.mkdir()
+    (tmp_path / "a.db").rename(elsewhere / "gm0622-2026.db")
+    moved = Traject(f"sqlite:///{elsewhere / 'gm0622-2026.db'}", tmp_path / "a.db.key")
+    moved.register()
+    third = moved.ok("audit", "checkpoint", "--key", str(key)).stdout
+    assert third.splitlines()[0] == name
+    result = verify(moved, "--public-key", str(tmp_path / "auditor.pub"))
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "verified 1 event against 2 checkpoints"
+    assert result.stdout.strip() == "verified 2 events against 3 checkpoints"
+
+
+def test_a_ledger_initialised_before_ledger_ids_gets_one_at_its_first_checkpoint(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    path = ledger.database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("DELETE FROM traject_settings WHERE name = 'ledger_id'")
+
+    _, checkpoint, public = checkpointed(ledger, tmp_path)
+
+    name = checkpoint.read_text(encoding="utf-8").splitlines()[0]
+    with closing(sqlite3.connect(path)) as connection:
+        (stored,) = connection.execute(
+            "SELECT value FROM traject_settings WHERE name = 'ledger_id'"
+        ).fetchone()
+    assert name == f"traject ledger {stored}"
+    result = verify(ledger, "--checkpoint", str(checkpoint), "--public-key", str(public))
+    assert result.exit_code == 0, result.output
+
+
+def test_checkpoints_stored_without_their_origin_keep_the_name_they_carry(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """A ledger whose checkpoints were stored before their origin was (an earlier release):
+    the next checkpoint takes the name the first one carries, so that all of them verify."""
+    _, checkpoint, public = checkpointed(ledger, tmp_path)
+    path = ledger.database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("DELETE FROM traject_settings WHERE name = 'audit_origin'")
+        connection.execute("DELETE FROM traject_settings WHERE name = 'ledger_id'")
+    ledger.register()
+
+    later = ledger.ok("audit", "checkpoint", "--key", str(tmp_path / "auditor.key")).stdout
+
+    assert later.splitlines()[0] == checkpoint.read_text(encoding="utf-8").splitlines()[0]
+    result = verify(ledger, "--checkpoint", str(checkpoint), "--public-key", str(public))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "verified 4 events against 2 checkpoints"
 
 
 def test_a_ledger_keeps_the_origin_its_first_checkpoint_stored(
