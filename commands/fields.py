@@ -276,7 +276,7 @@ def option_fields(command: click.Command) -> dict[str, str]:
     ``changes`` → ``--set``. An option's parameter name is the field it gives (``on`` gives
     ``occurred_on``, as :func:`event_fields` reads it)."""
     return {
-        "occurred_on" if param.name == "on" else param.name: param.opts[0]
+        "occurred_on" if param.name == DATE_FIELD else param.name: param.opts[0]
         for param in command.params
         if isinstance(param, click.Option) and param.name and not param.hidden
     }
