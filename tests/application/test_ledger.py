@@ -32,6 +32,7 @@ from ledger.errors import (
     PersonReferenceError,
     RuleViolationError,
     TrajectError,
+    UnchangedCorrectionError,
     ValidationFailedError,
 )
 
@@ -462,8 +463,10 @@ def test_a_corrected_bsn_moves_the_index_entry_and_frees_the_old_one(app):
     assert app.find_person_by_bsn(old) == newcomer
     with pytest.raises(DuplicatePersonError):
         app.correct(person, 1, {"bsn": old}, reason="typo after all")
-    # a correction to the BSN the person has, or clearing it, is no conflict with themselves
-    app.correct(person, 1, {"bsn": new}, reason="again")
+    # a correction to the BSN the person has is no conflict with themselves: it changes
+    # nothing, and is refused as such (not as a BSN held by another person)
+    with pytest.raises(UnchangedCorrectionError):
+        app.correct(person, 1, {"bsn": new}, reason="again")
     assert app.find_person_by_bsn(new) == person
     app.correct(person, 1, {"bsn": None}, reason="not known")
     assert app.find_person_by_bsn(new) is None
