@@ -68,7 +68,7 @@ def test_a_trajectory_on_postgresql(cli_postgres_url: str, tmp_path: Path) -> No
     )
     assert refused.exit_code == 1
     assert refused.stderr == (
-        "Error: Housed: route: koppeling needs an active koppeling (record coa-linked first)\n"
+        "Error: Housed: --route: koppeling needs an active koppeling (record coa-linked first)\n"
     )
 
 
