@@ -232,7 +232,8 @@ def test_a_housed_person_is_not_linked_by_coa_again_unless_back_from_abroad(
     # the housing ended COA's reception: a koppeling after it is refused
     linked = ("record", "coa-linked", person, "--taakstelling-period", "2024H2")
     after_housing = (
-        "CoaLinked: occurred_on: dated 2024-08-01, after the person was housed on 2024-03-04: "
+        "CoaLinked: --on (occurred_on): dated 2024-08-01, after the person was housed on "
+        "2024-03-04: "
         "COA links only a permit holder still in its reception, which the housing ended "
         "(record a move as housed; if the housing was recorded wrongly, correct or retract it "
         "first)"
@@ -363,7 +364,7 @@ def test_nareis_housing_needs_the_link_to_the_referents_household(store: Traject
     refused(
         store,
         *nareis,
-        stderr="Housed: route: nareis is for a nareiziger in a referent's household: a "
+        stderr="Housed: --route: nareis is for a nareiziger in a referent's household: a "
         "nareiziger joins a housed referent's household (correct the registration's "
         "household_id to the referent's person id first)",
     )  # fmt: skip
@@ -404,7 +405,8 @@ def test_the_referents_housing_is_not_retracted_or_moved_past_a_members(store: T
     refused(
         store,
         "correct", referent, "5", "--set", f"occurred_on={days_ago(5)}", "--reason", "typo",
-        stderr=f"EventCorrected: changes: the referent would be housed first on {days_ago(5)}, "
+        stderr="EventCorrected: --set (changes): the referent would be housed first on "
+        f"{days_ago(5)}, "
         f"but the household's nareiziger was housed by nareis before that: {joined}: a "
         "nareiziger joins a housed referent's household (correct or retract the member's "
         "housing first)",
@@ -726,7 +728,8 @@ def test_a_first_pip_is_not_dated_before_the_duty_starts(store: Traject) -> None
     refused(
         store,
         *pip, "--on", "2024-02-20",
-        stderr="PipAdopted: occurred_on: dagtekening 2024-02-20 of PIP version 1 is before the "
+        stderr="PipAdopted: --on (occurred_on): dagtekening 2024-02-20 of PIP version 1 is "
+        "before the "
         "start of the wi2021 duty on 2024-03-01: a PIP is adopted for a person under the duty, "
         "and starts the term (correct the duty's duty_start first if DUO's date was recorded "
         "wrongly)",
@@ -1016,7 +1019,7 @@ def test_a_member_of_staff_is_one_user_name_in_any_capitals(store: Traject) -> N
         store,
         "record", "coach-assigned", person, "--on", assigned_on, "--staff-id", "r.jansen",
         "--role", "regisseur",
-        stderr="CoachAssigned: staff_id: r.jansen is already assigned as regisseur (since "
+        stderr="CoachAssigned: --staff-id: r.jansen is already assigned as regisseur (since "
         f"{assigned_on}): record coach-unassigned first",
     )  # fmt: skip
     (assigned,) = [e for e in store.json("timeline", person)["events"] if e["version"] == 2]
