@@ -603,12 +603,17 @@ class TrajectoryLedger(Application[UUID]):
         envelope: Mapping[str, Any],
         *,
         read: ReadChanges | None = None,
+        refuse_unchanged: bool = True,
     ) -> dict[str, Any]:
         """The fields of an EventCorrected of ``target_version`` on the loaded ``aggregate``;
         ``read``: as for :meth:`correct`, given the known fields of a correctable target.
+        ``refuse_unchanged``: a correction that changes nothing is refused; an import records
+        it as given (a history moved from another ledger keeps every fact, and with it the
+        version numbers its later lines target).
 
         Raises:
             ValidationFailedError: an unknown field, no change, or a value the target refuses.
+            UnchangedCorrectionError: the correction changes nothing (``refuse_unchanged``).
         """
         target = aggregate.stored.get(target_version)
         if target is None or target_version in aggregate.retracted_by:
@@ -666,7 +671,7 @@ class TrajectoryLedger(Application[UUID]):
             ) from None
         personal = type(target).personal_fields()
         changed = (*changes, *rederived)
-        if all(getattr(validated, k) == getattr(current, k) for k in changed):
+        if refuse_unchanged and all(getattr(validated, k) == getattr(current, k) for k in changed):
             raise UnchangedCorrectionError(
                 f"EventCorrected of {type(target).__name__}",
                 target_version,

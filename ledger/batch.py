@@ -592,7 +592,9 @@ class BatchWriter:
         if item.kind is ev.EventRetracted:
             return {"target_version": target, "reason": reason, **given}
         changes = item.changes or {}
-        return self.app.correction_fields(aggregate, target, changes, reason, given, read=self.read)
+        return self.app.correction_fields(
+            aggregate, target, changes, reason, given, read=self.read, refuse_unchanged=False
+        )
 
     @staticmethod
     def _as_it_stood(item: Write, stream: StreamAggregate, version: int) -> StreamAggregate:
