@@ -278,9 +278,7 @@ def verify_command(
             msg = f"{path}: {error}"
             raise AuditFailedError(msg) from None
     with traject.progress("verifying", quiet=quiet) as progress:
-        report = audit.verify(
-            _ledger(traject), given, public_pem, progress=progress, location=traject.origin
-        )
+        report = audit.verify(_ledger(traject), given, public_pem, progress=progress)
     wants_json = _wants_json(traject, as_json)
     if wants_json:
         traject.emit(

@@ -424,6 +424,11 @@ class TrajectoryLedger(Application[UUID]):
         good. It names the ledger in its checkpoints, wherever its files are moved."""
         return self.tables.claim_setting(LEDGER_ID_SETTING, str(uuid4()))
 
+    def stored_ledger_id(self) -> str | None:
+        """This ledger's own id when it has one, read without claiming it (a read-only role
+        may ask)."""
+        return self.tables.get_setting(LEDGER_ID_SETTING)
+
     def verify_master_key(self) -> None:
         stored = self.tables.get_setting(MASTER_KEY_CHECK)
         if stored is None:

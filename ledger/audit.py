@@ -612,6 +612,13 @@ def origin(app: TrajectoryLedger) -> str | None:
     return app.tables.get_setting(ORIGIN_SETTING)
 
 
+def _own_origin(app: TrajectoryLedger) -> str | None:
+    """The origin :func:`ledger_origin` gives, when the ledger has its id already (a read-only
+    check claims none)."""
+    own = app.stored_ledger_id()
+    return None if own is None else f"traject ledger {own}"
+
+
 def ledger_origin(app: TrajectoryLedger) -> str:
     """The name a ledger's first checkpoint gives it: ``traject ledger`` and the ledger's own
     id (``TrajectoryLedger.ledger_id``), which names the same ledger wherever its files are
@@ -915,7 +922,6 @@ def verify(
     public_key_pem: TrustedKeys | None = None,
     *,
     progress: Progress | None = None,
-    location: str | None = None,
 ) -> VerificationReport:
     """Recompute every leaf and check it against the recorded leaves and every checkpoint.
 
@@ -925,16 +931,17 @@ def verify(
     one another. Reads only (one streaming pass over the events and the recorded leaves):
     a read-only database role can run it.
 
-    ``location`` is the origin this ledger's first checkpoint would give it (where it lives):
-    on a ledger whose origin is not fixed yet, a checkpoint is named as not of this ledger
-    (or its origin as removed) before what its root says about the rows.
+    On a ledger whose origin is not fixed yet, a checkpoint is named as not of this ledger
+    (or its origin as removed) before what its root says about the rows, by the origin the
+    ledger's first checkpoint would give it (its own id, when it has one: read, not claimed).
     """
     stored, problems = _stored_checkpoints(app)
     unique: dict[str, Checkpoint] = {}
     for item in [*stored, *given_checkpoints]:
         unique.setdefault(item.text, item)
     fixed = origin(app) if has_tables(app) else None
-    if fixed is None and location is not None:
+    location = _own_origin(app) if fixed is None and has_tables(app) else None
+    if location is not None:
         problems += [_unfixed_origin(item, location) for item in unique.values()]
     report, _ = _scan(
         app,

@@ -428,6 +428,14 @@ def test_a_consistency_proof_across_a_new_signing_key_verifies_with_both_keys(
     assert result.stdout.startswith("consistency proof holds")
 
 
+def ledger_id(path: Path) -> str:
+    """The id ``traject init`` gave the ledger in this SQLite file."""
+    with closing(sqlite3.connect(path)) as connection:
+        query = "SELECT value FROM traject_settings WHERE name = 'ledger_id'"
+        (found,) = connection.execute(query).fetchone()
+    return str(found)
+
+
 def test_a_checkpoint_of_another_ledger_is_named_so_not_as_deleted_rows(
     ledger: Traject, tmp_path: Path
 ) -> None:
@@ -442,7 +450,8 @@ def test_a_checkpoint_of_another_ledger_is_named_so_not_as_deleted_rows(
     result = verify(other, "--checkpoint", str(checkpoint), "--public-key", str(public))
     assert result.exit_code == 1, result.output
     first = result.stderr.splitlines()[0]
-    signed, verified = (f"traject ledger sqlite:///{tmp_path.resolve() / n}" for n in names)
+    signed, verified = (f"traject ledger {ledger_id(tmp_path / n)}" for n in names)
+    assert signed != verified
     assert first.startswith(f"Problem: checkpoint {signed} size 3 ")
     assert (
         f": its origin '{signed}' is not this ledger, '{verified}', which has signed no "
