@@ -47,7 +47,6 @@ from ledger.errors import (
     RuleViolationError,
     StreamNotFoundError,
     TrajectError,
-    UnchangedCorrectionError,
     ValidationFailedError,
 )
 from ledger.events import (
@@ -698,7 +697,7 @@ def _control_stream(record: dict[str, Any]) -> tuple[StreamKind, UUID | str]:
 
 def error_problems(error: TrajectError) -> Problems:
     """A ledger refusal as (field, message) pairs."""
-    if isinstance(error, ValidationFailedError | UnchangedCorrectionError):
+    if isinstance(error, ValidationFailedError):
         return list(error.problems)
     if isinstance(error, RuleViolationError):
         return [(error.field, error.rule)]

@@ -20,7 +20,7 @@ import tempfile
 import tokenize
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -433,18 +433,15 @@ def render_rules() -> str:
     out: list[str] = []
     for ruleset in rules.RULESETS:
         out += parameter_table("Rule set", rules.rule_parameters(ruleset), notes)
-    ontzorgen_notes = rule_source_notes(rules.OntzorgenRules)
-    for ontzorgen in rules.ONTZORGEN_RULES:
-        parameters = rules.rule_parameters(ontzorgen)
-        out += parameter_table("Ontzorgen rule set", parameters, ontzorgen_notes)
-    objection_notes = rule_source_notes(rules.ObjectionRules)
-    for objection in rules.OBJECTION_RULES:
-        parameters = rules.rule_parameters(objection)
-        out += parameter_table("Objection rule set", parameters, objection_notes)
-    reclaim_notes = rule_source_notes(rules.LoanReclaimRules)
-    for reclaim in rules.LOAN_RECLAIM_RULES:
-        parameters = rules.rule_parameters(reclaim)
-        out += parameter_table("Loan-reclaim rule set", parameters, reclaim_notes)
+    dated: list[tuple[str, type, Sequence[Any]]] = [
+        ("Ontzorgen rule set", rules.OntzorgenRules, rules.ONTZORGEN_RULES),
+        ("Objection rule set", rules.ObjectionRules, rules.OBJECTION_RULES),
+        ("Loan-reclaim rule set", rules.LoanReclaimRules, rules.LOAN_RECLAIM_RULES),
+    ]
+    for title, kind, sets in dated:
+        kind_notes = rule_source_notes(kind)
+        for ruleset in sets:
+            out += parameter_table(title, rules.rule_parameters(ruleset), kind_notes)
     retention_notes = rule_source_notes(retention.RetentionRules)
     for terms in retention.RETENTION_RULES:
         parameters = retention.retention_parameters(terms)

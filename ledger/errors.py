@@ -153,10 +153,6 @@ class UnchangedCorrectionError(RuleViolationError):
     ) -> None:
         self.target_version = target_version
         self.unchanged = tuple(unchanged)
-        self.problems = [
-            (name, f"{_holds(target_version, shown)}: {NOTHING_CHANGES}")
-            for name, shown in self.unchanged
-        ]
         first, shown = self.unchanged[0]
         super().__init__(kind, first, f"{_holds(target_version, shown)}: {NOTHING_CHANGES}")
         self.args = (self.named(same_name),)
