@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +28,7 @@ from rich.text import Text
 from commands.context import TrajectContext, pass_traject
 from commands.replaying import STALE_CHECKED
 from commands.types import whole_number
+from ledger.spreadsheet import spreadsheet_safe
 from projections import PROJECTIONS, ProjectionStatus, RunResult, Views, rebuild_many, statuses
 from projections.base import StaleRead, default_workers, require_builder, stale_reads
 
@@ -90,23 +90,6 @@ def emit_report(
         writer.writeheader()
         writer.writerows({key: spreadsheet_safe(cell) for key, cell in row.items()} for row in rows)
     click.echo(buffer.getvalue(), nl=False)
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""What makes a spreadsheet read a CSV cell as a formula (OWASP, CSV injection)."""
-_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """A report's CSV cell as a spreadsheet may open it: text that a spreadsheet would run as a
-    formula (a staff id, provider or channel typed as ``=HYPERLINK(…)``) gets a leading
-    apostrophe, so it is shown as the text it is; a number (``-3``) is left as it is. A yes/no
-    value is ``true`` / ``false``, as in the JSON and the evidence pack's CSV files."""
-    if value.__class__ is bool:
-        return "true" if value else "false"
-    if value.__class__ is str and value.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(value):
-        return "'" + value
-    return value
 
 
 def warn_stale(traject: TrajectContext) -> list[StaleRead]:

@@ -73,9 +73,16 @@ from ledger.integrity import (
     verify_inclusion,
     verify_signature,
 )
+from ledger.spreadsheet import spreadsheet_safe
 from ledger.values import Period
 
-FORMAT = "traject-amif-evidence-pack-v1"
+FORMAT_V1 = "traject-amif-evidence-pack-v1"
+"""The first pack format: its CSV files hold every cell as it is."""
+FORMAT = "traject-amif-evidence-pack-v2"
+"""The format new packs are built in: as v1, with the CSV cells a spreadsheet would run as a
+formula escaped (``ledger.spreadsheet``). A pack is verified by the format it names, so packs
+issued in an earlier format still verify byte for byte."""
+FORMATS = (FORMAT_V1, FORMAT)
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 MANIFEST = "manifest.json"
 MANIFEST_SIG = "manifest.sig"
@@ -162,12 +169,16 @@ def dumps(data: Any) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
 
 
-def _csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> bytes:
+def _csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]], pack_format: str) -> bytes:
+    """A CSV file of the pack, rendered as the pack's format renders it: from v2 on, a cell a
+    spreadsheet would run as a formula is escaped, as in the reports' CSV."""
+    escape = pack_format != FORMAT_V1
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else _cell(row.get(c)) for c in columns])
+        cells = ("" if row.get(c) is None else _cell(row.get(c)) for c in columns)
+        writer.writerow([spreadsheet_safe(cell) if escape else cell for cell in cells])
     return buffer.getvalue().encode("utf-8")
 
 
@@ -182,7 +193,7 @@ def _cell(value: Any) -> str:
 INDICATOR_CSV_COLUMNS = ("figure", "key", "municipality", "period", "cumulative", "facts")
 
 
-def indicators_csv(data: Mapping[str, Any]) -> bytes:
+def indicators_csv(data: Mapping[str, Any], pack_format: str = FORMAT) -> bytes:
     """The tables of indicators.json flattened: one row per figure (and per municipality)."""
     rows: list[dict[str, Any]] = []
     for value in data["indicators"]:
@@ -230,11 +241,11 @@ def indicators_csv(data: Mapping[str, Any]) -> bytes:
     cost = data["cost"]
     for key in ("eligible_costs", "active_participants", "cost_per_participant", "declared"):
         rows.append({"figure": "cost", "key": key, "municipality": "total", "period": cost[key]})
-    return _csv(INDICATOR_CSV_COLUMNS, rows)
+    return _csv(INDICATOR_CSV_COLUMNS, rows, pack_format)
 
 
-def participants_csv(rows: Sequence[Mapping[str, Any]]) -> bytes:
-    return _csv((*PARTICIPANT_COLUMNS, "facts"), rows)
+def participants_csv(rows: Sequence[Mapping[str, Any]], pack_format: str = FORMAT) -> bytes:
+    return _csv((*PARTICIPANT_COLUMNS, "facts"), rows, pack_format)
 
 
 def _issuer_html(issuer: Mapping[str, Any] | None) -> str:
@@ -628,12 +639,21 @@ def _json(files: Mapping[str, bytes], name: str, problems: _Problems) -> Any:
         return None
 
 
-def _check_manifest(files: Mapping[str, bytes], problems: _Problems) -> None:
+def _check_manifest(files: Mapping[str, bytes], problems: _Problems) -> str:
+    """Every file listed with its SHA-256; returns the pack format the manifest names, by
+    which the derived files are rendered again (the current one if it names none traject
+    reads)."""
     listing = _json(files, MANIFEST, problems)
     if not isinstance(listing, dict) or not isinstance(listing.get("files"), dict):
         if listing is not None:
             problems.add(MANIFEST, "expected an object with a 'files' object")
-        return
+        return FORMAT
+    pack_format = listing.get("format")
+    if pack_format not in FORMATS:
+        problems.add(
+            MANIFEST, f"format {pack_format!r} is not a pack format ({', '.join(FORMATS)})"
+        )
+        pack_format = FORMAT
     listed: dict[str, Any] = listing["files"]
     for name in sorted(set(files) - {MANIFEST, MANIFEST_SIG} - set(listed)):
         problems.add(name, f"not listed in {MANIFEST}")
@@ -646,6 +666,7 @@ def _check_manifest(files: Mapping[str, bytes], problems: _Problems) -> None:
                 f"its SHA-256 does not match {MANIFEST}: "
                 "the file or its manifest entry was altered",
             )
+    return str(pack_format)
 
 
 @dataclass(frozen=True)
@@ -904,6 +925,7 @@ def _compare(where: str, reported: Any, recounted: Any, problems: _Problems) -> 
 def _recount(
     files: Mapping[str, bytes],
     *,
+    pack_format: str,
     meta: Mapping[str, Any],
     data: Mapping[str, Any],
     participants: list[Any],
@@ -938,8 +960,8 @@ def _recount(
     else:
         _compare(PARTICIPANTS_JSON, participants, rows, problems)
     for name, expected in (
-        (INDICATORS_CSV, indicators_csv(data)),
-        (PARTICIPANTS_CSV, participants_csv(participants)),
+        (INDICATORS_CSV, indicators_csv(data, pack_format)),
+        (PARTICIPANTS_CSV, participants_csv(participants, pack_format)),
         (SUMMARY, summary_html(meta, data, len(participants))),
     ):
         if files.get(name) != expected:
@@ -968,11 +990,16 @@ def _check_coverage(
 
 
 def _check_meta(
-    meta: Mapping[str, Any], checkpoint: Checkpoint | None, proven: int, problems: _Problems
+    meta: Mapping[str, Any],
+    checkpoint: Checkpoint | None,
+    proven: int,
+    pack_format: str,
+    problems: _Problems,
 ) -> None:
-    """pack.json must describe this pack: its format, checkpoint and number of facts."""
-    if meta.get("format") != FORMAT:
-        problems.add(PACK, f"format {meta.get('format')!r} is not {FORMAT}")
+    """pack.json must describe this pack: its format (the manifest's), checkpoint and number
+    of facts."""
+    if meta.get("format") != pack_format:
+        problems.add(PACK, f"format {meta.get('format')!r} is not {pack_format}")
     if checkpoint is not None:
         expected = {
             "origin": checkpoint.origin,
@@ -1075,7 +1102,7 @@ def verify_pack(
             f"byte {offset} (in {_region(data, offset)}) differs from the pack's canonical "
             "layout: the container was altered",
         )
-    _check_manifest(files, problems)
+    pack_format = _check_manifest(files, problems)
     signature, signer = _check_signature(files, issuer, problems)
     checkpoint = _check_key_and_checkpoint(files, public_key_pem, problems)
     meta = _json(files, PACK, problems)
@@ -1083,7 +1110,7 @@ def verify_pack(
     participants = _json(files, PARTICIPANTS_JSON, problems)
     proven = _check_proofs(_json(files, PROOFS, problems), checkpoint, problems)
     if isinstance(meta, dict):
-        _check_meta(meta, checkpoint, len(proven), problems)
+        _check_meta(meta, checkpoint, len(proven), pack_format, problems)
         _check_known_at(meta, proven, problems)
         _check_issuer(meta, signer, problems)
     if meta is not None and not isinstance(meta, dict):
@@ -1100,6 +1127,7 @@ def verify_pack(
         if isinstance(meta, dict):
             count = _recount(
                 files,
+                pack_format=pack_format,
                 meta=meta,
                 data=figures_data,
                 participants=participants,

@@ -117,6 +117,16 @@ def test_a_pack_is_written_then_verified_without_a_database(amif_ledger, tmp_pat
     assert "never overwritten" in again.stderr
 
 
+def test_a_pack_issued_in_the_first_format_still_verifies(tmp_path: Path):
+    # an auditor holds a pack that traject 0fbfcac issued, before CSV cells were escaped
+    made = Path(__file__).resolve().parents[1] / "data" / "packs" / "2026-12-07-0fbfcac"
+    pack, public = made / "mwp-2021.zip", made / "auditor.pub"
+    result = offline(tmp_path).ok(
+        "audit", "verify-pack", str(pack), "--public-key", str(public), "--require-signature"
+    )
+    assert result.stdout.startswith(f"{pack} verified (signed by key ")
+
+
 def test_verify_pack_names_the_altered_file_and_exits_1(amif_ledger, tmp_path: Path):
     traject, _ = amif_ledger
     checkpoint, public = keys_and_checkpoint(traject, tmp_path)

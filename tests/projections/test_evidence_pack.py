@@ -3,12 +3,13 @@ is byte-for-byte reproducible, and fails, naming the file, when any byte is alte
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import shutil
 import subprocess
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import orjson
@@ -20,6 +21,7 @@ from ledger import events as ev
 from ledger.application import TrajectoryLedger
 from ledger.evidence import (
     FORMAT,
+    FORMAT_V1,
     INDICATORS_JSON,
     ISSUER_KEY,
     MANIFEST,
@@ -27,6 +29,7 @@ from ledger.evidence import (
     EvidencePackError,
     dumps,
     manifest_signature,
+    participants_csv,
     summary_html,
     verify_pack,
     write_zip,
@@ -106,6 +109,78 @@ def test_participants_appear_only_under_pseudonyms(signed, views: Views):
         # person ids appear only in proofs.json, as part of each stored event's leaf
         assert str(scenario.people[name]) not in tables
         assert str(scenario.people[name]) in files["proofs.json"].decode()
+
+
+FORMULA_REF = '=HYPERLINK("http://example.invalid/","DMS")'
+FIRST_FORMAT_PACK = ROOT / "tests" / "data" / "packs" / "2026-12-07-0fbfcac"
+
+
+def test_a_new_pack_s_csv_shows_text_a_spreadsheet_would_run_as_text(ledger, views: Views):
+    # the scenario, and a participant whose references were typed as spreadsheet formulas
+    build(ledger)
+    g = ledger.register_person(
+        occurred_on=date(2021, 1, 4), birth_date=date(1990, 1, 1), sex="m", nationality=["SY"]
+    ).stream_id
+    ledger.record(
+        g, ev.ParticipantEnrolled, occurred_on=date(2021, 4, 1), municipality="GM0622",
+        project_id=PROJECT, tcn=True, permit_kind="asiel_bt", permit_valid=True,
+        checked_on=date(2021, 4, 1), checked_by="k.controleur",
+        eligibility_evidence_ref=FORMULA_REF, consent_ref="@SUM(A1:A9)",
+    )  # fmt: skip
+    private, public = generate_signing_key()
+    checkpoint = audit.checkpoint(ledger, private, "traject test ledger").text.encode()
+    data = pack_of(views, checkpoint, public)
+    assert verify_pack(data, public).ok
+    files = entries(data)
+    assert orjson.loads(files[MANIFEST])["format"] == orjson.loads(files["pack.json"])["format"]
+    assert orjson.loads(files[MANIFEST])["format"] == FORMAT
+    (row,) = [
+        r
+        for r in csv.DictReader(io.StringIO(files["participants.csv"].decode()))
+        if r["enrolled_on"] == "2021-04-01"
+    ]
+    assert row["eligibility_evidence_ref"] == "'" + FORMULA_REF
+    assert row["consent_ref"] == "'@SUM(A1:A9)"
+    assert row["hours_language_course"] == "0.00"
+    # the JSON keeps the references as recorded
+    refs = {r["consent_ref"] for r in orjson.loads(files["participants.json"])}
+    assert "@SUM(A1:A9)" in refs
+
+
+def test_a_pack_of_the_first_format_still_verifies_by_its_own_format():
+    # built by the code of 0fbfcac, which wrote the CSV cells as they are
+    data = (FIRST_FORMAT_PACK / "mwp-2021.zip").read_bytes()
+    public = (FIRST_FORMAT_PACK / "auditor.pub").read_bytes()
+    report = verify_pack(data, public, require_signature=True)
+    assert report.ok, report.problems
+    assert report.signature == "valid"
+    files = entries(data)
+    assert orjson.loads(files[MANIFEST])["format"] == FORMAT_V1
+    assert (
+        b'"=HYPERLINK(""http://example.invalid/"",""DMS"")",@SUM(A1:A9)'
+        in files["participants.csv"]
+    )
+    # today's format renders those rows otherwise: the check rendered them as v1 does
+    participants = orjson.loads(files["participants.json"])
+    assert participants_csv(participants, FORMAT_V1) == files["participants.csv"]
+    assert participants_csv(participants) != files["participants.csv"]
+
+
+def test_a_first_format_pack_relabelled_as_the_current_format_fails_on_its_csv():
+    files = entries((FIRST_FORMAT_PACK / "mwp-2021.zip").read_bytes())
+    meta = orjson.loads(files["pack.json"]) | {"format": FORMAT}
+    relabelled = rehashed({**files, "pack.json": dumps(meta)})
+    unknown = rehashed(files) | {
+        MANIFEST: dumps(orjson.loads(rehashed(files)[MANIFEST]) | {"format": "pack-v9"})
+    }
+    public = (FIRST_FORMAT_PACK / "auditor.pub").read_bytes()
+    problems = problems_of(write_zip(relabelled), public).splitlines()
+    assert "participants.csv: does not match indicators.json / participants.json" in problems
+    assert not [p for p in problems if p.startswith(("pack.json", "indicators.csv"))]
+    problems = problems_of(write_zip(unknown), public).splitlines()
+    assert (
+        f"manifest.json: format 'pack-v9' is not a pack format ({FORMAT_V1}, {FORMAT})" in problems
+    )
 
 
 def test_a_pack_as_known_at_replays_the_earlier_knowledge(signed, views: Views):
