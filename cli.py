@@ -48,6 +48,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from commands import correct, fields, holds, init, person, record
 from commands.context import ConnectionRefusedByServerError, Settings, TrajectContext
 from ledger.errors import (
+    DuplicatePersonError,
     InputError,
     RuleViolationError,
     TrajectError,
@@ -281,10 +282,13 @@ def invoked_command(ctx: click.Context) -> click.Command | None:
 
 def refusal(ctx: click.Context, error: TrajectError) -> str:
     """The message of ``error``, its fields named as the user typed them: an event's field
-    by the option that gave it (``Housed: --on (occurred_on): must not be in the future``), a
-    corrected event's as ``--set`` took it (``fields.field_label``)."""
+    by the option or argument that gave it (``Housed: --on (occurred_on): must not be in the
+    future``, ``EventRetracted: VERSION (target_version): …``, ``--bsn: a person with this BSN
+    is already registered``), a corrected event's as ``--set`` took it
+    (``fields.field_label``)."""
     command = invoked_command(ctx)
-    if command is None or not isinstance(error, ValidationFailedError | RuleViolationError):
+    named = ValidationFailedError | RuleViolationError | DuplicatePersonError
+    if command is None or not isinstance(error, named):
         return str(error)
     return error.named(functools.partial(fields.field_label, command))
 

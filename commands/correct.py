@@ -47,7 +47,7 @@ def _envelope(kind: StreamKind, label: str) -> dict[str, Any]:
 
 @click.command()
 @click.argument("subject", metavar="SUBJECT")
-@click.argument("version", type=whole_number(1))
+@click.argument("target_version", metavar="VERSION", type=whole_number(1))
 @click.option(
     "--set",
     "changes",
@@ -65,7 +65,7 @@ def _envelope(kind: StreamKind, label: str) -> dict[str, Any]:
 def correct(
     traject: TrajectContext,
     subject: str,
-    version: int,
+    target_version: int,
     changes: tuple[tuple[str, str | None], ...],
     reason: str,
 ) -> None:
@@ -91,7 +91,7 @@ def correct(
     label = _label(kind, subject)
     result = traject.app.correct(
         stream_id,
-        version,
+        target_version,
         _changes(changes),
         reason=reason,
         read=fields.corrected_values,
@@ -102,10 +102,10 @@ def correct(
 
 @click.command()
 @click.argument("subject", metavar="SUBJECT")
-@click.argument("version", type=whole_number(1))
+@click.argument("target_version", metavar="VERSION", type=whole_number(1))
 @click.option("--reason", required=True, help="why the event is withdrawn (personal: encrypted)")
 @pass_traject
-def retract(traject: TrajectContext, subject: str, version: int, reason: str) -> None:
+def retract(traject: TrajectContext, subject: str, target_version: int, reason: str) -> None:
     """Withdraw an earlier event of a person, a municipality or an AMIF project as if it had
     not happened (EventRetracted).
 
@@ -122,5 +122,5 @@ def retract(traject: TrajectContext, subject: str, version: int, reason: str) ->
     """
     stream_id, kind = traject.subject(subject)
     label = _label(kind, subject)
-    result = traject.app.retract(stream_id, version, reason=reason, **_envelope(kind, label))
+    result = traject.app.retract(stream_id, target_version, reason=reason, **_envelope(kind, label))
     _recorded(traject, result, kind, label)

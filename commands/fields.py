@@ -34,6 +34,7 @@ from commands.types import (
     PatternType,
     whole_number,
 )
+from ledger import events
 from ledger.catalog import CatalogEntry
 from ledger.errors import ValidationFailedError
 from ledger.events import EventCorrected, TrajectEvent
@@ -295,11 +296,26 @@ def field_label(command: click.Command, kind: str, field: str) -> str:
     if corrects and kind != EventCorrected.__name__:
         typed = DATE_FIELD if field == "occurred_on" else field
     else:
-        found = option_fields(command).get(field)
+        found = option_fields(command).get(field) or argument_fields(command, kind).get(field)
         if found is None:
             return field
         typed = found
     return typed if typed.lstrip("-").replace("-", "_") == field else f"{typed} ({field})"
+
+
+def argument_fields(command: click.Command, kind: str) -> dict[str, str]:
+    """The fields of an event of ``kind`` that the arguments of ``command`` give, each as the
+    usage line names it: ``target_version`` → ``VERSION`` (``traject retract SUBJECT
+    VERSION``). An argument's parameter name is the field it gives; an argument that gives no
+    field of the event (the PERSON a fact is about) names nothing."""
+    event = getattr(events, kind, None)
+    if not (isinstance(event, type) and issubclass(event, TrajectEvent)):
+        return {}
+    return {
+        param.name: param.metavar or param.name.upper()
+        for param in command.params
+        if isinstance(param, click.Argument) and param.name in event.model_fields
+    }
 
 
 def _mapping(name: str, pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:

@@ -318,8 +318,15 @@ class AmbiguousReferenceError(TrajectError):
 
 
 class DuplicatePersonError(TrajectError):
+    """A registration (or a correction of one) gives a BSN another person holds."""
+
     def __init__(self) -> None:
-        super().__init__("bsn: a person with this BSN is already registered (see `person find`)")
+        super().__init__(self.named(same_name))
+
+    def named(self, label: FieldLabel) -> str:
+        """The message, the BSN named by ``label`` (``--bsn`` of ``traject person register``)."""
+        bsn = label("PersonRegistered", "bsn")
+        return f"{bsn}: a person with this BSN is already registered (see `person find`)"
 
 
 class DuplicateExternalRefError(TrajectError):

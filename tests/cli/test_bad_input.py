@@ -607,13 +607,14 @@ REFUSALS = [
     ),
     pytest.param(
         ("correct", "{person}", "9", "--set", "sex=m", "--reason", "typo"),
-        "Error: EventCorrected: target_version: this stream has no version 9: its versions are "
+        "Error: EventCorrected: VERSION (target_version): "
+        "this stream has no version 9: its versions are "
         "1 to 1 (see traject timeline)",
         id="correct-unknown-version",
     ),
     pytest.param(
         ("retract", "{person}", "1", "--reason", "wrong person"),
-        "Error: EventRetracted: target_version: the first event of a stream cannot be "
+        "Error: EventRetracted: VERSION (target_version): the first event of a stream cannot be "
         "retracted (v1, person-registered, opens it): correct its fields instead",
         id="retract-the-registration",
     ),

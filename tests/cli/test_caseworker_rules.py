@@ -397,7 +397,8 @@ def test_the_referents_housing_is_not_retracted_or_moved_past_a_members(store: T
     refused(
         store,
         "retract", referent, "5", "--reason", "wrong person",
-        stderr="EventRetracted: target_version: the referent would no longer be housed, but "
+        stderr="EventRetracted: VERSION (target_version): "
+        "the referent would no longer be housed, but "
         f"the household's nareiziger was housed by nareis before that: {joined}: a nareiziger "
         "joins a housed referent's household (correct or retract the member's housing first)",
     )  # fmt: skip
@@ -435,7 +436,8 @@ def test_a_member_joined_by_a_correction_keeps_the_referents_housing(store: Traj
     refused(
         store,
         "retract", referent, "5", "--reason", "wrong person",
-        stderr="EventRetracted: target_version: the referent would no longer be housed, but "
+        stderr="EventRetracted: VERSION (target_version): "
+        "the referent would no longer be housed, but "
         f"the household's nareiziger was housed by nareis before that: {joined} on "
         f"{days_ago(6)} (v3): a nareiziger joins a housed referent's household (correct or "
         "retract the member's housing first)",

@@ -72,7 +72,7 @@ def test_a_retracted_event_stays_in_the_timeline_marked_as_retracted(ledger: Tra
     again = ledger("retract", person, "2", "--reason", "twice")
     assert again.exit_code == 1
     assert again.stderr == (
-        "Error: EventRetracted: target_version: version 2 was already retracted (by v3)\n"
+        "Error: EventRetracted: VERSION (target_version): version 2 was already retracted (by v3)\n"
     )
 
 
@@ -208,7 +208,7 @@ def test_a_retraction_that_would_break_a_later_fact_is_refused_naming_it(ledger:
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr == (
-        "Error: EventRetracted: target_version: later facts would break the rules: "
+        "Error: EventRetracted: VERSION (target_version): later facts would break the rules: "
         f"v4 Housed of {housed_on}: route: koppeling needs an active koppeling "
         "(record coa-linked first) — correct or retract v4 first, "
         "or make the corrections in the other order\n"

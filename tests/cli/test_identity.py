@@ -61,8 +61,10 @@ def test_a_correction_to_a_bsn_another_person_holds_is_refused_as_a_registration
 
     result = ledger("correct", person, "1", "--set", f"bsn={held}", "--reason", "typo")
 
-    assert (result.exit_code, result.stderr) == (refused_registration.exit_code, DUPLICATE)
-    assert result.exit_code == 1
+    assert result.exit_code == refused_registration.exit_code == 1
+    # each names the BSN as it was typed: bsn= of --set, and --bsn
+    assert result.stderr == DUPLICATE
+    assert refused_registration.stderr == DUPLICATE.replace("bsn:", "--bsn:", 1)
     assert versions(ledger, person) == [1]
     assert (found(ledger, held), found(ledger, own)) == (holder, person)
 

@@ -520,7 +520,8 @@ def test_a_correction_of_a_correction_is_a_refusal_naming_the_kind(ledger: Traje
     # well-formed, refused by a rule of the ledger: exit 1
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: EventCorrected: target_version: v3 (event-corrected) is a fact about the record: "
+        "Error: EventCorrected: VERSION (target_version): "
+        "v3 (event-corrected) is a fact about the record: "
         "corrections, retractions and the other control facts cannot themselves be changed\n"
     )
 

@@ -152,7 +152,7 @@ def test_a_bsn_is_registered_once(ledger: Traject) -> None:
 
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: bsn: a person with this BSN is already registered (see `person find`)\n"
+        "Error: --bsn: a person with this BSN is already registered (see `person find`)\n"
     )
     assert ledger.event_count() == before
 
