@@ -26,8 +26,9 @@ This is the composition root: the only place that reads the environment (through
   running `traject record`) → ``Error: the database user … may not …``, exit 1;
 * the reader of the output went away (``traject export | head``) → nothing more is written,
   exit 141, as for a command ended by SIGPIPE;
-* Ctrl-C (SIGINT), whenever it comes → ``Interrupted`` on stderr, exit 130, as a shell reports
-  a command ended by it; while the command line starts, ``traject_entry`` says so;
+* Ctrl-C (SIGINT), whenever it comes (at a prompt too) → ``Interrupted`` on stderr, exit
+  130, as a shell reports a command ended by it; while the command line starts,
+  ``traject_entry`` says so;
 * anything else is a bug and shows its traceback.
 """
 
@@ -330,6 +331,12 @@ class TrajectGroup(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             raise Interrupted from None
+        except click.Abort as abort:
+            # click answers Ctrl-C at a prompt (the confirmation of `person shred`) with
+            # Abort, the interrupt as its context; a "no" or a closed stdin stays "Aborted!"
+            if isinstance(abort.__context__, KeyboardInterrupt):
+                raise Interrupted from None
+            raise
         except InputError as error:
             raise BadInput(refusal(ctx, error)) from None
         except TrajectError as error:

@@ -9,8 +9,11 @@ harness around the console script, so the test does not depend on timing.
 from __future__ import annotations
 
 import os
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,6 +116,63 @@ def test_ctrl_c_while_a_command_works_is_one_line_and_status_130(
     result = interrupted_at(ledger, "import:commands.importing", "import", str(source))
 
     assert (result.returncode, result.stdout, result.stderr) == (130, "", "Interrupted\n")
+
+
+def read_until(stream: int, text: bytes, seconds: float = 60) -> bytes:
+    """What the process wrote on ``stream`` (a pipe's file descriptor) up to ``text``."""
+    seen = b""
+    deadline = time.monotonic() + seconds
+    while text not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{text!r} was not written; got {seen!r}"
+        ready, _, _ = select.select([stream], [], [], left)
+        chunk = os.read(stream, 4096) if ready else b""
+        assert chunk or not ready, f"the stream closed before {text!r}; got {seen!r}"
+        seen += chunk
+    return seen
+
+
+SHRED = ("person", "shred")
+QUESTION = b"Erase this person's personal data for good? It cannot be undone [y/N]: "
+
+
+def test_ctrl_c_at_the_erasure_s_question_is_one_line_and_status_130(ledger: Traject) -> None:
+    """`traject person shred` asks before it erases; Ctrl-C while it waits for the answer
+    ends it as any other interrupt (click's own answer would be "Aborted!" and status 1), and
+    nothing is erased."""
+    person = ledger.register()
+    before = ledger.event_count()
+    script = str(Path(sys.executable).with_name("traject"))
+    env = {k: v for k, v in {**os.environ, **ledger.env}.items() if v is not None}
+    process = subprocess.Popen(
+        [script, *SHRED, person, "--approved-by", "privacy officer"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        asked = read_until(process.stdout.fileno(), QUESTION)
+        process.send_signal(signal.SIGINT)  # a real SIGINT, as Ctrl-C sends it
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
+
+    assert asked == QUESTION
+    assert (process.returncode, stderr.decode()) == (130, "Interrupted\n")
+    assert ledger.event_count() == before
+
+
+def test_no_to_the_erasure_s_question_is_not_an_interrupt(ledger: Traject) -> None:
+    person = ledger.register()
+    before = ledger.event_count()
+
+    result = ledger(*SHRED, person, "--approved-by", "privacy officer", input="n\n")
+
+    assert (result.exit_code, result.stderr) == (1, "Aborted!\n")
+    assert ledger.event_count() == before
 
 
 def test_the_harness_runs_traject_as_installed(ledger: Traject) -> None:
