@@ -1868,7 +1868,27 @@ def _rules_objection_decided(event: ev.PipObjectionDecided, t: Trajectory, kind:
     _not_before(
         kind, event.occurred_on, filed_on, "objection", "an objection is decided after it is filed"
     )
-    return []
+    return _objection_decided_late(event.occurred_on, filed_on)
+
+
+def _objection_decided_late(on: date, filed_on: date) -> list[str]:
+    """A decision past the objection's decision term is recorded with a warning (Awb art.
+    7:10), by the objection rule set in force on the filing, as the P1 signal judges it."""
+    due = rules.objection_decision_due(filed_on)
+    if on <= due:
+        return []
+    ruleset = rules.objection_rules_on(filed_on)
+    latest = rules.objection_decision_latest(filed_on)
+    term = (
+        f"also past the term with its one extension, {latest}"
+        if on > latest
+        else f"within the term with its one extension, {latest}, only if the decision was postponed"
+    )
+    return [
+        f"objection decided {on}, after its decision term ended on {due} "
+        f"({ruleset.decision_weeks} weeks after the filing on {filed_on}, objection rule set "
+        f"{ruleset.version}); {term}"
+    ]
 
 
 @_rules.register(ev.ZRouteFinalInterviewHeld)

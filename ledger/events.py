@@ -691,7 +691,8 @@ class PipObjectionFiled(TrajectEvent):
 class PipObjectionDecided(TrajectEvent):
     """The objection against the PIP is decided (occurred_on: decided on).
 
-    Decides the open objection, not before it was filed.
+    Decides the open objection, not before it was filed. A decision dated past the decision
+    term of the objection rule set in force on the filing is recorded with a warning.
     """
 
     outcome: ObjectionOutcome = Field(description="the decision on the objection")

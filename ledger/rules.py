@@ -95,7 +95,7 @@ class ObjectionRules:
     version: str
     valid_from: date
     # Awb art. 7:10(1): an objection is decided within 6 weeks (counted here from its filing) [U]
-    decision_weeks: int = 6
+    decision_weeks: int = 6  # a decision dated later is recorded with a warning
     # Awb art. 7:10(3): the decision may be postponed once, by at most 6 weeks [U]
     extension_weeks: int = 6
 

@@ -84,6 +84,42 @@ def test_an_objection_follows_an_adopted_pip_and_is_decided_once(store: Traject)
     ]
 
 
+def test_a_decision_past_the_objection_s_term_is_recorded_with_a_warning(store: Traject) -> None:
+    # objection rule set bezwaar.2022.1: decided within 6 weeks of the filing (2024-07-01),
+    # with the one extension within 12 (2024-08-12)
+    late = (
+        "Warning: objection decided {on}, after its decision term ended on 2024-07-01 (6 weeks "
+        "after the filing on 2024-05-20, objection rule set bezwaar.2022.1); {term}"
+    )
+    people = []
+    for on in ("2024-07-01", "2024-07-02", "2024-08-13"):
+        person = under_duty(store, "2024-03-01")
+        adopt_pip(store, person, "2024-05-01", "b1")
+        record(store, "pip-objection-filed", person, "2024-05-20")
+        warnings = record(store, "pip-objection-decided", person, on, "--outcome", "gegrond")
+        people.append((person, [w for w in warnings.splitlines() if "decision term" in w]))
+    (_, on_time), (postponed, within), (_, past) = people
+    assert on_time == []  # the last day of the term
+    assert within == [
+        late.format(
+            on="2024-07-02",
+            term="within the term with its one extension, 2024-08-12, only if the decision "
+            "was postponed",
+        )
+    ]
+    assert past == [
+        late.format(on="2024-08-13", term="also past the term with its one extension, 2024-08-12")
+    ]
+    # a correction that moves the decision past the term is said the same way
+    corrected = store.ok(
+        "correct", postponed, "5", "--set", "on=2024-08-20", "--reason", "datum beslissing"
+    ).stderr
+    assert (
+        late.format(on="2024-08-20", term="also past the term with its one extension, 2024-08-12")
+        in corrected.splitlines()
+    )
+
+
 def test_the_eindgesprek_is_held_only_in_the_z_route(store: Traject) -> None:
     person = under_duty(store, "2024-03-01")
     held = ("record", "z-route-final-interview-held", person, "--on")
