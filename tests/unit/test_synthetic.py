@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import rules
-from ledger.synthetic import Settings, generate, synthetic_bsn
+from ledger.synthetic import Generator, PersonPlan, Settings, generate, synthetic_bsn
 from ledger.values import bsn_is_valid
 
 UNTIL = date(2026, 6, 30)
@@ -313,3 +314,26 @@ def test_ten_years_give_about_62_facts_a_person_and_the_rare_facts_of_long_histo
     assert {"naturalisation-granted", "fine-imposed", "fine-withdrawn"} <= kinds
     assert "duo-loan-reclaimed" in kinds  # Wi2013 terms that ended before March 2023
     check_life_course(records, UNTIL)
+
+
+def test_an_ontzorgen_still_running_ends_with_the_benefit_when_work_ends_it() -> None:
+    # domain.md: ontzorgen ends with the benefit. The generated ladders reach full-time work
+    # months after the planned six, so the generated lines seldom show it: a plan by hand
+    granted, work = date(2023, 3, 1), date(2023, 5, 15)
+    p = PersonPlan("C-1", "GM0622")
+    p.add("benefit-granted", granted, benefit_kind="algemene_bijstand")
+    p.add("outflow-started", work, outflow_type="werk_volledig", benefit_after="beeindigd")
+    p.add("benefit-ended", work, benefit_kind="algemene_bijstand")
+
+    Generator(FULL).ontzorgen(random.Random(1), p, granted, UNTIL)
+
+    # in the order the lines are written: by date, same-day facts in the plan's order
+    facts = sorted(p.facts, key=lambda f: f.on)
+    assert [f.kind for f in facts] == [
+        "benefit-granted",
+        "ontzorgen-started",
+        "outflow-started",
+        "ontzorgen-ended",  # before the benefit's end that day, as the import needs
+        "benefit-ended",
+    ]
+    assert (facts[3].on, facts[3].fields) == (work, {"end_reason": "bijstand_beeindigd"})
