@@ -29,8 +29,13 @@ from ledger.crypto import (
     write_key_file,
 )
 from ledger.errors import (
+    AmbiguousReferenceError,
     MasterKeyError,
+    PersonNotFoundError,
+    PersonReferenceError,
+    RuleViolationError,
     TrajectError,
+    ValidationFailedError,
     is_not_utf8,
     missing_table,
     permission_error,
@@ -348,6 +353,17 @@ class TrajectContext:
     def person(self, ref: str) -> UUID:
         """A person id from a full UUID or a unique prefix of at least 6 characters."""
         return self.app.resolve_person(ref)
+
+    def person_field(self, kind: str, field: str, ref: str) -> UUID:
+        """The person a field of a fact names (``--member-person-id``), read as PERSON is; a
+        refusal names the field, so the option it was typed as: a reference that cannot name
+        a person is bad input, one that names nobody (or several) is refused."""
+        try:
+            return self.person(ref)
+        except PersonReferenceError as error:
+            raise ValidationFailedError(kind, [(field, str(error))]) from None
+        except (PersonNotFoundError, AmbiguousReferenceError) as error:
+            raise RuleViolationError(kind, field, str(error)) from None
 
     def subject(self, ref: str) -> tuple[UUID, StreamKind]:
         """The stream a command's SUBJECT names: a person (id or prefix of at least 6

@@ -138,6 +138,9 @@ def field_option(entry: CatalogEntry, name: str, info: FieldInfo) -> click.Optio
     shape = shape_of(info.annotation, info.metadata)
     param_type = click_type(shape, listed=True)
     text = (info.description or name.replace("_", " ")).rstrip(".")
+    if shape.base is UUID:  # a person, named as PERSON is: resolved by the command
+        param_type = click.STRING
+        text += ": a person id, or a unique prefix of it of at least 6 characters"
     if name in entry.event.special_category_fields():
         text += " (special category, GDPR Art. 9: encrypted, erasable; shown only for a purpose)"
     elif entry.is_personal(name):
@@ -172,6 +175,7 @@ def field_option(entry: CatalogEntry, name: str, info: FieldInfo) -> click.Optio
     return click.Option(
         [option_name(name), name],
         type=param_type,
+        metavar="PERSON" if shape.base is UUID else None,
         required=required,
         multiple=shape.many,
         help=text,
@@ -269,6 +273,16 @@ def event_fields(entry: CatalogEntry, params: Mapping[str, Any]) -> dict[str, An
         is_mapping = name in payload and shape_of(payload[name].annotation).mapping is not None
         fields[key] = _mapping(name, value) if is_mapping else value
     return fields
+
+
+def person_fields(entry: CatalogEntry) -> list[str]:
+    """The fields of an event that name a person by id (``member_person_id``): the command
+    line takes them as it takes PERSON, a person id or a unique prefix of it."""
+    return [
+        name
+        for name, info in entry.payload_fields().items()
+        if shape_of(info.annotation, info.metadata).base is UUID
+    ]
 
 
 def option_fields(command: click.Command) -> dict[str, str]:

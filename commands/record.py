@@ -45,6 +45,9 @@ def record_command(entry: CatalogEntry) -> click.Command:
     @pass_traject
     def callback(traject: TrajectContext, /, subject: str, **params: Any) -> None:
         given = fields.event_fields(entry, params)
+        for name in fields.person_fields(entry):
+            if name in given:
+                given[name] = traject.person_field(entry.kind, name, given[name])
         target = traject.person(subject) if entry.stream is StreamKind.PERSON else subject
         result = traject.app.record_on(target, entry.event, **given)
         traject.emit(
