@@ -271,7 +271,7 @@ class TrajectContext:
     def keyless(self) -> TrajectoryLedger:
         """The ledger for the commands that read stored bytes and never decrypt (the integrity
         commands: ``traject audit verify``, ``checkpoint``, ``checkpoints``, ``export``,
-        ``prove``, ``consistency``, ``reads``).
+        ``prove``, ``consistency``, ``reads``; ``traject person reads``).
 
         The master key is never read or checked: the ledger is opened under a throwaway key,
         so neither a missing key nor one that no longer opens the ledger (a key file from

@@ -134,16 +134,18 @@ def reads(traject: TrajectContext, person: str, output: str | None) -> None:
     """List the recorded reads of a person's special-category data (GDPR Art. 9).
 
     Each read (SpecialCategoryRead, recorded by the command that showed the values) says when,
-    by whom, with which command, which fields and for which purpose; oldest first. For every
-    person's reads, with filters, see `traject audit reads`.
+    by whom, with which command, which fields and for which purpose; oldest first. The reads
+    hold no personal data: no master key is needed. For every person's reads, with filters,
+    see `traject audit reads`.
 
     \b
     Example:
       traject person reads 3219ed75
       traject person reads 3219ed75 --format json
     """
-    person_id = traject.person(person)
-    found = traject.app.special_reads(person_id=person_id)
+    ledger = traject.keyless  # the reads hold no personal data: no master key is needed
+    person_id = ledger.resolve_person(person)
+    found = ledger.special_reads(person_id=person_id)
     from commands import tables  # noqa: PLC0415 - rich is loaded only to show a table
 
     as_json = None if output is None else output == "json"

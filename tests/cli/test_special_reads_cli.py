@@ -306,3 +306,30 @@ def test_on_postgresql_staff_read_on_record_and_the_auditor_sees_the_flag_masked
     assert '"_withheld":["health_barrier"]' in exported.stdout
     assert "this database user may not record it" in exported.stderr
     assert len(reads(owner, person)) == 1
+
+
+def test_a_persons_reads_are_listed_without_the_master_key_as_everyones_are(
+    ledger: Traject,
+) -> None:
+    person = with_flag(ledger)
+    ledger.ok("timeline", person, "--purpose", PURPOSE)
+
+    # A data-protection officer without the key, as docs/operations.md shows it.
+    without_key = ledger("person", "reads", person[:8], TRAJECT_KEY_FILE="/nonexistent")
+
+    assert without_key.exit_code == 0, without_key.output
+    assert PURPOSE in without_key.stdout
+    assert "1 recorded read(s)" in without_key.stdout
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_auditor_lists_a_persons_reads_without_the_master_key(
+    with_roles: dict[str, Any],
+) -> None:
+    person, staff, auditor = with_roles["person"], with_roles[STAFF], with_roles[AUDITOR]
+    staff.ok("timeline", person, "--purpose", PURPOSE, TRAJECT_USER="s.staff")
+
+    listed = auditor("--json", "person", "reads", person[:8], TRAJECT_KEY_FILE="/nonexistent")
+
+    assert listed.exit_code == 0, listed.output
+    assert [r["read_by"] for r in json.loads(listed.stdout)["reads"]] == ["s.staff"]
