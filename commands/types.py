@@ -39,6 +39,8 @@ def pattern_of(annotated: Any) -> str:
     raise ValueError(msg)
 
 
+PERIOD_DASH = re.compile(r"^([0-9]{4})-(?=[HhQq])")
+"""The dash between a period's year and its half-year or quarter (``2024-H1``)."""
 PATTERN_RULES: dict[str, tuple[str, str]] = {
     # pattern -> (what it is, an example); read from the ledger's own types, so a pattern
     # changed there cannot leave a stale description here
@@ -351,6 +353,9 @@ class PatternType(click.ParamType[str]):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value).strip()
+        if self.pattern in ev.PERIOD_PATTERNS:
+            # a half-year or quarter as the reports take it: 2024-H1 is 2024H1
+            text = PERIOD_DASH.sub(r"\1", text)
         if self.upper or (
             not re.match(self.pattern, text) and re.match(self.pattern, text.upper())
         ):

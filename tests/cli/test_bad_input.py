@@ -257,8 +257,8 @@ USAGE_ERRORS = [
         id="bad-country-code",
     ),
     pytest.param(
-        ("record", "coa-linked", "{person}", "--on", YESTERDAY, "--taakstelling-period", "2024-H1"),
-        "Error: Invalid value for '--taakstelling-period': '2024-H1' is not a half-year: "
+        ("record", "coa-linked", "{person}", "--on", YESTERDAY, "--taakstelling-period", "2024-H3"),
+        "Error: Invalid value for '--taakstelling-period': '2024-H3' is not a half-year: "
         "the year, H and 1 or 2, e.g. 2024H1",
         id="bad-half-year",
     ),
