@@ -7,7 +7,7 @@ import contextvars
 import functools
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -266,6 +266,16 @@ class TrajectContext:
                     raise  # the key's check is not readable by this user (an analyst)
             self._reader = self._open_keyless()
         return self._reader
+
+    def app_checked_first(self, check: Callable[[TrajectoryLedger], None]) -> TrajectoryLedger:
+        """:attr:`app`; when no master key is at hand, ``check`` first judges the ledger
+        opened without one (:attr:`keyless`), so that a refusal the key would not lift (only
+        the owner may rebuild) is said rather than that the key is missing."""
+        try:
+            return self.app
+        except MasterKeyError:
+            check(self.keyless)
+            raise
 
     @property
     def keyless(self) -> TrajectoryLedger:

@@ -28,6 +28,7 @@ from rich.text import Text
 from commands.context import TrajectContext, pass_traject
 from commands.replaying import STALE_CHECKED
 from commands.types import whole_number
+from ledger.application import TrajectoryLedger
 from ledger.spreadsheet import spreadsheet_safe
 from projections import PROJECTIONS, ProjectionStatus, RunResult, Views, rebuild_many, statuses
 from projections.base import StaleRead, default_workers, require_builder, stale_reads
@@ -269,7 +270,8 @@ def rebuild_command(
       traject projections rebuild outflow ladder --quiet
       traject projections rebuild --jobs 1
     """
-    views = Views(traject.app)
+    # a user without a key who may not rebuild anyway (an analyst) is told so, not of the key
+    views = Views(traject.app_checked_first(_require_builder))
     require_builder(views)  # before the progress bar
     chosen = [PROJECTIONS[name] for name in dict.fromkeys(names or PROJECTIONS)]
     workers = jobs if jobs is not None else default_workers(views, len(chosen))
@@ -283,3 +285,7 @@ def rebuild_command(
         results = rebuild_many(views, chosen, progress=advance, workers=workers)
     rows = [result_row(result) for result in results]
     emit_report(traject, output, lambda: [rebuilt_table(results)], rows, rows)
+
+
+def _require_builder(ledger: TrajectoryLedger) -> None:
+    require_builder(Views(ledger))

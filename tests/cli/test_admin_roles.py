@@ -573,3 +573,20 @@ def test_a_reader_refused_by_a_read_model_behind_the_log_is_told_it_is_behind(
     result = analyst(*amif)
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
+
+
+def test_an_analyst_without_a_key_is_told_only_the_owner_rebuilds_not_that_a_key_is_missing(
+    ledger_with_roles: dict[str, Any], tmp_path: Path
+) -> None:
+    url, users = ledger_with_roles["url"], ledger_with_roles["users"]
+    # The analyst needs no master key for anything the role may do; a rebuild is not one.
+    analyst = Traject(as_user(url, users[ANALYST]), tmp_path / "no-such.key")
+
+    result = analyst("projections", "rebuild", "outflow")
+
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "Error: only the owner of the ledger's tables may build or rebuild read models (a "
+        f"rebuild creates tables and puts them in place of the live ones): {users[ANALYST]} "
+        "does not own them. Run the rebuild as postgres; nothing was changed\n"
+    )
