@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import click
@@ -94,7 +95,7 @@ def correct(
         target_version,
         _changes(changes),
         reason=reason,
-        read=fields.corrected_values,
+        read=functools.partial(fields.corrected_values, person=traject.person_field),
         **_envelope(kind, label),
     )
     _recorded(traject, result, kind, label)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -393,7 +393,14 @@ def example(entry: CatalogEntry, subject: str, *, skip: Iterable[str] = ()) -> s
     return " ".join(words)
 
 
-def corrected_values(event: type[TrajectEvent], changes: Mapping[str, Any]) -> dict[str, Any]:
+PersonField = Callable[[str, str, str], UUID]
+"""Resolves a reference typed for a field that names a person: (kind, field, reference) →
+the person's id (``TrajectContext.person_field``)."""
+
+
+def corrected_values(
+    event: type[TrajectEvent], changes: Mapping[str, Any], *, person: PersonField | None = None
+) -> dict[str, Any]:
     """A correction's new values, given as text (``--set FIELD=VALUE``), read as ``traject
     record`` reads the field's option: a NUMBER in exponent notation as its plain decimal
     (1e3 as 1000), a Dutch decimal comma, a choice in any case, a municipality by its name, a
@@ -402,10 +409,12 @@ def corrected_values(event: type[TrajectEvent], changes: Mapping[str, Any]) -> d
 
     An empty VALUE clears a field: None, or no items for a list. A field the event does not
     have, and a value given twice for a field that takes one, are left as they are, for the
-    ledger to name.
+    ledger to name. A field that names a person takes a person id or a unique prefix of it,
+    the prefix resolved by ``person`` (as the option of ``traject record`` does).
 
     Raises:
         ValidationFailedError: naming each field whose value its option refuses, and why.
+        RuleViolationError: from ``person``, a reference that names no person.
     """
     payload = event.payload_fields()
     read: dict[str, Any] = dict(changes)
@@ -425,6 +434,10 @@ def corrected_values(event: type[TrajectEvent], changes: Mapping[str, Any]) -> d
             continue
         if None in values or (len(values) > 1 and not shape.many):
             continue
+        if shape.base is UUID and person is not None and not _is_uuid(str(values[0])):
+            # a prefix, found as PERSON is; a whole id is for the ledger's rules to judge
+            read[name] = person(f"EventCorrected of {event.__name__}", name, str(values[0]))
+            continue
         try:
             given = [param_type.convert(v, None, None) for v in values]
             if shape.mapping is not None:
@@ -436,3 +449,11 @@ def corrected_values(event: type[TrajectEvent], changes: Mapping[str, Any]) -> d
     if problems:
         raise ValidationFailedError(f"EventCorrected of {event.__name__}", problems)
     return read
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text.strip())
+    except ValueError:
+        return False
+    return True

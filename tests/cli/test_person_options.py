@@ -62,3 +62,23 @@ def test_a_short_nareiziger_reference_is_bad_input_naming_the_option(ledger: Tra
         "(0-9, a-f)\n"
     )
     assert ledger.event_count() == before
+
+
+def test_a_correction_names_a_person_by_a_prefix_as_recording_does(ledger: Traject) -> None:
+    referent = referent_with_a_file(ledger)
+    member = ledger.register("--birth-date", "1992-01-01", "--sex", "f", "--nationality", "SY",
+                             "--household-id", referent)  # fmt: skip
+    ledger.ok("record", "nareiziger-arrived", referent, "--on", days_ago(10),
+              "--relation", "partner")  # fmt: skip
+    arrived = ledger.json("timeline", referent)["events"][-1]["version"]
+
+    # The nareiziger is registered later: her id is added by a correction, typed as PERSON.
+    ledger.ok("correct", referent, str(arrived), "--set", f"member_person_id={member[:8]}",
+              "--reason", "registered")  # fmt: skip
+    refused(ledger, "correct", referent, str(arrived), "--set", "member_person_id=0000000",
+            "--reason", "typo",
+            stderr="EventCorrected of NareizigerArrived: member_person_id: no person 0000000 "
+            "in this ledger")  # fmt: skip
+
+    event = ledger.json("timeline", referent)["events"][arrived - 1]
+    assert event["effective"]["fields"]["member_person_id"] == member
