@@ -208,10 +208,7 @@ def permission_message(ctx: click.Context, denied: BaseException) -> str:
             f"the database user {user} may not do what `{command}` needs ({text}); see the "
             "roles traject_staff, traject_analyst and traject_auditor in docs/operations.md"
         )
-    return (
-        f"the database user {user} may not do what `{command}` needs ({text}): it needs "
-        f"{needed} (docs/operations.md, Roles)"
-    )
+    return f"the database user {user} may not do what `{command}` needs ({text}): it needs {needed}"
 
 
 def needed_role(words: list[str]) -> str | None:
@@ -219,10 +216,16 @@ def needed_role(words: list[str]) -> str | None:
     first two words, else by its first; None for a command not listed."""
     from ledger.roles import ANALYST, AUDITOR, STAFF  # noqa: PLC0415 - only when refused
 
-    granted = "granted on this ledger's tables by `traject admin roles`"
+    granted = "granted on this ledger's tables by `traject admin roles` (docs/operations.md, Roles)"
     staff = f"the role {STAFF}, {granted}"
     reading = f"the role {STAFF} or {AUDITOR}, {granted}"
-    owner = "to be the owner of the ledger's tables, who ran `traject init`"
+    owner = (
+        "to be the owner of the ledger's tables, who ran `traject init` (docs/operations.md, Roles)"
+    )
+    creator = (
+        "to own the schema named in the database URL, or the right to create it (CREATE on the "
+        "database) (docs/operations.md, Setting up PostgreSQL)"
+    )
     needs = {
         **dict.fromkeys(
             (
@@ -242,7 +245,8 @@ def needed_role(words: list[str]) -> str | None:
             ("report", "caseload", "find-candidates", "projections"),
             f"one of the roles {STAFF}, {ANALYST} and {AUDITOR}, {granted}",
         ),
-        **dict.fromkeys(("admin", "init", "projections rebuild"), owner),
+        **dict.fromkeys(("admin", "projections rebuild"), owner),
+        "init": creator,
     }
     return needs.get(" ".join(words[:2])) or needs.get(words[0] if words else "")
 

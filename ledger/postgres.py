@@ -159,8 +159,12 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
     def create_table(self) -> None:
         schema = self.datastore.schema
         with self.datastore.transaction(commit=True) as cursor:
+            # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema is
+            # there: an owner given a schema of its own in a shared database has no such right
             if schema:
-                cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema])
+                if cursor.fetchone() is None:
+                    cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         super().create_table()
         function = f"{self.prefix}traject_refuse_change"
         with self.datastore.transaction(commit=True) as cursor:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from uuid import uuid4
 
 import pytest
-from cli_helpers import Traject, days_ago
+from cli_helpers import Traject, as_user, days_ago
 from pg_schemas import PostgresSchemas
 
 pytestmark = pytest.mark.postgres
@@ -137,3 +138,56 @@ def test_a_role_that_may_not_connect_is_told_so_not_that_the_database_is_unreach
         f"Error: the database server refused {role}'s connection to postgresql://"
     )
     assert result.stderr.endswith(f': role "{role}" is not permitted to log in\n')
+
+
+def test_the_owner_of_a_schema_made_for_it_initialises_a_ledger_there(
+    postgres_schemas: PostgresSchemas, tmp_path: Path
+) -> None:
+    # A database administrator creates a schema for traject's owner in a shared database
+    # where that owner may not create schemas (no CREATE on the database), as
+    # docs/operations.md allows: "Create a database (or use an existing one)".
+    suffix = uuid4().hex[:12]
+    role, schema = f"traject_owner_{suffix}", f"traject_owned_{suffix}"
+    admin = postgres_schemas.connection
+    admin.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        admin.execute(f'CREATE SCHEMA "{schema}" AUTHORIZATION {role}')
+        traject = Traject(as_user(postgres_schemas.ledger_url(schema), role), tmp_path / "k")
+
+        result = traject("init", "--municipality", "GM0622")
+
+        assert result.exit_code == 0, result.output
+        person = traject.linked_person()
+        assert [e["kind"] for e in traject.json("timeline", person)["events"]] == [
+            "PersonRegistered",
+            "ResidencePermitRecorded",
+            "CoaLinked",
+        ]
+    finally:
+        admin.execute(f"DROP OWNED BY {role} CASCADE")  # its schema and the ledger in it
+        admin.execute(f"DROP ROLE {role}")
+
+
+def test_a_user_who_may_not_create_the_schema_is_told_what_init_needs(
+    postgres_schemas: PostgresSchemas, tmp_path: Path
+) -> None:
+    suffix = uuid4().hex[:12]
+    role = f"traject_owner_{suffix}"
+    admin = postgres_schemas.connection
+    admin.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        url = as_user(postgres_schemas.ledger_url(f"traject_missing_{suffix}"), role)
+
+        result = Traject(url, tmp_path / "k")("init", "--municipality", "GM0622")
+    finally:
+        admin.execute(f"DROP ROLE {role}")
+
+    database = urlsplit(url).path.lstrip("/")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: the database user {role} may not do what `traject init` needs (permission "
+        f"denied for database {database}): it needs to own the schema named in the database "
+        "URL, or the right to create it (CREATE on the database) (docs/operations.md, Setting "
+        "up PostgreSQL)\n"
+    )
+    assert not (tmp_path / "k").exists()  # the key file it wrote opens nothing: removed
