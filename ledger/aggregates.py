@@ -1158,7 +1158,7 @@ def _check_birth_date(event: ev.PersonRegistered) -> None:
     """
     kind, born, on = kind_name(type(event)), event.birth_date, event.occurred_on
     if born > on:
-        raise RuleViolationError(kind, "birth_date", "must not be after the registration")
+        raise RuleViolationError(kind, "birth_date", f"must not be after the registration on {on}")
     if on.year <= MAX_AGE_YEARS:  # no calendar year that far back: every birth date fits
         return
     try:

@@ -298,3 +298,20 @@ def test_a_household_is_a_registered_referent_named_like_any_person(ledger: Traj
     )  # fmt: skip
     shown = ledger.json("person", "show", member)
     assert shown["registration"]["fields"]["household_id"] == referent
+
+
+def test_a_birth_date_after_the_registration_names_the_registrations_date(
+    ledger: Traject,
+) -> None:
+    # Without --on the registration is today: the message says which day that is.
+    today = dutch_day(datetime.now(UTC)).isoformat()
+    before = ledger.event_count()
+
+    result = ledger("person", "register", "--birth-date", "2999-01-01", "--sex", "f",
+                    "--nationality", "SY")  # fmt: skip
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: PersonRegistered: --birth-date: must not be after the registration on {today}\n"
+    )
+    assert ledger.event_count() == before

@@ -71,7 +71,7 @@ def test_a_registration_cannot_precede_the_birth_date():
     refused(
         person,
         ev.PersonRegistered,
-        "birth_date: must not be after the registration",
+        "birth_date: must not be after the registration on 2024-01-10",
         birth_date=date(2024, 2, 1),
         sex="m",
         nationality=["ER"],
