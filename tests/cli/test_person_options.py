@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import Traject, days_ago, initialised_ledger, refused
+from cli_helpers import Traject, days_ago, initialised_ledger, project_registration, refused
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -82,3 +82,25 @@ def test_a_correction_names_a_person_by_a_prefix_as_recording_does(ledger: Traje
 
     event = ledger.json("timeline", referent)["events"][arrived - 1]
     assert event["effective"]["fields"]["member_person_id"] == member
+
+
+def test_a_participant_served_is_named_by_a_prefix_and_must_be_in_the_ledger(
+    ledger: Traject,
+) -> None:
+    person = ledger.register()
+    ledger.ok(*project_registration(days_ago(30)))
+    hours = ("record", "staff-time-recorded", "MWP", "--on", days_ago(5), "--staff-id",
+             "r.jansen", "--hours", "2", "--activity", "intake")  # fmt: skip
+
+    ledger.ok(*hours, "--person-id", person[:8])
+    refused(
+        ledger,
+        *hours,
+        "--person-id",
+        "0000000",
+        stderr="StaffTimeRecorded: --person-id: no person 0000000 in this ledger",
+    )
+
+    (served,) = [e for e in ledger.json("timeline", "MWP")["events"]
+                 if e["kind"] == "StaffTimeRecorded"]  # fmt: skip
+    assert served["recorded"]["fields"]["person_id"] == person
