@@ -346,6 +346,7 @@ class PatternType(click.ParamType[str]):
     def __init__(self, pattern: str, *, upper: bool = False) -> None:
         self.pattern = pattern
         self.upper = upper
+        self.period = pattern in ev.PERIOD_PATTERNS  # a half-year or quarter: 2024-H1 taken
         self.rule, self.example = PATTERN_RULES.get(pattern, (f"text matching {pattern}", ""))
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str | None:
@@ -353,8 +354,7 @@ class PatternType(click.ParamType[str]):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value).strip()
-        if self.pattern in ev.PERIOD_PATTERNS:
-            # a half-year or quarter as the reports take it: 2024-H1 is 2024H1
+        if self.period:  # as the reports take it: 2024-H1 is 2024H1
             text = PERIOD_DASH.sub(r"\1", text)
         if self.upper or (
             not re.match(self.pattern, text) and re.match(self.pattern, text.upper())
