@@ -27,7 +27,7 @@ from rich.text import Text
 
 from commands.context import TrajectContext, pass_traject
 from commands.replaying import STALE_CHECKED
-from commands.types import whole_number
+from commands.types import OptionalArguments, whole_number
 from ledger.application import TrajectoryLedger
 from ledger.spreadsheet import spreadsheet_safe
 from projections import PROJECTIONS, ProjectionStatus, RunResult, Views, rebuild_many, statuses
@@ -155,7 +155,10 @@ def status_table(items: list[ProjectionStatus]) -> Table:
             (item.rebuilt_at or "-")[:19].replace("T", " "),
             str(item.events_seen),
         )
-    table.caption = "lag: notification ids after the position (read commands catch up first)"
+    table.caption = (
+        "lag: notification ids after the position"
+        " (a report run by staff or the owner catches up first; a read-only reader's does not)"
+    )
     return table
 
 
@@ -233,7 +236,13 @@ def status_command(traject: TrajectContext, output: str | None) -> None:
 
 
 @group.command("rebuild")
-@click.argument("names", nargs=-1, type=click.Choice(sorted(PROJECTIONS)), metavar="[NAME]...")
+@click.argument(
+    "names",
+    nargs=-1,
+    type=click.Choice(sorted(PROJECTIONS)),
+    metavar="[NAME]...",
+    cls=OptionalArguments,
+)
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar on stderr")
 @click.option(
     "--jobs",

@@ -548,3 +548,11 @@ class EvidenceRef(click.ParamType[dict[str, str]]):
         if not re.fullmatch(r"[0-9a-f]{64}", digest):
             self.fail(f"{value!r}: the SHA-256 must be 64 hex digits", param, ctx)
         return {"kind": kind.strip(), "reference": reference.strip(), "sha256": digest}
+
+
+class OptionalArguments(click.Argument):
+    """Any number of positional values (``nargs=-1``), shown as ``[NAME]...`` in the usage line
+    and named ``NAME`` in a refusal (click would quote the whole usage form)."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        return f"'{(self.metavar or self.name or '').strip('[].').upper()}'"

@@ -42,6 +42,13 @@ def benefit_of(amount: str) -> tuple[str, ...]:
 
 USAGE_ERRORS = [
     pytest.param(
+        ("projections", "rebuild", "caseloda"),
+        "Error: Invalid value for 'NAME': 'caseloda' is not one of 'amif', 'candidates', "
+        "'caseload', 'cohort', 'guidance', 'helprequests', 'housing', 'inburgering', 'ladder', "
+        "'outflow', 'pvt', 'reunification'.",
+        id="unknown-read-model",
+    ),
+    pytest.param(
         (
             "record",
             "family-reunification-applied",
