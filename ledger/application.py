@@ -1115,14 +1115,14 @@ class TrajectoryLedger(Application[UUID]):
 
     def household_members(self, referent: UUID, guards: list[Guard] | None = None) -> list[UUID]:
         """The persons registered into ``referent``'s household (the referent aside), as
-        their registrations stand corrected. One query over the stored events by topic; no
-        personal field is decrypted.
+        their registrations stand corrected. The streams linked to the referent are read
+        (``traject_stream_links``); no personal field is decrypted.
 
         ``guards``: noted there (a :class:`TopicGuard`), an append commits only if no
         registration or correction was stored since this read.
         """
         events = self._facts_with_changes(
-            REGISTERED_TOPIC, MEMBERSHIP_TOPICS, guards, naming=referent
+            REGISTERED_TOPIC, MEMBERSHIP_TOPICS, guards, linked=referent, naming=True
         )
         return household_members(events, referent)
 
@@ -1132,26 +1132,32 @@ class TrajectoryLedger(Application[UUID]):
         watched: tuple[str, ...],
         guards: list[Guard] | None,
         *,
-        naming: UUID | None = None,
+        linked: UUID,
+        naming: bool = False,
     ) -> Iterator[ev.TrajectEvent]:
-        """The stored facts of ``topic`` on every stream, each stream's with the corrections
-        and retractions on it, in version order; no personal field is decrypted. ``guards``:
-        noted there, an append commits only if no event of the ``watched`` topics was stored
-        since this read.
+        """The stored facts of ``topic`` on the streams linked to ``linked`` (a referent, or
+        a project's stream id), each stream's with the corrections and retractions on it, in
+        version order; no personal field is decrypted. ``guards``: noted there, an append
+        commits only if no event of the ``watched`` topics was stored since this read.
 
-        ``naming``: only the streams with a stored fact of those that names this id, in any
-        way a UUID is written (a household member's registration or its correction names the
-        referent): the other streams' facts are not decoded, which is most of the time a
-        household's check takes on a large ledger.
+        The streams are found in ``traject_stream_links``, written with the events; a ledger
+        made by an earlier release gets it made and filled first (``ensure_stream_links``).
+        Where that is not allowed (PostgreSQL: only the tables' owner), every stream's facts of
+        ``topic`` are read instead, a scan of the events table; then, with ``naming``, only the
+        streams with a fact that names ``linked`` are decoded.
         """
+        indexed = self.tables.ensure_stream_links()
         after = self.recorder.max_notification_id() or 0
         if guards is not None:
             guards.append(TopicGuard(watched, after))
         mapper = cast("PydanticMapper", self.mapper)
-        stored = self.tables.select_streams_with_topic(topic, CHANGE_TOPICS)
-        if naming is not None:
-            named = {s.originator_id for s in stored if names_uuid(s.state, naming)}
-            stored = [s for s in stored if s.originator_id in named]
+        if indexed:
+            stored = self.tables.select_linked_streams(linked, (topic, *CHANGE_TOPICS))
+        else:
+            stored = self.tables.select_streams_with_topic(topic, CHANGE_TOPICS)
+            if naming:
+                named = {s.originator_id for s in stored if names_uuid(s.state, linked)}
+                stored = [s for s in stored if s.originator_id in named]
         return (cast("ev.TrajectEvent", mapper.to_domain_event(s, personal=False)) for s in stored)
 
     def _guarded(self, stream_id: UUID, guards: list[Guard]) -> StreamAggregate | None:
@@ -1172,12 +1178,13 @@ class TrajectoryLedger(Application[UUID]):
     def enrolments(self, project: UUID, guards: list[Guard] | None = None) -> list[Enrolment]:
         """The effective enrolments in an AMIF project (``project``: its stream id) on every
         person's stream: each ParticipantEnrolled as last corrected, retracted ones left out;
-        by date. One query over the stored events by topic; no personal field is decrypted.
+        by date. The streams linked to the project are read (``traject_stream_links``); no
+        personal field is decrypted.
 
         ``guards``: noted there (a :class:`TopicGuard`), an append commits only if no
         enrolment or correction was stored since this read.
         """
-        events = self._facts_with_changes(ENROLLED_TOPIC, WINDOW_TOPICS, guards)
+        events = self._facts_with_changes(ENROLLED_TOPIC, WINDOW_TOPICS, guards, linked=project)
         return effective_enrolments(events, project)
 
     def check_stored(self, stream_ids: Iterable[UUID]) -> None:

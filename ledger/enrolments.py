@@ -8,9 +8,9 @@ streams, so the application checks the rule from both sides, each time a fact wo
   read, whose stream the append then guards at that version (a window corrected meanwhile makes
   the append retry and check again);
 * a correction of the project's window: against every *effective* enrolment of the project
-  (its current revision: corrections applied, retracted ones left out), found by one query over
-  the stored events by topic; the append then guards against enrolments and corrections stored
-  since that query.
+  (its current revision: corrections applied, retracted ones left out), read from the streams
+  linked to the project (``traject_stream_links``, written with every enrolment); the append
+  then guards against enrolments and corrections stored since that read.
 
 As for later facts on one stream, only what the change breaks counts: an enrolment outside the
 window before the correction (recorded by an earlier release) does not block it.

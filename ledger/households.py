@@ -12,7 +12,9 @@ stream (domain.md §2.4, hard: "nareizigers link to a housed referent's househol
   without a koppeling, only once that referent is housed: on or before the member's date;
 - the other way round, a correction or retraction of the referent's housing must not leave a
   member's nareis housing dated before the referent's first housing (or the referent not
-  housed at all): the members are found by their registrations' ``household_id``.
+  housed at all): the members are found by their registrations' ``household_id``, on the
+  streams linked to the referent (``traject_stream_links``, written with every registration
+  and correction that names a household).
 
 No aggregate sees both streams: the application and the batch writer check them with a reader of
 the other stream, which notes the stream it read so that an append commits only if that stream

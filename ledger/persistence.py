@@ -8,7 +8,9 @@ fields, aad = "<stream id>/<version>/<topic>")``.
 
 Side tables live in the same database as the events and are written in the same transaction:
 ``traject_person_index`` (person id, keyed hash of the BSN), ``traject_idempotency`` and
-``traject_external_refs`` (a source system's key for a person, written by ``traject import``).
+``traject_external_refs`` (a source system's key for a person, written by ``traject import``)
+and ``traject_stream_links`` (which streams name a household's referent or enrol in an AMIF
+project: :func:`stream_links`).
 ``traject_data_keys`` and ``traject_settings`` are written on their own.
 
 Erasure overwrites a data key's row with a tombstone and, in the same transaction, removes the
@@ -28,7 +30,7 @@ from __future__ import annotations
 import base64
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
@@ -63,7 +65,13 @@ from ledger.errors import (
     MasterKeyError,
     MasterKeyRotatedError,
 )
-from ledger.events import EventCorrected, TrajectEvent
+from ledger.events import (
+    EventCorrected,
+    ParticipantEnrolled,
+    PersonRegistered,
+    TrajectEvent,
+    project_stream_id,
+)
 
 PII_KEY = "_pii"
 CORRECTION_TOPIC = get_topic(EventCorrected)
@@ -433,6 +441,16 @@ SIDE_TABLES = (
     " source_key TEXT PRIMARY KEY, person_id TEXT NOT NULL)",
 )
 EXTERNAL_REFS_TABLE = SIDE_TABLES[-1]  # added after the first release: see ensure_external_refs
+STREAM_LINKS = "traject_stream_links"
+STREAM_LINKS_TABLE = (
+    "CREATE TABLE {p}traject_stream_links ("
+    " target TEXT NOT NULL, stream_id TEXT NOT NULL, PRIMARY KEY (target, stream_id))"
+)
+"""Made and filled in one transaction (``ensure_stream_links``): while it is there, it holds
+the links of every stored event."""
+LINK_STATEMENT = "INSERT INTO {p}traject_stream_links VALUES (?, ?) ON CONFLICT DO NOTHING"
+LINKED_TOPICS = (get_topic(PersonRegistered), get_topic(ParticipantEnrolled), CORRECTION_TOPIC)
+"""The stored topics whose events can link a stream to a household or a project."""
 SETTING_STATEMENT = (
     "INSERT INTO {p}traject_settings VALUES (?, ?)"
     " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
@@ -447,7 +465,8 @@ DUPLICATE_BSN_MESSAGE = (
     "(`traject correct PERSON 1 --set bsn=…`) and rotate again; nothing was changed"
 )
 ROTATION_PAGE = 1000
-"""Rows of the key table or the person index re-keyed per step of a rotation."""
+"""Rows of the key table or the person index re-keyed per step of a rotation (and stored
+events read per step of filling ``traject_stream_links``)."""
 PURGE_PENDING = "erasure_purge_pending"
 """The setting an erasure writes with its tombstone: ``<time> <stream id>`` of the latest erasure
 whose old key bytes may still be in the database's files; removed by a purge that saw it."""
@@ -621,6 +640,119 @@ class TrajectTables:
 
     _notification_column = "notification_id"
     """The events table's column of notification ids."""
+
+    # stream links --------------------------------------------------------------------------
+
+    stream_links_seen = False
+    """Whether ``traject_stream_links`` was seen to exist (it is never dropped once made)."""
+    stream_links_refused = False
+    """Whether this process was refused making it (then its checks scan)."""
+
+    def _insert_links(self, cursor: Any, stored_events: Sequence[StoredEvent]) -> None:
+        """Add the stream links of ``stored_events`` (:func:`stream_links`), in the append's
+        transaction, once the events table's write lock is held: the table is made and filled
+        under that lock too (:meth:`ensure_stream_links`), so an append either comes before it
+        (and is filled in) or sees it here. A ledger without it gets none (the checks scan)."""
+        rows = [row for stored in stored_events for row in stream_links(stored)]
+        if not rows or not self._links_exist(cursor):
+            return
+        cursor.executemany(self._sql(LINK_STATEMENT), rows)
+
+    def _links_exist(self, cursor: Any) -> bool:
+        if not self.stream_links_seen:
+            self.stream_links_seen = self._table_exists(cursor, STREAM_LINKS)
+        return self.stream_links_seen
+
+    def _table_exists(self, cursor: Any, name: str) -> bool:
+        """Store-specific: whether the table ``name`` exists, as ``cursor``'s transaction sees."""
+        raise NotImplementedError
+
+    def has_stream_links(self) -> bool:
+        """Whether ``traject_stream_links`` exists: then it holds every stored event's links."""
+        if not self.stream_links_seen:
+            with self._side(commit=False) as cursor:
+                self._links_exist(cursor)
+        return self.stream_links_seen
+
+    def ensure_stream_links(self) -> bool:
+        """Make ``traject_stream_links`` and fill it from the stored events, in one transaction
+        that holds appends off (a ledger made by an earlier release has none). Interrupted, it
+        leaves nothing; run again, or once it is there, it does nothing. True when the table
+        is there; False when this user may not make it or appends held it up longer than the
+        lock timeout (PostgreSQL: only the tables' owner creates tables, and `traject admin
+        roles` makes it): the checks then scan the events table.
+        """
+        if self.stream_links_seen:
+            return True
+        if self.stream_links_refused:
+            return False
+        try:
+            with self._appends_held() as cursor:
+                if self._links_exist(cursor):
+                    return True
+                cursor.execute(self._sql(STREAM_LINKS_TABLE))
+                found: set[tuple[str, str]] = set()
+                for page in self._linked_pages(cursor):
+                    found.update(row for e in page for row in stream_links(e))
+                if found:
+                    cursor.executemany(self._sql(LINK_STATEMENT), sorted(found))
+        except (OperationalError, ProgrammingError) as error:
+            if not self._links_refused(error):
+                raise
+            self.stream_links_refused = True  # not asked again by this process
+            return False
+        self.stream_links_seen = True
+        return True
+
+    def _linked_pages(self, cursor: Any) -> Iterator[list[StoredEvent]]:
+        """The stored events of :data:`LINKED_TOPICS`, a page at a time in notification order
+        (never all in memory); a row emptied by hand (state NULL) is left out, as it links
+        nothing."""
+        column = self._notification_column
+        statement = self._sql(
+            f"SELECT {column} AS position, originator_id, originator_version, topic, state"
+            f" FROM {self._events_table()} WHERE {column} > ?"
+            f" AND topic IN ({', '.join('?' * len(LINKED_TOPICS))})"
+            f" ORDER BY {column} LIMIT ?"
+        )
+        last = 0
+        while True:
+            cursor.execute(statement, [last, *LINKED_TOPICS, ROTATION_PAGE])
+            rows = list(cursor.fetchall())
+            if not rows:
+                return
+            yield _stored_events(r for r in rows if r["state"] is not None)
+            last = rows[-1]["position"]
+
+    @contextmanager
+    def _appends_held(self) -> Iterator[Any]:
+        """Store-specific: a transaction that holds the events table's write lock."""
+        raise NotImplementedError
+        yield
+
+    def _links_refused(self, error: BaseException) -> bool:
+        """Whether ``error`` is this user not being allowed to make the table, or the lock
+        not granted in time (the checks then scan)."""
+        return False
+
+    def select_linked_streams(self, target: UUID, topics: Sequence[str]) -> list[StoredEvent]:
+        """The stored events of ``topics`` on the streams linked to ``target`` (a household's
+        referent, or a project's stream id) in ``traject_stream_links``, each stream's in
+        version order. The table must exist (:meth:`has_stream_links`)."""
+        marks = ", ".join("?" * len(topics))
+        with self._side(commit=False) as cursor:
+            self._without_jit(cursor)
+            cursor.execute(
+                self._sql(
+                    f"SELECT originator_id, originator_version, topic, state FROM"
+                    f" {self._events_table()} WHERE originator_id IN"
+                    f" (SELECT {self._stream_of('stream_id')} FROM {{p}}{STREAM_LINKS}"
+                    f" WHERE target = ?) AND topic IN ({marks})"
+                    " ORDER BY originator_id, originator_version"
+                ),
+                [str(target), *topics],
+            )
+            return _stored_events(cursor.fetchall())
 
     def _insert_side_rows(self, cursor: Any, kwargs: dict[str, Any]) -> None:
         for _table, statement, rows in self._side_rows(kwargs):
@@ -1105,6 +1237,41 @@ class TrajectTables:
         return None if row is None else (UUID(row["stream_id"]), int(row["version"]))
 
 
+def stream_links(stored: StoredEvent) -> list[tuple[str, str]]:
+    """The (target, stream id) rows of ``traject_stream_links`` that a stored event adds: a
+    registration's ``household_id`` (its referent's person id) and an enrolment's project
+    (the project's stream id), and the same fields among a correction's ``changes``. Neither
+    is a personal field: the ids are in clear in the event's stored bytes too.
+
+    A superset of the links in effect: a stream named once stays linked, and the checks that
+    read the linked streams (``household_members``, ``effective_enrolments``) apply every
+    correction and retraction. Bytes that are not a JSON object (altered by hand) add none;
+    the check that reads the stream names them.
+    """
+    if stored.topic not in LINKED_TOPICS:
+        return []
+    try:
+        state = orjson.loads(stored.state)
+    except (orjson.JSONDecodeError, TypeError):
+        return []
+    if state.__class__ is not dict:
+        return []
+    fields = state.get("changes") if stored.topic == CORRECTION_TOPIC else state
+    if fields.__class__ is not dict:
+        return []
+    targets: list[UUID] = []
+    household = fields.get("household_id")
+    if household is not None:
+        with suppress(ValueError):  # not an id: the model refuses it
+            targets.append(UUID(str(household)))
+    project = fields.get("project_id")
+    if isinstance(project, str):
+        targets.append(project_stream_id(project))
+    stream_id = stored.originator_id
+    stream = str(stream_id if isinstance(stream_id, UUID) else UUID(stream_id))
+    return [(str(target), stream) for target in targets]
+
+
 def names_uuid(state: bytes, wanted: UUID) -> bool:
     """Whether a stored event's bytes may name ``wanted``: its 32 hex digits appear once
     hyphens are taken out and capitals lowered, as in every way a UUID is written (hyphenated,
@@ -1248,6 +1415,19 @@ class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
 
     _notification_column = "rowid"  # the library's SQLite notification ids
 
+    def create_table(self) -> None:
+        super().create_table()
+        self.ensure_stream_links()
+
+    def _table_exists(self, cursor: Any, name: str) -> bool:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name])
+        return cursor.fetchone() is not None
+
+    @contextmanager
+    def _appends_held(self) -> Iterator[Any]:
+        with self._rotation() as cursor:  # BEGIN IMMEDIATE: the write lock, at once
+            yield cursor
+
     def _events_table(self) -> str:
         return str(self.events_table_name)
 
@@ -1269,6 +1449,7 @@ class TrajectSQLiteRecorder(TrajectTables, SQLiteApplicationRecorder):
             notification_ids = super()._insert_events(c, stored_events, **kwargs)
         self._insert_side_rows(c, kwargs)
         # the first insert took the database's write lock
+        self._insert_links(c, stored_events)
         self._check_guards(c, kwargs, stored_events)
         return notification_ids
 

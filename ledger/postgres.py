@@ -22,6 +22,7 @@ from ledger.errors import (
     MalformedEventError,
     causes,
     connection_lost,
+    permission_error,
     server_error,
     sqlstate_error,
 )
@@ -33,6 +34,7 @@ from ledger.persistence import (
     SETTING_STATEMENT,
     SHRED_STATEMENT,
     SIDE_TABLES,
+    STREAM_LINKS,
     TrajectTables,
     writes_keyed_rows,
 )
@@ -189,6 +191,7 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 f" BEFORE TRUNCATE ON {self.events_table}"
                 f" FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
             )
+        self.ensure_stream_links()
 
     @retried
     def insert_events(
@@ -224,6 +227,7 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
             self._lock_table(cursor)
             cursor.execute(self.insert_events_statement, (rows,), prepare=True)
             ids = [row["notification_id"] for row in cursor.fetchall()]
+            self._insert_links(cursor, stored_events)
             self._check_guards(cursor, kwargs, stored_events)
             return ids
 
@@ -252,6 +256,7 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 copy.set_types(["uuid", "int8", "text", "bytea"])
                 for e in stored_events:
                     copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
+            self._insert_links(cursor, stored_events)
             self._check_guards(cursor, kwargs, stored_events)
 
     def _in_values(self, statement: str, values: Sequence[Any]) -> list[Any]:
@@ -280,7 +285,8 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
         does not keep planning for the empty tables it last saw; PostgreSQL skips, with a
         warning, the tables the connected user does not own.
         """
-        tables = [self.events_table_name, *LOOKUP_TABLES]
+        links = [STREAM_LINKS] if self.has_stream_links() else []
+        tables = [self.events_table_name, *LOOKUP_TABLES, *links]
         with self.datastore.transaction(commit=True) as cursor:
             for table in tables:
                 cursor.execute(f"ANALYZE {self.prefix}{table}")
@@ -449,6 +455,23 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
 
     def _events_table(self) -> str:
         return str(self.events_table)
+
+    def _table_exists(self, cursor: Any, name: str) -> bool:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL AS found", [f"{self.prefix}{name}"])
+        return bool(cursor.fetchone()["found"])
+
+    @contextmanager
+    def _appends_held(self) -> Iterator[Any]:
+        """The lock every append takes (EXCLUSIVE: reads go on), waiting no longer than the
+        lock timeout."""
+        with self._locked(self.events_table, "EXCLUSIVE") as cursor:
+            yield cursor
+
+    def _links_refused(self, error: BaseException) -> bool:
+        return (
+            permission_error(error) is not None
+            or sqlstate_error(error, LOCK_NOT_AVAILABLE) is not None
+        )
 
     @retried
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:

@@ -25,7 +25,8 @@ client number) in the transaction that destroys their data key. Only the owner (
 ``traject admin roles``) can alter or drop a table. Rebuilding a read model creates new
 tables: default privileges (``ALTER DEFAULT PRIVILEGES``) give them the same grants, so they
 survive a rebuild. Re-run ``traject admin roles`` after an upgrade of traject: it re-applies
-every grant and revokes the analyst's access to every table that is not a read model's.
+every grant and revokes the analyst's access to every table that is not a read model's, and
+makes the side tables a release added (``traject_stream_links``).
 """
 
 from __future__ import annotations
@@ -167,6 +168,9 @@ def grant_roles(
         raise RolesError(msg)
     schema = recorder.datastore.schema or "public"
     readable = {*read_model_tables, *PROJECTION_STATE_TABLES}
+    # a ledger of an earlier release gets its stream links here, where the owner connects:
+    # staff may not make the table, and their household checks scan the events until then
+    app.tables.ensure_stream_links()
     try:
         with (
             recorder.datastore.get_connection() as connection,

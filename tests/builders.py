@@ -41,6 +41,21 @@ def person_fields(**overrides: Any) -> dict[str, Any]:
     return fields | overrides
 
 
+def linked_person(app: Any, **overrides: Any) -> UUID:
+    """A person registered in ``app`` (``person_fields`` with ``overrides``), with a permit
+    and linked by the COA for 2024H1: ready to be housed (version 3)."""
+    person: UUID = app.register_person(**person_fields(**overrides)).stream_id
+    app.record(
+        person,
+        ev.ResidencePermitRecorded,
+        occurred_on=date(2023, 11, 1),
+        permit_kind="asiel_bt",
+        notified_on=date(2023, 11, 3),
+    )
+    app.record(person, ev.CoaLinked, occurred_on=date(2024, 1, 15), taakstelling_period="2024H1")
+    return person
+
+
 def recorded_at(day: date) -> datetime:
     """Noon UTC on ``day``: the moment a fact recorded on its own day was recorded."""
     return datetime.combine(day, time(12), tzinfo=UTC)

@@ -13,6 +13,7 @@ from builders import (
     enrolment_fields,
     fresh_bsn,
     fresh_v_number,
+    linked_person,
     person_fields,
     pip_fields,
     project_fields,
@@ -41,19 +42,6 @@ from ledger.errors import (
 
 def register(app, **overrides) -> UUID:
     return app.register_person(**person_fields(**overrides)).stream_id
-
-
-def linked_person(app, **overrides) -> UUID:
-    person = register(app, **overrides)
-    app.record(
-        person,
-        ev.ResidencePermitRecorded,
-        occurred_on=date(2023, 11, 1),
-        permit_kind="asiel_bt",
-        notified_on=date(2023, 11, 3),
-    )
-    app.record(person, ev.CoaLinked, occurred_on=date(2024, 1, 15), taakstelling_period="2024H1")
-    return person
 
 
 def assess(app, person, rung=3, **fields):

@@ -590,3 +590,42 @@ def test_an_analyst_without_a_key_is_told_only_the_owner_rebuilds_not_that_a_key
         f"rebuild creates tables and puts them in place of the live ones): {users[ANALYST]} "
         "does not own them. Run the rebuild as postgres; nothing was changed\n"
     )
+
+
+def test_staff_check_households_by_a_scan_until_the_owner_makes_the_stream_links(
+    postgres_schemas: PostgresSchemas, tmp_path: Path
+) -> None:
+    """A ledger of an earlier release has no ``traject_stream_links``, and staff may not make
+    it: their household checks scan the events table and refuse the same, until the owner's
+    `traject admin roles` makes and fills it."""
+    with roles_and_users(postgres_schemas, tmp_path, reported=False) as ledger:
+        owner, s = ledger["owner"], ledger["schema"]
+        links = f'"{s}".traject_stream_links'
+        admin = postgres_schemas.connection
+        admin.execute(f"DROP TABLE {links}")  # as an earlier release made the ledger
+        staff = Traject(as_user(ledger["url"], ledger["users"][STAFF]), owner.key_file)
+        referent = staff.linked_person()
+        staff.ok("record", "housed", referent, "--on", days_ago(8), "--housing-kind",
+                 "regulier", "--route", "koppeling")  # fmt: skip
+        member = staff.register("--birth-date", "1990-04-02", "--sex", "f", "--nationality",
+                                "SY", "--household-id", referent)  # fmt: skip
+        staff.ok("record", "housed", member, "--on", days_ago(6), "--housing-kind", "regulier",
+                 "--route", "nareis")  # fmt: skip
+        refusal = f"nareis before that: {member} on {days_ago(6)} (v2)"
+        retraction = ("retract", referent, "4", "--reason", "wrong person")
+        result = staff(*retraction)
+        assert result.exit_code == 1
+        assert refusal in result.stderr
+        (exists,) = admin.execute(f"SELECT to_regclass('{links}') IS NOT NULL").fetchone()
+        assert exists is False
+        owner.ok("admin", "roles")
+        rows = admin.execute(f"SELECT target, stream_id FROM {links}").fetchall()
+        assert rows == [(referent, member)]
+        result = staff(*retraction)
+        assert result.exit_code == 1
+        assert refusal in result.stderr
+        # staff write the links of what they record from then on
+        joined = staff.register("--birth-date", "1992-04-02", "--sex", "m", "--nationality",
+                                "SY", "--household-id", referent)  # fmt: skip
+        rows = admin.execute(f"SELECT stream_id FROM {links} ORDER BY stream_id").fetchall()
+        assert rows == sorted([(member,), (joined,)])

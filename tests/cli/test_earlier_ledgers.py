@@ -15,10 +15,15 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from cli_helpers import Traject, days_ago, refused
 from pg_schemas import PostgresSchemas
+
+from ledger.application import TrajectoryLedger
+from ledger.config import parse_database_url
+from ledger.crypto import read_key_file
 
 LEDGERS = Path(__file__).parent.parent / "data" / "ledgers"
 POSTGRES_DUMP = "ledger.sql.gz"  # pg_dump's plain SQL of the ledger's schema, gzipped
@@ -122,3 +127,36 @@ def test_read_models_build_from_a_release_and_new_facts_follow_its_own(
     verified = traject.json("audit", "verify")
     assert verified["ok"] is True
     assert verified["events"] == made["events"] + (made["person"] is not None)
+
+
+def test_a_releases_stream_links_are_filled_once_and_find_what_a_scan_finds(
+    release: tuple[Traject, dict[str, Any]],
+) -> None:
+    """A release made no ``traject_stream_links``: the first household or enrolment check
+    makes and fills it from the stored events, and each household and project it names has
+    the members and enrolments that a scan of the events table finds; the events stay as
+    they were (the release's checkpoints still verify)."""
+    traject, made = release
+    env = {**parse_database_url(traject.database_url).library_env, "CREATE_TABLE": "no"}
+    key = read_key_file(traject.key_file)
+    ledger, scan = TrajectoryLedger(env, key), TrajectoryLedger(env, key)
+    try:
+        assert ledger.tables.has_stream_links() is False
+        scan.tables.stream_links_refused = True  # as a user who may not make it: scans
+        members = ledger.household_members(UUID(made["person"]))
+        assert ledger.tables.has_stream_links() is True
+        assert members == scan.household_members(UUID(made["person"]))
+        rows = ledger.tables._all("SELECT target, stream_id FROM {p}traject_stream_links", [])
+        for target in {UUID(row["target"]) for row in rows}:
+            assert ledger.household_members(target) == scan.household_members(target)
+            assert ledger.enrolments(target) == scan.enrolments(target)
+        assert scan.tables.has_stream_links() is True  # made by the other: it reads it now
+    finally:
+        ledger.close()
+        scan.close()
+    kept = sorted(str(path) for path in made["dir"].glob("checkpoint-*.txt"))
+    checkpoints = [arg for path in kept for arg in ("--checkpoint", path)]
+    public_key = str(made["dir"] / "auditor.pub")
+    result = traject.json("audit", "verify", "--public-key", public_key, *checkpoints)
+    assert result["ok"] is True, result["problems"]
+    assert result["events"] == made["events"]
