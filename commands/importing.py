@@ -375,6 +375,8 @@ def _converter(
             return _convert(param_type, name, value)
 
         return to_choice
+    if isinstance(param_type, MunicipalityType):
+        return _municipality(param_type, name, expected)
     if isinstance(param_type, PatternType):
         pattern, upper = re.compile(param_type.pattern), param_type.upper
 
@@ -396,6 +398,24 @@ def _converter(
         return value
 
     return to_value
+
+
+def _municipality(param_type: MunicipalityType, name: str, expected: str) -> Converter:
+    """A municipality field: each text the CBS list accepted kept with its code, so a file's
+    thousands of lines with the same few municipalities look each one up once (the list is
+    the package's data: the code a text resolves to never changes while traject runs)."""
+    codes: dict[str, Any] = {}
+
+    def to_code(value: Any) -> Any:
+        if isinstance(value, str):
+            code = codes.get(value)
+            if code is None:
+                code = codes[value] = _convert(param_type, name, value)  # refused: not kept
+            return code
+        _refuse_scalar(name, expected, value)
+        return value
+
+    return to_code
 
 
 SKIP = None  # in a plan: a key of the line that is not an event field (kind, subject, …)
@@ -716,8 +736,12 @@ def field_of(message: str) -> tuple[str, str]:
 
 
 def _decode(number: int, line: str | dict[str, Any], source: str) -> tuple[dict[str, Any], str]:
-    """The line's object and the key it gets when it names none (see :func:`without_recorder`)."""
+    """The line's object and its idempotency key: the one it names, else the one derived from
+    its text (see :func:`without_recorder`), made only then."""
     if isinstance(line, dict):
+        own = line.get("idempotency_key")
+        if isinstance(own, str):
+            return line, own
         text = orjson.dumps(without_recorder(line), option=orjson.OPT_SORT_KEYS).decode()
         return line, line_key(source, number, text)
     try:
@@ -731,6 +755,9 @@ def _decode(number: int, line: str | dict[str, Any], source: str) -> tuple[dict[
         problems = nul_problems(record)
         if problems:
             raise LineRejectedError(problems)
+    own = record.get("idempotency_key")
+    if isinstance(own, str):
+        return record, own
     keyed = without_recorder(record)
     text = line if keyed is record else orjson.dumps(keyed).decode()
     return record, line_key(source, number, text)
@@ -788,7 +815,10 @@ def refuse_repeated_keys(text: str, value: Any, path: str = "") -> None:
         LineRejectedError: the keys given twice, by path (``changes.sex``; ``path`` is the
             prefix of a CSV cell's, ``changes.``), with both values.
     """
-    if _key_ends(text) <= _key_count(value):
+    ends = _key_ends(text)
+    if type(value) is dict and ends <= len(value):
+        return  # no more key ends than the object's own keys: a flat line's case, told first
+    if ends <= _key_count(value):
         return
     repeated: dict[int, list[tuple[str, Any, Any]]] = {}  # by id() of the object
 

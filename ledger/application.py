@@ -263,19 +263,23 @@ def corrections_in_short(trajectory: Trajectory) -> str:
     return "; ".join(parts)
 
 
-def check_recorded_at(aggregate: StreamAggregate, event: ev.TrajectEvent) -> None:
+def check_recorded_at(
+    aggregate: StreamAggregate, event: ev.TrajectEvent, earlier: datetime | None = None
+) -> None:
     """The rules for a recorded time given by an import (``recorded_at``), not by the clock.
 
     It is the source's statement of when it recorded the fact; it must be aware, not in the
     future, not before the day the fact happened (Dutch time), and not before the last recorded
-    time of the stream, so each stream's recorded times stay in order.
+    time of the stream, so each stream's recorded times stay in order. ``earlier`` is a reading
+    of the clock taken before (a batch's): a time not after it is not in the future, and the
+    clock is read again only for one after it.
 
     Raises:
         RuleViolationError: field ``recorded_at``.
     """
     kind = type(event).__name__
     moment = event.timestamp
-    if moment > datetime.now(UTC):
+    if (earlier is None or moment > earlier) and moment > datetime.now(UTC):
         raise RuleViolationError(kind, "recorded_at", "must not be in the future")
     if recorded_day(event) < event.occurred_on:
         raise RuleViolationError(
@@ -1276,7 +1280,11 @@ class TrajectoryLedger(Application[UUID]):
         recorded_at: datetime | None = None,
     ) -> ev.TrajectEvent:
         now = datetime.now(UTC) if recorded_at is None else recorded_at
-        fields = {k: v for k, v in given.items() if v is not None and v != ()}
+        # None and an empty tuple are "not given" (a type test first: ``v != ()`` on an amount
+        # or a date asks both sides to compare, for every field of every fact)
+        fields = {
+            k: v for k, v in given.items() if v is not None and not (isinstance(v, tuple) and not v)
+        }
         if "recorded_by" not in fields:
             fields["recorded_by"] = default_actor()
         if issubclass(kind, ev.CONTROL_EVENTS):
@@ -1292,16 +1300,12 @@ class TrajectoryLedger(Application[UUID]):
         if isinstance(fields.get("occurred_on"), str):
             with contextlib.suppress(ValueError):  # the model reports a bad date
                 fields["occurred_on"] = date.fromisoformat(fields["occurred_on"])
-        fields = aggregate.derive(kind, fields)
+        fields = aggregate.derive(kind, fields)  # this call's own dict: completed in place
+        fields["originator_id"] = aggregate.id
+        fields["originator_version"] = aggregate.version + 1
+        fields["timestamp"] = now
         try:
-            return kind.model_validate(
-                {
-                    **fields,
-                    "originator_id": aggregate.id,
-                    "originator_version": aggregate.version + 1,
-                    "timestamp": now,
-                }
-            )
+            return kind.model_validate(fields)
         except ValidationError as error:
             raise ValidationFailedError(kind.__name__, validation_problems(error)) from None
 

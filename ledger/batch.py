@@ -264,7 +264,7 @@ class BatchWriter:
         given = self._given(item, aggregate, stream_id)
         event = self.app.build_event(aggregate, kind, given, moment)
         if item.recorded_at is not None:
-            check_recorded_at(aggregate, event)
+            check_recorded_at(aggregate, event, self.now)
         if type(event) in ACROSS_STREAMS:
             self._check_across_streams(aggregate, event, stream_id)
         if isinstance(aggregate, Trajectory):

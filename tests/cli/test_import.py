@@ -777,6 +777,30 @@ def test_a_coded_value_is_read_as_the_command_line_reads_it() -> None:
     ]
 
 
+def test_a_municipality_is_read_alike_on_every_line_that_names_it() -> None:
+    """A file names the same few municipalities on thousands of lines: a name or code the CBS
+    list accepts gives its code each time it is seen, and one the list refuses is refused each
+    time, with the list's message (nothing refused is kept as read)."""
+    line = MORE[0]
+    refused_text = (
+        "'Amsterdm' is not a municipality in the CBS list of 2025: give a CBS code such as "
+        "GM0363 or a name such as Amsterdam; did you mean Amsterdam?"
+    )
+    for _ in range(2):
+        assert parse_line(line | {"municipality": "Den Bosch"}, "k").fields["municipality"] == (
+            "GM0796"
+        )
+        assert parse_line(line | {"municipality": "gm0363"}, "k").fields["municipality"] == (
+            "GM0363"
+        )
+        with pytest.raises(LineRejectedError) as refused:
+            parse_line(line | {"municipality": "Amsterdm"}, "k")
+        assert refused.value.problems == [("municipality", refused_text)]
+        with pytest.raises(LineRejectedError) as refused:
+            parse_line(line | {"municipality": 363}, "k")
+        assert refused.value.problems == [("municipality", "expected text, got 363")]
+
+
 BREAKING = [
     {"kind": "event-retracted", "person": "C-1001", "target": 3, "reason": "linked by mistake"},
     {

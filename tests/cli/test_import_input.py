@@ -16,6 +16,8 @@ from uuid import uuid4
 import pytest
 from cli_helpers import Traject, days_ago, last_line
 
+from commands.importing import LineRejectedError, refuse_repeated_keys
+
 BOM = "\ufeff"
 DAY = days_ago(3)
 
@@ -564,6 +566,19 @@ def test_a_key_given_twice_in_a_json_line_rejects_it_with_both_values_kept(
     assert ledger.json("timeline", person)["events"][-1]["recorded"]["fields"]["assessor"] == (
         'x ": y":'
     )
+
+
+def test_a_key_given_twice_in_an_object_within_a_list_is_found() -> None:
+    """A CSV cell may hold a JSON list: its elements are not keys, so an object in it that gives
+    a key twice is found however many elements the list has."""
+    text = '[1, 2, 3, 4, {"rung": 4, "rung": 5}]'
+    with pytest.raises(LineRejectedError) as refused:
+        refuse_repeated_keys(text, json.loads(text), "changes.")
+    assert refused.value.problems == [
+        ("changes.rung", "given twice in the line (4, then 5): give it once")
+    ]
+    quoted = '[1, 2, {"rung": 4, "note": "a\\": b"}]'  # a text value holding a key's end
+    refuse_repeated_keys(quoted, json.loads(quoted), "changes.")
 
 
 def test_a_rejects_file_that_cannot_be_written_refuses_the_import_before_it_writes(
