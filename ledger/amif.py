@@ -16,6 +16,7 @@ day; per municipality means the municipality of the enrolment.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -256,6 +257,9 @@ def _period_inside(text: str, period: _Span) -> bool:
 class _Person:
     enrolment: Fact
     facts: list[Fact] = field(default_factory=list)
+    # the language assessments up to a date (see :func:`_language`): an indicator and the
+    # participant's row both read them
+    languages: dict[date, tuple[Fact | None, Fact | None, bool]] = field(default_factory=dict)
 
     @functools.cached_property
     def by_kind(self) -> dict[str, list[Fact]]:
@@ -287,15 +291,8 @@ class _Counter:
         self.facts.update(person.enrolment.refs)
 
     def value(self, indicator: Any) -> IndicatorValue:
-        places = sorted(set(self.cumulative.values()))
-        by = tuple(
-            (
-                place,
-                sum(1 for m in self.period.values() if m == place),
-                sum(1 for m in self.cumulative.values() if m == place),
-            )
-            for place in places
-        )
+        period, cumulative = Counter(self.period.values()), Counter(self.cumulative.values())
+        by = tuple((place, period[place], cumulative[place]) for place in sorted(cumulative))
         return IndicatorValue(
             indicator.code,
             indicator.wording,
@@ -309,7 +306,14 @@ class _Counter:
 
 def _language(person: _Person, end: date) -> tuple[Fact | None, Fact | None, bool]:
     """Earliest entry and latest exit assessment up to ``end`` (same skill), and whether the
-    exit is at least one CEFR level above the entry."""
+    exit is at least one CEFR level above the entry (computed once per person and date)."""
+    found = person.languages.get(end)
+    if found is None:
+        found = person.languages[end] = _assessed_language(person, end)
+    return found
+
+
+def _assessed_language(person: _Person, end: date) -> tuple[Fact | None, Fact | None, bool]:
     assessed = sorted(
         (f for f in person.by_kind.get("LanguageLevelAssessed", ()) if f.occurred_on <= end),
         key=lambda f: (f.occurred_on, f.version),

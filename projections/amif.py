@@ -18,6 +18,8 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
+from operator import attrgetter
 from typing import Any, ClassVar
 
 import orjson
@@ -37,6 +39,7 @@ from projections.base import (
     Views,
     catch_up,
     checked_on_failure,
+    collector_paused,
     not_covered,
     timestamp_text,
 )
@@ -122,25 +125,30 @@ def _facts(views: Views, project: str, as_known_at: datetime | None) -> list[Fac
     with checked_on_failure(views, lambda: {str(row[0]) for row in current}):
         for stream_id, version, revision, kind, occurred_on, municipality, _, _, payload in current:
             key = (str(stream_id), int(version))
-            chain = corrections.get(key, {})
-            refs = [f"{stream_id}:{version}"] + [
-                f"{stream_id}:{chain[r]}" for r in range(int(revision)) if r in chain
-            ]
+            refs: tuple[str, ...] = (f"{stream_id}:{version}",)
+            if revision:  # a corrected fact: the corrections that gave it its values
+                chain = corrections.get(key, {})
+                refs += tuple(f"{stream_id}:{chain[r]}" for r in range(int(revision)) if r in chain)
             facts.append(
                 Fact(
                     stream_id=key[0],
                     version=key[1],
                     kind=str(kind),
-                    occurred_on=date.fromisoformat(str(occurred_on)),
+                    occurred_on=_day(str(occurred_on)),
                     municipality=str(municipality),
                     payload=orjson.loads(payload),
-                    refs=tuple(refs),
+                    refs=refs,
                 )
             )
-    facts.sort(key=lambda f: (f.stream_id, f.version))
+    facts.sort(key=_fact_order)
     return facts
 
 
+_day = lru_cache(maxsize=8192)(date.fromisoformat)  # few distinct dates: parse each once
+_fact_order = attrgetter("stream_id", "version")
+
+
+@collector_paused()
 def amif(
     views: Views, project: str, period: Period, *, as_known_at: datetime | None = None
 ) -> AmifReport:

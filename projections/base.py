@@ -1824,7 +1824,7 @@ def rebuild_many(
             views, groups, run_ids, top, page_size=page_size, progress=progress, timings=timings
         )
     else:
-        with views.bulk(), _young_collections_only():
+        with views.bulk(), collector_paused():
             digests, seen = _build(
                 views,
                 projections,
@@ -2088,7 +2088,7 @@ def _group_worker(job: _GroupJob, messages: Any) -> None:
                     raise SystemExit(msg)
                 messages.put(("progress", job.index, done))
 
-            with views.bulk(), _young_collections_only():
+            with views.bulk(), collector_paused():
                 digests, seen = _build(
                     views,
                     job.projections,
@@ -2264,12 +2264,19 @@ def _create_new_tables(
 
 
 @contextmanager
-def _young_collections_only() -> Iterator[None]:
-    """Pause Python's automatic cyclic garbage collection (the caller collects young objects
-    after each page). A page allocates hundreds of thousands of dicts and lists, which
-    triggered collections that walked every live object again and again (decoding took four
-    times as long); the rows hold no reference cycles and are freed as soon as they are
-    written."""
+def collector_paused() -> Iterator[None]:
+    """Pause Python's automatic cyclic garbage collection for the block (nested: the outer
+    pause holds), then restore it.
+
+    A rebuild's page, or a report over a large ledger, allocates hundreds of thousands of
+    tuples, dicts and dataclasses that live until the block ends. The automatic collections
+    (one each few hundred allocations) walked them, and every live object, again and again:
+    decoding a page took four times as long, and a report spent a third of its time on them.
+    These objects hold no reference cycles (they are freed by reference counting); a rebuild
+    collects young objects after each page, and whatever cycles a report made are collected
+    once the collector runs again. Also a decorator (``@collector_paused()``): every report
+    query is one.
+    """
     if not gc.isenabled():
         yield
         return

@@ -34,6 +34,7 @@ from projections.base import (
     Tx,
     Views,
     catch_up,
+    collector_paused,
     known_at_clause,
     timestamp_text,
 )
@@ -127,6 +128,7 @@ def _contains(value: str | None, wanted: str | None) -> bool:
     return wanted is None or (value is not None and wanted.casefold() in value.casefold())
 
 
+@collector_paused()
 def find_candidates(
     views: Views,
     on: date,

@@ -65,6 +65,7 @@ from projections.base import (
     Views,
     catch_up,
     checked_on_failure,
+    collector_paused,
     known_at_clause,
     timestamp_text,
     undated_streams,
@@ -380,6 +381,7 @@ def _rows(views: Views, on: date, as_known_at: datetime | None) -> list[Caseload
         )
 
 
+@collector_paused()
 def caseload(
     views: Views,
     on: date,
@@ -479,9 +481,10 @@ _rules_on = lru_cache(maxsize=64)(rules_on)  # once per report date, not once pe
 _iso = lru_cache(maxsize=64)(date.isoformat)  # once per report date, not once per person
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16384)
 def _months_before(on: date, months: int) -> date:
-    """``on`` less ``months`` months (one computation per report, not one per person)."""
+    """``on`` less ``months`` months (few distinct dates: one computation each, not one per
+    person)."""
     return add_months(on, -months)
 
 
@@ -494,11 +497,15 @@ def _duty_signals(status: InburgeringStatus, on: date, r: RuleSet) -> list[Signa
         text = "overdue since" if on > due else "due on"
         found.append(Signal("pip_due", due.isoformat(), f"PIP v1 {text} {due}"))
     pvt = status.pvt_deadline
-    if status.pvt_on is None and pvt is not None and on >= add_months(pvt, -r.pvt_warning_months):
+    if (
+        status.pvt_on is None
+        and pvt is not None
+        and on >= _months_before(pvt, r.pvt_warning_months)
+    ):
         text = "passed on" if on > pvt else "due by"
         found.append(Signal("pvt_due", pvt.isoformat(), f"PVT ({status.regime}) {text} {pvt}"))
     end = status.term_end
-    if end is not None and on >= add_months(end, -r.term_warning_months):
+    if end is not None and on >= _months_before(end, r.term_warning_months):
         text = "ended on" if on > end else "ends on"
         extended = " (extended)" if status.extended_to is not None else ""
         found.append(
@@ -665,6 +672,7 @@ def _counts(groups: tuple[str, ...], values: Iterable[str]) -> tuple[GroupCount,
     return tuple(GroupCount(group, n) for group, n in counted.items())
 
 
+@collector_paused()
 def caseload_report(
     views: Views,
     on: date,

@@ -38,6 +38,7 @@ from projections.base import (
     Views,
     catch_up,
     check_streams,
+    collector_paused,
     known_at_clause,
     timestamp_text,
 )
@@ -98,6 +99,7 @@ def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
+@collector_paused()
 def cohort(
     views: Views,
     year: int,

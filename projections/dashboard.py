@@ -24,7 +24,7 @@ from datetime import datetime
 
 from ledger.municipalities import name_of
 from ledger.values import Period
-from projections.base import Views, catch_up, timestamp_text
+from projections.base import Views, catch_up, collector_paused, timestamp_text
 from projections.caseload import (
     CASELOAD,
     DEADLINE_SIGNALS,
@@ -213,6 +213,7 @@ def figures(reports: QuarterReports, municipality: str | None) -> tuple[Figure, 
     )
 
 
+@collector_paused()
 def dashboard(
     views: Views,
     quarter: Period,

@@ -83,6 +83,13 @@ class LoanReclaim(NamedTuple):
     amount: str
 
 
+# the deadlines of thousands of statuses in a report, from few distinct dates: each computed
+# once (the rule functions are pure functions of their dates)
+_pip_due_date = lru_cache(maxsize=16384)(rules.pip_due_date)
+_term_end = lru_cache(maxsize=16384)(rules.term_end)
+_pvt_deadline_wi2013 = lru_cache(maxsize=16384)(rules.pvt_deadline_wi2013)
+
+
 @dataclass
 class InburgeringStatus:
     """Where one person stands with the inburgeringsplicht on a date."""
@@ -135,7 +142,7 @@ class InburgeringStatus:
         """PIP v1 due date (Wi2021 only): 10 weeks after the later of notice and BRP."""
         if not self.wi2021:
             return None
-        return rules.pip_due_date(self.notified_on, self.first_brp_on)
+        return _pip_due_date(self.notified_on, self.first_brp_on)
 
     @property
     def term_end(self) -> date | None:
@@ -144,7 +151,7 @@ class InburgeringStatus:
         if self.extended_to is not None:
             return self.extended_to
         if self.wi2021 and self.pip_v1_on is not None:
-            return rules.term_end(self.pip_v1_on)
+            return _term_end(self.pip_v1_on)
         return self.duo_term_end
 
     @property
@@ -161,7 +168,7 @@ class InburgeringStatus:
             return self.term_end
         if self.regime == WI2013 and self.pvt_required:
             settled = [d for d in (self.first_housed_on, self.first_brp_on) if d is not None]
-            return rules.pvt_deadline_wi2013(min(settled)) if settled else None
+            return _pvt_deadline_wi2013(min(settled)) if settled else None
         return None
 
     def apply(self, kind: str, on: date, payload: Mapping[str, Any]) -> None:

@@ -26,7 +26,16 @@ from typing import Any, ClassVar
 from ledger import events as ev
 from ledger.municipalities import name_of
 from ledger.values import Period
-from projections.base import INT, TEXT, Column, Projection, Views, catch_up, timestamp_text
+from projections.base import (
+    INT,
+    TEXT,
+    Column,
+    Projection,
+    Views,
+    catch_up,
+    collector_paused,
+    timestamp_text,
+)
 from projections.breakdown import Count, breakdown, current_facts
 
 GUIDANCE_YEARS = (1, 2)
@@ -82,6 +91,7 @@ class GuidanceProjection(Projection):
 GUIDANCE = GuidanceProjection()
 
 
+@collector_paused()
 def guidance(
     views: Views,
     period: Period,

@@ -36,6 +36,7 @@ from projections.base import (
     Projection,
     Views,
     catch_up,
+    collector_paused,
     known_at_clause,
     timestamp_text,
 )
@@ -91,6 +92,7 @@ class HelpRequestProjection(Projection):
 HELP_REQUESTS = HelpRequestProjection()
 
 
+@collector_paused()
 def help_requests(
     views: Views,
     period: Period,

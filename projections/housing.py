@@ -45,6 +45,7 @@ from projections.base import (
     Projection,
     Views,
     catch_up,
+    collector_paused,
     known_at_clause,
     timestamp_text,
 )
@@ -128,6 +129,7 @@ def _half_years(first: Period, last: Period) -> list[Period]:
     return periods[::-1]
 
 
+@collector_paused()
 def housing(
     views: Views,
     period: Period,

@@ -36,7 +36,7 @@ from ledger.rules import (
     rules_on,
 )
 from ledger.values import FinalInterviewOutcome, ObjectionOutcome, add_months
-from projections.base import Views, catch_up, timestamp_text
+from projections.base import Views, catch_up, collector_paused, timestamp_text
 from projections.caseload import CASELOAD, LEERROUTE_GROUPS, caseload
 from projections.duty import INBURGERING, InburgeringStatus, combined_basis, shared_statuses
 from projections.plans import share
@@ -220,6 +220,7 @@ def _flagged_reclaims(
     return tuple(sorted(rows, key=lambda r: (r.reclaimed_on, r.person_id)))
 
 
+@collector_paused()
 def inburgering(
     views: Views,
     on: date,

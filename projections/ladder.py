@@ -38,6 +38,7 @@ from projections.base import (
     Views,
     catch_up,
     checked_on_failure,
+    collector_paused,
     known_at_clause,
     timestamp_text,
 )
@@ -199,6 +200,7 @@ def _spans_on(tx: Tx, day: date) -> dict[str, tuple[int, str, bool]]:
     }
 
 
+@collector_paused()
 def ladder(
     views: Views,
     on: date,

@@ -45,6 +45,7 @@ from projections.base import (
     Tx,
     Views,
     catch_up,
+    collector_paused,
     known_at_clause,
     timestamp_text,
 )
@@ -150,6 +151,7 @@ def _open_types(text: str) -> Iterable[tuple[str, str]]:
 OUTFLOW = OutflowProjection()
 
 
+@collector_paused()
 def outflow(
     views: Views,
     period: Period,

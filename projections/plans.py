@@ -23,7 +23,7 @@ from datetime import date, datetime
 from statistics import median
 
 from ledger.values import Period
-from projections.base import Views, catch_up, timestamp_text
+from projections.base import Views, catch_up, collector_paused, timestamp_text
 from projections.caseload import CASELOAD, caseload
 from projections.duty import INBURGERING, InburgeringStatus, combined_basis, shared_statuses
 
@@ -91,6 +91,7 @@ def _cohort(name: str, people: list[InburgeringStatus]) -> CohortRow:
     )
 
 
+@collector_paused()
 def plans(
     views: Views,
     period: Period,

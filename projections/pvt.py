@@ -31,7 +31,15 @@ from typing import Any, ClassVar
 from ledger import events as ev
 from ledger.municipalities import name_of
 from ledger.values import Period
-from projections.base import TEXT, Column, Projection, Views, catch_up, timestamp_text
+from projections.base import (
+    TEXT,
+    Column,
+    Projection,
+    Views,
+    catch_up,
+    collector_paused,
+    timestamp_text,
+)
 from projections.breakdown import Count, breakdown, current_facts
 
 
@@ -88,6 +96,7 @@ class PvtProjection(Projection):
 PVT = PvtProjection()
 
 
+@collector_paused()
 def pvt(
     views: Views,
     period: Period,

@@ -34,7 +34,16 @@ from typing import Any, ClassVar
 from ledger import events as ev
 from ledger.municipalities import name_of
 from ledger.values import Period, ReunificationClosure, ReunificationOutcome
-from projections.base import INT, TEXT, Column, Projection, Views, catch_up, timestamp_text
+from projections.base import (
+    INT,
+    TEXT,
+    Column,
+    Projection,
+    Views,
+    catch_up,
+    collector_paused,
+    timestamp_text,
+)
 from projections.breakdown import Count, breakdown, current_facts
 
 APPLIED = "FamilyReunificationApplied"
@@ -109,6 +118,7 @@ class _File:
         return not any((on <= day if inclusive else on < day) for on, _ in self.closures)
 
 
+@collector_paused()
 def reunification(
     views: Views,
     period: Period,

@@ -18,7 +18,7 @@ from typing import Any
 from ledger.seals import canonical_digest
 from ledger.swi_rules import SwiVariableSet, swi_set_on
 from ledger.values import Period
-from projections.base import Views
+from projections.base import Views, collector_paused
 from projections.dashboard import DashboardReport, Value, dashboard
 
 
@@ -77,6 +77,7 @@ def select(rules: SwiVariableSet, report: DashboardReport) -> tuple[SwiValue, ..
     )
 
 
+@collector_paused()
 def swi_extract(
     views: Views,
     quarter: Period,
