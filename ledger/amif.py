@@ -347,17 +347,20 @@ _SIMPLE_RULES: dict[str, tuple[str, str | None]] = {
 }
 
 
-def _simple_rule(rule: str, fact: Fact, indicators: IndicatorSet, category: str | None) -> bool:
-    kind, helpful = _SIMPLE_RULES[rule]
-    if fact.kind != kind:
-        return False
-    payload = fact.payload
+def _simple_test(
+    rule: str, indicators: IndicatorSet, category: str | None
+) -> Callable[[Fact], bool]:
+    """Whether a fact of the rule's kind (:data:`_SIMPLE_RULES`) meets the rule."""
+    helpful = _SIMPLE_RULES[rule][1]
     if rule == "service":
-        return (
-            indicators.category_of(str(payload["category"]), payload.get("activity_type"))
-            == category
-        )
-    return helpful is None or payload.get("helpful") == helpful
+
+        def served(fact: Fact) -> bool:
+            payload = fact.payload
+            counted = indicators.category_of(str(payload["category"]), payload.get("activity_type"))
+            return counted == category
+
+        return served
+    return lambda fact: helpful is None or fact.payload.get("helpful") == helpful
 
 
 def _project_value(indicator: Any, registered: Fact) -> IndicatorValue:
@@ -382,22 +385,22 @@ def _indicator(
 ) -> IndicatorValue:
     counter = _Counter()
     end = period.end
+    rule = indicator.rule
+    # a simple rule: the kind of fact it counts, and the test such a fact must meet
+    if rule not in ("participants", "language_improved"):
+        kind = _SIMPLE_RULES[rule][0]
+        category = indicator.category.value if indicator.category is not None else None
+        meets = _simple_test(rule, indicators, category)
     for person in persons.values():
-        if indicator.rule == "participants":
+        if rule == "participants":
             counter.add(person, (), period.contains(person.enrolment.occurred_on))
             continue
-        if indicator.rule == "language_improved":
+        if rule == "language_improved":
             entry, exit_fact, improved = _language(person, end)
             if improved and entry is not None and exit_fact is not None:
                 counter.add(person, (entry, exit_fact), period.contains(exit_fact.occurred_on))
             continue
-        category = indicator.category.value if indicator.category is not None else None
-        kind = _SIMPLE_RULES[indicator.rule][0]
-        hits = [
-            f
-            for f in person.by_kind.get(kind, ())
-            if f.occurred_on <= end and _simple_rule(indicator.rule, f, indicators, category)
-        ]
+        hits = [f for f in person.by_kind.get(kind, ()) if f.occurred_on <= end and meets(f)]
         if hits:
             counter.add(person, hits, any(period.contains(f.occurred_on) for f in hits))
     return counter.value(indicator)
