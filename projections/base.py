@@ -2342,13 +2342,13 @@ def _swap(
             tx.execute(
                 f"ALTER TABLE {tx.table(live)} RENAME CONSTRAINT {live}{NEW_SUFFIX}_pk TO {live}_pk"
             )
-    # staff catch the read model up, deleting and rewriting a person's derived rows
-    # (ledger.roles): the new tables get that grant as the old ones had it
-    if (
-        tx.dialect.is_postgres
-        and projection.derived_tables
-        and tx.all("SELECT 1 FROM pg_roles WHERE rolname = ?", [roles.STAFF])
-    ):
+    # staff catch the read model up, moving its state row, closing fact revisions and deleting
+    # and rewriting a person's derived rows (ledger.roles): the new tables get those grants as
+    # the old ones had them (default privileges give no UPDATE), the state table too if it is
+    # new
+    if tx.dialect.is_postgres and tx.all("SELECT 1 FROM pg_roles WHERE rolname = ?", [roles.STAFF]):
+        for name in (STATE_TABLE, *(table.name for table in projection.tables)):
+            tx.execute(f"{roles.READ_MODEL_GRANT} ON {tx.table(name)} TO {roles.STAFF}")
         for table in projection.derived_tables:
             tx.execute(f"{roles.DERIVED_GRANT} ON {tx.table(table.name)} TO {roles.STAFF}")
 
