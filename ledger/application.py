@@ -128,6 +128,7 @@ ACROSS_STREAMS = frozenset(
         ev.PersonRegistered,
         ev.Housed,
         ev.TenancySigned,
+        ev.NareizigerArrived,
     }
 )
 """The facts whose rules may read other streams than their own (``ledger.enrolments``,
@@ -1106,16 +1107,18 @@ class TrajectoryLedger(Application[UUID]):
             lambda code: self._guarded_project(code, guards),
             lambda project: self.enrolments(project.id, guards),
         )
-        check_household(aggregate, event, lambda stream_id: self._guarded(stream_id, guards))
-        check_referent_change(
-            aggregate,
-            event,
-            lambda referent: [
+
+        def members(referent: UUID) -> list[StreamAggregate]:
+            return [
                 member
                 for stream_id in self.household_members(referent, guards)
                 if (member := self._guarded(stream_id, guards)) is not None
-            ],
+            ]
+
+        check_household(
+            aggregate, event, lambda stream_id: self._guarded(stream_id, guards), members
         )
+        check_referent_change(aggregate, event, members)
 
     def household_members(self, referent: UUID, guards: list[Guard] | None = None) -> list[UUID]:
         """The persons registered into ``referent``'s household (the referent aside), as

@@ -326,15 +326,20 @@ class BatchWriter:
         """The rules of ``event`` that read other streams (an enrolment's project, a
         household's referent), as this writer holds them."""
         check_across_streams(aggregate, event, self._project, self._enrolments)
-        check_household(aggregate, event, self._referent)
+        check_household(aggregate, event, self._referent, self._members)
         check_referent_change(aggregate, event, self._members)
         if stream_id in self.streams:  # a new person's stream is kept once its event is
             self.streams.move_to_end(stream_id)  # the person's, used after the other
 
     def _referent(self, stream_id: UUID) -> StreamAggregate | None:
         """A household's referent as this writer holds it (this batch's own facts included); a
-        referent changed meanwhile makes the save fail and the batch be checked again."""
+        referent changed meanwhile makes the save fail and the batch be checked again. A person
+        this writer found no stream of is looked up again: registered by another writer since,
+        they count (a refusal is not checked again by a failed save)."""
         self.pending.reads.add(stream_id)
+        if stream_id in self.streams and self.streams[stream_id] is None:
+            del self.streams[stream_id]
+            self.held -= _size(None)
         return self._cached(stream_id)
 
     def _members(self, referent: UUID) -> list[StreamAggregate]:

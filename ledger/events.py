@@ -307,7 +307,9 @@ class PersonRegistered(TrajectEvent):
     """A statushouder enters the ledger (occurred_on: the date of registration in traject).
 
     A ``household_id`` names the household's referent: a person registered in this ledger
-    before (or the person themself), also when a correction changes it. The birth date is not
+    before (or the person themself), also when a correction changes it. A household has one
+    referent: the person named is no member of another person's household, and a referent whose
+    household has members joins no other household by a correction. The birth date is not
     after the registration, nor more than 120 years before it (a typo such as 1800-01-01).
     """
 
@@ -1077,7 +1079,11 @@ class MvvIssued(TrajectEvent):
 
 
 class NareizigerArrived(TrajectEvent):
-    """A family member arrives in NL (occurred_on: arrived on)."""
+    """A family member arrives in NL (occurred_on: arrived on).
+
+    A ``member_person_id`` names a person registered in this ledger before, other than the
+    referent whose stream this is, also when a correction sets it.
+    """
 
     file_no: int = Field(default=1, ge=1, description="the referent's file number")
     relation: Relation = Field(description="relation of the member")

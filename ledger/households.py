@@ -2,12 +2,17 @@
 
 A person registered into a household (``PersonRegistered.household_id``: the referent's person
 id) opens the nareis route to housing: a tenancy without a koppeling, ``housed --route nareis``,
-counted for the taakstelling when the rule set counts nareizigers. Two rules read the referent's
-stream (domain.md §2.4, hard: "nareizigers link to a housed referent's household"):
+counted for the taakstelling when the rule set counts nareizigers. These rules read another
+stream than the one written (domain.md §2.4, hard: "nareizigers link to a housed referent's
+household"):
 
 - the referent must be a person registered in this ledger (or the person themself, heading
   their own household), both when a person is registered and when a registration's household is
   corrected;
+- a household has one referent: the referent named is no member of another person's household,
+  and a person joining another household by a correction heads no household with members;
+- a nareiziger's arrival (``NareizigerArrived.member_person_id``) names a person registered in
+  this ledger, other than the referent on whose stream it is, when recorded and when corrected;
 - a member of another person's household is housed through nareis, and signs a first tenancy
   without a koppeling, only once that referent is housed: on or before the member's date;
 - the other way round, a correction or retraction of the referent's housing must not leave a
@@ -51,20 +56,29 @@ MEMBERSHIP_TOPICS = (REGISTERED_TOPIC, get_topic(ev.EventCorrected))
 its ``household_id``."""
 
 
-def check_household(aggregate: StreamAggregate, event: ev.TrajectEvent, read: PersonRead) -> None:
+def check_household(
+    aggregate: StreamAggregate, event: ev.TrajectEvent, read: PersonRead, members: MembersRead
+) -> None:
     """The referent rules for ``event``, about to be appended to ``aggregate``: a registration
-    or a correction of its ``household_id``; a nareis housing, a tenancy of a household member,
-    or a correction of either.
+    or a correction of its ``household_id``; a nareiziger's arrival naming their person, or a
+    correction of it; a nareis housing, a tenancy of a household member, or a correction of
+    either.
 
     Raises:
-        RuleViolationError: field ``household_id`` of ``PersonRegistered`` (no such referent);
+        RuleViolationError: field ``household_id`` of ``PersonRegistered`` (no such referent,
+            a referent who is a member of another household, or a referent of a household
+            joining another); ``member_person_id`` of ``NareizigerArrived`` (no such person);
             ``route`` of ``Housed`` or ``person`` of ``TenancySigned`` (the referent is not
             housed); ``occurred_on`` (dated before the referent's housing).
     """
     if isinstance(event, ev.EventCorrected):
         target = aggregate.effective.get(event.target_version)
-        if isinstance(target, ev.PersonRegistered):
-            _check_referent(aggregate, event.changes.get("household_id"), read)
+        if isinstance(target, ev.PersonRegistered) and "household_id" in event.changes:
+            joins = _check_referent(aggregate, event.changes["household_id"], read)
+            if joins:
+                _check_no_members(aggregate, members)
+        elif isinstance(target, ev.NareizigerArrived) and "member_person_id" in event.changes:
+            _check_member(aggregate, event.changes["member_person_id"], read)
         elif isinstance(target, ev.Housed | ev.TenancySigned):
             version = event.target_version  # the tenancy's koppeling is of before it
             revised = corrected_event(target, event)
@@ -73,22 +87,82 @@ def check_household(aggregate: StreamAggregate, event: ev.TrajectEvent, read: Pe
             )
     elif isinstance(event, ev.PersonRegistered):
         _check_referent(aggregate, event.household_id, read)
+    elif isinstance(event, ev.NareizigerArrived):
+        _check_member(aggregate, event.member_person_id, read)
     else:
         _check_housed_referent(aggregate, event, read, lambda: aggregate)
 
 
-def _check_referent(aggregate: StreamAggregate, given: object, read: PersonRead) -> None:
-    """A registration's household is its own or a registered person's."""
+def _as_id(given: object) -> UUID | None:
+    """A person id as a fact or a correction gives it (None: none, or not an id, which the
+    event's model refuses, naming the field)."""
     try:
-        household = None if given is None else UUID(str(given))
+        return None if given is None else UUID(str(given))
     except ValueError:
-        return  # not an id: the registration's model refuses the correction, naming it
+        return None
+
+
+def _check_referent(aggregate: StreamAggregate, given: object, read: PersonRead) -> bool:
+    """A registration's household is its own or a registered person's, who heads it: not a
+    member of another person's household (a household has one referent). Returns whether the
+    person joins another person's household."""
+    household = _as_id(given)
     if household is None or household == aggregate.id:
-        return
+        return False
     referent = read(household)
-    if isinstance(referent, Trajectory) and referent.state.registered:
+    if not isinstance(referent, Trajectory) or not referent.state.registered:
+        raise unknown_referent(household)
+    heads = referent.state.household_id
+    if heads is not None and heads != household:
+        raise RuleViolationError(
+            "PersonRegistered",
+            "household_id",
+            f"person {household} is a member of the household of {heads}, not its referent: "
+            "a household has one referent, and a member heads no household of their own "
+            f"(name the referent {heads} as the household)",
+        )
+    return True
+
+
+def _check_no_members(aggregate: StreamAggregate, members: MembersRead) -> None:
+    """A person joining another household heads none: no one is a member of theirs."""
+    named = [
+        member.id
+        for member in members(aggregate.id)
+        if isinstance(member, Trajectory) and member.state.household_id == aggregate.id
+    ]
+    if named:
+        raise RuleViolationError(
+            "PersonRegistered",
+            "household_id",
+            f"person {aggregate.id} is the referent of a household with members "
+            f"{', '.join(str(m) for m in named)}: a household has one referent, and a referent "
+            "is a member of no other household (correct the members' household_id first)",
+        )
+
+
+def _check_member(aggregate: StreamAggregate, given: object, read: PersonRead) -> None:
+    """A nareiziger's arrival names their own person: one registered in this ledger, not the
+    referent on whose stream the arrival is."""
+    member = _as_id(given)
+    if member is None:
         return
-    raise unknown_referent(household)
+    if member == aggregate.id:
+        raise RuleViolationError(
+            "NareizigerArrived",
+            "member_person_id",
+            f"{member} is the referent's own person id: the arriving family member is "
+            "another person (register the nareiziger, and name their person id)",
+        )
+    person = read(member)
+    if isinstance(person, Trajectory) and person.state.registered:
+        return
+    raise RuleViolationError(
+        "NareizigerArrived",
+        "member_person_id",
+        f"no person {member} in this ledger: the nareiziger's own person id, once registered "
+        "(register the nareiziger first, or leave member_person_id out)",
+    )
 
 
 def _check_housed_referent(

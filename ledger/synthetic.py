@@ -340,10 +340,30 @@ class Generator:
         household = 0
         while index < self.s.persons:
             rng = random.Random(f"{self.s.seed}:household:{household}")  # noqa: S311
-            for plan in self.household(rng, index):
-                yield from self.stream(plan, rng)
-                index += 1
+            plans = self.household(rng, index)
+            yield from self.household_lines([list(self.stream(plan, rng)) for plan in plans])
+            index += len(plans)
             household += 1
+
+    @staticmethod
+    def household_lines(streams: list[list[Record]]) -> Iterator[Record]:
+        """A household's lines, stream by stream (the referent's first), but a member's
+        registration right before the referent's arrival line that names the member: an
+        arrival names a registered person."""
+        referent, *members = streams
+        registrations = {
+            lines[0]["person_id"]: lines.pop(0)
+            for lines in members
+            if lines and lines[0]["kind"] == "person-registered" and "person_id" in lines[0]
+        }
+        for line in referent:
+            named = registrations.pop(line.get("member_person_id"), None)
+            if named is not None:
+                yield named
+            yield line
+        yield from registrations.values()  # not named by an arrival line kept
+        for lines in members:
+            yield from lines
 
     def household(self, rng: random.Random, index: int) -> list[PersonPlan]:
         """A referent and, after a successful nareis, the family members who join them."""
