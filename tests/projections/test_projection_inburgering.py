@@ -416,3 +416,29 @@ def test_a_rebuild_gives_the_same_rows_and_report_as_catching_up(
     again = inburgering(views, JULY)
     assert again == caught_up
     assert find_candidates(views, JULY).digest == candidates_digest
+
+
+def test_the_pip_due_date_runs_from_dutys_notice_when_a_correction_moves_the_start_later(
+    ledger: TrajectoryLedger, views: Views
+) -> None:
+    app = ledger
+    v = person(app, date(2024, 1, 10), "r.jansen")
+    app.record(v, ev.BrpRegistered, occurred_on=date(2024, 1, 10))
+    # notified 2024-01-20 (later than the BRP registration): PIP v1 due 2024-03-30
+    duty(app, v, date(2024, 1, 20), date(2024, 1, 15))
+    established = len(list(app.stream_events(v)))
+    app.correct(v, established, {"duty_start": "2024-05-01"}, reason="DUO's date")
+
+    (entry,) = [e for e in caseload_report(views, JULY).entries if e.row.person_id == str(v)]
+    pip_due = [(s.due_on, s.detail) for s in entry.signals if s.code == "pip_due"]
+    # still ten weeks after DUO's notice, though before the corrected start: the term runs
+    # from the notice (domain §2.4), and a due date before the start shows the dates disagree
+    assert pip_due == [("2024-03-30", "PIP v1 overdue since 2024-03-30")]
+    # a PIP after the corrected start is late by that same due date, as the ledger says
+    recorded = app.record(
+        v, ev.PipAdopted, occurred_on=date(2024, 5, 2), version=1, leerroute="B1",
+        hoofddoel="werk", pvt_intensity="standaard", map_intensity="standaard",
+        decision_ref="PIP-1",
+    )  # fmt: skip
+    late = "PIP v1 is late: it was due on 2024-03-30 (10 weeks after notice/BRP)"
+    assert late in recorded.warnings
