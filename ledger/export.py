@@ -60,12 +60,15 @@ from ledger.application import TrajectoryLedger, read_fields, unrecorded
 from ledger.batch import BatchWriter, Write
 from ledger.catalog import cli_name
 from ledger.errors import TrajectError
+from ledger.households import _as_id as as_id
 from ledger.special import Reading, Withheld, special_values, withhold
 
 PAGE = 2000
 WITHHELD = "withheld from a pseudonymised export"
 WITHHELD_KEY = "_withheld"
 """A line's note of the special-category fields whose values it left out."""
+NAMING_MEMBERS = (ev.NareizigerArrived, ev.EventCorrected)
+"""The kinds of the facts that can name a member of a household (``member_person_id``)."""
 NOT_EXPORTED = {"originator_id", "originator_version", "timestamp", "imported_by"}
 """Event fields no line carries: the stream and version are the line's place, the recorded time
 is ``recorded_at``, and who imported a fact is the importing ledger's own record."""
@@ -114,7 +117,8 @@ def pseudonym(key: bytes, name: str, value: Any) -> str:
 
 
 class Exporter:
-    """Turns the ledger's events into import lines, in the order they were stored."""
+    """Turns the ledger's events into import lines, in the order they were stored (but for a
+    member's registration, which comes before the first fact that names them)."""
 
     def __init__(
         self,
@@ -138,6 +142,9 @@ class Exporter:
         self.reads = ExportReads()
         self.top: int | None = None
         self.staff: dict[str, str] = {}  # a member of staff's pseudonym, by name
+        self.streams: set[UUID] | None = None  # the selected streams, when selected by stream
+        self.registered: set[UUID] = set()  # the persons whose registration was read
+        self.pulled: set[UUID] = set()  # those written before their place in storage order
 
     def total(self) -> int:
         """The last notification id when the export began: its cut, and an upper bound of the
@@ -148,8 +155,9 @@ class Exporter:
         return self.top
 
     def lines(self, on_progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
-        """The selected events as import line objects."""
-        streams = self._selected_streams() if self.selection.by_stream else None
+        """The selected events as import line objects, in storage order, except that a member's
+        registration comes before the first fact that names them (``_registered_first``)."""
+        self.streams = streams = self._selected_streams() if self.selection.by_stream else None
         top = self.total()
         start = 0
         while start < top:
@@ -159,7 +167,11 @@ class Exporter:
             if not page:
                 return
             start = page[-1].id
-            self._refs_of(page)
+            self._refs_of(
+                UUID(str(n.originator_id))
+                for n in page
+                if n.originator_version == 1 and n.topic.endswith(":PersonRegistered")
+            )
             selected: list[ev.TrajectEvent] = []
             for stored in page:
                 event = cast("ev.TrajectEvent", self.app.mapper.to_domain_event(stored))
@@ -168,10 +180,16 @@ class Exporter:
                     self.projects[event.originator_id] = event.project_code
                 if type(event).special_category_fields():
                     self.special_kinds[event.originator_id, event.originator_version] = type(event)
+                if isinstance(event, ev.PersonRegistered):
+                    if event.originator_id in self.pulled:
+                        continue  # written before the first fact that named this member
+                    self.registered.add(event.originator_id)
                 if streams is not None and event.originator_id not in streams:
                     continue
                 if not self._in_period(event):
                     continue
+                if isinstance(event, NAMING_MEMBERS):
+                    selected.extend(self._registered_first(event))
                 selected.append(event)
             withheld = self._disclose(selected)
             for event in selected:
@@ -243,6 +261,42 @@ class Exporter:
                 self.reads.recorded.add(person)
         return failed
 
+    def _selected(self, event: ev.TrajectEvent) -> bool:
+        in_streams = self.streams is None or event.originator_id in self.streams
+        return in_streams and self._in_period(event)
+
+    def _registered_first(self, event: ev.TrajectEvent) -> list[ev.TrajectEvent]:
+        """The registration of the member ``event`` names (an arrival's ``member_person_id``, or a
+        correction setting it), when it is selected and not written yet: a ledger written before
+        an arrival had to name a registered person can hold the arrival first, and an import
+        would refuse it. Read from the store (the member's version 1) and written here, it is
+        skipped when storage order reaches it. A registration depends only on the one its
+        ``household_id`` names, its referent's, which comes earlier (the referent's own stream
+        holds the arrival); one naming a person not written yet is left where it is."""
+        if isinstance(event, ev.NareizigerArrived):
+            member = event.member_person_id
+        elif isinstance(event, ev.EventCorrected):
+            member = as_id(event.changes.get("member_person_id"))
+        else:
+            return []
+        if member is None or member in self.registered:
+            return []
+        stored = self.app.recorder.select_events(member, lte=1, limit=1)
+        if not stored:
+            return []
+        found = cast("ev.TrajectEvent", self.app.mapper.to_domain_event(stored[0]))
+        if not isinstance(found, ev.PersonRegistered) or not self._selected(found):
+            return []
+        if found.household_id not in (None, member) and found.household_id not in self.registered:
+            return []
+        self.registered.add(member)
+        self.pulled.add(member)
+        self.keys[member, 1] = found.idempotency_key
+        if type(found).special_category_fields():
+            self.special_kinds[member, 1] = type(found)
+        self._refs_of([member])
+        return [found]
+
     def _in_period(self, event: ev.TrajectEvent) -> bool:
         s = self.selection
         if s.occurred_from is not None and event.occurred_on < s.occurred_from:
@@ -277,12 +331,9 @@ class Exporter:
         codes = set().union(*(projects.get(stream, set()) for stream in found))
         return found | {ev.project_stream_id(code) for code in codes}
 
-    def _refs_of(self, page: Sequence[Any]) -> None:
-        wanted = {
-            UUID(str(n.originator_id))
-            for n in page
-            if n.originator_version == 1 and n.topic.endswith(":PersonRegistered")
-        }
+    def _refs_of(self, persons: Iterable[UUID]) -> None:
+        """Read the external keys of ``persons`` (just registered) for their lines."""
+        wanted = set(persons)
         if wanted and self.include_personal:
             found = self.app.tables.external_refs_of(wanted)
             self.refs.update({p: found.get(p) for p in wanted})

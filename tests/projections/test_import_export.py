@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import amif_scenario
 import orjson
@@ -16,7 +16,9 @@ import pytest
 
 from commands.importing import import_lines
 from ledger import events as ev
+from ledger.aggregates import project_stream
 from ledger.application import TrajectoryLedger, current_actor
+from ledger.catalog import cli_name
 from ledger.export import Exporter, ExportFilter, pseudonym
 from ledger.special import Reading
 from projections import PROJECTIONS, Views, catch_up, digest
@@ -525,3 +527,156 @@ def test_a_municipality_s_export_brings_the_projects_its_streams_take_part_in(
     assert summary.written == len(lines)
     for name in "CE":
         assert history(copy, people[name]) == history(source, people[name])
+
+
+# --- a member's registration before the first fact that names them ----------------------------
+
+
+def appended_unchecked(
+    app: TrajectoryLedger,
+    stream_id: UUID,
+    kind: type[ev.TrajectEvent],
+    recorded_at: datetime,
+    **fields: Any,
+) -> None:
+    """Append a fact as an earlier release could: built as today's ledger builds it, stored
+    without today's checks across streams (an arrival naming a person not registered yet)."""
+    aggregate = app.repository.get(stream_id, projector_func=project_stream)
+    event = app.build_event(aggregate, kind, fields, recorded_at)
+    app.recorder.insert_events([app.mapper.to_stored_event(event)])
+
+
+def household_stored_out_of_order(app: TrajectoryLedger) -> dict[str, UUID]:
+    """A referent whose arrival (and a correction of another arrival) names a member whose
+    registration was stored after it, as earlier releases of ``traject generate`` wrote them."""
+    people = {"member": uuid4(), "partner": uuid4()}
+    referent = app.register_person(
+        external_ref="R-1", person_id=uuid4(), occurred_on=on(0), birth_date=date(1988, 3, 1),
+        sex="m", nationality=["SY"], name="Rami Haddad", recorded_at=at(0),
+    ).stream_id  # fmt: skip
+    app.record(referent, ev.FamilyReunificationApplied, occurred_on=on(1),
+               members=["partner", "kind"], recorded_at=at(1))  # fmt: skip
+    appended_unchecked(app, referent, ev.NareizigerArrived, occurred_on=on(30), relation="kind",
+                       member_person_id=people["member"], recorded_at=at(30))  # fmt: skip
+    appended_unchecked(app, referent, ev.NareizigerArrived, occurred_on=on(31),
+                       relation="partner", recorded_at=at(31))  # fmt: skip
+    appended_unchecked(app, referent, ev.EventCorrected, target_version=4,
+                       changes={"member_person_id": str(people["partner"])},
+                       reason="registered", recorded_at=at(33))  # fmt: skip
+    app.register_person(
+        external_ref="M-1", person_id=people["member"], occurred_on=on(30),
+        birth_date=date(2015, 6, 1), sex="f", nationality=["SY"], name="Lina Haddad",
+        household_id=referent, recorded_at=at(34),
+    )  # fmt: skip
+    app.register_person(
+        person_id=people["partner"], occurred_on=on(31), birth_date=date(1990, 1, 2), sex="f",
+        nationality=["SY"], bsn="123456782", household_id=referent, recorded_at=at(35),
+    )  # fmt: skip
+    app.record(people["member"], ev.ResidencePermitRecorded, occurred_on=on(30),
+               permit_kind="asiel_afgeleid", recorded_at=at(36))  # fmt: skip
+    app.record(referent, ev.FamilyReunificationClosed, occurred_on=on(40),
+               closure="herenigd", recorded_at=at(40))  # fmt: skip
+    return people | {"referent": referent}
+
+
+def stored_order(app: TrajectoryLedger) -> list[tuple[UUID, int]]:
+    return [
+        (UUID(str(n.originator_id)), n.originator_version)
+        for n in app.recorder.select_notifications(0, 1000)
+    ]
+
+
+def line_order(lines: list[dict[str, Any]], app: TrajectoryLedger) -> list[tuple[UUID, int]]:
+    """The (stream, version) of each line, by its recorded time and kind (unique in these
+    ledgers)."""
+    versions = {
+        (entry.event.timestamp.isoformat(), cli_name(type(entry.event))): (stream, entry.version)
+        for stream in dict(stored_order(app))
+        for entry in app.timeline(stream).entries
+    }
+    return [versions[line["recorded_at"], line["kind"]] for line in lines]
+
+
+def test_a_member_s_registration_comes_before_the_first_fact_that_names_them(
+    make_ledger: LedgerFactory, two_stores: tuple[str, str]
+) -> None:
+    source = make_ledger(two_stores[0])
+    people = household_stored_out_of_order(source)
+    member, partner = people["member"], people["partner"]
+
+    lines = export_all(source)
+
+    stored = stored_order(source)
+    assert stored.index((member, 1)) > stored.index((people["referent"], 3))  # as stored
+    # each registration moved to just before the fact naming its member, nothing else moved
+    moved = [k for k in stored if k not in {(member, 1), (partner, 1)}]
+    at_referent = moved.index((people["referent"], 3))
+    moved.insert(at_referent, (member, 1))
+    moved.insert(moved.index((people["referent"], 5)), (partner, 1))
+    assert line_order(lines, source) == moved
+    copy = make_ledger(two_stores[1])
+    summary = import_lines(copy, enumerate(lines, start=1), source="events.jsonl")
+    assert [reject.problems for reject in summary.rejects] == []
+    assert summary.written == len(lines) == len(stored)
+    for stream_id in people.values():
+        assert history(copy, stream_id) == history(source, stream_id)
+    assert copy.person_by_external_ref("M-1") == member
+    assert digests(copy) == digests(source)
+
+
+@pytest.mark.parametrize("include_personal", [True, False], ids=["personal", "pseudonymised"])
+def test_a_registration_written_early_is_the_line_storage_order_would_write(
+    make_ledger: LedgerFactory, tmp_path: Path, include_personal: bool
+) -> None:
+    source = make_ledger(f"sqlite:///{tmp_path / 'source.db'}")
+    people = household_stored_out_of_order(source)
+    whole = export_all(source, include_personal=include_personal)
+
+    for name in ("member", "partner"):
+        own = export_all(
+            source,
+            include_personal=include_personal,
+            selection=ExportFilter(person_id=people[name]),
+        )
+        assert own[0]["kind"] == "person-registered"  # in storage order: nothing names them
+        assert registrations(whole, people[name]) == [own[0]]
+    # the referent's stream alone: the members' registrations are not selected, nor brought
+    alone = export_all(source, selection=ExportFilter(person_id=people["referent"]))
+    assert [line["kind"] for line in alone][:4] == [
+        "person-registered",
+        "family-reunification-applied",
+        "nareiziger-arrived",
+        "nareiziger-arrived",
+    ]
+    assert registrations(alone, people["member"]) == registrations(alone, people["partner"]) == []
+
+
+def registrations(lines: list[dict[str, Any]], person: UUID) -> list[dict[str, Any]]:
+    return [
+        line
+        for line in lines
+        if line["kind"] == "person-registered" and line["person_id"] == str(person)
+    ]
+
+
+def test_an_export_whose_members_were_registered_first_keeps_storage_order(
+    make_ledger: LedgerFactory, two_stores: tuple[str, str]
+) -> None:
+    source = make_ledger(two_stores[0])
+    scenario(source)
+    referent = source.register_person(
+        occurred_on=on(0), birth_date=date(1988, 3, 1), sex="m", nationality=["SY"],
+        recorded_at=at(50),
+    ).stream_id  # fmt: skip
+    member = source.register_person(
+        occurred_on=on(0), birth_date=date(2015, 6, 1), sex="f", nationality=["SY"],
+        household_id=referent, recorded_at=at(51),
+    ).stream_id  # fmt: skip
+    source.record(referent, ev.FamilyReunificationApplied, occurred_on=on(1), members=["kind"],
+                  recorded_at=at(52))  # fmt: skip
+    source.record(referent, ev.NareizigerArrived, occurred_on=on(30), relation="kind",
+                  member_person_id=member, recorded_at=at(53))  # fmt: skip
+
+    lines = export_all(source)
+
+    assert line_order(lines, source) == stored_order(source)
