@@ -60,7 +60,7 @@ from ledger.application import TrajectoryLedger, read_fields, unrecorded
 from ledger.batch import BatchWriter, Write
 from ledger.catalog import cli_name
 from ledger.errors import TrajectError
-from ledger.households import _as_id as as_id
+from ledger.households import as_id
 from ledger.special import Reading, Withheld, special_values, withhold
 
 PAGE = 2000

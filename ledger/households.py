@@ -93,7 +93,7 @@ def check_household(
         _check_housed_referent(aggregate, event, read, lambda: aggregate)
 
 
-def _as_id(given: object) -> UUID | None:
+def as_id(given: object) -> UUID | None:
     """A person id as a fact or a correction gives it (None: none, or not an id, which the
     event's model refuses, naming the field)."""
     try:
@@ -106,7 +106,7 @@ def _check_referent(aggregate: StreamAggregate, given: object, read: PersonRead)
     """A registration's household is its own or a registered person's, who heads it: not a
     member of another person's household (a household has one referent). Returns whether the
     person joins another person's household."""
-    household = _as_id(given)
+    household = as_id(given)
     if household is None or household == aggregate.id:
         return False
     referent = read(household)
@@ -144,7 +144,7 @@ def _check_no_members(aggregate: StreamAggregate, members: MembersRead) -> None:
 def _check_member(aggregate: StreamAggregate, given: object, read: PersonRead) -> None:
     """A nareiziger's arrival names their own person: one registered in this ledger, not the
     referent on whose stream the arrival is."""
-    member = _as_id(given)
+    member = as_id(given)
     if member is None:
         return
     if member == aggregate.id:
