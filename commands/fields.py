@@ -38,7 +38,7 @@ from ledger import events
 from ledger.catalog import CatalogEntry
 from ledger.errors import ValidationFailedError
 from ledger.events import EventCorrected, TrajectEvent
-from ledger.values import CHOICE_ALIASES, GEMEENTE_PATTERN, Bsn, Source
+from ledger.values import CHOICE_ALIASES, GEMEENTE_PATTERN, Bsn, Source, as_id
 
 ENVELOPE_PARAMS = ("on", "municipality", "source", "idempotency_key", "evidence")
 ENVELOPE_TYPES: dict[str, click.ParamType[Any]] = {
@@ -434,7 +434,7 @@ def corrected_values(
             continue
         if None in values or (len(values) > 1 and not shape.many):
             continue
-        if shape.base is UUID and person is not None and not _is_uuid(str(values[0])):
+        if shape.base is UUID and person is not None and as_id(str(values[0]).strip()) is None:
             # a prefix, found as PERSON is; a whole id is for the ledger's rules to judge
             read[name] = person(f"EventCorrected of {event.__name__}", name, str(values[0]))
             continue
@@ -449,11 +449,3 @@ def corrected_values(
     if problems:
         raise ValidationFailedError(f"EventCorrected of {event.__name__}", problems)
     return read
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text.strip())
-    except ValueError:
-        return False
-    return True

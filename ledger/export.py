@@ -60,8 +60,8 @@ from ledger.application import TrajectoryLedger, read_fields, unrecorded
 from ledger.batch import BatchWriter, Write
 from ledger.catalog import cli_name
 from ledger.errors import TrajectError
-from ledger.households import as_id
 from ledger.special import Reading, Withheld, special_values, withhold
+from ledger.values import as_id
 
 PAGE = 2000
 WITHHELD = "withheld from a pseudonymised export"

@@ -43,7 +43,7 @@ from ledger.aggregates import (
     kind_name,
 )
 from ledger.errors import RuleViolationError
-from ledger.values import HousingRoute
+from ledger.values import HousingRoute, as_id
 
 PersonRead = Callable[[UUID], StreamAggregate | None]
 """A stream as a check reads it (None: no such stream), noted for the append."""
@@ -91,15 +91,6 @@ def check_household(
         _check_member(aggregate, event.member_person_id, read)
     else:
         _check_housed_referent(aggregate, event, read, lambda: aggregate)
-
-
-def as_id(given: object) -> UUID | None:
-    """A person id as a fact or a correction gives it (None: none, or not an id, which the
-    event's model refuses, naming the field)."""
-    try:
-        return None if given is None else UUID(str(given))
-    except ValueError:
-        return None
 
 
 def _check_referent(aggregate: StreamAggregate, given: object, read: PersonRead) -> bool:

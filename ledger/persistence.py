@@ -30,7 +30,7 @@ from __future__ import annotations
 import base64
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
@@ -72,6 +72,7 @@ from ledger.events import (
     TrajectEvent,
     project_stream_id,
 )
+from ledger.values import as_id
 
 PII_KEY = "_pii"
 CORRECTION_TOPIC = get_topic(EventCorrected)
@@ -1259,11 +1260,8 @@ def stream_links(stored: StoredEvent) -> list[tuple[str, str]]:
     fields = state.get("changes") if stored.topic == CORRECTION_TOPIC else state
     if fields.__class__ is not dict:
         return []
-    targets: list[UUID] = []
-    household = fields.get("household_id")
-    if household is not None:
-        with suppress(ValueError):  # not an id: the model refuses it
-            targets.append(UUID(str(household)))
+    household = as_id(fields.get("household_id"))  # not an id: the model refuses it
+    targets = [] if household is None else [household]
     project = fields.get("project_id")
     if isinstance(project, str):
         targets.append(project_stream_id(project))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Annotated
+from uuid import UUID
 
 from pydantic import AfterValidator, StringConstraints
 
@@ -466,3 +467,12 @@ class VerificationOutcome(StrEnum):
     NO_FINDINGS = "no_findings"
     FINDINGS = "findings"
     IRREGULARITY = "irregularity"
+
+
+def as_id(given: object) -> UUID | None:
+    """The id a fact, a correction or a typed value gives (``household_id``, a person id): None
+    for none, or for text that is no UUID (which the event's model refuses, naming the field)."""
+    try:
+        return None if given is None else UUID(str(given))
+    except ValueError:
+        return None
