@@ -94,6 +94,8 @@ from ledger.idempotency import correction_target, fact_differences
 from ledger.persistence import (
     MASTER_KEY_CHECK,
     MASTER_KEY_ROTATED,
+    NOTHING_PENDING,
+    PURGE_PENDING,
     ExternalRefRow,
     Guard,
     IdempotencyRow,
@@ -420,8 +422,15 @@ class TrajectoryLedger(Application[UUID]):
             raise MasterKeyError(msg)
         self.tables.set_setting("schema_version", SCHEMA_VERSION)
         self.ledger_id()
+        self.owner_made_settings()
         if default_municipality:
             self.tables.set_setting("default_municipality", default_municipality)
+
+    def owner_made_settings(self) -> None:
+        """Make the settings that staff change but may not add (``ledger.roles``): the mark
+        of an erasure awaiting a purge, empty. By ``traject init`` and ``traject admin
+        roles`` (for a ledger initialised before), as the owner."""
+        self.tables.claim_setting(PURGE_PENDING, NOTHING_PENDING)
 
     def ledger_id(self) -> str:
         """This ledger's own id, a random UUID: claimed by ``traject init`` (or, for a ledger

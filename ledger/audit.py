@@ -612,6 +612,28 @@ def origin(app: TrajectoryLedger) -> str | None:
     return app.tables.get_setting(ORIGIN_SETTING)
 
 
+def fix_origin(
+    app: TrajectoryLedger,
+    stored: Sequence[Checkpoint] | None = None,
+    default_origin: str | None = None,
+) -> str:
+    """The origin of this ledger's checkpoints, stored first if it is not yet: the one the
+    first of the ``stored`` checkpoints carries (a ledger whose checkpoints were stored before
+    the origin was), else ``default_origin``, else the ledger's own name (:func:`ledger_origin`).
+
+    Fixed by the first checkpoint, or earlier by the owner's ``traject admin roles``
+    (PostgreSQL), since staff, who sign checkpoints, may add no setting (``ledger.roles``).
+    """
+    name = origin(app)
+    if name is None:
+        if stored is None:
+            stored = _stored_checkpoints(app)[0]
+        first = stored[0].origin if stored else None
+        name = first or default_origin or ledger_origin(app)
+        app.tables.set_setting(ORIGIN_SETTING, name)
+    return name
+
+
 def _own_origin(app: TrajectoryLedger) -> str | None:
     """The origin :func:`ledger_origin` gives, when the ledger has its id already (a read-only
     check claims none)."""
@@ -1070,11 +1092,7 @@ def checkpoint(
     """
     catch_up(app)
     stored, problems = _stored_checkpoints(app)
-    name = origin(app)
-    if name is None:
-        first = stored[0].origin if stored else None
-        name = first or default_origin or ledger_origin(app)
-        app.tables.set_setting(ORIGIN_SETTING, name)
+    name = fix_origin(app, stored, default_origin)
     report, last_id = _scan(app, stored, public_key=None, expected_origin=name, progress=progress)
     # a stream's versions must run 1..n too: the leaves just caught up vouch for no row yet
     problems += [*report.problems, *stream_gaps(app, report.problems)]

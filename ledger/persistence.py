@@ -406,9 +406,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _pending(now: str, subject: str) -> tuple[str, str]:
-    """The row of the setting that marks an erasure as awaiting a purge of its old key bytes."""
-    return (PURGE_PENDING, f"{now} {subject}")
+def _pending(now: str, subject: str) -> str:
+    """The value of the setting that marks an erasure as awaiting a purge of its old key
+    bytes."""
+    return f"{now} {subject}"
 
 
 # The integrity log's tables (ledger.audit): signed checkpoint texts, and each event's leaf hash
@@ -470,7 +471,13 @@ ROTATION_PAGE = 1000
 events read per step of filling ``traject_stream_links``)."""
 PURGE_PENDING = "erasure_purge_pending"
 """The setting an erasure writes with its tombstone: ``<time> <stream id>`` of the latest erasure
-whose old key bytes may still be in the database's files; removed by a purge that saw it."""
+whose old key bytes may still be in the database's files; emptied (:data:`NOTHING_PENDING`) by a
+purge that saw it. The owner makes the row (``traject init``, ``traject admin roles``): staff
+may change its value, never add a setting (``ledger.roles``)."""
+NOTHING_PENDING = ""
+"""The value of :data:`PURGE_PENDING` when no erasure awaits a purge."""
+MARK_PURGE_STATEMENT = "UPDATE {p}traject_settings SET value = ? WHERE name = ?"
+SETTING_QUERY = "SELECT value FROM {p}traject_settings WHERE name = ?"
 # An upsert, not an UPDATE: a stream shredded before it ever had a key must get a tombstone too,
 # or a later write would create a fresh, readable key.
 SHRED_STATEMENT = (
@@ -592,8 +599,20 @@ class TrajectTables:
             out.append(("traject_person_index", FORGET_BSN_STATEMENT, subjects))
             if self.has_external_refs():
                 out.append(("traject_external_refs", FORGET_EXTERNAL_REFS_STATEMENT, subjects))
-            out.append(("traject_settings", SETTING_STATEMENT, [_pending(now, shredded[-1][0])]))
         return out
+
+    def _mark_erased(self, cursor: Any, kwargs: dict[str, Any]) -> None:
+        """Mark the append's erasures, if any, as awaiting a purge (:meth:`_mark_purge`)."""
+        if shredded := kwargs.get("shredded"):
+            self._mark_purge(cursor, _pending(_now(), _hex(shredded[-1])))
+
+    def _mark_purge(self, cursor: Any, value: str) -> None:
+        """Set :data:`PURGE_PENDING` to ``value``: an ``UPDATE`` of the row the owner made
+        (staff may add no setting); a ledger made before the owner made it gets it here."""
+        if self._fetch_one(cursor, SETTING_QUERY, [PURGE_PENDING]) is not None:
+            cursor.execute(self._sql(MARK_PURGE_STATEMENT), [value, PURGE_PENDING])
+        else:
+            cursor.execute(self._sql(SETTING_STATEMENT), [PURGE_PENDING, value])
 
     def _check_guards(
         self, cursor: Any, kwargs: dict[str, Any], stored_events: Sequence[StoredEvent]
@@ -761,6 +780,7 @@ class TrajectTables:
                 cursor.execute(self._sql(statement), rows[0])
             else:
                 cursor.executemany(self._sql(statement), rows)
+        self._mark_erased(cursor, kwargs)
         if writes_keyed_rows(kwargs):
             self._check_master_key(cursor)
 
@@ -781,9 +801,7 @@ class TrajectTables:
         """
         if self.key_check is None:
             return
-        cursor.execute(
-            self._sql("SELECT value FROM {p}traject_settings WHERE name = ?"), [MASTER_KEY_CHECK]
-        )
+        cursor.execute(self._sql(SETTING_QUERY), [MASTER_KEY_CHECK])
         row = cursor.fetchone()
         if row is not None and row["value"] != self.key_check:
             raise MasterKeyRotatedError
@@ -791,7 +809,7 @@ class TrajectTables:
     # settings ------------------------------------------------------------------------------
 
     def get_setting(self, name: str) -> str | None:
-        row = self._one("SELECT value FROM {p}traject_settings WHERE name = ?", [name])
+        row = self._one(SETTING_QUERY, [name])
         return None if row is None else str(row["value"])
 
     def set_setting(self, name: str, value: str) -> None:
@@ -808,9 +826,7 @@ class TrajectTables:
                 ),
                 [name, value],
             )
-            row = self._fetch_one(
-                cursor, "SELECT value FROM {p}traject_settings WHERE name = ?", [name]
-            )
+            row = self._fetch_one(cursor, SETTING_QUERY, [name])
             return str(row["value"])
 
     # data keys (the KeyStore protocol) -----------------------------------------------------
@@ -841,16 +857,16 @@ class TrajectTables:
             cursor.execute(self._sql(FORGET_BSN_STATEMENT), [str(subject)])
             if refs:
                 cursor.execute(self._sql(FORGET_EXTERNAL_REFS_STATEMENT), [str(subject)])
-            cursor.execute(self._sql(SETTING_STATEMENT), _pending(now, str(subject)))
+            self._mark_purge(cursor, _pending(now, str(subject)))
 
     def purge_erased_keys(self) -> Purge:
         """Remove the old bytes of destroyed data keys from the database's own files.
 
         Never raises for what stands in the way (a reader, a user who does not own the table):
         the result says so, and the erasure stays marked as awaiting a purge. The mark is
-        removed only if no erasure was recorded since it was read (else it stays, to be safe).
+        emptied only if no erasure was recorded since it was read (else it stays, to be safe).
         """
-        pending = self.get_setting(PURGE_PENDING)
+        pending = self.get_setting(PURGE_PENDING) or None
         since = None if pending is None else pending.split(" ")[0]
         self._write(FORGET_ERASED_BSNS, [])
         if self.has_external_refs():
@@ -860,8 +876,8 @@ class TrajectTables:
             return Purge(done=False, detail=problem, pending_since=since)
         if pending is not None:
             self._write(
-                "DELETE FROM {p}traject_settings WHERE name = ? AND value = ?",
-                [PURGE_PENDING, pending],
+                "UPDATE {p}traject_settings SET value = ? WHERE name = ? AND value = ?",
+                [NOTHING_PENDING, PURGE_PENDING, pending],
             )
         return Purge(done=True, detail=self.purged_detail, pending_since=since)
 
@@ -897,7 +913,7 @@ class TrajectTables:
         new = KeyRing(new_key, self)
         with _duplicate_bsns_refused(), self._rotation() as cursor:
             cursor.execute(
-                self._sql("SELECT value FROM {p}traject_settings WHERE name = ?" + self.for_update),
+                self._sql(SETTING_QUERY + self.for_update),
                 [MASTER_KEY_CHECK],
             )
             row = cursor.fetchone()
@@ -925,12 +941,8 @@ class TrajectTables:
             now = _now()
             cursor.execute(self._sql(SETTING_STATEMENT), [MASTER_KEY_CHECK, new.check_value])
             cursor.execute(self._sql(SETTING_STATEMENT), [MASTER_KEY_ROTATED, now])
-            if purged:
-                cursor.execute(
-                    self._sql("DELETE FROM {p}traject_settings WHERE name = ?"), [PURGE_PENDING]
-                )
-            else:
-                cursor.execute(self._sql(SETTING_STATEMENT), _pending(now, "master key"))
+            done_or_pending = NOTHING_PENDING if purged else _pending(now, "master key")
+            cursor.execute(self._sql(SETTING_STATEMENT), [PURGE_PENDING, done_or_pending])
         purge = Purge(True, self.rotation_purged_detail) if purged else self.purge_erased_keys()
         return Rotation(keys, destroyed, entries, unfindable, purge)
 

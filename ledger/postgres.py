@@ -31,7 +31,6 @@ from ledger.persistence import (
     FORGET_EXTERNAL_REFS_STATEMENT,
     LOOKUP_TABLES,
     MOVE_BSN_STATEMENT,
-    SETTING_STATEMENT,
     SHRED_STATEMENT,
     SIDE_TABLES,
     STREAM_LINKS,
@@ -44,7 +43,6 @@ NOT_COPIED = (
     MOVE_BSN_STATEMENT,
     FORGET_BSN_STATEMENT,
     FORGET_EXTERNAL_REFS_STATEMENT,
-    SETTING_STATEMENT,
 )
 """Side statements a bulk append executes row by row: upserts, updates and deletes, not
 inserts. Side rows that may meet an existing row: written with their statement, not by
@@ -244,6 +242,7 @@ class TrajectPostgresRecorder(TrajectTables, PostgresApplicationRecorder):
                 with cursor.copy(f"COPY {self.prefix}{table} FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
+            self._mark_erased(cursor, kwargs)
             if writes_keyed_rows(kwargs):
                 self._check_master_key(cursor)
             if not stored_events:

@@ -84,8 +84,8 @@ DERIVED_TABLE_COST = 0.2
 PARALLEL_FROM = 300_000
 """The log length from which a rebuild of several read models uses two worker processes by
 default (see :func:`default_workers`)."""
-STATE_TABLE = "traject_projection_state"
-REBUILDS_TABLE = "traject_projection_rebuilds"
+STATE_TABLE = roles.STATE_TABLE
+REBUILDS_TABLE = roles.REBUILDS_TABLE
 BULK_CACHE_KIB = 64 * 1024
 STAGING_PAGE_BYTES = 65536
 """SQLite: the page size of the connection's temporary database during a rebuild."""
@@ -597,11 +597,12 @@ class Views:
     def writable(self) -> bool:
         """Whether the connected user may write the read models (always, on SQLite).
 
-        On PostgreSQL: the ``UPDATE`` privilege on ``traject_projection_state`` (staff and the
-        owner have it; analysts and auditors do not, see ``ledger.roles``). Before the state
-        table exists: whoever may create tables in the schema.
+        On PostgreSQL: the ``UPDATE`` privilege on ``traject_projection_state``, of the table
+        or of some of its columns (staff have it of the position's, the owner of the table;
+        analysts and auditors have none, see ``ledger.roles``). Before the state table exists:
+        whoever may create tables in the schema.
         """
-        return self._may(STATE_TABLE, "UPDATE")
+        return self._may(STATE_TABLE, "UPDATE", any_column=True)
 
     @cached_property
     def builder(self) -> tuple[bool, str, str]:
@@ -642,15 +643,16 @@ class Views:
                 return None
             return int(tx.all(f"SELECT {function}", [])[0][0] or 0)
 
-    def _may(self, table: str, privilege: str) -> bool:
+    def _may(self, table: str, privilege: str, *, any_column: bool = False) -> bool:
         if not self.dialect.is_postgres:
             return True
         schema = self.schema or "public"
         name = f'"{schema}"."{table}"'
+        check = "has_any_column_privilege" if any_column else "has_table_privilege"
         with self.transaction(commit=False) as tx:
             rows = tx.all(
                 "SELECT CASE WHEN to_regclass(?) IS NULL THEN has_schema_privilege(?, 'CREATE')"
-                " ELSE has_table_privilege(to_regclass(?), ?) END",
+                f" ELSE {check}(to_regclass(?), ?) END",
                 [name, schema, name, privilege],
             )
         return bool(rows[0][0])
@@ -2343,14 +2345,17 @@ def _swap(
                 f"ALTER TABLE {tx.table(live)} RENAME CONSTRAINT {live}{NEW_SUFFIX}_pk TO {live}_pk"
             )
     # staff catch the read model up, moving its state row, closing fact revisions and deleting
-    # and rewriting a person's derived rows (ledger.roles): the new tables get those grants as
-    # the old ones had them (default privileges give no UPDATE), the state table too if it is
-    # new
+    # and rewriting a person's derived rows, and the analyst reads them (ledger.roles): the new
+    # tables get those grants as the old ones had them (default privileges give neither), the
+    # state table too if it is new
     if tx.dialect.is_postgres and tx.all("SELECT 1 FROM pg_roles WHERE rolname = ?", [roles.STAFF]):
-        for name in (STATE_TABLE, *(table.name for table in projection.tables)):
-            tx.execute(f"{roles.READ_MODEL_GRANT} ON {tx.table(name)} TO {roles.STAFF}")
-        for table in projection.derived_tables:
-            tx.execute(f"{roles.DERIVED_GRANT} ON {tx.table(table.name)} TO {roles.STAFF}")
+        statements = roles.state_grants(tx.table(STATE_TABLE), tx.table(REBUILDS_TABLE))
+        derived = {table.name for table in projection.derived_tables}
+        for table in projection.tables:
+            name = tx.table(table.name)
+            statements += roles.read_model_grants(name, derived=table.name in derived)
+        for statement in statements:
+            tx.execute(statement)
 
 
 # --------------------------------------------------------------------------------------------

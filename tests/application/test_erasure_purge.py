@@ -53,7 +53,7 @@ def test_after_shredding_no_file_of_the_store_holds_the_old_wrapped_key(app, raw
 
     assert erasure.purge.done, erasure.purge.detail
     assert raw.files_holding(wrapped) == []
-    assert app.tables.get_setting(PURGE_PENDING) is None
+    assert not app.tables.get_setting(PURGE_PENDING)  # emptied, or never set
 
 
 def test_every_sqlite_connection_overwrites_what_it_deletes(
@@ -112,7 +112,7 @@ def test_a_reader_that_holds_the_log_back_leaves_the_purge_pending(
         # not done, and said so: the key is still in the log, and the erasure marked pending
         assert not erasure.purge.done
         assert "Run `traject admin purge-erased`" in erasure.purge.detail
-        assert app.tables.get_setting(PURGE_PENDING) is not None
+        assert app.tables.get_setting(PURGE_PENDING)
         path = parse_database_url(sqlite_url).sqlite_path
         assert path is not None
         assert wrapped in path.with_name(path.name + "-wal").read_bytes()
@@ -126,7 +126,7 @@ def test_a_reader_that_holds_the_log_back_leaves_the_purge_pending(
         assert purge.pending_since is not None
         files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
         assert [p.name for p in files if wrapped in p.read_bytes()] == []
-        assert app.tables.get_setting(PURGE_PENDING) is None
+        assert not app.tables.get_setting(PURGE_PENDING)  # emptied, or never set
     finally:
         app.close()
 
@@ -198,7 +198,7 @@ def test_an_erasure_by_staff_awaits_the_owners_purge(owner_and_staff: OwnerAndSt
         erasure.purge.detail
     )
     assert owner_and_staff.keys.holds(wrapped)
-    assert staff.tables.get_setting(PURGE_PENDING) is not None
+    assert staff.tables.get_setting(PURGE_PENDING)
     with pytest.raises(PurgeError, match="only their owner may do"):
         staff.purge_erased()
 
@@ -207,7 +207,7 @@ def test_an_erasure_by_staff_awaits_the_owners_purge(owner_and_staff: OwnerAndSt
     assert purge.done
     assert purge.pending_since is not None
     assert not owner_and_staff.keys.holds(wrapped)
-    assert owner.tables.get_setting(PURGE_PENDING) is None
+    assert not owner.tables.get_setting(PURGE_PENDING)  # emptied, or never set
     # the ledger works on: staff record and read as before
     other, _ = person_with_a_key(staff)
     assert staff.person(other).registration.name == "Te Vergeten"
