@@ -47,7 +47,12 @@ import click
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from commands import correct, fields, holds, init, person, record
-from commands.context import ConnectionRefusedByServerError, Settings, TrajectContext
+from commands.context import (
+    ConnectionRefusedByServerError,
+    Settings,
+    TrajectContext,
+    held_roles,
+)
 from ledger.errors import (
     DuplicatePersonError,
     InputError,
@@ -190,7 +195,10 @@ def sqlite_message(error: sqlite3.Error, where: str) -> str | None:
 
 
 def permission_message(ctx: click.Context, denied: BaseException) -> str:
-    """The server refused the connected database user: who, doing what, and what it said."""
+    """The server refused the connected database user: who, doing what, and what it said;
+    which role the command needs, and which the user has and what it may do."""
+    from ledger.roles import STAFF  # noqa: PLC0415 - only when refused
+
     traject = ctx.find_object(TrajectContext)
     user = "this user"
     if traject is not None:
@@ -204,11 +212,19 @@ def permission_message(ctx: click.Context, denied: BaseException) -> str:
     text = str(denied).strip().splitlines()[0]
     needed = needed_role(words)
     if needed is None:
-        return (
+        message = (
             f"the database user {user} may not do what `{command}` needs ({text}); see the "
             "roles traject_staff, traject_analyst and traject_auditor in docs/operations.md"
         )
-    return f"the database user {user} may not do what `{command}` needs ({text}): it needs {needed}"
+    else:
+        message = (
+            f"the database user {user} may not do what `{command}` needs ({text}): it needs "
+            f"{needed}"
+        )
+    # which role the user has, when a role (not ownership) is what the command needs
+    by_role = needed is None or STAFF in needed
+    held = held_roles(traject.store) if traject is not None and by_role else None
+    return message if held is None else f"{message}; {held}"
 
 
 def needed_role(words: list[str]) -> str | None:
@@ -229,7 +245,7 @@ def needed_role(words: list[str]) -> str | None:
     needs = {
         **dict.fromkeys(
             (
-                *("record", "correct", "retract", "import", "generate", "project", "person"),
+                *("record", "correct", "retract", "import", "project", "person"),
                 *("audit checkpoint", "report seal"),
             ),
             staff,
@@ -245,7 +261,8 @@ def needed_role(words: list[str]) -> str | None:
             ("report", "caseload", "find-candidates", "projections"),
             f"one of the roles {STAFF}, {ANALYST} and {AUDITOR}, {granted}",
         ),
-        **dict.fromkeys(("admin", "projections rebuild"), owner),
+        # generating into a ledger marks it synthetic: a setting, which only the owner adds
+        **dict.fromkeys(("admin", "projections rebuild", "generate"), owner),
         "init": creator,
     }
     return needs.get(" ".join(words[:2])) or needs.get(words[0] if words else "")

@@ -19,6 +19,7 @@ import click
 import orjson
 from eventsourcing.persistence import OperationalError, ProgrammingError
 
+from ledger import roles
 from ledger.application import TrajectoryLedger, current_actor
 from ledger.config import StoreConfig, parse_database_url
 from ledger.crypto import (
@@ -129,20 +130,44 @@ def check_postgres(env: Mapping[str, str]) -> None:
     import psycopg  # noqa: PLC0415 - PostgreSQL only
 
     try:
-        connection = psycopg.connect(
-            dbname=env["POSTGRES_DBNAME"],
-            host=env["POSTGRES_HOST"],
-            port=env["POSTGRES_PORT"],
-            user=env["POSTGRES_USER"],
-            password=env.get("POSTGRES_PASSWORD", ""),
-            connect_timeout=max(1, round(float(env.get("POSTGRES_CONNECT_TIMEOUT", "5")))),
-        )
+        connection = connect(env)
     except psycopg.OperationalError as error:
         if SERVER_ANSWER.search(str(error)):
             problem = connection_problem(error)
             raise ConnectionRefusedByServerError(problem, env["POSTGRES_USER"]) from None
         raise OperationalError(connection_problem(error)) from None
     connection.close()
+
+
+def connect(env: Mapping[str, str]) -> Any:
+    """One plain connection to the PostgreSQL server of ``env`` (the store's settings), outside
+    the event store's pool."""
+    import psycopg  # noqa: PLC0415 - PostgreSQL only
+
+    return psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env.get("POSTGRES_PASSWORD", ""),
+        connect_timeout=max(1, round(float(env.get("POSTGRES_CONNECT_TIMEOUT", "5")))),
+    )
+
+
+def held_roles(store: StoreConfig) -> str | None:
+    """Which traject roles the store's database user has and what they may do
+    (``ledger.roles.held_roles``), asked on a connection of its own; None on SQLite, or when
+    the server cannot be asked (the error being reported may be that it is gone)."""
+    if store.sqlite_path is not None:
+        return None
+    import psycopg  # noqa: PLC0415 - PostgreSQL only
+    from psycopg.rows import tuple_row  # noqa: PLC0415
+
+    try:
+        with connect(store.library_env) as connection:
+            return roles.held_roles(connection.cursor(row_factory=tuple_row))
+    except psycopg.Error:
+        return None
 
 
 SERVER_ANSWER = re.compile(r"\b(?:FATAL|ERROR):\s")

@@ -151,6 +151,30 @@ def state_grants(state: str, rebuilds: str) -> list[str]:
     ]
 
 
+ROLE_MAY = {
+    STAFF: "record, correct, import and erase, read persons, report and sign checkpoints",
+    ANALYST: "only read the read models: reports and `traject projections status`",
+    AUDITOR: "read every table and write none: timelines, exports, reports and `traject audit …`",
+}
+"""What each role may do, in the words a refused user is told."""
+
+
+def held_roles(cursor: Any) -> str:
+    """Which of the three roles the user of ``cursor`` (PostgreSQL, tuple rows) has, and what
+    they may do, in a sentence."""
+    cursor.execute(
+        "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)"
+        " AND pg_has_role(current_user, oid, 'MEMBER') ORDER BY rolname",
+        [list(ROLES)],
+    )
+    held = [str(role) for (role,) in cursor.fetchall()]
+    cursor.execute("SELECT current_user")
+    (user,) = cursor.fetchone()
+    if not held:
+        return f"{user} has none of the roles {', '.join(ROLES)}"
+    return "; ".join(f"{user} has the role {role}, which may {ROLE_MAY[role]}" for role in held)
+
+
 class RolesError(TrajectError):
     """Roles cannot be set up here (SQLite, or not the tables' owner)."""
 

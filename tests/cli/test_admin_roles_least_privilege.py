@@ -202,3 +202,56 @@ def test_an_upgraded_ledger_ends_with_the_grants_of_a_fresh_one(
             "verified "
         )
         assert owner.json("admin", "roles") == ledger["grants"]
+
+
+def test_a_refused_user_is_told_which_role_it_has_and_what_that_role_may_do(
+    postgres_schemas: PostgresSchemas, tmp_path: Path
+) -> None:
+    with roles_and_users(postgres_schemas, tmp_path, reported=False) as ledger:
+        url, owner, users = ledger["url"], ledger["owner"], ledger["users"]
+        nobody = users[STAFF].replace(STAFF, "nobody")
+        admin = postgres_schemas.connection
+        admin.execute(f"CREATE ROLE {nobody} LOGIN")
+        try:
+            person = owner.register()
+            events = owner.event_count()
+            record = ("record", "ladder-assessed", person, "--on", days_ago(1), "--rung", "3",
+                      "--assessor", "r.jansen")  # fmt: skip
+            for user, told in (
+                (users[ANALYST], f"{users[ANALYST]} has the role {ANALYST}, which may only read "
+                 "the read models: reports and `traject projections status`"),
+                (users[AUDITOR], f"{users[AUDITOR]} has the role {AUDITOR}, which may read "
+                 "every table and write none"),
+                (nobody, f"{nobody} has none of the roles {STAFF}, {ANALYST}, {AUDITOR}"),
+            ):  # fmt: skip
+                result = Traject(as_user(url, user), owner.key_file)(*record)
+                assert result.exit_code == 1, result.output
+                assert f"it needs the role {STAFF}, granted on this ledger's tables" in (
+                    result.stderr
+                )
+                assert told in result.stderr, result.stderr
+                assert "Traceback" not in result.output
+            assert owner.event_count() == events
+        finally:
+            admin.execute(f"DROP OWNED BY {nobody}")
+            admin.execute(f"DROP ROLE {nobody}")
+
+
+def test_staff_are_told_only_the_owner_generates_into_a_ledger(
+    postgres_schemas: PostgresSchemas, tmp_path: Path
+) -> None:
+    """Generating into a ledger marks it as synthetic, a setting staff may not add."""
+    with roles_and_users(postgres_schemas, tmp_path, reported=False) as ledger:
+        url, owner, users = ledger["url"], ledger["owner"], ledger["users"]
+        staff = Traject(as_user(url, users[STAFF]), owner.key_file)
+        generate = ("generate", "--municipalities", "1", "--persons", "3", "--years", "1")
+        result = staff(*generate)
+        assert result.exit_code == 1, result.output
+        assert "permission denied for table traject_settings" in result.stderr
+        assert "it needs to be the owner of the ledger's tables, who ran `traject init`" in (
+            result.stderr
+        )
+        assert "Traceback" not in result.output
+        assert owner.event_count() == 0
+        owner.ok(*generate)
+        assert owner.event_count() > 0
