@@ -1054,6 +1054,17 @@ class Trajectory(StreamAggregate):
     def _check_housed(self, event: ev.Housed, kind: str) -> None:
         s = self.state
         if event.route is HousingRoute.KOPPELING and s.active_link is None:
+            used = s.link_housed_on
+            if s.linked_on is not None and used is not None and s.linked_on <= used:
+                # the latest koppeling was used up by a housing: say so, rather than ask for a
+                # koppeling the timeline shows (a second move-in is the usual slip)
+                raise RuleViolationError(
+                    kind,
+                    "route",
+                    f"koppeling needs an active koppeling: the koppeling of {s.linked_on} was "
+                    f"used by the housing of {used} (a koppeling houses once); a later move "
+                    "takes another route (eigen, gva_doorstroom)",
+                )
             raise RuleViolationError(
                 kind, "route", "koppeling needs an active koppeling (record coa-linked first)"
             )

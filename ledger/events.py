@@ -411,11 +411,13 @@ class Housed(TrajectEvent):
     Not dated before the koppeling it uses (route koppeling), nor before a tenancy signed since
     the previous housing (koppeling → tenancy → housed). Through a koppeling (route koppeling)
     the move-in is in the municipality the koppeling links to: that municipality's taakstelling
-    is what it realises. Route nareis is for a nareiziger: a member of another person's
-    household (registered with the referent's ``household_id``; a derived permit alone is no
-    link) joins a housed referent, so is not housed before that referent's first housing; a
-    correction or retraction of the referent's housing that would put the referent's first
-    housing after a member's nareis housing (or leave the referent not housed) is refused.
+    is what it realises. A koppeling houses once: a later move takes another route, and a second
+    move-in through it is refused, naming the housing that used it. Route nareis is for a
+    nareiziger: a member of another person's household (registered with the referent's
+    ``household_id``; a derived permit alone is no link) joins a housed referent, so is not
+    housed before that referent's first housing; a correction or retraction of the referent's
+    housing that would put the referent's first housing after a member's nareis housing (or
+    leave the referent not housed) is refused.
     ``counts_for_taakstelling`` is derived; given (stated, or kept by an export), it is recorded
     as given, with a warning when the rule set derives otherwise.
     """

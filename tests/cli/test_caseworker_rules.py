@@ -1032,3 +1032,40 @@ def test_a_member_of_staff_is_one_user_name_in_any_capitals(store: Traject) -> N
     store.ok("record", "coach-unassigned", person, "--on", assigned_on, "--staff-id", "R.JANSEN",
              "--role", "regisseur")  # fmt: skip
     assert store.json("caseload", "--coach", "r.jansen")["rows"] == []
+
+
+def test_a_second_move_in_through_a_used_koppeling_names_the_housing_that_used_it(
+    store: Traject,
+) -> None:
+    person = housed_in_2024(store)
+    # the slip of recording the move-in twice: the koppeling is there, but used up
+    refused(
+        store,
+        "record", "housed", person, "--on", "2024-03-05", "--housing-kind", "regulier",
+        "--route", "koppeling",
+        stderr="Housed: --route: koppeling needs an active koppeling: the koppeling of "
+        "2024-01-20 was used by the housing of 2024-03-04 (a koppeling houses once); a later "
+        "move takes another route (eigen, gva_doorstroom)",
+    )  # fmt: skip
+    # a later move by another route is recorded
+    store.ok("record", "housed", person, "--on", "2024-06-01", "--housing-kind", "regulier",
+             "--route", "eigen")  # fmt: skip
+    # a person never linked is asked for the koppeling itself, as is one whose koppeling was
+    # withdrawn before any housing used it
+    for withdrawn in (False, True):
+        other = store.register()
+        if withdrawn:
+            store.ok("record", "coa-linked", other, "--on", "2024-01-20",
+                     "--taakstelling-period", "2024H1")  # fmt: skip
+            store.ok("record", "coa-link-withdrawn", other, "--on", "2024-02-01",
+                     "--reason", "linked to the wrong municipality")  # fmt: skip
+        refused(
+            store,
+            "record", "housed", other, "--on", "2024-03-05", "--housing-kind", "regulier",
+            "--route", "koppeling",
+            stderr="Housed: --route: koppeling needs an active koppeling (record coa-linked "
+            "first)",
+        )  # fmt: skip
+    assert kinds(store, person) == [
+        "PersonRegistered", "CoaLinked", "TenancySigned", "Housed", "Housed",
+    ]  # fmt: skip

@@ -69,7 +69,9 @@ def test_a_trajectory_on_postgresql(cli_postgres_url: str, tmp_path: Path) -> No
     )
     assert refused.exit_code == 1
     assert refused.stderr == (
-        "Error: Housed: --route: koppeling needs an active koppeling (record coa-linked first)\n"
+        "Error: Housed: --route: koppeling needs an active koppeling: the koppeling of "
+        f"{days_ago(15)} was used by the housing of {days_ago(11)} (a koppeling houses once); "
+        "a later move takes another route (eigen, gva_doorstroom)\n"
     )
 
 
