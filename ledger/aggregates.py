@@ -438,6 +438,26 @@ class StreamAggregate:
         return []
 
 
+def _after_closure(event: ev.TrajectEvent, s: TrajectoryState) -> list[str]:
+    """A warning for a fact dated after the day a case was closed, while it is closed: most
+    often a fact recorded on the wrong person, or a case to reopen first. Only flagged (a fact
+    of the path may still be true after a closure, recorded from DUO or a provider); what
+    closes what the closure left open (:data:`CLOSING_AFTER_DEATH`) and the reopening are
+    not flagged."""
+    if (
+        not s.closed
+        or s.closed_on is None
+        or event.occurred_on <= s.closed_on
+        or isinstance(event, (ev.CaseReopened, *CLOSING_AFTER_DEATH))
+    ):
+        return []
+    return [
+        f"the case is closed since {s.closed_on} and this fact is dated after it, on "
+        f"{event.occurred_on}: recorded as given (record case-reopened first when the person "
+        "is back in care; retract this fact when it belongs to another person)"
+    ]
+
+
 def _after_death(event: ev.TrajectEvent, died_on: date, kind: str) -> None:
     """A fact recorded after a death: one of before it (recorded late), or one that closes
     what the death left open (:data:`CLOSING_AFTER_DEATH`); a death is recorded once.
@@ -970,6 +990,7 @@ class Trajectory(StreamAggregate):
         if not isinstance(event, ev.CONTROL_EVENTS):
             if s.deceased_on is not None:
                 _after_death(event, s.deceased_on, kind)
+            warnings += _after_closure(event, s)
             self._check_dates(event)
             warnings += self._rules_for(event, kind)
         day = recorded_day(event)

@@ -1008,6 +1008,9 @@ class CaseClosed(TrajectEvent):
     """The case is closed; reopenable (occurred_on: on).
 
     Closes an open case; a reopened case closes again no earlier than the day it was reopened.
+    A fact dated after the closure, while the case is closed, is recorded with a warning (reopen
+    the case first when the person is back in care), unless it closes what was left open, as
+    after a death.
     """
 
     reason: CaseCloseReason = Field(description="why the case closes")

@@ -1069,3 +1069,33 @@ def test_a_second_move_in_through_a_used_koppeling_names_the_housing_that_used_i
     assert kinds(store, person) == [
         "PersonRegistered", "CoaLinked", "TenancySigned", "Housed", "Housed",
     ]  # fmt: skip
+
+
+def test_a_fact_dated_after_the_case_closed_is_recorded_with_a_warning(store: Traject) -> None:
+    person = store.register()
+    store.ok("record", "coach-assigned", person, "--on", days_ago(15), "--staff-id", "r.jansen",
+             "--role", "regisseur")  # fmt: skip
+    closed_on = days_ago(10)
+    store.ok("record", "case-closed", person, "--on", closed_on, "--reason", "guidance_ended")
+    assessed = ("record", "ladder-assessed", person, "--rung", "3", "--assessor", "r.jansen")
+    # an assessment dated after the closure: recorded, and said
+    result = store(*assessed, "--on", days_ago(5))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"Warning: the case is closed since {closed_on} and this fact is dated after it, on "
+        f"{days_ago(5)}: recorded as given (record case-reopened first when the person is back "
+        "in care; retract this fact when it belongs to another person)\n"
+    )
+    # one of before the closure, recorded late, and what closes what was left open: no warning
+    for args in (
+        (*assessed, "--on", days_ago(12)),
+        ("record", "coach-unassigned", person, "--on", days_ago(4), "--staff-id", "r.jansen",
+         "--role", "regisseur"),
+    ):  # fmt: skip
+        result = store(*args)
+        assert (result.exit_code, result.stderr) == (0, ""), result.output
+    # reopened, the case takes facts again without a word
+    store.ok("record", "case-reopened", person, "--on", days_ago(3))
+    result = store(*assessed, "--on", days_ago(2))
+    assert (result.exit_code, result.stderr) == (0, ""), result.output
+    assert kinds(store, person).count("LadderAssessed") == 3
