@@ -542,7 +542,7 @@ class CoachUnassigned(TrajectEvent):
 
 
 class HelpRequestRecorded(TrajectEvent):
-    """A hulpvraag at the spreekuur (occurred_on: on)."""
+    """A hulpvraag at the spreekuur (occurred_on: asked on)."""
 
     category: HelpCategory = Field(description="category of the help request")
     channel: Text = Field(default="spreekuur", description="spreekuur, telefoon, huisbezoek, …")
@@ -631,13 +631,13 @@ class DispensationGranted(TrajectEvent):
 
 
 class BroadIntakeStarted(TrajectEvent):
-    """Brede intake starts (Wi2021; occurred_on: date)."""
+    """Brede intake starts (Wi2021; occurred_on: started on)."""
 
     by: StaffName = staff_name("who conducts the intake")
 
 
 class BroadIntakeCompleted(TrajectEvent):
-    """Brede intake completed (Wi2021; occurred_on: date).
+    """Brede intake completed (Wi2021; occurred_on: completed on).
 
     Not dated before the start of the brede intake, when one is recorded.
     ``work_experience`` is free text about the person: personal from class version 2. A fact
@@ -659,7 +659,7 @@ class BroadIntakeCompleted(TrajectEvent):
 
 
 class LearnabilityTestTaken(TrajectEvent):
-    """Leerbaarheidstoets (occurred_on: date)."""
+    """Leerbaarheidstoets (occurred_on: taken on)."""
 
     outcome: Text = Field(description="outcome of the test", examples=["B1 haalbaar"])
     test_ref: Text | None = Field(default=None, description="test reference")
@@ -862,14 +862,14 @@ class TermExtended(TrajectEvent):
 
 
 class FineImposed(TrajectEvent):
-    """A fine (occurred_on: date)."""
+    """A fine (occurred_on: imposed on)."""
 
     component: Text = Field(description="leerroute, PVT, MAP or diploma", examples=["leerroute"])
     amount: Amount = Field(description="amount in euro", examples=["500"])
 
 
 class FineWithdrawn(TrajectEvent):
-    """A fine is withdrawn (occurred_on: date)."""
+    """A fine is withdrawn (occurred_on: withdrawn on)."""
 
     component: Text = Field(description="leerroute, PVT, MAP or diploma", examples=["leerroute"])
     reason: Text = Field(
@@ -878,19 +878,19 @@ class FineWithdrawn(TrajectEvent):
 
 
 class DuoLoanGranted(TrajectEvent):
-    """Wi2013 DUO loan granted (occurred_on: date)."""
+    """Wi2013 DUO loan granted (occurred_on: granted on)."""
 
     amount: Amount = Field(description="amount in euro", examples=["6500"])
 
 
 class DuoLoanWaived(TrajectEvent):
-    """Wi2013 DUO loan waived (occurred_on: date)."""
+    """Wi2013 DUO loan waived (occurred_on: waived on)."""
 
     amount: Amount = Field(description="amount in euro", examples=["6500"])
 
 
 class DuoLoanReclaimed(TrajectEvent):
-    """Wi2013 DUO loan reclaimed (occurred_on: date).
+    """Wi2013 DUO loan reclaimed (occurred_on: reclaimed on).
 
     After a DUO loan is granted, not dated before the first grant, and not more than the loan
     still outstanding (granted, less what was waived or reclaimed before).
@@ -923,7 +923,7 @@ class LadderAssessed(TrajectEvent):
 
 
 class ProfileUpdated(TrajectEvent):
-    """Occupational direction, education, language level (occurred_on: on).
+    """Occupational direction, education, language level (occurred_on: updated on).
 
     Gives at least one of them; one not given keeps its earlier value.
     """
@@ -938,7 +938,7 @@ class ProfileUpdated(TrajectEvent):
 
 
 class CertificateObtained(TrajectEvent):
-    """A certificate such as VCA or mbo-1 (occurred_on: on)."""
+    """A certificate such as VCA or mbo-1 (occurred_on: obtained on)."""
 
     certificate_kind: Text = Field(description="kind of certificate, e.g. VCA", examples=["VCA"])
     issuer: Text = Field(description="issuer", examples=["examencentrum"])
@@ -1005,7 +1005,7 @@ class MovedOut(TrajectEvent):
 
 
 class CaseClosed(TrajectEvent):
-    """The case is closed; reopenable (occurred_on: on).
+    """The case is closed; reopenable (occurred_on: closed on).
 
     Closes an open case; a reopened case closes again no earlier than the day it was reopened.
     A fact dated after the closure, while the case is closed, is recorded with a warning (reopen
@@ -1017,7 +1017,7 @@ class CaseClosed(TrajectEvent):
 
 
 class CaseReopened(TrajectEvent):
-    """A closed case is reopened (occurred_on: on).
+    """A closed case is reopened (occurred_on: reopened on).
 
     Reopens a closed case, not dated before the day it closed.
     """
@@ -1042,7 +1042,7 @@ class Deceased(TrajectEvent):
 
 
 class FamilyReunificationAssistanceProvided(TrajectEvent):
-    """Help with a family-reunification application (occurred_on: on)."""
+    """Help with a family-reunification application (occurred_on: assisted on)."""
 
     provider: Text = Field(
         description="who assisted, e.g. VluchtelingenWerk", examples=["VluchtelingenWerk"]
@@ -1111,7 +1111,7 @@ class FamilyReunificationClosed(TrajectEvent):
 
 
 class ParticipantEnrolled(TrajectEvent):
-    """Enrolment in an AMIF project, with eligibility checked at enrolment (occurred_on)."""
+    """Enrolment in an AMIF project, eligibility checked at enrolment (occurred_on: enrolled on)."""
 
     project_id: ProjectCode = Field(description="AMIF project code")
     tcn: bool = Field(description="third-country national at enrolment")
@@ -1155,7 +1155,7 @@ class ServiceDelivered(TrajectEvent):
 
 
 class ParticipantFeedbackRecorded(TrajectEvent):
-    """Voluntary feedback: was the activity helpful (occurred_on: on).
+    """Voluntary feedback: was the activity helpful (occurred_on: given on).
 
     Needs the person's enrolment in the project; dated from the enrolment up to the exit.
     """
