@@ -30,7 +30,13 @@ from commands.types import whole_number
 from ledger.values import Period
 from projections import Views
 from projections.candidates import CEFR_ORDER, CandidatesReport, find_candidates
-from projections.caseload import CaseloadEntry, CaseloadReport, GroupCount, caseload_report
+from projections.caseload import (
+    CaseloadEntry,
+    CaseloadReport,
+    GroupCount,
+    caseload_report,
+    staff_hint,
+)
 from projections.inburgering import InburgeringReport, inburgering
 from projections.plans import PlansReport, plans, share
 
@@ -169,14 +175,18 @@ def caseload_command(
       traject caseload --municipality GM0622 --on 2024-06-30 --format csv
       traject caseload --signals-only --as-known-at 2024-07-01
     """
+    views, day = Views(traject.reader), report_day(on, as_known_at)
     result = caseload_report(
-        Views(traject.reader),
-        report_day(on, as_known_at),
+        views,
+        day,
         coach=coach,
         municipality=municipality,
         as_known_at=as_known_at,
         signals_only=signals_only,
     )
+    if coach is not None and not result.entries:
+        hint = staff_hint(views, day, coach, municipality=municipality, as_known_at=as_known_at)
+        traject.note([f"Note: {hint}"] if hint else [])
     rows = [caseload_row(entry) for entry in result.entries]
     emit_report(
         traject,

@@ -32,6 +32,7 @@ then.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -96,12 +97,16 @@ class CaseloadRow:
     status_on: str  # occurred_on of the latest fact that made this status
     rung_on: str | None = None  # occurred_on of the latest ladder assessment
 
+    @property
+    def staff(self) -> list[str]:
+        """The user names of the staff who have the person, in any role."""
+        return [*self.regisseurs, *(c.split(":", 1)[1] for c in self.coaches)]
+
     def has_staff(self, staff_id: str) -> bool:
         """Whether ``staff_id`` has the person, in any role; a user name in other capitals
         (R.Jansen for r.jansen) is the same member of staff, as a login name is."""
         wanted = staff_id.strip().casefold()
-        staff = [*self.regisseurs, *(c.split(":", 1)[1] for c in self.coaches)]
-        return any(name.casefold() == wanted for name in staff)
+        return any(name.casefold() == wanted for name in self.staff)
 
 
 class CaseloadProjection(Projection):
@@ -409,6 +414,32 @@ def caseload(
         and (municipality is None or row.municipality == municipality)
         and (coach is None or row.has_staff(coach))
     ]
+
+
+def staff_hint(
+    views: Views,
+    on: date,
+    coach: str,
+    *,
+    municipality: str | None = None,
+    as_known_at: datetime | None = None,
+) -> str | None:
+    """Why a caseload filtered on ``coach`` lists nobody, when no active person has that staff
+    member on ``on``: the staff members who do have one then (a typo is the usual cause),
+    closest first. None when ``coach`` has an active person."""
+    rows = caseload(views, on, municipality=municipality, as_known_at=as_known_at)
+    if any(row.has_staff(coach) for row in rows):
+        return None
+    staff = sorted({name for row in rows for name in row.staff})
+    wanted = coach.strip().casefold()
+    close = difflib.get_close_matches(wanted, staff, n=3, cutoff=0.6)
+    hint = f"no active person has {coach.strip()!r} as regisseur or coach on {on}"
+    if close:
+        return f"{hint}: did you mean {' or '.join(close)}?"
+    if not staff:
+        return f"{hint}, nor any other staff member"
+    shown = ", ".join(staff[:10]) + (f" and {len(staff) - 10} more" if len(staff) > 10 else "")
+    return f"{hint}; staff with active persons then: {shown}"
 
 
 # --------------------------------------------------------------------------------------------

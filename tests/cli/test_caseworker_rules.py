@@ -1034,6 +1034,31 @@ def test_a_member_of_staff_is_one_user_name_in_any_capitals(store: Traject) -> N
     assert store.json("caseload", "--coach", "r.jansen")["rows"] == []
 
 
+def test_a_caseload_of_a_coach_with_nobody_names_the_staff_who_have_persons(
+    store: Traject,
+) -> None:
+    person = store.register()
+    store.ok("record", "coach-assigned", person, "--on", days_ago(1), "--staff-id", "r.jansen",
+             "--role", "regisseur")  # fmt: skip
+    today = days_ago(0)
+    # a typo: nobody listed, and the near name said on stderr; stdout stays the (empty) result
+    typo = store("caseload", "--coach", "r.jansne", "--format", "csv")
+    assert (typo.exit_code, typo.stdout.splitlines()[1:]) == (0, [])
+    assert typo.stderr == (
+        f"Note: no active person has 'r.jansne' as regisseur or coach on {today}: did you mean "
+        "r.jansen?\n"
+    )
+    other = store("caseload", "--coach", "p.bakker", "--format", "csv")
+    assert other.stderr == (
+        f"Note: no active person has 'p.bakker' as regisseur or coach on {today}; staff with "
+        "active persons then: r.jansen\n"
+    )
+    # a coach with a person is not told anything, signals or none
+    for args in ((), ("--signals-only",)):
+        result = store("caseload", "--coach", "R.Jansen", "--format", "csv", *args)
+        assert (result.exit_code, result.stderr) == (0, ""), result.output
+
+
 def test_a_second_move_in_through_a_used_koppeling_names_the_housing_that_used_it(
     store: Traject,
 ) -> None:
