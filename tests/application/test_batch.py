@@ -325,6 +325,42 @@ def test_an_import_runs_the_garbage_collector_only_between_batches(
         gc.enable()
 
 
+def test_an_import_looks_for_cycles_only_after_a_batch_that_refused_a_line(
+    app: TrajectoryLedger, p1: str
+) -> None:
+    """A refusal's traceback holds the batch in a cycle: that batch's cycles are collected
+    before it is frozen; a batch that refused nothing is frozen without a collection, and it
+    left no cycle behind."""
+    registration = {"kind": "person-registered", "person": p1, "occurred_on": "2025-01-10"}
+    registration |= {"birth_date": "1990-04-02", "sex": "f", "nationality": ["SY"]}
+    assessment = {"kind": "ladder-assessed", "person": p1, "rung": 2, "assessor": "r.jansen"}
+    late = assessment | {"occurred_on": "2025-02-01", "recorded_at": "2025-01-01T10:00:00Z"}
+    lines: list[tuple[int, str | dict[str, Any]]] = [(1, registration), (2, late)]
+    lines += [(n, assessment | {"occurred_on": f"2025-03-0{n}"}) for n in (3, 4, 5, 6, 7)]
+    collections: list[int] = []
+    left: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    def progress(done: int) -> None:
+        if len(collections) == 1 and not left:  # the next batch, saved, not yet frozen
+            left.append(gc.collect(1))  # what its collection would have found
+            collections.pop()  # (this test's own)
+
+    gc.callbacks.append(seen)
+    try:
+        summary = import_lines(app, lines, source=f"{p1}.jsonl", batch_size=2, on_progress=progress)
+    finally:
+        gc.callbacks.remove(seen)
+
+    assert (summary.written, summary.rejected) == (6, 1), summary.rejects
+    assert summary.rejects[0].problems[0][0] == "recorded_at"
+    assert collections == [1]  # after the first batch only; the next two froze without one
+    assert left == [0]
+
+
 def test_a_person_registered_under_a_given_id_gets_a_data_key_with_the_batch(
     app: TrajectoryLedger, make_app: LedgerFactory, p1: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
