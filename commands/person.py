@@ -110,7 +110,8 @@ def show(traject: TrajectContext, person: str, output: str | None) -> None:
     """Show a person's registration (personal fields decrypted) and current status.
 
     The status: permit, koppeling, housing, inburgering duty, leerroute, coaches, outflow, the
-    latest Participatieladder rung, the case, and which facts were corrected or retracted, with
+    latest Participatieladder rung, the case (open, closed, deceased, or moved out on a date
+    until a later housing or a reopening), and which facts were corrected or retracted, with
     the latest correction's day, recorder and reason (`traject timeline` shows each one).
     PERSON is a person id, or a unique prefix of it of at least 6 characters.
 

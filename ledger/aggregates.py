@@ -593,6 +593,7 @@ class TrajectoryState:
     housed_by_nareis: bool = False  # housed as a nareiziger (route nareis): never linked by COA
     tenancy_on: date | None = None  # the latest tenancy signed since the last housing
     left_nl_on: date | None = None  # the latest move abroad (MovedOut, destination abroad)
+    moved_out_on: date | None = None  # a move-out not followed by a housing or a reopening
     housed_in: list[tuple[str, HousingKind, date]] = field(default_factory=list)
     brp_registered_on: date | None = None
     municipality: str | None = None
@@ -704,14 +705,18 @@ def _tenancy(event: ev.TenancySigned, s: TrajectoryState) -> None:
 @_evolve.register(ev.MovedOut)
 def _unlinked(event: ev.CoaLinkWithdrawn | ev.MovedOut, s: TrajectoryState) -> None:
     s.active_link = None
-    if isinstance(event, ev.MovedOut) and event.destination is Destination.ABROAD:
-        s.left_nl_on = max(event.occurred_on, s.left_nl_on or event.occurred_on)
+    if isinstance(event, ev.MovedOut):
+        s.moved_out_on = event.occurred_on
+        if event.destination is Destination.ABROAD:
+            s.left_nl_on = max(event.occurred_on, s.left_nl_on or event.occurred_on)
 
 
 @_evolve.register(ev.Housed)
 def _housed(event: ev.Housed, s: TrajectoryState) -> None:
     s.housed_in.append((event.municipality, event.housing_kind, event.occurred_on))
     s.municipality = event.municipality
+    if s.moved_out_on is not None and event.occurred_on >= s.moved_out_on:
+        s.moved_out_on = None  # housed again after the move: a case where they live now
     s.tenancy_on = None
     if event.route is HousingRoute.KOPPELING:
         s.active_link = None
@@ -887,6 +892,7 @@ def _closed(event: ev.CaseClosed, s: TrajectoryState) -> None:
 def _reopened(event: ev.CaseReopened, s: TrajectoryState) -> None:
     s.closed = False
     s.closed_on = None
+    s.moved_out_on = None
     s.reopened_on = event.occurred_on
 
 

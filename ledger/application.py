@@ -47,6 +47,7 @@ from ledger.aggregates import (
     Project,
     StreamAggregate,
     Trajectory,
+    TrajectoryState,
     as_it_stood,
     corrected_event,
     dutch_day,
@@ -238,6 +239,19 @@ def latest_rung(trajectory: Trajectory) -> str:
         return "-"
     latest = max(assessed, key=lambda e: (e.occurred_on, e.originator_version))
     return f"{latest.rung} on {latest.occurred_on} ({latest.assessor})"
+
+
+def case_status(s: TrajectoryState) -> str:
+    """``open``, ``closed``, ``deceased`` or ``moved out on 2026-03-04``: a move-out ends the
+    case where the person lived (as the caseload counts it) until a later housing or a
+    reopening."""
+    if s.closed:
+        return "closed"
+    if s.deceased_on:
+        return "deceased"
+    if s.moved_out_on:
+        return f"moved out on {s.moved_out_on}"
+    return "open"
 
 
 def corrections_in_short(trajectory: Trajectory) -> str:
@@ -1577,7 +1591,7 @@ class TrajectoryLedger(Application[UUID]):
             "coaches": ", ".join(f"{r}:{c}" for c, r in sorted(s.coaches)) or "-",
             "outflow": ", ".join(sorted(s.open_outflows)) or "-",
             "ladder": latest_rung(trajectory),
-            "case": "closed" if s.closed else ("deceased" if s.deceased_on else "open"),
+            "case": case_status(s),
             "corrections": corrections_in_short(trajectory),
         }
         erased = any(isinstance(e, ev.PersonalDataShredded) for e in trajectory.stored.values())

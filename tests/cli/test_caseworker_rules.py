@@ -257,6 +257,22 @@ def test_a_housed_person_is_not_linked_by_coa_again_unless_back_from_abroad(
     assert kinds(store, person)[-1] == "CoaLinked"
 
 
+def test_person_show_says_a_moved_out_case_ended_until_the_person_is_housed_again(
+    store: Traject,
+) -> None:
+    person = housed_in_2024(store)
+    assert store.json("person", "show", person)["status"]["case"] == "open"
+    store.ok("record", "moved-out", person, "--on", "2024-05-01", "--destination", "gemeente",
+             "--destination-municipality", "GM0556")  # fmt: skip
+    # the caseload no longer counts the person where they lived; person show says so
+    assert store.json("person", "show", person)["status"]["case"] == "moved out on 2024-05-01"
+    assert "moved out on 2024-05-01" in store.ok("person", "show", person).stdout
+    # housed where they moved to: a case there
+    store.ok("record", "housed", person, "--on", "2024-05-02", "--housing-kind", "regulier",
+             "--route", "eigen", "--municipality", "GM0556")  # fmt: skip
+    assert store.json("person", "show", person)["status"]["case"] == "open"
+
+
 def test_a_hand_over_and_a_benefit_end_follow_what_they_end(store: Traject) -> None:
     person = store.register()
     # a regisseur hands the person over after taking them on
