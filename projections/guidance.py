@@ -34,6 +34,7 @@ from projections.base import (
     Views,
     catch_up,
     collector_paused,
+    known_at_clause,
     timestamp_text,
 )
 from projections.breakdown import Count, breakdown, current_facts
@@ -110,36 +111,43 @@ def guidance(
     """
     result = catch_up(views, GUIDANCE)
     start, end = period.start.isoformat(), period.end.isoformat()
+    known, known_params = known_at_clause(as_known_at)
+    facts = views.table(GUIDANCE.facts_table.name)
+    where_m, m_params = (" AND municipality = ?", [municipality]) if municipality else ("", [])
     with views.transaction(commit=False) as tx:
+        # the starts and ends in the period: one range of the occurred_on index
         rows = current_facts(
             tx,
             GUIDANCE,
-            "stream_id, version, kind, occurred_on, municipality, year_no, provider",
-            "occurred_on <= ?",
-            [end],
+            "stream_id, kind, year_no, provider",
+            "occurred_on >= ? AND occurred_on <= ?" + where_m,
+            [start, end, *m_params],
             as_known_at=as_known_at,
+        )
+        # each person's latest start or end of each year up to the period's end (a later
+        # version breaking a tie), kept when it is a start: the database picks them, so that
+        # only the persons in guidance come back, not every fact up to the end
+        active_rows = tx.all(
+            "SELECT stream_id, year_no FROM (SELECT stream_id, year_no, kind, municipality,"
+            " ROW_NUMBER() OVER (PARTITION BY stream_id, year_no"
+            " ORDER BY occurred_on DESC, version DESC) AS nth"
+            f" FROM {facts} WHERE {known} AND occurred_on <= ?) AS latest"
+            f" WHERE nth = 1 AND kind = '{STARTED}'{where_m}",
+            [*known_params, end, *m_params],
         )
     started: dict[int, set[str]] = {y: set() for y in GUIDANCE_YEARS}
     ended: dict[int, set[str]] = {y: set() for y in GUIDANCE_YEARS}
     providers: dict[str, set[str]] = {}
-    # (person, year) → its latest fact so far: (occurred_on, version, kind, municipality)
-    latest: dict[tuple[str, int], tuple[str, int, str, str]] = {}
-    for stream, version, kind, on, where, year_no, provider in rows:
+    for stream, kind, year_no, provider in rows:
         person, year = str(stream), int(year_no)
-        seen = latest.get((person, year))
-        if seen is None or on > seen[0] or (on == seen[0] and version > seen[1]):
-            latest[person, year] = (on, version, kind, where)
-        if on < start or municipality not in (None, where):
-            continue
         if kind == STARTED:
             started[year].add(person)
             providers.setdefault(provider or "unknown", set()).add(person)
         else:
             ended[year].add(person)
     active: dict[int, set[str]] = {y: set() for y in GUIDANCE_YEARS}
-    for (person, year), (_, _, kind, where) in latest.items():
-        if kind == STARTED and municipality in (None, where):
-            active[year].add(person)
+    for stream, year_no in active_rows:
+        active[int(year_no)].add(str(stream))
     table = [
         GuidanceRow(str(y), len(started[y]), len(ended[y]), len(active[y])) for y in GUIDANCE_YEARS
     ]
