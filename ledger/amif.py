@@ -260,6 +260,8 @@ class _Person:
     # the language assessments up to a date (see :func:`_language`): an indicator and the
     # participant's row both read them
     languages: dict[date, tuple[Fact | None, Fact | None, bool]] = field(default_factory=dict)
+    # the services by category (see :meth:`services`): one indicator set per computation
+    by_category: dict[str, list[Fact]] | None = None
 
     @functools.cached_property
     def by_kind(self) -> dict[str, list[Fact]]:
@@ -269,6 +271,20 @@ class _Person:
         for fact in self.facts:
             kinds.setdefault(fact.kind, []).append(fact)
         return kinds
+
+    def services(self, indicators: IndicatorSet) -> dict[str, list[Fact]]:
+        """The person's services delivered by the category they count under (in the order of
+        ``facts``), mapped once per person: the service indicators and the hours read them."""
+        found = self.by_category
+        if found is None:
+            found = self.by_category = {}
+            for fact in self.by_kind.get("ServiceDelivered", ()):
+                payload = fact.payload
+                counted = indicators.category_of(
+                    str(payload["category"]), payload.get("activity_type")
+                )
+                found.setdefault(counted, []).append(fact)
+        return found
 
 
 class _Counter:
@@ -347,19 +363,10 @@ _SIMPLE_RULES: dict[str, tuple[str, str | None]] = {
 }
 
 
-def _simple_test(
-    rule: str, indicators: IndicatorSet, category: str | None
-) -> Callable[[Fact], bool]:
-    """Whether a fact of the rule's kind (:data:`_SIMPLE_RULES`) meets the rule."""
+def _simple_test(rule: str) -> Callable[[Fact], bool]:
+    """Whether a fact of the rule's kind (:data:`_SIMPLE_RULES`) meets the rule (a service's
+    category is tested by :meth:`_Person.services`)."""
     helpful = _SIMPLE_RULES[rule][1]
-    if rule == "service":
-
-        def served(fact: Fact) -> bool:
-            payload = fact.payload
-            counted = indicators.category_of(str(payload["category"]), payload.get("activity_type"))
-            return counted == category
-
-        return served
     return lambda fact: helpful is None or fact.payload.get("helpful") == helpful
 
 
@@ -387,10 +394,10 @@ def _indicator(
     end = period.end
     rule = indicator.rule
     # a simple rule: the kind of fact it counts, and the test such a fact must meet
-    if rule not in ("participants", "language_improved"):
+    if rule not in ("participants", "language_improved", "service"):
         kind = _SIMPLE_RULES[rule][0]
-        category = indicator.category.value if indicator.category is not None else None
-        meets = _simple_test(rule, indicators, category)
+        meets = _simple_test(rule)
+    category = indicator.category.value if indicator.category is not None else None
     for person in persons.values():
         if rule == "participants":
             counter.add(person, (), period.contains(person.enrolment.occurred_on))
@@ -400,7 +407,11 @@ def _indicator(
             if improved and entry is not None and exit_fact is not None:
                 counter.add(person, (entry, exit_fact), period.contains(exit_fact.occurred_on))
             continue
-        hits = [f for f in person.by_kind.get(kind, ()) if f.occurred_on <= end and meets(f)]
+        if rule == "service":
+            services = person.services(indicators)
+            hits = [f for f in services.get(category or "", ()) if f.occurred_on <= end]
+        else:
+            hits = [f for f in person.by_kind.get(kind, ()) if f.occurred_on <= end and meets(f)]
         if hits:
             counter.add(person, hits, any(period.contains(f.occurred_on) for f in hits))
     return counter.value(indicator)
@@ -432,15 +443,13 @@ def _hours(
     served: dict[str, set[str]] = {c: set() for c in CATEGORIES}
     refs: dict[str, set[str]] = {c: set() for c in CATEGORIES}
     for who, person in persons.items():
-        for fact in person.facts:
-            if fact.kind != "ServiceDelivered" or not period.contains(fact.occurred_on):
-                continue
-            category = indicators.category_of(
-                str(fact.payload["category"]), fact.payload.get("activity_type")
-            )
-            hours[category] += _dec(fact.payload["hours"])
-            served[category].add(who)
-            refs[category].update(fact.refs)
+        for category, services in person.services(indicators).items():
+            for fact in services:
+                if not period.contains(fact.occurred_on):
+                    continue
+                hours[category] += _dec(fact.payload["hours"])
+                served[category].add(who)
+                refs[category].update(fact.refs)
     return tuple(
         HoursRow(
             category,
@@ -562,11 +571,15 @@ def compute(
     project: str,
     period: Period,
     choose: Callable[[str, date], IndicatorSet],
+    *,
+    participants: bool = True,
 ) -> AmifFigures:
     """Every P12/P13 figure of ``project`` for ``period`` from its facts.
 
     ``choose(fund, day)`` picks the indicator set (normally ``amif_rules.indicator_set``, or a
-    fixed version when an evidence pack is rechecked).
+    fixed version when an evidence pack is rechecked). Without ``participants`` the
+    participants' evidence rows are not made (``AmifFigures.participants`` is empty): the
+    report shows none of them, only an evidence pack does.
 
     Raises:
         NoProjectError: no ProjectRegistered fact for ``project`` is among the facts.
@@ -613,7 +626,11 @@ def compute(
         progress=_progress(registered, persons),
         hours=_hours(persons, span, indicators),
         cost=_cost(project_facts, persons, span),
-        participants=tuple(_participant(p, span, indicators) for p in persons.values()),
+        participants=(
+            tuple(_participant(p, span, indicators) for p in persons.values())
+            if participants
+            else ()
+        ),
         project_facts=tuple(sorted(registered.refs)),
     )
 

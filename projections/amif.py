@@ -150,7 +150,12 @@ _fact_order = attrgetter("stream_id", "version")
 
 @collector_paused()
 def amif(
-    views: Views, project: str, period: Period, *, as_known_at: datetime | None = None
+    views: Views,
+    project: str,
+    period: Period,
+    *,
+    as_known_at: datetime | None = None,
+    participants: bool = False,
 ) -> AmifReport:
     """The P12 indicators and P13 cost figures of ``project`` for ``period``.
 
@@ -160,6 +165,8 @@ def amif(
             from the start of the project to its last day.
         as_known_at: count only what was recorded by this moment (corrections recorded later
             are ignored).
+        participants: also make each participant's evidence row (``figures.participants``,
+            empty without it), which only an evidence pack shows.
 
     Raises:
         UnknownProjectError: no such project is registered (as known at the moment).
@@ -175,7 +182,7 @@ def amif(
             lambda: {fact.stream_id for fact in facts},
             (ValueError, TypeError, KeyError, ArithmeticError),
         ):
-            figures = compute(facts, project, period, indicator_set)
+            figures = compute(facts, project, period, indicator_set, participants=participants)
     except NoProjectError:
         raise UnknownProjectError(project.upper()) from None
     return AmifReport(
@@ -225,7 +232,7 @@ def evidence_pack(
             every fact behind the figures; the read model, which this user may not catch up,
             does not hold every fact known at the moment.
     """
-    report = amif(views, project, period, as_known_at=as_known_at)
+    report = amif(views, project, period, as_known_at=as_known_at, participants=True)
     _require_every_fact(views, as_known_at)
     key = pseudonym_key(views.app, report.figures.project)
     inputs = PackInput(
