@@ -108,6 +108,31 @@ def test_every_municipality_and_a_shorter_period(views: Views, cut: datetime) ->
     }
 
 
+def test_the_latest_fact_of_a_year_decides_a_later_version_breaking_a_tie(
+    ledger: TrajectoryLedger, views: Views
+) -> None:
+    log = LogBuilder(seed=9)
+    h1, h2, h3 = (log.register(date(2023, 1, 2)) for _ in range(3))
+    start(log, h1, date(2024, 5, 1), 1, VWN)
+    end(log, h1, date(2024, 5, 1), 1)  # the same day, a later version: not in guidance
+    fact(log, h2, ev.SocialGuidanceEnded, date(2024, 5, 1), B, year_no=1)
+    start(log, h2, date(2024, 5, 1), 1, VWN, where=B)  # the same day, later: in guidance
+    start(log, h3, date(2024, 3, 1), 1, VWN)
+    start(log, h3, date(2024, 4, 1), 1, VWN, where=B)  # the latest fact is in B
+    start(log, h3, date(2025, 1, 6), 2, VWN)  # after the period
+    append(ledger, log.events)
+    assert figures(guidance(views, Y2024, municipality=A)) == {
+        "1": (2, 1, 0),  # h1 and h3 started, h1 ended; h3's latest fact is in B
+        "2": (0, 0, 0),
+        "total": (2, 1, 0),
+    }
+    assert figures(guidance(views, Y2024)) == {
+        "1": (3, 2, 2),
+        "2": (0, 0, 0),
+        "total": (3, 2, 2),
+    }
+
+
 def test_rebuild_equals_catch_up(ledger: TrajectoryLedger, views: Views) -> None:
     rebuild_equals_catch_up(ledger, views, GUIDANCE, scenario()[0])
     assert figures(guidance(views, Y2024, municipality=A))["total"] == (5, 2, 4)
