@@ -12,8 +12,14 @@ person index, external keys, the new streams' wrapped data keys), are saved in O
 
 A concurrent writer that appended to one of the batch's streams makes that transaction fail on
 the (stream, version) key; the batch is then checked again against the fresh streams and saved
-again, so rules hold and nothing is doubled. A dry writer (``dry_run=True``) checks everything the
-same way and keeps its state across batches, but saves nothing.
+again, so rules hold and nothing is doubled. The rules of a fact that read other streams (a
+household's referent and members, an enrolment's project, an erasure's projects) read them as
+cached too: a stream another writer changed since makes an accepted fact's save fail on its read
+guard, and a refused fact is checked once more against the store before it is refused (a stream
+that moved is loaded again; if an earlier fact of the batch had read the old copy, the whole batch
+is checked again), so no fact is refused on what a writer held before. A dry writer
+(``dry_run=True``) checks everything the same way and keeps its state across batches, but saves
+nothing.
 
 On PostgreSQL a writer refreshes the planner's statistics of the events and look-up tables
 (``ANALYZE``) after its first :data:`FIRST_ANALYZE` events and whenever the events it saved have
@@ -37,7 +43,7 @@ import functools
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple, cast
@@ -131,13 +137,25 @@ class _Pending:
     external_refs: list[ExternalRefRow] = field(default_factory=list)
     data_keys: list[DataKeyRow] = field(default_factory=list)
     shredded: list[UUID] = field(default_factory=list)
-    reads: set[UUID] = field(default_factory=set)  # streams an erasure's or enrolment's check read
+    reads: set[UUID] = field(default_factory=set)  # other streams the checks read (guarded)
+    touched: set[UUID] = field(default_factory=set)  # the streams of ``events``
+
+    def hold(self, event: ev.TrajectEvent) -> None:
+        """Keep an accepted event for the save."""
+        self.events.append(event)
+        self.touched.add(event.originator_id)
+
     topic_guards: list[Guard] = field(default_factory=list)  # enrolments a window's check read
 
 
 def _size(aggregate: StreamAggregate | None) -> int:
     """The events a cached stream counts for (a stream not found counts as one)."""
     return len(aggregate.stored) if aggregate is not None else 1
+
+
+def _version(aggregate: StreamAggregate | None) -> int:
+    """A cached stream's version (0: not found)."""
+    return aggregate.version if aggregate is not None else 0
 
 
 @functools.cache
@@ -197,6 +215,7 @@ class BatchWriter:
         self.purge: Purge | None = None  # the purge after its last batch with an erasure
         self.next_analyze = first_analyze
         self.default_municipality = app.default_municipality
+        self.reading: set[UUID] = set()  # the other streams the current check read
         if not dry_run:
             app.tables.ensure_external_refs()
         self.has_refs = app.tables.has_external_refs()
@@ -266,13 +285,13 @@ class BatchWriter:
         if item.recorded_at is not None:
             check_recorded_at(aggregate, event, self.now)
         if type(event) in ACROSS_STREAMS:
-            self._check_across_streams(aggregate, event, stream_id)
+            self._afresh(stream_id, self._check_across_streams, aggregate, event, stream_id)
         if isinstance(aggregate, Trajectory):
             # nothing is recorded for an erased person: the rule's message, before the key's,
             # and before the retention (erased once, whatever holds)
             aggregate.check_not_erased(kind)
             if kind is ev.PersonalDataShredded:
-                self._check_retention(aggregate, event.occurred_on)
+                self._afresh(stream_id, self._check_retention, aggregate, event.occurred_on)
         if (
             aggregate.version
             and _has_personal(event)
@@ -289,7 +308,7 @@ class BatchWriter:
             self.held += len(aggregate.stored) - (0 if fresh else 1)
             self.streams[stream_id] = aggregate
             self.streams.move_to_end(stream_id)
-        self.pending.events.append(event)
+        self.pending.hold(event)
         if kind is ev.PersonalDataShredded:
             self.pending.shredded.append(stream_id)  # the key goes in the same transaction
             self.erased[stream_id] = True
@@ -309,16 +328,55 @@ class BatchWriter:
             given = self._control_fields(item, aggregate, stream_id, given)
         return given
 
+    def _afresh(self, stream_id: UUID, check: Callable[..., None], *args: Any) -> None:
+        """Run ``check(*args)``, rules of a fact on ``stream_id`` that read other streams as this
+        writer holds them; every stream it read guards the batch's save (a stream changed
+        meanwhile makes the save fail, and the batch is checked again).
+
+        A refusal is not saved, so no guard would catch a stream it read that another writer
+        changed since this writer cached it: the streams it read that this writer has not
+        added to are loaded again, and if any had moved on, ``check`` runs once more on them.
+        When an earlier fact of the batch read one of them as it was, the whole batch is
+        checked again (a dry writer, which saves nothing, goes on with the fresh copies).
+        The streams this writer has added to are as the store has them plus its own facts
+        (else the save fails on their versions), and the fact's own stream is read as for any
+        fact.
+
+        Raises:
+            RuleViolationError, RetentionHoldError: the refusal, as the store has the streams.
+        """
+        self.reading = set()
+        try:
+            try:
+                check(*args)
+            except (RuleViolationError, RetentionHoldError):
+                if not self._reread(self.reading - self.pending.touched - {stream_id}):
+                    raise
+                check(*args)
+        finally:
+            self.pending.reads |= self.reading
+
+    def _reread(self, stream_ids: set[UUID]) -> bool:
+        """Load ``stream_ids`` again from the store; whether any had moved on from the copy
+        held. Raises _StaleStreamError when one that moved was read by an earlier fact of the
+        batch (a real writer: its save would be guarded on the new version)."""
+        held = {s: self.streams.pop(s) for s in stream_ids if s in self.streams}
+        self.held -= sum(_size(aggregate) for aggregate in held.values())
+        self._load(stream_ids)
+        moved = {s for s, old in held.items() if _version(self.streams[s]) != _version(old)}
+        if moved & self.pending.reads and not self.dry_run:
+            raise _StaleStreamError
+        return bool(moved)
+
     def _check_retention(self, trajectory: Trajectory, on: date) -> None:
         """An erasure only when no retention basis and no legal hold is open on ``on``, judged
-        on the streams as this writer holds them (:meth:`TrajectoryLedger.shred`'s rule)."""
-        reads = {ev.project_stream_id(code) for code in trajectory.state.projects}
+        on the streams as this writer holds them (:meth:`TrajectoryLedger.shred`'s rule); a
+        hold placed meanwhile makes the save fail and retry."""
         status = self.app.retention_of(
-            trajectory, on, lambda code: self._cached(ev.project_stream_id(code)), erasing=True
+            trajectory, on, lambda code: self._read(ev.project_stream_id(code)), erasing=True
         )
         if not status.erasable:
             raise RetentionHoldError(trajectory.id, status.on, status.refusals())
-        self.pending.reads |= reads  # a hold placed meanwhile makes the save fail and retry
 
     def _check_across_streams(
         self, aggregate: StreamAggregate, event: ev.TrajectEvent, stream_id: UUID
@@ -326,20 +384,15 @@ class BatchWriter:
         """The rules of ``event`` that read other streams (an enrolment's project, a
         household's referent), as this writer holds them."""
         check_across_streams(aggregate, event, self._project, self._enrolments)
-        check_household(aggregate, event, self._referent, self._members)
+        check_household(aggregate, event, self._read, self._members)
         check_referent_change(aggregate, event, self._members)
         if stream_id in self.streams:  # a new person's stream is kept once its event is
             self.streams.move_to_end(stream_id)  # the person's, used after the other
 
-    def _referent(self, stream_id: UUID) -> StreamAggregate | None:
-        """A household's referent as this writer holds it (this batch's own facts included); a
-        referent changed meanwhile makes the save fail and the batch be checked again. A person
-        this writer found no stream of is looked up again: registered by another writer since,
-        they count (a refusal is not checked again by a failed save)."""
-        self.pending.reads.add(stream_id)
-        if stream_id in self.streams and self.streams[stream_id] is None:
-            del self.streams[stream_id]
-            self.held -= _size(None)
+    def _read(self, stream_id: UUID) -> StreamAggregate | None:
+        """Another stream a rule reads (a household's referent or member, a project), as this
+        writer holds it (this batch's own facts included), noted for :meth:`_afresh`."""
+        self.reading.add(stream_id)
         return self._cached(stream_id)
 
     def _members(self, referent: UUID) -> list[StreamAggregate]:
@@ -347,7 +400,7 @@ class BatchWriter:
         the streams this writer has added to as it holds them (the batch's own registrations
         and corrections). A registration or correction stored meanwhile, or a member's stream
         changed, makes the save fail and retry."""
-        touched = {event.originator_id for event in self.pending.events}
+        touched = self.pending.touched
         stored = self.app.household_members(referent, self.pending.topic_guards)
         found = {stream_id for stream_id in stored if stream_id not in touched}
         for stream_id in touched:
@@ -356,23 +409,20 @@ class BatchWriter:
             if household == referent != stream_id:
                 found.add(stream_id)
         return [
-            member
-            for stream_id in sorted(found)
-            if (member := self._referent(stream_id)) is not None
+            member for stream_id in sorted(found) if (member := self._read(stream_id)) is not None
         ]
 
     def _project(self, code: str) -> StreamAggregate:
         """A project's stream as this writer holds it, for an enrolment's window; a project
         corrected meanwhile makes the save fail and the batch be checked again."""
         project_id = ev.project_stream_id(code)
-        self.pending.reads.add(project_id)
-        return self._cached(project_id) or AGGREGATE_CLASSES[ev.StreamKind.PROJECT](project_id)
+        return self._read(project_id) or AGGREGATE_CLASSES[ev.StreamKind.PROJECT](project_id)
 
     def _enrolments(self, project: StreamAggregate) -> list[Enrolment]:
         """The effective enrolments in ``project``, for a correction of its window: as stored,
         but those of the streams this writer has added to as it holds them (the batch's own
         enrolments and corrections). One stored meanwhile makes the save fail and retry."""
-        touched = {event.originator_id for event in self.pending.events}
+        touched = self.pending.touched
         stored = self.app.enrolments(project.id, self.pending.topic_guards)
         found = [e for e in stored if e.person_id not in touched]
         for stream_id in touched:

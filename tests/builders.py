@@ -41,6 +41,19 @@ def person_fields(**overrides: Any) -> dict[str, Any]:
     return fields | overrides
 
 
+def referent_with_a_file(app: Any) -> UUID:
+    """A person registered in ``app`` who applied for family reunification (file 1) with a
+    partner (version 2)."""
+    referent: UUID = app.register_person(**person_fields()).stream_id
+    app.record(
+        referent,
+        ev.FamilyReunificationApplied,
+        occurred_on=date(2024, 1, 10),
+        members=["partner"],
+    )
+    return referent
+
+
 def linked_person(app: Any, **overrides: Any) -> UUID:
     """A person registered in ``app`` (``person_fields`` with ``overrides``), with a permit
     and linked by the COA for 2024H1: ready to be housed (version 3)."""

@@ -9,7 +9,7 @@ from datetime import date
 from uuid import UUID, uuid4
 
 import pytest
-from builders import person_fields
+from builders import person_fields, referent_with_a_file
 
 from ledger import events as ev
 from ledger.application import Recorded
@@ -19,18 +19,6 @@ from ledger.errors import RuleViolationError
 
 def register(app, **overrides) -> UUID:
     return app.register_person(**person_fields(**overrides)).stream_id
-
-
-def referent_with_a_file(app) -> UUID:
-    """A referent who applied for family reunification (file 1) with a partner (version 2)."""
-    referent = register(app)
-    app.record(
-        referent,
-        ev.FamilyReunificationApplied,
-        occurred_on=date(2024, 1, 10),
-        members=["partner"],
-    )
-    return referent
 
 
 def arrive(app, referent: UUID, member: object) -> int:
