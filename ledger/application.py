@@ -1143,16 +1143,24 @@ class TrajectoryLedger(Application[UUID]):
         )
         check_referent_change(aggregate, event, members)
 
-    def household_members(self, referent: UUID, guards: list[Guard] | None = None) -> list[UUID]:
+    def household_members(
+        self, referent: UUID, guards: list[Guard] | None = None, *, make_links: bool = True
+    ) -> list[UUID]:
         """The persons registered into ``referent``'s household (the referent aside), as
         their registrations stand corrected. The streams linked to the referent are read
         (``traject_stream_links``); no personal field is decrypted.
 
         ``guards``: noted there (a :class:`TopicGuard`), an append commits only if no
-        registration or correction was stored since this read.
+        registration or correction was stored since this read. ``make_links``: see
+        :meth:`_facts_with_changes`.
         """
         events = self._facts_with_changes(
-            REGISTERED_TOPIC, MEMBERSHIP_TOPICS, guards, linked=referent, naming=True
+            REGISTERED_TOPIC,
+            MEMBERSHIP_TOPICS,
+            guards,
+            linked=referent,
+            naming=True,
+            make_links=make_links,
         )
         return household_members(events, referent)
 
@@ -1164,6 +1172,7 @@ class TrajectoryLedger(Application[UUID]):
         *,
         linked: UUID,
         naming: bool = False,
+        make_links: bool = True,
     ) -> Iterator[ev.TrajectEvent]:
         """The stored facts of ``topic`` on the streams linked to ``linked`` (a referent, or
         a project's stream id), each stream's with the corrections and retractions on it, in
@@ -1172,11 +1181,15 @@ class TrajectoryLedger(Application[UUID]):
 
         The streams are found in ``traject_stream_links``, written with the events; a ledger
         made by an earlier release gets it made and filled first (``ensure_stream_links``).
-        Where that is not allowed (PostgreSQL: only the tables' owner), every stream's facts of
-        ``topic`` are read instead, a scan of the events table; then, with ``naming``, only the
-        streams with a fact that names ``linked`` are decoded.
+        Where that is not allowed (PostgreSQL: only the tables' owner), or not wanted
+        (``make_links`` false: a reader that must write nothing, as a dry run), every stream's
+        facts of ``topic`` are read instead, a scan of the events table; then, with
+        ``naming``, only the streams with a fact that names ``linked`` are decoded.
         """
-        indexed = self.tables.ensure_stream_links()
+        if make_links:
+            indexed = self.tables.ensure_stream_links()
+        else:
+            indexed = self.tables.has_stream_links()
         after = self.recorder.max_notification_id() or 0
         if guards is not None:
             guards.append(TopicGuard(watched, after))
@@ -1205,16 +1218,21 @@ class TrajectoryLedger(Application[UUID]):
         guards.append(StreamGuard(ev.project_stream_id(code), project.version))
         return project
 
-    def enrolments(self, project: UUID, guards: list[Guard] | None = None) -> list[Enrolment]:
+    def enrolments(
+        self, project: UUID, guards: list[Guard] | None = None, *, make_links: bool = True
+    ) -> list[Enrolment]:
         """The effective enrolments in an AMIF project (``project``: its stream id) on every
         person's stream: each ParticipantEnrolled as last corrected, retracted ones left out;
         by date. The streams linked to the project are read (``traject_stream_links``); no
         personal field is decrypted.
 
         ``guards``: noted there (a :class:`TopicGuard`), an append commits only if no
-        enrolment or correction was stored since this read.
+        enrolment or correction was stored since this read. ``make_links``: see
+        :meth:`_facts_with_changes`.
         """
-        events = self._facts_with_changes(ENROLLED_TOPIC, WINDOW_TOPICS, guards, linked=project)
+        events = self._facts_with_changes(
+            ENROLLED_TOPIC, WINDOW_TOPICS, guards, linked=project, make_links=make_links
+        )
         return effective_enrolments(events, project)
 
     def check_stored(self, stream_ids: Iterable[UUID]) -> None:

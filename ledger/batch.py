@@ -19,7 +19,8 @@ guard, and a refused fact is checked once more against the store before it is re
 that moved is loaded again; if an earlier fact of the batch had read the old copy, the whole batch
 is checked again), so no fact is refused on what a writer held before. A dry writer
 (``dry_run=True``) checks everything the same way and keeps its state across batches, but saves
-nothing.
+nothing; on a ledger made by an earlier release it reads the households and enrolments by a scan
+of the events table rather than make ``traject_stream_links``: it writes nothing at all.
 
 On PostgreSQL a writer refreshes the planner's statistics of the events and look-up tables
 (``ANALYZE``) after its first :data:`FIRST_ANALYZE` events and whenever the events it saved have
@@ -401,7 +402,9 @@ class BatchWriter:
         and corrections). A registration or correction stored meanwhile, or a member's stream
         changed, makes the save fail and retry."""
         touched = self.pending.touched
-        stored = self.app.household_members(referent, self.pending.topic_guards)
+        stored = self.app.household_members(
+            referent, self.pending.topic_guards, make_links=not self.dry_run
+        )
         found = {stream_id for stream_id in stored if stream_id not in touched}
         for stream_id in touched:
             cached = self.streams.get(stream_id)
@@ -423,7 +426,9 @@ class BatchWriter:
         but those of the streams this writer has added to as it holds them (the batch's own
         enrolments and corrections). One stored meanwhile makes the save fail and retry."""
         touched = self.pending.touched
-        stored = self.app.enrolments(project.id, self.pending.topic_guards)
+        stored = self.app.enrolments(
+            project.id, self.pending.topic_guards, make_links=not self.dry_run
+        )
         found = [e for e in stored if e.person_id not in touched]
         for stream_id in touched:
             cached = self.streams.get(stream_id)

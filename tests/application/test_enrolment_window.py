@@ -348,8 +348,8 @@ class EnrolledDuringTheCheck(TrajectoryLedger):
         self.other, self.project, self.raced = other, project, 0
         self.person: UUID | None = None
 
-    def enrolments(self, project, guards=None):
-        found = super().enrolments(project, guards)
+    def enrolments(self, project, guards=None, **options):
+        found = super().enrolments(project, guards, **options)
         if not self.raced:
             self.raced += 1
             self.person, _ = enrolled(self.other, self.project, date(2024, 5, 1))

@@ -238,8 +238,8 @@ class MemberJoinedDuringTheCheck(TrajectoryLedger):
         self.other, self.referent, self.raced = other, referent, 0
         self.member: UUID | None = None
 
-    def household_members(self, referent, guards=None):
-        found = super().household_members(referent, guards)
+    def household_members(self, referent, guards=None, **options):
+        found = super().household_members(referent, guards, **options)
         if not self.raced:
             self.raced += 1
             self.member = nareiziger(self.other, self.referent, date(2024, 3, 5))

@@ -9,16 +9,19 @@ honour an erasure, build every read model and record new facts after the old one
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
+import psycopg
 import pytest
-from cli_helpers import Traject, days_ago, refused
+from cli_helpers import Traject, days_ago, dsn, refused
 from pg_schemas import PostgresSchemas
 
 from ledger.application import TrajectoryLedger
@@ -160,3 +163,74 @@ def test_a_releases_stream_links_are_filled_once_and_find_what_a_scan_finds(
     result = traject.json("audit", "verify", "--public-key", public_key, *checkpoints)
     assert result["ok"] is True, result["problems"]
     assert result["events"] == made["events"]
+
+
+def _contents(traject: Traject, schema: str | None) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table of the ledger's store (SQLite: the schema too; PostgreSQL: of ``schema``)
+    with its rows, sorted."""
+    store = parse_database_url(traject.database_url)
+    if store.sqlite_path is not None:
+        with contextlib.closing(sqlite3.connect(store.sqlite_path)) as db:
+            names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            found = {name: db.execute(f'SELECT * FROM "{name}"').fetchall() for name in names}
+            found["sqlite_master"] = db.execute("SELECT * FROM sqlite_master").fetchall()
+    else:
+        with psycopg.connect(dsn(traject.database_url)) as db:
+            names = [
+                r[0]
+                for r in db.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                    [schema],
+                )
+            ]
+            found = {
+                name: db.execute(f'SELECT * FROM "{schema}"."{name}"').fetchall() for name in names
+            }
+    return {name: sorted(rows, key=repr) for name, rows in found.items()}
+
+
+def test_a_dry_run_import_writes_nothing_to_a_release_and_finds_what_it_will(
+    release: tuple[Traject, dict[str, Any]],
+) -> None:
+    """A release made no ``traject_stream_links``, and a dry run must not make it: it reads
+    the households by a scan, with the same result as on the ledger once the table is there.
+    The read-only commands leave it unmade as well."""
+    traject, made = release
+    family = made["dir"] / "family.jsonl"
+    joined = str(uuid4())
+    lines = [
+        {"kind": "person-registered", "person_id": joined, "occurred_on": "2024-01-10",
+         "birth_date": "1990-04-02", "sex": "f", "nationality": ["SY"]},
+        # her joining another household reads the members of hers (traject_stream_links)
+        {"kind": "event-corrected", "person_id": made["person"], "target": 1,
+         "changes": {"household_id": joined}, "reason": "one family"},
+    ]  # fmt: skip
+    family.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    before = _contents(traject, made.get("schema"))
+    sqlite_path = parse_database_url(traject.database_url).sqlite_path
+    file_bytes = sqlite_path.read_bytes() if sqlite_path is not None else None
+
+    dry = traject("--json", "import", "--dry-run", str(family))
+
+    assert json.loads(dry.stdout) == {
+        "dry_run": True, "valid": 2, "skipped": 0, "rejected": 0, "warnings": 0
+    }  # fmt: skip
+    assert _contents(traject, made.get("schema")) == before
+    if sqlite_path is not None:
+        assert sqlite_path.read_bytes() == file_bytes
+    person = made["person"]
+    for command in (
+        ("audit", "verify"),
+        ("person", "show", person),
+        ("timeline", person, "--as-known-at", "2026-12-01T00:00"),
+        ("export", "--output", str(made["dir"] / "export.jsonl")),
+        ("report", "outflow", "--period", "2026"),
+    ):
+        traject.ok("--json", *command)
+    assert "traject_stream_links" not in _contents(traject, made.get("schema"))
+
+    env = {**parse_database_url(traject.database_url).library_env, "CREATE_TABLE": "no"}
+    with contextlib.closing(TrajectoryLedger(env, read_key_file(traject.key_file))) as ledger:
+        assert ledger.tables.ensure_stream_links() is True  # as a real import makes it
+    again = traject("--json", "import", "--dry-run", str(family))
+    assert (again.exit_code, again.stdout, again.stderr) == (dry.exit_code, dry.stdout, dry.stderr)
