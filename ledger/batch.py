@@ -140,13 +140,12 @@ class _Pending:
     shredded: list[UUID] = field(default_factory=list)
     reads: set[UUID] = field(default_factory=set)  # other streams the checks read (guarded)
     touched: set[UUID] = field(default_factory=set)  # the streams of ``events``
+    topic_guards: list[Guard] = field(default_factory=list)  # enrolments a window's check read
 
     def hold(self, event: ev.TrajectEvent) -> None:
         """Keep an accepted event for the save."""
         self.events.append(event)
         self.touched.add(event.originator_id)
-
-    topic_guards: list[Guard] = field(default_factory=list)  # enrolments a window's check read
 
 
 def _size(aggregate: StreamAggregate | None) -> int:
@@ -392,8 +391,13 @@ class BatchWriter:
 
     def _read(self, stream_id: UUID) -> StreamAggregate | None:
         """Another stream a rule reads (a household's referent or member, a project), as this
-        writer holds it (this batch's own facts included), noted for :meth:`_afresh`."""
+        writer holds it (this batch's own facts included), noted for :meth:`_afresh`. A stream
+        this writer found missing is looked up again: one another writer made since counts
+        for an acceptance too (a dry run's has no save to guard it)."""
         self.reading.add(stream_id)
+        if stream_id in self.streams and self.streams[stream_id] is None:
+            del self.streams[stream_id]
+            self.held -= _size(None)
         return self._cached(stream_id)
 
     def _members(self, referent: UUID) -> list[StreamAggregate]:
