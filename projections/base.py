@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property, wraps
+from itertools import permutations
 from operator import itemgetter
 from random import Random
 from time import perf_counter
@@ -80,7 +81,13 @@ TOPIC_SAMPLE = 5000
 """Notification ids whose topics estimate the log's mix of kinds (:meth:`Views.topic_sample`)."""
 DERIVED_TABLE_COST = 0.2
 """The cost of a derived table per fact row, relative to the fact row's own
-(:meth:`Projection.rebuild_cost`)."""
+(:meth:`Projection.rebuild_cost`), unless the projection states its own
+(:attr:`Projection.derived_cost`)."""
+READ_COST = 0.33
+"""The cost of reading and decoding one event of the log, relative to a fact row's: each worker
+of a parallel rebuild reads the events of every kind its group keeps (:func:`group_cost`).
+Measured on a generated 1M-event ledger: about 3.4 µs of CPU per event read and decoded
+against about 10 µs per fact row written, refreshed, hashed and copied."""
 PARALLEL_FROM = 300_000
 """The log length from which a rebuild of several read models uses two worker processes by
 default (see :func:`default_workers`)."""
@@ -92,6 +99,18 @@ STAGING_PAGE_BYTES = 65536
 NEW_SUFFIX = "__new"
 STAGED_SUFFIX = "__staged"
 """SQLite: a rebuild writes its rows to ``temp.<table>__staged`` first (see rebuild_many)."""
+
+
+def _null(_value: None) -> None:
+    return None
+
+
+# SQLite binds None as NULL either way; without an adapter of its own, the driver first looks
+# for one through the protocol's and the value's attributes (``__adapt__``, ``__conform__``)
+# for every None it binds: a sixth of the cost of inserting a fact row, whose closing columns
+# and many value columns are None. With this adapter the look-up ends at the first step.
+sqlite3.register_adapter(type(None), _null)
+
 
 T = TypeVar("T")
 Params = ParamSpec("Params")
@@ -299,14 +318,21 @@ class Projection(ABC):
     fact_columns: ClassVar[tuple[Column, ...]] = ()
     fact_indexes: ClassVar[tuple[tuple[str, ...], ...]] = ()
     derived_tables: ClassVar[tuple[Table, ...]] = ()
+    derived_cost: ClassVar[float | None] = None
+    """The cost of filling the derived tables per fact row, relative to the fact row's own;
+    None: :data:`DERIVED_TABLE_COST` per derived table."""
 
     def rebuild_cost(self, events: Mapping[str, float]) -> float:
         """The relative cost of rebuilding this projection, to balance parallel rebuilds
         (:func:`split_groups`), given the (estimated) number of ``events`` of each topic in the
-        log: the events of the kinds it keeps (the work is per fact row), a fifth more for each
-        derived table, and one so that a projection without facts still counts."""
+        log: the events of the kinds it keeps (the work is per fact row), more for its derived
+        tables (:attr:`derived_cost`), and one so that a projection without facts still
+        counts. Reading the events is the group's cost (:func:`group_cost`)."""
         facts = sum(events.get(topic, 0.0) for topic in self.topic_fields)
-        return 1.0 + facts * (1.0 + DERIVED_TABLE_COST * len(self.derived_tables))
+        derived = self.derived_cost
+        if derived is None:
+            derived = DERIVED_TABLE_COST * len(self.derived_tables)
+        return 1.0 + facts * (1.0 + derived)
 
     @property
     def rule_version(self) -> str:
@@ -1932,21 +1958,52 @@ def split_groups(
     projections: Sequence[Projection], workers: int, events: Mapping[str, float]
 ) -> list[list[Projection]]:
     """The projections in ``workers`` groups (fewer when there are fewer projections) of about
-    equal cost: the heaviest first, each to the lightest group so far, by
-    :meth:`Projection.rebuild_cost` for the log's ``events`` per topic; each group keeps the
+    equal cost (:func:`group_cost` for the log's ``events`` per topic): the heaviest first,
+    each to the group it adds least to the cost of, then single projections moved or swapped
+    between two groups while that lowers the cost of the costliest group; each group keeps the
     given order."""
     count = max(1, min(workers, len(projections)))
-    loads = [0.0] * count
-    member: dict[str, int] = {}
     costs = {projection.name: projection.rebuild_cost(events) for projection in projections}
-    for projection in sorted(projections, key=lambda p: -costs[p.name]):
-        lightest = loads.index(min(loads))
-        loads[lightest] += costs[projection.name]
-        member[projection.name] = lightest
     groups: list[list[Projection]] = [[] for _ in range(count)]
-    for projection in projections:
-        groups[member[projection.name]].append(projection)
-    return [group for group in groups if group]
+    for projection in sorted(projections, key=lambda p: -costs[p.name]):
+        target = min(groups, key=lambda group: group_cost([*group, projection], events))
+        target.append(projection)
+    _even_out(groups, events)
+    order = {projection.name: place for place, projection in enumerate(projections)}
+    return [sorted(group, key=lambda p: order[p.name]) for group in groups if group]
+
+
+def group_cost(projections: Iterable[Projection], events: Mapping[str, float]) -> float:
+    """The relative cost of building ``projections`` in one worker: their
+    :meth:`Projection.rebuild_cost` and the reading of the events of every topic one of them
+    reads (:data:`READ_COST` each; a topic read by several is read once)."""
+    projections = list(projections)
+    topics = {topic for projection in projections for topic in projection.topics}
+    read = READ_COST * sum(events.get(topic, 0.0) for topic in topics)
+    return read + sum(projection.rebuild_cost(events) for projection in projections)
+
+
+def _even_out(groups: list[list[Projection]], events: Mapping[str, float]) -> None:
+    """Move one projection to another group, or swap two, while that lowers the cost of the
+    costliest group (the first such move found that lowers it most), leaving no group
+    empty."""
+    while True:
+        worst = max(group_cost(group, events) for group in groups)
+        best: tuple[float, int, int, list[Projection], list[Projection]] | None = None
+        for a, b in permutations(range(len(groups)), 2):
+            others = [group_cost(g, events) for i, g in enumerate(groups) if i not in (a, b)]
+            for moved in groups[a]:
+                for back in [None, *groups[b]]:
+                    left = [p for p in groups[a] if p is not moved] + ([back] if back else [])
+                    right = [p for p in groups[b] if p is not back] + [moved]
+                    if not left:
+                        continue
+                    cost = max(group_cost(left, events), group_cost(right, events), *others)
+                    if cost < worst * (1 - 1e-9) and (best is None or cost < best[0]):
+                        best = (cost, a, b, left, right)
+        if best is None:
+            return
+        _, a, b, groups[a], groups[b] = best
 
 
 def default_workers(views: Views, count: int) -> int:

@@ -16,6 +16,7 @@ from ledger.errors import TrajectError
 from projections import (
     CASELOAD,
     HELP_REQUESTS,
+    INBURGERING,
     LADDER,
     OUTFLOW,
     PROJECTIONS,
@@ -23,7 +24,7 @@ from projections import (
     catch_up,
     rebuild_many,
 )
-from projections.base import NEW_SUFFIX, split_groups
+from projections.base import NEW_SUFFIX, READ_COST, group_cost, split_groups
 from projections.outflow import OutflowProjection
 
 ALL = list(PROJECTIONS.values())
@@ -76,6 +77,45 @@ def test_the_cost_of_a_read_model_follows_the_events_of_its_kinds() -> None:
     assert OUTFLOW.rebuild_cost(events) == OUTFLOW.rebuild_cost({}) == 1.0
     with_spans = {topic: 100.0 for topic in LADDER.topic_fields}
     assert LADDER.rebuild_cost(with_spans) > sum(with_spans.values())  # its derived table
+
+
+def test_a_group_reads_each_kind_once_and_a_read_model_may_weigh_its_derived_tables() -> None:
+    events = {topic: 100.0 for topic in {*LADDER.topic_fields, *CASELOAD.topic_fields}}
+    both = [CASELOAD, LADDER]  # both keep the ladder assessments: the group reads them once
+    read = READ_COST * sum(events.values())
+    own = CASELOAD.rebuild_cost(events) + LADDER.rebuild_cost(events)
+    assert group_cost(both, events) == pytest.approx(own + read)
+    alone = group_cost([CASELOAD], events) + group_cost([LADDER], events)
+    assert alone > group_cost(both, events)
+    duty = {topic: 100.0 for topic in INBURGERING.topic_fields}
+    facts = sum(duty.values())
+    assert INBURGERING.derived_cost is not None
+    assert INBURGERING.rebuild_cost(duty) == pytest.approx(
+        1 + facts * (1 + INBURGERING.derived_cost)
+    )
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_no_single_move_or_swap_evens_the_split_further(workers: int) -> None:
+    # a mix like a generated ledger's: many caseload and inburgering kinds, some of the rest
+    events = {topic: 50.0 for p in ALL for topic in p.topic_fields}
+    events |= {topic: 400.0 for topic in CASELOAD.topic_fields}
+    events |= {topic: 300.0 for topic in INBURGERING.topic_fields}
+    groups = split_groups(ALL, workers, events)
+    assert len(groups) == workers
+    assert sorted(p.name for group in groups for p in group) == sorted(PROJECTIONS)
+    worst = max(group_cost(group, events) for group in groups)
+    for a, left in enumerate(groups):
+        for b, right in enumerate(groups):
+            if a == b:
+                continue
+            for moved in left:
+                for back in [None, *right]:
+                    new_left = [p for p in left if p is not moved] + ([back] if back else [])
+                    new_right = [p for p in right if p is not back] + [moved]
+                    rest = [group_cost(g, events) for i, g in enumerate(groups) if i not in (a, b)]
+                    costs = [group_cost(new_left, events), group_cost(new_right, events), *rest]
+                    assert not new_left or max(costs) >= worst * (1 - 1e-6)
 
 
 def test_the_topic_sample_estimates_the_mix_of_kinds(make_ledger: Any, store_url: str) -> None:
