@@ -971,23 +971,33 @@ class Views:
         return StoredState(*rows[0]) if rows else None
 
     def tables_exist(
-        self, tables: Iterable[Table], suffix: str = "", extra: Sequence[str] = ()
+        self,
+        tables: Iterable[Table],
+        suffix: str = "",
+        extra: Sequence[str] = (),
+        tx: Tx | None = None,
     ) -> bool:
-        """Whether every table (and every one named in ``extra``) exists and is visible."""
+        """Whether every table (and every one named in ``extra``) exists and is visible (in
+        ``tx`` when given)."""
         names = [t.name + suffix for t in tables] + list(extra)
-        with self.transaction(commit=False) as tx:
-            if self.dialect.is_postgres:
-                found = tx.all(
-                    "SELECT table_name FROM information_schema.tables"
-                    " WHERE table_schema = ? AND table_name = ANY(?)",
-                    [self.schema, names],
-                )
-            else:
-                marks = ", ".join("?" * len(names))
-                found = tx.all(
-                    f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({marks})",
-                    names,
-                )
+        if tx is not None:
+            return self._found_tables(tx, names)
+        with self.transaction(commit=False) as read:
+            return self._found_tables(read, names)
+
+    def _found_tables(self, tx: Tx, names: list[str]) -> bool:
+        if self.dialect.is_postgres:
+            found = tx.all(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = ? AND table_name = ANY(?)",
+                [self.schema, names],
+            )
+        else:
+            marks = ", ".join("?" * len(names))
+            found = tx.all(
+                f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({marks})",
+                names,
+            )
         return len(found) == len(names)
 
 
@@ -1586,8 +1596,11 @@ def catch_up(
 ) -> RunResult:
     """Process the notifications after the projection's position, one transaction per page.
 
-    A projection that was never built (or whose tables are gone) is built by :func:`rebuild`,
-    so readers never see a half-built view. A projection built with another rule version or
+    A projection that was never built (or whose tables are gone) is built empty
+    (:func:`_build_empty`), then, like one built empty by ``traject init`` on PostgreSQL, by
+    :func:`rebuild` in one pass, so readers never see a half-built view; when a rebuild of it
+    has begun (a user's, another reader's, or one that was killed) this one leaves it alone
+    and catches up page by page instead. A projection built with another rule version or
     table layout raises :class:`ProjectionOutdatedError`. The digest is recomputed in the
     transaction of the last page when any fact changed. The integrity log's leaves are caught
     up first (``ledger.audit.catch_up``), so every read command keeps them current.
@@ -1624,17 +1637,20 @@ def _catch_up(
     if state is None or not views.tables_exist(projection.tables):
         if not views.builder[0]:
             raise ProjectionNotBuiltError(projection.name)
-        return rebuild(views, projection, page_size=page_size, progress=progress)
+        # never built (on SQLite `traject init` leaves that to the first reader): built
+        # empty, as `traject init` builds it on PostgreSQL, then in one pass below
+        state = _build_empty(views, projection)
     check_current(projection, state)
     top = views.max_notification_id()
     position = state.position
     if position >= top and state.digest is not None:
         return RunResult(projection.name, position, 0, state.digest)
     if position == 0 and state.events_seen == 0 and views.builder[0]:
-        # built empty (by `traject init` on PostgreSQL) and never caught up: one pass over
-        # the log is the same read model, built faster than page by page. Never in the way
-        # of another rebuild (a user's, or another reader's doing the same), which would stop
-        # and fail its command: then this reader catches up page by page instead.
+        # built empty (by `traject init` on PostgreSQL, or just above) and never caught up:
+        # one pass over the log is the same read model, built faster than page by page. Never
+        # in the way of another rebuild that has begun (a user's, another reader's doing the
+        # same, or one that was killed), which would stop and fail its command: then this
+        # reader catches up page by page instead, and that rebuild's swap replaces the tables.
         try:
             return rebuild(
                 views, projection, page_size=page_size, progress=progress, take_over=False
@@ -1765,6 +1781,38 @@ def _claim(tx: Tx, name: str, run_id: str, *, release: bool = False) -> None:
         raise RebuildSupersededError(name)
     if release:
         tx.execute(f"DELETE FROM {table} WHERE name = ?", [name])
+
+
+def _build_empty(views: Views, projection: Projection) -> StoredState:
+    """Create the projection's live tables empty, at position 0, unless they are there (a
+    rebuild swapped them in meanwhile); its state either way.
+
+    Serialised with the swap of a rebuild that has begun: the swap's :func:`_claim` locks the
+    same row of the rebuilds table (on SQLite the first write takes the database's write
+    lock), so this sees the tables and state of a swap committed before it, and a later swap
+    replaces what this created. On PostgreSQL two readers doing this at once are serialised
+    by a transaction-level advisory lock named after the projection's state."""
+    with views.transaction(commit=True) as tx:
+        if tx.dialect.is_postgres:
+            where = f"{tx.table(STATE_TABLE)}:{projection.name}"
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [where])
+        table = f"{tx.dialect.prefix}{REBUILDS_TABLE}"
+        tx.execute(f"UPDATE {table} SET run_id = run_id WHERE name = ?", [projection.name])
+        state = views.read_state(projection.name, tx)
+        if state is None or not views.tables_exist(projection.tables, tx=tx):
+            index_run = uuid4().hex
+            for live in projection.tables:
+                tx.execute(f"DROP TABLE IF EXISTS {tx.table(live.name)}")
+                statements = _create_statements(tx.dialect, live, live.name)
+                for statement in statements + _index_statements(tx, live, index_run):
+                    tx.execute(statement)
+            _write_state(tx, projection, position=0, digest=None, rebuilt_at=None, seen=0)
+            _grant(tx, projection)
+            state = views.read_state(projection.name, tx)
+    if state is None:
+        msg = f"projection {projection.name} has no state after it was built empty"
+        raise ProjectionStoreError(msg)
+    return state
 
 
 def rebuild(
@@ -2375,6 +2423,31 @@ def _swap(
 ) -> None:
     """Write the state row and put the ``__new`` tables in place of the live ones."""
     _claim(tx, projection.name, run_id, release=True)
+    name = projection.name
+    _write_state(
+        tx, projection, position=position, digest=digests[name], rebuilt_at=_now(), seen=seen[name]
+    )
+    for table in projection.tables:
+        live = table.name
+        tx.execute(f"DROP TABLE IF EXISTS {tx.table(live)}")
+        tx.execute(f"ALTER TABLE {tx.table(live + NEW_SUFFIX)} RENAME TO {live}")
+        if tx.dialect.is_postgres:
+            tx.execute(
+                f"ALTER TABLE {tx.table(live)} RENAME CONSTRAINT {live}{NEW_SUFFIX}_pk TO {live}_pk"
+            )
+    _grant(tx, projection)
+
+
+def _write_state(
+    tx: Tx,
+    projection: Projection,
+    *,
+    position: int,
+    digest: str | None,
+    rebuilt_at: str | None,
+    seen: int,
+) -> None:
+    """Insert or replace the projection's state row."""
     tx.execute(
         f"INSERT INTO {tx.table(STATE_TABLE)}"
         " (name, position, rule_version, layout, digest, rebuilt_at, events_seen)"
@@ -2388,19 +2461,15 @@ def _swap(
             position,
             projection.rule_version,
             projection.layout,
-            digests[projection.name],
-            _now(),
-            seen[projection.name],
+            digest,
+            rebuilt_at,
+            seen,
         ],
     )
-    for table in projection.tables:
-        live = table.name
-        tx.execute(f"DROP TABLE IF EXISTS {tx.table(live)}")
-        tx.execute(f"ALTER TABLE {tx.table(live + NEW_SUFFIX)} RENAME TO {live}")
-        if tx.dialect.is_postgres:
-            tx.execute(
-                f"ALTER TABLE {tx.table(live)} RENAME CONSTRAINT {live}{NEW_SUFFIX}_pk TO {live}_pk"
-            )
+
+
+def _grant(tx: Tx, projection: Projection) -> None:
+    """PostgreSQL: the grants of the projection's (new) live tables and the state tables."""
     # staff catch the read model up, moving its state row, closing fact revisions and deleting
     # and rewriting a person's derived rows, and the analyst reads them (ledger.roles): the new
     # tables get those grants as the old ones had them (default privileges give neither), the

@@ -12,12 +12,13 @@ import json
 import subprocess
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import Traject, days_ago, initialised_ledger, open_app
-from pg_schemas import PostgresSchemas
 
 from projections import PROJECTIONS, Views, catch_up, rebuild_many
+from projections.base import REBUILDS_TABLE, STATE_TABLE
 
 PEOPLE = 20
 
@@ -128,28 +129,111 @@ def test_read_models_rebuilt_while_others_write_end_as_a_fresh_rebuild(
         app.close()
 
 
-@pytest.mark.postgres
-def test_a_report_leaves_a_rebuild_that_has_begun_alone(
-    postgres_schemas: PostgresSchemas, tmp_path: Path
-) -> None:
-    """`traject init` on PostgreSQL builds the read models empty; the first report builds one
-    in one pass instead of catching it up. A rebuild of it that has begun meanwhile (the
-    owner's `traject projections rebuild`, or another user's first report) must not be taken
-    over: that one would stop, and fail its command."""
-    store = Traject(postgres_schemas.fresh("traject_concurrency"), tmp_path / "traject.key")
-    store.init("--municipality", "GM0622")
+def claimed(store: Traject) -> list[tuple[str, str]]:
+    """The rebuilds of read models that have begun and not swapped in: (name, run id)."""
+    return [(name, run_id) for name, run_id, _ in stored(store, REBUILDS_TABLE)]
+
+
+def stored(store: Traject, table: str) -> list[tuple[Any, ...]]:
+    """The rows of one of the read models' own tables, read in a connection of their own."""
+    app = open_app(store)
+    try:
+        views = Views(app)
+        views.ensure_state_table()
+        with views.transaction(commit=False) as tx:
+            return [tuple(row) for row in tx.all(f"SELECT * FROM {tx.table(table)}")]
+    finally:
+        app.close()
+
+
+def test_a_report_leaves_a_rebuild_that_has_begun_alone(store: Traject, tmp_path: Path) -> None:
+    """The first report of a read model builds it in one pass (on SQLite it was never built;
+    on PostgreSQL `traject init` built it empty). A rebuild of it that has begun (the owner's
+    `traject projections rebuild`, another user's first report, or one that was killed and
+    left its claim) must not be taken over: that one would stop, and fail its command."""
     store.ok("import", "--quiet", str(clients_file(tmp_path)))
-    schema = store.database_url.rsplit("schema=", 1)[1]
-    claims = f'"{schema}".traject_projection_rebuilds'
-    postgres_schemas.connection.execute(
-        f"INSERT INTO {claims} VALUES ('ladder', 'the-other-run', '2026-01-01T00:00:00Z')"
-    )
+    app = open_app(store)
+    try:
+        views = Views(app)
+        views.ensure_state_table()
+        with views.transaction(commit=True) as tx:
+            tx.execute(
+                f"INSERT INTO {tx.table(REBUILDS_TABLE)} VALUES (?, ?, ?)",
+                ["ladder", "the-other-run", "2026-01-01T00:00:00Z"],
+            )
+    finally:
+        app.close()
 
     report = store.json("report", "ladder", "--on", days_ago(1))
 
     # the other run still owns its rebuild; the report caught up page by page, as far
-    assert postgres_schemas.connection.execute(f"SELECT name, run_id FROM {claims}").fetchall() == [
-        ("ladder", "the-other-run")
-    ]
+    assert claimed(store) == [("ladder", "the-other-run")]
     assert report["basis"]["position"] == store.event_count()
     assert report["assessed"] == PEOPLE
+    # a later rebuild takes over the claim of one that was killed, and swaps in
+    assert store.ok("projections", "rebuild", "--quiet", "ladder").stderr == ""
+    assert claimed(store) == []
+
+
+def test_a_report_during_a_rebuild_leaves_it_to_swap_in(store: Traject, tmp_path: Path) -> None:
+    """The owner's rebuild is under way (its run registered, its pages being read) when the
+    first report of a read model never caught up arrives, in another process: the report
+    answers from the log without taking the rebuild over, and the rebuild swaps in."""
+    store.ok("import", "--quiet", str(clients_file(tmp_path)))
+    reports: list[Any] = []
+    claims: list[list[tuple[str, str]]] = []
+    states: list[list[tuple[Any, ...]]] = []
+
+    def report_at_start(done: int, total: int) -> None:
+        if not reports:  # the run is registered, and nothing of the log is read yet
+            reports.append(store.json("report", "ladder", "--on", days_ago(1)))
+            claims.append(claimed(store))
+            states.append(stored(store, STATE_TABLE))
+
+    app = open_app(store)
+    try:
+        views = Views(app)
+        ladder = PROJECTIONS["ladder"]
+        rebuilt = rebuild_many(views, [ladder], progress=report_at_start)
+        caught_up = catch_up(views, ladder)
+    finally:
+        app.close()
+
+    assert [name for ((name, _),) in claims] == ["ladder"]
+    # the report caught the read model up page by page, to the rows the rebuild built
+    ((position, digest),) = [(row[1], row[4]) for row in states[0] if row[0] == "ladder"]
+    assert position == store.event_count()
+    assert digest == rebuilt[0].digest
+    assert [(r["basis"]["position"], r["assessed"]) for r in reports] == [
+        (store.event_count(), PEOPLE)
+    ]
+    # the rebuild swapped in, and the read model is what the rebuild built
+    assert rebuilt[0].rebuilt
+    assert claimed(store) == []
+    assert (caught_up.position, caught_up.digest) == (rebuilt[0].position, rebuilt[0].digest)
+
+
+def test_first_reports_of_a_read_model_at_once_all_answer(store: Traject, tmp_path: Path) -> None:
+    """Several first reports of a read model whose tables are not there (on SQLite never
+    built; here gone on PostgreSQL too): one builds it, the others leave that build alone and
+    catch up page by page; every one answers from the whole log."""
+    store.ok("import", "--quiet", str(clients_file(tmp_path)))
+    app = open_app(store)
+    try:
+        views = Views(app)
+        with views.transaction(commit=True) as tx:
+            for table in PROJECTIONS["ladder"].tables:
+                tx.execute(f"DROP TABLE IF EXISTS {tx.table(table.name)}")
+    finally:
+        app.close()
+
+    ended = finished(
+        [store.start("--json", "report", "ladder", "--on", days_ago(1)) for _ in range(4)]
+    )
+
+    assert [(code, stderr) for code, _, stderr in ended] == [(0, "")] * 4
+    answers = [json.loads(stdout) for _, stdout, _ in ended]
+    assert {(a["basis"]["position"], a["assessed"]) for a in answers} == {
+        (store.event_count(), PEOPLE)
+    }
+    assert claimed(store) == []
