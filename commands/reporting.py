@@ -151,13 +151,37 @@ def table_or_json_option() -> Any:
 
 
 def period_option(help: str = "2024, 2024H1 or 2024Q3") -> Any:
-    """``--period`` (required): a year, half-year or quarter."""
-    return click.option("--period", type=PeriodType(), required=True, help=help)
+    """``--period`` (required): a year, half-year or quarter; a period that has not begun is
+    noted (:func:`note_future_period`)."""
+    return click.option(
+        "--period", type=PeriodType(), required=True, help=help, callback=note_future_period
+    )
+
+
+def note_future_period(ctx: click.Context, param: click.Parameter, period: Period) -> Period:
+    """Tell the user on stderr that ``period`` begins after today (in the ledger's time zone):
+    no fact can have occurred in it yet, so its counts are zero; only what is set ahead for it,
+    such as a taakstelling, shows. The report itself is printed as asked."""
+    today = dutch_day(datetime.now(UTC))
+    if period.start > today:
+        click.echo(
+            f"Note: the period {period} begins on {period.start}, after today ({today}): "
+            "nothing can have occurred in it yet, so its counts are zero; only what is set "
+            "ahead for it, such as a taakstelling, shows",
+            err=True,
+        )
+    return period
 
 
 def quarter_option() -> Any:
     """``--quarter`` (required): a quarter."""
-    return click.option("--quarter", type=QuarterType(), required=True, help="a quarter: 2024Q2")
+    return click.option(
+        "--quarter",
+        type=QuarterType(),
+        required=True,
+        help="a quarter: 2024Q2",
+        callback=note_future_period,
+    )
 
 
 def basis(name: str, position: int, rule_version: str, digest: str | None) -> dict[str, Any]:
