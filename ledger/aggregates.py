@@ -1994,6 +1994,12 @@ def _rules_moved_out(event: ev.MovedOut, t: Trajectory, kind: str) -> list[str]:
             f"{destination} is the municipality the person moves out of: a move within it is "
             "no move out (record brp-registered or housed for a new address)",
         )
+    if t.state.moved_out_on == event.occurred_on:
+        return [
+            f"a move-out on {event.occurred_on} is recorded already, with no housing or "
+            "reopening since: recorded as given (retract one if it is the same move recorded "
+            "twice; see traject timeline)"
+        ]
     return []
 
 

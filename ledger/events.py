@@ -995,7 +995,9 @@ class MovedOut(TrajectEvent):
     """The person moved or left (occurred_on: moved on).
 
     A destination municipality is given only for a move within the Netherlands (destination
-    gemeente), and is another municipality than the one moved out of.
+    gemeente), and is another municipality than the one moved out of. A second move-out on the
+    same day, with no housing or reopening since the first, is recorded with a warning (the
+    same move entered twice, most often).
     """
 
     destination: Destination = Field(description="where to")

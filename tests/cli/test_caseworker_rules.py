@@ -267,6 +267,13 @@ def test_person_show_says_a_moved_out_case_ended_until_the_person_is_housed_agai
     # the caseload no longer counts the person where they lived; person show says so
     assert store.json("person", "show", person)["status"]["case"] == "moved out on 2024-05-01"
     assert "moved out on 2024-05-01" in store.ok("person", "show", person).stdout
+    # the same move-out entered twice is recorded, with a warning
+    again = store.ok("record", "moved-out", person, "--on", "2024-05-01", "--destination",
+                     "gemeente", "--destination-municipality", "GM0556")  # fmt: skip
+    assert "a move-out on 2024-05-01 is recorded already, with no housing or reopening" in (
+        again.stderr
+    )
+    store.ok("retract", person, "6", "--reason", "recorded twice")
     # housed where they moved to: a case there
     store.ok("record", "housed", person, "--on", "2024-05-02", "--housing-kind", "regulier",
              "--route", "eigen", "--municipality", "GM0556")  # fmt: skip
