@@ -268,7 +268,7 @@ class StreamAggregate:
             problem = seal_problem(event) or read_models_problem(event)
             if problem is not None:
                 raise RuleViolationError(kind_name(type(event)), *problem)
-        return []
+        return staff_name_warnings(event)
 
     def open_holds(self, on: date | None = None) -> dict[str, ev.LegalHoldPlaced]:
         """The legal holds placed on this stream and not released, by reference; with ``on``,
@@ -435,7 +435,21 @@ class StreamAggregate:
         # timestamp, and a date between the two recordings is a past date when corrected.
         check_not_in_future(corrected, recorded_day(correction))
         check_period_years(corrected)
-        return []
+        return staff_name_warnings(corrected, among=correction.changes)
+
+
+def staff_name_warnings(event: ev.TrajectEvent, *, among: Iterable[str] | None = None) -> list[str]:
+    """A warning for a member of staff named with a space (``a. bakker``): a user name has
+    none, and a name typed another way is another member of staff to the caseload per coach.
+    Only flagged: names stored by earlier releases, or imported, may have one. ``among``: only
+    these fields (those a correction changes)."""
+    names = type(event).staff_fields()
+    return [
+        f"{name}: {value!r} has a space, which a user name has not: recorded as given, as "
+        "another member of staff than one without it (give the user name, such as r.jansen)"
+        for name in sorted(names if among is None else names.intersection(among))
+        if isinstance(value := getattr(event, name), str) and any(c.isspace() for c in value)
+    ]
 
 
 def _after_closure(event: ev.TrajectEvent, s: TrajectoryState) -> list[str]:

@@ -1147,3 +1147,21 @@ def test_a_fact_dated_after_the_case_closed_is_recorded_with_a_warning(store: Tr
     result = store(*assessed, "--on", days_ago(2))
     assert (result.exit_code, result.stderr) == (0, ""), result.output
     assert kinds(store, person).count("LadderAssessed") == 3
+
+
+def test_a_member_of_staff_named_with_a_space_is_recorded_with_a_warning(store: Traject) -> None:
+    person = store.register()
+    coach = ("record", "coach-assigned", person, "--on", "2024-07-01", "--role", "coach")
+    spaced = store.ok(*coach, "--staff-id", "A. Bakker")
+    assert (
+        "staff_id: 'a. bakker' has a space, which a user name has not: recorded as given"
+        in spaced.stderr
+    )
+    # a correction to the user name says nothing; one to a spaced name is flagged
+    fixed = store.ok("correct", person, "2", "--set", "staff_id=a.bakker", "--reason", "typo")
+    assert "has a space" not in fixed.stderr
+    regisseur = ("record", "coach-assigned", person, "--on", "2024-07-01", "--role", "regisseur")
+    assert "has a space" not in store.ok(*regisseur, "--staff-id", "r.jansen").stderr
+    corrected = store.ok("correct", person, "4", "--set", "staff_id=R. Jansen",
+                         "--reason", "typo")  # fmt: skip
+    assert "staff_id: 'r. jansen' has a space" in corrected.stderr
