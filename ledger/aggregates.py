@@ -50,6 +50,7 @@ from ledger.values import (
     Period,
     PermitKind,
     Regime,
+    Relation,
     StaffRole,
     outside_report_years,
 )
@@ -578,6 +579,7 @@ class File:
 
     applied_on: date
     closed: bool = False
+    members: tuple[Relation, ...] = ()  # the relation of each member applied for
 
 
 @dataclass
@@ -927,7 +929,7 @@ def _exited(event: ev.ParticipantExited, s: TrajectoryState) -> None:
 
 @_evolve.register(ev.FamilyReunificationApplied)
 def _file_opened(event: ev.FamilyReunificationApplied, s: TrajectoryState) -> None:
-    s.files[event.file_no] = File(event.occurred_on)
+    s.files[event.file_no] = File(event.occurred_on, members=event.members)
 
 
 @_evolve.register(ev.FamilyReunificationClosed)
@@ -2167,7 +2169,44 @@ def _rules_file_follow_up(
         f"application of file {event.file_no}",
         "an IND decision, an mvv, an arrival and the closing of a file follow its application",
     )
+    _check_file_members(event, file, kind)
     return []
+
+
+def _check_file_members(
+    event: ev.FamilyReunificationDecided
+    | ev.MvvIssued
+    | ev.NareizigerArrived
+    | ev.FamilyReunificationClosed,
+    file: File,
+    kind: str,
+) -> None:
+    """A decision grants at most the members the file applied for; an mvv and an arrival are
+    of a member of a relation it applied for (a rule of the aggregate, not of the model: facts
+    stored before it still load)."""
+    applied = ", ".join(file.members)
+    if isinstance(event, ev.FamilyReunificationDecided):
+        granted = event.members_granted
+        if granted is not None and granted > len(file.members):
+            raise RuleViolationError(
+                kind,
+                "members_granted",
+                f"{granted} members granted, but file {event.file_no} applied for "
+                f"{len(file.members)} ({applied}): the IND grants at most the members applied "
+                "for (correct the application when a member is missing from it)",
+            )
+    elif (
+        isinstance(event, ev.MvvIssued | ev.NareizigerArrived)
+        and file.members
+        and event.relation not in file.members
+    ):
+        raise RuleViolationError(
+            kind,
+            "relation",
+            f"{event.relation}: file {event.file_no} applied for no member of that relation "
+            f"({applied}); an mvv and an arrival are of a member applied for (correct the "
+            "application when a member is missing from it)",
+        )
 
 
 for _follow_up in PROJECT_FOLLOW_UPS:

@@ -1071,7 +1071,10 @@ class FamilyReunificationApplied(TrajectEvent):
 
 
 class FamilyReunificationDecided(TrajectEvent):
-    """IND decision on a file (occurred_on: decided on)."""
+    """IND decision on a file (occurred_on: decided on).
+
+    ``members_granted`` is at most the number of members the file applied for.
+    """
 
     file_no: int = Field(default=1, ge=1, description="the referent's file number")
     outcome: ReunificationOutcome = Field(description="decision")
@@ -1079,7 +1082,10 @@ class FamilyReunificationDecided(TrajectEvent):
 
 
 class MvvIssued(TrajectEvent):
-    """Mvv issued to a member (occurred_on: issued on; valid 90 days)."""
+    """Mvv issued to a member (occurred_on: issued on; valid 90 days).
+
+    The member's relation is one the file applied for, as is an arrival's.
+    """
 
     file_no: int = Field(default=1, ge=1, description="the referent's file number")
     relation: Relation = Field(description="relation of the member")
@@ -1089,7 +1095,8 @@ class NareizigerArrived(TrajectEvent):
     """A family member arrives in NL (occurred_on: arrived on).
 
     A ``member_person_id`` names a person registered in this ledger before, other than the
-    referent whose stream this is, also when a correction sets it.
+    referent whose stream this is, also when a correction sets it. The member's relation is one
+    the file applied for.
     """
 
     file_no: int = Field(default=1, ge=1, description="the referent's file number")

@@ -1165,3 +1165,31 @@ def test_a_member_of_staff_named_with_a_space_is_recorded_with_a_warning(store: 
     corrected = store.ok("correct", person, "4", "--set", "staff_id=R. Jansen",
                          "--reason", "typo")  # fmt: skip
     assert "staff_id: 'r. jansen' has a space" in corrected.stderr
+
+
+def test_a_reunification_file_grants_and_brings_only_the_members_it_applied_for(
+    store: Traject,
+) -> None:
+    person = store.register()
+    record = ("record",)
+    store.ok(*record, "family-reunification-applied", person, "--on", "2024-04-01",
+             "--members", "partner", "--members", "kind", "--no-late")  # fmt: skip
+    refused(
+        store,
+        *record, "family-reunification-decided", person, "--on", "2024-06-01",
+        "--outcome", "ingewilligd", "--members-granted", "3",
+        stderr="FamilyReunificationDecided: --members-granted: 3 members "
+        "granted, but file 1 applied for 2 (partner, kind): the IND grants at most the members "
+        "applied for (correct the application when a member is missing from it)",
+    )  # fmt: skip
+    store.ok(*record, "family-reunification-decided", person, "--on", "2024-06-01",
+             "--outcome", "ingewilligd", "--members-granted", "2")  # fmt: skip
+    for kind, name in (("mvv-issued", "MvvIssued"), ("nareiziger-arrived", "NareizigerArrived")):
+        refused(
+            store,
+            *record, kind, person, "--on", "2024-07-01", "--relation", "ouder",
+            stderr=f"{name}: --relation: ouder: file 1 applied for no member of "
+            "that relation (partner, kind); an mvv and an arrival are of a member applied for "
+            "(correct the application when a member is missing from it)",
+        )  # fmt: skip
+        store.ok(*record, kind, person, "--on", "2024-07-01", "--relation", "kind")
