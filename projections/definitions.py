@@ -105,6 +105,14 @@ DEFINITION_CHANGES: tuple[DefinitionChange, ...] = (
         True,
         "persons who died or moved away are no longer in outflow at the end of later periods",
     ),
+    DefinitionChange(
+        "outflow",
+        5,
+        date(2026, 12, 7),
+        True,
+        "a case reopened after a death no longer brings the person back into outflow at the "
+        "end of later periods (the current report now counts as the as-known-at one did)",
+    ),
 )
 """Every read-model version above 1, oldest first per read model."""
 

@@ -57,7 +57,9 @@ MOVED_OUT = "MovedOut"
 DECEASED = "Deceased"
 REOPENED = "CaseReopened"
 GONE = "_gone"
-"""The key of a person's span state while they have died or moved away (see :func:`_fold`)."""
+"""The key of a person's span state while they have moved away (see :func:`_fold`)."""
+DEAD = "_dead"
+"""The key of a person's span state once they have died: no reopening takes it away."""
 OUTFLOW_TYPES: tuple[str, ...] = tuple(t.value for t in OutflowType)
 GROUPINGS = ("municipality",)
 
@@ -104,7 +106,7 @@ class OutflowProjection(Projection):
         ev.Deceased: (),
         ev.CaseReopened: (),
     }
-    version = 4  # the stock leaves out persons who died or moved away
+    version = 5  # a reopening dated after a death leaves the person out of the stock
     fact_columns = (Column("outflow_type", TEXT, nullable=False),)
     fact_indexes = (("occurred_on",),)
     derived_tables = (span_table("outflow_spans", Column("open", TEXT, nullable=False)),)
@@ -120,12 +122,16 @@ class OutflowProjection(Projection):
 
 def _fold(state: dict[str, Any], row: Sequence[Any]) -> None:
     """One fact (stream_id, occurred_on, kind, outflow_type, municipality) into a person's
-    state: outflow type → the municipality of its start, while it is open; and ``GONE`` while
-    the person has died or moved away (a ``CaseReopened`` after a move brings them back)."""
+    state: outflow type → the municipality of its start, while it is open; ``GONE`` while the
+    person has moved away (a ``CaseReopened`` after a move brings them back) and ``DEAD`` from
+    their death on (a reopening dated after it does not, as the scan of an as-known-at report
+    counts it)."""
     kind, outflow_type = row[2], str(row[3])
     if kind == STARTED:
         state[outflow_type] = str(row[4])
-    elif kind in (MOVED_OUT, DECEASED):
+    elif kind == DECEASED:
+        state[DEAD] = True
+    elif kind == MOVED_OUT:
         state[GONE] = True
     elif kind == REOPENED:
         state.pop(GONE, None)
@@ -136,7 +142,7 @@ def _fold(state: dict[str, Any], row: Sequence[Any]) -> None:
 def _open(state: dict[str, Any]) -> tuple[str] | None:
     """The open types as ``type=municipality`` words, sorted; None when there are none or the
     person has died or moved away."""
-    if not state or GONE in state:
+    if not state or GONE in state or DEAD in state:
         return None
     return (" ".join(f"{kind}={where}" for kind, where in sorted(state.items())),)
 
