@@ -84,6 +84,8 @@ def emit_report(
         text = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
         click.echo(text)
         return
+    if isinstance(data, dict) and data.get("as_known_at"):
+        rows, columns = with_moment(rows, columns, data["as_known_at"])
     buffer = io.StringIO()
     header = list(rows[0]) if rows else list(columns)
     if header:
@@ -91,6 +93,18 @@ def emit_report(
         writer.writeheader()
         writer.writerows({key: spreadsheet_safe(cell) for key, cell in row.items()} for row in rows)
     click.echo(buffer.getvalue(), nl=False)
+
+
+def with_moment(
+    rows: list[dict[str, Any]], columns: Sequence[str], as_known_at: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rows and columns of the CSV of a report as known at a past moment, with a last
+    column ``as_known_at``: that moment, in UTC as in the JSON, in every row, so that a CSV
+    saved from a replayed report names the moment it counted up to."""
+    return (
+        [row if "as_known_at" in row else row | {"as_known_at": as_known_at} for row in rows],
+        [*columns, *(() if "as_known_at" in columns else ("as_known_at",))],
+    )
 
 
 def warn_stale(traject: TrajectContext) -> list[StaleRead]:

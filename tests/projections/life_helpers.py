@@ -85,6 +85,14 @@ class ReportCli:
         assert result.exit_code == 0, result.output
         return list(csv.DictReader(io.StringIO(result.stdout)))
 
+    def csv_as_known_at(self, *args: str) -> list[dict[str, str]]:
+        """The CSV of a report run with --as-known-at: its last column names the moment of the
+        JSON's ``as_known_at`` in every row; the rows without that column."""
+        rows = self.csv(*args)
+        assert rows and list(rows[0])[-1] == "as_known_at", rows[:1]
+        assert {row.pop("as_known_at") for row in rows} == {self.json(*args)["as_known_at"]}
+        return rows
+
     def table(self, *args: str) -> str:
         result = self(*args)
         assert result.exit_code == 0, result.output

@@ -149,7 +149,9 @@ def test_report_guidance_command(tmp_path: Path) -> None:
     ]
     assert data["providers"] == {VWN: 3, WELKOM: 2}
     assert data["basis"]["projection"] == "guidance"
-    rows = run.csv("report", "guidance", "--period", "2024", "--as-known-at", cut.isoformat())
+    rows = run.csv_as_known_at(
+        "report", "guidance", "--period", "2024", "--as-known-at", cut.isoformat()
+    )
     # as known at the cut, every municipality: a row per guidance year (year 1: G2, G3, G4, G5,
     # G8; year 2: G1), then the persons started per provider, as the JSON's providers
     header = ("municipality", "figure", "year_no", "provider", "started", "ended", "active_at_end")

@@ -138,7 +138,7 @@ def test_report_pvt_command(tmp_path: Path) -> None:
     assert data["ceremonies"][1]["activity_id"] == "PVT-2024-03"
     assert data["providers"] == {BUURTHUIS: 2, TAALHUIS: 5}
     assert data["basis"]["projection"] == "pvt"
-    rows = run.csv(
+    rows = run.csv_as_known_at(
         "report",
         "pvt",
         "--period",

@@ -147,7 +147,9 @@ def test_report_reunification_command(tmp_path: Path) -> None:
     assert data["closed"] == {"afgewezen": 1, "herenigd": 3, "ingetrokken": 0}
     assert (data["late_applications"], data["nareizigers_arrived"]) == (1, 3)
     assert data["basis"]["projection"] == "reunification"
-    rows = run.csv("report", "reunification", "--period", "2024", "--as-known-at", cut.isoformat())
+    rows = run.csv_as_known_at(
+        "report", "reunification", "--period", "2024", "--as-known-at", cut.isoformat()
+    )
     assert {"municipality": "", "figure": "late_unknown", "key": "", "count": "1"} in rows
     assert {"municipality": "", "figure": "closed", "key": "ingetrokken", "count": "1"} in rows
     table = run.table("report", "reunification", "--period", "2024H2")
