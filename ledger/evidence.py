@@ -959,14 +959,57 @@ def _recount(
         )
     else:
         _compare(PARTICIPANTS_JSON, participants, rows, problems)
-    for name, expected in (
-        (INDICATORS_CSV, indicators_csv(data, pack_format)),
-        (PARTICIPANTS_CSV, participants_csv(participants, pack_format)),
-        (SUMMARY, summary_html(meta, data, len(participants))),
+    for name, expected, sources in (
+        (INDICATORS_CSV, indicators_csv(data, pack_format), INDICATORS_JSON),
+        (PARTICIPANTS_CSV, participants_csv(participants, pack_format), PARTICIPANTS_JSON),
+        (SUMMARY, summary_html(meta, data, len(participants)), f"{PACK} and the figures"),
     ):
-        if files.get(name) != expected:
-            problems.add(name, f"does not match {INDICATORS_JSON} / {PARTICIPANTS_JSON}")
+        given = files.get(name, b"")
+        if given != expected:
+            where = _first_difference(given, expected, table=name.endswith(".csv"))
+            problems.add(name, f"does not match {sources}: {where}")
     return len(figures.indicators)
+
+
+def _first_difference(given: bytes, expected: bytes, *, table: bool) -> str:
+    """Where a derived file first differs from its rendering: the line and, in a CSV file (its
+    first line a header: ``table``), the column, as the file has it and as rendered."""
+    lines = given.decode("utf-8", "replace").split("\n")
+    rendered = expected.decode("utf-8").split("\n")
+    for number, (line, wanted) in enumerate(zip(lines, rendered, strict=False), start=1):
+        if line != wanted:
+            return f"line {number}{_where_in_line(line, wanted, rendered[0] if table else None)}"
+    if len(lines) > len(rendered):
+        return f"line {len(rendered) + 1} and on were added: {_excerpt(lines[len(rendered)], 0)}"
+    return (
+        f"it ends at line {len(lines)}; rendered, it goes on: {_excerpt(rendered[len(lines)], 0)}"
+    )
+
+
+def _where_in_line(line: str, wanted: str, header: str | None) -> str:
+    """`` column NAME reads …, rendered: …`` for a CSV row of the same columns, else the text
+    around the first character that differs."""
+    if header is not None:
+        names, cells, wanted_cells = (next(csv.reader([text])) for text in (header, line, wanted))
+        if len(cells) == len(wanted_cells) == len(names):
+            for name, cell, wanted_cell in zip(names, cells, wanted_cells, strict=True):
+                if cell != wanted_cell:
+                    return f", column {name}, reads {cell!r}, rendered: {wanted_cell!r}"
+    at = next(
+        (i for i, (a, b) in enumerate(zip(line, wanted, strict=False)) if a != b),
+        min(len(line), len(wanted)),
+    )
+    return f" reads {_excerpt(line, at)}, rendered: {_excerpt(wanted, at)}"
+
+
+def _excerpt(text: str, at: int) -> str:
+    """Up to 80 characters of ``text`` from a little before position ``at``, quoted."""
+    start = max(0, at - 20)
+    return (
+        ("…" if start else "")
+        + repr(text[start : start + 80])
+        + ("…" if len(text) > start + 80 else "")
+    )
 
 
 def _check_coverage(

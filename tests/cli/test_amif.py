@@ -147,7 +147,7 @@ def test_verify_pack_names_the_altered_file_and_exits_1(amif_ledger, tmp_path: P
     result = traject("audit", "verify-pack", str(forged), "--public-key", str(public))
     assert result.exit_code == 1
     assert "summary.html: its SHA-256 does not match manifest.json" in result.stderr
-    assert "summary.html: does not match indicators.json" in result.stderr
+    assert "summary.html: does not match pack.json and the figures: line " in result.stderr
     assert result.stderr.strip().endswith("does not verify: 3 problems")
 
 

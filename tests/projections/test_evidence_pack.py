@@ -22,6 +22,7 @@ from ledger.application import TrajectoryLedger
 from ledger.evidence import (
     FORMAT,
     FORMAT_V1,
+    INDICATORS_CSV,
     INDICATORS_JSON,
     ISSUER_KEY,
     MANIFEST,
@@ -175,7 +176,11 @@ def test_a_first_format_pack_relabelled_as_the_current_format_fails_on_its_csv()
     }
     public = (FIRST_FORMAT_PACK / "auditor.pub").read_bytes()
     problems = problems_of(write_zip(relabelled), public).splitlines()
-    assert "participants.csv: does not match indicators.json / participants.json" in problems
+    formula = '=HYPERLINK("http://example.invalid/","DMS")'
+    assert [p for p in problems if p.startswith("participants.csv")] == [
+        f"participants.csv: does not match participants.json: line 3, column "
+        f"eligibility_evidence_ref, reads {formula!r}, rendered: {chr(39) + formula!r}"
+    ]
     assert not [p for p in problems if p.startswith(("pack.json", "indicators.csv"))]
     problems = problems_of(write_zip(unknown), public).splitlines()
     assert (
@@ -614,3 +619,43 @@ def test_the_manifest_signature_checks_with_openssl(on_sqlite, tmp_path):
     refused = run(write_zip(forged))
     assert refused.returncode != 0
     assert "Signature Verification Failure" in refused.stdout + refused.stderr
+
+
+def test_a_cell_edited_in_a_derived_csv_is_named_by_its_line_and_column(signed, views: Views):
+    """A spreadsheet edit of indicators.csv or participants.csv (the manifest rewritten to
+    match) is named by the line and column of the first cell that differs, with both values;
+    a derived file cut short says where it ends."""
+    _, checkpoint, _, public = signed
+    files = entries(pack_of(views, checkpoint, public))
+    lines = files[INDICATORS_CSV].decode().split("\n")
+    number = next(n for n, line in enumerate(lines) if line.startswith("indicator,O.2.3,total,"))
+    cells = lines[number].split(",")
+    was, cells[3] = cells[3], str(int(cells[3]) + 3)
+    lines[number] = ",".join(cells)
+    people = list(csv.reader(io.StringIO(files["participants.csv"].decode())))
+    column = people[0].index("exit_reason")
+    reason, people[1][column] = people[1][column], "naar werk"
+    edited = io.StringIO()
+    csv.writer(edited, lineterminator="\n").writerows(people)
+    forged = rehashed(
+        {
+            **files,
+            INDICATORS_CSV: "\n".join(lines).encode(),
+            "participants.csv": edited.getvalue().encode(),
+            "summary.html": files["summary.html"].split(b"\n", 3)[0],
+        }
+    )
+    problems = problems_of(write_zip(forged), public).splitlines()
+
+    assert (
+        f"indicators.csv: does not match indicators.json: line {number + 1}, column period, "
+        f"reads '{int(was) + 3}', rendered: '{was}'"
+    ) in problems
+    assert (
+        f"participants.csv: does not match participants.json: line 2, column exit_reason, "
+        f"reads 'naar werk', rendered: {reason!r}"
+    ) in problems
+    assert any(
+        p.startswith("summary.html: does not match pack.json and the figures: it ends at line 1;")
+        for p in problems
+    ), problems
