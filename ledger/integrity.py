@@ -1282,8 +1282,11 @@ class _Walk:
                 self.matches[self.position - 1] = True
 
     def beyond(self, size: int) -> None:
-        """Report the checkpoints larger than the log: rows were deleted from the end."""
-        for checkpoint in self.pending[self.position :]:
+        """Report the checkpoints larger than the log: rows were deleted from the end. Such a
+        checkpoint does not match the rows, so one that covers a row which differs from its
+        recorded leaf says that the row was altered, not the leaf (``_weighed``)."""
+        for position, checkpoint in enumerate(self.pending[self.position :], self.position):
+            self.matches[position] = False
             self.problems.append(
                 Problem(
                     "deleted",

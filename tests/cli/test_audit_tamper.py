@@ -158,8 +158,27 @@ def test_one_changed_byte_is_named(store: Store) -> None:
 
 
 def test_a_deleted_row_is_named(store: Store) -> None:
+    """The checkpoint covers event 2 and now covers more events than there are rows: the row
+    was deleted, and the message does not say that no checkpoint can tell (one does)."""
     store.attack(f"DELETE FROM {store.events} WHERE {store.id} = 2")
-    assert "event 2 was recorded at position 2 but has no row there" in problems(store.verify())
+    text = problems(store.verify())
+    assert (
+        "Problem: event 2 was recorded at position 2 but has no row there (deleted, renumbered "
+        f"or moved); the row there is event 3 (stream {store.person} version 3)\n"
+    ) in text
+    assert "but there are only 3 rows: rows were deleted" in text
+    assert "no checkpoint covers it" not in text
+    assert kinds(store.verify_json())[0] == ("deleted", 2)
+
+
+def test_a_deleted_row_no_checkpoint_covers_is_blamed_on_neither(store: Store) -> None:
+    store.traject.register()  # events 5 and 6, after the checkpoint
+    store.traject.register()
+    store.traject.ok("report", "outflow", "--period", "2024H1")  # records their leaves
+    store.attack(f"DELETE FROM {store.events} WHERE {store.id} = 5")
+    text = problems(store.verify())
+    assert "event 5 was recorded at position 5 but has no row there" in text
+    assert "or a leaf was inserted into traject_leaves (no checkpoint covers it yet" in text
 
 
 @pytest.mark.parametrize(
