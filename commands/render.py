@@ -11,6 +11,8 @@ The JSON shapes are part of the interface (scripts parse them); keys are only ev
       "stream_id": "3219ed75-…",           # the person id
       "as_known_at": "2024-06-02T12:00:00+00:00" | null,
       "erased": false,                      # true once the person's personal data was shredded
+                                            # (as known at a moment too: an erasure since then
+                                            # leaves the fields known then unreadable: null)
       "special_category": {                 # special-category values (GDPR Art. 9) in it
         "fields": ["health_barrier"],       # the fields that hold one ([]: none)
         "shown": true                       # false: withheld (null below; see the warning)

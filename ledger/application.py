@@ -1492,8 +1492,11 @@ class TrajectoryLedger(Application[UUID]):
                     withheld=tuple(sorted(withheld)),
                 )
             )
-        erased = self.keyring.key_for_read(stream_id) is None and any(
-            isinstance(e, ev.PersonalDataShredded) for e in stored
+        # erased now, also when the erasure was recorded after as_known_at: the personal fields
+        # known then can no longer be read, and the timeline must not show them as never given
+        erased = self.keyring.key_for_read(stream_id) is None and (
+            any(isinstance(e, ev.PersonalDataShredded) for e in stored)
+            or (as_known_at is not None and self.tables.select_wrapped_key(stream_id) == SHREDDED)
         )
         return Timeline(stream_id, as_known_at, tuple(entries), erased, disclosure)
 

@@ -15,6 +15,7 @@ import pytest
 from cli_helpers import (
     Traject,
     canonical_sha256,
+    days_ago,
     initialised_ledger,
     open_app,
     outflow_person,
@@ -169,3 +170,31 @@ def test_a_replayed_report_names_the_day_it_counted_and_replays_the_same_from_it
                         *replayed["command"])  # fmt: skip
     assert again["command"] == replayed["command"]
     assert again["replay"] == replayed["replay"]
+
+
+def test_a_timeline_replayed_after_an_erasure_says_the_data_known_then_is_erased(
+    ledger: Traject,
+) -> None:
+    """Replayed as known before her erasure, a person's timeline shows her name as erased (and
+    says so), not as never recorded; the same replay made before the erasure showed it."""
+    person = ledger.register(
+        *("--birth-date", "1990-04-02", "--sex", "f", "--nationality", "SY"),
+        *("--name", "Noor Vermeulen", "--bsn", "123456782"),
+    )
+    # her case closed twelve years ago: her trajectory file's retention has ended
+    ledger.ok("record", "case-closed", person, "--on", days_ago(365 * 12), "--reason", "moved")
+    moment = ledger.json("timeline", person, "--format", "json")["events"][-1]["recorded_at"]
+    before = ledger.json("audit", "replay", "--as-known-at", moment, "timeline", person)
+    registration = before["result"]["events"][0]["recorded"]["fields"]
+    assert (registration["name"], before["result"]["erased"]) == ("Noor Vermeulen", False)
+
+    ledger.ok("person", "shred", person, "--approved-by", "privacy officer", "--yes")
+    after = ledger.json("audit", "replay", "--as-known-at", moment, "timeline", person)
+    table = ledger.ok("timeline", person, "--as-known-at", moment).stdout
+
+    fields = after["result"]["events"][0]["recorded"]["fields"]
+    assert (fields["name"], fields["bsn"], after["result"]["erased"]) == (None, None, True)
+    assert len(after["result"]["events"]) == 2  # the erasure itself is not known then
+    assert after["replay"]["digest"] != before["replay"]["digest"]
+    assert "(personal data erased)" in table.splitlines()[0]
+    assert "Noor Vermeulen" not in table
