@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -27,7 +27,7 @@ import orjson
 from ledger import audit
 from ledger import events as ev
 from ledger.amif import FACT_FIELDS, AmifFigures, Fact, NoProjectError, compute, project_of
-from ledger.amif_rules import indicator_set
+from ledger.amif_rules import INDICATOR_SETS, IndicatorSet, indicator_set
 from ledger.application import TrajectoryLedger
 from ledger.errors import TrajectError
 from ledger.evidence import EvidencePackError, PackInput, build_pack
@@ -48,6 +48,30 @@ from projections.base import (
 class UnknownProjectError(TrajectError):
     def __init__(self, code: str) -> None:
         super().__init__(f"no AMIF project {code} is registered (as known at the moment asked)")
+
+
+class NoIndicatorSetError(TrajectError):
+    def __init__(self, project: str, fund: str, period: Period) -> None:
+        starts = [item.valid_from for item in INDICATOR_SETS if item.fund.value == fund]
+        since = f"its first is in force from {min(starts)}" if starts else "it has none"
+        super().__init__(
+            f"--period: {period} begins on {period.start}, before any indicator set of "
+            f"{project}'s fund {fund} was in force ({since}): give a period that begins on "
+            "or after it"
+        )
+
+
+def indicator_set_of(project: str, period: Period) -> Callable[[str, date], IndicatorSet]:
+    """``amif_rules.indicator_set`` for ``compute``, refusing a period that begins before the
+    fund's first indicator set with a message instead of a KeyError."""
+
+    def choose(fund: str, on: date) -> IndicatorSet:
+        try:
+            return indicator_set(fund, on)
+        except (KeyError, ValueError):
+            raise NoIndicatorSetError(project.upper(), fund, period) from None
+
+    return choose
 
 
 class AmifProjection(Projection):
@@ -182,7 +206,13 @@ def amif(
             lambda: {fact.stream_id for fact in facts},
             (ValueError, TypeError, KeyError, ArithmeticError),
         ):
-            figures = compute(facts, project, period, indicator_set, participants=participants)
+            figures = compute(
+                facts,
+                project,
+                period,
+                indicator_set_of(project, period),
+                participants=participants,
+            )
     except NoProjectError:
         raise UnknownProjectError(project.upper()) from None
     return AmifReport(

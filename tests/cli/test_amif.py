@@ -15,7 +15,7 @@ from uuid import UUID
 
 import pytest
 from amif_scenario import Scenario, build
-from cli_helpers import Traject
+from cli_helpers import Traject, initialised_ledger
 from click.testing import Result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -392,3 +392,40 @@ def test_evidence_reports_the_pack_as_json(amif_ledger, tmp_path: Path):
         assert data["out"] == str(out)
         assert data["bytes"] == out.stat().st_size
         assert len(data["signed_by"]) > 0
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def amif_on_each_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Traject, Scenario]:
+    """The AMIF scenario on a SQLite file or in a PostgreSQL schema of its own."""
+    traject = initialised_ledger(request, tmp_path, "traject_amif")
+    return traject, record_scenario(traject)
+
+
+def test_a_period_before_the_fund_s_indicators_is_refused_not_a_traceback(
+    amif_on_each_store: tuple[Traject, Scenario], tmp_path: Path
+) -> None:
+    """MWP is an AMIF 2021-2027 project: its indicator set is in force from 2021. A report, an
+    evidence pack or a seal of a period that begins before it names --period and the date, exits
+    1 and writes nothing; a period from 2021 on is counted."""
+    traject, _ = amif_on_each_store
+    checkpoint, public = keys_and_checkpoint(traject, tmp_path)
+    message = (
+        "Error: --period: 2020H2 begins on 2020-07-01, before any indicator set of MWP's fund "
+        "AMIF_2127 was in force (its first is in force from 2021-01-01): give a period that "
+        "begins on or after it\n"
+    )
+    out = tmp_path / "mwp-2020.zip"
+    runs = (
+        ("report", "amif", "--project", "mwp", "--period", "2020H2", "--format", "csv"),
+        ("audit", "evidence", "--project", "MWP", "--period", "2020H2", "--checkpoint",
+         str(checkpoint), "--public-key", str(public), "--out", str(out)),
+        ("report", "seal", "--label", "MWP 2020H2", "report", "amif", "--project", "MWP",
+         "--period", "2020H2"),
+    )  # fmt: skip
+    events = traject.event_count()
+    for args in runs:
+        result = traject(*args)
+        assert (result.exit_code, result.stderr, result.stdout) == (1, message, ""), args
+    assert not list(tmp_path.glob("mwp-2020.zip*"))
+    assert traject.event_count() == events
+    assert traject.json("report", "amif", "--project", "MWP", "--period", "2021H1")["indicators"]
