@@ -29,7 +29,7 @@ from commands.replaying import (
     with_report_day,
 )
 from commands.report import group
-from commands.reporting import municipality_option, table_or_json_option
+from commands.reporting import municipality_option
 from ledger import events as ev
 from ledger.application import TrajectoryLedger
 from ledger.seals import Change, Comparison, check_seals, compare, without_basis
@@ -152,13 +152,15 @@ def seal_command(
 
 @group.command("sealed")
 @municipality_option("the municipality whose seals to list [default: the ledger's]")
-@table_or_json_option()
+@format_option()
 @pass_traject
 def sealed_command(traject: TrajectContext, municipality: str | None, output: str | None) -> None:
     """List the reports sealed on a municipality's stream, oldest first.
 
     Each seal's figures are checked against its digest: a seal altered after it was recorded
-    is named on stderr, and the command exits with status 1.
+    is named on stderr, and the command exits with status 1. The CSV has a row per seal (the
+    command and the read models as text, the read models "-" when the seal did not record
+    them).
 
     \b
     Example:
@@ -169,10 +171,19 @@ def sealed_command(traject: TrajectContext, municipality: str | None, output: st
     sealed = app.sealed_reports(code)
     seals = [seal_json(seal) for seal in sealed]
     data = {"municipality": code, "seals": seals}
-    traject.emit(
-        sealed_table(code, seals), data, as_json=None if output is None else output == "json"
-    )
+    rows = [
+        s | {"command": " ".join(s["command"]), "read_models": versions_text(s["read_models"])}
+        for s in seals
+    ]
+    emit_report(traject, output, lambda: [sealed_table(code, seals)], data, rows, columns=SEALED)
     check_seals(sealed)
+
+
+SEALED = (
+    *("municipality", "seal", "label", "command", "sealed_at", "as_known_at"),
+    *("last_notification_id", "rule_version", "digest", "read_models"),
+)
+"""The columns of `report sealed --format csv`: the keys of each seal's JSON."""
 
 
 def sealed_table(code: str, seals: list[dict[str, Any]]) -> Table:

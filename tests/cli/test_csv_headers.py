@@ -24,9 +24,9 @@ from commands.types import PatternType
 PROJECT = "MWP"  # an AMIF project without participants, for `report amif`
 SEAL = "v1"  # the first fact of GM0622's stream: a sealed, empty housing report
 EXTRA: dict[str, tuple[str, ...]] = {"export": ("--kind", "housed")}  # CSV of one kind only
-# --municipality of these is not a filter of figures: restate's names the stream holding the
-# seal, export's selects whole streams (their facts keep their own municipality)
-NOT_A_FILTER = {"report restate", "export"}
+# --municipality of these is not a filter of figures: restate's and sealed's name the stream
+# holding the seals, export's selects whole streams (their facts keep their own municipality)
+NOT_A_FILTER = {"report restate", "report sealed", "export"}
 NAME = re.compile(r"[A-Za-z_][\w-]*")
 
 

@@ -3,6 +3,8 @@ and corrections recorded after it show as restated figures beside the sealed one
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 from contextlib import closing
@@ -632,3 +634,34 @@ def test_a_seal_naming_a_read_model_version_badly_is_refused_on_import(
         assert named in result.output
         assert "Traceback" not in result.output
     assert ledger.event_count() == before
+
+
+def test_the_seals_are_listed_as_csv_one_row_per_seal(ledger: Traject) -> None:
+    """`report sealed --format csv`: a row per seal with the JSON's values, the command and the
+    read models as text; a label typed as a formula is shown as text in a spreadsheet."""
+    ledger.ok(*SEAL)
+    ledger.ok(
+        "report", "seal", "--label", "=HYPERLINK(x)", "report", "ladder", "--on", "2024-06-30"
+    )
+    seals = ledger.json("report", "sealed")["seals"]
+    rows = list(
+        csv.DictReader(io.StringIO(ledger.ok("report", "sealed", "--format", "csv").stdout))
+    )
+
+    assert [row["seal"] for row in rows] == [str(seal["seal"]) for seal in seals] == ["1", "2"]
+    assert rows[0] == {
+        "municipality": "GM0622",
+        "seal": "1",
+        "label": LABEL,
+        "command": "report outflow --period 2024H1",
+        "sealed_at": seals[0]["sealed_at"],
+        "as_known_at": seals[0]["as_known_at"],
+        "last_notification_id": str(seals[0]["last_notification_id"]),
+        "rule_version": seals[0]["rule_version"],
+        "digest": seals[0]["digest"],
+        "read_models": "outflow v" + str(seals[0]["read_models"]["outflow"]),
+    }
+    assert (rows[1]["label"], rows[1]["command"]) == (
+        "'=HYPERLINK(x)",
+        "report ladder --on 2024-06-30",
+    )
