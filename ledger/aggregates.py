@@ -18,6 +18,7 @@ by ``check`` as when it was recorded (``check_later``), else :class:`LaterFactsB
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, KeysView
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -444,13 +445,26 @@ def staff_name_warnings(event: ev.TrajectEvent, *, among: Iterable[str] | None =
     none, and a name typed another way is another member of staff to the caseload per coach.
     Only flagged: names stored by earlier releases, or imported, may have one. ``among``: only
     these fields (those a correction changes)."""
-    names = type(event).staff_fields()
+    names = _staff_names(type(event))
+    if not names:
+        return []
     return [
         f"{name}: {value!r} has a space, which a user name has not: recorded as given, as "
         "another member of staff than one without it (give the user name, such as r.jansen)"
-        for name in sorted(names if among is None else names.intersection(among))
-        if isinstance(value := getattr(event, name), str) and any(c.isspace() for c in value)
+        for name in names
+        if (among is None or name in among)
+        and isinstance(value := getattr(event, name), str)
+        and _SPACE(value)
     ]
+
+
+_SPACE = re.compile(r"\s").search
+
+
+@functools.cache
+def _staff_names(kind: type[ev.TrajectEvent]) -> tuple[str, ...]:
+    """The fields of ``kind`` that name a member of staff, sorted (one look-up per kind)."""
+    return tuple(sorted(kind.staff_fields()))
 
 
 def _after_closure(event: ev.TrajectEvent, s: TrajectoryState) -> list[str]:
