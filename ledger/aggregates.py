@@ -2198,7 +2198,6 @@ def _check_file_members(
     """A decision grants at most the members the file applied for; an mvv and an arrival are
     of a member of a relation it applied for (a rule of the aggregate, not of the model: facts
     stored before it still load)."""
-    applied = ", ".join(file.members)
     if isinstance(event, ev.FamilyReunificationDecided):
         granted = event.members_granted
         if granted is not None and granted > len(file.members):
@@ -2206,8 +2205,8 @@ def _check_file_members(
                 kind,
                 "members_granted",
                 f"{granted} members granted, but file {event.file_no} applied for "
-                f"{len(file.members)} ({applied}): the IND grants at most the members applied "
-                "for (correct the application when a member is missing from it)",
+                f"{len(file.members)} ({', '.join(file.members)}): the IND grants at most the "
+                "members applied for (correct the application when a member is missing from it)",
             )
     elif (
         isinstance(event, ev.MvvIssued | ev.NareizigerArrived)
@@ -2218,8 +2217,8 @@ def _check_file_members(
             kind,
             "relation",
             f"{event.relation}: file {event.file_no} applied for no member of that relation "
-            f"({applied}); an mvv and an arrival are of a member applied for (correct the "
-            "application when a member is missing from it)",
+            f"({', '.join(file.members)}); an mvv and an arrival are of a member applied for "
+            "(correct the application when a member is missing from it)",
         )
 
 

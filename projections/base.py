@@ -1774,13 +1774,20 @@ def _now() -> str:
 
 def _claim(tx: Tx, name: str, run_id: str, *, release: bool = False) -> None:
     """Check that this rebuild run still owns the ``__new`` tables (taking the write lock)."""
-    table = f"{tx.dialect.prefix}{REBUILDS_TABLE}"
-    tx.execute(f"UPDATE {table} SET run_id = run_id WHERE name = ?", [name])
+    table = _lock_claim(tx, name)
     rows = tx.all(f"SELECT run_id FROM {table} WHERE name = ?", [name])
     if not rows or rows[0][0] != run_id:
         raise RebuildSupersededError(name)
     if release:
         tx.execute(f"DELETE FROM {table} WHERE name = ?", [name])
+
+
+def _lock_claim(tx: Tx, name: str) -> str:
+    """Lock the row of ``name``'s rebuild run in the rebuilds table, if any (on SQLite: take
+    the database's write lock); the table's name."""
+    table = f"{tx.dialect.prefix}{REBUILDS_TABLE}"
+    tx.execute(f"UPDATE {table} SET run_id = run_id WHERE name = ?", [name])
+    return table
 
 
 def _build_empty(views: Views, projection: Projection) -> StoredState:
@@ -1796,8 +1803,7 @@ def _build_empty(views: Views, projection: Projection) -> StoredState:
         if tx.dialect.is_postgres:
             where = f"{tx.table(STATE_TABLE)}:{projection.name}"
             tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [where])
-        table = f"{tx.dialect.prefix}{REBUILDS_TABLE}"
-        tx.execute(f"UPDATE {table} SET run_id = run_id WHERE name = ?", [projection.name])
+        _lock_claim(tx, projection.name)
         state = views.read_state(projection.name, tx)
         if state is None or not views.tables_exist(projection.tables, tx=tx):
             index_run = uuid4().hex
