@@ -726,6 +726,40 @@ def error_problems(error: TrajectError) -> Problems:
     return [field_of(str(error))]
 
 
+LINE_NAMES = {"target_version": "target", "timestamp": "recorded_at"}
+"""Stored fields a refusal names that a line gives under another key: a correction's or a
+retraction's target, the recorded time."""
+
+
+def _object(record: Any) -> dict[str, Any] | None:
+    return record if isinstance(record, dict) else None
+
+
+def as_written(record: Any, problems: Problems) -> Problems:
+    """A line's problems, each field named as the line (its object, if it is one) wrote it
+    (:func:`line_field`)."""
+    return [(line_field(_object(record), name), message) for name, message in problems]
+
+
+def line_field(record: dict[str, Any] | None, name: str) -> str:
+    """How a reject names the field ``name`` of a refusal: as the line wrote it. A key the line
+    has is its own name; else a field the line gave by an import alias is named by that alias
+    (``DagtekeningInitielePIP`` for ``occurred_on``), a correction's ``target_version`` as
+    ``target``, the stream a refusal calls ``subject`` or ``person`` by the line's subject key
+    (``person_id``, ``project``)."""
+    if record is None or name in record:
+        return name
+    if name in ("subject", "person"):  # the stream, as the line names it
+        return next((key for key in (*SUBJECT_KEYS.values(), "person_id") if key in record), name)
+    kind = record.get("kind")
+    with contextlib.suppress(KeyError, TypeError):
+        aliases = entry(str(kind)).aliases if isinstance(kind, str) else {}
+        for key, aliased in aliases.items():
+            if aliased == name and key in record:
+                return key
+    return LINE_NAMES.get(name, name)
+
+
 def field_of(message: str) -> tuple[str, str]:
     """``"bsn: a person with this BSN …"`` → ``("bsn", "a person …")``; else the whole line's."""
     head, sep, rest = message.partition(": ")
@@ -912,7 +946,7 @@ def import_lines(
 
     def reject(number: int, line: str | dict[str, Any], record: Any, problems: Problems) -> None:
         text = line if isinstance(line, str) else orjson.dumps(line).decode()
-        found = Reject(number, problems, record if isinstance(record, dict) else None, text)
+        found = Reject(number, as_written(record, problems), _object(record), text)
         summary.rejected += 1
         summary.rejects.append(found)
         if on_reject is not None:

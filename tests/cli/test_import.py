@@ -667,7 +667,7 @@ def test_a_referents_housing_is_not_retracted_under_a_housed_nareiziger(
         f"household's nareiziger was housed by nareis before that: {member} on 2025-02-03 (v2)"
     ) in result.stderr
     assert (
-        f"{source}:8: target_version: the referent would no longer be housed, but the "
+        f"{source}:8: target: the referent would no longer be housed, but the "
         f"household's nareiziger was housed by nareis before that: {member} on 2025-02-03 (v2)"
     ) in result.stderr
     verb = "valid" if dry_run else "written"
@@ -832,7 +832,7 @@ def test_a_change_that_would_break_a_later_fact_is_a_rejected_line(
     housing += "coa-linked first)"
     link = "v3 CoaLinked of 2025-01-12: person: a nareiziger is not linked by COA: use housed "
     link += "--route nareis"
-    assert f"{source}:7: target_version: " + LATER_BROKEN.format(fact=housing, version="v4") in (
+    assert f"{source}:7: target: " + LATER_BROKEN.format(fact=housing, version="v4") in (
         result.stderr
     )
     assert f"{source}:8: changes: " + LATER_BROKEN.format(fact=link, version="v3") in (
