@@ -41,7 +41,7 @@ from eventsourcing.utils import get_topic  # noqa: E402
 from pydantic import AwareDatetime, StringConstraints  # noqa: E402
 from pydantic.fields import FieldInfo  # noqa: E402
 
-from ledger import amif_rules, retention, rules, swi_rules, values  # noqa: E402
+from ledger import amif_rules, households, retention, rules, swi_rules, values  # noqa: E402
 from ledger import events as ev  # noqa: E402
 from ledger.catalog import CATALOG, CatalogEntry  # noqa: E402
 from projections.definitions import DEFINITION_CHANGES  # noqa: E402
@@ -446,9 +446,23 @@ def render_rules() -> str:
     for terms in retention.RETENTION_RULES:
         parameters = retention.retention_parameters(terms)
         out += parameter_table("Retention rule set", parameters, retention_notes)
+    out += render_household_rules()
     out += render_amif_rules()
     out += render_swi_rules()
     return "\n".join(out).rstrip() + "\n"
+
+
+def render_household_rules() -> list[str]:
+    """The household housing rules (ledger/households.py): the sentence a refusal ends with."""
+    out = [
+        "## Household housing rules",
+        "",
+        "| rule (as a refusal ends) | what holds | source |",
+        "| --- | --- | --- |",
+    ]
+    for item in households.HOUSEHOLD_RULES:
+        out.append(f"| {_cell(item.rule)} | {_cell(item.holds)} | {_cell(item.source)} |")
+    return [*out, "", _cell(households.HOUSEHOLD_RULES_NOTE), ""]
 
 
 def render_swi_rules() -> list[str]:

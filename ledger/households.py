@@ -14,12 +14,17 @@ household"):
 - a nareiziger's arrival (``NareizigerArrived.member_person_id``) names a person registered in
   this ledger, other than the referent on whose stream it is, when recorded and when corrected;
 - a member of another person's household is housed through nareis, and signs a first tenancy
-  without a koppeling, only once that referent is housed: on or before the member's date;
-- the other way round, a correction or retraction of the referent's housing must not leave a
-  member's nareis housing dated before the referent's first housing (or the referent not
-  housed at all): the members are found by their registrations' ``household_id``, on the
-  streams linked to the referent (``traject_stream_links``, written with every registration
-  and correction that names a household).
+  without a koppeling, only once that referent is housed: on or before the member's date
+  (:data:`NAREIS_AFTER_REFERENT`); a nareis housing is in the municipality of the referent's
+  home on its day (:data:`NAREIS_WITH_REFERENT`);
+- both hold whichever side changes: a correction or retraction on the member's stream (their
+  registration's ``household_id``, a koppeling, housing, tenancy or move) must not leave one of
+  their facts breaking them against the referent as the change leaves the household
+  (:func:`check_member_change`); a correction or retraction of the referent's housing must not
+  leave a member's fact breaking them (:func:`check_referent_change`): the members are found by
+  their registrations' ``household_id``, on the streams linked to the referent
+  (``traject_stream_links``, written with every registration and correction that names a
+  household).
 
 No aggregate sees both streams: the application and the batch writer check them with a reader of
 the other stream, which notes the stream it read so that an append commits only if that stream
@@ -29,7 +34,9 @@ has not changed meanwhile (a referent's housing retracted by another writer is s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date
+from typing import cast
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
@@ -43,7 +50,53 @@ from ledger.aggregates import (
     kind_name,
 )
 from ledger.errors import RuleViolationError
-from ledger.values import HousingRoute, as_id
+from ledger.values import HousingKind, HousingRoute, as_id
+
+NAREIS_AFTER_REFERENT = "a nareiziger joins a housed referent's household"
+"""The rule a member's nareis housing, or first tenancy without a koppeling, is held to against
+the referent's first housing (domain.md §2.4, hard); every refusal of it ends with it, as does
+its entry in docs/rules.md."""
+NAREIS_WITH_REFERENT = (
+    "a nareiziger is housed with the referent, in the municipality of the referent's home"
+)
+"""The rule a member's nareis housing is held to against the referent's home on its day
+(domain.md §2.3 H.32); every refusal of it ends with it, as does its entry in docs/rules.md."""
+
+
+@dataclass(frozen=True)
+class HouseholdRule:
+    """A hard rule between a household member's housing and the referent's: ``rule`` is the
+    sentence every refusal of it ends with (and its name in docs/rules.md, generated from
+    :data:`HOUSEHOLD_RULES`)."""
+
+    rule: str
+    source: str
+    holds: str
+
+
+HOUSEHOLD_RULES = (
+    HouseholdRule(
+        NAREIS_AFTER_REFERENT,
+        "§2.4 (hard): nareizigers skip the koppeling and link to a housed referent's household",
+        "a member's nareis housing, and first tenancy signed without a koppeling, is dated on or "
+        "after the referent's first housing",
+    ),
+    HouseholdRule(
+        NAREIS_WITH_REFERENT,
+        "§2.3 H.32: the nareiziger is housed with the referent",
+        "a member's nareis housing is in the municipality of the referent's home on its day "
+        "(of the referent's latest housing on or before it)",
+    ),
+)
+"""The household housing rules (a refusal ends with the rule; docs/rules.md lists them)."""
+HOUSEHOLD_RULES_NOTE = (
+    "Each is held on every path (traject record, correct, retract and import): when the "
+    "member's housing or tenancy is recorded or corrected; when the member's registration "
+    "(household_id: joining a household), koppeling, housing, tenancy or move is corrected or "
+    "retracted; and when the referent's housing is corrected or retracted. A refusal names the "
+    "field (household_id, changes, target_version, occurred_on, municipality) and ends with the "
+    "rule. A member's fact that broke the rule before the change does not block it."
+)
 
 PersonRead = Callable[[UUID], StreamAggregate | None]
 """A stream as a check reads it (None: no such stream), noted for the append."""
@@ -91,6 +144,7 @@ def check_household(
         _check_member(aggregate, event.member_person_id, read)
     else:
         _check_housed_referent(aggregate, event, read, lambda: aggregate)
+    check_member_change(aggregate, event, read)
 
 
 def _check_referent(aggregate: StreamAggregate, given: object, read: PersonRead) -> bool:
@@ -191,15 +245,23 @@ def _check_housed_referent(
         raise RuleViolationError(
             type(event).__name__,
             field,
-            f"the household's referent {household} is not housed: a nareiziger joins a housed "
-            "referent's household (record the referent's housing first)",
+            f"the household's referent {household} is not housed: {NAREIS_AFTER_REFERENT} "
+            "(record the referent's housing first)",
         )
     if on < first:
         raise RuleViolationError(
             type(event).__name__,
             "occurred_on",
             f"dated {on}, before the housing of the household's referent {household} on "
-            f"{first}: a nareiziger joins a housed referent's household",
+            f"{first}: {NAREIS_AFTER_REFERENT}",
+        )
+    home = home_on(housed, on)
+    if isinstance(event, ev.Housed) and event.municipality != home:
+        raise RuleViolationError(
+            "Housed",
+            "municipality",
+            f"housed by nareis in {event.municipality}, but the home of the household's "
+            f"referent {household} was in {home} on {on}: {NAREIS_WITH_REFERENT}",
         )
 
 
@@ -240,57 +302,195 @@ def check_referent_change(
     aggregate: StreamAggregate, event: ev.TrajectEvent, members: MembersRead
 ) -> None:
     """A correction or retraction of a person's housing, about to be appended to
-    ``aggregate``, that would move their first housing later (or leave them not housed) must
-    not leave a member of their household housed by nareis before it: the member would have
-    joined a referent not housed yet. Members are read only when the first housing moves later;
-    a member's housing that already came before it does not block the change.
+    ``aggregate``, must not leave a member of their household resting on a housing the
+    referent no longer has: a member's nareis housing, or first tenancy without a koppeling,
+    dated before the referent's first housing (or the referent not housed at all), or a nareis
+    housing in another municipality than the referent's home on its day. Members are read only
+    when the change moves a housing's date or municipality; a member's fact that already broke
+    the rule before the change does not block it.
 
     Raises:
         RuleViolationError: field ``changes`` (a correction) or ``target_version`` (a
-            retraction), naming each member's nareis housing that would break.
+            retraction), naming each member's fact that would break.
+    """
+    if not isinstance(aggregate, Trajectory) or not isinstance(
+        event, ev.EventCorrected | ev.EventRetracted
+    ):
+        return
+    if not isinstance(aggregate.effective.get(event.target_version), ev.Housed):
+        return
+    homes_before = aggregate.state.housed_in
+    homes_after = replayed(changed(aggregate, event), aggregate.id)[0].state.housed_in
+    if list(map(_day, homes_after)) == list(map(_day, homes_before)):
+        return  # the same homes on the same days (a kind of dwelling corrected): as they were
+    early: list[str] = []
+    elsewhere: list[str] = []
+    for member in members(aggregate.id):
+        if not isinstance(member, Trajectory) or member.state.household_id != aggregate.id:
+            continue
+        resting = replayed(member.effective, member.id)[1]
+        already = set(_conflicts(resting, homes_before))
+        for (version, rule), fact in _conflicts(resting, homes_after).items():
+            if (version, rule) in already:
+                continue
+            item = f"{kind_name(type(fact))} v{version} of {member.id} on {fact.occurred_on}"
+            if rule == NAREIS_AFTER_REFERENT:
+                early.append(item)
+            else:
+                home = home_on(homes_after, fact.occurred_on)
+                elsewhere.append(
+                    f"{item} in {fact.municipality}, where the referent's home was then in {home}"
+                )
+    field = "changes" if isinstance(event, ev.EventCorrected) else "target_version"
+    if early:
+        first = min((on for _, _, on in homes_after), default=None)
+        raise RuleViolationError(
+            kind_name(type(event)),
+            field,
+            f"{_housed_after(first)}, but the household's members rest on an earlier housing: "
+            f"{', '.join(early)}: {NAREIS_AFTER_REFERENT} {FIX_MEMBER}",
+        )
+    if elsewhere:
+        raise RuleViolationError(
+            kind_name(type(event)),
+            field,
+            f"the household's members rest on the referent's home: {'; '.join(elsewhere)}: "
+            f"{NAREIS_WITH_REFERENT} {FIX_MEMBER}",
+        )
+
+
+def check_member_change(
+    aggregate: StreamAggregate, event: ev.TrajectEvent, read: PersonRead
+) -> None:
+    """A correction or retraction on a household member's own stream, about to be appended
+    to ``aggregate``, must not leave one of their facts resting on the referent's housing
+    against the rules: their registration's household corrected to another referent (housed
+    only later, or elsewhere on the day of their nareis housing), or a koppeling, housing or
+    move retracted or moved so that a tenancy becomes a first tenancy without a koppeling. The
+    referent (after the change) is read only when such a fact rests on them; one that broke
+    the rule already, in the same household, does not block the change.
+
+    Raises:
+        RuleViolationError: field ``household_id`` of ``PersonRegistered`` (a household
+            corrected), else ``changes`` (a correction) or ``target_version`` (a retraction),
+            naming the member's fact that would break.
     """
     if not isinstance(aggregate, Trajectory) or not isinstance(
         event, ev.EventCorrected | ev.EventRetracted
     ):
         return
     target = aggregate.effective.get(event.target_version)
-    if not isinstance(target, ev.Housed):
+    if type(target) not in RESTING_ON:
         return
-    housings = {
-        version: fact.occurred_on
-        for version, fact in aggregate.effective.items()
-        if isinstance(fact, ev.Housed)
-    }
-    first_before = min(housings.values())
-    housings.pop(event.target_version)
-    if isinstance(event, ev.EventCorrected):
-        housings[event.target_version] = corrected_event(target, event).occurred_on
-    first_after = min(housings.values(), default=None)
-    if first_after is not None and first_after <= first_before:
-        return  # housed as early as before: no member's housing can come before it now
-    broken: list[str] = []
-    for member in members(aggregate.id):
-        if not isinstance(member, Trajectory) or member.state.household_id != aggregate.id:
-            continue
-        for version in sorted(member.effective):
-            fact = member.effective[version]
-            if (
-                isinstance(fact, ev.Housed)
-                and fact.route is HousingRoute.NAREIS
-                and first_before <= fact.occurred_on
-                and (first_after is None or fact.occurred_on < first_after)
-            ):
-                broken.append(f"{member.id} on {fact.occurred_on} (v{version})")
+    after, resting = replayed(changed(aggregate, event), aggregate.id)
+    household = after.state.household_id
+    if household is None or household == aggregate.id or not resting:
+        return
+    referent = read(household)
+    homes = referent.state.housed_in if isinstance(referent, Trajectory) else []
+    already: set[tuple[int, str]] = set()
+    if aggregate.state.household_id == household:
+        already = set(_conflicts(replayed(aggregate.effective, aggregate.id)[1], homes))
+    broken = [(key, fact) for key, fact in _conflicts(resting, homes).items() if key not in already]
     if not broken:
         return
-    field = "changes" if isinstance(event, ev.EventCorrected) else "target_version"
-    raise RuleViolationError(
-        kind_name(type(event)),
-        field,
-        f"{_housed_after(first_after)}, but the household's nareiziger was housed by nareis "
-        f"before that: {', '.join(broken)}: a nareiziger joins a housed referent's household "
-        "(correct or retract the member's housing first)",
-    )
+    (version, rule), fact = broken[0]
+    item = f"{kind_name(type(fact))} v{version} of {aggregate.id} on {fact.occurred_on}"
+    if rule == NAREIS_AFTER_REFERENT:
+        first = min((on for _, _, on in homes), default=None)
+        housed = "not housed" if first is None else f"first housed on {first}"
+        text = f"{item} would rest on the housing of the household's referent {household}, {housed}"
+    else:
+        home = home_on(homes, fact.occurred_on)
+        text = (
+            f"{item} in {fact.municipality} would rest on the home of the household's referent "
+            f"{household}, then in {home}"
+        )
+    if isinstance(target, ev.PersonRegistered) and isinstance(event, ev.EventCorrected):
+        kind, field = "PersonRegistered", "household_id"
+    else:
+        kind = kind_name(type(event))
+        field = "changes" if isinstance(event, ev.EventCorrected) else "target_version"
+    raise RuleViolationError(kind, field, f"{text}: {rule} {FIX_MEMBER}")
+
+
+FIX_MEMBER = "(correct or retract the member's facts first)"
+RESTING_ON = frozenset(
+    {
+        ev.PersonRegistered,
+        ev.Housed,
+        ev.TenancySigned,
+        ev.CoaLinked,
+        ev.CoaLinkWithdrawn,
+        ev.MovedOut,
+    }
+)
+"""The facts whose change can change what a member's facts rest on: the household, the
+member's housings and tenancies, and the koppeling a tenancy may go through instead."""
+Home = tuple[str, HousingKind, date]
+"""A housing as the person state keeps it: municipality, kind of dwelling, day."""
+
+
+def _day(home: Home) -> tuple[date, str]:
+    return home[2], home[0]
+
+
+def home_on(homes: list[Home], on: date) -> str | None:
+    """The municipality of the person's home on ``on``: of their latest housing on or before
+    it (of two on one day, the one recorded last); None before the first."""
+    found: Home | None = None
+    for home in homes:
+        if home[2] <= on and (found is None or home[2] >= found[2]):
+            found = home
+    return None if found is None else found[0]
+
+
+def changed(
+    aggregate: StreamAggregate, event: ev.EventCorrected | ev.EventRetracted
+) -> dict[int, ev.TrajectEvent]:
+    """The stream's effective events as ``event`` would leave them."""
+    effective = dict(aggregate.effective)
+    version = event.target_version
+    if isinstance(event, ev.EventRetracted):
+        effective.pop(version, None)
+    elif version in effective:
+        effective[version] = corrected_event(effective[version], event)
+    return effective
+
+
+def replayed(
+    effective: dict[int, ev.TrajectEvent], stream_id: UUID
+) -> tuple[Trajectory, list[tuple[int, ev.Housed | ev.TenancySigned]]]:
+    """A person stream of the effective events ``effective``, and the facts on it that rest on
+    the referent's housing: each nareis housing, and each first tenancy signed without a
+    koppeling (with the version of each)."""
+    stream = Trajectory(stream_id)
+    resting: list[tuple[int, ev.Housed | ev.TenancySigned]] = []
+    for version in sorted(effective):
+        fact = effective[version]
+        s = stream.state
+        nareis = isinstance(fact, ev.Housed) and fact.route is HousingRoute.NAREIS
+        first_tenancy = isinstance(fact, ev.TenancySigned) and not (s.active_link or s.housed_in)
+        if nareis or first_tenancy:
+            resting.append((version, cast("ev.Housed | ev.TenancySigned", fact)))
+        stream.evolve(fact)
+    return stream, resting
+
+
+def _conflicts(
+    resting: list[tuple[int, ev.Housed | ev.TenancySigned]], homes: list[Home]
+) -> dict[tuple[int, str], ev.Housed | ev.TenancySigned]:
+    """The member's facts that break a rule against the referent's ``homes``, by (version,
+    rule): dated before the first home, or a nareis housing elsewhere than the home of its
+    day."""
+    first = min((on for _, _, on in homes), default=None)
+    found: dict[tuple[int, str], ev.Housed | ev.TenancySigned] = {}
+    for version, fact in resting:
+        if first is None or fact.occurred_on < first:
+            found[version, NAREIS_AFTER_REFERENT] = fact
+        elif isinstance(fact, ev.Housed) and fact.municipality != home_on(homes, fact.occurred_on):
+            found[version, NAREIS_WITH_REFERENT] = fact
+    return found
 
 
 def _housed_after(first: date | None) -> str:

@@ -611,7 +611,7 @@ def test_staff_check_households_by_a_scan_until_the_owner_makes_the_stream_links
                                 "SY", "--household-id", referent)  # fmt: skip
         staff.ok("record", "housed", member, "--on", days_ago(6), "--housing-kind", "regulier",
                  "--route", "nareis")  # fmt: skip
-        refusal = f"nareis before that: {member} on {days_ago(6)} (v2)"
+        refusal = f"earlier housing: Housed v2 of {member} on {days_ago(6)}"
         retraction = ("retract", referent, "4", "--reason", "wrong person")
         result = staff(*retraction)
         assert result.exit_code == 1

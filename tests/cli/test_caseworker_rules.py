@@ -415,15 +415,15 @@ def test_the_referents_housing_is_not_retracted_or_moved_past_a_members(store: T
     member = family_member(store, referent)
     store.ok("record", "housed", member, "--on", days_ago(6), "--housing-kind", "regulier",
              "--route", "nareis")  # fmt: skip
-    joined = f"{member} on {days_ago(6)} (v2)"
+    joined = f"Housed v2 of {member} on {days_ago(6)}"
     # retracted, the referent would not be housed at all: the member's housing would break
     refused(
         store,
         "retract", referent, "5", "--reason", "wrong person",
         stderr="EventRetracted: VERSION (target_version): "
         "the referent would no longer be housed, but "
-        f"the household's nareiziger was housed by nareis before that: {joined}: a nareiziger "
-        "joins a housed referent's household (correct or retract the member's housing first)",
+        f"the household's members rest on an earlier housing: {joined}: a nareiziger "
+        "joins a housed referent's household (correct or retract the member's facts first)",
     )  # fmt: skip
     # nor moved past the member's housing
     refused(
@@ -431,9 +431,9 @@ def test_the_referents_housing_is_not_retracted_or_moved_past_a_members(store: T
         "correct", referent, "5", "--set", f"occurred_on={days_ago(5)}", "--reason", "typo",
         stderr="EventCorrected: --set (changes): the referent would be housed first on "
         f"{days_ago(5)}, "
-        f"but the household's nareiziger was housed by nareis before that: {joined}: a "
+        f"but the household's members rest on an earlier housing: {joined}: a "
         "nareiziger joins a housed referent's household (correct or retract the member's "
-        "housing first)",
+        "facts first)",
     )  # fmt: skip
     # a correction that keeps the referent housed on or before the member's day is accepted
     store.ok("correct", referent, "5", "--set", f"occurred_on={days_ago(6)}", "--reason", "typo")
@@ -461,9 +461,9 @@ def test_a_member_joined_by_a_correction_keeps_the_referents_housing(store: Traj
         "retract", referent, "5", "--reason", "wrong person",
         stderr="EventRetracted: VERSION (target_version): "
         "the referent would no longer be housed, but "
-        f"the household's nareiziger was housed by nareis before that: {joined} on "
-        f"{days_ago(6)} (v3): a nareiziger joins a housed referent's household (correct or "
-        "retract the member's housing first)",
+        f"the household's members rest on an earlier housing: Housed v3 of {joined} on "
+        f"{days_ago(6)}: a nareiziger joins a housed referent's household (correct or "
+        "retract the member's facts first)",
     )  # fmt: skip
     store.ok("retract", joined, "3", "--reason", "recorded too early")
     store.ok("retract", referent, "5", "--reason", "wrong person")

@@ -664,11 +664,11 @@ def test_a_referents_housing_is_not_retracted_under_a_housed_nareiziger(
     assert result.exit_code == 1
     assert (
         f"{source}:7: changes: the referent would be housed first on 2025-02-05, but the "
-        f"household's nareiziger was housed by nareis before that: {member} on 2025-02-03 (v2)"
+        f"household's members rest on an earlier housing: Housed v2 of {member} on 2025-02-03"
     ) in result.stderr
     assert (
         f"{source}:8: target: the referent would no longer be housed, but the "
-        f"household's nareiziger was housed by nareis before that: {member} on 2025-02-03 (v2)"
+        f"household's members rest on an earlier housing: Housed v2 of {member} on 2025-02-03"
     ) in result.stderr
     verb = "valid" if dry_run else "written"
     assert last_line(result.stdout).startswith(f"7 {verb}, 0 skipped (already present), 2 rejected")
