@@ -594,6 +594,9 @@ class File:
     applied_on: date
     closed: bool = False
     members: tuple[Relation, ...] = ()  # the relation of each member applied for
+    arrived: dict[Relation, list[int]] = field(
+        default_factory=dict
+    )  # relation -> the versions of the arrivals of members of that relation
 
 
 @dataclass
@@ -944,6 +947,13 @@ def _exited(event: ev.ParticipantExited, s: TrajectoryState) -> None:
 @_evolve.register(ev.FamilyReunificationApplied)
 def _file_opened(event: ev.FamilyReunificationApplied, s: TrajectoryState) -> None:
     s.files[event.file_no] = File(event.occurred_on, members=event.members)
+
+
+@_evolve.register(ev.NareizigerArrived)
+def _arrived(event: ev.NareizigerArrived, s: TrajectoryState) -> None:
+    file = s.files.get(event.file_no)
+    if file is not None:
+        file.arrived.setdefault(event.relation, []).append(event.originator_version)
 
 
 @_evolve.register(ev.FamilyReunificationClosed)
@@ -2220,6 +2230,28 @@ def _check_file_members(
             f"({', '.join(file.members)}); an mvv and an arrival are of a member applied for "
             "(correct the application when a member is missing from it)",
         )
+    elif isinstance(event, ev.NareizigerArrived):
+        _check_arrived_once(event, file, kind)
+
+
+def _check_arrived_once(event: ev.NareizigerArrived, file: File, kind: str) -> None:
+    """A member applied for arrives once: the arrivals of a relation are at most the members
+    of that relation the file applied for (an application stored without members aside). A
+    correction of the application that removes a member who arrived breaks the later arrival,
+    and is refused with it."""
+    applied = file.members.count(event.relation)
+    arrived = file.arrived.get(event.relation, [])
+    if not applied or len(arrived) < applied:
+        return
+    members = "member" if applied == 1 else "members"
+    raise RuleViolationError(
+        kind,
+        "relation",
+        f"{event.relation}: file {event.file_no} applied for {applied} {members} of that "
+        f"relation, who arrived already ({', '.join(f'v{v}' for v in arrived)}): an arrival "
+        "is of a member applied for, and a member arrives once (correct the application when "
+        "a member is missing from it)",
+    )
 
 
 for _follow_up in PROJECT_FOLLOW_UPS:

@@ -1057,7 +1057,8 @@ class FamilyReunificationApplied(TrajectEvent):
 
     ``late`` is derived from the referent's asylum permit notice; given (stated, or kept by an
     export), it is recorded as given, with a warning when the rule set derives otherwise. The
-    file's IND decision, mvv, arrivals and closing are not dated before it.
+    file's IND decision, mvv, arrivals and closing are not dated before it. A correction of
+    ``members`` keeps every member already granted (``members_granted``) or arrived.
     """
 
     file_no: int = Field(default=1, ge=1, description="the referent's file number")
@@ -1096,7 +1097,8 @@ class NareizigerArrived(TrajectEvent):
 
     A ``member_person_id`` names a person registered in this ledger before, other than the
     referent whose stream this is, also when a correction sets it. The member's relation is one
-    the file applied for.
+    the file applied for, and a member arrives once: no more arrivals of a relation than the
+    file applied for members of it.
     """
 
     file_no: int = Field(default=1, ge=1, description="the referent's file number")

@@ -224,6 +224,17 @@ def dsn(url: str) -> str:
     return urlunsplit(urlsplit(url)._replace(query=""))
 
 
+def imported_with_rejects(
+    traject: Traject, source: Path, lines: Sequence[dict[str, Any]], *, dry_run: bool
+) -> tuple[Result, list[str]]:
+    """Write ``lines`` to ``source`` as JSON lines and import them (or check them, ``dry_run``),
+    some lines refused (exit 1): the result, and its reject lines (``FILE:LINE: field: …``)."""
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    result = traject("import", *(["--dry-run"] if dry_run else []), str(source))
+    assert result.exit_code == 1, result.output
+    return result, [line for line in result.stderr.splitlines() if line.startswith(f"{source}:")]
+
+
 def last_line(text: str) -> str:
     lines = text.strip().splitlines()
     return lines[-1] if lines else ""

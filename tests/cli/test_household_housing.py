@@ -6,12 +6,18 @@ housing, the member's own facts, or the household the member's registration name
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Traject, days_ago, initialised_ledger, last_line, refused
+from cli_helpers import (
+    Traject,
+    days_ago,
+    imported_with_rejects,
+    initialised_ledger,
+    last_line,
+    refused,
+)
 
 from ledger.households import NAREIS_AFTER_REFERENT, NAREIS_WITH_REFERENT
 
@@ -165,11 +171,6 @@ def test_a_nareis_housing_is_in_the_municipality_of_the_referents_home(store: Tr
 # --- the import path -------------------------------------------------------------------------
 
 
-def write(path: Path, records: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
-    return path
-
-
 def registered(key: str, **more: Any) -> dict[str, Any]:
     return {"kind": "person-registered", "person": key, "occurred_on": days_ago(20),
             "birth_date": "1990-04-02", "sex": "f", "nationality": ["SY"], **more}  # fmt: skip
@@ -205,10 +206,8 @@ def test_an_import_holds_a_members_housing_to_the_referents(
         housed("M-1", days_ago(5), route="nareis", municipality="GM0599"),  # 10: elsewhere
         {"kind": "event-retracted", "person": "R-1", "target": 99, "reason": "typo"},  # 11
     ]  # fmt: skip
-    source = write(tmp_path / "households.jsonl", lines)
-    result = store("import", *(["--dry-run"] if dry_run else []), str(source))
-    assert result.exit_code == 1
-    rejected = [line for line in result.stderr.splitlines() if line.startswith(f"{source}:")]
+    source = tmp_path / "households.jsonl"
+    result, rejected = imported_with_rejects(store, source, lines, dry_run=dry_run)
     assert [line.split(": ")[0:2] for line in rejected] == [
         [f"{source}:5", "changes"],
         [f"{source}:6", "target"],  # the line's key, not the stored target_version

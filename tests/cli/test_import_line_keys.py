@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Traject, initialised_ledger, last_line
+from cli_helpers import Traject, imported_with_rejects, initialised_ledger, last_line
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -40,12 +40,7 @@ def test_a_reject_names_each_field_by_the_lines_own_key(
         {"kind": "event-retracted", "project": "NOPE", "target": 1, "reason": "x"},  # 7
     ]  # fmt: skip
     source = tmp_path / "keys.jsonl"
-    source.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-
-    result = ledger("import", *(["--dry-run"] if dry_run else []), str(source))
-
-    assert result.exit_code == 1
-    rejected = [line for line in result.stderr.splitlines() if line.startswith(f"{source}:")]
+    result, rejected = imported_with_rejects(ledger, source, lines, dry_run=dry_run)
     assert [line.removeprefix(f"{source}:").split(": ")[:2] for line in rejected] == [
         ["2", "DagtekeningInitielePIP"],
         ["3", "DagtekeningInitielePIP"],
