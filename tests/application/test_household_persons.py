@@ -125,3 +125,34 @@ def test_a_batch_sees_what_another_writer_did_to_the_persons_it_names(app) -> No
     assert isinstance(third, RuleViolationError) and third.field == "household_id"
     assert f"member of the household of {other}" in third.rule
     assert app.household_members(referent) == []
+
+
+def house(app, person: UUID, on: date, route: str = "eigen", **more: object) -> int:
+    fields = {"occurred_on": on, "housing_kind": "regulier", "route": route, **more}
+    return app.record(person, ev.Housed, **fields).version
+
+
+def test_a_batch_joining_a_household_reads_the_referent_another_writer_moved(app) -> None:
+    # a person housed by nareis with a first household on 5 March
+    first = register(app)
+    house(app, first, date(2024, 2, 1))
+    person = register(app, household_id=first)
+    house(app, person, date(2024, 3, 5), route="nareis")
+    # another referent, housed on 1 March; this writer holds her stream as it is now
+    other = register(app)
+    version = house(app, other, date(2024, 3, 1))
+    writer = BatchWriter(app)
+    (held,) = writer.write([Write(ev.LadderAssessed, {"occurred_on": date(2024, 3, 2),
+                                                      "rung": 2, "assessor": "r.jansen"},
+                                  subject=other)])  # fmt: skip
+    assert isinstance(held, Recorded)
+    # another writer moves her housing past the person's: joining her is then refused, as
+    # the store has her, not as this writer held her
+    app.correct(other, version, {"occurred_on": "2024-03-10"}, reason="typo")
+    joining = Write(ev.EventCorrected, {}, subject=person, target=1,
+                    changes={"household_id": str(other)}, reason="family")  # fmt: skip
+    (outcome,) = writer.write([joining])
+    assert isinstance(outcome, RuleViolationError), outcome
+    assert (outcome.kind, outcome.field) == ("PersonRegistered", "household_id")
+    assert "first housed on 2024-03-10" in outcome.rule
+    assert app.household_members(other) == []
