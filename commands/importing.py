@@ -726,6 +726,9 @@ def error_problems(error: TrajectError) -> Problems:
     return [field_of(str(error))]
 
 
+STREAM_KEYS = ("person", "person_id", "project", "municipality")
+"""The keys a line names its stream by, in the order a refusal of the stream looks for them
+(``municipality`` last: on a person's or a project's line it is the envelope field)."""
 LINE_NAMES = {"target_version": "target", "timestamp": "recorded_at"}
 """Stored fields a refusal names that a line gives under another key: a correction's or a
 retraction's target, the recorded time."""
@@ -750,7 +753,7 @@ def line_field(record: dict[str, Any] | None, name: str) -> str:
     if record is None or name in record:
         return name
     if name in ("subject", "person"):  # the stream, as the line names it
-        return next((key for key in (*SUBJECT_KEYS.values(), "person_id") if key in record), name)
+        return next((key for key in STREAM_KEYS if key in record), name)
     kind = record.get("kind")
     with contextlib.suppress(KeyError, TypeError):
         aliases = entry(str(kind)).aliases if isinstance(kind, str) else {}

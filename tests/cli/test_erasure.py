@@ -289,7 +289,7 @@ def test_a_person_is_erased_once(ledger: Traject, tmp_path: Path) -> None:
     line = {"kind": "personal-data-shredded", "person_id": person, "approved_by": "dpo"}
     imported = ledger("import", write_lines(tmp_path / "erasures.jsonl", line))
     assert imported.exit_code == 1
-    assert f"erasures.jsonl:1: person: already erased on {days_ago(0)}" in imported.stderr
+    assert f"erasures.jsonl:1: person_id: already erased on {days_ago(0)}" in imported.stderr
     assert ledger.event_count() == before
 
 
@@ -345,7 +345,8 @@ def test_nothing_is_recorded_for_a_person_after_her_erasure(
         assert result.exit_code == 1, result.output
         assert result.stderr == f"Error: {kind}: {rule}\n"
     assert imported.exit_code == 1
-    assert f"late.jsonl:1: {rule}" in imported.stderr
+    # the line names the person by person_id: its reject names that key
+    assert f"late.jsonl:1: person_id: {rule.removeprefix('person: ')}" in imported.stderr
     assert ledger.event_count() == before
 
 

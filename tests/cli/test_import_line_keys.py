@@ -38,6 +38,9 @@ def test_a_reject_names_each_field_by_the_lines_own_key(
         {"kind": "event-retracted", "municipality": "GM0599", "target": 1,  # 6: no such stream
          "reason": "x"},
         {"kind": "event-retracted", "project": "NOPE", "target": 1, "reason": "x"},  # 7
+        {"kind": "ladder-assessed", "person_id": "00000000-0000-4000-8000-000000000001",
+         "municipality": "GM0622", "occurred_on": "2024-05-02", "rung": 2,
+         "assessor": "r.jansen"},  # 8: no such person, named by person_id
     ]  # fmt: skip
     source = tmp_path / "keys.jsonl"
     result, rejected = imported_with_rejects(ledger, source, lines, dry_run=dry_run)
@@ -48,6 +51,7 @@ def test_a_reject_names_each_field_by_the_lines_own_key(
         ["5", "target"],
         ["6", "municipality"],
         ["7", "project"],
+        ["8", "person_id"],
     ]
     assert rejected[1].endswith("DagtekeningInitielePIP: must not be in the future")
     assert rejected[3].endswith("target: this stream has no version 7: its versions are 1 to 1 "
@@ -58,4 +62,4 @@ def test_a_reject_names_each_field_by_the_lines_own_key(
     ]
     assert written[2]["_error"].startswith("target: the first event of a stream cannot be")
     verb = "valid" if dry_run else "written"
-    assert last_line(result.stdout).startswith(f"1 {verb}, 0 skipped (already present), 6 rejected")
+    assert last_line(result.stdout).startswith(f"1 {verb}, 0 skipped (already present), 7 rejected")
