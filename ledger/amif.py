@@ -23,7 +23,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ledger.amif_rules import COST_METHOD, IndicatorSet
+from ledger.amif_rules import COST_METHOD, SERVICE_RULES, IndicatorSet
 from ledger.values import Cefr, Period, ServiceCategory
 
 CENT = Decimal("0.01")
@@ -394,7 +394,7 @@ def _indicator(
     end = period.end
     rule = indicator.rule
     # a simple rule: the kind of fact it counts, and the test such a fact must meet
-    if rule not in ("participants", "language_improved", "service"):
+    if rule not in ("participants", "language_improved", *SERVICE_RULES):
         kind = _SIMPLE_RULES[rule][0]
         meets = _simple_test(rule)
     category = indicator.category.value if indicator.category is not None else None
@@ -407,12 +407,16 @@ def _indicator(
             if improved and entry is not None and exit_fact is not None:
                 counter.add(person, (entry, exit_fact), period.contains(exit_fact.occurred_on))
             continue
-        if rule == "service":
+        if rule in SERVICE_RULES:
             services = person.services(indicators)
             hits = [f for f in services.get(category or "", ()) if f.occurred_on <= end]
         else:
             hits = [f for f in person.by_kind.get(kind, ()) if f.occurred_on <= end and meets(f)]
-        if hits:
+        if not hits:
+            continue
+        if rule == "participant_service":  # "… of which": in the period as a participant is
+            counter.add(person, hits, period.contains(person.enrolment.occurred_on))
+        else:
             counter.add(person, hits, any(period.contains(f.occurred_on) for f in hits))
     return counter.value(indicator)
 

@@ -15,7 +15,7 @@ a "language course" is a policy choice the managing authority may revise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from types import MappingProxyType
 
@@ -26,6 +26,11 @@ COUNTING_RULES: MappingProxyType[str, str] = MappingProxyType(
         "participants": "distinct persons with a ParticipantEnrolled in the project",
         "service": "distinct enrolled persons with a ServiceDelivered of the category (after the "
         "activity-type mapping)",
+        "participant_service": "of the persons the participants indicator counts, those with a "
+        "ServiceDelivered of the category (after the activity-type mapping) on or before the "
+        "period's last day: an '… of which' sub-indicator, so never above its parent in the "
+        "period, the cumulative or any municipality (the period value counts the participants "
+        "enrolled in the period)",
         "family_reunification": "distinct enrolled persons with a "
         "FamilyReunificationAssistanceProvided for the project",
         "language_improved": "distinct enrolled persons whose exit LanguageLevelAssessed for the "
@@ -43,6 +48,9 @@ COUNTING_RULES: MappingProxyType[str, str] = MappingProxyType(
 )
 """Every counting rule an indicator can use, with its definition in words."""
 
+SERVICE_RULES = frozenset({"service", "participant_service"})
+"""The counting rules of a service category (an indicator of one of them names its category)."""
+
 
 @dataclass(frozen=True)
 class Indicator:
@@ -52,15 +60,15 @@ class Indicator:
     wording: str
     source: str  # the events it is counted from
     rule: str  # a key of COUNTING_RULES
-    category: ServiceCategory | None = None  # for rule "service"
+    category: ServiceCategory | None = None  # for the rules of SERVICE_RULES
     verified: bool = False  # False: wording/code [U] in the domain reference
 
     def __post_init__(self) -> None:
         if self.rule not in COUNTING_RULES:
             msg = f"indicator {self.code}: unknown counting rule {self.rule!r}"
             raise ValueError(msg)
-        if (self.rule == "service") != (self.category is not None):
-            msg = f"indicator {self.code}: a service category goes with rule 'service' only"
+        if (self.rule in SERVICE_RULES) != (self.category is not None):
+            msg = f"indicator {self.code}: a service category goes with a service rule only"
             raise ValueError(msg)
 
 
@@ -230,7 +238,26 @@ AMIF_1420_V1 = IndicatorSet(
     ),
 )
 
-INDICATOR_SETS: tuple[IndicatorSet, ...] = (AMIF_1420_V1, AMIF_2127_V1)
+
+def _of_participants(indicators: IndicatorSet, version: str) -> IndicatorSet:
+    """``indicators`` as version ``version``, with its service sub-indicators counted as "… of
+    which" the participants (rule ``participant_service``) instead of by the services of the
+    period (rule ``service``), under which a participant enrolled in an earlier period and served
+    in this one made a sub-indicator's period value exceed its parent's."""
+    return replace(
+        indicators,
+        version=version,
+        indicators=tuple(
+            replace(item, rule="participant_service") if item.rule == "service" else item
+            for item in indicators.indicators
+        ),
+    )
+
+
+AMIF_2127_V2 = _of_participants(AMIF_2127_V1, "AMIF_2127.2026.2")
+AMIF_1420_V2 = _of_participants(AMIF_1420_V1, "AMIF_1420.2026.2")
+
+INDICATOR_SETS: tuple[IndicatorSet, ...] = (AMIF_1420_V1, AMIF_2127_V1, AMIF_1420_V2, AMIF_2127_V2)
 """Every indicator set ever in force, oldest first per fund. Append; never edit."""
 
 COST_METHOD = (

@@ -76,6 +76,9 @@ def indicator_set_of(project: str, period: Period) -> Callable[[str, date], Indi
 
 class AmifProjection(Projection):
     name = "amif"
+    # the "… of which" sub-indicators count of the participants (indicator sets ….2026.2): the
+    # rows are the same, the figures change (projections/definitions.py)
+    version = 2
     kinds: ClassVar[Mapping[type[ev.TrajectEvent], tuple[str, ...]]] = {
         getattr(ev, kind): fields for kind, fields in FACT_FIELDS.items()
     }

@@ -30,6 +30,16 @@ class DefinitionChange:
 
 DEFINITION_CHANGES: tuple[DefinitionChange, ...] = (
     DefinitionChange(
+        "amif",
+        2,
+        date(2026, 12, 7),
+        True,
+        "the '… of which' sub-indicators O.2.3.1-3 (and SO2 (b)(ii)'s breakdown) count of the "
+        "participants O.2.3 counts, so never above it: indicator sets AMIF_2127.2026.2 and "
+        "AMIF_1420.2026.2; a participant enrolled in an earlier period and served in this one "
+        "no longer adds to this period's sub-indicator",
+    ),
+    DefinitionChange(
         "caseload",
         2,
         date(2026, 11, 23),

@@ -10,7 +10,8 @@ import pytest
 from amif_scenario import PROJECT, Scenario, build
 
 from ledger import events as ev
-from ledger.amif import AmifFigures
+from ledger.amif import AmifFigures, compute
+from ledger.amif_rules import indicator_set_by_version
 from ledger.application import TrajectoryLedger
 from ledger.errors import RuleViolationError
 from ledger.values import Period
@@ -37,7 +38,7 @@ def by_place(figures: AmifFigures, code: str) -> dict[str, tuple[int, int]]:
 
 def test_indicators_of_2021_count_each_person_once_per_indicator(scenario: Scenario, views: Views):
     figures = amif(views, PROJECT, Y2021).figures
-    assert figures.indicator_set == "AMIF_2127.2026.1"
+    assert figures.indicator_set == "AMIF_2127.2026.2"
     assert values(figures) == {
         "O.2.2": (3, 3),  # three partner municipalities
         "O.2.3": (4, 4),  # A, B, C, D (E retracted, F enrolled in 2022)
@@ -60,6 +61,43 @@ def test_cumulative_values_run_from_the_start_of_the_project(scenario: Scenario,
     assert values(figures)["O.2.3"] == (1, 5)
     # no language course in 2022, A and C before it
     assert values(figures)["O.2.3.1"] == (0, 2)
+
+
+def test_of_which_sub_indicators_never_exceed_participants_supported(
+    scenario: Scenario, views: Views
+):
+    app = scenario.app
+    b, d, f = (scenario.people[n] for n in "BDF")
+    # 2022: B and D (enrolled in 2021) and F (enrolled 10 Jan 2022) each get a language course
+    for person in (b, d, f):
+        app.record(
+            person, ev.ServiceDelivered, occurred_on=date(2022, 3, 1), project_id=PROJECT,
+            category="language_course", hours="12",
+        )  # fmt: skip
+    report = amif(views, PROJECT, Y2022)
+    got = values(report.figures)
+    assert got["O.2.3"] == (1, 5)  # F enrolled in 2022; A, B, C, D, F by its end
+    # of F, the one participant of 2022, in a language course; cumulatively A and C (2021),
+    # B, D and F (2022): all five participants
+    assert got["O.2.3.1"] == (1, 5)
+    assert got["O.2.3.2"] == (0, 2)  # A and D, both enrolled in 2021
+    assert got["O.2.3.3"] == (0, 2)  # B's werkcoach, D's late guidance: enrolled in 2021
+    assert by_place(report.figures, "O.2.3.1") == {
+        "GM0344": (0, 1),  # D
+        "GM0599": (0, 1),  # C
+        "GM0622": (1, 3),  # F in 2022; A, B, F by its end
+    }
+    for year in (Y2021, Y2022):
+        figures = amif(views, PROJECT, year).figures
+        parent = by_place(figures, "O.2.3")
+        for code in ("O.2.3.1", "O.2.3.2", "O.2.3.3"):
+            for place, (period, cumulative) in by_place(figures, code).items():
+                assert period <= parent[place][0] and cumulative <= parent[place][1]
+    # counted with the set in force before, B and D served in 2022 made 3 of 1 participant
+    earlier = compute(
+        report.facts, PROJECT, Y2022, lambda fund, on: indicator_set_by_version("AMIF_2127.2026.1")
+    )
+    assert values(earlier)["O.2.3.1"] == (3, 5)
 
 
 def test_progress_against_total_and_municipal_targets(scenario: Scenario, views: Views):
@@ -196,7 +234,7 @@ def test_a_2014_2020_project_counts_with_its_own_indicator_set(ledger: Trajector
             category=category, hours="10",
         )  # fmt: skip
     figures = amif(Views(app), "oud", Period.parse("2016")).figures
-    assert figures.indicator_set == "AMIF_1420.2026.1"
+    assert figures.indicator_set == "AMIF_1420.2026.2"
     # two persons assisted, one in language training, one in guidance, none in civic orientation
     assert values(figures) == {
         "SO2.b.ii": (2, 2),

@@ -22,7 +22,14 @@ from ledger.values import Fund, ServiceCategory
 
 def test_each_fund_has_its_own_indicator_set():
     assert indicator_set("AMIF_2127", date(2021, 1, 1)).indicator("O.2.3").rule == "participants"
-    assert indicator_set(Fund.AMIF_1420, date(2021, 6, 1)).version == "AMIF_1420.2026.1"
+    assert indicator_set(Fund.AMIF_1420, date(2021, 6, 1)).version == "AMIF_1420.2026.2"
+    # the set appended later with the same start replaces the earlier one for new figures;
+    # the earlier stays for reproducing what was counted with it
+    assert indicator_set_by_version("AMIF_2127.2026.1").indicator("O.2.3.1").rule == "service"
+    assert (
+        indicator_set("AMIF_2127", date(2021, 1, 1)).indicator("O.2.3.1").rule
+        == "participant_service"
+    )
     with pytest.raises(KeyError):
         indicator_set("AMIF_2127", date(2020, 12, 31))  # before the 2021-2027 period
 
@@ -47,7 +54,7 @@ def test_a_mapped_activity_type_decides_the_category():
 def test_an_indicator_needs_a_known_counting_rule():
     with pytest.raises(ValueError, match="unknown counting rule"):
         Indicator("X.1", "x", "x", "guesswork")
-    with pytest.raises(ValueError, match="service category goes with rule 'service'"):
+    with pytest.raises(ValueError, match="service category goes with a service rule"):
         Indicator("X.2", "x", "x", "participants", ServiceCategory.OTHER)
 
 
