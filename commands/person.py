@@ -111,7 +111,8 @@ def show(traject: TrajectContext, person: str, output: str | None) -> None:
 
     The status: permit, koppeling, housing, inburgering duty, leerroute, coaches, outflow, the
     latest Participatieladder rung, the case (open, closed, deceased, or moved out on a date
-    until a later housing or a reopening), and which facts were corrected or retracted, with
+    until a later arrival -- housing, BRP registration, koppeling -- or a reopening), and which
+    facts were corrected or retracted, with
     the latest correction's day, recorder and reason (`traject timeline` shows each one).
     PERSON is a person id, or a unique prefix of it of at least 6 characters.
 

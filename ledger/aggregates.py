@@ -626,7 +626,7 @@ class TrajectoryState:
     housed_by_nareis: bool = False  # housed as a nareiziger (route nareis): never linked by COA
     tenancy_on: date | None = None  # the latest tenancy signed since the last housing
     left_nl_on: date | None = None  # the latest move abroad (MovedOut, destination abroad)
-    moved_out_on: date | None = None  # a move-out not followed by a housing or a reopening
+    moved_out_on: date | None = None  # a move-out not followed by an arrival or a reopening
     housed_in: list[tuple[str, HousingKind, date]] = field(default_factory=list)
     brp_registered_on: date | None = None
     municipality: str | None = None
@@ -722,11 +722,19 @@ def _naturalised(event: ev.NaturalisationGranted, s: TrajectoryState) -> None:
         s.naturalised_on = event.occurred_on
 
 
+def _placed(event: ev.CoaLinked | ev.Housed | ev.BrpRegistered, s: TrajectoryState) -> None:
+    """A koppeling, housing or BRP registration on or after a move-out ends the move: a case
+    where the person lives now, as the caseload counts it (projections/moves.py)."""
+    s.municipality = event.municipality
+    if s.moved_out_on is not None and event.occurred_on >= s.moved_out_on:
+        s.moved_out_on = None
+
+
 @_evolve.register(ev.CoaLinked)
 def _linked(event: ev.CoaLinked, s: TrajectoryState) -> None:
     s.active_link = event.municipality
     s.linked_on = event.occurred_on
-    s.municipality = event.municipality
+    _placed(event, s)
 
 
 @_evolve.register(ev.TenancySigned)
@@ -747,9 +755,7 @@ def _unlinked(event: ev.CoaLinkWithdrawn | ev.MovedOut, s: TrajectoryState) -> N
 @_evolve.register(ev.Housed)
 def _housed(event: ev.Housed, s: TrajectoryState) -> None:
     s.housed_in.append((event.municipality, event.housing_kind, event.occurred_on))
-    s.municipality = event.municipality
-    if s.moved_out_on is not None and event.occurred_on >= s.moved_out_on:
-        s.moved_out_on = None  # housed again after the move: a case where they live now
+    _placed(event, s)
     s.tenancy_on = None
     if event.route is HousingRoute.KOPPELING:
         s.active_link = None
@@ -762,7 +768,7 @@ def _housed(event: ev.Housed, s: TrajectoryState) -> None:
 @_evolve.register(ev.BrpRegistered)
 def _brp(event: ev.BrpRegistered, s: TrajectoryState) -> None:
     s.brp_registered_on = s.brp_registered_on or event.occurred_on
-    s.municipality = event.municipality
+    _placed(event, s)
 
 
 @_evolve.register(ev.InburgeringDutyEstablished)
@@ -2036,9 +2042,9 @@ def _rules_moved_out(event: ev.MovedOut, t: Trajectory, kind: str) -> list[str]:
         )
     if t.state.moved_out_on == event.occurred_on:
         return [
-            f"a move-out on {event.occurred_on} is recorded already, with no housing or "
-            "reopening since: recorded as given (retract one if it is the same move recorded "
-            "twice; see traject timeline)"
+            f"a move-out on {event.occurred_on} is recorded already, with no arrival (housing, "
+            "BRP registration, koppeling) or reopening since: recorded as given (retract one if "
+            "it is the same move recorded twice; see traject timeline)"
         ]
     return []
 

@@ -243,8 +243,8 @@ def latest_rung(trajectory: Trajectory) -> str:
 
 def case_status(s: TrajectoryState) -> str:
     """``open``, ``closed``, ``deceased`` or ``moved out on 2026-03-04``: a move-out ends the
-    case where the person lived (as the caseload counts it) until a later housing or a
-    reopening."""
+    case where the person lived (as the caseload counts it) until a later arrival (housing,
+    BRP registration, koppeling) or a reopening."""
     if s.closed:
         return "closed"
     if s.deceased_on:

@@ -996,8 +996,9 @@ class MovedOut(TrajectEvent):
 
     A destination municipality is given only for a move within the Netherlands (destination
     gemeente), and is another municipality than the one moved out of. A second move-out on the
-    same day, with no housing or reopening since the first, is recorded with a warning (the
-    same move entered twice, most often).
+    same day, with no arrival (housing, BRP registration, koppeling) or reopening since the
+    first, is recorded with a warning (the same move entered twice, most often). An arrival
+    dated after the move ends it: the person is a client of the municipality they arrived in.
     """
 
     destination: Destination = Field(description="where to")

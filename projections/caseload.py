@@ -18,6 +18,8 @@ Deceased                                      ``deceased``                deceas
 A person's status on a date ``d`` is the latest value of each slot among the facts with
 ``occurred_on <= d`` (ties broken by stream version). A person is on the caseload on ``d`` when
 registered by then, not deceased, and the latest ``case`` value is not closed or moved_out; a
+move is over once a later fact sets ``municipality`` (``projections.moves``: the person is a
+client of that municipality then, as after a reopening); a
 staff member has the person when the latest ``coach:<role>:<staff>`` value is ``assigned``
 (several staff members per role are allowed, as the ledger allows them).
 
@@ -78,9 +80,14 @@ from projections.duty import (
     combined_basis,
     shared_statuses,
 )
+from projections.moves import move_ended
 
 REGISSEUR = StaffRole.REGISSEUR.value
-CLOSING = frozenset({"closed", "moved_out"})
+MOVED = "moved_out"
+OPEN = "open"
+ASSIGNED = "assigned"
+UNASSIGNED = "unassigned"
+CLOSING = frozenset({"closed", MOVED})
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ class CaseloadRow:
 
 class CaseloadProjection(Projection):
     name = "caseload"
-    version = 3  # staff user names in lower case (see projections/definitions.py)
+    version = 4  # a fact placing a person after a move ends it (see projections/definitions.py)
     kinds: ClassVar[Mapping[type[ev.TrajectEvent], tuple[str, ...]]] = {
         ev.PersonRegistered: (),
         ev.CoaLinked: (),
@@ -171,7 +178,7 @@ class CaseloadProjection(Projection):
             # lower case as the ledger reads it (ledger.values.StaffName): an assignment stored
             # in capitals by an earlier release is closed by its hand-over in any capitals
             slot = f"coach:{payload['role']}:{str(payload['staff_id']).lower()}"
-            return (slot, "assigned" if kind == "CoachAssigned" else "unassigned")
+            return (slot, ASSIGNED if kind == "CoachAssigned" else UNASSIGNED)
         if kind == "LadderAssessed":
             return ("rung", str(payload["rung"]))
         if kind == "PipAdopted":
@@ -181,9 +188,9 @@ class CaseloadProjection(Projection):
         if kind == "CaseClosed":
             return ("case", "closed")
         if kind == "MovedOut":
-            return ("case", "moved_out")
+            return ("case", MOVED)
         if kind == "CaseReopened":
-            return ("case", "open")
+            return ("case", OPEN)
         if kind == "Deceased":
             return ("deceased", "deceased")
         msg = f"caseload does not read {kind}"
@@ -250,6 +257,21 @@ def latest_slots(
         seen = latest.get(key)
         if seen is None or (occurred_on, version) > seen[:2]:
             latest[key] = (occurred_on, version, value, municipality)
+    ended: dict[str, tuple[str, int]] = {}  # a move followed by a fact placing the person
+    for (stream_id, _), (occurred_on, version, value, _) in latest.items():
+        if value == MOVED:
+            placed = latest.get((stream_id, "municipality"))
+            if placed is not None and move_ended((occurred_on, version), placed[:2]):
+                ended[stream_id] = (occurred_on, version)
+    if ended:  # the move is over, and with it the staff the person had before it
+        for key, (occurred_on, version, value, municipality) in list(latest.items()):
+            move = ended.get(key[0])
+            if move is None:
+                continue
+            if value == MOVED:
+                latest[key] = (occurred_on, version, OPEN, municipality)
+            elif value == ASSIGNED and (occurred_on, version) < move:
+                latest[key] = (occurred_on, version, UNASSIGNED, municipality)
     return [
         (str(stream_id), str(slot), value, str(municipality), str(occurred_on))
         for (stream_id, slot), (occurred_on, _, value, municipality) in latest.items()
@@ -265,7 +287,7 @@ def _status(person_id: str, person: Slots) -> CaseloadRow | None:
     (no municipality)."""
     if "municipality" not in person:
         return None
-    assigned = {slot for slot, (value, _, _) in person.items() if value == "assigned"}
+    assigned = {slot for slot, (value, _, _) in person.items() if value == ASSIGNED}
     status_on = max(occurred_on for _, _, occurred_on in person.values())
     return _snapshot(person_id, person, assigned, status_on)
 
@@ -319,15 +341,24 @@ def histories(
     for person_id, rows in groupby(facts, key=itemgetter(0)):
         person: Slots = {}
         assigned: set[str] = set()  # the coach slots whose latest value is "assigned"
+        places: dict[str, int] = {}  # slot → the place of its latest fact in the stream
         day = ""
-        for _, slot, value, municipality, occurred_on in rows:
+        for place, (_, slot, value, municipality, occurred_on) in enumerate(rows):
             if occurred_on != day and "municipality" in person:
                 yield _snapshot(person_id, person, assigned, day), occurred_on
             person[slot] = (value, municipality, occurred_on)
-            if value == "assigned":
+            places[slot] = place
+            if value == ASSIGNED:
                 assigned.add(slot)
-            elif value == "unassigned":
+            elif value == UNASSIGNED:
                 assigned.discard(slot)
+            case = person.get("case")
+            if slot == "municipality" and case is not None and case[0] == MOVED:
+                # the move is over, and with it the staff the person had before it
+                person["case"] = (OPEN, case[1], case[2])
+                for held in [held for held in assigned if places[held] < places["case"]]:
+                    assigned.discard(held)
+                    person[held] = (UNASSIGNED, *person[held][1:])
             day = occurred_on
         if "municipality" in person:
             yield _snapshot(person_id, person, assigned, day), None

@@ -55,6 +55,15 @@ DEFINITION_CHANGES: tuple[DefinitionChange, ...] = (
         "closed by a hand-over by r.jansen, and both count as r.jansen",
     ),
     DefinitionChange(
+        "caseload",
+        4,
+        date(2026, 12, 7),
+        True,
+        "a move out is over once a later fact places the person in a municipality (koppeling, "
+        "housing, BRP registration): they are on that municipality's caseload, without the "
+        "staff they had before the move",
+    ),
+    DefinitionChange(
         "candidates",
         2,
         date(2026, 11, 23),
@@ -94,6 +103,14 @@ DEFINITION_CHANGES: tuple[DefinitionChange, ...] = (
         "(same figures)",
     ),
     DefinitionChange(
+        "ladder",
+        4,
+        date(2026, 12, 7),
+        True,
+        "a move out is over once a later fact places the person in a municipality, and a "
+        "person counts in the municipality of such a fact dated after their latest assessment",
+    ),
+    DefinitionChange(
         "outflow",
         2,
         date(2026, 11, 23),
@@ -122,6 +139,14 @@ DEFINITION_CHANGES: tuple[DefinitionChange, ...] = (
         True,
         "a case reopened after a death no longer brings the person back into outflow at the "
         "end of later periods (the current report now counts as the as-known-at one did)",
+    ),
+    DefinitionChange(
+        "outflow",
+        6,
+        date(2026, 12, 7),
+        True,
+        "a person who moved and was placed in a municipality again (koppeling, housing, BRP "
+        "registration) is in the stock again, counted in the municipality they were placed in",
     ),
 )
 """Every read-model version above 1, oldest first per read model."""

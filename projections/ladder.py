@@ -5,7 +5,8 @@
   (rung, date, municipality); a retracted assessment does not count.
 * A person is **active on d** as in the caseload (P1): not deceased on d (no ``Deceased`` with
   ``occurred_on <= d``), and their latest ``CaseClosed`` / ``MovedOut`` / ``CaseReopened`` on or
-  before d (ties by stream version) is not a closure or a move. The read model keeps these
+  before d (ties by stream version) is not a closure or a move, nor a move followed by a fact
+  placing the person in a municipality (``projections.moves``). The read model keeps these
   facts itself, so that it depends on its own facts only. Unlike the caseload, it does not ask
   for a fact placing the person in a municipality by d: the registration is the first fact of a
   person's stream, but an assessment may be dated before it (history recorded later).
@@ -16,7 +17,9 @@
   their rung. Of the persons in the distribution, those without a rung on f are counted apart
   (``first_assessed``) and those with a rung on f but not active on f too
   (``inactive_on_from``): the distribution's total is the transitions' sum plus these two.
-* ``municipality`` filters on the municipality of the person's latest assessment on d.
+* ``municipality`` filters on the municipality of the person's latest assessment on d, or of
+  a later fact placing the person in a municipality (koppeling, housing, BRP registration) by
+  d: where the person lives, as in the caseload.
 
 "As known at" a moment M uses only the fact revisions known at M (see ``outflow``).
 """
@@ -42,11 +45,12 @@ from projections.base import (
     known_at_clause,
     timestamp_text,
 )
+from projections.moves import MOVED_OUT, PLACING, mark, move_ended
 from projections.spans import holding, refresh_spans, span_table
 
 RUNGS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
 ASSESSED = "LadderAssessed"
-CLOSING = frozenset({"CaseClosed", "MovedOut"})
+CLOSING = frozenset({"CaseClosed", MOVED_OUT})
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,11 @@ class LadderProjection(Projection):
         ev.CaseReopened: (),
         ev.MovedOut: (),
         ev.Deceased: (),
+        ev.CoaLinked: (),
+        ev.Housed: (),
+        ev.BrpRegistered: (),
     }
-    version = 3  # ladder_spans: each person's rung, municipality and activity over the dates
+    version = 4  # a fact placing a person after a move ends it (projections/definitions.py)
     fact_columns = (Column("rung", INT),)  # null for the case and death facts
     fact_indexes = (("occurred_on",),)
     derived_tables = (
@@ -120,6 +127,11 @@ def _fold(state: dict[str, Any], row: Sequence[Any]) -> None:
         state["rung"] = (int(row[3]), str(row[4]))
     elif kind == "Deceased":
         state["deceased"] = True
+    elif kind in PLACING:
+        if state.get("case") == MOVED_OUT:
+            state["case"] = kind  # the move is over
+        if "rung" in state:  # placed after the assessment: counted where they live
+            state["rung"] = (state["rung"][0], str(row[4]))
     else:
         state["case"] = kind
 
@@ -137,17 +149,30 @@ LADDER = LadderProjection()
 
 @dataclass
 class _OnDay:
-    """What the scan keeps for one date: each person's latest assessment and latest case fact
-    (``occurred_on``, version, …) on or before it, and who had died by then."""
+    """What the scan keeps for one date: each person's latest assessment, latest case fact
+    and latest fact placing them (``occurred_on``, version, …) on or before it, and who had
+    died by then."""
 
     cutoff: str
     rungs: dict[str, tuple[str, int, int, str]]
     cases: dict[str, tuple[str, int, str]]
+    placed: dict[str, tuple[str, int, str]]
     deceased: set[str]
 
     def active(self, person: str) -> bool:
         case = self.cases.get(person)
-        return person not in self.deceased and (case is None or case[2] not in CLOSING)
+        return person not in self.deceased and (
+            case is None
+            or case[2] not in CLOSING
+            or (case[2] == MOVED_OUT and move_ended(case[:2], mark(self.placed.get(person))))
+        )
+
+    def municipality(self, person: str) -> str:
+        """The municipality of the latest assessment, or of a fact placing the person after
+        it."""
+        on, version, _, where = self.rungs[person]
+        placed = self.placed.get(person)
+        return placed[2] if placed is not None and placed[:2] > (on, version) else where
 
 
 def _rungs_on(
@@ -160,7 +185,7 @@ def _rungs_on(
     (a window function per day sorts far more slowly on a large table).
     """
     facts = tx.table(LADDER.facts_table.name)
-    found = [_OnDay(day.isoformat(), {}, {}, set()) for day in days]
+    found = [_OnDay(day.isoformat(), {}, {}, {}, set()) for day in days]
     for person, kind, rung, municipality, on, version in tx.rows(
         "SELECT stream_id, kind, rung, municipality, occurred_on, version"
         f" FROM {facts} WHERE occurred_on <= ? AND {known}",
@@ -175,14 +200,18 @@ def _rungs_on(
                     day.rungs[person] = (on, version, rung, municipality)
             elif kind == "Deceased":
                 day.deceased.add(person)
+            elif kind in PLACING:
+                seen_placed = day.placed.get(person)
+                if seen_placed is None or (on, version) > seen_placed[:2]:
+                    day.placed[person] = (on, version, municipality)
             else:
                 case = day.cases.get(person)
                 if case is None or (on, version) > case[:2]:
                     day.cases[person] = (on, version, kind)
     return [
         {
-            str(person): (int(rung), str(m), day.active(person))
-            for person, (_, _, rung, m) in day.rungs.items()
+            str(person): (int(rung), str(day.municipality(person)), day.active(person))
+            for person, (_, _, rung, _) in day.rungs.items()
         }
         for day in found
     ]

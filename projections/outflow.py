@@ -11,8 +11,11 @@ onbetaald_vrijwilligerswerk, onderwijs):
   is a start: the stock in outflow at the end of T. A person who died (``Deceased``) or moved
   away (their latest ``MovedOut``/``CaseReopened``, ties by stream version, is a move) on or
   before that day is not in the stock: nobody records the end of an outflow of a person who has
-  left, so they would otherwise stay in it for good. A closed case (``CaseClosed``) stays in it:
-  a case is often closed because the person works.
+  left, so they would otherwise stay in it for good. A move is over once a later fact places the
+  person in a municipality (a koppeling, housing or BRP registration: ``projections.moves``),
+  and the person is in the stock again. A closed case (``CaseClosed``) stays in it: a case is
+  often closed because the person works. Per municipality, the stock counts a person where
+  their outflow started, or where a later fact placed them: the municipality they live in.
 
 The ``total`` row counts distinct persons over all types. ``MovedOut`` is not outflow: it is
 counted apart as ``moved_out``, the distinct persons with a ``MovedOut`` whose ``occurred_on``
@@ -49,11 +52,11 @@ from projections.base import (
     known_at_clause,
     timestamp_text,
 )
+from projections.moves import MOVED_OUT, PLACING, mark, move_ended
 from projections.spans import holding, refresh_spans, span_table
 
 TOTAL = "total"
 STARTED = "OutflowStarted"
-MOVED_OUT = "MovedOut"
 DECEASED = "Deceased"
 REOPENED = "CaseReopened"
 GONE = "_gone"
@@ -105,8 +108,11 @@ class OutflowProjection(Projection):
         ev.MovedOut: (),
         ev.Deceased: (),
         ev.CaseReopened: (),
+        ev.CoaLinked: (),
+        ev.Housed: (),
+        ev.BrpRegistered: (),
     }
-    version = 5  # a reopening dated after a death leaves the person out of the stock
+    version = 6  # a fact placing a person after a move ends it; the stock counts them there
     fact_columns = (Column("outflow_type", TEXT, nullable=False),)
     fact_indexes = (("occurred_on",),)
     derived_tables = (span_table("outflow_spans", Column("open", TEXT, nullable=False)),)
@@ -122,8 +128,9 @@ class OutflowProjection(Projection):
 
 def _fold(state: dict[str, Any], row: Sequence[Any]) -> None:
     """One fact (stream_id, occurred_on, kind, outflow_type, municipality) into a person's
-    state: outflow type → the municipality of its start, while it is open; ``GONE`` while the
-    person has moved away (a ``CaseReopened`` after a move brings them back) and ``DEAD`` from
+    state: outflow type → the municipality of its start (or of a later fact placing the
+    person), while it is open; ``GONE`` while the person has moved away (a ``CaseReopened`` or
+    a fact placing them after a move brings them back) and ``DEAD`` from
     their death on (a reopening dated after it does not, as the scan of an as-known-at report
     counts it)."""
     kind, outflow_type = row[2], str(row[3])
@@ -135,6 +142,10 @@ def _fold(state: dict[str, Any], row: Sequence[Any]) -> None:
         state[GONE] = True
     elif kind == REOPENED:
         state.pop(GONE, None)
+    elif kind in PLACING:  # the move is over; the open types count where the person lives
+        state.pop(GONE, None)
+        for open_type in [key for key in state if key in OUTFLOW_TYPES]:
+            state[open_type] = str(row[4])
     else:
         state.pop(outflow_type, None)
 
@@ -281,6 +292,7 @@ def _scan(tx: Tx, counts: _Counts, end: str, as_known_at: datetime) -> None:
     latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
     deceased: set[str] = set()
     whereabouts: dict[str, tuple[str, int, str]] = {}  # the latest move or reopening
+    placed: dict[str, tuple[str, int, str]] = {}  # the latest fact placing the person
     for stream_id, kind_of_outflow, kind, municipality, on, version in tx.rows(
         "SELECT stream_id, outflow_type, kind, municipality, occurred_on, version"
         f" FROM {tx.table(OUTFLOW.facts_table.name)} WHERE occurred_on <= ? AND {known}",
@@ -292,14 +304,21 @@ def _scan(tx: Tx, counts: _Counts, end: str, as_known_at: datetime) -> None:
         elif kind in (MOVED_OUT, REOPENED):
             if stream_id not in whereabouts or (on, version) > whereabouts[stream_id][:2]:
                 whereabouts[stream_id] = (on, version, kind)
+        elif kind in PLACING:
+            if stream_id not in placed or (on, version) > placed[stream_id][:2]:
+                placed[stream_id] = (on, version, municipality)
         else:
             key = (stream_id, kind_of_outflow)
-            mark = (on, version, kind, municipality)
-            if key not in latest or mark[:2] > latest[key][:2]:
-                latest[key] = mark
-    gone = deceased | {s for s, (_, _, kind) in whereabouts.items() if kind == MOVED_OUT}
-    counts.stock += [
-        (stream_id, kind_of_outflow, municipality)
-        for (stream_id, kind_of_outflow), (_, _, kind, municipality) in latest.items()
-        if kind == STARTED and stream_id not in gone
-    ]
+            latest_mark = (on, version, kind, municipality)
+            if key not in latest or latest_mark[:2] > latest[key][:2]:
+                latest[key] = latest_mark
+    gone = deceased | {
+        s
+        for s, (on, version, kind) in whereabouts.items()
+        if kind == MOVED_OUT and not move_ended((on, version), mark(placed.get(s)))
+    }
+    for (stream_id, kind_of_outflow), (on, version, kind, municipality) in latest.items():
+        if kind == STARTED and stream_id not in gone:
+            home = placed.get(stream_id)  # placed after the start: counted where they live
+            where = home[2] if home is not None and home[:2] > (on, version) else municipality
+            counts.stock.append((stream_id, kind_of_outflow, where))

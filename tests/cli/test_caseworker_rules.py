@@ -257,7 +257,7 @@ def test_a_housed_person_is_not_linked_by_coa_again_unless_back_from_abroad(
     assert kinds(store, person)[-1] == "CoaLinked"
 
 
-def test_person_show_says_a_moved_out_case_ended_until_the_person_is_housed_again(
+def test_person_show_says_a_moved_out_case_ended_until_the_person_arrives_again(
     store: Traject,
 ) -> None:
     person = housed_in_2024(store)
@@ -270,12 +270,19 @@ def test_person_show_says_a_moved_out_case_ended_until_the_person_is_housed_agai
     # the same move-out entered twice is recorded, with a warning
     again = store.ok("record", "moved-out", person, "--on", "2024-05-01", "--destination",
                      "gemeente", "--destination-municipality", "GM0556")  # fmt: skip
-    assert "a move-out on 2024-05-01 is recorded already, with no housing or reopening" in (
+    assert "a move-out on 2024-05-01 is recorded already, with no arrival (housing, BRP" in (
         again.stderr
     )
     store.ok("retract", person, "6", "--reason", "recorded twice")
-    # housed where they moved to: a case there
-    store.ok("record", "housed", person, "--on", "2024-05-02", "--housing-kind", "regulier",
+    # registered in the BRP where they moved to: a case there, as the caseload counts it
+    store.ok("record", "brp-registered", person, "--on", "2024-05-02", "--municipality",
+             "GM0556")  # fmt: skip
+    assert store.json("person", "show", person)["status"]["case"] == "open"
+    assert [
+        row["municipality"] for row in store.json("caseload", "--on", "2024-05-02")["rows"]
+    ] == ["GM0556"]
+    # housed there too: still a case there
+    store.ok("record", "housed", person, "--on", "2024-05-03", "--housing-kind", "regulier",
              "--route", "eigen", "--municipality", "GM0556")  # fmt: skip
     assert store.json("person", "show", person)["status"]["case"] == "open"
 

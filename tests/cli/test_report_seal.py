@@ -359,8 +359,8 @@ def test_an_imported_seal_naming_a_read_model_this_ledger_lacks_is_rejected(
     ledger.ok("export", "--quiet", "--output", str(exported))
     lines = [json.loads(line) for line in exported.read_text().splitlines()]
     (line,) = [line for line in lines if line["kind"] == "report-sealed"]
-    assert line["read_models"] == {"outflow": 5}
-    line |= {"read_models": {"outflow": 5, "outfow": 5}, "idempotency_key": "typo-1"}
+    assert line["read_models"] == {"outflow": 6}
+    line |= {"read_models": {"outflow": 6, "outfow": 6}, "idempotency_key": "typo-1"}
     source = tmp_path / "typo.jsonl"
     source.write_text(json.dumps(line) + "\n")
     before = ledger.event_count()
@@ -375,7 +375,7 @@ def test_an_imported_seal_naming_a_read_model_this_ledger_lacks_is_rejected(
     ]
     assert ledger.event_count() == before
     # the same seal with the read models it really names is taken
-    line["read_models"] = {"outflow": 5}
+    line["read_models"] = {"outflow": 6}
     source.write_text(json.dumps(line) + "\n")
     ledger.ok("import", str(source))
     assert ledger.event_count() == before + 1
@@ -428,6 +428,10 @@ V4 = "persons who died or moved away are no longer in outflow at the end of late
 V5 = (
     "a case reopened after a death no longer brings the person back into outflow at the end of "
     "later periods (the current report now counts as the as-known-at one did)"
+)
+V6 = (
+    "a person who moved and was placed in a municipality again (koppeling, housing, BRP "
+    "registration) is in the stock again, counted in the municipality they were placed in"
 )
 
 
@@ -504,14 +508,14 @@ def caption(ledger: Traject, seal: int) -> str:
 
 def test_a_new_seal_records_the_versions_of_its_read_models(ledger: Traject) -> None:
     seal = ledger.json(*SEAL)
-    assert seal["read_models"] == {"outflow": 5}
+    assert seal["read_models"] == {"outflow": 6}
     assert ledger.json("report", "sealed")["seals"] == [seal]
-    assert "outflow v5" in ledger.ok("report", "sealed").stdout
+    assert "outflow v6" in ledger.ok("report", "sealed").stdout
     # nothing changed since: the same versions, no definition change named
     restated = ledger.json("report", "restate", "v1")
     assert restated["read_models"] == {
-        "sealed": {"outflow": 5},
-        "now": {"outflow": 5},
+        "sealed": {"outflow": 6},
+        "now": {"outflow": 6},
         "recorded": True,
         "changes": [],
     }
@@ -522,10 +526,10 @@ def test_a_new_seal_records_the_versions_of_its_read_models(ledger: Traject) -> 
     )
     versions = dashboard["read_models"]
     assert {"caseload", "outflow", "ladder"} <= set(versions)
-    assert versions["outflow"] == 5
-    assert versions["ladder"] == 3
+    assert versions["outflow"] == 6
+    assert versions["ladder"] == 4
     # the text a seal prints names them too
-    assert "read models outflow v5, events up to" in " ".join(ledger.ok(*SEAL).stdout.split())
+    assert "read models outflow v6, events up to" in " ".join(ledger.ok(*SEAL).stdout.split())
 
 
 def test_an_old_seal_without_versions_still_loads_and_names_later_changes_as_possible_causes(
@@ -545,11 +549,11 @@ def test_an_old_seal_without_versions_still_loads_and_names_later_changes_as_pos
         "rows[outflow_type=werk_volledig].in_outflow_at_end": (1, 0),
         "rows[outflow_type=total].in_outflow_at_end": (1, 0),
     }
-    # the changes of the figures released on or after the day it ran: outflow v4 and v5 (v3
+    # the changes of the figures released on or after the day it ran: outflow v4 to v6 (v3
     # changed only the storage, v2 came before)
     assert restated["read_models"] == {
         "sealed": None,
-        "now": {"outflow": 5},
+        "now": {"outflow": 6},
         "recorded": False,
         "changes": [
             {
@@ -559,7 +563,7 @@ def test_an_old_seal_without_versions_still_loads_and_names_later_changes_as_pos
                 "figures": True,
                 "description": description,
             }
-            for version, description in ((4, V4), (5, V5))
+            for version, description in ((4, V4), (5, V5), (6, V6))
         ],
     }
     text = caption(ledger, seal)
@@ -583,14 +587,20 @@ def test_a_seal_with_versions_names_exactly_the_changes_since(
     assert [(c["read_model"], c["version"]) for c in restated["read_models"]["changes"]] == [
         ("outflow", 4),
         ("outflow", 5),
+        ("outflow", 6),
     ]
     text = caption(ledger, v3)
-    assert f"read model outflow v3 sealed, v5 now: v4: {V4}" in text
+    assert f"read model outflow v3 sealed, v6 now: v4: {V4}" in text
     assert "possible causes" not in text
-    # from v2: the storage change v3 and the definition changes v4 and v5, each named
+    # from v2: the storage change v3 and the definition changes v4 to v6, each named
     older = ledger.json("report", "restate", str(v2))["read_models"]["changes"]
-    assert [(c["version"], c["figures"]) for c in older] == [(3, False), (4, True), (5, True)]
-    assert "read model outflow v2 sealed, v5 now: v3: outflow_spans" in caption(ledger, v2)
+    assert [(c["version"], c["figures"]) for c in older] == [
+        (3, False),
+        (4, True),
+        (5, True),
+        (6, True),
+    ]
+    assert "read model outflow v2 sealed, v6 now: v3: outflow_spans" in caption(ledger, v2)
     assert ledger.json("report", "sealed")["seals"][-1]["read_models"] == {"outflow": 2}
 
 
@@ -598,7 +608,7 @@ def test_a_no_with_the_same_rules_and_read_models_points_to_the_events(
     ledger: Traject, tmp_path: Path
 ) -> None:
     died_after_outflow(ledger, tmp_path)
-    seal = import_seal(ledger, tmp_path, "v5-seal", {"outflow": 5})
+    seal = import_seal(ledger, tmp_path, "v6-seal", {"outflow": 6})
     restated = ledger.json("report", "restate", str(seal))
     assert restated["reproducible"]["ok"] is False
     assert restated["read_models"]["changes"] == []

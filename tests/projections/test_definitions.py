@@ -35,14 +35,14 @@ def test_every_version_above_1_of_every_read_model_is_listed_once() -> None:
         assert all(c.on <= change.on for c in earlier if c.version < change.version)
 
 
-def test_the_outflow_fixes_of_december_2026_are_versions_4_and_5() -> None:
-    for version in (4, 5):
+def test_the_outflow_fixes_of_december_2026_are_versions_4_to_6() -> None:
+    for version in (4, 5, 6):
         (change,) = [
             c for c in DEFINITION_CHANGES if (c.read_model, c.version) == ("outflow", version)
         ]
         assert change.on == date(2026, 12, 7)
         assert change.figures is True
-    assert PROJECTIONS["outflow"].version == 5
+    assert PROJECTIONS["outflow"].version == 6
 
 
 def test_changes_between_are_the_versions_after_the_sealed_one_up_to_now() -> None:
@@ -61,14 +61,17 @@ def test_changes_between_are_the_versions_after_the_sealed_one_up_to_now() -> No
 
 def test_changes_since_a_day_are_the_changes_of_figures_released_on_or_after_it() -> None:
     # outflow v3 (storage only) is left out; v2 was released before
-    assert named(changes_since(["outflow"], date(2026, 12, 1))) == [("outflow", 4), ("outflow", 5)]
+    since = [("outflow", 4), ("outflow", 5), ("outflow", 6)]
+    assert named(changes_since(["outflow"], date(2026, 12, 1))) == since
     # the release day itself counts: the seal may have run before the release
-    assert named(changes_since(["outflow"], date(2026, 12, 7))) == [("outflow", 4), ("outflow", 5)]
+    assert named(changes_since(["outflow"], date(2026, 12, 7))) == since
     assert changes_since(["outflow"], date(2026, 12, 8)) == ()
     assert named(changes_since(["ladder", "outflow"], date(2026, 11, 1))) == [
         ("ladder", 2),
+        ("ladder", 4),
         ("outflow", 2),
         ("outflow", 4),
         ("outflow", 5),
+        ("outflow", 6),
     ]
     assert changes_since(["housing"], date(2020, 1, 1)) == ()

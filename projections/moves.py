@@ -1,0 +1,29 @@
+"""When a move out is over: the one rule P1 (caseload), P2 (outflow) and P5 (ladder) share.
+
+A ``MovedOut`` ends the person's case in the municipality moved out of (domain reference §6.2:
+terminal for *this* municipality's caseload). A later fact that places the person in a
+municipality -- a koppeling, a housing or a BRP registration, dated after the move (on the same
+day: later in the stream) -- ends the move: the person is a client again, of that fact's
+municipality, as a ``CaseReopened`` would make them. A ``CaseClosed`` is not ended so: closing a
+case is a decision that only a reopening undoes.
+"""
+
+from __future__ import annotations
+
+MOVED_OUT = "MovedOut"
+PLACING: frozenset[str] = frozenset({"PersonRegistered", "CoaLinked", "Housed", "BrpRegistered"})
+"""The kinds of fact that place a person in a municipality (P1's ``municipality``)."""
+
+Mark = tuple[str, int]
+"""A fact's ``occurred_on`` and stream version: its place in the person's history."""
+
+
+def move_ended(move: Mark, placed: Mark | None) -> bool:
+    """Whether the move at ``move`` is over: ``placed``, the person's latest placing fact, came
+    after it."""
+    return placed is not None and placed > move
+
+
+def mark(found: tuple[str, int, str] | None) -> Mark | None:
+    """The mark of a fact kept as (``occurred_on``, version, municipality), or None."""
+    return None if found is None else (found[0], found[1])
