@@ -137,6 +137,7 @@ def stale_warning(read: StaleRead) -> str:
 
 
 def status_row(item: ProjectionStatus) -> dict[str, Any]:
+    claim = item.rebuild
     return {
         "name": item.name,
         "built": item.built,
@@ -149,7 +150,28 @@ def status_row(item: ProjectionStatus) -> dict[str, Any]:
         "digest": item.digest,
         "rebuilt_at": item.rebuilt_at,
         "events_seen": item.events_seen,
+        "rebuild": None if claim is None else "running" if claim.running else "interrupted",
+        "rebuild_started_at": None if claim is None else claim.started_at,
     }
+
+
+def claim_notes(items: list[ProjectionStatus]) -> list[Text]:
+    """A line for each read model a rebuild has claimed: one that runs, or one a killed or
+    failed rebuild left, which the next rebuild (or the first report) replaces."""
+    notes = []
+    for item in items:
+        claim = item.rebuild
+        if claim is None:
+            continue
+        since = claim.started_at[:19].replace("T", " ")
+        what = (
+            f"a rebuild is running since {since} UTC"
+            if claim.running
+            else f"an interrupted rebuild (begun {since} UTC) left a claim;"
+            " the next rebuild replaces it"
+        )
+        notes.append(Text(f"{item.name}: {what}"))
+    return notes
 
 
 def status_table(items: list[ProjectionStatus]) -> Table:
@@ -237,6 +259,8 @@ def group() -> None:
 def status_command(traject: TrajectContext, output: str | None) -> None:
     """Show each read model's position, lag, rule version and digest (no catch-up).
 
+    Under the table: each rebuild that has begun and not swapped in, running, or interrupted
+    (killed or failed: the next rebuild, or the first report, replaces its claim).
     Needs no master key, like the reports: the read models hold no personal data.
 
     \b
@@ -246,7 +270,7 @@ def status_command(traject: TrajectContext, output: str | None) -> None:
     views = Views(traject.reader)
     items = statuses(views, PROJECTIONS.values())
     rows = [status_row(item) for item in items]
-    emit_report(traject, output, lambda: [status_table(items)], rows, rows)
+    emit_report(traject, output, lambda: [status_table(items), *claim_notes(items)], rows, rows)
 
 
 @group.command("rebuild")

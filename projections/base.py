@@ -38,7 +38,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import cached_property, wraps
 from itertools import permutations
@@ -62,6 +62,7 @@ from ledger.crypto import generate_master_key
 from ledger.errors import MalformedEventError, TrajectError
 from ledger.persistence import PydanticMapper, TrajectPostgresRecorder, TrajectSQLiteRecorder
 from ledger.rules import current_rules
+from projections import claims
 
 DEFAULT_PAGE_SIZE = 5000
 REBUILD_PAGE_SIZE = 20000
@@ -1028,6 +1029,9 @@ class ProjectionStatus:
     rebuilt_at: str | None
     events_seen: int
     needs_rebuild: bool
+    rebuild: RebuildClaim | None = None
+    """A rebuild's claim on the read model (begun, not swapped in); None also for a reader who
+    may not read the claims (the analyst)."""
 
     @property
     def lag(self) -> int | None:
@@ -1036,6 +1040,15 @@ class ProjectionStatus:
         if self.max_notification_id is None:
             return None
         return max(0, self.max_notification_id - self.position)
+
+
+@dataclass(frozen=True)
+class RebuildClaim:
+    """A rebuild run's claim on a read model: when it started, and whether its run is alive
+    (else it was killed or failed, and the next rebuild takes the claim over)."""
+
+    started_at: str
+    running: bool
 
 
 @dataclass(frozen=True)
@@ -1599,7 +1612,7 @@ def catch_up(
     A projection that was never built (or whose tables are gone) is built empty
     (:func:`_build_empty`), then, like one built empty by ``traject init`` on PostgreSQL, by
     :func:`rebuild` in one pass, so readers never see a half-built view; when a rebuild of it
-    has begun (a user's, another reader's, or one that was killed) this one leaves it alone
+    has begun and runs (a user's, or another reader's) this one leaves it alone
     and catches up page by page instead. A projection built with another rule version or
     table layout raises :class:`ProjectionOutdatedError`. The digest is recomputed in the
     transaction of the last page when any fact changed. The integrity log's leaves are caught
@@ -1648,9 +1661,10 @@ def _catch_up(
     if position == 0 and state.events_seen == 0 and views.builder[0]:
         # built empty (by `traject init` on PostgreSQL, or just above) and never caught up:
         # one pass over the log is the same read model, built faster than page by page. Never
-        # in the way of another rebuild that has begun (a user's, another reader's doing the
-        # same, or one that was killed), which would stop and fail its command: then this
-        # reader catches up page by page instead, and that rebuild's swap replaces the tables.
+        # in the way of another rebuild that has begun and runs (a user's, or another
+        # reader's doing the same), which would stop and fail its command: then this reader
+        # catches up page by page instead, and that rebuild's swap replaces the tables. The
+        # claim of one that was killed is no longer anyone's: this one takes it over.
         try:
             return rebuild(
                 views, projection, page_size=page_size, progress=progress, take_over=False
@@ -1782,6 +1796,25 @@ def _claim(tx: Tx, name: str, run_id: str, *, release: bool = False) -> None:
         tx.execute(f"DELETE FROM {table} WHERE name = ?", [name])
 
 
+def _earlier_claim(views: Views, tx: Tx, name: str, run_id: str, *, take_over: bool) -> None:
+    """Before run ``run_id`` claims ``name`` (its row locked, on SQLite the database's write
+    lock taken, until ``tx`` ends): a dead run's claim (its process killed, or failed) is
+    taken over, its lock file removed; one of a run that is alive is taken over only with
+    ``take_over`` (that run stops at its next check), else this raises
+    :class:`RebuildSupersededError`."""
+    table = _lock_claim(tx, name)
+    rows = tx.all(f"SELECT run_id FROM {table} WHERE name = ?", [name])
+    if not rows or rows[0][0] == run_id:
+        return
+    if not claims.run_alive(views.recorder, rows[0][0], clear=True):
+        tx.execute(
+            f"UPDATE {table} SET run_id = ?, started_at = ? WHERE name = ? AND run_id = ?",
+            [run_id, _now(), name, rows[0][0]],
+        )
+    elif not take_over:
+        raise RebuildSupersededError(name)
+
+
 def _lock_claim(tx: Tx, name: str) -> str:
     """Lock the row of ``name``'s rebuild run in the rebuilds table, if any (on SQLite: take
     the database's write lock); the table's name."""
@@ -1835,8 +1868,9 @@ def rebuild(
     transaction commits, readers keep the old tables and the old position; a rebuild that is
     killed half-way therefore changes nothing that readers see. See :func:`rebuild_many`.
 
-    Without ``take_over`` a rebuild of the projection that has started (and not swapped in, or
-    was killed) is left alone: this one raises :class:`RebuildSupersededError` at once.
+    Without ``take_over`` a rebuild of the projection that has started (and not swapped in) and
+    is alive is left alone: this one raises :class:`RebuildSupersededError` at once. A killed
+    or failed run's claim is taken over either way (:mod:`projections.claims`).
     """
     return rebuild_many(
         views, [projection], page_size=page_size, progress=progress, take_over=take_over
@@ -1883,7 +1917,8 @@ def rebuild_many(
 
     A rebuild takes over the ``__new`` tables of one that started earlier, which then stops
     with :class:`RebuildSupersededError`; without ``take_over`` (a reader's build of a read
-    model nobody caught up yet) this one raises it at once instead.
+    model nobody caught up yet) this one raises it at once instead, unless that run is dead
+    (its lock free: :mod:`projections.claims`).
     """
     require_builder(views)
     if page_size is None:
@@ -1901,34 +1936,36 @@ def rebuild_many(
         if workers > 1 and len(projections) > 1
         else [list(projections)]
     )
-    if len(groups) > 1:
-        digests, seen = _build_in_workers(
-            views, groups, run_ids, top, page_size=page_size, progress=progress, timings=timings
-        )
-    else:
-        with views.bulk(), collector_paused():
-            digests, seen = _build(
-                views,
-                projections,
-                run_ids,
-                top,
-                page_size=page_size,
-                progress=progress,
-                phase=phase,
-                take_over=take_over,
-            )
     results: list[RunResult] = []
-    with (
-        phase("swap"),
-        views.transaction(commit=True) as tx,
-        _plain_drops(tx, "main"),
-    ):
-        for projection in projections:
-            _swap(
-                tx, projection, run_ids[projection.name], position=top, digests=digests, seen=seen
+    # each run's lock is held from before its claim is written until after the swap released
+    # it (or the run failed): a claim whose lock is free is a dead run's (projections.claims)
+    with claims.runs_held(views.recorder, list(run_ids.values())):
+        if len(groups) > 1:
+            digests, seen = _build_in_workers(
+                views, groups, run_ids, top, page_size=page_size, progress=progress, timings=timings
             )
-            name = projection.name
-            results.append(RunResult(name, top, seen[name], digests[name], rebuilt=True))
+        else:
+            with views.bulk(), collector_paused():
+                digests, seen = _build(
+                    views,
+                    projections,
+                    run_ids,
+                    top,
+                    page_size=page_size,
+                    progress=progress,
+                    phase=phase,
+                    take_over=take_over,
+                )
+        with (
+            phase("swap"),
+            views.transaction(commit=True) as tx,
+            _plain_drops(tx, "main"),
+        ):
+            for projection in projections:
+                run_id = run_ids[projection.name]
+                _swap(tx, projection, run_id, position=top, digests=digests, seen=seen)
+                name = projection.name
+                results.append(RunResult(name, top, seen[name], digests[name], rebuilt=True))
     return results
 
 
@@ -2349,7 +2386,8 @@ def _create_new_tables(
 ) -> None:
     """Register this run for each projection and create its empty ``__new`` tables (dropping
     the leftovers of an interrupted run); ``staged``: with SQLite staging tables for the facts.
-    Without ``take_over`` a run registered before is left alone (RebuildSupersededError)."""
+    Without ``take_over`` a run registered before that is alive is left alone
+    (RebuildSupersededError); a dead run's claim is taken over either way."""
     dialect = views.dialect
     taking = (
         " DO UPDATE SET run_id = excluded.run_id, started_at = excluded.started_at"
@@ -2358,14 +2396,17 @@ def _create_new_tables(
     )
     with views.transaction(commit=True, suffix=NEW_SUFFIX) as tx:
         for projection in projections:
+            run_id = run_ids[projection.name]
+            _earlier_claim(views, tx, projection.name, run_id, take_over=take_over)
             # this run owns the __new tables from here on; a later run takes them over
             tx.execute(
                 f"INSERT INTO {dialect.prefix}{REBUILDS_TABLE} (name, run_id, started_at)"
                 f" VALUES (?, ?, ?) ON CONFLICT (name){taking}",
-                [projection.name, run_ids[projection.name], _now()],
+                [projection.name, run_id, _now()],
             )
             if not take_over:
-                _claim(tx, projection.name, run_ids[projection.name])
+                # a claim inserted by another run since the check above (no row to lock then)
+                _claim(tx, projection.name, run_id)
             for table in projection.tables:
                 tx.execute(f"DROP TABLE IF EXISTS {tx.table(table.name)}")
                 for statement in _create_statements(dialect, table, table.name + NEW_SUFFIX):
@@ -2504,7 +2545,26 @@ def status(views: Views, projection: Projection) -> ProjectionStatus:
 def statuses(views: Views, projections: Iterable[Projection]) -> list[ProjectionStatus]:
     """:func:`status` of each of ``projections``, against one reading of the log's end."""
     top = views.last_notification_id()
-    return [_status(views, projection, top) for projection in projections]
+    found = rebuild_claims(views)
+    return [
+        replace(_status(views, projection, top), rebuild=found.get(projection.name))
+        for projection in projections
+    ]
+
+
+def rebuild_claims(views: Views) -> dict[str, RebuildClaim]:
+    """The rebuild claims on read models, by name, each with whether its run is alive; none
+    when there is no claims table yet or this user may not read it."""
+    views.ensure_state_table()
+    table = REBUILDS_TABLE
+    if not views.tables_exist([], extra=(table,)) or not views._may(table, "SELECT"):
+        return {}
+    with views.transaction(commit=False) as tx:
+        rows = tx.all(f"SELECT name, run_id, started_at FROM {tx.table(table)}")
+    return {
+        str(name): RebuildClaim(str(started_at), claims.run_alive(views.recorder, str(run_id)))
+        for name, run_id, started_at in rows
+    }
 
 
 def _status(views: Views, projection: Projection, top: int | None) -> ProjectionStatus:

@@ -19,6 +19,7 @@ from cli_helpers import Traject, days_ago, initialised_ledger, open_app
 
 from projections import PROJECTIONS, Views, catch_up, rebuild_many
 from projections.base import REBUILDS_TABLE, STATE_TABLE
+from projections.claims import runs_held
 
 PEOPLE = 20
 
@@ -148,9 +149,10 @@ def stored(store: Traject, table: str) -> list[tuple[Any, ...]]:
 
 def test_a_report_leaves_a_rebuild_that_has_begun_alone(store: Traject, tmp_path: Path) -> None:
     """The first report of a read model builds it in one pass (on SQLite it was never built;
-    on PostgreSQL `traject init` built it empty). A rebuild of it that has begun (the owner's
-    `traject projections rebuild`, another user's first report, or one that was killed and
-    left its claim) must not be taken over: that one would stop, and fail its command."""
+    on PostgreSQL `traject init` built it empty). A rebuild of it that has begun and runs (the
+    owner's `traject projections rebuild`, another user's first report) must not be taken
+    over: that one would stop, and fail its command. Here that run is this test, holding its
+    run's lock (a killed run's claim is in tests/projections/test_rebuild_claims.py)."""
     store.ok("import", "--quiet", str(clients_file(tmp_path)))
     app = open_app(store)
     try:
@@ -161,16 +163,28 @@ def test_a_report_leaves_a_rebuild_that_has_begun_alone(store: Traject, tmp_path
                 f"INSERT INTO {tx.table(REBUILDS_TABLE)} VALUES (?, ?, ?)",
                 ["ladder", "the-other-run", "2026-01-01T00:00:00Z"],
             )
+        with runs_held(app.recorder, ["the-other-run"]):
+            report = store.json("report", "ladder", "--on", days_ago(1))
+            shown = store.json("projections", "status")
+            table = store.ok("projections", "status", "--format", "table").stdout
     finally:
         app.close()
-
-    report = store.json("report", "ladder", "--on", days_ago(1))
 
     # the other run still owns its rebuild; the report caught up page by page, as far
     assert claimed(store) == [("ladder", "the-other-run")]
     assert report["basis"]["position"] == store.event_count()
     assert report["assessed"] == PEOPLE
-    # a later rebuild takes over the claim of one that was killed, and swaps in
+    ((ladder,),) = [[row for row in shown if row["name"] == "ladder"]]
+    assert (ladder["rebuild"], ladder["rebuild_started_at"]) == ("running", "2026-01-01T00:00:00Z")
+    assert "ladder: a rebuild is running since 2026-01-01 00:00:00 UTC" in table
+    # that run ended without swapping in: its claim is dead, and the status says so
+    ((ladder,),) = [[row for row in store.json("projections", "status") if row["name"] == "ladder"]]
+    assert ladder["rebuild"] == "interrupted"
+    assert (
+        "ladder: an interrupted rebuild (begun 2026-01-01 00:00:00 UTC) left a claim; the next"
+        " rebuild replaces it"
+    ) in " ".join(store.ok("projections", "status", "--format", "table").stdout.split())
+    # a later rebuild takes over the claim, without a word, and swaps in
     assert store.ok("projections", "rebuild", "--quiet", "ladder").stderr == ""
     assert claimed(store) == []
 
