@@ -28,7 +28,7 @@ from commands.types import MOMENT_FORMS, IsoDate, KeyFile, KnownAtMoment, whole_
 from ledger import audit
 from ledger.application import TrajectoryLedger
 from ledger.crypto import write_new_file
-from ledger.errors import TrajectError
+from ledger.errors import InputError, TrajectError
 from ledger.integrity import (
     Checkpoint,
     IntegrityError,
@@ -80,12 +80,14 @@ class AuditFailedError(TrajectError):
     """The log does not verify: the problems were printed on stderr."""
 
 
-def _read(path: Path, what: str) -> bytes:
+def read_given(path: Path, what: str) -> bytes:
+    """A file given on the command line; one that cannot be read is bad input (exit 2), as a
+    key file that cannot be read is (``KeyFile``)."""
     try:
         return path.read_bytes()
     except OSError as error:
         msg = f"{path}: cannot read the {what}: {error.strerror}"
-        raise TrajectError(msg) from None
+        raise InputError(msg) from None
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
@@ -177,7 +179,7 @@ def checkpoint_command(
     Example:
       traject audit checkpoint --key auditor.key --out checkpoint-2024-06.txt
     """
-    private_pem = _read(key_file, "signing key")
+    private_pem = read_given(key_file, "signing key")
     with new_file_or_none(out, OUT, "checkpoint") as handle:  # an existing file: refused first
         with traject.progress("verifying", quiet=quiet) as progress:
             signed = audit.checkpoint(_ledger(traject), private_pem, progress=progress)
@@ -261,8 +263,17 @@ def verify_command(
     Checks the checkpoints stored in the ledger and those given with --checkpoint; with
     --public-key also their signatures. Names the first changed, deleted or inserted event,
     every row not in the form traject writes (malformed) and every checkpoint that does not
-    match, on stderr, and exits with status 1. Only reads: a read-only database role
-    (traject_auditor) can run it. Never reads the master key.
+    match, on stderr. Only reads: a read-only database role (traject_auditor) can run it.
+    Never reads the master key.
+
+    \b
+    Exit status:
+      0  the log and every checkpoint verified
+      1  a problem was found (a changed, deleted or inserted event, a malformed row, a
+         checkpoint or signature that does not match); also when the database cannot be
+         read (an Error: line and, with --json, nothing on stdout)
+      2  a --checkpoint or --public-key file cannot be read, or is no checkpoint or public
+         key: nothing was verified
 
     \b
     Example:
@@ -271,12 +282,12 @@ def verify_command(
     public_pem = public_pems or None
     given: list[Checkpoint] = []
     for path in checkpoint_files:
-        text = _read(path, "checkpoint")  # its message names the file
+        text = read_given(path, "checkpoint")  # its message names the file
         try:
             given.append(parse_checkpoint(text))
-        except TrajectError as error:
+        except TrajectError as error:  # no checkpoint: nothing was verified
             msg = f"{path}: {error}"
-            raise AuditFailedError(msg) from None
+            raise InputError(msg) from None
     with traject.progress("verifying", quiet=quiet) as progress:
         report = audit.verify(_ledger(traject), given, public_pem, progress=progress)
     wants_json = _wants_json(traject, as_json)
@@ -339,7 +350,7 @@ def prove_command(
 
 def _checkpoint_file(path: Path) -> Checkpoint:
     try:
-        return parse_checkpoint(_read(path, "checkpoint"))
+        return parse_checkpoint(read_given(path, "checkpoint"))
     except IntegrityError as error:
         raise click.BadParameter(f"{path}: {error}") from None
 
@@ -390,17 +401,18 @@ def verify_proof_command(
     """Check an inclusion or consistency proof document offline, without the database.
 
     Checks the checkpoint signatures with --public-key, then the audit or consistency path
-    against the checkpoint roots. Exit 0 when the proof holds, 1 when it does not.
+    against the checkpoint roots. Exit 0 when the proof holds, 1 when it does not, 2 when
+    PROOF or a key file cannot be read or is no proof document or public key.
 
     \b
     Example:
       traject audit verify-proof proof.json --public-key auditor.pub
     """
     try:
-        result = check_proof_document(_read(proof, "proof document"), public_pems)
-    except IntegrityError as error:
+        result = check_proof_document(read_given(proof, "proof document"), public_pems)
+    except IntegrityError as error:  # no proof document: nothing was checked
         msg = f"{proof}: {error}"
-        raise AuditFailedError(msg) from None
+        raise InputError(msg) from None
     data = {
         "ok": result.ok,
         "kind": result.kind,

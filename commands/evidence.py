@@ -8,12 +8,11 @@ from pathlib import Path
 import click
 
 from commands import render
-from commands.audit import OUT, AuditFailedError, file_option, json_option
+from commands.audit import OUT, AuditFailedError, file_option, json_option, read_given
 from commands.context import TrajectContext, pass_traject
 from commands.output import new_file
 from commands.reporting import as_known_at_option, period_option
 from commands.types import KeyFile, PatternType, pattern_of
-from ledger.errors import TrajectError
 from ledger.events import ProjectCode
 from ledger.evidence import UNSIGNED, verify_pack
 from ledger.integrity import key_id, public_key_pem
@@ -22,14 +21,6 @@ from projections import Views
 from projections.amif import evidence_pack
 
 SHOWN_PROBLEMS = 50
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        msg = f"{path}: cannot read the {what}: {error.strerror}"
-        raise TrajectError(msg) from None
 
 
 @click.command("evidence")
@@ -101,7 +92,7 @@ def evidence_command(
         Views(traject.app),
         project,
         period,
-        checkpoint_text=_read(checkpoint_file, "checkpoint"),
+        checkpoint_text=read_given(checkpoint_file, "checkpoint"),
         public_key_pem=public_key,
         sign_key_pem=sign_key,
         as_known_at=as_known_at,
@@ -153,9 +144,9 @@ def verify_pack_command(
     A signed pack's manifest must be signed by --issuer-key or, without it, by the
     --public-key. An unsigned pack verifies with a warning that it is unsigned, unless
     --require-signature or --issuer-key is given. A key file that is not an Ed25519 public
-    key is refused (exit 2). Names each file and entry that fails on stderr and exits with
-    status 1. With --json the result is also one JSON object on stdout
-    (docs/audit.md, "JSON output").
+    key, and a PACK that cannot be read, are refused (exit 2). Names each file and entry
+    that fails on stderr and exits with status 1. With --json the result is also one JSON
+    object on stdout (docs/audit.md, "JSON output").
 
     \b
     Example:
@@ -163,7 +154,7 @@ def verify_pack_command(
       traject audit verify-pack mwp-2021.zip --public-key auditor.pub --issuer-key issuer.pub
     """
     report = verify_pack(
-        _read(pack, "evidence pack"),
+        read_given(pack, "evidence pack"),
         public_key,
         issuer_key,
         require_signature=require_signature,

@@ -6,6 +6,8 @@ append-only triggers first.
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 import stat
 from contextlib import closing
@@ -263,10 +265,10 @@ def test_an_altered_checkpoint_file_is_detected(ledger: Traject, tmp_path: Path)
     assert result.exit_code == 1
     assert "the signature does not verify" in result.stderr
     assert "the checkpoint says" in result.stderr
-    # a file that is no checkpoint at all is named
+    # a file that is no checkpoint at all is named: bad input, nothing verified
     checkpoint.write_text("not a checkpoint\n", encoding="utf-8")
     malformed = verify(ledger, "--checkpoint", str(checkpoint))
-    assert malformed.exit_code == 1
+    assert malformed.exit_code == 2
     assert str(checkpoint) in malformed.stderr
 
 
@@ -275,11 +277,67 @@ def test_a_checkpoint_file_that_cannot_be_read_is_named_once(
 ) -> None:
     missing = tmp_path / "checkpoint-2024-06.txt"
     result = verify(ledger, "--checkpoint", str(missing))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"Error: {missing}: cannot read the checkpoint: No such file or directory" in (
         result.stderr
     )
     assert result.stderr.count(str(missing)) == 1
+
+
+def test_verify_exits_0_when_verified_1_for_a_problem_found_2_for_input_it_cannot_use(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    """One scheme for every outcome of `audit verify` (docs/audit.md, "Exit status"): 2 is
+    input judged on itself, before anything is verified, as for any option click refuses;
+    1 is what the verification found (or a database that cannot be read, as everywhere)."""
+    _, checkpoint, public = checkpointed(ledger, tmp_path)
+    given = ("--checkpoint", str(checkpoint), "--public-key", str(public))
+    assert verify(ledger, *given).exit_code == 0
+    (tmp_path / "other").mkdir()
+    other_public = keys(ledger, tmp_path / "other")[1]
+
+    unreadable = tmp_path / "unreadable.txt"
+    unreadable.write_text(checkpoint.read_text(encoding="utf-8"), encoding="utf-8")
+    unreadable.chmod(0)
+    not_a_checkpoint = tmp_path / "public-as-checkpoint.txt"
+    not_a_checkpoint.write_bytes(public.read_bytes())
+    truncated = tmp_path / "truncated.txt"
+    truncated.write_text("".join(checkpoint.read_text().splitlines(keepends=True)[:4]))
+    empty = tmp_path / "empty.pub"
+    empty.write_bytes(b"")
+    bad_input = {
+        "missing checkpoint": ("--checkpoint", str(tmp_path / "no-such.txt")),
+        "a directory": ("--checkpoint", str(tmp_path)),
+        "not a checkpoint": ("--checkpoint", str(not_a_checkpoint)),
+        "truncated checkpoint": ("--checkpoint", str(truncated)),
+        "missing key": ("--public-key", str(tmp_path / "no-such.pub")),
+        "a checkpoint as key": ("--public-key", str(checkpoint)),
+        "empty key": ("--public-key", str(empty)),
+    }
+    if os.geteuid() != 0:  # root reads a file of mode 0 all the same
+        bad_input["unreadable checkpoint"] = ("--checkpoint", str(unreadable))
+    for what, args in bad_input.items():
+        result = verify(ledger, "--json", *args)
+        assert result.exit_code == 2, (what, result.output)
+        assert result.stdout == "", what  # nothing verified, no result
+        assert "Traceback" not in result.stderr, what
+        assert args[1] in result.stderr, what
+    # the other offline checks take the same scheme for a file they cannot read
+    for command in ("verify-proof", "verify-pack"):
+        missing = tmp_path / f"no-such-{command}"
+        result = ledger("audit", command, str(missing), "--public-key", str(public))
+        assert result.exit_code == 2, (command, result.output)
+        assert f"Error: {missing}: cannot read the" in result.stderr
+
+    # a checkpoint signed with another key than the one given: found, not bad input
+    wrong_key = verify(ledger, "--checkpoint", str(checkpoint), "--public-key", str(other_public))
+    assert wrong_key.exit_code == 1
+    assert "signed by another key" in wrong_key.stderr
+    # a changed event: found, with the result on stdout when asked for
+    sqlite_attack(ledger, "UPDATE stored_events SET topic = topic || 'x' WHERE rowid = 2")
+    tampered = verify(ledger, "--json", *given)
+    assert tampered.exit_code == 1
+    assert json.loads(tampered.stdout)["ok"] is False
 
 
 def test_prove_prints_an_inclusion_proof_against_the_latest_checkpoint(
