@@ -75,8 +75,10 @@ def evidence_command(
     inclusion proof of every fact behind every number against a signed checkpoint.
 
     With --sign-key the issuer signs the pack's manifest (manifest.sig), so that an auditor
-    can check who issued the pack and that no byte of it changed. The same ledger,
-    checkpoint, key and options give the same bytes. Check a pack with
+    can check who issued the pack and that no byte of it changed. The figures are as known
+    at --as-known-at, by default the moment the command runs; pack.json states that moment,
+    and verify-pack checks that no fact in the pack was recorded after it. The same ledger,
+    checkpoint, key, options and moment give the same bytes. Check a pack with
     `traject audit verify-pack` (docs/amif.md).
 
     \b

@@ -1073,7 +1073,7 @@ def _check_known_at(
     stored bytes carry the time it was recorded (``timestamp``)."""
     stated = meta.get("as_known_at")
     if stated is None:
-        return  # current knowledge: every fact in the checkpoint may count
+        return  # current knowledge (a pack of an earlier release): every fact may count
     cut = _moment(stated)
     if cut is None:
         problems.add(PACK, f"as_known_at {stated!r} is not a moment (UTC, as the pack writes it)")

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any, ClassVar
@@ -254,9 +254,12 @@ def evidence_pack(
 ) -> bytes:
     """The AMIF evidence pack (zip bytes) of ``project`` and ``period`` (docs/amif.md).
 
-    The figures are those of :func:`amif` (as known at ``as_known_at``); every stored event
-    behind them is proven against the signed checkpoint. With ``sign_key_pem`` (the issuer's
-    Ed25519 private key) the pack's manifest is signed.
+    The figures are those of :func:`amif` as known at ``as_known_at``, by default the moment
+    the pack is built: a pack always states the moment its knowledge is of,
+    and ``verify-pack`` checks that no fact it proves was recorded after it. Given that
+    moment, the same ledger gives the same pack again. Every stored event behind the figures
+    is proven against the signed checkpoint. With ``sign_key_pem`` (the issuer's Ed25519
+    private key) the pack's manifest is signed.
 
     Raises:
         UnknownProjectError: no such project.
@@ -265,6 +268,8 @@ def evidence_pack(
             every fact behind the figures; the read model, which this user may not catch up,
             does not hold every fact known at the moment.
     """
+    if as_known_at is None:
+        as_known_at = datetime.now(UTC)
     report = amif(views, project, period, as_known_at=as_known_at, participants=True)
     _require_every_fact(views, as_known_at)
     key = pseudonym_key(views.app, report.figures.project)

@@ -10,6 +10,7 @@ import json
 import sqlite3
 import zipfile
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -221,6 +222,31 @@ def test_a_signed_pack_verifies_with_the_issuer_key_and_fails_with_another(
     assert (data["ok"], data["signature"]) == (False, "invalid")
     assert [p["where"] for p in data["problems"]] == ["issuer-key.pem", "manifest.sig"]
     assert "Problem: manifest.sig: signed by key" in wrong.stderr
+
+
+def test_a_pack_built_without_as_known_at_states_the_moment_it_was_built(
+    amif_ledger, tmp_path: Path
+):
+    """An auditor reads a pack's figures as of a stated moment: without --as-known-at it is
+    the moment the command ran, which verify-pack checks each proven fact against, and which
+    rebuilds the same bytes when given."""
+    traject, scenario = amif_ledger
+    checkpoint, public = keys_and_checkpoint(traject, tmp_path)
+    pack = tmp_path / "mwp.zip"
+    before = datetime.now(UTC)
+    assert evidence(traject, checkpoint, public, pack).exit_code == 0
+    with zipfile.ZipFile(pack) as archive:
+        meta = json.loads(archive.read("pack.json"))
+        summary = archive.read("summary.html").decode()
+    moment = datetime.fromisoformat(meta["as_known_at"])
+    assert scenario.cut < before <= moment <= datetime.now(UTC)
+    assert f"as known at {meta['as_known_at']}" in summary
+    again = tmp_path / "again.zip"
+    rebuilt = evidence(traject, checkpoint, public, again, "--as-known-at", meta["as_known_at"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert again.read_bytes() == pack.read_bytes()
+    verified = offline(tmp_path).ok("audit", "verify-pack", str(pack), "--public-key", str(public))
+    assert verified.stdout.startswith(f"{pack} verified (unsigned): ")
 
 
 def test_an_unsigned_pack_verifies_saying_so_and_fails_when_a_signature_is_required(

@@ -72,6 +72,7 @@ def problems_of(data: bytes, public: bytes, issuer: bytes | None = None) -> str:
 
 def test_a_pack_verifies_offline_and_is_reproducible(signed, views: Views):
     _, checkpoint, _, public = signed
+    built_before = datetime.now(UTC)
     data = pack_of(views, checkpoint, public)
     report = verify_pack(data, public)
     assert report.ok, report.problems
@@ -93,8 +94,11 @@ def test_a_pack_verifies_offline_and_is_reproducible(signed, views: Views):
     participants = {i["code"]: i["period"] for i in figures["indicators"]}
     assert participants["O.2.3"] == 4  # A, B, C, D (see the scenario)
     assert figures["cost"]["cost_per_participant"] == "3125.13"
-    # the same ledger, checkpoint and options give the same bytes
-    assert pack_of(views, checkpoint, public) == data
+    # the pack is of the moment it was built: the same ledger, checkpoint and options, with
+    # that moment, give the same bytes
+    moment = datetime.fromisoformat(orjson.loads(files["pack.json"])["as_known_at"])
+    assert built_before <= moment <= datetime.now(UTC)
+    assert pack_of(views, checkpoint, public, as_known_at=moment) == data
 
 
 def test_participants_appear_only_under_pseudonyms(signed, views: Views):
@@ -424,7 +428,8 @@ SIGNED_NOT = (MANIFEST, MANIFEST_SIG)
 def test_a_signed_pack_verifies_with_the_issuer_key_and_is_reproducible(signed, views: Views):
     _, checkpoint, _, public = signed
     issuer_private, issuer_public = generate_signing_key()
-    data = pack_of(views, checkpoint, public, sign_key_pem=issuer_private)
+    now = datetime.now(UTC)
+    data = pack_of(views, checkpoint, public, sign_key_pem=issuer_private, as_known_at=now)
     report = verify_pack(data, public, issuer_public)
     assert report.ok, report.problems
     assert (report.signature, report.issuer) == ("valid", key_id(issuer_public))
@@ -434,15 +439,15 @@ def test_a_signed_pack_verifies_with_the_issuer_key_and_is_reproducible(signed, 
     assert set(orjson.loads(files[MANIFEST])["files"]) == set(files) - {MANIFEST, MANIFEST_SIG}
     line = files[MANIFEST_SIG].decode()
     assert line.startswith(f"\u2014 {key_id(issuer_public)} ") and line.endswith("==\n")
-    # Ed25519 is deterministic: the same inputs and key give the same bytes
-    assert pack_of(views, checkpoint, public, sign_key_pem=issuer_private) == data
+    # Ed25519 is deterministic: the same inputs (the moment too) and key give the same bytes
+    assert pack_of(views, checkpoint, public, sign_key_pem=issuer_private, as_known_at=now) == data
     # pack.json and the summary name the issuer's key
     meta = orjson.loads(files["pack.json"])
     assert meta["issuer"] == {"key_id": key_id(issuer_public), "signs": MANIFEST}
     assert f"Issued by key <code>{key_id(issuer_public)}</code>" in files["summary.html"].decode()
     # the unsigned pack of the same inputs differs only by the two entries, the manifest, the
     # issuer in pack.json and the summary's line about it
-    unsigned = entries(pack_of(views, checkpoint, public))
+    unsigned = entries(pack_of(views, checkpoint, public, as_known_at=now))
     assert "Unsigned: no issuer signed manifest.json" in unsigned["summary.html"].decode()
     described = ("pack.json", "summary.html")
     assert {n: b for n, b in files.items() if n not in (*SIGNED_NOT, ISSUER_KEY, *described)} == {
@@ -483,7 +488,10 @@ def test_a_signed_pack_fails_with_another_issuer_key_naming_the_signature(on_sql
 def test_a_rewritten_manifest_is_caught_when_the_pack_is_signed(on_sqlite):
     views, checkpoint, public = on_sqlite
     issuer_private, issuer_public = generate_signing_key()
-    files = entries(pack_of(views, checkpoint, public, sign_key_pem=issuer_private))
+    now = datetime.now(UTC)
+    files = entries(
+        pack_of(views, checkpoint, public, sign_key_pem=issuer_private, as_known_at=now)
+    )
     # an informational field the recount does not cover: the read model's digest
     meta = orjson.loads(files["pack.json"])
     meta["projection"]["digest"] = "0" * 64
@@ -494,7 +502,7 @@ def test_a_rewritten_manifest_is_caught_when_the_pack_is_signed(on_sqlite):
         "given with --issuer-key: manifest.json or manifest.sig was altered"
     ]
     # unsigned, the same forgery goes through: that is what a signature adds
-    unsigned = entries(pack_of(views, checkpoint, public))
+    unsigned = entries(pack_of(views, checkpoint, public, as_known_at=now))
     del meta["issuer"]
     forged = rehashed({**unsigned, "pack.json": dumps(meta)})
     assert verify_pack(write_zip(forged), public).ok
