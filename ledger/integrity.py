@@ -916,7 +916,10 @@ def _check_checkpoints(
             problems.append(
                 Problem(
                     "checkpoint",
-                    f"{checkpoint}: origin {checkpoint.origin!r} is not this ledger's {origin!r}",
+                    f"{checkpoint}: origin {checkpoint.origin!r} is not this ledger's {origin!r}:"
+                    " it is a checkpoint of another ledger (or its origin line was altered: "
+                    "its signature tells); its other problems compare that log with this "
+                    "ledger's rows",
                     checkpoint_size=checkpoint.tree_size,
                 )
             )

@@ -517,6 +517,32 @@ def test_a_checkpoint_of_another_ledger_is_named_so_not_as_deleted_rows(
     ) in first
 
 
+@pytest.mark.postgres
+def test_a_checkpoint_of_another_ledger_is_named_so_after_admin_roles(
+    ledger: Traject, cli_postgres_url: str, tmp_path: Path
+) -> None:
+    """`traject admin roles` fixes a ledger's origin before it signs a checkpoint (staff, who
+    sign them, may add no setting): a checkpoint of another ledger is then compared with that
+    origin, and must still be named as another ledger's, its other problems (rows "deleted")
+    following from that, not read as this ledger's rows being tampered with."""
+    _, checkpoint, public = checkpointed(ledger, tmp_path)
+    other = Traject(cli_postgres_url, tmp_path / "postgres.key")
+    other.init("--municipality", "GM0622")
+    other.ok("admin", "roles")
+    other.register()
+    result = verify(other, "--checkpoint", str(checkpoint), "--public-key", str(public))
+    assert result.exit_code == 1, result.output
+    first, *rest = result.stderr.splitlines()
+    signed = f"traject ledger {ledger_id(tmp_path / 'traject.db')}"
+    assert first.startswith(f"Problem: checkpoint {signed} size 3 ")
+    assert f": origin '{signed}' is not this ledger's 'traject ledger " in first
+    assert first.endswith(
+        ": it is a checkpoint of another ledger (or its origin line was altered: its signature "
+        "tells); its other problems compare that log with this ledger's rows"
+    )
+    assert any(line.endswith("rows were deleted") for line in rest)
+
+
 def test_a_removed_origin_setting_is_named(ledger: Traject, tmp_path: Path) -> None:
     _, checkpoint, public = checkpointed(ledger, tmp_path)
     path = ledger.database_url.removeprefix("sqlite:///")
