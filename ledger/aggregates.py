@@ -21,7 +21,7 @@ import functools
 import re
 from collections.abc import Iterable, KeysView
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -141,10 +141,20 @@ _last_day: tuple[datetime | None, date] = (None, date.min)
 """The moment ``recorded_day`` was last asked for (compared by identity) and its Dutch day."""
 
 
-@functools.lru_cache(maxsize=4096)
+DUTCH_SAME_DAY_BEFORE = 22
+"""The UTC hour before which a moment's Dutch day is its UTC day: Dutch time has always been
+between 19 minutes (Amsterdam time, before 1937) and two hours (summer time) ahead of UTC, never
+behind it, so until 22:00 UTC the Dutch clock has not passed midnight."""
+
+
 def dutch_day(moment: datetime) -> date:
-    """The calendar day in Dutch time of an aware moment (cached: a batch shares its moment)."""
-    return moment.astimezone(LEDGER_TIMEZONE).date()
+    """The calendar day in Dutch time of an aware moment: its UTC day before
+    :data:`DUTCH_SAME_DAY_BEFORE` hours UTC (no look-up of the time zone's rules), else the
+    day in Europe/Amsterdam."""
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    if utc.hour < DUTCH_SAME_DAY_BEFORE:
+        return utc.date()
+    return utc.astimezone(LEDGER_TIMEZONE).date()
 
 
 def dutch_moment(moment: datetime) -> datetime:
