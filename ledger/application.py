@@ -1331,7 +1331,7 @@ class TrajectoryLedger(Application[UUID]):
         }
         if "recorded_by" not in fields:
             fields["recorded_by"] = default_actor()
-        if issubclass(kind, ev.CONTROL_EVENTS):
+        if kind in ev.CONTROL_EVENTS:  # no event class derives from another
             fields.setdefault("occurred_on", now.astimezone(LEDGER_TIMEZONE).date())
         if "municipality" not in fields:
             municipality = self._municipality_of(aggregate, kind, fields)

@@ -326,3 +326,13 @@ def test_a_stored_version_1_event_is_upcast_on_load_and_stored_again_as_version_
     assert (loaded.rung, loaded.scale) == (3, "participatieladder-2011")
     # written again, it says which version of the class it is
     assert orjson.loads(mapper.to_stored_event(loaded).state)["class_version"] == 2
+
+
+def test_no_event_class_derives_from_another():
+    # the rules tell a fact's kind by its class (``type(event) is ev.Housed``, ``type(event)
+    # in ev.CONTROL_EVENTS``) rather than the models' slower isinstance: a class derived from
+    # another event class would not be taken for it
+    for cls in ev.EVENT_CLASSES:
+        assert not [
+            other for other in ev.EVENT_CLASSES if other is not cls and issubclass(cls, other)
+        ]
