@@ -142,6 +142,8 @@ class Summary:
 
     def add_warnings(self, number: int, warnings: Sequence[str]) -> None:
         """Count a written line's warnings, and keep them to show, up to ``WARNINGS_SHOWN``."""
+        if not warnings:  # most lines
+            return
         self.warnings += len(warnings)
         room = max(WARNINGS_SHOWN - len(self.warned), 0)
         self.warned += [(number, text) for text in warnings[:room]]

@@ -1325,10 +1325,12 @@ class TrajectoryLedger(Application[UUID]):
     ) -> ev.TrajectEvent:
         now = datetime.now(UTC) if recorded_at is None else recorded_at
         # None and an empty tuple are "not given" (a type test first: ``v != ()`` on an amount
-        # or a date asks both sides to compare, for every field of every fact)
-        fields = {
-            k: v for k, v in given.items() if v is not None and not (isinstance(v, tuple) and not v)
-        }
+        # or a date asks both sides to compare, for every field of every fact); a copy with
+        # those taken out, which most facts have none of, costs less than a filtered rebuild
+        fields = given.copy()
+        for k, v in given.items():
+            if v is None or (isinstance(v, tuple) and not v):
+                del fields[k]
         if "recorded_by" not in fields:
             fields["recorded_by"] = default_actor()
         if kind in ev.CONTROL_EVENTS:  # no event class derives from another
