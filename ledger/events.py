@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, ClassVar, Protocol, Self, get_args
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -113,13 +113,21 @@ class StreamKind(StrEnum):
     PROJECT = "project"
 
 
+STREAM_IDS_KEPT = 1024
+"""The stream ids of codes each of the functions below keeps (a SHA-1 hash per call else)."""
+
+
+@lru_cache(maxsize=STREAM_IDS_KEPT)
 def municipality_stream_id(code: str) -> UUID:
-    """The stream of a municipality's own facts (taakstelling), derived from its CBS code."""
+    """The stream of a municipality's own facts (taakstelling), derived from its CBS code
+    (kept: an import asks for the same few codes on many lines)."""
     return uuid5(STREAM_NAMESPACE, f"traject:municipality/{code}")
 
 
+@lru_cache(maxsize=STREAM_IDS_KEPT)
 def project_stream_id(code: str) -> UUID:
-    """The stream of an AMIF project, derived from its project code."""
+    """The stream of an AMIF project, derived from its project code (kept: an import asks for
+    it on each of a project's facts, and its enrolments' rules once more)."""
     return uuid5(STREAM_NAMESPACE, f"traject:project/{code.upper()}")
 
 
