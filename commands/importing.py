@@ -518,10 +518,7 @@ def recorded_at(record: dict[str, Any]) -> datetime | None:
     value = record.get("recorded_at")
     if value is None:
         return None
-    moment = None
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            moment = datetime.fromisoformat(value)
+    moment = _iso_moment(value) if isinstance(value, str) else None
     if moment is None:
         raise LineRejectedError(
             [("recorded_at", f"not an ISO 8601 date-time with offset: {value!r}")]
@@ -529,6 +526,15 @@ def recorded_at(record: dict[str, Any]) -> datetime | None:
     if moment.tzinfo is None:
         raise LineRejectedError([("recorded_at", "needs a UTC offset, e.g. +01:00 or Z")])
     return moment
+
+
+def _iso_moment(text: str) -> datetime | None:
+    """``text`` read as an ISO 8601 date-time, None if it is not one (a try, not
+    ``contextlib.suppress``: entering that costs more than the parsing, on every line)."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def uuid_key(record: dict[str, Any], name: str = "person_id") -> UUID | None:
