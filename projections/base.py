@@ -448,6 +448,10 @@ class Dialect:
         # index's own, and a key comparison is a memcmp rather than the locale's strcoll
         return 'TEXT COLLATE "C"' if self.is_postgres else "TEXT"
 
+    def copy_type(self, column: Column) -> str:
+        """PostgreSQL: the type a column's values are sent as in a binary ``COPY``."""
+        return "int8" if column.type == INT else "text"
+
 
 class Tx:
     """One transaction on the projection tables; ``table()`` names the tables being written."""
@@ -520,14 +524,33 @@ class Tx:
             return
         names = ", ".join(table.column_names)
         if self.dialect.is_postgres:
-            with self.cursor.copy(f"COPY {self.table(table.name)} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            self._copy(table, f"COPY {self.table(table.name)} ({names}) FROM STDIN", rows)
         else:
             marks = ", ".join("?" * len(table.columns))
             self.executemany(
                 f"INSERT INTO {self.table(table.name)} ({names}) VALUES ({marks})", rows
             )
+
+    def _copy(self, table: Table, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """PostgreSQL: ``rows`` by one ``COPY`` in binary form, each column's type set once
+        (:meth:`Dialect.copy_type`): the driver then looks up no adapter per value and the
+        server parses no text. A value the binary form cannot carry (of another type than its
+        column's: a value kept as stored) undoes that ``COPY`` (a savepoint) and the rows are
+        sent again in text form, so that the server takes or refuses them as it always did."""
+        try:
+            with (
+                self.cursor.connection.transaction(),
+                self.cursor.copy(f"{statement} (FORMAT BINARY)") as copy,
+            ):
+                copy.set_types([self.dialect.copy_type(column) for column in table.columns])
+                for row in rows:
+                    copy.write_row(row)
+            return
+        except (TypeError, OverflowError, psycopg.DataError):
+            pass
+        with self.cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def by_key(
         self,
@@ -702,7 +725,16 @@ class Views:
                 yield Tx(cursor, self.dialect, suffix, staged)
             return
         with self.recorder.datastore.transaction(commit=commit) as cursor:
-            yield Tx(cursor, self.dialect, suffix, staged)
+            tx = Tx(cursor, self.dialect, suffix, staged)
+            if commit and suffix == NEW_SUFFIX and self.dialect.is_postgres:
+                # a rebuild's writes to its __new tables: the commit does not wait for the
+                # server to flush the write-ahead log. A crash may lose such a commit, never
+                # corrupt anything; the swap's commit waits as usual, and its flush covers
+                # every earlier one (the log is written in order), so nothing swapped in can
+                # be lost; a crash before the swap ends this rebuild, and the next one starts
+                # the __new tables afresh.
+                tx.execute("SET LOCAL synchronous_commit = off")
+            yield tx
 
     @contextmanager
     def snapshot(self, projections: Iterable[Projection]) -> Iterator[None]:
