@@ -388,23 +388,27 @@ class Projection(ABC):
     def refresh(self, tx: Tx, stream_ids: set[str]) -> None:  # noqa: B027 - optional hook
         """Bring derived tables up to date for the streams whose facts changed."""
 
-    def refresh_all(self, tx: Tx, chunk: int = 1000) -> None:
-        """Derive the derived tables for every stream (a rebuild does this once, at the end)."""
+    def refresh_all(self, tx: Tx, chunk: int = 1000, rows: int = REBUILD_PAGE_SIZE) -> None:
+        """Derive the derived tables for every stream (a rebuild does this once, at the end),
+        ``chunk`` streams at a time, and streams of at most ``rows`` fact rows together (a
+        stream with more is refreshed alone): what a refresh holds in memory then depends on
+        ``rows``, not on how long a person's history is."""
         if not self.derived_tables:
             return
         facts = tx.table(self.facts_table.name)
         after = ""
         while True:
-            streams = [
-                str(row[0])
-                for row in tx.all(
-                    f"SELECT DISTINCT stream_id FROM {facts} WHERE stream_id > ?"
-                    f" ORDER BY stream_id LIMIT {int(chunk)}",
-                    [after],
-                )
-            ]
-            if not streams:
+            counted = tx.all(
+                f"SELECT stream_id, count(*) FROM (SELECT stream_id FROM {facts}"
+                f" WHERE stream_id > ? ORDER BY stream_id LIMIT {int(rows)}) AS head"
+                f" GROUP BY stream_id ORDER BY stream_id LIMIT {int(chunk)}",
+                [after],
+            )
+            if not counted:
                 return
+            if len(counted) > 1 and sum(int(count) for _, count in counted) >= rows:
+                counted.pop()  # its rows may go on past the limit: in the next chunk
+            streams = [str(stream_id) for stream_id, _ in counted]
             try:
                 self.refresh(tx, set(streams))
             except (ValueError, TypeError, KeyError) as error:
@@ -1592,13 +1596,64 @@ def compute_digest(tx: Tx, projection: Projection) -> str:
         )
         columns = {c.name: c for c in table.columns}
         order = ", ".join(tx.dialect.order_term(columns[name]) for name in table.key)
-        statement = (
-            f"SELECT {', '.join(table.column_names)} FROM {tx.table(table.name)} ORDER BY {order}"
-        )
-        dumps = orjson.dumps
-        for batch in tx.batches(statement, size=DIGEST_LINES):
-            digest.update(b"\n".join(map(dumps, batch)) + b"\n")
+        source = f"FROM {tx.table(table.name)} ORDER BY {order}"
+        hashed = digest.copy()  # with the table's lines as SQLite writes them, if it can
+        if not tx.dialect.is_postgres and _hash_lines_of_sqlite(tx, table, source, hashed):
+            digest = hashed
+        else:
+            dumps = orjson.dumps
+            statement = f"SELECT {', '.join(table.column_names)} {source}"
+            for batch in tx.batches(statement, size=DIGEST_LINES):
+                digest.update(b"\n".join(map(dumps, batch)) + b"\n")
     return digest.hexdigest()
+
+
+def _hash_lines_of_sqlite(tx: Tx, table: Table, source: str, digest: Any) -> bool:
+    """SQLite: add the digest lines of ``table``'s rows (``source``: its FROM and ORDER BY) to
+    ``digest`` as SQLite writes them with ``json_array``: the same bytes as orjson writes for
+    text, integers and null (compact; non-ASCII text as UTF-8; ``"``, ``\\`` and control
+    characters escaped alike), without a tuple per row built and serialised in Python. A
+    fraction (a REAL, which only an integer column can hold) the two write differently: at the
+    first such row False is returned, and the caller hashes the table's rows with orjson into
+    the digest as it was before this (``digest`` is then a copy to be dropped)."""
+    if not _sqlite_writes_json_as_orjson(tx):
+        return False
+    fraction = " OR ".join(f"typeof({c.name}) = 'real'" for c in table.columns if c.type == INT)
+    line = f"CAST(json_array({', '.join(table.column_names)}) AS BLOB)"
+    statement = f"SELECT CASE WHEN {fraction or '0'} THEN NULL ELSE {line} END {source}"
+    for batch in tx.batches(statement, size=DIGEST_LINES):
+        lines = [row[0] for row in batch]
+        if None in lines:
+            return False
+        digest.update(b"\n".join(lines) + b"\n")
+    return True
+
+
+_JSON_PROBE = (
+    "".join(map(chr, range(0x500)))
+    + "\u07ff\u0800\u2028\u2029\ud7ff\ue000\ufeff\ufffe\uffff\U00010000\U0010ffff",
+    0,
+    -1,
+    2**63 - 1,
+    -(2**63),
+    None,
+    "",
+)
+_JSON_AS_ORJSON: dict[str, bool] = {}
+
+
+def _sqlite_writes_json_as_orjson(tx: Tx) -> bool:
+    """Whether this SQLite library's ``json_array`` writes the same bytes as orjson for text of
+    every kind of character (all below U+0500, each length of UTF-8, the line and paragraph
+    separators, the ends of the planes), integers at both ends of their range and null: checked
+    once per library version, so that a SQLite that escapes otherwise is never trusted with a
+    digest."""
+    version = sqlite3.sqlite_version
+    if version not in _JSON_AS_ORJSON:
+        marks = ", ".join("?" * len(_JSON_PROBE))
+        written = tx.all(f"SELECT CAST(json_array({marks}) AS BLOB)", _JSON_PROBE)[0][0]
+        _JSON_AS_ORJSON[version] = written == orjson.dumps(list(_JSON_PROBE))
+    return _JSON_AS_ORJSON[version]
 
 
 def digest(views: Views, projection: Projection) -> str:
@@ -2074,7 +2129,7 @@ def _build(
             progress(position, top)
         if not full:
             break
-    return _complete(views, projections, run_ids, phase, staged=staged), seen
+    return _complete(views, projections, run_ids, phase, staged=staged, rows=page_size), seen
 
 
 def split_groups(
@@ -2312,6 +2367,7 @@ def _complete(
     phase: _PhaseClock,
     *,
     staged: bool,
+    rows: int,
 ) -> dict[str, str]:
     """After the last page: each projection's derived tables filled and its digest computed,
     then (SQLite) its staged tables copied into the ``__new`` tables in key order, and its
@@ -2321,7 +2377,9 @@ def _complete(
     connection's temporary database: only the copy and the indexes take the database's write
     lock. While another process holds that lock (the other worker of a parallel rebuild,
     copying its tables), the read models done so far wait and the next one is refreshed
-    meanwhile; the last ones wait for the lock."""
+    meanwhile; the last ones wait for the lock. The derived tables are refreshed in chunks of
+    streams of at most ``rows`` fact rows (the page size), so that their memory too depends on
+    the page size alone."""
     digests: dict[str, str] = {}
     done: list[Projection] = []
     for projection in projections:
@@ -2337,7 +2395,7 @@ def _complete(
                 # the fact table is complete: without statistics the planner takes it for
                 # empty and scans all of it for each chunk of refresh_all's streams
                 tx.execute(f"ANALYZE {tx.table(projection.facts_table.name)}")
-            projection.refresh_all(tx)
+            projection.refresh_all(tx, rows=rows)
         with (
             phase("digest"),
             views.transaction(commit=False, suffix=NEW_SUFFIX, staged=names) as tx,

@@ -194,15 +194,15 @@ def test_read_models_are_refreshed_while_another_writer_holds_the_lock(
     class NotedOutflow(OutflowProjection):
         name = "outflow_noted"
 
-        def refresh_all(self, tx: Any, chunk: int = 1000) -> None:
-            super().refresh_all(tx, chunk)
+        def refresh_all(self, tx: Any, chunk: int = 1000, rows: int = 20000) -> None:
+            super().refresh_all(tx, chunk, rows)
             refreshed.append(self.name)
 
     class NotedLadder(LadderProjection):  # with a derived table
         name = "ladder_noted"
 
-        def refresh_all(self, tx: Any, chunk: int = 1000) -> None:
-            super().refresh_all(tx, chunk)
+        def refresh_all(self, tx: Any, chunk: int = 1000, rows: int = 20000) -> None:
+            super().refresh_all(tx, chunk, rows)
             refreshed.append(self.name)
 
     noted = [NotedOutflow(), NotedLadder()]

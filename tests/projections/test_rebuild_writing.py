@@ -1,14 +1,110 @@
-"""How a rebuild writes its rows: PostgreSQL's binary ``COPY``."""
+"""How a rebuild writes and reads back its rows: the digest lines SQLite writes itself, the
+derived tables refreshed in chunks bounded by fact rows, and PostgreSQL's binary ``COPY``."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
+from projection_events import append, random_log
 
-from projections import Views
-from projections.base import INT, TEXT, Column, Table, Tx
+from projections import CASELOAD, Views, rebuild, rebuild_many
+from projections.base import INT, TEXT, Column, Table, Tx, compute_digest
+from projections.ladder import LadderProjection
+
+
+def digest_as_defined(tx: Tx, tables: Iterable[Table], name: str, rule_version: str) -> str:
+    """The digest as docs/projections.md defines it, every line serialised by orjson."""
+    lines = [{"projection": name, "rule_version": rule_version}]
+    digest = hashlib.sha256()
+    digest.update(orjson.dumps(lines[0], option=orjson.OPT_SORT_KEYS) + b"\n")
+    for table in tables:
+        head = {"columns": list(table.column_names), "table": table.name}
+        digest.update(orjson.dumps(head, option=orjson.OPT_SORT_KEYS) + b"\n")
+        order = ", ".join(table.key)
+        for row in tx.all(
+            f"SELECT {', '.join(table.column_names)} FROM {tx.table(table.name)} ORDER BY {order}"
+        ):
+            digest.update(orjson.dumps(list(row)) + b"\n")
+    return digest.hexdigest()
+
+
+def test_the_digest_sqlite_writes_is_the_defined_one_for_any_text_and_for_fractions(
+    make_ledger: Any, sqlite_store: str
+) -> None:
+    app = make_ledger(sqlite_store)
+    append(app, random_log(11, 6, 120))
+    views = Views(app)
+    rebuild(views, CASELOAD)
+    facts = CASELOAD.facts_table
+    odd = "".join(map(chr, range(1, 0x800))) + '\u2028\u2029\ufeff\U0001f600 "q" \\ /'
+    defined = (CASELOAD.tables, CASELOAD.name, CASELOAD.rule_version)
+    with views.transaction(commit=False) as tx:  # rolled back at the end
+        stream, version = tx.all(f"SELECT stream_id, version FROM {tx.table(facts.name)}")[0]
+        where = f" WHERE stream_id = '{stream}' AND version = {int(version)}"
+        tx.execute(f"UPDATE {tx.table(facts.name)} SET value = ?{where}", [odd])
+        expected = digest_as_defined(tx, *defined)
+        assert compute_digest(tx, CASELOAD) == expected
+        # a fraction in an integer column: SQLite writes 1.0e+20 where orjson writes 1e+20
+        tx.execute(f"UPDATE {tx.table(facts.name)} SET superseded_by = 1e20{where}")
+        with_fraction = digest_as_defined(tx, *defined)
+        assert with_fraction != expected
+        assert compute_digest(tx, CASELOAD) == with_fraction
+
+
+class ChunkedLadder(LadderProjection):
+    """The ladder read model, noting the streams of each refresh."""
+
+    name = "ladder_chunked"
+
+    def __init__(self) -> None:
+        self.chunks: list[set[str]] = []
+
+    def refresh(self, tx: Tx, stream_ids: set[str]) -> None:
+        self.chunks.append(set(stream_ids))
+        super().refresh(tx, stream_ids)
+
+
+def test_a_rebuild_refreshes_streams_in_chunks_of_at_most_a_page_of_fact_rows(
+    make_ledger: Any, store_url: str
+) -> None:
+    app = make_ledger(store_url)
+    append(app, random_log(5, 30, 900))
+    views = Views(app)
+    chunked = ChunkedLadder()
+    page = 40
+    rebuild_many(views, [chunked], page_size=page)
+    spans = chunked.derived_tables[0]
+
+    def derived() -> list[tuple[Any, ...]]:
+        with views.transaction(commit=False) as tx:
+            return tx.all(f"SELECT * FROM {tx.table(spans.name)} ORDER BY person_id, valid_from")
+
+    with views.transaction(commit=False) as tx:
+        counts = dict(
+            tx.all(
+                f"SELECT stream_id, count(*) FROM {tx.table(chunked.facts_table.name)}"
+                " GROUP BY stream_id"
+            )
+        )
+    assert max(counts.values()) > page // 4  # so that a few streams fill a chunk
+    assert len(chunked.chunks) > 1
+    refreshed = [stream for chunk in chunked.chunks for stream in chunk]
+    assert sorted(refreshed) == sorted(counts)  # each stream once
+    for chunk in chunked.chunks:
+        assert sum(counts[stream] for stream in chunk) <= page or len(chunk) == 1
+    # the same rows as when every stream is refreshed in one chunk
+    in_chunks = derived()
+    chunked.chunks = []
+    with views.transaction(commit=True) as tx:
+        chunked.refresh_all(tx, rows=10**6)
+    assert len(chunked.chunks) == 1
+    assert derived() == in_chunks
+    assert in_chunks
 
 
 def copied(tx: Tx, table: Table, rows: list[list[Any]]) -> list[tuple[Any, ...]]:
