@@ -1597,8 +1597,8 @@ def compute_digest(tx: Tx, projection: Projection) -> str:
         columns = {c.name: c for c in table.columns}
         order = ", ".join(tx.dialect.order_term(columns[name]) for name in table.key)
         source = f"FROM {tx.table(table.name)} ORDER BY {order}"
-        hashed = digest.copy()  # with the table's lines as SQLite writes them, if it can
-        if not tx.dialect.is_postgres and _hash_lines_of_sqlite(tx, table, source, hashed):
+        hashed = digest.copy()  # with the table's lines as the database writes them, if it can
+        if _hash_written_lines(tx, table, source, hashed):
             digest = hashed
         else:
             dumps = orjson.dumps
@@ -1608,29 +1608,44 @@ def compute_digest(tx: Tx, projection: Projection) -> str:
     return digest.hexdigest()
 
 
-def _hash_lines_of_sqlite(tx: Tx, table: Table, source: str, digest: Any) -> bool:
-    """SQLite: add the digest lines of ``table``'s rows (``source``: its FROM and ORDER BY) to
-    ``digest`` as SQLite writes them with ``json_array``: the same bytes as orjson writes for
-    text, integers and null (compact; non-ASCII text as UTF-8; ``"``, ``\\`` and control
-    characters escaped alike), without a tuple per row built and serialised in Python. A
-    fraction (a REAL, which only an integer column can hold) the two write differently: at the
-    first such row False is returned, and the caller hashes the table's rows with orjson into
-    the digest as it was before this (``digest`` is then a copy to be dropped)."""
-    if not _sqlite_writes_json_as_orjson(tx):
+def _hash_written_lines(tx: Tx, table: Table, source: str, digest: Any) -> bool:
+    """Add the digest lines of ``table``'s rows (``source``: its FROM and ORDER BY) to
+    ``digest`` as the database writes them (:func:`_json_line`), without a tuple per row built
+    and serialised in Python; True if it did. False, with ``digest`` to be dropped (a copy),
+    when the database does not write JSON as orjson does (:func:`_writes_json_as_orjson`) or
+    a row holds a fraction (a REAL, which only an integer column of SQLite can hold): the two
+    write fractions differently, so the caller hashes that table's rows with orjson."""
+    if not _writes_json_as_orjson(tx):
         return False
+    dialect = tx.dialect
+    line = _json_line(dialect, [(c.name, c.type) for c in table.columns])
     fraction = " OR ".join(f"typeof({c.name}) = 'real'" for c in table.columns if c.type == INT)
-    line = f"CAST(json_array({', '.join(table.column_names)}) AS BLOB)"
-    statement = f"SELECT CASE WHEN {fraction or '0'} THEN NULL ELSE {line} END {source}"
-    for batch in tx.batches(statement, size=DIGEST_LINES):
+    if not dialect.is_postgres and fraction:
+        line = f"CASE WHEN {fraction} THEN NULL ELSE {line} END"
+    for batch in tx.batches(f"SELECT {line} {source}", size=DIGEST_LINES):
         lines = [row[0] for row in batch]
         if None in lines:
             return False
-        digest.update(b"\n".join(lines) + b"\n")
+        digest.update(("\n".join(lines) + "\n").encode())
     return True
 
 
+def _json_line(dialect: Dialect, terms: Sequence[tuple[str, str]]) -> str:
+    """SQL for the compact JSON array of ``terms`` (an SQL expression and its column type,
+    each): SQLite's ``json_array``; on PostgreSQL each value by ``to_json`` (null for NULL),
+    joined by commas within brackets (``json_build_array`` puts a space after each comma)."""
+    if not dialect.is_postgres:
+        return f"json_array({', '.join(term for term, _ in terms)})"
+    values = [
+        f"coalesce(to_json({term}{'::bigint' if kind == INT else '::text'})::text, 'null')"
+        for term, kind in terms
+    ]
+    joined = " || ',' || ".join(values)
+    return f"('[' || {joined} || ']')"
+
+
 _JSON_PROBE = (
-    "".join(map(chr, range(0x500)))
+    "".join(map(chr, range(1, 0x500)))
     + "\u07ff\u0800\u2028\u2029\ud7ff\ue000\ufeff\ufffe\uffff\U00010000\U0010ffff",
     0,
     -1,
@@ -1639,21 +1654,24 @@ _JSON_PROBE = (
     None,
     "",
 )
-_JSON_AS_ORJSON: dict[str, bool] = {}
+_JSON_AS_ORJSON: dict[tuple[str, int], bool] = {}
 
 
-def _sqlite_writes_json_as_orjson(tx: Tx) -> bool:
-    """Whether this SQLite library's ``json_array`` writes the same bytes as orjson for text of
-    every kind of character (all below U+0500, each length of UTF-8, the line and paragraph
-    separators, the ends of the planes), integers at both ends of their range and null: checked
-    once per library version, so that a SQLite that escapes otherwise is never trusted with a
-    digest."""
-    version = sqlite3.sqlite_version
-    if version not in _JSON_AS_ORJSON:
-        marks = ", ".join("?" * len(_JSON_PROBE))
-        written = tx.all(f"SELECT CAST(json_array({marks}) AS BLOB)", _JSON_PROBE)[0][0]
-        _JSON_AS_ORJSON[version] = written == orjson.dumps(list(_JSON_PROBE))
-    return _JSON_AS_ORJSON[version]
+def _writes_json_as_orjson(tx: Tx) -> bool:
+    """Whether the database writes the JSON of :func:`_json_line` in the same bytes as orjson
+    for text of every kind of character (all from U+0001 to U+04FF, each length of UTF-8, the
+    line and paragraph separators, the ends of the planes), integers at both ends of their
+    range and null: checked once per process and database library or server version, so that
+    one that escapes otherwise is never trusted with a digest. (PostgreSQL text holds no NUL.)"""
+    if tx.dialect.is_postgres:
+        key = ("postgres", int(tx.cursor.connection.info.server_version))
+    else:
+        key = ("sqlite", sqlite3.sqlite_version_info[0] * 10**6 + sqlite3.sqlite_version_info[1])
+    if key not in _JSON_AS_ORJSON:
+        terms = [("?", INT if isinstance(value, int) else TEXT) for value in _JSON_PROBE]
+        written = tx.all(f"SELECT {_json_line(tx.dialect, terms)}", _JSON_PROBE)[0][0]
+        _JSON_AS_ORJSON[key] = written.encode() == orjson.dumps(list(_JSON_PROBE))
+    return _JSON_AS_ORJSON[key]
 
 
 def digest(views: Views, projection: Projection) -> str:
