@@ -1654,7 +1654,7 @@ _JSON_PROBE = (
     None,
     "",
 )
-_JSON_AS_ORJSON: dict[tuple[str, int], bool] = {}
+_JSON_AS_ORJSON: dict[tuple[str, str], bool] = {}
 
 
 def _writes_json_as_orjson(tx: Tx) -> bool:
@@ -1664,9 +1664,9 @@ def _writes_json_as_orjson(tx: Tx) -> bool:
     range and null: checked once per process and database library or server version, so that
     one that escapes otherwise is never trusted with a digest. (PostgreSQL text holds no NUL.)"""
     if tx.dialect.is_postgres:
-        key = ("postgres", int(tx.cursor.connection.info.server_version))
+        key = ("postgres", str(tx.cursor.connection.info.server_version))
     else:
-        key = ("sqlite", sqlite3.sqlite_version_info[0] * 10**6 + sqlite3.sqlite_version_info[1])
+        key = ("sqlite", sqlite3.sqlite_version)
     if key not in _JSON_AS_ORJSON:
         terms = [("?", INT if isinstance(value, int) else TEXT) for value in _JSON_PROBE]
         written = tx.all(f"SELECT {_json_line(tx.dialect, terms)}", _JSON_PROBE)[0][0]
