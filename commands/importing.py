@@ -44,6 +44,7 @@ from ledger.batch import BatchWriter, Write
 from ledger.catalog import CatalogEntry, entry
 from ledger.errors import (
     InputError,
+    PersonNotFoundError,
     RuleViolationError,
     StreamNotFoundError,
     TrajectError,
@@ -730,7 +731,7 @@ def error_problems(error: TrajectError) -> Problems:
     if isinstance(error, RuleViolationError):
         return [(error.field, error.rule)]
     if isinstance(error, StreamNotFoundError):
-        return [("person" if "person" in str(error) else "subject", str(error))]
+        return [("person" if isinstance(error, PersonNotFoundError) else "subject", str(error))]
     return [field_of(str(error))]
 
 

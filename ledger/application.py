@@ -212,6 +212,16 @@ class Timeline:
     disclosure: Disclosure = field(default_factory=Disclosure)  # its special-category values
 
 
+def stream_not_found(stream: ev.StreamKind, ref: UUID | str) -> StreamNotFoundError:
+    """The refusal of a stream of kind ``stream`` that ``ref`` names and the ledger lacks: a
+    person, a municipality without facts (its stream is its first fact's), a project."""
+    if stream is ev.StreamKind.PERSON:
+        return PersonNotFoundError(ref)
+    if stream is ev.StreamKind.MUNICIPALITY:
+        return StreamNotFoundError("fact of municipality", ref)
+    return StreamNotFoundError(stream.value, ref)
+
+
 def _is_bsn(text: str) -> bool:
     """Whether ``text`` is a valid BSN (in any of the forms a BSN option takes)."""
     try:
@@ -1273,18 +1283,28 @@ class TrajectoryLedger(Application[UUID]):
         kind: type[ev.TrajectEvent],
         *,
         new_stream: bool,
+        stream: ev.StreamKind | None = None,
+        named: UUID | str | None = None,
     ) -> StreamAggregate:
         """The loaded stream (None: not found) if ``kind`` may be appended to it; a new one if
         ``new_stream`` allows.
 
+        ``stream``: for a correction or a retraction, which go on any kind of stream, the kind
+        its writer meant (a stream of another kind is refused as not found); ``named``: the
+        stream as its writer named it (a CBS code, a project code), for the refusal to say
+        instead of ``stream_id``.
+
         Raises:
             PersonNotFoundError, StreamNotFoundError, TrajectError: the wrong kind of stream.
         """
+        meant = kind.stream if stream is None else stream
+        if (aggregate is None and not new_stream) or (
+            stream is not None
+            and aggregate is not None
+            and not isinstance(aggregate, AGGREGATE_CLASSES[stream])
+        ):
+            raise stream_not_found(meant, stream_id if named is None else named) from None
         if aggregate is None:
-            if not new_stream:
-                if kind.stream is ev.StreamKind.PERSON:
-                    raise PersonNotFoundError(stream_id) from None
-                raise StreamNotFoundError(kind.stream.value, stream_id) from None
             return AGGREGATE_CLASSES[kind.stream](stream_id)
         if (
             kind.stream is not ev.StreamKind.PERSON
@@ -1414,7 +1434,7 @@ class TrajectoryLedger(Application[UUID]):
         if re.fullmatch(GEMEENTE_PATTERN, text.upper()):
             stream_id = ev.municipality_stream_id(text.upper())
             if not self._has_events(stream_id):
-                raise StreamNotFoundError("fact of municipality", text.upper())
+                raise stream_not_found(ev.StreamKind.MUNICIPALITY, text.upper())
             return stream_id, ev.StreamKind.MUNICIPALITY
         code = text.removeprefix(PROJECT_PREFIX)
         project = ev.project_stream_id(code)

@@ -271,11 +271,7 @@ class BatchWriter:
         new_key = fresh or (
             kind is ev.PersonRegistered and loaded is None and stream_id not in self.keyed
         )
-        if type(loaded) is Trajectory and kind.stream is ev.StreamKind.PERSON:
-            aggregate: StreamAggregate = loaded  # a person's fact on a person's stream: fits
-        else:
-            is_new = kind is ev.PersonRegistered or kind.stream is not ev.StreamKind.PERSON
-            aggregate = self.app.fit_stream(loaded, stream_id, kind, new_stream=is_new)
+        aggregate = self._fit(item, loaded, stream_id)
         moment = item.recorded_at
         if moment is None:  # the batch's time, kept in order after the stream's last event
             last = aggregate.stored.get(aggregate.version)
@@ -314,6 +310,19 @@ class BatchWriter:
             self.erased[stream_id] = True
         self._keep(side, stream_id, new_key=new_key)
         return Recorded(stream_id, event.originator_version, kind.__name__, tuple(warnings))
+
+    def _fit(self, item: Write, loaded: StreamAggregate | None, stream_id: UUID) -> StreamAggregate:
+        """The stream ``item`` is appended to: ``loaded`` (None: not found) if it fits, else a
+        new one where the kind starts a stream (see ``TrajectoryLedger.fit_stream``)."""
+        kind = item.kind
+        if type(loaded) is Trajectory and kind.stream is ev.StreamKind.PERSON:
+            return loaded  # a person's fact on a person's stream: fits
+        is_new = kind is ev.PersonRegistered or kind.stream is not ev.StreamKind.PERSON
+        if kind not in ev.CONTROL_EVENTS:
+            return self.app.fit_stream(loaded, stream_id, kind, new_stream=is_new)
+        return self.app.fit_stream(
+            loaded, stream_id, kind, new_stream=is_new, stream=item.stream, named=item.subject
+        )
 
     def _given(self, item: Write, aggregate: StreamAggregate, stream_id: UUID) -> dict[str, Any]:
         """The fields the event is built from: the write's, with the writer's defaults."""

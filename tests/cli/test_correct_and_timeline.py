@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from uuid import UUID
 
 import pytest
 from cli_helpers import Traject, days_ago
@@ -289,6 +290,22 @@ def test_a_subject_that_names_nothing_is_refused_by_what_it_looks_like(ledger: T
         result = ledger("timeline", subject)
         assert result.exit_code == 1, result.output
         assert message in result.stderr
+
+
+@pytest.mark.parametrize("command", ["correct", "retract"])
+def test_a_change_to_a_subject_that_names_nothing_names_its_kind(
+    ledger: Traject, command: str
+) -> None:
+    args = ("--set", "target=3") if command == "correct" else ()
+    for subject, message in (
+        ("gm0344", "no fact of municipality GM0344 in this ledger"),
+        ("project:MWP", "no project MWP in this ledger"),
+        (str(UUID(int=7)), f"no person {UUID(int=7)} in this ledger"),
+    ):
+        result = ledger(command, subject, "2", *args, "--reason", "typo")
+        assert result.exit_code == 1, result.output
+        assert result.stderr == f"Error: {message}\n"
+    assert ledger.event_count() == 0
 
 
 def test_a_correction_reads_each_value_as_record_reads_its_option(ledger: Traject) -> None:

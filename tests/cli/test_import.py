@@ -914,3 +914,43 @@ def test_a_number_an_earlier_release_stored_in_exponent_notation_is_the_same_on_
     assert "'fix-1' was used for another fact" in result.stderr
     assert "(this one differs in changes)" in result.stderr
     assert ledger.event_count() == before
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "import"])
+def test_a_change_to_a_stream_not_in_the_ledger_names_its_kind_and_its_key(
+    ledger: Traject, tmp_path: Path, dry_run: bool
+) -> None:
+    # GOOD: a person, and municipality GM0622's taakstelling (its stream's v1)
+    gm0622 = str(ev.municipality_stream_id("GM0622"))
+    unknown = str(ev.municipality_stream_id("GM0363"))
+    changes = {"changes": {"target": 30}, "reason": "revised"}
+    lines = [
+        *GOOD,
+        {"kind": "event-corrected", "municipality": "GM0363", "target": 1, **changes},
+        {"kind": "event-retracted", "municipality": "Amsterdam", "target": 2, "reason": "twice"},
+        {"kind": "event-retracted", "project": "AMIF-NOPE", "target": 2, "reason": "twice"},
+        {"kind": "event-corrected", "person_id": unknown, "target": 2, **changes},
+        # a person line naming a municipality's stream: not a person, so not changed through it
+        {"kind": "event-corrected", "person_id": gm0622, "target": 1, **changes},
+    ]
+    source = write(tmp_path / "changes.jsonl", lines)
+
+    result = ledger("import", *(["--dry-run"] if dry_run else []), str(source))
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    expected = [
+        "municipality: no fact of municipality GM0363 in this ledger",
+        "municipality: no fact of municipality GM0363 in this ledger",
+        "project: no project AMIF-NOPE in this ledger",
+        f"person_id: no person {unknown} in this ledger",
+        f"person_id: no person {gm0622} in this ledger",
+    ]
+    for number, message in enumerate(expected, start=len(GOOD) + 1):
+        assert f"{source}:{number}: {message}\n" in result.stderr
+    rejects = (tmp_path / "changes.rejects.jsonl").read_text().splitlines()
+    assert [json.loads(line)["_error"] for line in rejects] == expected
+    assert ledger.event_count() == (0 if dry_run else len(GOOD))
+    if not dry_run:
+        events = ledger.json("timeline", "GM0622")["events"]
+        assert [event["kind"] for event in events] == ["TaakstellingSet"]
