@@ -90,6 +90,17 @@ def read_given(path: Path, what: str) -> bytes:
         raise InputError(msg) from None
 
 
+def checkpoint_file(path: Path) -> Checkpoint:
+    """The checkpoint in a file given on the command line; one that cannot be read or holds no
+    checkpoint is bad input (exit 2): nothing is checked with it."""
+    text = read_given(path, "checkpoint")  # its message names the file
+    try:
+        return parse_checkpoint(text)
+    except TrajectError as error:
+        msg = f"{path}: {error}"
+        raise InputError(msg) from None
+
+
 def _write_new(path: Path, data: bytes, mode: int) -> None:
     try:
         write_new_file(path, data, mode)
@@ -280,14 +291,7 @@ def verify_command(
       traject audit verify --checkpoint checkpoint-2024-06.txt --public-key auditor.pub
     """
     public_pem = public_pems or None
-    given: list[Checkpoint] = []
-    for path in checkpoint_files:
-        text = read_given(path, "checkpoint")  # its message names the file
-        try:
-            given.append(parse_checkpoint(text))
-        except TrajectError as error:  # no checkpoint: nothing was verified
-            msg = f"{path}: {error}"
-            raise InputError(msg) from None
+    given = [checkpoint_file(path) for path in checkpoint_files]
     with traject.progress("verifying", quiet=quiet) as progress:
         report = audit.verify(_ledger(traject), given, public_pem, progress=progress)
     wants_json = _wants_json(traject, as_json)
@@ -348,13 +352,6 @@ def prove_command(
     _emit_document(document.to_json(), out, "inclusion proof")
 
 
-def _checkpoint_file(path: Path) -> Checkpoint:
-    try:
-        return parse_checkpoint(read_given(path, "checkpoint"))
-    except IntegrityError as error:
-        raise click.BadParameter(f"{path}: {error}") from None
-
-
 @group.command("consistency")
 @click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
@@ -369,16 +366,17 @@ def consistency_command(
     OLD and NEW are checkpoint files (from `traject audit checkpoint --out` or `traject audit
     export`). The proof is computed from the stored events and refused if they no longer give
     either root. The output is a self-contained JSON proof document holding both checkpoints:
-    `traject audit verify-proof` checks it offline.
+    `traject audit verify-proof` checks it offline. Exit 0 when the proof is written, 1 when
+    it is refused, 2 when OLD or NEW cannot be read or is no checkpoint (nothing was read from
+    the ledger).
 
     \b
     Example:
       traject audit consistency checkpoint-2024-06.txt checkpoint-2024-12.txt --out c.json
     """
     del as_json  # the proof document is JSON already
-    document = audit.consistency_document(
-        _ledger(traject), _checkpoint_file(old), _checkpoint_file(new)
-    )
+    first, second = checkpoint_file(old), checkpoint_file(new)  # before the ledger is opened
+    document = audit.consistency_document(_ledger(traject), first, second)
     _emit_document(document.to_json(), out, "consistency proof")
 
 

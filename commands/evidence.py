@@ -13,6 +13,7 @@ from commands.context import TrajectContext, pass_traject
 from commands.output import new_file
 from commands.reporting import as_known_at_option, period_option
 from commands.types import KeyFile, PatternType, pattern_of
+from ledger.errors import InputError
 from ledger.events import ProjectCode
 from ledger.evidence import UNSIGNED, verify_pack
 from ledger.integrity import key_id, public_key_pem
@@ -146,9 +147,9 @@ def verify_pack_command(
     A signed pack's manifest must be signed by --issuer-key or, without it, by the
     --public-key. An unsigned pack verifies with a warning that it is unsigned, unless
     --require-signature or --issuer-key is given. A key file that is not an Ed25519 public
-    key, and a PACK that cannot be read, are refused (exit 2). Names each file and entry
-    that fails on stderr and exits with status 1. With --json the result is also one JSON
-    object on stdout (docs/audit.md, "JSON output").
+    key, and a PACK that cannot be read or is no zip file, are refused (exit 2): nothing was
+    verified. Names each file and entry that fails on stderr and exits with status 1. With
+    --json the result is also one JSON object on stdout (docs/audit.md, "JSON output").
 
     \b
     Example:
@@ -161,6 +162,9 @@ def verify_pack_command(
         issuer_key,
         require_signature=require_signature,
     )
+    if not report.opened:  # no evidence pack: nothing was verified
+        msg = f"{pack}: not an evidence pack: {report.problems[0].message}"
+        raise InputError(msg)
     wants_json = as_json or traject.json
     if wants_json:
         data = {

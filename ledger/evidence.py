@@ -559,7 +559,8 @@ class PackReport:
     ``signature`` is ``valid`` (the manifest is signed by the trusted issuer key),
     ``invalid`` (a problem names ``manifest.sig``, ``issuer-key.pem`` or the key option) or
     ``unsigned`` (the pack carries no signature: nothing attests who issued it). ``issuer`` is
-    the key id that ``manifest.sig`` names.
+    the key id that ``manifest.sig`` names. ``opened``: false when the data does not open as a
+    zip file at all (no evidence pack: nothing else was checked; the one problem says why).
     """
 
     problems: tuple[PackProblem, ...]
@@ -567,6 +568,7 @@ class PackReport:
     figures: int
     signature: str = UNSIGNED
     issuer: str | None = None
+    opened: bool = True
 
     @property
     def ok(self) -> bool:
@@ -1133,7 +1135,7 @@ def verify_pack(
     problems = _Problems()
     files = _read_zip(data, problems)
     if files is None:
-        return PackReport(tuple(problems), 0, 0)
+        return PackReport(tuple(problems), 0, 0, opened=False)
     canonical = write_zip(files) if not problems else data
     if canonical != data:
         offset = next(

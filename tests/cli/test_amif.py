@@ -128,6 +128,28 @@ def test_a_pack_issued_in_the_first_format_still_verifies(tmp_path: Path):
     assert result.stdout.startswith(f"{pack} verified (signed by key ")
 
 
+def test_a_pack_file_that_is_no_zip_is_input_verify_pack_cannot_use(tmp_path: Path):
+    # as `audit verify` takes a file that is no checkpoint (docs/audit.md, "Exit status"):
+    # exit 2, the file named with what is wrong, nothing verified and no result on stdout
+    made = Path(__file__).resolve().parents[1] / "data" / "packs" / "2026-12-07-0fbfcac"
+    public = made / "auditor.pub"
+    text, empty, cut = tmp_path / "notes.zip", tmp_path / "empty.zip", tmp_path / "cut.zip"
+    text.write_text("not a pack\n")
+    empty.write_bytes(b"")
+    cut.write_bytes((made / "mwp-2021.zip").read_bytes()[:-22])  # without its end record
+    for pack in (text, empty, cut):
+        for json_flag in ((), ("--json",)):
+            result = offline(tmp_path)(
+                "audit", "verify-pack", str(pack), "--public-key", str(public), *json_flag
+            )
+            assert result.exit_code == 2, result.output
+            assert result.stdout == ""
+            assert result.stderr == (
+                f"Error: {pack}: not an evidence pack: not a readable zip file (File is not a "
+                "zip file)\n"
+            )
+
+
 def test_verify_pack_names_the_altered_file_and_exits_1(amif_ledger, tmp_path: Path):
     traject, _ = amif_ledger
     checkpoint, public = keys_and_checkpoint(traject, tmp_path)

@@ -166,6 +166,27 @@ def test_consistency_is_refused_for_checkpoints_in_the_wrong_order_or_altered(
     assert "not JSON" in garbage.stderr or "not a proof document" in garbage.stderr
 
 
+def test_consistency_refuses_a_checkpoint_file_it_cannot_use_as_bad_input(
+    ledger: Traject, tmp_path: Path, signed: dict[str, Any]
+) -> None:
+    """As `audit verify --checkpoint` (docs/audit.md, "Exit status"): exit 2, the file named
+    with what is wrong, before the ledger is read (a ledger that is not there is not reached)."""
+    truncated = tmp_path / "truncated.txt"
+    truncated.write_text("".join(signed["old"].read_text().splitlines(keepends=True)[:1]))
+    missing = tmp_path / "no-such.txt"
+    nowhere = f"sqlite:///{tmp_path / 'nowhere' / 'none.db'}"
+    for old, message in (
+        (truncated, f"{truncated}: checkpoint line 2 (tree size): missing (the text ends early)"),
+        (missing, f"{missing}: cannot read the checkpoint: No such file or directory"),
+    ):
+        for url in (None, nowhere):
+            env = {} if url is None else {"TRAJECT_DATABASE_URL": url}
+            result = ledger("audit", "consistency", str(old), str(signed["new"]), **env)
+            assert result.exit_code == 2, result.output
+            assert result.stderr == f"Error: {message}\n"
+            assert result.stdout == ""
+
+
 def test_checkpoints_are_listed_and_exported(ledger: Traject, signed: dict[str, Any]) -> None:
     listed = ledger.json("audit", "checkpoints")["checkpoints"]
     assert [c["tree_size"] for c in listed] == [3, 5]
