@@ -724,8 +724,18 @@ def _control_stream(record: dict[str, Any]) -> tuple[StreamKind, UUID | str]:
     )
 
 
-def error_problems(error: TrajectError) -> Problems:
-    """A ledger refusal as (field, message) pairs."""
+def error_problems(error: TrajectError, changes: Mapping[str, Any] | None = None) -> Problems:
+    """A ledger refusal as (field, message) pairs. ``changes``: a correction line's; a field of
+    them that a refusal of the corrected values names (any refusal but one of the correction's
+    own fields, kind ``EventCorrected``) is named ``changes.FIELD``, not to be taken for the
+    line's own field of that name (its ``occurred_on``)."""
+    problems = _refusal_problems(error)
+    if not changes or getattr(error, "kind", None) == EventCorrected.__name__:
+        return problems
+    return [(f"changes.{name}" if name in changes else name, rule) for name, rule in problems]
+
+
+def _refusal_problems(error: TrajectError) -> Problems:
     if isinstance(error, ValidationFailedError):
         return list(error.problems)
     if isinstance(error, RuleViolationError):
@@ -973,7 +983,7 @@ def import_lines(
                 continue
             outcome = next(outcomes)
             if not isinstance(outcome, Recorded):
-                reject(number, line, record, error_problems(outcome))
+                reject(number, line, record, error_problems(outcome, write.changes))
             elif outcome.duplicate:
                 skipped += 1
             else:

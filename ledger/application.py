@@ -668,7 +668,7 @@ class TrajectoryLedger(Application[UUID]):
         unknown = sorted(set(changes) - allowed)
         if unknown:
             raise ValidationFailedError(
-                "EventCorrected",
+                f"EventCorrected of {type(target).__name__}",
                 [
                     (
                         name,

@@ -532,7 +532,8 @@ BAD_VALUES = [
     ),
     pytest.param(
         ("correct", "{person}", "1", "--set", "rungs=4", "--reason", "typo"),
-        "Error: EventCorrected: rungs: PersonRegistered has no correctable field 'rungs' "
+        "Error: EventCorrected of PersonRegistered: rungs: PersonRegistered has no correctable "
+        "field 'rungs' "
         "(fields: birth_date, bsn, evidence, household_id, languages, municipality, name, "
         "nationality, occurred_on, sex, v_number)",
         id="correct-unknown-field",

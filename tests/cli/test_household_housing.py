@@ -211,7 +211,7 @@ def test_an_import_holds_a_members_housing_to_the_referents(
     assert [line.split(": ")[0:2] for line in rejected] == [
         [f"{source}:5", "changes"],
         [f"{source}:6", "target"],  # the line's key, not the stored target_version
-        [f"{source}:9", "household_id"],
+        [f"{source}:9", "changes.household_id"],
         [f"{source}:10", "municipality"],
         [f"{source}:11", "target"],
     ], result.stderr

@@ -111,7 +111,9 @@ def test_an_imported_bsn_correction_is_checked_and_moves_the_index(
     result = ledger("import", str(source))
 
     assert result.exit_code == 1
-    assert "clients.jsonl:2: bsn: a person with this BSN is already registered" in result.stderr
+    assert "clients.jsonl:2: changes.bsn: a person with this BSN is already registered" in (
+        result.stderr
+    )
     assert result.stdout.startswith("2 written, 0 skipped (already present), 1 rejected")
     person = found(ledger, new)
     assert person is not None and versions(ledger, person) == [1, 2]

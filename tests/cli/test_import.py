@@ -218,14 +218,14 @@ def test_a_correction_line_reads_its_changes_as_a_line_of_the_corrected_kind(
     }
     assert events[1]["effective"]["occurred_on"] == "2025-01-12"
     assert events[1]["effective"]["fields"] == {"hours": "1000", "provider": "VWN"}
-    # refused with a line's messages, each field named
+    # refused with a line's messages, each field named as a field of the changes
     assert result.exit_code == 1
     rejected = [line.removeprefix(str(tmp_path) + "/") for line in result.stderr.splitlines()]
     assert rejected[:3] == [
-        "hours.jsonl:4: hours: '-1' is below the minimum 0",
-        "hours.jsonl:4: occurred_on: '11-01-2025': write the year first, as YYYY-MM-DD: for 11 "
-        "januari 2025 that is 2025-01-11",
-        "hours.jsonl:5: hours: expected a number, got true",
+        "hours.jsonl:4: changes.hours: '-1' is below the minimum 0",
+        "hours.jsonl:4: changes.occurred_on: '11-01-2025': write the year first, as YYYY-MM-DD: "
+        "for 11 januari 2025 that is 2025-01-11",
+        "hours.jsonl:5: changes.hours: expected a number, got true",
     ]
     assert result.stdout.startswith("3 written, 0 skipped (already present), 2 rejected")
 
@@ -954,3 +954,41 @@ def test_a_change_to_a_stream_not_in_the_ledger_names_its_kind_and_its_key(
     if not dry_run:
         events = ledger.json("timeline", "GM0622")["events"]
         assert [event["kind"] for event in events] == ["TaakstellingSet"]
+
+
+def test_a_correction_s_changes_are_named_apart_from_the_line_s_own_fields(
+    ledger: Traject, tmp_path: Path
+) -> None:
+    fix = {"kind": "event-corrected", "person": "C-1001", "target": 5, "reason": "typo"}
+    lines = [
+        *GOOD[:5],  # v5: the ladder assessment of 2025-03-01
+        fix | {"occurred_on": "2025-03-05", "changes": {"occurred_on": "2099-01-01"}},  # 6
+        fix | {"occurred_on": "2099-01-01", "changes": {"occurred_on": "2025-03-02"}},  # 7
+        fix | {"changes": {"reason": "none", "rung": 9}},  # 8: rung's check is not reached
+        fix | {"changes": {"rung": "three"}},  # 9
+    ]
+    source = write(tmp_path / "fixes.jsonl", lines)
+
+    result = ledger("import", "--dry-run", str(source))
+
+    expected = [
+        "changes.occurred_on: must not be in the future",
+        "occurred_on: must not be in the future",
+        "changes.reason: LadderAssessed has no correctable field 'reason' (fields: assessor, "
+        "evidence, municipality, occurred_on, rung)",
+        "changes.rung: expected a whole number from 1 to 6, got 'three'",
+    ]
+    rejected = [line for line in result.stderr.splitlines() if line.startswith(str(source))]
+    assert rejected == [f"{source}:{n}: {message}" for n, message in enumerate(expected, 6)]
+    rejects = (tmp_path / "fixes.rejects.jsonl").read_text().splitlines()
+    assert [json.loads(line)["_error"] for line in rejects] == expected
+    # a CSV file's changes cell is named alike
+    csv_file = tmp_path / "fixes.csv"
+    csv_file.write_text(
+        "person,target,occurred_on,changes,reason\n"
+        'C-1001,5,2025-03-05,"{""occurred_on"": ""2099-01-01""}",typo\n'
+    )
+    write(tmp_path / "people.jsonl", GOOD[:5])
+    ledger.ok("import", str(tmp_path / "people.jsonl"))
+    from_csv = ledger("import", "--kind", "event-corrected", str(csv_file))
+    assert f"{csv_file}:2: changes.occurred_on: must not be in the future\n" in from_csv.stderr

@@ -87,8 +87,8 @@ def test_an_arrival_names_a_person_registered_before_it_in_the_ledger_or_the_fil
         f"{source}:7: member_person_id: {REFERENT} is the referent's own person id: the "
         "arriving family member is another person (register the nareiziger, and name their "
         "person id)",
-        f"{source}:9: member_person_id: no person {nobody} in this ledger: the nareiziger's "
-        "own person id, once registered (register the nareiziger first, or leave "
+        f"{source}:9: changes.member_person_id: no person {nobody} in this ledger: the "
+        "nareiziger's own person id, once registered (register the nareiziger first, or leave "
         "member_person_id out)",
     ]
     if not dry_run:
@@ -114,7 +114,7 @@ def test_a_household_has_one_referent_as_the_file_builds_it(
         f"{source}:3: household_id: person {MEMBER} is a member of the household of "
         f"{REFERENT}, not its referent: a household has one referent, and a member heads no "
         f"household of their own (name the referent {REFERENT} as the household)",
-        f"{source}:5: household_id: person {REFERENT} is the referent of a household with "
-        f"members {MEMBER}: a household has one referent, and a referent is a member of no "
+        f"{source}:5: changes.household_id: person {REFERENT} is the referent of a household "
+        f"with members {MEMBER}: a household has one referent, and a referent is a member of no "
         "other household (correct the members' household_id first)",
     ]

@@ -183,8 +183,10 @@ def test_a_correction_s_yes_no_value_is_only_for_a_yes_no_field(
     result = ledger("import", str(source))
 
     assert result.exit_code == 1
-    assert f"{source}:3: rung: expected a whole number from 1 to 6, got true" in result.stderr
-    assert f"{source}:4: sex: expected one of f, m, x, got false" in result.stderr
+    assert f"{source}:3: changes.rung: expected a whole number from 1 to 6, got true" in (
+        result.stderr
+    )
+    assert f"{source}:4: changes.sex: expected one of f, m, x, got false" in result.stderr
     assert ledger.event_count() == 2
 
 

@@ -109,7 +109,7 @@ def test_an_imported_correction_moving_a_target_to_another_municipality_is_rejec
     result, source = import_lines(ledger, tmp_path, [correction])
 
     assert result.exit_code == 1
-    assert f"{source}:1: municipality: GM0556 is not the municipality of this stream" in (
+    assert f"{source}:1: changes.municipality: GM0556 is not the municipality of this stream" in (
         result.stderr
     )
     assert last_line(result.stdout).startswith("0 written, 0 skipped (already present), 1 rejected")

@@ -78,8 +78,8 @@ def test_an_imported_window_correction_that_strands_an_enrolment_is_a_rejected_l
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert (
-        f"{source}:1: eligibility_from: every enrolment must fall in MWP's eligibility window; "
-        "the corrected window 2024-06-01 to 2026-12-31 would leave 1 enrolment outside it: "
+        f"{source}:1: changes.eligibility_from: every enrolment must fall in MWP's eligibility "
+        "window; the corrected window 2024-06-01 to 2026-12-31 would leave 1 enrolment outside it: "
         f"person {person} v{version} enrolled on 2024-05-01 — correct or retract those "
         "enrolments first, or keep the window around them"
     ) in result.stderr
