@@ -45,7 +45,7 @@ from projections.base import (
     known_at_clause,
     timestamp_text,
 )
-from projections.moves import MOVED_OUT, PLACING, mark, move_ended
+from projections.moves import MOVED_OUT, PLACING, arrivals_of, mark, move_ended
 from projections.spans import holding, refresh_spans, span_table
 
 RUNGS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
@@ -176,19 +176,23 @@ class _OnDay:
 
 
 def _rungs_on(
-    tx: Tx, days: tuple[date, ...], known: str, params: list[Any]
+    tx: Tx, days: tuple[date, ...], known: str, params: list[Any], *, where: bool
 ) -> list[dict[str, tuple[int, str, bool]]]:
     """For each of ``days``: person → (rung, municipality, active on the day) of their latest
     assessment on it.
 
     One scan of the facts dated up to the last day, keeping each person's latest per day
-    (a window function per day sorts far more slowly on a large table).
+    (a window function per day sorts far more slowly on a large table). The facts placing a
+    person are read for those who moved out, and, if ``where`` (the municipality is asked
+    for), for every assessed person; without ``where`` the municipality is the latest
+    assessment's, which nobody then reads.
     """
     facts = tx.table(LADDER.facts_table.name)
+    arrivals = arrivals_of(facts, (MOVED_OUT, ASSESSED) if where else (MOVED_OUT,))
     found = [_OnDay(day.isoformat(), {}, {}, {}, set()) for day in days]
     for person, kind, rung, municipality, on, version in tx.rows(
         "SELECT stream_id, kind, rung, municipality, occurred_on, version"
-        f" FROM {facts} WHERE occurred_on <= ? AND {known}",
+        f" FROM {facts} WHERE occurred_on <= ? AND {known} AND {arrivals}",
         [max(day.cutoff for day in found), *params],
     ):
         for day in found:
@@ -261,7 +265,7 @@ def ladder(
         if as_known_at is None:
             found = [_spans_on(tx, day) for day in days]
         else:
-            found = _rungs_on(tx, days, known, params)
+            found = _rungs_on(tx, days, known, params, where=municipality is not None)
     now, before = found if from_date is not None else (found[0], {})
     here = {p: (rung, active) for p, (rung, m, active) in now.items() if municipality in (None, m)}
     persons = {p: rung for p, (rung, active) in here.items() if active}

@@ -27,3 +27,20 @@ def move_ended(move: Mark, placed: Mark | None) -> bool:
 def mark(found: tuple[str, int, str] | None) -> Mark | None:
     """The mark of a fact kept as (``occurred_on``, version, municipality), or None."""
     return None if found is None else (found[0], found[1])
+
+
+def arrivals_of(table: str, kinds: tuple[str, ...]) -> str:
+    """An SQL condition on the rows of the fact table ``table``: every fact but a placing one,
+    and a placing fact only of a person with a fact of one of ``kinds`` (any revision, any
+    date), whom it can concern.
+
+    A scan of the facts known at a moment reads a person's placing facts only to tell whether
+    their move is over, or where they live after a fact of theirs (a start of outflow, an
+    assessment); for anyone else they add nothing, and they are most of the rows.
+    """
+    placing = ", ".join(f"'{kind}'" for kind in sorted(PLACING))
+    anchors = ", ".join(f"'{kind}'" for kind in kinds)
+    return (
+        f"(kind NOT IN ({placing}) OR stream_id IN"
+        f" (SELECT stream_id FROM {table} WHERE kind IN ({anchors})))"
+    )

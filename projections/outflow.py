@@ -52,7 +52,7 @@ from projections.base import (
     known_at_clause,
     timestamp_text,
 )
-from projections.moves import MOVED_OUT, PLACING, mark, move_ended
+from projections.moves import MOVED_OUT, PLACING, arrivals_of, mark, move_ended
 from projections.spans import holding, refresh_spans, span_table
 
 TOTAL = "total"
@@ -201,7 +201,7 @@ def outflow(
         if as_known_at is None:
             _current(tx, found, end)
         else:
-            _scan(tx, found, end, as_known_at)
+            _scan(tx, found, end, as_known_at, grouped=grouped)
     started, moved = found.started, found.moved
     stock: dict[tuple[str, str], set[str]] = {}
     for stream_id, kind_of_outflow, where in found.stock:
@@ -284,18 +284,24 @@ def _current(tx: Tx, counts: _Counts, end: str) -> None:
     ]
 
 
-def _scan(tx: Tx, counts: _Counts, end: str, as_known_at: datetime) -> None:
+def _scan(tx: Tx, counts: _Counts, end: str, as_known_at: datetime, *, grouped: bool) -> None:
     """From one scan of the fact revisions known at ``as_known_at`` dated up to the end of the
     period: ``started`` from the rows dated in it, the stock from each person's latest start or
-    end per type (a window function over the whole table sorts far more slowly)."""
+    end per type (a window function over the whole table sorts far more slowly).
+
+    The facts placing a person are read for those who moved out, and, when the stock is
+    counted per municipality (``grouped``), for those with a start too: no one else's count or
+    municipality depends on them."""
     known, params = known_at_clause(as_known_at)
+    facts = tx.table(OUTFLOW.facts_table.name)
+    arrivals = arrivals_of(facts, (MOVED_OUT, STARTED) if grouped else (MOVED_OUT,))
     latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
     deceased: set[str] = set()
     whereabouts: dict[str, tuple[str, int, str]] = {}  # the latest move or reopening
     placed: dict[str, tuple[str, int, str]] = {}  # the latest fact placing the person
     for stream_id, kind_of_outflow, kind, municipality, on, version in tx.rows(
         "SELECT stream_id, outflow_type, kind, municipality, occurred_on, version"
-        f" FROM {tx.table(OUTFLOW.facts_table.name)} WHERE occurred_on <= ? AND {known}",
+        f" FROM {facts} WHERE occurred_on <= ? AND {known} AND {arrivals}",
         [end, *params],
     ):
         counts.add(stream_id, kind_of_outflow, kind, municipality, on)

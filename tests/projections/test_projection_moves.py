@@ -14,6 +14,7 @@ All four persons are registered in Vlaardingen (GM0622) on 2 January 2024.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -191,3 +192,36 @@ def test_an_arrival_dated_before_the_move_or_retracted_does_not_end_it(
         ]
         assert stock(outflow(views, Q2, as_known_at=known), None) == 0
         assert ladder(views, JUNE_30, as_known_at=known).inactive_assessed == 1  # A
+
+
+def test_as_known_now_the_scan_counts_what_the_read_model_holds(
+    ledger: TrajectoryLedger, views: Views, people: dict[str, Any]
+) -> None:
+    # E starts work and F is assessed in Vlaardingen; neither moves out, but each is registered
+    # in Schiedam's BRP after that: both are counted where they live, without a move to end
+    e, f = person(ledger), person(ledger)
+    start(ledger, e, date(2024, 2, 1), "werk_volledig")
+    ledger.record(f, ev.LadderAssessed, occurred_on=date(2024, 1, 20), rung=3, assessor="x")
+    for pid in (e, f):
+        brp(ledger, pid, date(2024, 4, 1))
+    now = datetime.now(UTC)
+    for period in (Period.parse(f"2024Q{n}") for n in (1, 2, 3)):
+        for options in (
+            {},
+            {"by": "municipality"},
+            {"municipality": SCHIEDAM},
+            {"municipality": VLAARDINGEN},
+        ):
+            current = outflow(views, period, **options)
+            assert replace(
+                outflow(views, period, as_known_at=now, **options), as_known_at=None
+            ) == (current)
+    assert stock(outflow(views, Q2, as_known_at=now, municipality=SCHIEDAM), None) == 2  # A, E
+    for day in (date(2024, 1, 31), date(2024, 4, 30), date(2024, 5, 17), JUNE_30):
+        for where in (None, SCHIEDAM, VLAARDINGEN):
+            for since in (None, date(2024, 1, 1)):
+                current = ladder(views, day, from_date=since, municipality=where)
+                known = ladder(views, day, from_date=since, municipality=where, as_known_at=now)
+                assert replace(known, as_known_at=None) == current
+    schiedam = ladder(views, JUNE_30, municipality=SCHIEDAM, as_known_at=now)
+    assert [c.persons for c in schiedam.distribution] == [0, 1, 1, 0, 0, 0]  # A and F
