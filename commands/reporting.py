@@ -27,7 +27,8 @@ def check_report_year(
 
 
 class PeriodType(click.ParamType[Period]):
-    """A reporting period: 2024 (year), 2024H1 / 2024-H1 (half-year), 2024Q3 (quarter)."""
+    """A reporting period: 2024 (year), 2024H1 (half-year), 2024Q3 (quarter), also spelled
+    2024-H1, 2024 H1, H1 2024 or H1-2024 (:meth:`ledger.values.Period.parse`)."""
 
     name = "period"
 
@@ -48,7 +49,8 @@ class PeriodType(click.ParamType[Period]):
 
 
 class QuarterType(PeriodType):
-    """A quarter: 2024Q2 or 2024-Q2 (a year or half-year is refused)."""
+    """A quarter: 2024Q2, also spelled 2024-Q2, 2024 Q2, Q2 2024 or Q2-2024 (a year or
+    half-year is refused)."""
 
     name = "quarter"
 
@@ -151,10 +153,15 @@ def table_or_json_option() -> Any:
 
 
 def period_option(help: str = "2024, 2024H1 or 2024Q3") -> Any:
-    """``--period`` (required): a year, half-year or quarter; a period that has not begun is
-    noted (:func:`note_future_period`)."""
+    """``--period`` (required): a year, half-year or quarter (``help`` names the canonical
+    forms; the other spellings are added); a period that has not begun is noted
+    (:func:`note_future_period`)."""
     return click.option(
-        "--period", type=PeriodType(), required=True, help=help, callback=note_future_period
+        "--period",
+        type=PeriodType(),
+        required=True,
+        help=f"{help}; H1 or Q3 may also follow a space or come first: 2024 H1, H1-2024 (no month)",
+        callback=note_future_period,
     )
 
 

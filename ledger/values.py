@@ -127,7 +127,14 @@ def outside_report_years(value: object, year: int) -> str | None:
     )
 
 
-_PERIOD = re.compile(r"^([0-9]{4})(?:-?([HQ])([1-4]))?$")
+_PERIOD = re.compile(r"^([0-9]{4})(?:[- ]?([HQ])([1-4]))?$")
+_PERIOD_PART_FIRST = re.compile(r"^([HQ])([1-4])[- ]([0-9]{4})$")
+_MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
+PERIOD_FORMS = (
+    "a year (2024), a half-year (2024H1, 2024-H1, 2024 H1, H1 2024 or H1-2024) or a quarter"
+    " (2024Q3, 2024-Q3, 2024 Q3, Q3 2024 or Q3-2024)"
+)
+"""The spellings of a period that :meth:`Period.parse` reads, for messages and help."""
 
 
 @dataclass(frozen=True, order=True)
@@ -140,12 +147,19 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
-        """Parse ``2024``, ``2024H1``/``2024-H1`` or ``2024Q3``/``2024-Q3``."""
-        match = _PERIOD.match(text.strip().upper())
-        if not match:
-            msg = f"{text!r} is not a period: use 2024, 2024H1 or 2024Q3"
-            raise ValueError(msg)
-        year, kind, number = match.groups()
+        """Parse a year (``2024``), a half-year or a quarter, the year first or last:
+        ``2024H1``, ``2024-H1``, ``2024 H1``, ``H1 2024``, ``H1-2024`` (any case; likewise
+        ``Q3``). A month (``2024-06``) is no period: the reports count years, half-years and
+        quarters, and it is refused naming the quarter that holds it."""
+        spelled = " ".join(text.split()).upper()
+        match = _PERIOD.match(spelled)
+        part_first = _PERIOD_PART_FIRST.match(spelled)
+        if part_first:
+            kind, number, year = part_first.groups()
+        elif match:
+            year, kind, number = match.groups()
+        else:
+            raise ValueError(_not_a_period(text, spelled))
         if kind is None:
             return cls(int(year))
         if kind == "H" and int(number) > 2:
@@ -177,6 +191,23 @@ class Period:
 
     def __str__(self) -> str:
         return str(self.year) if self.kind == "Y" else f"{self.year}{self.kind}{self.number}"
+
+
+def _not_a_period(text: str, spelled: str) -> str:
+    """Why ``text`` (``spelled``: stripped, upper case) is not a period, with the forms that
+    are."""
+    month = _MONTH.match(spelled)
+    if month:
+        year, number = int(month.group(1)), int(month.group(2))
+        quarter, half = (
+            Period(year, kind, (number - 1) // size + 1) for kind, size in (("Q", 3), ("H", 6))
+        )
+        return (
+            f"{text!r} is not a period: the reports count years, half-years and quarters, not"
+            f" months: give the quarter, half-year or year that holds it, {quarter}, {half}"
+            f" or {year}"
+        )
+    return f"{text!r} is not a period: use {PERIOD_FORMS}"
 
 
 def half_year_of(day: date) -> Period:

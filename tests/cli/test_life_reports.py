@@ -12,7 +12,9 @@ from cli_helpers import Traject, last_line
 
 PERIOD_COMMANDS = ("guidance", "reunification", "help-requests", "pvt")
 BAD_PERIOD = (
-    "Error: Invalid value for '--period': 'bad' is not a period: use 2024, 2024H1 or 2024Q3"
+    "Error: Invalid value for '--period': 'bad' is not a period: use a year (2024), a half-year "
+    "(2024H1, 2024-H1, 2024 H1, H1 2024 or H1-2024) or a quarter (2024Q3, 2024-Q3, 2024 Q3, "
+    "Q3 2024 or Q3-2024)"
 )
 UNKNOWN = (
     "Error: Invalid value for '--municipality': 'Amsterdm' is not a municipality in the CBS "

@@ -82,13 +82,21 @@ def test_an_invalid_bsn_is_refused_with_a_message_naming_the_11_proef():
         ("2024-h2", Period(2024, "H", 2)),
         ("2024Q3", Period(2024, "Q", 3)),
         (" 2024-Q4 ", Period(2024, "Q", 4)),
+        ("2024 H1", Period(2024, "H", 1)),
+        ("H2 2024", Period(2024, "H", 2)),
+        ("h1-2024", Period(2024, "H", 1)),
+        ("2024  q3", Period(2024, "Q", 3)),
+        ("Q4-2024", Period(2024, "Q", 4)),
     ],
 )
 def test_a_period_is_parsed_from_a_year_half_year_or_quarter(text, period):
     assert Period.parse(text) == period
 
 
-@pytest.mark.parametrize("text", ["2024H3", "2024Q5", "24H1", "2024-1", "H1", "2024 H1"])
+@pytest.mark.parametrize(
+    "text",
+    ["2024H3", "2024Q5", "24H1", "2024-1", "H1", "H3 2024", "H12024", "2024-06", "2024 - H1"],
+)
 def test_a_malformed_period_is_refused(text):
     with pytest.raises(ValueError, match="is not a period"):
         Period.parse(text)
