@@ -192,7 +192,8 @@ def _rungs_on(
     found = [_OnDay(day.isoformat(), {}, {}, {}, set()) for day in days]
     for person, kind, rung, municipality, on, version in tx.rows(
         "SELECT stream_id, kind, rung, municipality, occurred_on, version"
-        f" FROM {facts} WHERE occurred_on <= ? AND {known} AND {arrivals}",
+        f" FROM {facts} WHERE {tx.dialect.unindexed('occurred_on')} <= ? AND {known}"
+        f" AND {arrivals}",
         [max(day.cutoff for day in found), *params],
     ):
         for day in found:

@@ -301,7 +301,8 @@ def _scan(tx: Tx, counts: _Counts, end: str, as_known_at: datetime, *, grouped: 
     placed: dict[str, tuple[str, int, str]] = {}  # the latest fact placing the person
     for stream_id, kind_of_outflow, kind, municipality, on, version in tx.rows(
         "SELECT stream_id, outflow_type, kind, municipality, occurred_on, version"
-        f" FROM {facts} WHERE occurred_on <= ? AND {known} AND {arrivals}",
+        f" FROM {facts} WHERE {tx.dialect.unindexed('occurred_on')} <= ? AND {known}"
+        f" AND {arrivals}",
         [end, *params],
     ):
         counts.add(stream_id, kind_of_outflow, kind, municipality, on)
