@@ -45,7 +45,15 @@ from projections.base import (
     known_at_clause,
     timestamp_text,
 )
-from projections.moves import MOVED_OUT, PLACING, arrivals_of, mark, move_ended
+from projections.moves import (
+    MOVED_OUT,
+    PLACING,
+    Placed,
+    arrivals_of,
+    lives_in,
+    mark,
+    move_ended,
+)
 from projections.spans import holding, refresh_spans, span_table
 
 RUNGS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
@@ -156,7 +164,7 @@ class _OnDay:
     cutoff: str
     rungs: dict[str, tuple[str, int, int, str]]
     cases: dict[str, tuple[str, int, str]]
-    placed: dict[str, tuple[str, int, str]]
+    placed: dict[str, Placed]
     deceased: set[str]
 
     def active(self, person: str) -> bool:
@@ -171,8 +179,7 @@ class _OnDay:
         """The municipality of the latest assessment, or of a fact placing the person after
         it."""
         on, version, _, where = self.rungs[person]
-        placed = self.placed.get(person)
-        return placed[2] if placed is not None and placed[:2] > (on, version) else where
+        return lives_in((on, version), self.placed.get(person), where)
 
 
 def _rungs_on(

@@ -24,7 +24,17 @@ def move_ended(move: Mark, placed: Mark | None) -> bool:
     return placed is not None and placed > move
 
 
-def mark(found: tuple[str, int, str] | None) -> Mark | None:
+Placed = tuple[str, int, str]
+"""A placing fact kept as (``occurred_on``, version, municipality)."""
+
+
+def lives_in(since: Mark, placed: Placed | None, where: str) -> str:
+    """Where a person counts after their fact at ``since`` in ``where``: in the municipality of
+    their latest placing fact ``placed`` if that came later (they moved since), else there."""
+    return placed[2] if placed is not None and placed[:2] > since else where
+
+
+def mark(found: Placed | None) -> Mark | None:
     """The mark of a fact kept as (``occurred_on``, version, municipality), or None."""
     return None if found is None else (found[0], found[1])
 

@@ -52,7 +52,15 @@ from projections.base import (
     known_at_clause,
     timestamp_text,
 )
-from projections.moves import MOVED_OUT, PLACING, arrivals_of, mark, move_ended
+from projections.moves import (
+    MOVED_OUT,
+    PLACING,
+    Placed,
+    arrivals_of,
+    lives_in,
+    mark,
+    move_ended,
+)
 from projections.spans import holding, refresh_spans, span_table
 
 TOTAL = "total"
@@ -298,7 +306,7 @@ def _scan(tx: Tx, counts: _Counts, end: str, as_known_at: datetime, *, grouped: 
     latest: dict[tuple[str, str], tuple[str, int, str, str]] = {}
     deceased: set[str] = set()
     whereabouts: dict[str, tuple[str, int, str]] = {}  # the latest move or reopening
-    placed: dict[str, tuple[str, int, str]] = {}  # the latest fact placing the person
+    placed: dict[str, Placed] = {}  # the latest fact placing the person
     for stream_id, kind_of_outflow, kind, municipality, on, version in tx.rows(
         "SELECT stream_id, outflow_type, kind, municipality, occurred_on, version"
         f" FROM {facts} WHERE {tx.dialect.unindexed('occurred_on')} <= ? AND {known}"
@@ -326,6 +334,6 @@ def _scan(tx: Tx, counts: _Counts, end: str, as_known_at: datetime, *, grouped: 
     }
     for (stream_id, kind_of_outflow), (on, version, kind, municipality) in latest.items():
         if kind == STARTED and stream_id not in gone:
-            home = placed.get(stream_id)  # placed after the start: counted where they live
-            where = home[2] if home is not None and home[:2] > (on, version) else municipality
+            # placed after the start: counted where they live
+            where = lives_in((on, version), placed.get(stream_id), municipality)
             counts.stock.append((stream_id, kind_of_outflow, where))
